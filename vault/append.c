@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The write path: batched appends (one LMDB transaction, full fsync), dedup, prune and
+ * checkpoint signing. Only one thread at a time may be in here (vault.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* What a transaction changes in the writer's memory; installed only after commit. */
+struct head {
+	uint64_t size;
+	uint64_t last_ts;
+	uint8_t last_leaf_hash[32];
+	uint8_t frontier[64][32];
+};
+
+static void head_load(const struct vault *v, struct head *h)
+{
+	unsigned top = v->size ? 64 - (unsigned)__builtin_clzll(v->size) : 0;
+
+	h->size = v->size;
+	h->last_ts = v->last_ts;
+	memcpy(h->last_leaf_hash, v->last_leaf_hash, 32);
+	memcpy(h->frontier, v->frontier, (size_t)top * 32);
+}
+
+static void head_store(struct vault *v, const struct head *h)
+{
+	unsigned top = h->size ? 64 - (unsigned)__builtin_clzll(h->size) : 0;
+
+	v->size = h->size;
+	v->last_ts = h->last_ts;
+	memcpy(v->last_leaf_hash, h->last_leaf_hash, 32);
+	memcpy(v->frontier, h->frontier, (size_t)top * 32);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static size_t dedup_key(const char *client, const char *request, uint8_t *out)
+{
+	size_t cl = strlen(client), rl = strlen(request);
+
+	memcpy(out, client, cl);
+	out[cl] = 0;
+	memcpy(out + cl + 1, request, rl);
+	return cl + 1 + rl;
+}
+
+static bool dedup_valid(const struct vault_entry_in *e)
+{
+	if (!e->dedup_client && !e->dedup_request)
+		return true;
+	if (!e->dedup_client || !e->dedup_request)
+		return false;
+	return strlen(e->dedup_client) + strlen(e->dedup_request) + 1 <= VAULT_DEDUP_KEY_MAX;
+}
+
+/* Appends one entry inside txn, advancing h. */
+static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t type,
+		      const void *payload, size_t len, struct vault_append_result *res)
+{
+	struct vault_leaf leaf = {.version = VAULT_LEAF_VERSION, .seq = h->size, .type = type};
+	uint8_t rec[VAULT_LEAF_LEN + 32], key[8], node[32];
+	MDB_val k = {8, key}, d;
+	uint64_t idx = h->size;
+	unsigned level = 0;
+	int rc;
+
+	leaf.timestamp_ns = now_ns();
+	if (leaf.timestamp_ns < h->last_ts)
+		leaf.timestamp_ns = h->last_ts; /* the clock stepped back: keep time order */
+	leaf.payload_len = len;
+	memcpy(leaf.prev_hash, h->last_leaf_hash, 32);
+	rc = vault__sha256(&v->hasher, payload, len, leaf.payload_hash);
+	if (rc < 0)
+		return rc;
+	vault_leaf_encode(&leaf, rec);
+	rc = vault__hash_leaf(&v->hasher, rec, VAULT_LEAF_LEN, rec + VAULT_LEAF_LEN);
+	if (rc < 0)
+		return rc;
+
+	vault__be64(key, leaf.seq);
+	d = (MDB_val){sizeof(rec), rec};
+	rc = mdb_put(txn, v->dbi[DB_LEAVES], &k, &d, MDB_APPEND);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	d = (MDB_val){len, (void *)payload};
+	rc = mdb_put(txn, v->dbi[DB_PAYLOADS], &k, &d, MDB_APPEND);
+	if (rc)
+		return vault__err_from_mdb(rc);
+
+	/* Complete every perfect subtree this leaf closes (RFC 6962 shape). */
+	memcpy(node, rec + VAULT_LEAF_LEN, 32);
+	while (idx & 1) {
+		rc = vault__hash_children(&v->hasher, h->frontier[level], node, node);
+		if (rc < 0)
+			return rc;
+		idx >>= 1;
+		level++;
+		vault__be64(key, vault__node_pos(level, idx));
+		d = (MDB_val){32, node};
+		rc = mdb_put(txn, v->dbi[DB_NODES], &k, &d, MDB_APPEND);
+		if (rc)
+			return vault__err_from_mdb(rc);
+	}
+	memcpy(h->frontier[level], node, 32);
+
+	h->size++;
+	h->last_ts = leaf.timestamp_ns;
+	memcpy(h->last_leaf_hash, rec + VAULT_LEAF_LEN, 32);
+	res->seq = leaf.seq;
+	res->timestamp_ns = leaf.timestamp_ns;
+	memcpy(res->leaf_hash, rec + VAULT_LEAF_LEN, 32);
+	res->duplicate = false;
+	return 0;
+}
+
+static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t n,
+			struct vault_append_result *ret)
+{
+	struct head h;
+	MDB_txn *txn;
+	int rc;
+
+	rc = vault__txn_begin(v, true, &txn);
+	if (rc < 0)
+		return rc;
+	head_load(v, &h);
+	for (size_t i = 0; i < n; i++) {
+		const struct vault_entry_in *e = &in[i];
+		uint8_t dk[VAULT_DEDUP_KEY_MAX + 1], seqbuf[8];
+		MDB_val k, d;
+
+		if (e->dedup_client) {
+			k = (MDB_val){dedup_key(e->dedup_client, e->dedup_request, dk), dk};
+			rc = mdb_get(txn, v->dbi[DB_DEDUP], &k, &d);
+			if (rc == 0) {
+				struct vault_leaf leaf;
+				if (d.mv_size != 8) {
+					rc = -EBADMSG;
+					goto fail;
+				}
+				ret[i].seq = vault__rd64(d.mv_data);
+				rc = vault__leaf_get(v, txn, ret[i].seq, &leaf, ret[i].leaf_hash);
+				if (rc < 0)
+					goto fail;
+				ret[i].timestamp_ns = leaf.timestamp_ns;
+				ret[i].duplicate = true;
+				continue;
+			}
+			if (rc != MDB_NOTFOUND) {
+				rc = vault__err_from_mdb(rc);
+				goto fail;
+			}
+		}
+		rc = append_one(v, txn, &h, e->type, e->payload, e->payload_len, &ret[i]);
+		if (rc < 0)
+			goto fail;
+		if (e->dedup_client) {
+			vault__be64(seqbuf, ret[i].seq);
+			d = (MDB_val){8, seqbuf};
+			rc = mdb_put(txn, v->dbi[DB_DEDUP], &k, &d, MDB_NOOVERWRITE);
+			if (rc) {
+				rc = vault__err_from_mdb(rc);
+				goto fail;
+			}
+		}
+	}
+	rc = vault__txn_commit(v, txn);
+	if (rc == 0)
+		head_store(v, &h);
+	return rc;
+fail:
+	vault__txn_abort(v, txn);
+	return rc;
+}
+
+int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
+		 struct vault_append_result *ret)
+{
+	int rc;
+
+	if (!(v->flags & VAULT_OPEN_WRITE))
+		return -EROFS;
+	if (n == 0)
+		return 0;
+	if (!in || !ret)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const struct vault_entry_in *e = &in[i];
+		if (e->type == 0 || e->type >= _VAULT_ENTRY_TYPE_MAX || e->type == VAULT_ENTRY_PRUNE)
+			return -EINVAL;
+		if (e->payload_len > VAULT_PAYLOAD_MAX || (e->payload_len && !e->payload))
+			return -EINVAL;
+		if (!dedup_valid(e))
+			return -EINVAL;
+	}
+	/* A full map is grown and the whole batch retried: the aborted txn changed nothing. */
+	while ((rc = append_batch(v, in, n, ret)) == VAULT__EMAPFULL) {
+		int g = vault__grow_map(v);
+		if (g < 0)
+			return g;
+	}
+	return rc;
+}
+
+int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
+		       uint64_t *ret_seq)
+{
+	struct vault_entry_in e = {.dedup_client = client, .dedup_request = request};
+	uint8_t dk[VAULT_DEDUP_KEY_MAX + 1];
+	MDB_txn *txn;
+	MDB_val k, d;
+	int rc;
+
+	if (!client || !request || !dedup_valid(&e))
+		return -EINVAL;
+	k = (MDB_val){dedup_key(client, request, dk), dk};
+	rc = vault__txn_begin(v, false, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_get(txn, v->dbi[DB_DEDUP], &k, &d);
+	if (rc == 0 && d.mv_size == 8)
+		*ret_seq = vault__rd64(d.mv_data);
+	else if (rc == 0)
+		rc = -EBADMSG;
+	else
+		rc = vault__err_from_mdb(rc);
+	vault__txn_abort(v, txn);
+	return rc;
+}
+
+static int prune_once(struct vault *v, uint64_t seq, const char *reason,
+		      struct vault_append_result *ret)
+{
+	uint8_t key[8], payload[VAULT__PRUNE_MAX];
+	MDB_val k = {8, key}, d;
+	struct vault_leaf leaf;
+	struct head h;
+	MDB_txn *txn;
+	size_t plen;
+	int rc;
+
+	rc = vault__txn_begin(v, true, &txn);
+	if (rc < 0)
+		return rc;
+	rc = vault__leaf_get(v, txn, seq, &leaf, NULL);
+	if (rc < 0)
+		goto fail;
+	if (leaf.type == VAULT_ENTRY_PRUNE) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	vault__be64(key, seq);
+	rc = mdb_get(txn, v->dbi[DB_PAYLOADS], &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		rc = -EALREADY;
+		goto fail;
+	}
+	if (rc == 0)
+		rc = mdb_del(txn, v->dbi[DB_PAYLOADS], &k, NULL);
+	if (rc) {
+		rc = vault__err_from_mdb(rc);
+		goto fail;
+	}
+	plen = vault__prune_encode(seq, leaf.payload_hash, leaf.payload_len, reason, payload);
+	head_load(v, &h);
+	rc = append_one(v, txn, &h, VAULT_ENTRY_PRUNE, payload, plen, ret);
+	if (rc < 0)
+		goto fail;
+	rc = vault__txn_commit(v, txn);
+	if (rc == 0)
+		head_store(v, &h);
+	return rc;
+fail:
+	vault__txn_abort(v, txn);
+	return rc;
+}
+
+int vault_prune(struct vault *v, uint64_t seq, const char *reason,
+		struct vault_append_result *ret)
+{
+	struct vault_append_result res;
+	int rc;
+
+	if (!(v->flags & VAULT_OPEN_WRITE))
+		return -EROFS;
+	if (reason && (strlen(reason) > 1024))
+		return -EINVAL;
+	while ((rc = prune_once(v, seq, reason, &res)) == VAULT__EMAPFULL) {
+		int g = vault__grow_map(v);
+		if (g < 0)
+			return g;
+	}
+	if (rc == 0 && ret)
+		*ret = res;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* Replaces DIR/checkpoint atomically and durably (write, fsync, rename, fsync folder). */
+static int write_checkpoint_file(struct vault *v, const char *note)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	size_t len = strlen(note), off = 0;
+	int fd, dfd, rc = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/.checkpoint.tmp", v->dir) >= (int)sizeof(tmp) ||
+	    snprintf(dst, sizeof(dst), "%s/checkpoint", v->dir) >= (int)sizeof(dst))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t w = write(fd, note + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, dst) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		return rc;
+	}
+	dfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
+static int checkpoint_once(struct vault *v, char **ret_note)
+{
+	struct vault_checkpoint last, cp = {0};
+	uint8_t key[8], root[32];
+	MDB_val k = {8, key}, d;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	char body[VAULT_ORIGIN_MAX + 128], *note = NULL;
+	bool have_last = false;
+	int rc, blen;
+
+	rc = vault__txn_begin(v, true, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, v->dbi[DB_CHECKPOINTS], &cur);
+	if (rc) {
+		rc = vault__err_from_mdb(rc);
+		goto fail;
+	}
+	rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+	mdb_cursor_close(cur);
+	if (rc == 0) {
+		/* Never sign a head that does not extend the last signed one. */
+		rc = vault_checkpoint_parse(d.mv_data, d.mv_size, &v->pubkey, &last);
+		if (rc < 0 || last.size > v->size) {
+			rc = -EUCLEAN;
+			goto fail;
+		}
+		rc = vault__range_hash(v, txn, &v->hasher, 0, last.size, root);
+		if (rc < 0)
+			goto fail;
+		if (memcmp(root, last.root, 32) != 0) {
+			rc = -EUCLEAN;
+			goto fail;
+		}
+		have_last = true;
+		if (last.size == v->size) {
+			if (ret_note) {
+				note = strndup(d.mv_data, d.mv_size);
+				if (!note) {
+					rc = -ENOMEM;
+					goto fail;
+				}
+				*ret_note = note;
+			}
+			vault__txn_abort(v, txn);
+			return 0;
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		rc = vault__err_from_mdb(rc);
+		goto fail;
+	}
+	(void)have_last;
+
+	strcpy(cp.origin, v->origin);
+	cp.size = v->size;
+	rc = vault__frontier_root(&v->hasher, v->frontier, v->size, cp.root);
+	if (rc < 0)
+		goto fail;
+	blen = vault_checkpoint_body(&cp, body, sizeof(body));
+	if (blen < 0) {
+		rc = blen;
+		goto fail;
+	}
+	rc = vault__note_sign(v->sign_key, &v->pubkey, body, (size_t)blen, &note);
+	if (rc < 0)
+		goto fail;
+	vault__be64(key, cp.size);
+	k = (MDB_val){8, key};
+	d = (MDB_val){strlen(note), note};
+	rc = mdb_put(txn, v->dbi[DB_CHECKPOINTS], &k, &d, MDB_APPEND);
+	if (rc) {
+		rc = vault__err_from_mdb(rc);
+		goto fail;
+	}
+	rc = vault__txn_commit(v, txn);
+	if (rc < 0) {
+		free(note);
+		return rc;
+	}
+	rc = write_checkpoint_file(v, note);
+	if (rc < 0 || !ret_note)
+		free(note);
+	else
+		*ret_note = note;
+	return rc;
+fail:
+	free(note);
+	vault__txn_abort(v, txn);
+	return rc;
+}
+
+int vault_checkpoint_sign(struct vault *v, char **ret_note)
+{
+	int rc;
+
+	if (!(v->flags & VAULT_OPEN_WRITE))
+		return -EROFS;
+	while ((rc = checkpoint_once(v, ret_note)) == VAULT__EMAPFULL) {
+		int g = vault__grow_map(v);
+		if (g < 0)
+			return g;
+	}
+	return rc;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared internals of the vault sources (vault__ prefix). Not installed, not for other folders. */
+#pragma once
+
+#include <errno.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+
+#include "vault.h"
+
+#define VAULT_FORMAT_VERSION 1
+#define VAULT_FORMAT_TAG     "evidentd-vault"
+/* Blobs are stored in chunks of this size (each an LMDB overflow value): big enough that the
+ * per-chunk overhead is negligible, small enough to stream without holding a whole artifact. */
+#define VAULT_BLOB_CHUNK (1u << 20)
+#define VAULT_MAX_DBS	 10
+#define VAULT_MAX_READERS 254
+
+/* Named LMDB databases (FORMAT.md §2). */
+enum vault__db {
+	DB_META,	/* string key -> value */
+	DB_LEAVES,	/* u64be seq -> leaf (91 bytes) || leaf hash (32) */
+	DB_PAYLOADS,	/* u64be seq -> payload bytes (absent when pruned) */
+	DB_NODES,	/* u64be post-order position -> interior node hash (level >= 1) */
+	DB_DEDUP,	/* client || 0x00 || request -> u64be seq */
+	DB_CHECKPOINTS, /* u64be tree size -> signed note text */
+	DB_BLOBS,	/* sha256 -> u64be size || u64be blob id || u32be chunk count */
+	DB_CHUNKS,	/* u64be blob id || u32be chunk index -> bytes */
+	DB_STAGING,	/* u64be blob id -> empty (blobs being written) */
+	_DB_MAX,
+};
+
+struct vault__hasher {
+	EVP_MD_CTX *ctx;
+	const EVP_MD *md;
+};
+
+struct vault {
+	MDB_env *env;
+	MDB_dbi dbi[_DB_MAX];
+	char *dir;
+	unsigned flags;
+	int lock_fd; /* writer lock (DIR/writer.lock), -1 for readers */
+	uint64_t map_size;
+	uint64_t map_max;
+	/* LMDB allows mdb_env_set_mapsize() only while no transaction is open in the process:
+	 * every transaction holds this lock shared, a resize takes it exclusively. */
+	pthread_rwlock_t map_lock;
+
+	/* Writer state, valid when flags & VAULT_OPEN_WRITE. */
+	uint64_t size;
+	uint64_t last_ts;
+	uint8_t last_leaf_hash[VAULT_HASH_LEN];
+	uint8_t frontier[64][VAULT_HASH_LEN]; /* perfect subtrees of the right edge, by level */
+	uint64_t next_blob_id;
+	EVP_PKEY *sign_key;
+	struct vault_pubkey pubkey;
+	char origin[VAULT_ORIGIN_MAX + 1];
+	struct vault__hasher hasher;
+	EVP_MD *sha256; /* fetched once */
+};
+
+struct vault_reader {
+	struct vault *v;
+	MDB_txn *txn;
+	uint64_t size;
+};
+
+/* errors.c. MDB_MAP_FULL becomes VAULT__EMAPFULL inside the library: write paths grow the map
+ * and retry, and report -ENOSPC only when it cannot grow (the disk being full is -ENOSPC
+ * already and is not retried). */
+#define VAULT__EMAPFULL (-EFBIG)
+int vault__err_from_mdb(int rc);
+
+/* digest.c */
+int vault__hasher_init(struct vault__hasher *h, const EVP_MD *md);
+void vault__hasher_deinit(struct vault__hasher *h);
+int vault__sha256(struct vault__hasher *h, const void *data, size_t len, uint8_t out[32]);
+int vault__sha256_2(struct vault__hasher *h, const void *a, size_t alen, const void *b,
+		    size_t blen, uint8_t out[32]);
+int vault__hash_leaf(struct vault__hasher *h, const void *data, size_t len, uint8_t out[32]);
+int vault__hash_children(struct vault__hasher *h, const uint8_t l[32], const uint8_t r[32],
+			 uint8_t out[32]);
+/* base64 (standard alphabet, padded). encode: returns output length (NUL-terminated);
+ * decode: strict (canonical padding, no whitespace), returns decoded length or -EBADMSG. */
+size_t vault__b64_encode(const uint8_t *in, size_t len, char *out);
+ssize_t vault__b64_decode(const char *in, size_t len, uint8_t *out, size_t out_size);
+
+/* leaf.c: prune payload; out needs 51 + strlen(reason) bytes (reason <= 1024 bytes). */
+#define VAULT__PRUNE_MAX (51 + 1024)
+size_t vault__prune_encode(uint64_t target, const uint8_t hash[32], uint64_t len,
+			   const char *reason, uint8_t *out);
+
+/* merkle.c: position of interior node (level >= 1, index) in post-order over all nodes. */
+uint64_t vault__node_pos(unsigned level, uint64_t index);
+/* Hash of the perfect subtree (level, index) read through txn. */
+int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsigned level,
+		   uint64_t index, uint8_t out[32]);
+/* MTH of leaves [start, end) (RFC 6962), start aligned as the recursion produces. */
+int vault__range_hash(struct vault *v, MDB_txn *txn, struct vault__hasher *h, uint64_t start,
+		      uint64_t end, uint8_t out[32]);
+/* Root from a frontier of perfect subtrees for size. */
+int vault__frontier_root(struct vault__hasher *h, uint8_t frontier[64][32], uint64_t size,
+			 uint8_t out[32]);
+
+/* read.c */
+int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *ret_size,
+		     uint64_t *ret_id, uint32_t *ret_chunks);
+
+/* note.c */
+int vault__key_load_or_create(const char *path, bool create, EVP_PKEY **ret);
+int vault__pubkey_from_pkey(EVP_PKEY *pkey, const char *name, struct vault_pubkey *ret);
+int vault__note_sign(EVP_PKEY *pkey, const struct vault_pubkey *pub, const char *body,
+		     size_t body_len, char **ret_note);
+int vault__key_id(const char *name, const uint8_t key[32], uint8_t ret[4]);
+
+/* env.c */
+int vault__txn_begin(struct vault *v, bool write, MDB_txn **ret);
+void vault__txn_abort(struct vault *v, MDB_txn *txn); /* takes NULL */
+int vault__txn_commit(struct vault *v, MDB_txn *txn);
+int vault__grow_map(struct vault *v);
+int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_leaf *ret_leaf,
+		    uint8_t ret_hash[32]);
+
+static inline void vault__be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t vault__rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline void vault__be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t vault__rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#define VAULT__CLEANUP(f) __attribute__((cleanup(f)))

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Ed25519 keys and C2SP signed notes carrying tlog-checkpoint bodies. The only user of
+ * OpenSSL's signature API in the vault.
+ *
+ * Note layout (c2sp.org/signed-note): text ending in '\n', one blank line, then signature
+ * lines "\u2014 NAME BASE64(keyid[4] || sig[64])\n". The key id is the first four bytes of
+ * SHA-256(NAME || '\n' || 0x01 || pubkey). A verifier key string is
+ * "NAME+HEXID+BASE64(0x01 || pubkey)". */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SIG_TYPE_ED25519 0x01
+#define EMDASH		 "\xe2\x80\x94"
+/* At most this many signature lines are examined (c2sp.org/signed-note lets verifiers cap
+ * the count; a note with more is refused rather than costing unbounded work). */
+#define NOTE_MAX_SIGS 100
+
+static bool valid_key_name(const char *s, size_t len)
+{
+	if (len == 0 || len > VAULT_ORIGIN_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		/* No whitespace, no '+', no control characters (the name sits in a key string
+		 * between '+' separators and in a signature line between spaces). */
+		if (c <= 0x20 || c == '+' || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int vault__key_id(const char *name, const uint8_t key[32], uint8_t ret[4])
+{
+	size_t nlen = strlen(name);
+	uint8_t buf[VAULT_ORIGIN_MAX + 2 + 32], h[32];
+	int rc;
+
+	if (nlen > VAULT_ORIGIN_MAX)
+		return -EINVAL;
+	memcpy(buf, name, nlen);
+	buf[nlen] = '\n';
+	buf[nlen + 1] = SIG_TYPE_ED25519;
+	memcpy(buf + nlen + 2, key, 32);
+	rc = vault_sha256(buf, nlen + 2 + 32, h);
+	if (rc < 0)
+		return rc;
+	memcpy(ret, h, 4);
+	return 0;
+}
+
+int vault__pubkey_from_pkey(EVP_PKEY *pkey, const char *name, struct vault_pubkey *ret)
+{
+	struct vault_pubkey k = {0};
+	size_t klen = 32;
+
+	if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519)
+		return -EBADMSG;
+	if (EVP_PKEY_get_raw_public_key(pkey, k.key, &klen) != 1 || klen != 32)
+		return -EIO;
+	if (strlen(name) > VAULT_ORIGIN_MAX)
+		return -EINVAL;
+	strcpy(k.name, name);
+	if (vault__key_id(k.name, k.key, k.id) < 0)
+		return -EIO;
+	*ret = k;
+	return 0;
+}
+
+int vault_pubkey_format(const struct vault_pubkey *key, char *buf, size_t size)
+{
+	uint8_t raw[33];
+	char b64[64];
+	int n;
+
+	raw[0] = SIG_TYPE_ED25519;
+	memcpy(raw + 1, key->key, 32);
+	vault__b64_encode(raw, sizeof(raw), b64);
+	n = snprintf(buf, size, "%s+%02x%02x%02x%02x+%s", key->name, key->id[0], key->id[1],
+		     key->id[2], key->id[3], b64);
+	if (n < 0 || (size_t)n >= size)
+		return -ENOBUFS;
+	return n;
+}
+
+static EVP_PKEY *pkey_from_raw(const uint8_t key[32])
+{
+	return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, 32);
+}
+
+int vault_pubkey_pem(const struct vault_pubkey *key, char *buf, size_t size)
+{
+	EVP_PKEY *pk = pkey_from_raw(key->key);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+	int rc = -EIO;
+
+	if (!pk || !bio)
+		goto out;
+	if (PEM_write_bio_PUBKEY(bio, pk) != 1)
+		goto out;
+	n = BIO_get_mem_data(bio, &data);
+	if (n < 0)
+		goto out;
+	if ((size_t)n >= size) {
+		rc = -ENOBUFS;
+		goto out;
+	}
+	memcpy(buf, data, (size_t)n);
+	buf[n] = '\0';
+	rc = (int)n;
+out:
+	BIO_free(bio);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+static int pubkey_parse_pem(const char *text, size_t len, const char *default_name,
+			    struct vault_pubkey *ret)
+{
+	BIO *bio;
+	EVP_PKEY *pk;
+	int rc;
+
+	if (len > INT32_MAX)
+		return -EBADMSG;
+	bio = BIO_new_mem_buf(text, (int)len);
+	if (!bio)
+		return -ENOMEM;
+	pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (!pk)
+		return -EBADMSG;
+	rc = vault__pubkey_from_pkey(pk, default_name ? default_name : "", ret);
+	EVP_PKEY_free(pk);
+	if (rc == -EINVAL || rc == -EIO)
+		rc = -EBADMSG;
+	return rc;
+}
+
+int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
+		       struct vault_pubkey *ret)
+{
+	struct vault_pubkey k = {0};
+	const char *p1, *p2, *end;
+	uint8_t raw[40], id[4];
+	ssize_t n;
+
+	if (!text)
+		return -EINVAL;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+			   text[len - 1] == ' ' || text[len - 1] == '\t'))
+		len--;
+	if (len >= 10 && memcmp(text, "-----BEGIN", 10) == 0)
+		return pubkey_parse_pem(text, len, default_name, ret);
+	if (memchr(text, '\n', len))
+		return -EBADMSG;
+	end = text + len;
+	p2 = memrchr(text, '+', len);
+	if (!p2)
+		return -EBADMSG;
+	p1 = memrchr(text, '+', (size_t)(p2 - text));
+	if (!p1 || !valid_key_name(text, (size_t)(p1 - text)))
+		return -EBADMSG;
+	if (p2 - p1 - 1 != 8)
+		return -EBADMSG;
+	for (int i = 0; i < 4; i++) {
+		unsigned v;
+		char hx[3] = {p1[1 + 2 * i], p1[2 + 2 * i], 0};
+		if (!strchr("0123456789abcdef", hx[0]) || !strchr("0123456789abcdef", hx[1]) ||
+		    !hx[0] || !hx[1] || sscanf(hx, "%2x", &v) != 1)
+			return -EBADMSG;
+		id[i] = (uint8_t)v;
+	}
+	n = vault__b64_decode(p2 + 1, (size_t)(end - p2 - 1), raw, sizeof(raw));
+	if (n != 33 || raw[0] != SIG_TYPE_ED25519)
+		return -EBADMSG;
+	memcpy(k.name, text, (size_t)(p1 - text));
+	memcpy(k.key, raw + 1, 32);
+	if (vault__key_id(k.name, k.key, k.id) < 0)
+		return -EBADMSG;
+	if (memcmp(k.id, id, 4) != 0)
+		return -EBADMSG;
+	*ret = k;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ private key file */
+
+int vault__key_load_or_create(const char *path, bool create, EVP_PKEY **ret)
+{
+	EVP_PKEY *pk = NULL;
+	struct stat st;
+	FILE *f;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create) {
+		EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+		if (!kctx)
+			return -ENOMEM;
+		if (EVP_PKEY_keygen_init(kctx) != 1 || EVP_PKEY_keygen(kctx, &pk) != 1) {
+			EVP_PKEY_CTX_free(kctx);
+			return -EIO;
+		}
+		EVP_PKEY_CTX_free(kctx);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			rc = -errno;
+			EVP_PKEY_free(pk);
+			return rc;
+		}
+		f = fdopen(fd, "w");
+		if (!f) {
+			rc = -errno;
+			close(fd);
+			unlink(path);
+			EVP_PKEY_free(pk);
+			return rc;
+		}
+		if (PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) != 1 || fflush(f) != 0 ||
+		    fsync(fileno(f)) != 0) {
+			fclose(f);
+			unlink(path);
+			EVP_PKEY_free(pk);
+			return -EIO;
+		}
+		if (fclose(f) != 0) {
+			unlink(path);
+			EVP_PKEY_free(pk);
+			return -EIO;
+		}
+		*ret = pk;
+		return 0;
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/* Like ssh: a signing key others can read is not a secret any more. */
+	if (st.st_mode & 077) {
+		close(fd);
+		return -EPERM;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!pk)
+		return -EBADMSG;
+	if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(pk);
+		return -EBADMSG;
+	}
+	*ret = pk;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ signing */
+
+int vault__note_sign(EVP_PKEY *pkey, const struct vault_pubkey *pub, const char *body,
+		     size_t body_len, char **ret_note)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t sig[4 + 64];
+	size_t siglen = 64;
+	char b64[((sizeof(sig) + 2) / 3) * 4 + 1];
+	char *note;
+	size_t nlen;
+	int rc = -EIO;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, pkey) != 1 ||
+	    EVP_DigestSign(ctx, sig + 4, &siglen, (const uint8_t *)body, body_len) != 1 ||
+	    siglen != 64)
+		goto out;
+	memcpy(sig, pub->id, 4);
+	vault__b64_encode(sig, sizeof(sig), b64);
+	nlen = body_len + 1 + strlen(EMDASH) + 1 + strlen(pub->name) + 1 + strlen(b64) + 1;
+	note = malloc(nlen + 1);
+	if (!note) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(note, body, body_len);
+	snprintf(note + body_len, nlen + 1 - body_len, "\n" EMDASH " %s %s\n", pub->name, b64);
+	*ret_note = note;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+static int ed25519_verify(const uint8_t key[32], const uint8_t sig[64], const char *msg,
+			  size_t len)
+{
+	EVP_PKEY *pk = pkey_from_raw(key);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = -EIO;
+
+	if (!pk || !ctx)
+		goto out;
+	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) != 1)
+		goto out;
+	rc = EVP_DigestVerify(ctx, sig, 64, (const uint8_t *)msg, len) == 1 ? 0 : -EKEYREJECTED;
+out:
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+int vault_checkpoint_body(const struct vault_checkpoint *cp, char *buf, size_t size)
+{
+	char b64[48];
+	int n;
+
+	vault__b64_encode(cp->root, 32, b64);
+	n = snprintf(buf, size, "%s\n%" PRIu64 "\n%s\n", cp->origin, cp->size, b64);
+	if (n < 0 || (size_t)n >= size)
+		return -ENOBUFS;
+	return n;
+}
+
+static bool parse_u64_decimal(const char *s, size_t len, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return true;
+}
+
+/* Parses the checkpoint body text[0..len) (ends in '\n'). */
+static int parse_body(const char *text, size_t len, struct vault_checkpoint *ret)
+{
+	struct vault_checkpoint cp = {0};
+	const char *p = text, *end = text + len, *nl;
+	uint8_t root[40];
+
+	/* origin */
+	nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl || nl == p || (size_t)(nl - p) > VAULT_ORIGIN_MAX)
+		return -EBADMSG;
+	for (const char *c = p; c < nl; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return -EBADMSG;
+	memcpy(cp.origin, p, (size_t)(nl - p));
+	p = nl + 1;
+	/* size */
+	nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl || !parse_u64_decimal(p, (size_t)(nl - p), &cp.size))
+		return -EBADMSG;
+	p = nl + 1;
+	/* root */
+	nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl || vault__b64_decode(p, (size_t)(nl - p), root, sizeof(root)) != 32)
+		return -EBADMSG;
+	memcpy(cp.root, root, 32);
+	p = nl + 1;
+	/* optional extension lines: non-empty, no control characters */
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl || nl == p)
+			return -EBADMSG;
+		for (const char *c = p; c < nl; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return -EBADMSG;
+		p = nl + 1;
+	}
+	*ret = cp;
+	return 0;
+}
+
+/* Whether a signature line named name[0..nlen) with key id sig[0..4) claims to be by key. A key
+ * parsed from PEM has no name: it matches any line whose id is right for that line's name. */
+static bool line_is_by(const struct vault_pubkey *key, const char *name, size_t nlen,
+		       const uint8_t *sig)
+{
+	char nbuf[VAULT_ORIGIN_MAX + 1];
+	uint8_t id[4];
+
+	if (key->name[0] != '\0')
+		return nlen == strlen(key->name) && memcmp(name, key->name, nlen) == 0 &&
+		       memcmp(sig, key->id, 4) == 0;
+	memcpy(nbuf, name, nlen);
+	nbuf[nlen] = '\0';
+	return vault__key_id(nbuf, key->key, id) == 0 && memcmp(sig, id, 4) == 0;
+}
+
+int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubkey *key,
+			   struct vault_checkpoint *ret)
+{
+	struct vault_checkpoint cp;
+	const char *split = NULL, *p, *end;
+	size_t body_len;
+	int sigs = 0, found = 0, rc;
+
+	if (!note || len == 0 || len > VAULT_NOTE_MAX || memchr(note, '\0', len) ||
+	    note[len - 1] != '\n')
+		return -EBADMSG;
+	/* The signatures follow the last blank line. */
+	for (size_t i = len - 1; i > 0; i--)
+		if (note[i] == '\n' && note[i - 1] == '\n') {
+			split = note + i - 1;
+			break;
+		}
+	if (!split || split == note)
+		return -EBADMSG;
+	body_len = (size_t)(split - note) + 1;
+	rc = parse_body(note, body_len, &cp);
+	if (rc < 0)
+		return rc;
+
+	p = split + 2;
+	end = note + len;
+	if (p >= end)
+		return -EBADMSG; /* no signature line at all */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
+		uint8_t sig[80];
+		ssize_t n;
+		size_t mlen = strlen(EMDASH " ");
+
+		if (!nl || ++sigs > NOTE_MAX_SIGS)
+			return -EBADMSG;
+		if ((size_t)(nl - p) < mlen || memcmp(p, EMDASH " ", mlen) != 0)
+			return -EBADMSG;
+		p += mlen;
+		sp = memchr(p, ' ', (size_t)(nl - p));
+		if (!sp || !valid_key_name(p, (size_t)(sp - p)))
+			return -EBADMSG;
+		n = vault__b64_decode(sp + 1, (size_t)(nl - sp - 1), sig, sizeof(sig));
+		if (n < 5)
+			return -EBADMSG;
+		if (key && n == 68 && line_is_by(key, p, (size_t)(sp - p), sig)) {
+			found = 1;
+			rc = ed25519_verify(key->key, sig + 4, note, body_len);
+			if (rc < 0)
+				return rc;
+		}
+		p = nl + 1;
+	}
+	if (key && !found)
+		return -ENOKEY;
+	*ret = cp;
+	return 0;
+}

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Readers: snapshots, entry access, iteration, time seek, stored checkpoints, blob reads. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int snapshot_size(struct vault_reader *r)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_LEAVES], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		r->size = 0;
+		return 0;
+	}
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (k.mv_size != 8)
+		return -EBADMSG;
+	r->size = vault__rd64(k.mv_data) + 1;
+	return 0;
+}
+
+int vault_reader_begin(struct vault *v, struct vault_reader **ret)
+{
+	struct vault_reader *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->v = v;
+	rc = vault__txn_begin(v, false, &r->txn);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	rc = snapshot_size(r);
+	if (rc < 0) {
+		vault_reader_end(r);
+		return rc;
+	}
+	*ret = r;
+	return 0;
+}
+
+void vault_reader_end(struct vault_reader *r)
+{
+	if (!r)
+		return;
+	vault__txn_abort(r->v, r->txn);
+	free(r);
+}
+
+int vault_reader_renew(struct vault_reader *r)
+{
+	int rc;
+
+	vault__txn_abort(r->v, r->txn);
+	r->txn = NULL;
+	rc = vault__txn_begin(r->v, false, &r->txn);
+	if (rc < 0)
+		return rc;
+	return snapshot_size(r);
+}
+
+uint64_t vault_reader_size(const struct vault_reader *r)
+{
+	return r->size;
+}
+
+static int fill_entry(const MDB_val *leafval, const MDB_val *payload, struct vault_entry *ret)
+{
+	struct vault_entry e = {0};
+
+	if (leafval->mv_size != VAULT_LEAF_LEN + 32 ||
+	    vault_leaf_decode(leafval->mv_data, VAULT_LEAF_LEN, &e.leaf) < 0)
+		return -EBADMSG;
+	memcpy(e.leaf_hash, (const uint8_t *)leafval->mv_data + VAULT_LEAF_LEN, 32);
+	if (payload) {
+		e.payload = payload->mv_size ? payload->mv_data : (const uint8_t *)"";
+		e.payload_len = payload->mv_size;
+	}
+	*ret = e;
+	return 0;
+}
+
+int vault_get(struct vault_reader *r, uint64_t seq, struct vault_entry *ret)
+{
+	uint8_t key[8];
+	MDB_val k = {8, key}, leaf, pay;
+	int rc;
+
+	if (seq >= r->size)
+		return -ENOENT;
+	vault__be64(key, seq);
+	rc = mdb_get(r->txn, r->v->dbi[DB_LEAVES], &k, &leaf);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	rc = mdb_get(r->txn, r->v->dbi[DB_PAYLOADS], &k, &pay);
+	if (rc && rc != MDB_NOTFOUND)
+		return vault__err_from_mdb(rc);
+	return fill_entry(&leaf, rc == 0 ? &pay : NULL, ret);
+}
+
+int vault_iter_init(struct vault_reader *r, uint64_t start, struct vault_iter *it)
+{
+	MDB_cursor *cl = NULL, *cp = NULL;
+	int rc;
+
+	*it = (struct vault_iter){.r = r, .next = start};
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_LEAVES], &cl);
+	if (rc == 0)
+		rc = mdb_cursor_open(r->txn, r->v->dbi[DB_PAYLOADS], &cp);
+	if (rc) {
+		if (cl)
+			mdb_cursor_close(cl);
+		return vault__err_from_mdb(rc);
+	}
+	it->cur_leaf = cl;
+	it->cur_payload = cp;
+	return 0;
+}
+
+void vault_iter_deinit(struct vault_iter *it)
+{
+	if (it->cur_leaf)
+		mdb_cursor_close(it->cur_leaf);
+	if (it->cur_payload)
+		mdb_cursor_close(it->cur_payload);
+	it->cur_leaf = it->cur_payload = NULL;
+}
+
+/* Positions cursor c at key seq using NEXT when it is adjacent (the common case while
+ * iterating), a seek otherwise. Returns 1 found, 0 absent, <0 error. */
+static int cursor_at(MDB_cursor *c, uint64_t seq, bool *positioned, MDB_val *val)
+{
+	uint8_t key[8];
+	MDB_val k, d;
+	int rc;
+
+	if (*positioned) {
+		rc = mdb_cursor_get(c, &k, &d, MDB_GET_CURRENT);
+		if (rc == 0 && k.mv_size == 8) {
+			uint64_t cur = vault__rd64(k.mv_data);
+			if (cur == seq) {
+				*val = d;
+				return 1;
+			}
+			if (cur > seq)
+				goto seek;
+			if (cur + 1 == seq) {
+				rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+				if (rc == MDB_NOTFOUND)
+					return 0;
+				if (rc)
+					return vault__err_from_mdb(rc);
+				if (k.mv_size == 8 && vault__rd64(k.mv_data) == seq) {
+					*val = d;
+					return 1;
+				}
+				return 0;
+			}
+		}
+	}
+seek:
+	vault__be64(key, seq);
+	k = (MDB_val){8, key};
+	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND) {
+		*positioned = false;
+		return 0;
+	}
+	if (rc)
+		return vault__err_from_mdb(rc);
+	*positioned = true;
+	if (k.mv_size == 8 && vault__rd64(k.mv_data) == seq) {
+		*val = d;
+		return 1;
+	}
+	return 0;
+}
+
+int vault_iter_next(struct vault_iter *it, struct vault_entry *ret)
+{
+	MDB_val leaf, pay;
+	int rc;
+
+	if (it->next >= it->r->size)
+		return 0;
+	rc = cursor_at(it->cur_leaf, it->next, &it->leaf_positioned, &leaf);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -EBADMSG; /* a hole in the leaves: vault_verify names it */
+	rc = cursor_at(it->cur_payload, it->next, &it->payload_positioned, &pay);
+	if (rc < 0)
+		return rc;
+	rc = fill_entry(&leaf, rc ? &pay : NULL, ret);
+	if (rc < 0)
+		return rc;
+	it->next++;
+	return 1;
+}
+
+int vault_seek_time(struct vault_reader *r, uint64_t ts, uint64_t *ret_seq)
+{
+	uint64_t lo = 0, hi = r->size;
+
+	/* Timestamps never decrease with seq (the writer clamps a clock that steps back). */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		struct vault_leaf leaf;
+		int rc = vault__leaf_get(r->v, r->txn, mid, &leaf, NULL);
+		if (rc < 0)
+			return rc;
+		if (leaf.timestamp_ns < ts)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_seq = lo;
+	return 0;
+}
+
+int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **ret_note,
+			     struct vault_checkpoint *ret_cp)
+{
+	uint8_t key[8];
+	MDB_val k = {8, key}, d;
+	MDB_cursor *cur;
+	struct vault_checkpoint cp;
+	int rc;
+
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_CHECKPOINTS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (max_size == UINT64_MAX) {
+		rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+	} else {
+		vault__be64(key, max_size + 1);
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &d, MDB_PREV);
+		else if (rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+	}
+	if (rc) {
+		mdb_cursor_close(cur);
+		return vault__err_from_mdb(rc);
+	}
+	rc = vault_checkpoint_parse(d.mv_data, d.mv_size, NULL, &cp);
+	if (rc == 0 && ret_note) {
+		*ret_note = strndup(d.mv_data, d.mv_size);
+		if (!*ret_note)
+			rc = -ENOMEM;
+	}
+	mdb_cursor_close(cur);
+	if (rc == 0 && ret_cp)
+		*ret_cp = cp;
+	return rc;
+}
+
+int vault_checkpoint_latest(struct vault_reader *r, char **ret_note,
+			    struct vault_checkpoint *ret_cp)
+{
+	return vault_checkpoint_at_most(r, UINT64_MAX, ret_note, ret_cp);
+}
+
+/* ------------------------------------------------------------------ blobs */
+
+int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *ret_size,
+		     uint64_t *ret_id, uint32_t *ret_chunks)
+{
+	MDB_val k = {32, (void *)hash}, d;
+	int rc = mdb_get(r->txn, r->v->dbi[DB_BLOBS], &k, &d);
+
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (d.mv_size != 20)
+		return -EBADMSG;
+	if (ret_size)
+		*ret_size = vault__rd64(d.mv_data);
+	if (ret_id)
+		*ret_id = vault__rd64((const uint8_t *)d.mv_data + 8);
+	if (ret_chunks)
+		*ret_chunks = vault__rd32((const uint8_t *)d.mv_data + 16);
+	return 0;
+}
+
+int vault_blob_stat(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t *ret_size)
+{
+	return vault__blob_meta(r, hash, ret_size, NULL, NULL);
+}
+
+ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t offset,
+			void *buf, size_t len)
+{
+	uint64_t size, id;
+	uint32_t chunks;
+	size_t done = 0;
+	int rc;
+
+	rc = vault__blob_meta(r, hash, &size, &id, &chunks);
+	if (rc < 0)
+		return rc;
+	if (offset >= size)
+		return 0;
+	if (len > size - offset)
+		len = (size_t)(size - offset);
+	while (done < len) {
+		uint64_t pos = offset + done;
+		uint32_t idx = (uint32_t)(pos / VAULT_BLOB_CHUNK);
+		size_t in = (size_t)(pos % VAULT_BLOB_CHUNK), n;
+		uint8_t key[12];
+		MDB_val k = {12, key}, d;
+
+		vault__be64(key, id);
+		vault__be32(key + 8, idx);
+		rc = mdb_get(r->txn, r->v->dbi[DB_CHUNKS], &k, &d);
+		if (rc)
+			return rc == MDB_NOTFOUND ? -EIO : vault__err_from_mdb(rc);
+		if (d.mv_size <= in)
+			return -EIO;
+		n = d.mv_size - in;
+		if (n > len - done)
+			n = len - done;
+		memcpy((uint8_t *)buf + done, (const uint8_t *)d.mv_data + in, n);
+		done += n;
+	}
+	return (ssize_t)done;
+}

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The evidence vault: an append-only, hash-chained, RFC 6962 Merkle-tree log of entries in one
+ * LMDB environment, with Ed25519-signed C2SP checkpoints and content-addressed blobs.
+ *
+ * This header is the whole public API. The on-disk format is described in vault/FORMAT.md.
+ *
+ * Conventions (as LMDB, libuv, systemd):
+ *  - int functions return >= 0 on success and a negative errno on failure. The errors each
+ *    function can return are listed with it; in addition any function touching storage may
+ *    return -EIO (LMDB reports corruption or an I/O error) and -ENOMEM.
+ *  - Out-parameters are named ret_* and written only on success.
+ *  - The library never logs, never exits and never aborts; it has no global state except
+ *    OpenSSL's own.
+ *  - Threads: one struct vault may be shared by threads. Write functions (vault_append,
+ *    vault_prune, vault_checkpoint_sign, vault_blob_*, vault_maintain) must be called by one
+ *    thread at a time. Readers (struct vault_reader) may be used from any thread, one thread
+ *    per reader at a time, concurrently with the writer.
+ *  - Never open the same vault twice in one process, and never use a vault across fork().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VAULT_HASH_LEN	  32 /* SHA-256 */
+#define VAULT_LEAF_VERSION 1
+/* v1 leaf: version(1) seq(8) type(2) timestamp_ns(8) payload_len(8) payload_sha256(32)
+ * prev_leaf_hash(32), big-endian integers. See FORMAT.md. */
+#define VAULT_LEAF_LEN	    91
+#define VAULT_PROOF_MAX	    64 /* hashes in any inclusion or consistency proof of a 2^64 tree */
+#define VAULT_ORIGIN_MAX    255
+#define VAULT_PAYLOAD_MAX   (256u << 20)
+#define VAULT_DEDUP_KEY_MAX 500 /* client name + request id + 1 separator (LMDB key limit) */
+#define VAULT_NOTE_MAX	    8192 /* largest signed note accepted by parsers */
+
+/* Entry types. The numbers are part of the leaf format and never change. */
+enum vault_entry_type {
+	VAULT_ENTRY_RECORD = 1,	   /* a production decision (entry.proto RecordEntry) */
+	VAULT_ENTRY_MODEL = 2,	   /* a model registration (ModelEntry) */
+	VAULT_ENTRY_ARTIFACT = 3,  /* a stored blob's description (ArtifactEntry) */
+	VAULT_ENTRY_INCIDENT = 4,  /* a trigger fired */
+	VAULT_ENTRY_AUDIT = 5,	   /* results of an audit */
+	VAULT_ENTRY_REVIEW = 6,	   /* a human's review outcome (ReviewEntry) */
+	VAULT_ENTRY_LIFECYCLE = 7, /* daemon start/stop/reload (LifecycleEntry) */
+	VAULT_ENTRY_CONFIG = 8,	   /* the daemon's configuration text (ConfigEntry) */
+	VAULT_ENTRY_PRUNE = 9,	   /* a payload was removed (FORMAT.md, vault's own encoding) */
+	VAULT_ENTRY_VERDICT = 10,  /* a verdict sent to a client */
+	VAULT_ENTRY_NOTICE = 11,   /* an operational fact worth keeping (skipped audits, ...) */
+	_VAULT_ENTRY_TYPE_MAX,
+	_VAULT_ENTRY_TYPE_INVALID = -22,
+};
+
+/* Returns the lowercase name of a type ("record", ...) or NULL for an unknown number. The
+ * string is static. */
+const char *vault_entry_type_name(int type);
+/* Returns the type for a name, or -EINVAL. */
+int vault_entry_type_from_name(const char *name);
+
+/* ------------------------------------------------------------------ hashing (pure) */
+
+/* SHA-256 of data[0..len). Returns 0 or -ENOMEM/-EIO (OpenSSL failure). */
+int vault_sha256(const void *data, size_t len, uint8_t ret[VAULT_HASH_LEN]);
+/* RFC 6962 leaf hash SHA-256(0x00 || data). */
+int vault_hash_leaf(const void *data, size_t len, uint8_t ret[VAULT_HASH_LEN]);
+/* RFC 6962 interior node SHA-256(0x01 || left || right). */
+int vault_hash_children(const uint8_t left[VAULT_HASH_LEN], const uint8_t right[VAULT_HASH_LEN],
+			uint8_t ret[VAULT_HASH_LEN]);
+/* Root of the empty tree: SHA-256(""). */
+void vault_hash_empty(uint8_t ret[VAULT_HASH_LEN]);
+
+/* Lowercase hex of a hash into out (65 bytes incl. NUL). Returns out. */
+char *vault_hex(const uint8_t h[VAULT_HASH_LEN], char out[2 * VAULT_HASH_LEN + 1]);
+/* Parses exactly 64 hex digits (either case). Returns 0 or -EINVAL. */
+int vault_unhex(const char *s, size_t len, uint8_t ret[VAULT_HASH_LEN]);
+
+/* ------------------------------------------------------------------ leaves (pure) */
+
+struct vault_leaf {
+	uint8_t version; /* VAULT_LEAF_VERSION */
+	uint64_t seq;
+	uint16_t type;
+	uint64_t timestamp_ns; /* daemon clock, ns since the Unix epoch; non-decreasing in seq */
+	uint64_t payload_len;
+	uint8_t payload_hash[VAULT_HASH_LEN];
+	uint8_t prev_hash[VAULT_HASH_LEN]; /* leaf hash of seq-1; zeros for seq 0 */
+};
+
+void vault_leaf_encode(const struct vault_leaf *leaf, uint8_t out[VAULT_LEAF_LEN]);
+/* Decodes a v1 leaf. Returns 0, or -EBADMSG for a wrong length or version. */
+int vault_leaf_decode(const uint8_t *buf, size_t len, struct vault_leaf *ret);
+
+/* ------------------------------------------------------------------ Merkle proofs (pure) */
+
+/* Verifies an RFC 9162 §2.1.3.2 inclusion proof of leaf_hash at index in a tree of tree_size
+ * with the given root. Returns 0 when valid, -EBADMSG when not (wrong length, index out of
+ * range, mismatching root), -EINVAL for NULL arguments with a nonzero count. */
+int vault_merkle_verify_inclusion(uint64_t index, uint64_t tree_size,
+				  const uint8_t leaf_hash[VAULT_HASH_LEN],
+				  const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len,
+				  const uint8_t root[VAULT_HASH_LEN]);
+
+/* Verifies an RFC 9162 §2.1.4.2 consistency proof between (size1, root1) and (size2, root2).
+ * size1 == 0 is refused (-EBADMSG): an empty tree is consistent with everything, so such a
+ * "proof" proves nothing (the bug transparency-dev/merkle once had). size1 == size2 requires
+ * an empty proof and equal roots. Returns 0 when valid, -EBADMSG otherwise. */
+int vault_merkle_verify_consistency(uint64_t size1, uint64_t size2,
+				    const uint8_t root1[VAULT_HASH_LEN],
+				    const uint8_t root2[VAULT_HASH_LEN],
+				    const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len);
+
+/* ------------------------------------------------------------------ keys and notes (pure) */
+
+/* An Ed25519 note verifier key (C2SP signed-note): name, 4-byte key id, 32-byte public key. */
+struct vault_pubkey {
+	char name[VAULT_ORIGIN_MAX + 1];
+	uint8_t id[4];
+	uint8_t key[32];
+};
+
+/* Parses a verifier key: either the C2SP/sumdb form "NAME+HEXID+BASE64(0x01||key)" (one line,
+ * trailing whitespace allowed) or a PEM "PUBLIC KEY" block holding an Ed25519 key, in which
+ * case name is set from default_name (may be NULL: name "" and any note name matches).
+ * Returns 0; -EBADMSG when the text is neither form, the algorithm byte is not Ed25519 or the
+ * key id does not match name and key. */
+int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
+		       struct vault_pubkey *ret);
+/* Formats the C2SP verifier key string into buf. Returns its length or -ENOBUFS. */
+int vault_pubkey_format(const struct vault_pubkey *key, char *buf, size_t size);
+/* Writes the PEM SubjectPublicKeyInfo of the key into buf (NUL-terminated). Returns its
+ * length, -ENOBUFS or -EIO. */
+int vault_pubkey_pem(const struct vault_pubkey *key, char *buf, size_t size);
+
+struct vault_checkpoint {
+	char origin[VAULT_ORIGIN_MAX + 1];
+	uint64_t size;
+	uint8_t root[VAULT_HASH_LEN];
+};
+
+/* Formats a C2SP tlog-checkpoint body ("origin\nsize\nbase64(root)\n"). Returns the length
+ * or -ENOBUFS. */
+int vault_checkpoint_body(const struct vault_checkpoint *cp, char *buf, size_t size);
+
+/* Parses a signed note whose body is a tlog-checkpoint and verifies its signature by key.
+ * note[0..len) is the whole note: body, blank line, signature lines. key may be NULL to parse
+ * without verifying (never do that for trust decisions).
+ * Returns 0 with *ret filled; -EBADMSG for a malformed note or body (bad lines, sizes,
+ * base64, over VAULT_NOTE_MAX); -ENOKEY when no signature line is by key (name and id);
+ * -EKEYREJECTED when a signature by key is present but does not verify. */
+int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubkey *key,
+			   struct vault_checkpoint *ret);
+
+/* An inclusion proof bundle (C2SP tlog-proof@v1 plus the entry's leaf, FORMAT.md §5):
+ * everything an auditor needs to check that one entry is in the signed log. */
+struct vault_proof_bundle {
+	uint64_t index;
+	uint8_t leaf[VAULT_LEAF_LEN]; /* the entry's leaf encoding */
+	uint8_t proof[VAULT_PROOF_MAX][VAULT_HASH_LEN];
+	size_t proof_len;
+	char *note; /* owned: the signed checkpoint note, NUL-terminated */
+	size_t note_len;
+};
+
+/* Formats a bundle as text into a newly allocated NUL-terminated string (*ret, caller frees).
+ * Returns the length, or -ENOMEM. */
+int vault_proof_bundle_format(const struct vault_proof_bundle *b, char **ret);
+/* Parses the text form. On success *ret owns a copy of the note (free with
+ * vault_proof_bundle_deinit). Returns 0 or -EBADMSG (names of the failing part are not
+ * returned; use vault_proof_bundle_parse_detail for a message). */
+int vault_proof_bundle_parse(const char *text, size_t len, struct vault_proof_bundle *ret);
+/* As vault_proof_bundle_parse, and on -EBADMSG writes a one-line reason with its line number
+ * into err (NUL-terminated, truncated to err_size). err may be NULL. */
+int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_proof_bundle *ret,
+				    char *err, size_t err_size);
+void vault_proof_bundle_deinit(struct vault_proof_bundle *b);
+
+/* Checks a bundle completely: the note parses and is signed by key, the leaf decodes and its
+ * index equals the bundle's, and the inclusion proof leads to the checkpoint's root.
+ * On success fills *ret_cp and *ret_leaf. Returns 0, or the vault_checkpoint_parse errors,
+ * or -EBADMSG (leaf or proof invalid). */
+int vault_proof_bundle_verify(const struct vault_proof_bundle *b, const struct vault_pubkey *key,
+			      struct vault_checkpoint *ret_cp, struct vault_leaf *ret_leaf);
+
+/* ------------------------------------------------------------------ opening */
+
+struct vault;
+
+enum vault_open_flags {
+	VAULT_OPEN_READ = 0,	 /* read-only: never writes data, creates nothing */
+	VAULT_OPEN_WRITE = 1 << 0, /* the one writer; takes an exclusive lock (-EBUSY if held) */
+	VAULT_OPEN_CREATE = 1 << 1, /* with WRITE: create the folder and vault when missing */
+};
+
+struct vault_options {
+	/* Ed25519 signing key (PEM PKCS#8). NULL: DIR/signing.key. Writers only: created with
+	 * mode 0600 on first use; refused if group- or world-accessible. */
+	const char *key_path;
+	/* Checkpoint origin for a new vault. NULL: "evidentd.local/" + 16 random hex digits. */
+	const char *origin;
+	uint64_t map_size; /* initial LMDB map size in bytes; 0: 64 MiB */
+	uint64_t map_max;  /* the map grows on demand up to this; 0: 1 TiB */
+};
+
+/* Opens the vault in folder dir.
+ * Readers open with MDB_RDONLY (LMDB still takes reader locks in lock.mdb); when lock.mdb is
+ * not writable (a read-only copy) they fall back to MDB_NOLOCK, which is safe only when no
+ * writer runs on that copy. A writer also loads or creates the signing key and checks that its
+ * public half matches the one recorded in the vault.
+ * Returns 0 and *ret (free with vault_close); -ENOENT when there is no vault (or no folder)
+ * and CREATE was not given; -EBUSY when another writer holds the vault; -EACCES/-EPERM for
+ * permissions (including a signing key readable by others); -EBADMSG when the folder holds
+ * something that is not a vault of a known format version, or a malformed key;
+ * -EKEYREJECTED when the signing key is not the vault's key; -EINVAL for bad options. */
+int vault_open(const char *dir, unsigned flags, const struct vault_options *opts,
+	       struct vault **ret);
+/* Closes the vault; takes NULL. Readers still open must be ended first. */
+void vault_close(struct vault *v);
+
+struct vault_info {
+	uint64_t size;				/* entries */
+	uint8_t root[VAULT_HASH_LEN];		/* Merkle root over all entries */
+	uint8_t last_leaf_hash[VAULT_HASH_LEN]; /* zeros for an empty vault */
+	uint64_t last_timestamp_ns;
+	char origin[VAULT_ORIGIN_MAX + 1];
+	struct vault_pubkey key; /* the vault's checkpoint verifier key */
+	uint32_t format_version;
+	uint64_t file_bytes; /* size of data.mdb */
+	uint64_t map_bytes;  /* current map size */
+	uint64_t blob_count;
+	uint64_t blob_bytes;
+	uint64_t checkpoint_size; /* tree size of the latest stored checkpoint */
+	bool has_checkpoint;
+};
+
+/* Describes the vault at the moment of the call. Returns 0. */
+int vault_info(struct vault *v, struct vault_info *ret);
+
+/* The folder the vault was opened from (owned by v). */
+const char *vault_dir(const struct vault *v);
+
+/* ------------------------------------------------------------------ appending (writer) */
+
+struct vault_entry_in {
+	uint16_t type; /* enum vault_entry_type */
+	const void *payload;
+	size_t payload_len; /* <= VAULT_PAYLOAD_MAX */
+	/* Optional dedup key: when both are non-NULL and (client, request) was appended before,
+	 * nothing is appended and the result names the original entry. Lengths (bytes, no NUL)
+	 * must sum to at most VAULT_DEDUP_KEY_MAX - 1 and client must not contain NUL. */
+	const char *dedup_client;
+	const char *dedup_request;
+};
+
+struct vault_append_result {
+	uint64_t seq;
+	uint64_t timestamp_ns;
+	uint8_t leaf_hash[VAULT_HASH_LEN];
+	bool duplicate; /* the dedup key existed: seq etc. describe the original entry */
+};
+
+/* Appends n entries in one LMDB transaction and commits it with a full fsync before
+ * returning: when this returns 0 every entry is durable. Entries get consecutive seqs in
+ * array order (duplicates take none). The map grows as needed.
+ * ret (n elements) is filled on success only.
+ * Returns 0; -EINVAL for a bad type, length or dedup key (nothing appended); -ENOSPC when the
+ * disk is full or the map cannot grow beyond map_max (nothing appended: retry later);
+ * -EROFS when the vault was opened read-only. */
+int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
+		 struct vault_append_result *ret);
+
+/* Looks up a dedup key. Returns 0 and *ret_seq, or -ENOENT. Any thread. */
+int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
+		       uint64_t *ret_seq);
+
+/* Removes the payload of entry seq and appends a prune entry naming it (FORMAT.md §4), in one
+ * transaction. The leaf, the chain and every proof stay valid. LMDB reuses freed pages
+ * without wiping them, so this is retention, not secure erasure.
+ * Returns 0; -ENOENT (no such entry), -EALREADY (already pruned), -EINVAL (seq names a prune
+ * entry, or reason longer than 1024 bytes), -ENOSPC, -EROFS. */
+int vault_prune(struct vault *v, uint64_t seq, const char *reason,
+		struct vault_append_result *ret);
+
+/* Signs a checkpoint of the current tree head, stores it in the vault and atomically
+ * replaces DIR/checkpoint with it (so it can be copied off the host). Refuses to sign when
+ * the current tree is not an extension of the last signed checkpoint.
+ * On success *ret_note (optional) receives a malloc'd NUL-terminated copy of the note.
+ * Returns 0; -EUCLEAN when the vault is inconsistent with its last checkpoint; -EROFS;
+ * -ENOSPC; errors of writing the checkpoint file. When the tree did not grow since the last
+ * checkpoint, that checkpoint is returned and nothing is written. */
+int vault_checkpoint_sign(struct vault *v, char **ret_note);
+
+/* Housekeeping for long-running writers: clears stale reader slots (mdb_reader_check).
+ * Returns the number of slots cleared. */
+int vault_maintain(struct vault *v);
+
+/* ------------------------------------------------------------------ blobs (writer) */
+
+struct vault_blob_writer;
+
+/* Starts a blob of any size, streamed in with vault_blob_write(). Data is staged in the vault
+ * in chunks so memory stays bounded; a crash leaves only staged chunks, removed on the next
+ * writer open. Returns 0 and *ret; -EROFS. */
+int vault_blob_begin(struct vault *v, struct vault_blob_writer **ret);
+/* Appends data. Returns 0; -ENOSPC; -EROFS. On error the writer stays usable for abort. */
+int vault_blob_write(struct vault_blob_writer *w, const void *data, size_t len);
+/* Completes the blob: checks its SHA-256 against expect (may be NULL) and its size against
+ * expect_size (UINT64_MAX: any), then makes it durable under its hash. When the same content
+ * is already stored the staged copy is dropped. Always frees w.
+ * Returns 0 and the hash in ret_hash (may be NULL); 1 when the blob already existed;
+ * -EBADMSG when the hash or size does not match (nothing kept); -ENOSPC. */
+int vault_blob_finish(struct vault_blob_writer *w, const uint8_t *expect, uint64_t expect_size,
+		      uint8_t *ret_hash);
+/* Drops a blob in progress; takes NULL. */
+void vault_blob_abort(struct vault_blob_writer *w);
+/* Bytes written so far. */
+uint64_t vault_blob_written(const struct vault_blob_writer *w);
+
+/* ------------------------------------------------------------------ reading */
+
+/* A consistent snapshot (an LMDB read transaction). Keep it short: a long-lived reader pins
+ * pages and makes the file grow. */
+struct vault_reader;
+
+/* Returns 0 and *ret (end with vault_reader_end). */
+int vault_reader_begin(struct vault *v, struct vault_reader **ret);
+/* Ends the snapshot; every pointer obtained through it becomes invalid. Takes NULL. */
+void vault_reader_end(struct vault_reader *r);
+/* Starts a newer snapshot on the same reader (pointers from the old one become invalid).
+ * Returns 0. */
+int vault_reader_renew(struct vault_reader *r);
+/* Entries in the snapshot. */
+uint64_t vault_reader_size(const struct vault_reader *r);
+
+struct vault_entry {
+	struct vault_leaf leaf;
+	uint8_t leaf_hash[VAULT_HASH_LEN];
+	/* The payload, borrowed from the snapshot (valid until the reader ends or renews);
+	 * NULL when the payload was pruned (and payload_len 0). */
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/* Reads entry seq. Returns 0; -ENOENT when seq >= size; -EBADMSG when the stored leaf does
+ * not decode. The payload is not checked against the leaf (vault_verify does that). */
+int vault_get(struct vault_reader *r, uint64_t seq, struct vault_entry *ret);
+
+/* Iterates entries from start upward in seq order: vault_iter_init (0 or an LMDB error),
+ * then vault_iter_next until it returns 0 (end of the snapshot); 1 means *ret is filled,
+ * valid until the reader ends; -EBADMSG when a leaf is missing or malformed. Always
+ * vault_iter_deinit. */
+struct vault_iter {
+	struct vault_reader *r;
+	uint64_t next; /* seq the next call returns */
+	void *cur_leaf, *cur_payload; /* LMDB cursors, owned */
+	bool leaf_positioned, payload_positioned;
+};
+int vault_iter_init(struct vault_reader *r, uint64_t start, struct vault_iter *it);
+int vault_iter_next(struct vault_iter *it, struct vault_entry *ret);
+void vault_iter_deinit(struct vault_iter *it);
+
+/* Finds the first entry with timestamp >= ts (entries are time-ordered). Returns 0 and
+ * *ret_seq (== size when none). */
+int vault_seek_time(struct vault_reader *r, uint64_t ts, uint64_t *ret_seq);
+
+/* Merkle tree head of the first tree_size entries (tree_size <= size). Returns 0; -ERANGE. */
+int vault_root(struct vault_reader *r, uint64_t tree_size, uint8_t ret_root[VAULT_HASH_LEN]);
+/* Inclusion proof of entry index in the tree of the first tree_size entries. Returns the
+ * proof length (0..VAULT_PROOF_MAX); -ERANGE when index >= tree_size or tree_size > size. */
+int vault_prove_inclusion(struct vault_reader *r, uint64_t index, uint64_t tree_size,
+			  uint8_t (*ret_proof)[VAULT_HASH_LEN]);
+/* Consistency proof between trees of size1 and size2 (0 < size1 <= size2 <= size). Returns
+ * the proof length; -ERANGE. */
+int vault_prove_consistency(struct vault_reader *r, uint64_t size1, uint64_t size2,
+			    uint8_t (*ret_proof)[VAULT_HASH_LEN]);
+
+/* The latest stored signed checkpoint (malloc'd NUL-terminated note, caller frees) and its
+ * parsed body. Returns 0; -ENOENT when none was signed yet. Either out-param may be NULL. */
+int vault_checkpoint_latest(struct vault_reader *r, char **ret_note, struct vault_checkpoint *ret_cp);
+/* The stored checkpoint with the largest size <= max_size. Returns 0 or -ENOENT. */
+int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **ret_note,
+			     struct vault_checkpoint *ret_cp);
+
+/* Blob access. Returns 0 and *ret_size; -ENOENT. */
+int vault_blob_stat(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t *ret_size);
+/* Copies up to len bytes from offset into buf. Returns the number of bytes copied (0 at or
+ * past the end); -ENOENT; -EIO when chunks are missing. */
+ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t offset,
+			void *buf, size_t len);
+
+/* ------------------------------------------------------------------ verification */
+
+enum vault_problem {
+	VAULT_OK = 0,
+	VAULT_PROBLEM_LEAF_MALFORMED,	/* a stored leaf does not decode */
+	VAULT_PROBLEM_SEQ_GAP,		/* an entry is missing (deleted) */
+	VAULT_PROBLEM_SEQ_MISMATCH,	/* a leaf's seq is not its position (moved/swapped) */
+	VAULT_PROBLEM_CHAIN,		/* prev_hash does not name the previous leaf */
+	VAULT_PROBLEM_TIME_ORDER,	/* timestamps decrease */
+	VAULT_PROBLEM_PAYLOAD_HASH,	/* payload does not match the leaf's hash/length */
+	VAULT_PROBLEM_PAYLOAD_MISSING,	/* payload absent without a prune entry */
+	VAULT_PROBLEM_PRUNE_MALFORMED,	/* a prune entry does not decode or names a bad target */
+	VAULT_PROBLEM_LEAF_HASH,	/* stored leaf hash does not match the leaf */
+	VAULT_PROBLEM_NODE,		/* a stored Merkle node does not match the recomputation */
+	VAULT_PROBLEM_CHECKPOINT_SIG,	/* a stored checkpoint's signature does not verify */
+	VAULT_PROBLEM_CHECKPOINT_ROOT,	/* the entries do not produce a checkpoint's root */
+	VAULT_PROBLEM_TRUNCATED,	/* fewer entries than a checkpoint covers */
+	VAULT_PROBLEM_EXTRA,		/* data stored beyond the last entry */
+	VAULT_PROBLEM_BLOB,		/* a blob's content does not match its hash */
+	VAULT_PROBLEM_DEDUP,		/* a dedup key names a missing entry */
+	_VAULT_PROBLEM_MAX,
+};
+
+/* A short lowercase description of a problem ("chain broken", ...). Static. */
+const char *vault_problem_name(enum vault_problem p);
+
+typedef void (*vault_progress_fn)(void *userdata, uint64_t done, uint64_t total);
+
+struct vault_verify_options {
+	/* Additional checkpoints held elsewhere (signed notes), checked for signature, size and
+	 * root against the vault. */
+	const char *const *checkpoints;
+	const size_t *checkpoint_lens;
+	size_t n_checkpoints;
+	/* Verifier key for checkpoints; NULL: the vault's own recorded key. */
+	const struct vault_pubkey *key;
+	bool skip_blobs;    /* do not rehash blob contents */
+	unsigned threads;   /* 0: one per online CPU (at most 4) */
+	vault_progress_fn progress; /* called from the calling thread; may be NULL */
+	void *progress_userdata;
+};
+
+struct vault_verify_report {
+	enum vault_problem problem; /* VAULT_OK when everything checked out */
+	uint64_t bad_seq;	    /* first bad seq (or checkpoint size) when problem != OK */
+	char detail[256];	    /* one line naming what differs */
+	uint64_t entries;	    /* entries checked */
+	uint64_t payload_bytes;	    /* payload bytes hashed */
+	uint64_t pruned;	    /* entries whose payload was pruned */
+	uint64_t checkpoints;	    /* checkpoints checked (stored + given) */
+	uint64_t blobs;		    /* blobs rehashed */
+	uint8_t root[VAULT_HASH_LEN];
+};
+
+/* Recomputes everything from the stored bytes: every payload hash, leaf hash, chain link,
+ * timestamp order, Merkle node and root; every stored checkpoint's signature and root; the
+ * given external checkpoints (which also detect truncation/rollback); prune entries; blobs.
+ * Stops at the first problem with the lowest seq. Returns 0 with *ret filled (check
+ * ret->problem); a negative errno only when the check itself could not run. */
+int vault_verify(struct vault *v, const struct vault_verify_options *opts,
+		 struct vault_verify_report *ret);
+
+/* ------------------------------------------------------------------ prune payloads (pure) */
+
+struct vault_prune_info {
+	uint64_t target_seq;
+	uint8_t payload_hash[VAULT_HASH_LEN];
+	uint64_t payload_len;
+	char reason[1025];
+};
+/* Decodes a prune entry's payload. Returns 0 or -EBADMSG. */
+int vault_prune_decode(const uint8_t *buf, size_t len, struct vault_prune_info *ret);

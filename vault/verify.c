@@ -1,0 +1,794 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Full re-derivation of a vault from its stored bytes (as Tessera's fsck): the only judge of
+ * whether a vault is intact.
+ *
+ * The calling thread walks the leaves in order and rebuilds the chain, the leaf hashes, every
+ * Merkle node and every checkpointed root. Payload hashing (the bulk of the bytes) runs
+ * beside it in worker threads over contiguous seq ranges, each in its own read transaction.
+ * The vault is append-only, so every snapshot taken after the walker's agrees with it on
+ * entries below the walker's size; the one thing a later snapshot may lack is a payload
+ * pruned in between, so a payload a worker misses is re-read in the walker's snapshot before
+ * it is called missing. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PROGRESS_EVERY 65536
+#define MAX_WORKERS    8
+
+static const char *const problem_names[_VAULT_PROBLEM_MAX] = {
+	[VAULT_OK] = "ok",
+	[VAULT_PROBLEM_LEAF_MALFORMED] = "malformed leaf",
+	[VAULT_PROBLEM_SEQ_GAP] = "missing entry",
+	[VAULT_PROBLEM_SEQ_MISMATCH] = "entry out of place",
+	[VAULT_PROBLEM_CHAIN] = "hash chain broken",
+	[VAULT_PROBLEM_TIME_ORDER] = "timestamps out of order",
+	[VAULT_PROBLEM_PAYLOAD_HASH] = "payload does not match its leaf",
+	[VAULT_PROBLEM_PAYLOAD_MISSING] = "payload missing without a prune entry",
+	[VAULT_PROBLEM_PRUNE_MALFORMED] = "invalid prune entry",
+	[VAULT_PROBLEM_LEAF_HASH] = "leaf hash does not match the leaf",
+	[VAULT_PROBLEM_NODE] = "Merkle node does not match",
+	[VAULT_PROBLEM_CHECKPOINT_SIG] = "checkpoint signature invalid",
+	[VAULT_PROBLEM_CHECKPOINT_ROOT] = "checkpoint root does not match the entries",
+	[VAULT_PROBLEM_TRUNCATED] = "vault truncated relative to a checkpoint",
+	[VAULT_PROBLEM_EXTRA] = "data stored beyond the last entry",
+	[VAULT_PROBLEM_BLOB] = "blob content does not match its hash",
+	[VAULT_PROBLEM_DEDUP] = "dedup index names a missing entry",
+};
+
+const char *vault_problem_name(enum vault_problem p)
+{
+	if ((int)p < 0 || p >= _VAULT_PROBLEM_MAX)
+		return "unknown problem";
+	return problem_names[p];
+}
+
+struct finding {
+	enum vault_problem problem;
+	uint64_t seq;
+	char detail[256];
+};
+
+/* Keeps the finding with the lowest seq (the first bad entry). */
+static void found(struct finding *f, enum vault_problem p, uint64_t seq, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void found(struct finding *f, enum vault_problem p, uint64_t seq, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->problem != VAULT_OK && f->seq <= seq)
+		return;
+	f->problem = p;
+	f->seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
+	va_end(ap);
+}
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int u64vec_push(struct u64vec *a, uint64_t x)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		uint64_t *nv = realloc(a->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		a->v = nv;
+		a->cap = cap;
+	}
+	a->v[a->n++] = x;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ payload workers */
+
+struct worker {
+	struct vault *v;
+	pthread_t thread;
+	uint64_t from, to;
+	_Atomic uint64_t done;
+	_Atomic bool *stop;
+	uint64_t bytes;
+	struct u64vec missing; /* seqs without a payload, ascending */
+	struct finding f;
+	int err;
+};
+
+static void *payload_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct vault *v = w->v;
+	struct vault__hasher h = {0};
+	MDB_txn *txn = NULL;
+	MDB_cursor *cl = NULL, *cp = NULL;
+	MDB_val lk, lv, pk, pv;
+	uint8_t key[8];
+	int rc, prc;
+
+	if ((w->err = vault__hasher_init(&h, v->sha256)) < 0)
+		return NULL;
+	if ((w->err = vault__txn_begin(v, false, &txn)) < 0)
+		goto out;
+	if ((rc = mdb_cursor_open(txn, v->dbi[DB_LEAVES], &cl)) ||
+	    (rc = mdb_cursor_open(txn, v->dbi[DB_PAYLOADS], &cp))) {
+		w->err = vault__err_from_mdb(rc);
+		goto out;
+	}
+	vault__be64(key, w->from);
+	lk = pk = (MDB_val){8, key};
+	rc = mdb_cursor_get(cl, &lk, &lv, MDB_SET_RANGE);
+	prc = mdb_cursor_get(cp, &pk, &pv, MDB_SET_RANGE);
+	for (uint64_t seq = w->from; seq < w->to; seq++) {
+		struct vault_leaf leaf;
+		uint8_t hash[32];
+
+		if (atomic_load_explicit(w->stop, memory_order_relaxed))
+			break;
+		/* Leaves are the walker's business; here only their payload fields matter. */
+		while (rc == 0 && lk.mv_size == 8 && vault__rd64(lk.mv_data) < seq)
+			rc = mdb_cursor_get(cl, &lk, &lv, MDB_NEXT);
+		if (rc || lk.mv_size != 8 || vault__rd64(lk.mv_data) != seq ||
+		    vault_leaf_decode(lv.mv_data, lv.mv_size >= VAULT_LEAF_LEN ? VAULT_LEAF_LEN : 0,
+				      &leaf) < 0)
+			goto next; /* reported by the walker */
+		while (prc == 0 && pk.mv_size == 8 && vault__rd64(pk.mv_data) < seq)
+			prc = mdb_cursor_get(cp, &pk, &pv, MDB_NEXT);
+		if (prc != 0 || pk.mv_size != 8 || vault__rd64(pk.mv_data) != seq) {
+			if (prc != 0 && prc != MDB_NOTFOUND) {
+				w->err = vault__err_from_mdb(prc);
+				break;
+			}
+			if (u64vec_push(&w->missing, seq) < 0) {
+				w->err = -ENOMEM;
+				break;
+			}
+			goto next;
+		}
+		if (vault__sha256(&h, pv.mv_data, pv.mv_size, hash) < 0) {
+			w->err = -EIO;
+			break;
+		}
+		w->bytes += pv.mv_size;
+		if (pv.mv_size != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32) != 0) {
+			char a[65], b[65];
+			found(&w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
+			      "entry %" PRIu64 ": payload has %zu bytes, SHA-256 %s; its leaf says "
+			      "%" PRIu64 " bytes, %s",
+			      seq, pv.mv_size, vault_hex(hash, a), leaf.payload_len,
+			      vault_hex(leaf.payload_hash, b));
+			break;
+		}
+next:
+		if ((seq & 1023) == 0)
+			atomic_store_explicit(&w->done, seq - w->from, memory_order_relaxed);
+	}
+	atomic_store_explicit(&w->done, w->to - w->from, memory_order_relaxed);
+out:
+	if (cl)
+		mdb_cursor_close(cl);
+	if (cp)
+		mdb_cursor_close(cp);
+	vault__txn_abort(v, txn);
+	vault__hasher_deinit(&h);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+struct cp_check {
+	uint64_t size;
+	uint8_t root[32];
+	char label[64];
+};
+
+static int cp_cmp(const void *a, const void *b)
+{
+	const struct cp_check *x = a, *y = b;
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+/* Collects stored and external checkpoints, checking signatures and sizes. */
+static int collect_checkpoints(struct vault *v, MDB_txn *txn, uint64_t n,
+			       const struct vault_verify_options *o, const struct vault_pubkey *key,
+			       struct cp_check **ret, size_t *ret_n, struct finding *f)
+{
+	struct cp_check *cps = NULL;
+	size_t count = 0, cap = 0;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	rc = mdb_cursor_open(txn, v->dbi[DB_CHECKPOINTS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	size_t ext = o ? o->n_checkpoints : 0;
+	for (size_t i = 0;; i++) {
+		struct vault_checkpoint cp;
+		const char *note;
+		size_t len;
+		char label[64];
+
+		if (i < ext) {
+			note = o->checkpoints[i];
+			len = o->checkpoint_lens[i];
+			snprintf(label, sizeof(label), "given checkpoint #%zu", i + 1);
+		} else {
+			rc = mdb_cursor_get(cur, &k, &d, i == ext ? MDB_FIRST : MDB_NEXT);
+			if (rc == MDB_NOTFOUND)
+				break;
+			if (rc) {
+				rc = vault__err_from_mdb(rc);
+				goto fail;
+			}
+			note = d.mv_data;
+			len = d.mv_size;
+			snprintf(label, sizeof(label), "stored checkpoint of size %" PRIu64,
+				 k.mv_size == 8 ? vault__rd64(k.mv_data) : 0);
+		}
+		rc = vault_checkpoint_parse(note, len, key, &cp);
+		if (rc < 0) {
+			found(f, VAULT_PROBLEM_CHECKPOINT_SIG, n, "%s: %s", label,
+			      rc == -ENOKEY	   ? "not signed by the vault's key"
+			      : rc == -EKEYREJECTED ? "signature does not verify"
+						    : "malformed signed note");
+			continue;
+		}
+		if (strcmp(cp.origin, v->origin) != 0) {
+			found(f, VAULT_PROBLEM_CHECKPOINT_SIG, n,
+			      "%s: origin \"%s\" is not this vault's \"%s\"", label, cp.origin,
+			      v->origin);
+			continue;
+		}
+		if (i >= ext && (k.mv_size != 8 || vault__rd64(k.mv_data) != cp.size)) {
+			found(f, VAULT_PROBLEM_CHECKPOINT_SIG, n,
+			      "%s: stored under the wrong size (body says %" PRIu64 ")", label,
+			      cp.size);
+			continue;
+		}
+		if (cp.size > n) {
+			found(f, VAULT_PROBLEM_TRUNCATED, n,
+			      "%s covers %" PRIu64 " entries but the vault holds %" PRIu64
+			      ": entries %" PRIu64 "..%" PRIu64 " are gone",
+			      label, cp.size, n, n, cp.size - 1);
+			continue;
+		}
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct cp_check *nc = realloc(cps, cap * sizeof(*nc));
+			if (!nc) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			cps = nc;
+		}
+		cps[count].size = cp.size;
+		memcpy(cps[count].root, cp.root, 32);
+		snprintf(cps[count].label, sizeof(cps[count].label), "%s", label);
+		count++;
+	}
+	mdb_cursor_close(cur);
+	if (count)
+		qsort(cps, count, sizeof(*cps), cp_cmp);
+	*ret = cps;
+	*ret_n = count;
+	return 0;
+fail:
+	mdb_cursor_close(cur);
+	free(cps);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ the walker */
+
+struct walk {
+	struct vault *v;
+	MDB_txn *txn;
+	struct vault__hasher h;
+	uint64_t n;
+	struct finding f;
+	struct u64vec pruned; /* targets named by prune entries, in entry order */
+	uint64_t prune_entries;
+};
+
+/* Checks a prune entry's payload against its target, read from the walker's snapshot. */
+static int check_prune(struct walk *w, uint64_t seq, const struct vault_leaf *leaf)
+{
+	uint8_t key[8], hash[32];
+	MDB_val k = {8, key}, d;
+	struct vault_prune_info pi;
+	struct vault_leaf target;
+	int rc;
+
+	vault__be64(key, seq);
+	rc = mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		found(&w->f, VAULT_PROBLEM_PAYLOAD_MISSING, seq,
+		      "prune entry %" PRIu64 " has lost its own payload", seq);
+		return 0;
+	}
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (vault__sha256(&w->h, d.mv_data, d.mv_size, hash) < 0)
+		return -EIO;
+	if (memcmp(hash, leaf->payload_hash, 32) != 0)
+		return 0; /* the payload workers report it */
+	if (vault_prune_decode(d.mv_data, d.mv_size, &pi) < 0) {
+		found(&w->f, VAULT_PROBLEM_PRUNE_MALFORMED, seq,
+		      "prune entry %" PRIu64 " does not decode", seq);
+		return 0;
+	}
+	if (pi.target_seq >= seq) {
+		found(&w->f, VAULT_PROBLEM_PRUNE_MALFORMED, seq,
+		      "prune entry %" PRIu64 " names entry %" PRIu64 ", which is not older", seq,
+		      pi.target_seq);
+		return 0;
+	}
+	rc = vault__leaf_get(w->v, w->txn, pi.target_seq, &target, NULL);
+	if (rc < 0)
+		return rc == -ENOENT || rc == -EBADMSG ? 0 : rc; /* reported by the walk */
+	if (target.type == VAULT_ENTRY_PRUNE || target.payload_len != pi.payload_len ||
+	    memcmp(target.payload_hash, pi.payload_hash, 32) != 0) {
+		found(&w->f, VAULT_PROBLEM_PRUNE_MALFORMED, seq,
+		      "prune entry %" PRIu64 " does not describe entry %" PRIu64, seq,
+		      pi.target_seq);
+		return 0;
+	}
+	w->prune_entries++;
+	return u64vec_push(&w->pruned, pi.target_seq);
+}
+
+static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
+		const struct vault_verify_options *o, struct worker *workers, size_t nworkers,
+		uint8_t ret_root[32])
+{
+	struct vault *v = w->v;
+	MDB_cursor *cl = NULL, *cn = NULL;
+	MDB_val lk, lv, nk, nv;
+	uint8_t prev[32] = {0}, frontier[64][32];
+	uint64_t last_ts = 0;
+	size_t next_cp = 0;
+	int rc, nrc;
+
+	if ((rc = mdb_cursor_open(w->txn, v->dbi[DB_LEAVES], &cl)) ||
+	    (rc = mdb_cursor_open(w->txn, v->dbi[DB_NODES], &cn))) {
+		rc = vault__err_from_mdb(rc);
+		goto out;
+	}
+	rc = mdb_cursor_get(cl, &lk, &lv, MDB_FIRST);
+	nrc = mdb_cursor_get(cn, &nk, &nv, MDB_FIRST);
+	while (next_cp < ncps && cps[next_cp].size == 0) {
+		uint8_t empty[32];
+		vault_hash_empty(empty);
+		if (memcmp(empty, cps[next_cp].root, 32) != 0)
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_ROOT, 0,
+			      "%s: root of the empty tree differs", cps[next_cp].label);
+		next_cp++;
+	}
+
+	for (uint64_t seq = 0; seq < w->n; seq++) {
+		struct vault_leaf leaf;
+		uint8_t lh[32], node[32];
+		uint64_t idx = seq;
+		unsigned level = 0;
+
+		if (w->f.problem != VAULT_OK && w->f.seq <= seq)
+			break;
+		if (rc == MDB_NOTFOUND || (rc == 0 && lk.mv_size == 8 &&
+					   vault__rd64(lk.mv_data) > seq)) {
+			found(&w->f, VAULT_PROBLEM_SEQ_GAP, seq,
+			      "entry %" PRIu64 " is missing (deleted?)", seq);
+			break;
+		}
+		if (rc) {
+			rc = vault__err_from_mdb(rc);
+			goto out;
+		}
+		if (lk.mv_size != 8 || lv.mv_size != VAULT_LEAF_LEN + 32 ||
+		    vault_leaf_decode(lv.mv_data, VAULT_LEAF_LEN, &leaf) < 0) {
+			found(&w->f, VAULT_PROBLEM_LEAF_MALFORMED, seq,
+			      "entry %" PRIu64 ": stored leaf does not decode", seq);
+			break;
+		}
+		if (leaf.seq != seq) {
+			found(&w->f, VAULT_PROBLEM_SEQ_MISMATCH, seq,
+			      "entry %" PRIu64 ": its leaf says it is entry %" PRIu64, seq, leaf.seq);
+			break;
+		}
+		if (vault__hash_leaf(&w->h, lv.mv_data, VAULT_LEAF_LEN, lh) < 0) {
+			rc = -EIO;
+			goto out;
+		}
+		if (memcmp(lh, (const uint8_t *)lv.mv_data + VAULT_LEAF_LEN, 32) != 0) {
+			found(&w->f, VAULT_PROBLEM_LEAF_HASH, seq,
+			      "entry %" PRIu64 ": leaf was altered (its hash does not match)", seq);
+			break;
+		}
+		if (memcmp(leaf.prev_hash, prev, 32) != 0) {
+			/* The leaf hash checked out, so either this leaf's link or the previous
+			 * leaf changed; name the earlier one. */
+			found(&w->f, VAULT_PROBLEM_CHAIN, seq ? seq - 1 : 0,
+			      "entry %" PRIu64 " does not chain to entry %" PRIu64
+			      " (one of them was altered)",
+			      seq, seq ? seq - 1 : 0);
+			break;
+		}
+		if (leaf.timestamp_ns < last_ts) {
+			found(&w->f, VAULT_PROBLEM_TIME_ORDER, seq,
+			      "entry %" PRIu64 " is older than entry %" PRIu64, seq, seq - 1);
+			break;
+		}
+		if (leaf.type == VAULT_ENTRY_PRUNE) {
+			rc = check_prune(w, seq, &leaf);
+			if (rc < 0)
+				goto out;
+		}
+		last_ts = leaf.timestamp_ns;
+		memcpy(prev, lh, 32);
+
+		/* Rebuild the tree as the writer did and compare each stored node. */
+		memcpy(node, lh, 32);
+		while (idx & 1) {
+			if (vault__hash_children(&w->h, frontier[level], node, node) < 0) {
+				rc = -EIO;
+				goto out;
+			}
+			idx >>= 1;
+			level++;
+			uint64_t pos = vault__node_pos(level, idx);
+			if (nrc != 0 || nk.mv_size != 8 || vault__rd64(nk.mv_data) != pos ||
+			    nv.mv_size != 32 || memcmp(nv.mv_data, node, 32) != 0) {
+				if (nrc != 0 && nrc != MDB_NOTFOUND) {
+					rc = vault__err_from_mdb(nrc);
+					goto out;
+				}
+				found(&w->f, VAULT_PROBLEM_NODE, seq,
+				      "Merkle node (level %u, index %" PRIu64
+				      ") completed by entry %" PRIu64 " is %s",
+				      level, idx, seq,
+				      nrc != 0 || vault__rd64(nk.mv_data) != pos ? "missing"
+										: "altered");
+				goto out;
+			}
+			nrc = mdb_cursor_get(cn, &nk, &nv, MDB_NEXT);
+		}
+		memcpy(frontier[level], node, 32);
+
+		while (next_cp < ncps && cps[next_cp].size == seq + 1) {
+			uint8_t root[32];
+			if (vault__frontier_root(&w->h, frontier, seq + 1, root) < 0) {
+				rc = -EIO;
+				goto out;
+			}
+			if (memcmp(root, cps[next_cp].root, 32) != 0)
+				found(&w->f, VAULT_PROBLEM_CHECKPOINT_ROOT, seq,
+				      "%s: the first %" PRIu64
+				      " entries have a different root (an entry up to %" PRIu64
+				      " was changed)",
+				      cps[next_cp].label, seq + 1, seq);
+			next_cp++;
+		}
+		rc = mdb_cursor_get(cl, &lk, &lv, MDB_NEXT);
+
+		if (o && o->progress && (seq % PROGRESS_EVERY) == PROGRESS_EVERY - 1) {
+			uint64_t done = seq + 1;
+			for (size_t i = 0; i < nworkers; i++) {
+				uint64_t wd = workers[i].from +
+					      atomic_load_explicit(&workers[i].done,
+								   memory_order_relaxed);
+				if (wd < workers[i].to && wd < done)
+					done = wd;
+			}
+			o->progress(o->progress_userdata, done, w->n);
+		}
+	}
+	if (w->f.problem == VAULT_OK && nrc == 0) {
+		found(&w->f, VAULT_PROBLEM_EXTRA, w->n,
+		      "Merkle nodes stored beyond the %" PRIu64 " entries (an entry was removed?)",
+		      w->n);
+	}
+	if (vault__frontier_root(&w->h, frontier, w->n, ret_root) < 0)
+		rc = -EIO;
+	else
+		rc = 0;
+out:
+	if (cl)
+		mdb_cursor_close(cl);
+	if (cn)
+		mdb_cursor_close(cn);
+	return rc;
+}
+
+static int u64cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Payloads the workers did not find must be named by a prune entry, or still be present in
+ * the walker's (older) snapshot, where they are hashed now. */
+static int check_missing(struct walk *w, struct worker *workers, size_t nworkers,
+			 uint64_t *bytes)
+{
+	if (w->pruned.n)
+		qsort(w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp);
+	for (size_t i = 0; i < nworkers; i++) {
+		for (size_t j = 0; j < workers[i].missing.n; j++) {
+			uint64_t seq = workers[i].missing.v[j];
+			uint8_t key[8], hash[32];
+			MDB_val k = {8, key}, d;
+			struct vault_leaf leaf;
+			int rc;
+
+			if (bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp))
+				continue;
+			vault__be64(key, seq);
+			rc = mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &k, &d);
+			if (rc == MDB_NOTFOUND) {
+				found(&w->f, VAULT_PROBLEM_PAYLOAD_MISSING, seq,
+				      "entry %" PRIu64 ": payload is missing and no prune entry "
+				      "names it",
+				      seq);
+				break;
+			}
+			if (rc)
+				return vault__err_from_mdb(rc);
+			rc = vault__leaf_get(w->v, w->txn, seq, &leaf, NULL);
+			if (rc < 0)
+				continue; /* reported by the walk */
+			if (vault__sha256(&w->h, d.mv_data, d.mv_size, hash) < 0)
+				return -EIO;
+			*bytes += d.mv_size;
+			if (d.mv_size != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32))
+				found(&w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
+				      "entry %" PRIu64 ": payload does not match its leaf", seq);
+		}
+	}
+	return 0;
+}
+
+static int check_tail(struct walk *w)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	/* Nothing may be stored past the last leaf: a leftover payload means a removed leaf. */
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_PAYLOADS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+	if (rc == 0 && k.mv_size == 8 && vault__rd64(k.mv_data) >= w->n)
+		found(&w->f, VAULT_PROBLEM_EXTRA, w->n,
+		      "a payload is stored for entry %" PRIu64 " but the log ends at %" PRIu64
+		      " entries (the last entries were removed?)",
+		      vault__rd64(k.mv_data), w->n);
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return vault__err_from_mdb(rc);
+
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_DEDUP], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+		if (d.mv_size != 8 || vault__rd64(d.mv_data) >= w->n) {
+			found(&w->f, VAULT_PROBLEM_DEDUP, w->n,
+			      "dedup key \"%.*s\" names entry %" PRIu64 ", beyond the log",
+			      (int)(k.mv_size > 60 ? 60 : k.mv_size), (const char *)k.mv_data,
+			      d.mv_size == 8 ? vault__rd64(d.mv_data) : 0);
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : vault__err_from_mdb(rc);
+}
+
+static int check_blobs(struct walk *w, uint64_t *ret_count)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint64_t count = 0;
+	int rc;
+
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_BLOBS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+		EVP_MD_CTX *ctx = w->h.ctx;
+		uint64_t size, id, total = 0;
+		uint32_t chunks;
+		uint8_t hash[32];
+		unsigned hl;
+		char hx[65];
+
+		if (k.mv_size != 32 || d.mv_size != 20) {
+			found(&w->f, VAULT_PROBLEM_BLOB, w->n, "a blob record is malformed");
+			break;
+		}
+		size = vault__rd64(d.mv_data);
+		id = vault__rd64((const uint8_t *)d.mv_data + 8);
+		chunks = vault__rd32((const uint8_t *)d.mv_data + 16);
+		if (EVP_DigestInit_ex(ctx, w->v->sha256, NULL) != 1) {
+			rc = -EIO;
+			goto out;
+		}
+		for (uint32_t i = 0; i < chunks; i++) {
+			uint8_t ck[12];
+			MDB_val kk = {12, ck}, cd;
+			vault__be64(ck, id);
+			vault__be32(ck + 8, i);
+			rc = mdb_get(w->txn, w->v->dbi[DB_CHUNKS], &kk, &cd);
+			if (rc == MDB_NOTFOUND)
+				break;
+			if (rc) {
+				rc = vault__err_from_mdb(rc);
+				goto out;
+			}
+			if (EVP_DigestUpdate(ctx, cd.mv_data, cd.mv_size) != 1) {
+				rc = -EIO;
+				goto out;
+			}
+			total += cd.mv_size;
+		}
+		if (EVP_DigestFinal_ex(ctx, hash, &hl) != 1) {
+			rc = -EIO;
+			goto out;
+		}
+		if (rc == MDB_NOTFOUND || total != size || memcmp(hash, k.mv_data, 32) != 0) {
+			found(&w->f, VAULT_PROBLEM_BLOB, w->n, "blob %s: content was altered",
+			      vault_hex(k.mv_data, hx));
+			rc = 0;
+			break;
+		}
+		count++;
+	}
+	rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : vault__err_from_mdb(rc);
+out:
+	mdb_cursor_close(cur);
+	*ret_count = count;
+	return rc;
+}
+
+int vault_verify(struct vault *v, const struct vault_verify_options *o,
+		 struct vault_verify_report *ret)
+{
+	struct walk w = {.v = v};
+	struct worker workers[MAX_WORKERS];
+	struct cp_check *cps = NULL;
+	size_t ncps = 0, nworkers = 0;
+	_Atomic bool stop = false;
+	const struct vault_pubkey *key = o && o->key ? o->key : &v->pubkey;
+	struct vault_verify_report rep = {0};
+	uint64_t bytes = 0;
+	unsigned threads;
+	int rc;
+
+	memset(workers, 0, sizeof(workers));
+	if (o && o->n_checkpoints && (!o->checkpoints || !o->checkpoint_lens))
+		return -EINVAL;
+	rc = vault__hasher_init(&w.h, v->sha256);
+	if (rc < 0)
+		return rc;
+	rc = vault__txn_begin(v, false, &w.txn);
+	if (rc < 0)
+		goto out_hasher;
+	{
+		MDB_cursor *c;
+		MDB_val k, d;
+		rc = mdb_cursor_open(w.txn, v->dbi[DB_LEAVES], &c);
+		if (rc) {
+			rc = vault__err_from_mdb(rc);
+			goto out;
+		}
+		rc = mdb_cursor_get(c, &k, &d, MDB_LAST);
+		mdb_cursor_close(c);
+		if (rc == 0 && k.mv_size == 8) {
+			w.n = vault__rd64(k.mv_data) + 1;
+		} else if (rc != MDB_NOTFOUND) {
+			rc = rc ? vault__err_from_mdb(rc) : -EBADMSG;
+			goto out;
+		}
+	}
+	rc = collect_checkpoints(v, w.txn, w.n, o, key, &cps, &ncps, &w.f);
+	if (rc < 0)
+		goto out;
+
+	threads = o && o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 1)
+		threads = 1;
+	nworkers = threads > 1 ? threads - 1 : 1;
+	if (nworkers > MAX_WORKERS)
+		nworkers = MAX_WORKERS;
+	if (w.n < 4096)
+		nworkers = 1;
+	for (size_t i = 0; i < nworkers; i++) {
+		workers[i].v = v;
+		workers[i].from = w.n * i / nworkers;
+		workers[i].to = w.n * (i + 1) / nworkers;
+		workers[i].stop = &stop;
+	}
+	size_t started = 0;
+	if (threads > 1) {
+		for (; started < nworkers; started++)
+			if (pthread_create(&workers[started].thread, NULL, payload_worker,
+					   &workers[started]) != 0)
+				break;
+		if (started < nworkers) {
+			atomic_store(&stop, true);
+			for (size_t i = 0; i < started; i++)
+				pthread_join(workers[i].thread, NULL);
+			rc = -EAGAIN;
+			goto out;
+		}
+	}
+	rc = walk(&w, cps, ncps, o, workers, nworkers, rep.root);
+	if (rc < 0 || (w.f.problem != VAULT_OK))
+		atomic_store(&stop, true);
+	if (threads > 1) {
+		for (size_t i = 0; i < started; i++)
+			pthread_join(workers[i].thread, NULL);
+	} else if (rc == 0) {
+		/* Sequential: only entries before the walker's finding can lower it. */
+		if (w.f.problem != VAULT_OK && workers[0].to > w.f.seq)
+			workers[0].to = w.f.seq;
+		atomic_store(&stop, false);
+		payload_worker(&workers[0]);
+	}
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < nworkers; i++) {
+		if (workers[i].err < 0) {
+			rc = workers[i].err;
+			goto out;
+		}
+		if (workers[i].f.problem != VAULT_OK)
+			found(&w.f, workers[i].f.problem, workers[i].f.seq, "%s",
+			      workers[i].f.detail);
+		bytes += workers[i].bytes;
+	}
+	rc = check_missing(&w, workers, nworkers, &bytes);
+	if (rc < 0)
+		goto out;
+	if (w.f.problem == VAULT_OK) {
+		rc = check_tail(&w);
+		if (rc < 0)
+			goto out;
+	}
+	if (w.f.problem == VAULT_OK && !(o && o->skip_blobs)) {
+		rc = check_blobs(&w, &rep.blobs);
+		if (rc < 0)
+			goto out;
+	}
+	if (o && o->progress)
+		o->progress(o->progress_userdata, w.n, w.n);
+
+	rep.problem = w.f.problem;
+	rep.bad_seq = w.f.seq;
+	snprintf(rep.detail, sizeof(rep.detail), "%s", w.f.detail);
+	rep.entries = w.n;
+	rep.payload_bytes = bytes;
+	rep.pruned = w.prune_entries;
+	rep.checkpoints = ncps;
+	*ret = rep;
+	rc = 0;
+out:
+	for (size_t i = 0; i < nworkers; i++)
+		free(workers[i].missing.v);
+	free(w.pruned.v);
+	free(cps);
+	vault__txn_abort(v, w.txn);
+out_hasher:
+	vault__hasher_deinit(&w.h);
+	return rc;
+}
