@@ -165,14 +165,11 @@ int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
 	if (memchr(text, '\n', len))
 		return -EBADMSG;
 	end = text + len;
-	p2 = memrchr(text, '+', len);
-	if (!p2)
+	/* Names never contain '+' but base64 may: split at the first two. */
+	p1 = memchr(text, '+', len);
+	if (!p1 || !valid_key_name(text, (size_t)(p1 - text)) || end - p1 < 10 || p1[9] != '+')
 		return -EBADMSG;
-	p1 = memrchr(text, '+', (size_t)(p2 - text));
-	if (!p1 || !valid_key_name(text, (size_t)(p1 - text)))
-		return -EBADMSG;
-	if (p2 - p1 - 1 != 8)
-		return -EBADMSG;
+	p2 = p1 + 9;
 	for (int i = 0; i < 4; i++) {
 		unsigned v;
 		char hx[3] = {p1[1 + 2 * i], p1[2 + 2 * i], 0};

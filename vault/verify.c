@@ -322,8 +322,13 @@ static int check_prune(struct walk *w, uint64_t seq, const struct vault_leaf *le
 		return vault__err_from_mdb(rc);
 	if (vault__sha256(&w->h, d.mv_data, d.mv_size, hash) < 0)
 		return -EIO;
-	if (memcmp(hash, leaf->payload_hash, 32) != 0)
-		return 0; /* the payload workers report it */
+	if (memcmp(hash, leaf->payload_hash, 32) != 0) {
+		/* The payload workers report the altered payload at this seq; still take its
+		 * target so the pruned payload is not also called missing at a lower seq. */
+		if (vault_prune_decode(d.mv_data, d.mv_size, &pi) == 0)
+			return u64vec_push(&w->pruned, pi.target_seq);
+		return 0;
+	}
 	if (vault_prune_decode(d.mv_data, d.mv_size, &pi) < 0) {
 		found(&w->f, VAULT_PROBLEM_PRUNE_MALFORMED, seq,
 		      "prune entry %" PRIu64 " does not decode", seq);
@@ -347,6 +352,39 @@ static int check_prune(struct walk *w, uint64_t seq, const struct vault_leaf *le
 	}
 	w->prune_entries++;
 	return u64vec_push(&w->pruned, pi.target_seq);
+}
+
+/* The walk stopped at a problem; prune entries after it still explain missing payloads
+ * before it, so collect their targets (without judging them: the vault already failed). */
+static int collect_later_prunes(struct walk *w, uint64_t from)
+{
+	MDB_cursor *c;
+	uint8_t key[8];
+	MDB_val k = {8, key}, d;
+	int rc;
+
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_LEAVES], &c);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	vault__be64(key, from);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		struct vault_leaf leaf;
+		struct vault_prune_info pi;
+		MDB_val pk = k, pd;
+		if (vault_leaf_decode(d.mv_data, d.mv_size < VAULT_LEAF_LEN ? 0 : VAULT_LEAF_LEN,
+				      &leaf) < 0 ||
+		    leaf.type != VAULT_ENTRY_PRUNE)
+			continue;
+		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) == 0 &&
+		    vault_prune_decode(pd.mv_data, pd.mv_size, &pi) == 0 &&
+		    u64vec_push(&w->pruned, pi.target_seq) < 0) {
+			mdb_cursor_close(c);
+			return -ENOMEM;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : vault__err_from_mdb(rc);
 }
 
 static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
@@ -459,10 +497,12 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 				      level, idx, seq,
 				      nrc != 0 || vault__rd64(nk.mv_data) != pos ? "missing"
 										: "altered");
-				goto out;
+				break;
 			}
 			nrc = mdb_cursor_get(cn, &nk, &nv, MDB_NEXT);
 		}
+		if (w->f.problem != VAULT_OK && w->f.seq <= seq)
+			break; /* a node failed above */
 		memcpy(frontier[level], node, 32);
 
 		while (next_cp < ncps && cps[next_cp].size == seq + 1) {
@@ -493,15 +533,19 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 			o->progress(o->progress_userdata, done, w->n);
 		}
 	}
+	if (w->f.problem != VAULT_OK && w->f.seq < w->n) {
+		rc = collect_later_prunes(w, w->f.seq);
+		if (rc < 0)
+			goto out;
+	}
 	if (w->f.problem == VAULT_OK && nrc == 0) {
 		found(&w->f, VAULT_PROBLEM_EXTRA, w->n,
 		      "Merkle nodes stored beyond the %" PRIu64 " entries (an entry was removed?)",
 		      w->n);
 	}
-	if (vault__frontier_root(&w->h, frontier, w->n, ret_root) < 0)
+	rc = 0;
+	if (w->f.problem == VAULT_OK && vault__frontier_root(&w->h, frontier, w->n, ret_root) < 0)
 		rc = -EIO;
-	else
-		rc = 0;
 out:
 	if (cl)
 		mdb_cursor_close(cl);

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Test-only vault tampering (see tamper.h). Knows the layout of vault/FORMAT.md. */
+#include "tamper.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tenv {
+	MDB_env *env;
+	MDB_txn *txn;
+};
+
+static void be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int t_open(const char *dir, struct tenv *t)
+{
+	int rc = mdb_env_create(&t->env);
+	if (rc)
+		return -rc;
+	mdb_env_set_maxdbs(t->env, 16);
+	mdb_env_set_mapsize(t->env, 1ull << 30);
+	rc = mdb_env_open(t->env, dir, 0, 0640);
+	if (rc == 0)
+		rc = mdb_txn_begin(t->env, NULL, 0, &t->txn);
+	if (rc) {
+		mdb_env_close(t->env);
+		return rc > 0 ? -rc : -EIO;
+	}
+	return 0;
+}
+
+static int t_close(struct tenv *t, int rc)
+{
+	if (rc == 0)
+		rc = mdb_txn_commit(t->txn) ? -EIO : 0;
+	else
+		mdb_txn_abort(t->txn);
+	mdb_env_close(t->env);
+	return rc;
+}
+
+static MDB_dbi t_db(struct tenv *t, const char *name)
+{
+	MDB_dbi dbi = 0;
+	mdb_dbi_open(t->txn, name, 0, &dbi);
+	return dbi;
+}
+
+/* Copies value at key, lets f modify it, writes it back. */
+static int t_modify(struct tenv *t, const char *db, const void *key, size_t klen,
+		    void (*f)(uint8_t *, size_t, void *), void *arg)
+{
+	MDB_dbi dbi = t_db(t, db);
+	MDB_val k = {klen, (void *)key}, d;
+	int rc = mdb_get(t->txn, dbi, &k, &d);
+	if (rc)
+		return -ENOENT;
+	uint8_t *copy = malloc(d.mv_size ? d.mv_size : 1);
+	memcpy(copy, d.mv_data, d.mv_size);
+	f(copy, d.mv_size, arg);
+	d.mv_data = copy;
+	rc = mdb_put(t->txn, dbi, &k, &d, 0);
+	free(copy);
+	return rc ? -EIO : 0;
+}
+
+static void flip(uint8_t *p, size_t len, void *arg)
+{
+	uint32_t off = *(uint32_t *)arg;
+	if (len)
+		p[off % len] ^= 0x01;
+}
+
+int tamper_payload_byte(const char *dir, uint64_t seq, uint32_t offset)
+{
+	struct tenv t;
+	uint8_t key[8];
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	be64(key, seq);
+	return t_close(&t, t_modify(&t, "payloads", key, 8, flip, &offset));
+}
+
+int tamper_leaf_byte(const char *dir, uint64_t seq, uint32_t offset)
+{
+	struct tenv t;
+	uint8_t key[8];
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	be64(key, seq);
+	return t_close(&t, t_modify(&t, "leaves", key, 8, flip, &offset));
+}
+
+static void forge(uint8_t *p, size_t len, void *arg)
+{
+	uint8_t buf[1 + 91];
+	unsigned n = 0;
+	(void)arg;
+	if (len != 91 + 32)
+		return;
+	p[18] ^= 0x40;				  /* timestamp */
+	buf[0] = 0x00;
+	memcpy(buf + 1, p, 91);
+	EVP_Digest(buf, sizeof(buf), p + 91, &n, EVP_sha256(), NULL);
+}
+
+int tamper_forge_leaf(const char *dir, uint64_t seq)
+{
+	struct tenv t;
+	uint8_t key[8];
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	be64(key, seq);
+	return t_close(&t, t_modify(&t, "leaves", key, 8, forge, NULL));
+}
+
+static int t_del(struct tenv *t, const char *db, uint64_t seq)
+{
+	uint8_t key[8];
+	MDB_val k = {8, key};
+	be64(key, seq);
+	int rc = mdb_del(t->txn, t_db(t, db), &k, NULL);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -EIO;
+}
+
+int tamper_delete_entry(const char *dir, uint64_t seq)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	rc = t_del(&t, "leaves", seq);
+	if (rc == 0)
+		rc = t_del(&t, "payloads", seq);
+	return t_close(&t, rc);
+}
+
+int tamper_delete_payload(const char *dir, uint64_t seq)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	return t_close(&t, t_del(&t, "payloads", seq));
+}
+
+static int swap_in(struct tenv *t, const char *db, uint64_t seq)
+{
+	MDB_dbi dbi = t_db(t, db);
+	uint8_t k1[8], k2[8];
+	MDB_val a = {8, k1}, b = {8, k2}, da, db2;
+	be64(k1, seq);
+	be64(k2, seq + 1);
+	if (mdb_get(t->txn, dbi, &a, &da) || mdb_get(t->txn, dbi, &b, &db2))
+		return -ENOENT;
+	void *ca = malloc(da.mv_size + 1), *cb = malloc(db2.mv_size + 1);
+	memcpy(ca, da.mv_data, da.mv_size);
+	memcpy(cb, db2.mv_data, db2.mv_size);
+	MDB_val na = {db2.mv_size, cb}, nb = {da.mv_size, ca};
+	int rc = mdb_put(t->txn, dbi, &a, &na, 0) || mdb_put(t->txn, dbi, &b, &nb, 0) ? -EIO : 0;
+	free(ca);
+	free(cb);
+	return rc;
+}
+
+int tamper_swap_entries(const char *dir, uint64_t seq)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	rc = swap_in(&t, "leaves", seq);
+	if (rc == 0)
+		rc = swap_in(&t, "payloads", seq);
+	return t_close(&t, rc);
+}
+
+/* Deletes every key >= from (u64 big-endian keys) in db. */
+static int del_from(struct tenv *t, const char *db, uint64_t from)
+{
+	MDB_cursor *c;
+	uint8_t key[8];
+	MDB_val k = {8, key}, d;
+	int rc;
+	be64(key, from);
+	if (mdb_cursor_open(t->txn, t_db(t, db), &c))
+		return -EIO;
+	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+	while (rc == 0) {
+		if (mdb_cursor_del(c, 0)) {
+			mdb_cursor_close(c);
+			return -EIO;
+		}
+		rc = mdb_cursor_get(c, &k, &d, MDB_GET_CURRENT);
+		if (rc == 0 && k.mv_size == 8 && rd64(k.mv_data) < from)
+			break;
+	}
+	mdb_cursor_close(c);
+	return 0;
+}
+
+/* Interior nodes completed by the first n leaves: 2n - popcount(n) nodes in total, of which
+ * n are leaves; post-order positions of all of them are < 2n - popcount(n). */
+static int truncate_to(const char *dir, uint64_t n, int checkpoints_too)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	rc = del_from(&t, "leaves", n);
+	if (rc == 0)
+		rc = del_from(&t, "payloads", n);
+	if (rc == 0)
+		rc = del_from(&t, "nodes", 2 * n - (uint64_t)__builtin_popcountll(n));
+	if (rc == 0 && checkpoints_too)
+		rc = del_from(&t, "checkpoints", n + 1);
+	return t_close(&t, rc);
+}
+
+int tamper_truncate(const char *dir, uint64_t n)
+{
+	return truncate_to(dir, n, 1);
+}
+
+int tamper_truncate_entries(const char *dir, uint64_t n)
+{
+	return truncate_to(dir, n, 0);
+}
+
+int tamper_node_byte(const char *dir, unsigned level, uint64_t index)
+{
+	struct tenv t;
+	uint8_t key[8];
+	uint32_t off = 3;
+	uint64_t m = (index + 1) << level;
+	uint64_t pos = 2 * m - (uint64_t)__builtin_popcountll(m) - 1 -
+		       (uint64_t)__builtin_ctzll(index + 1);
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	be64(key, pos);
+	return t_close(&t, t_modify(&t, "nodes", key, 8, flip, &off));
+}
+
+int tamper_blob_byte(const char *dir, uint64_t offset)
+{
+	struct tenv t;
+	MDB_cursor *c;
+	MDB_val k, d;
+	uint32_t off = (uint32_t)offset;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	if (mdb_cursor_open(t.txn, t_db(&t, "chunks"), &c))
+		return t_close(&t, -EIO);
+	rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
+	uint8_t key[12];
+	if (rc == 0 && k.mv_size == 12)
+		memcpy(key, k.mv_data, 12);
+	mdb_cursor_close(c);
+	if (rc)
+		return t_close(&t, -ENOENT);
+	return t_close(&t, t_modify(&t, "chunks", key, 12, flip, &off));
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Test-only tampering with a closed vault, straight through LMDB and vault/FORMAT.md: what an
+ * attacker with write access to the files could do. Each returns 0 or a negative errno. */
+#pragma once
+
+#include <stdint.h>
+
+int tamper_payload_byte(const char *dir, uint64_t seq, uint32_t offset);
+/* offset 0..90 flips a byte of the leaf encoding, 91..122 one of the stored leaf hash. */
+int tamper_leaf_byte(const char *dir, uint64_t seq, uint32_t offset);
+/* Rewrites leaf seq with new timestamp/payload hash fields AND recomputes its stored hash:
+ * a careful forger who also fixes the cache (the chain and tree still betray it). */
+int tamper_forge_leaf(const char *dir, uint64_t seq);
+int tamper_delete_entry(const char *dir, uint64_t seq);
+int tamper_delete_payload(const char *dir, uint64_t seq);
+int tamper_swap_entries(const char *dir, uint64_t seq); /* swaps seq and seq+1 */
+/* Clean rollback to n entries: leaves, payloads, nodes and stored checkpoints beyond are
+ * deleted, as if the log had never grown. Only a checkpoint kept elsewhere reveals it. */
+int tamper_truncate(const char *dir, uint64_t n);
+/* Like tamper_truncate but leaves the stored checkpoints: a careless rollback. */
+int tamper_truncate_entries(const char *dir, uint64_t n);
+int tamper_node_byte(const char *dir, unsigned level, uint64_t index);
+int tamper_blob_byte(const char *dir, uint64_t offset);

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Merkle tree tests: the vault's stored-tree roots and proofs against a naive recursive
+ * RFC 6962 reference for every tree size up to 130, the verifiers against corrupted proofs,
+ * and the public RFC 6962 vectors (tests/data/merkle, from transparency-dev/merkle). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vault.h"
+
+#define N_MAX 130
+
+/* ------------------------------------------------------------------ naive reference */
+
+typedef uint8_t hash_t[VAULT_HASH_LEN];
+
+static void ref_mth(const hash_t *leaves, size_t n, uint8_t out[32])
+{
+	if (n == 0) {
+		vault_hash_empty(out);
+		return;
+	}
+	if (n == 1) {
+		memcpy(out, leaves[0], 32);
+		return;
+	}
+	size_t k = 1;
+	while (k * 2 < n)
+		k *= 2;
+	uint8_t l[32], r[32];
+	ref_mth(leaves, k, l);
+	ref_mth(leaves + k, n - k, r);
+	ck_assert_int_eq(vault_hash_children(l, r, out), 0);
+}
+
+static void ref_path(size_t m, const hash_t *leaves, size_t n, hash_t *out, size_t *len)
+{
+	if (n <= 1)
+		return;
+	size_t k = 1;
+	while (k * 2 < n)
+		k *= 2;
+	if (m < k) {
+		ref_path(m, leaves, k, out, len);
+		ref_mth(leaves + k, n - k, out[(*len)++]);
+	} else {
+		ref_path(m - k, leaves + k, n - k, out, len);
+		ref_mth(leaves, k, out[(*len)++]);
+	}
+}
+
+static void ref_subproof(size_t m, const hash_t *leaves, size_t n, int flag, hash_t *out,
+			 size_t *len)
+{
+	if (m == n) {
+		if (!flag)
+			ref_mth(leaves, n, out[(*len)++]);
+		return;
+	}
+	size_t k = 1;
+	while (k * 2 < n)
+		k *= 2;
+	if (m <= k) {
+		ref_subproof(m, leaves, k, flag, out, len);
+		ref_mth(leaves + k, n - k, out[(*len)++]);
+	} else {
+		ref_subproof(m - k, leaves + k, n - k, 0, out, len);
+		ref_mth(leaves, k, out[(*len)++]);
+	}
+}
+
+/* ------------------------------------------------------------------ a vault of N_MAX entries */
+
+static char *dir;
+static struct vault *v;
+static hash_t leaf_hashes[N_MAX];
+static hash_t roots[N_MAX + 1];
+
+static void setup(void)
+{
+	dir = test_tmpdir("merkle");
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE, NULL, &v), 0);
+	/* One entry per append: every tree shape is produced by the incremental writer. */
+	for (int i = 0; i < N_MAX; i++) {
+		char payload[32];
+		struct vault_entry_in in = {.type = VAULT_ENTRY_RECORD, .payload = payload};
+		struct vault_append_result res;
+		in.payload_len = (size_t)snprintf(payload, sizeof(payload), "entry %d", i);
+		ck_assert_int_eq(vault_append(v, &in, 1, &res), 0);
+		ck_assert_uint_eq(res.seq, (uint64_t)i);
+		memcpy(leaf_hashes[i], res.leaf_hash, 32);
+	}
+	for (size_t n = 0; n <= N_MAX; n++)
+		ref_mth((const hash_t *)leaf_hashes, n, roots[n]);
+}
+
+static void teardown(void)
+{
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+
+START_TEST(vault_root_matches_reference_every_size)
+{
+	struct vault_reader *r;
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_uint_eq(vault_reader_size(r), N_MAX);
+	for (size_t n = 0; n <= N_MAX; n++) {
+		uint8_t root[32];
+		ck_assert_int_eq(vault_root(r, n, root), 0);
+		ck_assert_mem_eq(root, roots[n], 32);
+	}
+	uint8_t root[32];
+	ck_assert_int_eq(vault_root(r, N_MAX + 1, root), -ERANGE);
+	vault_reader_end(r);
+}
+END_TEST
+
+START_TEST(vault_prove_inclusion_matches_reference)
+{
+	struct vault_reader *r;
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	for (size_t n = 1; n <= N_MAX; n++) {
+		for (size_t m = 0; m < n; m++) {
+			hash_t got[VAULT_PROOF_MAX], want[VAULT_PROOF_MAX];
+			size_t wl = 0;
+			int gl = vault_prove_inclusion(r, m, n, got);
+			ref_path(m, (const hash_t *)leaf_hashes, n, want, &wl);
+			ck_assert_int_eq(gl, (int)wl);
+			ck_assert(wl == 0 || memcmp(got, want, wl * 32) == 0);
+			ck_assert_int_eq(vault_merkle_verify_inclusion(m, n, leaf_hashes[m],
+								       (const hash_t *)got, wl,
+								       roots[n]),
+					 0);
+		}
+	}
+	hash_t p[VAULT_PROOF_MAX];
+	ck_assert_int_eq(vault_prove_inclusion(r, 5, 5, p), -ERANGE);
+	ck_assert_int_eq(vault_prove_inclusion(r, 0, N_MAX + 1, p), -ERANGE);
+	vault_reader_end(r);
+}
+END_TEST
+
+START_TEST(vault_prove_consistency_matches_reference)
+{
+	struct vault_reader *r;
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	for (size_t n = 1; n <= N_MAX; n++) {
+		for (size_t m = 1; m <= n; m++) {
+			hash_t got[VAULT_PROOF_MAX], want[VAULT_PROOF_MAX];
+			size_t wl = 0;
+			int gl = vault_prove_consistency(r, m, n, got);
+			ref_subproof(m, (const hash_t *)leaf_hashes, n, 1, want, &wl);
+			ck_assert_int_eq(gl, (int)wl);
+			ck_assert(wl == 0 || memcmp(got, want, wl * 32) == 0);
+			ck_assert_int_eq(vault_merkle_verify_consistency(
+						 m, n, roots[m], roots[n], (const hash_t *)got, wl),
+					 0);
+		}
+	}
+	hash_t p[VAULT_PROOF_MAX];
+	ck_assert_int_eq(vault_prove_consistency(r, 0, 3, p), -ERANGE);
+	ck_assert_int_eq(vault_prove_consistency(r, 4, 3, p), -ERANGE);
+	vault_reader_end(r);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ corrupted proofs */
+
+/* Every way of damaging a valid inclusion proof must be rejected. */
+static void inclusion_probes(size_t m, size_t n, const hash_t *proof, size_t len)
+{
+	hash_t bad[VAULT_PROOF_MAX + 1];
+	const uint8_t *leaf = leaf_hashes[m], *root = roots[n];
+
+	/* Index +-1 and sizes +-1, x2, /2, each with the real leaf and root for that claim:
+	 * rejected unless the proof happens to be that claim's real proof too. */
+	const size_t alt[][2] = {{m + 1, n}, {m - 1, n}, {m, n + 1}, {m, n - 1}, {m, n * 2},
+				 {m, n / 2}};
+	for (size_t a = 0; a < sizeof(alt) / sizeof(alt[0]); a++) {
+		size_t am = alt[a][0], an = alt[a][1];
+		hash_t real[VAULT_PROOF_MAX];
+		size_t rl = 0;
+		if (am >= an || an > N_MAX || am > N_MAX || (am == m && an == n))
+			continue;
+		ref_path(am, (const hash_t *)leaf_hashes, an, real, &rl);
+		if (rl == len && (len == 0 || memcmp(real, proof, len * 32) == 0))
+			continue;
+		ck_assert_int_ne(vault_merkle_verify_inclusion(am, an, leaf_hashes[am], proof, len,
+							       roots[an]),
+				 0);
+	}
+	/* the same proof and root claimed for a neighbouring index */
+	if (m + 1 < n)
+		ck_assert_int_ne(vault_merkle_verify_inclusion(m + 1, n, leaf, proof, len, root), 0);
+	/* wrong leaf (the root is the leaf itself in a one-leaf tree), wrong root */
+	if (n > 1)
+		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, roots[n], proof, len, root),
+				 0);
+	if (n > 1)
+		ck_assert_int_ne(
+			vault_merkle_verify_inclusion(m, n, leaf, proof, len, roots[n - 1]), 0);
+	/* a flipped bit in every node */
+	for (size_t i = 0; i < len; i++) {
+		memcpy(bad, proof, len * 32);
+		bad[i][(i * 7) % 32] ^= (uint8_t)(1u << (i % 8));
+		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len,
+							       root),
+				 0);
+	}
+	/* a missing node, an extra node (at the end and at the front) */
+	if (len > 0) {
+		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, proof, len - 1, root), 0);
+		ck_assert_int_ne(
+			vault_merkle_verify_inclusion(m, n, leaf, proof + 1, len - 1, root), 0);
+	}
+	memcpy(bad, proof, len * 32);
+	memcpy(bad[len], leaf, 32);
+	ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1,
+						       root),
+			 0);
+	memcpy(bad[0], root, 32);
+	memcpy(bad + 1, proof, len * 32);
+	ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1,
+						       root),
+			 0);
+}
+
+static void consistency_probes(size_t m, size_t n, const hash_t *proof, size_t len)
+{
+	hash_t bad[VAULT_PROOF_MAX + 1];
+	const uint8_t *r1 = roots[m], *r2 = roots[n];
+
+	/* swapped roots (when they differ) */
+	if (m != n)
+		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r2, r1, proof, len), 0);
+	/* Wrong sizes, each with that size's real root: the proof for (m, n) must not prove
+	 * another pair of this log's heads unless it is that pair's proof too. (With the
+	 * original roots a changed size can be accepted: the proof then describes some other
+	 * tree whose interior node equals one of ours, which no verifier can tell apart.) */
+	const size_t alt[][2] = {{m, n + 1}, {m, n * 2}, {m - 1, n}, {m + 1, n}, {m, n - 1}};
+	for (size_t a = 0; a < sizeof(alt) / sizeof(alt[0]); a++) {
+		size_t am = alt[a][0], an = alt[a][1];
+		hash_t real[VAULT_PROOF_MAX];
+		size_t rl = 0;
+		if (am < 1 || am > an || an > N_MAX || (am == m && an == n))
+			continue;
+		ref_subproof(am, (const hash_t *)leaf_hashes, an, 1, real, &rl);
+		if (rl == len && (len == 0 || memcmp(real, proof, len * 32) == 0))
+			continue;
+		ck_assert_int_ne(
+			vault_merkle_verify_consistency(am, an, roots[am], roots[an], proof, len),
+			0);
+	}
+	/* from size 0: never a proof, whatever it carries */
+	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, NULL, 0), -EBADMSG);
+	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, proof, len),
+			 -EBADMSG);
+	for (size_t i = 0; i < len; i++) {
+		memcpy(bad, proof, len * 32);
+		bad[i][(i * 5) % 32] ^= (uint8_t)(0x80u >> (i % 8));
+		ck_assert_int_ne(
+			vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len), 0);
+	}
+	if (len > 0) {
+		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r1, r2, proof, len - 1), 0);
+		ck_assert_int_ne(
+			vault_merkle_verify_consistency(m, n, r1, r2, proof + 1, len - 1), 0);
+	}
+	memcpy(bad, proof, len * 32);
+	memcpy(bad[len], r1, 32);
+	ck_assert_int_ne(
+		vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len + 1), 0);
+}
+
+START_TEST(vault_merkle_verify_inclusion_rejects_corruption)
+{
+	struct vault_reader *r;
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	for (size_t n = 1; n <= N_MAX; n++)
+		for (size_t m = 0; m < n; m++) {
+			hash_t p[VAULT_PROOF_MAX];
+			int len = vault_prove_inclusion(r, m, n, p);
+			ck_assert_int_ge(len, 0);
+			inclusion_probes(m, n, (const hash_t *)p, (size_t)len);
+		}
+	/* index beyond size, and size 0 */
+	ck_assert_int_eq(vault_merkle_verify_inclusion(3, 3, leaf_hashes[0], NULL, 0, roots[3]),
+			 -EBADMSG);
+	ck_assert_int_eq(vault_merkle_verify_inclusion(0, 0, leaf_hashes[0], NULL, 0, roots[0]),
+			 -EBADMSG);
+	vault_reader_end(r);
+}
+END_TEST
+
+START_TEST(vault_merkle_verify_consistency_rejects_corruption)
+{
+	struct vault_reader *r;
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	for (size_t n = 1; n <= N_MAX; n++)
+		for (size_t m = 1; m <= n; m++) {
+			hash_t p[VAULT_PROOF_MAX];
+			int len = vault_prove_consistency(r, m, n, p);
+			ck_assert_int_ge(len, 0);
+			consistency_probes(m, n, (const hash_t *)p, (size_t)len);
+		}
+	/* equal sizes: only the empty proof with equal roots */
+	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[7], NULL, 0), 0);
+	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[6], NULL, 0),
+			 -EBADMSG);
+	ck_assert_int_eq(vault_merkle_verify_consistency(
+				 7, 7, roots[7], roots[7], (const hash_t *)leaf_hashes, 1),
+			 -EBADMSG);
+	/* shrinking */
+	ck_assert_int_eq(vault_merkle_verify_consistency(8, 7, roots[8], roots[7], NULL, 0),
+			 -EBADMSG);
+	vault_reader_end(r);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ known answers */
+
+START_TEST(vault_hash_empty_is_sha256_of_nothing)
+{
+	uint8_t a[32], b[32];
+	vault_hash_empty(a);
+	ck_assert_int_eq(vault_sha256("", 0, b), 0);
+	ck_assert_mem_eq(a, b, 32);
+}
+END_TEST
+
+static Suite *merkle_suite(void)
+{
+	Suite *s = suite_create("merkle");
+	TCase *tc;
+
+	tc = tcase_create("vault_root");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vault_root_matches_reference_every_size);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_prove_inclusion");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vault_prove_inclusion_matches_reference);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_prove_consistency");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vault_prove_consistency_matches_reference);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_merkle_verify_inclusion");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vault_merkle_verify_inclusion_rejects_corruption);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_merkle_verify_consistency");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vault_merkle_verify_consistency_rejects_corruption);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_hash_empty");
+	tcase_add_test(tc, vault_hash_empty_is_sha256_of_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(merkle_suite());
+}

@@ -1,0 +1,930 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the vault: opening, appends and dedup, reads, pruning, checkpoints, blobs,
+ * map growth, and vault_verify against every kind of tampering (tests/common/tamper.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tamper.h"
+#include "testutil.h"
+#include "vault.h"
+
+#define W (VAULT_OPEN_WRITE | VAULT_OPEN_CREATE)
+
+static struct vault *open_w(const char *dir)
+{
+	struct vault *v = NULL;
+	int rc = vault_open(dir, W, NULL, &v);
+	ck_assert_msg(rc == 0, "vault_open(%s): %s", dir, strerror(-rc));
+	return v;
+}
+
+static void append_n(struct vault *v, int n, int tag)
+{
+	struct vault_entry_in *in = calloc((size_t)n, sizeof(*in));
+	struct vault_append_result *res = calloc((size_t)n, sizeof(*res));
+	char (*buf)[64] = calloc((size_t)n, 64);
+
+	for (int i = 0; i < n; i++) {
+		in[i].type = VAULT_ENTRY_RECORD;
+		in[i].payload = buf[i];
+		in[i].payload_len = (size_t)snprintf(buf[i], 64, "payload %d/%d", tag, i);
+	}
+	ck_assert_int_eq(vault_append(v, in, (size_t)n, res), 0);
+	free(in);
+	free(res);
+	free(buf);
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	size_t len;
+	char *data = test_read_file(from, &len);
+	ck_assert_ptr_nonnull(data);
+	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	free(data);
+}
+
+/* ------------------------------------------------------------------ vault_open */
+
+START_TEST(vault_open_creates_and_reopens)
+{
+	char *dir = test_tmpdir("open");
+	char sub[512], key[600];
+	struct vault *v, *r;
+	struct vault_info info;
+	struct stat st;
+
+	snprintf(sub, sizeof(sub), "%s/vault", dir);
+	ck_assert_int_eq(vault_open(sub, VAULT_OPEN_READ, NULL, &r), -ENOENT);
+	ck_assert_int_eq(vault_open(sub, VAULT_OPEN_CREATE, NULL, &r), -EINVAL);
+	v = open_w(sub);
+	snprintf(key, sizeof(key), "%s/signing.key", sub);
+	ck_assert_int_eq(stat(key, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(vault_open(sub, W, NULL, &r), -EBUSY); /* one writer */
+	ck_assert_int_eq(vault_info(v, &info), 0);
+	ck_assert_uint_eq(info.size, 0);
+	ck_assert_str_eq(info.key.name, info.origin);
+	ck_assert(strncmp(info.origin, "evidentd.local/", 15) == 0);
+	append_n(v, 10, 1);
+	vault_close(v);
+
+	ck_assert_int_eq(vault_open(sub, VAULT_OPEN_READ, NULL, &r), 0);
+	ck_assert_int_eq(vault_info(r, &info), 0);
+	ck_assert_uint_eq(info.size, 10);
+	struct vault_entry_in in = {.type = VAULT_ENTRY_RECORD, .payload = "x", .payload_len = 1};
+	struct vault_append_result res;
+	ck_assert_int_eq(vault_append(r, &in, 1, &res), -EROFS);
+	ck_assert_int_eq(vault_checkpoint_sign(r, NULL), -EROFS);
+	vault_close(r);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_open_refuses_bad_folders_and_keys)
+{
+	char *dir = test_tmpdir("badopen");
+	char p[512], key[600];
+	struct vault *v;
+
+	/* a folder without a vault: readers never create one */
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), -ENOENT);
+	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	/* garbage where data.mdb should be */
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_eq(write(fd, "not an lmdb file at all, just text....", 38), 38);
+	close(fd);
+	int rc = vault_open(dir, VAULT_OPEN_READ, NULL, &v);
+	ck_assert_msg(rc == -EBADMSG || rc == -EIO || rc == -EINVAL, "rc %d", rc);
+	unlink(p);
+
+	/* a readable signing key is refused; a different key is refused */
+	snprintf(p, sizeof(p), "%s/v", dir);
+	v = open_w(p);
+	vault_close(v);
+	snprintf(key, sizeof(key), "%s/v/signing.key", dir);
+	ck_assert_int_eq(chmod(key, 0644), 0);
+	ck_assert_int_eq(vault_open(p, W, NULL, &v), -EPERM);
+	ck_assert_int_eq(chmod(key, 0600), 0);
+	char other[600];
+	snprintf(other, sizeof(other), "%s/other.key", dir);
+	struct vault_options o = {.key_path = other};
+	ck_assert_int_eq(vault_open(p, W, &o, &v), -EKEYREJECTED); /* created, but not ours */
+	/* a malformed key file */
+	fd = open(other, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ck_assert_int_eq(write(fd, "-----BEGIN PRIVATE KEY-----\nAAAA\n", 33), 33);
+	close(fd);
+	ck_assert_int_eq(vault_open(p, W, &o, &v), -EBADMSG);
+	/* a bad origin */
+	struct vault_options bad = {.origin = "has space"};
+	snprintf(p, sizeof(p), "%s/v2", dir);
+	ck_assert_int_eq(vault_open(p, W, &bad, &v), -EINVAL);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ vault_append */
+
+START_TEST(vault_append_chains_and_persists)
+{
+	char *dir = test_tmpdir("append");
+	struct vault *v = open_w(dir);
+	struct vault_reader *r;
+	struct vault_entry e, prev;
+	uint8_t root_before[32], root_after[32];
+
+	append_n(v, 1000, 1); /* one transaction */
+	append_n(v, 1, 2);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_uint_eq(vault_reader_size(r), 1001);
+	for (uint64_t s = 0; s < 1001; s++) {
+		ck_assert_int_eq(vault_get(r, s, &e), 0);
+		ck_assert_uint_eq(e.leaf.seq, s);
+		ck_assert_uint_eq(e.leaf.type, VAULT_ENTRY_RECORD);
+		ck_assert_uint_eq(e.leaf.payload_len, e.payload_len);
+		if (s > 0) {
+			ck_assert_mem_eq(e.leaf.prev_hash, prev.leaf_hash, 32);
+			ck_assert_uint_ge(e.leaf.timestamp_ns, prev.leaf.timestamp_ns);
+		}
+		uint8_t enc[VAULT_LEAF_LEN], lh[32];
+		vault_leaf_encode(&e.leaf, enc);
+		ck_assert_int_eq(vault_hash_leaf(enc, sizeof(enc), lh), 0);
+		ck_assert_mem_eq(lh, e.leaf_hash, 32);
+		prev = e;
+	}
+	ck_assert_int_eq(vault_get(r, 1001, &e), -ENOENT);
+	ck_assert_int_eq(vault_root(r, 1001, root_before), 0);
+	vault_reader_end(r);
+	vault_close(v);
+
+	/* A new writer rebuilds its frontier from the store: later roots still agree. */
+	v = open_w(dir);
+	append_n(v, 5, 3);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_root(r, 1001, root_after), 0);
+	ck_assert_mem_eq(root_before, root_after, 32);
+	struct vault_verify_report rep;
+	vault_reader_end(r);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_OK);
+	ck_assert_uint_eq(rep.entries, 1006);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_append_validates_input)
+{
+	char *dir = test_tmpdir("appendbad");
+	struct vault *v = open_w(dir);
+	struct vault_append_result res;
+	struct vault_entry_in in = {.type = 0, .payload = "x", .payload_len = 1};
+	char longkey[VAULT_DEDUP_KEY_MAX + 10];
+
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), -EINVAL);
+	in.type = _VAULT_ENTRY_TYPE_MAX;
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), -EINVAL);
+	in.type = VAULT_ENTRY_PRUNE; /* only vault_prune writes those */
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), -EINVAL);
+	in.type = VAULT_ENTRY_RECORD;
+	in.payload = NULL;
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), -EINVAL);
+	in.payload = "x";
+	in.dedup_client = "c"; /* half a dedup key */
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), -EINVAL);
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = 0;
+	in.dedup_request = longkey;
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), -EINVAL);
+	in.dedup_client = in.dedup_request = NULL;
+	in.payload_len = 0; /* empty payloads are fine */
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), 0);
+	ck_assert_uint_eq(res.seq, 0);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_append_dedups_retries)
+{
+	char *dir = test_tmpdir("dedup");
+	struct vault *v = open_w(dir);
+	struct vault_entry_in in[4] = {
+		{.type = 1, .payload = "a", .payload_len = 1, .dedup_client = "c1", .dedup_request = "r1"},
+		{.type = 1, .payload = "b", .payload_len = 1, .dedup_client = "c2", .dedup_request = "r1"},
+		{.type = 1, .payload = "a", .payload_len = 1, .dedup_client = "c1", .dedup_request = "r1"},
+		{.type = 1, .payload = "c", .payload_len = 1},
+	};
+	struct vault_append_result res[4];
+	uint64_t seq;
+
+	ck_assert_int_eq(vault_append(v, in, 4, res), 0);
+	ck_assert(!res[0].duplicate && !res[1].duplicate && res[2].duplicate);
+	ck_assert_uint_eq(res[0].seq, 0);
+	ck_assert_uint_eq(res[1].seq, 1); /* same request id, other client */
+	ck_assert_uint_eq(res[2].seq, 0); /* a retry inside the same batch */
+	ck_assert_mem_eq(res[2].leaf_hash, res[0].leaf_hash, 32);
+	ck_assert_uint_eq(res[3].seq, 2);
+	vault_close(v);
+	v = open_w(dir);
+	ck_assert_int_eq(vault_append(v, in, 1, res), 0); /* a retry after a restart */
+	ck_assert(res[0].duplicate);
+	ck_assert_uint_eq(res[0].seq, 0);
+	ck_assert_int_eq(vault_dedup_lookup(v, "c2", "r1", &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(vault_dedup_lookup(v, "c2", "r2", &seq), -ENOENT);
+	struct vault_info info;
+	ck_assert_int_eq(vault_info(v, &info), 0);
+	ck_assert_uint_eq(info.size, 3);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ readers */
+
+START_TEST(vault_iter_next_walks_and_skips_pruned)
+{
+	char *dir = test_tmpdir("iter");
+	struct vault *v = open_w(dir);
+	struct vault_reader *r;
+	struct vault_iter it;
+	struct vault_entry e;
+	struct vault_append_result pr;
+	uint64_t count = 0;
+	int rc;
+
+	append_n(v, 50, 1);
+	ck_assert_int_eq(vault_prune(v, 7, "retention: 30 days", &pr), 0);
+	ck_assert_uint_eq(pr.seq, 50);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_iter_init(r, 5, &it), 0);
+	while ((rc = vault_iter_next(&it, &e)) == 1) {
+		ck_assert_uint_eq(e.leaf.seq, 5 + count);
+		if (e.leaf.seq == 7)
+			ck_assert_ptr_null(e.payload);
+		else
+			ck_assert_ptr_nonnull(e.payload);
+		count++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(count, 46);
+	vault_iter_deinit(&it);
+
+	ck_assert_int_eq(vault_get(r, 50, &e), 0);
+	ck_assert_uint_eq(e.leaf.type, VAULT_ENTRY_PRUNE);
+	struct vault_prune_info pi;
+	ck_assert_int_eq(vault_prune_decode(e.payload, e.payload_len, &pi), 0);
+	ck_assert_uint_eq(pi.target_seq, 7);
+	ck_assert_str_eq(pi.reason, "retention: 30 days");
+	vault_reader_end(r);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_seek_time_finds_first_at_or_after)
+{
+	char *dir = test_tmpdir("seek");
+	struct vault *v = open_w(dir);
+	struct vault_reader *r;
+	struct vault_entry e;
+	uint64_t seq;
+
+	for (int i = 0; i < 20; i++)
+		append_n(v, 3, i);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_seek_time(r, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 0);
+	ck_assert_int_eq(vault_seek_time(r, UINT64_MAX, &seq), 0);
+	ck_assert_uint_eq(seq, 60);
+	ck_assert_int_eq(vault_get(r, 31, &e), 0);
+	ck_assert_int_eq(vault_seek_time(r, e.leaf.timestamp_ns, &seq), 0);
+	ck_assert_uint_le(seq, 31);
+	struct vault_entry f;
+	ck_assert_int_eq(vault_get(r, seq, &f), 0);
+	ck_assert_uint_eq(f.leaf.timestamp_ns, e.leaf.timestamp_ns);
+	if (seq > 0) {
+		ck_assert_int_eq(vault_get(r, seq - 1, &f), 0);
+		ck_assert_uint_lt(f.leaf.timestamp_ns, e.leaf.timestamp_ns);
+	}
+	vault_reader_end(r);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+struct reader_arg {
+	struct vault *v;
+	int errors;
+	uint64_t max_seen;
+};
+
+static void *reader_thread(void *p)
+{
+	struct reader_arg *a = p;
+	for (int i = 0; i < 200; i++) {
+		struct vault_reader *r;
+		uint8_t root[32];
+		if (vault_reader_begin(a->v, &r) < 0) {
+			a->errors++;
+			continue;
+		}
+		uint64_t n = vault_reader_size(r);
+		if (n < a->max_seen || vault_root(r, n, root) < 0)
+			a->errors++;
+		a->max_seen = n;
+		if (n > 0) {
+			struct vault_entry e;
+			if (vault_get(r, n - 1, &e) < 0 || e.leaf.seq != n - 1)
+				a->errors++;
+		}
+		vault_reader_end(r);
+	}
+	return NULL;
+}
+
+START_TEST(vault_reader_begin_concurrent_with_writer)
+{
+	char *dir = test_tmpdir("conc");
+	/* A tiny map forces resizes while readers run in other threads. */
+	struct vault_options o = {.map_size = 1 << 20, .map_max = 1 << 30};
+	struct vault *v;
+	struct reader_arg args[3];
+	pthread_t th[3];
+
+	ck_assert_int_eq(vault_open(dir, W, &o, &v), 0);
+	for (int i = 0; i < 3; i++) {
+		args[i] = (struct reader_arg){.v = v};
+		pthread_create(&th[i], NULL, reader_thread, &args[i]);
+	}
+	for (int i = 0; i < 40; i++) {
+		static char big[16384];
+		struct vault_entry_in in[16];
+		struct vault_append_result res[16];
+		for (int k = 0; k < 16; k++)
+			in[k] = (struct vault_entry_in){.type = 1, .payload = big,
+							.payload_len = sizeof(big)};
+		ck_assert_int_eq(vault_append(v, in, 16, res), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].errors, 0);
+	}
+	struct vault_info info;
+	ck_assert_int_eq(vault_info(v, &info), 0);
+	ck_assert_uint_gt(info.map_bytes, 1 << 20); /* it grew */
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ map limits */
+
+START_TEST(vault_append_reports_full_map_and_recovers)
+{
+	char *dir = test_tmpdir("full");
+	struct vault_options o = {.map_size = 1 << 20, .map_max = 4 << 20};
+	static char big[64 * 1024];
+	struct vault_entry_in in = {.type = 1, .payload = big, .payload_len = sizeof(big)};
+	struct vault_append_result res;
+	struct vault *v;
+	int rc = 0, appended = 0;
+
+	ck_assert_int_eq(vault_open(dir, W, &o, &v), 0);
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		rc = vault_append(v, &in, 1, &res);
+		if (rc == 0)
+			appended++;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_gt(appended, 20);
+	/* nothing half-written: the vault verifies and still takes small entries or a
+	 * checkpoint once there is room */
+	struct vault_verify_report rep;
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_OK);
+	ck_assert_uint_eq(rep.entries, (uint64_t)appended);
+	vault_close(v);
+	o.map_max = 64 << 20; /* the operator gives it more room */
+	ck_assert_int_eq(vault_open(dir, W, &o, &v), 0);
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), 0);
+	ck_assert_uint_eq(res.seq, (uint64_t)appended);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_OK);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ vault_prune */
+
+START_TEST(vault_prune_keeps_proofs)
+{
+	char *dir = test_tmpdir("prune");
+	struct vault *v = open_w(dir);
+	struct vault_append_result res;
+	struct vault_reader *r;
+	uint8_t root[32], proof[VAULT_PROOF_MAX][32];
+	struct vault_entry e;
+
+	append_n(v, 20, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	ck_assert_int_eq(vault_prune(v, 3, "subject request", &res), 0);
+	ck_assert_int_eq(vault_prune(v, 3, "again", &res), -EALREADY);
+	ck_assert_int_eq(vault_prune(v, 20, "a prune entry", &res), -EINVAL);
+	ck_assert_int_eq(vault_prune(v, 99, "nothing", &res), -ENOENT);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_get(r, 3, &e), 0);
+	ck_assert_ptr_null(e.payload);
+	ck_assert_int_eq(vault_root(r, 21, root), 0);
+	int n = vault_prove_inclusion(r, 3, 21, proof);
+	ck_assert_int_ge(n, 0);
+	ck_assert_int_eq(vault_merkle_verify_inclusion(3, 21, e.leaf_hash,
+						       (const uint8_t (*)[32])proof, (size_t)n, root),
+			 0);
+	vault_reader_end(r);
+	struct vault_verify_report rep;
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+	ck_assert_uint_eq(rep.pruned, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0); /* still consistent */
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ checkpoints */
+
+START_TEST(vault_checkpoint_sign_signs_and_refuses_rollback)
+{
+	char *dir = test_tmpdir("ckpt");
+	struct vault *v = open_w(dir);
+	struct vault_checkpoint cp;
+	struct vault_info info;
+	char *note = NULL, *again = NULL, path[600];
+
+	append_n(v, 9, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, &note), 0);
+	ck_assert_int_eq(vault_info(v, &info), 0);
+	ck_assert_int_eq(vault_checkpoint_parse(note, strlen(note), &info.key, &cp), 0);
+	ck_assert_uint_eq(cp.size, 9);
+	ck_assert_mem_eq(cp.root, info.root, 32);
+	ck_assert_str_eq(cp.origin, info.origin);
+	snprintf(path, sizeof(path), "%s/checkpoint", dir);
+	char *file = test_read_file(path, NULL);
+	ck_assert_ptr_nonnull(file);
+	ck_assert_str_eq(file, note);
+	free(file);
+	/* no growth: the same checkpoint */
+	ck_assert_int_eq(vault_checkpoint_sign(v, &again), 0);
+	ck_assert_str_eq(again, note);
+	free(again);
+	append_n(v, 4, 2);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	vault_close(v);
+
+	/* roll the entries back below the last checkpoint: the writer refuses to sign, even
+	 * after it has grown past the old size again */
+	ck_assert_int_eq(tamper_truncate_entries(dir, 5), 0);
+	v = open_w(dir);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), -EUCLEAN);
+	append_n(v, 20, 3);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), -EUCLEAN);
+	vault_close(v);
+	free(note);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_checkpoint_sign_refuses_forked_history)
+{
+	char *dir = test_tmpdir("fork");
+	struct vault *v = open_w(dir);
+
+	append_n(v, 16, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	vault_close(v);
+	/* change the stored tree under the checkpoint */
+	ck_assert_int_eq(tamper_node_byte(dir, 4, 0), 0);
+	v = open_w(dir);
+	append_n(v, 1, 2);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), -EUCLEAN);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ blobs */
+
+START_TEST(vault_blob_finish_stores_by_hash)
+{
+	char *dir = test_tmpdir("blob");
+	struct vault *v = open_w(dir);
+	struct vault_blob_writer *w;
+	struct vault_reader *r;
+	size_t size = 3 * 1024 * 1024 + 12345;
+	uint8_t *data = malloc(size), hash[32], got_hash[32], wrong[32] = {0};
+	uint64_t st = 0, seed = 7;
+
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)test_rand(&seed);
+	ck_assert_int_eq(vault_sha256(data, size, hash), 0);
+	ck_assert_int_eq(vault_blob_begin(v, &w), 0);
+	for (size_t off = 0; off < size;) {
+		size_t n = 1 + (size_t)(test_rand(&seed) % 300000);
+		if (n > size - off)
+			n = size - off;
+		ck_assert_int_eq(vault_blob_write(w, data + off, n), 0);
+		off += n;
+	}
+	ck_assert_uint_eq(vault_blob_written(w), size);
+	ck_assert_int_eq(vault_blob_finish(w, hash, size, got_hash), 0);
+	ck_assert_mem_eq(got_hash, hash, 32);
+
+	/* the same content again: reported, stored once */
+	ck_assert_int_eq(vault_blob_begin(v, &w), 0);
+	ck_assert_int_eq(vault_blob_write(w, data, size), 0);
+	ck_assert_int_eq(vault_blob_finish(w, NULL, UINT64_MAX, NULL), 1);
+	/* wrong hash or size: refused, nothing kept */
+	ck_assert_int_eq(vault_blob_begin(v, &w), 0);
+	ck_assert_int_eq(vault_blob_write(w, data, 2 * 1024 * 1024), 0);
+	ck_assert_int_eq(vault_blob_finish(w, wrong, UINT64_MAX, NULL), -EBADMSG);
+	ck_assert_int_eq(vault_blob_begin(v, &w), 0);
+	ck_assert_int_eq(vault_blob_write(w, "abc", 3), 0);
+	ck_assert_int_eq(vault_blob_finish(w, NULL, 4, NULL), -EBADMSG);
+	ck_assert_int_eq(vault_blob_begin(v, &w), 0);
+	ck_assert_int_eq(vault_blob_write(w, data, 1024 * 1024 + 1), 0);
+	vault_blob_abort(w);
+
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_blob_stat(r, hash, &st), 0);
+	ck_assert_uint_eq(st, size);
+	ck_assert_int_eq(vault_blob_stat(r, wrong, &st), -ENOENT);
+	uint8_t *back = malloc(size);
+	ck_assert_int_eq(vault_blob_read(r, hash, 0, back, size), (ssize_t)size);
+	ck_assert_mem_eq(back, data, size);
+	ck_assert_int_eq(vault_blob_read(r, hash, size - 10, back, 100), 10);
+	ck_assert_mem_eq(back, data + size - 10, 10);
+	ck_assert_int_eq(vault_blob_read(r, hash, 1024 * 1024 - 5, back, 10), 10);
+	ck_assert_mem_eq(back, data + 1024 * 1024 - 5, 10);
+	ck_assert_int_eq(vault_blob_read(r, hash, size, back, 10), 0);
+	vault_reader_end(r);
+	struct vault_info info;
+	ck_assert_int_eq(vault_info(v, &info), 0);
+	ck_assert_uint_eq(info.blob_count, 1);
+	ck_assert_uint_eq(info.blob_bytes, size);
+	struct vault_verify_report rep;
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_OK);
+	ck_assert_uint_eq(rep.blobs, 1);
+	free(back);
+	free(data);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_blob_begin_crash_leaves_nothing)
+{
+	char *dir = test_tmpdir("blobcrash");
+	struct vault *v = open_w(dir);
+	vault_close(v);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct vault_blob_writer *w;
+		static uint8_t chunk[3 * 1024 * 1024];
+		if (vault_open(dir, W, NULL, &v) || vault_blob_begin(v, &w) ||
+		    vault_blob_write(w, chunk, sizeof(chunk)))
+			_exit(1);
+		_exit(0); /* dies mid-upload */
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	v = open_w(dir); /* drops the staged chunks */
+	vault_close(v);
+	/* check through LMDB directly that no chunk is left */
+	struct vault *rv;
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &rv), 0);
+	struct vault_info info;
+	ck_assert_int_eq(vault_info(rv, &info), 0);
+	ck_assert_uint_eq(info.blob_count, 0);
+	vault_close(rv);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "mdb_stat -s chunks '%s' 2>/dev/null | grep -q 'Entries: 0'",
+		 dir);
+	if (system("command -v mdb_stat >/dev/null 2>&1") == 0)
+		ck_assert_int_eq(system(cmd), 0);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ vault_verify */
+
+static char *template_dir;
+static char *ext_checkpoint; /* signed at 300 entries, kept "elsewhere" */
+
+/* 299 records, a prune (entry 299), a blob, 20 more records; checkpoints at 200 and 320. */
+static void verify_setup(void)
+{
+	struct vault *v;
+	struct vault_blob_writer *w;
+	static uint8_t blob[100000];
+	struct vault_append_result res;
+
+	template_dir = test_tmpdir("verify-template");
+	v = open_w(template_dir);
+	append_n(v, 200, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	append_n(v, 99, 2);
+	ck_assert_int_eq(vault_prune(v, 17, "retention", &res), 0);
+	memset(blob, 'm', sizeof(blob));
+	ck_assert_int_eq(vault_blob_begin(v, &w), 0);
+	ck_assert_int_eq(vault_blob_write(w, blob, sizeof(blob)), 0);
+	ck_assert_int_eq(vault_blob_finish(w, NULL, UINT64_MAX, NULL), 0);
+	append_n(v, 20, 3);
+	ck_assert_int_eq(vault_checkpoint_sign(v, &ext_checkpoint), 0);
+	vault_close(v);
+}
+
+static void verify_teardown(void)
+{
+	test_rmrf(template_dir);
+	free(template_dir);
+	free(ext_checkpoint);
+}
+
+static char *copy_template(void)
+{
+	char *dir = test_tmpdir("verify");
+	char a[600], b[600];
+	snprintf(a, sizeof(a), "%s/data.mdb", template_dir);
+	snprintf(b, sizeof(b), "%s/data.mdb", dir);
+	copy_file(a, b, 0640);
+	snprintf(a, sizeof(a), "%s/signing.key", template_dir);
+	snprintf(b, sizeof(b), "%s/signing.key", dir);
+	copy_file(a, b, 0600);
+	return dir;
+}
+
+static struct vault_verify_report verify_dir(const char *dir, unsigned threads, bool with_ext)
+{
+	struct vault *v;
+	struct vault_verify_report rep;
+	const char *cps[1] = {ext_checkpoint};
+	size_t lens[1] = {strlen(ext_checkpoint)};
+	struct vault_verify_options o = {.threads = threads};
+
+	if (with_ext) {
+		o.checkpoints = cps;
+		o.checkpoint_lens = lens;
+		o.n_checkpoints = 1;
+	}
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
+	vault_close(v);
+	return rep;
+}
+
+static void expect_problem2(int (*tamper)(const char *), enum vault_problem want,
+			    enum vault_problem or_want, uint64_t want_seq)
+{
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		char *dir = copy_template();
+		ck_assert_int_eq(tamper(dir), 0);
+		struct vault_verify_report rep = verify_dir(dir, threads, true);
+		ck_assert_msg((rep.problem == want || rep.problem == or_want) &&
+				      rep.bad_seq == want_seq,
+			      "threads %u: want %s at %llu, got %s at %llu: %s", threads,
+			      vault_problem_name(want), (unsigned long long)want_seq,
+			      vault_problem_name(rep.problem), (unsigned long long)rep.bad_seq,
+			      rep.detail);
+		test_rmrf(dir);
+		free(dir);
+	}
+}
+
+static void expect_problem(int (*tamper)(const char *), enum vault_problem want,
+			   uint64_t want_seq)
+{
+	expect_problem2(tamper, want, want, want_seq);
+}
+
+static int t_payload(const char *d)
+{
+	return tamper_payload_byte(d, 123, 4);
+}
+static int t_leaf_enc(const char *d)
+{
+	return tamper_leaf_byte(d, 250, 15);
+}
+static int t_leaf_type(const char *d)
+{
+	return tamper_leaf_byte(d, 42, 10);
+}
+static int t_leaf_hash(const char *d)
+{
+	return tamper_leaf_byte(d, 64, 100);
+}
+static int t_forge(const char *d)
+{
+	return tamper_forge_leaf(d, 77);
+}
+static int t_delete(const char *d)
+{
+	return tamper_delete_entry(d, 150);
+}
+static int t_unpayload(const char *d)
+{
+	return tamper_delete_payload(d, 151);
+}
+static int t_swap(const char *d)
+{
+	return tamper_swap_entries(d, 9);
+}
+static int t_node(const char *d)
+{
+	return tamper_node_byte(d, 3, 5); /* covers leaves 40..47, completed by 47 */
+}
+static int t_blob(const char *d)
+{
+	return tamper_blob_byte(d, 5000);
+}
+static int t_truncate(const char *d)
+{
+	return tamper_truncate(d, 310);
+}
+static int t_delete_last(const char *d)
+{
+	return tamper_delete_entry(d, 319);
+}
+static int t_leaf_of_prune(const char *d)
+{
+	return tamper_payload_byte(d, 299, 55); /* the prune entry's own payload (reason) */
+}
+
+START_TEST(vault_verify_passes_intact_vault)
+{
+	for (unsigned threads = 1; threads <= 3; threads++) {
+		struct vault_verify_report rep = verify_dir(template_dir, threads, true);
+		ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+		ck_assert_uint_eq(rep.entries, 320);
+		ck_assert_uint_eq(rep.pruned, 1);
+		ck_assert_uint_eq(rep.blobs, 1);
+		ck_assert_uint_eq(rep.checkpoints, 3); /* 2 stored + 1 given */
+	}
+}
+END_TEST
+
+START_TEST(vault_verify_detects_changed_payload)
+{
+	expect_problem(t_payload, VAULT_PROBLEM_PAYLOAD_HASH, 123);
+	expect_problem(t_leaf_of_prune, VAULT_PROBLEM_PAYLOAD_HASH, 299);
+}
+END_TEST
+
+START_TEST(vault_verify_detects_changed_leaf)
+{
+	expect_problem(t_leaf_enc, VAULT_PROBLEM_LEAF_HASH, 250);
+	expect_problem(t_leaf_type, VAULT_PROBLEM_LEAF_HASH, 42);
+	expect_problem(t_leaf_hash, VAULT_PROBLEM_LEAF_HASH, 64);
+	/* a forger who fixes the stored leaf hash is caught by the chain or by the stored
+	 * Merkle node above the leaf, whichever is checked first */
+	expect_problem2(t_forge, VAULT_PROBLEM_NODE, VAULT_PROBLEM_CHAIN, 77);
+}
+END_TEST
+
+START_TEST(vault_verify_detects_deleted_and_swapped)
+{
+	expect_problem(t_delete, VAULT_PROBLEM_SEQ_GAP, 150);
+	expect_problem(t_unpayload, VAULT_PROBLEM_PAYLOAD_MISSING, 151);
+	expect_problem(t_swap, VAULT_PROBLEM_SEQ_MISMATCH, 9);
+	/* the removed last entry left its Merkle node and payload behind; the kept
+	 * checkpoint of 320 entries says the same */
+	expect_problem2(t_delete_last, VAULT_PROBLEM_EXTRA, VAULT_PROBLEM_TRUNCATED, 319);
+}
+END_TEST
+
+START_TEST(vault_verify_detects_node_and_blob_changes)
+{
+	expect_problem(t_node, VAULT_PROBLEM_NODE, 47);
+	expect_problem(t_blob, VAULT_PROBLEM_BLOB, 320);
+}
+END_TEST
+
+START_TEST(vault_verify_detects_rollback_against_kept_checkpoint)
+{
+	/* A clean rollback to 310 entries (stored checkpoints beyond removed too) passes a
+	 * check without outside knowledge... */
+	char *dir = copy_template();
+	ck_assert_int_eq(t_truncate(dir), 0);
+	struct vault_verify_report rep = verify_dir(dir, 2, false);
+	ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+	test_rmrf(dir);
+	free(dir);
+	/* ...and fails against the checkpoint someone kept elsewhere. */
+	expect_problem(t_truncate, VAULT_PROBLEM_TRUNCATED, 310);
+}
+END_TEST
+
+START_TEST(vault_verify_rejects_foreign_checkpoint)
+{
+	char *other = test_tmpdir("other");
+	struct vault *v = open_w(other);
+	char *note;
+	append_n(v, 5, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, &note), 0);
+	vault_close(v);
+	ck_assert_int_eq(vault_open(template_dir, VAULT_OPEN_READ, NULL, &v), 0);
+	const char *cps[1] = {note};
+	size_t lens[1] = {strlen(note)};
+	struct vault_verify_options o = {.checkpoints = cps, .checkpoint_lens = lens,
+					 .n_checkpoints = 1};
+	struct vault_verify_report rep;
+	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_PROBLEM_CHECKPOINT_SIG);
+	vault_close(v);
+	free(note);
+	test_rmrf(other);
+	free(other);
+}
+END_TEST
+
+static Suite *vault_suite(void)
+{
+	Suite *s = suite_create("vault");
+	TCase *tc;
+
+	tc = tcase_create("vault_open");
+	tcase_add_test(tc, vault_open_creates_and_reopens);
+	tcase_add_test(tc, vault_open_refuses_bad_folders_and_keys);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_append");
+	tcase_add_test(tc, vault_append_chains_and_persists);
+	tcase_add_test(tc, vault_append_validates_input);
+	tcase_add_test(tc, vault_append_dedups_retries);
+	tcase_add_test(tc, vault_append_reports_full_map_and_recovers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_iter_next");
+	tcase_add_test(tc, vault_iter_next_walks_and_skips_pruned);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_seek_time");
+	tcase_add_test(tc, vault_seek_time_finds_first_at_or_after);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_reader_begin");
+	tcase_add_test(tc, vault_reader_begin_concurrent_with_writer);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_prune");
+	tcase_add_test(tc, vault_prune_keeps_proofs);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_checkpoint_sign");
+	tcase_add_test(tc, vault_checkpoint_sign_signs_and_refuses_rollback);
+	tcase_add_test(tc, vault_checkpoint_sign_refuses_forked_history);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_blob_finish");
+	tcase_add_test(tc, vault_blob_finish_stores_by_hash);
+	tcase_add_test(tc, vault_blob_begin_crash_leaves_nothing);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_verify");
+	tcase_add_unchecked_fixture(tc, verify_setup, verify_teardown);
+	tcase_add_test(tc, vault_verify_passes_intact_vault);
+	tcase_add_test(tc, vault_verify_detects_changed_payload);
+	tcase_add_test(tc, vault_verify_detects_changed_leaf);
+	tcase_add_test(tc, vault_verify_detects_deleted_and_swapped);
+	tcase_add_test(tc, vault_verify_detects_node_and_blob_changes);
+	tcase_add_test(tc, vault_verify_detects_rollback_against_kept_checkpoint);
+	tcase_add_test(tc, vault_verify_rejects_foreign_checkpoint);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(vault_suite());
+}
