@@ -396,6 +396,49 @@ static int parse_body(const char *text, size_t len, struct vault_checkpoint *ret
 	return 0;
 }
 
+/* c2sp.org/signed-note: a note is valid UTF-8 without control characters other than '\n'. */
+static bool valid_note_text(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p, need;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\n') || c == 0x7f)
+				return false;
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - p) <= need)
+			return false;
+		for (unsigned i = 1; i <= need; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		/* overlong forms, surrogates, beyond U+10FFFF */
+		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += need + 1;
+	}
+	return true;
+}
+
 /* Whether a signature line named name[0..nlen) with key id sig[0..4) claims to be by key. A key
  * parsed from PEM has no name: it matches any line whose id is right for that line's name. */
 static bool line_is_by(const struct vault_pubkey *key, const char *name, size_t nlen,
@@ -420,8 +463,8 @@ int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubk
 	size_t body_len;
 	int sigs = 0, found = 0, rc;
 
-	if (!note || len == 0 || len > VAULT_NOTE_MAX || memchr(note, '\0', len) ||
-	    note[len - 1] != '\n')
+	if (!note || len == 0 || len > VAULT_NOTE_MAX || note[len - 1] != '\n' ||
+	    !valid_note_text(note, len))
 		return -EBADMSG;
 	/* The signatures follow the last blank line. */
 	for (size_t i = len - 1; i > 0; i--)
