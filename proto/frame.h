@@ -10,9 +10,9 @@
 /* Default largest frame body (ARCHITECTURE.md §3, `max_frame`). */
 #define FRAME_MAX_DEFAULT (1u << 20)
 /* Largest frame body any configuration may allow: keeps buffers well inside size_t and int. */
-#define FRAME_MAX_LIMIT (64u << 20)
+#define FRAME_MAX_LIMIT   (64u << 20)
 /* A varint of a 64-bit length never needs more than 10 bytes. */
-#define FRAME_HEADER_MAX 10
+#define FRAME_HEADER_MAX  10
 
 /* Decodes the varint length prefix at buf[0..len).
  * Returns the number of header bytes (1..10) and sets *ret_body_len; 0 when buf ends inside the

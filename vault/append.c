@@ -68,7 +68,7 @@ static bool dedup_valid(const struct vault_entry_in *e)
 
 /* Appends one entry inside txn, advancing h. */
 static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t type,
-		      const void *payload, size_t len, struct vault_append_result *res)
+                      const void *payload, size_t len, struct vault_append_result *res)
 {
 	struct vault_leaf leaf = {.version = VAULT_LEAF_VERSION, .seq = h->size, .type = type};
 	uint8_t rec[VAULT_LEAF_LEN + 32], key[8], node[32];
@@ -116,6 +116,19 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 	}
 	memcpy(h->frontier[level], node, 32);
 
+	/* Everything but the bulk type is indexed by type, so models, incidents and the like
+	 * are found without reading every record. */
+	if (type != VAULT_ENTRY_RECORD) {
+		uint8_t tk[10];
+		MDB_val tkey = {sizeof(tk), tk}, empty = {0, NULL};
+		tk[0] = (uint8_t)(type >> 8);
+		tk[1] = (uint8_t)type;
+		vault__be64(tk + 2, leaf.seq);
+		rc = mdb_put(txn, v->dbi[DB_TYPES], &tkey, &empty, 0);
+		if (rc)
+			return vault__err_from_mdb(rc);
+	}
+
 	h->size++;
 	h->last_ts = leaf.timestamp_ns;
 	memcpy(h->last_leaf_hash, rec + VAULT_LEAF_LEN, 32);
@@ -127,7 +140,7 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 }
 
 static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t n,
-			struct vault_append_result *ret)
+                        struct vault_append_result *ret)
 {
 	struct head h;
 	MDB_txn *txn;
@@ -187,7 +200,7 @@ fail:
 }
 
 int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
-		 struct vault_append_result *ret)
+                 struct vault_append_result *ret)
 {
 	int rc;
 
@@ -199,7 +212,8 @@ int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		const struct vault_entry_in *e = &in[i];
-		if (e->type == 0 || e->type >= _VAULT_ENTRY_TYPE_MAX || e->type == VAULT_ENTRY_PRUNE)
+		if (e->type == 0 || e->type >= _VAULT_ENTRY_TYPE_MAX ||
+		    e->type == VAULT_ENTRY_PRUNE)
 			return -EINVAL;
 		if (e->payload_len > VAULT_PAYLOAD_MAX || (e->payload_len && !e->payload))
 			return -EINVAL;
@@ -215,8 +229,7 @@ int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
 	return rc;
 }
 
-int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
-		       uint64_t *ret_seq)
+int vault_dedup_lookup(struct vault *v, const char *client, const char *request, uint64_t *ret_seq)
 {
 	struct vault_entry_in e = {.dedup_client = client, .dedup_request = request};
 	uint8_t dk[VAULT_DEDUP_KEY_MAX + 1];
@@ -242,7 +255,7 @@ int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
 }
 
 static int prune_once(struct vault *v, uint64_t seq, const char *reason,
-		      struct vault_append_result *ret)
+                      struct vault_append_result *ret)
 {
 	uint8_t key[8], payload[VAULT__PRUNE_MAX];
 	MDB_val k = {8, key}, d;
@@ -288,8 +301,7 @@ fail:
 	return rc;
 }
 
-int vault_prune(struct vault *v, uint64_t seq, const char *reason,
-		struct vault_append_result *ret)
+int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_append_result *ret)
 {
 	struct vault_append_result res;
 	int rc;

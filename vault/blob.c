@@ -144,7 +144,7 @@ static int drop_chunks(struct vault *v, MDB_txn *txn, uint64_t id, uint32_t coun
 }
 
 static int finish_once(struct vault_blob_writer *w, const uint8_t hash[32], bool valid,
-		       int *ret_existed)
+                       int *ret_existed)
 {
 	struct vault *v = w->v;
 	uint8_t key[12], meta[20];
@@ -198,7 +198,7 @@ done:
 }
 
 int vault_blob_finish(struct vault_blob_writer *w, const uint8_t *expect, uint64_t expect_size,
-		      uint8_t *ret_hash)
+                      uint8_t *ret_hash)
 {
 	uint8_t hash[32];
 	unsigned int hl = 0;
@@ -215,7 +215,7 @@ int vault_blob_finish(struct vault_blob_writer *w, const uint8_t *expect, uint64
 		return -EIO;
 	}
 	valid = (!expect || memcmp(expect, hash, 32) == 0) &&
-		(expect_size == UINT64_MAX || expect_size == w->written);
+	        (expect_size == UINT64_MAX || expect_size == w->written);
 	while ((rc = finish_once(w, hash, valid, &existed)) == VAULT__EMAPFULL) {
 		int g = vault__grow_map(w->v);
 		if (g < 0) {

@@ -31,8 +31,8 @@ int vault_proof_bundle_format(const struct vault_proof_bundle *b, char **ret)
 	if (!out)
 		return -ENOMEM;
 	vault__b64_encode(b->leaf, VAULT_LEAF_LEN, leaf64);
-	off = (size_t)snprintf(out, cap, "%s\nextra %s\nindex %" PRIu64 "\n", BUNDLE_HEADER,
-			       leaf64, b->index);
+	off = (size_t)snprintf(out, cap, "%s\nextra %s\nindex %" PRIu64 "\n", BUNDLE_HEADER, leaf64,
+	                       b->index);
 	for (size_t i = 0; i < b->proof_len; i++) {
 		vault__b64_encode(b->proof[i], 32, h64);
 		off += (size_t)snprintf(out + off, cap - off, "%s\n", h64);
@@ -77,7 +77,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t *ret)
 }
 
 int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_proof_bundle *ret,
-				    char *err, size_t err_size)
+                                    char *err, size_t err_size)
 {
 	struct vault_proof_bundle b = {0};
 	const char *p = text, *end = text + len, *nl;
@@ -89,17 +89,16 @@ int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_p
 		return fail(err, err_size, "no input");
 	if (len > BUNDLE_MAX)
 		return fail(err, err_size, "bundle is %zu bytes, more than the %d allowed", len,
-			    BUNDLE_MAX);
+		            BUNDLE_MAX);
 	if (memchr(text, '\0', len))
 		return fail(err, err_size, "bundle contains a NUL byte");
 
-#define NEXT_LINE()                                                                 \
-	do {                                                                        \
-		line++;                                                             \
-		nl = memchr(p, '\n', (size_t)(end - p));                            \
-		if (!nl)                                                            \
-			return fail(err, err_size, "line %u: unexpected end of input", \
-				    line);                                          \
+#define NEXT_LINE()                                                                           \
+	do {                                                                                  \
+		line++;                                                                       \
+		nl = memchr(p, '\n', (size_t)(end - p));                                      \
+		if (!nl)                                                                      \
+			return fail(err, err_size, "line %u: unexpected end of input", line); \
 	} while (0)
 
 	NEXT_LINE();
@@ -113,8 +112,8 @@ int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_p
 		n = vault__b64_decode(p + 6, (size_t)(nl - p - 6), buf, sizeof(buf));
 		if (n != VAULT_LEAF_LEN)
 			return fail(err, err_size,
-				    "line %u: extra data is not a base64 %d-byte leaf", line,
-				    VAULT_LEAF_LEN);
+			            "line %u: extra data is not a base64 %d-byte leaf", line,
+			            VAULT_LEAF_LEN);
 		memcpy(b.leaf, buf, VAULT_LEAF_LEN);
 		have_extra = true;
 		p = nl + 1;
@@ -122,7 +121,7 @@ int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_p
 	}
 	if (!have_extra)
 		return fail(err, err_size, "line %u: missing \"extra\" line with the entry's leaf",
-			    line);
+		            line);
 	if (nl - p < 7 || memcmp(p, "index ", 6) != 0 ||
 	    !parse_u64(p + 6, (size_t)(nl - p - 6), &b.index))
 		return fail(err, err_size, "line %u: expected \"index N\"", line);
@@ -137,7 +136,7 @@ int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_p
 		}
 		if (b.proof_len == VAULT_PROOF_MAX)
 			return fail(err, err_size, "line %u: more than %d proof hashes", line,
-				    VAULT_PROOF_MAX);
+			            VAULT_PROOF_MAX);
 		n = vault__b64_decode(p, (size_t)(nl - p), h, sizeof(h));
 		if (n != 32)
 			return fail(err, err_size, "line %u: not a base64 SHA-256 hash", line);
@@ -153,8 +152,7 @@ int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_p
 	{
 		struct vault_checkpoint cp;
 		if (vault_checkpoint_parse(p, b.note_len, NULL, &cp) < 0)
-			return fail(err, err_size, "line %u: malformed checkpoint note",
-				    line + 1);
+			return fail(err, err_size, "line %u: malformed checkpoint note", line + 1);
 	}
 	b.note = malloc(b.note_len + 1);
 	if (!b.note)
@@ -180,7 +178,7 @@ void vault_proof_bundle_deinit(struct vault_proof_bundle *b)
 }
 
 int vault_proof_bundle_verify(const struct vault_proof_bundle *b, const struct vault_pubkey *key,
-			      struct vault_checkpoint *ret_cp, struct vault_leaf *ret_leaf)
+                              struct vault_checkpoint *ret_cp, struct vault_leaf *ret_leaf)
 {
 	struct vault_checkpoint cp;
 	struct vault_leaf leaf;
@@ -198,8 +196,8 @@ int vault_proof_bundle_verify(const struct vault_proof_bundle *b, const struct v
 	if (rc < 0)
 		return rc;
 	rc = vault_merkle_verify_inclusion(b->index, cp.size, lh,
-					   (const uint8_t (*)[VAULT_HASH_LEN])b->proof,
-					   b->proof_len, cp.root);
+	                                   (const uint8_t(*)[VAULT_HASH_LEN])b->proof, b->proof_len,
+	                                   cp.root);
 	if (rc < 0)
 		return rc;
 	if (ret_cp)

@@ -20,8 +20,8 @@ void vault__hasher_deinit(struct vault__hasher *h)
 	h->ctx = NULL;
 }
 
-int vault__sha256_2(struct vault__hasher *h, const void *a, size_t alen, const void *b,
-		    size_t blen, uint8_t out[32])
+int vault__sha256_2(struct vault__hasher *h, const void *a, size_t alen, const void *b, size_t blen,
+                    uint8_t out[32])
 {
 	unsigned int n = 0;
 
@@ -45,7 +45,7 @@ int vault__hash_leaf(struct vault__hasher *h, const void *data, size_t len, uint
 }
 
 int vault__hash_children(struct vault__hasher *h, const uint8_t l[32], const uint8_t r[32],
-			 uint8_t out[32])
+                         uint8_t out[32])
 {
 	uint8_t buf[65];
 
@@ -56,15 +56,15 @@ int vault__hash_children(struct vault__hasher *h, const uint8_t l[32], const uin
 }
 
 /* Public one-shot versions: a context per call keeps them thread-safe without globals. */
-#define ONE_SHOT(call)                                       \
-	do {                                                 \
-		struct vault__hasher h;                      \
-		int r_ = vault__hasher_init(&h, NULL);       \
-		if (r_ < 0)                                  \
-			return r_;                           \
-		r_ = (call);                                 \
-		vault__hasher_deinit(&h);                    \
-		return r_;                                   \
+#define ONE_SHOT(call)                                 \
+	do {                                           \
+		struct vault__hasher h;                \
+		int r_ = vault__hasher_init(&h, NULL); \
+		if (r_ < 0)                            \
+			return r_;                     \
+		r_ = (call);                           \
+		vault__hasher_deinit(&h);              \
+		return r_;                             \
 	} while (0)
 
 int vault_sha256(const void *data, size_t len, uint8_t ret[VAULT_HASH_LEN])
@@ -78,7 +78,7 @@ int vault_hash_leaf(const void *data, size_t len, uint8_t ret[VAULT_HASH_LEN])
 }
 
 int vault_hash_children(const uint8_t left[VAULT_HASH_LEN], const uint8_t right[VAULT_HASH_LEN],
-			uint8_t ret[VAULT_HASH_LEN])
+                        uint8_t ret[VAULT_HASH_LEN])
 {
 	ONE_SHOT(vault__hash_children(&h, left, right, ret));
 }
@@ -86,9 +86,9 @@ int vault_hash_children(const uint8_t left[VAULT_HASH_LEN], const uint8_t right[
 void vault_hash_empty(uint8_t ret[VAULT_HASH_LEN])
 {
 	static const uint8_t empty[32] = {
-		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
-		0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
-		0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+	    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+	    0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+	    0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 	};
 	memcpy(ret, empty, 32);
 }
@@ -189,7 +189,7 @@ ssize_t vault__b64_decode(const char *in, size_t len, uint8_t *out, size_t out_s
 				return -EBADMSG;
 		}
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
+		             (uint32_t)v[3];
 		/* Canonical form: bits beyond the data must be zero. */
 		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
 			return -EBADMSG;

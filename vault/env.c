@@ -15,13 +15,14 @@
 #include "internal.h"
 
 #define DEFAULT_MAP_SIZE (1ull << 30) /* 1 GiB: address space only; the file grows as used */
-#define DEFAULT_MAP_MAX	 (1ull << 40) /* 1 TiB */
-#define RESIZE_WAIT_SEC	 30
+#define DEFAULT_MAP_MAX  (1ull << 40) /* 1 TiB */
+#define RESIZE_WAIT_SEC  30
 
 static const char *const db_names[_DB_MAX] = {
-	[DB_META] = "meta",	      [DB_LEAVES] = "leaves", [DB_PAYLOADS] = "payloads",
-	[DB_NODES] = "nodes",	      [DB_DEDUP] = "dedup",   [DB_CHECKPOINTS] = "checkpoints",
-	[DB_BLOBS] = "blobs",	      [DB_CHUNKS] = "chunks", [DB_STAGING] = "staging",
+    [DB_META] = "meta",   [DB_LEAVES] = "leaves", [DB_PAYLOADS] = "payloads",
+    [DB_NODES] = "nodes", [DB_DEDUP] = "dedup",   [DB_CHECKPOINTS] = "checkpoints",
+    [DB_BLOBS] = "blobs", [DB_CHUNKS] = "chunks", [DB_STAGING] = "staging",
+    [DB_TYPES] = "types",
 };
 
 /* ------------------------------------------------------------------ transactions */
@@ -92,7 +93,7 @@ int vault__grow_map(struct vault *v)
 }
 
 int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_leaf *ret_leaf,
-		    uint8_t ret_hash[32])
+                    uint8_t ret_hash[32])
 {
 	uint8_t key[8];
 	MDB_val k = {8, key}, val;
@@ -167,7 +168,7 @@ static int generate_origin(char *buf, size_t size)
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return -EIO;
 	snprintf(buf, size, "evidentd.local/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	return 0;
 }
 
@@ -307,7 +308,7 @@ static int load_writer_state(struct vault *v)
 		if (!(v->size >> lvl & 1))
 			continue;
 		rc = vault__subtree(v, txn, &v->hasher, (unsigned)lvl, start >> lvl,
-				    v->frontier[lvl]);
+		                    v->frontier[lvl]);
 		if (rc < 0)
 			goto fail;
 		start += 1ull << lvl;
@@ -417,7 +418,7 @@ static int env_open(struct vault *v, bool write)
 }
 
 int vault_open(const char *dir, unsigned flags, const struct vault_options *opts,
-	       struct vault **ret)
+               struct vault **ret)
 {
 	struct vault *v;
 	char path[PATH_MAX];

@@ -13,21 +13,22 @@
 #define VAULT_FORMAT_TAG     "evidentd-vault"
 /* Blobs are stored in chunks of this size (each an LMDB overflow value): big enough that the
  * per-chunk overhead is negligible, small enough to stream without holding a whole artifact. */
-#define VAULT_BLOB_CHUNK (1u << 20)
-#define VAULT_MAX_DBS	 10
-#define VAULT_MAX_READERS 254
+#define VAULT_BLOB_CHUNK     (1u << 20)
+#define VAULT_MAX_DBS        12
+#define VAULT_MAX_READERS    254
 
 /* Named LMDB databases (FORMAT.md §2). */
 enum vault__db {
-	DB_META,	/* string key -> value */
-	DB_LEAVES,	/* u64be seq -> leaf (91 bytes) || leaf hash (32) */
-	DB_PAYLOADS,	/* u64be seq -> payload bytes (absent when pruned) */
-	DB_NODES,	/* u64be post-order position -> interior node hash (level >= 1) */
-	DB_DEDUP,	/* client || 0x00 || request -> u64be seq */
+	DB_META,        /* string key -> value */
+	DB_LEAVES,      /* u64be seq -> leaf (91 bytes) || leaf hash (32) */
+	DB_PAYLOADS,    /* u64be seq -> payload bytes (absent when pruned) */
+	DB_NODES,       /* u64be post-order position -> interior node hash (level >= 1) */
+	DB_DEDUP,       /* client || 0x00 || request -> u64be seq */
 	DB_CHECKPOINTS, /* u64be tree size -> signed note text */
-	DB_BLOBS,	/* sha256 -> u64be size || u64be blob id || u32be chunk count */
-	DB_CHUNKS,	/* u64be blob id || u32be chunk index -> bytes */
-	DB_STAGING,	/* u64be blob id -> empty (blobs being written) */
+	DB_BLOBS,       /* sha256 -> u64be size || u64be blob id || u32be chunk count */
+	DB_CHUNKS,      /* u64be blob id || u32be chunk index -> bytes */
+	DB_STAGING,     /* u64be blob id -> empty (blobs being written) */
+	DB_TYPES,       /* u16be type || u64be seq -> empty, for every type but record */
 	_DB_MAX,
 };
 
@@ -77,11 +78,11 @@ int vault__err_from_mdb(int rc);
 int vault__hasher_init(struct vault__hasher *h, const EVP_MD *md);
 void vault__hasher_deinit(struct vault__hasher *h);
 int vault__sha256(struct vault__hasher *h, const void *data, size_t len, uint8_t out[32]);
-int vault__sha256_2(struct vault__hasher *h, const void *a, size_t alen, const void *b,
-		    size_t blen, uint8_t out[32]);
+int vault__sha256_2(struct vault__hasher *h, const void *a, size_t alen, const void *b, size_t blen,
+                    uint8_t out[32]);
 int vault__hash_leaf(struct vault__hasher *h, const void *data, size_t len, uint8_t out[32]);
 int vault__hash_children(struct vault__hasher *h, const uint8_t l[32], const uint8_t r[32],
-			 uint8_t out[32]);
+                         uint8_t out[32]);
 /* base64 (standard alphabet, padded). encode: returns output length (NUL-terminated);
  * decode: strict (canonical padding, no whitespace), returns decoded length or -EBADMSG. */
 size_t vault__b64_encode(const uint8_t *in, size_t len, char *out);
@@ -90,29 +91,29 @@ ssize_t vault__b64_decode(const char *in, size_t len, uint8_t *out, size_t out_s
 /* leaf.c: prune payload; out needs 51 + strlen(reason) bytes (reason <= 1024 bytes). */
 #define VAULT__PRUNE_MAX (51 + 1024)
 size_t vault__prune_encode(uint64_t target, const uint8_t hash[32], uint64_t len,
-			   const char *reason, uint8_t *out);
+                           const char *reason, uint8_t *out);
 
 /* merkle.c: position of interior node (level >= 1, index) in post-order over all nodes. */
 uint64_t vault__node_pos(unsigned level, uint64_t index);
 /* Hash of the perfect subtree (level, index) read through txn. */
 int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsigned level,
-		   uint64_t index, uint8_t out[32]);
+                   uint64_t index, uint8_t out[32]);
 /* MTH of leaves [start, end) (RFC 6962), start aligned as the recursion produces. */
 int vault__range_hash(struct vault *v, MDB_txn *txn, struct vault__hasher *h, uint64_t start,
-		      uint64_t end, uint8_t out[32]);
+                      uint64_t end, uint8_t out[32]);
 /* Root from a frontier of perfect subtrees for size. */
 int vault__frontier_root(struct vault__hasher *h, uint8_t frontier[64][32], uint64_t size,
-			 uint8_t out[32]);
+                         uint8_t out[32]);
 
 /* read.c */
 int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *ret_size,
-		     uint64_t *ret_id, uint32_t *ret_chunks);
+                     uint64_t *ret_id, uint32_t *ret_chunks);
 
 /* note.c */
 int vault__key_load_or_create(const char *path, bool create, EVP_PKEY **ret);
 int vault__pubkey_from_pkey(EVP_PKEY *pkey, const char *name, struct vault_pubkey *ret);
 int vault__note_sign(EVP_PKEY *pkey, const struct vault_pubkey *pub, const char *body,
-		     size_t body_len, char **ret_note);
+                     size_t body_len, char **ret_note);
 int vault__key_id(const char *name, const uint8_t key[32], uint8_t ret[4]);
 
 /* env.c */
@@ -121,7 +122,7 @@ void vault__txn_abort(struct vault *v, MDB_txn *txn); /* takes NULL */
 int vault__txn_commit(struct vault *v, MDB_txn *txn);
 int vault__grow_map(struct vault *v);
 int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_leaf *ret_leaf,
-		    uint8_t ret_hash[32]);
+                    uint8_t ret_hash[32]);
 
 static inline void vault__be64(uint8_t *p, uint64_t v)
 {

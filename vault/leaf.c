@@ -6,12 +6,12 @@
 #include "internal.h"
 
 static const char *const type_names[_VAULT_ENTRY_TYPE_MAX] = {
-	[VAULT_ENTRY_RECORD] = "record",       [VAULT_ENTRY_MODEL] = "model",
-	[VAULT_ENTRY_ARTIFACT] = "artifact",   [VAULT_ENTRY_INCIDENT] = "incident",
-	[VAULT_ENTRY_AUDIT] = "audit",	       [VAULT_ENTRY_REVIEW] = "review",
-	[VAULT_ENTRY_LIFECYCLE] = "lifecycle", [VAULT_ENTRY_CONFIG] = "config",
-	[VAULT_ENTRY_PRUNE] = "prune",	       [VAULT_ENTRY_VERDICT] = "verdict",
-	[VAULT_ENTRY_NOTICE] = "notice",
+    [VAULT_ENTRY_RECORD] = "record",       [VAULT_ENTRY_MODEL] = "model",
+    [VAULT_ENTRY_ARTIFACT] = "artifact",   [VAULT_ENTRY_INCIDENT] = "incident",
+    [VAULT_ENTRY_AUDIT] = "audit",         [VAULT_ENTRY_REVIEW] = "review",
+    [VAULT_ENTRY_LIFECYCLE] = "lifecycle", [VAULT_ENTRY_CONFIG] = "config",
+    [VAULT_ENTRY_PRUNE] = "prune",         [VAULT_ENTRY_VERDICT] = "verdict",
+    [VAULT_ENTRY_NOTICE] = "notice",
 };
 
 const char *vault_entry_type_name(int type)
@@ -57,12 +57,12 @@ int vault_leaf_decode(const uint8_t *buf, size_t len, struct vault_leaf *ret)
 	return 0;
 }
 
-#define PRUNE_VERSION	 1
-#define PRUNE_FIXED_LEN	 (1 + 8 + 32 + 8 + 2)
+#define PRUNE_VERSION    1
+#define PRUNE_FIXED_LEN  (1 + 8 + 32 + 8 + 2)
 #define PRUNE_REASON_MAX 1024
 
 size_t vault__prune_encode(uint64_t target, const uint8_t hash[32], uint64_t len,
-			   const char *reason, uint8_t *out)
+                           const char *reason, uint8_t *out)
 {
 	size_t rlen = reason ? strlen(reason) : 0;
 

@@ -37,9 +37,9 @@ uint64_t vault__node_pos(unsigned level, uint64_t index)
 /* ------------------------------------------------------------------ verification */
 
 int vault_merkle_verify_inclusion(uint64_t index, uint64_t tree_size,
-				  const uint8_t leaf_hash[VAULT_HASH_LEN],
-				  const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len,
-				  const uint8_t root[VAULT_HASH_LEN])
+                                  const uint8_t leaf_hash[VAULT_HASH_LEN],
+                                  const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len,
+                                  const uint8_t root[VAULT_HASH_LEN])
 {
 	struct vault__hasher h;
 	uint8_t r[32];
@@ -82,9 +82,9 @@ err:
 }
 
 int vault_merkle_verify_consistency(uint64_t size1, uint64_t size2,
-				    const uint8_t root1[VAULT_HASH_LEN],
-				    const uint8_t root2[VAULT_HASH_LEN],
-				    const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len)
+                                    const uint8_t root1[VAULT_HASH_LEN],
+                                    const uint8_t root2[VAULT_HASH_LEN],
+                                    const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len)
 {
 	struct vault__hasher h;
 	uint8_t fr[32], sr[32];
@@ -148,7 +148,7 @@ err:
 /* ------------------------------------------------------------------ store side */
 
 int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsigned level,
-		   uint64_t index, uint8_t out[32])
+                   uint64_t index, uint8_t out[32])
 {
 	uint8_t key[8];
 	MDB_val k = {8, key}, val;
@@ -176,7 +176,7 @@ int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsig
 }
 
 int vault__range_hash(struct vault *v, MDB_txn *txn, struct vault__hasher *h, uint64_t start,
-		      uint64_t end, uint8_t out[32])
+                      uint64_t end, uint8_t out[32])
 {
 	uint64_t n = end - start;
 	uint8_t l[32], r[32];
@@ -199,7 +199,7 @@ int vault__range_hash(struct vault *v, MDB_txn *txn, struct vault__hasher *h, ui
 }
 
 int vault__frontier_root(struct vault__hasher *h, uint8_t frontier[64][32], uint64_t size,
-			 uint8_t out[32])
+                         uint8_t out[32])
 {
 	uint8_t acc[32];
 	bool have = false;
@@ -224,7 +224,7 @@ int vault__frontier_root(struct vault__hasher *h, uint8_t frontier[64][32], uint
 
 /* RFC 6962 §2.1.1 PATH(m, D[a:b]), appending to proof[*n]. */
 static int path(struct vault *v, MDB_txn *txn, struct vault__hasher *h, uint64_t m, uint64_t a,
-		uint64_t b, uint8_t (*proof)[32], size_t *n)
+                uint64_t b, uint8_t (*proof)[32], size_t *n)
 {
 	uint64_t size = b - a, k;
 	int rc;
@@ -246,7 +246,7 @@ static int path(struct vault *v, MDB_txn *txn, struct vault__hasher *h, uint64_t
 
 /* RFC 6962 §2.1.2 SUBPROOF(m, D[a:b], flag). */
 static int subproof(struct vault *v, MDB_txn *txn, struct vault__hasher *h, uint64_t m, uint64_t a,
-		    uint64_t b, bool flag, uint8_t (*proof)[32], size_t *n)
+                    uint64_t b, bool flag, uint8_t (*proof)[32], size_t *n)
 {
 	uint64_t size = b - a, k;
 	int rc;
@@ -284,7 +284,7 @@ int vault_root(struct vault_reader *r, uint64_t tree_size, uint8_t ret_root[VAUL
 }
 
 int vault_prove_inclusion(struct vault_reader *r, uint64_t index, uint64_t tree_size,
-			  uint8_t (*ret_proof)[VAULT_HASH_LEN])
+                          uint8_t (*ret_proof)[VAULT_HASH_LEN])
 {
 	struct vault__hasher h;
 	size_t n = 0;
@@ -300,7 +300,7 @@ int vault_prove_inclusion(struct vault_reader *r, uint64_t index, uint64_t tree_
 }
 
 int vault_prove_consistency(struct vault_reader *r, uint64_t size1, uint64_t size2,
-			    uint8_t (*ret_proof)[VAULT_HASH_LEN])
+                            uint8_t (*ret_proof)[VAULT_HASH_LEN])
 {
 	struct vault__hasher h;
 	size_t n = 0;

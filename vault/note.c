@@ -19,10 +19,10 @@
 #include "internal.h"
 
 #define SIG_TYPE_ED25519 0x01
-#define EMDASH		 "\xe2\x80\x94"
+#define EMDASH           "\xe2\x80\x94"
 /* At most this many signature lines are examined (c2sp.org/signed-note lets verifiers cap
  * the count; a note with more is refused rather than costing unbounded work). */
-#define NOTE_MAX_SIGS 100
+#define NOTE_MAX_SIGS    100
 
 static bool valid_key_name(const char *s, size_t len)
 {
@@ -85,7 +85,7 @@ int vault_pubkey_format(const struct vault_pubkey *key, char *buf, size_t size)
 	memcpy(raw + 1, key->key, 32);
 	vault__b64_encode(raw, sizeof(raw), b64);
 	n = snprintf(buf, size, "%s+%02x%02x%02x%02x+%s", key->name, key->id[0], key->id[1],
-		     key->id[2], key->id[3], b64);
+	             key->id[2], key->id[3], b64);
 	if (n < 0 || (size_t)n >= size)
 		return -ENOBUFS;
 	return n;
@@ -125,7 +125,7 @@ out:
 }
 
 static int pubkey_parse_pem(const char *text, size_t len, const char *default_name,
-			    struct vault_pubkey *ret)
+                            struct vault_pubkey *ret)
 {
 	BIO *bio;
 	EVP_PKEY *pk;
@@ -148,7 +148,7 @@ static int pubkey_parse_pem(const char *text, size_t len, const char *default_na
 }
 
 int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
-		       struct vault_pubkey *ret)
+                       struct vault_pubkey *ret)
 {
 	struct vault_pubkey k = {0};
 	const char *p1, *p2, *end;
@@ -157,8 +157,8 @@ int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
 
 	if (!text)
 		return -EINVAL;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-			   text[len - 1] == ' ' || text[len - 1] == '\t'))
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+	                   text[len - 1] == '\t'))
 		len--;
 	if (len >= 10 && memcmp(text, "-----BEGIN", 10) == 0)
 		return pubkey_parse_pem(text, len, default_name, ret);
@@ -272,7 +272,7 @@ int vault__key_load_or_create(const char *path, bool create, EVP_PKEY **ret)
 /* ------------------------------------------------------------------ signing */
 
 int vault__note_sign(EVP_PKEY *pkey, const struct vault_pubkey *pub, const char *body,
-		     size_t body_len, char **ret_note)
+                     size_t body_len, char **ret_note)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t sig[4 + 64];
@@ -305,8 +305,7 @@ out:
 	return rc;
 }
 
-static int ed25519_verify(const uint8_t key[32], const uint8_t sig[64], const char *msg,
-			  size_t len)
+static int ed25519_verify(const uint8_t key[32], const uint8_t sig[64], const char *msg, size_t len)
 {
 	EVP_PKEY *pk = pkey_from_raw(key);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -442,7 +441,7 @@ static bool valid_note_text(const char *s, size_t len)
 /* Whether a signature line named name[0..nlen) with key id sig[0..4) claims to be by key. A key
  * parsed from PEM has no name: it matches any line whose id is right for that line's name. */
 static bool line_is_by(const struct vault_pubkey *key, const char *name, size_t nlen,
-		       const uint8_t *sig)
+                       const uint8_t *sig)
 {
 	char nbuf[VAULT_ORIGIN_MAX + 1];
 	uint8_t id[4];
@@ -456,7 +455,7 @@ static bool line_is_by(const struct vault_pubkey *key, const char *name, size_t 
 }
 
 int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubkey *key,
-			   struct vault_checkpoint *ret)
+                           struct vault_checkpoint *ret)
 {
 	struct vault_checkpoint cp;
 	const char *split = NULL, *p, *end;

@@ -231,7 +231,7 @@ int vault_seek_time(struct vault_reader *r, uint64_t ts, uint64_t *ret_seq)
 }
 
 int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **ret_note,
-			     struct vault_checkpoint *ret_cp)
+                             struct vault_checkpoint *ret_cp)
 {
 	uint8_t key[8];
 	MDB_val k = {8, key}, d;
@@ -269,7 +269,7 @@ int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **r
 }
 
 int vault_checkpoint_latest(struct vault_reader *r, char **ret_note,
-			    struct vault_checkpoint *ret_cp)
+                            struct vault_checkpoint *ret_cp)
 {
 	return vault_checkpoint_at_most(r, UINT64_MAX, ret_note, ret_cp);
 }
@@ -277,7 +277,7 @@ int vault_checkpoint_latest(struct vault_reader *r, char **ret_note,
 /* ------------------------------------------------------------------ blobs */
 
 int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *ret_size,
-		     uint64_t *ret_id, uint32_t *ret_chunks)
+                     uint64_t *ret_id, uint32_t *ret_chunks)
 {
 	MDB_val k = {32, (void *)hash}, d;
 	int rc = mdb_get(r->txn, r->v->dbi[DB_BLOBS], &k, &d);
@@ -301,7 +301,7 @@ int vault_blob_stat(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], 
 }
 
 ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t offset,
-			void *buf, size_t len)
+                        void *buf, size_t len)
 {
 	uint64_t size, id;
 	uint32_t chunks;
@@ -336,4 +336,85 @@ ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LE
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+/* ------------------------------------------------------------------ type index */
+
+static void type_key(uint8_t k[10], int type, uint64_t seq)
+{
+	k[0] = (uint8_t)(type >> 8);
+	k[1] = (uint8_t)type;
+	vault__be64(k + 2, seq);
+}
+
+int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t *ret_seq)
+{
+	uint8_t key[10];
+	MDB_val k = {10, key}, d;
+	MDB_cursor *cur;
+	int rc;
+
+	if (type <= 0 || type >= _VAULT_ENTRY_TYPE_MAX)
+		return -EINVAL;
+	if (type == VAULT_ENTRY_RECORD) {
+		for (uint64_t s = from; s < r->size; s++) {
+			struct vault_leaf leaf;
+			rc = vault__leaf_get(r->v, r->txn, s, &leaf, NULL);
+			if (rc < 0)
+				return rc;
+			if (leaf.type == VAULT_ENTRY_RECORD) {
+				*ret_seq = s;
+				return 0;
+			}
+		}
+		return -ENOENT;
+	}
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_TYPES], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	type_key(key, type, from);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 10 && ((const uint8_t *)k.mv_data)[0] == (uint8_t)(type >> 8) &&
+	    ((const uint8_t *)k.mv_data)[1] == (uint8_t)type &&
+	    vault__rd64((const uint8_t *)k.mv_data + 2) < r->size) {
+		*ret_seq = vault__rd64((const uint8_t *)k.mv_data + 2);
+		rc = 0;
+	} else {
+		rc = rc == 0 || rc == MDB_NOTFOUND ? -ENOENT : vault__err_from_mdb(rc);
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count)
+{
+	uint8_t key[10];
+	MDB_val k = {10, key}, d;
+	MDB_cursor *cur;
+	uint64_t count = 0;
+	int rc;
+
+	if (type <= 0 || type >= _VAULT_ENTRY_TYPE_MAX)
+		return -EINVAL;
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_TYPES], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (type != VAULT_ENTRY_RECORD)
+		type_key(key, type, 0);
+	for (rc = type == VAULT_ENTRY_RECORD ? mdb_cursor_get(cur, &k, &d, MDB_FIRST)
+	                                     : mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	     rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		const uint8_t *kk = k.mv_data;
+		if (k.mv_size != 10 || vault__rd64(kk + 2) >= r->size)
+			continue;
+		if (type != VAULT_ENTRY_RECORD &&
+		    (kk[0] != (uint8_t)(type >> 8) || kk[1] != (uint8_t)type))
+			break;
+		count++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return vault__err_from_mdb(rc);
+	*ret_count = type == VAULT_ENTRY_RECORD ? r->size - count : count;
+	return 0;
 }

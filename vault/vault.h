@@ -24,28 +24,28 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define VAULT_HASH_LEN	  32 /* SHA-256 */
-#define VAULT_LEAF_VERSION 1
+#define VAULT_HASH_LEN      32 /* SHA-256 */
+#define VAULT_LEAF_VERSION  1
 /* v1 leaf: version(1) seq(8) type(2) timestamp_ns(8) payload_len(8) payload_sha256(32)
  * prev_leaf_hash(32), big-endian integers. See FORMAT.md. */
-#define VAULT_LEAF_LEN	    91
-#define VAULT_PROOF_MAX	    64 /* hashes in any inclusion or consistency proof of a 2^64 tree */
+#define VAULT_LEAF_LEN      91
+#define VAULT_PROOF_MAX     64 /* hashes in any inclusion or consistency proof of a 2^64 tree */
 #define VAULT_ORIGIN_MAX    255
 #define VAULT_PAYLOAD_MAX   (256u << 20)
-#define VAULT_DEDUP_KEY_MAX 500 /* client name + request id + 1 separator (LMDB key limit) */
-#define VAULT_NOTE_MAX	    8192 /* largest signed note accepted by parsers */
+#define VAULT_DEDUP_KEY_MAX 500  /* client name + request id + 1 separator (LMDB key limit) */
+#define VAULT_NOTE_MAX      8192 /* largest signed note accepted by parsers */
 
 /* Entry types. The numbers are part of the leaf format and never change. */
 enum vault_entry_type {
-	VAULT_ENTRY_RECORD = 1,	   /* a production decision (entry.proto RecordEntry) */
-	VAULT_ENTRY_MODEL = 2,	   /* a model registration (ModelEntry) */
+	VAULT_ENTRY_RECORD = 1,    /* a production decision (entry.proto RecordEntry) */
+	VAULT_ENTRY_MODEL = 2,     /* a model registration (ModelEntry) */
 	VAULT_ENTRY_ARTIFACT = 3,  /* a stored blob's description (ArtifactEntry) */
 	VAULT_ENTRY_INCIDENT = 4,  /* a trigger fired */
-	VAULT_ENTRY_AUDIT = 5,	   /* results of an audit */
-	VAULT_ENTRY_REVIEW = 6,	   /* a human's review outcome (ReviewEntry) */
+	VAULT_ENTRY_AUDIT = 5,     /* results of an audit */
+	VAULT_ENTRY_REVIEW = 6,    /* a human's review outcome (ReviewEntry) */
 	VAULT_ENTRY_LIFECYCLE = 7, /* daemon start/stop/reload (LifecycleEntry) */
-	VAULT_ENTRY_CONFIG = 8,	   /* the daemon's configuration text (ConfigEntry) */
-	VAULT_ENTRY_PRUNE = 9,	   /* a payload was removed (FORMAT.md, vault's own encoding) */
+	VAULT_ENTRY_CONFIG = 8,    /* the daemon's configuration text (ConfigEntry) */
+	VAULT_ENTRY_PRUNE = 9,     /* a payload was removed (FORMAT.md, vault's own encoding) */
 	VAULT_ENTRY_VERDICT = 10,  /* a verdict sent to a client */
 	VAULT_ENTRY_NOTICE = 11,   /* an operational fact worth keeping (skipped audits, ...) */
 	_VAULT_ENTRY_TYPE_MAX,
@@ -66,7 +66,7 @@ int vault_sha256(const void *data, size_t len, uint8_t ret[VAULT_HASH_LEN]);
 int vault_hash_leaf(const void *data, size_t len, uint8_t ret[VAULT_HASH_LEN]);
 /* RFC 6962 interior node SHA-256(0x01 || left || right). */
 int vault_hash_children(const uint8_t left[VAULT_HASH_LEN], const uint8_t right[VAULT_HASH_LEN],
-			uint8_t ret[VAULT_HASH_LEN]);
+                        uint8_t ret[VAULT_HASH_LEN]);
 /* Root of the empty tree: SHA-256(""). */
 void vault_hash_empty(uint8_t ret[VAULT_HASH_LEN]);
 
@@ -97,18 +97,18 @@ int vault_leaf_decode(const uint8_t *buf, size_t len, struct vault_leaf *ret);
  * with the given root. Returns 0 when valid, -EBADMSG when not (wrong length, index out of
  * range, mismatching root), -EINVAL for NULL arguments with a nonzero count. */
 int vault_merkle_verify_inclusion(uint64_t index, uint64_t tree_size,
-				  const uint8_t leaf_hash[VAULT_HASH_LEN],
-				  const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len,
-				  const uint8_t root[VAULT_HASH_LEN]);
+                                  const uint8_t leaf_hash[VAULT_HASH_LEN],
+                                  const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len,
+                                  const uint8_t root[VAULT_HASH_LEN]);
 
 /* Verifies an RFC 9162 §2.1.4.2 consistency proof between (size1, root1) and (size2, root2).
  * size1 == 0 is refused (-EBADMSG): an empty tree is consistent with everything, so such a
  * "proof" proves nothing (the bug transparency-dev/merkle once had). size1 == size2 requires
  * an empty proof and equal roots. Returns 0 when valid, -EBADMSG otherwise. */
 int vault_merkle_verify_consistency(uint64_t size1, uint64_t size2,
-				    const uint8_t root1[VAULT_HASH_LEN],
-				    const uint8_t root2[VAULT_HASH_LEN],
-				    const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len);
+                                    const uint8_t root1[VAULT_HASH_LEN],
+                                    const uint8_t root2[VAULT_HASH_LEN],
+                                    const uint8_t (*proof)[VAULT_HASH_LEN], size_t proof_len);
 
 /* ------------------------------------------------------------------ keys and notes (pure) */
 
@@ -125,7 +125,7 @@ struct vault_pubkey {
  * Returns 0; -EBADMSG when the text is neither form, the algorithm byte is not Ed25519 or the
  * key id does not match name and key. */
 int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
-		       struct vault_pubkey *ret);
+                       struct vault_pubkey *ret);
 /* Formats the C2SP verifier key string into buf. Returns its length or -ENOBUFS. */
 int vault_pubkey_format(const struct vault_pubkey *key, char *buf, size_t size);
 /* Writes the PEM SubjectPublicKeyInfo of the key into buf (NUL-terminated). Returns its
@@ -149,7 +149,7 @@ int vault_checkpoint_body(const struct vault_checkpoint *cp, char *buf, size_t s
  * base64, over VAULT_NOTE_MAX); -ENOKEY when no signature line is by key (name and id);
  * -EKEYREJECTED when a signature by key is present but does not verify. */
 int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubkey *key,
-			   struct vault_checkpoint *ret);
+                           struct vault_checkpoint *ret);
 
 /* An inclusion proof bundle (C2SP tlog-proof@v1 plus the entry's leaf, FORMAT.md §5):
  * everything an auditor needs to check that one entry is in the signed log. */
@@ -172,7 +172,7 @@ int vault_proof_bundle_parse(const char *text, size_t len, struct vault_proof_bu
 /* As vault_proof_bundle_parse, and on -EBADMSG writes a one-line reason with its line number
  * into err (NUL-terminated, truncated to err_size). err may be NULL. */
 int vault_proof_bundle_parse_detail(const char *text, size_t len, struct vault_proof_bundle *ret,
-				    char *err, size_t err_size);
+                                    char *err, size_t err_size);
 void vault_proof_bundle_deinit(struct vault_proof_bundle *b);
 
 /* Checks a bundle completely: the note parses and is signed by key, the leaf decodes and its
@@ -180,15 +180,15 @@ void vault_proof_bundle_deinit(struct vault_proof_bundle *b);
  * On success fills *ret_cp and *ret_leaf. Returns 0, or the vault_checkpoint_parse errors,
  * or -EBADMSG (leaf or proof invalid). */
 int vault_proof_bundle_verify(const struct vault_proof_bundle *b, const struct vault_pubkey *key,
-			      struct vault_checkpoint *ret_cp, struct vault_leaf *ret_leaf);
+                              struct vault_checkpoint *ret_cp, struct vault_leaf *ret_leaf);
 
 /* ------------------------------------------------------------------ opening */
 
 struct vault;
 
 enum vault_open_flags {
-	VAULT_OPEN_READ = 0,	 /* read-only: never writes data, creates nothing */
-	VAULT_OPEN_WRITE = 1 << 0, /* the one writer; takes an exclusive lock (-EBUSY if held) */
+	VAULT_OPEN_READ = 0,        /* read-only: never writes data, creates nothing */
+	VAULT_OPEN_WRITE = 1 << 0,  /* the one writer; takes an exclusive lock (-EBUSY if held) */
 	VAULT_OPEN_CREATE = 1 << 1, /* with WRITE: create the folder and vault when missing */
 };
 
@@ -213,13 +213,13 @@ struct vault_options {
  * something that is not a vault of a known format version, or a malformed key;
  * -EKEYREJECTED when the signing key is not the vault's key; -EINVAL for bad options. */
 int vault_open(const char *dir, unsigned flags, const struct vault_options *opts,
-	       struct vault **ret);
+               struct vault **ret);
 /* Closes the vault; takes NULL. Readers still open must be ended first. */
 void vault_close(struct vault *v);
 
 struct vault_info {
-	uint64_t size;				/* entries */
-	uint8_t root[VAULT_HASH_LEN];		/* Merkle root over all entries */
+	uint64_t size;                          /* entries */
+	uint8_t root[VAULT_HASH_LEN];           /* Merkle root over all entries */
 	uint8_t last_leaf_hash[VAULT_HASH_LEN]; /* zeros for an empty vault */
 	uint64_t last_timestamp_ns;
 	char origin[VAULT_ORIGIN_MAX + 1];
@@ -267,19 +267,17 @@ struct vault_append_result {
  * disk is full or the map cannot grow beyond map_max (nothing appended: retry later);
  * -EROFS when the vault was opened read-only. */
 int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
-		 struct vault_append_result *ret);
+                 struct vault_append_result *ret);
 
 /* Looks up a dedup key. Returns 0 and *ret_seq, or -ENOENT. Any thread. */
-int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
-		       uint64_t *ret_seq);
+int vault_dedup_lookup(struct vault *v, const char *client, const char *request, uint64_t *ret_seq);
 
 /* Removes the payload of entry seq and appends a prune entry naming it (FORMAT.md §4), in one
  * transaction. The leaf, the chain and every proof stay valid. LMDB reuses freed pages
  * without wiping them, so this is retention, not secure erasure.
  * Returns 0; -ENOENT (no such entry), -EALREADY (already pruned), -EINVAL (seq names a prune
  * entry, or reason longer than 1024 bytes), -ENOSPC, -EROFS. */
-int vault_prune(struct vault *v, uint64_t seq, const char *reason,
-		struct vault_append_result *ret);
+int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_append_result *ret);
 
 /* Signs a checkpoint of the current tree head, stores it in the vault and atomically
  * replaces DIR/checkpoint with it (so it can be copied off the host). Refuses to sign when
@@ -310,7 +308,7 @@ int vault_blob_write(struct vault_blob_writer *w, const void *data, size_t len);
  * Returns 0 and the hash in ret_hash (may be NULL); 1 when the blob already existed;
  * -EBADMSG when the hash or size does not match (nothing kept); -ENOSPC. */
 int vault_blob_finish(struct vault_blob_writer *w, const uint8_t *expect, uint64_t expect_size,
-		      uint8_t *ret_hash);
+                      uint8_t *ret_hash);
 /* Drops a blob in progress; takes NULL. */
 void vault_blob_abort(struct vault_blob_writer *w);
 /* Bytes written so far. */
@@ -351,13 +349,21 @@ int vault_get(struct vault_reader *r, uint64_t seq, struct vault_entry *ret);
  * vault_iter_deinit. */
 struct vault_iter {
 	struct vault_reader *r;
-	uint64_t next; /* seq the next call returns */
+	uint64_t next;                /* seq the next call returns */
 	void *cur_leaf, *cur_payload; /* LMDB cursors, owned */
 	bool leaf_positioned, payload_positioned;
 };
 int vault_iter_init(struct vault_reader *r, uint64_t start, struct vault_iter *it);
 int vault_iter_next(struct vault_iter *it, struct vault_entry *ret);
 void vault_iter_deinit(struct vault_iter *it);
+
+/* Finds the first entry of a type with seq >= from. Every type but record is indexed (O(log n));
+ * records are found by scanning leaves. Returns 0 and *ret_seq; -ENOENT when there is none in
+ * the snapshot; -EINVAL for an unknown type. */
+int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t *ret_seq);
+/* Counts the entries of a type in the snapshot, from the index (records: the rest).
+ * Returns 0 and *ret_count; -EINVAL. */
+int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count);
 
 /* Finds the first entry with timestamp >= ts (entries are time-ordered). Returns 0 and
  * *ret_seq (== size when none). */
@@ -368,46 +374,49 @@ int vault_root(struct vault_reader *r, uint64_t tree_size, uint8_t ret_root[VAUL
 /* Inclusion proof of entry index in the tree of the first tree_size entries. Returns the
  * proof length (0..VAULT_PROOF_MAX); -ERANGE when index >= tree_size or tree_size > size. */
 int vault_prove_inclusion(struct vault_reader *r, uint64_t index, uint64_t tree_size,
-			  uint8_t (*ret_proof)[VAULT_HASH_LEN]);
+                          uint8_t (*ret_proof)[VAULT_HASH_LEN]);
 /* Consistency proof between trees of size1 and size2 (0 < size1 <= size2 <= size). Returns
  * the proof length; -ERANGE. */
 int vault_prove_consistency(struct vault_reader *r, uint64_t size1, uint64_t size2,
-			    uint8_t (*ret_proof)[VAULT_HASH_LEN]);
+                            uint8_t (*ret_proof)[VAULT_HASH_LEN]);
 
 /* The latest stored signed checkpoint (malloc'd NUL-terminated note, caller frees) and its
- * parsed body. Returns 0; -ENOENT when none was signed yet. Either out-param may be NULL. */
-int vault_checkpoint_latest(struct vault_reader *r, char **ret_note, struct vault_checkpoint *ret_cp);
+ * parsed body. The signature is not checked here (vault_checkpoint_parse with a key does).
+ * Returns 0; -ENOENT when none was signed yet. Either out-param may be NULL. */
+int vault_checkpoint_latest(struct vault_reader *r, char **ret_note,
+                            struct vault_checkpoint *ret_cp);
 /* The stored checkpoint with the largest size <= max_size. Returns 0 or -ENOENT. */
 int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **ret_note,
-			     struct vault_checkpoint *ret_cp);
+                             struct vault_checkpoint *ret_cp);
 
 /* Blob access. Returns 0 and *ret_size; -ENOENT. */
 int vault_blob_stat(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t *ret_size);
 /* Copies up to len bytes from offset into buf. Returns the number of bytes copied (0 at or
  * past the end); -ENOENT; -EIO when chunks are missing. */
 ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t offset,
-			void *buf, size_t len);
+                        void *buf, size_t len);
 
 /* ------------------------------------------------------------------ verification */
 
 enum vault_problem {
 	VAULT_OK = 0,
-	VAULT_PROBLEM_LEAF_MALFORMED,	/* a stored leaf does not decode */
-	VAULT_PROBLEM_SEQ_GAP,		/* an entry is missing (deleted) */
-	VAULT_PROBLEM_SEQ_MISMATCH,	/* a leaf's seq is not its position (moved/swapped) */
-	VAULT_PROBLEM_CHAIN,		/* prev_hash does not name the previous leaf */
-	VAULT_PROBLEM_TIME_ORDER,	/* timestamps decrease */
-	VAULT_PROBLEM_PAYLOAD_HASH,	/* payload does not match the leaf's hash/length */
-	VAULT_PROBLEM_PAYLOAD_MISSING,	/* payload absent without a prune entry */
-	VAULT_PROBLEM_PRUNE_MALFORMED,	/* a prune entry does not decode or names a bad target */
-	VAULT_PROBLEM_LEAF_HASH,	/* stored leaf hash does not match the leaf */
-	VAULT_PROBLEM_NODE,		/* a stored Merkle node does not match the recomputation */
-	VAULT_PROBLEM_CHECKPOINT_SIG,	/* a stored checkpoint's signature does not verify */
-	VAULT_PROBLEM_CHECKPOINT_ROOT,	/* the entries do not produce a checkpoint's root */
-	VAULT_PROBLEM_TRUNCATED,	/* fewer entries than a checkpoint covers */
-	VAULT_PROBLEM_EXTRA,		/* data stored beyond the last entry */
-	VAULT_PROBLEM_BLOB,		/* a blob's content does not match its hash */
-	VAULT_PROBLEM_DEDUP,		/* a dedup key names a missing entry */
+	VAULT_PROBLEM_LEAF_MALFORMED,  /* a stored leaf does not decode */
+	VAULT_PROBLEM_SEQ_GAP,         /* an entry is missing (deleted) */
+	VAULT_PROBLEM_SEQ_MISMATCH,    /* a leaf's seq is not its position (moved/swapped) */
+	VAULT_PROBLEM_CHAIN,           /* prev_hash does not name the previous leaf */
+	VAULT_PROBLEM_TIME_ORDER,      /* timestamps decrease */
+	VAULT_PROBLEM_PAYLOAD_HASH,    /* payload does not match the leaf's hash/length */
+	VAULT_PROBLEM_PAYLOAD_MISSING, /* payload absent without a prune entry */
+	VAULT_PROBLEM_PRUNE_MALFORMED, /* a prune entry does not decode or names a bad target */
+	VAULT_PROBLEM_LEAF_HASH,       /* stored leaf hash does not match the leaf */
+	VAULT_PROBLEM_NODE,            /* a stored Merkle node does not match the recomputation */
+	VAULT_PROBLEM_CHECKPOINT_SIG,  /* a stored checkpoint's signature does not verify */
+	VAULT_PROBLEM_CHECKPOINT_ROOT, /* the entries do not produce a checkpoint's root */
+	VAULT_PROBLEM_TRUNCATED,       /* fewer entries than a checkpoint covers */
+	VAULT_PROBLEM_EXTRA,           /* data stored beyond the last entry */
+	VAULT_PROBLEM_BLOB,            /* a blob's content does not match its hash */
+	VAULT_PROBLEM_DEDUP,           /* a dedup key names a missing entry */
+	VAULT_PROBLEM_INDEX,           /* the type index disagrees with the leaves */
 	_VAULT_PROBLEM_MAX,
 };
 
@@ -424,21 +433,24 @@ struct vault_verify_options {
 	size_t n_checkpoints;
 	/* Verifier key for checkpoints; NULL: the vault's own recorded key. */
 	const struct vault_pubkey *key;
-	bool skip_blobs;    /* do not rehash blob contents */
-	unsigned threads;   /* 0: one per online CPU (at most 4) */
+	bool skip_blobs;            /* do not rehash blob contents */
+	unsigned threads;           /* 0: one per online CPU (at most 4) */
 	vault_progress_fn progress; /* called from the calling thread; may be NULL */
 	void *progress_userdata;
 };
 
 struct vault_verify_report {
 	enum vault_problem problem; /* VAULT_OK when everything checked out */
-	uint64_t bad_seq;	    /* first bad seq (or checkpoint size) when problem != OK */
-	char detail[256];	    /* one line naming what differs */
-	uint64_t entries;	    /* entries checked */
-	uint64_t payload_bytes;	    /* payload bytes hashed */
-	uint64_t pruned;	    /* entries whose payload was pruned */
-	uint64_t checkpoints;	    /* checkpoints checked (stored + given) */
-	uint64_t blobs;		    /* blobs rehashed */
+	/* First bad seq when problem != OK. For problems not tied to one entry (a checkpoint's
+	 * signature, truncation, blobs, dedup, index, data beyond the end) it is the vault's
+	 * size, i.e. where the damage shows. */
+	uint64_t bad_seq;
+	char detail[256];       /* one line naming what differs */
+	uint64_t entries;       /* entries checked */
+	uint64_t payload_bytes; /* payload bytes hashed */
+	uint64_t pruned;        /* entries whose payload was pruned */
+	uint64_t checkpoints;   /* checkpoints checked (stored + given) */
+	uint64_t blobs;         /* blobs rehashed */
 	uint8_t root[VAULT_HASH_LEN];
 };
 
@@ -448,7 +460,7 @@ struct vault_verify_report {
  * Stops at the first problem with the lowest seq. Returns 0 with *ret filled (check
  * ret->problem); a negative errno only when the check itself could not run. */
 int vault_verify(struct vault *v, const struct vault_verify_options *opts,
-		 struct vault_verify_report *ret);
+                 struct vault_verify_report *ret);
 
 /* ------------------------------------------------------------------ prune payloads (pure) */
 

@@ -25,23 +25,24 @@
 #define MAX_WORKERS    8
 
 static const char *const problem_names[_VAULT_PROBLEM_MAX] = {
-	[VAULT_OK] = "ok",
-	[VAULT_PROBLEM_LEAF_MALFORMED] = "malformed leaf",
-	[VAULT_PROBLEM_SEQ_GAP] = "missing entry",
-	[VAULT_PROBLEM_SEQ_MISMATCH] = "entry out of place",
-	[VAULT_PROBLEM_CHAIN] = "hash chain broken",
-	[VAULT_PROBLEM_TIME_ORDER] = "timestamps out of order",
-	[VAULT_PROBLEM_PAYLOAD_HASH] = "payload does not match its leaf",
-	[VAULT_PROBLEM_PAYLOAD_MISSING] = "payload missing without a prune entry",
-	[VAULT_PROBLEM_PRUNE_MALFORMED] = "invalid prune entry",
-	[VAULT_PROBLEM_LEAF_HASH] = "leaf hash does not match the leaf",
-	[VAULT_PROBLEM_NODE] = "Merkle node does not match",
-	[VAULT_PROBLEM_CHECKPOINT_SIG] = "checkpoint signature invalid",
-	[VAULT_PROBLEM_CHECKPOINT_ROOT] = "checkpoint root does not match the entries",
-	[VAULT_PROBLEM_TRUNCATED] = "vault truncated relative to a checkpoint",
-	[VAULT_PROBLEM_EXTRA] = "data stored beyond the last entry",
-	[VAULT_PROBLEM_BLOB] = "blob content does not match its hash",
-	[VAULT_PROBLEM_DEDUP] = "dedup index names a missing entry",
+    [VAULT_OK] = "ok",
+    [VAULT_PROBLEM_LEAF_MALFORMED] = "malformed leaf",
+    [VAULT_PROBLEM_SEQ_GAP] = "missing entry",
+    [VAULT_PROBLEM_SEQ_MISMATCH] = "entry out of place",
+    [VAULT_PROBLEM_CHAIN] = "hash chain broken",
+    [VAULT_PROBLEM_TIME_ORDER] = "timestamps out of order",
+    [VAULT_PROBLEM_PAYLOAD_HASH] = "payload does not match its leaf",
+    [VAULT_PROBLEM_PAYLOAD_MISSING] = "payload missing without a prune entry",
+    [VAULT_PROBLEM_PRUNE_MALFORMED] = "invalid prune entry",
+    [VAULT_PROBLEM_LEAF_HASH] = "leaf hash does not match the leaf",
+    [VAULT_PROBLEM_NODE] = "Merkle node does not match",
+    [VAULT_PROBLEM_CHECKPOINT_SIG] = "checkpoint signature invalid",
+    [VAULT_PROBLEM_CHECKPOINT_ROOT] = "checkpoint root does not match the entries",
+    [VAULT_PROBLEM_TRUNCATED] = "vault truncated relative to a checkpoint",
+    [VAULT_PROBLEM_EXTRA] = "data stored beyond the last entry",
+    [VAULT_PROBLEM_BLOB] = "blob content does not match its hash",
+    [VAULT_PROBLEM_DEDUP] = "dedup index names a missing entry",
+    [VAULT_PROBLEM_INDEX] = "type index disagrees with the entries",
 };
 
 const char *vault_problem_name(enum vault_problem p)
@@ -59,7 +60,7 @@ struct finding {
 
 /* Keeps the finding with the lowest seq (the first bad entry). */
 static void found(struct finding *f, enum vault_problem p, uint64_t seq, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void found(struct finding *f, enum vault_problem p, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
@@ -141,7 +142,7 @@ static void *payload_worker(void *arg)
 			rc = mdb_cursor_get(cl, &lk, &lv, MDB_NEXT);
 		if (rc || lk.mv_size != 8 || vault__rd64(lk.mv_data) != seq ||
 		    vault_leaf_decode(lv.mv_data, lv.mv_size >= VAULT_LEAF_LEN ? VAULT_LEAF_LEN : 0,
-				      &leaf) < 0)
+		                      &leaf) < 0)
 			goto next; /* reported by the walker */
 		while (prc == 0 && pk.mv_size == 8 && vault__rd64(pk.mv_data) < seq)
 			prc = mdb_cursor_get(cp, &pk, &pv, MDB_NEXT);
@@ -170,7 +171,7 @@ static void *payload_worker(void *arg)
 			      vault_hex(leaf.payload_hash, b));
 			break;
 		}
-next:
+	next:
 		if ((seq & 1023) == 0)
 			atomic_store_explicit(&w->done, seq - w->from, memory_order_relaxed);
 	}
@@ -201,8 +202,8 @@ static int cp_cmp(const void *a, const void *b)
 
 /* Collects stored and external checkpoints, checking signatures and sizes. */
 static int collect_checkpoints(struct vault *v, MDB_txn *txn, uint64_t n,
-			       const struct vault_verify_options *o, const struct vault_pubkey *key,
-			       struct cp_check **ret, size_t *ret_n, struct finding *f)
+                               const struct vault_verify_options *o, const struct vault_pubkey *key,
+                               struct cp_check **ret, size_t *ret_n, struct finding *f)
 {
 	struct cp_check *cps = NULL;
 	size_t count = 0, cap = 0;
@@ -235,14 +236,14 @@ static int collect_checkpoints(struct vault *v, MDB_txn *txn, uint64_t n,
 			note = d.mv_data;
 			len = d.mv_size;
 			snprintf(label, sizeof(label), "stored checkpoint of size %" PRIu64,
-				 k.mv_size == 8 ? vault__rd64(k.mv_data) : 0);
+			         k.mv_size == 8 ? vault__rd64(k.mv_data) : 0);
 		}
 		rc = vault_checkpoint_parse(note, len, key, &cp);
 		if (rc < 0) {
 			found(f, VAULT_PROBLEM_CHECKPOINT_SIG, n, "%s: %s", label,
-			      rc == -ENOKEY	   ? "not signed by the vault's key"
+			      rc == -ENOKEY         ? "not signed by the vault's key"
 			      : rc == -EKEYREJECTED ? "signature does not verify"
-						    : "malformed signed note");
+			                            : "malformed signed note");
 			continue;
 		}
 		if (strcmp(cp.origin, v->origin) != 0) {
@@ -300,6 +301,7 @@ struct walk {
 	struct finding f;
 	struct u64vec pruned; /* targets named by prune entries, in entry order */
 	uint64_t prune_entries;
+	uint64_t indexed; /* non-record entries, each of which must be in the type index */
 };
 
 /* Checks a prune entry's payload against its target, read from the walker's snapshot. */
@@ -373,7 +375,7 @@ static int collect_later_prunes(struct walk *w, uint64_t from)
 		struct vault_prune_info pi;
 		MDB_val pk = k, pd;
 		if (vault_leaf_decode(d.mv_data, d.mv_size < VAULT_LEAF_LEN ? 0 : VAULT_LEAF_LEN,
-				      &leaf) < 0 ||
+		                      &leaf) < 0 ||
 		    leaf.type != VAULT_ENTRY_PRUNE)
 			continue;
 		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) == 0 &&
@@ -388,8 +390,8 @@ static int collect_later_prunes(struct walk *w, uint64_t from)
 }
 
 static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
-		const struct vault_verify_options *o, struct worker *workers, size_t nworkers,
-		uint8_t ret_root[32])
+                const struct vault_verify_options *o, struct worker *workers, size_t nworkers,
+                uint8_t ret_root[32])
 {
 	struct vault *v = w->v;
 	MDB_cursor *cl = NULL, *cn = NULL;
@@ -423,8 +425,8 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 
 		if (w->f.problem != VAULT_OK && w->f.seq <= seq)
 			break;
-		if (rc == MDB_NOTFOUND || (rc == 0 && lk.mv_size == 8 &&
-					   vault__rd64(lk.mv_data) > seq)) {
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && lk.mv_size == 8 && vault__rd64(lk.mv_data) > seq)) {
 			found(&w->f, VAULT_PROBLEM_SEQ_GAP, seq,
 			      "entry %" PRIu64 " is missing (deleted?)", seq);
 			break;
@@ -441,7 +443,8 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 		}
 		if (leaf.seq != seq) {
 			found(&w->f, VAULT_PROBLEM_SEQ_MISMATCH, seq,
-			      "entry %" PRIu64 ": its leaf says it is entry %" PRIu64, seq, leaf.seq);
+			      "entry %" PRIu64 ": its leaf says it is entry %" PRIu64, seq,
+			      leaf.seq);
 			break;
 		}
 		if (vault__hash_leaf(&w->h, lv.mv_data, VAULT_LEAF_LEN, lh) < 0) {
@@ -472,6 +475,27 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 			if (rc < 0)
 				goto out;
 		}
+		if (leaf.type != VAULT_ENTRY_RECORD) {
+			uint8_t tk[10];
+			MDB_val tkey = {10, tk}, td;
+			tk[0] = (uint8_t)(leaf.type >> 8);
+			tk[1] = (uint8_t)leaf.type;
+			vault__be64(tk + 2, seq);
+			int trc = mdb_get(w->txn, v->dbi[DB_TYPES], &tkey, &td);
+			if (trc == MDB_NOTFOUND) {
+				found(&w->f, VAULT_PROBLEM_INDEX, seq,
+				      "entry %" PRIu64 " (%s) is missing from the type index", seq,
+				      vault_entry_type_name(leaf.type)
+				          ? vault_entry_type_name(leaf.type)
+				          : "unknown type");
+				break;
+			}
+			if (trc) {
+				rc = vault__err_from_mdb(trc);
+				goto out;
+			}
+			w->indexed++;
+		}
 		last_ts = leaf.timestamp_ns;
 		memcpy(prev, lh, 32);
 
@@ -496,7 +520,7 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 				      ") completed by entry %" PRIu64 " is %s",
 				      level, idx, seq,
 				      nrc != 0 || vault__rd64(nk.mv_data) != pos ? "missing"
-										: "altered");
+				                                                 : "altered");
 				break;
 			}
 			nrc = mdb_cursor_get(cn, &nk, &nv, MDB_NEXT);
@@ -524,9 +548,9 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 		if (o && o->progress && (seq % PROGRESS_EVERY) == PROGRESS_EVERY - 1) {
 			uint64_t done = seq + 1;
 			for (size_t i = 0; i < nworkers; i++) {
-				uint64_t wd = workers[i].from +
-					      atomic_load_explicit(&workers[i].done,
-								   memory_order_relaxed);
+				uint64_t wd =
+				    workers[i].from +
+				    atomic_load_explicit(&workers[i].done, memory_order_relaxed);
 				if (wd < workers[i].to && wd < done)
 					done = wd;
 			}
@@ -562,8 +586,7 @@ static int u64cmp(const void *a, const void *b)
 
 /* Payloads the workers did not find must be named by a prune entry, or still be present in
  * the walker's (older) snapshot, where they are hashed now. */
-static int check_missing(struct walk *w, struct worker *workers, size_t nworkers,
-			 uint64_t *bytes)
+static int check_missing(struct walk *w, struct worker *workers, size_t nworkers, uint64_t *bytes)
 {
 	if (w->pruned.n)
 		qsort(w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp);
@@ -621,6 +644,28 @@ static int check_tail(struct walk *w)
 	mdb_cursor_close(cur);
 	if (rc && rc != MDB_NOTFOUND)
 		return vault__err_from_mdb(rc);
+
+	/* The type index holds exactly the non-record entries. */
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_TYPES], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	uint64_t indexed = 0;
+	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+		if (k.mv_size != 10 || vault__rd64((const uint8_t *)k.mv_data + 2) >= w->n) {
+			found(&w->f, VAULT_PROBLEM_INDEX, w->n,
+			      "the type index names an entry beyond the log");
+			break;
+		}
+		indexed++;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return vault__err_from_mdb(rc);
+	if (w->f.problem == VAULT_OK && indexed != w->indexed)
+		found(&w->f, VAULT_PROBLEM_INDEX, w->n,
+		      "the type index has %" PRIu64 " entries, the log %" PRIu64
+		      " entries of indexed types",
+		      indexed, w->indexed);
 
 	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_DEDUP], &cur);
 	if (rc)
@@ -705,7 +750,7 @@ out:
 }
 
 int vault_verify(struct vault *v, const struct vault_verify_options *o,
-		 struct vault_verify_report *ret)
+                 struct vault_verify_report *ret)
 {
 	struct walk w = {.v = v};
 	struct worker workers[MAX_WORKERS];
@@ -766,7 +811,7 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 	if (threads > 1) {
 		for (; started < nworkers; started++)
 			if (pthread_create(&workers[started].thread, NULL, payload_worker,
-					   &workers[started]) != 0)
+			                   &workers[started]) != 0)
 				break;
 		if (started < nworkers) {
 			atomic_store(&stop, true);

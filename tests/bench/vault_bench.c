@@ -116,8 +116,8 @@ static double vault_run(const char *dir, size_t n, size_t batch, size_t plen, bo
 		for (; k < batch && i < n; k++, i++) {
 			fill(bufs + k * plen, plen, i);
 			in[k] = (struct vault_entry_in){.type = VAULT_ENTRY_RECORD,
-							.payload = bufs + k * plen,
-							.payload_len = plen};
+			                                .payload = bufs + k * plen,
+			                                .payload_len = plen};
 		}
 		rc = vault_append(v, in, k, res);
 		if (rc < 0) {
@@ -153,12 +153,10 @@ int main(int argc, char **argv)
 	size_t plen = 1024;
 	int rounds = 3;
 	bool quick = false;
-	static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
-					     {"payload", required_argument, NULL, 'p'},
-					     {"rounds", required_argument, NULL, 'r'},
-					     {"quick", no_argument, NULL, 'q'},
-					     {"help", no_argument, NULL, 'h'},
-					     {0}};
+	static const struct option opts[] = {
+	    {"dir", required_argument, NULL, 'd'},    {"payload", required_argument, NULL, 'p'},
+	    {"rounds", required_argument, NULL, 'r'}, {"quick", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},         {0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "d:p:r:qh", opts, NULL)) != -1) {
@@ -190,7 +188,8 @@ int main(int argc, char **argv)
 	mkdir(base, 0750);
 	struct statfs sf;
 	if (statfs(base, &sf) == 0 && sf.f_type == TMPFS_MAGIC)
-		fprintf(stderr, "vault-bench: warning: %s is on tmpfs, fsync costs nothing\n", base);
+		fprintf(stderr, "vault-bench: warning: %s is on tmpfs, fsync costs nothing\n",
+		        base);
 
 	char raw_dir[4096], vault_dir[4096];
 	snprintf(raw_dir, sizeof(raw_dir), "%s/raw", base);

@@ -65,7 +65,7 @@ static MDB_dbi t_db(struct tenv *t, const char *name)
 
 /* Copies value at key, lets f modify it, writes it back. */
 static int t_modify(struct tenv *t, const char *db, const void *key, size_t klen,
-		    void (*f)(uint8_t *, size_t, void *), void *arg)
+                    void (*f)(uint8_t *, size_t, void *), void *arg)
 {
 	MDB_dbi dbi = t_db(t, db);
 	MDB_val k = {klen, (void *)key}, d;
@@ -117,7 +117,7 @@ static void forge(uint8_t *p, size_t len, void *arg)
 	(void)arg;
 	if (len != 91 + 32)
 		return;
-	p[18] ^= 0x40;				  /* timestamp */
+	p[18] ^= 0x40; /* timestamp */
 	buf[0] = 0x00;
 	memcpy(buf + 1, p, 91);
 	EVP_Digest(buf, sizeof(buf), p + 91, &n, EVP_sha256(), NULL);
@@ -221,6 +221,48 @@ static int del_from(struct tenv *t, const char *db, uint64_t from)
 
 /* Interior nodes completed by the first n leaves: 2n - popcount(n) nodes in total, of which
  * n are leaves; post-order positions of all of them are < 2n - popcount(n). */
+/* Type index keys are (u16 type, u64 seq): delete those naming seq >= from. */
+static int del_types_from(struct tenv *t, uint64_t from)
+{
+	MDB_cursor *c;
+	MDB_val k, d;
+	int rc;
+	if (mdb_cursor_open(t->txn, t_db(t, "types"), &c))
+		return -EIO;
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;) {
+		if (k.mv_size == 10 && rd64((const uint8_t *)k.mv_data + 2) >= from) {
+			if (mdb_cursor_del(c, 0))
+				break;
+			rc = mdb_cursor_get(c, &k, &d, MDB_GET_CURRENT);
+		} else {
+			rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+		}
+	}
+	mdb_cursor_close(c);
+	return 0;
+}
+
+int tamper_unindex(const char *dir, uint64_t seq)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	MDB_cursor *c;
+	MDB_val k, d;
+	if (rc)
+		return rc;
+	if (mdb_cursor_open(t.txn, t_db(&t, "types"), &c))
+		return t_close(&t, -EIO);
+	rc = -ENOENT;
+	for (int g = mdb_cursor_get(c, &k, &d, MDB_FIRST); g == 0;
+	     g = mdb_cursor_get(c, &k, &d, MDB_NEXT))
+		if (k.mv_size == 10 && rd64((const uint8_t *)k.mv_data + 2) == seq) {
+			rc = mdb_cursor_del(c, 0) ? -EIO : 0;
+			break;
+		}
+	mdb_cursor_close(c);
+	return t_close(&t, rc);
+}
+
 static int truncate_to(const char *dir, uint64_t n, int checkpoints_too)
 {
 	struct tenv t;
@@ -232,6 +274,8 @@ static int truncate_to(const char *dir, uint64_t n, int checkpoints_too)
 		rc = del_from(&t, "payloads", n);
 	if (rc == 0)
 		rc = del_from(&t, "nodes", 2 * n - (uint64_t)__builtin_popcountll(n));
+	if (rc == 0)
+		rc = del_types_from(&t, n);
 	if (rc == 0 && checkpoints_too)
 		rc = del_from(&t, "checkpoints", n + 1);
 	return t_close(&t, rc);
@@ -253,8 +297,8 @@ int tamper_node_byte(const char *dir, unsigned level, uint64_t index)
 	uint8_t key[8];
 	uint32_t off = 3;
 	uint64_t m = (index + 1) << level;
-	uint64_t pos = 2 * m - (uint64_t)__builtin_popcountll(m) - 1 -
-		       (uint64_t)__builtin_ctzll(index + 1);
+	uint64_t pos =
+	    2 * m - (uint64_t)__builtin_popcountll(m) - 1 - (uint64_t)__builtin_ctzll(index + 1);
 	int rc = t_open(dir, &t);
 	if (rc)
 		return rc;

@@ -19,5 +19,7 @@ int tamper_swap_entries(const char *dir, uint64_t seq); /* swaps seq and seq+1 *
 int tamper_truncate(const char *dir, uint64_t n);
 /* Like tamper_truncate but leaves the stored checkpoints: a careless rollback. */
 int tamper_truncate_entries(const char *dir, uint64_t n);
+/* Removes entry seq from the type index. */
+int tamper_unindex(const char *dir, uint64_t seq);
 int tamper_node_byte(const char *dir, unsigned level, uint64_t index);
 int tamper_blob_byte(const char *dir, uint64_t offset);

@@ -34,6 +34,8 @@ int main(int argc, char **argv)
 		rc = tamper_truncate(dir, a);
 	else if (!strcmp(act, "node"))
 		rc = tamper_node_byte(dir, (unsigned)a, b);
+	else if (!strcmp(act, "unindex"))
+		rc = tamper_unindex(dir, a);
 	else if (!strcmp(act, "blob"))
 		rc = tamper_blob_byte(dir, a);
 	else {

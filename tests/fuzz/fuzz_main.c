@@ -55,7 +55,8 @@ static int run_path(const char *path, int *count)
 	for (int i = 0; i < n; i++) {
 		char sub[4096];
 		if (names[i]->d_name[0] != '.' &&
-		    snprintf(sub, sizeof(sub), "%s/%s", path, names[i]->d_name) < (int)sizeof(sub) &&
+		    snprintf(sub, sizeof(sub), "%s/%s", path, names[i]->d_name) <
+		        (int)sizeof(sub) &&
 		    run_path(sub, count) < 0)
 			rc = -1;
 		free(names[i]);

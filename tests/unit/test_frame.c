@@ -28,8 +28,9 @@ END_TEST
 
 START_TEST(frame_header_decode_round_trips)
 {
-	uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, FRAME_MAX_DEFAULT, UINT32_MAX,
-			   (1ull << 56) + 3, UINT64_MAX};
+	uint64_t vals[] = {
+	    0,         1, 127, 128, 16383, 16384, FRAME_MAX_DEFAULT, UINT32_MAX, (1ull << 56) + 3,
+	    UINT64_MAX};
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		uint8_t out[FRAME_HEADER_MAX];
 		uint64_t got = 0;

@@ -53,7 +53,7 @@ static void ref_path(size_t m, const hash_t *leaves, size_t n, hash_t *out, size
 }
 
 static void ref_subproof(size_t m, const hash_t *leaves, size_t n, int flag, hash_t *out,
-			 size_t *len)
+                         size_t *len)
 {
 	if (m == n) {
 		if (!flag)
@@ -133,9 +133,9 @@ START_TEST(vault_prove_inclusion_matches_reference)
 			ck_assert_int_eq(gl, (int)wl);
 			ck_assert(wl == 0 || memcmp(got, want, wl * 32) == 0);
 			ck_assert_int_eq(vault_merkle_verify_inclusion(m, n, leaf_hashes[m],
-								       (const hash_t *)got, wl,
-								       roots[n]),
-					 0);
+			                                               (const hash_t *)got, wl,
+			                                               roots[n]),
+			                 0);
 		}
 	}
 	hash_t p[VAULT_PROOF_MAX];
@@ -157,9 +157,9 @@ START_TEST(vault_prove_consistency_matches_reference)
 			ref_subproof(m, (const hash_t *)leaf_hashes, n, 1, want, &wl);
 			ck_assert_int_eq(gl, (int)wl);
 			ck_assert(wl == 0 || memcmp(got, want, wl * 32) == 0);
-			ck_assert_int_eq(vault_merkle_verify_consistency(
-						 m, n, roots[m], roots[n], (const hash_t *)got, wl),
-					 0);
+			ck_assert_int_eq(vault_merkle_verify_consistency(m, n, roots[m], roots[n],
+			                                                 (const hash_t *)got, wl),
+			                 0);
 		}
 	}
 	hash_t p[VAULT_PROOF_MAX];
@@ -179,8 +179,8 @@ static void inclusion_probes(size_t m, size_t n, const hash_t *proof, size_t len
 
 	/* Index +-1 and sizes +-1, x2, /2, each with the real leaf and root for that claim:
 	 * rejected unless the proof happens to be that claim's real proof too. */
-	const size_t alt[][2] = {{m + 1, n}, {m - 1, n}, {m, n + 1}, {m, n - 1}, {m, n * 2},
-				 {m, n / 2}};
+	const size_t alt[][2] = {{m + 1, n}, {m - 1, n}, {m, n + 1},
+	                         {m, n - 1}, {m, n * 2}, {m, n / 2}};
 	for (size_t a = 0; a < sizeof(alt) / sizeof(alt[0]); a++) {
 		size_t am = alt[a][0], an = alt[a][1];
 		hash_t real[VAULT_PROOF_MAX];
@@ -190,44 +190,43 @@ static void inclusion_probes(size_t m, size_t n, const hash_t *proof, size_t len
 		ref_path(am, (const hash_t *)leaf_hashes, an, real, &rl);
 		if (rl == len && (len == 0 || memcmp(real, proof, len * 32) == 0))
 			continue;
-		ck_assert_int_ne(vault_merkle_verify_inclusion(am, an, leaf_hashes[am], proof, len,
-							       roots[an]),
-				 0);
+		ck_assert_int_ne(
+		    vault_merkle_verify_inclusion(am, an, leaf_hashes[am], proof, len, roots[an]),
+		    0);
 	}
 	/* the same proof and root claimed for a neighbouring index */
 	if (m + 1 < n)
-		ck_assert_int_ne(vault_merkle_verify_inclusion(m + 1, n, leaf, proof, len, root), 0);
+		ck_assert_int_ne(vault_merkle_verify_inclusion(m + 1, n, leaf, proof, len, root),
+		                 0);
 	/* wrong leaf (the root is the leaf itself in a one-leaf tree), wrong root */
 	if (n > 1)
 		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, roots[n], proof, len, root),
-				 0);
+		                 0);
 	if (n > 1)
 		ck_assert_int_ne(
-			vault_merkle_verify_inclusion(m, n, leaf, proof, len, roots[n - 1]), 0);
+		    vault_merkle_verify_inclusion(m, n, leaf, proof, len, roots[n - 1]), 0);
 	/* a flipped bit in every node */
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, proof, len * 32);
 		bad[i][(i * 7) % 32] ^= (uint8_t)(1u << (i % 8));
-		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len,
-							       root),
-				 0);
+		ck_assert_int_ne(
+		    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len, root), 0);
 	}
 	/* a missing node, an extra node (at the end and at the front) */
 	if (len > 0) {
-		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, proof, len - 1, root), 0);
+		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, proof, len - 1, root),
+		                 0);
 		ck_assert_int_ne(
-			vault_merkle_verify_inclusion(m, n, leaf, proof + 1, len - 1, root), 0);
+		    vault_merkle_verify_inclusion(m, n, leaf, proof + 1, len - 1, root), 0);
 	}
 	memcpy(bad, proof, len * 32);
 	memcpy(bad[len], leaf, 32);
-	ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1,
-						       root),
-			 0);
+	ck_assert_int_ne(
+	    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1, root), 0);
 	memcpy(bad[0], root, 32);
 	memcpy(bad + 1, proof, len * 32);
-	ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1,
-						       root),
-			 0);
+	ck_assert_int_ne(
+	    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1, root), 0);
 }
 
 static void consistency_probes(size_t m, size_t n, const hash_t *proof, size_t len)
@@ -253,28 +252,26 @@ static void consistency_probes(size_t m, size_t n, const hash_t *proof, size_t l
 		if (rl == len && (len == 0 || memcmp(real, proof, len * 32) == 0))
 			continue;
 		ck_assert_int_ne(
-			vault_merkle_verify_consistency(am, an, roots[am], roots[an], proof, len),
-			0);
+		    vault_merkle_verify_consistency(am, an, roots[am], roots[an], proof, len), 0);
 	}
 	/* from size 0: never a proof, whatever it carries */
 	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, NULL, 0), -EBADMSG);
-	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, proof, len),
-			 -EBADMSG);
+	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, proof, len), -EBADMSG);
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, proof, len * 32);
 		bad[i][(i * 5) % 32] ^= (uint8_t)(0x80u >> (i % 8));
 		ck_assert_int_ne(
-			vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len), 0);
+		    vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len), 0);
 	}
 	if (len > 0) {
 		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r1, r2, proof, len - 1), 0);
-		ck_assert_int_ne(
-			vault_merkle_verify_consistency(m, n, r1, r2, proof + 1, len - 1), 0);
+		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r1, r2, proof + 1, len - 1),
+		                 0);
 	}
 	memcpy(bad, proof, len * 32);
 	memcpy(bad[len], r1, 32);
 	ck_assert_int_ne(
-		vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len + 1), 0);
+	    vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len + 1), 0);
 }
 
 START_TEST(vault_merkle_verify_inclusion_rejects_corruption)
@@ -290,9 +287,9 @@ START_TEST(vault_merkle_verify_inclusion_rejects_corruption)
 		}
 	/* index beyond size, and size 0 */
 	ck_assert_int_eq(vault_merkle_verify_inclusion(3, 3, leaf_hashes[0], NULL, 0, roots[3]),
-			 -EBADMSG);
+	                 -EBADMSG);
 	ck_assert_int_eq(vault_merkle_verify_inclusion(0, 0, leaf_hashes[0], NULL, 0, roots[0]),
-			 -EBADMSG);
+	                 -EBADMSG);
 	vault_reader_end(r);
 }
 END_TEST
@@ -311,35 +308,40 @@ START_TEST(vault_merkle_verify_consistency_rejects_corruption)
 	/* equal sizes: only the empty proof with equal roots */
 	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[7], NULL, 0), 0);
 	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[6], NULL, 0),
-			 -EBADMSG);
-	ck_assert_int_eq(vault_merkle_verify_consistency(
-				 7, 7, roots[7], roots[7], (const hash_t *)leaf_hashes, 1),
-			 -EBADMSG);
+	                 -EBADMSG);
+	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[7],
+	                                                 (const hash_t *)leaf_hashes, 1),
+	                 -EBADMSG);
 	/* shrinking */
 	ck_assert_int_eq(vault_merkle_verify_consistency(8, 7, roots[8], roots[7], NULL, 0),
-			 -EBADMSG);
+	                 -EBADMSG);
 	vault_reader_end(r);
 }
 END_TEST
-
 
 /* ------------------------------------------------------------------ public RFC 6962 vectors */
 
 /* The RFC 6962 example tree (transparency-dev/merkle testonly/constants.go). */
 static const char *const rfc_leaves_hex[8] = {
-	"", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-	"606162636465666768696a6b6c6d6e6f",
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
 };
 static const char *const rfc_roots_hex[9] = {
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-	"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-	"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-	"aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-	"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-	"4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-	"76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-	"ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-	"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
 };
 
 START_TEST(vault_hash_leaf_rfc6962_example_roots)
@@ -475,11 +477,13 @@ static int check_vector(const char *path, bool consistency)
 	size_t n = jproof(text, proof, &all32);
 	if (!consistency) {
 		uint64_t idx = ju64(text, "leafIdx"), size = ju64(text, "treeSize");
-		int rl = jb64(text, "root", a, sizeof(a)), ll = jb64(text, "leafHash", b, sizeof(b));
+		int rl = jb64(text, "root", a, sizeof(a)),
+		    ll = jb64(text, "leafHash", b, sizeof(b));
 		if (!all32 || rl != 32 || ll != 32 || n > VAULT_PROOF_MAX)
 			rc = -EBADMSG; /* malformed input: our types cannot even express it */
 		else
-			rc = vault_merkle_verify_inclusion(idx, size, b, (const hash_t *)proof, n, a);
+			rc = vault_merkle_verify_inclusion(idx, size, b, (const hash_t *)proof, n,
+			                                   a);
 	} else {
 		uint64_t s1 = ju64(text, "size1"), s2 = ju64(text, "size2");
 		memset(a, 0, sizeof(a));
@@ -494,14 +498,15 @@ static int check_vector(const char *path, bool consistency)
 		if (!all32 || l1 != 32 || l2 != 32 || n > VAULT_PROOF_MAX)
 			rc = -EBADMSG;
 		else
-			rc = vault_merkle_verify_consistency(s1, s2, a, b, (const hash_t *)proof, n);
+			rc =
+			    vault_merkle_verify_consistency(s1, s2, a, b, (const hash_t *)proof, n);
 		/* Deliberate difference: RFC 9162 lets (0, 0) with an empty proof pass; we
 		 * refuse every consistency claim from size 0 (vault.h), so expect an error. */
 		if (s1 == 0)
 			want_err = true;
 	}
 	ck_assert_msg(want_err ? rc != 0 : rc == 0, "%s: want %s, got %d", path,
-		      want_err ? "rejection" : "success", rc);
+	              want_err ? "rejection" : "success", rc);
 	free(text);
 	return 1;
 }

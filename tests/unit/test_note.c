@@ -69,16 +69,16 @@ START_TEST(vault_pubkey_parse_rejects_malformed)
 	char s[512];
 	struct vault_pubkey k;
 	const char *bad[] = {
-		"",
-		"noplus",
-		"name+0011223+AQ",
-		"name+zz112233+AdJi6Rcl1DRL2O9B0RI66wTAj33J/hAvcyGaIImreu/4",
-		"na me+aaa2ff6e+AdJi6Rcl1DRL2O9B0RI66wTAj33J/hAvcyGaIImreu/4",
-		"-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
+	    "",
+	    "noplus",
+	    "name+0011223+AQ",
+	    "name+zz112233+AdJi6Rcl1DRL2O9B0RI66wTAj33J/hAvcyGaIImreu/4",
+	    "na me+aaa2ff6e+AdJi6Rcl1DRL2O9B0RI66wTAj33J/hAvcyGaIImreu/4",
+	    "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(vault_pubkey_parse(bad[i], strlen(bad[i]), NULL, &k) == -EBADMSG,
-			      "accepted %s", bad[i]);
+		              "accepted %s", bad[i]);
 	/* right form, wrong key id */
 	vault_pubkey_format(&info.key, s, sizeof(s));
 	char *plus = strchr(s, '+');
@@ -127,24 +127,28 @@ START_TEST(vault_checkpoint_parse_rejects_malformed)
 {
 	struct vault_checkpoint cp;
 	const char *bad[] = {
-		"",
-		"no newline",
-		"origin\n21\n",
-		"origin\n021\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o AAAAAAA=\n",
-		"origin\n21\nAAAA\n\n\xe2\x80\x94 o AAAAAAA=\n",
-		"origin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n",
-		"origin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n- o AAAAAAA=\n",
-		"origin\r\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o AAAAAAA=\n",
-		"orig\xffin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o AAAAAAA=\n",
-		"origin\n18446744073709551616\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o "
-		"AAAAAAA=\n",
+	    "",
+	    "no newline",
+	    "origin\n21\n",
+	    "origin\n021\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o "
+	    "AAAAAAA=\n",
+	    "origin\n21\nAAAA\n\n\xe2\x80\x94 o AAAAAAA=\n",
+	    "origin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n",
+	    "origin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n- o AAAAAAA=\n",
+	    "origin\r\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o "
+	    "AAAAAAA=\n",
+	    "orig\xffin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 o "
+	    "AAAAAAA=\n",
+	    "origin\n18446744073709551616\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	    "\n\n\xe2\x80\x94 o "
+	    "AAAAAAA=\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(vault_checkpoint_parse(bad[i], strlen(bad[i]), NULL, &cp) == -EBADMSG,
-			      "accepted #%zu", i);
+		              "accepted #%zu", i);
 	/* a well-formed unsigned-by-us note with an extension line parses without a key */
 	const char *ok = "origin\n21\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\next line\n\n"
-			 "\xe2\x80\x94 someone AAAAAAA=\n";
+	                 "\xe2\x80\x94 someone AAAAAAA=\n";
 	ck_assert_int_eq(vault_checkpoint_parse(ok, strlen(ok), NULL, &cp), 0);
 	ck_assert_int_eq(vault_checkpoint_parse(ok, strlen(ok), &info.key, &cp), -ENOKEY);
 }
@@ -169,9 +173,9 @@ START_TEST(vault_checkpoint_sign_interoperates_with_openssl)
 	fprintf(f, "%.*s\n", (int)strcspn(b64, "\n"), b64);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && openssl base64 -d -in sig.b64 -out sig.raw && "
-		 "tail -c 64 sig.raw > sig.bin",
-		 dir);
+	         "cd '%s' && openssl base64 -d -in sig.b64 -out sig.raw && "
+	         "tail -c 64 sig.raw > sig.bin",
+	         dir);
 	ck_assert_int_eq(system(cmd), 0);
 	snprintf(path, sizeof(path), "%s/sig.raw", dir);
 	size_t rawlen = 0;
@@ -186,10 +190,10 @@ START_TEST(vault_checkpoint_sign_interoperates_with_openssl)
 	fclose(f);
 	/* the public key as OpenSSL derives it from the private key file */
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && openssl pkey -in signing.key -pubout -out pub.pem && "
-		 "openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in body.txt "
-		 "-sigfile sig.bin >/dev/null",
-		 dir);
+	         "cd '%s' && openssl pkey -in signing.key -pubout -out pub.pem && "
+	         "openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in body.txt "
+	         "-sigfile sig.bin >/dev/null",
+	         dir);
 	ck_assert_int_eq(system(cmd), 0);
 	/* and our PEM export is the same key */
 	ck_assert_int_gt(vault_pubkey_pem(&info.key, pem, sizeof(pem)), 0);
@@ -199,9 +203,9 @@ START_TEST(vault_checkpoint_sign_interoperates_with_openssl)
 	free(theirs);
 	/* and OpenSSL rejects a changed body */
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && sed -i 's/^21$/22/' body.txt && ! openssl pkeyutl -verify -pubin "
-		 "-inkey pub.pem -rawin -in body.txt -sigfile sig.bin >/dev/null 2>&1",
-		 dir);
+	         "cd '%s' && sed -i 's/^21$/22/' body.txt && ! openssl pkeyutl -verify -pubin "
+	         "-inkey pub.pem -rawin -in body.txt -sigfile sig.bin >/dev/null 2>&1",
+	         dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
@@ -252,7 +256,7 @@ START_TEST(vault_proof_bundle_verify_round_trips)
 		if (p.proof_len) {
 			p.proof[p.proof_len - 1][3] ^= 4;
 			ck_assert_int_eq(vault_proof_bundle_verify(&p, &info.key, NULL, NULL),
-					 -EBADMSG);
+			                 -EBADMSG);
 		}
 		vault_proof_bundle_deinit(&p);
 		vault_proof_bundle_deinit(&b);
@@ -273,13 +277,13 @@ START_TEST(vault_proof_bundle_parse_detail_names_the_line)
 	char *idx = strstr(text, "index 3");
 	idx[6] = 'x';
 	ck_assert_int_eq(vault_proof_bundle_parse_detail(text, (size_t)n, &p, err, sizeof(err)),
-			 -EBADMSG);
+	                 -EBADMSG);
 	ck_assert_msg(strstr(err, "line 3") != NULL, "%s", err);
 	idx[6] = '3';
 	char *h = strchr(idx, '\n') + 1; /* first proof hash */
 	h[10] = '*';
 	ck_assert_int_eq(vault_proof_bundle_parse_detail(text, (size_t)n, &p, err, sizeof(err)),
-			 -EBADMSG);
+	                 -EBADMSG);
 	ck_assert_msg(strstr(err, "line 4") != NULL, "%s", err);
 	free(text);
 	vault_proof_bundle_deinit(&b);

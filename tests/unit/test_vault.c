@@ -29,7 +29,7 @@ static void append_n(struct vault *v, int n, int tag)
 {
 	struct vault_entry_in *in = calloc((size_t)n, sizeof(*in));
 	struct vault_append_result *res = calloc((size_t)n, sizeof(*res));
-	char (*buf)[64] = calloc((size_t)n, 64);
+	char(*buf)[64] = calloc((size_t)n, 64);
 
 	for (int i = 0; i < n; i++) {
 		in[i].type = VAULT_ENTRY_RECORD;
@@ -225,10 +225,22 @@ START_TEST(vault_append_dedups_retries)
 	char *dir = test_tmpdir("dedup");
 	struct vault *v = open_w(dir);
 	struct vault_entry_in in[4] = {
-		{.type = 1, .payload = "a", .payload_len = 1, .dedup_client = "c1", .dedup_request = "r1"},
-		{.type = 1, .payload = "b", .payload_len = 1, .dedup_client = "c2", .dedup_request = "r1"},
-		{.type = 1, .payload = "a", .payload_len = 1, .dedup_client = "c1", .dedup_request = "r1"},
-		{.type = 1, .payload = "c", .payload_len = 1},
+	    {.type = 1,
+	     .payload = "a",
+	     .payload_len = 1,
+	     .dedup_client = "c1",
+	     .dedup_request = "r1"},
+	    {.type = 1,
+	     .payload = "b",
+	     .payload_len = 1,
+	     .dedup_client = "c2",
+	     .dedup_request = "r1"},
+	    {.type = 1,
+	     .payload = "a",
+	     .payload_len = 1,
+	     .dedup_client = "c1",
+	     .dedup_request = "r1"},
+	    {.type = 1, .payload = "c", .payload_len = 1},
 	};
 	struct vault_append_result res[4];
 	uint64_t seq;
@@ -381,8 +393,8 @@ START_TEST(vault_reader_begin_concurrent_with_writer)
 		struct vault_entry_in in[16];
 		struct vault_append_result res[16];
 		for (int k = 0; k < 16; k++)
-			in[k] = (struct vault_entry_in){.type = 1, .payload = big,
-							.payload_len = sizeof(big)};
+			in[k] = (struct vault_entry_in){
+			    .type = 1, .payload = big, .payload_len = sizeof(big)};
 		ck_assert_int_eq(vault_append(v, in, 16, res), 0);
 	}
 	for (int i = 0; i < 3; i++) {
@@ -392,6 +404,46 @@ START_TEST(vault_reader_begin_concurrent_with_writer)
 	struct vault_info info;
 	ck_assert_int_eq(vault_info(v, &info), 0);
 	ck_assert_uint_gt(info.map_bytes, 1 << 20); /* it grew */
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_next_of_type_uses_index)
+{
+	char *dir = test_tmpdir("types");
+	struct vault *v = open_w(dir);
+	struct vault_reader *r;
+	struct vault_entry_in in[6] = {
+	    {.type = VAULT_ENTRY_LIFECYCLE, .payload = "s", .payload_len = 1},
+	    {.type = VAULT_ENTRY_MODEL, .payload = "m1", .payload_len = 2},
+	    {.type = VAULT_ENTRY_RECORD, .payload = "r", .payload_len = 1},
+	    {.type = VAULT_ENTRY_RECORD, .payload = "r", .payload_len = 1},
+	    {.type = VAULT_ENTRY_MODEL, .payload = "m2", .payload_len = 2},
+	    {.type = VAULT_ENTRY_RECORD, .payload = "r", .payload_len = 1},
+	};
+	struct vault_append_result res[6];
+	uint64_t seq, count;
+
+	ck_assert_int_eq(vault_append(v, in, 6, res), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_next_of_type(r, VAULT_ENTRY_MODEL, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(vault_next_of_type(r, VAULT_ENTRY_MODEL, 2, &seq), 0);
+	ck_assert_uint_eq(seq, 4);
+	ck_assert_int_eq(vault_next_of_type(r, VAULT_ENTRY_MODEL, 5, &seq), -ENOENT);
+	ck_assert_int_eq(vault_next_of_type(r, VAULT_ENTRY_RECORD, 4, &seq), 0);
+	ck_assert_uint_eq(seq, 5);
+	ck_assert_int_eq(vault_next_of_type(r, VAULT_ENTRY_AUDIT, 0, &seq), -ENOENT);
+	ck_assert_int_eq(vault_next_of_type(r, 0, 0, &seq), -EINVAL);
+	ck_assert_int_eq(vault_count_type(r, VAULT_ENTRY_MODEL, &count), 0);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_int_eq(vault_count_type(r, VAULT_ENTRY_RECORD, &count), 0);
+	ck_assert_uint_eq(count, 3);
+	ck_assert_int_eq(vault_count_type(r, VAULT_ENTRY_LIFECYCLE, &count), 0);
+	ck_assert_uint_eq(count, 1);
+	vault_reader_end(r);
 	vault_close(v);
 	test_rmrf(dir);
 	free(dir);
@@ -460,9 +512,9 @@ START_TEST(vault_prune_keeps_proofs)
 	ck_assert_int_eq(vault_root(r, 21, root), 0);
 	int n = vault_prove_inclusion(r, 3, 21, proof);
 	ck_assert_int_ge(n, 0);
-	ck_assert_int_eq(vault_merkle_verify_inclusion(3, 21, e.leaf_hash,
-						       (const uint8_t (*)[32])proof, (size_t)n, root),
-			 0);
+	ck_assert_int_eq(vault_merkle_verify_inclusion(
+	                     3, 21, e.leaf_hash, (const uint8_t(*)[32])proof, (size_t)n, root),
+	                 0);
 	vault_reader_end(r);
 	struct vault_verify_report rep;
 	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
@@ -637,7 +689,7 @@ START_TEST(vault_blob_begin_crash_leaves_nothing)
 	vault_close(rv);
 	char cmd[700];
 	snprintf(cmd, sizeof(cmd), "mdb_stat -s chunks '%s' 2>/dev/null | grep -q 'Entries: 0'",
-		 dir);
+	         dir);
 	if (system("command -v mdb_stat >/dev/null 2>&1") == 0)
 		ck_assert_int_eq(system(cmd), 0);
 	test_rmrf(dir);
@@ -713,25 +765,23 @@ static struct vault_verify_report verify_dir(const char *dir, unsigned threads, 
 }
 
 static void expect_problem2(int (*tamper)(const char *), enum vault_problem want,
-			    enum vault_problem or_want, uint64_t want_seq)
+                            enum vault_problem or_want, uint64_t want_seq)
 {
 	for (unsigned threads = 1; threads <= 2; threads++) {
 		char *dir = copy_template();
 		ck_assert_int_eq(tamper(dir), 0);
 		struct vault_verify_report rep = verify_dir(dir, threads, true);
-		ck_assert_msg((rep.problem == want || rep.problem == or_want) &&
-				      rep.bad_seq == want_seq,
-			      "threads %u: want %s at %llu, got %s at %llu: %s", threads,
-			      vault_problem_name(want), (unsigned long long)want_seq,
-			      vault_problem_name(rep.problem), (unsigned long long)rep.bad_seq,
-			      rep.detail);
+		ck_assert_msg(
+		    (rep.problem == want || rep.problem == or_want) && rep.bad_seq == want_seq,
+		    "threads %u: want %s at %llu, got %s at %llu: %s", threads,
+		    vault_problem_name(want), (unsigned long long)want_seq,
+		    vault_problem_name(rep.problem), (unsigned long long)rep.bad_seq, rep.detail);
 		test_rmrf(dir);
 		free(dir);
 	}
 }
 
-static void expect_problem(int (*tamper)(const char *), enum vault_problem want,
-			   uint64_t want_seq)
+static void expect_problem(int (*tamper)(const char *), enum vault_problem want, uint64_t want_seq)
 {
 	expect_problem2(tamper, want, want, want_seq);
 }
@@ -775,6 +825,10 @@ static int t_node(const char *d)
 static int t_blob(const char *d)
 {
 	return tamper_blob_byte(d, 5000);
+}
+static int t_unindex(const char *d)
+{
+	return tamper_unindex(d, 299); /* the prune entry */
 }
 static int t_truncate(const char *d)
 {
@@ -835,6 +889,7 @@ START_TEST(vault_verify_detects_node_and_blob_changes)
 {
 	expect_problem(t_node, VAULT_PROBLEM_NODE, 47);
 	expect_problem(t_blob, VAULT_PROBLEM_BLOB, 320);
+	expect_problem(t_unindex, VAULT_PROBLEM_INDEX, 299);
 }
 END_TEST
 
@@ -864,8 +919,8 @@ START_TEST(vault_verify_rejects_foreign_checkpoint)
 	ck_assert_int_eq(vault_open(template_dir, VAULT_OPEN_READ, NULL, &v), 0);
 	const char *cps[1] = {note};
 	size_t lens[1] = {strlen(note)};
-	struct vault_verify_options o = {.checkpoints = cps, .checkpoint_lens = lens,
-					 .n_checkpoints = 1};
+	struct vault_verify_options o = {
+	    .checkpoints = cps, .checkpoint_lens = lens, .n_checkpoints = 1};
 	struct vault_verify_report rep;
 	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
 	ck_assert_int_eq(rep.problem, VAULT_PROBLEM_CHECKPOINT_SIG);
@@ -896,6 +951,9 @@ static Suite *vault_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_seek_time");
 	tcase_add_test(tc, vault_seek_time_finds_first_at_or_after);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_next_of_type");
+	tcase_add_test(tc, vault_next_of_type_uses_index);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_reader_begin");
 	tcase_add_test(tc, vault_reader_begin_concurrent_with_writer);

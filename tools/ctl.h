@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentctl internals shared by the verbs: the verb table, option parsing, errors and exit
+ * statuses, vault access, time and number formats, JSON/CSV output, progress, and payload
+ * decoding (decode.c). */
+#pragma once
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "entry.pb-c.h"
+#include "vault.h"
+
+/* Exit statuses (ARCHITECTURE.md §5). */
+enum ctl_exit {
+	CTL_EXIT_OK = 0,         /* success */
+	CTL_EXIT_PROBLEM = 1,    /* the check found a problem (tampering, invalid proof) */
+	CTL_EXIT_USAGE = 2,      /* usage error */
+	CTL_EXIT_UNREADABLE = 3, /* the vault or a file could not be read */
+};
+
+#define CTL_PROGRAM       "evidentctl"
+#define CTL_DEFAULT_VAULT "/var/lib/evidentd"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+/* json_decrefp comes with jansson (>= 2.9). */
+
+/* ------------------------------------------------------------------ verbs and options */
+
+/* The global options, valid before and after the verb. */
+struct ctl {
+	const char *vault_dir; /* --vault, else $EVIDENT_VAULT, $STATE_DIRECTORY, default */
+	bool json;
+	bool help;
+	bool version;
+};
+
+/* getopt_long values of long-only options: globals here, each verb's from CTL_OPT_VERB. */
+enum {
+	CTL_OPT_VAULT = 0x100,
+	CTL_OPT_JSON,
+	CTL_OPT_VERSION,
+	CTL_OPT_VERB = 0x200,
+};
+
+/* Ends every verb's option table: the global options and the terminator. */
+/* clang-format off */
+#define CTL_GLOBAL_OPTIONS                                     \
+	{"vault", required_argument, NULL, CTL_OPT_VAULT},     \
+	{"json", no_argument, NULL, CTL_OPT_JSON},             \
+	{"help", no_argument, NULL, 'h'},                      \
+	{"version", no_argument, NULL, CTL_OPT_VERSION},       \
+	{NULL, 0, NULL, 0}
+/* clang-format on */
+
+struct ctl_verb {
+	const char *name;
+	const char *summary;  /* one line for NAME and `evidentctl --help` */
+	const char *synopsis; /* after "evidentctl [GLOBAL OPTIONS] " */
+	/* Man-page sections, plain lines; the help printer indents them. */
+	const char *description;
+	const char *options; /* the verb's own options; the global ones are appended */
+	const char *exit_status;
+	const char *examples;
+	const char *short_options;         /* getopt short options ("h" is added), may be NULL */
+	const struct option *long_options; /* ends with CTL_GLOBAL_OPTIONS */
+	/* Handles one of the verb's options. Returns 0 or an exit status (after a message). */
+	int (*option)(struct ctl *c, int opt, const char *arg);
+	int min_args, max_args; /* positional arguments */
+	const char *args_name;  /* their name in messages, e.g. "SEQ" */
+	/* Runs the verb with its positional arguments. Returns the exit status. */
+	int (*run)(const struct ctl *c, int argc, char **argv);
+};
+
+extern const struct ctl_verb ctl_verb_status, ctl_verb_verify, ctl_verb_log, ctl_verb_tail,
+    ctl_verb_show, ctl_verb_export, ctl_verb_checkpoint, ctl_verb_prove, ctl_verb_verify_proof;
+
+/* ------------------------------------------------------------------ errors */
+
+/* Prints "evidentctl: MESSAGE" on stderr. */
+void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ctl_error and returns CTL_EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "evidentctl: PATH: PROBLEM" for a negative errno and returns CTL_EXIT_UNREADABLE. */
+int ctl_file_error(const char *path, int err);
+/* The message ctl_file_error uses for err when opening a vault or a file. Static string. */
+const char *ctl_strerror(int err);
+
+/* ------------------------------------------------------------------ arguments */
+
+/* Parses a decimal unsigned integer for option opt (named in the message). Returns 0, or
+ * prints a usage error and returns CTL_EXIT_USAGE. */
+int ctl_parse_u64(const char *opt, const char *s, uint64_t *ret);
+/* Parses a time (see ctl_time_parse) for option opt. Returns 0 or CTL_EXIT_USAGE. */
+int ctl_parse_time(const char *opt, const char *s, uint64_t *ret_ns);
+
+/* --model ID[@VER], pointing into the argument: id[0..id_len) and version (NULL: any). */
+struct ctl_model_filter {
+	const char *id; /* NULL: no filter */
+	size_t id_len;
+	const char *version;
+};
+/* Returns 0 or prints a usage error and returns CTL_EXIT_USAGE. */
+int ctl_model_filter_parse(const char *s, struct ctl_model_filter *ret);
+/* Whether (id, version) passes the filter (always true without one). NULL strings are "". */
+bool ctl_model_filter_match(const struct ctl_model_filter *f, const char *id, const char *version);
+
+/* ------------------------------------------------------------------ time */
+
+#define CTL_TIME_MAX 40
+/* RFC 3339 UTC with milliseconds ("2026-11-26T23:05:39.123Z") into buf. Returns buf. */
+char *ctl_time_format(uint64_t ns, char buf[CTL_TIME_MAX]);
+/* Parses RFC 3339 ("2026-11-26T10:00:00Z", fraction optional, Z or ±hh:mm; a bare date is
+ * midnight UTC), Unix seconds ("@1700000000"), or a time relative to now_ns ("-1h", "-30m",
+ * "-2d", units s m h d w), or "now". Returns 0 or -EINVAL. */
+int ctl_time_parse(const char *s, uint64_t now_ns, uint64_t *ret_ns);
+uint64_t ctl_now_ns(void);
+/* Seconds on the monotonic clock. */
+double ctl_monotonic(void);
+
+/* ------------------------------------------------------------------ formats */
+
+#define CTL_HEX_MAX (2 * VAULT_HASH_LEN + 1)
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes). Returns out. */
+char *ctl_hex(const uint8_t *data, size_t len, char *out);
+/* Standard padded base64 into a malloc'd string; NULL on ENOMEM. */
+char *ctl_base64(const uint8_t *data, size_t len);
+/* Shortest "%g" form of v that reads back as v ("nan", "inf" for those). Returns buf. */
+#define CTL_DOUBLE_MAX 32
+char *ctl_double_format(double v, char buf[CTL_DOUBLE_MAX]);
+/* "1.5 MiB" style sizes. Returns buf. */
+char *ctl_bytes_format(uint64_t n, char buf[32]);
+
+/* JSON values that never fail on odd input: NaN/inf become null, invalid UTF-8 is replaced
+ * by U+FFFD, NULL strings become null, u64 above INT64_MAX become strings. */
+json_t *ctl_json_double(double v);
+json_t *ctl_json_string(const char *s);
+json_t *ctl_json_stringn(const char *s, size_t len);
+json_t *ctl_json_u64(uint64_t v);
+json_t *ctl_json_hex(const uint8_t *data, size_t len);
+json_t *ctl_json_time(uint64_t ns);
+/* Sets key to value, stealing value (ignores NULL values). */
+void ctl_json_set(json_t *obj, const char *key, json_t *value);
+/* Prints one JSON value: compact on one line for JSON Lines (lines), else indented by 2.
+ * Returns 0 or -EIO. */
+int ctl_json_print(FILE *f, const json_t *v, bool lines);
+
+/* One RFC 4180 field (quoted when it holds a comma, quote, CR or LF). */
+void ctl_csv_field(FILE *f, const char *s);
+
+/* ------------------------------------------------------------------ files */
+
+/* Reads a whole file (path "-": stdin) into a malloc'd NUL-terminated buffer. Returns 0, or a
+ * negative errno (-EFBIG when it is larger than max bytes). */
+int ctl_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Reads a verifier key file (C2SP vkey line or PEM) for default_name (see
+ * vault_pubkey_parse). Returns 0 or prints why and returns CTL_EXIT_UNREADABLE. */
+int ctl_load_key(const char *path, const char *default_name, struct vault_pubkey *ret);
+
+/* Output to stdout or, atomically, to a file (a temporary file renamed on commit). */
+struct ctl_out {
+	FILE *f;
+	char *path; /* NULL: stdout */
+	char *tmp;
+};
+/* Returns 0 or prints why and returns CTL_EXIT_UNREADABLE. */
+int ctl_out_open(struct ctl_out *o, const char *path);
+/* Flushes, syncs and renames into place. Returns 0 or prints why and returns
+ * CTL_EXIT_UNREADABLE (the temporary file is removed). */
+int ctl_out_commit(struct ctl_out *o);
+/* Drops an uncommitted file. Takes a closed or committed output too. */
+void ctl_out_abort(struct ctl_out *o);
+
+/* ------------------------------------------------------------------ progress */
+
+/* A progress bar on stderr, drawn only when enabled (stderr a terminal), at most ~10 times a
+ * second: "[#####.....] 45% 1234567/2700000 entries". */
+struct ctl_progress {
+	bool enabled;
+	double last;
+	const char *unit;
+};
+void ctl_progress_init(struct ctl_progress *p, bool want, const char *unit);
+void ctl_progress_update(struct ctl_progress *p, uint64_t done, uint64_t total);
+/* Clears the bar. */
+void ctl_progress_end(struct ctl_progress *p);
+
+/* ------------------------------------------------------------------ the vault */
+
+struct ctl_vault {
+	struct vault *v;
+	struct vault_reader *r; /* an open snapshot */
+	struct vault_info info;
+	const char *dir;
+};
+/* Opens c->vault_dir read-only (never VAULT_OPEN_WRITE) with a reader and its info. Returns 0
+ * or prints why and returns CTL_EXIT_UNREADABLE. */
+int ctl_vault_open(const struct ctl *c, struct ctl_vault *ret);
+void ctl_vault_close(struct ctl_vault *cv);
+/* Reports a failed read of the vault ("evidentctl: DIR: WHAT: problem"). Returns
+ * CTL_EXIT_UNREADABLE. */
+int ctl_vault_error(const struct ctl_vault *cv, const char *what, int err);
+
+/* Calls fn(userdata, entry) for each entry with from <= seq < to, in order. The reader is
+ * renewed every CTL_SCAN_RENEW entries so that no snapshot pins the file for long: fn must
+ * copy what it keeps. fn returns 0 to go on, 1 to stop, or a negative errno.
+ * Returns 0 or the first negative errno (of fn or of the vault). */
+#define CTL_SCAN_RENEW 16384
+typedef int (*ctl_scan_fn)(void *userdata, const struct vault_entry *e);
+int ctl_scan(struct vault_reader *r, uint64_t from, uint64_t to, ctl_scan_fn fn, void *userdata);
+/* Prints "no entry SEQ (the vault has N entries)" and returns CTL_EXIT_USAGE. */
+int ctl_no_entry(uint64_t seq, uint64_t size);
+
+/* ------------------------------------------------------------------ payloads (decode.c) */
+
+/* A payload unpacked according to its entry type. */
+struct ctl_payload {
+	uint16_t type;
+	int status; /* 0; -ENODATA pruned; -EBADMSG does not decode; -EOPNOTSUPP opaque type */
+	ProtobufCMessage *msg;          /* the entry.proto message of a decoded payload */
+	struct vault_prune_info *prune; /* a decoded prune payload */
+	const uint8_t *raw;             /* the bytes (borrowed; opaque types only) */
+	size_t raw_len;
+};
+/* Unpacks e's payload. Never fails: problems are in ret->status. Deinit always. */
+void ctl_payload_decode(const struct vault_entry *e, struct ctl_payload *ret);
+void ctl_payload_deinit(struct ctl_payload *p);
+/* The typed message, or NULL when p is not a decoded payload of that type. */
+const Evident__Entry__V1__RecordEntry *ctl_payload_record(const struct ctl_payload *p);
+const Evident__Entry__V1__ModelEntry *ctl_payload_model(const struct ctl_payload *p);
+/* Why a payload has no decoded form ("payload pruned", ...), or NULL. */
+const char *ctl_payload_problem(const struct ctl_payload *p);
+
+/* The models registered in a vault: ID@VERSION -> manifest, from its model entries. */
+struct ctl_models;
+struct ctl_models *ctl_models_new(void);
+void ctl_models_free(struct ctl_models *m);
+static inline void ctl_models_freep(struct ctl_models **m)
+{
+	ctl_models_free(*m);
+}
+/* Adds e when it is a decodable model entry not seen before. Returns 0 or -ENOMEM. */
+int ctl_models_add(struct ctl_models *m, const struct vault_entry *e);
+/* Adds the model entries among seqs [from, to). Returns 0 or a negative errno. */
+int ctl_models_load(struct ctl_models *m, struct vault_reader *r, uint64_t from, uint64_t to);
+size_t ctl_models_count(const struct ctl_models *m);
+/* The manifest of id@version or NULL (borrowed from m). */
+const Evident__V1__ModelManifest *ctl_models_find(const struct ctl_models *m, const char *id,
+                                                  const char *version);
+/* The manifest of a record's model or NULL. */
+const Evident__V1__ModelManifest *ctl_models_for_record(const struct ctl_models *m,
+                                                        const Evident__V1__Record *rec);
+
+/* The name of feature i: the manifest's, or "f<i>" when there is none. Returns buf or the
+ * manifest's string. */
+const char *ctl_feature_name(const Evident__V1__ModelManifest *mf, size_t i, char buf[32]);
+/* Whether two manifests name the same features in the same order (NULL: by count n). */
+bool ctl_same_features(const Evident__V1__ModelManifest *a, size_t na,
+                       const Evident__V1__ModelManifest *b, size_t nb);
+
+/* The entry's leaf fields as JSON: seq, type, timestamp, timestamp_ns, leaf_hash,
+ * payload_sha256, payload_len, pruned. New reference or NULL. */
+json_t *ctl_entry_json(const struct vault_entry *e);
+/* Short per-type fields for `log` (model_id, request_id, decision, ...), added to obj. */
+void ctl_summary_json(const struct ctl_payload *p, json_t *obj);
+/* The one-line `log` summary into buf. */
+void ctl_summary_text(const struct ctl_payload *p, size_t payload_len, char *buf, size_t size);
+/* A record's analysis fields (model_id, model_version, request_id, client, features by name,
+ * scores, decision, context, labels, trace_id) added to obj. */
+void ctl_record_json(const Evident__Entry__V1__RecordEntry *re,
+                     const Evident__V1__ModelManifest *mf, json_t *obj);
+/* The whole decoded payload as JSON (the "payload" of `show --json`). New reference. */
+json_t *ctl_payload_json(const struct ctl_payload *p, const struct ctl_models *m);
+/* The decoded payload as readable text (the body of `show`). */
+void ctl_payload_print(FILE *f, const struct ctl_payload *p, const struct ctl_models *m);
