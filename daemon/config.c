@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Config parsing. libinih splits sections and keys; this file checks every value and
+ * reports the first problem with its line and the column of the value. */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "frame.h"
+#include "log.h"
+
+struct parse {
+	struct config *c;
+	const char *path;
+	const char *text;
+	char err[512];
+	int err_line; /* line inih reports for our handler's failure */
+	int line;     /* lines seen so far, to find the current one */
+};
+
+static int default_paths(struct config *c)
+{
+	const char *state = getenv("STATE_DIRECTORY"), *rt = getenv("RUNTIME_DIRECTORY");
+	char buf[PATH_MAX];
+
+	/* systemd may pass several colon-separated folders: the first is ours */
+	if (state && *state) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(state, ":"), state);
+		c->vault_dir = strdup(buf);
+	} else {
+		c->vault_dir = strdup("/var/lib/evidentd");
+	}
+	if (rt && *rt)
+		snprintf(buf, sizeof(buf), "%.*s/ingest.sock", (int)strcspn(rt, ":"), rt);
+	else
+		snprintf(buf, sizeof(buf), "/run/evidentd/ingest.sock");
+	c->socket_path = strdup(buf);
+	return c->vault_dir && c->socket_path ? 0 : -ENOMEM;
+}
+
+int config_defaults(struct config *ret)
+{
+	struct config c = {
+		.socket_mode = 0660,
+		.max_frame = FRAME_MAX_DEFAULT,
+		.max_unacked = 8u << 20,
+		.max_queue = 256u << 20,
+		.max_connections = 1024,
+		.commit_window_us = 0,
+		.max_batch = 4096,
+		.checkpoint_interval_s = 60,
+		.map_size = 0,
+		.map_max = 0,
+		.workers = 2,
+		.job_queue = 1024,
+		.log_level = LOG_INFO,
+	};
+	int rc = default_paths(&c);
+	if (rc < 0) {
+		config_deinit(&c);
+		return rc;
+	}
+	*ret = c;
+	return 0;
+}
+
+void config_deinit(struct config *c)
+{
+	free(c->path);
+	free(c->text);
+	free(c->vault_dir);
+	free(c->socket_path);
+	free(c->allow_uids);
+	free(c->allow_gids);
+	free(c->signing_key);
+	free(c->origin);
+	*c = (struct config){0};
+}
+
+/* ------------------------------------------------------------------ value parsers */
+
+static int fail(struct parse *p, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct parse *p, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->err[0])
+		return 0;
+	n = snprintf(p->err, sizeof(p->err), "%s: ", name);
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, sizeof(p->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return 0; /* inih: stop and report this line */
+}
+
+/* "64M", "1G", "4096": bytes with an optional binary suffix. */
+static bool parse_size(const char *s, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	case 'T':
+		mul = 1ull << 40;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end == 'B' || *end == 'i')
+		end += (end[0] == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || v > max / mul)
+		return false;
+	*ret = v * mul;
+	return true;
+}
+
+static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *ret)
+{
+	uint64_t v;
+	if (!parse_size(s, UINT32_MAX, &v) || v < lo || v > hi)
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}
+
+static int parse_ids(struct parse *p, const char *name, const char *value, bool groups,
+		     void **ret, size_t *ret_n)
+{
+	char *copy = strdup(value), *save = NULL, *tok;
+	uint32_t *ids = NULL;
+	size_t n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+		char *end;
+		unsigned long v = strtoul(tok, &end, 10);
+		if (*end) {
+			if (groups) {
+				struct group *g = getgrnam(tok);
+				if (!g)
+					goto bad;
+				v = g->gr_gid;
+			} else {
+				struct passwd *pw = getpwnam(tok);
+				if (!pw)
+					goto bad;
+				v = pw->pw_uid;
+			}
+		}
+		uint32_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
+		if (!nids) {
+			free(ids);
+			free(copy);
+			return -ENOMEM;
+		}
+		ids = nids;
+		ids[n++] = (uint32_t)v;
+		continue;
+bad:
+		fail(p, name, "no %s named \"%s\"", groups ? "group" : "user", tok);
+		free(ids);
+		free(copy);
+		return -EINVAL;
+	}
+	free(copy);
+	*ret = ids;
+	*ret_n = n;
+	return 0;
+}
+
+static int set_string(char **dst, const char *value)
+{
+	char *s = strdup(value);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ sections */
+
+static int daemon_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->c;
+	uint64_t u64;
+
+	if (!strcmp(name, "vault") || !strcmp(name, "socket") || !strcmp(name, "signing_key")) {
+		if (value[0] != '/')
+			return fail(p, name, "must be an absolute path, not \"%s\"", value);
+		char **dst = !strcmp(name, "vault")    ? &c->vault_dir
+			     : !strcmp(name, "socket") ? &c->socket_path
+						       : &c->signing_key;
+		return set_string(dst, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "origin")) {
+		if (!*value || strlen(value) > 255 || strpbrk(value, " \t+"))
+			return fail(p, name, "must be 1-255 characters without spaces or '+'");
+		return set_string(&c->origin, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "socket_mode")) {
+		char *end;
+		unsigned long m = strtoul(value, &end, 8);
+		if (*end || !*value || m > 0777)
+			return fail(p, name, "expected an octal mode such as 0660, not \"%s\"", value);
+		c->socket_mode = (mode_t)m;
+		return 1;
+	}
+	if (!strcmp(name, "socket_group")) {
+		char *end;
+		unsigned long g = strtoul(value, &end, 10);
+		if (*end) {
+			struct group *gr = getgrnam(value);
+			if (!gr)
+				return fail(p, name, "no group named \"%s\"", value);
+			g = gr->gr_gid;
+		}
+		c->socket_gid = (gid_t)g;
+		c->has_socket_gid = true;
+		return 1;
+	}
+	if (!strcmp(name, "allow_uids") || !strcmp(name, "allow_gids")) {
+		bool groups = name[6] == 'g';
+		void *ids;
+		size_t n;
+		if (parse_ids(p, name, value, groups, &ids, &n) < 0)
+			return 0;
+		if (groups) {
+			free(c->allow_gids);
+			c->allow_gids = ids;
+			c->n_allow_gids = n;
+		} else {
+			free(c->allow_uids);
+			c->allow_uids = ids;
+			c->n_allow_uids = n;
+		}
+		return 1;
+	}
+	if (!strcmp(name, "max_frame"))
+		return parse_u32(value, 1024, FRAME_MAX_LIMIT, &c->max_frame)
+			       ? 1
+			       : fail(p, name, "expected 1K..%uM, not \"%s\"", FRAME_MAX_LIMIT >> 20,
+				      value);
+	if (!strcmp(name, "max_unacked") || !strcmp(name, "max_queue")) {
+		if (!parse_size(value, 1ull << 40, &u64) || u64 < 64 * 1024)
+			return fail(p, name, "expected a size of at least 64K, not \"%s\"", value);
+		*(name[4] == 'u' ? &c->max_unacked : &c->max_queue) = u64;
+		return 1;
+	}
+	if (!strcmp(name, "map_size") || !strcmp(name, "map_max")) {
+		if (!parse_size(value, 1ull << 50, &u64) || u64 < (1u << 20))
+			return fail(p, name, "expected a size of at least 1M, not \"%s\"", value);
+		*(name[4] == 's' ? &c->map_size : &c->map_max) = u64;
+		return 1;
+	}
+	struct {
+		const char *name;
+		uint32_t *dst, lo, hi;
+	} nums[] = {
+		{"max_connections", &c->max_connections, 1, 1000000},
+		{"commit_window_us", &c->commit_window_us, 0, 1000000},
+		{"max_batch", &c->max_batch, 1, 1000000},
+		{"checkpoint_interval", &c->checkpoint_interval_s, 1, 86400 * 7},
+		{"workers", &c->workers, 0, 256},
+		{"job_queue", &c->job_queue, 1, 1000000},
+	};
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (!strcmp(name, nums[i].name))
+			return parse_u32(value, nums[i].lo, nums[i].hi, nums[i].dst)
+				       ? 1
+				       : fail(p, name, "expected a number from %u to %u, not \"%s\"",
+					      nums[i].lo, nums[i].hi, value);
+	if (!strcmp(name, "log_level")) {
+		int l = log_level_from_name(value);
+		if (l < 0)
+			return fail(p, name, "expected err, warning, notice, info or debug");
+		c->log_level = l;
+		return 1;
+	}
+	return fail(p, name, "unknown key in [daemon]");
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (!strcmp(section, "daemon"))
+		return daemon_key(p, name, value);
+	if (!section[0])
+		return fail(p, name, "key outside any section (start with [daemon])");
+	return fail(p, name, "unknown section [%s]", section);
+}
+
+/* Column (1-based) of the value on line `line` of text, for error messages. */
+static int value_column(const char *text, int line)
+{
+	const char *p = text;
+
+	for (int l = 1; l < line && p; l++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return 1;
+	const char *eol = strchr(p, '\n'), *eq = memchr(p, '=', eol ? (size_t)(eol - p) : strlen(p));
+	if (!eq)
+		eq = memchr(p, ':', eol ? (size_t)(eol - p) : strlen(p));
+	if (!eq)
+		return 1;
+	eq++;
+	while (*eq == ' ' || *eq == '\t')
+		eq++;
+	return (int)(eq - p) + 1;
+}
+
+static int read_all(const char *path, char **ret, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rbe");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > (16u << 20)) {
+				rc = -EFBIG;
+				break;
+			}
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f))
+				rc = -EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+int config_load(const char *path, struct config *ret, char *err, size_t err_size)
+{
+	struct config c;
+	struct parse p = {0};
+	const char *file = path ? path : CONFIG_DEFAULT_PATH;
+	int rc, line;
+
+	err[0] = '\0';
+	rc = config_defaults(&c);
+	if (rc < 0)
+		return rc;
+	rc = read_all(file, &c.text, &c.text_len);
+	if (rc == -ENOENT && !path) {
+		*ret = c; /* no config file: defaults */
+		return 0;
+	}
+	if (rc < 0) {
+		snprintf(err, err_size, "%s: %s", file, strerror(-rc));
+		config_deinit(&c);
+		return rc;
+	}
+	if (memchr(c.text, '\0', c.text_len)) {
+		snprintf(err, err_size, "%s: contains a NUL byte, not a text file", file);
+		config_deinit(&c);
+		return -EINVAL;
+	}
+	c.path = strdup(file);
+	unsigned int hl;
+	if (!c.path || EVP_Digest(c.text, c.text_len, c.sha256, &hl, EVP_sha256(), NULL) != 1) {
+		config_deinit(&c);
+		return -ENOMEM;
+	}
+	p.c = &c;
+	p.path = file;
+	p.text = c.text;
+	line = ini_parse_string(c.text, handler, &p);
+	if (line != 0) {
+		if (line < 0)
+			snprintf(err, err_size, "%s: cannot parse", file);
+		else if (p.err[0])
+			snprintf(err, err_size, "%s:%d:%d: %s", file, line,
+				 value_column(c.text, line), p.err);
+		else
+			snprintf(err, err_size, "%s:%d:1: syntax error (expected [section] or key = value)",
+				 file, line);
+		config_deinit(&c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentd.conf (INI, ARCHITECTURE.md §6) parsed with libinih into struct config. Errors name
+ * the file, line and column. The example with every key is systemd/evidentd.conf.example. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/evidentd/evidentd.conf"
+
+struct config {
+	char *path;	   /* NULL when running on defaults */
+	char *text;	   /* the file's bytes (recorded in the vault) */
+	size_t text_len;
+	uint8_t sha256[32]; /* of text; zeros without a file */
+
+	/* [daemon] */
+	char *vault_dir;
+	char *socket_path;
+	mode_t socket_mode;
+	bool has_socket_gid;
+	gid_t socket_gid;
+	uid_t *allow_uids; /* empty lists: everyone who can open the socket */
+	size_t n_allow_uids;
+	gid_t *allow_gids;
+	size_t n_allow_gids;
+	uint32_t max_frame;
+	uint64_t max_unacked;	   /* per connection */
+	uint64_t max_queue;	   /* all connections */
+	uint32_t max_connections;
+	uint32_t commit_window_us; /* extra wait for more records before a commit */
+	uint32_t max_batch;	   /* entries per commit */
+	uint32_t checkpoint_interval_s;
+	char *signing_key;
+	char *origin;
+	uint64_t map_size;
+	uint64_t map_max;
+	uint32_t workers;
+	uint32_t job_queue;
+	int log_level;
+};
+
+/* Defaults for everything (vault and socket from $STATE_DIRECTORY / $RUNTIME_DIRECTORY or the
+ * /var/lib, /run fallbacks). Returns 0 or -ENOMEM. */
+int config_defaults(struct config *ret);
+
+/* Loads path over the defaults. When path is NULL the default path is read if it exists.
+ * Returns 0; -ENOENT (an explicitly given file is missing), -EINVAL (a bad line: err holds
+ * "file:line:column: message"), -errno when the file cannot be read, -ENOMEM. */
+int config_load(const char *path, struct config *ret, char *err, size_t err_size);
+
+void config_deinit(struct config *c);

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentd's lifecycle: open the vault, record the start, listen (own socket or systemd's),
+ * serve, reload on SIGHUP, drain on SIGTERM (everything read is committed and acknowledged),
+ * record the stop, sign a final checkpoint. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "entry.pb-c.h"
+#include "evident_version.h"
+#include "log.h"
+#include "notify.h"
+#include "session.h"
+
+#define LISTEN_BACKLOG 512
+
+int64_t daemon_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ lifecycle entries */
+
+static int lifecycle_payload(const struct daemon *d, Evident__Entry__V1__LifecycleEntry__Event ev,
+			     const char *detail, uint8_t **ret, size_t *ret_len)
+{
+	Evident__Entry__V1__LifecycleEntry le = EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__INIT;
+	char host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	le.has_event = le.has_pid = true;
+	le.event = ev;
+	le.daemon_version = (char *)EVIDENT_VERSION;
+	le.pid = (uint32_t)getpid();
+	le.hostname = host;
+	le.detail = (char *)detail;
+	if (d->cfg.path) {
+		le.has_config_sha256 = true;
+		le.config_sha256.data = (uint8_t *)d->cfg.sha256;
+		le.config_sha256.len = 32;
+	}
+	return dispatch_pack(&le.base, ret, ret_len);
+}
+
+static int config_payload(const struct config *c, uint8_t **ret, size_t *ret_len)
+{
+	Evident__Entry__V1__ConfigEntry ce = EVIDENT__ENTRY__V1__CONFIG_ENTRY__INIT;
+
+	ce.has_sha256 = true;
+	ce.sha256.data = (uint8_t *)c->sha256;
+	ce.sha256.len = 32;
+	ce.path = c->path;
+	ce.text = c->text;
+	return dispatch_pack(&ce.base, ret, ret_len);
+}
+
+/* A job appending a lifecycle entry and, with a config file, the config text. */
+struct life_job {
+	struct job job;
+	struct vault_entry_in in[2];
+	struct vault_append_result res[2];
+	uint8_t *payloads[2];
+	bool checkpoint; /* then sign a checkpoint (the final job) */
+	struct daemon *d;
+};
+
+static int life_fill(struct life_job *lj, Evident__Entry__V1__LifecycleEntry__Event ev,
+		     const char *detail, bool with_config)
+{
+	size_t len;
+
+	if (lifecycle_payload(lj->d, ev, detail, &lj->payloads[0], &len) < 0)
+		return -ENOMEM;
+	lj->in[0] = (struct vault_entry_in){.type = VAULT_ENTRY_LIFECYCLE,
+					    .payload = lj->payloads[0],
+					    .payload_len = len};
+	lj->job.n = 1;
+	if (with_config && lj->d->cfg.path) {
+		if (config_payload(&lj->d->cfg, &lj->payloads[1], &len) < 0)
+			return -ENOMEM;
+		lj->in[1] = (struct vault_entry_in){.type = VAULT_ENTRY_CONFIG,
+						    .payload = lj->payloads[1],
+						    .payload_len = len};
+		lj->job.n = 2;
+	}
+	lj->job.in = lj->in;
+	lj->job.res = lj->res;
+	return 0;
+}
+
+static void life_free(struct life_job *lj)
+{
+	free(lj->payloads[0]);
+	free(lj->payloads[1]);
+	free(lj);
+}
+
+static void life_done(struct job *j)
+{
+	struct life_job *lj = (struct life_job *)j;
+
+	if (j->rc < 0)
+		log_error("recording a lifecycle entry failed: %s", strerror(-j->rc));
+	life_free(lj);
+}
+
+static void submit_lifecycle(struct daemon *d, Evident__Entry__V1__LifecycleEntry__Event ev,
+			     const char *detail, bool with_config)
+{
+	struct life_job *lj = calloc(1, sizeof(*lj));
+
+	if (!lj)
+		return;
+	lj->d = d;
+	if (life_fill(lj, ev, detail, with_config) < 0) {
+		life_free(lj);
+		log_error("recording a lifecycle entry: out of memory");
+		return;
+	}
+	lj->job.done = life_done;
+	writer_submit(&d->writer, &lj->job);
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+static void run_checkpoint(struct job *j, struct vault *v)
+{
+	j->rc = vault_checkpoint_sign(v, NULL);
+}
+
+static void checkpoint_done(struct job *j)
+{
+	if (j->rc < 0)
+		log_error("signing a checkpoint failed: %s%s", strerror(-j->rc),
+			  j->rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: "
+					      "run evidentctl verify)"
+					    : "");
+	free(j);
+}
+
+static void on_checkpoint_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->run = run_checkpoint;
+	j->done = checkpoint_done;
+	writer_submit(&d->writer, j);
+}
+
+/* ------------------------------------------------------------------ watchdog and status */
+
+static void on_watchdog_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	char status[256];
+	uint64_t busy = writer_busy_ns(&d->writer);
+
+	/* A writer stuck in one commit for half the watchdog interval is a hung daemon: stop
+	 * pinging and let systemd restart it. */
+	if (busy > d->watchdog_usec * 1000 / 2) {
+		log_warning("writer busy for %" PRIu64 " ms, not pinging the watchdog",
+			    busy / 1000000);
+		return;
+	}
+	snprintf(status,
+		 sizeof(status), "WATCHDOG=1\nSTATUS=%zu connections, %" PRIu64
+				 " records, %" PRIu64 " commits, %" PRIu64 " KiB queued",
+		 d->n_sessions, d->stats.records, (uint64_t)atomic_load(&d->writer.commits),
+		 d->queued_bytes / 1024);
+	notify_send(status);
+}
+
+/* ------------------------------------------------------------------ drain and stop */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, on_handle_closed);
+}
+
+static void final_done(struct job *j)
+{
+	struct life_job *lj = (struct life_job *)j;
+	struct daemon *d = lj->d;
+
+	if (j->rc < 0) {
+		log_error("final lifecycle entry or checkpoint failed: %s", strerror(-j->rc));
+		d->exit_code = 1;
+	}
+	life_free(lj);
+	/* everything is acknowledged: close connections once their replies are written */
+	while (d->sessions)
+		session_close(d->sessions);
+	close_handle((uv_handle_t *)&d->sig_term);
+	close_handle((uv_handle_t *)&d->sig_int);
+	close_handle((uv_handle_t *)&d->sig_hup);
+	close_handle((uv_handle_t *)&d->checkpoint_timer);
+	close_handle((uv_handle_t *)&d->watchdog_timer);
+	writer_stop(&d->writer);
+}
+
+static void run_final(struct job *j, struct vault *v)
+{
+	struct life_job *lj = (struct life_job *)j;
+
+	j->rc = vault_append(v, lj->in, lj->job.n, lj->res);
+	if (j->rc == 0)
+		j->rc = vault_checkpoint_sign(v, NULL);
+}
+
+void daemon_maybe_finish_drain(struct daemon *d)
+{
+	struct life_job *lj;
+
+	if (!d->draining || d->final_submitted || !writer_idle(&d->writer))
+		return;
+	d->final_submitted = true;
+	lj = calloc(1, sizeof(*lj));
+	if (!lj || (lj->d = d, life_fill(lj, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__STOP,
+					 "SIGTERM: drained", false)) < 0) {
+		log_error("stop: out of memory");
+		if (lj)
+			life_free(lj);
+		d->exit_code = 1;
+		return;
+	}
+	/* appended and checkpointed in one writer step: the entries are run(), not batched */
+	lj->job.run = run_final;
+	lj->job.done = final_done;
+	writer_submit(&d->writer, &lj->job);
+}
+
+static void begin_drain(struct daemon *d, const char *why)
+{
+	if (d->draining)
+		return;
+	log_notice("%s: draining (every record received is committed and acknowledged)", why);
+	notify_send("STOPPING=1\nSTATUS=draining");
+	d->draining = true;
+	if (d->listening)
+		close_handle((uv_handle_t *)&d->listener);
+	d->listening = false;
+	for (struct session *s = d->sessions; s; s = s->next)
+		session_stop_reading(s);
+	daemon_maybe_finish_drain(d);
+}
+
+static void on_stop_signal(uv_signal_t *h, int sig)
+{
+	begin_drain(h->data, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ------------------------------------------------------------------ reload */
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void apply_overrides(struct daemon *d, struct config *c)
+{
+	if (d->vault_arg) {
+		free(c->vault_dir);
+		c->vault_dir = strdup(d->vault_arg);
+	}
+	if (d->socket_arg) {
+		free(c->socket_path);
+		c->socket_path = strdup(d->socket_arg);
+	}
+}
+
+static void on_hup(uv_signal_t *h, int sig)
+{
+	struct daemon *d = h->data;
+	struct config nc;
+	char err[600];
+	int rc;
+
+	(void)sig;
+	if (d->draining)
+		return;
+	notify_send("RELOADING=1");
+	rc = config_load(d->config_arg, &nc, err, sizeof(err));
+	if (rc < 0) {
+		log_error("reload rejected: %s; the running configuration stays in effect", err);
+		submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD_REJECTED, err,
+				 false);
+		notify_send("READY=1\nSTATUS=reload rejected");
+		return;
+	}
+	apply_overrides(d, &nc);
+	if (!same_str(nc.vault_dir, d->cfg.vault_dir) ||
+	    !same_str(nc.socket_path, d->cfg.socket_path) ||
+	    !same_str(nc.signing_key, d->cfg.signing_key) || !same_str(nc.origin, d->cfg.origin))
+		log_warning("reload: vault, socket, signing_key and origin changes take effect at "
+			    "the next start");
+	/* keep what only a restart may change */
+	free(nc.vault_dir);
+	nc.vault_dir = d->cfg.vault_dir;
+	d->cfg.vault_dir = NULL;
+	free(nc.socket_path);
+	nc.socket_path = d->cfg.socket_path;
+	d->cfg.socket_path = NULL;
+	nc.max_frame = d->cfg.max_frame; /* sessions hold readers sized for it */
+	config_deinit(&d->cfg);
+	d->cfg = nc;
+	log_set_level(d->cfg.log_level);
+	d->writer.commit_window_us = d->cfg.commit_window_us; /* read by the writer: benign */
+	uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
+		       (uint64_t)d->cfg.checkpoint_interval_s * 1000,
+		       (uint64_t)d->cfg.checkpoint_interval_s * 1000);
+	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
+	log_notice("configuration reloaded from %s", d->cfg.path ? d->cfg.path : "defaults");
+	notify_send("READY=1\nSTATUS=configuration reloaded");
+}
+
+/* ------------------------------------------------------------------ listening */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct daemon *d = listener->data;
+
+	if (status < 0) {
+		log_warning("accept: %s, ignoring", uv_strerror(status));
+		return;
+	}
+	session_accept(d, listener);
+}
+
+static int activated_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (!pid || !fds || strtol(pid, NULL, 10) != getpid())
+		return -1;
+	if (strtol(fds, NULL, 10) < 1)
+		return -1;
+	/* consume them: children (oracles) must not see these */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3; /* SD_LISTEN_FDS_START */
+}
+
+static int make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || slash == path)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* A socket file left by a daemon that died: remove it unless something still listens. */
+static int clear_stale(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (rc == 0)
+		return -EADDRINUSE;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+static int start_listening(struct daemon *d)
+{
+	int rc, fd = activated_fd();
+
+	rc = uv_pipe_init(d->loop, &d->listener, 0);
+	if (rc < 0)
+		return rc;
+	d->listener.data = d;
+	if (fd >= 0) {
+		rc = uv_pipe_open(&d->listener, fd);
+		if (rc < 0) {
+			log_error("socket activation: cannot use fd 3: %s", uv_strerror(rc));
+			return rc;
+		}
+		d->socket_activated = true;
+	} else {
+		const char *path = d->cfg.socket_path;
+		if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			log_error("socket path \"%s\" is too long for a Unix socket", path);
+			return -ENAMETOOLONG;
+		}
+		if ((rc = make_parent(path)) < 0 || (rc = clear_stale(path)) < 0) {
+			log_error("socket \"%s\": %s", path,
+				  rc == -EADDRINUSE ? "another daemon is listening there"
+				  : rc == -EEXIST   ? "exists and is not a socket"
+						    : strerror(-rc));
+			return rc;
+		}
+		/* bind under a tight umask, then open up to socket_mode: never world-writable
+		 * in between (uv_pipe_chmod would open it to everyone) */
+		mode_t old = umask(0177);
+		rc = uv_pipe_bind(&d->listener, path);
+		umask(old);
+		if (rc < 0) {
+			log_error("socket \"%s\": bind: %s", path, uv_strerror(rc));
+			return rc;
+		}
+		d->unlink_socket = true;
+		if (chmod(path, d->cfg.socket_mode) < 0 ||
+		    (d->cfg.has_socket_gid && chown(path, (uid_t)-1, d->cfg.socket_gid) < 0)) {
+			rc = -errno;
+			log_error("socket \"%s\": setting mode/group: %s", path, strerror(errno));
+			return rc;
+		}
+	}
+	rc = uv_listen((uv_stream_t *)&d->listener, LISTEN_BACKLOG, on_connection);
+	if (rc < 0) {
+		log_error("listen: %s", uv_strerror(rc));
+		return rc;
+	}
+	d->listening = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ start */
+
+static const char *open_error(int rc)
+{
+	switch (rc) {
+	case -EBUSY:
+		return "another evidentd is writing to this vault";
+	case -EPERM:
+		return "the signing key is readable by others (chmod 600 it)";
+	case -EKEYREJECTED:
+		return "the signing key is not this vault's key";
+	case -EBADMSG:
+		return "not an evidentd vault, unknown format version, or malformed key";
+	default:
+		return strerror(-rc);
+	}
+}
+
+static int open_vault(struct daemon *d)
+{
+	struct vault_options o = {.key_path = d->cfg.signing_key,
+				  .origin = d->cfg.origin,
+				  .map_size = d->cfg.map_size,
+				  .map_max = d->cfg.map_max};
+	struct vault_info info;
+	size_t bad = 0;
+	int rc;
+
+	rc = vault_open(d->cfg.vault_dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE, &o, &d->vault);
+	if (rc < 0) {
+		log_error("vault \"%s\": %s", d->cfg.vault_dir, open_error(rc));
+		return rc;
+	}
+	rc = vault_info(d->vault, &info);
+	if (rc < 0)
+		return rc;
+	snprintf(d->origin, sizeof(d->origin), "%s", info.origin);
+	rc = registry_load(&d->models, d->vault, &bad);
+	if (rc < 0) {
+		log_error("vault \"%s\": reading model entries: %s", d->cfg.vault_dir,
+			  strerror(-rc));
+		return rc;
+	}
+	if (bad)
+		log_warning("%zu model entries do not decode, ignoring them", bad);
+	log_info("vault \"%s\": %" PRIu64 " entries, origin %s, %zu models", d->cfg.vault_dir,
+		 info.size, info.origin, d->models.count);
+	return 0;
+}
+
+/* The start is recorded before anything is served. */
+static int record_start(struct daemon *d)
+{
+	struct life_job lj = {.d = d};
+	int rc = life_fill(&lj, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__START, NULL, true);
+
+	if (rc == 0)
+		rc = vault_append(d->vault, lj.in, lj.job.n, lj.res);
+	free(lj.payloads[0]);
+	free(lj.payloads[1]);
+	if (rc < 0)
+		log_error("vault \"%s\": recording the start: %s", d->cfg.vault_dir,
+			  rc == -ENOSPC ? "the vault is full" : strerror(-rc));
+	return rc;
+}
+
+static void after_writer_batch(void *data)
+{
+	daemon_flush_dirty(data);
+}
+
+int daemon_run(struct daemon *d)
+{
+	uv_loop_t loop;
+	char err[600];
+	int rc;
+
+	rc = config_load(d->config_arg, &d->cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	apply_overrides(d, &d->cfg);
+	if (!d->cfg.vault_dir || !d->cfg.socket_path)
+		return 1;
+	log_set_level(d->cfg.log_level);
+	if (registry_init(&d->models) < 0 || uv_loop_init(&loop) < 0)
+		return 1;
+	d->loop = &loop;
+	if (open_vault(d) < 0 || record_start(d) < 0)
+		goto fail;
+	rc = writer_start(&d->writer, &loop, d->vault, d->cfg.max_batch, d->cfg.commit_window_us);
+	if (rc < 0) {
+		log_error("writer thread: %s", strerror(-rc));
+		goto fail;
+	}
+	d->writer.after_done = after_writer_batch;
+	d->writer.after_done_data = d;
+	uv_signal_init(&loop, &d->sig_term);
+	uv_signal_init(&loop, &d->sig_int);
+	uv_signal_init(&loop, &d->sig_hup);
+	uv_timer_init(&loop, &d->checkpoint_timer);
+	uv_timer_init(&loop, &d->watchdog_timer);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	d->checkpoint_timer.data = d->watchdog_timer.data = d;
+	if (start_listening(d) < 0) {
+		d->exit_code = 1;
+		begin_drain(d, "startup failed");
+	} else {
+		uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
+		uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
+		uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
+		uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
+			       (uint64_t)d->cfg.checkpoint_interval_s * 1000,
+			       (uint64_t)d->cfg.checkpoint_interval_s * 1000);
+		d->watchdog_usec = notify_watchdog_usec();
+		if (d->watchdog_usec)
+			uv_timer_start(&d->watchdog_timer, on_watchdog_timer,
+				       d->watchdog_usec / 2000, d->watchdog_usec / 2000);
+		log_notice("evidentd %s listening on %s (vault %s)", EVIDENT_VERSION,
+			   d->socket_activated ? "a socket from systemd" : d->cfg.socket_path,
+			   d->cfg.vault_dir);
+		notify_send("READY=1\nSTATUS=serving");
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (d->unlink_socket)
+		unlink(d->cfg.socket_path);
+	rc = uv_loop_close(&loop);
+	if (rc < 0)
+		log_warning("event loop closed with handles open: %s", uv_strerror(rc));
+	log_notice("stopped: %" PRIu64 " records, %" PRIu64 " duplicates, %" PRIu64
+		   " refused, %" PRIu64 " connections",
+		   d->stats.records, d->stats.duplicates, d->stats.refused, d->stats.connections);
+	registry_deinit(&d->models);
+	vault_close(d->vault);
+	config_deinit(&d->cfg);
+	return d->exit_code;
+fail:
+	registry_deinit(&d->models);
+	vault_close(d->vault);
+	config_deinit(&d->cfg);
+	uv_loop_close(&loop);
+	return 1;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* struct daemon: the one object that owns everything of a running evidentd (no process
+ * globals). Made in main(), reached from libuv handles through ->data. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "registry.h"
+#include "vault.h"
+#include "writer.h"
+
+struct session;
+struct registration;
+
+struct daemon_stats {
+	uint64_t connections, rejected_connections;
+	uint64_t records, duplicates, refused, registrations, reviews;
+	uint64_t overloaded, vault_full;
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct config cfg;
+	const char *config_arg;	   /* --config, or NULL for the default path */
+	const char *vault_arg;	   /* --vault override */
+	const char *socket_arg;	   /* --socket override */
+	struct vault *vault;
+	struct writer writer;
+	struct registry models;
+	char origin[VAULT_ORIGIN_MAX + 1];
+
+	uv_pipe_t listener;
+	bool listening;
+	bool socket_activated;
+	bool unlink_socket; /* we bound the path: remove it at exit */
+
+	struct session *sessions; /* doubly linked */
+	struct session *dirty;	  /* sessions with gathered replies, flushed once per wake-up */
+	size_t n_sessions;
+	uint64_t next_session_id;
+	struct registration *registrations; /* in progress, across sessions */
+
+	uint64_t queued_bytes; /* bytes of records and chunks waiting for the writer */
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t checkpoint_timer, watchdog_timer;
+	uint64_t watchdog_usec;
+	uint64_t checkpointed_size;
+
+	bool draining;
+	bool final_submitted;
+	int exit_code;
+	struct daemon_stats stats;
+};
+
+/* Runs the daemon until SIGTERM/SIGINT and a complete drain. Returns the exit code. */
+int daemon_run(struct daemon *d);
+
+/* Helpers shared by the daemon's files. */
+void daemon_flush_dirty(struct daemon *d);
+void daemon_maybe_finish_drain(struct daemon *d);
+int64_t daemon_now_ns(void);

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pure part of request handling: decoding frames with a bounded allocator, validating
+ * Hello, manifests and records, and building vault payloads and reply frames. No I/O, no
+ * libuv, no logging: the session calls it, tests and the dispatch fuzz target call it too. */
+#pragma once
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evident.pb-c.h"
+#include "registry.h"
+
+#define PROTOCOL_VERSION      1
+#define DISPATCH_CLIENT_MAX   128
+#define DISPATCH_REQUEST_MAX  256
+#define DISPATCH_ID_MAX	      128
+#define DISPATCH_VERSION_MAX  64
+#define DISPATCH_DECISION_MAX 256
+#define DISPATCH_TRACE_MAX    128
+#define DISPATCH_MAP_MAX      64
+#define DISPATCH_KEY_MAX      64
+#define DISPATCH_LABEL_MAX    256
+#define DISPATCH_SCORES_MAX   1024
+#define DISPATCH_FEATURES_MAX 100000
+/* Decoded messages may take at most this multiple of the frame size in memory. */
+#define DISPATCH_ALLOC_FACTOR 8
+
+typedef Evident__V1__Error__Code dispatch_code;
+
+/* A decoded frame and the bounded allocator that owns its memory. */
+struct dispatch_msg {
+	ProtobufCAllocator alloc;
+	size_t used, cap;
+	Evident__V1__Frame *frame;
+};
+
+/* Decodes body[0..len). Returns 0 with m->frame set (free with dispatch_msg_free), or
+ * BAD_MESSAGE with a reason in err. */
+dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_msg *m, char *err,
+			      size_t err_size);
+void dispatch_msg_free(struct dispatch_msg *m);
+
+struct peer {
+	uint32_t uid, gid, pid;
+	bool known;
+};
+
+/* Checks a Hello. Returns 0, BAD_PROTOCOL_VERSION or BAD_MESSAGE (err says why). */
+dispatch_code dispatch_check_hello(const Evident__V1__Hello *h, char *err, size_t err_size);
+
+/* Checks a manifest: ids, framework, output space, decision rule, features, artifact hash and
+ * size, reference data. Returns 0 or BAD_MESSAGE. */
+dispatch_code dispatch_check_manifest(const Evident__V1__ModelManifest *m, char *err,
+				      size_t err_size);
+
+/* Canonical bytes of a manifest (map entries sorted, then protobuf-c's field order) and their
+ * SHA-256: two registrations are "the same" when their digests are equal. Sorts m's map in
+ * place. Returns 0 or -ENOMEM. *ret_bytes (may be NULL) is malloc'd, caller frees. */
+int dispatch_manifest_canonical(Evident__V1__ModelManifest *m, uint8_t **ret_bytes,
+				size_t *ret_len, uint8_t digest[32]);
+/* The digest only, of a const manifest (copies what it must sort). */
+int dispatch_manifest_digest(const Evident__V1__ModelManifest *m, uint8_t digest[32]);
+
+/* Checks a record against the registry. On success *ret_model names its model. Returns 0,
+ * BAD_MESSAGE, UNKNOWN_MODEL or SCHEMA_MISMATCH. */
+dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct registry *reg,
+				    const struct model_info **ret_model, char *err,
+				    size_t err_size);
+
+/* Builds a RecordEntry payload that embeds the record exactly as it arrived: when frame_body
+ * holds the record as its only field, those bytes are copied verbatim; otherwise the decoded
+ * record is packed again. Returns 0 and a malloc'd buffer, or -ENOMEM. */
+int dispatch_record_payload(const uint8_t *frame_body, size_t len, const Evident__V1__Record *rec,
+			    const char *client, const struct peer *peer, int64_t received_ns,
+			    uint8_t **ret, size_t *ret_len);
+
+/* ReviewEntry and LifecycleEntry payloads (malloc'd). */
+int dispatch_review_payload(const Evident__V1__Review *rv, const char *client, int64_t received_ns,
+			    uint8_t **ret, size_t *ret_len);
+
+/* Packs any protobuf-c message into a malloc'd buffer. Returns 0 or -ENOMEM. */
+int dispatch_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);
+
+/* Reply frames, varint-prefixed, appended to a growing buffer (*buf, *len, *cap). */
+int dispatch_reply_ack(uint8_t **buf, size_t *len, size_t *cap, const char *request_id,
+		       uint64_t seq, const uint8_t leaf_hash[32], bool duplicate);
+int dispatch_reply_error(uint8_t **buf, size_t *len, size_t *cap, dispatch_code code,
+			 const char *message, const char *request_id);
+int dispatch_reply_frame(uint8_t **buf, size_t *len, size_t *cap, const Evident__V1__Frame *f);
+
+/* Names for logs: "UNKNOWN_MODEL", ... */
+const char *dispatch_code_name(dispatch_code c);

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Model registry: a small chained hash table keyed by "ID@VERSION". */
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "entry.pb-c.h"
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	while (*s) {
+		h ^= (unsigned char)*s++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+int registry_key(const char *id, const char *version, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s@%s", id ? id : "", version ? version : "");
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int registry_init(struct registry *r)
+{
+	*r = (struct registry){.n_buckets = 64};
+	r->buckets = calloc(r->n_buckets, sizeof(*r->buckets));
+	return r->buckets ? 0 : -ENOMEM;
+}
+
+void registry_deinit(struct registry *r)
+{
+	for (size_t i = 0; r->buckets && i < r->n_buckets; i++) {
+		struct model_info *m = r->buckets[i];
+		while (m) {
+			struct model_info *next = m->next;
+			evident__v1__model_manifest__free_unpacked(m->manifest, NULL);
+			free(m->key);
+			free(m);
+			m = next;
+		}
+	}
+	free(r->buckets);
+	*r = (struct registry){0};
+}
+
+const struct model_info *registry_find(const struct registry *r, const char *id,
+				       const char *version)
+{
+	char key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2];
+
+	if (registry_key(id, version, key, sizeof(key)) < 0)
+		return NULL;
+	for (struct model_info *m = r->buckets[fnv1a(key) % r->n_buckets]; m; m = m->next)
+		if (strcmp(m->key, key) == 0)
+			return m;
+	return NULL;
+}
+
+static void rehash(struct registry *r)
+{
+	size_t n = r->n_buckets * 4;
+	struct model_info **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return; /* keep the old table: still correct, only slower */
+	for (size_t i = 0; i < r->n_buckets; i++) {
+		struct model_info *m = r->buckets[i];
+		while (m) {
+			struct model_info *next = m->next;
+			size_t b = fnv1a(m->key) % n;
+			m->next = nb[b];
+			nb[b] = m;
+			m = next;
+		}
+	}
+	free(r->buckets);
+	r->buckets = nb;
+	r->n_buckets = n;
+}
+
+int registry_add(struct registry *r, Evident__V1__ModelManifest *manifest, uint64_t seq,
+		 const uint8_t leaf_hash[VAULT_HASH_LEN], const uint8_t digest[VAULT_HASH_LEN])
+{
+	char key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2];
+	struct model_info *m;
+
+	if (registry_key(manifest->model_id, manifest->version, key, sizeof(key)) < 0 ||
+	    registry_find(r, manifest->model_id, manifest->version)) {
+		evident__v1__model_manifest__free_unpacked(manifest, NULL);
+		return -EEXIST;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->key = strdup(key))) {
+		free(m);
+		evident__v1__model_manifest__free_unpacked(manifest, NULL);
+		return -ENOMEM;
+	}
+	m->seq = seq;
+	m->manifest = manifest;
+	memcpy(m->leaf_hash, leaf_hash, VAULT_HASH_LEN);
+	memcpy(m->digest, digest, VAULT_HASH_LEN);
+	if (r->count + 1 > r->n_buckets * 2)
+		rehash(r);
+	size_t b = fnv1a(key) % r->n_buckets;
+	m->next = r->buckets[b];
+	r->buckets[b] = m;
+	r->count++;
+	return 0;
+}
+
+int registry_load(struct registry *r, struct vault *v, size_t *ret_bad)
+{
+	struct vault_reader *rd;
+	uint64_t seq = 0;
+	size_t bad = 0;
+	int rc;
+
+	rc = vault_reader_begin(v, &rd);
+	if (rc < 0)
+		return rc;
+	while ((rc = vault_next_of_type(rd, VAULT_ENTRY_MODEL, seq, &seq)) == 0) {
+		struct vault_entry e;
+		Evident__Entry__V1__ModelEntry *me;
+		uint8_t digest[VAULT_HASH_LEN];
+
+		rc = vault_get(rd, seq, &e);
+		if (rc < 0)
+			break;
+		me = e.payload ? evident__entry__v1__model_entry__unpack(NULL, e.payload_len,
+									 e.payload)
+			       : NULL;
+		if (!me || !me->manifest || dispatch_manifest_digest(me->manifest, digest) < 0) {
+			bad++;
+		} else {
+			Evident__V1__ModelManifest *mf = me->manifest;
+			me->manifest = NULL; /* moved into the registry */
+			rc = registry_add(r, mf, seq, e.leaf_hash, digest);
+			if (rc < 0 && rc != -EEXIST) {
+				evident__entry__v1__model_entry__free_unpacked(me, NULL);
+				break;
+			}
+		}
+		if (me)
+			evident__entry__v1__model_entry__free_unpacked(me, NULL);
+		seq++;
+	}
+	vault_reader_end(rd);
+	if (rc == -ENOENT)
+		rc = 0;
+	if (ret_bad)
+		*ret_bad = bad;
+	return rc;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The registered models (ID@VERSION -> manifest and model entry), rebuilt from the vault's
+ * model entries at start. Only the event loop thread touches it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evident.pb-c.h"
+#include "vault.h"
+
+struct model_info {
+	char *key; /* "ID@VERSION", owned */
+	uint64_t seq; /* of the model entry */
+	uint8_t leaf_hash[VAULT_HASH_LEN];
+	uint8_t digest[VAULT_HASH_LEN]; /* SHA-256 of the canonical manifest bytes */
+	Evident__V1__ModelManifest *manifest; /* owned (unpacked) */
+	struct model_info *next;	      /* hash chain */
+};
+
+struct registry {
+	struct model_info **buckets;
+	size_t n_buckets;
+	size_t count;
+};
+
+int registry_init(struct registry *r);
+void registry_deinit(struct registry *r);
+
+/* Reads every model entry of the vault (through the type index). A model entry that does not
+ * decode is skipped and counted in *ret_bad (may be NULL). Returns 0 or a vault error. */
+int registry_load(struct registry *r, struct vault *v, size_t *ret_bad);
+
+const struct model_info *registry_find(const struct registry *r, const char *id,
+				       const char *version);
+
+/* Adds a model; takes ownership of manifest (an unpacked message or a struct built by
+ * protobuf-c's unpack). Returns 0, -EEXIST (key present: manifest freed), -ENOMEM. */
+int registry_add(struct registry *r, Evident__V1__ModelManifest *manifest, uint64_t seq,
+		 const uint8_t leaf_hash[VAULT_HASH_LEN], const uint8_t digest[VAULT_HASH_LEN]);
+
+/* Writes "ID@VERSION" into buf. Returns 0 or -ENAMETOOLONG. */
+int registry_key(const char *id, const char *version, char *buf, size_t size);

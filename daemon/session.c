@@ -1,0 +1,1106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Client connections (see session.h and proto/PROTOCOL.md). Everything here runs on the
+ * event loop thread; the vault is only written through writer jobs. */
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "entry.pb-c.h"
+#include "evident_version.h"
+#include "log.h"
+
+#define E(x) EVIDENT__V1__ERROR__CODE__##x
+#define KEY_MAX (DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2)
+
+static void update_reading(struct session *s);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* ------------------------------------------------------------------ lifetime */
+
+static void session_free(struct session *s)
+{
+	frame_reader_deinit(&s->reader);
+	free(s->out);
+	free(s);
+}
+
+void session_unref(struct session *s)
+{
+	if (--s->refs == 0)
+		session_free(s);
+}
+
+static void on_close(uv_handle_t *h)
+{
+	session_unref(h->data);
+}
+
+static void unlink_session(struct session *s)
+{
+	struct daemon *d = s->d;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (d->sessions == s)
+		d->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	d->n_sessions--;
+}
+
+static void registration_abort(struct registration *reg);
+
+static void begin_close(struct session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	if (s->reading)
+		uv_read_stop((uv_stream_t *)&s->pipe);
+	s->reading = false;
+	if (s->reg)
+		registration_abort(s->reg);
+	unlink_session(s);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct session *s = req->data;
+
+	(void)status;
+	free(req);
+	uv_close((uv_handle_t *)&s->pipe, on_close);
+}
+
+void session_close(struct session *s)
+{
+	uv_shutdown_t *req;
+
+	if (s->closing)
+		return;
+	session_flush(s);
+	begin_close(s);
+	daemon_maybe_finish_drain(s->d);
+	/* shutdown waits for queued writes, so the last replies reach the client */
+	req = malloc(sizeof(*req));
+	if (req) {
+		req->data = s;
+		if (uv_shutdown(req, (uv_stream_t *)&s->pipe, on_shutdown) == 0)
+			return;
+		free(req);
+	}
+	uv_close((uv_handle_t *)&s->pipe, on_close);
+}
+
+/* The peer is gone: nothing more can be written. */
+static void close_now(struct session *s)
+{
+	if (s->closing)
+		return;
+	begin_close(s);
+	uv_close((uv_handle_t *)&s->pipe, on_close);
+	daemon_maybe_finish_drain(s->d);
+}
+
+/* ------------------------------------------------------------------ output */
+
+struct wreq {
+	uv_write_t req;
+	struct session *s;
+	uint8_t *buf;
+	size_t len;
+};
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct session *s = w->s;
+
+	s->output_pending -= w->len;
+	free(w->buf);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED && !s->closing) {
+		log_debug("session %llu (%s): write failed: %s, closing", (unsigned long long)s->id,
+			  s->client_name, uv_strerror(status));
+		close_now(s);
+	} else if (!s->closing) {
+		update_reading(s);
+	}
+	session_unref(s);
+}
+
+void session_flush(struct session *s)
+{
+	struct wreq *w;
+	uv_buf_t b;
+
+	if (s->out_len == 0 || s->closing)
+		return;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return; /* keep the replies; the next flush tries again */
+	w->s = s;
+	w->buf = s->out;
+	w->len = s->out_len;
+	s->out = NULL;
+	s->out_len = s->out_cap = 0;
+	b = uv_buf_init((char *)w->buf, (unsigned)w->len);
+	if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_write) < 0) {
+		free(w->buf);
+		free(w);
+		close_now(s);
+		return;
+	}
+	s->output_pending += w->len;
+	s->refs++;
+}
+
+/* Marks s as having replies; the daemon flushes dirty sessions once per wake-up. */
+static void mark_dirty(struct session *s)
+{
+	if (s->dirty || s->closing)
+		return;
+	s->dirty = true;
+	s->refs++;
+	s->dirty_next = s->d->dirty;
+	s->d->dirty = s;
+}
+
+void daemon_flush_dirty(struct daemon *d)
+{
+	struct session *s = d->dirty;
+
+	d->dirty = NULL;
+	while (s) {
+		struct session *next = s->dirty_next;
+		s->dirty = false;
+		session_flush(s);
+		if (!s->closing)
+			update_reading(s);
+		session_unref(s);
+		s = next;
+	}
+}
+
+static void reply_error(struct session *s, dispatch_code code, const char *msg, const char *rid)
+{
+	if (dispatch_reply_error(&s->out, &s->out_len, &s->out_cap, code, msg, rid) == 0)
+		mark_dirty(s);
+}
+
+static void reply_ack(struct session *s, const char *rid, const struct vault_append_result *r)
+{
+	if (dispatch_reply_ack(&s->out, &s->out_len, &s->out_cap, rid, r->seq, r->leaf_hash,
+			       r->duplicate) == 0)
+		mark_dirty(s);
+}
+
+static void reply_frame(struct session *s, const Evident__V1__Frame *f)
+{
+	if (dispatch_reply_frame(&s->out, &s->out_len, &s->out_cap, f) == 0)
+		mark_dirty(s);
+}
+
+/* Replies and closes: framing errors leave the stream unusable. */
+static void fail_and_close(struct session *s, dispatch_code code, const char *msg)
+{
+	log_info("session %llu (%s): %s: %s, closing", (unsigned long long)s->id,
+		 s->client_name[0] ? s->client_name : "before Hello", dispatch_code_name(code),
+		 msg);
+	reply_error(s, code, msg, NULL);
+	session_close(s);
+}
+
+/* ------------------------------------------------------------------ flow control */
+
+static void update_reading(struct session *s)
+{
+	struct daemon *d = s->d;
+	bool want = !s->closing && !d->draining && s->unacked_bytes <= d->cfg.max_unacked &&
+		    s->output_pending <= SESSION_OUTPUT_MAX;
+
+	if (want == s->reading)
+		return;
+	if (want) {
+		if (uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read) == 0)
+			s->reading = true;
+	} else {
+		uv_read_stop((uv_stream_t *)&s->pipe);
+		s->reading = false;
+	}
+}
+
+void session_stop_reading(struct session *s)
+{
+	update_reading(s);
+}
+
+/* Accounts a job's bytes against the connection and the daemon. */
+static void charge(struct session *s, struct job *j)
+{
+	s->refs++;
+	s->unacked_bytes += j->cost;
+	s->d->queued_bytes += j->cost;
+}
+
+static void discharge(struct session *s, struct job *j)
+{
+	s->unacked_bytes -= j->cost;
+	s->d->queued_bytes -= j->cost;
+}
+
+/* ------------------------------------------------------------------ records and reviews */
+
+struct entry_job {
+	struct job job;
+	uint8_t *payload;
+	char *request_id;
+	char *dedup_client;
+	int type;
+};
+
+static void entry_job_free(struct entry_job *ej)
+{
+	free(ej->payload);
+	free(ej->request_id);
+	free(ej->dedup_client);
+	free(ej);
+}
+
+static dispatch_code write_error_code(int rc)
+{
+	return rc == -ENOSPC ? E(VAULT_FULL) : E(INTERNAL);
+}
+
+static void entry_done(struct job *j)
+{
+	struct entry_job *ej = (struct entry_job *)j;
+	struct session *s = j->owner;
+	struct daemon *d = s->d;
+
+	discharge(s, j);
+	if (j->rc == 0) {
+		if (j->res1.duplicate)
+			d->stats.duplicates++;
+		if (!s->closing)
+			reply_ack(s, ej->request_id, &j->res1);
+	} else {
+		char msg[160];
+		if (j->rc == -ENOSPC)
+			d->stats.vault_full++;
+		snprintf(msg, sizeof(msg), "not stored: %s",
+			 j->rc == -ENOSPC ? "the vault is full (disk or map); retry later"
+					  : strerror(-j->rc));
+		if (j->rc != -ENOSPC)
+			log_error("writing %s %s of %s failed: %s",
+				  vault_entry_type_name(ej->type), ej->request_id, s->client_name,
+				  strerror(-j->rc));
+		if (!s->closing)
+			reply_error(s, write_error_code(j->rc), msg, ej->request_id);
+	}
+	entry_job_free(ej);
+	daemon_maybe_finish_drain(d);
+	session_unref(s);
+}
+
+/* Queues one entry with the (client, request id) dedup key. Takes payload. */
+static void submit_entry(struct session *s, int type, uint8_t *payload, size_t len,
+			 const char *request_id)
+{
+	struct entry_job *ej = calloc(1, sizeof(*ej));
+
+	if (!ej || !(ej->request_id = strdup(request_id)) ||
+	    !(ej->dedup_client = strdup(s->client_name))) {
+		if (ej)
+			entry_job_free(ej);
+		free(payload);
+		reply_error(s, E(INTERNAL), "out of memory", request_id);
+		return;
+	}
+	ej->payload = payload;
+	ej->type = type;
+	ej->job.n = 1;
+	ej->job.in = &ej->job.in1;
+	ej->job.res = &ej->job.res1;
+	ej->job.in1 = (struct vault_entry_in){.type = (uint16_t)type,
+					      .payload = payload,
+					      .payload_len = len,
+					      .dedup_client = ej->dedup_client,
+					      .dedup_request = ej->request_id};
+	ej->job.done = entry_done;
+	ej->job.owner = s;
+	ej->job.cost = len;
+	charge(s, &ej->job);
+	writer_submit(&s->d->writer, &ej->job);
+}
+
+static void handle_record(struct session *s, const uint8_t *body, size_t len,
+			  const Evident__V1__Record *rec)
+{
+	struct daemon *d = s->d;
+	const struct model_info *mi;
+	char err[256];
+	uint8_t *payload;
+	size_t plen;
+	dispatch_code code;
+
+	if (d->queued_bytes > d->cfg.max_queue) {
+		d->stats.overloaded++;
+		reply_error(s, E(OVERLOADED), "the daemon's queue is full; retry later",
+			    rec->request_id);
+		return;
+	}
+	code = dispatch_check_record(rec, &d->models, &mi, err, sizeof(err));
+	if (code) {
+		d->stats.refused++;
+		log_debug("session %llu (%s): record %s refused: %s", (unsigned long long)s->id,
+			  s->client_name, rec->request_id ? rec->request_id : "", err);
+		reply_error(s, code, err, rec->request_id);
+		return;
+	}
+	if (dispatch_record_payload(body, len, rec, s->client_name, &s->peer, daemon_now_ns(),
+				    &payload, &plen) < 0) {
+		reply_error(s, E(INTERNAL), "out of memory", rec->request_id);
+		return;
+	}
+	d->stats.records++;
+	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id);
+}
+
+static void handle_review(struct session *s, const Evident__V1__Review *rv)
+{
+	char rid[64];
+	const char *request_id = rv->request_id;
+	uint8_t *payload;
+	size_t plen;
+
+	if (!rv->has_incident_id || !rv->reviewer || !*rv->reviewer || !rv->outcome ||
+	    !*rv->outcome || strlen(rv->reviewer) > 128 || strlen(rv->outcome) > 64 ||
+	    (rv->note && strlen(rv->note) > 16384) ||
+	    (request_id && strlen(request_id) > DISPATCH_REQUEST_MAX)) {
+		reply_error(s, E(BAD_MESSAGE),
+			    "review needs incident_id, reviewer (<= 128 bytes) and outcome (<= 64 "
+			    "bytes); note <= 16 KiB",
+			    request_id);
+		return;
+	}
+	if (!request_id || !*request_id) {
+		snprintf(rid, sizeof(rid), "review-%llu", (unsigned long long)rv->incident_id);
+		request_id = rid;
+	}
+	if (dispatch_review_payload(rv, s->client_name, daemon_now_ns(), &payload, &plen) < 0) {
+		reply_error(s, E(INTERNAL), "out of memory", request_id);
+		return;
+	}
+	s->d->stats.reviews++;
+	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id);
+}
+
+/* ------------------------------------------------------------------ model registration */
+
+enum { ART_MODEL = 0, ART_REFERENCE = 1 };
+
+struct registration {
+	struct registration *next; /* daemon's list of registrations in progress */
+	struct daemon *d;
+	struct session *s;	   /* NULL once aborted */
+	Evident__V1__ModelManifest *manifest; /* owned (default allocator) */
+	uint8_t digest[VAULT_HASH_LEN];
+	char key[KEY_MAX];
+	int current;	       /* ART_MODEL or ART_REFERENCE being received */
+	bool requested;	       /* an ArtifactRequest for current went out */
+	bool done[2];	       /* stored (or already present) */
+	uint64_t received;     /* bytes of current queued to the writer */
+	bool sent_last;	       /* current's last chunk queued */
+	struct vault_blob_writer *bw; /* owned by the writer thread */
+	unsigned jobs;	       /* in flight */
+	bool aborted;
+};
+
+static bool want_reference(const struct registration *reg)
+{
+	return reg->manifest->reference_data_sha256 && *reg->manifest->reference_data_sha256;
+}
+
+static const char *art_hash_hex(const struct registration *reg, int which)
+{
+	return which == ART_MODEL ? reg->manifest->artifact_sha256
+				  : reg->manifest->reference_data_sha256;
+}
+
+static uint64_t art_size(const struct registration *reg, int which)
+{
+	return which == ART_MODEL ? reg->manifest->artifact_size
+				  : reg->manifest->reference_data_size;
+}
+
+static void registration_free(struct registration *reg)
+{
+	if (reg->manifest)
+		evident__v1__model_manifest__free_unpacked(reg->manifest, NULL);
+	free(reg);
+}
+
+static void registration_unlink(struct registration *reg)
+{
+	struct registration **p = &reg->d->registrations;
+
+	while (*p && *p != reg)
+		p = &(*p)->next;
+	if (*p)
+		*p = reg->next;
+	if (reg->s && reg->s->reg == reg)
+		reg->s->reg = NULL;
+	reg->s = NULL;
+}
+
+static void run_blob_abort(struct job *j, struct vault *v)
+{
+	struct registration *reg = j->data;
+	(void)v;
+	vault_blob_abort(reg->bw);
+	reg->bw = NULL;
+	j->rc = 0;
+}
+
+static void reg_job_done_common(struct registration *reg)
+{
+	reg->jobs--;
+	if (reg->aborted && reg->jobs == 0)
+		registration_free(reg);
+}
+
+static void abort_done(struct job *j)
+{
+	struct registration *reg = j->data;
+	free(j);
+	reg_job_done_common(reg);
+}
+
+/* Drops the registration; blob data staged so far is dropped by the writer. */
+static void registration_abort(struct registration *reg)
+{
+	if (reg->aborted)
+		return;
+	reg->aborted = true;
+	registration_unlink(reg);
+	struct job *j = calloc(1, sizeof(*j));
+	if (j) {
+		j->run = run_blob_abort;
+		j->done = abort_done;
+		j->data = reg;
+		reg->jobs++;
+		writer_submit(&reg->d->writer, j);
+	} else if (reg->jobs == 0) {
+		/* cannot reach the writer: the staged chunks go at the next start */
+		registration_free(reg);
+	}
+}
+
+static void registration_fail(struct registration *reg, dispatch_code code, const char *msg)
+{
+	struct session *s = reg->s;
+
+	log_info("registration of %s by %s failed: %s", reg->key, s ? s->client_name : "?", msg);
+	if (s && !s->closing)
+		reply_error(s, code, msg, reg->key);
+	registration_abort(reg);
+}
+
+static void send_artifact_request(struct registration *reg)
+{
+	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
+	Evident__V1__ArtifactRequest ar = EVIDENT__V1__ARTIFACT_REQUEST__INIT;
+
+	ar.model_id = reg->manifest->model_id;
+	ar.version = reg->manifest->version;
+	ar.has_kind = ar.has_offset = true;
+	ar.kind = reg->current == ART_MODEL ? EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL
+					    : EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA;
+	ar.offset = reg->received;
+	f.body_case = EVIDENT__V1__FRAME__BODY_ARTIFACT_REQUEST;
+	f.artifact_request = &ar;
+	reply_frame(reg->s, &f);
+	reg->requested = true;
+}
+
+static bool blob_present(struct daemon *d, const char *hex)
+{
+	struct vault_reader *r;
+	uint8_t h[32];
+	uint64_t size;
+	bool present = false;
+
+	if (vault_unhex(hex, 64, h) < 0 || vault_reader_begin(d->vault, &r) < 0)
+		return false;
+	present = vault_blob_stat(r, h, &size) == 0;
+	vault_reader_end(r);
+	return present;
+}
+
+struct commit_job {
+	struct job job;
+	struct vault_entry_in in[3];
+	struct vault_append_result res[3];
+	uint8_t *payloads[3];
+	char dedup_request[KEY_MAX];
+	struct registration *reg;
+};
+
+static void commit_done(struct job *j)
+{
+	struct commit_job *cj = (struct commit_job *)j;
+	struct registration *reg = cj->reg;
+	struct daemon *d = reg->d;
+	struct session *s = reg->s; /* NULL when the connection went away meanwhile */
+	const struct vault_append_result *mr = &cj->res[j->n - 1];
+
+	for (size_t i = 0; i < j->n; i++)
+		free(cj->payloads[i]);
+	if (j->rc == 0 && !reg->aborted) {
+		Evident__V1__ModelManifest *mf = reg->manifest;
+		reg->manifest = NULL;
+		int rc = registry_add(&d->models, mf, mr->seq, mr->leaf_hash, reg->digest);
+		if (rc < 0 && rc != -EEXIST)
+			log_error("registry: cannot add %s: %s", reg->key, strerror(-rc));
+		log_info("model %s registered by %s (entry %llu)", reg->key,
+			 s ? s->client_name : "?", (unsigned long long)mr->seq);
+		d->stats.registrations++;
+		if (s && !s->closing)
+			reply_ack(s, reg->key, mr);
+		registration_unlink(reg);
+		reg->aborted = true; /* done: freed below */
+	} else if (j->rc < 0 && !reg->aborted) {
+		registration_fail(reg, write_error_code(j->rc),
+				  j->rc == -ENOSPC ? "the vault is full; retry later"
+						   : "could not store the registration");
+	}
+	session_unref(j->owner);
+	free(cj);
+	reg_job_done_common(reg);
+	daemon_maybe_finish_drain(d);
+}
+
+static int artifact_payload(const struct registration *reg, int which, uint8_t **ret,
+			    size_t *ret_len)
+{
+	Evident__Entry__V1__ArtifactEntry ae = EVIDENT__ENTRY__V1__ARTIFACT_ENTRY__INIT;
+	uint8_t hash[32];
+
+	if (vault_unhex(art_hash_hex(reg, which), 64, hash) < 0)
+		return -EINVAL;
+	ae.model_id = reg->manifest->model_id;
+	ae.version = reg->manifest->version;
+	ae.has_kind = ae.has_sha256 = ae.has_size = true;
+	ae.kind = which == ART_MODEL ? EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL
+				     : EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA;
+	ae.sha256.data = hash;
+	ae.sha256.len = 32;
+	ae.size = art_size(reg, which);
+	return dispatch_pack(&ae.base, ret, ret_len);
+}
+
+/* Artifacts are stored: append the artifact entries and the model entry in one commit. */
+static void registration_commit(struct registration *reg)
+{
+	struct session *s = reg->s;
+	struct commit_job *cj = calloc(1, sizeof(*cj));
+	Evident__Entry__V1__ModelEntry me = EVIDENT__ENTRY__V1__MODEL_ENTRY__INIT;
+	size_t n = 0, len;
+
+	if (!cj) {
+		registration_fail(reg, E(INTERNAL), "out of memory");
+		return;
+	}
+	cj->reg = reg;
+	for (int which = ART_MODEL; which <= ART_REFERENCE; which++) {
+		if (which == ART_REFERENCE && !want_reference(reg))
+			break;
+		if (artifact_payload(reg, which, &cj->payloads[n], &len) < 0)
+			goto oom;
+		cj->in[n] = (struct vault_entry_in){.type = VAULT_ENTRY_ARTIFACT,
+						    .payload = cj->payloads[n],
+						    .payload_len = len};
+		n++;
+	}
+	me.client_name = s->client_name;
+	me.manifest = reg->manifest; /* canonical order: sorted when the digest was made */
+	if (dispatch_pack(&me.base, &cj->payloads[n], &len) < 0)
+		goto oom;
+	/* A registration is recorded once even if two daemons' worth of retries race. */
+	snprintf(cj->dedup_request, sizeof(cj->dedup_request), "%s", reg->key);
+	cj->in[n] = (struct vault_entry_in){.type = VAULT_ENTRY_MODEL,
+					    .payload = cj->payloads[n],
+					    .payload_len = len,
+					    .dedup_client = "@models",
+					    .dedup_request = cj->dedup_request};
+	n++;
+	cj->job.n = n;
+	cj->job.in = cj->in;
+	cj->job.res = cj->res;
+	cj->job.done = commit_done;
+	cj->job.owner = s;
+	reg->jobs++;
+	s->refs++;
+	writer_submit(&reg->d->writer, &cj->job);
+	return;
+oom:
+	for (size_t i = 0; i < 3; i++)
+		free(cj->payloads[i]);
+	free(cj);
+	registration_fail(reg, E(INTERNAL), "out of memory");
+}
+
+/* Moves to the next artifact the vault lacks, or commits when none is left. */
+static void registration_advance(struct registration *reg)
+{
+	for (int which = ART_MODEL; which <= ART_REFERENCE; which++) {
+		if (reg->done[which] || (which == ART_REFERENCE && !want_reference(reg)))
+			continue;
+		if (reg->current != which) {
+			reg->current = which;
+			reg->received = 0;
+			reg->sent_last = false;
+			reg->requested = false;
+		}
+		if (blob_present(reg->d, art_hash_hex(reg, which)) && reg->received == 0 &&
+		    !reg->sent_last) {
+			/* Stored by an earlier registration: no upload; chunks a client
+			 * streams anyway are dropped. */
+			reg->done[which] = true;
+			snprintf(reg->s->swallow_key, sizeof(reg->s->swallow_key), "%s", reg->key);
+			continue;
+		}
+		if (!reg->requested)
+			send_artifact_request(reg);
+		return;
+	}
+	registration_commit(reg);
+}
+
+struct chunk_job {
+	struct job job;
+	struct registration *reg;
+	uint8_t *data;
+	size_t len;
+	bool last;
+	int which;
+	uint8_t expect[32];
+	uint64_t expect_size;
+};
+
+static void run_chunk(struct job *j, struct vault *v)
+{
+	struct chunk_job *cj = (struct chunk_job *)j;
+	struct registration *reg = cj->reg;
+	int rc = 0;
+
+	if (!reg->bw)
+		rc = vault_blob_begin(v, &reg->bw);
+	if (rc == 0 && cj->len)
+		rc = vault_blob_write(reg->bw, cj->data, cj->len);
+	if (rc == 0 && cj->last) {
+		rc = vault_blob_finish(reg->bw, cj->expect, cj->expect_size, NULL);
+		reg->bw = NULL; /* finish frees it, whatever the outcome */
+		if (rc > 0)
+			rc = 0; /* already stored */
+	}
+	j->rc = rc;
+}
+
+static void chunk_done(struct job *j)
+{
+	struct chunk_job *cj = (struct chunk_job *)j;
+	struct registration *reg = cj->reg;
+	struct session *s = j->owner;
+
+	discharge(s, j);
+	free(cj->data);
+	if (!reg->aborted) {
+		if (j->rc < 0) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "%s artifact of %s not stored: %s",
+				 cj->which == ART_MODEL ? "model" : "reference data", reg->key,
+				 j->rc == -EBADMSG ? "its SHA-256 or size does not match the manifest"
+				 : j->rc == -ENOSPC ? "the vault is full; retry later"
+						    : strerror(-j->rc));
+			registration_fail(reg,
+					  j->rc == -EBADMSG ? E(SCHEMA_MISMATCH)
+							    : write_error_code(j->rc),
+					  msg);
+		} else if (cj->last) {
+			reg->done[cj->which] = true;
+			registration_advance(reg);
+		}
+	}
+	free(cj);
+	reg_job_done_common(reg);
+	daemon_maybe_finish_drain(s->d);
+	session_unref(s);
+}
+
+static void handle_chunk(struct session *s, const Evident__V1__ArtifactChunk *c)
+{
+	struct registration *reg = s->reg;
+	char key[KEY_MAX];
+	int which;
+
+	if (registry_key(c->model_id, c->version, key, sizeof(key)) < 0) {
+		reply_error(s, E(BAD_MESSAGE), "artifact chunk: model id or version too long", NULL);
+		return;
+	}
+	if (s->swallow_key[0] && strcmp(key, s->swallow_key) == 0 && (!reg || strcmp(reg->key, key)))
+		return; /* an upload the daemon did not need */
+	if (!reg || strcmp(reg->key, key) != 0) {
+		reply_error(s, E(BAD_MESSAGE),
+			    "artifact chunk for a model with no registration in progress on this "
+			    "connection (send RegisterModel first)",
+			    key);
+		return;
+	}
+	which = c->kind == EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA ? ART_REFERENCE
+		: c->kind == EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL	     ? ART_MODEL
+									     : -1;
+	if (which < 0 || (which == ART_REFERENCE && !want_reference(reg))) {
+		registration_fail(reg, E(BAD_MESSAGE),
+				  "artifact chunk kind must be MODEL, or REFERENCE_DATA when the "
+				  "manifest names reference data");
+		return;
+	}
+	if (reg->done[which] && s->swallow_key[0] && !strcmp(s->swallow_key, key))
+		return; /* already stored: dropped */
+	if (which != reg->current || reg->sent_last || reg->done[which]) {
+		registration_fail(reg, E(BAD_MESSAGE),
+				  which == ART_REFERENCE && !reg->done[ART_MODEL]
+					  ? "reference data sent before the model artifact finished"
+					  : "artifact chunk after its last chunk");
+		return;
+	}
+	uint64_t off = c->has_offset ? c->offset : 0;
+	size_t len = c->has_data ? c->data.len : 0;
+	if (off != reg->received) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "artifact chunk at offset %llu, expected %llu",
+			 (unsigned long long)off, (unsigned long long)reg->received);
+		registration_fail(reg, E(BAD_MESSAGE), msg);
+		return;
+	}
+	if (len > art_size(reg, which) - reg->received) {
+		registration_fail(reg, E(SCHEMA_MISMATCH),
+				  "artifact is longer than the size in the manifest");
+		return;
+	}
+	struct chunk_job *cj = calloc(1, sizeof(*cj));
+	if (!cj || (len && !(cj->data = malloc(len)))) {
+		free(cj);
+		registration_fail(reg, E(INTERNAL), "out of memory");
+		return;
+	}
+	if (len)
+		memcpy(cj->data, c->data.data, len);
+	cj->reg = reg;
+	cj->len = len;
+	cj->which = which;
+	cj->last = c->has_last && c->last;
+	if (cj->last) {
+		vault_unhex(art_hash_hex(reg, which), 64, cj->expect);
+		cj->expect_size = art_size(reg, which);
+		reg->sent_last = true;
+	}
+	reg->received += len;
+	cj->job.run = run_chunk;
+	cj->job.done = chunk_done;
+	cj->job.owner = s;
+	cj->job.cost = len;
+	reg->jobs++;
+	charge(s, &cj->job);
+	writer_submit(&s->d->writer, &cj->job);
+}
+
+/* A private copy of a decoded manifest (the frame's memory goes with the frame). */
+static Evident__V1__ModelManifest *manifest_copy(const Evident__V1__ModelManifest *m)
+{
+	uint8_t *bytes;
+	size_t len;
+	Evident__V1__ModelManifest *copy;
+
+	if (dispatch_pack(&m->base, &bytes, &len) < 0)
+		return NULL;
+	copy = evident__v1__model_manifest__unpack(NULL, len, bytes);
+	free(bytes);
+	return copy;
+}
+
+static void handle_register(struct session *s, const Evident__V1__RegisterModel *rm)
+{
+	struct daemon *d = s->d;
+	struct registration *reg;
+	const struct model_info *mi;
+	char err[256];
+	dispatch_code code;
+
+	if (!rm->manifest) {
+		reply_error(s, E(BAD_MESSAGE), "RegisterModel without a manifest", NULL);
+		return;
+	}
+	if (s->reg) {
+		reply_error(s, E(BAD_MESSAGE),
+			    "a registration is already in progress on this connection", NULL);
+		return;
+	}
+	code = dispatch_check_manifest(rm->manifest, err, sizeof(err));
+	if (code) {
+		char key[KEY_MAX];
+		registry_key(rm->manifest->model_id, rm->manifest->version, key, sizeof(key));
+		reply_error(s, code, err, key);
+		return;
+	}
+	reg = calloc(1, sizeof(*reg));
+	if (!reg || !(reg->manifest = manifest_copy(rm->manifest)) ||
+	    dispatch_manifest_canonical(reg->manifest, NULL, NULL, reg->digest) < 0) {
+		if (reg)
+			registration_free(reg);
+		reply_error(s, E(INTERNAL), "out of memory", NULL);
+		return;
+	}
+	reg->d = d;
+	registry_key(reg->manifest->model_id, reg->manifest->version, reg->key, sizeof(reg->key));
+	mi = registry_find(&d->models, reg->manifest->model_id, reg->manifest->version);
+	if (mi) {
+		if (memcmp(mi->digest, reg->digest, 32) == 0) {
+			struct vault_append_result r = {.seq = mi->seq, .duplicate = true};
+			memcpy(r.leaf_hash, mi->leaf_hash, 32);
+			reply_ack(s, reg->key, &r);
+			snprintf(s->swallow_key, sizeof(s->swallow_key), "%s", reg->key);
+		} else {
+			reply_error(s, E(CONFLICT),
+				    "a different manifest is already registered under this "
+				    "ID@VERSION (register a new version)",
+				    reg->key);
+		}
+		registration_free(reg);
+		return;
+	}
+	for (struct registration *o = d->registrations; o; o = o->next)
+		if (strcmp(o->key, reg->key) == 0) {
+			reply_error(s, E(CONFLICT),
+				    "this ID@VERSION is being registered by another connection; "
+				    "retry when it is done",
+				    reg->key);
+			registration_free(reg);
+			return;
+		}
+	reg->s = s;
+	reg->current = -1;
+	reg->next = d->registrations;
+	d->registrations = reg;
+	s->reg = reg;
+	s->swallow_key[0] = '\0';
+	registration_advance(reg);
+}
+
+/* ------------------------------------------------------------------ frames */
+
+static void handle_hello(struct session *s, const Evident__V1__Hello *h)
+{
+	struct daemon *d = s->d;
+	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
+	Evident__V1__HelloOk ok = EVIDENT__V1__HELLO_OK__INIT;
+	char err[200];
+	dispatch_code code = dispatch_check_hello(h, err, sizeof(err));
+
+	if (code) {
+		fail_and_close(s, code, err);
+		return;
+	}
+	snprintf(s->client_name, sizeof(s->client_name), "%s", h->client_name);
+	s->hello_done = true;
+	ok.has_protocol_version = ok.has_max_frame = true;
+	ok.protocol_version = PROTOCOL_VERSION;
+	ok.daemon_version = (char *)EVIDENT_VERSION;
+	ok.vault_origin = d->origin;
+	ok.max_frame = d->cfg.max_frame;
+	f.body_case = EVIDENT__V1__FRAME__BODY_HELLO_OK;
+	f.hello_ok = &ok;
+	reply_frame(s, &f);
+	log_debug("session %llu: hello from %s (uid %u, pid %u)", (unsigned long long)s->id,
+		  s->client_name, s->peer.uid, s->peer.pid);
+}
+
+static void handle_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	struct dispatch_msg m;
+	char err[200];
+	const Evident__V1__Frame *f;
+
+	if (dispatch_decode(body, len, &m, err, sizeof(err))) {
+		if (!s->hello_done)
+			fail_and_close(s, E(BAD_MESSAGE), err);
+		else
+			reply_error(s, E(BAD_MESSAGE), err, NULL);
+		return;
+	}
+	f = m.frame;
+	if (!s->hello_done) {
+		if (f->body_case == EVIDENT__V1__FRAME__BODY_HELLO)
+			handle_hello(s, f->hello);
+		else
+			fail_and_close(s, E(BAD_MESSAGE), "the first frame must be Hello");
+		dispatch_msg_free(&m);
+		return;
+	}
+	switch (f->body_case) {
+	case EVIDENT__V1__FRAME__BODY_RECORD:
+		handle_record(s, body, len, f->record);
+		break;
+	case EVIDENT__V1__FRAME__BODY_REGISTER_MODEL:
+		handle_register(s, f->register_model);
+		break;
+	case EVIDENT__V1__FRAME__BODY_ARTIFACT_CHUNK:
+		handle_chunk(s, f->artifact_chunk);
+		break;
+	case EVIDENT__V1__FRAME__BODY_REVIEW:
+		handle_review(s, f->review);
+		break;
+	case EVIDENT__V1__FRAME__BODY_HELLO:
+		reply_error(s, E(BAD_MESSAGE), "Hello was already received", NULL);
+		break;
+	default:
+		reply_error(s, E(BAD_MESSAGE),
+			    "this frame is sent by the daemon, not by clients", NULL);
+		break;
+	}
+	dispatch_msg_free(&m);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)s->rbuf, sizeof(s->rbuf));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = stream->data;
+	const uint8_t *body;
+	size_t len;
+	int rc;
+
+	(void)buf;
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("session %llu: read: %s", (unsigned long long)s->id,
+				  uv_strerror((int)nread));
+		/* the client may still read: send what is gathered, then close */
+		session_close(s);
+		return;
+	}
+	s->refs++; /* handlers may close the session */
+	rc = frame_reader_feed(&s->reader, s->rbuf, (size_t)nread);
+	while (rc == 0 && !s->closing) {
+		rc = frame_reader_next(&s->reader, &body, &len);
+		if (rc == 1) {
+			handle_frame(s, body, len);
+			rc = 0;
+			continue;
+		}
+		break;
+	}
+	if (!s->closing && rc == -EMSGSIZE) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "frame of %zu bytes is over max_frame (%u)", len,
+			 s->d->cfg.max_frame);
+		fail_and_close(s, E(TOO_LARGE), msg);
+	} else if (!s->closing && rc < 0) {
+		fail_and_close(s, E(BAD_FRAME),
+			       rc == -EBADMSG ? "malformed frame length (bad varint)"
+					      : "frame buffer overflow");
+	}
+	if (!s->closing)
+		update_reading(s);
+	daemon_flush_dirty(s->d);
+	session_unref(s);
+}
+
+/* ------------------------------------------------------------------ accept */
+
+static bool peer_allowed(const struct config *c, const struct peer *p)
+{
+	if (c->n_allow_uids == 0 && c->n_allow_gids == 0)
+		return true;
+	if (!p->known)
+		return false;
+	for (size_t i = 0; i < c->n_allow_uids; i++)
+		if (c->allow_uids[i] == p->uid)
+			return true;
+	for (size_t i = 0; i < c->n_allow_gids; i++)
+		if (c->allow_gids[i] == p->gid)
+			return true;
+	return false;
+}
+
+void session_accept(struct daemon *d, uv_stream_t *listener)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	uv_os_fd_t fd;
+
+	if (!s) {
+		log_error("accept: out of memory");
+		return;
+	}
+	s->d = d;
+	s->refs = 1;
+	s->id = ++d->next_session_id;
+	if (frame_reader_init(&s->reader, d->cfg.max_frame) < 0 ||
+	    uv_pipe_init(d->loop, &s->pipe, 0) < 0) {
+		free(s);
+		return;
+	}
+	s->pipe.data = s;
+	if (uv_accept(listener, (uv_stream_t *)&s->pipe) < 0) {
+		uv_close((uv_handle_t *)&s->pipe, on_close);
+		return;
+	}
+	if (uv_fileno((uv_handle_t *)&s->pipe, &fd) == 0) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+			s->peer = (struct peer){.uid = cred.uid, .gid = cred.gid,
+						.pid = (uint32_t)cred.pid, .known = true};
+		}
+	}
+	s->next = d->sessions;
+	if (d->sessions)
+		d->sessions->prev = s;
+	d->sessions = s;
+	d->n_sessions++;
+	d->stats.connections++;
+
+	if (!peer_allowed(&d->cfg, &s->peer)) {
+		d->stats.rejected_connections++;
+		log_notice("connection from uid %u gid %u pid %u refused: not in allow_uids/"
+			   "allow_gids",
+			   s->peer.uid, s->peer.gid, s->peer.pid);
+		reply_error(s, E(UNAUTHORIZED), "this uid/gid may not write evidence", NULL);
+		session_close(s);
+		return;
+	}
+	if (d->n_sessions > d->cfg.max_connections) {
+		d->stats.rejected_connections++;
+		log_warning("connection refused: %zu connections (max_connections %u)",
+			    d->n_sessions, d->cfg.max_connections);
+		reply_error(s, E(OVERLOADED), "too many connections; retry later", NULL);
+		session_close(s);
+		return;
+	}
+	update_reading(s);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One client connection: reads frames, answers Hello, validates and queues records and model
+ * registrations for the writer, and sends Acks and Errors back, with backpressure. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "daemon.h"
+#include "dispatch.h"
+#include "frame.h"
+
+#define SESSION_READ_SIZE (64 * 1024)
+/* A client that does not read its replies is stopped once this much waits for it. */
+#define SESSION_OUTPUT_MAX (1u << 20)
+
+struct session {
+	uv_pipe_t pipe; /* pipe.data = this */
+	struct daemon *d;
+	struct session *prev, *next;
+	uint64_t id;
+	unsigned refs; /* the connection itself + one per job in flight */
+	bool closing;
+	bool reading;
+	bool hello_done;
+	struct frame_reader reader;
+	char client_name[DISPATCH_CLIENT_MAX + 1];
+	struct peer peer;
+	uint64_t unacked_bytes; /* records and chunks waiting for the writer */
+	size_t output_pending;	/* bytes handed to uv_write and not yet written */
+	uint8_t *out;		/* replies gathered, sent by session_flush() */
+	size_t out_len, out_cap;
+	struct registration *reg; /* this connection's registration in progress */
+	struct session *dirty_next; /* in the daemon's list of sessions with replies to send */
+	bool dirty;
+	char swallow_key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2]; /* chunks to drop */
+	uint8_t rbuf[SESSION_READ_SIZE];
+};
+
+/* Accepts a connection from the listener; checks peer credentials and limits. */
+void session_accept(struct daemon *d, uv_stream_t *listener);
+/* Sends gathered replies. */
+void session_flush(struct session *s);
+/* Stops reading new frames (drain). */
+void session_stop_reading(struct session *s);
+/* Closes after pending replies are written. */
+void session_close(struct session *s);
+/* Drops a reference taken for a job. */
+void session_unref(struct session *s);

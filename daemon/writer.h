@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The writer thread: the vault's only writer. Appends are group-committed: every append job
+ * waiting when a commit starts goes into one LMDB transaction (one full fsync), so durability
+ * costs one fsync per batch, not per record. Other jobs (blob chunks, checkpoints) run in
+ * queue order between batches. Finished jobs go back to the event loop through a uv_async. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "vault.h"
+
+struct job;
+typedef void (*job_fn)(struct job *j);
+typedef void (*job_run_fn)(struct job *j, struct vault *v);
+
+struct job {
+	struct job *next;
+	/* Appends: n entries (in/res arrays owned by the job, or the inline single slots). */
+	size_t n;
+	struct vault_entry_in *in;
+	struct vault_append_result *res;
+	struct vault_entry_in in1;
+	struct vault_append_result res1;
+	/* Other jobs: run on the writer thread instead of appending. */
+	job_run_fn run;
+	/* Called on the loop thread once the job is done (rc set); frees the job. */
+	job_fn done;
+	int rc;
+	void *owner; /* for done() */
+	void *data;  /* for run() and done() */
+	size_t cost; /* bytes accounted against the daemon's queue limits */
+};
+
+struct writer {
+	struct vault *vault;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *head, *tail; /* queued */
+	struct job *done_head, *done_tail;
+	uv_async_t done_async; /* wakes the loop to run done callbacks */
+	void (*after_done)(void *data); /* once per wake-up, after the done callbacks */
+	void *after_done_data;
+	bool stop;
+	bool started;
+	uint32_t max_batch;
+	uint32_t commit_window_us;
+	size_t queued_jobs;	   /* loop thread's view: enqueued and not yet done */
+	atomic_uint_fast64_t busy_since_ns; /* 0 when idle: for the watchdog */
+	atomic_uint_fast64_t commits, entries;
+};
+
+/* Starts the thread. Returns 0 or a negative errno. */
+int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint32_t max_batch,
+		 uint32_t commit_window_us);
+/* Queues a job (loop thread). */
+void writer_submit(struct writer *w, struct job *j);
+/* Stops after the queue is empty and joins; pending done callbacks still run on the next
+ * loop iteration. Then closes the async handle. */
+void writer_stop(struct writer *w);
+/* True when no job is queued or running. */
+bool writer_idle(const struct writer *w);
+/* Nanoseconds the writer has been busy with the current batch (0 when idle). */
+uint64_t writer_busy_ns(struct writer *w);
