@@ -50,19 +50,19 @@ static int default_paths(struct config *c)
 int config_defaults(struct config *ret)
 {
 	struct config c = {
-		.socket_mode = 0660,
-		.max_frame = FRAME_MAX_DEFAULT,
-		.max_unacked = 8u << 20,
-		.max_queue = 256u << 20,
-		.max_connections = 1024,
-		.commit_window_us = 0,
-		.max_batch = 4096,
-		.checkpoint_interval_s = 60,
-		.map_size = 0,
-		.map_max = 0,
-		.workers = 2,
-		.job_queue = 1024,
-		.log_level = LOG_INFO,
+	    .socket_mode = 0660,
+	    .max_frame = FRAME_MAX_DEFAULT,
+	    .max_unacked = 8u << 20,
+	    .max_queue = 256u << 20,
+	    .max_connections = 1024,
+	    .commit_window_us = 0,
+	    .max_batch = 4096,
+	    .checkpoint_interval_s = 60,
+	    .map_size = 0,
+	    .map_max = 0,
+	    .workers = 2,
+	    .job_queue = 1024,
+	    .log_level = LOG_INFO,
 	};
 	int rc = default_paths(&c);
 	if (rc < 0) {
@@ -89,7 +89,7 @@ void config_deinit(struct config *c)
 /* ------------------------------------------------------------------ value parsers */
 
 static int fail(struct parse *p, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct parse *p, const char *name, const char *fmt, ...)
 {
 	va_list ap;
@@ -155,8 +155,8 @@ static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *ret)
 	return true;
 }
 
-static int parse_ids(struct parse *p, const char *name, const char *value, bool groups,
-		     void **ret, size_t *ret_n)
+static int parse_ids(struct parse *p, const char *name, const char *value, bool groups, void **ret,
+                     size_t *ret_n)
 {
 	char *copy = strdup(value), *save = NULL, *tok;
 	uint32_t *ids = NULL;
@@ -189,7 +189,7 @@ static int parse_ids(struct parse *p, const char *name, const char *value, bool 
 		ids = nids;
 		ids[n++] = (uint32_t)v;
 		continue;
-bad:
+	bad:
 		fail(p, name, "no %s named \"%s\"", groups ? "group" : "user", tok);
 		free(ids);
 		free(copy);
@@ -222,8 +222,8 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 		if (value[0] != '/')
 			return fail(p, name, "must be an absolute path, not \"%s\"", value);
 		char **dst = !strcmp(name, "vault")    ? &c->vault_dir
-			     : !strcmp(name, "socket") ? &c->socket_path
-						       : &c->signing_key;
+		             : !strcmp(name, "socket") ? &c->socket_path
+		                                       : &c->signing_key;
 		return set_string(dst, value) < 0 ? fail(p, name, "out of memory") : 1;
 	}
 	if (!strcmp(name, "origin")) {
@@ -235,7 +235,8 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 		char *end;
 		unsigned long m = strtoul(value, &end, 8);
 		if (*end || !*value || m > 0777)
-			return fail(p, name, "expected an octal mode such as 0660, not \"%s\"", value);
+			return fail(p, name, "expected an octal mode such as 0660, not \"%s\"",
+			            value);
 		c->socket_mode = (mode_t)m;
 		return 1;
 	}
@@ -271,9 +272,9 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 	}
 	if (!strcmp(name, "max_frame"))
 		return parse_u32(value, 1024, FRAME_MAX_LIMIT, &c->max_frame)
-			       ? 1
-			       : fail(p, name, "expected 1K..%uM, not \"%s\"", FRAME_MAX_LIMIT >> 20,
-				      value);
+		           ? 1
+		           : fail(p, name, "expected 1K..%uM, not \"%s\"", FRAME_MAX_LIMIT >> 20,
+		                  value);
 	if (!strcmp(name, "max_unacked") || !strcmp(name, "max_queue")) {
 		if (!parse_size(value, 1ull << 40, &u64) || u64 < 64 * 1024)
 			return fail(p, name, "expected a size of at least 64K, not \"%s\"", value);
@@ -290,19 +291,19 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 		const char *name;
 		uint32_t *dst, lo, hi;
 	} nums[] = {
-		{"max_connections", &c->max_connections, 1, 1000000},
-		{"commit_window_us", &c->commit_window_us, 0, 1000000},
-		{"max_batch", &c->max_batch, 1, 1000000},
-		{"checkpoint_interval", &c->checkpoint_interval_s, 1, 86400 * 7},
-		{"workers", &c->workers, 0, 256},
-		{"job_queue", &c->job_queue, 1, 1000000},
+	    {"max_connections", &c->max_connections, 1, 1000000},
+	    {"commit_window_us", &c->commit_window_us, 0, 1000000},
+	    {"max_batch", &c->max_batch, 1, 1000000},
+	    {"checkpoint_interval", &c->checkpoint_interval_s, 1, 86400 * 7},
+	    {"workers", &c->workers, 0, 256},
+	    {"job_queue", &c->job_queue, 1, 1000000},
 	};
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 		if (!strcmp(name, nums[i].name))
 			return parse_u32(value, nums[i].lo, nums[i].hi, nums[i].dst)
-				       ? 1
-				       : fail(p, name, "expected a number from %u to %u, not \"%s\"",
-					      nums[i].lo, nums[i].hi, value);
+			           ? 1
+			           : fail(p, name, "expected a number from %u to %u, not \"%s\"",
+			                  nums[i].lo, nums[i].hi, value);
 	if (!strcmp(name, "log_level")) {
 		int l = log_level_from_name(value);
 		if (l < 0)
@@ -336,7 +337,8 @@ static int value_column(const char *text, int line)
 	}
 	if (!p)
 		return 1;
-	const char *eol = strchr(p, '\n'), *eq = memchr(p, '=', eol ? (size_t)(eol - p) : strlen(p));
+	const char *eol = strchr(p, '\n'),
+	           *eq = memchr(p, '=', eol ? (size_t)(eol - p) : strlen(p));
 	if (!eq)
 		eq = memchr(p, ':', eol ? (size_t)(eol - p) : strlen(p));
 	if (!eq)
@@ -430,10 +432,11 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 			snprintf(err, err_size, "%s: cannot parse", file);
 		else if (p.err[0])
 			snprintf(err, err_size, "%s:%d:%d: %s", file, line,
-				 value_column(c.text, line), p.err);
+			         value_column(c.text, line), p.err);
 		else
-			snprintf(err, err_size, "%s:%d:1: syntax error (expected [section] or key = value)",
-				 file, line);
+			snprintf(err, err_size,
+			         "%s:%d:1: syntax error (expected [section] or key = value)", file,
+			         line);
 		config_deinit(&c);
 		return -EINVAL;
 	}

@@ -11,8 +11,8 @@
 #define CONFIG_DEFAULT_PATH "/etc/evidentd/evidentd.conf"
 
 struct config {
-	char *path;	   /* NULL when running on defaults */
-	char *text;	   /* the file's bytes (recorded in the vault) */
+	char *path; /* NULL when running on defaults */
+	char *text; /* the file's bytes (recorded in the vault) */
 	size_t text_len;
 	uint8_t sha256[32]; /* of text; zeros without a file */
 
@@ -27,11 +27,11 @@ struct config {
 	gid_t *allow_gids;
 	size_t n_allow_gids;
 	uint32_t max_frame;
-	uint64_t max_unacked;	   /* per connection */
-	uint64_t max_queue;	   /* all connections */
+	uint64_t max_unacked; /* per connection */
+	uint64_t max_queue;   /* all connections */
 	uint32_t max_connections;
 	uint32_t commit_window_us; /* extra wait for more records before a commit */
-	uint32_t max_batch;	   /* entries per commit */
+	uint32_t max_batch;        /* entries per commit */
 	uint32_t checkpoint_interval_s;
 	char *signing_key;
 	char *origin;

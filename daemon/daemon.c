@@ -36,7 +36,7 @@ int64_t daemon_now_ns(void)
 /* ------------------------------------------------------------------ lifecycle entries */
 
 static int lifecycle_payload(const struct daemon *d, Evident__Entry__V1__LifecycleEntry__Event ev,
-			     const char *detail, uint8_t **ret, size_t *ret_len)
+                             const char *detail, uint8_t **ret, size_t *ret_len)
 {
 	Evident__Entry__V1__LifecycleEntry le = EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__INIT;
 	char host[256] = "";
@@ -79,22 +79,20 @@ struct life_job {
 };
 
 static int life_fill(struct life_job *lj, Evident__Entry__V1__LifecycleEntry__Event ev,
-		     const char *detail, bool with_config)
+                     const char *detail, bool with_config)
 {
 	size_t len;
 
 	if (lifecycle_payload(lj->d, ev, detail, &lj->payloads[0], &len) < 0)
 		return -ENOMEM;
-	lj->in[0] = (struct vault_entry_in){.type = VAULT_ENTRY_LIFECYCLE,
-					    .payload = lj->payloads[0],
-					    .payload_len = len};
+	lj->in[0] = (struct vault_entry_in){
+	    .type = VAULT_ENTRY_LIFECYCLE, .payload = lj->payloads[0], .payload_len = len};
 	lj->job.n = 1;
 	if (with_config && lj->d->cfg.path) {
 		if (config_payload(&lj->d->cfg, &lj->payloads[1], &len) < 0)
 			return -ENOMEM;
-		lj->in[1] = (struct vault_entry_in){.type = VAULT_ENTRY_CONFIG,
-						    .payload = lj->payloads[1],
-						    .payload_len = len};
+		lj->in[1] = (struct vault_entry_in){
+		    .type = VAULT_ENTRY_CONFIG, .payload = lj->payloads[1], .payload_len = len};
 		lj->job.n = 2;
 	}
 	lj->job.in = lj->in;
@@ -119,7 +117,7 @@ static void life_done(struct job *j)
 }
 
 static void submit_lifecycle(struct daemon *d, Evident__Entry__V1__LifecycleEntry__Event ev,
-			     const char *detail, bool with_config)
+                             const char *detail, bool with_config)
 {
 	struct life_job *lj = calloc(1, sizeof(*lj));
 
@@ -146,9 +144,9 @@ static void checkpoint_done(struct job *j)
 {
 	if (j->rc < 0)
 		log_error("signing a checkpoint failed: %s%s", strerror(-j->rc),
-			  j->rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: "
-					      "run evidentctl verify)"
-					    : "");
+		          j->rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: "
+		                              "run evidentctl verify)"
+		                            : "");
 	free(j);
 }
 
@@ -176,14 +174,14 @@ static void on_watchdog_timer(uv_timer_t *t)
 	 * pinging and let systemd restart it. */
 	if (busy > d->watchdog_usec * 1000 / 2) {
 		log_warning("writer busy for %" PRIu64 " ms, not pinging the watchdog",
-			    busy / 1000000);
+		            busy / 1000000);
 		return;
 	}
-	snprintf(status,
-		 sizeof(status), "WATCHDOG=1\nSTATUS=%zu connections, %" PRIu64
-				 " records, %" PRIu64 " commits, %" PRIu64 " KiB queued",
-		 d->n_sessions, d->stats.records, (uint64_t)atomic_load(&d->writer.commits),
-		 d->queued_bytes / 1024);
+	snprintf(status, sizeof(status),
+	         "WATCHDOG=1\nSTATUS=%zu connections, %" PRIu64 " records, %" PRIu64
+	         " commits, %" PRIu64 " KiB queued",
+	         d->n_sessions, d->stats.records, (uint64_t)atomic_load(&d->writer.commits),
+	         d->queued_bytes / 1024);
 	notify_send(status);
 }
 
@@ -239,7 +237,7 @@ void daemon_maybe_finish_drain(struct daemon *d)
 	d->final_submitted = true;
 	lj = calloc(1, sizeof(*lj));
 	if (!lj || (lj->d = d, life_fill(lj, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__STOP,
-					 "SIGTERM: drained", false)) < 0) {
+	                                 "SIGTERM: drained", false)) < 0) {
 		log_error("stop: out of memory");
 		if (lj)
 			life_free(lj);
@@ -305,8 +303,8 @@ static void on_hup(uv_signal_t *h, int sig)
 	rc = config_load(d->config_arg, &nc, err, sizeof(err));
 	if (rc < 0) {
 		log_error("reload rejected: %s; the running configuration stays in effect", err);
-		submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD_REJECTED, err,
-				 false);
+		submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD_REJECTED,
+		                 err, false);
 		notify_send("READY=1\nSTATUS=reload rejected");
 		return;
 	}
@@ -315,7 +313,7 @@ static void on_hup(uv_signal_t *h, int sig)
 	    !same_str(nc.socket_path, d->cfg.socket_path) ||
 	    !same_str(nc.signing_key, d->cfg.signing_key) || !same_str(nc.origin, d->cfg.origin))
 		log_warning("reload: vault, socket, signing_key and origin changes take effect at "
-			    "the next start");
+		            "the next start");
 	/* keep what only a restart may change */
 	free(nc.vault_dir);
 	nc.vault_dir = d->cfg.vault_dir;
@@ -329,8 +327,8 @@ static void on_hup(uv_signal_t *h, int sig)
 	log_set_level(d->cfg.log_level);
 	d->writer.commit_window_us = d->cfg.commit_window_us; /* read by the writer: benign */
 	uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
-		       (uint64_t)d->cfg.checkpoint_interval_s * 1000,
-		       (uint64_t)d->cfg.checkpoint_interval_s * 1000);
+	               (uint64_t)d->cfg.checkpoint_interval_s * 1000,
+	               (uint64_t)d->cfg.checkpoint_interval_s * 1000);
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
 	log_notice("configuration reloaded from %s", d->cfg.path ? d->cfg.path : "defaults");
 	notify_send("READY=1\nSTATUS=configuration reloaded");
@@ -422,9 +420,9 @@ static int start_listening(struct daemon *d)
 		}
 		if ((rc = make_parent(path)) < 0 || (rc = clear_stale(path)) < 0) {
 			log_error("socket \"%s\": %s", path,
-				  rc == -EADDRINUSE ? "another daemon is listening there"
-				  : rc == -EEXIST   ? "exists and is not a socket"
-						    : strerror(-rc));
+			          rc == -EADDRINUSE ? "another daemon is listening there"
+			          : rc == -EEXIST   ? "exists and is not a socket"
+			                            : strerror(-rc));
 			return rc;
 		}
 		/* bind under a tight umask, then open up to socket_mode: never world-writable
@@ -474,9 +472,9 @@ static const char *open_error(int rc)
 static int open_vault(struct daemon *d)
 {
 	struct vault_options o = {.key_path = d->cfg.signing_key,
-				  .origin = d->cfg.origin,
-				  .map_size = d->cfg.map_size,
-				  .map_max = d->cfg.map_max};
+	                          .origin = d->cfg.origin,
+	                          .map_size = d->cfg.map_size,
+	                          .map_max = d->cfg.map_max};
 	struct vault_info info;
 	size_t bad = 0;
 	int rc;
@@ -493,13 +491,13 @@ static int open_vault(struct daemon *d)
 	rc = registry_load(&d->models, d->vault, &bad);
 	if (rc < 0) {
 		log_error("vault \"%s\": reading model entries: %s", d->cfg.vault_dir,
-			  strerror(-rc));
+		          strerror(-rc));
 		return rc;
 	}
 	if (bad)
 		log_warning("%zu model entries do not decode, ignoring them", bad);
 	log_info("vault \"%s\": %" PRIu64 " entries, origin %s, %zu models", d->cfg.vault_dir,
-		 info.size, info.origin, d->models.count);
+	         info.size, info.origin, d->models.count);
 	return 0;
 }
 
@@ -515,7 +513,7 @@ static int record_start(struct daemon *d)
 	free(lj.payloads[1]);
 	if (rc < 0)
 		log_error("vault \"%s\": recording the start: %s", d->cfg.vault_dir,
-			  rc == -ENOSPC ? "the vault is full" : strerror(-rc));
+		          rc == -ENOSPC ? "the vault is full" : strerror(-rc));
 	return rc;
 }
 
@@ -566,15 +564,15 @@ int daemon_run(struct daemon *d)
 		uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
 		uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
 		uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
-			       (uint64_t)d->cfg.checkpoint_interval_s * 1000,
-			       (uint64_t)d->cfg.checkpoint_interval_s * 1000);
+		               (uint64_t)d->cfg.checkpoint_interval_s * 1000,
+		               (uint64_t)d->cfg.checkpoint_interval_s * 1000);
 		d->watchdog_usec = notify_watchdog_usec();
 		if (d->watchdog_usec)
 			uv_timer_start(&d->watchdog_timer, on_watchdog_timer,
-				       d->watchdog_usec / 2000, d->watchdog_usec / 2000);
+			               d->watchdog_usec / 2000, d->watchdog_usec / 2000);
 		log_notice("evidentd %s listening on %s (vault %s)", EVIDENT_VERSION,
-			   d->socket_activated ? "a socket from systemd" : d->cfg.socket_path,
-			   d->cfg.vault_dir);
+		           d->socket_activated ? "a socket from systemd" : d->cfg.socket_path,
+		           d->cfg.vault_dir);
 		notify_send("READY=1\nSTATUS=serving");
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -584,8 +582,8 @@ int daemon_run(struct daemon *d)
 	if (rc < 0)
 		log_warning("event loop closed with handles open: %s", uv_strerror(rc));
 	log_notice("stopped: %" PRIu64 " records, %" PRIu64 " duplicates, %" PRIu64
-		   " refused, %" PRIu64 " connections",
-		   d->stats.records, d->stats.duplicates, d->stats.refused, d->stats.connections);
+	           " refused, %" PRIu64 " connections",
+	           d->stats.records, d->stats.duplicates, d->stats.refused, d->stats.connections);
 	registry_deinit(&d->models);
 	vault_close(d->vault);
 	config_deinit(&d->cfg);

@@ -24,9 +24,9 @@ struct daemon_stats {
 struct daemon {
 	uv_loop_t *loop;
 	struct config cfg;
-	const char *config_arg;	   /* --config, or NULL for the default path */
-	const char *vault_arg;	   /* --vault override */
-	const char *socket_arg;	   /* --socket override */
+	const char *config_arg; /* --config, or NULL for the default path */
+	const char *vault_arg;  /* --vault override */
+	const char *socket_arg; /* --socket override */
 	struct vault *vault;
 	struct writer writer;
 	struct registry models;
@@ -38,7 +38,7 @@ struct daemon {
 	bool unlink_socket; /* we bound the path: remove it at exit */
 
 	struct session *sessions; /* doubly linked */
-	struct session *dirty;	  /* sessions with gathered replies, flushed once per wake-up */
+	struct session *dirty;    /* sessions with gathered replies, flushed once per wake-up */
 	size_t n_sessions;
 	uint64_t next_session_id;
 	struct registration *registrations; /* in progress, across sessions */

@@ -17,7 +17,7 @@
 #define E(x) EVIDENT__V1__ERROR__CODE__##x
 
 static dispatch_code fail(char *err, size_t size, dispatch_code code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static dispatch_code fail(char *err, size_t size, dispatch_code code, const char *fmt, ...)
 {
 	va_list ap;
@@ -65,19 +65,20 @@ static void bounded_free(void *data, void *ptr)
 }
 
 dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_msg *m, char *err,
-			      size_t err_size)
+                              size_t err_size)
 {
 	*m = (struct dispatch_msg){
-		.alloc = {.alloc = bounded_alloc, .free = bounded_free, .allocator_data = m},
-		.cap = (len + 64) * DISPATCH_ALLOC_FACTOR,
+	    .alloc = {.alloc = bounded_alloc, .free = bounded_free, .allocator_data = m},
+	    .cap = (len + 64) * DISPATCH_ALLOC_FACTOR,
 	};
 	m->frame = evident__v1__frame__unpack(&m->alloc, len, body);
 	if (!m->frame)
-		return fail(err, err_size, E(BAD_MESSAGE), "frame does not decode as evident.v1.Frame");
+		return fail(err, err_size, E(BAD_MESSAGE),
+		            "frame does not decode as evident.v1.Frame");
 	if (m->frame->body_case == EVIDENT__V1__FRAME__BODY__NOT_SET) {
 		dispatch_msg_free(m);
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "frame has no body this daemon knows (unknown or missing oneof case)");
+		            "frame has no body this daemon knows (unknown or missing oneof case)");
 	}
 	return 0;
 }
@@ -122,100 +123,104 @@ dispatch_code dispatch_check_hello(const Evident__V1__Hello *h, char *err, size_
 {
 	if (!h->has_protocol_version || h->protocol_version != PROTOCOL_VERSION)
 		return fail(err, err_size, E(BAD_PROTOCOL_VERSION),
-			    "protocol version %u not supported (this daemon speaks %d)",
-			    h->has_protocol_version ? h->protocol_version : 0, PROTOCOL_VERSION);
+		            "protocol version %u not supported (this daemon speaks %d)",
+		            h->has_protocol_version ? h->protocol_version : 0, PROTOCOL_VERSION);
 	if (!printable_name(h->client_name, DISPATCH_CLIENT_MAX))
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "client_name must be 1-%d printable characters without spaces",
-			    DISPATCH_CLIENT_MAX);
+		            "client_name must be 1-%d printable characters without spaces",
+		            DISPATCH_CLIENT_MAX);
 	if (h->client_name[0] == '@')
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "client_name may not start with '@' (reserved)");
+		            "client_name may not start with '@' (reserved)");
 	return 0;
 }
 
-static const char *const frameworks[] = {"xgboost-json", "lightgbm-text", "linear-json",
-					 "oracle"};
+static const char *const frameworks[] = {"xgboost-json", "lightgbm-text", "linear-json", "oracle"};
 
 dispatch_code dispatch_check_manifest(const Evident__V1__ModelManifest *m, char *err,
-				      size_t err_size)
+                                      size_t err_size)
 {
 	bool fw = false;
 
 	if (!printable_name(m->model_id, DISPATCH_ID_MAX) || strchr(m->model_id, '@'))
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.model_id must be 1-%d printable characters without spaces "
-			    "or '@'",
-			    DISPATCH_ID_MAX);
+		            "manifest.model_id must be 1-%d printable characters without spaces "
+		            "or '@'",
+		            DISPATCH_ID_MAX);
 	if (!printable_name(m->version, DISPATCH_VERSION_MAX))
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.version must be 1-%d printable characters without spaces",
-			    DISPATCH_VERSION_MAX);
+		            "manifest.version must be 1-%d printable characters without spaces",
+		            DISPATCH_VERSION_MAX);
 	for (size_t i = 0; m->framework && i < sizeof(frameworks) / sizeof(frameworks[0]); i++)
 		fw |= strcmp(m->framework, frameworks[i]) == 0;
 	if (!fw)
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.framework \"%s\" is not one of xgboost-json, lightgbm-text, "
-			    "linear-json, oracle",
-			    m->framework ? m->framework : "");
+		            "manifest.framework \"%s\" is not one of xgboost-json, lightgbm-text, "
+		            "linear-json, oracle",
+		            m->framework ? m->framework : "");
 	if (m->output_space && strcmp(m->output_space, "margin") != 0 &&
 	    strcmp(m->output_space, "probability") != 0)
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.output_space must be margin or probability");
+		            "manifest.output_space must be margin or probability");
 	if (m->n_features == 0 || m->n_features > DISPATCH_FEATURES_MAX)
 		return fail(err, err_size, E(BAD_MESSAGE), "manifest needs 1-%d features",
-			    DISPATCH_FEATURES_MAX);
+		            DISPATCH_FEATURES_MAX);
 	for (size_t i = 0; i < m->n_features; i++) {
 		const Evident__V1__Feature *f = m->features[i];
 		if (!printable_name(f->name, DISPATCH_KEY_MAX * 2))
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "manifest.features[%zu].name must be 1-%d printable characters "
-				    "without spaces",
-				    i, DISPATCH_KEY_MAX * 2);
+			            "manifest.features[%zu].name must be 1-%d printable characters "
+			            "without spaces",
+			            i, DISPATCH_KEY_MAX * 2);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(m->features[j]->name, f->name) == 0)
-				return fail(err, err_size, E(BAD_MESSAGE),
-					    "manifest.features[%zu].name \"%s\" repeats feature %zu",
-					    i, f->name, j);
+				return fail(
+				    err, err_size, E(BAD_MESSAGE),
+				    "manifest.features[%zu].name \"%s\" repeats feature %zu", i,
+				    f->name, j);
 		if ((f->has_min && !isfinite(f->min)) || (f->has_max && !isfinite(f->max)) ||
 		    (f->has_min && f->has_max && f->min > f->max))
-			return fail(err, err_size, E(BAD_MESSAGE),
-				    "manifest.features[%zu] (%s): min/max must be finite, min <= max",
-				    i, f->name);
+			return fail(
+			    err, err_size, E(BAD_MESSAGE),
+			    "manifest.features[%zu] (%s): min/max must be finite, min <= max", i,
+			    f->name);
 	}
 	if (!is_hex64(m->artifact_sha256))
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.artifact_sha256 must be 64 lowercase hex digits");
+		            "manifest.artifact_sha256 must be 64 lowercase hex digits");
 	if (!m->has_artifact_size || m->artifact_size == 0)
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.artifact_size must be given and nonzero");
+		            "manifest.artifact_size must be given and nonzero");
 	if (m->reference_data_sha256 && *m->reference_data_sha256) {
 		if (!is_hex64(m->reference_data_sha256))
-			return fail(err, err_size, E(BAD_MESSAGE),
-				    "manifest.reference_data_sha256 must be 64 lowercase hex digits");
+			return fail(
+			    err, err_size, E(BAD_MESSAGE),
+			    "manifest.reference_data_sha256 must be 64 lowercase hex digits");
 		if (!m->has_reference_data_size || m->reference_data_size == 0)
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "manifest.reference_data_size must be given with the hash");
+			            "manifest.reference_data_size must be given with the hash");
 	}
 	if (m->decision) {
 		const Evident__V1__DecisionRule *d = m->decision;
 		if (d->has_threshold && !isfinite(d->threshold))
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "manifest.decision.threshold must be finite");
+			            "manifest.decision.threshold must be finite");
 		if (d->kind == EVIDENT__V1__DECISION_RULE__KIND__ARGMAX && d->n_class_labels < 2)
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "manifest.decision: argmax needs at least 2 class_labels");
+			            "manifest.decision: argmax needs at least 2 class_labels");
 	}
 	if (m->lineage && m->lineage->training_data_sha256 && *m->lineage->training_data_sha256 &&
 	    !is_hex64(m->lineage->training_data_sha256))
-		return fail(err, err_size, E(BAD_MESSAGE),
-			    "manifest.lineage.training_data_sha256 must be 64 lowercase hex digits");
+		return fail(
+		    err, err_size, E(BAD_MESSAGE),
+		    "manifest.lineage.training_data_sha256 must be 64 lowercase hex digits");
 	return 0;
 }
 
 static int cmp_kv(const void *a, const void *b)
 {
-	const Evident__V1__Lineage__HyperparametersEntry *x = *(void *const *)a, *y = *(void *const *)b;
+	const Evident__V1__Lineage__HyperparametersEntry *x = *(void *const *)a,
+	                                                 *y = *(void *const *)b;
 	return strcmp(x->key ? x->key : "", y->key ? y->key : "");
 }
 
@@ -232,8 +237,8 @@ int dispatch_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len)
 	return 0;
 }
 
-int dispatch_manifest_canonical(Evident__V1__ModelManifest *m, uint8_t **ret_bytes,
-				size_t *ret_len, uint8_t digest[32])
+int dispatch_manifest_canonical(Evident__V1__ModelManifest *m, uint8_t **ret_bytes, size_t *ret_len,
+                                uint8_t digest[32])
 {
 	uint8_t *bytes;
 	size_t len;
@@ -277,59 +282,59 @@ int dispatch_manifest_digest(const Evident__V1__ModelManifest *m, uint8_t digest
 }
 
 dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct registry *reg,
-				    const struct model_info **ret_model, char *err,
-				    size_t err_size)
+                                    const struct model_info **ret_model, char *err, size_t err_size)
 {
 	const struct model_info *mi;
 	const Evident__V1__ModelManifest *mf;
 
 	if (!r->request_id || !*r->request_id || strlen(r->request_id) > DISPATCH_REQUEST_MAX)
 		return fail(err, err_size, E(BAD_MESSAGE), "record.request_id must be 1-%d bytes",
-			    DISPATCH_REQUEST_MAX);
+		            DISPATCH_REQUEST_MAX);
 	if (!r->model_id || !r->model_version || !*r->model_id || !*r->model_version)
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "record.model_id and record.model_version are required");
+		            "record.model_id and record.model_version are required");
 	mi = registry_find(reg, r->model_id, r->model_version);
 	if (!mi)
 		return fail(err, err_size, E(UNKNOWN_MODEL), "model %.128s@%.64s is not registered",
-			    r->model_id, r->model_version);
+		            r->model_id, r->model_version);
 	mf = mi->manifest;
 	if (r->n_features != mf->n_features)
 		return fail(err, err_size, E(SCHEMA_MISMATCH),
-			    "record has %zu features, model %s has %zu", r->n_features, mi->key,
-			    mf->n_features);
+		            "record has %zu features, model %s has %zu", r->n_features, mi->key,
+		            mf->n_features);
 	for (size_t i = 0; i < r->n_features; i++)
 		if (isinf(r->features[i]))
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "feature %zu (%s) is infinite (NaN marks a missing value)", i,
-				    mf->features[i]->name);
+			            "feature %zu (%s) is infinite (NaN marks a missing value)", i,
+			            mf->features[i]->name);
 	if (r->n_scores == 0 || r->n_scores > DISPATCH_SCORES_MAX)
 		return fail(err, err_size, E(BAD_MESSAGE), "record needs 1-%d scores",
-			    DISPATCH_SCORES_MAX);
+		            DISPATCH_SCORES_MAX);
 	for (size_t i = 0; i < r->n_scores; i++)
 		if (!isfinite(r->scores[i]))
 			return fail(err, err_size, E(BAD_MESSAGE), "score %zu is not finite", i);
 	if (r->has_base_margin && !isfinite(r->base_margin))
 		return fail(err, err_size, E(BAD_MESSAGE), "base_margin is not finite");
-	if (!bounded(r->decision, DISPATCH_DECISION_MAX) || !bounded(r->trace_id, DISPATCH_TRACE_MAX))
+	if (!bounded(r->decision, DISPATCH_DECISION_MAX) ||
+	    !bounded(r->trace_id, DISPATCH_TRACE_MAX))
 		return fail(err, err_size, E(BAD_MESSAGE),
-			    "decision (<= %d bytes) or trace_id (<= %d bytes) too long",
-			    DISPATCH_DECISION_MAX, DISPATCH_TRACE_MAX);
+		            "decision (<= %d bytes) or trace_id (<= %d bytes) too long",
+		            DISPATCH_DECISION_MAX, DISPATCH_TRACE_MAX);
 	if (r->n_context > DISPATCH_MAP_MAX || r->n_labels > DISPATCH_MAP_MAX)
 		return fail(err, err_size, E(BAD_MESSAGE), "at most %d context and %d labels",
-			    DISPATCH_MAP_MAX, DISPATCH_MAP_MAX);
+		            DISPATCH_MAP_MAX, DISPATCH_MAP_MAX);
 	for (size_t i = 0; i < r->n_context; i++)
 		if (!bounded(r->context[i]->key, DISPATCH_KEY_MAX) ||
 		    !isfinite(r->context[i]->value))
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "context entry %zu: key over %d bytes or value not finite", i,
-				    DISPATCH_KEY_MAX);
+			            "context entry %zu: key over %d bytes or value not finite", i,
+			            DISPATCH_KEY_MAX);
 	for (size_t i = 0; i < r->n_labels; i++)
 		if (!bounded(r->labels[i]->key, DISPATCH_KEY_MAX) ||
 		    !bounded(r->labels[i]->value, DISPATCH_LABEL_MAX))
 			return fail(err, err_size, E(BAD_MESSAGE),
-				    "label entry %zu: key over %d or value over %d bytes", i,
-				    DISPATCH_KEY_MAX, DISPATCH_LABEL_MAX);
+			            "label entry %zu: key over %d or value over %d bytes", i,
+			            DISPATCH_KEY_MAX, DISPATCH_LABEL_MAX);
 	*ret_model = mi;
 	return 0;
 }
@@ -337,8 +342,7 @@ dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct r
 /* ------------------------------------------------------------------ payloads */
 
 /* If body is exactly one length-delimited field 5 (Frame.record), returns its bytes. */
-static bool only_record_field(const uint8_t *body, size_t len, const uint8_t **ret,
-			      size_t *ret_len)
+static bool only_record_field(const uint8_t *body, size_t len, const uint8_t **ret, size_t *ret_len)
 {
 	uint64_t flen = 0;
 	int h;
@@ -354,8 +358,8 @@ static bool only_record_field(const uint8_t *body, size_t len, const uint8_t **r
 }
 
 int dispatch_record_payload(const uint8_t *frame_body, size_t len, const Evident__V1__Record *rec,
-			    const char *client, const struct peer *peer, int64_t received_ns,
-			    uint8_t **ret, size_t *ret_len)
+                            const char *client, const struct peer *peer, int64_t received_ns,
+                            uint8_t **ret, size_t *ret_len)
 {
 	Evident__Entry__V1__RecordEntry re = EVIDENT__ENTRY__V1__RECORD_ENTRY__INIT;
 	const uint8_t *raw;
@@ -392,7 +396,7 @@ int dispatch_record_payload(const uint8_t *frame_body, size_t len, const Evident
 }
 
 int dispatch_review_payload(const Evident__V1__Review *rv, const char *client, int64_t received_ns,
-			    uint8_t **ret, size_t *ret_len)
+                            uint8_t **ret, size_t *ret_len)
 {
 	Evident__Entry__V1__ReviewEntry e = EVIDENT__ENTRY__V1__REVIEW_ENTRY__INIT;
 
@@ -435,7 +439,7 @@ int dispatch_reply_frame(uint8_t **buf, size_t *len, size_t *cap, const Evident_
 }
 
 int dispatch_reply_ack(uint8_t **buf, size_t *len, size_t *cap, const char *request_id,
-		       uint64_t seq, const uint8_t leaf_hash[32], bool duplicate)
+                       uint64_t seq, const uint8_t leaf_hash[32], bool duplicate)
 {
 	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
 	Evident__V1__Ack a = EVIDENT__V1__ACK__INIT;
@@ -456,7 +460,7 @@ int dispatch_reply_ack(uint8_t **buf, size_t *len, size_t *cap, const char *requ
 }
 
 int dispatch_reply_error(uint8_t **buf, size_t *len, size_t *cap, dispatch_code code,
-			 const char *message, const char *request_id)
+                         const char *message, const char *request_id)
 {
 	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
 	Evident__V1__Error e = EVIDENT__V1__ERROR__INIT;
@@ -473,6 +477,6 @@ int dispatch_reply_error(uint8_t **buf, size_t *len, size_t *cap, dispatch_code 
 const char *dispatch_code_name(dispatch_code c)
 {
 	const ProtobufCEnumValue *v =
-		protobuf_c_enum_descriptor_get_value(&evident__v1__error__code__descriptor, (int)c);
+	    protobuf_c_enum_descriptor_get_value(&evident__v1__error__code__descriptor, (int)c);
 	return v ? v->name : "UNKNOWN";
 }

@@ -15,7 +15,7 @@
 #define PROTOCOL_VERSION      1
 #define DISPATCH_CLIENT_MAX   128
 #define DISPATCH_REQUEST_MAX  256
-#define DISPATCH_ID_MAX	      128
+#define DISPATCH_ID_MAX       128
 #define DISPATCH_VERSION_MAX  64
 #define DISPATCH_DECISION_MAX 256
 #define DISPATCH_TRACE_MAX    128
@@ -39,7 +39,7 @@ struct dispatch_msg {
 /* Decodes body[0..len). Returns 0 with m->frame set (free with dispatch_msg_free), or
  * BAD_MESSAGE with a reason in err. */
 dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_msg *m, char *err,
-			      size_t err_size);
+                              size_t err_size);
 void dispatch_msg_free(struct dispatch_msg *m);
 
 struct peer {
@@ -53,41 +53,41 @@ dispatch_code dispatch_check_hello(const Evident__V1__Hello *h, char *err, size_
 /* Checks a manifest: ids, framework, output space, decision rule, features, artifact hash and
  * size, reference data. Returns 0 or BAD_MESSAGE. */
 dispatch_code dispatch_check_manifest(const Evident__V1__ModelManifest *m, char *err,
-				      size_t err_size);
+                                      size_t err_size);
 
 /* Canonical bytes of a manifest (map entries sorted, then protobuf-c's field order) and their
  * SHA-256: two registrations are "the same" when their digests are equal. Sorts m's map in
  * place. Returns 0 or -ENOMEM. *ret_bytes (may be NULL) is malloc'd, caller frees. */
-int dispatch_manifest_canonical(Evident__V1__ModelManifest *m, uint8_t **ret_bytes,
-				size_t *ret_len, uint8_t digest[32]);
+int dispatch_manifest_canonical(Evident__V1__ModelManifest *m, uint8_t **ret_bytes, size_t *ret_len,
+                                uint8_t digest[32]);
 /* The digest only, of a const manifest (copies what it must sort). */
 int dispatch_manifest_digest(const Evident__V1__ModelManifest *m, uint8_t digest[32]);
 
 /* Checks a record against the registry. On success *ret_model names its model. Returns 0,
  * BAD_MESSAGE, UNKNOWN_MODEL or SCHEMA_MISMATCH. */
 dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct registry *reg,
-				    const struct model_info **ret_model, char *err,
-				    size_t err_size);
+                                    const struct model_info **ret_model, char *err,
+                                    size_t err_size);
 
 /* Builds a RecordEntry payload that embeds the record exactly as it arrived: when frame_body
  * holds the record as its only field, those bytes are copied verbatim; otherwise the decoded
  * record is packed again. Returns 0 and a malloc'd buffer, or -ENOMEM. */
 int dispatch_record_payload(const uint8_t *frame_body, size_t len, const Evident__V1__Record *rec,
-			    const char *client, const struct peer *peer, int64_t received_ns,
-			    uint8_t **ret, size_t *ret_len);
+                            const char *client, const struct peer *peer, int64_t received_ns,
+                            uint8_t **ret, size_t *ret_len);
 
 /* ReviewEntry and LifecycleEntry payloads (malloc'd). */
 int dispatch_review_payload(const Evident__V1__Review *rv, const char *client, int64_t received_ns,
-			    uint8_t **ret, size_t *ret_len);
+                            uint8_t **ret, size_t *ret_len);
 
 /* Packs any protobuf-c message into a malloc'd buffer. Returns 0 or -ENOMEM. */
 int dispatch_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);
 
 /* Reply frames, varint-prefixed, appended to a growing buffer (*buf, *len, *cap). */
 int dispatch_reply_ack(uint8_t **buf, size_t *len, size_t *cap, const char *request_id,
-		       uint64_t seq, const uint8_t leaf_hash[32], bool duplicate);
+                       uint64_t seq, const uint8_t leaf_hash[32], bool duplicate);
 int dispatch_reply_error(uint8_t **buf, size_t *len, size_t *cap, dispatch_code code,
-			 const char *message, const char *request_id);
+                         const char *message, const char *request_id);
 int dispatch_reply_frame(uint8_t **buf, size_t *len, size_t *cap, const Evident__V1__Frame *f);
 
 /* Names for logs: "UNKNOWN_MODEL", ... */

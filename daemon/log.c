@@ -25,8 +25,8 @@ int log_level_from_name(const char *name)
 	static const struct {
 		const char *name;
 		int level;
-	} names[] = {{"err", LOG_ERR},	 {"error", LOG_ERR}, {"warning", LOG_WARNING},
-		     {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG}};
+	} names[] = {{"err", LOG_ERR},       {"error", LOG_ERR}, {"warning", LOG_WARNING},
+	             {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(names[i].name, name) == 0)
 			return names[i].level;

@@ -63,10 +63,10 @@ static void help(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"vault", required_argument, NULL, 'v'},
-		{"socket", required_argument, NULL, 's'}, {"log-level", required_argument, NULL, 'l'},
-		{"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {0},
+	    {"config", required_argument, NULL, 'c'}, {"vault", required_argument, NULL, 'v'},
+	    {"socket", required_argument, NULL, 's'}, {"log-level", required_argument, NULL, 'l'},
+	    {"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {0},
 	};
 	struct daemon d = {0};
 	bool check = false;
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 			level = log_level_from_name(optarg);
 			if (level < 0) {
 				fprintf(stderr, "evidentd: --log-level: unknown level \"%s\"\n",
-					optarg);
+				        optarg);
 				return 2;
 			}
 			break;

@@ -29,7 +29,7 @@ int notify_send(const char *state)
 	if (fd < 0)
 		return -errno;
 	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen)) < 0)
+	           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen)) < 0)
 		rc = -errno;
 	close(fd);
 	return rc;

@@ -50,7 +50,7 @@ void registry_deinit(struct registry *r)
 }
 
 const struct model_info *registry_find(const struct registry *r, const char *id,
-				       const char *version)
+                                       const char *version)
 {
 	char key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2];
 
@@ -85,7 +85,7 @@ static void rehash(struct registry *r)
 }
 
 int registry_add(struct registry *r, Evident__V1__ModelManifest *manifest, uint64_t seq,
-		 const uint8_t leaf_hash[VAULT_HASH_LEN], const uint8_t digest[VAULT_HASH_LEN])
+                 const uint8_t leaf_hash[VAULT_HASH_LEN], const uint8_t digest[VAULT_HASH_LEN])
 {
 	char key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2];
 	struct model_info *m;
@@ -132,9 +132,9 @@ int registry_load(struct registry *r, struct vault *v, size_t *ret_bad)
 		rc = vault_get(rd, seq, &e);
 		if (rc < 0)
 			break;
-		me = e.payload ? evident__entry__v1__model_entry__unpack(NULL, e.payload_len,
-									 e.payload)
-			       : NULL;
+		me = e.payload
+		         ? evident__entry__v1__model_entry__unpack(NULL, e.payload_len, e.payload)
+		         : NULL;
 		if (!me || !me->manifest || dispatch_manifest_digest(me->manifest, digest) < 0) {
 			bad++;
 		} else {

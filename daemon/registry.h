@@ -11,12 +11,12 @@
 #include "vault.h"
 
 struct model_info {
-	char *key; /* "ID@VERSION", owned */
+	char *key;    /* "ID@VERSION", owned */
 	uint64_t seq; /* of the model entry */
 	uint8_t leaf_hash[VAULT_HASH_LEN];
-	uint8_t digest[VAULT_HASH_LEN]; /* SHA-256 of the canonical manifest bytes */
+	uint8_t digest[VAULT_HASH_LEN];       /* SHA-256 of the canonical manifest bytes */
 	Evident__V1__ModelManifest *manifest; /* owned (unpacked) */
-	struct model_info *next;	      /* hash chain */
+	struct model_info *next;              /* hash chain */
 };
 
 struct registry {
@@ -33,12 +33,12 @@ void registry_deinit(struct registry *r);
 int registry_load(struct registry *r, struct vault *v, size_t *ret_bad);
 
 const struct model_info *registry_find(const struct registry *r, const char *id,
-				       const char *version);
+                                       const char *version);
 
 /* Adds a model; takes ownership of manifest (an unpacked message or a struct built by
  * protobuf-c's unpack). Returns 0, -EEXIST (key present: manifest freed), -ENOMEM. */
 int registry_add(struct registry *r, Evident__V1__ModelManifest *manifest, uint64_t seq,
-		 const uint8_t leaf_hash[VAULT_HASH_LEN], const uint8_t digest[VAULT_HASH_LEN]);
+                 const uint8_t leaf_hash[VAULT_HASH_LEN], const uint8_t digest[VAULT_HASH_LEN]);
 
 /* Writes "ID@VERSION" into buf. Returns 0 or -ENAMETOOLONG. */
 int registry_key(const char *id, const char *version, char *buf, size_t size);

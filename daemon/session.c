@@ -13,7 +13,7 @@
 #include "evident_version.h"
 #include "log.h"
 
-#define E(x) EVIDENT__V1__ERROR__CODE__##x
+#define E(x)    EVIDENT__V1__ERROR__CODE__##x
 #define KEY_MAX (DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2)
 
 static void update_reading(struct session *s);
@@ -127,7 +127,7 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 && status != UV_ECANCELED && !s->closing) {
 		log_debug("session %llu (%s): write failed: %s, closing", (unsigned long long)s->id,
-			  s->client_name, uv_strerror(status));
+		          s->client_name, uv_strerror(status));
 		close_now(s);
 	} else if (!s->closing) {
 		update_reading(s);
@@ -197,7 +197,7 @@ static void reply_error(struct session *s, dispatch_code code, const char *msg, 
 static void reply_ack(struct session *s, const char *rid, const struct vault_append_result *r)
 {
 	if (dispatch_reply_ack(&s->out, &s->out_len, &s->out_cap, rid, r->seq, r->leaf_hash,
-			       r->duplicate) == 0)
+	                       r->duplicate) == 0)
 		mark_dirty(s);
 }
 
@@ -211,8 +211,8 @@ static void reply_frame(struct session *s, const Evident__V1__Frame *f)
 static void fail_and_close(struct session *s, dispatch_code code, const char *msg)
 {
 	log_info("session %llu (%s): %s: %s, closing", (unsigned long long)s->id,
-		 s->client_name[0] ? s->client_name : "before Hello", dispatch_code_name(code),
-		 msg);
+	         s->client_name[0] ? s->client_name : "before Hello", dispatch_code_name(code),
+	         msg);
 	reply_error(s, code, msg, NULL);
 	session_close(s);
 }
@@ -223,7 +223,7 @@ static void update_reading(struct session *s)
 {
 	struct daemon *d = s->d;
 	bool want = !s->closing && !d->draining && s->unacked_bytes <= d->cfg.max_unacked &&
-		    s->output_pending <= SESSION_OUTPUT_MAX;
+	            s->output_pending <= SESSION_OUTPUT_MAX;
 
 	if (want == s->reading)
 		return;
@@ -295,12 +295,11 @@ static void entry_done(struct job *j)
 		if (j->rc == -ENOSPC)
 			d->stats.vault_full++;
 		snprintf(msg, sizeof(msg), "not stored: %s",
-			 j->rc == -ENOSPC ? "the vault is full (disk or map); retry later"
-					  : strerror(-j->rc));
+		         j->rc == -ENOSPC ? "the vault is full (disk or map); retry later"
+		                          : strerror(-j->rc));
 		if (j->rc != -ENOSPC)
-			log_error("writing %s %s of %s failed: %s",
-				  vault_entry_type_name(ej->type), ej->request_id, s->client_name,
-				  strerror(-j->rc));
+			log_error("writing %s %s of %s failed: %s", vault_entry_type_name(ej->type),
+			          ej->request_id, s->client_name, strerror(-j->rc));
 		if (!s->closing)
 			reply_error(s, write_error_code(j->rc), msg, ej->request_id);
 	}
@@ -311,7 +310,7 @@ static void entry_done(struct job *j)
 
 /* Queues one entry with the (client, request id) dedup key. Takes payload. */
 static void submit_entry(struct session *s, int type, uint8_t *payload, size_t len,
-			 const char *request_id)
+                         const char *request_id)
 {
 	struct entry_job *ej = calloc(1, sizeof(*ej));
 
@@ -329,10 +328,10 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 	ej->job.in = &ej->job.in1;
 	ej->job.res = &ej->job.res1;
 	ej->job.in1 = (struct vault_entry_in){.type = (uint16_t)type,
-					      .payload = payload,
-					      .payload_len = len,
-					      .dedup_client = ej->dedup_client,
-					      .dedup_request = ej->request_id};
+	                                      .payload = payload,
+	                                      .payload_len = len,
+	                                      .dedup_client = ej->dedup_client,
+	                                      .dedup_request = ej->request_id};
 	ej->job.done = entry_done;
 	ej->job.owner = s;
 	ej->job.cost = len;
@@ -341,7 +340,7 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 }
 
 static void handle_record(struct session *s, const uint8_t *body, size_t len,
-			  const Evident__V1__Record *rec)
+                          const Evident__V1__Record *rec)
 {
 	struct daemon *d = s->d;
 	const struct model_info *mi;
@@ -353,19 +352,19 @@ static void handle_record(struct session *s, const uint8_t *body, size_t len,
 	if (d->queued_bytes > d->cfg.max_queue) {
 		d->stats.overloaded++;
 		reply_error(s, E(OVERLOADED), "the daemon's queue is full; retry later",
-			    rec->request_id);
+		            rec->request_id);
 		return;
 	}
 	code = dispatch_check_record(rec, &d->models, &mi, err, sizeof(err));
 	if (code) {
 		d->stats.refused++;
 		log_debug("session %llu (%s): record %s refused: %s", (unsigned long long)s->id,
-			  s->client_name, rec->request_id ? rec->request_id : "", err);
+		          s->client_name, rec->request_id ? rec->request_id : "", err);
 		reply_error(s, code, err, rec->request_id);
 		return;
 	}
 	if (dispatch_record_payload(body, len, rec, s->client_name, &s->peer, daemon_now_ns(),
-				    &payload, &plen) < 0) {
+	                            &payload, &plen) < 0) {
 		reply_error(s, E(INTERNAL), "out of memory", rec->request_id);
 		return;
 	}
@@ -385,9 +384,9 @@ static void handle_review(struct session *s, const Evident__V1__Review *rv)
 	    (rv->note && strlen(rv->note) > 16384) ||
 	    (request_id && strlen(request_id) > DISPATCH_REQUEST_MAX)) {
 		reply_error(s, E(BAD_MESSAGE),
-			    "review needs incident_id, reviewer (<= 128 bytes) and outcome (<= 64 "
-			    "bytes); note <= 16 KiB",
-			    request_id);
+		            "review needs incident_id, reviewer (<= 128 bytes) and outcome (<= 64 "
+		            "bytes); note <= 16 KiB",
+		            request_id);
 		return;
 	}
 	if (!request_id || !*request_id) {
@@ -409,17 +408,17 @@ enum { ART_MODEL = 0, ART_REFERENCE = 1 };
 struct registration {
 	struct registration *next; /* daemon's list of registrations in progress */
 	struct daemon *d;
-	struct session *s;	   /* NULL once aborted */
+	struct session *s;                    /* NULL once aborted */
 	Evident__V1__ModelManifest *manifest; /* owned (default allocator) */
 	uint8_t digest[VAULT_HASH_LEN];
 	char key[KEY_MAX];
-	int current;	       /* ART_MODEL or ART_REFERENCE being received */
-	bool requested;	       /* an ArtifactRequest for current went out */
-	bool done[2];	       /* stored (or already present) */
-	uint64_t received;     /* bytes of current queued to the writer */
-	bool sent_last;	       /* current's last chunk queued */
+	int current;                  /* ART_MODEL or ART_REFERENCE being received */
+	bool requested;               /* an ArtifactRequest for current went out */
+	bool done[2];                 /* stored (or already present) */
+	uint64_t received;            /* bytes of current queued to the writer */
+	bool sent_last;               /* current's last chunk queued */
 	struct vault_blob_writer *bw; /* owned by the writer thread */
-	unsigned jobs;	       /* in flight */
+	unsigned jobs;                /* in flight */
 	bool aborted;
 };
 
@@ -431,13 +430,13 @@ static bool want_reference(const struct registration *reg)
 static const char *art_hash_hex(const struct registration *reg, int which)
 {
 	return which == ART_MODEL ? reg->manifest->artifact_sha256
-				  : reg->manifest->reference_data_sha256;
+	                          : reg->manifest->reference_data_sha256;
 }
 
 static uint64_t art_size(const struct registration *reg, int which)
 {
 	return which == ART_MODEL ? reg->manifest->artifact_size
-				  : reg->manifest->reference_data_size;
+	                          : reg->manifest->reference_data_size;
 }
 
 static void registration_free(struct registration *reg)
@@ -522,7 +521,7 @@ static void send_artifact_request(struct registration *reg)
 	ar.version = reg->manifest->version;
 	ar.has_kind = ar.has_offset = true;
 	ar.kind = reg->current == ART_MODEL ? EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL
-					    : EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA;
+	                                    : EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA;
 	ar.offset = reg->received;
 	f.body_case = EVIDENT__V1__FRAME__BODY_ARTIFACT_REQUEST;
 	f.artifact_request = &ar;
@@ -570,7 +569,7 @@ static void commit_done(struct job *j)
 		if (rc < 0 && rc != -EEXIST)
 			log_error("registry: cannot add %s: %s", reg->key, strerror(-rc));
 		log_info("model %s registered by %s (entry %llu)", reg->key,
-			 s ? s->client_name : "?", (unsigned long long)mr->seq);
+		         s ? s->client_name : "?", (unsigned long long)mr->seq);
 		d->stats.registrations++;
 		if (s && !s->closing)
 			reply_ack(s, reg->key, mr);
@@ -578,8 +577,8 @@ static void commit_done(struct job *j)
 		reg->aborted = true; /* done: freed below */
 	} else if (j->rc < 0 && !reg->aborted) {
 		registration_fail(reg, write_error_code(j->rc),
-				  j->rc == -ENOSPC ? "the vault is full; retry later"
-						   : "could not store the registration");
+		                  j->rc == -ENOSPC ? "the vault is full; retry later"
+		                                   : "could not store the registration");
 	}
 	session_unref(j->owner);
 	free(cj);
@@ -588,7 +587,7 @@ static void commit_done(struct job *j)
 }
 
 static int artifact_payload(const struct registration *reg, int which, uint8_t **ret,
-			    size_t *ret_len)
+                            size_t *ret_len)
 {
 	Evident__Entry__V1__ArtifactEntry ae = EVIDENT__ENTRY__V1__ARTIFACT_ENTRY__INIT;
 	uint8_t hash[32];
@@ -599,7 +598,7 @@ static int artifact_payload(const struct registration *reg, int which, uint8_t *
 	ae.version = reg->manifest->version;
 	ae.has_kind = ae.has_sha256 = ae.has_size = true;
 	ae.kind = which == ART_MODEL ? EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL
-				     : EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA;
+	                             : EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA;
 	ae.sha256.data = hash;
 	ae.sha256.len = 32;
 	ae.size = art_size(reg, which);
@@ -624,9 +623,8 @@ static void registration_commit(struct registration *reg)
 			break;
 		if (artifact_payload(reg, which, &cj->payloads[n], &len) < 0)
 			goto oom;
-		cj->in[n] = (struct vault_entry_in){.type = VAULT_ENTRY_ARTIFACT,
-						    .payload = cj->payloads[n],
-						    .payload_len = len};
+		cj->in[n] = (struct vault_entry_in){
+		    .type = VAULT_ENTRY_ARTIFACT, .payload = cj->payloads[n], .payload_len = len};
 		n++;
 	}
 	me.client_name = s->client_name;
@@ -636,10 +634,10 @@ static void registration_commit(struct registration *reg)
 	/* A registration is recorded once even if two daemons' worth of retries race. */
 	snprintf(cj->dedup_request, sizeof(cj->dedup_request), "%s", reg->key);
 	cj->in[n] = (struct vault_entry_in){.type = VAULT_ENTRY_MODEL,
-					    .payload = cj->payloads[n],
-					    .payload_len = len,
-					    .dedup_client = "@models",
-					    .dedup_request = cj->dedup_request};
+	                                    .payload = cj->payloads[n],
+	                                    .payload_len = len,
+	                                    .dedup_client = "@models",
+	                                    .dedup_request = cj->dedup_request};
 	n++;
 	cj->job.n = n;
 	cj->job.in = cj->in;
@@ -726,14 +724,14 @@ static void chunk_done(struct job *j)
 		if (j->rc < 0) {
 			char msg[512];
 			snprintf(msg, sizeof(msg), "%s artifact of %s not stored: %s",
-				 cj->which == ART_MODEL ? "model" : "reference data", reg->key,
-				 j->rc == -EBADMSG ? "its SHA-256 or size does not match the manifest"
-				 : j->rc == -ENOSPC ? "the vault is full; retry later"
-						    : strerror(-j->rc));
-			registration_fail(reg,
-					  j->rc == -EBADMSG ? E(SCHEMA_MISMATCH)
-							    : write_error_code(j->rc),
-					  msg);
+			         cj->which == ART_MODEL ? "model" : "reference data", reg->key,
+			         j->rc == -EBADMSG
+			             ? "its SHA-256 or size does not match the manifest"
+			         : j->rc == -ENOSPC ? "the vault is full; retry later"
+			                            : strerror(-j->rc));
+			registration_fail(
+			    reg, j->rc == -EBADMSG ? E(SCHEMA_MISMATCH) : write_error_code(j->rc),
+			    msg);
 		} else if (cj->last) {
 			reg->done[cj->which] = true;
 			registration_advance(reg);
@@ -752,34 +750,36 @@ static void handle_chunk(struct session *s, const Evident__V1__ArtifactChunk *c)
 	int which;
 
 	if (registry_key(c->model_id, c->version, key, sizeof(key)) < 0) {
-		reply_error(s, E(BAD_MESSAGE), "artifact chunk: model id or version too long", NULL);
+		reply_error(s, E(BAD_MESSAGE), "artifact chunk: model id or version too long",
+		            NULL);
 		return;
 	}
-	if (s->swallow_key[0] && strcmp(key, s->swallow_key) == 0 && (!reg || strcmp(reg->key, key)))
+	if (s->swallow_key[0] && strcmp(key, s->swallow_key) == 0 &&
+	    (!reg || strcmp(reg->key, key)))
 		return; /* an upload the daemon did not need */
 	if (!reg || strcmp(reg->key, key) != 0) {
 		reply_error(s, E(BAD_MESSAGE),
-			    "artifact chunk for a model with no registration in progress on this "
-			    "connection (send RegisterModel first)",
-			    key);
+		            "artifact chunk for a model with no registration in progress on this "
+		            "connection (send RegisterModel first)",
+		            key);
 		return;
 	}
 	which = c->kind == EVIDENT__V1__ARTIFACT_CHUNK__KIND__REFERENCE_DATA ? ART_REFERENCE
-		: c->kind == EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL	     ? ART_MODEL
-									     : -1;
+	        : c->kind == EVIDENT__V1__ARTIFACT_CHUNK__KIND__MODEL        ? ART_MODEL
+	                                                                     : -1;
 	if (which < 0 || (which == ART_REFERENCE && !want_reference(reg))) {
 		registration_fail(reg, E(BAD_MESSAGE),
-				  "artifact chunk kind must be MODEL, or REFERENCE_DATA when the "
-				  "manifest names reference data");
+		                  "artifact chunk kind must be MODEL, or REFERENCE_DATA when the "
+		                  "manifest names reference data");
 		return;
 	}
 	if (reg->done[which] && s->swallow_key[0] && !strcmp(s->swallow_key, key))
 		return; /* already stored: dropped */
 	if (which != reg->current || reg->sent_last || reg->done[which]) {
 		registration_fail(reg, E(BAD_MESSAGE),
-				  which == ART_REFERENCE && !reg->done[ART_MODEL]
-					  ? "reference data sent before the model artifact finished"
-					  : "artifact chunk after its last chunk");
+		                  which == ART_REFERENCE && !reg->done[ART_MODEL]
+		                      ? "reference data sent before the model artifact finished"
+		                      : "artifact chunk after its last chunk");
 		return;
 	}
 	uint64_t off = c->has_offset ? c->offset : 0;
@@ -787,13 +787,13 @@ static void handle_chunk(struct session *s, const Evident__V1__ArtifactChunk *c)
 	if (off != reg->received) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "artifact chunk at offset %llu, expected %llu",
-			 (unsigned long long)off, (unsigned long long)reg->received);
+		         (unsigned long long)off, (unsigned long long)reg->received);
 		registration_fail(reg, E(BAD_MESSAGE), msg);
 		return;
 	}
 	if (len > art_size(reg, which) - reg->received) {
 		registration_fail(reg, E(SCHEMA_MISMATCH),
-				  "artifact is longer than the size in the manifest");
+		                  "artifact is longer than the size in the manifest");
 		return;
 	}
 	struct chunk_job *cj = calloc(1, sizeof(*cj));
@@ -851,7 +851,7 @@ static void handle_register(struct session *s, const Evident__V1__RegisterModel 
 	}
 	if (s->reg) {
 		reply_error(s, E(BAD_MESSAGE),
-			    "a registration is already in progress on this connection", NULL);
+		            "a registration is already in progress on this connection", NULL);
 		return;
 	}
 	code = dispatch_check_manifest(rm->manifest, err, sizeof(err));
@@ -880,9 +880,9 @@ static void handle_register(struct session *s, const Evident__V1__RegisterModel 
 			snprintf(s->swallow_key, sizeof(s->swallow_key), "%s", reg->key);
 		} else {
 			reply_error(s, E(CONFLICT),
-				    "a different manifest is already registered under this "
-				    "ID@VERSION (register a new version)",
-				    reg->key);
+			            "a different manifest is already registered under this "
+			            "ID@VERSION (register a new version)",
+			            reg->key);
 		}
 		registration_free(reg);
 		return;
@@ -890,9 +890,9 @@ static void handle_register(struct session *s, const Evident__V1__RegisterModel 
 	for (struct registration *o = d->registrations; o; o = o->next)
 		if (strcmp(o->key, reg->key) == 0) {
 			reply_error(s, E(CONFLICT),
-				    "this ID@VERSION is being registered by another connection; "
-				    "retry when it is done",
-				    reg->key);
+			            "this ID@VERSION is being registered by another connection; "
+			            "retry when it is done",
+			            reg->key);
 			registration_free(reg);
 			return;
 		}
@@ -930,7 +930,7 @@ static void handle_hello(struct session *s, const Evident__V1__Hello *h)
 	f.hello_ok = &ok;
 	reply_frame(s, &f);
 	log_debug("session %llu: hello from %s (uid %u, pid %u)", (unsigned long long)s->id,
-		  s->client_name, s->peer.uid, s->peer.pid);
+	          s->client_name, s->peer.uid, s->peer.pid);
 }
 
 static void handle_frame(struct session *s, const uint8_t *body, size_t len)
@@ -972,8 +972,8 @@ static void handle_frame(struct session *s, const uint8_t *body, size_t len)
 		reply_error(s, E(BAD_MESSAGE), "Hello was already received", NULL);
 		break;
 	default:
-		reply_error(s, E(BAD_MESSAGE),
-			    "this frame is sent by the daemon, not by clients", NULL);
+		reply_error(s, E(BAD_MESSAGE), "this frame is sent by the daemon, not by clients",
+		            NULL);
 		break;
 	}
 	dispatch_msg_free(&m);
@@ -999,7 +999,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		if (nread != UV_EOF)
 			log_debug("session %llu: read: %s", (unsigned long long)s->id,
-				  uv_strerror((int)nread));
+			          uv_strerror((int)nread));
 		/* the client may still read: send what is gathered, then close */
 		session_close(s);
 		return;
@@ -1018,12 +1018,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (!s->closing && rc == -EMSGSIZE) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "frame of %zu bytes is over max_frame (%u)", len,
-			 s->d->cfg.max_frame);
+		         s->d->cfg.max_frame);
 		fail_and_close(s, E(TOO_LARGE), msg);
 	} else if (!s->closing && rc < 0) {
 		fail_and_close(s, E(BAD_FRAME),
-			       rc == -EBADMSG ? "malformed frame length (bad varint)"
-					      : "frame buffer overflow");
+		               rc == -EBADMSG ? "malformed frame length (bad varint)"
+		                              : "frame buffer overflow");
 	}
 	if (!s->closing)
 		update_reading(s);
@@ -1074,8 +1074,10 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-			s->peer = (struct peer){.uid = cred.uid, .gid = cred.gid,
-						.pid = (uint32_t)cred.pid, .known = true};
+			s->peer = (struct peer){.uid = cred.uid,
+			                        .gid = cred.gid,
+			                        .pid = (uint32_t)cred.pid,
+			                        .known = true};
 		}
 	}
 	s->next = d->sessions;
@@ -1088,8 +1090,8 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 	if (!peer_allowed(&d->cfg, &s->peer)) {
 		d->stats.rejected_connections++;
 		log_notice("connection from uid %u gid %u pid %u refused: not in allow_uids/"
-			   "allow_gids",
-			   s->peer.uid, s->peer.gid, s->peer.pid);
+		           "allow_gids",
+		           s->peer.uid, s->peer.gid, s->peer.pid);
 		reply_error(s, E(UNAUTHORIZED), "this uid/gid may not write evidence", NULL);
 		session_close(s);
 		return;
@@ -1097,7 +1099,7 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 	if (d->n_sessions > d->cfg.max_connections) {
 		d->stats.rejected_connections++;
 		log_warning("connection refused: %zu connections (max_connections %u)",
-			    d->n_sessions, d->cfg.max_connections);
+		            d->n_sessions, d->cfg.max_connections);
 		reply_error(s, E(OVERLOADED), "too many connections; retry later", NULL);
 		session_close(s);
 		return;

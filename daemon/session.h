@@ -11,7 +11,7 @@
 #include "dispatch.h"
 #include "frame.h"
 
-#define SESSION_READ_SIZE (64 * 1024)
+#define SESSION_READ_SIZE  (64 * 1024)
 /* A client that does not read its replies is stopped once this much waits for it. */
 #define SESSION_OUTPUT_MAX (1u << 20)
 
@@ -28,10 +28,10 @@ struct session {
 	char client_name[DISPATCH_CLIENT_MAX + 1];
 	struct peer peer;
 	uint64_t unacked_bytes; /* records and chunks waiting for the writer */
-	size_t output_pending;	/* bytes handed to uv_write and not yet written */
-	uint8_t *out;		/* replies gathered, sent by session_flush() */
+	size_t output_pending;  /* bytes handed to uv_write and not yet written */
+	uint8_t *out;           /* replies gathered, sent by session_flush() */
 	size_t out_len, out_cap;
-	struct registration *reg; /* this connection's registration in progress */
+	struct registration *reg;   /* this connection's registration in progress */
 	struct session *dirty_next; /* in the daemon's list of sessions with replies to send */
 	bool dirty;
 	char swallow_key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2]; /* chunks to drop */

@@ -156,12 +156,13 @@ static void *writer_main(void *arg)
 }
 
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint32_t max_batch,
-		 uint32_t commit_window_us)
+                 uint32_t commit_window_us)
 {
 	int rc;
 
-	*w = (struct writer){.vault = v, .max_batch = max_batch ? max_batch : 4096,
-			     .commit_window_us = commit_window_us};
+	*w = (struct writer){.vault = v,
+	                     .max_batch = max_batch ? max_batch : 4096,
+	                     .commit_window_us = commit_window_us};
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	rc = uv_async_init(loop, &w->done_async, on_done);

@@ -43,21 +43,21 @@ struct writer {
 	pthread_cond_t wake;
 	struct job *head, *tail; /* queued */
 	struct job *done_head, *done_tail;
-	uv_async_t done_async; /* wakes the loop to run done callbacks */
+	uv_async_t done_async;          /* wakes the loop to run done callbacks */
 	void (*after_done)(void *data); /* once per wake-up, after the done callbacks */
 	void *after_done_data;
 	bool stop;
 	bool started;
 	uint32_t max_batch;
 	uint32_t commit_window_us;
-	size_t queued_jobs;	   /* loop thread's view: enqueued and not yet done */
+	size_t queued_jobs;                 /* loop thread's view: enqueued and not yet done */
 	atomic_uint_fast64_t busy_since_ns; /* 0 when idle: for the watchdog */
 	atomic_uint_fast64_t commits, entries;
 };
 
 /* Starts the thread. Returns 0 or a negative errno. */
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint32_t max_batch,
-		 uint32_t commit_window_us);
+                 uint32_t commit_window_us);
 /* Queues a job (loop thread). */
 void writer_submit(struct writer *w, struct job *j);
 /* Stops after the queue is empty and joins; pending done callbacks still run on the next

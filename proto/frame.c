@@ -98,13 +98,14 @@ int frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len)
 
 int frame_reader_next(struct frame_reader *r, const uint8_t **ret_body, size_t *ret_len)
 {
-	const uint8_t *p = r->buf + r->off;
 	size_t avail = r->len - r->off;
+	const uint8_t *p;
 	uint64_t body_len = 0;
 	int h;
 
 	if (avail == 0)
-		return 0;
+		return 0; /* nothing buffered (buf may still be NULL) */
+	p = r->buf + r->off;
 	h = frame_header_decode(p, avail, r->max, &body_len);
 	if (h == -EMSGSIZE) {
 		*ret_len = (size_t)(body_len > SIZE_MAX ? SIZE_MAX : body_len);

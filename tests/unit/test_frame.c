@@ -89,6 +89,20 @@ static size_t put_frame(uint8_t *buf, const void *body, size_t len)
 	return h + len;
 }
 
+START_TEST(frame_reader_next_on_empty_reader)
+{
+	struct frame_reader r;
+	const uint8_t *b;
+	size_t bl;
+
+	ck_assert_int_eq(frame_reader_init(&r, 64), 0);
+	ck_assert_int_eq(frame_reader_next(&r, &b, &bl), 0); /* nothing fed, no buffer yet */
+	ck_assert_int_eq(frame_reader_feed(&r, NULL, 0), 0);
+	ck_assert_int_eq(frame_reader_next(&r, &b, &bl), 0);
+	frame_reader_deinit(&r);
+}
+END_TEST
+
 START_TEST(frame_reader_next_byte_by_byte)
 {
 	struct frame_reader r;
@@ -197,6 +211,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, frame_reader_init_rejects_bad_max);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("frame_reader_next");
+	tcase_add_test(tc, frame_reader_next_on_empty_reader);
 	tcase_add_test(tc, frame_reader_next_byte_by_byte);
 	tcase_add_test(tc, frame_reader_next_refuses_oversize_before_allocating);
 	tcase_add_test(tc, frame_reader_next_reports_bad_varint);

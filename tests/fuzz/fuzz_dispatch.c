@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Fuzz target: the daemon's dispatch path on untrusted socket bytes, frame -> decode ->
+ * validate -> payload -> vault append, on a temporary vault holding one registered model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "frame.h"
+#include "registry.h"
+#include "vault.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct vault *v;
+static struct registry reg;
+static char dir[] = "/tmp/evident-fuzz-dispatch-XXXXXX";
+
+static void cleanup(void)
+{
+	char cmd[128];
+	vault_close(v);
+	registry_deinit(&reg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "fuzz_dispatch: could not remove %s\n", dir);
+}
+
+static void init_once(void)
+{
+	static const char hex[] = "00000000000000000000000000000000"
+	                          "00000000000000000000000000000001";
+	Evident__V1__ModelManifest m = EVIDENT__V1__MODEL_MANIFEST__INIT;
+	Evident__V1__Feature f[3] = {EVIDENT__V1__FEATURE__INIT, EVIDENT__V1__FEATURE__INIT,
+	                             EVIDENT__V1__FEATURE__INIT};
+	Evident__V1__Feature *fp[3] = {&f[0], &f[1], &f[2]};
+	uint8_t *bytes, digest[32], leaf[32] = {0};
+	size_t len;
+
+	if (v)
+		return;
+	if (!mkdtemp(dir) || vault_open(dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE, NULL, &v) < 0 ||
+	    registry_init(&reg) < 0)
+		abort();
+	f[0].name = "a";
+	f[1].name = "b";
+	f[2].name = "c";
+	m.model_id = "m";
+	m.version = "1";
+	m.framework = "linear-json";
+	m.artifact_sha256 = (char *)hex;
+	m.has_artifact_size = true;
+	m.artifact_size = 1;
+	m.n_features = 3;
+	m.features = fp;
+	if (dispatch_pack(&m.base, &bytes, &len) < 0)
+		abort();
+	Evident__V1__ModelManifest *copy = evident__v1__model_manifest__unpack(NULL, len, bytes);
+	free(bytes);
+	if (!copy || dispatch_manifest_digest(copy, digest) < 0 ||
+	    registry_add(&reg, copy, 0, leaf, digest) < 0)
+		abort();
+	atexit(cleanup);
+}
+
+static void one_frame(const uint8_t *body, size_t len)
+{
+	struct dispatch_msg msg;
+	char err[300];
+	const struct model_info *mi;
+	const Evident__V1__Frame *f;
+
+	if (dispatch_decode(body, len, &msg, err, sizeof(err)))
+		return;
+	f = msg.frame;
+	if (f->body_case == EVIDENT__V1__FRAME__BODY_HELLO) {
+		(void)dispatch_check_hello(f->hello, err, sizeof(err));
+	} else if (f->body_case == EVIDENT__V1__FRAME__BODY_REGISTER_MODEL &&
+	           f->register_model->manifest) {
+		uint8_t d[32];
+		if (dispatch_check_manifest(f->register_model->manifest, err, sizeof(err)) == 0 &&
+		    dispatch_manifest_digest(f->register_model->manifest, d) < 0)
+			abort();
+	} else if (f->body_case == EVIDENT__V1__FRAME__BODY_RECORD &&
+	           dispatch_check_record(f->record, &reg, &mi, err, sizeof(err)) == 0) {
+		struct peer peer = {.uid = 1, .gid = 2, .pid = 3, .known = true};
+		uint8_t *payload;
+		size_t plen;
+		if (dispatch_record_payload(body, len, f->record, "fuzz", &peer, 1, &payload,
+		                            &plen) < 0)
+			abort();
+		/* what is stored must decode back to the same record */
+		struct vault_entry_in in = {.type = VAULT_ENTRY_RECORD,
+		                            .payload = payload,
+		                            .payload_len = plen,
+		                            .dedup_client = "fuzz",
+		                            .dedup_request = f->record->request_id};
+		struct vault_append_result res;
+		if (vault_append(v, &in, 1, &res) < 0)
+			abort();
+		free(payload);
+	}
+	dispatch_msg_free(&msg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct frame_reader r;
+	const uint8_t *body;
+	size_t len;
+
+	init_once();
+	if (frame_reader_init(&r, 64 * 1024) < 0)
+		abort();
+	if (frame_reader_feed(&r, data, size) == 0)
+		while (frame_reader_next(&r, &body, &len) == 1)
+			one_frame(body, len);
+	frame_reader_deinit(&r);
+	return 0;
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for daemon/config.c: defaults, every [daemon] key, and errors that name the
+ * file, line and column. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "testutil.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = test_tmpdir("config");
+}
+
+static void teardown(void)
+{
+	test_rmrf(dir);
+	free(dir);
+}
+
+static char *write_conf(const char *text)
+{
+	static char path[600];
+	snprintf(path, sizeof(path), "%s/evidentd.conf", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static int load(const char *text, struct config *c, char *err)
+{
+	return config_load(write_conf(text), c, err, 600);
+}
+
+START_TEST(config_defaults_follow_systemd_directories)
+{
+	struct config c;
+
+	setenv("STATE_DIRECTORY", "/var/lib/evidentd:/other", 1);
+	setenv("RUNTIME_DIRECTORY", "/run/evidentd", 1);
+	ck_assert_int_eq(config_defaults(&c), 0);
+	ck_assert_str_eq(c.vault_dir, "/var/lib/evidentd");
+	ck_assert_str_eq(c.socket_path, "/run/evidentd/ingest.sock");
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	ck_assert_uint_eq(c.max_frame, 1u << 20);
+	config_deinit(&c);
+	unsetenv("STATE_DIRECTORY");
+	unsetenv("RUNTIME_DIRECTORY");
+	ck_assert_int_eq(config_defaults(&c), 0);
+	ck_assert_str_eq(c.vault_dir, "/var/lib/evidentd");
+	ck_assert_str_eq(c.socket_path, "/run/evidentd/ingest.sock");
+	config_deinit(&c);
+}
+END_TEST
+
+START_TEST(config_load_reads_every_key)
+{
+	struct config c;
+	char err[600];
+	int rc = load("; evidentd test config\n"
+	              "[daemon]\n"
+	              "vault = /srv/vault\n"
+	              "socket = /srv/ingest.sock\n"
+	              "socket_mode = 0600\n"
+	              "socket_group = 0\n"
+	              "allow_uids = 0, 1000 root\n"
+	              "allow_gids = 0\n"
+	              "max_frame = 2M\n"
+	              "max_unacked = 16M\n"
+	              "max_queue = 1GiB\n"
+	              "max_connections = 10\n"
+	              "commit_window_us = 500\n"
+	              "max_batch = 100\n"
+	              "checkpoint_interval = 30\n"
+	              "signing_key = /srv/key.pem\n"
+	              "origin = example.com/log\n"
+	              "map_size = 64M\n"
+	              "map_max = 2T\n"
+	              "workers = 4\n"
+	              "job_queue = 50\n"
+	              "log_level = debug\n",
+	              &c, err);
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_str_eq(c.vault_dir, "/srv/vault");
+	ck_assert_str_eq(c.socket_path, "/srv/ingest.sock");
+	ck_assert_uint_eq(c.socket_mode, 0600);
+	ck_assert(c.has_socket_gid && c.socket_gid == 0);
+	ck_assert_uint_eq(c.n_allow_uids, 3);
+	ck_assert_uint_eq(c.allow_uids[1], 1000);
+	ck_assert_uint_eq(c.allow_uids[2], 0);
+	ck_assert_uint_eq(c.n_allow_gids, 1);
+	ck_assert_uint_eq(c.max_frame, 2u << 20);
+	ck_assert_uint_eq(c.max_unacked, 16u << 20);
+	ck_assert_uint_eq(c.max_queue, 1u << 30);
+	ck_assert_uint_eq(c.max_connections, 10);
+	ck_assert_uint_eq(c.commit_window_us, 500);
+	ck_assert_uint_eq(c.max_batch, 100);
+	ck_assert_uint_eq(c.checkpoint_interval_s, 30);
+	ck_assert_str_eq(c.signing_key, "/srv/key.pem");
+	ck_assert_str_eq(c.origin, "example.com/log");
+	ck_assert_uint_eq(c.map_size, 64u << 20);
+	ck_assert_uint_eq(c.map_max, 2ull << 40);
+	ck_assert_uint_eq(c.workers, 4);
+	ck_assert_uint_eq(c.job_queue, 50);
+	ck_assert_int_eq(c.log_level, LOG_DEBUG);
+	ck_assert_ptr_nonnull(c.path);
+	ck_assert_ptr_nonnull(c.text);
+	config_deinit(&c);
+
+	/* a comment-only file means all defaults (what tmpfiles.d creates) */
+	ck_assert_int_eq(load("# nothing here\n", &c, err), 0);
+	ck_assert_uint_eq(c.max_frame, 1u << 20);
+	config_deinit(&c);
+}
+END_TEST
+
+static void expect_error(const char *text, const char *where, const char *what)
+{
+	struct config c;
+	char err[600], want[700];
+	ck_assert_int_eq(load(text, &c, err), -EINVAL);
+	snprintf(want, sizeof(want), "%s/evidentd.conf:%s", dir, where);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got \"%s\", want prefix \"%s\"", err,
+	              want);
+	ck_assert_msg(strstr(err, what) != NULL, "got \"%s\", want \"%s\"", err, what);
+}
+
+START_TEST(config_load_names_line_and_column)
+{
+	expect_error("[daemon]\nmax_frame = huge\n", "2:13:", "max_frame");
+	expect_error("[daemon]\n\n  socket_mode =   999\n", "3:19:", "octal");
+	expect_error("[daemon]\nvault = relative/path\n", "2:9:", "absolute");
+	expect_error("[daemon]\nmax_fram = 1M\n", "2:12:", "unknown key");
+	expect_error("[deamon]\nvault = /x\n", "2:9:", "unknown section [deamon]");
+	expect_error("vault = /x\n", "1:9:", "outside any section");
+	expect_error("[daemon]\nthis line has no equals sign\n", "2:1:", "syntax error");
+	expect_error("[daemon]\nallow_uids = 0 no-such-user-here\n", "2:14:", "no user named");
+	expect_error("[daemon]\nmax_connections = 0\n", "2:19:", "from 1 to");
+	expect_error("[daemon]\nlog_level = chatty\n", "2:13:", "log_level");
+	expect_error("[daemon]\norigin = has space\n", "2:10:", "origin");
+	expect_error("[daemon]\nmax_unacked = 1K\n", "2:15:", "at least 64K");
+}
+END_TEST
+
+START_TEST(config_load_reports_missing_file)
+{
+	struct config c;
+	char err[600], path[700];
+
+	snprintf(path, sizeof(path), "%s/nope.conf", dir);
+	ck_assert_int_eq(config_load(path, &c, err, sizeof(err)), -ENOENT);
+	ck_assert(strstr(err, "nope.conf") && strstr(err, "No such file"));
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("config_defaults");
+	tcase_add_test(tc, config_defaults_follow_systemd_directories);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("config_load");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, config_load_reads_every_key);
+	tcase_add_test(tc, config_load_names_line_and_column);
+	tcase_add_test(tc, config_load_reports_missing_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(config_suite());
+}

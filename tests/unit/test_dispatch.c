@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for daemon/dispatch.c: bounded decoding, Hello/manifest/record checks, canonical
+ * manifests, record payloads that keep the bytes as received, and reply frames. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "entry.pb-c.h"
+#include "frame.h"
+#include "registry.h"
+#include "testutil.h"
+
+#define E(x) EVIDENT__V1__ERROR__CODE__##x
+
+static const char art_hex[] = "0000000000000000000000000000000000000000000000000000000000000001";
+
+/* A valid manifest with n features; strings are static. */
+static void make_manifest(Evident__V1__ModelManifest *m, Evident__V1__Feature *fs,
+                          Evident__V1__Feature **fps, size_t n)
+{
+	static char names[8][8];
+	evident__v1__model_manifest__init(m);
+	m->model_id = "credit";
+	m->version = "1.0";
+	m->framework = "linear-json";
+	m->output_space = "probability";
+	m->artifact_sha256 = (char *)art_hex;
+	m->has_artifact_size = true;
+	m->artifact_size = 10;
+	for (size_t i = 0; i < n; i++) {
+		evident__v1__feature__init(&fs[i]);
+		snprintf(names[i], sizeof(names[i]), "f%zu", i);
+		fs[i].name = names[i];
+		fps[i] = &fs[i];
+	}
+	m->n_features = n;
+	m->features = fps;
+}
+
+static struct registry reg;
+
+static void reg_setup(void)
+{
+	Evident__V1__ModelManifest m;
+	Evident__V1__Feature fs[3], *fps[3];
+	uint8_t *bytes, digest[32], leaf[32] = {0};
+	size_t len;
+
+	ck_assert_int_eq(registry_init(&reg), 0);
+	make_manifest(&m, fs, fps, 3);
+	ck_assert_int_eq(dispatch_pack(&m.base, &bytes, &len), 0);
+	Evident__V1__ModelManifest *copy = evident__v1__model_manifest__unpack(NULL, len, bytes);
+	free(bytes);
+	ck_assert_int_eq(dispatch_manifest_digest(copy, digest), 0);
+	ck_assert_int_eq(registry_add(&reg, copy, 7, leaf, digest), 0);
+}
+
+static void reg_teardown(void)
+{
+	registry_deinit(&reg);
+}
+
+/* ------------------------------------------------------------------ decode */
+
+START_TEST(dispatch_decode_bounds_and_unknown_bodies)
+{
+	struct dispatch_msg m;
+	char err[200];
+	uint8_t unknown[] = {0x7a, 0x02, 0x08, 0x01}; /* field 15: not in Frame */
+	uint8_t garbage[] = {0xff, 0xff, 0xff};
+	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
+	Evident__V1__Hello h = EVIDENT__V1__HELLO__INIT;
+	uint8_t *bytes;
+	size_t len;
+
+	ck_assert_int_eq(dispatch_decode(unknown, sizeof(unknown), &m, err, sizeof(err)),
+	                 E(BAD_MESSAGE));
+	ck_assert(strstr(err, "unknown or missing") != NULL);
+	ck_assert_int_eq(dispatch_decode(garbage, sizeof(garbage), &m, err, sizeof(err)),
+	                 E(BAD_MESSAGE));
+	ck_assert_int_eq(dispatch_decode(NULL, 0, &m, err, sizeof(err)), E(BAD_MESSAGE));
+	h.client_name = "c";
+	f.body_case = EVIDENT__V1__FRAME__BODY_HELLO;
+	f.hello = &h;
+	ck_assert_int_eq(dispatch_pack(&f.base, &bytes, &len), 0);
+	ck_assert_int_eq(dispatch_decode(bytes, len, &m, err, sizeof(err)), 0);
+	ck_assert_str_eq(m.frame->hello->client_name, "c");
+	ck_assert_uint_gt(m.used, 0);
+	dispatch_msg_free(&m);
+	free(bytes);
+
+	/* a record claiming 100k packed doubles in a 40-byte frame cannot allocate them */
+	uint8_t lie[] = {0x2a, 0x06, 0x2a, 0x84, 0xb5, 0x18, 0x00, 0x00};
+	ck_assert_int_eq(dispatch_decode(lie, sizeof(lie), &m, err, sizeof(err)), E(BAD_MESSAGE));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ checks */
+
+START_TEST(dispatch_check_hello_versions_and_names)
+{
+	Evident__V1__Hello h = EVIDENT__V1__HELLO__INIT;
+	char err[200];
+
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_PROTOCOL_VERSION));
+	h.has_protocol_version = true;
+	h.protocol_version = 2;
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_PROTOCOL_VERSION));
+	h.protocol_version = 1;
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	h.client_name = "has space";
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	h.client_name = "@models";
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	h.client_name = "pricing-svc/1";
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(dispatch_check_manifest_rules)
+{
+	Evident__V1__ModelManifest m;
+	Evident__V1__Feature fs[3], *fps[3];
+	char err[300];
+
+	make_manifest(&m, fs, fps, 3);
+	ck_assert_msg(dispatch_check_manifest(&m, err, sizeof(err)) == 0, "%s", err);
+#define BAD(stmt, undo, what)                                                                    \
+	do {                                                                                     \
+		stmt;                                                                            \
+		ck_assert_int_eq(dispatch_check_manifest(&m, err, sizeof(err)), E(BAD_MESSAGE)); \
+		ck_assert_msg(strstr(err, what) != NULL, "%s", err);                             \
+		undo;                                                                            \
+	} while (0)
+	BAD(m.model_id = "a@b", m.model_id = "credit", "model_id");
+	BAD(m.version = "", m.version = "1.0", "version");
+	BAD(m.framework = "tensorflow", m.framework = "linear-json", "framework");
+	BAD(m.output_space = "logits", m.output_space = "margin", "output_space");
+	BAD(fs[2].name = "f0", fs[2].name = "f2", "repeats");
+	BAD((fs[1].has_min = fs[1].has_max = true, fs[1].min = 2, fs[1].max = 1),
+	    (fs[1].has_min = fs[1].has_max = false), "min <= max");
+	BAD(m.artifact_sha256 = "ABC", m.artifact_sha256 = (char *)art_hex, "artifact_sha256");
+	BAD(m.artifact_size = 0, m.artifact_size = 10, "artifact_size");
+	BAD(m.reference_data_sha256 = (char *)art_hex, m.reference_data_sha256 = NULL,
+	    "reference_data_size");
+	BAD(m.n_features = 0, m.n_features = 3, "features");
+#undef BAD
+}
+END_TEST
+
+START_TEST(dispatch_manifest_canonical_ignores_map_order)
+{
+	Evident__V1__ModelManifest m;
+	Evident__V1__Feature fs[2], *fps[2];
+	Evident__V1__Lineage lin = EVIDENT__V1__LINEAGE__INIT;
+	Evident__V1__Lineage__HyperparametersEntry
+	    a = EVIDENT__V1__LINEAGE__HYPERPARAMETERS_ENTRY__INIT,
+	    b = EVIDENT__V1__LINEAGE__HYPERPARAMETERS_ENTRY__INIT;
+	Evident__V1__Lineage__HyperparametersEntry *ab[2] = {&a, &b}, *ba[2] = {&b, &a};
+	uint8_t d1[32], d2[32], d3[32];
+
+	make_manifest(&m, fs, fps, 2);
+	a.key = "eta";
+	a.value = "0.1";
+	b.key = "depth";
+	b.value = "6";
+	lin.n_hyperparameters = 2;
+	m.lineage = &lin;
+	lin.hyperparameters = ab;
+	ck_assert_int_eq(dispatch_manifest_digest(&m, d1), 0);
+	lin.hyperparameters = ba;
+	ck_assert_int_eq(dispatch_manifest_digest(&m, d2), 0);
+	ck_assert_mem_eq(d1, d2, 32);
+	b.value = "7";
+	ck_assert_int_eq(dispatch_manifest_digest(&m, d3), 0);
+	ck_assert(memcmp(d1, d3, 32) != 0);
+}
+END_TEST
+
+START_TEST(dispatch_check_record_rules)
+{
+	Evident__V1__Record r = EVIDENT__V1__RECORD__INIT;
+	const struct model_info *mi;
+	double feats[3] = {1, NAN, 3}, scores[2] = {0.5, 0.5};
+	char err[300];
+
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	r.request_id = "r1";
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	r.model_id = "credit";
+	r.model_version = "2.0";
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(UNKNOWN_MODEL));
+	r.model_version = "1.0";
+	r.n_features = 2;
+	r.features = feats;
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)),
+	                 E(SCHEMA_MISMATCH));
+	ck_assert(strstr(err, "2 features") && strstr(err, "has 3"));
+	r.n_features = 3;
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert(strstr(err, "scores") != NULL); /* NaN feature fine, no scores not */
+	r.n_scores = 1;
+	r.scores = scores;
+	ck_assert_msg(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(mi->seq, 7);
+	scores[0] = NAN;
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	scores[0] = 0.5;
+	feats[1] = INFINITY;
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert(strstr(err, "f1") != NULL);
+	feats[1] = NAN;
+	char longdec[300];
+	memset(longdec, 'd', sizeof(longdec) - 1);
+	longdec[sizeof(longdec) - 1] = 0;
+	r.decision = longdec;
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ payloads and replies */
+
+START_TEST(dispatch_record_payload_keeps_received_bytes)
+{
+	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
+	Evident__V1__Record r = EVIDENT__V1__RECORD__INIT;
+	double feats[3] = {1, 2, 3}, scores[1] = {0.25};
+	struct peer peer = {.uid = 1000, .gid = 100, .pid = 42, .known = true};
+	uint8_t *frame, *payload;
+	size_t flen, plen;
+
+	r.model_id = "credit";
+	r.model_version = "1.0";
+	r.request_id = "r9";
+	r.n_features = 3;
+	r.features = feats;
+	r.n_scores = 1;
+	r.scores = scores;
+	f.body_case = EVIDENT__V1__FRAME__BODY_RECORD;
+	f.record = &r;
+	ck_assert_int_eq(dispatch_pack(&f.base, &frame, &flen), 0);
+	ck_assert_int_eq(
+	    dispatch_record_payload(frame, flen, &r, "svc", &peer, 123, &payload, &plen), 0);
+	Evident__Entry__V1__RecordEntry *re =
+	    evident__entry__v1__record_entry__unpack(NULL, plen, payload);
+	ck_assert_ptr_nonnull(re);
+	ck_assert_str_eq(re->client_name, "svc");
+	ck_assert_int_eq(re->received_unix_ns, 123);
+	ck_assert_uint_eq(re->peer_uid, 1000);
+	ck_assert_str_eq(re->record->request_id, "r9");
+	ck_assert_uint_eq(re->record->n_features, 3);
+	/* the record's bytes are a verbatim suffix of the payload */
+	size_t rlen = flen - 2; /* tag + 1-byte length */
+	ck_assert_mem_eq(payload + plen - rlen, frame + 2, rlen);
+	evident__entry__v1__record_entry__free_unpacked(re, NULL);
+	free(payload);
+	free(frame);
+}
+END_TEST
+
+START_TEST(dispatch_reply_ack_and_error_decode)
+{
+	uint8_t *buf = NULL, leaf[32];
+	size_t len = 0, cap = 0;
+	uint64_t blen;
+
+	memset(leaf, 0xab, sizeof(leaf));
+	ck_assert_int_eq(dispatch_reply_ack(&buf, &len, &cap, "r1", 99, leaf, true), 0);
+	ck_assert_int_eq(dispatch_reply_error(&buf, &len, &cap, E(UNKNOWN_MODEL), "no", "r2"), 0);
+	int h = frame_header_decode(buf, len, 1 << 20, &blen);
+	ck_assert_int_gt(h, 0);
+	Evident__V1__Frame *a = evident__v1__frame__unpack(NULL, blen, buf + h);
+	ck_assert_int_eq(a->body_case, EVIDENT__V1__FRAME__BODY_ACK);
+	ck_assert_uint_eq(a->ack->seq, 99);
+	ck_assert(a->ack->duplicate);
+	ck_assert_mem_eq(a->ack->leaf_hash.data, leaf, 32);
+	size_t off = (size_t)h + blen;
+	h = frame_header_decode(buf + off, len - off, 1 << 20, &blen);
+	Evident__V1__Frame *e = evident__v1__frame__unpack(NULL, blen, buf + off + h);
+	ck_assert_int_eq(e->error->code, E(UNKNOWN_MODEL));
+	ck_assert_str_eq(e->error->request_id, "r2");
+	ck_assert_str_eq(dispatch_code_name(E(UNKNOWN_MODEL)), "UNKNOWN_MODEL");
+	evident__v1__frame__free_unpacked(a, NULL);
+	evident__v1__frame__free_unpacked(e, NULL);
+	free(buf);
+}
+END_TEST
+
+static Suite *dispatch_suite(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *tc;
+
+	tc = tcase_create("dispatch_decode");
+	tcase_add_test(tc, dispatch_decode_bounds_and_unknown_bodies);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_check_hello");
+	tcase_add_test(tc, dispatch_check_hello_versions_and_names);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_check_manifest");
+	tcase_add_test(tc, dispatch_check_manifest_rules);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_manifest_canonical");
+	tcase_add_test(tc, dispatch_manifest_canonical_ignores_map_order);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_check_record");
+	tcase_add_checked_fixture(tc, reg_setup, reg_teardown);
+	tcase_add_test(tc, dispatch_check_record_rules);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_record_payload");
+	tcase_add_test(tc, dispatch_record_payload_keeps_received_bytes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_reply_ack");
+	tcase_add_test(tc, dispatch_reply_ack_and_error_decode);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(dispatch_suite());
+}
