@@ -921,7 +921,8 @@ static void handle_hello(struct session *s, const Evident__V1__Hello *h)
 	}
 	snprintf(s->client_name, sizeof(s->client_name), "%s", h->client_name);
 	s->hello_done = true;
-	ok.has_protocol_version = ok.has_max_frame = true;
+	ok.has_protocol_version = ok.has_max_frame = ok.has_max_unacked = true;
+	ok.max_unacked = d->cfg.max_unacked;
 	ok.protocol_version = PROTOCOL_VERSION;
 	ok.daemon_version = (char *)EVIDENT_VERSION;
 	ok.vault_origin = d->origin;

@@ -8,7 +8,7 @@ set -eu
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev protobuf-c-compiler libprotobuf-c-dev
 liblmdb-dev libssl-dev openssl libjansson-dev libuv1-dev libinih-dev python3 python3-protobuf"
-TEST_PKGS="check lmdb-utils valgrind clang-format"
+TEST_PKGS="check lmdb-utils valgrind clang-format protobuf-compiler strace systemd"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$want $TEST_PKGS"
