@@ -198,6 +198,20 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, on_handle_closed);
 }
 
+#define DRAIN_WRITE_MS 10000
+
+/* Peers that do not read their last replies do not hold the stop up for ever. */
+static void on_drain_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (d->closing)
+		log_warning("closing connections whose clients did not read their last replies");
+	for (struct session *s = d->closing; s; s = s->next)
+		session_force_close(s);
+	close_handle((uv_handle_t *)t);
+}
+
 static void final_done(struct job *j)
 {
 	struct life_job *lj = (struct life_job *)j;
@@ -217,6 +231,17 @@ static void final_done(struct job *j)
 	close_handle((uv_handle_t *)&d->checkpoint_timer);
 	close_handle((uv_handle_t *)&d->watchdog_timer);
 	writer_stop(&d->writer);
+	if (d->closing)
+		uv_timer_start(&d->drain_timer, on_drain_timer, DRAIN_WRITE_MS, 0);
+	else
+		close_handle((uv_handle_t *)&d->drain_timer);
+}
+
+void daemon_session_closed(struct daemon *d)
+{
+	/* the last connection of a finished drain is gone: the timer is not needed */
+	if (d->final_submitted && !d->closing && !d->sessions)
+		close_handle((uv_handle_t *)&d->drain_timer);
 }
 
 static void run_final(struct job *j, struct vault *v)
@@ -517,9 +542,12 @@ static int record_start(struct daemon *d)
 	return rc;
 }
 
+/* After every batch of finished writer jobs: send the replies they produced, and finish a
+ * drain once the writer has nothing left (whatever kind of job was last). */
 static void after_writer_batch(void *data)
 {
 	daemon_flush_dirty(data);
+	daemon_maybe_finish_drain(data);
 }
 
 int daemon_run(struct daemon *d)
@@ -554,6 +582,8 @@ int daemon_run(struct daemon *d)
 	uv_signal_init(&loop, &d->sig_hup);
 	uv_timer_init(&loop, &d->checkpoint_timer);
 	uv_timer_init(&loop, &d->watchdog_timer);
+	uv_timer_init(&loop, &d->drain_timer);
+	d->drain_timer.data = d;
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
 	d->checkpoint_timer.data = d->watchdog_timer.data = d;
 	if (start_listening(d) < 0) {

@@ -38,6 +38,7 @@ struct daemon {
 	bool unlink_socket; /* we bound the path: remove it at exit */
 
 	struct session *sessions; /* doubly linked */
+	struct session *closing;  /* shutting down: last replies being written */
 	struct session *dirty;    /* sessions with gathered replies, flushed once per wake-up */
 	size_t n_sessions;
 	uint64_t next_session_id;
@@ -46,7 +47,7 @@ struct daemon {
 	uint64_t queued_bytes; /* bytes of records and chunks waiting for the writer */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_timer_t checkpoint_timer, watchdog_timer;
+	uv_timer_t checkpoint_timer, watchdog_timer, drain_timer;
 	uint64_t watchdog_usec;
 	uint64_t checkpointed_size;
 
@@ -61,5 +62,6 @@ int daemon_run(struct daemon *d);
 
 /* Helpers shared by the daemon's files. */
 void daemon_flush_dirty(struct daemon *d);
+void daemon_session_closed(struct daemon *d);
 void daemon_maybe_finish_drain(struct daemon *d);
 int64_t daemon_now_ns(void);

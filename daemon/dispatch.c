@@ -69,7 +69,7 @@ dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_m
 {
 	*m = (struct dispatch_msg){
 	    .alloc = {.alloc = bounded_alloc, .free = bounded_free, .allocator_data = m},
-	    .cap = (len + 64) * DISPATCH_ALLOC_FACTOR,
+	    .cap = len * DISPATCH_ALLOC_FACTOR + 65536,
 	};
 	m->frame = evident__v1__frame__unpack(&m->alloc, len, body);
 	if (!m->frame)

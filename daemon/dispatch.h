@@ -24,8 +24,11 @@
 #define DISPATCH_LABEL_MAX    256
 #define DISPATCH_SCORES_MAX   1024
 #define DISPATCH_FEATURES_MAX 100000
-/* Decoded messages may take at most this multiple of the frame size in memory. */
-#define DISPATCH_ALLOC_FACTOR 8
+/* Decoded messages may take at most this multiple of the frame size in memory (plus 64 KiB).
+ * protobuf-c gives each sub-message its whole struct: a 2-byte empty Feature becomes ~100
+ * bytes, so the factor must cover that; frames are decoded one at a time on the loop thread,
+ * so this also bounds the daemon's decoding memory overall (64 MiB at the 1 MiB default). */
+#define DISPATCH_ALLOC_FACTOR 64
 
 typedef Evident__V1__Error__Code dispatch_code;
 

@@ -35,23 +35,35 @@ void session_unref(struct session *s)
 		session_free(s);
 }
 
-static void on_close(uv_handle_t *h)
+static void list_remove(struct session **head, struct session *s)
 {
-	session_unref(h->data);
-}
-
-static void unlink_session(struct session *s)
-{
-	struct daemon *d = s->d;
-
 	if (s->prev)
 		s->prev->next = s->next;
-	else if (d->sessions == s)
-		d->sessions = s->next;
+	else if (*head == s)
+		*head = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
-	d->n_sessions--;
+}
+
+static void list_push(struct session **head, struct session *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+static void on_close(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	struct daemon *d = s->d;
+
+	list_remove(&d->closing, s);
+	session_unref(s);
+	daemon_session_closed(d);
 }
 
 static void registration_abort(struct registration *reg);
@@ -66,7 +78,9 @@ static void begin_close(struct session *s)
 	s->reading = false;
 	if (s->reg)
 		registration_abort(s->reg);
-	unlink_session(s);
+	list_remove(&s->d->sessions, s);
+	s->d->n_sessions--;
+	list_push(&s->d->closing, s);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -75,7 +89,15 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 	(void)status;
 	free(req);
-	uv_close((uv_handle_t *)&s->pipe, on_close);
+	/* the drain timer may have closed a connection whose peer never read */
+	if (!uv_is_closing((uv_handle_t *)&s->pipe))
+		uv_close((uv_handle_t *)&s->pipe, on_close);
+}
+
+void session_force_close(struct session *s)
+{
+	if (!uv_is_closing((uv_handle_t *)&s->pipe))
+		uv_close((uv_handle_t *)&s->pipe, on_close);
 }
 
 void session_close(struct session *s)
@@ -86,7 +108,6 @@ void session_close(struct session *s)
 		return;
 	session_flush(s);
 	begin_close(s);
-	daemon_maybe_finish_drain(s->d);
 	/* shutdown waits for queued writes, so the last replies reach the client */
 	req = malloc(sizeof(*req));
 	if (req) {
@@ -105,7 +126,6 @@ static void close_now(struct session *s)
 		return;
 	begin_close(s);
 	uv_close((uv_handle_t *)&s->pipe, on_close);
-	daemon_maybe_finish_drain(s->d);
 }
 
 /* ------------------------------------------------------------------ output */
@@ -304,7 +324,6 @@ static void entry_done(struct job *j)
 			reply_error(s, write_error_code(j->rc), msg, ej->request_id);
 	}
 	entry_job_free(ej);
-	daemon_maybe_finish_drain(d);
 	session_unref(s);
 }
 
@@ -583,7 +602,6 @@ static void commit_done(struct job *j)
 	session_unref(j->owner);
 	free(cj);
 	reg_job_done_common(reg);
-	daemon_maybe_finish_drain(d);
 }
 
 static int artifact_payload(const struct registration *reg, int which, uint8_t **ret,
@@ -739,7 +757,6 @@ static void chunk_done(struct job *j)
 	}
 	free(cj);
 	reg_job_done_common(reg);
-	daemon_maybe_finish_drain(s->d);
 	session_unref(s);
 }
 
@@ -889,7 +906,8 @@ static void handle_register(struct session *s, const Evident__V1__RegisterModel 
 	}
 	for (struct registration *o = d->registrations; o; o = o->next)
 		if (strcmp(o->key, reg->key) == 0) {
-			reply_error(s, E(CONFLICT),
+			/* busy, not a conflict: the same manifest may well be on its way */
+			reply_error(s, E(OVERLOADED),
 			            "this ID@VERSION is being registered by another connection; "
 			            "retry when it is done",
 			            reg->key);
@@ -1081,10 +1099,7 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 			                        .known = true};
 		}
 	}
-	s->next = d->sessions;
-	if (d->sessions)
-		d->sessions->prev = s;
-	d->sessions = s;
+	list_push(&d->sessions, s);
 	d->n_sessions++;
 	d->stats.connections++;
 

@@ -46,5 +46,8 @@ void session_flush(struct session *s);
 void session_stop_reading(struct session *s);
 /* Closes after pending replies are written. */
 void session_close(struct session *s);
+/* Closes a connection that is shutting down without waiting for its writes (a peer that
+ * does not read). */
+void session_force_close(struct session *s);
 /* Drops a reference taken for a job. */
 void session_unref(struct session *s);

@@ -326,6 +326,12 @@ class Ingest(DaemonTest):
         self.assertTrue(f.HasField("ack"), f)
         c2.send(record(1, version="3"))
         self.assertTrue(c2.recv().HasField("ack"))
+        # a manifest whose features carry only a name decodes within the memory bound
+        tiny = manifest(version="5", artifact=art, n=0)
+        for i in range(5000):
+            tiny.features.add(name="t%d" % i)
+        f = register(c2, tiny, art)
+        self.assertTrue(f.HasField("ack"), f)
         # reference data
         ref = b"a,b,c\n1,2,3\n" * 1000
         f = register(c2, manifest(version="4", artifact=art + b" ", ref=ref), art + b" ", ref)
@@ -333,7 +339,7 @@ class Ingest(DaemonTest):
         self.d.stop()
         self.d.verify()
         st = json.loads(self.d.ctl("status", "--json").stdout)
-        self.assertEqual(st["models"], 3)
+        self.assertEqual(st["models"], 4)
         self.assertEqual(st["blob_count"], 3)
 
     def test_validation_errors_keep_connection(self):
@@ -454,6 +460,28 @@ class Abuse(DaemonTest):
             self.assertTrue(f.HasField("ack"), f)
             got += 1
         self.d.stop()
+        self.d.verify()
+
+    def test_stop_with_a_client_that_never_reads(self):
+        self.start(config="[daemon]\nmax_unacked = 256K\n")
+        self.registered()
+        slow = self.d.conn("slow")
+        slow.s.setblocking(False)
+        frame = record(0).record
+        sent, stalled = 0, None
+        while stalled is None or time.monotonic() - stalled < 0.5:
+            frame.request_id = "s%d" % sent
+            b = pb.Frame(record=frame).SerializeToString()
+            try:
+                slow.s.sendall(_VarintBytes(len(b)) + b)
+                sent += 1
+                stalled = None
+            except BlockingIOError:
+                stalled = stalled or time.monotonic()
+                time.sleep(0.005)
+        t0 = time.monotonic()
+        self.assertEqual(self.d.stop(), 0)  # the drain does not wait for ever on this peer
+        self.assertLess(time.monotonic() - t0, TIMEOUT)
         self.d.verify()
 
     def test_unauthorized_peer(self):

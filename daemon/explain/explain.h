@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The explain library: model evaluators that replay the training library's own semantics
+ * (XGBoost JSON, LightGBM text, linear-json) and exact attribution methods (path-dependent
+ * and interventional TreeSHAP, SHAP interaction values, linear SHAP), in double precision.
+ *
+ * This header is the whole public API. No libuv, no logging, no global state: a loaded model
+ * is immutable and may be shared by any number of threads; every function that computes
+ * takes its scratch space from the caller or allocates it per call.
+ *
+ * Errors are negative errnos: -EINVAL bad arguments; -EBADMSG a malformed model file (the
+ * error buffer names the file and field); -ENOTSUP a model feature this library refuses to
+ * compute rather than compute wrong (vector leaves, linear trees, unknown objectives; the
+ * message names it); -EDOM an attribution failed its efficiency check (sum of attributions +
+ * base value differs from the model output); -ENOMEM.
+ *
+ * Outputs: a model has n_outputs = 1 for binary and regression objectives and one per class
+ * for multi-class ones. Attributions are in margin space (the raw sum of trees plus base
+ * score, or the linear predictor), where they are exact and additive. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EX_ERR_MAX 512 /* room for any error message */
+
+enum ex_format {
+	EX_FORMAT_AUTO = 0, /* from the content: JSON with "learner" / "coef", or LightGBM text */
+	EX_FORMAT_XGBOOST_JSON,
+	EX_FORMAT_LIGHTGBM_TEXT,
+	EX_FORMAT_LINEAR_JSON,
+};
+
+/* The output link from margin to response, as the training library defines it. */
+enum ex_link {
+	EX_LINK_IDENTITY,
+	EX_LINK_LOGIT,	 /* probability = 1 / (1 + exp(-margin)) */
+	EX_LINK_LOG,	 /* response = exp(margin) (poisson, gamma, tweedie) */
+	EX_LINK_SOFTMAX, /* multi-class probabilities */
+};
+
+struct ex_model;
+
+/* Loads a model file. name is used in error messages (NULL: path). On failure err (may be
+ * NULL) holds "NAME: FIELD: problem". Returns 0 and *ret (free with ex_model_free). */
+int ex_model_load(const char *path, enum ex_format format, struct ex_model **ret, char *err,
+		  size_t err_size);
+/* The same from memory (data need not be NUL-terminated). */
+int ex_model_load_buffer(const void *data, size_t len, enum ex_format format, const char *name,
+			 struct ex_model **ret, char *err, size_t err_size);
+void ex_model_free(struct ex_model *m);
+
+enum ex_format ex_model_format(const struct ex_model *m);
+size_t ex_model_n_features(const struct ex_model *m);
+size_t ex_model_n_outputs(const struct ex_model *m);
+enum ex_link ex_model_link(const struct ex_model *m);
+/* The objective as the model file names it ("binary:logistic", "binary sigmoid:1",
+ * "logit"). Borrowed from m. */
+const char *ex_model_objective(const struct ex_model *m);
+/* Feature i's name from the model file, or NULL. Borrowed from m. */
+const char *ex_model_feature_name(const struct ex_model *m, size_t i);
+/* True for tree ensembles (TreeSHAP applies), false for linear models. */
+bool ex_model_is_trees(const struct ex_model *m);
+/* Trees, and the largest number of distinct features on one root-to-leaf path. */
+size_t ex_model_n_trees(const struct ex_model *m);
+unsigned ex_model_max_path_features(const struct ex_model *m);
+
+/* Margin of one row x[0..n_features) into out[0..n_outputs). NaN in x means missing.
+ * base_margin (may be NULL) replaces the model's base score, per output, as XGBoost's
+ * per-row base_margin does. Returns 0. */
+int ex_predict_margin(const struct ex_model *m, const double *x, const double *base_margin,
+		      double *out);
+/* Applies the model's link to margins in place (n_outputs values). */
+void ex_link_apply(const struct ex_model *m, double *values);
+
+/* ------------------------------------------------------------------ exact attributions */
+
+/* Path-dependent TreeSHAP (Lundberg et al. 2020) by Gauss-Legendre quadrature: exact Shapley
+ * values of the game v(S) = E[f(x) | x_S] under the trees' cover distribution.
+ * phi: n_outputs x n_features (row-major), base: n_outputs. Checks efficiency.
+ * Returns 0; -EINVAL (not a tree model); -EDOM. */
+int ex_treeshap(const struct ex_model *m, const double *x, double *phi, double *base);
+
+/* The classic recursion (EXTEND/UNWIND), kept as the reference the tests compare against. */
+int ex_treeshap_classic(const struct ex_model *m, const double *x, double *phi, double *base);
+
+/* Interventional TreeSHAP against background rows bg (n_bg x n_features, row-major):
+ * v(S) = mean_b f(x_S, b_rest). base = mean_b f(b). Returns 0; -EINVAL; -EDOM. */
+int ex_treeshap_interventional(const struct ex_model *m, const double *x, const double *bg,
+			       size_t n_bg, double *phi, double *base);
+
+/* SHAP interaction values of the path-dependent game: inter is n_outputs x M x M; row sums
+ * equal the SHAP values, the matrix is symmetric. Returns 0; -EINVAL; -EDOM. */
+int ex_interactions(const struct ex_model *m, const double *x, double *inter, double *base);
+
+/* Exact interventional SHAP of a linear model: phi_i = beta_i (x_i - mean_b x_i), in margin
+ * (log-odds for logit links). bg may be NULL (n_bg 0): the mean is then the model's stored
+ * feature means if present, else zeros. Missing (NaN) x_i is refused (-EINVAL). */
+int ex_linear_shap(const struct ex_model *m, const double *x, const double *bg, size_t n_bg,
+		   double *phi, double *base);
+
+/* The efficiency tolerance used by every method: |sum phi + base - f(x)| <= tol. */
+double ex_efficiency_tolerance(double value);
