@@ -52,7 +52,7 @@ int config_defaults(struct config *ret)
 	struct config c = {
 	    .socket_mode = 0660,
 	    .max_frame = FRAME_MAX_DEFAULT,
-	    .max_unacked = 8u << 20,
+	    .max_unacked = 4u << 20,
 	    .max_queue = 256u << 20,
 	    .max_connections = 1024,
 	    .commit_window_us = 0,

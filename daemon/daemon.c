@@ -565,7 +565,9 @@ int daemon_run(struct daemon *d)
 	if (!d->cfg.vault_dir || !d->cfg.socket_path)
 		return 1;
 	log_set_level(d->cfg.log_level);
-	if (registry_init(&d->models) < 0 || uv_loop_init(&loop) < 0)
+	d->decode_arena.cap = 256 * 1024;
+	d->decode_arena.buf = malloc(d->decode_arena.cap);
+	if (!d->decode_arena.buf || registry_init(&d->models) < 0 || uv_loop_init(&loop) < 0)
 		return 1;
 	d->loop = &loop;
 	if (open_vault(d) < 0 || record_start(d) < 0)
@@ -617,11 +619,13 @@ int daemon_run(struct daemon *d)
 	registry_deinit(&d->models);
 	vault_close(d->vault);
 	config_deinit(&d->cfg);
+	free(d->decode_arena.buf);
 	return d->exit_code;
 fail:
 	registry_deinit(&d->models);
 	vault_close(d->vault);
 	config_deinit(&d->cfg);
+	free(d->decode_arena.buf);
 	uv_loop_close(&loop);
 	return 1;
 }

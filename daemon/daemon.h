@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "registry.h"
 #include "vault.h"
 #include "writer.h"
@@ -44,7 +45,8 @@ struct daemon {
 	uint64_t next_session_id;
 	struct registration *registrations; /* in progress, across sessions */
 
-	uint64_t queued_bytes; /* bytes of records and chunks waiting for the writer */
+	uint64_t queued_bytes;              /* bytes of records and chunks waiting for the writer */
+	struct dispatch_arena decode_arena; /* frames are decoded one at a time on the loop */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t checkpoint_timer, watchdog_timer, drain_timer;

@@ -44,6 +44,14 @@ static void *bounded_alloc(void *data, size_t size)
 
 	if (size > m->cap - m->used)
 		return NULL;
+	if (m->arena) {
+		size_t off = (m->arena_off + 15) & ~(size_t)15;
+		if (off <= m->arena->cap && size <= m->arena->cap - off) {
+			m->arena_off = off + size;
+			m->used += size;
+			return m->arena->buf + off;
+		}
+	}
 	h = malloc(sizeof(*h) + size);
 	if (!h)
 		return NULL;
@@ -59,17 +67,21 @@ static void bounded_free(void *data, void *ptr)
 
 	if (!ptr)
 		return;
+	if (m->arena && (uint8_t *)ptr >= m->arena->buf &&
+	    (uint8_t *)ptr < m->arena->buf + m->arena->cap)
+		return; /* arena memory goes with the next decode */
 	h = (struct hdr *)((char *)ptr - offsetof(struct hdr, align));
 	m->used -= h->size;
 	free(h);
 }
 
-dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_msg *m, char *err,
-                              size_t err_size)
+dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_arena *arena,
+                              struct dispatch_msg *m, char *err, size_t err_size)
 {
 	*m = (struct dispatch_msg){
 	    .alloc = {.alloc = bounded_alloc, .free = bounded_free, .allocator_data = m},
 	    .cap = len * DISPATCH_ALLOC_FACTOR + 65536,
+	    .arena = arena && arena->buf ? arena : NULL,
 	};
 	m->frame = evident__v1__frame__unpack(&m->alloc, len, body);
 	if (!m->frame)

@@ -32,17 +32,27 @@
 
 typedef Evident__V1__Error__Code dispatch_code;
 
+/* Scratch memory reused for decoding one frame after another (optional): most of a frame's
+ * allocations come from it by bumping a pointer, the rest from malloc. */
+struct dispatch_arena {
+	uint8_t *buf;
+	size_t cap;
+};
+
 /* A decoded frame and the bounded allocator that owns its memory. */
 struct dispatch_msg {
 	ProtobufCAllocator alloc;
 	size_t used, cap;
+	struct dispatch_arena *arena;
+	size_t arena_off;
 	Evident__V1__Frame *frame;
 };
 
-/* Decodes body[0..len). Returns 0 with m->frame set (free with dispatch_msg_free), or
+/* Decodes body[0..len). arena (may be NULL) must not be in use by another message: free the
+ * previous one first. Returns 0 with m->frame set (free with dispatch_msg_free), or
  * BAD_MESSAGE with a reason in err. */
-dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_msg *m, char *err,
-                              size_t err_size);
+dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_arena *arena,
+                              struct dispatch_msg *m, char *err, size_t err_size);
 void dispatch_msg_free(struct dispatch_msg *m);
 
 struct peer {

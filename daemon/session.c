@@ -280,16 +280,13 @@ static void discharge(struct session *s, struct job *j)
 struct entry_job {
 	struct job job;
 	uint8_t *payload;
-	char *request_id;
-	char *dedup_client;
 	int type;
+	char request_id[]; /* the dedup key is (session's client name, request_id) */
 };
 
 static void entry_job_free(struct entry_job *ej)
 {
 	free(ej->payload);
-	free(ej->request_id);
-	free(ej->dedup_client);
 	free(ej);
 }
 
@@ -331,16 +328,16 @@ static void entry_done(struct job *j)
 static void submit_entry(struct session *s, int type, uint8_t *payload, size_t len,
                          const char *request_id)
 {
-	struct entry_job *ej = calloc(1, sizeof(*ej));
+	size_t rlen = strlen(request_id);
+	struct entry_job *ej = malloc(sizeof(*ej) + rlen + 1);
 
-	if (!ej || !(ej->request_id = strdup(request_id)) ||
-	    !(ej->dedup_client = strdup(s->client_name))) {
-		if (ej)
-			entry_job_free(ej);
+	if (!ej) {
 		free(payload);
 		reply_error(s, E(INTERNAL), "out of memory", request_id);
 		return;
 	}
+	memset(ej, 0, sizeof(*ej));
+	memcpy(ej->request_id, request_id, rlen + 1);
 	ej->payload = payload;
 	ej->type = type;
 	ej->job.n = 1;
@@ -349,7 +346,7 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 	ej->job.in1 = (struct vault_entry_in){.type = (uint16_t)type,
 	                                      .payload = payload,
 	                                      .payload_len = len,
-	                                      .dedup_client = ej->dedup_client,
+	                                      .dedup_client = s->client_name, /* outlives ej */
 	                                      .dedup_request = ej->request_id};
 	ej->job.done = entry_done;
 	ej->job.owner = s;
@@ -958,7 +955,7 @@ static void handle_frame(struct session *s, const uint8_t *body, size_t len)
 	char err[200];
 	const Evident__V1__Frame *f;
 
-	if (dispatch_decode(body, len, &m, err, sizeof(err))) {
+	if (dispatch_decode(body, len, &s->d->decode_arena, &m, err, sizeof(err))) {
 		if (!s->hello_done)
 			fail_and_close(s, E(BAD_MESSAGE), err);
 		else

@@ -5,6 +5,7 @@
  * machines are shared and noisy; then verify throughput.
  *
  *   vault-bench [--dir DIR] [--quick] [--payload BYTES] [--rounds N]
+ *   vault-bench --raw-only --batch B --records N [--dir DIR]   (the baseline alone)
  *
  * DIR must be on the disk being measured (not tmpfs: fsync would be free). */
 #include <errno.h>
@@ -152,14 +153,20 @@ int main(int argc, char **argv)
 	const char *base = "vault-bench-data";
 	size_t plen = 1024;
 	int rounds = 3;
-	bool quick = false;
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},    {"payload", required_argument, NULL, 'p'},
-	    {"rounds", required_argument, NULL, 'r'}, {"quick", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},         {0}};
+	bool quick = false, raw_only = false;
+	size_t raw_batch = 1000, raw_records = 200000;
+	static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
+	                                     {"payload", required_argument, NULL, 'p'},
+	                                     {"rounds", required_argument, NULL, 'r'},
+	                                     {"quick", no_argument, NULL, 'q'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"raw-only", no_argument, NULL, 'R'},
+	                                     {"batch", required_argument, NULL, 'b'},
+	                                     {"records", required_argument, NULL, 'n'},
+	                                     {0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:p:r:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:p:r:qhRb:n:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			base = optarg;
@@ -172,6 +179,15 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			quick = true;
+			break;
+		case 'R':
+			raw_only = true;
+			break;
+		case 'b':
+			raw_batch = strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			raw_records = strtoul(optarg, NULL, 10);
 			break;
 		case 'h':
 			printf("usage: vault-bench [--dir DIR] [--payload BYTES] [--rounds N] "
@@ -194,6 +210,19 @@ int main(int argc, char **argv)
 	char raw_dir[4096], vault_dir[4096];
 	snprintf(raw_dir, sizeof(raw_dir), "%s/raw", base);
 	snprintf(vault_dir, sizeof(vault_dir), "%s/vault", base);
+	if (raw_only) {
+		double best = 0;
+		if (raw_batch == 0 || raw_records == 0)
+			return 2;
+		for (int r = 0; r < rounds; r++) {
+			double v = raw_lmdb(raw_dir, raw_records, raw_batch, plen);
+			if (v > best)
+				best = v;
+		}
+		printf("raw %zu %zu %.0f\n", raw_batch, raw_records, best);
+		rmrf(raw_dir);
+		return 0;
+	}
 
 	printf("# command: ");
 	for (int i = 0; i < argc; i++)

@@ -71,7 +71,10 @@ static void one_frame(const uint8_t *body, size_t len)
 	const struct model_info *mi;
 	const Evident__V1__Frame *f;
 
-	if (dispatch_decode(body, len, &msg, err, sizeof(err)))
+	static uint8_t scratch[4096];
+	struct dispatch_arena arena = {scratch, sizeof(scratch)};
+
+	if (dispatch_decode(body, len, &arena, &msg, err, sizeof(err)))
 		return;
 	f = msg.frame;
 	if (f->body_case == EVIDENT__V1__FRAME__BODY_HELLO) {

@@ -76,25 +76,33 @@ START_TEST(dispatch_decode_bounds_and_unknown_bodies)
 	uint8_t *bytes;
 	size_t len;
 
-	ck_assert_int_eq(dispatch_decode(unknown, sizeof(unknown), &m, err, sizeof(err)),
+	ck_assert_int_eq(dispatch_decode(unknown, sizeof(unknown), NULL, &m, err, sizeof(err)),
 	                 E(BAD_MESSAGE));
 	ck_assert(strstr(err, "unknown or missing") != NULL);
-	ck_assert_int_eq(dispatch_decode(garbage, sizeof(garbage), &m, err, sizeof(err)),
+	ck_assert_int_eq(dispatch_decode(garbage, sizeof(garbage), NULL, &m, err, sizeof(err)),
 	                 E(BAD_MESSAGE));
-	ck_assert_int_eq(dispatch_decode(NULL, 0, &m, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_int_eq(dispatch_decode(NULL, 0, NULL, &m, err, sizeof(err)), E(BAD_MESSAGE));
 	h.client_name = "c";
 	f.body_case = EVIDENT__V1__FRAME__BODY_HELLO;
 	f.hello = &h;
 	ck_assert_int_eq(dispatch_pack(&f.base, &bytes, &len), 0);
-	ck_assert_int_eq(dispatch_decode(bytes, len, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(dispatch_decode(bytes, len, NULL, &m, err, sizeof(err)), 0);
 	ck_assert_str_eq(m.frame->hello->client_name, "c");
 	ck_assert_uint_gt(m.used, 0);
+	dispatch_msg_free(&m);
+	/* the same through a small arena: what does not fit comes from malloc */
+	uint8_t scratch[64];
+	struct dispatch_arena arena = {scratch, sizeof(scratch)};
+	ck_assert_int_eq(dispatch_decode(bytes, len, &arena, &m, err, sizeof(err)), 0);
+	ck_assert_str_eq(m.frame->hello->client_name, "c");
+	ck_assert_uint_gt(m.arena_off, 0);
 	dispatch_msg_free(&m);
 	free(bytes);
 
 	/* a record claiming 100k packed doubles in a 40-byte frame cannot allocate them */
 	uint8_t lie[] = {0x2a, 0x06, 0x2a, 0x84, 0xb5, 0x18, 0x00, 0x00};
-	ck_assert_int_eq(dispatch_decode(lie, sizeof(lie), &m, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_int_eq(dispatch_decode(lie, sizeof(lie), NULL, &m, err, sizeof(err)),
+	                 E(BAD_MESSAGE));
 }
 END_TEST
 
