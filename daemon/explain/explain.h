@@ -34,8 +34,8 @@ enum ex_format {
 /* The output link from margin to response, as the training library defines it. */
 enum ex_link {
 	EX_LINK_IDENTITY,
-	EX_LINK_LOGIT,	 /* probability = 1 / (1 + exp(-margin)) */
-	EX_LINK_LOG,	 /* response = exp(margin) (poisson, gamma, tweedie) */
+	EX_LINK_LOGIT,   /* probability = 1 / (1 + exp(-margin)) */
+	EX_LINK_LOG,     /* response = exp(margin) (poisson, gamma, tweedie) */
 	EX_LINK_SOFTMAX, /* multi-class probabilities */
 };
 
@@ -44,10 +44,10 @@ struct ex_model;
 /* Loads a model file. name is used in error messages (NULL: path). On failure err (may be
  * NULL) holds "NAME: FIELD: problem". Returns 0 and *ret (free with ex_model_free). */
 int ex_model_load(const char *path, enum ex_format format, struct ex_model **ret, char *err,
-		  size_t err_size);
+                  size_t err_size);
 /* The same from memory (data need not be NUL-terminated). */
 int ex_model_load_buffer(const void *data, size_t len, enum ex_format format, const char *name,
-			 struct ex_model **ret, char *err, size_t err_size);
+                         struct ex_model **ret, char *err, size_t err_size);
 void ex_model_free(struct ex_model *m);
 
 enum ex_format ex_model_format(const struct ex_model *m);
@@ -69,7 +69,7 @@ unsigned ex_model_max_path_features(const struct ex_model *m);
  * base_margin (may be NULL) replaces the model's base score, per output, as XGBoost's
  * per-row base_margin does. Returns 0. */
 int ex_predict_margin(const struct ex_model *m, const double *x, const double *base_margin,
-		      double *out);
+                      double *out);
 /* Applies the model's link to margins in place (n_outputs values). */
 void ex_link_apply(const struct ex_model *m, double *values);
 
@@ -87,7 +87,7 @@ int ex_treeshap_classic(const struct ex_model *m, const double *x, double *phi, 
 /* Interventional TreeSHAP against background rows bg (n_bg x n_features, row-major):
  * v(S) = mean_b f(x_S, b_rest). base = mean_b f(b). Returns 0; -EINVAL; -EDOM. */
 int ex_treeshap_interventional(const struct ex_model *m, const double *x, const double *bg,
-			       size_t n_bg, double *phi, double *base);
+                               size_t n_bg, double *phi, double *base);
 
 /* SHAP interaction values of the path-dependent game: inter is n_outputs x M x M; row sums
  * equal the SHAP values, the matrix is symmetric. Returns 0; -EINVAL; -EDOM. */
@@ -97,7 +97,7 @@ int ex_interactions(const struct ex_model *m, const double *x, double *inter, do
  * (log-odds for logit links). bg may be NULL (n_bg 0): the mean is then the model's stored
  * feature means if present, else zeros. Missing (NaN) x_i is refused (-EINVAL). */
 int ex_linear_shap(const struct ex_model *m, const double *x, const double *bg, size_t n_bg,
-		   double *phi, double *base);
+                   double *phi, double *base);
 
 /* The efficiency tolerance used by every method: |sum phi + base - f(x)| <= tol. */
 double ex_efficiency_tolerance(double value);

@@ -179,13 +179,12 @@ class Daemon:
         return self
 
     def _connectable(self):
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(self.sock)
-            s.close()
-            return True
-        except OSError:
-            return False
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(self.sock)
+                return True
+            except OSError:
+                return False
 
     def conn(self, name="test", hello=True):
         return Conn(self.sock, name, hello)
