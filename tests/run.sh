@@ -12,7 +12,11 @@ run_build() {
     if [ ! -d "$dir" ]; then
         meson setup "$dir" "$@" >/dev/null
     fi
-    ninja -C "$dir" >/dev/null
+    if ! ninja -C "$dir" > "$dir/ninja.log" 2>&1; then
+        tail -n 40 "$dir/ninja.log"
+        echo "tests/run.sh: the build in $dir failed (full log: $dir/ninja.log)" >&2
+        exit 1
+    fi
     meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 

@@ -21,7 +21,7 @@ static const char art_hex[] = "0000000000000000000000000000000000000000000000000
 static void make_manifest(Evident__V1__ModelManifest *m, Evident__V1__Feature *fs,
                           Evident__V1__Feature **fps, size_t n)
 {
-	static char names[8][8];
+	static char names[8][24];
 	evident__v1__model_manifest__init(m);
 	m->model_id = "credit";
 	m->version = "1.0";
