@@ -567,7 +567,9 @@ int daemon_run(struct daemon *d)
 	log_set_level(d->cfg.log_level);
 	d->decode_arena.cap = 256 * 1024;
 	d->decode_arena.buf = malloc(d->decode_arena.cap);
-	if (!d->decode_arena.buf || registry_init(&d->models) < 0 || uv_loop_init(&loop) < 0)
+	d->read_buf = malloc(SESSION_READ_SIZE);
+	if (!d->decode_arena.buf || !d->read_buf || registry_init(&d->models) < 0 ||
+	    uv_loop_init(&loop) < 0)
 		return 1;
 	d->loop = &loop;
 	if (open_vault(d) < 0 || record_start(d) < 0)
@@ -620,12 +622,14 @@ int daemon_run(struct daemon *d)
 	vault_close(d->vault);
 	config_deinit(&d->cfg);
 	free(d->decode_arena.buf);
+	free(d->read_buf);
 	return d->exit_code;
 fail:
 	registry_deinit(&d->models);
 	vault_close(d->vault);
 	config_deinit(&d->cfg);
 	free(d->decode_arena.buf);
+	free(d->read_buf);
 	uv_loop_close(&loop);
 	return 1;
 }

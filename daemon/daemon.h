@@ -47,6 +47,7 @@ struct daemon {
 
 	uint64_t queued_bytes;              /* bytes of records and chunks waiting for the writer */
 	struct dispatch_arena decode_arena; /* frames are decoded one at a time on the loop */
+	uint8_t *read_buf;                  /* SESSION_READ_SIZE, shared by all connections */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t checkpoint_timer, watchdog_timer, drain_timer;

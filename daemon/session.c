@@ -999,7 +999,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct session *s = h->data;
 	(void)suggested;
-	*buf = uv_buf_init((char *)s->rbuf, sizeof(s->rbuf));
+	/* One buffer for every connection: the loop reads one stream at a time and on_read
+	 * copies what it keeps into the session's frame reader before the next read. */
+	*buf = uv_buf_init((char *)s->d->read_buf, SESSION_READ_SIZE);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -1009,7 +1011,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	size_t len;
 	int rc;
 
-	(void)buf;
 	if (nread == 0)
 		return;
 	if (nread < 0) {
@@ -1021,7 +1022,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	s->refs++; /* handlers may close the session */
-	rc = frame_reader_feed(&s->reader, s->rbuf, (size_t)nread);
+	rc = frame_reader_feed(&s->reader, (const uint8_t *)buf->base, (size_t)nread);
 	while (rc == 0 && !s->closing) {
 		rc = frame_reader_next(&s->reader, &body, &len);
 		if (rc == 1) {
@@ -1049,8 +1050,21 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 /* ------------------------------------------------------------------ accept */
 
-static bool peer_allowed(const struct config *c, const struct peer *p)
+static bool gid_allowed(const struct config *c, gid_t gid)
 {
+	for (size_t i = 0; i < c->n_allow_gids; i++)
+		if (c->allow_gids[i] == gid)
+			return true;
+	return false;
+}
+
+/* uid, primary gid, or (SO_PEERGROUPS) any supplementary group of the peer: a client user
+ * is typically in group evidentd only as a supplementary group. */
+static bool peer_allowed(const struct config *c, const struct peer *p, int fd)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
 	if (c->n_allow_uids == 0 && c->n_allow_gids == 0)
 		return true;
 	if (!p->known)
@@ -1058,16 +1072,22 @@ static bool peer_allowed(const struct config *c, const struct peer *p)
 	for (size_t i = 0; i < c->n_allow_uids; i++)
 		if (c->allow_uids[i] == p->uid)
 			return true;
-	for (size_t i = 0; i < c->n_allow_gids; i++)
-		if (c->allow_gids[i] == p->gid)
-			return true;
+	if (gid_allowed(c, p->gid))
+		return true;
+#ifdef SO_PEERGROUPS
+	if (fd >= 0 && c->n_allow_gids &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (size_t i = 0; i < len / sizeof(gid_t); i++)
+			if (gid_allowed(c, groups[i]))
+				return true;
+#endif
 	return false;
 }
 
 void session_accept(struct daemon *d, uv_stream_t *listener)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	uv_os_fd_t fd;
+	uv_os_fd_t fd = -1;
 
 	if (!s) {
 		log_error("accept: out of memory");
@@ -1100,7 +1120,7 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 	d->n_sessions++;
 	d->stats.connections++;
 
-	if (!peer_allowed(&d->cfg, &s->peer)) {
+	if (!peer_allowed(&d->cfg, &s->peer, fd)) {
 		d->stats.rejected_connections++;
 		log_notice("connection from uid %u gid %u pid %u refused: not in allow_uids/"
 		           "allow_gids",

@@ -35,7 +35,6 @@ struct session {
 	struct session *dirty_next; /* in the daemon's list of sessions with replies to send */
 	bool dirty;
 	char swallow_key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2]; /* chunks to drop */
-	uint8_t rbuf[SESSION_READ_SIZE];
 };
 
 /* Accepts a connection from the listener; checks peer credentials and limits. */
