@@ -81,6 +81,14 @@ void ex_link_apply(const struct ex_model *m, double *values);
  * Returns 0; -EINVAL (not a tree model); -EDOM. */
 int ex_treeshap(const struct ex_model *m, const double *x, double *phi, double *base);
 
+/* ex_treeshap for n_rows rows of X (row-major) at once: phi n_rows x n_outputs x n_features,
+ * base n_rows x n_outputs; the fastest way to explain many rows (the tree is read once per
+ * block of rows and the arithmetic is vectorised). Each row is checked for efficiency: with
+ * ret_rc (n_rows ints) each row's 0 / -EDOM is reported there and the call returns 0;
+ * without it the first failure is returned. Returns 0, -EINVAL, -ENOTSUP, -ENOMEM. */
+int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
+                     double *base, int *ret_rc);
+
 /* The classic recursion (EXTEND/UNWIND), kept as the reference the tests compare against. */
 int ex_treeshap_classic(const struct ex_model *m, const double *x, double *phi, double *base);
 

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Path-dependent TreeSHAP and SHAP interaction values by Gauss-Legendre quadrature
+ * (ATTRIBUTION.md §1.1, §1.5, §1.8).
+ *
+ * For one leaf with distinct path features U, v(S) = value * prod_{j in U∩S} o_j *
+ * prod_{j in U\S} z_j (z: product of cover ratios of the path's edges on j, o: whether x takes
+ * all of them). Its Shapley values are value * (o_i - z_i) * ∫_0^1 prod_{j≠i} g_j(t) dt with
+ * g = z + t (o - z): a polynomial of degree |U| - 1, integrated exactly by ceil(|U|/2) Gauss
+ * points. Walking down the tree we carry C(t) = prod g(t) at every node; on the way back each
+ * edge adds sum_q w_q H(t_q) (r_new - r_old)(t_q), r = (o - z) / g, to its feature, and the
+ * differences telescope when a feature repeats on a path. Every factor g lies in [0, 1], so
+ * nothing overflows or cancels catastrophically (unlike the classic recursion's unwinding).
+ * Cost O(T * L * Q) per row; the efficiency identity is checked on every call. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "shap_internal.h"
+
+#define Q_MAX 40 /* 80 distinct features on one path; deeper paths are refused */
+
+/* Legendre P_n(x) and P_{n-1}(x) by the three-term recurrence. */
+static void legendre(unsigned n, double x, double *pn, double *pn1)
+{
+	double p0 = 1, p1 = x;
+
+	for (unsigned k = 2; k <= n; k++) {
+		double p2 = ((2.0 * k - 1) * x * p1 - (k - 1.0) * p0) / k;
+		p0 = p1;
+		p1 = p2;
+	}
+	*pn = n == 0 ? 1 : p1;
+	*pn1 = p0;
+}
+
+/* Gauss-Legendre nodes and weights on [0, 1]: Newton's method on P_n from the usual
+ * Chebyshev-like guesses, which converge to full precision in a few steps for n <= 40. */
+void ex__gauss_legendre(unsigned n, double *t, double *w)
+{
+	for (unsigned i = 0; i < (n + 1) / 2; i++) {
+		double x = cos(M_PI * (i + 0.75) / (n + 0.5)), pn, pn1, dp;
+		for (int it = 0; it < 100; it++) {
+			legendre(n, x, &pn, &pn1);
+			dp = n * (x * pn - pn1) / (x * x - 1);
+			double dx = pn / dp;
+			x -= dx;
+			if (fabs(dx) < 1e-15)
+				break;
+		}
+		legendre(n, x, &pn, &pn1);
+		dp = n * (x * pn - pn1) / (x * x - 1);
+		double wt = 2 / ((1 - x * x) * dp * dp);
+		/* map [-1, 1] to [0, 1] */
+		t[i] = (1 - x) / 2;
+		t[n - 1 - i] = (1 + x) / 2;
+		w[i] = w[n - 1 - i] = wt / 2;
+	}
+}
+
+/* ------------------------------------------------------------------ the walk */
+
+struct qwalk {
+	const struct ex_model *m;
+	const struct ex_tree *tree;
+	const double *x;
+	unsigned Q;
+	const double *t, *w, *inv1mt; /* nodes, weights, 1 / (1 - t) */
+	double *z, *o;   /* per feature: current path state, 1/1 when not on the path */
+	double *ig;      /* per feature: Q_MAX values of 1 / g(t_k) for its current state */
+	double *phi;     /* this tree's output row (M values) */
+	double *scratch; /* (depth + 2) frames of FRAME * Q doubles */
+	/* interactions only */
+	double *dir;       /* M x M, or NULL */
+	int *active;       /* distinct features on the current path */
+	unsigned *on_path; /* per feature: edges on the current path */
+	unsigned n_active;
+};
+
+#define FRAME 4 /* doubles per quadrature point in a frame: C2, Hc, dr, saved 1/g */
+
+/* H (Q values) of the subtree at node n (an internal node) given C; frame points at this
+ * depth's scratch.
+ *
+ * With o in {0, 1}: a cold edge (o = 0) has g = z (1 - t) and r = -1 / (1 - t) whatever z is,
+ * so it needs no division at all unless its subtree splits on the same feature again (then
+ * one, for 1/z); a hot edge keeps o and needs Q. Each feature's 1/g is kept with its state,
+ * so a node reads its parent-side 1/g instead of dividing again. Leaf children are folded in
+ * without a call. Specialised below for small Q so the loops over quadrature points unroll. */
+static inline __attribute__((always_inline)) void
+qrec_body(struct qwalk *q, int32_t n, const double *C, double *H, double *frame, const unsigned Q,
+          void (*self)(struct qwalk *, int32_t, const double *, double *, double *))
+{
+	const struct ex_node *nodes = q->tree->nodes, *node = &nodes[n];
+	double *C2 = frame, *Hc = frame + Q, *dr = frame + 2 * Q, *saved = frame + 3 * Q;
+	double *next_frame = frame + FRAME * Q;
+	double r_old[Q_MAX];
+	int32_t hot = ex_node_next(q->m, node, q->x);
+	int f = node->feature;
+	double zo = q->z[f], oo = q->o[f];
+	double *igf = q->ig + (size_t)f * Q_MAX;
+
+	for (unsigned k = 0; k < Q; k++) {
+		saved[k] = igf[k];
+		r_old[k] = (oo - zo) * saved[k];
+		H[k] = 0;
+	}
+	for (int side = 0; side < 2; side++) {
+		int32_t c = side ? node->right : node->left;
+		const struct ex_node *child = &nodes[c];
+		bool leaf = child->cmp == EX_CMP_LEAF;
+		double zn = zo * child->frac;
+		double on = c == hot ? oo : 0.0;
+		double acc = 0;
+
+		if (on == 0) {
+			if (zn == 0)
+				continue; /* contributes to no coalition */
+			for (unsigned k = 0; k < Q; k++) {
+				C2[k] = C[k] * zn * (1 - q->t[k]) * saved[k];
+				dr[k] = -q->inv1mt[k] - r_old[k];
+			}
+			if (!leaf) {
+				double iz = 1.0 / zn;
+				for (unsigned k = 0; k < Q; k++)
+					igf[k] = iz * q->inv1mt[k];
+			}
+		} else {
+			for (unsigned k = 0; k < Q; k++) {
+				double g = zn + q->t[k] * (1 - zn), ig = 1.0 / g;
+				C2[k] = C[k] * g * saved[k];
+				dr[k] = (1 - zn) * ig - r_old[k];
+				igf[k] = ig;
+			}
+		}
+		if (leaf) {
+			for (unsigned k = 0; k < Q; k++)
+				Hc[k] = child->value * C2[k];
+		} else {
+			q->z[f] = zn;
+			q->o[f] = on;
+			if (q->dir && q->on_path[f]++ == 0)
+				q->active[q->n_active++] = f;
+			self(q, c, C2, Hc, next_frame);
+			if (q->dir && --q->on_path[f] == 0)
+				q->n_active--;
+			q->z[f] = zo;
+			q->o[f] = oo;
+		}
+		for (unsigned k = 0; k < Q; k++) {
+			/* r = (o - z) / g: the differences telescope over repeats of f */
+			double term = q->w[k] * Hc[k] * dr[k];
+			acc += term;
+			H[k] += Hc[k];
+		}
+		if (q->dir) {
+			/* pairs with every other feature active above this edge */
+			for (unsigned a = 0; a < q->n_active; a++) {
+				int j = q->active[a];
+				double s = 0;
+				if (j == f)
+					continue;
+				for (unsigned k = 0; k < Q; k++)
+					s += q->w[k] * Hc[k] * dr[k] * q->ig[(size_t)j * Q_MAX + k];
+				q->dir[(size_t)f * q->m->n_features + (size_t)j] +=
+				    s * (q->o[j] - q->z[j]);
+			}
+		}
+		q->phi[f] += acc;
+	}
+	for (unsigned k = 0; k < Q; k++)
+		igf[k] = saved[k];
+}
+
+#define QREC_FIXED(NQ)                                                                \
+	static void qrec_##NQ(struct qwalk *q, int32_t n, const double *C, double *H, \
+	                      double *frame)                                          \
+	{                                                                             \
+		qrec_body(q, n, C, H, frame, NQ, qrec_##NQ);                          \
+	}
+QREC_FIXED(1)
+QREC_FIXED(2)
+QREC_FIXED(3)
+QREC_FIXED(4)
+QREC_FIXED(5)
+QREC_FIXED(6)
+QREC_FIXED(7)
+QREC_FIXED(8)
+
+static void qrec_any(struct qwalk *q, int32_t n, const double *C, double *H, double *frame)
+{
+	qrec_body(q, n, C, H, frame, q->Q, qrec_any);
+}
+
+static void qrec(struct qwalk *q, int32_t n, const double *C, double *H, double *frame)
+{
+	static void (*const fixed[])(struct qwalk *, int32_t, const double *, double *,
+	                             double *) = {NULL,   qrec_1, qrec_2, qrec_3, qrec_4,
+	                                          qrec_5, qrec_6, qrec_7, qrec_8};
+
+	if (q->Q < sizeof(fixed) / sizeof(fixed[0]))
+		fixed[q->Q](q, n, C, H, frame);
+	else
+		qrec_any(q, n, C, H, frame);
+}
+
+double ex__tree_expectation(const struct ex_tree *t)
+{
+	return t->expectation;
+}
+
+static int quadrature(const struct ex_model *m, const double *x, double *phi, double *base,
+                      double *inter)
+{
+	size_t M = m->n_features;
+	double gl_t[Q_MAX + 1][Q_MAX], gl_w[Q_MAX + 1][Q_MAX], gl_inv1mt[Q_MAX + 1][Q_MAX];
+	bool have_q[Q_MAX + 1] = {false};
+	struct qwalk q = {.m = m, .x = x};
+	double *dir = NULL;
+	int rc = 0;
+
+	if (!ex_model_is_trees(m) || !x || !phi || !base)
+		return -EINVAL;
+	if ((m->max_path_features + 1) / 2 > Q_MAX)
+		return -ENOTSUP;
+	q.z = malloc(2 * M * sizeof(double));
+	q.ig = malloc(M * Q_MAX * sizeof(double));
+	q.scratch = malloc((size_t)(m->max_depth + 2) * FRAME * Q_MAX * sizeof(double) +
+	                   2 * Q_MAX * sizeof(double));
+	if (inter) {
+		dir = calloc(m->n_outputs * M * M, sizeof(double));
+		q.active = malloc((m->max_depth + 1) * sizeof(int));
+		q.on_path = calloc(M, sizeof(unsigned));
+	}
+	if (!q.z || !q.ig || !q.scratch || (inter && (!dir || !q.active || !q.on_path))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	q.o = q.z + M;
+	for (size_t i = 0; i < 2 * M; i++)
+		q.z[i] = 1.0;
+	for (size_t i = 0; i < M * Q_MAX; i++)
+		q.ig[i] = 1.0;
+	memset(phi, 0, m->n_outputs * M * sizeof(double));
+	for (size_t g = 0; g < m->n_outputs; g++)
+		base[g] = m->base_margin ? m->base_margin[g] : 0.0;
+	if (inter)
+		memset(inter, 0, m->n_outputs * M * M * sizeof(double));
+
+	for (size_t ti = 0; ti < m->n_trees; ti++) {
+		const struct ex_tree *tree = &m->trees[ti];
+		unsigned Q = (tree->path_features + 1) / 2;
+		double *ones, *H;
+
+		if (Q < 1)
+			Q = 1;
+		if (!have_q[Q]) {
+			ex__gauss_legendre(Q, gl_t[Q], gl_w[Q]);
+			for (unsigned k = 0; k < Q; k++)
+				gl_inv1mt[Q][k] = 1.0 / (1 - gl_t[Q][k]);
+			have_q[Q] = true;
+		}
+		q.tree = tree;
+		q.Q = Q;
+		q.t = gl_t[Q];
+		q.w = gl_w[Q];
+		q.inv1mt = gl_inv1mt[Q];
+		q.phi = phi + (size_t)tree->group * M;
+		base[tree->group] += ex__tree_expectation(tree) * m->output_scale;
+		if (tree->n_nodes <= 1)
+			continue; /* a constant tree: all in the base value */
+		ones = q.scratch;
+		H = q.scratch + Q;
+		for (unsigned k = 0; k < Q; k++)
+			ones[k] = m->output_scale;
+		if (inter) {
+			q.dir = dir + (size_t)tree->group * M * M;
+			q.n_active = 0;
+		}
+		qrec(&q, 0, ones, H, q.scratch + 2 * Q_MAX);
+	}
+	if (inter) {
+		/* Phi_ij = (Dir_ij + Dir_ji) / 2 (linear over trees); the diagonal holds the main
+		 * effects, phi_i minus its interactions */
+		for (size_t g = 0; g < m->n_outputs; g++) {
+			double *out = inter + g * M * M, *d = dir + g * M * M;
+			for (size_t i = 0; i < M; i++)
+				for (size_t j = 0; j < M; j++)
+					if (i != j)
+						out[i * M + j] = (d[i * M + j] + d[j * M + i]) / 2;
+			for (size_t i = 0; i < M; i++) {
+				double off = 0;
+				for (size_t j = 0; j < M; j++)
+					if (j != i)
+						off += out[i * M + j];
+				out[i * M + i] = phi[g * M + i] - off;
+			}
+		}
+	}
+	rc = ex__check_efficiency(m, x, phi, base);
+out:
+	free(q.z);
+	free(q.ig);
+	free(q.scratch);
+	free(dir);
+	free(q.active);
+	free(q.on_path);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ batches of rows */
+
+/* The same walk for RB rows at once: the tree is read once per block, and the arithmetic runs
+ * over (quadrature point, row) lanes without branches (a cold edge is the general formula with
+ * o = 0; a lane whose subtree weighs nothing gets 1/g = 0), which the compiler vectorises. */
+#define RB 8
+
+struct bwalk {
+	const struct ex_model *m;
+	const struct ex_tree *tree;
+	unsigned Q;
+	size_t nr; /* rows in this block */
+	const double *x[RB];
+	const double *t, *w;
+	double *z, *o; /* [feature][RB] */
+	double *ig;    /* [feature][Q_MAX][RB] */
+	double *phi[RB];
+};
+
+static inline __attribute__((always_inline)) void
+brec_body(struct bwalk *b, int32_t n, const double *C, double *H, double *frame, const unsigned Q,
+          void (*self)(struct bwalk *, int32_t, const double *, double *, double *))
+{
+	const struct ex_node *nodes = b->tree->nodes, *node = &nodes[n];
+	const size_t L = (size_t)Q * RB;
+	double *C2 = frame, *Hc = frame + L, *dr = frame + 2 * L, *saved = frame + 3 * L;
+	double *next_frame = frame + 4 * L;
+	double r_old[Q_MAX * RB], zo[RB], oo[RB], zn[RB], on[RB];
+	int32_t hot[RB];
+	int f = node->feature;
+	double *zf = b->z + (size_t)f * RB, *of = b->o + (size_t)f * RB;
+	double *igf = b->ig + (size_t)f * Q_MAX * RB;
+
+	for (size_t r = 0; r < RB; r++) {
+		hot[r] = r < b->nr ? ex_node_next(b->m, node, b->x[r]) : -1;
+		zo[r] = zf[r];
+		oo[r] = of[r];
+	}
+	for (size_t l = 0; l < L; l++) {
+		saved[l] = igf[l];
+		r_old[l] = (oo[l % RB] - zo[l % RB]) * saved[l];
+		H[l] = 0;
+	}
+	for (int side = 0; side < 2; side++) {
+		int32_t c = side ? node->right : node->left;
+		const struct ex_node *child = &nodes[c];
+		bool leaf = child->cmp == EX_CMP_LEAF, alive = false;
+
+		for (size_t r = 0; r < RB; r++) {
+			zn[r] = zo[r] * child->frac;
+			on[r] = c == hot[r] ? oo[r] : 0.0;
+			alive |= zn[r] != 0 || on[r] != 0;
+		}
+		if (!alive)
+			continue;
+		for (unsigned k = 0; k < Q; k++) {
+			double tk = b->t[k];
+			for (size_t r = 0; r < RB; r++) {
+				size_t l = (size_t)k * RB + r;
+				double g = zn[r] + tk * (on[r] - zn[r]);
+				double ig = g != 0 ? 1.0 / g : 0.0;
+				C2[l] = C[l] * g * saved[l];
+				dr[l] = (on[r] - zn[r]) * ig - r_old[l];
+				igf[l] = ig;
+			}
+		}
+		if (leaf) {
+			for (size_t l = 0; l < L; l++)
+				Hc[l] = child->value * C2[l];
+		} else {
+			for (size_t r = 0; r < RB; r++) {
+				zf[r] = zn[r];
+				of[r] = on[r];
+			}
+			self(b, c, C2, Hc, next_frame);
+			for (size_t r = 0; r < RB; r++) {
+				zf[r] = zo[r];
+				of[r] = oo[r];
+			}
+		}
+		double acc[RB] = {0};
+		for (unsigned k = 0; k < Q; k++)
+			for (size_t r = 0; r < RB; r++) {
+				size_t l = (size_t)k * RB + r;
+				acc[r] += b->w[k] * Hc[l] * dr[l];
+				H[l] += Hc[l];
+			}
+		for (size_t r = 0; r < b->nr; r++)
+			b->phi[r][f] += acc[r];
+	}
+	for (size_t l = 0; l < L; l++)
+		igf[l] = saved[l];
+}
+
+#define BREC_FIXED(NQ)                                                                \
+	static void brec_##NQ(struct bwalk *b, int32_t n, const double *C, double *H, \
+	                      double *frame)                                          \
+	{                                                                             \
+		brec_body(b, n, C, H, frame, NQ, brec_##NQ);                          \
+	}
+BREC_FIXED(1)
+BREC_FIXED(2)
+BREC_FIXED(3)
+BREC_FIXED(4)
+BREC_FIXED(5)
+BREC_FIXED(6)
+BREC_FIXED(7)
+BREC_FIXED(8)
+
+static void brec_any(struct bwalk *b, int32_t n, const double *C, double *H, double *frame)
+{
+	brec_body(b, n, C, H, frame, b->Q, brec_any);
+}
+
+static void brec(struct bwalk *b, int32_t n, const double *C, double *H, double *frame)
+{
+	static void (*const fixed[])(struct bwalk *, int32_t, const double *, double *,
+	                             double *) = {NULL,   brec_1, brec_2, brec_3, brec_4,
+	                                          brec_5, brec_6, brec_7, brec_8};
+
+	if (b->Q < sizeof(fixed) / sizeof(fixed[0]))
+		fixed[b->Q](b, n, C, H, frame);
+	else
+		brec_any(b, n, C, H, frame);
+}
+
+int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
+                     double *base, int *ret_rc)
+{
+	size_t M, K;
+	double gl_t[Q_MAX + 1][Q_MAX], gl_w[Q_MAX + 1][Q_MAX];
+	bool have_q[Q_MAX + 1] = {false};
+	struct bwalk b = {.m = m};
+	double *scratch;
+	int rc = 0;
+
+	if (!m || !ex_model_is_trees(m) || (n_rows && (!X || !phi || !base)))
+		return -EINVAL;
+	if ((m->max_path_features + 1) / 2 > Q_MAX)
+		return -ENOTSUP;
+	M = m->n_features;
+	K = m->n_outputs;
+	b.z = malloc(2 * M * RB * sizeof(double));
+	b.ig = malloc(M * Q_MAX * RB * sizeof(double));
+	scratch = malloc(((size_t)(m->max_depth + 2) * 4 + 2) * Q_MAX * RB * sizeof(double));
+	if (!b.z || !b.ig || !scratch) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	b.o = b.z + M * RB;
+	for (size_t i = 0; i < 2 * M * RB; i++)
+		b.z[i] = 1.0;
+	for (size_t i = 0; i < M * Q_MAX * RB; i++)
+		b.ig[i] = 1.0;
+	memset(phi, 0, n_rows * K * M * sizeof(double));
+	for (size_t i = 0; i < n_rows; i++)
+		for (size_t g = 0; g < K; g++)
+			base[i * K + g] = m->base_margin ? m->base_margin[g] : 0.0;
+
+	for (size_t first = 0; first < n_rows; first += RB) {
+		b.nr = n_rows - first < RB ? n_rows - first : RB;
+		for (size_t r = 0; r < RB; r++)
+			b.x[r] = X + (first + (r < b.nr ? r : 0)) * M;
+		for (size_t ti = 0; ti < m->n_trees; ti++) {
+			const struct ex_tree *tree = &m->trees[ti];
+			unsigned Q = (tree->path_features + 1) / 2;
+			double *ones = scratch, *H = scratch + Q_MAX * RB;
+
+			if (Q < 1)
+				Q = 1;
+			if (!have_q[Q]) {
+				ex__gauss_legendre(Q, gl_t[Q], gl_w[Q]);
+				have_q[Q] = true;
+			}
+			b.tree = tree;
+			b.Q = Q;
+			b.t = gl_t[Q];
+			b.w = gl_w[Q];
+			for (size_t r = 0; r < b.nr; r++) {
+				b.phi[r] = phi + (first + r) * K * M + (size_t)tree->group * M;
+				base[(first + r) * K + (size_t)tree->group] +=
+				    tree->expectation * m->output_scale;
+			}
+			if (tree->n_nodes <= 1)
+				continue;
+			for (size_t l = 0; l < (size_t)Q * RB; l++)
+				ones[l] = m->output_scale;
+			brec(&b, 0, ones, H, scratch + 2 * Q_MAX * RB);
+		}
+	}
+	/* every row is checked; a failing row is reported, the others stay valid */
+	for (size_t i = 0; i < n_rows; i++) {
+		int r = ex__check_efficiency(m, X + i * M, phi + i * K * M, base + i * K);
+		if (ret_rc)
+			ret_rc[i] = r;
+		else if (r < 0 && rc == 0)
+			rc = r;
+	}
+out:
+	free(b.z);
+	free(b.ig);
+	free(scratch);
+	return rc;
+}
+
+int ex_treeshap(const struct ex_model *m, const double *x, double *phi, double *base)
+{
+	return quadrature(m, x, phi, base, NULL);
+}
+
+int ex_interactions(const struct ex_model *m, const double *x, double *inter, double *base)
+{
+	double *phi;
+	int rc;
+
+	if (!m || !inter)
+		return -EINVAL;
+	phi = malloc(m->n_outputs * m->n_features * sizeof(double));
+	if (!phi)
+		return -ENOMEM;
+	rc = quadrature(m, x, phi, base, inter);
+	free(phi);
+	return rc;
+}
+
+int ex__check_efficiency(const struct ex_model *m, const double *x, const double *phi,
+                         const double *base)
+{
+	double *f = malloc(m->n_outputs * sizeof(double));
+	int rc = 0;
+
+	if (!f)
+		return -ENOMEM;
+	rc = ex_predict_margin(m, x, NULL, f);
+	for (size_t g = 0; rc == 0 && g < m->n_outputs; g++) {
+		double sum = base[g];
+		for (size_t i = 0; i < m->n_features; i++)
+			sum += phi[g * m->n_features + i];
+		if (!(fabs(sum - f[g]) <= ex_efficiency_tolerance(f[g])))
+			rc = -EDOM;
+	}
+	free(f);
+	return rc;
+}

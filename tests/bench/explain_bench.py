@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Attribution benchmark: evidentd's TreeSHAP (explain-bench) beside XGBoost's own
+pred_contribs on the same model files and the same rows, in the same run, after checking that
+both give the same numbers.
+
+    /usr/bin/python3 tests/bench/explain_bench.py [BUILD_DIR] [--quick]
+
+Models: make_classification with 50 features; 100 trees of depth 6, 500 of depth 8 and 1000
+of depth 10 (binary:logistic). Also interventional TreeSHAP with 100 background rows and SHAP
+interaction values (beside XGBoost's pred_interactions). Needs Debian's python3-xgboost,
+python3-sklearn, python3-numpy.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import xgboost as xgb
+from sklearn.datasets import make_classification
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+QUICK = "--quick" in sys.argv
+BUILD = os.path.abspath(args[0] if args else os.path.join(ROOT, "build"))
+BENCH = os.path.join(BUILD, "tests", "bench", "explain-bench")
+NPROC = os.cpu_count() or 1
+N_ROWS = 200 if QUICK else 1000
+
+
+def timed(fn, min_seconds=1.0):
+    """rows/s of fn (which explains N_ROWS rows), repeated until min_seconds."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        el = time.perf_counter() - t0
+        if el >= min_seconds:
+            return n * N_ROWS / el
+
+
+def ours(model, rows, method, threads, dump=None, background=None, min_seconds=1.0):
+    cmd = [BENCH, "--model", model, "--rows", rows, "--method", method, "--threads",
+           str(threads), "--min-seconds", str(min_seconds)]
+    if dump:
+        cmd += ["--dump", dump]
+    if background:
+        cmd += ["--background", background]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    return float(out[4])
+
+
+def write_csv(path, X):
+    with open(path, "w") as f:
+        f.write(",".join("f%d" % i for i in range(X.shape[1])) + "\n")
+        for row in X:
+            f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+
+
+def main():
+    configs = [(100, 6), (500, 8), (1000, 10)]
+    if QUICK:
+        configs = [(20, 4), (50, 6)]
+    X, y = make_classification(n_samples=6000, n_features=50, n_informative=20,
+                               random_state=0)
+    rng = np.random.default_rng(1)
+    Xtrain, ytrain, Xrows = X[:5000], y[:5000], X[5000:5000 + N_ROWS].copy()
+    Xrows[rng.random(Xrows.shape) < 0.02] = np.nan  # a few missing values
+    print("# command: %s" % " ".join(["/usr/bin/python3"] + sys.argv))
+    print("# %d rows explained per pass, 50 features; xgboost %s; %d cores"
+          % (N_ROWS, xgb.__version__, NPROC))
+    print("%-14s %10s %12s %12s %10s %12s %12s %10s"
+          % ("model", "max|diff|", "xgb 1t r/s", "ours 1t r/s", "speedup",
+             "xgb %dt r/s" % NPROC, "ours %dt r/s" % NPROC, "speedup"))
+    with tempfile.TemporaryDirectory(prefix="explain-bench-") as tmp:
+        rows_csv = os.path.join(tmp, "rows.csv")
+        write_csv(rows_csv, Xrows)
+        bg_csv = os.path.join(tmp, "bg.csv")
+        write_csv(bg_csv, Xtrain[:100])
+        drow = xgb.DMatrix(Xrows, missing=np.nan)
+        first = None
+        for trees, depth in configs:
+            bst = xgb.train({"objective": "binary:logistic", "max_depth": depth, "eta": 0.1,
+                             "tree_method": "hist", "nthread": NPROC, "seed": 0},
+                            xgb.DMatrix(Xtrain, label=ytrain), num_boost_round=trees)
+            model = os.path.join(tmp, "m%d_%d.json" % (trees, depth))
+            bst.save_model(model)
+            first = first or model
+            dump = os.path.join(tmp, "phi.bin")
+            ours(model, rows_csv, "treeshap", 1, dump=dump, min_seconds=0)
+            mine = np.fromfile(dump, dtype=np.float64).reshape(N_ROWS, 51)
+            theirs = bst.predict(drow, pred_contribs=True)
+            diff = np.abs(mine - theirs).max()
+            # XGBoost 1.7 accumulates in float32: agreement to its precision first
+            tol = 1e-4 * (1 + np.abs(theirs).max())
+            if diff > tol:
+                sys.exit("explain_bench: %d trees depth %d: max |diff| %.3g over %.3g"
+                         % (trees, depth, diff, tol))
+            res = {}
+            for t in (1, NPROC):
+                bst.set_param({"nthread": t})
+                res[("xgb", t)] = timed(lambda: bst.predict(drow, pred_contribs=True))
+                res[("ours", t)] = ours(model, rows_csv, "treeshap", t)
+            print("%-14s %10.2g %12.0f %12.0f %9.1fx %12.0f %12.0f %9.1fx"
+                  % ("%d x d%d" % (trees, depth), diff, res[("xgb", 1)], res[("ours", 1)],
+                     res[("ours", 1)] / res[("xgb", 1)], res[("xgb", NPROC)],
+                     res[("ours", NPROC)], res[("ours", NPROC)] / res[("xgb", NPROC)]))
+            if (trees, depth) == configs[0]:
+                small = (bst, model)
+
+        bst, model = small
+        print()
+        bst.set_param({"nthread": 1})
+        inter_x = timed(lambda: bst.predict(drow, pred_interactions=True))
+        inter_o = ours(model, rows_csv, "interactions", 1)
+        interv = ours(model, rows_csv, "interventional", 1, background=bg_csv)
+        classic = ours(model, rows_csv, "classic", 1)
+        tname = "%d x d%d" % configs[0]
+        print("%s, 1 thread: interactions ours %.0f rows/s vs xgb pred_interactions %.0f "
+              "(%.1fx); interventional TreeSHAP with 100 background rows %.0f rows/s; "
+              "classic recursion (reference) %.0f rows/s"
+              % (tname, inter_o, inter_x, inter_o / inter_x, interv, classic))
+
+
+if __name__ == "__main__":
+    main()

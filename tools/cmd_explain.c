@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentctl explain: offline attributions of rows on a model file, with no daemon and no
+ * vault (ARCHITECTURE.md §5). The exact methods for tree ensembles and linear models; rows are
+ * spread over --threads workers and printed in order. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "explain.h"
+#include "rows.h"
+
+#define ROWS_MAX_BYTES (1u << 30)
+
+enum method {
+	M_TREESHAP,
+	M_TREESHAP_INTERVENTIONAL,
+	M_INTERACTIONS,
+	M_LINEAR,
+};
+
+static const char *const method_names[] = {
+    [M_TREESHAP] = "treeshap",
+    [M_TREESHAP_INTERVENTIONAL] = "treeshap-interventional",
+    [M_INTERACTIONS] = "interactions",
+    [M_LINEAR] = "linear",
+};
+
+enum {
+	ARG_MODEL = CTL_OPT_VERB,
+	ARG_ROWS,
+	ARG_METHOD,
+	ARG_BACKGROUND,
+	ARG_THREADS,
+	ARG_OUTPUT,
+	ARG_FORMAT,
+};
+
+static const char *arg_model, *arg_rows, *arg_background;
+static int arg_method = -1;
+static unsigned arg_threads = 1;
+static bool arg_probability;
+static enum ex_format arg_format = EX_FORMAT_AUTO;
+
+static int option(struct ctl *c, int opt, const char *arg)
+{
+	uint64_t v;
+
+	(void)c;
+	switch (opt) {
+	case ARG_MODEL:
+		arg_model = arg;
+		return 0;
+	case ARG_ROWS:
+		arg_rows = arg;
+		return 0;
+	case ARG_BACKGROUND:
+		arg_background = arg;
+		return 0;
+	case ARG_METHOD:
+		for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
+			if (!strcmp(arg, method_names[i])) {
+				arg_method = (int)i;
+				return 0;
+			}
+		return ctl_usage_error("--method: \"%s\" is not one of treeshap, "
+		                       "treeshap-interventional, interactions, linear",
+		                       arg);
+	case ARG_THREADS:
+		if (ctl_parse_u64("--threads", arg, &v))
+			return CTL_EXIT_USAGE;
+		if (v < 1 || v > 256)
+			return ctl_usage_error("--threads: expected 1 to 256, not %s", arg);
+		arg_threads = (unsigned)v;
+		return 0;
+	case ARG_OUTPUT:
+		if (!strcmp(arg, "margin") || !strcmp(arg, "probability")) {
+			arg_probability = arg[0] == 'p';
+			return 0;
+		}
+		return ctl_usage_error("--output: expected margin or probability, not \"%s\"", arg);
+	case ARG_FORMAT:
+		if (!strcmp(arg, "xgboost-json"))
+			arg_format = EX_FORMAT_XGBOOST_JSON;
+		else if (!strcmp(arg, "lightgbm-text"))
+			arg_format = EX_FORMAT_LIGHTGBM_TEXT;
+		else if (!strcmp(arg, "linear-json"))
+			arg_format = EX_FORMAT_LINEAR_JSON;
+		else if (strcmp(arg, "auto"))
+			return ctl_usage_error("--format: expected auto, xgboost-json, "
+			                       "lightgbm-text or linear-json, not \"%s\"",
+			                       arg);
+		return 0;
+	}
+	return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ work */
+
+struct job {
+	const struct ex_model *m;
+	const struct rows *rows, *bg;
+	int method;
+	size_t M, K; /* features, outputs */
+	/* results, per row: prediction K, base K, phi K*M (or interactions K*M*M) */
+	double *pred, *base, *phi;
+	int *rc;
+	unsigned next_thread; /* assigned on start */
+	unsigned threads;
+};
+
+struct worker {
+	struct job *job;
+	unsigned id;
+};
+
+static size_t phi_len(const struct job *j)
+{
+	return j->method == M_INTERACTIONS ? j->K * j->M * j->M : j->K * j->M;
+}
+
+static int explain_row(const struct job *j, size_t i)
+{
+	const double *x = j->rows->values + i * j->M;
+	double *phi = j->phi + i * phi_len(j), *base = j->base + i * j->K;
+	int rc;
+
+	rc = ex_predict_margin(j->m, x, NULL, j->pred + i * j->K);
+	if (rc < 0)
+		return rc;
+	switch (j->method) {
+	case M_TREESHAP:
+		return ex_treeshap(j->m, x, phi, base);
+	case M_TREESHAP_INTERVENTIONAL:
+		return ex_treeshap_interventional(j->m, x, j->bg->values, j->bg->n_rows, phi, base);
+	case M_INTERACTIONS:
+		return ex_interactions(j->m, x, phi, base);
+	case M_LINEAR:
+		return ex_linear_shap(j->m, x, j->bg ? j->bg->values : NULL,
+		                      j->bg ? j->bg->n_rows : 0, phi, base);
+	}
+	return -EINVAL;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct job *j = w->job;
+	size_t n = j->rows->n_rows;
+
+	if (j->method == M_TREESHAP) {
+		/* the batched entry point over a contiguous share of the rows */
+		size_t from = n * w->id / j->threads, to = n * (w->id + 1) / j->threads;
+		for (size_t i = from; i < to; i++) {
+			int rc = ex_predict_margin(j->m, j->rows->values + i * j->M, NULL,
+			                           j->pred + i * j->K);
+			if (rc < 0)
+				j->rc[i] = rc;
+		}
+		int rc = ex_treeshap_rows(j->m, j->rows->values + from * j->M, to - from,
+		                          j->phi + from * phi_len(j), j->base + from * j->K,
+		                          j->rc + from);
+		for (size_t i = from; rc < 0 && i < to; i++)
+			j->rc[i] = rc;
+		return NULL;
+	}
+	for (size_t i = w->id; i < n; i += j->threads)
+		j->rc[i] = explain_row(j, i);
+	return NULL;
+}
+
+static int run_all(struct job *j)
+{
+	pthread_t th[256];
+	struct worker ws[256];
+	unsigned started = 0;
+
+	j->threads = arg_threads;
+	for (unsigned t = 0; t < j->threads; t++) {
+		ws[t] = (struct worker){.job = j, .id = t};
+		if (t == 0)
+			continue;
+		if (pthread_create(&th[t], NULL, work, &ws[t]) != 0)
+			break;
+		started++;
+	}
+	if (started + 1 < j->threads) {
+		/* fewer threads than asked: do the rest here */
+		j->threads = 1;
+		for (unsigned t = 1; t <= started; t++)
+			pthread_join(th[t], NULL);
+		started = 0;
+	}
+	work(&ws[0]);
+	for (unsigned t = 1; t <= started; t++)
+		pthread_join(th[t], NULL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static const char *model_feature_name(void *m, size_t i)
+{
+	return ex_model_feature_name(m, i);
+}
+
+static json_t *json_doubles(const double *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, ctl_json_double(v[i]));
+	return a;
+}
+
+static int print_json_row(const struct job *j, size_t i)
+{
+	_cleanup_(json_decrefp) json_t *o = json_object();
+	json_t *phi = json_array();
+	double pred[1024];
+	size_t K = j->K, M = j->M;
+
+	if (!o || !phi || K > 1024)
+		return -ENOMEM;
+	memcpy(pred, j->pred + i * K, K * sizeof(double));
+	if (arg_probability)
+		ex_link_apply(j->m, pred);
+	ctl_json_set(o, "row", json_integer((json_int_t)i));
+	ctl_json_set(o, "prediction", json_doubles(pred, K));
+	ctl_json_set(o, "base_value", json_doubles(j->base + i * K, K));
+	if (j->method == M_INTERACTIONS) {
+		json_t *inter = json_array();
+		for (size_t g = 0; g < K; g++) {
+			const double *mat = j->phi + i * phi_len(j) + g * M * M;
+			json_t *rowsum = json_array(), *matrix = json_array();
+			for (size_t a = 0; a < M; a++) {
+				double s = 0;
+				for (size_t b = 0; b < M; b++)
+					s += mat[a * M + b];
+				json_array_append_new(rowsum, ctl_json_double(s));
+				json_array_append_new(matrix, json_doubles(mat + a * M, M));
+			}
+			json_array_append_new(phi, rowsum);
+			json_array_append_new(inter, matrix);
+		}
+		ctl_json_set(o, "phi", phi);
+		ctl_json_set(o, "interactions", inter);
+	} else {
+		for (size_t g = 0; g < K; g++)
+			json_array_append_new(phi,
+			                      json_doubles(j->phi + i * phi_len(j) + g * M, M));
+		ctl_json_set(o, "phi", phi);
+	}
+	return ctl_json_print(stdout, o, true);
+}
+
+struct ranked {
+	size_t feature;
+	double phi;
+};
+
+static int by_magnitude(const void *a, const void *b)
+{
+	double x = fabs(((const struct ranked *)a)->phi), y = fabs(((const struct ranked *)b)->phi);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void print_text_row(const struct job *j, size_t i)
+{
+	size_t K = j->K, M = j->M;
+	struct ranked *r = malloc(M * sizeof(*r));
+	char b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX], b3[CTL_DOUBLE_MAX], fb[32];
+	double pred[1024];
+
+	if (!r || K > 1024) {
+		free(r);
+		return;
+	}
+	memcpy(pred, j->pred + i * K, K * sizeof(double));
+	if (arg_probability)
+		ex_link_apply(j->m, pred);
+	for (size_t g = 0; g < K; g++) {
+		const double *phi = j->phi + i * phi_len(j);
+		printf("row %zu%s%s: prediction %s (%s), base value %s\n", i,
+		       K > 1 ? ", output " : "",
+		       K > 1 ? (snprintf(fb, sizeof(fb), "%zu", g), fb) : "",
+		       ctl_double_format(pred[g], b1), arg_probability ? "probability" : "margin",
+		       ctl_double_format(j->base[i * K + g], b2));
+		for (size_t f = 0; f < M; f++) {
+			double v = 0;
+			if (j->method == M_INTERACTIONS)
+				for (size_t b = 0; b < M; b++)
+					v += phi[g * M * M + f * M + b];
+			else
+				v = phi[g * M + f];
+			r[f] = (struct ranked){f, v};
+		}
+		qsort(r, M, sizeof(*r), by_magnitude);
+		printf("  %-28s %16s %16s\n", "feature", "value", "attribution");
+		for (size_t k = 0; k < M; k++) {
+			const char *name = ex_model_feature_name(j->m, r[k].feature);
+			char nb[32];
+			if (!name) {
+				snprintf(nb, sizeof(nb), "f%zu", r[k].feature);
+				name = nb;
+			}
+			printf("  %-28s %16s %+16.6g\n", name,
+			       ctl_double_format(j->rows->values[i * M + r[k].feature], b3),
+			       r[k].phi);
+		}
+		if (j->method == M_INTERACTIONS) {
+			/* the strongest pairs */
+			const double *mat = phi + g * M * M;
+			double best = 0;
+			size_t ba = 0, bb = 0;
+			for (size_t a = 0; a < M; a++)
+				for (size_t b = a + 1; b < M; b++)
+					if (fabs(mat[a * M + b]) > best) {
+						best = fabs(mat[a * M + b]);
+						ba = a;
+						bb = b;
+					}
+			if (best > 0)
+				printf("  strongest interaction: f%zu x f%zu = %+.6g (each way)\n",
+				       ba, bb, mat[ba * M + bb]);
+		}
+	}
+	printf("\n");
+	free(r);
+}
+
+/* ------------------------------------------------------------------ run */
+
+static int load_rows(const char *path, const char *what, const struct ex_model *m, struct rows *r)
+{
+	_cleanup_(freep) char *text = NULL;
+	size_t len;
+	char err[512];
+	int rc = ctl_read_file(path, ROWS_MAX_BYTES, &text, &len);
+
+	if (rc < 0)
+		return ctl_file_error(path, rc);
+	rc = rows_parse(text, len, path, r, err, sizeof(err));
+	if (rc == -ENOMEM)
+		return ctl_file_error(path, rc);
+	if (rc < 0) {
+		ctl_error("%s", err);
+		return CTL_EXIT_UNREADABLE;
+	}
+	rc = rows_select(r, ex_model_n_features(m), model_feature_name, (void *)m, path, err,
+	                 sizeof(err));
+	if (rc < 0) {
+		ctl_error("%s", err);
+		rows_free(r);
+		return rc == -ENOMEM ? CTL_EXIT_UNREADABLE : CTL_EXIT_USAGE;
+	}
+	(void)what;
+	return 0;
+}
+
+static const char *row_error(int rc)
+{
+	switch (rc) {
+	case -EDOM:
+		return "the attributions fail the efficiency check (they do not add up to the "
+		       "prediction): refused";
+	case -EINVAL:
+		return "the method cannot take this row (a linear model has no rule for missing "
+		       "values)";
+	case -ENOTSUP:
+		return "paths with more distinct features than this library supports";
+	default:
+		return strerror(-rc);
+	}
+}
+
+static int run(const struct ctl *c, int argc, char **argv)
+{
+	struct ex_model *m = NULL;
+	struct rows rows = {0}, bg = {0};
+	struct job j = {0};
+	char err[EX_ERR_MAX];
+	int rc, status = 0;
+
+	(void)argc;
+	(void)argv;
+	if (!arg_model)
+		return ctl_usage_error("explain needs --model FILE");
+	if (!arg_rows)
+		return ctl_usage_error("explain needs --rows FILE");
+	if (arg_method < 0)
+		return ctl_usage_error("explain needs --method M");
+	rc = ex_model_load(arg_model, arg_format, &m, err, sizeof(err));
+	if (rc < 0) {
+		if (rc == -EBADMSG || rc == -ENOTSUP)
+			ctl_error("%s", err);
+		else
+			ctl_file_error(arg_model, rc);
+		return CTL_EXIT_UNREADABLE;
+	}
+	if (arg_method == M_LINEAR && ex_model_is_trees(m))
+		status = ctl_usage_error("--method linear needs a linear-json model; %s is a tree "
+		                         "ensemble (use treeshap)",
+		                         arg_model);
+	else if (arg_method != M_LINEAR && !ex_model_is_trees(m))
+		status = ctl_usage_error("--method %s needs a tree ensemble; %s is linear (use "
+		                         "--method linear)",
+		                         method_names[arg_method], arg_model);
+	else if (arg_method == M_TREESHAP_INTERVENTIONAL && !arg_background)
+		status =
+		    ctl_usage_error("--method treeshap-interventional needs --background FILE");
+	if (status)
+		goto out;
+	status = load_rows(arg_rows, "rows", m, &rows);
+	if (status)
+		goto out;
+	if (arg_background) {
+		status = load_rows(arg_background, "background", m, &bg);
+		if (status)
+			goto out;
+		if (bg.n_rows == 0) {
+			status = ctl_usage_error("%s: no background rows", arg_background);
+			goto out;
+		}
+	}
+	j = (struct job){.m = m,
+	                 .rows = &rows,
+	                 .bg = arg_background ? &bg : NULL,
+	                 .method = arg_method,
+	                 .M = ex_model_n_features(m),
+	                 .K = ex_model_n_outputs(m)};
+	j.pred = malloc((rows.n_rows * j.K + 1) * sizeof(double));
+	j.base = malloc((rows.n_rows * j.K + 1) * sizeof(double));
+	j.phi = malloc((rows.n_rows * phi_len(&j) + 1) * sizeof(double));
+	j.rc = calloc(rows.n_rows + 1, sizeof(int));
+	if (!j.pred || !j.base || !j.phi || !j.rc) {
+		ctl_error("out of memory for %zu rows", rows.n_rows);
+		status = CTL_EXIT_UNREADABLE;
+		goto out;
+	}
+	run_all(&j);
+	for (size_t i = 0; i < rows.n_rows; i++) {
+		if (j.rc[i] < 0) {
+			ctl_error("%s: row %zu: %s", arg_rows, i, row_error(j.rc[i]));
+			status = CTL_EXIT_PROBLEM;
+			continue;
+		}
+		if (c->json)
+			print_json_row(&j, i);
+		else
+			print_text_row(&j, i);
+	}
+out:
+	free(j.pred);
+	free(j.base);
+	free(j.phi);
+	free(j.rc);
+	rows_free(&rows);
+	rows_free(&bg);
+	ex_model_free(m);
+	return status;
+}
+
+static const struct option options[] = {
+    {"model", required_argument, NULL, ARG_MODEL},
+    {"rows", required_argument, NULL, ARG_ROWS},
+    {"method", required_argument, NULL, ARG_METHOD},
+    {"background", required_argument, NULL, ARG_BACKGROUND},
+    {"threads", required_argument, NULL, ARG_THREADS},
+    {"output", required_argument, NULL, ARG_OUTPUT},
+    {"format", required_argument, NULL, ARG_FORMAT},
+    CTL_GLOBAL_OPTIONS,
+};
+
+const struct ctl_verb ctl_verb_explain = {
+    .name = "explain",
+    .summary = "attribute a model's outputs to its features, offline",
+    .synopsis = "explain --model FILE --rows FILE --method M [--background FILE] [--threads N]\n"
+                "[--output margin|probability] [--format F]",
+    .description =
+        "Explains each input row of a model file without a daemon or a vault: which features\n"
+        "drove this output, and by how much. Models: XGBoost JSON (save_model, 1.7 to 3.x),\n"
+        "LightGBM text, and linear-json ({\"intercept\": b, \"coef\": [...], \"link\":\n"
+        "\"identity\"|\"logit\", \"feature_names\": [...]}). The evaluators replay the training\n"
+        "library's own split rules (XGBoost compares in float32; LightGBM in double with its\n"
+        "missing-value rules). Attributions are exact Shapley values in margin space (log-odds\n"
+        "for logistic models), and every row is checked: base value plus the attributions must\n"
+        "equal the prediction, or the row is refused.\n"
+        "\n"
+        "Methods:\n"
+        "  treeshap                 path-dependent TreeSHAP (Gauss-Legendre quadrature, exact)\n"
+        "  treeshap-interventional  Shapley values of mean_b f(x_S, b_rest) over --background\n"
+        "  interactions             SHAP interaction values, an M x M matrix per output\n"
+        "  linear                   beta_i (x_i - mean x_i) for linear-json models\n"
+        "\n"
+        "Rows: CSV with a header line, or JSON (an array of arrays, or an object with \"rows\"\n"
+        "and optional \"feature_names\"); an empty field, nan, NA or null is a missing value.\n"
+        "Columns are matched to the model's features by name when both have names (extra\n"
+        "columns are ignored), otherwise by position.\n"
+        "\n"
+        "With --json, one object per row (JSON Lines): \"row\", \"prediction\" (one value per\n"
+        "output), \"base_value\" and \"phi\" (per output, one value per feature), and for\n"
+        "interactions \"interactions\" (per output an M x M matrix whose rows sum to phi).\n"
+        "Without --json, a table per row, features by decreasing attribution.",
+    .options = "--model FILE\n"
+               "    The model file.\n"
+               "--rows FILE\n"
+               "    The rows to explain (\"-\": standard input).\n"
+               "--method M\n"
+               "    treeshap, treeshap-interventional, interactions or linear.\n"
+               "--background FILE\n"
+               "    Reference rows: required by treeshap-interventional; for linear, the means\n"
+               "    (default: the model's feature_means, else zeros).\n"
+               "--threads N\n"
+               "    Rows are explained by N threads (default 1). The output does not change.\n"
+               "--output margin|probability\n"
+               "    The space of \"prediction\" (default margin). Attributions stay in margin\n"
+               "    space, where they add up.\n"
+               "--format auto|xgboost-json|lightgbm-text|linear-json\n"
+               "    The model's format (default: from its content).",
+    .exit_status =
+        "0 every row explained; 1 a row was refused (efficiency check, missing\n"
+        "value for a linear model); 2 usage error (bad option, method does not fit the\n"
+        "model, a column missing from the rows); 3 a file could not be read or the model\n"
+        "is malformed or unsupported (the message names the file and field).",
+    .examples =
+        "evidentctl explain --model model.json --rows rows.csv --method treeshap\n"
+        "evidentctl explain --model model.txt --rows rows.json --method interactions --json\n"
+        "evidentctl explain --model m.json --rows r.csv --method treeshap-interventional \\\n"
+        "    --background train-sample.csv --threads 2 --json",
+    .long_options = options,
+    .option = option,
+    .run = run,
+};
