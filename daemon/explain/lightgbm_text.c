@@ -144,8 +144,11 @@ static int load_tree(struct lctx *c, const struct block *b, size_t ti, struct ex
 	if (ncat_d > 0) {
 		size_t bl = 0;
 		char *bs;
-		if (!integral(ncat_d, 0, (double)ni))
+		if (!integral(ncat_d, 0, (double)ni)) {
+			FAIL(c, -EBADMSG, "%s: Tree=%zu: num_cat=%g for %zu splits", c->name, ti,
+			     ncat_d, ni);
 			goto out;
+		}
 		ncat = (size_t)ncat_d;
 		cb = malloc((ncat + 1) * sizeof(double));
 		if (!cb) {

@@ -25,7 +25,7 @@ void ex_model_free(struct ex_model *m)
 {
 	if (!m)
 		return;
-	for (size_t t = 0; t < m->n_trees; t++)
+	for (size_t t = 0; m->trees && t < m->n_trees; t++)
 		free(m->trees[t].nodes);
 	free(m->trees);
 	if (m->feature_names)
@@ -153,12 +153,8 @@ int ex_model_finish_trees(struct ex_model *m, const char *name, char *err, size_
 			break;
 		}
 		rc = visit(&v, 0, 0, name, t, err, err_size, m->n_features);
-		for (int32_t n = 0; rc == 0 && n < tree->n_nodes; n++)
-			if (!v.seen[n])
-				rc =
-				    ex__fail(err, err_size, -EBADMSG,
-				             "%s: tree %zu: node %d is not reachable from the root",
-				             name, t, n);
+		/* Nodes the root does not reach are allowed: XGBoost keeps pruned ("deleted")
+		 * nodes in its arrays. They never take part in a prediction. */
 		free(v.seen);
 		tree->nodes[0].frac = 1.0;
 		tree->expectation = rc == 0 ? tree_mean(tree, 0) : 0.0;

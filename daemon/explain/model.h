@@ -17,17 +17,25 @@ enum ex_cmp {
 	/* XGBoost numeric: missing (NaN) -> default child; else left iff (float)x < threshold_f
 	 * (the DMatrix holds float32) */
 	EX_CMP_XGB_LT,
-	/* XGBoost categorical: missing -> default; category c (x cast to int, valid when x >= 0,
-	 * integral-truncated, < 2^24) in the node's set -> right; otherwise left */
+	/* XGBoost categorical (common::Decision, 1.7 to 3.x, checked against 1.7.4): missing ->
+	 * default child; else f = (float)x, invalid when f < 0 or f >= 2^24 -> left (not the
+	 * default child); category (int)f (truncated after the float cast: 3.9999999 is 4) in the
+	 * node's set -> right; not in it or beyond its bitset -> left */
 	EX_CMP_XGB_CAT,
-	/* LightGBM numeric (decision_type bits): NaN with missing_type != NaN becomes 0.0; if
-	 * (missing Zero and |x| <= 1e-35) or (missing NaN and x is NaN) -> default child; else
-	 * left iff x <= threshold (double) */
+	/* LightGBM numeric (Tree::NumericalDecision): the dense predictor first turns |x| <=
+	 * kZeroThreshold into 0.0; NaN with missing_type != NaN becomes 0.0; if (missing Zero and
+	 * |x| <= kZeroThreshold) or (missing NaN and x is NaN) -> default child; else left iff
+	 * x <= threshold (double). kZeroThreshold is the float 1e-35f widened to double. */
 	EX_CMP_LGB_LE,
-	/* LightGBM categorical: NaN -> right when missing NaN, else category 0; (int)x < 0 ->
-	 * right; left iff bit c is set in the node's bitset (bits beyond it: not set) */
+	/* LightGBM categorical (Tree::CategoricalDecision, v3 and v4): NaN -> right whatever the
+	 * missing type; c = (int)x truncated toward 0 (so -0.5 is category 0), c < 0 -> right
+	 * (x >= 2^31 also: the x86 conversion gives INT_MIN); left iff bit c is set in the node's
+	 * bitset (bits beyond it: not set) */
 	EX_CMP_LGB_CAT,
 };
+
+/* LightGBM's kZeroThreshold: `const double kZeroThreshold = 1e-35f;` (a float literal) */
+#define EX_LGB_ZERO ((double)1e-35f)
 
 enum ex_missing {
 	EX_MISSING_NONE = 0,
@@ -78,6 +86,9 @@ struct ex_model {
 	unsigned max_depth;
 	unsigned max_path_features;
 	double output_scale; /* LightGBM average_output: 1 / iterations; otherwise 1 */
+	/* EX_LINK_LOGIT: probability = 1 / (1 + exp(-link_scale * margin)); LightGBM's
+	 * "sigmoid:s" (the margin stays LightGBM's raw score); otherwise 1 */
+	double link_scale;
 
 	/* linear-json */
 	double *coef; /* n_features */
@@ -106,27 +117,25 @@ static inline int32_t ex_node_next(const struct ex_model *m, const struct ex_nod
 	case EX_CMP_XGB_CAT: {
 		if (isnan(v))
 			return n->default_left ? n->left : n->right;
-		if (!(v >= 0) || v >= 16777216.0)
+		float f = (float)v;
+		if (!(f >= 0.0f) || f >= 16777216.0f)
 			return n->left;
-		uint32_t c = (uint32_t)v;
+		uint32_t c = (uint32_t)f;
 		if (c / 32 >= n->cat_len)
 			return n->left;
 		return (m->cat_words[n->cat_off + c / 32] >> (c % 32)) & 1 ? n->right : n->left;
 	}
 	case EX_CMP_LGB_LE:
+		if (fabs(v) <= EX_LGB_ZERO)
+			v = 0.0;
 		if (isnan(v) && n->missing != EX_MISSING_NAN)
 			v = 0.0;
-		if ((n->missing == EX_MISSING_ZERO && fabs(v) <= 1e-35) ||
+		if ((n->missing == EX_MISSING_ZERO && fabs(v) <= EX_LGB_ZERO) ||
 		    (n->missing == EX_MISSING_NAN && isnan(v)))
 			return n->default_left ? n->left : n->right;
 		return v <= n->threshold ? n->left : n->right;
 	case EX_CMP_LGB_CAT: {
-		if (isnan(v)) {
-			if (n->missing == EX_MISSING_NAN)
-				return n->right;
-			v = 0.0;
-		}
-		if (v < 0 || v >= 2147483648.0)
+		if (isnan(v) || v <= -1.0 || v >= 2147483648.0)
 			return n->right;
 		uint32_t c = (uint32_t)(int32_t)v;
 		if (c / 32 >= n->cat_len)
@@ -148,7 +157,8 @@ int ex_load_linear_json(struct ex_model *m, const char *data, size_t len, const 
                         char *err, size_t err_size);
 
 /* Fills depth, path_features, frac and expectation of every tree and the model maxima (the
- * attribution methods rely on them: call it after changing a tree); checks that every node is
- * reachable exactly once from the root and that children indices are in range (-EBADMSG with
- * a message otherwise). Called by the loaders at the end. */
+ * attribution methods rely on them: call it after changing a tree); checks that no node is
+ * reached twice from the root (cycles, shared children), that children and features are in
+ * range, and covers and values finite (-EBADMSG with a message otherwise). Unreachable nodes
+ * are allowed (XGBoost keeps deleted ones). Called by ex_model_load*. */
 int ex_model_finish_trees(struct ex_model *m, const char *name, char *err, size_t err_size);

@@ -232,7 +232,8 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 
 		if (!as_int(json_array_get(left, k), &l) || !as_int(json_array_get(right, k), &r) ||
 		    !as_int(json_array_get(idx, k), &f) || !as_int(json_array_get(defl, k), &d) ||
-		    (stype && !as_int(json_array_get(stype, k), &st)) || !json_is_number(c) ||
+		    (stype && !as_int(json_array_get(stype, k), &st)) ||
+		    !(json_is_number(c) || (json_is_null(c) && st == 1 && l != -1)) ||
 		    !json_is_number(h))
 			return FAIL(x, -EBADMSG,
 			            "%s: trees[%zu]: node %zu: a field is not a number", x->name,
@@ -263,7 +264,7 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 		node->right = (int32_t)r;
 		node->feature = (int32_t)f;
 		node->default_left = d != 0;
-		node->threshold_f = (float)json_number_value(c);
+		node->threshold_f = json_is_number(c) ? (float)json_number_value(c) : 0.0f;
 		node->threshold = node->threshold_f;
 		if (st == 1) {
 			node->cmp = EX_CMP_XGB_CAT; /* the set is filled below */
@@ -357,6 +358,48 @@ static int load_names(struct xctx *x, json_t *learner)
 	return 0;
 }
 
+/* XGBoost writes non-finite floats as bare NaN, Infinity and -Infinity (in split_conditions
+ * of categorical nodes, for one), which JSON and jansson do not allow. Outside strings they
+ * become null here; where a number is required the loader then reports the field. Returns a
+ * malloc'd NUL-terminated copy, or NULL. */
+static char *clean_nonfinite(const char *data, size_t len, size_t *ret_len)
+{
+	static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
+	char *s = malloc(len + len / 2 + 8);
+	size_t o = 0;
+	bool in_str = false;
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (in_str) {
+			s[o++] = c;
+			if (c == '\\' && i + 1 < len)
+				s[o++] = data[++i];
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"')
+			in_str = true;
+		for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+			size_t wl = strlen(words[w]);
+			if (len - i >= wl && !memcmp(data + i, words[w], wl)) {
+				memcpy(s + o, "null", 4);
+				o += 4;
+				i += wl - 1;
+				goto next;
+			}
+		}
+		s[o++] = c;
+	next:;
+	}
+	s[o] = '\0';
+	*ret_len = o;
+	return s;
+}
+
 int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const char *name,
                          char *err, size_t err_size)
 {
@@ -368,7 +411,12 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 	double nf = 0, nc = 0, nt = 1;
 	int rc = -EBADMSG;
 
-	root = json_loadb(data, len, 0, &je);
+	size_t clen;
+	char *clean = clean_nonfinite(data, len, &clen);
+	if (!clean)
+		return -ENOMEM;
+	root = json_loadb(clean, clen, 0, &je);
+	free(clean);
 	if (!root)
 		return FAIL(&x, -EBADMSG, "%s: line %d, column %d: %s", name, je.line, je.column,
 		            je.text);
@@ -421,8 +469,15 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 	rc = parse_base_score(&x, lmp, m->base_margin, m->n_outputs);
 	if (rc < 0)
 		goto out;
+	/* binary:logitraw: XGBoost 1.x takes base_score as a margin already (observed with
+	 * 1.7.4); 2.0 on treats it like binary:logistic's, in probability space */
+	enum ex_link score_map = o->score_map;
+	json_t *version = json_object_get(root, "version");
+	if (!strcmp(oname, "binary:logitraw") &&
+	    (!json_is_array(version) || json_integer_value(json_array_get(version, 0)) < 2))
+		score_map = EX_LINK_IDENTITY;
 	for (size_t g = 0; g < m->n_outputs; g++)
-		m->base_margin[g] = to_margin(o->score_map, m->base_margin[g]);
+		m->base_margin[g] = to_margin(score_map, m->base_margin[g]);
 	rc = load_names(&x, learner);
 	if (rc < 0)
 		goto out;

@@ -63,15 +63,17 @@ def main():
     configs = [(100, 6), (500, 8), (1000, 10)]
     if QUICK:
         configs = [(20, 4), (50, 6)]
-    X, y = make_classification(n_samples=6000, n_features=50, n_informative=20,
+    # enough training rows that trees grow to their full depth, as production models do
+    n_train = 5000 if QUICK else 100000
+    X, y = make_classification(n_samples=n_train + N_ROWS, n_features=50, n_informative=20,
                                random_state=0)
     rng = np.random.default_rng(1)
-    Xtrain, ytrain, Xrows = X[:5000], y[:5000], X[5000:5000 + N_ROWS].copy()
+    Xtrain, ytrain, Xrows = X[:n_train], y[:n_train], X[n_train:].copy()
     Xrows[rng.random(Xrows.shape) < 0.02] = np.nan  # a few missing values
     print("# command: %s" % " ".join(["/usr/bin/python3"] + sys.argv))
-    print("# %d rows explained per pass, 50 features; xgboost %s; %d cores"
-          % (N_ROWS, xgb.__version__, NPROC))
-    print("%-14s %10s %12s %12s %10s %12s %12s %10s"
+    print("# %d rows explained per pass, 50 features, trained on %d rows; xgboost %s; %d cores"
+          % (N_ROWS, n_train, xgb.__version__, NPROC))
+    print("%-30s %10s %12s %12s %10s %12s %12s %10s"
           % ("model", "max|diff|", "xgb 1t r/s", "ours 1t r/s", "speedup",
              "xgb %dt r/s" % NPROC, "ours %dt r/s" % NPROC, "speedup"))
     with tempfile.TemporaryDirectory(prefix="explain-bench-") as tmp:
@@ -103,8 +105,10 @@ def main():
                 bst.set_param({"nthread": t})
                 res[("xgb", t)] = timed(lambda: bst.predict(drow, pred_contribs=True))
                 res[("ours", t)] = ours(model, rows_csv, "treeshap", t)
-            print("%-14s %10.2g %12.0f %12.0f %9.1fx %12.0f %12.0f %9.1fx"
-                  % ("%d x d%d" % (trees, depth), diff, res[("xgb", 1)], res[("ours", 1)],
+            leaves = sum(1 for line in bst.get_dump() for tok in line.split("\n")
+                         if "leaf=" in tok)
+            print("%-30s %10.2g %12.0f %12.0f %9.1fx %12.0f %12.0f %9.1fx"
+                  % ("%d x d%d (%d leaves)" % (trees, depth, leaves), diff, res[("xgb", 1)], res[("ours", 1)],
                      res[("ours", 1)] / res[("xgb", 1)], res[("xgb", NPROC)],
                      res[("ours", NPROC)], res[("ours", NPROC)] / res[("xgb", NPROC)]))
             if (trees, depth) == configs[0]:
@@ -116,12 +120,13 @@ def main():
         inter_x = timed(lambda: bst.predict(drow, pred_interactions=True))
         inter_o = ours(model, rows_csv, "interactions", 1)
         interv = ours(model, rows_csv, "interventional", 1, background=bg_csv)
+        single = ours(model, rows_csv, "single", 1)
         classic = ours(model, rows_csv, "classic", 1)
         tname = "%d x d%d" % configs[0]
         print("%s, 1 thread: interactions ours %.0f rows/s vs xgb pred_interactions %.0f "
               "(%.1fx); interventional TreeSHAP with 100 background rows %.0f rows/s; "
-              "classic recursion (reference) %.0f rows/s"
-              % (tname, inter_o, inter_x, inter_o / inter_x, interv, classic))
+              "one row per call %.0f rows/s; classic recursion (reference) %.0f rows/s"
+              % (tname, inter_o, inter_x, inter_o / inter_x, interv, single, classic))
 
 
 if __name__ == "__main__":

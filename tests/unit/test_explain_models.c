@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the model loaders and evaluators: hand-made LightGBM models that exercise
+ * every decision_type bit and hand-made XGBoost JSON (categorical splits, default directions,
+ * base_score forms), each checked against hand-computed predictions and brute-force Shapley
+ * values; malformed files refused with the file and field named; linear-json; links. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "shap_brute.h"
+#include "testutil.h"
+
+static struct ex_model *load(const char *text, enum ex_format fmt)
+{
+	struct ex_model *m = NULL;
+	char err[EX_ERR_MAX] = "";
+	int rc = ex_model_load_buffer(text, strlen(text), fmt, "test-model", &m, err, sizeof(err));
+	ck_assert_msg(rc == 0, "load: %d %s", rc, err);
+	return m;
+}
+
+static double margin(const struct ex_model *m, double a, double b, double c)
+{
+	double x[3] = {a, b, c}, out[4];
+	ck_assert_int_eq(ex_predict_margin(m, x, NULL, out), 0);
+	return out[0];
+}
+
+/* Every exact method agrees with brute force on a few rows of a 3-feature model. */
+static void check_shapley(const struct ex_model *m, const double rows[][3], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		double phi[3 * 8], base[8], bphi[3 * 8], bbase[8], cphi[3 * 8], cbase[8];
+		size_t K = ex_model_n_outputs(m);
+		ck_assert_int_eq(ex_treeshap(m, rows[i], phi, base), 0);
+		ck_assert_int_eq(ex_treeshap_classic(m, rows[i], cphi, cbase), 0);
+		brute_shapley(m, brute_g_path, rows[i], NULL, 0, bphi, bbase);
+		for (size_t k = 0; k < K * 3; k++) {
+			/* the brute force subtracts values of the ensemble's size (here ~3e4) */
+			double tol = 1e-12 * (1 + fabs(bbase[k / 3]) + fabs(bphi[k]));
+			ck_assert_msg(fabs(phi[k] - bphi[k]) < tol,
+			              "row %zu phi[%zu] %.17g vs %.17g", i, k, phi[k], bphi[k]);
+			ck_assert(fabs(cphi[k] - bphi[k]) < tol);
+		}
+		for (size_t g = 0; g < K; g++)
+			ck_assert(fabs(base[g] - bbase[g]) < 1e-12 * (1 + fabs(bbase[g])));
+	}
+}
+
+/* ------------------------------------------------------------------ LightGBM */
+
+/* Five one-split trees, one per decision_type case, and a deeper tree repeating features.
+ * Leaf values are powers of ten so every route shows in the sum. */
+static const char lgb_model[] =
+    "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+    "max_feature_idx=2\nobjective=regression\nfeature_names=a b cat\n"
+    "feature_infos=[0:1] [0:1] 0:1:2:3\ntree_sizes=1 1 1 1 1 1\n\n"
+    /* numeric, missing None, default right: NaN becomes 0.0; x <= 0.5 left */
+    "Tree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=0\nthreshold=0.5\ndecision_type=0\n"
+    "left_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_count=10 10\ninternal_count=20\n"
+    "is_linear=0\nshrinkage=1\n\n"
+    /* numeric, missing Zero (4), default left (2): |x| <= 1e-35 or NaN go left */
+    "Tree=1\nnum_leaves=2\nnum_cat=0\nsplit_feature=1\nthreshold=-1\ndecision_type=6\n"
+    "left_child=-1\nright_child=-2\nleaf_value=10 20\nleaf_count=5 15\ninternal_count=20\n"
+    "is_linear=0\nshrinkage=1\n\n"
+    /* numeric, missing NaN (8), default right: NaN goes right, 0 is a value */
+    "Tree=2\nnum_leaves=2\nnum_cat=0\nsplit_feature=1\nthreshold=0.25\ndecision_type=8\n"
+    "left_child=-1\nright_child=-2\nleaf_value=100 200\nleaf_count=12 8\n"
+    "internal_count=20\nis_linear=0\nshrinkage=1\n\n"
+    /* categorical (1), missing NaN (8): set {1, 3} goes left; NaN and negatives right */
+    "Tree=3\nnum_leaves=2\nnum_cat=1\nsplit_feature=2\nthreshold=0\ndecision_type=9\n"
+    "left_child=-1\nright_child=-2\nleaf_value=1000 2000\nleaf_count=7 13\n"
+    "internal_count=20\ncat_boundaries=0 1\ncat_threshold=10\nis_linear=0\nshrinkage=1\n\n"
+    /* categorical, missing None: NaN becomes category 0; set {0, 2, 33} (two words) */
+    "Tree=4\nnum_leaves=2\nnum_cat=1\nsplit_feature=2\nthreshold=0\ndecision_type=1\n"
+    "left_child=-1\nright_child=-2\nleaf_value=10000 20000\nleaf_count=9 11\n"
+    "internal_count=20\ncat_boundaries=0 2\ncat_threshold=5 2\nis_linear=0\nshrinkage=1\n\n"
+    /* depth 3 repeating a and b, with a zero-count leaf */
+    "Tree=5\nnum_leaves=4\nnum_cat=0\nsplit_feature=0 1 0\nthreshold=0.3 0.6 0.8\n"
+    "decision_type=2 10 0\nleft_child=1 -1 -3\nright_child=2 -2 -4\n"
+    "leaf_value=0.1 0.2 0.3 0.4\nleaf_count=4 6 0 10\ninternal_count=20 10 10\n"
+    "is_linear=0\nshrinkage=1\n\n"
+    "end of trees\n\nfeature_importances:\na=3\n";
+
+START_TEST(ex_load_lightgbm_text_every_decision_type)
+{
+	struct ex_model *m = load(lgb_model, EX_FORMAT_AUTO);
+	double nan = NAN;
+
+	ck_assert_int_eq(ex_model_format(m), EX_FORMAT_LIGHTGBM_TEXT);
+	ck_assert_uint_eq(ex_model_n_features(m), 3);
+	ck_assert_str_eq(ex_model_feature_name(m, 2), "cat");
+	/* a=0.5 (<= threshold: left 1), b=0.0 (Zero missing: left 10; NaN-type tree: 0 <= 0.25
+	 * left 100), cat=1 (in {1,3}: left 1000; not in {0,2,33}: right 20000);
+	 * tree 5: a=0.5 > 0.3 right -> a > 0.8? no -> leaf 0.3 */
+	ck_assert_double_eq_tol(margin(m, 0.5, 0.0, 1), 1 + 10 + 100 + 1000 + 20000 + 0.3, 1e-9);
+	/* a NaN -> 0.0 (missing None) -> left 1; tree 5 root: decision_type 2 = default left,
+	 * missing None: NaN -> 0.0 <= 0.3 left -> node 1 on b */
+	/* b NaN: tree1 default left 10; tree2 NaN right 200; tree 5 node 1 (missing NaN,
+	 * default left) -> left leaf 0.1; cat NaN: tree3 right 2000, tree4 cat 0 left 10000 */
+	ck_assert_double_eq_tol(margin(m, nan, nan, nan), 1 + 10 + 200 + 2000 + 10000 + 0.1, 1e-9);
+	/* b exactly 1e-36 is "zero" for Zero missing -> left 10; cat 33 in the second word ->
+	 * tree4 left; cat -2 -> right for both categorical trees */
+	ck_assert_double_eq_tol(margin(m, 0.9, 1e-36, 33), 2 + 10 + 100 + 2000 + 10000 + 0.4, 1e-9);
+	ck_assert_double_eq_tol(margin(m, 0.9, 0.7, -2), 2 + 20 + 200 + 2000 + 20000 + 0.4, 1e-9);
+	/* cat 3.7 truncates to 3 (in {1,3}); cat 64 lies beyond both bitsets: not in them */
+	ck_assert_double_eq_tol(margin(m, 0.1, 0.7, 3.7), 1 + 20 + 200 + 1000 + 20000 + 0.2, 1e-9);
+	ck_assert_double_eq_tol(margin(m, 0.1, 0.7, 64), 1 + 20 + 200 + 2000 + 20000 + 0.2, 1e-9);
+
+	static const double rows[][3] = {{0.5, 0.0, 1},  {NAN, NAN, NAN}, {0.9, 1e-36, 33},
+	                                 {0.9, 0.7, -2}, {0.1, 0.7, 3.7}, {0.31, 0.1, 64},
+	                                 {0.85, NAN, 2}};
+	check_shapley(m, rows, sizeof(rows) / sizeof(rows[0]));
+	ex_model_free(m);
+}
+END_TEST
+
+START_TEST(ex_load_lightgbm_text_multiclass_and_average)
+{
+	static const char text[] =
+	    "tree\nversion=v4\nnum_class=3\nnum_tree_per_iteration=3\nmax_feature_idx=2\n"
+	    "objective=multiclass num_class:3\naverage_output\n\n"
+	    "Tree=0\nnum_leaves=2\nsplit_feature=0\nthreshold=0\ndecision_type=0\n"
+	    "left_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_count=1 1\ninternal_count=2\n\n"
+	    "Tree=1\nnum_leaves=1\nleaf_value=5\n\n"
+	    "Tree=2\nnum_leaves=2\nsplit_feature=2\nthreshold=0\ndecision_type=0\n"
+	    "left_child=-1\nright_child=-2\nleaf_value=3 4\nleaf_count=1 3\ninternal_count=4\n\n"
+	    "Tree=3\nnum_leaves=2\nsplit_feature=1\nthreshold=0\ndecision_type=0\n"
+	    "left_child=-1\nright_child=-2\nleaf_value=7 9\nleaf_count=1 1\ninternal_count=2\n\n"
+	    "Tree=4\nnum_leaves=1\nleaf_value=1\n\n"
+	    "Tree=5\nnum_leaves=1\nleaf_value=2\n\n"
+	    "end of trees\n";
+	struct ex_model *m = load(text, EX_FORMAT_LIGHTGBM_TEXT);
+	double x[3] = {1, -1, -1}, out[3];
+
+	ck_assert_uint_eq(ex_model_n_outputs(m), 3);
+	ck_assert_int_eq(ex_model_link(m), EX_LINK_SOFTMAX);
+	ck_assert_int_eq(ex_predict_margin(m, x, NULL, out), 0);
+	/* average over 2 iterations: class 0 = (2 + 7)/2, class 1 = (5 + 1)/2, class 2 =
+	 * (3 + 2)/2 */
+	ck_assert_double_eq_tol(out[0], 4.5, 1e-12);
+	ck_assert_double_eq_tol(out[1], 3.0, 1e-12);
+	ck_assert_double_eq_tol(out[2], 2.5, 1e-12);
+	static const double rows[][3] = {{1, -1, -1}, {-1, 1, 1}, {NAN, 0, 5}};
+	check_shapley(m, rows, 3);
+	ex_link_apply(m, out);
+	ck_assert_double_eq_tol(out[0] + out[1] + out[2], 1.0, 1e-12);
+	ex_model_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ XGBoost */
+
+/* One tree: node 0 numeric on f0 < 0.5 (default left), node 2 categorical on f2 with set
+ * {1, 4} going right (default right); objective binary:logistic, base_score as given. */
+static char *xgb_json(const char *base_score)
+{
+	char *s;
+	int n = asprintf(
+	    &s,
+	    "{\"learner\":{\"attributes\":{},\"feature_names\":[\"a\",\"b\",\"c\"],"
+	    "\"feature_types\":[\"float\",\"float\",\"c\"],"
+	    "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_trees\":\"1\"},"
+	    "\"tree_info\":[0],\"trees\":[{"
+	    "\"base_weights\":[0,0,0,0,0],\"categories\":[1,4],\"categories_nodes\":[2],"
+	    "\"categories_segments\":[0],\"categories_sizes\":[2],"
+	    "\"default_left\":[1,0,0,0,0],\"id\":0,"
+	    "\"left_children\":[1,-1,3,-1,-1],\"right_children\":[2,-1,4,-1,-1],"
+	    "\"loss_changes\":[1,0,1,0,0],\"parents\":[2147483647,0,0,2,2],"
+	    "\"split_conditions\":[0.5,0.25,0,-0.5,0.75],\"split_indices\":[0,0,2,0,0],"
+	    "\"split_type\":[0,0,1,0,0],\"sum_hessian\":[10,4,6,2,4],"
+	    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"3\",\"num_nodes\":\"5\","
+	    "\"size_leaf_vector\":\"0\"}}]},\"name\":\"gbtree\"},"
+	    "\"learner_model_param\":{\"base_score\":\"%s\",\"num_class\":\"0\","
+	    "\"num_feature\":\"3\",\"num_target\":\"1\"},"
+	    "\"objective\":{\"name\":\"binary:logistic\",\"reg_loss_param\":{}}},"
+	    "\"version\":[2,0,3]}",
+	    base_score);
+	ck_assert_int_gt(n, 0);
+	return s;
+}
+
+START_TEST(ex_load_xgboost_json_categorical_and_base_score)
+{
+	char *text = xgb_json("5E-1");
+	struct ex_model *m = load(text, EX_FORMAT_AUTO);
+	double b03 = -log(1 / 0.3 - 1);
+
+	ck_assert_int_eq(ex_model_format(m), EX_FORMAT_XGBOOST_JSON);
+	ck_assert_int_eq(ex_model_link(m), EX_LINK_LOGIT);
+	/* base_score 0.5 is margin 0 */
+	ck_assert_double_eq_tol(margin(m, 0.2, 0, 0), 0.25, 1e-7);
+	ck_assert_double_eq_tol(margin(m, NAN, 0, 0), 0.25, 1e-7); /* default left */
+	/* f0 >= 0.5 -> categorical node: {1, 4} right (0.75); others and NaN-free 2 left */
+	ck_assert_double_eq_tol(margin(m, 0.5, 0, 4), 0.75, 1e-7);
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 2), -0.5, 1e-7);
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, -1), -0.5, 1e-7);       /* negative: left */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 1.9), 0.75, 1e-7);      /* truncates to 1 */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, NAN), 0.75, 1e-7);      /* default right */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 16777216), -0.5, 1e-7); /* >= 2^24: left */
+	/* float32 comparison: 0.49999999 as a double rounds to 0.5f, which is not < 0.5f */
+	ck_assert_double_eq_tol(margin(m, 0.49999999, 0, 2), -0.5, 1e-7);
+	static const double rows[][3] = {{0.2, 0, 0}, {0.9, 0, 4}, {NAN, 1, NAN}, {0.9, 0, 2}};
+	check_shapley(m, rows, 4);
+	ex_model_free(m);
+	free(text);
+
+	/* 2.x: an estimated intercept; 3.1: a JSON array inside the string */
+	text = xgb_json("3E-1");
+	m = load(text, EX_FORMAT_XGBOOST_JSON);
+	ck_assert_double_eq_tol(margin(m, 0.2, 0, 0), b03 + 0.25, 1e-7);
+	ex_model_free(m);
+	free(text);
+	text = xgb_json("[3E-1]");
+	m = load(text, EX_FORMAT_XGBOOST_JSON);
+	ck_assert_double_eq_tol(margin(m, 0.2, 0, 0), b03 + 0.25, 1e-7);
+	double bm = 2.0, x[3] = {0.2, 0, 0}, out[1];
+	ck_assert_int_eq(ex_predict_margin(m, x, &bm, out), 0); /* per-row base_margin */
+	ck_assert_double_eq_tol(out[0], 2.25, 1e-7);
+	ex_model_free(m);
+	free(text);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ malformed files */
+
+/* s with the first `from` replaced by `to` (malloc'd). */
+static char *replace(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+	char *out;
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_gt(asprintf(&out, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from)), 0);
+	return out;
+}
+
+struct bad {
+	const char *text;
+	enum ex_format fmt;
+	int rc;
+	const char *what; /* a substring the message must contain */
+};
+
+START_TEST(ex_model_load_buffer_names_file_and_field)
+{
+	char *good = xgb_json("5E-1");
+	char *child = replace(good, "\"left_children\":[1,", "\"left_children\":[9,");
+	char *objective = replace(good, "binary:logistic", "rank:pairwise");
+	char *vector = replace(good, "\"size_leaf_vector\":\"0\"", "\"size_leaf_vector\":\"3\"");
+	char *cycle = replace(good, "\"right_children\":[2,-1,4,", "\"right_children\":[2,-1,0,");
+	char *trunc = strdup(good);
+	char *type =
+	    replace(good, "\"split_indices\":[0,0,2,0,0]", "\"split_indices\":[\"x\",0,2,0,0]");
+
+	trunc[strlen(trunc) / 2] = '\0';
+	const struct bad cases[] = {
+	    {child, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "left_children"},
+	    {objective, EX_FORMAT_XGBOOST_JSON, -ENOTSUP, "rank:pairwise"},
+	    {vector, EX_FORMAT_XGBOOST_JSON, -ENOTSUP, "vector leaves"},
+	    {cycle, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "reached twice"},
+	    {trunc, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "line 1"},
+	    {type, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "not a number"},
+	    {"{\"learner\":{}}", EX_FORMAT_XGBOOST_JSON, -EBADMSG, "learner.learner_model_param"},
+	    {"{\"coef\":[1,\"x\"]}", EX_FORMAT_LINEAR_JSON, -EBADMSG, "coef[1]"},
+	    {"{\"coef\":[1],\"link\":\"probit\"}", EX_FORMAT_LINEAR_JSON, -ENOTSUP, "probit"},
+	    {"tree\nmax_feature_idx=1\nobjective=binary sigmoid:1\n\nTree=0\nnum_leaves=2\n"
+	     "split_feature=5\nthreshold=0\ndecision_type=0\nleft_child=-1\nright_child=-2\n"
+	     "leaf_value=1 2\nleaf_count=1 1\ninternal_count=2\n\nend of trees\n",
+	     EX_FORMAT_LIGHTGBM_TEXT, -EBADMSG, "split_feature[0]"},
+	    {"tree\nmax_feature_idx=1\nobjective=regression\n\nTree=0\nnum_leaves=2\n"
+	     "split_feature=0\nthreshold=0\ndecision_type=0\nleft_child=-1\nright_child=-2\n"
+	     "leaf_value=1 2\nleaf_count=1 1\ninternal_count=2\nis_linear=1\n\nend of trees\n",
+	     EX_FORMAT_LIGHTGBM_TEXT, -ENOTSUP, "linear trees"},
+	    {"tree\nmax_feature_idx=1\nobjective=regression\n\nTree=0\nnum_leaves=2\n"
+	     "split_feature=0\nthreshold=0\ndecision_type=0\nleft_child=-1\nright_child=-2\n"
+	     "leaf_value=1\n\nend of trees\n",
+	     EX_FORMAT_LIGHTGBM_TEXT, -EBADMSG, "leaf_value"},
+	    {"tree\nmax_feature_idx=1\nobjective=lambdamart_v9\n\nend of trees\n",
+	     EX_FORMAT_LIGHTGBM_TEXT, -ENOTSUP, "lambdamart_v9"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ex_model *m = NULL;
+		char err[EX_ERR_MAX] = "";
+		int rc = ex_model_load_buffer(cases[i].text, strlen(cases[i].text), cases[i].fmt,
+		                              "bad-model.json", &m, err, sizeof(err));
+		ck_assert_msg(rc == cases[i].rc, "case %zu: rc %d, want %d (%s)", i, rc,
+		              cases[i].rc, err);
+		ck_assert_msg(strstr(err, "bad-model.json") && strstr(err, cases[i].what),
+		              "case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].what);
+		ck_assert_ptr_null(m);
+	}
+	free(good);
+	free(child);
+	free(objective);
+	free(vector);
+	free(cycle);
+	free(trunc);
+	free(type);
+}
+END_TEST
+
+START_TEST(ex_model_load_reports_unreadable_file)
+{
+	struct ex_model *m;
+	char err[EX_ERR_MAX];
+	ck_assert_int_eq(
+	    ex_model_load("/nonexistent/model.json", EX_FORMAT_AUTO, &m, err, sizeof(err)),
+	    -ENOENT);
+	ck_assert(strstr(err, "/nonexistent/model.json") != NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ linear and links */
+
+START_TEST(ex_load_linear_json_predicts)
+{
+	struct ex_model *m = load("{\"intercept\": -1, \"coef\": [0.5, -2, 3], \"link\": \"logit\","
+	                          " \"feature_names\": [\"x\", \"y\", \"z\"],"
+	                          " \"feature_means\": [1, 1, 1]}",
+	                          EX_FORMAT_AUTO);
+	double x[3] = {2, 1, 0}, out[1], phi[3], base[1];
+
+	ck_assert_int_eq(ex_model_format(m), EX_FORMAT_LINEAR_JSON);
+	ck_assert(!ex_model_is_trees(m));
+	ck_assert_double_eq_tol(margin(m, 2, 1, 0), -1 + 1 - 2 + 0, 1e-12);
+	/* linear SHAP against the stored means */
+	ck_assert_int_eq(ex_linear_shap(m, x, NULL, 0, phi, base), 0);
+	ck_assert_double_eq_tol(phi[0], 0.5, 1e-12);
+	ck_assert_double_eq_tol(phi[2], -3, 1e-12);
+	ck_assert_double_eq_tol(base[0], -1 + 0.5 - 2 + 3, 1e-12);
+	x[1] = NAN;
+	ck_assert_int_eq(ex_predict_margin(m, x, NULL, out), -EINVAL);
+	ck_assert_int_eq(ex_treeshap(m, x, phi, base), -EINVAL);
+	ex_model_free(m);
+}
+END_TEST
+
+START_TEST(ex_link_apply_links)
+{
+	struct ex_model m = {.n_outputs = 1, .link = EX_LINK_LOGIT};
+	double v[3] = {0, 0, 0};
+
+	ex_link_apply(&m, v);
+	ck_assert_double_eq_tol(v[0], 0.5, 1e-15);
+	m.link = EX_LINK_LOG;
+	v[0] = 0;
+	ex_link_apply(&m, v);
+	ck_assert_double_eq_tol(v[0], 1, 1e-15);
+	m.link = EX_LINK_SOFTMAX;
+	m.n_outputs = 3;
+	v[0] = 1000;
+	v[1] = 1000;
+	v[2] = -1000; /* no overflow */
+	ex_link_apply(&m, v);
+	ck_assert_double_eq_tol(v[0], 0.5, 1e-15);
+	ck_assert_double_eq_tol(v[2], 0, 1e-15);
+}
+END_TEST
+
+static Suite *models_suite(void)
+{
+	Suite *s = suite_create("explain_models");
+	TCase *tc;
+
+	tc = tcase_create("ex_load_lightgbm_text");
+	tcase_add_test(tc, ex_load_lightgbm_text_every_decision_type);
+	tcase_add_test(tc, ex_load_lightgbm_text_multiclass_and_average);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_load_xgboost_json");
+	tcase_add_test(tc, ex_load_xgboost_json_categorical_and_base_score);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_model_load_buffer");
+	tcase_add_test(tc, ex_model_load_buffer_names_file_and_field);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_model_load");
+	tcase_add_test(tc, ex_model_load_reports_unreadable_file);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_load_linear_json");
+	tcase_add_test(tc, ex_load_linear_json_predicts);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_link_apply");
+	tcase_add_test(tc, ex_link_apply_links);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(models_suite());
+}
