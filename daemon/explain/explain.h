@@ -65,12 +65,15 @@ bool ex_model_is_trees(const struct ex_model *m);
 size_t ex_model_n_trees(const struct ex_model *m);
 unsigned ex_model_max_path_features(const struct ex_model *m);
 
-/* Margin of one row x[0..n_features) into out[0..n_outputs). NaN in x means missing.
- * base_margin (may be NULL) replaces the model's base score, per output, as XGBoost's
- * per-row base_margin does. Returns 0. */
+/* Margin of one row x[0..n_features) into out[0..n_outputs). NaN in x means missing and
+ * follows the tree format's own rule; a linear model has none and refuses it (-EINVAL).
+ * base_margin (may be NULL) replaces the model's base score (a linear model's intercept), per
+ * output, as XGBoost's per-row base_margin does. Returns 0, -EINVAL. */
 int ex_predict_margin(const struct ex_model *m, const double *x, const double *base_margin,
                       double *out);
-/* Applies the model's link to margins in place (n_outputs values). */
+/* Applies the model's link to margins in place (n_outputs values). LightGBM's "sigmoid:s"
+ * is part of its logit link: probability = 1 / (1 + exp(-s * margin)), the margin being
+ * LightGBM's raw score. */
 void ex_link_apply(const struct ex_model *m, double *values);
 
 /* ------------------------------------------------------------------ exact attributions */

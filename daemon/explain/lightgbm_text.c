@@ -93,6 +93,11 @@ static int load_tree(struct lctx *c, const struct block *b, size_t ti, struct ex
 		return FAIL(c, -EBADMSG, "%s: Tree=%zu: num_leaves: %g", c->name, ti, nl_d);
 	nl = (size_t)nl_d;
 	ni = nl - 1;
+	/* a cheap bound before allocating: leaf_value holds nl numbers of 1 character or more */
+	if ((v = find(b, "leaf_value", NULL)) && strlen(v) + 1 < 2 * nl)
+		return FAIL(c, -EBADMSG,
+		            "%s: Tree=%zu: leaf_value: fewer than num_leaves=%zu values", c->name,
+		            ti, nl);
 	if ((v = find(b, "is_linear", NULL)) && atoi(v) != 0)
 		return FAIL(c, -ENOTSUP,
 		            "%s: Tree=%zu: is_linear=1: linear trees are not supported", c->name,
@@ -218,7 +223,9 @@ static int load_tree(struct lctx *c, const struct block *b, size_t ti, struct ex
 				n->left = idx;
 		}
 		n->cover = icnt[k];
-		if (d & 1) {
+		/* Tree::GetLeaf evaluates every node numerically when the tree has no
+		 * categorical split (num_cat=0), whatever bit 0 says */
+		if ((d & 1) && ncat > 0) {
 			size_t cat_idx;
 			if (!integral(thr[k], 0, (double)ncat - 1)) {
 				FAIL(c, -EBADMSG,
@@ -251,6 +258,11 @@ static int load_tree(struct lctx *c, const struct block *b, size_t ti, struct ex
 			n->cat_len = (uint32_t)(to - from);
 			m->n_cat_words += to - from;
 		} else {
+			if (!isfinite(thr[k])) { /* LightGBM writes none (Common::AvoidInf) */
+				FAIL(c, -EBADMSG, "%s: Tree=%zu: threshold[%zu] is not finite",
+				     c->name, ti, k);
+				goto out;
+			}
 			n->cmp = EX_CMP_LGB_LE;
 			n->threshold = thr[k];
 			n->threshold_f = (float)thr[k];
@@ -339,12 +351,30 @@ static int header(struct lctx *c, const struct block *h)
 	if (!lo)
 		return FAIL(c, -ENOTSUP, "%s: objective: \"%.*s\" is not supported", c->name,
 		            (int)olen, obj);
-	const char *sig = strstr(obj, "sigmoid:");
-	if (sig && strtod(sig + 8, NULL) != 1.0)
-		return FAIL(c, -ENOTSUP,
-		            "%s: objective: \"%s\": a sigmoid scale other than 1 is not supported",
-		            c->name, obj);
 	m->link = lo->link;
+	/* parameters after the name: "binary sigmoid:2", "multiclass num_class:3", "regression
+	 * sqrt" */
+	for (const char *p = obj + olen; *p;) {
+		size_t tl;
+		p += strspn(p, " ");
+		tl = strcspn(p, " ");
+		if (tl == 4 && !strncmp(p, "sqrt", 4))
+			/* ConvertOutput is sign(m) m^2, a link this library does not have */
+			return FAIL(c, -ENOTSUP,
+			            "%s: objective: \"%s\": the sqrt transform is not supported",
+			            c->name, obj);
+		if (tl > 8 && !strncmp(p, "sigmoid:", 8) && lo->link == EX_LINK_LOGIT) {
+			/* probability = 1 / (1 + exp(-s * raw)); the margin stays LightGBM's raw
+			 * score (what predict(raw_score=True) returns) and the link carries s */
+			char *end;
+			double sg = strtod(p + 8, &end);
+			if (end != p + tl || !isfinite(sg) || sg <= 0)
+				return FAIL(c, -EBADMSG, "%s: objective: \"%s\": invalid sigmoid",
+				            c->name, obj);
+			m->link_scale = sg;
+		}
+		p += tl;
+	}
 	if (lo->link == EX_LINK_SOFTMAX && m->n_outputs < 2)
 		return FAIL(c, -EBADMSG, "%s: objective %s with one tree per iteration", c->name,
 		            obj);

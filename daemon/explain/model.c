@@ -17,6 +17,7 @@ struct ex_model *ex_model_new(enum ex_format format)
 	if (m) {
 		m->format = format;
 		m->output_scale = 1.0;
+		m->link_scale = 1.0;
 	}
 	return m;
 }
@@ -55,6 +56,11 @@ int ex__fail(char *err, size_t size, int rc, const char *fmt, ...)
 
 /* ------------------------------------------------------------------ tree validation */
 
+/* Deeper trees are refused (-ENOTSUP): validation and the attribution methods recurse along
+ * root-to-leaf paths and size their scratch space by the depth. Trained trees stay far below
+ * (XGBoost's max_depth is typically <= 20; LightGBM's default num_leaves is 31). */
+#define EX_TREE_DEPTH_MAX 1000
+
 struct visit {
 	struct ex_tree *t;
 	uint8_t *seen;
@@ -73,9 +79,9 @@ static int visit(struct visit *v, int32_t n, unsigned depth, const char *name, s
 		                "%s: tree %zu: node %d is reached twice (a cycle or shared child)",
 		                name, ti, n);
 	v->seen[n] = 1;
-	if (depth > 1000)
-		return ex__fail(err, err_size, -EBADMSG, "%s: tree %zu: deeper than 1000", name,
-		                ti);
+	if (depth > EX_TREE_DEPTH_MAX)
+		return ex__fail(err, err_size, -ENOTSUP, "%s: tree %zu: deeper than %d levels",
+		                name, ti, EX_TREE_DEPTH_MAX);
 	if (depth > v->max_depth)
 		v->max_depth = depth;
 	if (v->distinct > v->max_distinct)
@@ -84,6 +90,10 @@ static int visit(struct visit *v, int32_t n, unsigned depth, const char *name, s
 		return ex__fail(err, err_size, -EBADMSG, "%s: tree %zu: node %d: cover %g", name,
 		                ti, n, node->cover);
 	if (node->cmp == EX_CMP_LEAF) {
+		if (node->left != -1 || node->right != -1)
+			return ex__fail(err, err_size, -EBADMSG,
+			                "%s: tree %zu: leaf %d has children %d, %d", name, ti, n,
+			                node->left, node->right);
 		if (!isfinite(node->value))
 			return ex__fail(err, err_size, -EBADMSG,
 			                "%s: tree %zu: leaf %d: value is not finite", name, ti, n);
@@ -112,6 +122,32 @@ static int visit(struct visit *v, int32_t n, unsigned depth, const char *name, s
 	if (--v->feat_count[node->feature] == 0)
 		v->distinct--;
 	return rc;
+}
+
+/* Drops the nodes the root does not reach and renumbers the rest (keeping their order, so the
+ * root stays 0): XGBoost keeps pruned ("deleted") nodes in its arrays, and the attribution
+ * methods may assume that every node of a tree is on some root-to-leaf path. */
+static int compact(struct ex_tree *t, const uint8_t *seen)
+{
+	int32_t *map = malloc((size_t)t->n_nodes * sizeof(*map)), n = 0;
+
+	if (!map)
+		return -ENOMEM;
+	for (int32_t k = 0; k < t->n_nodes; k++)
+		map[k] = seen[k] ? n++ : -1;
+	for (int32_t k = 0; k < t->n_nodes; k++) {
+		struct ex_node node = t->nodes[k];
+		if (!seen[k])
+			continue;
+		if (node.cmp != EX_CMP_LEAF) {
+			node.left = map[node.left];
+			node.right = map[node.right];
+		}
+		t->nodes[map[k]] = node;
+	}
+	free(map);
+	t->n_nodes = n;
+	return 0;
 }
 
 static double tree_mean(const struct ex_tree *t, int32_t n)
@@ -153,8 +189,10 @@ int ex_model_finish_trees(struct ex_model *m, const char *name, char *err, size_
 			break;
 		}
 		rc = visit(&v, 0, 0, name, t, err, err_size, m->n_features);
-		/* Nodes the root does not reach are allowed: XGBoost keeps pruned ("deleted")
-		 * nodes in its arrays. They never take part in a prediction. */
+		/* Nodes the root does not reach are allowed (XGBoost keeps pruned, "deleted",
+		 * nodes in its arrays) and dropped: they never take part in a prediction. */
+		if (rc == 0 && memchr(v.seen, 0, (size_t)tree->n_nodes))
+			rc = compact(tree, v.seen);
 		free(v.seen);
 		tree->nodes[0].frac = 1.0;
 		tree->expectation = rc == 0 ? tree_mean(tree, 0) : 0.0;
@@ -172,6 +210,45 @@ int ex_model_finish_trees(struct ex_model *m, const char *name, char *err, size_
 
 /* ------------------------------------------------------------------ loading */
 
+/* Does the JSON object in data have key at its top level? A linear scan that follows strings
+ * and nesting (no allocation), so a key of the same name deeper in the document, or inside a
+ * string such as a feature name, does not count. Malformed JSON: whatever was seen so far. */
+static bool json_top_key(const char *data, size_t len, const char *key)
+{
+	size_t klen = strlen(key), depth = 0;
+	bool expect_key = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (c == '"') {
+			size_t start = ++i;
+			while (i < len && data[i] != '"')
+				i += data[i] == '\\' ? 2 : 1;
+			if (i < len && depth == 1 && expect_key && i - start == klen &&
+			    !memcmp(data + start, key, klen))
+				return true;
+			expect_key = false;
+		} else if (c == '{' || c == '[') {
+			depth++;
+			expect_key = c == '{' && depth == 1;
+		} else if (c == '}' || c == ']') {
+			if (depth-- <= 1)
+				return false;
+		} else if (c == ',') {
+			expect_key = depth == 1;
+		}
+	}
+	return false;
+}
+
+static bool contains(const char *data, size_t len, const char *s)
+{
+	return memmem(data, len, s, strlen(s)) != NULL;
+}
+
+/* EX_FORMAT_AUTO: JSON with a top-level "learner" is XGBoost, with "coef" linear-json; text
+ * that starts with "tree\n" (what LightGBM writes) or holds both "version=v" and "Tree=" is
+ * LightGBM. Anything else: EX_FORMAT_AUTO (not recognised). */
 static enum ex_format detect(const char *data, size_t len)
 {
 	size_t i = 0;
@@ -179,17 +256,17 @@ static enum ex_format detect(const char *data, size_t len)
 	while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
 		i++;
 	if (i < len && data[i] == '{') {
-		/* look for the distinguishing key near the start, without parsing twice */
-		size_t scan = len < 4096 ? len : 4096;
-		for (size_t k = i; k + 8 < scan; k++) {
-			if (!memcmp(data + k, "\"learner\"", 9))
-				return EX_FORMAT_XGBOOST_JSON;
-			if (!memcmp(data + k, "\"coef\"", 6))
-				return EX_FORMAT_LINEAR_JSON;
-		}
-		return EX_FORMAT_XGBOOST_JSON; /* the loader names what is missing */
+		if (json_top_key(data + i, len - i, "learner"))
+			return EX_FORMAT_XGBOOST_JSON;
+		if (json_top_key(data + i, len - i, "coef"))
+			return EX_FORMAT_LINEAR_JSON;
+		return EX_FORMAT_AUTO;
 	}
-	return EX_FORMAT_LIGHTGBM_TEXT;
+	if ((len >= 5 && !memcmp(data, "tree\n", 5)) ||
+	    (len >= 6 && !memcmp(data, "tree\r\n", 6)) ||
+	    (contains(data, len, "version=v") && contains(data, len, "Tree=")))
+		return EX_FORMAT_LIGHTGBM_TEXT;
+	return EX_FORMAT_AUTO;
 }
 
 int ex_model_load_buffer(const void *data, size_t len, enum ex_format format, const char *name,
@@ -202,8 +279,15 @@ int ex_model_load_buffer(const void *data, size_t len, enum ex_format format, co
 		return -EINVAL;
 	if (!name)
 		name = "model";
+	if (err && err_size)
+		err[0] = '\0';
 	if (format == EX_FORMAT_AUTO)
 		format = detect(data, len);
+	if (format == EX_FORMAT_AUTO)
+		return ex__fail(err, err_size, -EBADMSG,
+		                "%s: not a model format this library reads (XGBoost JSON with "
+		                "\"learner\", linear-json with \"coef\", LightGBM text)",
+		                name);
 	m = ex_model_new(format);
 	if (!m)
 		return -ENOMEM;
@@ -224,6 +308,8 @@ int ex_model_load_buffer(const void *data, size_t len, enum ex_format format, co
 		rc = ex_model_finish_trees(m, name, err, err_size);
 	if (rc < 0) {
 		ex_model_free(m);
+		if (err && err_size && !err[0]) /* -ENOMEM from deep inside a loader */
+			ex__fail(err, err_size, rc, "%s: %s", name, strerror(-rc));
 		return rc;
 	}
 	*ret = m;
@@ -366,7 +452,7 @@ void ex_link_apply(const struct ex_model *m, double *v)
 	switch (m->link) {
 	case EX_LINK_LOGIT:
 		for (size_t g = 0; g < m->n_outputs; g++)
-			v[g] = 1 / (1 + exp(-v[g]));
+			v[g] = 1 / (1 + exp(-m->link_scale * v[g]));
 		break;
 	case EX_LINK_LOG:
 		for (size_t g = 0; g < m->n_outputs; g++)

@@ -159,6 +159,8 @@ int ex_load_linear_json(struct ex_model *m, const char *data, size_t len, const 
 /* Fills depth, path_features, frac and expectation of every tree and the model maxima (the
  * attribution methods rely on them: call it after changing a tree); checks that no node is
  * reached twice from the root (cycles, shared children), that children and features are in
- * range, and covers and values finite (-EBADMSG with a message otherwise). Unreachable nodes
- * are allowed (XGBoost keeps deleted ones). Called by ex_model_load*. */
+ * range, and covers and values finite (-EBADMSG with a message otherwise; -ENOTSUP deeper
+ * than 1000 levels). Nodes the root does not reach (XGBoost keeps pruned, "deleted", ones)
+ * are dropped and the rest renumbered in order, so afterwards every node of a tree lies on a
+ * root-to-leaf path and a tree of one leaf has n_nodes 1. Called by ex_model_load*. */
 int ex_model_finish_trees(struct ex_model *m, const char *name, char *err, size_t err_size);

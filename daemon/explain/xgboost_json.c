@@ -16,7 +16,7 @@ struct xctx {
 	const char *name;
 	char *err;
 	size_t err_size;
-	char path[256]; /* the field being read, for messages */
+	const char *tpath; /* where the trees are, for messages */
 };
 
 #define FAIL(x, rc, ...) ex__fail((x)->err, (x)->err_size, rc, __VA_ARGS__)
@@ -126,7 +126,9 @@ struct objective {
 
 static const struct objective objectives[] = {
     {"binary:logistic", EX_LINK_LOGIT, EX_LINK_LOGIT, false},
-    {"binary:logitraw", EX_LINK_IDENTITY, EX_LINK_LOGIT, false},
+    /* LogisticRaw::ProbToMargin is the identity in 1.7 (observed), 2.x and 3.x (source): its
+     * base_score is a margin already, whatever ATTRIBUTION.md says */
+    {"binary:logitraw", EX_LINK_IDENTITY, EX_LINK_IDENTITY, false},
     {"binary:hinge", EX_LINK_IDENTITY, EX_LINK_IDENTITY, false},
     {"reg:logistic", EX_LINK_LOGIT, EX_LINK_LOGIT, false},
     {"reg:squarederror", EX_LINK_IDENTITY, EX_LINK_IDENTITY, false},
@@ -141,34 +143,45 @@ static const struct objective objectives[] = {
     {"multi:softmax", EX_LINK_SOFTMAX, EX_LINK_IDENTITY, true},
 };
 
-static double to_margin(enum ex_link map, double b)
+/* base_score (response space) to a margin, in float as XGBoost's ProbToMargin computes it.
+ * The logistic one clamps to [kRtEps, 1 - kRtEps] as 3.x does (1.7 and 2.x refuse 0 and 1 at
+ * training time, so saved models never hold them). */
+static int to_margin(struct xctx *x, enum ex_link map, double b, double *ret)
 {
+	const float rt_eps = 1e-6f; /* xgboost/base.h kRtEps */
+	float f = (float)b;
+
 	switch (map) {
 	case EX_LINK_LOGIT:
-		/* XGBoost's ProbToMargin; 0 and 1 are clamped as it does */
-		if (b <= 0)
-			b = 1e-16;
-		if (b >= 1)
-			b = 1 - 1e-16;
-		return -log(1.0 / b - 1.0);
+		f = f < rt_eps ? rt_eps : f > 1.0f - rt_eps ? 1.0f - rt_eps : f;
+		*ret = -logf(1.0f / f - 1.0f);
+		return 0;
 	case EX_LINK_LOG:
-		return log(b);
+		if (!(f > 0.0f))
+			return FAIL(
+			    x, -EBADMSG,
+			    "%s: learner.learner_model_param.base_score: %g is not positive "
+			    "(the objective's link is log)",
+			    x->name, b);
+		*ret = logf(f);
+		return 0;
 	default:
-		return b;
+		*ret = b;
+		return 0;
 	}
 }
 
 /* An integer array field of length n. */
 static json_t *int_array(struct xctx *x, json_t *tree, const char *key, size_t n, size_t ti)
 {
-	char where[64];
-	snprintf(where, sizeof(where), "trees[%zu]", ti);
+	char where[128];
+	snprintf(where, sizeof(where), "%s[%zu]", x->tpath, ti);
 	json_t *a = get(x, tree, key, JSON_ARRAY, where);
 	if (!a)
 		return NULL;
 	if (json_array_size(a) != n) {
-		FAIL(x, -EBADMSG, "%s: trees[%zu].%s: %zu values for %zu nodes", x->name, ti, key,
-		     json_array_size(a), n);
+		FAIL(x, -EBADMSG, "%s: %s[%zu].%s: %zu values for %zu nodes", x->name, x->tpath, ti,
+		     key, json_array_size(a), n);
 		return NULL;
 	}
 	return a;
@@ -197,20 +210,23 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 	if (json_is_object(tp)) {
 		double slv = 0;
 		json_t *v = json_object_get(tp, "size_leaf_vector");
-		if (v && number_field(x, tp, "size_leaf_vector", "tree_param", &slv) == 0 &&
-		    slv > 1)
-			return FAIL(
-			    x, -ENOTSUP,
-			    "%s: trees[%zu].tree_param.size_leaf_vector = %g: vector leaves "
-			    "(multi-output trees) are not supported",
-			    x->name, ti, slv);
+		char where[128];
+		snprintf(where, sizeof(where), "%s[%zu].tree_param", x->tpath, ti);
+		if (v && number_field(x, tp, "size_leaf_vector", where, &slv) < 0)
+			return -EBADMSG;
+		if (slv > 1)
+			return FAIL(x, -ENOTSUP,
+			            "%s: %s[%zu].tree_param.size_leaf_vector = %g: vector leaves "
+			            "(multi-output trees) are not supported",
+			            x->name, x->tpath, ti, slv);
 	}
 	left = json_object_get(tree, "left_children");
 	if (!json_is_array(left))
-		return FAIL(x, -EBADMSG, "%s: trees[%zu].left_children: missing", x->name, ti);
+		return FAIL(x, -EBADMSG, "%s: %s[%zu].left_children: missing", x->name, x->tpath,
+		            ti);
 	n = json_array_size(left);
 	if (n == 0 || n > (1u << 28))
-		return FAIL(x, -EBADMSG, "%s: trees[%zu]: %zu nodes", x->name, ti, n);
+		return FAIL(x, -EBADMSG, "%s: %s[%zu]: %zu nodes", x->name, x->tpath, ti, n);
 	if (!(right = int_array(x, tree, "right_children", n, ti)) ||
 	    !(idx = int_array(x, tree, "split_indices", n, ti)) ||
 	    !(cond = int_array(x, tree, "split_conditions", n, ti)) ||
@@ -219,8 +235,8 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 		return -EBADMSG;
 	stype = json_object_get(tree, "split_type");
 	if (stype && (!json_is_array(stype) || json_array_size(stype) != n))
-		return FAIL(x, -EBADMSG, "%s: trees[%zu].split_type: not %zu values", x->name, ti,
-		            n);
+		return FAIL(x, -EBADMSG, "%s: %s[%zu].split_type: not %zu values", x->name,
+		            x->tpath, ti, n);
 	out->nodes = calloc(n, sizeof(*out->nodes));
 	if (!out->nodes)
 		return -ENOMEM;
@@ -230,36 +246,43 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 		long long l, r, f, d, st = 0;
 		json_t *c = json_array_get(cond, k), *h = json_array_get(hess, k);
 
-		if (!as_int(json_array_get(left, k), &l) || !as_int(json_array_get(right, k), &r) ||
-		    !as_int(json_array_get(idx, k), &f) || !as_int(json_array_get(defl, k), &d) ||
-		    (stype && !as_int(json_array_get(stype, k), &st)) ||
-		    !(json_is_number(c) || (json_is_null(c) && st == 1 && l != -1)) ||
-		    !json_is_number(h))
-			return FAIL(x, -EBADMSG,
-			            "%s: trees[%zu]: node %zu: a field is not a number", x->name,
-			            ti, k);
+		const char *bad = !as_int(json_array_get(left, k), &l)    ? "left_children"
+		                  : !as_int(json_array_get(right, k), &r) ? "right_children"
+		                  : !as_int(json_array_get(idx, k), &f)   ? "split_indices"
+		                  : !as_int(json_array_get(defl, k), &d)  ? "default_left"
+		                  : stype && !as_int(json_array_get(stype, k), &st) ? "split_type"
+		                  : !json_is_number(h)                              ? "sum_hessian"
+		                                                                    : NULL;
+		/* a categorical split's condition is NaN in 1.7 (null after clean_nonfinite) */
+		if (!bad && !json_is_number(c) && !(json_is_null(c) && st == 1 && l != -1))
+			bad = "split_conditions";
+		if (bad)
+			return FAIL(x, -EBADMSG, "%s: %s[%zu].%s[%zu]: not a number", x->name,
+			            x->tpath, ti, bad, k);
 		node->cover = (double)(float)json_number_value(h);
 		if (l == -1) {
 			if (r != -1)
 				return FAIL(
 				    x, -EBADMSG,
-				    "%s: trees[%zu].right_children[%zu]: a leaf with one child",
-				    x->name, ti, k);
+				    "%s: %s[%zu].right_children[%zu]: a leaf with one child",
+				    x->name, x->tpath, ti, k);
 			node->cmp = EX_CMP_LEAF;
 			node->left = node->right = node->feature = -1;
 			node->value = (double)(float)json_number_value(c) * weight;
 			continue;
 		}
-		if (l < 0 || r < 0 || l >= (long long)n || r >= (long long)n)
-			return FAIL(x, -EBADMSG,
-			            "%s: trees[%zu].left_children[%zu]: child %lld/%lld out of "
-			            "range (tree has %zu nodes)",
-			            x->name, ti, k, l, r, n);
+		if (l < 0 || l >= (long long)n || r < 0 || r >= (long long)n)
+			return FAIL(
+			    x, -EBADMSG,
+			    "%s: %s[%zu].%s[%zu]: child %lld out of range (tree has %zu nodes)",
+			    x->name, x->tpath, ti,
+			    l < 0 || l >= (long long)n ? "left_children" : "right_children", k,
+			    l < 0 || l >= (long long)n ? l : r, n);
 		if (f < 0 || (unsigned long long)f >= m->n_features)
 			return FAIL(x, -EBADMSG,
-			            "%s: trees[%zu].split_indices[%zu]: feature %lld out of range "
+			            "%s: %s[%zu].split_indices[%zu]: feature %lld out of range "
 			            "(%zu features)",
-			            x->name, ti, k, f, m->n_features);
+			            x->name, x->tpath, ti, k, f, m->n_features);
 		node->left = (int32_t)l;
 		node->right = (int32_t)r;
 		node->feature = (int32_t)f;
@@ -271,8 +294,8 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 		} else if (st == 0) {
 			node->cmp = EX_CMP_XGB_LT;
 		} else {
-			return FAIL(x, -ENOTSUP, "%s: trees[%zu].split_type[%zu] = %lld: unknown",
-			            x->name, ti, k, st);
+			return FAIL(x, -ENOTSUP, "%s: %s[%zu].split_type[%zu] = %lld: unknown",
+			            x->name, x->tpath, ti, k, st);
 		}
 	}
 
@@ -284,26 +307,25 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 	size_t ncat = json_is_array(cn) ? json_array_size(cn) : 0;
 	if (ncat && (!json_is_array(cs) || !json_is_array(cz) || !json_is_array(cv) ||
 	             json_array_size(cs) != ncat || json_array_size(cz) != ncat))
-		return FAIL(x, -EBADMSG, "%s: trees[%zu].categories_*: inconsistent arrays",
-		            x->name, ti);
+		return FAIL(x, -EBADMSG, "%s: %s[%zu].categories_*: inconsistent arrays", x->name,
+		            x->tpath, ti);
 	for (size_t c = 0; c < ncat; c++) {
 		long long node, seg, size;
 		uint32_t maxcat = 0;
 		if (!as_int(json_array_get(cn, c), &node) || !as_int(json_array_get(cs, c), &seg) ||
 		    !as_int(json_array_get(cz, c), &size) || node < 0 || node >= (long long)n ||
-		    seg < 0 || size < 0 || (size_t)(seg + size) > json_array_size(cv) ||
+		    seg < 0 || size < 0 || (size_t)seg > json_array_size(cv) ||
+		    (size_t)size > json_array_size(cv) - (size_t)seg ||
 		    out->nodes[node].cmp != EX_CMP_XGB_CAT)
-			return FAIL(x, -EBADMSG,
-			            "%s: trees[%zu].categories_nodes[%zu]: invalid entry", x->name,
-			            ti, c);
+			return FAIL(x, -EBADMSG, "%s: %s[%zu].categories_nodes[%zu]: invalid entry",
+			            x->name, x->tpath, ti, c);
 		for (long long k = 0; k < size; k++) {
 			long long cat;
 			if (!as_int(json_array_get(cv, (size_t)(seg + k)), &cat) || cat < 0 ||
 			    cat >= (1 << 24))
-				return FAIL(
-				    x, -EBADMSG,
-				    "%s: trees[%zu].categories[%lld]: not a category 0..2^24",
-				    x->name, ti, seg + k);
+				return FAIL(x, -EBADMSG,
+				            "%s: %s[%zu].categories[%lld]: not a category 0..2^24",
+				            x->name, x->tpath, ti, seg + k);
 			if ((uint32_t)cat > maxcat)
 				maxcat = (uint32_t)cat;
 		}
@@ -403,7 +425,11 @@ static char *clean_nonfinite(const char *data, size_t len, size_t *ret_len)
 int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const char *name,
                          char *err, size_t err_size)
 {
-	struct xctx x = {.m = m, .name = name, .err = err, .err_size = err_size};
+	struct xctx x = {.m = m,
+	                 .name = name,
+	                 .err = err,
+	                 .err_size = err_size,
+	                 .tpath = "learner.gradient_booster.model.trees"};
 	json_error_t je;
 	json_t *root, *learner, *lmp, *obj, *gb, *model, *trees, *info, *drop = NULL;
 	const struct objective *o = NULL;
@@ -469,15 +495,11 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 	rc = parse_base_score(&x, lmp, m->base_margin, m->n_outputs);
 	if (rc < 0)
 		goto out;
-	/* binary:logitraw: XGBoost 1.x takes base_score as a margin already (observed with
-	 * 1.7.4); 2.0 on treats it like binary:logistic's, in probability space */
-	enum ex_link score_map = o->score_map;
-	json_t *version = json_object_get(root, "version");
-	if (!strcmp(oname, "binary:logitraw") &&
-	    (!json_is_array(version) || json_integer_value(json_array_get(version, 0)) < 2))
-		score_map = EX_LINK_IDENTITY;
-	for (size_t g = 0; g < m->n_outputs; g++)
-		m->base_margin[g] = to_margin(score_map, m->base_margin[g]);
+	for (size_t g = 0; g < m->n_outputs; g++) {
+		rc = to_margin(&x, o->score_map, m->base_margin[g], &m->base_margin[g]);
+		if (rc < 0)
+			goto out;
+	}
 	rc = load_names(&x, learner);
 	if (rc < 0)
 		goto out;
@@ -492,6 +514,7 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 			goto out;
 		}
 		gb = inner;
+		x.tpath = "learner.gradient_booster.gbtree.model.trees";
 	} else if (gbname && strcmp(gbname, "gbtree")) {
 		rc = FAIL(&x, -ENOTSUP,
 		          "%s: learner.gradient_booster.name: \"%s\" is not supported "
@@ -500,16 +523,22 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 		goto out;
 	}
 	rc = -EBADMSG;
-	if (!(model = get(&x, gb, "model", JSON_OBJECT, "learner.gradient_booster")) ||
-	    !(trees = get(&x, model, "trees", JSON_ARRAY, "learner.gradient_booster.model")) ||
-	    !(info = get(&x, model, "tree_info", JSON_ARRAY, "learner.gradient_booster.model")))
+	const char *mpath =
+	    drop ? "learner.gradient_booster.gbtree.model" : "learner.gradient_booster.model";
+	if (!(model = get(&x, gb, "model", JSON_OBJECT,
+	                  drop ? "learner.gradient_booster.gbtree" : "learner.gradient_booster")) ||
+	    !(trees = get(&x, model, "trees", JSON_ARRAY, mpath)) ||
+	    !(info = get(&x, model, "tree_info", JSON_ARRAY, mpath)))
 		goto out;
 	m->n_trees = json_array_size(trees);
 	if (json_array_size(info) != m->n_trees || (drop && json_array_size(drop) != m->n_trees)) {
-		rc = FAIL(&x, -EBADMSG,
-		          "%s: learner.gradient_booster.model.tree_info: %zu entries "
-		          "for %zu trees",
-		          name, json_array_size(info), m->n_trees);
+		rc = FAIL(&x, -EBADMSG, "%s: %s.%s: %zu entries for %zu trees", name,
+		          drop && json_array_size(drop) != m->n_trees ? "learner.gradient_booster"
+		                                                      : mpath,
+		          drop && json_array_size(drop) != m->n_trees ? "weight_drop" : "tree_info",
+		          drop && json_array_size(drop) != m->n_trees ? json_array_size(drop)
+		                                                      : json_array_size(info),
+		          m->n_trees);
 		goto out;
 	}
 	m->trees = calloc(m->n_trees ? m->n_trees : 1, sizeof(*m->trees));
@@ -520,9 +549,20 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 	for (size_t t = 0; t < m->n_trees; t++) {
 		long long group;
 		double weight = drop ? json_number_value(json_array_get(drop, t)) : 1.0;
+		if (drop && (!json_is_number(json_array_get(drop, t)) || !isfinite(weight))) {
+			rc = FAIL(
+			    &x, -EBADMSG,
+			    "%s: learner.gradient_booster.weight_drop[%zu]: not a finite number",
+			    name, t);
+			goto out;
+		}
 		if (!as_int(json_array_get(info, t), &group) || group < 0 ||
 		    (size_t)group >= m->n_outputs) {
-			rc = FAIL(&x, -EBADMSG, "%s: tree_info[%zu]: class out of range", name, t);
+			rc = FAIL(&x, -EBADMSG,
+			          "%s: %s.tree_info[%zu]: class %lld out of range (%zu outputs)",
+			          name, mpath, t,
+			          as_int(json_array_get(info, t), &group) ? group : -1LL,
+			          m->n_outputs);
 			goto out;
 		}
 		m->trees[t].group = (int32_t)group;

@@ -41,7 +41,8 @@ static int parse_row(char *line, double *x, size_t n, size_t lineno)
 			errno = 0;
 			x[i] = strtod(p, &e);
 			if (e == p || *e) {
-				fprintf(stderr, "ex-predict: line %zu: field %zu: \"%s\" is not a number\n",
+				fprintf(stderr,
+				        "ex-predict: line %zu: field %zu: \"%s\" is not a number\n",
 				        lineno, i + 1, p);
 				return -EINVAL;
 			}
@@ -89,8 +90,19 @@ int main(int argc, char **argv)
 	out = calloc(K ? K : 1, sizeof(double));
 	rc = x && out ? 0 : -ENOMEM;
 	while (rc == 0 && getline(&line, &cap, f) > 0) {
-		if (lineno++ == 0)
-			continue; /* the header */
+		if (lineno++ == 0) { /* the header: one name per feature */
+			size_t fields = 1;
+			for (const char *p = line; *p; p++)
+				fields += *p == ',';
+			if (fields != M) {
+				fprintf(stderr,
+				        "ex-predict: %s: the header has %zu fields, the model %zu "
+				        "features\n",
+				        argv[2], fields, M);
+				rc = -EINVAL;
+			}
+			continue;
+		}
 		line[strcspn(line, "\n")] = '\0';
 		if (!line[0] || !strcmp(line, "\r"))
 			continue;

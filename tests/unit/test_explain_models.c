@@ -74,7 +74,8 @@ static const char lgb_model[] =
     "Tree=3\nnum_leaves=2\nnum_cat=1\nsplit_feature=2\nthreshold=0\ndecision_type=9\n"
     "left_child=-1\nright_child=-2\nleaf_value=1000 2000\nleaf_count=7 13\n"
     "internal_count=20\ncat_boundaries=0 1\ncat_threshold=10\nis_linear=0\nshrinkage=1\n\n"
-    /* categorical, missing None: NaN becomes category 0; set {0, 2, 33} (two words) */
+    /* categorical, missing None: NaN still goes right (LightGBM v3+ CategoricalDecision);
+     * set {0, 2, 33} (two words) */
     "Tree=4\nnum_leaves=2\nnum_cat=1\nsplit_feature=2\nthreshold=0\ndecision_type=1\n"
     "left_child=-1\nright_child=-2\nleaf_value=10000 20000\nleaf_count=9 11\n"
     "internal_count=20\ncat_boundaries=0 2\ncat_threshold=5 2\nis_linear=0\nshrinkage=1\n\n"
@@ -100,8 +101,15 @@ START_TEST(ex_load_lightgbm_text_every_decision_type)
 	/* a NaN -> 0.0 (missing None) -> left 1; tree 5 root: decision_type 2 = default left,
 	 * missing None: NaN -> 0.0 <= 0.3 left -> node 1 on b */
 	/* b NaN: tree1 default left 10; tree2 NaN right 200; tree 5 node 1 (missing NaN,
-	 * default left) -> left leaf 0.1; cat NaN: tree3 right 2000, tree4 cat 0 left 10000 */
-	ck_assert_double_eq_tol(margin(m, nan, nan, nan), 1 + 10 + 200 + 2000 + 10000 + 0.1, 1e-9);
+	 * default left) -> left leaf 0.1; cat NaN: right in both categorical trees (2000, 20000)
+	 * whatever the missing type */
+	ck_assert_double_eq_tol(margin(m, nan, nan, nan), 1 + 10 + 200 + 2000 + 20000 + 0.1, 1e-9);
+	/* cat -0.5 truncates to category 0 (in {0, 2, 33}: left 10000; not in {1, 3}: right 2000);
+	 * -1 is negative: right in both; 2^31 and beyond: right (the x86 int conversion) */
+	ck_assert_double_eq_tol(margin(m, 0.5, 0.0, -0.5), 1 + 10 + 100 + 2000 + 10000 + 0.3, 1e-9);
+	ck_assert_double_eq_tol(margin(m, 0.5, 0.0, -1), 1 + 10 + 100 + 2000 + 20000 + 0.3, 1e-9);
+	ck_assert_double_eq_tol(margin(m, 0.5, 0.0, 4294967298.0),
+	                        1 + 10 + 100 + 2000 + 20000 + 0.3, 1e-9);
 	/* b exactly 1e-36 is "zero" for Zero missing -> left 10; cat 33 in the second word ->
 	 * tree4 left; cat -2 -> right for both categorical trees */
 	ck_assert_double_eq_tol(margin(m, 0.9, 1e-36, 33), 2 + 10 + 100 + 2000 + 10000 + 0.4, 1e-9);
@@ -258,12 +266,15 @@ START_TEST(ex_model_load_buffer_names_file_and_field)
 
 	trunc[strlen(trunc) / 2] = '\0';
 	const struct bad cases[] = {
-	    {child, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "left_children"},
+	    {child, EX_FORMAT_XGBOOST_JSON, -EBADMSG,
+	     "learner.gradient_booster.model.trees[0].left_children[0]: child 9 out of range "
+	     "(tree has 5 nodes)"},
 	    {objective, EX_FORMAT_XGBOOST_JSON, -ENOTSUP, "rank:pairwise"},
 	    {vector, EX_FORMAT_XGBOOST_JSON, -ENOTSUP, "vector leaves"},
 	    {cycle, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "reached twice"},
 	    {trunc, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "line 1"},
-	    {type, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "not a number"},
+	    {type, EX_FORMAT_XGBOOST_JSON, -EBADMSG,
+	     "learner.gradient_booster.model.trees[0].split_indices[0]: not a number"},
 	    {"{\"learner\":{}}", EX_FORMAT_XGBOOST_JSON, -EBADMSG, "learner.learner_model_param"},
 	    {"{\"coef\":[1,\"x\"]}", EX_FORMAT_LINEAR_JSON, -EBADMSG, "coef[1]"},
 	    {"{\"coef\":[1],\"link\":\"probit\"}", EX_FORMAT_LINEAR_JSON, -ENOTSUP, "probit"},
@@ -341,11 +352,22 @@ END_TEST
 
 START_TEST(ex_link_apply_links)
 {
-	struct ex_model m = {.n_outputs = 1, .link = EX_LINK_LOGIT};
+	struct ex_model m = {.n_outputs = 1, .link = EX_LINK_LOGIT, .link_scale = 1};
 	double v[3] = {0, 0, 0};
 
 	ex_link_apply(&m, v);
 	ck_assert_double_eq_tol(v[0], 0.5, 1e-15);
+	v[0] = 1;
+	ex_link_apply(&m, v);
+	ck_assert_double_eq_tol(v[0], 1 / (1 + exp(-1.0)), 1e-15);
+	m.link_scale = 2; /* LightGBM's sigmoid:2 */
+	v[0] = 1;
+	ex_link_apply(&m, v);
+	ck_assert_double_eq_tol(v[0], 1 / (1 + exp(-2.0)), 1e-15);
+	m.link = EX_LINK_IDENTITY;
+	v[0] = -3;
+	ex_link_apply(&m, v);
+	ck_assert_double_eq(v[0], -3);
 	m.link = EX_LINK_LOG;
 	v[0] = 0;
 	ex_link_apply(&m, v);
@@ -361,6 +383,289 @@ START_TEST(ex_link_apply_links)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ edge semantics */
+
+/* A one-split LightGBM regression tree on feature 0: leaves 1 (left) and 2 (right). */
+static char *lgb_stump(const char *objective, const char *num_cat, const char *threshold,
+                       const char *decision_type)
+{
+	char *s;
+	ck_assert_int_gt(asprintf(&s,
+	                          "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\n"
+	                          "max_feature_idx=1\nobjective=%s\n\nTree=0\nnum_leaves=2\n"
+	                          "num_cat=%s\nsplit_feature=0\nthreshold=%s\ndecision_type=%s\n"
+	                          "left_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_count=3 "
+	                          "5\ninternal_count=8\ncat_boundaries=0 1\ncat_threshold=1\n"
+	                          "is_linear=0\nshrinkage=1\n\nend of trees\n",
+	                          objective, num_cat, threshold, decision_type),
+	                 0);
+	return s;
+}
+
+static double margin1(const struct ex_model *m, double a)
+{
+	return margin(m, a, 0, 0);
+}
+
+START_TEST(ex_node_next_lightgbm_zero_threshold_is_a_float)
+{
+	/* missing Zero (4), default left (2); threshold -1: non-zero values right */
+	char *t = lgb_stump("regression", "0", "-1", "6");
+	struct ex_model *m = load(t, EX_FORMAT_LIGHTGBM_TEXT);
+
+	/* kZeroThreshold is 1e-35f = 1.0000000180025095e-35, not the double 1e-35 */
+	ck_assert_double_eq(margin1(m, 1e-35), 1);
+	ck_assert_double_eq(margin1(m, 1.00000001e-35), 1);
+	ck_assert_double_eq(margin1(m, -1.00000001e-35), 1);
+	ck_assert_double_eq(margin1(m, 1.0000000180025097e-35), 2);
+	ck_assert_double_eq(margin1(m, NAN), 1); /* NaN -> 0.0 -> zero -> default left */
+	ex_model_free(m);
+	free(t);
+
+	/* missing None: the dense predictor turns |x| <= kZeroThreshold into 0.0 first, so 8e-36
+	 * compares as 0 <= 5e-36 (left), not as 8e-36 > 5e-36 */
+	t = lgb_stump("regression", "0", "5e-36", "0");
+	m = load(t, EX_FORMAT_LIGHTGBM_TEXT);
+	ck_assert_double_eq(margin1(m, 8e-36), 1);
+	ck_assert_double_eq(margin1(m, 6e-35), 2);
+	ex_model_free(m);
+	free(t);
+}
+END_TEST
+
+START_TEST(ex_node_next_lightgbm_categorical_bit_without_num_cat)
+{
+	/* decision_type 1 (categorical) in a tree with num_cat=0: Tree::GetLeaf then runs
+	 * NumericalDecision on every node, so the threshold 0 is a number */
+	char *t = lgb_stump("regression", "0", "0", "1");
+	struct ex_model *m = load(t, EX_FORMAT_LIGHTGBM_TEXT);
+
+	ck_assert_double_eq(margin1(m, -0.5), 1);
+	ck_assert_double_eq(margin1(m, 0.5), 2);
+	ex_model_free(m);
+	free(t);
+	/* missing Zero, default right (4): zero and NaN (-> 0.0) take the default, right */
+	t = lgb_stump("regression", "0", "-1", "4");
+	m = load(t, EX_FORMAT_LIGHTGBM_TEXT);
+	ck_assert_double_eq(margin1(m, 0), 2);
+	ck_assert_double_eq(margin1(m, NAN), 2);
+	ck_assert_double_eq(margin1(m, -5), 1);
+	ck_assert_double_eq(margin1(m, -1), 1); /* x <= threshold: left */
+	ex_model_free(m);
+	free(t);
+	/* categorical with default_left and missing NaN (11): CategoricalDecision ignores the
+	 * default direction, NaN goes right */
+	t = lgb_stump("regression", "1", "0", "11");
+	m = load(t, EX_FORMAT_LIGHTGBM_TEXT);
+	ck_assert_double_eq(margin1(m, NAN), 2);
+	ck_assert_double_eq(margin1(m, 0), 1);
+	ex_model_free(m);
+	free(t);
+	/* with num_cat=1 the same node is categorical: set {0} (cat_threshold=1) left */
+	t = lgb_stump("regression", "1", "0", "1");
+	m = load(t, EX_FORMAT_LIGHTGBM_TEXT);
+	ck_assert_double_eq(margin1(m, -0.5), 1); /* (int)-0.5 == 0 */
+	ck_assert_double_eq(margin1(m, 0.5), 1);
+	ck_assert_double_eq(margin1(m, 1), 2);
+	ck_assert_double_eq(margin1(m, -1), 2);
+	ck_assert_double_eq(margin1(m, NAN), 2);
+	ex_model_free(m);
+	free(t);
+}
+END_TEST
+
+START_TEST(ex_load_lightgbm_text_objectives)
+{
+	static const struct {
+		const char *objective;
+		int rc;
+		enum ex_link link;
+		double scale;
+	} cases[] = {
+	    {"binary sigmoid:1", 0, EX_LINK_LOGIT, 1},
+	    {"binary sigmoid:2.5", 0, EX_LINK_LOGIT, 2.5},
+	    {"cross_entropy", 0, EX_LINK_LOGIT, 1},
+	    {"regression", 0, EX_LINK_IDENTITY, 1},
+	    {"huber", 0, EX_LINK_IDENTITY, 1},
+	    {"poisson", 0, EX_LINK_LOG, 1},
+	    {"tweedie tweedie_variance_power:1.5", 0, EX_LINK_LOG, 1},
+	    {"regression sqrt", -ENOTSUP, 0, 0},
+	    {"binary sigmoid:-1", -EBADMSG, 0, 0},
+	    {"cross_entropy_lambda", -ENOTSUP, 0, 0},
+	    {"custom", -ENOTSUP, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *t = lgb_stump(cases[i].objective, "0", "0", "0");
+		struct ex_model *m = NULL;
+		char err[EX_ERR_MAX] = "";
+		int rc = ex_model_load_buffer(t, strlen(t), EX_FORMAT_AUTO, "obj.txt", &m, err,
+		                              sizeof(err));
+		ck_assert_msg(rc == cases[i].rc, "%s: rc %d (%s)", cases[i].objective, rc, err);
+		if (rc == 0) {
+			double v[1] = {1};
+			ck_assert_int_eq(ex_model_link(m), cases[i].link);
+			ck_assert_str_eq(ex_model_objective(m), cases[i].objective);
+			ex_link_apply(m, v);
+			if (cases[i].link == EX_LINK_LOGIT)
+				ck_assert_double_eq_tol(v[0], 1 / (1 + exp(-cases[i].scale)),
+				                        1e-15);
+		} else {
+			ck_assert_msg(strstr(err, "obj.txt: objective"), "%s", err);
+		}
+		ex_model_free(m);
+		free(t);
+	}
+}
+END_TEST
+
+START_TEST(ex_node_next_xgboost_categorical_casts_to_float)
+{
+	char *text = xgb_json("5E-1");
+	struct ex_model *m = load(text, EX_FORMAT_XGBOOST_JSON);
+
+	/* the set {1, 4} goes right (0.75), everything else left (-0.5) */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 3.9999999), 0.75, 1e-7);  /* 4.0f */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 3.99), -0.5, 1e-7);       /* 3 */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 16777215.7), -0.5, 1e-7); /* 2^24 as float */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, -1e-30), -0.5, 1e-7);     /* negative */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, -0.0), -0.5, 1e-7);       /* category 0 */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 4096), -0.5, 1e-7);       /* past the bitset */
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, INFINITY), -0.5, 1e-7);
+	ex_model_free(m);
+	free(text);
+}
+END_TEST
+
+START_TEST(ex_load_xgboost_json_variants)
+{
+	char *good = xgb_json("3E-1");
+	struct ex_model *m;
+
+	/* binary:logitraw: base_score is already a margin (1.7 observed, 2.x/3.x source) */
+	char *raw = replace(good, "binary:logistic", "binary:logitraw");
+	m = load(raw, EX_FORMAT_XGBOOST_JSON);
+	ck_assert_int_eq(ex_model_link(m), EX_LINK_IDENTITY);
+	ck_assert_double_eq_tol(margin(m, 0.2, 0, 0), 0.3 + 0.25, 1e-7);
+	ex_model_free(m);
+	/* count:poisson: log link on base_score */
+	char *pois = replace(good, "binary:logistic", "count:poisson");
+	m = load(pois, EX_FORMAT_XGBOOST_JSON);
+	ck_assert_int_eq(ex_model_link(m), EX_LINK_LOG);
+	ck_assert_double_eq_tol(margin(m, 0.2, 0, 0), log(0.3) + 0.25, 1e-7);
+	ex_model_free(m);
+	/* DART: gbtree inside, leaves scaled by weight_drop */
+	char *d1 = replace(good, "\"gradient_booster\":{\"model\":",
+	                   "\"gradient_booster\":{\"name\":\"dart\",\"weight_drop\":[0.5],"
+	                   "\"gbtree\":{\"model\":");
+	char *dart = replace(d1, "\"name\":\"gbtree\"},", "\"name\":\"gbtree\"}},");
+	m = load(dart, EX_FORMAT_AUTO);
+	ck_assert_double_eq_tol(margin(m, 0.2, 0, 0), -log(1 / 0.3 - 1) + 0.5 * 0.25, 1e-7);
+	ex_model_free(m);
+	/* XGBoost writes NaN as a bare token (a categorical split's condition) */
+	char *nan = replace(good, "\"split_conditions\":[0.5,0.25,0,",
+	                    "\"split_conditions\":[0.5,0.25,NaN,");
+	m = load(nan, EX_FORMAT_XGBOOST_JSON);
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 4), -log(1 / 0.3 - 1) + 0.75, 1e-7);
+	ex_model_free(m);
+	/* a deleted node (pruned, kept in the arrays) is dropped: 5 nodes + 1 unreachable */
+	static const char *const extra[][2] = {
+	    {"[1,-1,3,-1,-1]", "[1,-1,3,-1,-1,-1]"},
+	    {"[2,-1,4,-1,-1]", "[2,-1,4,-1,-1,-1]"},
+	    {"\"split_indices\":[0,0,2,0,0]", "\"split_indices\":[0,0,2,0,0,0]"},
+	    {"\"split_type\":[0,0,1,0,0]", "\"split_type\":[0,0,1,0,0,0]"},
+	    {"[10,4,6,2,4]", "[10,4,6,2,4,1]"},
+	    {"\"default_left\":[1,0,0,0,0]", "\"default_left\":[1,0,0,0,0,0]"},
+	    {"[0.5,0.25,0,-0.5,0.75]", "[0.5,0.25,0,-0.5,0.75,99]"},
+	};
+	char *del = strdup(good);
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		char *next = replace(del, extra[i][0], extra[i][1]);
+		free(del);
+		del = next;
+	}
+	m = load(del, EX_FORMAT_XGBOOST_JSON);
+	ck_assert_int_eq(m->trees[0].n_nodes, 5);
+	ck_assert_double_eq_tol(margin(m, 0.9, 0, 4), -log(1 / 0.3 - 1) + 0.75, 1e-7);
+	ex_model_free(m);
+
+	char *bad_weight = replace(dart, "[0.5]", "[\"x\"]");
+	char *num_nan = replace(good, "\"split_conditions\":[0.5,", "\"split_conditions\":[NaN,");
+	char *zero_pois = replace(pois, "\"base_score\":\"3E-1\"", "\"base_score\":\"0\"");
+	char *info = replace(good, "\"tree_info\":[0]", "\"tree_info\":[1]");
+	const struct bad cases[] = {
+	    {bad_weight, EX_FORMAT_XGBOOST_JSON, -EBADMSG,
+	     "learner.gradient_booster.weight_drop[0]"},
+	    {num_nan, EX_FORMAT_XGBOOST_JSON, -EBADMSG,
+	     "learner.gradient_booster.model.trees[0].split_conditions[0]"},
+	    {zero_pois, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "base_score"},
+	    {info, EX_FORMAT_XGBOOST_JSON, -EBADMSG, "tree_info[0]: class 1 out of range"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[EX_ERR_MAX] = "";
+		m = NULL;
+		int rc = ex_model_load_buffer(cases[i].text, strlen(cases[i].text), cases[i].fmt,
+		                              "v.json", &m, err, sizeof(err));
+		ck_assert_msg(rc == cases[i].rc, "case %zu: rc %d (%s)", i, rc, err);
+		ck_assert_msg(strstr(err, "v.json: ") && strstr(err, cases[i].what),
+		              "case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].what);
+		ck_assert_ptr_null(m);
+	}
+	free(bad_weight);
+	free(num_nan);
+	free(zero_pois);
+	free(info);
+	free(good);
+	free(raw);
+	free(pois);
+	free(d1);
+	free(dart);
+	free(nan);
+	free(del);
+}
+END_TEST
+
+START_TEST(ex_model_load_buffer_detects_formats)
+{
+	struct ex_model *m = NULL;
+	char err[EX_ERR_MAX] = "";
+	/* a feature named "learner" does not make a linear model XGBoost */
+	static const char lin[] = "{\"feature_names\": [\"learner\"], \"coef\": [2]}";
+	m = load(lin, EX_FORMAT_AUTO);
+	ck_assert_int_eq(ex_model_format(m), EX_FORMAT_LINEAR_JSON);
+	ex_model_free(m);
+	/* LightGBM text without the leading "tree" line */
+	static const char lgb[] = "version=v4\nmax_feature_idx=0\nobjective=regression\n\n"
+	                          "Tree=0\nnum_leaves=1\nleaf_value=0.5\n\nend of trees\n";
+	m = load(lgb, EX_FORMAT_AUTO);
+	ck_assert_int_eq(ex_model_format(m), EX_FORMAT_LIGHTGBM_TEXT);
+	ck_assert_double_eq(margin1(m, 0), 0.5);
+	ex_model_free(m);
+	m = NULL;
+	ck_assert_int_eq(ex_model_load_buffer("{\"weights\": [1]}", 16, EX_FORMAT_AUTO, "w.json",
+	                                      &m, err, sizeof(err)),
+	                 -EBADMSG);
+	ck_assert(strstr(err, "w.json: not a model format") != NULL);
+	ck_assert_int_eq(
+	    ex_model_load_buffer("hello", 5, EX_FORMAT_AUTO, "h.txt", &m, err, sizeof(err)),
+	    -EBADMSG);
+	ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(ex_predict_margin_linear_base_margin)
+{
+	struct ex_model *m = load("{\"intercept\": 1, \"coef\": [2, 3]}", EX_FORMAT_AUTO);
+	double x[2] = {1, -1}, out[1], bm = 10;
+
+	ck_assert_int_eq(ex_predict_margin(m, x, NULL, out), 0);
+	ck_assert_double_eq(out[0], 0);
+	ck_assert_int_eq(ex_predict_margin(m, x, &bm, out), 0); /* replaces the intercept */
+	ck_assert_double_eq(out[0], 9);
+	ck_assert_int_eq(ex_model_link(m), EX_LINK_IDENTITY);
+	ex_model_free(m);
+}
+END_TEST
+
 static Suite *models_suite(void)
 {
 	Suite *s = suite_create("explain_models");
@@ -369,18 +674,29 @@ static Suite *models_suite(void)
 	tc = tcase_create("ex_load_lightgbm_text");
 	tcase_add_test(tc, ex_load_lightgbm_text_every_decision_type);
 	tcase_add_test(tc, ex_load_lightgbm_text_multiclass_and_average);
+	tcase_add_test(tc, ex_load_lightgbm_text_objectives);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_load_xgboost_json");
 	tcase_add_test(tc, ex_load_xgboost_json_categorical_and_base_score);
+	tcase_add_test(tc, ex_load_xgboost_json_variants);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_model_load_buffer");
 	tcase_add_test(tc, ex_model_load_buffer_names_file_and_field);
+	tcase_add_test(tc, ex_model_load_buffer_detects_formats);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_model_load");
 	tcase_add_test(tc, ex_model_load_reports_unreadable_file);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_load_linear_json");
 	tcase_add_test(tc, ex_load_linear_json_predicts);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_node_next");
+	tcase_add_test(tc, ex_node_next_lightgbm_zero_threshold_is_a_float);
+	tcase_add_test(tc, ex_node_next_lightgbm_categorical_bit_without_num_cat);
+	tcase_add_test(tc, ex_node_next_xgboost_categorical_casts_to_float);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_predict_margin");
+	tcase_add_test(tc, ex_predict_margin_linear_base_margin);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_link_apply");
 	tcase_add_test(tc, ex_link_apply_links);
