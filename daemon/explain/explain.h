@@ -112,3 +112,70 @@ int ex_linear_shap(const struct ex_model *m, const double *x, const double *bg, 
 
 /* The efficiency tolerance used by every method: |sum phi + base - f(x)| <= tol. */
 double ex_efficiency_tolerance(double value);
+
+/* ------------------------------------------------------------------ models as functions */
+
+/* Any model as a function of rows: the built-in evaluators or an oracle process. The sampled
+ * and what-if methods see only this. */
+struct ex_fn {
+	/* Writes n_rows x n_outputs values to out. Returns 0, or a negative errno with a one-line
+	 * reason in err (err may be NULL). Called from the calling thread only. */
+	int (*predict)(void *userdata, const double *rows, size_t n_rows, double *out, char *err,
+	               size_t err_size);
+	void *userdata;
+	size_t n_features, n_outputs;
+};
+
+/* The margins of a loaded model (borrowed: m must outlive ret). */
+void ex_fn_from_model(const struct ex_model *m, struct ex_fn *ret);
+
+/* The decision a model's output implies: output 0 >= threshold (1) or not (0), or the argmax
+ * class when argmax is set (multi-class). The default is margin >= 0 (probability 0.5). */
+struct ex_decision {
+	bool argmax;
+	double threshold;
+};
+int ex_decide(const struct ex_decision *d, const double *out, size_t n_outputs);
+
+/* What the what-if methods may assume about a feature. */
+struct ex_feature_info {
+	bool immutable;   /* never changed (age, protected attributes) */
+	bool categorical; /* values are category codes: no distances between them */
+	bool integer;     /* changes keep it integral */
+	double min, max;  /* plausible range (training range); NaN when unknown */
+	double mad;       /* median absolute deviation: the unit of distance; 0 when unknown */
+};
+
+/* Fills info[0..n_features) from background rows (n_bg x n_features): min/max = the 0.5th and
+ * 99.5th percentiles, mad (with a 1e-9 floor, or the range / 100 when the MAD is 0), integer
+ * when every value is integral; immutable and categorical stay false (the manifest says).
+ * Returns 0, -EINVAL (no rows), -ENOMEM. */
+int ex_feature_info_from_rows(const double *bg, size_t n_bg, size_t n_features,
+                              struct ex_feature_info *info);
+
+/* An attribution method as a function of one row, for the methods that need attributions of
+ * other rows (adversarial search's failure signature, the confidence score's noise
+ * stability): writes phi[0..n_features) for output `output`. Returns 0 or a negative errno
+ * with a reason in err. */
+struct ex_explainer {
+	int (*explain)(void *userdata, const double *x, size_t output, double *phi, char *err,
+	               size_t err_size);
+	void *userdata;
+};
+
+/* The signed top-k set of phi (ATTRIBUTION.md §6, §7): the k features with the largest |phi|,
+ * ties broken by the lower index, written to idx[0..k) in ascending index order, each encoded
+ * as +(j+1) for phi_j > 0 and -(j+1) otherwise; two such sets are equal when the arrays are.
+ * k is clamped to n. Returns the number written. */
+size_t ex_signed_topk(const double *phi, size_t n, size_t k, int *idx);
+/* k for a reported top-k set (§7): min(kmax, #features with |phi_j| >= 0.02 sum|phi|), at
+ * least 1. */
+size_t ex_topk_size(const double *phi, size_t n, size_t kmax);
+
+/* ---- oracle: section owned by oracle.c ---- */
+
+/* ---- sampled attributions: section owned by kernelshap.c, permutation.c ---- */
+
+/* ---- LIME and what-if: section owned by lime.c, counterfactual.c, flip.c ---- */
+
+/* ---- failure regions and confidence: section owned by adversarial.c, confidence.c ---- */
