@@ -176,6 +176,75 @@ size_t ex_topk_size(const double *phi, size_t n, size_t kmax);
 
 /* ---- sampled attributions: section owned by kernelshap.c, permutation.c ---- */
 
+/* Model-agnostic Shapley values of the interventional game (ATTRIBUTION.md §3)
+ *     v(S) = sum_b w_b f(x_S, b_rest) / sum_b w_b
+ * through any ex_fn, for every output at once. Features equal to every background value get
+ * phi = 0 and are not players. Sampling is deterministic given the seed.
+ *
+ * KernelSHAP: when 2^P - 2 coalitions fit the budget (P players) every coalition is evaluated
+ * and the result is the exact Shapley value (exact = true, stderr 0). Otherwise the sizes
+ * whose subsets fit are enumerated (shap's scheme) and the rest is sampled in complementary
+ * pairs; the efficiency constraint is solved exactly (constrained weighted least squares by
+ * Cholesky, ATTRIBUTION.md §3.3), so sum phi + base = f(x) to rounding. With paired sampling
+ * the estimate is exact for games without interactions of order 3 or more. The standard error
+ * is the sandwich (linearisation) estimate over the sampled pairs. Rounds grow the sample
+ * until the stopping rule holds or the budget is spent: max stderr <= tolerance when
+ * tolerance > 0, else Covert and Lee's ratio max stderr / (max phi - min phi) <= rel_tolerance.
+ *
+ * Permutation: antithetic pairs of random permutations (Castro et al. 2009); stderr from the
+ * per-pair averages; the same stopping rule. Efficiency holds exactly for every permutation. */
+struct ex_sampled_config {
+	uint64_t seed;
+	size_t budget;         /* model rows at most; 0 -> (2M + 2048) coalitions x n_bg */
+	double tolerance;      /* absolute, output units; 0 -> use rel_tolerance */
+	double rel_tolerance;  /* 0 -> 0.01 */
+	bool fixed;            /* no early stop: spend the budget in one round (shap's default) */
+	size_t max_batch_rows; /* rows per model call; 0 -> 65536 */
+};
+
+struct ex_sampled_result {
+	size_t n_features, n_outputs, n_players;
+	double *phi;  /* n_outputs x n_features */
+	double *se;   /* standard errors, n_outputs x n_features; 0 when exact */
+	double *base; /* v(empty) per output: the weighted mean of f over the background */
+	double *fx;   /* f(x) per output */
+	uint64_t model_rows, coalitions; /* spent (cache hits excluded) */
+	unsigned rounds;
+	bool exact;      /* every coalition was evaluated */
+	bool converged;  /* the stopping rule held (always for exact) */
+	double ratio;    /* final max stderr / (max phi - min phi), over outputs */
+	double rcond;    /* KernelSHAP: reciprocal condition estimate of the Gram matrix */
+	double residual; /* max over outputs |sum phi + base - f(x)| */
+};
+
+/* Both return 0 and fill *ret (free with ex_sampled_result_free), or a negative errno with a
+ * reason in err: -EINVAL bad arguments, -ENOSPC the budget cannot pay for one round, -EDOM the
+ * coalitions sampled within the budget leave the regression ill-conditioned, or an error of
+ * f (an oracle's -ETIMEDOUT, -EPROTO, ...). x: n_features; bg: n_bg x n_features; w: n_bg
+ * weights or NULL for equal weights. */
+int ex_kernelshap(const struct ex_fn *f, const double *x, const double *bg, const double *w,
+                  size_t n_bg, const struct ex_sampled_config *c, struct ex_sampled_result *ret,
+                  char *err, size_t err_size);
+int ex_permutation_shap(const struct ex_fn *f, const double *x, const double *bg, const double *w,
+                        size_t n_bg, const struct ex_sampled_config *c,
+                        struct ex_sampled_result *ret, char *err, size_t err_size);
+void ex_sampled_result_free(struct ex_sampled_result *r);
+
+/* Background summarisation (§3.4): k weighted centroids of n rows by k-means++ and Lloyd's
+ * iterations in MAD-scaled space (info from ex_feature_info_from_rows or the manifest; NULL:
+ * computed here); integer and categorical coordinates snap to the nearest value observed in
+ * the cluster, so the model never sees an impossible row; a coordinate is NaN when most of the
+ * cluster is missing there. Weights are cluster sizes. When n <= k the rows are copied with
+ * weight 1. out: k x M rows, out_w: k weights, *ret_k the count written. Returns 0, -EINVAL,
+ * -ENOMEM. Deterministic given the seed. */
+int ex_background_summarize(const double *rows, size_t n, size_t M,
+                            const struct ex_feature_info *info, size_t k, uint64_t seed,
+                            double *out, double *out_w, size_t *ret_k);
+/* SHA-256 of the background as explained (n, M, rows and weights as little-endian IEEE doubles,
+ * w NULL = weight 1), lowercase hex into hex[65]: recorded with every sampled explanation. */
+void ex_background_digest(const double *rows, const double *w, size_t n, size_t M, char hex[65]);
+
 /* ---- LIME and what-if: section owned by lime.c, counterfactual.c, flip.c ---- */
 
 /* ---- failure regions and confidence: section owned by adversarial.c, confidence.c ---- */
+
