@@ -248,3 +248,62 @@ void ex_background_digest(const double *rows, const double *w, size_t n, size_t 
 
 /* ---- failure regions and confidence: section owned by adversarial.c, confidence.c ---- */
 
+/* confidence score */
+
+/* The explanation confidence score (ATTRIBUTION.md §7), computed per decision:
+ *     C = G * P_est * P_noise * A_method,   C = min(C, 0.3) when the flip test fired.
+ * The signed top-k set T has k = ex_topk_size(phi, M, kmax), kmax 5 by default. Every
+ * component is reported next to C; ex_confidence_meaning is the sentence to print with it. */
+#define EX_CONF_KMAX 5
+#define EX_CONF_FRAGILE_CAP 0.3
+extern const char ex_confidence_meaning[];
+
+/* P_est: the fraction of n_draws (0 -> 1000) draws from N(phi, diag(se^2)) whose signed top-k
+ * set equals T; 1 when se is NULL or all zero (exact methods). Deterministic given the seed.
+ * Returns 0, -EINVAL (kmax > EX_CONF_KMAX), -ENOMEM. */
+int ex_confidence_p_est(const double *phi, const double *se, size_t M, size_t kmax,
+                        size_t n_draws, uint64_t seed, double *ret);
+
+/* A_method: |T(a) & T(b)| / k on signed sets, k taken from a (the primary method). */
+double ex_confidence_agreement(const double *a, const double *b, size_t M, size_t kmax);
+
+/* P_noise: the share of neighbours x' = x + noise (with the decision of x) whose explanation
+ * reproduces T. Noise per feature: sigma[j], or 0.1 * MAD_j (about 0.05 IQR) when sigma is
+ * NULL; none on immutable and categorical features; integer features are rounded and values
+ * clamped to [min, max]. Up to 4 * neighbours candidates are drawn (one batched model call);
+ * *ret is 0 when none keeps the decision (*ret_used says how many counted). */
+struct ex_noise_config {
+	uint64_t seed;
+	size_t neighbours;    /* K; 0 -> 32 */
+	size_t kmax;          /* 0 -> EX_CONF_KMAX */
+	const double *sigma;  /* n_features or NULL */
+};
+int ex_confidence_p_noise(const struct ex_fn *f, const struct ex_explainer *e,
+                          const struct ex_decision *d, const double *x, const double *phi,
+                          size_t output, const struct ex_feature_info *info,
+                          const struct ex_noise_config *c, double *ret, size_t *ret_used,
+                          char *err, size_t err_size);
+
+/* The hard gates (G) and the combination. */
+enum {
+	EX_GATE_EFFICIENCY = 1,    /* |sum phi + base - f(x)| above the limit */
+	EX_GATE_DETERMINISTIC = 2, /* the model scored x twice differently */
+	EX_GATE_SCORE = 4,         /* the recorded decision score differs from the model's */
+	EX_GATE_GOLDEN = 8,        /* the loader's golden-margin check failed */
+};
+struct ex_confidence_parts {
+	double p_est, p_noise, a_method;
+	double residual, residual_limit; /* see ex_confidence_residual_limit */
+	bool deterministic, score_matches, golden_ok;
+	bool fragile; /* FRAGILE_LOW_IMPORTANCE */
+};
+struct ex_confidence {
+	double c, p_est, p_noise, a_method;
+	bool gate;             /* every gate passed */
+	unsigned gates_failed; /* EX_GATE_* bits */
+	bool fragile, capped;  /* capped: C was lowered to EX_CONF_FRAGILE_CAP */
+};
+void ex_confidence_combine(const struct ex_confidence_parts *p, struct ex_confidence *ret);
+/* The efficiency gate's limit: 1e-9 (1 + |f(x)|) for exact methods, else three standard
+ * errors of sum phi (se: M values), never below the exact limit. */
+double ex_confidence_residual_limit(bool exact, const double *se, size_t M, double fx);
