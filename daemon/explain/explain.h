@@ -182,12 +182,15 @@ size_t ex_topk_size(const double *phi, size_t n, size_t kmax);
  * phi = 0 and are not players. Sampling is deterministic given the seed.
  *
  * KernelSHAP: when 2^P - 2 coalitions fit the budget (P players) every coalition is evaluated
- * and the result is the exact Shapley value (exact = true, stderr 0). Otherwise the sizes
- * whose subsets fit are enumerated (shap's scheme) and the rest is sampled in complementary
- * pairs; the efficiency constraint is solved exactly (constrained weighted least squares by
- * Cholesky, ATTRIBUTION.md §3.3), so sum phi + base = f(x) to rounding. With paired sampling
- * the estimate is exact for games without interactions of order 3 or more. The standard error
- * is the sandwich (linearisation) estimate over the sampled pairs. Rounds grow the sample
+ * and the result is the exact Shapley value (exact = true, stderr 0). Otherwise the sampling
+ * is stratified by background row: phi is the weighted mean of the Shapley values of the
+ * single-row games f(x_S, b_rest), each estimated with its own coalitions (independent
+ * coalitions per row have a smaller variance than shared ones at the same cost); per row the
+ * sizes whose subsets fit are enumerated (shap's scheme) and the rest is sampled in
+ * complementary pairs; the efficiency constraint is solved exactly (constrained weighted least
+ * squares by Cholesky, ATTRIBUTION.md §3.3), so sum phi + base = f(x) to rounding. With paired
+ * sampling the estimate is exact for games without interactions of order 3 or more. The standard
+ * error is the sandwich (linearisation) estimate over the sampled pairs. Rounds grow the sample
  * until the stopping rule holds or the budget is spent: max stderr <= tolerance when
  * tolerance > 0, else Covert and Lee's ratio max stderr / (max phi - min phi) <= rel_tolerance.
  *
@@ -246,6 +249,224 @@ void ex_background_digest(const double *rows, const double *w, size_t n, size_t 
 
 /* ---- LIME and what-if: section owned by lime.c, counterfactual.c, flip.c ---- */
 
+/* What-if analysis (ATTRIBUTION.md §4, §5). Every method sees the model as an ex_fn and, when
+ * the caller has it, the loaded model (a tree ensemble or linear model): the exact methods
+ * then replay the model's own split rules or closed form, and f must be ex_fn_from_model of
+ * that model (the margins; checked at x). Decisions are taken by ex_decide on f's outputs, so
+ * the output space is the caller's (margins by default: threshold 0 = probability 0.5).
+ *
+ * Distances are MAD-scaled L1, sum_j |x'_j - x_j| / MAD_j, a categorical change counting 1;
+ * n_changed is the L0 term. Plausible ranges are [min, max] of struct ex_feature_info (NaN: no
+ * bound); immutable features never change; integer features keep integral values (rounded in
+ * the flipping direction and re-verified); categorical features take only levels observed in
+ * the background rows. A missing (NaN) x_j is never changed and "missing" is never proposed.
+ * All randomness comes from the seed: the same inputs and seed give bit-identical results. */
+struct ex_whatif_input {
+	const struct ex_fn *f;        /* required: the model as a function of rows */
+	const struct ex_model *model; /* optional (NULL): exact scans for trees / linear */
+	const double *bg;             /* reference rows n_bg x n_features (quantile grids,
+	                               * observed levels, LIME bins); required */
+	size_t n_bg;
+	const struct ex_feature_info *info; /* n_features; NULL: ex_feature_info_from_rows(bg) */
+	const struct ex_decision *decision; /* NULL: output 0 >= 0 */
+};
+
+struct ex_cf_config {
+	uint64_t seed;
+	size_t budget;       /* model rows at most through f; 0 -> 200000 (-ENOSPC past it) */
+	size_t max_features; /* ex_counterfactuals: features changed at most; 0 -> 3 */
+	size_t n_results;    /* results wanted; 0 -> 3 */
+	double tolerance;    /* black-box bisection bracket width, MAD units; 0 -> 1e-3 */
+	bool use_target;     /* want decision `target`; false: any decision other than x's */
+	int target;
+	size_t max_batch_rows; /* rows per model call; 0 -> 65536 */
+};
+
+struct ex_cf_change {
+	size_t feature;
+	double from, to;
+};
+
+struct ex_counterfactual {
+	struct ex_cf_change *changes; /* n_changed, ascending feature index */
+	size_t n_changed;             /* the L0 distance */
+	double *prediction;           /* n_outputs: f at the counterfactual */
+	int decision;
+	double distance; /* MAD-scaled L1, categorical changes count 1 */
+	/* proven nearest for its feature and direction: tree threshold scan, linear closed form
+	 * (the neighbouring double on the near side does not flip), or every observed level */
+	bool exact;
+	/* black-box bisection: bracket[0] (does not flip, nearer x) and bracket[1] (flips, the
+	 * reported value) are the final values of the one changed feature */
+	bool bisected;
+	double bracket[2];
+};
+
+struct ex_cf_result {
+	size_t n_features, n_outputs;
+	int decision;                 /* at x */
+	double *fx;                   /* n_outputs: f(x) */
+	struct ex_counterfactual *cf; /* n, nearest first (distance, then n_changed) */
+	size_t n;
+	uint64_t model_rows; /* rows sent through f */
+	/* NULL, or a static sentence to show with black-box results: the grid can miss flip
+	 * regions narrower than its spacing, bisection assumes one crossing in the bracket, and
+	 * growing spheres is a random search (not proven nearest) */
+	const char *caveat;
+};
+
+/* Nearest single-feature counterfactuals along feature j: up to one per direction (numeric:
+ * the nearest flipping value above and below x_j inside [min, max]) or up to n_results
+ * flipping observed levels (categorical, most frequent level first), nearest first.
+ * Trees: exact scan of the regions between feature-j thresholds with the format's tie rule
+ * (XGBoost compares (float)x < t, so the reported value is the double nearest x_j that the
+ * float cast puts on the other side; LightGBM x <= t, nextafter(t, +inf) going up). Linear:
+ * closed form x_j + (thr - margin) / beta_j, then the nearest double that flips (bisection on
+ * the ordered doubles: the neighbouring double does not flip). Black box: one call on a grid
+ * (64 background quantiles and 32 points within +-2 MAD of x_j), the nearest flipping grid
+ * point, then bisection to tolerance * MAD_j (7 points per call) with the bracket reported.
+ * An immutable feature, or a missing x_j, gives n = 0. n = 0 also means "no flip found".
+ * Returns 0 and *ret (free with ex_cf_result_free; ret is caller-owned storage), or -EINVAL
+ * (bad arguments, f disagrees with the model), -ENOSPC (budget), -ENOMEM, or f's error, with
+ * a reason naming the feature in err (may be NULL). */
+int ex_cf_single(const struct ex_whatif_input *in, const double *x, size_t j,
+                 const struct ex_cf_config *c, struct ex_cf_result *ret, char *err,
+                 size_t err_size);
+
+/* Sparse counterfactuals changing at most max_features mutable features: every feature's
+ * single-feature result (above), plus growing spheres (Laugel et al. 2018) in MAD-scaled space
+ * over random subspaces of 2..max_features features, each flip sparsified (changed features
+ * reset to x while it stays flipped, smallest change first) and pulled towards x by bisection
+ * along the segment; one result per feature set (the nearest), the n_results nearest first.
+ * Predictions are f's (the exact model's margins when a model is given). Returns as
+ * ex_cf_single. */
+int ex_counterfactuals(const struct ex_whatif_input *in, const double *x,
+                       const struct ex_cf_config *c, struct ex_cf_result *ret, char *err,
+                       size_t err_size);
+/* Frees what *r owns (not r itself); takes NULL and a zeroed result. */
+void ex_cf_result_free(struct ex_cf_result *r);
+
+/* Flip test (ATTRIBUTION.md §5.3): does a low-importance feature flip the decision with a
+ * plausible change? phi (n_features, the caller's attributions of the decision output) gives
+ * Low = {j : |phi_j| <= low_share * sum |phi|} minus immutables. A numeric change is
+ * plausible within kappa * MAD_j of x_j and inside [min, max]; a categorical one is any
+ * observed level (reported separately: fragile_categorical). Every mutable feature gets its
+ * nearest single-feature flip (ex_cf_single: exact for trees and linear models). */
+struct ex_flip_config {
+	double low_share; /* 0 -> 0.05 */
+	double kappa;     /* 0 -> 0.5 */
+	struct ex_cf_config cf;
+};
+
+struct ex_flip_feature {
+	bool immutable; /* excluded from the test */
+	bool categorical;
+	bool low_importance; /* in Low */
+	bool flips;          /* a single-feature flip exists inside [min, max] */
+	bool plausible;      /* ... and it is plausible (within kappa MAD, or an observed level) */
+	bool exact;          /* the flip is proven nearest (see ex_counterfactual.exact) */
+	double value;        /* the nearest flipping value (NaN: none) */
+	double distance;     /* in MAD units (categorical: 1; INFINITY: none) */
+	double score;        /* f's output 0 there (NaN: none) */
+	int decision;        /* the decision there (-1: none) */
+};
+
+struct ex_flip_result {
+	size_t n_features, n_outputs;
+	struct ex_flip_feature *features; /* n_features */
+	double *predictions;      /* n_features x n_outputs: f at each feature's flip (NaN: none) */
+	double low_share, kappa;  /* the parameters used (defaults filled in) */
+	bool fragile;             /* FRAGILE_LOW_IMPORTANCE (numeric or categorical) */
+	bool fragile_categorical; /* a low-importance categorical flips to an observed level */
+	size_t *fragile_features; /* n_fragile indices, ascending */
+	size_t n_fragile;
+	int decision;           /* at x */
+	double score;           /* f(x) output 0 */
+	double margin;          /* |score - threshold|; argmax: top output minus the runner-up */
+	double fragility_index; /* fraction of mutable features with a plausible flip */
+	uint64_t model_rows;
+};
+
+/* Returns 0 and *ret (free with ex_flip_result_free), or as ex_cf_single. */
+int ex_flip_test(const struct ex_whatif_input *in, const double *x, const double *phi,
+                 const struct ex_flip_config *c, struct ex_flip_result *ret, char *err,
+                 size_t err_size);
+void ex_flip_result_free(struct ex_flip_result *r);
+
+/* LIME for tabular data (ATTRIBUTION.md §4; marcotcr/lime's default discretised sampler).
+ * Bins are fitted once from the background: quartile edges per numeric feature (a value on an
+ * edge belongs to the lower bin, as np.searchsorted), per-bin frequency, mean, std, min and
+ * max; a categorical feature's bins are its observed levels. Samples draw each feature's bin
+ * from the background frequencies and a value inside it (normal truncated to the bin);
+ * the regression sees the indicators z_ij = [bin_j(sample_i) = bin_j(x)], row 0 is x itself,
+ * and the kernel weight is sqrt(exp(-d^2 / w^2)) with d^2 the number of features off x's
+ * bin. The label is f's output `output` (the caller chooses the space: margins from
+ * ex_fn_from_model, probabilities from an oracle). */
+struct ex_lime_bins;
+
+/* info: NULL or n_features (only .categorical is read). Returns 0 and *ret (free with
+ * ex_lime_bins_free), -EINVAL (no rows, a feature without any value: named in err), -ENOMEM. */
+int ex_lime_bins_fit(const double *bg, size_t n_bg, size_t n_features,
+                     const struct ex_feature_info *info, struct ex_lime_bins **ret, char *err,
+                     size_t err_size);
+void ex_lime_bins_free(struct ex_lime_bins *b);
+/* Bin of value v for feature j (-1 for NaN or an unseen categorical level). */
+int ex_lime_bin_of(const struct ex_lime_bins *b, size_t j, double v);
+
+enum ex_lime_selection {
+	EX_LIME_AUTO = 0,        /* forward selection when n_select <= 6, else highest weights */
+	EX_LIME_NONE,            /* every feature */
+	EX_LIME_FORWARD,         /* greedy on weighted R^2 */
+	EX_LIME_HIGHEST_WEIGHTS, /* top |coef| of a ridge (alpha 0.01) on every feature */
+};
+
+struct ex_lime_config {
+	uint64_t seed;
+	size_t n_samples;    /* 0 -> 5000 (row 0 is x) */
+	double kernel_width; /* 0 -> 0.75 sqrt(n_features) */
+	size_t n_select;     /* K; 0 -> min(10, n_features) */
+	enum ex_lime_selection selection;
+	double alpha;          /* final ridge penalty; 0 -> 1 (give e.g. 1e-10 for "no penalty") */
+	size_t output;         /* which output of f is explained */
+	size_t n_repeats;      /* runs for stability (the first is the reported one); 0 -> 10 */
+	size_t max_batch_rows; /* 0 -> 65536 */
+	/* adaptive sample size (§4 policy): when max_samples > n_samples, n_samples doubles
+	 * (capped at max_samples) while the Jaccard over the repeats stays below min_jaccard */
+	size_t max_samples; /* 0: no adaptation */
+	double min_jaccard; /* 0 -> 0.8 */
+};
+
+struct ex_lime_result {
+	size_t n_features;
+	double *coef;    /* n_features: ridge coefficient of x's-bin indicator; 0 if unselected */
+	double *coef_se; /* n_features: standard error sqrt(s^2 [A^-1]_jj); 0 if unselected */
+	double intercept;
+	double r2;         /* weighted R^2 of the fit on its own samples */
+	double local_pred; /* g(x) = intercept + sum coef */
+	double fx;         /* f(x) output `output`: fidelity at the row is |local_pred - fx| */
+	size_t *selected;  /* n_selected feature indices in selection order */
+	size_t n_selected;
+	/* stability over n_repeats runs with seeds derived from seed (run 0 uses seed itself) */
+	size_t n_repeats;
+	double jaccard; /* mean pairwise Jaccard of the selected sets */
+	double vsi; /* Visani's variables stability index: mean pairwise |A and B| / K, 0..100 */
+	double csi; /* coefficients stability index: share of (feature, run pair) with both
+	             * selected whose 95% intervals overlap, 0..100 (100 when none) */
+	double *coef_cv;   /* n_features: std / |mean| of the coefficient over runs (NaN: mean 0) */
+	double *sign_flip; /* n_features: min(#positive, #negative) / n_repeats */
+	size_t n_samples;  /* samples per run of the reported fit */
+	bool stable;       /* jaccard >= min_jaccard (0.8 by default) */
+	uint64_t model_rows; /* over every run and every sample size tried */
+	double jitter;       /* largest Cholesky jitter used (0: none) */
+};
+
+/* Returns 0 and *ret (free with ex_lime_result_free), or -EINVAL (bad arguments: output out of
+ * range, bins fitted for another n_features), -EDOM (the ridge system stayed singular),
+ * -ENOMEM, or f's error, with a reason in err. */
+int ex_lime(const struct ex_fn *f, const struct ex_lime_bins *bins, const double *x,
+            const struct ex_lime_config *c, struct ex_lime_result *ret, char *err, size_t err_size);
+void ex_lime_result_free(struct ex_lime_result *r);
+
 /* ---- failure regions and confidence: section owned by adversarial.c, confidence.c ---- */
 
 /* confidence score */
@@ -254,15 +475,15 @@ void ex_background_digest(const double *rows, const double *w, size_t n, size_t 
  *     C = G * P_est * P_noise * A_method,   C = min(C, 0.3) when the flip test fired.
  * The signed top-k set T has k = ex_topk_size(phi, M, kmax), kmax 5 by default. Every
  * component is reported next to C; ex_confidence_meaning is the sentence to print with it. */
-#define EX_CONF_KMAX 5
+#define EX_CONF_KMAX        5
 #define EX_CONF_FRAGILE_CAP 0.3
 extern const char ex_confidence_meaning[];
 
 /* P_est: the fraction of n_draws (0 -> 1000) draws from N(phi, diag(se^2)) whose signed top-k
  * set equals T; 1 when se is NULL or all zero (exact methods). Deterministic given the seed.
  * Returns 0, -EINVAL (kmax > EX_CONF_KMAX), -ENOMEM. */
-int ex_confidence_p_est(const double *phi, const double *se, size_t M, size_t kmax,
-                        size_t n_draws, uint64_t seed, double *ret);
+int ex_confidence_p_est(const double *phi, const double *se, size_t M, size_t kmax, size_t n_draws,
+                        uint64_t seed, double *ret);
 
 /* A_method: |T(a) & T(b)| / k on signed sets, k taken from a (the primary method). */
 double ex_confidence_agreement(const double *a, const double *b, size_t M, size_t kmax);
@@ -274,15 +495,15 @@ double ex_confidence_agreement(const double *a, const double *b, size_t M, size_
  * *ret is 0 when none keeps the decision (*ret_used says how many counted). */
 struct ex_noise_config {
 	uint64_t seed;
-	size_t neighbours;    /* K; 0 -> 32 */
-	size_t kmax;          /* 0 -> EX_CONF_KMAX */
-	const double *sigma;  /* n_features or NULL */
+	size_t neighbours;   /* K; 0 -> 32 */
+	size_t kmax;         /* 0 -> EX_CONF_KMAX */
+	const double *sigma; /* n_features or NULL */
 };
 int ex_confidence_p_noise(const struct ex_fn *f, const struct ex_explainer *e,
                           const struct ex_decision *d, const double *x, const double *phi,
                           size_t output, const struct ex_feature_info *info,
-                          const struct ex_noise_config *c, double *ret, size_t *ret_used,
-                          char *err, size_t err_size);
+                          const struct ex_noise_config *c, double *ret, size_t *ret_used, char *err,
+                          size_t err_size);
 
 /* The hard gates (G) and the combination. */
 enum {

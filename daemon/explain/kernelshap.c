@@ -631,6 +631,102 @@ out:
 	return rc;
 }
 
+/* One game: no player or one, exact enumeration when it fits, else sampling. */
+static int kernel_game(struct sampled_run *run, const struct ex_sampled_config *c,
+                       struct ex_sampled_result *r, char *err, size_t err_size)
+{
+	size_t P = run->P;
+
+	if (P <= 1) {
+		/* no player, or one who gets everything */
+		for (size_t o = 0; o < run->G && P == 1; o++)
+			r->phi[o * run->M + game_player_feature(run->game, 0)] =
+			    r->fx[o] - r->base[o];
+		r->exact = r->converged = true;
+		r->rcond = 1;
+		return 0;
+	}
+	if (P < 31 && ((uint64_t)1 << P) - 2 <= sampled_affordable(run))
+		return kernel_exact(run, r, err, err_size);
+	return kernel_sampled(run, c, r, err, err_size);
+}
+
+/* The sampled regime, stratified by background row: phi = sum_b w_b phi_b / sum_b w_b where
+ * phi_b are the Shapley values of the single-row game v_b(S) = f(x_S, b_rest), each estimated
+ * with its own independent coalitions (and enumerated when its few players allow). Evaluating
+ * one coalition against every background row instead makes the rows of a coalition share its
+ * sampling error; independent coalitions per row cost the same and, when the interaction
+ * residuals of a coalition are correlated across background rows (the usual case), give a
+ * smaller variance (about 2.5x on the XGBoost benchmark models). Each phi_b meets its own
+ * efficiency constraint, so sum phi = f(x) - base exactly. The tolerances are scaled so that
+ * the combined standard error meets the caller's rule. */
+static int kernel_stratified(struct sampled_run *run, const struct ex_fn *f, const double *x,
+                             const double *bg, const double *w, const struct ex_sampled_config *c,
+                             struct ex_sampled_result *r, char *err, size_t err_size)
+{
+	size_t M = run->M, G = run->G, n_bg = run->n_bg;
+	double W = 0, *var = calloc(M * G, sizeof(double));
+	uint64_t spent = game_rows(run->game), share;
+	int rc = 0;
+
+	if (!var)
+		return ex__fail(err, err_size, -ENOMEM, "out of memory");
+	for (size_t b = 0; b < n_bg; b++)
+		W += w ? w[b] : 1;
+	share = spent < run->budget ? (run->budget - spent) / n_bg : 0;
+	r->rcond = INFINITY;
+	r->converged = true;
+	r->exact = true;
+	for (size_t b = 0; b < n_bg; b++) {
+		double wb = (w ? w[b] : 1) / W;
+		if (wb == 0)
+			continue;
+		uint64_t seed_src[2] = {c->seed, b};
+		struct ex_sampled_config cb = *c;
+		cb.seed = ex_rng_seed_from(seed_src, sizeof(seed_src));
+		cb.budget = share;
+		/* sum_b wb^2 t_b^2 = t^2 with t_b = t / (wb sqrt(n_bg)) */
+		cb.tolerance = c->tolerance / (wb * sqrt((double)n_bg));
+		cb.rel_tolerance = run->rel_tolerance * sqrt((double)n_bg);
+		struct sampled_run rb;
+		struct ex_sampled_result pb;
+		rc = sampled_begin(f, x, bg + b * M, NULL, 1, &cb, &rb, &pb, err, err_size);
+		if (rc < 0)
+			goto out;
+		rc = kernel_game(&rb, &cb, &pb, err, err_size);
+		r->model_rows += game_rows(rb.game);
+		r->coalitions += game_coalitions(rb.game);
+		sampled_end(&rb, &pb, rc);
+		if (rc < 0) {
+			if (rc == -ENOSPC)
+				rc = ex__fail(
+				    err, err_size, -ENOSPC,
+				    "the budget of %llu model rows leaves %llu per background "
+				    "row, too few for KernelSHAP over %zu features (background "
+				    "row %zu)",
+				    (unsigned long long)run->budget, (unsigned long long)share,
+				    run->P, b);
+			goto out;
+		}
+		for (size_t q = 0; q < M * G; q++) {
+			r->phi[q] += wb * pb.phi[q];
+			var[q] += wb * wb * pb.se[q] * pb.se[q];
+		}
+		r->exact &= pb.exact;
+		r->rounds = pb.rounds > r->rounds ? pb.rounds : r->rounds;
+		r->rcond = fmin(r->rcond, pb.rcond);
+		ex_sampled_result_free(&pb);
+	}
+	for (size_t q = 0; q < M * G; q++)
+		r->se[q] = sqrt(var[q]);
+	double max_se, ratio;
+	r->converged = sampled_converged(run, r, &max_se, &ratio);
+	r->ratio = ratio;
+out:
+	free(var);
+	return rc;
+}
+
 int ex_kernelshap(const struct ex_fn *f, const double *x, const double *bg, const double *w,
                   size_t n_bg, const struct ex_sampled_config *c, struct ex_sampled_result *ret,
                   char *err, size_t err_size)
@@ -641,20 +737,20 @@ int ex_kernelshap(const struct ex_fn *f, const double *x, const double *bg, cons
 	if (rc < 0)
 		return rc;
 	size_t P = run.P;
-	if (P <= 1) {
-		/* no player, or one who gets everything */
-		for (size_t o = 0; o < run.G && P == 1; o++)
-			ret->phi[o * run.M + game_player_feature(run.game, 0)] =
-			    ret->fx[o] - ret->base[o];
-		ret->exact = ret->converged = true;
-		ret->rcond = 1;
-	} else if (P < 31 && ((uint64_t)1 << P) - 2 <= sampled_affordable(&run)) {
-		rc = kernel_exact(&run, ret, err, err_size);
+	if (n_bg == 1 || P <= 1 || (P < 31 && ((uint64_t)1 << P) - 2 <= sampled_affordable(&run))) {
+		rc = kernel_game(&run, c, ret, err, err_size);
+		if (rc >= 0)
+			sampled_finish(&run, ret);
 	} else {
-		rc = kernel_sampled(&run, c, ret, err, err_size);
+		rc = kernel_stratified(&run, f, x, bg, w, c, ret, err, err_size);
+		if (rc >= 0) {
+			uint64_t rows = ret->model_rows + game_rows(run.game);
+			uint64_t coalitions = ret->coalitions;
+			sampled_finish(&run, ret);
+			ret->model_rows = rows;
+			ret->coalitions = coalitions;
+		}
 	}
-	if (rc >= 0)
-		sampled_finish(&run, ret);
 	sampled_end(&run, ret, rc);
 	return rc;
 }

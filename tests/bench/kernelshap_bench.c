@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kernelshap-bench: model rows (oracle calls) and wall time KernelSHAP spends to reach a
+ * target max absolute error against exact interventional TreeSHAP, beside shap's fixed
+ * budget of 2M + 2048 coalitions, on one tree model, its rows and a background.
+ *
+ *   kernelshap-bench --model FILE --rows FILE --background FILE [--seeds N] [--target E]
+ *
+ * For every row and seed: the exact values (ex_treeshap_interventional), then
+ *   fixed    ex_kernelshap with budget (2M + 2048) x n_bg rows spent in one round,
+ *   adaptive ex_kernelshap stopping at max stderr <= target / 3,
+ *   perm     ex_permutation_shap with the same stopping rule (the cross-check),
+ * and prints mean model rows, coalitions, max |phi - exact| and time per method. Driven by
+ * tests/bench/kernelshap_bench.py, which trains the models. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "explain.h"
+#include "rows.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int load_rows(const char *path, size_t M, struct rows *r)
+{
+	char err[256];
+	size_t len;
+	FILE *f = fopen(path, "rb");
+	char *text;
+	int rc;
+
+	if (!f) {
+		fprintf(stderr, "kernelshap-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fseek(f, 0, SEEK_END);
+	len = (size_t)ftell(f);
+	rewind(f);
+	text = malloc(len + 1);
+	if (!text || fread(text, 1, len, f) != len) {
+		fclose(f);
+		free(text);
+		return -1;
+	}
+	fclose(f);
+	rc = rows_parse(text, len, path, r, err, sizeof(err));
+	free(text);
+	if (rc < 0 || r->n_cols != M) {
+		fprintf(stderr, "kernelshap-bench: %s: %s\n", path,
+		        rc < 0 ? err : "column count differs from the model's features");
+		return -1;
+	}
+	return 0;
+}
+
+struct tally {
+	const char *name;
+	double rows, coalitions, err, seconds, within;
+	unsigned n;
+};
+
+static void add(struct tally *t, const struct ex_sampled_result *r, const double *exact, size_t M,
+                double seconds, double target)
+{
+	double e = 0;
+	for (size_t j = 0; j < M; j++)
+		e = fmax(e, fabs(r->phi[j] - exact[j]));
+	t->rows += (double)r->model_rows;
+	t->coalitions += (double)r->coalitions;
+	t->err += e;
+	t->within += e <= target;
+	t->seconds += seconds;
+	t->n++;
+}
+
+int main(int argc, char **argv)
+{
+	const char *model_path = NULL, *rows_path = NULL, *bg_path = NULL;
+	unsigned seeds = 5;
+	double target = 1e-3;
+	static const struct option opts[] = {
+	    {"model", required_argument, NULL, 'm'},      {"rows", required_argument, NULL, 'r'},
+	    {"background", required_argument, NULL, 'b'}, {"seeds", required_argument, NULL, 's'},
+	    {"target", required_argument, NULL, 't'},     {NULL, 0, NULL, 0}};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'm':
+			model_path = optarg;
+			break;
+		case 'r':
+			rows_path = optarg;
+			break;
+		case 'b':
+			bg_path = optarg;
+			break;
+		case 's':
+			seeds = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			target = strtod(optarg, NULL);
+			break;
+		default:
+			fprintf(stderr,
+			        "usage: kernelshap-bench --model FILE --rows FILE --background "
+			        "FILE [--seeds N] [--target E]\n");
+			return 2;
+		}
+	}
+	if (!model_path || !rows_path || !bg_path || !seeds || !(target > 0)) {
+		fprintf(stderr,
+		        "kernelshap-bench: --model, --rows and --background are required\n");
+		return 2;
+	}
+	struct ex_model *m;
+	char err[512];
+	if (ex_model_load(model_path, EX_FORMAT_AUTO, &m, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kernelshap-bench: %s\n", err);
+		return 3;
+	}
+	size_t M = ex_model_n_features(m);
+	struct rows rows, bg;
+	if (load_rows(rows_path, M, &rows) < 0 || load_rows(bg_path, M, &bg) < 0)
+		return 3;
+	struct ex_fn f;
+	ex_fn_from_model(m, &f);
+	double *exact = malloc(M * sizeof(double)), base;
+	struct tally t[3] = {
+	    {.name = "fixed 2M+2048"}, {.name = "adaptive"}, {.name = "permutation"}};
+	size_t n_bg = bg.n_rows;
+
+	for (size_t i = 0; i < rows.n_rows; i++) {
+		const double *x = rows.values + i * M;
+		if (ex_treeshap_interventional(m, x, bg.values, n_bg, exact, &base) < 0)
+			return 3;
+		for (unsigned s = 1; s <= seeds; s++) {
+			struct ex_sampled_config cfgs[3] = {
+			    {.seed = s, .fixed = true},
+			    {.seed = s, .tolerance = target / 3, .budget = (uint64_t)1 << 40},
+			    {.seed = s, .tolerance = target / 3, .budget = (uint64_t)1 << 40},
+			};
+			for (int k = 0; k < 3; k++) {
+				struct ex_sampled_result r;
+				double t0 = now();
+				int rc = k < 2
+				             ? ex_kernelshap(&f, x, bg.values, NULL, n_bg, &cfgs[k],
+				                             &r, err, sizeof(err))
+				             : ex_permutation_shap(&f, x, bg.values, NULL, n_bg,
+				                                   &cfgs[k], &r, err, sizeof(err));
+				if (rc < 0) {
+					fprintf(stderr, "kernelshap-bench: %s: %s\n", t[k].name,
+					        err);
+					return 1;
+				}
+				add(&t[k], &r, exact, M, now() - t0, target);
+				ex_sampled_result_free(&r);
+			}
+		}
+	}
+	printf("M=%zu background=%zu rows=%zu seeds=%u target max|err|=%g (stop: max stderr <= "
+	       "%g)\n",
+	       M, n_bg, rows.n_rows, seeds, target, target / 3);
+	printf("%-14s %12s %11s %12s %9s %10s\n", "method", "model rows", "coalitions", "max|err|",
+	       "<=target", "ms/row");
+	for (int k = 0; k < 3; k++)
+		printf("%-14s %12.0f %11.0f %12.2e %8.0f%% %10.2f\n", t[k].name, t[k].rows / t[k].n,
+		       t[k].coalitions / t[k].n, t[k].err / t[k].n, 100 * t[k].within / t[k].n,
+		       1e3 * t[k].seconds / t[k].n);
+	printf("adaptive / fixed model rows: %.2f\n", t[1].rows / t[0].rows);
+	free(exact);
+	rows_free(&rows);
+	rows_free(&bg);
+	ex_model_free(m);
+	return 0;
+}
