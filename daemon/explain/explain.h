@@ -174,6 +174,82 @@ size_t ex_topk_size(const double *phi, size_t n, size_t kmax);
 
 /* ---- oracle: section owned by oracle.c ---- */
 
+/* Models evidentd cannot evaluate itself, as a pool of oracle processes speaking the oracle
+ * protocol (proto/PROTOCOL.md "Oracle protocol"): delimited evident.v1.PredictRequest on the
+ * child's stdin, one delimited PredictResponse per request on its stdout, in order.
+ *
+ * Each process runs `/bin/sh -c COMMAND` in its own process group, with stdin and stdout on
+ * one end of a socketpair (the library writes with MSG_NOSIGNAL: SIGPIPE never reaches the
+ * caller), stderr on a pipe whose last 512 bytes are kept for error messages, every other
+ * descriptor closed, and EVIDENT_ARTIFACT, EVIDENT_N_FEATURES and EVIDENT_ORACLE_PROTOCOL=1
+ * added to the caller's environment. The pool is safe to share between threads; outputs do
+ * not depend on which process answered. The library reaps its own children by pid: the
+ * caller must not set SIGCHLD to SIG_IGN or reap with waitpid(-1) (exit statuses would be
+ * lost). */
+struct ex_oracle;
+
+#define EX_ORACLE_MAX_OUTPUTS 1024 /* n_outputs the probe accepts: 1..1024 */
+
+struct ex_oracle_config {
+	const char *command;       /* run as /bin/sh -c COMMAND (copied) */
+	const char *artifact_path; /* exported as EVIDENT_ARTIFACT (NULL: not set; copied) */
+	size_t n_features;         /* exported as EVIDENT_N_FEATURES; every request has it */
+	unsigned n_procs;          /* processes in the pool (0 -> 1, at most 256) */
+	unsigned timeout_ms;       /* per request (0 -> 10000) */
+	size_t max_batch_rows;     /* rows per request (0 -> 4096; lowered so that one request
+	                            * carries at most 32 MiB of values) */
+	size_t max_response_bytes; /* largest response body (0 -> 256 MiB) */
+	const double *probe_row;   /* row used by the start-up probe (NULL: zeros; copied) */
+};
+
+/* Starts the pool and probes every process with one row (probe_row), learning n_outputs
+ * (1..EX_ORACLE_MAX_OUTPUTS; every process must agree). c and what it points to are copied.
+ * Returns 0 and *ret (free with ex_oracle_close); -EINVAL bad config; -ENOMEM; or the probe's
+ * error (-ETIMEDOUT, -EPIPE the process exited, -EPROTO a malformed answer, -ENOENT the
+ * shell could not find the command (exit status 127)), with a reason in err (may be NULL). */
+int ex_oracle_open(const struct ex_oracle_config *c, struct ex_oracle **ret, char *err,
+                   size_t err_size);
+/* Outputs per row, as learned by the probe at open. */
+size_t ex_oracle_n_outputs(const struct ex_oracle *o);
+/* Evaluates n_rows rows (row-major, n_features each, NaN = missing) into out (n_rows x
+ * n_outputs, row-major; caller-owned). Rows are split into requests of max_batch_rows, sent
+ * to idle processes in parallel. Thread-safe. A process that exits or closes its output is
+ * restarted and its request retried once (at most 4 restarts per call); a process that does
+ * not answer within timeout_ms is killed and replaced before its next use; a malformed
+ * answer kills the process too (the stream cannot be trusted), an `error` answer does not.
+ * Returns 0; -EINVAL;
+ * -ENOMEM; -ETIMEDOUT; -EPIPE (exited: the message gives the exit status or signal and the
+ * last line of its stderr); -EPROTO (wrong shape, non-finite output, wrong request_id, a
+ * response with `error` set, an oversized or garbled frame: the message names which); on
+ * error out is unspecified and err (may be NULL) says which request failed and why. */
+int ex_oracle_predict(struct ex_oracle *o, const double *rows, size_t n_rows, double *out,
+                      char *err, size_t err_size);
+/* The pool as a function of rows (borrowed: o must outlive the use of ret). */
+void ex_oracle_fn(struct ex_oracle *o, struct ex_fn *ret);
+
+struct ex_oracle_stats {
+	uint64_t requests, rows, restarts, timeouts, crashes, bad_responses;
+};
+/* Counters since open (requests include the probes). Thread-safe. */
+void ex_oracle_get_stats(const struct ex_oracle *o, struct ex_oracle_stats *s);
+/* Kills (SIGKILL to each process group) and reaps every process, closes every descriptor and
+ * frees o. No call may be in progress. Takes NULL. */
+void ex_oracle_close(struct ex_oracle *o);
+
+/* The response parser (exposed for tests and fuzzing): one delimited PredictResponse from
+ * buf[0..len). expected_outputs 0 means "learn it" (the probe): 1..EX_ORACLE_MAX_OUTPUTS are
+ * accepted and out needs room for n_rows x EX_ORACLE_MAX_OUTPUTS values; otherwise out needs
+ * n_rows x expected_outputs. Checks request_id, `error`, n_outputs, the number of values and
+ * that every value is finite, then copies the values to out (caller-owned) and sets
+ * *ret_outputs and *ret_consumed (header + body bytes). Returns 0; -EAGAIN when buf holds
+ * only part of the message (read more and call again); -EPROTO with a reason in err (a
+ * length prefix over max_bytes or malformed, a body that does not decode, any check above);
+ * with -EPROTO *ret_consumed is the message's length when it was an `error` answer to this
+ * request_id (the stream is still in step: the caller may keep reading it), else 0. */
+int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, uint64_t request_id,
+                             size_t n_rows, size_t expected_outputs, double *out,
+                             size_t *ret_outputs, size_t *ret_consumed, char *err, size_t err_size);
+
 /* ---- sampled attributions: section owned by kernelshap.c, permutation.c ---- */
 
 /* Model-agnostic Shapley values of the interventional game (ATTRIBUTION.md §3)
