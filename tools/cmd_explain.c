@@ -10,6 +10,7 @@
 
 #include "ctl.h"
 #include "explain.h"
+#include "explain_audit.h"
 #include "rows.h"
 
 #define ROWS_MAX_BYTES (1u << 30)
@@ -19,6 +20,13 @@ enum method {
 	M_TREESHAP_INTERVENTIONAL,
 	M_INTERACTIONS,
 	M_LINEAR,
+	/* the model-agnostic methods (explain_audit.c), in enum audit_method order */
+	M_KERNELSHAP,
+	M_PERMUTATION,
+	M_LIME,
+	M_COUNTERFACTUAL,
+	M_FLIP,
+	M_ADVERSARIAL,
 };
 
 static const char *const method_names[] = {
@@ -26,6 +34,12 @@ static const char *const method_names[] = {
     [M_TREESHAP_INTERVENTIONAL] = "treeshap-interventional",
     [M_INTERACTIONS] = "interactions",
     [M_LINEAR] = "linear",
+    [M_KERNELSHAP] = "kernelshap",
+    [M_PERMUTATION] = "permutation",
+    [M_LIME] = "lime",
+    [M_COUNTERFACTUAL] = "counterfactual",
+    [M_FLIP] = "flip",
+    [M_ADVERSARIAL] = "adversarial",
 };
 
 enum {
@@ -36,6 +50,16 @@ enum {
 	ARG_THREADS,
 	ARG_OUTPUT,
 	ARG_FORMAT,
+	ARG_ORACLE,
+	ARG_SEED,
+	ARG_BUDGET,
+	ARG_THRESHOLD,
+	ARG_TIMEOUT,
+	ARG_ORACLE_PROCS,
+	ARG_BACKGROUND_SIZE,
+	ARG_IMMUTABLE,
+	ARG_CATEGORICAL,
+	ARG_CONFIDENCE,
 };
 
 static const char *arg_model, *arg_rows, *arg_background;
@@ -43,6 +67,7 @@ static int arg_method = -1;
 static unsigned arg_threads = 1;
 static bool arg_probability;
 static enum ex_format arg_format = EX_FORMAT_AUTO;
+static struct audit_args audit = {.seed = 1};
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
@@ -66,8 +91,63 @@ static int option(struct ctl *c, int opt, const char *arg)
 				return 0;
 			}
 		return ctl_usage_error("--method: \"%s\" is not one of treeshap, "
-		                       "treeshap-interventional, interactions, linear",
+		                       "treeshap-interventional, interactions, linear, kernelshap, "
+		                       "permutation, lime, counterfactual, flip, adversarial",
 		                       arg);
+	case ARG_ORACLE:
+		if (!*arg)
+			return ctl_usage_error("--oracle: empty command");
+		audit.oracle = arg;
+		return 0;
+	case ARG_SEED:
+		return ctl_parse_u64("--seed", arg, &audit.seed);
+	case ARG_BUDGET:
+		if (ctl_parse_u64("--budget", arg, &audit.budget))
+			return CTL_EXIT_USAGE;
+		if (audit.budget == 0)
+			return ctl_usage_error(
+			    "--budget: expected a positive number of model rows");
+		return 0;
+	case ARG_THRESHOLD: {
+		char *end;
+		errno = 0;
+		audit.threshold = strtod(arg, &end);
+		if (errno || end == arg || *end || !isfinite(audit.threshold))
+			return ctl_usage_error("--threshold: \"%s\" is not a finite number", arg);
+		audit.has_threshold = true;
+		return 0;
+	}
+	case ARG_TIMEOUT:
+		if (ctl_parse_u64("--timeout", arg, &v))
+			return CTL_EXIT_USAGE;
+		if (v < 1 || v > 3600000)
+			return ctl_usage_error("--timeout: expected 1 to 3600000 ms, not %s", arg);
+		audit.timeout_ms = (unsigned)v;
+		return 0;
+	case ARG_ORACLE_PROCS:
+		if (ctl_parse_u64("--oracle-procs", arg, &v))
+			return CTL_EXIT_USAGE;
+		if (v < 1 || v > 256)
+			return ctl_usage_error("--oracle-procs: expected 1 to 256, not %s", arg);
+		audit.oracle_procs = (unsigned)v;
+		return 0;
+	case ARG_BACKGROUND_SIZE:
+		if (ctl_parse_u64("--background-size", arg, &v))
+			return CTL_EXIT_USAGE;
+		if (v < 1 || v > 100000)
+			return ctl_usage_error("--background-size: expected 1 to 100000, not %s",
+			                       arg);
+		audit.background_size = (size_t)v;
+		return 0;
+	case ARG_IMMUTABLE:
+		audit.immutable = arg;
+		return 0;
+	case ARG_CATEGORICAL:
+		audit.categorical = arg;
+		return 0;
+	case ARG_CONFIDENCE:
+		audit.confidence = true;
+		return 0;
 	case ARG_THREADS:
 		if (ctl_parse_u64("--threads", arg, &v))
 			return CTL_EXIT_USAGE;
@@ -385,12 +465,33 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (!arg_model)
-		return ctl_usage_error("explain needs --model FILE");
+	if (!arg_model == !audit.oracle)
+		return ctl_usage_error(
+		    "explain needs --model FILE or --oracle 'COMMAND' (one of them)");
 	if (!arg_rows)
 		return ctl_usage_error("explain needs --rows FILE");
 	if (arg_method < 0)
 		return ctl_usage_error("explain needs --method M");
+	if (arg_method >= M_KERNELSHAP) {
+		if (!arg_background)
+			return ctl_usage_error(
+			    "--method %s needs --background FILE (reference rows: "
+			    "the game's background, quantile grids, ranges)",
+			    method_names[arg_method]);
+		if (audit.confidence && arg_method > M_PERMUTATION)
+			return ctl_usage_error("--confidence goes with kernelshap or permutation");
+		audit.method = (enum audit_method)(arg_method - M_KERNELSHAP);
+		audit.model_path = arg_model;
+		audit.format = arg_format;
+		audit.rows_path = arg_rows;
+		audit.background_path = arg_background;
+		audit.probability = arg_probability;
+		return explain_audit(c, &audit);
+	}
+	if (!arg_model)
+		return ctl_usage_error("--method %s needs --model FILE (an exact method reads the "
+		                       "model itself; use kernelshap or permutation with --oracle)",
+		                       method_names[arg_method]);
 	rc = ex_model_load(arg_model, arg_format, &m, err, sizeof(err));
 	if (rc < 0) {
 		if (rc == -EBADMSG || rc == -ENOTSUP)
@@ -470,65 +571,143 @@ static const struct option options[] = {
     {"threads", required_argument, NULL, ARG_THREADS},
     {"output", required_argument, NULL, ARG_OUTPUT},
     {"format", required_argument, NULL, ARG_FORMAT},
+    {"oracle", required_argument, NULL, ARG_ORACLE},
+    {"seed", required_argument, NULL, ARG_SEED},
+    {"budget", required_argument, NULL, ARG_BUDGET},
+    {"threshold", required_argument, NULL, ARG_THRESHOLD},
+    {"timeout", required_argument, NULL, ARG_TIMEOUT},
+    {"oracle-procs", required_argument, NULL, ARG_ORACLE_PROCS},
+    {"background-size", required_argument, NULL, ARG_BACKGROUND_SIZE},
+    {"immutable", required_argument, NULL, ARG_IMMUTABLE},
+    {"categorical", required_argument, NULL, ARG_CATEGORICAL},
+    {"confidence", no_argument, NULL, ARG_CONFIDENCE},
     CTL_GLOBAL_OPTIONS,
 };
 
 const struct ctl_verb ctl_verb_explain = {
     .name = "explain",
-    .summary = "attribute a model's outputs to its features, offline",
-    .synopsis = "explain --model FILE --rows FILE --method M [--background FILE] [--threads N]\n"
-                "[--output margin|probability] [--format F]",
+    .summary = "attribute a model's outputs to its features and test what-ifs, offline",
+    .synopsis = "explain (--model FILE | --oracle 'COMMAND') --rows FILE --method M\n"
+                "[--background FILE] [--seed N] [--budget N] [--threshold T] [--threads N]\n"
+                "[--output margin|probability] [--format F] [--confidence] [--immutable NAMES]\n"
+                "[--categorical NAMES] [--timeout MS] [--oracle-procs N] [--background-size K]",
     .description =
-        "Explains each input row of a model file without a daemon or a vault: which features\n"
-        "drove this output, and by how much. Models: XGBoost JSON (save_model, 1.7 to 3.x),\n"
-        "LightGBM text, and linear-json ({\"intercept\": b, \"coef\": [...], \"link\":\n"
-        "\"identity\"|\"logit\", \"feature_names\": [...]}). The evaluators replay the training\n"
-        "library's own split rules (XGBoost compares in float32; LightGBM in double with its\n"
-        "missing-value rules). Attributions are exact Shapley values in margin space (log-odds\n"
-        "for logistic models), and every row is checked: base value plus the attributions must\n"
-        "equal the prediction, or the row is refused.\n"
+        "Explains each input row of a model without a daemon or a vault: which features\n"
+        "drove this output and by how much, what would have changed the decision, whether a\n"
+        "low-importance feature can flip it, and where else the same failure happens. The\n"
+        "model is a file (XGBoost JSON, save_model 1.7 to 3.x; LightGBM text; linear-json\n"
+        "{\"intercept\": b, \"coef\": [...], \"link\": \"identity\"|\"logit\",\n"
+        "\"feature_names\": [...]}) whose evaluators replay the training library's own split\n"
+        "rules, or a black box behind --oracle 'COMMAND': a process speaking the oracle\n"
+        "protocol (proto/PROTOCOL.md; evident-oracle and evident-sklearn-oracle ship with\n"
+        "evidentd). Attributions of model files are in margin space (log-odds for logistic\n"
+        "models); through an oracle, in whatever the oracle returns.\n"
         "\n"
-        "Methods:\n"
-        "  treeshap                 path-dependent TreeSHAP (Gauss-Legendre quadrature, exact)\n"
+        "Exact methods (--model only):\n"
+        "  treeshap                 path-dependent TreeSHAP (Gauss-Legendre quadrature)\n"
         "  treeshap-interventional  Shapley values of mean_b f(x_S, b_rest) over --background\n"
         "  interactions             SHAP interaction values, an M x M matrix per output\n"
         "  linear                   beta_i (x_i - mean x_i) for linear-json models\n"
+        "Model-agnostic methods (--model or --oracle; --background required):\n"
+        "  kernelshap      KernelSHAP of the interventional game: every coalition when 2^M - 2\n"
+        "                  fit the budget (exact), else paired sampling with the efficiency\n"
+        "                  constraint solved exactly, a standard error per feature and rounds\n"
+        "                  that stop when max stderr <= 1% of the attribution range\n"
+        "  permutation     antithetic permutation sampling, the independent cross-check\n"
+        "  lime            LIME for tabular data (quartile bins, kernel width 0.75 sqrt(M)),\n"
+        "                  local fit R^2, fidelity at the row, stability over 10 seeds\n"
+        "  counterfactual  nearest changes that flip the decision: exact single-feature flips\n"
+        "                  for trees (each format's tie rule) and linear models, grid and\n"
+        "                  bisection for black boxes (bracket reported), and sparse few-feature\n"
+        "                  changes (growing spheres); ranges from the background, --immutable\n"
+        "                  features never change\n"
+        "  flip            FRAGILE_LOW_IMPORTANCE when a feature with |phi| <= 5% of the total\n"
+        "                  flips the decision within 0.5 MAD, with the decision margin and the\n"
+        "                  fragility index\n"
+        "  adversarial     the region where the same decision happens for the same reasons\n"
+        "                  (exact decision cell grown greedily for trees; hill-climbing and a\n"
+        "                  genetic search from nearby background rows for black boxes) as a\n"
+        "                  rule with precision (Wilson 95% interval), coverage and exemplars\n"
+        "The sampled methods see a k-means summary of the background (--background-size,\n"
+        "default 100 centroids); its SHA-256 digest, the seed and the budget are printed with\n"
+        "every result, and the same seed gives bit-identical output on every run. The\n"
+        "decision is output 0 >= --threshold (default 0: margin 0, probability 0.5), or the\n"
+        "argmax for models with several outputs.\n"
         "\n"
         "Rows: CSV with a header line, or JSON (an array of arrays, or an object with \"rows\"\n"
         "and optional \"feature_names\"); an empty field, nan, NA or null is a missing value.\n"
         "Columns are matched to the model's features by name when both have names (extra\n"
-        "columns are ignored), otherwise by position.\n"
+        "columns are ignored), otherwise by position; through an oracle the rows' columns are\n"
+        "the features and the background must have the same columns.\n"
         "\n"
         "With --json, one object per row (JSON Lines): \"row\", \"prediction\" (one value per\n"
-        "output), \"base_value\" and \"phi\" (per output, one value per feature), and for\n"
-        "interactions \"interactions\" (per output an M x M matrix whose rows sum to phi).\n"
-        "Without --json, a table per row, features by decreasing attribution.",
-    .options = "--model FILE\n"
-               "    The model file.\n"
-               "--rows FILE\n"
-               "    The rows to explain (\"-\": standard input).\n"
-               "--method M\n"
-               "    treeshap, treeshap-interventional, interactions or linear.\n"
-               "--background FILE\n"
-               "    Reference rows: required by treeshap-interventional; for linear, the means\n"
-               "    (default: the model's feature_means, else zeros).\n"
-               "--threads N\n"
-               "    Rows are explained by N threads (default 1). The output does not change.\n"
-               "--output margin|probability\n"
-               "    The space of \"prediction\" (default margin). Attributions stay in margin\n"
-               "    space, where they add up.\n"
-               "--format auto|xgboost-json|lightgbm-text|linear-json\n"
-               "    The model's format (default: from its content).",
+        "output); attribution methods add \"base_value\" and \"phi\" (per output, one value per\n"
+        "feature), sampled ones \"stderr\", \"seed\", \"budget\", \"background_digest\",\n"
+        "\"model_rows\", \"exact\", \"converged\" (and \"confidence\" with --confidence);\n"
+        "interactions adds \"interactions\"; lime adds \"lime\" (fit and stability);\n"
+        "counterfactual adds \"counterfactuals\": [{\"changes\": {FEATURE: value},\n"
+        "\"prediction\", \"decision\", \"distance\", \"exact\"}], nearest first; flip adds\n"
+        "\"flips\" (per feature the nearest flipping value or null) and \"fragile\";\n"
+        "adversarial adds \"region\" (rule, precision, coverage, exemplars). Without --json, a\n"
+        "readable report per row.",
+    .options =
+        "--model FILE\n"
+        "    The model file.\n"
+        "--oracle 'COMMAND'\n"
+        "    A black-box model: COMMAND runs under /bin/sh and speaks the oracle protocol on\n"
+        "    its stdin and stdout. Run trusted commands only.\n"
+        "--rows FILE\n"
+        "    The rows to explain (\"-\": standard input).\n"
+        "--method M\n"
+        "    One of the methods above.\n"
+        "--background FILE\n"
+        "    Reference rows: the background of interventional and sampled methods, the\n"
+        "    plausible ranges (0.5th to 99.5th percentile) and MADs of the what-if methods;\n"
+        "    for linear, the means (default: the model's feature_means, else zeros).\n"
+        "--seed N\n"
+        "    Seed of every random choice (default 1).\n"
+        "--budget N\n"
+        "    Model rows one method may evaluate per row (default: kernelshap and\n"
+        "    permutation (2M + 2048) x background rows, shap's default; counterfactual and\n"
+        "    flip 200000; adversarial 20000; lime 10 runs of 5000 samples, or 10 runs of N/10).\n"
+        "--threshold T\n"
+        "    The decision is output 0 >= T (default 0; argmax for several outputs).\n"
+        "--confidence\n"
+        "    With kernelshap or permutation: the confidence score C = G x P_est x P_noise x\n"
+        "    A_method (capped at 0.3 when the flip test fires) and its components.\n"
+        "--immutable NAME[,NAME...]\n"
+        "    Features the what-if methods never change (age, protected attributes).\n"
+        "--categorical NAME[,NAME...]\n"
+        "    Features whose values are category codes (no distances between them).\n"
+        "--timeout MS\n"
+        "    Oracle: a request without an answer within MS (default 10000) is an error.\n"
+        "--oracle-procs N\n"
+        "    Oracle: processes in the pool (default 1).\n"
+        "--background-size K\n"
+        "    Sampled methods: k-means centroids summarising the background (default 100).\n"
+        "--threads N\n"
+        "    Exact methods: rows are explained by N threads (default 1).\n"
+        "--output margin|probability\n"
+        "    The space of \"prediction\" for model files (default margin). Attributions stay\n"
+        "    in margin space, where they add up.\n"
+        "--format auto|xgboost-json|lightgbm-text|linear-json\n"
+        "    The model's format (default: from its content).",
     .exit_status =
         "0 every row explained; 1 a row was refused (efficiency check, missing\n"
-        "value for a linear model); 2 usage error (bad option, method does not fit the\n"
-        "model, a column missing from the rows); 3 a file could not be read or the model\n"
-        "is malformed or unsupported (the message names the file and field).",
+        "value for a linear model) or a method failed on it (an oracle crashed, timed out\n"
+        "or answered the wrong shape: the message says which); 2 usage error (bad option,\n"
+        "method does not fit the model, a column missing from the rows, a budget too small);\n"
+        "3 a file could not be read, the model is malformed, or the oracle did not start.",
     .examples =
         "evidentctl explain --model model.json --rows rows.csv --method treeshap\n"
         "evidentctl explain --model model.txt --rows rows.json --method interactions --json\n"
         "evidentctl explain --model m.json --rows r.csv --method treeshap-interventional \\\n"
-        "    --background train-sample.csv --threads 2 --json",
+        "    --background train-sample.csv --threads 2 --json\n"
+        "evidentctl explain --oracle 'evident-sklearn-oracle model.joblib' --rows r.csv \\\n"
+        "    --background train-sample.csv --method kernelshap --seed 7 --confidence --json\n"
+        "evidentctl explain --model m.json --rows r.csv --background b.csv \\\n"
+        "    --method counterfactual --immutable age --threshold 0.2\n"
+        "evidentctl explain --model m.json --rows r.csv --background b.csv --method flip --json",
     .long_options = options,
     .option = option,
     .run = run,

@@ -274,7 +274,7 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
  * per-pair averages; the same stopping rule. Efficiency holds exactly for every permutation. */
 struct ex_sampled_config {
 	uint64_t seed;
-	size_t budget;         /* model rows at most; 0 -> (2M + 2048) coalitions x n_bg */
+	size_t budget;         /* model rows at most; 0 -> ex_sampled_default_budget */
 	double tolerance;      /* absolute, output units; 0 -> use rel_tolerance */
 	double rel_tolerance;  /* 0 -> 0.01 */
 	bool fixed;            /* no early stop: spend the budget in one round (shap's default) */
@@ -308,6 +308,9 @@ int ex_permutation_shap(const struct ex_fn *f, const double *x, const double *bg
                         size_t n_bg, const struct ex_sampled_config *c,
                         struct ex_sampled_result *ret, char *err, size_t err_size);
 void ex_sampled_result_free(struct ex_sampled_result *r);
+/* The budget used when ex_sampled_config.budget is 0: shap's default of 2M + 2048 coalitions
+ * against every background row, plus f(x) and the background itself. */
+uint64_t ex_sampled_default_budget(size_t n_features, size_t n_bg);
 
 /* Background summarisation (§3.4): k weighted centroids of n rows by k-means++ and Lloyd's
  * iterations in MAD-scaled space (info from ex_feature_info_from_rows or the manifest; NULL:
@@ -544,6 +547,145 @@ int ex_lime(const struct ex_fn *f, const struct ex_lime_bins *bins, const double
 void ex_lime_result_free(struct ex_lime_result *r);
 
 /* ---- failure regions and confidence: section owned by adversarial.c, confidence.c ---- */
+
+/* adversarial search */
+
+/* Where else does the model make the same decision for the same reasons (ATTRIBUTION.md §6)?
+ * The failure signature of a row z is
+ *     P(z) = [decision(z) == decision(x)] && [signed top-k of phi(z) == that of x]
+ * with phi from the caller's explainer (output: the decided class under argmax, else 0) and
+ * k = ex_topk_size(phi(x), M, kmax) for both rows. With jaccard > 0 the second part is relaxed
+ * to |A & B| / |A | B| >= jaccard on the unsigned top-k sets. Without an explainer P is the
+ * decision part only: a weaker statement (same decision, reasons unchecked), reported as
+ * decision_only. Model rows are rows passed to f->predict; explainer calls are not counted
+ * (pass a cheap explainer: path-dependent TreeSHAP for trees). */
+struct ex_adv_config {
+	uint64_t seed;
+	size_t budget;       /* model rows at most; 0 -> 20000 */
+	size_t kmax;         /* top-k size limit; 0 -> 3 (at most EX_ADV_KMAX) */
+	double jaccard;      /* 0: exact signed top-k equality; > 0: relaxed (0.6 suggested) */
+	size_t n_seeds;      /* search: nearest reference rows with P used as seeds; 0 -> 50 */
+	size_t max_ref;      /* search: reference rows labelled, nearest first; 0 -> 1000 */
+	size_t n_eval;       /* fresh points sampled in the box for precision; 0 -> 400 */
+	size_t n_exemplars;  /* 0 -> 5 (at most 5) */
+	double peel;         /* PRIM peeling fraction; 0 -> 0.05 */
+	size_t min_support;  /* PRIM stops peeling below this many points; 0 -> 20 */
+	size_t max_cells;    /* tree growth: slabs of at most this many cells are enumerated;
+	                      * 0 -> 64 */
+	size_t sample_cells; /* tree growth: cells checked on a larger slab; 0 -> 24 */
+};
+
+#define EX_ADV_KMAX 16
+
+/* One side-by-side bound of a box: lo <= z_j <= hi with the inclusivity given; -INFINITY /
+ * INFINITY when a side is unbounded (then *_incl is false). missing: the box holds only
+ * z_j = NaN (the row's own value was missing). */
+struct ex_region_bound {
+	size_t feature;
+	double lo, hi;
+	bool lo_incl, hi_incl;
+	bool missing;
+};
+
+struct ex_region {
+	size_t n_features;
+	struct ex_region_bound *box;  /* n_features bounds, one per feature */
+	struct ex_region_bound *rule; /* the bounded features only, ascending */
+	size_t n_rule;
+	int decision;          /* decision(x) */
+	size_t output;         /* output whose attributions define the signature */
+	size_t k;              /* size of the signed top-k set */
+	int topk[EX_ADV_KMAX]; /* x's signed top-k (ex_signed_topk encoding); unset if
+	                        * decision_only */
+	/* precision: share of n_eval fresh points sampled in the box (intersected with the
+	 * features' plausible ranges; observed levels for categoricals) where P holds, with its
+	 * Wilson 95% interval */
+	double precision, precision_lo, precision_hi;
+	size_t eval_n, eval_hits;
+	double coverage;   /* share of the reference rows inside the box */
+	size_t coverage_n; /* reference rows inside the box */
+	size_t support;    /* labelled points (found + reference) inside the box with P */
+	size_t n_labelled, n_positive; /* points P was computed for, and how many had it */
+	double *exemplars;             /* n_exemplars x n_features: diverse points with P in the box
+	                                * (k-medoids, MAD-scaled L1) */
+	size_t n_exemplars;
+	uint64_t model_rows;   /* rows passed to f->predict, all phases */
+	const char *method;    /* "tree-cell" or "search" (static string) */
+	bool exact;            /* tree cell: P verified on every cell of the box */
+	bool growth_sampled;   /* tree cell: some growth step checked representative cells only */
+	bool budget_exhausted; /* tree: growth stopped on the budget; search: fewer reference
+	                        * rows were labelled than asked (max_ref) */
+	bool decision_only;    /* no explainer: P is the decision part only */
+	bool relaxed;          /* P used the Jaccard relaxation */
+	bool grown;     /* search: the PRIM box was not pure in volume and was replaced by a box
+	                 * grown outward from x (anchor-like) */
+	unsigned steps; /* tree: faces pushed; search: peeling steps of the final PRIM fit, or
+	                 * growth steps when grown */
+};
+
+/* Black-box search (§6.2, §6.3). Budget phases (model rows): x; the n_eval evaluation
+ * points (kept apart, at most a quarter); the reference rows nearest x (MAD-scaled L1), at
+ * most a third of the rest; then, of what is left, half for the search: seeds (x and the
+ * n_seeds nearest labelled rows with P) and their perturbations, hill-climbing (resample one
+ * mutable feature from its marginal or step it by +-0.25 MAD; score = P - 0.05 mean MAD
+ * distance to x + 0.2 novelty - 0.5 out-of-range MADs; 32 climbers in lock-step so each
+ * round is one batch, restart after 15 stale moves) and a genetic algorithm (population 32,
+ * tournament of two, uniform crossover, marginal-resampling mutation at rate 1/m, elitist);
+ * a quarter for four refinement rounds that label points sampled in and around the current
+ * PRIM box (PRIM: peel 5% per step, take the largest box within 0.01 of the best weighted
+ * mean, paste, trim sides to the outermost point with P; refinement points weigh as much as
+ * all search points together); the last quarter for a check of the final box on up to 100
+ * fresh points and, when that check finds a point without P and a Wilson lower bound below
+ * 0.95, an anchor-like box grown outward from x instead (each face of a mutable continuous
+ * feature moves out by a width in MAD units when 16 points sampled in the new slab all have
+ * P; the width doubles on success, halves on failure; a side reaching the plausible range
+ * becomes unbounded; reported as grown). Immutable features never change; integer features
+ * stay integral; categorical codes are peeled as ordered codes (the rule keeps a range of
+ * codes) and resampled from observed levels. Deterministic given c->seed. Every row labelled
+ * (found, reference, refinement) counts for support and n_labelled; the precision comes from
+ * the n_eval points only.
+ * f: the model (n_outputs per row); e: NULL for decision-only; x: n_features; ref: n_ref x
+ * n_features reference rows (n_ref >= 1); info: n_features (ex_feature_info_from_rows); d:
+ * NULL for the default decision; c: NULL for defaults. All borrowed for the call.
+ * Returns 0 and *ret (free with ex_region_free); -EINVAL bad arguments; -ENOSPC the budget
+ * cannot pay for x plus 16 rows; -ENOMEM; or f's / e's error, with a reason in err. */
+int ex_adversarial_search(const struct ex_fn *f, const struct ex_explainer *e, const double *x,
+                          const double *ref, size_t n_ref, const struct ex_feature_info *info,
+                          const struct ex_decision *d, const struct ex_adv_config *c,
+                          struct ex_region **ret, char *err, size_t err_size);
+
+/* Tree models (§6.1): the exact decision cell of x (ex_tree_cell), grown greedily: faces
+ * are visited round-robin and one is pushed across the next threshold(s) of its feature when
+ * P holds on every cell of the new slab (enumerated when the slab has at most max_cells
+ * cells, otherwise sample_cells random cells are checked and growth_sampled is set; a face
+ * crosses 1, 2, 4, ... thresholds at once, doubling after a success and halving after a
+ * failure; a face whose one-threshold slab shows a cell without P stops). A cell is a product of
+ * threshold intervals, so every row in it reaches the same leaves: with path-dependent TreeSHAP of
+ * m as e (or e NULL) P is constant on a cell and the box is exact when no step was sampled.
+ * Categorical-split, immutable and missing features keep their cell bounds. f: the model's
+ * function (NULL: ex_fn_from_model(m); pass a wrapper to count rows); other arguments as in
+ * ex_adversarial_search (ref may be NULL with n_ref 0: coverage 0). Returns as
+ * ex_adversarial_search; -EINVAL when m is not a tree model. */
+int ex_adversarial_tree(const struct ex_model *m, const struct ex_fn *f,
+                        const struct ex_explainer *e, const double *x, const double *ref,
+                        size_t n_ref, const struct ex_feature_info *info,
+                        const struct ex_decision *d, const struct ex_adv_config *c,
+                        struct ex_region **ret, char *err, size_t err_size);
+
+/* The decision cell of x: box[0..n_features) gets, per feature, the nearest thresholds below
+ * and above x_j over all trees, as exact double bounds under the format's rule (XGBoost
+ * compares float32(x) < t: lo = t inclusive, hi = the float below the next threshold
+ * inclusive, widened to the exact double limits only when x lies in a rounding gap; LightGBM
+ * x <= t: lo exclusive, hi inclusive, with +-kZeroThreshold as extra bounds). A feature with
+ * a categorical split keeps lo = hi = x_j; a missing x_j gives missing. Every row in the box
+ * reaches the same leaf of every tree. Returns 0, -EINVAL (not a tree model), -ENOMEM. */
+int ex_tree_cell(const struct ex_model *m, const double *x, struct ex_region_bound *box);
+
+/* Wilson score interval for hits successes in n trials at normal quantile z (1.959963984540054
+ * for 95%): [*ret_lo, *ret_hi], [0, 1] when n is 0. Returns 0, -EINVAL (hits > n, z <= 0). */
+int ex_wilson_interval(size_t hits, size_t n, double z, double *ret_lo, double *ret_hi);
+
+void ex_region_free(struct ex_region *r);
 
 /* confidence score */
 

@@ -28,6 +28,11 @@ void ex_sampled_result_free(struct ex_sampled_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+uint64_t ex_sampled_default_budget(size_t n_features, size_t n_bg)
+{
+	return (2 * (uint64_t)n_features + 2048) * n_bg + n_bg + 1;
+}
+
 int sampled_begin(const struct ex_fn *f, const double *x, const double *bg, const double *w,
                   size_t n_bg, const struct ex_sampled_config *c, struct sampled_run *run,
                   struct ex_sampled_result *ret, char *err, size_t err_size)
@@ -54,7 +59,7 @@ int sampled_begin(const struct ex_fn *f, const double *x, const double *bg, cons
 	run->G = G;
 	run->M = M;
 	run->n_bg = n_bg;
-	run->budget = c->budget ? c->budget : (2 * (uint64_t)M + 2048) * n_bg + n_bg + 1;
+	run->budget = c->budget ? c->budget : ex_sampled_default_budget(M, n_bg);
 	run->rel_tolerance = c->rel_tolerance > 0 ? c->rel_tolerance : 0.01;
 	run->tolerance = c->tolerance;
 	ret->n_features = M;

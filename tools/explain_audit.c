@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentctl explain, the model-agnostic methods: the model is a function of rows (a model
+ * file's margins, or an oracle process), the background comes from --background, and every
+ * result carries what is needed to reproduce it (seed, budget, background digest). */
+#include "explain_audit.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rows.h"
+
+#define ROWS_MAX_BYTES (1u << 30)
+
+struct audit {
+	const struct audit_args *a;
+	const struct ctl *c;
+	struct ex_model *m; /* NULL with an oracle */
+	struct ex_oracle *oracle;
+	struct ex_fn f;
+	struct rows rows, bg;
+	size_t M, G;
+	struct ex_feature_info *info;
+	struct ex_decision d;
+	double *sbg, *sw; /* summarised background for the sampled methods */
+	size_t n_sbg;
+	char digest[65];
+};
+
+/* ------------------------------------------------------------------ explainers */
+
+/* Exact attributions of tree and linear model files, for the flip test's importance shares,
+ * the adversarial failure signature and the confidence score's noise check. */
+static int model_explain(void *ud, const double *x, size_t output, double *phi, char *err,
+                         size_t err_size)
+{
+	const struct audit *au = ud;
+	double *all = malloc(au->M * au->G * sizeof(double)),
+	       *base = malloc(au->G * sizeof(double));
+	int rc;
+
+	if (!all || !base) {
+		free(all);
+		free(base);
+		return -ENOMEM;
+	}
+	rc = ex_model_is_trees(au->m)
+	         ? ex_treeshap(au->m, x, all, base)
+	         : ex_linear_shap(au->m, x, au->bg.values, au->bg.n_rows, all, base);
+	if (rc < 0)
+		snprintf(err, err_size, "the exact attribution of a neighbour row failed (%s)",
+		         strerror(-rc));
+	else
+		memcpy(phi, all + output * au->M, au->M * sizeof(double));
+	free(all);
+	free(base);
+	return rc;
+}
+
+/* KernelSHAP on a reduced budget: the black-box explainer of the confidence noise check. */
+struct sampled_explainer {
+	const struct audit *au;
+	struct ex_sampled_config cfg;
+};
+
+static int sampled_explain(void *ud, const double *x, size_t output, double *phi, char *err,
+                           size_t err_size)
+{
+	const struct sampled_explainer *se = ud;
+	const struct audit *au = se->au;
+	struct ex_sampled_result r;
+	int rc = ex_kernelshap(&au->f, x, au->sbg, au->sw, au->n_sbg, &se->cfg, &r, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	memcpy(phi, r.phi + output * au->M, au->M * sizeof(double));
+	ex_sampled_result_free(&r);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ set-up */
+
+static const char *feature_name(const struct audit *au, size_t j, char buf[32])
+{
+	const char *n = au->m ? ex_model_feature_name(au->m, j) : NULL;
+
+	if (!n && au->rows.names)
+		n = au->rows.names[j];
+	if (!n) {
+		snprintf(buf, 32, "f%zu", j);
+		n = buf;
+	}
+	return n;
+}
+
+static const char *model_feature_name(void *m, size_t i)
+{
+	return ex_model_feature_name(m, i);
+}
+
+static const char *rows_feature_name(void *r, size_t i)
+{
+	const struct rows *rows = r;
+	return rows->names ? rows->names[i] : NULL;
+}
+
+static int load_rows(struct audit *au, const char *path, struct rows *r)
+{
+	_cleanup_(freep) char *text = NULL;
+	size_t len, M;
+	char err[512];
+	int rc = ctl_read_file(path, ROWS_MAX_BYTES, &text, &len);
+
+	if (rc < 0)
+		return ctl_file_error(path, rc);
+	rc = rows_parse(text, len, path, r, err, sizeof(err));
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			return ctl_file_error(path, rc);
+		ctl_error("%s", err);
+		return CTL_EXIT_UNREADABLE;
+	}
+	if (au->m)
+		rc = rows_select(r, ex_model_n_features(au->m), model_feature_name, au->m, path,
+		                 err, sizeof(err));
+	else if (r != &au->rows) /* the background follows the rows' columns */
+		rc = rows_select(r, au->rows.n_cols, rows_feature_name, &au->rows, path, err,
+		                 sizeof(err));
+	if (rc < 0) {
+		ctl_error("%s", err);
+		return CTL_EXIT_USAGE;
+	}
+	M = r->n_cols;
+	if (!r->n_rows || !M) {
+		ctl_error("%s: no rows", path);
+		return CTL_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Marks the named features (comma-separated) immutable or categorical. */
+static int mark_features(struct audit *au, const char *list, const char *opt, bool categorical)
+{
+	char name[256], buf[32];
+
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof(name))
+			return ctl_usage_error("%s: empty or overlong feature name in \"%s\"", opt,
+			                       list);
+		memcpy(name, p, n);
+		name[n] = 0;
+		size_t j = 0;
+		for (; j < au->M; j++)
+			if (!strcmp(feature_name(au, j, buf), name))
+				break;
+		if (j == au->M)
+			return ctl_usage_error(
+			    "%s: no feature named \"%s\" (the rows' columns or the "
+			    "model's feature names)",
+			    opt, name);
+		if (categorical)
+			au->info[j].categorical = true;
+		else
+			au->info[j].immutable = true;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static int setup(struct audit *au)
+{
+	const struct audit_args *a = au->a;
+	char err[EX_ERR_MAX];
+	int rc, status;
+
+	if (a->model_path) {
+		rc = ex_model_load(a->model_path, a->format, &au->m, err, sizeof(err));
+		if (rc < 0) {
+			if (rc == -EBADMSG || rc == -ENOTSUP)
+				ctl_error("%s", err);
+			else
+				ctl_file_error(a->model_path, rc);
+			return CTL_EXIT_UNREADABLE;
+		}
+	}
+	status = load_rows(au, a->rows_path, &au->rows);
+	if (status)
+		return status;
+	status = load_rows(au, a->background_path, &au->bg);
+	if (status)
+		return status;
+	au->M = au->rows.n_cols;
+	if (au->m) {
+		ex_fn_from_model(au->m, &au->f);
+	} else {
+		struct ex_oracle_config oc = {.command = a->oracle,
+		                              .n_features = au->M,
+		                              .n_procs = a->oracle_procs,
+		                              .timeout_ms = a->timeout_ms,
+		                              .probe_row = au->bg.values};
+		rc = ex_oracle_open(&oc, &au->oracle, err, sizeof(err));
+		if (rc < 0) {
+			ctl_error("--oracle: %s", err);
+			return CTL_EXIT_UNREADABLE;
+		}
+		ex_oracle_fn(au->oracle, &au->f);
+	}
+	au->G = au->f.n_outputs;
+	au->info = calloc(au->M, sizeof(*au->info));
+	if (!au->info || ex_feature_info_from_rows(au->bg.values, au->bg.n_rows, au->M, au->info))
+		return ctl_file_error(a->background_path, -ENOMEM);
+	status = mark_features(au, a->immutable, "--immutable", false);
+	if (!status)
+		status = mark_features(au, a->categorical, "--categorical", true);
+	if (status)
+		return status;
+	au->d = (struct ex_decision){.argmax = au->G > 1 && !a->has_threshold,
+	                             .threshold = a->has_threshold ? a->threshold : 0};
+	/* the sampled methods see a k-means summary of a large background (ATTRIBUTION.md §3.4) */
+	size_t k = a->background_size ? a->background_size : 100;
+	au->sbg = malloc((k < au->bg.n_rows ? k : au->bg.n_rows) * au->M * sizeof(double));
+	au->sw = malloc((k < au->bg.n_rows ? k : au->bg.n_rows) * sizeof(double));
+	if (!au->sbg || !au->sw ||
+	    ex_background_summarize(au->bg.values, au->bg.n_rows, au->M, au->info, k, a->seed,
+	                            au->sbg, au->sw, &au->n_sbg) < 0)
+		return ctl_file_error(a->background_path, -ENOMEM);
+	ex_background_digest(au->sbg, au->sw, au->n_sbg, au->M, au->digest);
+	return 0;
+}
+
+static void teardown(struct audit *au)
+{
+	ex_oracle_close(au->oracle);
+	ex_model_free(au->m);
+	rows_free(&au->rows);
+	rows_free(&au->bg);
+	free(au->info);
+	free(au->sbg);
+	free(au->sw);
+}
+
+/* ------------------------------------------------------------------ output helpers */
+
+static json_t *json_doubles(const double *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, ctl_json_double(v[i]));
+	return a;
+}
+
+/* per output, one list of M values */
+static json_t *json_matrix(const double *v, size_t G, size_t M)
+{
+	json_t *a = json_array();
+	for (size_t g = 0; a && g < G; g++)
+		json_array_append_new(a, json_doubles(v + g * M, M));
+	return a;
+}
+
+static json_t *json_features(const struct audit *au, const size_t *idx, size_t n)
+{
+	json_t *a = json_array();
+	char buf[32];
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(feature_name(au, idx[i], buf)));
+	return a;
+}
+
+static void print_prediction(const struct audit *au, size_t i, const double *fx)
+{
+	char b[CTL_DOUBLE_MAX];
+
+	printf("row %zu: prediction", i);
+	for (size_t g = 0; g < au->G; g++)
+		printf(" %s", ctl_double_format(fx[g], b));
+	printf(" (%s), decision %d\n", au->m && au->a->probability ? "probability" : "model output",
+	       ex_decide(&au->d, fx, au->G));
+}
+
+/* The prediction as printed: probability space on request for model files. */
+static void shown_prediction(const struct audit *au, const double *fx, double *out)
+{
+	memcpy(out, fx, au->G * sizeof(double));
+	if (au->m && au->a->probability)
+		ex_link_apply(au->m, out);
+}
+
+/* ------------------------------------------------------------------ methods */
+
+static int run_flip(struct audit *au, const double *x, const double *phi, struct ex_flip_result *fr,
+                    char *err, size_t err_size)
+{
+	struct ex_whatif_input in = {.f = &au->f,
+	                             .model = au->m,
+	                             .bg = au->bg.values,
+	                             .n_bg = au->bg.n_rows,
+	                             .info = au->info,
+	                             .decision = &au->d};
+	struct ex_flip_config fc = {.cf = {.seed = au->a->seed, .budget = au->a->budget}};
+
+	return ex_flip_test(&in, x, phi, &fc, fr, err, err_size);
+}
+
+/* Attributions of output `output` for the flip test: exact for model files, KernelSHAP
+ * through an oracle. */
+static int attributions(struct audit *au, const double *x, size_t output, double *phi, char *err,
+                        size_t err_size)
+{
+	if (au->m)
+		return model_explain(au, x, output, phi, err, err_size);
+	struct sampled_explainer se = {.au = au,
+	                               .cfg = {.seed = au->a->seed, .budget = au->a->budget}};
+	return sampled_explain(&se, x, output, phi, err, err_size);
+}
+
+static json_t *confidence_json(const struct ex_confidence *c, size_t neighbours)
+{
+	json_t *o = json_object(), *gates = json_array();
+	static const char *const names[] = {"efficiency", "deterministic", "score", "golden"};
+
+	for (unsigned b = 0; b < 4; b++)
+		if (c->gates_failed & (1u << b))
+			json_array_append_new(gates, json_string(names[b]));
+	ctl_json_set(o, "c", ctl_json_double(c->c));
+	ctl_json_set(o, "p_est", ctl_json_double(c->p_est));
+	ctl_json_set(o, "p_noise", ctl_json_double(c->p_noise));
+	ctl_json_set(o, "noise_neighbours", json_integer((json_int_t)neighbours));
+	ctl_json_set(o, "a_method", ctl_json_double(c->a_method));
+	ctl_json_set(o, "gate", json_boolean(c->gate));
+	ctl_json_set(o, "gates_failed", gates);
+	ctl_json_set(o, "fragile", json_boolean(c->fragile));
+	ctl_json_set(o, "capped", json_boolean(c->capped));
+	ctl_json_set(o, "meaning", json_string(ex_confidence_meaning));
+	return o;
+}
+
+/* The confidence score of a sampled explanation r (ATTRIBUTION.md §7). */
+static int confidence(struct audit *au, const double *x, const struct ex_sampled_result *r,
+                      struct ex_confidence *ret, size_t *ret_neighbours, char *err, size_t err_size)
+{
+	const struct audit_args *a = au->a;
+	size_t out = au->d.argmax ? (size_t)ex_decide(&au->d, r->fx, au->G) : 0, M = au->M;
+	const double *phi = r->phi + out * M;
+	struct ex_confidence_parts p = {.score_matches = true, .golden_ok = true};
+	struct ex_sampled_config cfg = {.seed = a->seed ^ 0x5eed, .budget = a->budget};
+	struct ex_sampled_result other;
+	double fx2[1024], *phi_other;
+	int rc;
+
+	rc = ex_confidence_p_est(phi, r->se + out * M, M, 0, 0, a->seed, &p.p_est);
+	if (rc < 0)
+		return rc;
+	/* A_method: the other sampled estimator, independent randomness */
+	rc =
+	    a->method == AUDIT_KERNELSHAP
+	        ? ex_permutation_shap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &other, err,
+	                              err_size)
+	        : ex_kernelshap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &other, err, err_size);
+	if (rc < 0)
+		return rc;
+	phi_other = other.phi + out * M;
+	p.a_method = ex_confidence_agreement(phi, phi_other, M, 0);
+	ex_sampled_result_free(&other);
+	/* P_noise: exact re-explanations for model files; KernelSHAP on an eighth of the budget
+	 * and 8 neighbours through an oracle */
+	struct sampled_explainer se = {
+	    .au = au, .cfg = {.seed = a->seed, .budget = a->budget ? a->budget / 8 : 0}};
+	struct ex_explainer e =
+	    au->m ? (struct ex_explainer){.explain = model_explain, .userdata = au}
+	          : (struct ex_explainer){.explain = sampled_explain, .userdata = &se};
+	struct ex_noise_config nc = {.seed = a->seed, .neighbours = au->m ? 32 : 8};
+	rc = ex_confidence_p_noise(&au->f, &e, &au->d, x, au->m ? NULL : phi, out, au->info, &nc,
+	                           &p.p_noise, ret_neighbours, err, err_size);
+	if (rc == -EINVAL && au->m) {
+		/* model files: T from the exact attributions the noise check re-computes */
+		double *exact = malloc(M * sizeof(double));
+		if (!exact)
+			return -ENOMEM;
+		rc = model_explain(au, x, out, exact, err, err_size);
+		if (rc >= 0)
+			rc = ex_confidence_p_noise(&au->f, &e, &au->d, x, exact, out, au->info, &nc,
+			                           &p.p_noise, ret_neighbours, err, err_size);
+		free(exact);
+	}
+	if (rc < 0)
+		return rc;
+	/* gates: efficiency, and a deterministic model (x scored twice) */
+	p.residual = r->residual;
+	p.residual_limit = ex_confidence_residual_limit(r->exact, r->se + out * M, M, r->fx[out]);
+	if (au->G > 1024)
+		return -EINVAL;
+	rc = au->f.predict(au->f.userdata, x, 1, fx2, err, err_size);
+	if (rc < 0)
+		return rc;
+	p.deterministic = !memcmp(fx2, r->fx, au->G * sizeof(double));
+	/* the flip cap */
+	struct ex_flip_result fr;
+	rc = run_flip(au, x, r->phi, &fr, err, err_size);
+	if (rc < 0)
+		return rc;
+	p.fragile = fr.fragile;
+	ex_flip_result_free(&fr);
+	ex_confidence_combine(&p, ret);
+	return 0;
+}
+
+static int do_sampled(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+                      size_t err_size)
+{
+	const struct audit_args *a = au->a;
+	struct ex_sampled_config cfg = {.seed = a->seed, .budget = a->budget};
+	struct ex_sampled_result r;
+	size_t M = au->M, G = au->G;
+	char buf[32], b1[CTL_DOUBLE_MAX];
+	int rc = a->method == AUDIT_KERNELSHAP
+	             ? ex_kernelshap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &r, err, err_size)
+	             : ex_permutation_shap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &r, err,
+	                                   err_size);
+	if (rc < 0)
+		return rc;
+	struct ex_confidence conf;
+	size_t neighbours = 0;
+	if (a->confidence) {
+		rc = confidence(au, x, &r, &conf, &neighbours, err, err_size);
+		if (rc < 0) {
+			ex_sampled_result_free(&r);
+			return rc;
+		}
+	}
+	double pred[1024];
+	shown_prediction(au, r.fx, pred);
+	if (o) {
+		ctl_json_set(o, "prediction", json_doubles(pred, G));
+		ctl_json_set(o, "base_value", json_doubles(r.base, G));
+		ctl_json_set(o, "phi", json_matrix(r.phi, G, M));
+		ctl_json_set(o, "stderr", json_matrix(r.se, G, M));
+		ctl_json_set(o, "seed", ctl_json_u64(a->seed));
+		ctl_json_set(
+		    o, "budget",
+		    ctl_json_u64(a->budget ? a->budget : ex_sampled_default_budget(M, au->n_sbg)));
+		ctl_json_set(o, "background_digest", json_string(au->digest));
+		ctl_json_set(o, "background_rows", json_integer((json_int_t)au->n_sbg));
+		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+		ctl_json_set(o, "coalitions", ctl_json_u64(r.coalitions));
+		ctl_json_set(o, "exact", json_boolean(r.exact));
+		ctl_json_set(o, "converged", json_boolean(r.converged));
+		ctl_json_set(o, "rounds", json_integer(r.rounds));
+		ctl_json_set(o, "efficiency_residual", ctl_json_double(r.residual));
+		if (a->confidence)
+			ctl_json_set(o, "confidence", confidence_json(&conf, neighbours));
+	} else {
+		print_prediction(au, i, pred);
+		printf("  %s, %s, %llu model rows, background %zu rows (sha256 %.16s...)\n",
+		       r.exact ? "exact (every coalition)" : "sampled",
+		       r.converged ? "converged" : "NOT converged (budget spent)",
+		       (unsigned long long)r.model_rows, au->n_sbg, au->digest);
+		for (size_t g = 0; g < G; g++) {
+			printf("  %-28s %16s %14s   (base value %s)\n", "feature", "attribution",
+			       "stderr", ctl_double_format(r.base[g], b1));
+			for (size_t j = 0; j < M; j++)
+				printf("  %-28s %+16.6g %14.3g\n", feature_name(au, j, buf),
+				       r.phi[g * M + j], r.se[g * M + j]);
+		}
+		if (a->confidence)
+			printf(
+			    "  confidence %.3f = P_est %.3f x P_noise %.3f x A_method %.3f%s%s\n",
+			    conf.c, conf.p_est, conf.p_noise, conf.a_method,
+			    conf.gate ? "" : " (a gate failed: 0)",
+			    conf.capped ? " (capped at 0.3: a low-importance feature flips it)"
+			                : "");
+	}
+	ex_sampled_result_free(&r);
+	return 0;
+}
+
+static int do_lime(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+                   size_t err_size)
+{
+	const struct audit_args *a = au->a;
+	struct ex_lime_bins *bins;
+	struct ex_lime_result r;
+	double fx[1024], pred[1024];
+	size_t out;
+	char buf[32];
+	int rc = au->f.predict(au->f.userdata, x, 1, fx, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	out = au->d.argmax ? (size_t)ex_decide(&au->d, fx, au->G) : 0;
+	rc = ex_lime_bins_fit(au->bg.values, au->bg.n_rows, au->M, au->info, &bins, err, err_size);
+	if (rc < 0)
+		return rc;
+	struct ex_lime_config lc = {
+	    .seed = a->seed, .output = out, .n_samples = a->budget ? (size_t)a->budget / 10 : 0};
+	rc = ex_lime(&au->f, bins, x, &lc, &r, err, err_size);
+	ex_lime_bins_free(bins);
+	if (rc < 0)
+		return rc;
+	shown_prediction(au, fx, pred);
+	if (o) {
+		json_t *lime = json_object();
+		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		/* x has every bin indicator at 1: coefficient j is feature j's share of g(x) */
+		ctl_json_set(o, "base_value", json_pack("[f]", r.intercept));
+		ctl_json_set(o, "phi", json_pack("[o]", json_doubles(r.coef, au->M)));
+		ctl_json_set(o, "stderr", json_pack("[o]", json_doubles(r.coef_se, au->M)));
+		ctl_json_set(lime, "output", json_integer((json_int_t)out));
+		ctl_json_set(lime, "selected", json_features(au, r.selected, r.n_selected));
+		ctl_json_set(lime, "r2", ctl_json_double(r.r2));
+		ctl_json_set(lime, "local_prediction", ctl_json_double(r.local_pred));
+		ctl_json_set(lime, "fx", ctl_json_double(r.fx));
+		ctl_json_set(lime, "fidelity_error", ctl_json_double(fabs(r.local_pred - r.fx)));
+		ctl_json_set(lime, "samples", json_integer((json_int_t)r.n_samples));
+		ctl_json_set(lime, "repeats", json_integer((json_int_t)r.n_repeats));
+		ctl_json_set(lime, "jaccard", ctl_json_double(r.jaccard));
+		ctl_json_set(lime, "vsi", ctl_json_double(r.vsi));
+		ctl_json_set(lime, "csi", ctl_json_double(r.csi));
+		ctl_json_set(lime, "coef_cv", json_doubles(r.coef_cv, au->M));
+		ctl_json_set(lime, "sign_flip", json_doubles(r.sign_flip, au->M));
+		ctl_json_set(lime, "stable", json_boolean(r.stable));
+		ctl_json_set(o, "lime", lime);
+		ctl_json_set(o, "seed", ctl_json_u64(a->seed));
+		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+	} else {
+		print_prediction(au, i, pred);
+		printf(
+		    "  LIME on output %zu: local fit R^2 %.3f, g(x) %.6g vs f(x) %.6g; stability "
+		    "over %zu seeds: Jaccard %.2f, VSI %.0f, CSI %.0f (%s)\n",
+		    out, r.r2, r.local_pred, r.fx, r.n_repeats, r.jaccard, r.vsi, r.csi,
+		    r.stable ? "stable" : "UNSTABLE: do not rely on the ranking");
+		for (size_t k = 0; k < r.n_selected; k++) {
+			size_t j = r.selected[k];
+			printf("  %-28s %+14.6g +- %.3g\n", feature_name(au, j, buf), r.coef[j],
+			       r.coef_se[j]);
+		}
+	}
+	ex_lime_result_free(&r);
+	return 0;
+}
+
+static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+                             size_t err_size)
+{
+	struct ex_whatif_input in = {.f = &au->f,
+	                             .model = au->m,
+	                             .bg = au->bg.values,
+	                             .n_bg = au->bg.n_rows,
+	                             .info = au->info,
+	                             .decision = &au->d};
+	struct ex_cf_config cc = {.seed = au->a->seed, .budget = au->a->budget};
+	struct ex_cf_result r;
+	char buf[32], b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX];
+	double pred[1024];
+	int rc = ex_counterfactuals(&in, x, &cc, &r, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	shown_prediction(au, r.fx, pred);
+	if (o) {
+		json_t *list = json_array();
+		for (size_t k = 0; k < r.n; k++) {
+			const struct ex_counterfactual *cf = &r.cf[k];
+			json_t *e = json_object(), *ch = json_object();
+			for (size_t t = 0; t < cf->n_changed; t++)
+				ctl_json_set(ch, feature_name(au, cf->changes[t].feature, buf),
+				             ctl_json_double(cf->changes[t].to));
+			ctl_json_set(e, "changes", ch);
+			ctl_json_set(e, "prediction", json_doubles(cf->prediction, au->G));
+			ctl_json_set(e, "decision", json_integer(cf->decision));
+			ctl_json_set(e, "distance", ctl_json_double(cf->distance));
+			ctl_json_set(e, "n_changed", json_integer((json_int_t)cf->n_changed));
+			ctl_json_set(e, "exact", json_boolean(cf->exact));
+			if (cf->bisected)
+				ctl_json_set(e, "bracket", json_doubles(cf->bracket, 2));
+			json_array_append_new(list, e);
+		}
+		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		ctl_json_set(o, "decision", json_integer(r.decision));
+		ctl_json_set(o, "counterfactuals", list);
+		ctl_json_set(o, "caveat", r.caveat ? json_string(r.caveat) : json_null());
+		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
+		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+	} else {
+		print_prediction(au, i, pred);
+		if (!r.n)
+			printf("  no counterfactual found within the ranges and the budget\n");
+		for (size_t k = 0; k < r.n; k++) {
+			const struct ex_counterfactual *cf = &r.cf[k];
+			printf("  %zu. decision %d at distance %.4g (MAD units)%s:", k + 1,
+			       cf->decision, cf->distance, cf->exact ? ", proven nearest" : "");
+			for (size_t t = 0; t < cf->n_changed; t++)
+				printf(" %s %s -> %s",
+				       feature_name(au, cf->changes[t].feature, buf),
+				       ctl_double_format(cf->changes[t].from, b1),
+				       ctl_double_format(cf->changes[t].to, b2));
+			printf("\n");
+		}
+		if (r.caveat)
+			printf("  note: %s\n", r.caveat);
+	}
+	ex_cf_result_free(&r);
+	return 0;
+}
+
+static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+                   size_t err_size)
+{
+	double fx[1024], pred[1024], *phi = calloc(au->M * au->G, sizeof(double));
+	struct ex_flip_result r;
+	char buf[32], b1[CTL_DOUBLE_MAX];
+	int rc = phi ? au->f.predict(au->f.userdata, x, 1, fx, err, err_size) : -ENOMEM;
+
+	if (rc >= 0)
+		rc = attributions(au, x, au->d.argmax ? (size_t)ex_decide(&au->d, fx, au->G) : 0,
+		                  phi, err, err_size);
+	if (rc >= 0)
+		rc = run_flip(au, x, phi, &r, err, err_size);
+	if (rc < 0) {
+		free(phi);
+		return rc;
+	}
+	shown_prediction(au, fx, pred);
+	if (o) {
+		json_t *flips = json_array(), *details = json_array();
+		for (size_t j = 0; j < au->M; j++) {
+			const struct ex_flip_feature *ff = &r.features[j];
+			json_t *d = json_object();
+			json_array_append_new(flips,
+			                      ff->flips ? ctl_json_double(ff->value) : json_null());
+			ctl_json_set(d, "feature", json_string(feature_name(au, j, buf)));
+			ctl_json_set(d, "value",
+			             ff->flips ? ctl_json_double(ff->value) : json_null());
+			ctl_json_set(d, "distance",
+			             ff->flips ? ctl_json_double(ff->distance) : json_null());
+			ctl_json_set(d, "prediction",
+			             ff->flips ? json_doubles(r.predictions + j * au->G, au->G)
+			                       : json_null());
+			ctl_json_set(d, "low_importance", json_boolean(ff->low_importance));
+			ctl_json_set(d, "plausible", json_boolean(ff->plausible));
+			ctl_json_set(d, "immutable", json_boolean(ff->immutable));
+			ctl_json_set(d, "exact", json_boolean(ff->exact));
+			json_array_append_new(details, d);
+		}
+		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		ctl_json_set(o, "phi", json_pack("[o]", json_doubles(phi, au->M)));
+		ctl_json_set(o, "flips", flips);
+		ctl_json_set(o, "fragile", json_boolean(r.fragile));
+		ctl_json_set(o, "fragile_features",
+		             json_features(au, r.fragile_features, r.n_fragile));
+		ctl_json_set(o, "decision", json_integer(r.decision));
+		ctl_json_set(o, "margin", ctl_json_double(r.margin));
+		ctl_json_set(o, "fragility_index", ctl_json_double(r.fragility_index));
+		ctl_json_set(o, "low_share", ctl_json_double(r.low_share));
+		ctl_json_set(o, "kappa", ctl_json_double(r.kappa));
+		ctl_json_set(o, "flip_details", details);
+		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
+		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+	} else {
+		print_prediction(au, i, pred);
+		printf("  %s; decision margin %.4g, fragility index %.2f\n",
+		       r.fragile
+		           ? "FRAGILE_LOW_IMPORTANCE: a low-importance feature flips the decision"
+		           : "not fragile",
+		       r.margin, r.fragility_index);
+		for (size_t j = 0; j < au->M; j++) {
+			const struct ex_flip_feature *ff = &r.features[j];
+			if (!ff->flips)
+				continue;
+			printf("  %-28s flips at %s (%.3g MAD)%s%s%s\n", feature_name(au, j, buf),
+			       ctl_double_format(ff->value, b1), ff->distance,
+			       ff->low_importance ? ", low importance" : "",
+			       ff->plausible ? ", plausible" : "",
+			       ff->immutable ? ", immutable" : "");
+		}
+	}
+	ex_flip_result_free(&r);
+	free(phi);
+	return 0;
+}
+
+static int do_adversarial(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+                          size_t err_size)
+{
+	struct ex_adv_config ac = {.seed = au->a->seed, .budget = au->a->budget};
+	struct ex_explainer e = {.explain = model_explain, .userdata = au};
+	struct ex_region *r = NULL;
+	double fx[1024], pred[1024];
+	char buf[32], b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX];
+	int rc = au->f.predict(au->f.userdata, x, 1, fx, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	if (au->m && ex_model_is_trees(au->m))
+		rc = ex_adversarial_tree(au->m, &au->f, &e, x, au->bg.values, au->bg.n_rows,
+		                         au->info, &au->d, &ac, &r, err, err_size);
+	else
+		/* linear models get exact attributions; black boxes the decision-only signature */
+		rc = ex_adversarial_search(&au->f, au->m ? &e : NULL, x, au->bg.values,
+		                           au->bg.n_rows, au->info, &au->d, &ac, &r, err, err_size);
+	if (rc < 0)
+		return rc;
+	shown_prediction(au, fx, pred);
+	if (o) {
+		json_t *region = json_object(), *rule = json_array(), *ex = json_array();
+		for (size_t k = 0; k < r->n_rule; k++) {
+			const struct ex_region_bound *b = &r->rule[k];
+			json_t *t = json_object();
+			ctl_json_set(t, "feature", json_string(feature_name(au, b->feature, buf)));
+			if (b->missing) {
+				ctl_json_set(t, "missing", json_true());
+			} else {
+				ctl_json_set(t, "lo",
+				             isinf(b->lo) ? json_null() : ctl_json_double(b->lo));
+				ctl_json_set(t, "lo_inclusive", json_boolean(b->lo_incl));
+				ctl_json_set(t, "hi",
+				             isinf(b->hi) ? json_null() : ctl_json_double(b->hi));
+				ctl_json_set(t, "hi_inclusive", json_boolean(b->hi_incl));
+			}
+			json_array_append_new(rule, t);
+		}
+		for (size_t k = 0; k < r->n_exemplars; k++)
+			json_array_append_new(ex, json_doubles(r->exemplars + k * au->M, au->M));
+		ctl_json_set(region, "rule", rule);
+		ctl_json_set(region, "precision", ctl_json_double(r->precision));
+		ctl_json_set(region, "precision_ci95",
+		             json_pack("[ff]", r->precision_lo, r->precision_hi));
+		ctl_json_set(region, "evaluated", json_integer((json_int_t)r->eval_n));
+		ctl_json_set(region, "coverage", ctl_json_double(r->coverage));
+		ctl_json_set(region, "support", json_integer((json_int_t)r->support));
+		ctl_json_set(region, "exemplars", ex);
+		ctl_json_set(region, "method", json_string(r->method));
+		ctl_json_set(region, "exact", json_boolean(r->exact));
+		ctl_json_set(region, "decision_only", json_boolean(r->decision_only));
+		ctl_json_set(region, "decision", json_integer(r->decision));
+		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		ctl_json_set(o, "region", region);
+		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
+		ctl_json_set(o, "model_rows", ctl_json_u64(r->model_rows));
+	} else {
+		print_prediction(au, i, pred);
+		printf("  the same failure (%s) holds in this region (%s%s): precision %.3f "
+		       "[%.3f, %.3f] on %zu fresh points, coverage %.3f of the background\n",
+		       r->decision_only ? "same decision"
+		                        : "same decision, same signed top features",
+		       r->method, r->exact ? ", exact" : ", estimated", r->precision,
+		       r->precision_lo, r->precision_hi, r->eval_n, r->coverage);
+		for (size_t k = 0; k < r->n_rule; k++) {
+			const struct ex_region_bound *b = &r->rule[k];
+			if (b->missing) {
+				printf("    %s is missing\n", feature_name(au, b->feature, buf));
+				continue;
+			}
+			printf("    %s%s %s %s%s\n",
+			       isinf(b->lo) ? "" : ctl_double_format(b->lo, b1),
+			       isinf(b->lo) ? "" : (b->lo_incl ? " <=" : " <"),
+			       feature_name(au, b->feature, buf),
+			       isinf(b->hi) ? "" : (b->hi_incl ? "<= " : "< "),
+			       isinf(b->hi) ? "" : ctl_double_format(b->hi, b2));
+		}
+	}
+	ex_region_free(r);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ run */
+
+int explain_audit(const struct ctl *c, const struct audit_args *a)
+{
+	struct audit au = {.a = a, .c = c};
+	char err[EX_ERR_MAX];
+	int status = setup(&au);
+
+	if (status) {
+		teardown(&au);
+		return status;
+	}
+	if (au.G > 1024) {
+		ctl_error("the model has %zu outputs; at most 1024 are supported", au.G);
+		teardown(&au);
+		return CTL_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < au.rows.n_rows; i++) {
+		const double *x = au.rows.values + i * au.M;
+		json_t *o = c->json ? json_object() : NULL;
+		int rc;
+		if (o)
+			ctl_json_set(o, "row", json_integer((json_int_t)i));
+		err[0] = 0;
+		switch (a->method) {
+		case AUDIT_KERNELSHAP:
+		case AUDIT_PERMUTATION:
+			rc = do_sampled(&au, i, x, o, err, sizeof(err));
+			break;
+		case AUDIT_LIME:
+			rc = do_lime(&au, i, x, o, err, sizeof(err));
+			break;
+		case AUDIT_COUNTERFACTUAL:
+			rc = do_counterfactual(&au, i, x, o, err, sizeof(err));
+			break;
+		case AUDIT_FLIP:
+			rc = do_flip(&au, i, x, o, err, sizeof(err));
+			break;
+		default:
+			rc = do_adversarial(&au, i, x, o, err, sizeof(err));
+			break;
+		}
+		if (rc < 0) {
+			ctl_error("%s: row %zu: %s", a->rows_path, i, err[0] ? err : strerror(-rc));
+			status = rc == -ENOSPC || rc == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_PROBLEM;
+			json_decref(o);
+			continue;
+		}
+		if (o) {
+			ctl_json_print(stdout, o, true);
+			json_decref(o);
+		} else {
+			printf("\n");
+		}
+	}
+	teardown(&au);
+	return status;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The model-agnostic methods of `evidentctl explain` (ARCHITECTURE.md §5): KernelSHAP,
+ * permutation Shapley, LIME, counterfactuals, the flip test and adversarial search, on a model
+ * file or through an oracle process (§7), with the confidence score on request. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl.h"
+#include "explain.h"
+
+enum audit_method {
+	AUDIT_KERNELSHAP,
+	AUDIT_PERMUTATION,
+	AUDIT_LIME,
+	AUDIT_COUNTERFACTUAL,
+	AUDIT_FLIP,
+	AUDIT_ADVERSARIAL,
+};
+
+struct audit_args {
+	enum audit_method method;
+	const char *model_path; /* or oracle */
+	const char *oracle;
+	enum ex_format format;
+	const char *rows_path, *background_path;
+	uint64_t seed;
+	uint64_t budget; /* model rows per method call; 0: each method's default */
+	bool has_threshold;
+	double threshold;
+	bool probability; /* "prediction" as probability (model files) */
+	bool confidence;  /* add the confidence score (kernelshap, permutation) */
+	unsigned timeout_ms, oracle_procs;
+	size_t background_size;              /* k-means centroids for the sampled methods */
+	const char *immutable, *categorical; /* comma-separated feature names */
+};
+
+/* Runs the method on every row and prints the results (JSON Lines with c->json). Returns a
+ * CTL_EXIT_* status; errors are printed. */
+int explain_audit(const struct ctl *c, const struct audit_args *a);
