@@ -810,8 +810,13 @@ int explain_audit(const struct ctl *c, const struct audit_args *a)
 		}
 		if (rc < 0) {
 			ctl_error("%s: row %zu: %s", a->rows_path, i, err[0] ? err : strerror(-rc));
-			status = rc == -ENOSPC || rc == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_PROBLEM;
 			json_decref(o);
+			if (rc == -ENOSPC || rc == -EINVAL) {
+				/* the arguments do not fit: every row would say the same */
+				status = CTL_EXIT_USAGE;
+				break;
+			}
+			status = CTL_EXIT_PROBLEM;
 			continue;
 		}
 		if (o) {

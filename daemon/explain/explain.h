@@ -279,6 +279,9 @@ struct ex_sampled_config {
 	double rel_tolerance;  /* 0 -> 0.01 */
 	bool fixed;            /* no early stop: spend the budget in one round (shap's default) */
 	size_t max_batch_rows; /* rows per model call; 0 -> 65536 */
+	/* KernelSHAP: shap's scheme, every sampled coalition against every background row (no
+	 * stratification); kept as the benchmark's baseline */
+	bool shared_coalitions;
 };
 
 struct ex_sampled_result {

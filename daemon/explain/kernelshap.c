@@ -548,91 +548,123 @@ static void kernel_state_free(struct kernel_state *k)
 	free(k->pair_y);
 }
 
+/* One game's sampling state: the plan, the sums and the sampled pairs. */
+struct sampler {
+	struct sampled_run *run;
+	struct kernel_state k;
+	struct ex_rng rng;
+	size_t *members, *perm, min_pairs, n_first;
+	bool complete; /* every size was enumerated: the regression is exact */
+};
+
+static void sampler_free(struct sampler *s)
+{
+	free(s->members);
+	free(s->perm);
+	kernel_state_free(&s->k);
+}
+
+/* Plans (fixed: the whole budget like shap; adaptive: a first round), enumerates the sizes
+ * the plan covers and fills r when that is everything. */
+static int sampler_init(struct sampler *s, struct sampled_run *run,
+                        const struct ex_sampled_config *cfg, struct ex_sampled_result *r, char *err,
+                        size_t err_size)
+{
+	size_t P = run->P, G = run->G, spent = 0;
+	struct kernel_state *k = &s->k;
+	int rc;
+
+	*s = (struct sampler){.run = run, .min_pairs = P + 16};
+	*k = (struct kernel_state){.P = P, .W = game_mask_words(run->game), .G = G};
+	ex_rng_seed(&s->rng, cfg->seed);
+	s->members = malloc(P * sizeof(size_t));
+	s->perm = malloc(P * sizeof(size_t));
+	k->mu = calloc(P, sizeof(double));
+	k->sampled = calloc(P, sizeof(bool));
+	k->cum = calloc(P, sizeof(double));
+	k->sizes = calloc(P, sizeof(size_t));
+	k->A_enum = calloc(P * P, sizeof(double));
+	k->b_enum = calloc(P * G, sizeof(double));
+	k->A_samp = calloc(P * P, sizeof(double));
+	k->b_samp = calloc(P * G, sizeof(double));
+	if (!s->members || !s->perm || !k->mu || !k->sampled || !k->cum || !k->sizes ||
+	    !k->A_enum || !k->b_enum || !k->A_samp || !k->b_samp)
+		return ex__fail(err, err_size, -ENOMEM, "out of memory");
+	uint64_t afford = sampled_affordable(run);
+	if (afford < 2 * s->min_pairs)
+		return ex__fail(err, err_size, -ENOSPC,
+		                "the budget of %llu model rows cannot pay for one round of "
+		                "KernelSHAP over %zu features: it needs %zu coalitions x %zu "
+		                "background rows beyond f(x) and the background",
+		                (unsigned long long)run->budget, P, 2 * s->min_pairs, run->n_bg);
+	size_t n_plan = cfg->fixed ? (size_t)afford : (size_t)fmin((double)afford, 4.0 * P + 128);
+	rc = plan_and_enumerate(run, k, n_plan, &spent, err, err_size);
+	if (rc < 0)
+		return rc;
+	s->n_first = (n_plan > spent ? n_plan - spent : 0) / 2;
+	if (s->n_first < s->min_pairs)
+		s->n_first = s->min_pairs;
+	if (k->n_sizes == 0) {
+		s->complete = true;
+		rc = kernel_solve(run, k, r, err, err_size);
+		if (rc >= 0) {
+			r->exact = r->converged = true;
+			r->rounds = 1;
+		}
+	}
+	return rc;
+}
+
+/* Samples pairs until there are n_goal (or the budget is spent) and solves into r. Sets
+ * *grew when pairs were added. */
+static int sampler_grow(struct sampler *s, size_t n_goal, struct ex_sampled_result *r, bool *grew,
+                        char *err, size_t err_size)
+{
+	struct kernel_state *k = &s->k;
+	size_t want = n_goal > k->n_pairs ? n_goal - k->n_pairs : 0;
+	size_t can = (size_t)(sampled_affordable(s->run) / 2);
+	int rc;
+
+	*grew = false;
+	if (s->complete)
+		return 0;
+	if (want > can)
+		want = can;
+	if (k->n_pairs + want < s->min_pairs)
+		return ex__fail(err, err_size, -ENOSPC,
+		                "the budget of %llu model rows ran out before %zu coalition pairs "
+		                "were sampled",
+		                (unsigned long long)s->run->budget, s->min_pairs);
+	if (want == 0)
+		return 0;
+	rc = sample_pairs(s->run, k, &s->rng, want, s->members, s->perm, err, err_size);
+	if (rc < 0)
+		return rc;
+	*grew = true;
+	r->rounds++;
+	return kernel_solve(s->run, k, r, err, err_size);
+}
+
 static int kernel_sampled(struct sampled_run *run, const struct ex_sampled_config *cfg,
                           struct ex_sampled_result *r, char *err, size_t err_size)
 {
-	size_t P = run->P, G = run->G;
-	struct kernel_state k = {.P = P, .W = game_mask_words(run->game), .G = G};
-	size_t *members = malloc(P * sizeof(size_t)), *perm = malloc(P * sizeof(size_t));
-	size_t min_pairs = P + 16, spent = 0;
-	struct ex_rng rng;
-	int rc = 0;
+	struct sampler s;
+	int rc = sampler_init(&s, run, cfg, r, err, err_size);
+	size_t n_goal = s.n_first;
 
-	ex_rng_seed(&rng, cfg->seed);
-	k.mu = calloc(P, sizeof(double));
-	k.sampled = calloc(P, sizeof(bool));
-	k.cum = calloc(P, sizeof(double));
-	k.sizes = calloc(P, sizeof(size_t));
-	k.A_enum = calloc(P * P, sizeof(double));
-	k.b_enum = calloc(P * G, sizeof(double));
-	k.A_samp = calloc(P * P, sizeof(double));
-	k.b_samp = calloc(P * G, sizeof(double));
-	if (!members || !perm || !k.mu || !k.sampled || !k.cum || !k.sizes || !k.A_enum ||
-	    !k.b_enum || !k.A_samp || !k.b_samp) {
-		rc = ex__fail(err, err_size, -ENOMEM, "out of memory");
-		goto out;
-	}
-	uint64_t afford = sampled_affordable(run);
-	if (afford < 2 * min_pairs) {
-		rc =
-		    ex__fail(err, err_size, -ENOSPC,
-		             "the budget of %llu model rows cannot pay for one round of KernelSHAP "
-		             "over %zu features: it needs %zu coalitions x %zu background rows "
-		             "beyond f(x) and the background",
-		             (unsigned long long)run->budget, P, 2 * min_pairs, run->n_bg);
-		goto out;
-	}
-	/* the fixed mode plans the whole budget like shap; the adaptive mode plans a first round
-	 * and grows the sampled part only */
-	size_t n_plan = cfg->fixed ? (size_t)afford : (size_t)fmin((double)afford, 4.0 * P + 128);
-	rc = plan_and_enumerate(run, &k, n_plan, &spent, err, err_size);
-	if (rc < 0)
-		goto out;
-	size_t n_first = (n_plan > spent ? n_plan - spent : 0) / 2;
-	if (n_first < min_pairs)
-		n_first = min_pairs;
-	if (k.n_sizes == 0) {
-		/* every size enumerated: the regression over all coalitions is exact */
-		rc = kernel_solve(run, &k, r, err, err_size);
-		if (rc >= 0) {
-			r->exact = true;
-			r->converged = true;
-			r->rounds = 1;
-		}
-		goto out;
-	}
-	size_t n_goal = n_first;
-	for (;;) {
-		size_t want = n_goal - k.n_pairs, can = (size_t)(sampled_affordable(run) / 2);
-		if (want > can)
-			want = can;
-		if (want == 0 && k.n_pairs >= min_pairs)
-			break;
-		if (k.n_pairs + want < min_pairs) {
-			rc = ex__fail(err, err_size, -ENOSPC,
-			              "the budget of %llu model rows ran out before %zu coalition "
-			              "pairs were sampled",
-			              (unsigned long long)run->budget, min_pairs);
-			goto out;
-		}
-		rc = sample_pairs(run, &k, &rng, want, members, perm, err, err_size);
-		if (rc < 0)
-			goto out;
-		r->rounds++;
-		rc = kernel_solve(run, &k, r, err, err_size);
-		if (rc < 0)
-			goto out;
+	while (rc >= 0 && !s.complete) {
+		bool grew;
 		double max_se, ratio;
+		rc = sampler_grow(&s, n_goal, r, &grew, err, err_size);
+		if (rc < 0 || !grew)
+			break;
 		r->converged = sampled_converged(run, r, &max_se, &ratio);
 		r->ratio = ratio;
 		if (r->converged || cfg->fixed)
 			break;
-		n_goal = sampled_forecast(run, k.n_pairs, max_se, ratio);
+		n_goal = sampled_forecast(run, s.k.n_pairs, max_se, ratio);
 	}
-out:
-	free(members);
-	free(perm);
-	kernel_state_free(&k);
+	sampler_free(&s);
 	return rc;
 }
 
@@ -663,72 +695,139 @@ static int kernel_game(struct sampled_run *run, const struct ex_sampled_config *
  * sampling error; independent coalitions per row cost the same and, when the interaction
  * residuals of a coalition are correlated across background rows (the usual case), give a
  * smaller variance (about 2.5x on the XGBoost benchmark models). Each phi_b meets its own
- * efficiency constraint, so sum phi = f(x) - base exactly. The tolerances are scaled so that
- * the combined standard error meets the caller's rule. */
+ * efficiency constraint, so sum phi = f(x) - base exactly. The rows grow together in rounds
+ * and the stopping rule is applied to the combined estimate. */
+struct stratum {
+	struct sampled_run run;
+	struct ex_sampled_result r;
+	struct sampler s;
+	double w;
+	bool active; /* sampling (not exact, not skipped) */
+	bool begun, sampler_ready;
+};
+
+static void combine(struct sampled_run *run, struct stratum *st, size_t n, double *var,
+                    struct ex_sampled_result *r)
+{
+	size_t MG = run->M * run->G;
+
+	memset(r->phi, 0, MG * sizeof(double));
+	memset(var, 0, MG * sizeof(double));
+	for (size_t b = 0; b < n; b++) {
+		if (!st[b].begun)
+			continue;
+		for (size_t q = 0; q < MG; q++) {
+			r->phi[q] += st[b].w * st[b].r.phi[q];
+			var[q] += st[b].w * st[b].w * st[b].r.se[q] * st[b].r.se[q];
+		}
+	}
+	for (size_t q = 0; q < MG; q++)
+		r->se[q] = sqrt(var[q]);
+}
+
 static int kernel_stratified(struct sampled_run *run, const struct ex_fn *f, const double *x,
                              const double *bg, const double *w, const struct ex_sampled_config *c,
                              struct ex_sampled_result *r, char *err, size_t err_size)
 {
-	size_t M = run->M, G = run->G, n_bg = run->n_bg;
-	double W = 0, *var = calloc(M * G, sizeof(double));
+	size_t M = run->M, n_bg = run->n_bg;
+	double W = 0, *var = calloc(M * run->G, sizeof(double));
+	struct stratum *st = calloc(n_bg, sizeof(*st));
 	uint64_t spent = game_rows(run->game), share;
+	size_t *goal = calloc(n_bg, sizeof(size_t));
 	int rc = 0;
 
-	if (!var)
-		return ex__fail(err, err_size, -ENOMEM, "out of memory");
+	if (!var || !st || !goal) {
+		rc = ex__fail(err, err_size, -ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t b = 0; b < n_bg; b++)
 		W += w ? w[b] : 1;
 	share = spent < run->budget ? (run->budget - spent) / n_bg : 0;
-	r->rcond = INFINITY;
-	r->converged = true;
+	if (share < 3) { /* f(x), f(b) and at least one coalition; 0 would mean "default" below */
+		rc = ex__fail(err, err_size, -ENOSPC,
+		              "the budget of %llu model rows cannot pay for KernelSHAP over %zu "
+		              "features with %zu background rows",
+		              (unsigned long long)run->budget, run->P, n_bg);
+		goto out;
+	}
 	r->exact = true;
+	r->rcond = INFINITY;
 	for (size_t b = 0; b < n_bg; b++) {
-		double wb = (w ? w[b] : 1) / W;
-		if (wb == 0)
+		struct stratum *t = &st[b];
+		t->w = (w ? w[b] : 1) / W;
+		if (t->w == 0)
 			continue;
 		uint64_t seed_src[2] = {c->seed, b};
 		struct ex_sampled_config cb = *c;
 		cb.seed = ex_rng_seed_from(seed_src, sizeof(seed_src));
 		cb.budget = share;
-		/* sum_b wb^2 t_b^2 = t^2 with t_b = t / (wb sqrt(n_bg)) */
-		cb.tolerance = c->tolerance / (wb * sqrt((double)n_bg));
-		cb.rel_tolerance = run->rel_tolerance * sqrt((double)n_bg);
-		struct sampled_run rb;
-		struct ex_sampled_result pb;
-		rc = sampled_begin(f, x, bg + b * M, NULL, 1, &cb, &rb, &pb, err, err_size);
+		rc = sampled_begin(f, x, bg + b * M, NULL, 1, &cb, &t->run, &t->r, err, err_size);
 		if (rc < 0)
 			goto out;
-		rc = kernel_game(&rb, &cb, &pb, err, err_size);
-		r->model_rows += game_rows(rb.game);
-		r->coalitions += game_coalitions(rb.game);
-		sampled_end(&rb, &pb, rc);
-		if (rc < 0) {
-			if (rc == -ENOSPC)
-				rc = ex__fail(
-				    err, err_size, -ENOSPC,
-				    "the budget of %llu model rows leaves %llu per background "
-				    "row, too few for KernelSHAP over %zu features (background "
-				    "row %zu)",
-				    (unsigned long long)run->budget, (unsigned long long)share,
-				    run->P, b);
+		t->begun = true;
+		size_t P = t->run.P;
+		if (P <= 1 || (P < 31 && ((uint64_t)1 << P) - 2 <= sampled_affordable(&t->run))) {
+			rc = kernel_game(&t->run, &cb, &t->r, err, err_size);
+		} else {
+			rc = sampler_init(&t->s, &t->run, &cb, &t->r, err, err_size);
+			t->sampler_ready = true;
+			t->active = rc >= 0 && !t->s.complete;
+			goal[b] = t->s.n_first;
+		}
+		if (rc == -ENOSPC)
+			rc = ex__fail(
+			    err, err_size, -ENOSPC,
+			    "the budget of %llu model rows leaves %llu per background row, "
+			    "too few for KernelSHAP over %zu features (background row %zu)",
+			    (unsigned long long)run->budget, (unsigned long long)share, P, b);
+		if (rc < 0)
 			goto out;
-		}
-		for (size_t q = 0; q < M * G; q++) {
-			r->phi[q] += wb * pb.phi[q];
-			var[q] += wb * wb * pb.se[q] * pb.se[q];
-		}
-		r->exact &= pb.exact;
-		r->rounds = pb.rounds > r->rounds ? pb.rounds : r->rounds;
-		r->rcond = fmin(r->rcond, pb.rcond);
-		ex_sampled_result_free(&pb);
 	}
-	for (size_t q = 0; q < M * G; q++)
-		r->se[q] = sqrt(var[q]);
-	double max_se, ratio;
-	r->converged = sampled_converged(run, r, &max_se, &ratio);
-	r->ratio = ratio;
+	for (;;) {
+		bool any = false;
+		for (size_t b = 0; b < n_bg; b++) {
+			bool grew;
+			if (!st[b].active)
+				continue;
+			rc = sampler_grow(&st[b].s, goal[b], &st[b].r, &grew, err, err_size);
+			if (rc < 0)
+				goto out;
+			any |= grew;
+		}
+		r->rounds++;
+		combine(run, st, n_bg, var, r);
+		double max_se, ratio;
+		r->converged = sampled_converged(run, r, &max_se, &ratio);
+		r->ratio = ratio;
+		if (r->converged || c->fixed || !any)
+			break;
+		/* every stratum grows by the factor the combined estimate needs */
+		for (size_t b = 0; b < n_bg; b++)
+			if (st[b].active) {
+				size_t n = st[b].s.k.n_pairs;
+				goal[b] = sampled_forecast(run, n, max_se, ratio);
+			}
+	}
+	for (size_t b = 0; b < n_bg; b++) {
+		if (!st[b].begun)
+			continue;
+		r->exact &= !st[b].active && st[b].r.exact;
+		r->rcond = fmin(r->rcond, st[b].r.rcond);
+	}
 out:
+	for (size_t b = 0; st && b < n_bg; b++) {
+		if (st[b].begun) {
+			r->model_rows += game_rows(st[b].run.game);
+			r->coalitions += game_coalitions(st[b].run.game);
+		}
+		if (st[b].sampler_ready)
+			sampler_free(&st[b].s);
+		if (st[b].begun)
+			sampled_end(&st[b].run, &st[b].r, -1); /* frees the stratum's result too */
+	}
+	free(st);
 	free(var);
+	free(goal);
 	return rc;
 }
 
@@ -742,7 +841,8 @@ int ex_kernelshap(const struct ex_fn *f, const double *x, const double *bg, cons
 	if (rc < 0)
 		return rc;
 	size_t P = run.P;
-	if (n_bg == 1 || P <= 1 || (P < 31 && ((uint64_t)1 << P) - 2 <= sampled_affordable(&run))) {
+	if (n_bg == 1 || P <= 1 || c->shared_coalitions ||
+	    (P < 31 && ((uint64_t)1 << P) - 2 <= sampled_affordable(&run))) {
 		rc = kernel_game(&run, c, ret, err, err_size);
 		if (rc >= 0)
 			sampled_finish(&run, ret);
