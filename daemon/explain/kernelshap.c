@@ -695,14 +695,18 @@ static int kernel_game(struct sampled_run *run, const struct ex_sampled_config *
  * sampling error; independent coalitions per row cost the same and, when the interaction
  * residuals of a coalition are correlated across background rows (the usual case), give a
  * smaller variance (about 2.5x on the XGBoost benchmark models). Each phi_b meets its own
- * efficiency constraint, so sum phi = f(x) - base exactly. The rows grow together in rounds
- * and the stopping rule is applied to the combined estimate. */
+ * efficiency constraint, so sum phi = f(x) - base exactly. A pilot round gives every row a
+ * third of an equal share; later pairs go where they reduce the combined variance most
+ * (Neyman allocation, n_b proportional to w_b times the row's per-pair spread), the fixed mode
+ * spending the rest of the budget in one more round, the adaptive mode growing by the
+ * forecast of the combined stopping rule. */
 struct stratum {
 	struct sampled_run run;
 	struct ex_sampled_result r;
 	struct sampler s;
 	double w;
-	bool active; /* sampling (not exact, not skipped) */
+	double spread, add; /* allocation: per-pair spread, pairs to add */
+	bool active;        /* sampling (not exact, not skipped) */
 	bool begun, sampler_ready;
 };
 
@@ -782,8 +786,16 @@ static int kernel_stratified(struct sampled_run *run, const struct ex_fn *f, con
 			    (unsigned long long)run->budget, (unsigned long long)share, P, b);
 		if (rc < 0)
 			goto out;
+		if (t->active) {
+			/* a pilot of a third of the equal share (at least the minimum); the rest is
+			 * allocated below. The stratum may then draw on the global budget: the
+			 * allocation keeps the sum of the strata within it. */
+			goal[b] =
+			    t->s.n_first / 3 > t->s.min_pairs ? t->s.n_first / 3 : t->s.min_pairs;
+			t->run.budget = run->budget;
+		}
 	}
-	for (;;) {
+	for (unsigned round = 0;; round++) {
 		bool any = false;
 		for (size_t b = 0; b < n_bg; b++) {
 			bool grew;
@@ -799,14 +811,50 @@ static int kernel_stratified(struct sampled_run *run, const struct ex_fn *f, con
 		double max_se, ratio;
 		r->converged = sampled_converged(run, r, &max_se, &ratio);
 		r->ratio = ratio;
-		if (r->converged || c->fixed || !any)
+		if ((r->converged && !(c->fixed && round == 0)) || (c->fixed && round > 0) || !any)
 			break;
-		/* every stratum grows by the factor the combined estimate needs */
+		/* Neyman allocation: the variance of the combined estimate is
+		 * sum_b w_b^2 s_b^2 / n_b (s_b: a stratum's per-pair spread), smallest for a given
+		 * total when n_b is proportional to w_b s_b */
+		uint64_t used = game_rows(run->game);
+		size_t n_now = 0;
+		double ws = 0;
+		for (size_t b = 0; b < n_bg; b++) {
+			if (st[b].begun)
+				used += game_rows(st[b].run.game);
+			if (!st[b].active)
+				continue;
+			double s2 = 0;
+			for (size_t q = 0; q < M * run->G; q++)
+				s2 += st[b].r.se[q] * st[b].r.se[q];
+			st[b].spread = sqrt(s2 * (double)st[b].s.k.n_pairs);
+			ws += st[b].w * st[b].spread;
+			n_now += st[b].s.k.n_pairs;
+		}
+		/* a pair costs at most 2 rows */
+		size_t can = used < run->budget ? (size_t)((run->budget - used) / 2) : 0;
+		size_t n_next =
+		    c->fixed ? n_now + can : sampled_forecast(run, n_now, max_se, ratio);
+		if (n_next > n_now + can)
+			n_next = n_now + can;
+		if (n_next <= n_now || !(ws > 0))
+			break;
+		/* goals proportional to w_b s_b, never below what a stratum has, scaled so that
+		 * the additions fit */
+		double add_total = 0;
+		for (size_t b = 0; b < n_bg; b++) {
+			if (!st[b].active)
+				continue;
+			double want = (double)n_next * st[b].w * st[b].spread / ws;
+			double have = (double)st[b].s.k.n_pairs;
+			st[b].add = want > have ? want - have : 0;
+			add_total += st[b].add;
+		}
+		double scale =
+		    add_total > (double)(n_next - n_now) ? (double)(n_next - n_now) / add_total : 1;
 		for (size_t b = 0; b < n_bg; b++)
-			if (st[b].active) {
-				size_t n = st[b].s.k.n_pairs;
-				goal[b] = sampled_forecast(run, n, max_se, ratio);
-			}
+			if (st[b].active)
+				goal[b] = st[b].s.k.n_pairs + (size_t)floor(st[b].add * scale);
 	}
 	for (size_t b = 0; b < n_bg; b++) {
 		if (!st[b].begun)
