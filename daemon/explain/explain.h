@@ -261,8 +261,10 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
  * and the result is the exact Shapley value (exact = true, stderr 0). Otherwise the sampling
  * is stratified by background row: phi is the weighted mean of the Shapley values of the
  * single-row games f(x_S, b_rest), each estimated with its own coalitions (independent
- * coalitions per row have a smaller variance than shared ones at the same cost); per row the
- * sizes whose subsets fit are enumerated (shap's scheme) and the rest is sampled in
+ * coalitions per row have a smaller variance than shared ones at the same cost; after a pilot
+ * round the pairs are allocated across rows in proportion to weight times spread, Neyman's
+ * allocation); per row the sizes whose subsets fit are enumerated (shap's scheme) and the rest
+ * is sampled in
  * complementary pairs; the efficiency constraint is solved exactly (constrained weighted least
  * squares by Cholesky, ATTRIBUTION.md §3.3), so sum phi + base = f(x) to rounding. With paired
  * sampling the estimate is exact for games without interactions of order 3 or more. The standard
