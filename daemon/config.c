@@ -17,9 +17,11 @@
 
 #include "frame.h"
 #include "log.h"
+#include "trigger.h"
 
 struct parse {
 	struct config *c;
+	int column; /* > 0: the error's column within the value (a trigger expression) */
 	const char *path;
 	const char *text;
 	char err[512];
@@ -83,6 +85,17 @@ void config_deinit(struct config *c)
 	free(c->allow_gids);
 	free(c->signing_key);
 	free(c->origin);
+	for (size_t i = 0; i < c->n_triggers; i++) {
+		struct config_trigger *t = &c->triggers[i];
+		free(t->name);
+		free(t->model);
+		free(t->when);
+		trig_free(t->expr);
+		for (size_t m = 0; m < t->n_methods; m++)
+			free(t->methods[m]);
+		free(t->methods);
+	}
+	free(c->triggers);
 	*c = (struct config){0};
 }
 
@@ -314,12 +327,134 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 	return fail(p, name, "unknown key in [daemon]");
 }
 
+static const char *const methods[] = {
+    "treeshap", "treeshap-interventional", "linear", "kernelshap", "permutation",
+    "lime",     "counterfactual",          "flip",   "adversarial"};
+
+static int trigger_methods(struct parse *p, struct config_trigger *t, const char *name,
+                           const char *value)
+{
+	char *copy = strdup(value), *save = NULL, *tok;
+
+	if (!copy)
+		return fail(p, name, "out of memory");
+	for (size_t m = 0; m < t->n_methods; m++)
+		free(t->methods[m]);
+	t->n_methods = 0;
+	for (tok = strtok_r(copy, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+		size_t k = 0;
+		while (k < sizeof(methods) / sizeof(methods[0]) && strcmp(tok, methods[k]))
+			k++;
+		if (k == sizeof(methods) / sizeof(methods[0])) {
+			fail(p, name, "unknown method \"%s\" (expected %s)", tok, CONFIG_METHODS);
+			free(copy);
+			return 0;
+		}
+		char **nm = realloc(t->methods, (t->n_methods + 1) * sizeof(char *));
+		if (!nm || !(nm[t->n_methods] = strdup(tok))) {
+			if (nm)
+				t->methods = nm;
+			free(copy);
+			return fail(p, name, "out of memory");
+		}
+		t->methods = nm;
+		t->n_methods++;
+	}
+	free(copy);
+	if (!t->n_methods)
+		return fail(p, name, "expected one or more of %s", CONFIG_METHODS);
+	return 1;
+}
+
+/* The trigger named in section "trigger NAME", created on its first key. */
+static struct config_trigger *trigger_of(struct parse *p, const char *section)
+{
+	struct config *c = p->c;
+	const char *tname = section + 8;
+
+	for (size_t i = 0; i < c->n_triggers; i++)
+		if (!strcmp(c->triggers[i].name, tname))
+			return &c->triggers[i];
+	struct config_trigger *nt = realloc(c->triggers, (c->n_triggers + 1) * sizeof(*nt));
+	if (!nt)
+		return NULL;
+	c->triggers = nt;
+	nt = &c->triggers[c->n_triggers];
+	*nt = (struct config_trigger){.review_below = 0.8, .rate_per_second = 10, .burst = 20};
+	if (!(nt->name = strdup(tname)))
+		return NULL;
+	c->n_triggers++;
+	return nt;
+}
+
+static int trigger_key(struct parse *p, const char *section, const char *name, const char *value)
+{
+	const char *tname = section + 8;
+	struct config_trigger *t;
+
+	if (!*tname || strspn(tname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                             "0123456789_-.") != strlen(tname))
+		return fail(p, name, "[%s]: a trigger name is letters, digits, '_', '-' and '.'",
+		            section);
+	t = trigger_of(p, section);
+	if (!t)
+		return fail(p, name, "out of memory");
+	if (!strcmp(name, "when")) {
+		struct trig_error e;
+		struct trig_expr *x;
+		if (t->when)
+			return fail(p, name, "given twice in [%s]", section);
+		int rc = trig_compile(value, &x, &e);
+		if (rc < 0) {
+			p->column = (int)e.column;
+			return fail(p, name, "%s", e.message);
+		}
+		t->expr = x;
+		return set_string(&t->when, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "model")) {
+		if (!*value || strpbrk(value, " \t"))
+			return fail(p, name, "expected a model id (or ID@VERSION), not \"%s\"",
+			            value);
+		return set_string(&t->model, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "methods"))
+		return trigger_methods(p, t, name, value);
+	if (!strcmp(name, "review_below")) {
+		char *end;
+		errno = 0;
+		double v = strtod(value, &end);
+		if (errno || end == value || *end || !(v >= 0 && v <= 1))
+			return fail(p, name, "expected a confidence from 0 to 1, not \"%s\"",
+			            value);
+		t->review_below = v;
+		return 1;
+	}
+	if (!strcmp(name, "rate_limit")) {
+		if (trig_rate_parse(value, &t->rate_per_second) < 0)
+			return fail(p, name, "expected N/s, N/min or N/h (N > 0), not \"%s\"",
+			            value);
+		return 1;
+	}
+	if (!strcmp(name, "burst"))
+		return parse_u32(value, 1, 1000000, &t->burst)
+		           ? 1
+		           : fail(p, name, "expected a number from 1 to 1000000, not \"%s\"",
+		                  value);
+	return fail(p, name,
+	            "unknown key in [%s] (expected when, model, methods, review_below, "
+	            "rate_limit, burst)",
+	            section);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
 
 	if (!strcmp(section, "daemon"))
 		return daemon_key(p, name, value);
+	if (!strncmp(section, "trigger ", 8))
+		return trigger_key(p, section, name, value);
 	if (!section[0])
 		return fail(p, name, "key outside any section (start with [daemon])");
 	return fail(p, name, "unknown section [%s]", section);
@@ -432,7 +567,8 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 			snprintf(err, err_size, "%s: cannot parse", file);
 		else if (p.err[0])
 			snprintf(err, err_size, "%s:%d:%d: %s", file, line,
-			         value_column(c.text, line), p.err);
+			         value_column(c.text, line) + (p.column > 0 ? p.column - 1 : 0),
+			         p.err);
 		else
 			snprintf(err, err_size,
 			         "%s:%d:1: syntax error (expected [section] or key = value)", file,
@@ -440,6 +576,13 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 		config_deinit(&c);
 		return -EINVAL;
 	}
+	for (size_t i = 0; i < c.n_triggers; i++)
+		if (!c.triggers[i].expr) {
+			snprintf(err, err_size, "%s: [trigger %s] has no `when` expression", file,
+			         c.triggers[i].name);
+			config_deinit(&c);
+			return -EINVAL;
+		}
 	*ret = c;
 	return 0;
 }

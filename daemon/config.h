@@ -10,6 +10,26 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/evidentd/evidentd.conf"
 
+struct trig_expr;
+
+/* The attribution and what-if methods a trigger may ask for (evidentctl explain's names). */
+#define CONFIG_METHODS                                                               \
+	"treeshap, treeshap-interventional, linear, kernelshap, permutation, lime, " \
+	"counterfactual, flip, adversarial"
+
+/* [trigger NAME]: which records open an incident and what the audit runs. */
+struct config_trigger {
+	char *name;
+	char *model;            /* model id, or "ID@VERSION"; NULL: every model */
+	char *when;             /* the expression as written */
+	struct trig_expr *expr; /* compiled (trigger.h) */
+	char **methods;         /* from CONFIG_METHODS; default: none given -> "treeshap, flip" */
+	size_t n_methods;
+	double review_below;    /* route to review below this confidence (0..1; default 0.8) */
+	double rate_per_second; /* incidents per second at most (default 10/s) */
+	uint32_t burst;         /* bucket size (default 20) */
+};
+
 struct config {
 	char *path; /* NULL when running on defaults */
 	char *text; /* the file's bytes (recorded in the vault) */
@@ -40,6 +60,9 @@ struct config {
 	uint32_t workers;
 	uint32_t job_queue;
 	int log_level;
+
+	struct config_trigger *triggers;
+	size_t n_triggers;
 };
 
 /* Defaults for everything (vault and socket from $STATE_DIRECTORY / $RUNTIME_DIRECTORY or the

@@ -858,3 +858,48 @@ int trig_eval(const struct trig_expr *x, const struct trig_record *r)
 	}
 	return sp == 1 && st[0].d != 0;
 }
+
+/* ------------------------------------------------------------------ rate limits */
+
+void trig_rate_init(struct trig_rate *r, double per_second, double burst)
+{
+	*r = (struct trig_rate){.per_second = per_second, .burst = burst, .tokens = burst};
+}
+
+bool trig_rate_take(struct trig_rate *r, uint64_t now_ns)
+{
+	if (r->last_ns && now_ns > r->last_ns) {
+		r->tokens += (double)(now_ns - r->last_ns) * 1e-9 * r->per_second;
+		if (r->tokens > r->burst)
+			r->tokens = r->burst;
+	}
+	if (now_ns > r->last_ns || !r->last_ns)
+		r->last_ns = now_ns;
+	if (r->tokens >= 1) {
+		r->tokens -= 1;
+		r->taken++;
+		return true;
+	}
+	r->suppressed++;
+	return false;
+}
+
+int trig_rate_parse(const char *s, double *ret_per_second)
+{
+	char *end;
+	double n;
+
+	errno = 0;
+	n = strtod(s, &end);
+	if (errno || end == s || !(n > 0) || !isfinite(n) || *end != '/')
+		return -EINVAL;
+	end++;
+	double per = !strcmp(end, "s")     ? 1
+	             : !strcmp(end, "min") ? 60
+	             : !strcmp(end, "h")   ? 3600
+	                                   : 0;
+	if (!per)
+		return -EINVAL;
+	*ret_per_second = n / per;
+	return 0;
+}

@@ -69,3 +69,20 @@ struct trig_record {
 /* Evaluates x on r: 1 (fires), 0 (does not). Never fails on data (missing values follow the
  * rules above); division by zero gives inf or NaN as in IEEE arithmetic. */
 int trig_eval(const struct trig_expr *x, const struct trig_record *r);
+
+/* A per-rule rate limit: a token bucket of `burst` tokens refilled at `per_second`. A trigger
+ * that finds no token is suppressed and counted (never silently dropped: the caller records
+ * the count). */
+struct trig_rate {
+	double per_second, burst;
+	double tokens;
+	uint64_t last_ns;
+	uint64_t taken, suppressed;
+};
+
+/* A full bucket. */
+void trig_rate_init(struct trig_rate *r, double per_second, double burst);
+/* Takes a token at time now_ns (monotonic): true, or false and suppressed++. */
+bool trig_rate_take(struct trig_rate *r, uint64_t now_ns);
+/* "10/s", "600/min", "5/h", "2.5/s": into events per second. Returns 0 or -EINVAL. */
+int trig_rate_parse(const char *s, double *ret_per_second);

@@ -149,6 +149,57 @@ START_TEST(config_load_names_line_and_column)
 }
 END_TEST
 
+START_TEST(config_load_reads_triggers)
+{
+	struct config c;
+	char err[600];
+
+	ck_assert_int_eq(load("[daemon]\nworkers = 2\n"
+	                      "[trigger big-fx]\n"
+	                      "model = trader@2.1\n"
+	                      "when = context.amount > 1e6 && label.desk in [\"fx\"]\n"
+	                      "methods = treeshap, counterfactual,flip\n"
+	                      "review_below = 0.7\n"
+	                      "rate_limit = 120/min\n"
+	                      "burst = 5\n"
+	                      "[trigger any]\n"
+	                      "when = score > 0.99\n",
+	                      &c, err),
+	                 0);
+	ck_assert_uint_eq(c.n_triggers, 2);
+	struct config_trigger *t = &c.triggers[0];
+	ck_assert_str_eq(t->name, "big-fx");
+	ck_assert_str_eq(t->model, "trader@2.1");
+	ck_assert_str_eq(t->when, "context.amount > 1e6 && label.desk in [\"fx\"]");
+	ck_assert_ptr_nonnull(t->expr);
+	ck_assert_uint_eq(t->n_methods, 3);
+	ck_assert_str_eq(t->methods[1], "counterfactual");
+	ck_assert_double_eq(t->review_below, 0.7);
+	ck_assert_double_eq(t->rate_per_second, 2);
+	ck_assert_uint_eq(t->burst, 5);
+	/* defaults */
+	t = &c.triggers[1];
+	ck_assert_ptr_null(t->model);
+	ck_assert_uint_eq(t->n_methods, 0);
+	ck_assert_double_eq(t->review_below, 0.8);
+	ck_assert_double_eq(t->rate_per_second, 10);
+	config_deinit(&c);
+
+	/* expression errors point into the expression: value column + expression column - 1 */
+	expect_error("[trigger t]\nwhen = feature.a > \"x\"\n", "2:20:", "needs a number");
+	expect_error("[trigger t]\nwhen =   label.d > 1\n", "2:10:", "needs a number");
+	expect_error("[trigger t]\nwhen = feature.a >\n", "2:19:", "unexpected end");
+	expect_error("[trigger t]\nmethods = treeshap, magic\n", "2:11:", "unknown method");
+	expect_error("[trigger t]\nwhen = true\nreview_below = 2\n", "3:16:", "from 0 to 1");
+	expect_error("[trigger t]\nwhen = true\nrate_limit = 5/day\n", "3:14:", "N/s");
+	expect_error("[trigger t]\nwhen = true\nwhen = false\n", "3:8:", "given twice");
+	expect_error("[trigger t]\nwhen = true\ncolour = red\n", "3:10:", "unknown key");
+	expect_error("[trigger bad name!]\nwhen = true\n", "2:8:", "trigger name");
+	ck_assert_int_eq(load("[trigger t]\nmodel = m\n", &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "[trigger t] has no `when`"), "%s", err);
+}
+END_TEST
+
 START_TEST(config_load_reports_missing_file)
 {
 	struct config c;
@@ -173,6 +224,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_reads_every_key);
 	tcase_add_test(tc, config_load_names_line_and_column);
 	tcase_add_test(tc, config_load_reports_missing_file);
+	tcase_add_test(tc, config_load_reads_triggers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -232,6 +232,53 @@ START_TEST(test_features_binding)
 }
 END_TEST
 
+START_TEST(test_rate_take)
+{
+	struct trig_rate r;
+	const uint64_t s = 1000000000ull;
+
+	/* 2 per second, burst 3: a storm of 10 at t = 1 s passes 3 and counts 7 */
+	trig_rate_init(&r, 2, 3);
+	int passed = 0;
+	for (int i = 0; i < 10; i++)
+		passed += trig_rate_take(&r, 1 * s);
+	ck_assert_int_eq(passed, 3);
+	ck_assert_uint_eq(r.taken, 3);
+	ck_assert_uint_eq(r.suppressed, 7);
+	/* half a second later one token is back, not more */
+	ck_assert(trig_rate_take(&r, 1 * s + s / 2));
+	ck_assert(!trig_rate_take(&r, 1 * s + s / 2));
+	/* an hour later the bucket is full again, never above its burst */
+	passed = 0;
+	for (int i = 0; i < 10; i++)
+		passed += trig_rate_take(&r, 3600 * s);
+	ck_assert_int_eq(passed, 3);
+	/* a clock that steps back does not mint tokens */
+	ck_assert(!trig_rate_take(&r, 10 * s));
+	ck_assert_uint_eq(r.taken + r.suppressed, 23);
+}
+END_TEST
+
+START_TEST(test_rate_parse)
+{
+	double v;
+
+	ck_assert_int_eq(trig_rate_parse("10/s", &v), 0);
+	ck_assert_double_eq(v, 10);
+	ck_assert_int_eq(trig_rate_parse("600/min", &v), 0);
+	ck_assert_double_eq(v, 10);
+	ck_assert_int_eq(trig_rate_parse("36/h", &v), 0);
+	ck_assert_double_eq_tol(v, 0.01, 1e-15);
+	ck_assert_int_eq(trig_rate_parse("2.5/s", &v), 0);
+	ck_assert_double_eq(v, 2.5);
+	ck_assert_int_eq(trig_rate_parse("0/s", &v), -EINVAL);
+	ck_assert_int_eq(trig_rate_parse("-1/s", &v), -EINVAL);
+	ck_assert_int_eq(trig_rate_parse("10", &v), -EINVAL);
+	ck_assert_int_eq(trig_rate_parse("10/day", &v), -EINVAL);
+	ck_assert_int_eq(trig_rate_parse("/s", &v), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("trigger");
@@ -246,6 +293,12 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("trig_feature");
 	tcase_add_test(tc, test_features_binding);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("trig_rate_take");
+	tcase_add_test(tc, test_rate_take);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("trig_rate_parse");
+	tcase_add_test(tc, test_rate_parse);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
