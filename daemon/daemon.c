@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident_version.h"
+#include "incident.h"
 #include "log.h"
 #include "notify.h"
 #include "session.h"
@@ -347,6 +348,19 @@ static void on_hup(uv_signal_t *h, int sig)
 	nc.socket_path = d->cfg.socket_path;
 	d->cfg.socket_path = NULL;
 	nc.max_frame = d->cfg.max_frame; /* sessions hold readers sized for it */
+	struct trigger_state *nt;
+	size_t n_nt;
+	if (triggers_new(&nc, &nt, &n_nt) < 0) {
+		log_error("reload rejected: out of memory for the triggers");
+		config_deinit(&nc);
+		notify_send("READY=1\nSTATUS=reload rejected");
+		return;
+	}
+	/* records in flight carry their firings as packed bytes: nothing points into the old
+	 * rules. Rate buckets start full under the new rules. */
+	triggers_free(d->triggers, d->n_triggers);
+	d->triggers = nt;
+	d->n_triggers = n_nt;
 	config_deinit(&d->cfg);
 	d->cfg = nc;
 	log_set_level(d->cfg.log_level);
@@ -569,7 +583,7 @@ int daemon_run(struct daemon *d)
 	d->decode_arena.buf = malloc(d->decode_arena.cap);
 	d->read_buf = malloc(SESSION_READ_SIZE);
 	if (!d->decode_arena.buf || !d->read_buf || registry_init(&d->models) < 0 ||
-	    uv_loop_init(&loop) < 0)
+	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0 || uv_loop_init(&loop) < 0)
 		return 1;
 	d->loop = &loop;
 	if (open_vault(d) < 0 || record_start(d) < 0)
@@ -618,6 +632,12 @@ int daemon_run(struct daemon *d)
 	log_notice("stopped: %" PRIu64 " records, %" PRIu64 " duplicates, %" PRIu64
 	           " refused, %" PRIu64 " connections",
 	           d->stats.records, d->stats.duplicates, d->stats.refused, d->stats.connections);
+	if (d->n_triggers)
+		log_notice("triggers: %" PRIu64 " incidents (%" PRIu64
+		           " over rate limits), %" PRIu64 " not recorded (out of memory)",
+		           d->stats.incidents, d->stats.incidents_rate_limited,
+		           d->stats.incidents_lost);
+	triggers_free(d->triggers, d->n_triggers);
 	registry_deinit(&d->models);
 	vault_close(d->vault);
 	config_deinit(&d->cfg);
@@ -625,6 +645,7 @@ int daemon_run(struct daemon *d)
 	free(d->read_buf);
 	return d->exit_code;
 fail:
+	triggers_free(d->triggers, d->n_triggers);
 	registry_deinit(&d->models);
 	vault_close(d->vault);
 	config_deinit(&d->cfg);

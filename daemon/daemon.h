@@ -20,6 +20,7 @@ struct daemon_stats {
 	uint64_t connections, rejected_connections;
 	uint64_t records, duplicates, refused, registrations, reviews;
 	uint64_t overloaded, vault_full;
+	uint64_t incidents, incidents_rate_limited, incidents_lost;
 };
 
 struct daemon {
@@ -31,6 +32,8 @@ struct daemon {
 	struct vault *vault;
 	struct writer writer;
 	struct registry models;
+	struct trigger_state *triggers; /* the [trigger NAME] rules of cfg (incident.h) */
+	size_t n_triggers;
 	char origin[VAULT_ORIGIN_MAX + 1];
 
 	uv_pipe_t listener;

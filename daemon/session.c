@@ -11,6 +11,7 @@
 
 #include "entry.pb-c.h"
 #include "evident_version.h"
+#include "incident.h"
 #include "log.h"
 
 #define E(x)    EVIDENT__V1__ERROR__CODE__##x
@@ -281,13 +282,73 @@ struct entry_job {
 	struct job job;
 	uint8_t *payload;
 	int type;
-	char request_id[]; /* the dedup key is (session's client name, request_id) */
+	struct fired *fired; /* trigger firings, written once the record's seq is known */
+	char request_id[];   /* the dedup key is (session's client name, request_id) */
 };
 
 static void entry_job_free(struct entry_job *ej)
 {
 	free(ej->payload);
+	fired_free(ej->fired);
 	free(ej);
+}
+
+struct incident_job {
+	struct job job;
+	struct daemon *d;
+	uint8_t **payloads;
+};
+
+static void incident_done(struct job *j)
+{
+	struct incident_job *ij = (struct incident_job *)j;
+
+	if (j->rc < 0) {
+		ij->d->stats.incidents_lost += j->n;
+		log_error("recording %zu incident(s) failed: %s", j->n, strerror(-j->rc));
+	}
+	for (size_t i = 0; i < j->n; i++)
+		free(ij->payloads[i]);
+	free(ij->payloads);
+	free(j->in);
+	free(j->res);
+	free(ij);
+}
+
+/* The record is durable at seq: its firings become incident entries (one commit). */
+static void submit_incidents(struct daemon *d, struct fired *f, uint64_t seq)
+{
+	size_t n = 0;
+	for (struct fired *x = f; x; x = x->next)
+		n++;
+	struct incident_job *ij = calloc(1, sizeof(*ij));
+	if (ij) {
+		ij->payloads = calloc(n, sizeof(uint8_t *));
+		ij->job.in = calloc(n, sizeof(struct vault_entry_in));
+		ij->job.res = calloc(n, sizeof(struct vault_append_result));
+	}
+	if (!ij || !ij->payloads || !ij->job.in || !ij->job.res) {
+		d->stats.incidents_lost += n;
+		log_error("recording %zu incident(s) for record %llu: out of memory", n,
+		          (unsigned long long)seq);
+		if (ij) {
+			free(ij->payloads);
+			free(ij->job.in);
+			free(ij->job.res);
+			free(ij);
+		}
+		return;
+	}
+	ij->d = d;
+	for (struct fired *x = f; x; x = x->next) {
+		size_t len;
+		uint8_t *p = fired_payload(x, seq, &len);
+		ij->payloads[ij->job.n] = p;
+		ij->job.in[ij->job.n++] = (struct vault_entry_in){
+		    .type = VAULT_ENTRY_INCIDENT, .payload = p, .payload_len = len};
+	}
+	ij->job.done = incident_done;
+	writer_submit(&d->writer, &ij->job);
 }
 
 static dispatch_code write_error_code(int rc)
@@ -305,6 +366,8 @@ static void entry_done(struct job *j)
 	if (j->rc == 0) {
 		if (j->res1.duplicate)
 			d->stats.duplicates++;
+		else if (ej->fired)
+			submit_incidents(d, ej->fired, j->res1.seq);
 		if (!s->closing)
 			reply_ack(s, ej->request_id, &j->res1);
 	} else {
@@ -324,19 +387,21 @@ static void entry_done(struct job *j)
 	session_unref(s);
 }
 
-/* Queues one entry with the (client, request id) dedup key. Takes payload. */
+/* Queues one entry with the (client, request id) dedup key. Takes payload and fired. */
 static void submit_entry(struct session *s, int type, uint8_t *payload, size_t len,
-                         const char *request_id)
+                         const char *request_id, struct fired *fired)
 {
 	size_t rlen = strlen(request_id);
 	struct entry_job *ej = malloc(sizeof(*ej) + rlen + 1);
 
 	if (!ej) {
 		free(payload);
+		fired_free(fired);
 		reply_error(s, E(INTERNAL), "out of memory", request_id);
 		return;
 	}
 	memset(ej, 0, sizeof(*ej));
+	ej->fired = fired;
 	memcpy(ej->request_id, request_id, rlen + 1);
 	ej->payload = payload;
 	ej->type = type;
@@ -385,7 +450,14 @@ static void handle_record(struct session *s, const uint8_t *body, size_t len,
 		return;
 	}
 	d->stats.records++;
-	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id);
+	struct fired *fired = NULL;
+	if (d->n_triggers) {
+		fired = triggers_evaluate(d->triggers, d->n_triggers, mi, rec, s->client_name,
+		                          daemon_now_ns(), &d->stats.incidents_lost);
+		for (struct fired *f = fired; f; f = f->next)
+			d->stats.incidents++;
+	}
+	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id, fired);
 }
 
 static void handle_review(struct session *s, const Evident__V1__Review *rv)
@@ -414,7 +486,7 @@ static void handle_review(struct session *s, const Evident__V1__Review *rv)
 		return;
 	}
 	s->d->stats.reviews++;
-	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id);
+	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id, NULL);
 }
 
 /* ------------------------------------------------------------------ model registration */

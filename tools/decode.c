@@ -27,6 +27,8 @@ static const ProtobufCMessageDescriptor *descriptor_for(uint16_t type)
 		return &evident__entry__v1__config_entry__descriptor;
 	case VAULT_ENTRY_REVIEW:
 		return &evident__entry__v1__review_entry__descriptor;
+	case VAULT_ENTRY_INCIDENT:
+		return &evident__entry__v1__incident_entry__descriptor;
 	default:
 		return NULL;
 	}

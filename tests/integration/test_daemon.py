@@ -372,6 +372,65 @@ class Ingest(DaemonTest):
         self.assertTrue(c.recv().HasField("ack"))  # still serving this connection
 
 
+class Triggers(DaemonTest):
+    def incidents(self):
+        out = self.d.ctl("--json", "log", "--type", "incident").stdout
+        return [json.loads(self.d.ctl("--json", "show", str(json.loads(line)["seq"])).stdout)
+                for line in out.splitlines()]
+
+    def test_incidents_name_the_record_and_every_firing_is_accounted_for(self):
+        # f0 = i % 100; "big" fires for i % 100 >= 90 (10% of records), at most 5 per hour
+        # after a burst of 20: a storm of 200 firings leaves 20 open and 180 rate-limited
+        self.start(config="[daemon]\n"
+                          "[trigger big]\n"
+                          "model = credit\n"
+                          "when = feature.f0 >= 90 && label.desk == \"fx\" && "
+                          "context.amount > 0\n"
+                          "methods = treeshap, flip\n"
+                          "rate_limit = 5/h\n"
+                          "burst = 20\n"
+                          "[trigger other-model]\n"
+                          "model = nope\n"
+                          "when = true\n"
+                          "[trigger missing]\n"
+                          "when = feature.f2 > 0 || feature.nosuch > 0\n")
+        c = self.registered()
+        n = 2000
+        for i in range(n):
+            c.send(record(i))
+        acks = {}
+        for i in range(n):
+            f = c.recv()
+            self.assertTrue(f.HasField("ack"), f)
+            acks[f.ack.request_id] = f.ack.seq
+        # a retry of a firing record is a duplicate: no second incident
+        c.send(record(95))
+        self.assertTrue(c.recv().ack.duplicate)
+        self.d.stop()
+        self.d.verify()
+        inc = self.incidents()
+        self.assertEqual(len(inc), 200)
+        by_seq = {acks["r%d" % i]: i for i in range(n)}
+        statuses = {}
+        for e in inc:
+            p = e["payload"]
+            self.assertEqual(p["trigger"], "big")
+            self.assertEqual(p["methods"], ["treeshap", "flip"])
+            i = by_seq[int(p["record_seq"])]
+            self.assertGreaterEqual(i % 100, 90)
+            self.assertEqual(p["request_id"], "r%d" % i)
+            self.assertGreater(e["seq"], int(p["record_seq"]))
+            statuses[p.get("status", "OPEN")] = statuses.get(p.get("status", "OPEN"), 0) + 1
+        self.assertEqual(statuses, {"OPEN": 20, "RATE_LIMITED": 180})
+
+    def test_bad_trigger_expression_refuses_start_with_its_column(self):
+        d = Daemon(self.tmp, config="[daemon]\n[trigger t]\nwhen = feature.a > \"x\"\n")
+        r = subprocess.run([EVIDENTD, "--check-config", "--config", d.config],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(d.config + ":3:20: when: '>' needs a number, not a string", r.stderr)
+
+
 class Abuse(DaemonTest):
     def test_framing_errors_close_only_that_connection(self):
         self.start(config="[daemon]\nmax_frame = 64K\n")

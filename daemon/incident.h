@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Triggers at run time: the configured [trigger NAME] rules evaluated on every accepted
+ * record (loop thread), with their rate limits, and the incident entries they produce once
+ * the record is durable (the incident names the record's seq). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "evident.pb-c.h"
+#include "registry.h"
+
+struct trigger_state;
+
+/* The rules of cfg, with full rate buckets. Returns 0 or -ENOMEM; *ret (free with
+ * triggers_free) is NULL when there are none. cfg must outlive the result. */
+int triggers_new(const struct config *cfg, struct trigger_state **ret, size_t *ret_n);
+void triggers_free(struct trigger_state *t, size_t n);
+
+/* One firing, carried with the record's write until its seq is known. */
+struct fired {
+	struct fired *next;
+	uint8_t *payload; /* IncidentEntry without record_seq (appended at submit) */
+	size_t len;
+};
+
+/* Evaluates every rule on rec (validated, of model mi) at now_ns; returns the firings as a
+ * list (NULL: none), each already rate-limited (status OPEN or RATE_LIMITED). Allocation
+ * failures drop nothing silently: *ret_lost counts firings that could not be recorded. */
+struct fired *triggers_evaluate(struct trigger_state *t, size_t n, const struct model_info *mi,
+                                const Evident__V1__Record *rec, const char *client_name,
+                                uint64_t now_ns, uint64_t *ret_lost);
+
+/* The entry payload of a firing for record seq: the stored IncidentEntry bytes with
+ * record_seq appended (protobuf fields may come in any order). The caller takes the buffer
+ * (free()); f->payload becomes NULL. */
+uint8_t *fired_payload(struct fired *f, uint64_t record_seq, size_t *ret_len);
+void fired_free(struct fired *f);
