@@ -30,7 +30,7 @@ TIMEOUT = 120
 RECORDS = 1200  # more than one batch of 1000
 ENTRIES = RECORDS + 3  # lifecycle, artifact, model
 VERBS = ["status", "verify", "log", "tail", "show", "export", "checkpoint", "prove",
-         "verify-proof"]
+         "verify-proof", "backtest"]
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -318,6 +318,27 @@ class CliTest(unittest.TestCase):
         self.ctl("verify", "--checkpoint", cp, vault=longer, expect=0)
 
     # ------------------------------------------------------------ log
+
+    def test_backtest_counts_what_the_rule_catches(self):
+        # the same rule evaluated independently in Python over the exported records
+        records = self.ctl_lines("export", "--format", "jsonl")
+        def caught(o):
+            late = o["features"].get("late_payments_12m")
+            return (late is not None and late >= 2 and o["context"].get("amount", 0) > 5000
+                    and o["labels"].get("desk") in ("private", "sme"))
+        want = [o["seq"] for o in records if caught(o)]
+        self.assertGreater(len(want), 0)
+        rows = self.ctl_lines("backtest", "--when",
+                              'feature.late_payments_12m >= 2 && context.amount > 5000 && '
+                              'label.desk in ["private", "sme"]', "--show", "1000000")
+        self.assertEqual(sum(r["records"] for r in rows), len(records))
+        self.assertEqual(sum(r["caught"] for r in rows), len(want))
+        self.assertEqual(sorted(s for r in rows for s in r["first_seqs"]), want)
+        out = self.ctl_out("backtest", "--when", "score > 2")
+        self.assertRegex(out, r"(?m)^all\s+%d\s+0\s+0\.00%%$" % len(records))
+        p = self.ctl("backtest", "--when", 'feature.age > "x"', expect=2)
+        self.assert_one_line_error(p, "--when: column 15", "needs a number, not a string")
+        self.ctl("backtest", expect=2)
 
     def test_log_json(self):
         rows = self.ctl_lines("log")
