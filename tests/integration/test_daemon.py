@@ -411,6 +411,33 @@ class Triggers(DaemonTest):
         inc = self.incidents()
         self.assertEqual(len(inc), 200)
         by_seq = {acks["r%d" % i]: i for i in range(n)}
+        # the listing and one incident with its record and a human review
+        listed = [json.loads(line) for line in self.d.ctl("--json", "incidents").stdout
+                  .splitlines()]
+        self.assertEqual([x["id"] for x in listed], [e["seq"] for e in inc])
+        opened = [x for x in listed if x["status"] == "open"]
+        self.assertEqual(len(opened), 20)
+        self.assertEqual(len(json.loads("[" + ",".join(
+            self.d.ctl("--json", "incidents", "--status", "rate-limited").stdout.splitlines())
+            + "]")), 180)
+        first = opened[0]
+        self.d.start()
+        c = self.d.conn()
+        c.send(pb.Frame(review=pb.Review(incident_id=first["id"], reviewer="risk-officer-7",
+                                         outcome="overturned", note="stale volatility feed")))
+        self.assertTrue(c.recv().HasField("ack"))
+        self.d.stop()
+        one = json.loads(self.d.ctl("--json", "incident", str(first["id"])).stdout)
+        self.assertEqual(one["record_seq"], first["record_seq"])
+        self.assertEqual(one["record"]["request_id"], first["request_id"])
+        self.assertEqual([(r["reviewer"], r["outcome"]) for r in one["reviews"]],
+                         [("risk-officer-7", "overturned")])
+        text = self.d.ctl("incident", str(first["id"])).stdout
+        self.assertIn("trigger big fired on record %d" % first["record_seq"], text)
+        self.assertIn("overturned", text)
+        r = self.d.ctl("incident", str(first["record_seq"]), check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is a record entry, not an incident", r.stderr)
         statuses = {}
         for e in inc:
             p = e["payload"]

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentctl incidents / incident ID: the incidents the daemon's trigger rules opened (an
+ * incident's ID is the seq of its entry), and one incident with the record it names and the
+ * human reviews recorded for it. Found through the vault's type index. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "entry.pb-c.h"
+
+enum {
+	ARG_MODEL = CTL_OPT_VERB,
+	ARG_SINCE,
+	ARG_TRIGGER,
+	ARG_STATUS,
+};
+
+static struct ctl_model_filter arg_model;
+static uint64_t arg_since;
+static const char *arg_trigger;
+static int arg_status = -1; /* -1: any */
+
+static int option(struct ctl *c, int opt, const char *arg)
+{
+	(void)c;
+	switch (opt) {
+	case ARG_MODEL:
+		return ctl_model_filter_parse(arg, &arg_model);
+	case ARG_SINCE:
+		return ctl_parse_time("--since", arg, &arg_since);
+	case ARG_TRIGGER:
+		arg_trigger = arg;
+		return 0;
+	case ARG_STATUS:
+		if (!strcmp(arg, "open"))
+			arg_status = EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN;
+		else if (!strcmp(arg, "rate-limited"))
+			arg_status = EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED;
+		else
+			return ctl_usage_error(
+			    "--status: expected open or rate-limited, not \"%s\"", arg);
+		return 0;
+	}
+	return CTL_EXIT_USAGE;
+}
+
+static const char *status_name(const Evident__Entry__V1__IncidentEntry *ie)
+{
+	return ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED
+	           ? "rate-limited"
+	           : "open";
+}
+
+/* The incident at seq, decoded into *p (deinit it); NULL when the entry is not an incident
+ * or cannot be decoded. */
+static const Evident__Entry__V1__IncidentEntry *incident_at(struct ctl_vault *cv, uint64_t seq,
+                                                            struct vault_entry *e,
+                                                            struct ctl_payload *p, int *rc)
+{
+	*rc = vault_get(cv->r, seq, e);
+	if (*rc < 0)
+		return NULL;
+	ctl_payload_decode(e, p);
+	if (e->leaf.type != VAULT_ENTRY_INCIDENT || p->status < 0)
+		return NULL;
+	return (const Evident__Entry__V1__IncidentEntry *)p->msg;
+}
+
+static json_t *incident_json(const struct vault_entry *e,
+                             const Evident__Entry__V1__IncidentEntry *ie)
+{
+	json_t *o = json_object(), *methods = json_array();
+	char t[CTL_TIME_MAX];
+
+	ctl_json_set(o, "id", ctl_json_u64(e->leaf.seq));
+	ctl_json_set(o, "time", json_string(ctl_time_format(e->leaf.timestamp_ns, t)));
+	ctl_json_set(o, "trigger", ctl_json_string(ie->trigger));
+	ctl_json_set(o, "status", json_string(status_name(ie)));
+	ctl_json_set(o, "record_seq", ctl_json_u64(ie->record_seq));
+	ctl_json_set(o, "model_id", ctl_json_string(ie->model_id));
+	ctl_json_set(o, "model_version", ctl_json_string(ie->model_version));
+	ctl_json_set(o, "client", ctl_json_string(ie->client_name));
+	ctl_json_set(o, "request_id", ctl_json_string(ie->request_id));
+	ctl_json_set(o, "when", ctl_json_string(ie->when));
+	for (size_t i = 0; i < ie->n_methods; i++)
+		json_array_append_new(methods, ctl_json_string(ie->methods[i]));
+	ctl_json_set(o, "methods", methods);
+	ctl_json_set(o, "review_below", json_real(ie->review_below));
+	return o;
+}
+
+static int list(const struct ctl *c, struct ctl_vault *cv)
+{
+	uint64_t from = 0, seq, shown = 0;
+	int rc = 0;
+
+	if (arg_since && vault_seek_time(cv->r, arg_since, &from) < 0)
+		return ctl_vault_error(cv, "cannot read entries", -EIO);
+	if (!c->json)
+		printf("%-8s %-24s %-20s %-13s %-28s %s\n", "id", "time", "trigger", "status",
+		       "model", "record");
+	for (;; from = seq + 1) {
+		struct vault_entry e;
+		struct ctl_payload p;
+		rc = vault_next_of_type(cv->r, VAULT_ENTRY_INCIDENT, from, &seq);
+		if (rc == -ENOENT) {
+			rc = 0;
+			break;
+		}
+		if (rc < 0)
+			break;
+		const Evident__Entry__V1__IncidentEntry *ie = incident_at(cv, seq, &e, &p, &rc);
+		if (rc < 0)
+			break;
+		if (ie && ctl_model_filter_match(&arg_model, ie->model_id, ie->model_version) &&
+		    (!arg_trigger || (ie->trigger && !strcmp(ie->trigger, arg_trigger))) &&
+		    (arg_status < 0 || (int)ie->status == arg_status)) {
+			shown++;
+			if (c->json) {
+				_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie);
+				ctl_json_print(stdout, o, true);
+			} else {
+				char t[CTL_TIME_MAX], model[200];
+				snprintf(model, sizeof(model), "%s@%s",
+				         ie->model_id ? ie->model_id : "",
+				         ie->model_version ? ie->model_version : "");
+				printf("%-8" PRIu64 " %-24s %-20s %-13s %-28s %" PRIu64 " (%s)\n",
+				       seq, ctl_time_format(e.leaf.timestamp_ns, t),
+				       ie->trigger ? ie->trigger : "", status_name(ie), model,
+				       ie->record_seq, ie->request_id ? ie->request_id : "");
+			}
+		}
+		ctl_payload_deinit(&p);
+	}
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read incidents", rc);
+	if (!c->json)
+		printf("%" PRIu64 " incident(s)\n", shown);
+	return 0;
+}
+
+static int run_list(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_vault cv;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	rc = ctl_vault_open(c, &cv);
+	if (rc)
+		return rc;
+	rc = list(c, &cv);
+	ctl_vault_close(&cv);
+	return rc;
+}
+
+/* The reviews whose incident_id is id, appended to a JSON array or printed. */
+static int reviews_of(const struct ctl *c, struct ctl_vault *cv, uint64_t id, json_t *arr)
+{
+	uint64_t seq, from = id;
+	int rc;
+
+	for (;; from = seq + 1) {
+		struct vault_entry e;
+		struct ctl_payload p;
+		rc = vault_next_of_type(cv->r, VAULT_ENTRY_REVIEW, from, &seq);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc < 0 || (rc = vault_get(cv->r, seq, &e)) < 0)
+			return rc;
+		ctl_payload_decode(&e, &p);
+		const Evident__Entry__V1__ReviewEntry *re =
+		    p.status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p.msg : NULL;
+		if (re && re->review && re->review->incident_id == id) {
+			char t[CTL_TIME_MAX];
+			if (c->json) {
+				json_t *o = json_object();
+				ctl_json_set(o, "seq", ctl_json_u64(seq));
+				ctl_json_set(o, "time",
+				             json_string(ctl_time_format(e.leaf.timestamp_ns, t)));
+				ctl_json_set(o, "reviewer", ctl_json_string(re->review->reviewer));
+				ctl_json_set(o, "outcome", ctl_json_string(re->review->outcome));
+				ctl_json_set(o, "note", ctl_json_string(re->review->note));
+				json_array_append_new(arr, o);
+			} else {
+				printf("  review %" PRIu64 " at %s by %s: %s%s%s\n", seq,
+				       ctl_time_format(e.leaf.timestamp_ns, t),
+				       re->review->reviewer ? re->review->reviewer : "?",
+				       re->review->outcome ? re->review->outcome : "?",
+				       re->review->note ? " — " : "",
+				       re->review->note ? re->review->note : "");
+			}
+		}
+		ctl_payload_deinit(&p);
+	}
+}
+
+static int run_one(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_vault cv;
+	struct vault_entry e, re;
+	struct ctl_payload p, rp = {0};
+	_cleanup_(ctl_models_freep) struct ctl_models *m = NULL;
+	uint64_t id;
+	int rc;
+
+	(void)argc;
+	if (ctl_parse_u64("ID", argv[0], &id))
+		return CTL_EXIT_USAGE;
+	rc = ctl_vault_open(c, &cv);
+	if (rc)
+		return rc;
+	const Evident__Entry__V1__IncidentEntry *ie = incident_at(&cv, id, &e, &p, &rc);
+	if (rc == -ENOENT) {
+		rc = ctl_no_entry(id, vault_reader_size(cv.r));
+		goto out_close;
+	}
+	if (rc < 0) {
+		rc = ctl_vault_error(&cv, "cannot read the entry", rc);
+		goto out_close;
+	}
+	if (!ie) {
+		const char *type = vault_entry_type_name(e.leaf.type);
+		ctl_error("entry %" PRIu64 " is a %s entry, not an incident (evidentctl incidents "
+		          "lists them)",
+		          id, type ? type : "unknown");
+		rc = CTL_EXIT_USAGE;
+		goto out;
+	}
+	m = ctl_models_new();
+	uint64_t record_seq = ie->record_seq;
+	rc = m ? ctl_models_load(m, cv.r, 0, record_seq) : -ENOMEM;
+	if (rc >= 0)
+		rc = vault_get(cv.r, record_seq, &re);
+	if (rc >= 0)
+		ctl_payload_decode(&re, &rp);
+	if (rc < 0) {
+		rc = ctl_vault_error(&cv, "cannot read the incident's record", rc);
+		goto out;
+	}
+	if (c->json) {
+		_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie);
+		json_t *reviews = json_array();
+		ctl_json_set(o, "record", ctl_payload_json(&rp, m));
+		rc = reviews_of(c, &cv, id, reviews);
+		ctl_json_set(o, "reviews", reviews);
+		if (rc >= 0)
+			rc = ctl_json_print(stdout, o, false) == 0 ? 0 : CTL_EXIT_UNREADABLE;
+	} else {
+		char t[CTL_TIME_MAX];
+		printf("incident %" PRIu64 " (%s) at %s: trigger %s fired on record %" PRIu64 "\n",
+		       id, status_name(ie), ctl_time_format(e.leaf.timestamp_ns, t),
+		       ie->trigger ? ie->trigger : "?", record_seq);
+		printf("  when %s\n", ie->when ? ie->when : "?");
+		printf("  audit asked for:");
+		for (size_t i = 0; i < ie->n_methods; i++)
+			printf(" %s", ie->methods[i]);
+		printf("%s; review below confidence %.2f\n\n", ie->n_methods ? "" : " (none)",
+		       ie->review_below);
+		ctl_payload_print(stdout, &rp, m);
+		printf("\nreviews:\n");
+		rc = reviews_of(c, &cv, id, NULL);
+	}
+	if (rc < 0)
+		rc = ctl_vault_error(&cv, "cannot read reviews", rc);
+	ctl_payload_deinit(&rp);
+out:
+	ctl_payload_deinit(&p);
+out_close:
+	ctl_vault_close(&cv);
+	return rc;
+}
+
+static const struct option list_options[] = {
+    {"model", required_argument, NULL, ARG_MODEL},
+    {"since", required_argument, NULL, ARG_SINCE},
+    {"trigger", required_argument, NULL, ARG_TRIGGER},
+    {"status", required_argument, NULL, ARG_STATUS},
+    CTL_GLOBAL_OPTIONS,
+};
+
+const struct ctl_verb ctl_verb_incidents = {
+    .name = "incidents",
+    .summary = "list the incidents trigger rules opened",
+    .synopsis = "incidents [--model ID[@VER]] [--trigger NAME] [--status open|rate-limited] "
+                "[--since T]",
+    .description =
+        "Lists the incident entries, oldest first: the ID (the incident entry's seq), time,\n"
+        "trigger rule, status, model and the record that fired it (seq and request id).\n"
+        "An incident is written right after the record that fired it is durable; past a\n"
+        "rule's rate limit it is still written, with status rate-limited (counted, not\n"
+        "audited). With --json one object per incident: id, time, trigger, status,\n"
+        "record_seq, model_id, model_version, client, request_id, when, methods,\n"
+        "review_below. Times T as in 'evidentctl log --help'.",
+    .options = "--model ID[@VER]\n"
+               "    Only incidents of this model (any version without @VER).\n"
+               "--trigger NAME\n"
+               "    Only incidents of this rule.\n"
+               "--status open|rate-limited\n"
+               "    Only incidents with this status.\n"
+               "--since T\n"
+               "    Only incidents recorded at or after time T.",
+    .exit_status = "0  success\n"
+                   "2  usage error\n"
+                   "3  the vault could not be read",
+    .examples = "evidentctl incidents --since -1d\n"
+                "evidentctl incidents --trigger large-fx-sell --status open --json",
+    .long_options = list_options,
+    .option = option,
+    .run = run_list,
+};
+
+static const struct option one_options[] = {CTL_GLOBAL_OPTIONS};
+
+const struct ctl_verb ctl_verb_incident = {
+    .name = "incident",
+    .summary = "show one incident with its record and reviews",
+    .synopsis = "incident ID",
+    .description = "Shows incident ID (the seq of its entry): the rule and expression that fired,\n"
+                   "the audit it asks for, the record it names decoded with its features by name\n"
+                   "against the model's training ranges, and the human reviews recorded for it.\n"
+                   "With --json: the incident's fields as in 'incidents --json', \"record\" (the\n"
+                   "decoded record, as in 'show --json') and \"reviews\" (seq, time, reviewer,\n"
+                   "outcome, note).",
+    .exit_status = "0  success\n"
+                   "2  usage error, no entry ID, or entry ID is not an incident\n"
+                   "3  the vault could not be read",
+    .examples = "evidentctl incident 1042\n"
+                "evidentctl incident 1042 --json | jq .record.features",
+    .long_options = one_options,
+    .min_args = 1,
+    .max_args = 1,
+    .args_name = "ID",
+    .run = run_one,
+};
