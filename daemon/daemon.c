@@ -586,7 +586,20 @@ int daemon_run(struct daemon *d)
 	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0 || uv_loop_init(&loop) < 0)
 		return 1;
 	d->loop = &loop;
-	if (open_vault(d) < 0 || record_start(d) < 0)
+	if (open_vault(d) < 0)
+		goto fail;
+	long recovered =
+	    triggers_recover(d->triggers, d->n_triggers, d->vault, &d->models, daemon_now_ns());
+	if (recovered < 0) {
+		log_error("vault \"%s\": recovering incidents after a crash: %s", d->cfg.vault_dir,
+		          strerror((int)-recovered));
+		goto fail;
+	}
+	if (recovered)
+		log_warning("the last run ended without a stop: %ld incident(s) that never reached "
+		            "the vault were recovered from their records",
+		            recovered);
+	if (record_start(d) < 0)
 		goto fail;
 	rc = writer_start(&d->writer, &loop, d->vault, d->cfg.max_batch, d->cfg.commit_window_us);
 	if (rc < 0) {

@@ -9,6 +9,7 @@
 
 #include "entry.pb-c.h"
 #include "trigger.h"
+#include "vault.h"
 
 struct trigger_state {
 	const struct config_trigger *t;
@@ -123,7 +124,8 @@ static struct fired *make_fired(const struct config_trigger *ct, bool open,
 	e.has_fired_unix_ns = true;
 	e.fired_unix_ns = (int64_t)now_ns;
 	f->len = evident__entry__v1__incident_entry__get_packed_size(&e);
-	f->payload = malloc(f->len + 11); /* room for record_seq: tag and a 10-byte varint */
+	/* room for record_seq (a tag and a 10-byte varint) and the recovered flag */
+	f->payload = malloc(f->len + 13);
 	if (!f->payload) {
 		free(f);
 		return NULL;
@@ -181,6 +183,10 @@ uint8_t *fired_payload(struct fired *f, uint64_t record_seq, size_t *ret_len)
 		record_seq >>= 7;
 		p[n++] = record_seq ? b | 0x80 : b;
 	} while (record_seq);
+	if (f->recovered) {
+		p[n++] = 0x60; /* field 12, varint */
+		p[n++] = 1;
+	}
 	*ret_len = n;
 	f->payload = NULL; /* the caller's now */
 	return p;
@@ -194,4 +200,132 @@ void fired_free(struct fired *f)
 		free(f);
 		f = next;
 	}
+}
+
+/* ------------------------------------------------------------------ crash recovery */
+
+/* Where re-evaluation starts: the seq after the last incident's record or after the last
+ * START; 0 when the last run stopped cleanly is signalled by *clean. */
+static int recovery_start(struct vault_reader *r, uint64_t size, uint64_t *ret_from, bool *clean)
+{
+	*clean = false;
+	*ret_from = 0;
+	for (uint64_t seq = size; seq-- > 0;) {
+		struct vault_entry e;
+		int rc = vault_get(r, seq, &e);
+		if (rc < 0)
+			return rc;
+		if (!e.payload)
+			continue;
+		if (e.leaf.type == VAULT_ENTRY_INCIDENT) {
+			Evident__Entry__V1__IncidentEntry *ie =
+			    evident__entry__v1__incident_entry__unpack(NULL, e.payload_len,
+			                                               e.payload);
+			if (!ie)
+				continue;
+			*ret_from = ie->record_seq + 1;
+			evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
+			return 0;
+		}
+		if (e.leaf.type == VAULT_ENTRY_LIFECYCLE) {
+			Evident__Entry__V1__LifecycleEntry *le =
+			    evident__entry__v1__lifecycle_entry__unpack(NULL, e.payload_len,
+			                                                e.payload);
+			if (!le)
+				continue;
+			Evident__Entry__V1__LifecycleEntry__Event ev = le->event;
+			evident__entry__v1__lifecycle_entry__free_unpacked(le, NULL);
+			if (ev == EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__STOP) {
+				*clean = true;
+				return 0;
+			}
+			if (ev == EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__START) {
+				*ret_from = seq + 1;
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static int append_all(struct vault *v, uint8_t **payloads, size_t *lens, size_t n)
+{
+	struct vault_entry_in in[256];
+	struct vault_append_result res[256];
+
+	for (size_t at = 0; at < n;) {
+		size_t k = n - at < 256 ? n - at : 256;
+		for (size_t i = 0; i < k; i++)
+			in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_INCIDENT,
+			                                .payload = payloads[at + i],
+			                                .payload_len = lens[at + i]};
+		int rc = vault_append(v, in, k, res);
+		if (rc < 0)
+			return rc;
+		at += k;
+	}
+	return 0;
+}
+
+long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
+                      const struct registry *reg, uint64_t now_ns)
+{
+	struct vault_reader *r;
+	uint64_t from, size, lost = 0;
+	uint8_t **payloads = NULL;
+	size_t *lens = NULL, count = 0, cap = 0;
+	bool clean;
+	int rc;
+
+	if (!n)
+		return 0;
+	rc = vault_reader_begin(v, &r);
+	if (rc < 0)
+		return rc;
+	size = vault_reader_size(r);
+	rc = recovery_start(r, size, &from, &clean);
+	for (uint64_t seq = from; rc >= 0 && !clean && seq < size; seq++) {
+		struct vault_entry e;
+		rc = vault_get(r, seq, &e);
+		if (rc < 0 || e.leaf.type != VAULT_ENTRY_RECORD || !e.payload)
+			continue;
+		Evident__Entry__V1__RecordEntry *re =
+		    evident__entry__v1__record_entry__unpack(NULL, e.payload_len, e.payload);
+		const Evident__V1__Record *rec = re ? re->record : NULL;
+		const struct model_info *mi =
+		    rec ? registry_find(reg, rec->model_id, rec->model_version) : NULL;
+		struct fired *f =
+		    mi ? triggers_evaluate(t, n, mi, rec, re->client_name, now_ns, &lost) : NULL;
+		for (struct fired *x = f; x && rc >= 0; x = x->next) {
+			if (count == cap) {
+				cap = cap ? 2 * cap : 64;
+				uint8_t **np = realloc(payloads, cap * sizeof(*np));
+				if (np)
+					payloads = np;
+				size_t *nl = realloc(lens, cap * sizeof(*nl));
+				if (nl)
+					lens = nl;
+				if (!np || !nl) {
+					rc = -ENOMEM;
+					break;
+				}
+			}
+			x->recovered = true;
+			payloads[count] = fired_payload(x, seq, &lens[count]);
+			count++;
+		}
+		fired_free(f);
+		if (re)
+			evident__entry__v1__record_entry__free_unpacked(re, NULL);
+	}
+	vault_reader_end(r);
+	if (rc >= 0 && lost)
+		rc = -ENOMEM;
+	if (rc >= 0)
+		rc = append_all(v, payloads, lens, count);
+	for (size_t i = 0; i < count; i++)
+		free(payloads[i]);
+	free(payloads);
+	free(lens);
+	return rc < 0 ? rc : (long)count;
 }

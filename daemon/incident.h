@@ -4,12 +4,14 @@
  * the record is durable (the incident names the record's seq). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "evident.pb-c.h"
 #include "registry.h"
+#include "vault.h"
 
 struct trigger_state;
 
@@ -21,6 +23,7 @@ void triggers_free(struct trigger_state *t, size_t n);
 /* One firing, carried with the record's write until its seq is known. */
 struct fired {
 	struct fired *next;
+	bool recovered;   /* written by crash recovery (IncidentEntry.recovered) */
 	uint8_t *payload; /* IncidentEntry without record_seq (appended at submit) */
 	size_t len;
 };
@@ -37,3 +40,11 @@ struct fired *triggers_evaluate(struct trigger_state *t, size_t n, const struct 
  * (free()); f->payload becomes NULL. */
 uint8_t *fired_payload(struct fired *f, uint64_t record_seq, size_t *ret_len);
 void fired_free(struct fired *f);
+
+/* Crash recovery, at start before anything else is appended: when the vault's last run
+ * ended without a STOP entry, the records after its last incident (or after its START) are
+ * evaluated again and the incidents that never reached the vault are appended, marked
+ * recovered. A clean stop wrote every incident (the drain waits for them), so nothing is
+ * done then. Returns the number of incidents appended, or a negative errno. */
+long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
+                      const struct registry *reg, uint64_t now_ns);
