@@ -79,26 +79,6 @@ static void bind(struct trigger_state *s, const struct model_info *mi)
 	s->bound_to = mi;
 }
 
-static bool context_of(void *ud, const char *key, double *ret)
-{
-	const Evident__V1__Record *rec = ud;
-	for (size_t i = 0; i < rec->n_context; i++)
-		if (rec->context[i]->key && !strcmp(rec->context[i]->key, key)) {
-			*ret = rec->context[i]->value;
-			return true;
-		}
-	return false;
-}
-
-static const char *label_of(void *ud, const char *key)
-{
-	const Evident__V1__Record *rec = ud;
-	for (size_t i = 0; i < rec->n_labels; i++)
-		if (rec->labels[i]->key && !strcmp(rec->labels[i]->key, key))
-			return rec->labels[i]->value;
-	return NULL;
-}
-
 static struct fired *make_fired(const struct config_trigger *ct, bool open,
                                 const Evident__V1__Record *rec, const char *client_name,
                                 uint64_t now_ns)
@@ -146,17 +126,8 @@ struct fired *triggers_evaluate(struct trigger_state *t, size_t n, const struct 
 			continue;
 		if (s->bound_to != mi)
 			bind(s, mi);
-		struct trig_record r = {.features = rec->features,
-		                        .n_features = rec->n_features,
-		                        .binding = s->binding,
-		                        .scores = rec->scores,
-		                        .n_scores = rec->n_scores,
-		                        .decision = rec->decision,
-		                        .model = rec->model_id,
-		                        .version = rec->model_version,
-		                        .context = context_of,
-		                        .label = label_of,
-		                        .userdata = (void *)rec};
+		struct trig_record r;
+		trig_record_from_pb(rec, s->binding, &r);
 		if (!trig_eval(s->t->expr, &r))
 			continue;
 		bool open = trig_rate_take(&s->rate, now_ns);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evident.pb-c.h"
+
 #define MAX_DEPTH 64   /* nesting and stack depth */
 #define MAX_CODE  4096 /* instructions */
 
@@ -902,4 +904,42 @@ int trig_rate_parse(const char *s, double *ret_per_second)
 		return -EINVAL;
 	*ret_per_second = n / per;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ wire records */
+
+static bool pb_context(void *ud, const char *key, double *ret)
+{
+	const Evident__V1__Record *rec = ud;
+	for (size_t i = 0; i < rec->n_context; i++)
+		if (rec->context[i]->key && !strcmp(rec->context[i]->key, key)) {
+			*ret = rec->context[i]->value;
+			return true;
+		}
+	return false;
+}
+
+static const char *pb_label(void *ud, const char *key)
+{
+	const Evident__V1__Record *rec = ud;
+	for (size_t i = 0; i < rec->n_labels; i++)
+		if (rec->labels[i]->key && !strcmp(rec->labels[i]->key, key))
+			return rec->labels[i]->value;
+	return NULL;
+}
+
+void trig_record_from_pb(const Evident__V1__Record *rec, const size_t *binding,
+                         struct trig_record *ret)
+{
+	*ret = (struct trig_record){.features = rec->features,
+	                            .n_features = rec->n_features,
+	                            .binding = binding,
+	                            .scores = rec->scores,
+	                            .n_scores = rec->n_scores,
+	                            .decision = rec->decision,
+	                            .model = rec->model_id,
+	                            .version = rec->model_version,
+	                            .context = pb_context,
+	                            .label = pb_label,
+	                            .userdata = (void *)rec};
 }

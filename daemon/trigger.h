@@ -66,6 +66,13 @@ struct trig_record {
 	void *userdata;
 };
 
+struct Evident__V1__Record;
+/* The trig_record of a wire Record (evident.proto): features, scores, decision, model,
+ * version, and context / label lookups into rec (borrowed: rec and binding must outlive the
+ * evaluation). */
+void trig_record_from_pb(const struct Evident__V1__Record *rec, const size_t *binding,
+                         struct trig_record *ret);
+
 /* Evaluates x on r: 1 (fires), 0 (does not). Never fails on data (missing values follow the
  * rules above); division by zero gives inf or NaN as in IEEE arithmetic. */
 int trig_eval(const struct trig_expr *x, const struct trig_record *r);

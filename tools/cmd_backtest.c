@@ -59,26 +59,6 @@ struct backtest {
 	const Evident__V1__ModelManifest *bound_to;
 };
 
-static bool context_of(void *ud, const char *key, double *ret)
-{
-	const Evident__V1__Record *rec = ud;
-	for (size_t i = 0; i < rec->n_context; i++)
-		if (rec->context[i]->key && !strcmp(rec->context[i]->key, key)) {
-			*ret = rec->context[i]->value;
-			return true;
-		}
-	return false;
-}
-
-static const char *label_of(void *ud, const char *key)
-{
-	const Evident__V1__Record *rec = ud;
-	for (size_t i = 0; i < rec->n_labels; i++)
-		if (rec->labels[i]->key && !strcmp(rec->labels[i]->key, key))
-			return rec->labels[i]->value;
-	return NULL;
-}
-
 static struct tally *tally_for(struct backtest *b, const char *id, const char *version)
 {
 	char key[512];
@@ -135,17 +115,8 @@ static int entry_fn(void *userdata, const struct vault_entry *e)
 		const Evident__V1__ModelManifest *mf = ctl_models_for_record(b->models, rec);
 		if (mf != b->bound_to || !mf)
 			bind(b, mf);
-		struct trig_record r = {.features = rec->features,
-		                        .n_features = rec->n_features,
-		                        .binding = b->binding,
-		                        .scores = rec->scores,
-		                        .n_scores = rec->n_scores,
-		                        .decision = rec->decision,
-		                        .model = rec->model_id,
-		                        .version = rec->model_version,
-		                        .context = context_of,
-		                        .label = label_of,
-		                        .userdata = (void *)rec};
+		struct trig_record r;
+		trig_record_from_pb(rec, b->binding, &r);
 		struct tally *t = tally_for(b, rec->model_id, rec->model_version);
 		if (!t) {
 			rc = -ENOMEM;
