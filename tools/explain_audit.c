@@ -373,19 +373,17 @@ static int confidence(struct audit *au, const double *x, const struct ex_sampled
 	    au->m ? (struct ex_explainer){.explain = model_explain, .userdata = au}
 	          : (struct ex_explainer){.explain = sampled_explain, .userdata = &se};
 	struct ex_noise_config nc = {.seed = a->seed, .neighbours = au->m ? 32 : 8};
-	rc = ex_confidence_p_noise(&au->f, &e, &au->d, x, au->m ? NULL : phi, out, au->info, &nc,
-	                           &p.p_noise, ret_neighbours, err, err_size);
-	if (rc == -EINVAL && au->m) {
-		/* model files: T from the exact attributions the noise check re-computes */
-		double *exact = malloc(M * sizeof(double));
-		if (!exact)
-			return -ENOMEM;
-		rc = model_explain(au, x, out, exact, err, err_size);
-		if (rc >= 0)
-			rc = ex_confidence_p_noise(&au->f, &e, &au->d, x, exact, out, au->info, &nc,
-			                           &p.p_noise, ret_neighbours, err, err_size);
-		free(exact);
-	}
+	/* T for the noise check: from the exact attributions the neighbours get, for model
+	 * files; from the sampled estimate through an oracle */
+	double *exact = au->m ? malloc(M * sizeof(double)) : NULL;
+	if (au->m && !exact)
+		return -ENOMEM;
+	rc = au->m ? model_explain(au, x, out, exact, err, err_size) : 0;
+	if (rc >= 0)
+		rc =
+		    ex_confidence_p_noise(&au->f, &e, &au->d, x, au->m ? exact : phi, out, au->info,
+		                          &nc, &p.p_noise, ret_neighbours, err, err_size);
+	free(exact);
 	if (rc < 0)
 		return rc;
 	/* gates: efficiency, and a deterministic model (x scored twice) */
