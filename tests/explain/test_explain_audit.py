@@ -155,6 +155,35 @@ class TestKernelShapThroughOracle(unittest.TestCase):
             self.assertGreaterEqual(rate, 0.85, name)
 
 
+class TestModelFile(unittest.TestCase):
+    def test_linear_model_file_kernelshap_and_confidence(self):
+        # a linear-json model file: the interventional Shapley value of feature j is
+        # w_j (x_j - mean_b b_j) in margin space, whatever the estimator
+        rp, bp, rows, bg = M8.sets[("rows", 8)]
+        w = np.array([0.8, -1.2, 0.5, 2.0, -0.3, 0.0, 1.1, -0.7])
+        path = os.path.join(M8.d, "lin.json")
+        with open(path, "w") as f:
+            json.dump({"intercept": -0.2, "coef": list(w), "link": "logit",
+                       "feature_names": ["x%d" % j for j in range(8)]}, f)
+        cmd = [EVIDENTCTL, "explain", "--model", path, "--rows", rp, "--background", bp,
+               "--method", "kernelshap", "--confidence", "--json"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(p.stdout.splitlines()), len(rows))
+        for line, x in zip(p.stdout.splitlines(), rows):
+            r = json.loads(line)
+            truth = w * (x - bg.mean(axis=0))
+            self.assertLessEqual(np.abs(np.array(r["phi"][0]) - truth).max(), 1e-9)
+            c = r["confidence"]
+            # exact methods: P_est = 1; permutation agrees exactly on an additive game
+            self.assertEqual(c["p_est"], 1.0)
+            self.assertEqual(c["a_method"], 1.0)
+            self.assertTrue(c["gate"])
+            self.assertGreater(c["noise_neighbours"], 0)
+            want = min(c["p_noise"], 0.3) if c["fragile"] else c["p_noise"]
+            self.assertAlmostEqual(c["c"], want, delta=1e-15)
+
+
 class TestWhatIfThroughOracle(unittest.TestCase):
     def test_counterfactuals_flip_the_models_own_decision(self):
         rp, bp, rows, bg = M8.sets[("rows", 8)]
