@@ -84,7 +84,8 @@ struct ctl_verb {
 
 extern const struct ctl_verb ctl_verb_status, ctl_verb_verify, ctl_verb_log, ctl_verb_tail,
     ctl_verb_show, ctl_verb_export, ctl_verb_checkpoint, ctl_verb_prove, ctl_verb_verify_proof,
-    ctl_verb_explain, ctl_verb_backtest, ctl_verb_incidents, ctl_verb_incident;
+    ctl_verb_explain, ctl_verb_backtest, ctl_verb_incidents, ctl_verb_incident, ctl_verb_models,
+    ctl_verb_lineage;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -255,6 +256,10 @@ int ctl_models_add(struct ctl_models *m, const struct vault_entry *e);
 /* Adds the model entries among seqs [from, to). Returns 0 or a negative errno. */
 int ctl_models_load(struct ctl_models *m, struct vault_reader *r, uint64_t from, uint64_t to);
 size_t ctl_models_count(const struct ctl_models *m);
+/* The i-th registered manifest in vault order (and its entry's seq), or NULL past the end;
+ * borrowed from m. */
+const Evident__V1__ModelManifest *ctl_models_at(const struct ctl_models *m, size_t i,
+                                                uint64_t *ret_seq);
 /* The manifest of id@version or NULL (borrowed from m). */
 const Evident__V1__ModelManifest *ctl_models_find(const struct ctl_models *m, const char *id,
                                                   const char *version);

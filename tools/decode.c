@@ -171,6 +171,16 @@ int ctl_models_add(struct ctl_models *m, const struct vault_entry *e)
 	return 0;
 }
 
+const Evident__V1__ModelManifest *ctl_models_at(const struct ctl_models *m, size_t i,
+                                                uint64_t *ret_seq)
+{
+	if (i >= m->n)
+		return NULL;
+	if (ret_seq)
+		*ret_seq = m->v[i].seq;
+	return m->v[i].entry->manifest;
+}
+
 int ctl_models_load(struct ctl_models *m, struct vault_reader *r, uint64_t from, uint64_t to)
 {
 	uint64_t seq = from;

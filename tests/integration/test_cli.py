@@ -30,7 +30,7 @@ TIMEOUT = 120
 RECORDS = 1200  # more than one batch of 1000
 ENTRIES = RECORDS + 3  # lifecycle, artifact, model
 VERBS = ["status", "verify", "log", "tail", "show", "export", "checkpoint", "prove",
-         "verify-proof", "backtest", "incidents", "incident"]
+         "verify-proof", "backtest", "incidents", "incident", "models", "lineage"]
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -176,7 +176,10 @@ class CliTest(unittest.TestCase):
         cases = [
             (["nosuchverb"], "unknown verb 'nosuchverb'"),
             ([], "no verb"),
-            (["models"], "unknown verb"),  # a later verb, not in this build
+            (["models", "extra"], "'extra'"),
+            (["lineage"], "ID[@VER]"),
+            (["incident", "x"], "ID"),
+            (["backtest", "--when", "1 +"], "--when: column 4"),
             (["log", "--bogus"], "--bogus"),
             (["log", "--limit", "x"], "--limit"),
             (["log", "--since", "yesterday"], "--since"),
@@ -339,6 +342,23 @@ class CliTest(unittest.TestCase):
         p = self.ctl("backtest", "--when", 'feature.age > "x"', expect=2)
         self.assert_one_line_error(p, "--when: column 15", "needs a number, not a string")
         self.ctl("backtest", expect=2)
+
+    def test_models_and_lineage(self):
+        models = self.ctl_lines("models")
+        self.assertEqual([(m["model_id"], m["version"]) for m in models],
+                         [("credit-risk", "1.0.0")])
+        m = models[0]
+        self.assertEqual(m["lineage_missing"], [])
+        self.assertRegex(m["artifact_sha256"], HEX64)
+        shown = self.ctl_json("show", str(m["seq"]))
+        self.assertEqual(shown["type"], "model")
+        chain = self.ctl_json("lineage", "credit-risk")
+        self.assertEqual(chain[0]["version"], "1.0.0")
+        self.assertEqual(chain[0]["code_commit"], m["code_commit"])
+        out = self.ctl_out("lineage", "credit-risk@1.0.0")
+        self.assertIn("not registered in this vault", out)  # its parent 0.9.0
+        p = self.ctl("lineage", "nope", expect=2)
+        self.assert_one_line_error(p, "no model nope")
 
     def test_log_json(self):
         rows = self.ctl_lines("log")

@@ -478,6 +478,21 @@ class Triggers(DaemonTest):
         self.assertEqual(len(self.incidents()), len(want))
         self.d.verify()
 
+    def test_models_flag_incomplete_lineage(self):
+        self.start()
+        c = self.d.conn()
+        art = b'{"intercept": 0, "coef": [1, 2, 3], "link": "identity"}'
+        m = manifest(model_id="nolineage", artifact=art)
+        m.ClearField("lineage")
+        self.assertTrue(register(c, m, art).HasField("ack"))
+        self.d.stop()
+        out = [json.loads(line) for line in self.d.ctl("--json", "models").stdout.splitlines()]
+        self.assertEqual(out[0]["lineage_missing"], ["training_data_sha256", "code_commit"])
+        self.assertIn("INCOMPLETE: no training_data_sha256, code_commit",
+                      self.d.ctl("models").stdout)
+        self.assertIn("an audit of this version is incomplete",
+                      self.d.ctl("lineage", "nolineage").stdout)
+
     def test_bad_trigger_expression_refuses_start_with_its_column(self):
         d = Daemon(self.tmp, config="[daemon]\n[trigger t]\nwhen = feature.a > \"x\"\n")
         r = subprocess.run([EVIDENTD, "--check-config", "--config", d.config],
