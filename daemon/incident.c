@@ -17,6 +17,7 @@ struct trigger_state {
 	/* the binding of the rule's features for the last model version seen */
 	const struct model_info *bound_to;
 	size_t *binding;
+	bool applies; /* the rule's model filter admits bound_to */
 };
 
 int triggers_new(const struct config *cfg, struct trigger_state **ret, size_t *ret_n)
@@ -122,10 +123,13 @@ struct fired *triggers_evaluate(struct trigger_state *t, size_t n, const struct 
 
 	for (size_t i = 0; i < n; i++) {
 		struct trigger_state *s = &t[i];
-		if (!applies(s->t, mi))
-			continue;
-		if (s->bound_to != mi)
+		/* the filter and the binding are worked out once per model version */
+		if (s->bound_to != mi) {
+			s->applies = applies(s->t, mi);
 			bind(s, mi);
+		}
+		if (!s->applies)
+			continue;
 		struct trig_record r;
 		trig_record_from_pb(rec, s->binding, &r);
 		if (!trig_eval(s->t->expr, &r))

@@ -281,19 +281,6 @@ static int run_all(struct job *j)
 
 /* ------------------------------------------------------------------ output */
 
-static const char *model_feature_name(void *m, size_t i)
-{
-	return ex_model_feature_name(m, i);
-}
-
-static json_t *json_doubles(const double *v, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, ctl_json_double(v[i]));
-	return a;
-}
-
 static int print_json_row(const struct job *j, size_t i)
 {
 	_cleanup_(json_decrefp) json_t *o = json_object();
@@ -307,8 +294,8 @@ static int print_json_row(const struct job *j, size_t i)
 	if (arg_probability)
 		ex_link_apply(j->m, pred);
 	ctl_json_set(o, "row", json_integer((json_int_t)i));
-	ctl_json_set(o, "prediction", json_doubles(pred, K));
-	ctl_json_set(o, "base_value", json_doubles(j->base + i * K, K));
+	ctl_json_set(o, "prediction", ctl_json_doubles(pred, K));
+	ctl_json_set(o, "base_value", ctl_json_doubles(j->base + i * K, K));
 	if (j->method == M_INTERACTIONS) {
 		json_t *inter = json_array();
 		for (size_t g = 0; g < K; g++) {
@@ -319,7 +306,7 @@ static int print_json_row(const struct job *j, size_t i)
 				for (size_t b = 0; b < M; b++)
 					s += mat[a * M + b];
 				json_array_append_new(rowsum, ctl_json_double(s));
-				json_array_append_new(matrix, json_doubles(mat + a * M, M));
+				json_array_append_new(matrix, ctl_json_doubles(mat + a * M, M));
 			}
 			json_array_append_new(phi, rowsum);
 			json_array_append_new(inter, matrix);
@@ -329,7 +316,7 @@ static int print_json_row(const struct job *j, size_t i)
 	} else {
 		for (size_t g = 0; g < K; g++)
 			json_array_append_new(phi,
-			                      json_doubles(j->phi + i * phi_len(j) + g * M, M));
+			                      ctl_json_doubles(j->phi + i * phi_len(j) + g * M, M));
 		ctl_json_set(o, "phi", phi);
 	}
 	return ctl_json_print(stdout, o, true);
@@ -428,8 +415,8 @@ static int load_rows(const char *path, const char *what, const struct ex_model *
 		ctl_error("%s", err);
 		return CTL_EXIT_UNREADABLE;
 	}
-	rc = rows_select(r, ex_model_n_features(m), model_feature_name, (void *)m, path, err,
-	                 sizeof(err));
+	rc = rows_select(r, ex_model_n_features(m), explain_model_feature_name, (void *)m, path,
+	                 err, sizeof(err));
 	if (rc < 0) {
 		ctl_error("%s", err);
 		rows_free(r);

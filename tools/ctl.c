@@ -358,6 +358,14 @@ json_t *ctl_json_double(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+json_t *ctl_json_doubles(const double *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, ctl_json_double(v[i]));
+	return a;
+}
+
 /* Copies s replacing each byte of an invalid UTF-8 sequence by U+FFFD. */
 static json_t *json_string_lossy(const char *s, size_t len)
 {

@@ -146,6 +146,8 @@ char *ctl_bytes_format(uint64_t n, char buf[32]);
 /* JSON values that never fail on odd input: NaN/inf become null, invalid UTF-8 is replaced
  * by U+FFFD, NULL strings become null, u64 above INT64_MAX become strings. */
 json_t *ctl_json_double(double v);
+/* An array of n numbers (each as ctl_json_double). New reference or NULL. */
+json_t *ctl_json_doubles(const double *v, size_t n);
 json_t *ctl_json_string(const char *s);
 json_t *ctl_json_stringn(const char *s, size_t len);
 json_t *ctl_json_u64(uint64_t v);

@@ -95,7 +95,7 @@ static const char *feature_name(const struct audit *au, size_t j, char buf[32])
 	return n;
 }
 
-static const char *model_feature_name(void *m, size_t i)
+const char *explain_model_feature_name(void *m, size_t i)
 {
 	return ex_model_feature_name(m, i);
 }
@@ -123,8 +123,8 @@ static int load_rows(struct audit *au, const char *path, struct rows *r)
 		return CTL_EXIT_UNREADABLE;
 	}
 	if (au->m)
-		rc = rows_select(r, ex_model_n_features(au->m), model_feature_name, au->m, path,
-		                 err, sizeof(err));
+		rc = rows_select(r, ex_model_n_features(au->m), explain_model_feature_name, au->m,
+		                 path, err, sizeof(err));
 	else if (r != &au->rows) /* the background follows the rows' columns */
 		rc = rows_select(r, au->rows.n_cols, rows_feature_name, &au->rows, path, err,
 		                 sizeof(err));
@@ -244,20 +244,12 @@ static void teardown(struct audit *au)
 
 /* ------------------------------------------------------------------ output helpers */
 
-static json_t *json_doubles(const double *v, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, ctl_json_double(v[i]));
-	return a;
-}
-
 /* per output, one list of M values */
 static json_t *json_matrix(const double *v, size_t G, size_t M)
 {
 	json_t *a = json_array();
 	for (size_t g = 0; a && g < G; g++)
-		json_array_append_new(a, json_doubles(v + g * M, M));
+		json_array_append_new(a, ctl_json_doubles(v + g * M, M));
 	return a;
 }
 
@@ -432,8 +424,8 @@ static int do_sampled(struct audit *au, size_t i, const double *x, json_t *o, ch
 	double pred[1024];
 	shown_prediction(au, r.fx, pred);
 	if (o) {
-		ctl_json_set(o, "prediction", json_doubles(pred, G));
-		ctl_json_set(o, "base_value", json_doubles(r.base, G));
+		ctl_json_set(o, "prediction", ctl_json_doubles(pred, G));
+		ctl_json_set(o, "base_value", ctl_json_doubles(r.base, G));
 		ctl_json_set(o, "phi", json_matrix(r.phi, G, M));
 		ctl_json_set(o, "stderr", json_matrix(r.se, G, M));
 		ctl_json_set(o, "seed", ctl_json_u64(a->seed));
@@ -501,11 +493,11 @@ static int do_lime(struct audit *au, size_t i, const double *x, json_t *o, char 
 	shown_prediction(au, fx, pred);
 	if (o) {
 		json_t *lime = json_object();
-		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
 		/* x has every bin indicator at 1: coefficient j is feature j's share of g(x) */
 		ctl_json_set(o, "base_value", json_pack("[f]", r.intercept));
-		ctl_json_set(o, "phi", json_pack("[o]", json_doubles(r.coef, au->M)));
-		ctl_json_set(o, "stderr", json_pack("[o]", json_doubles(r.coef_se, au->M)));
+		ctl_json_set(o, "phi", json_pack("[o]", ctl_json_doubles(r.coef, au->M)));
+		ctl_json_set(o, "stderr", json_pack("[o]", ctl_json_doubles(r.coef_se, au->M)));
 		ctl_json_set(lime, "output", json_integer((json_int_t)out));
 		ctl_json_set(lime, "selected", json_features(au, r.selected, r.n_selected));
 		ctl_json_set(lime, "r2", ctl_json_double(r.r2));
@@ -517,8 +509,8 @@ static int do_lime(struct audit *au, size_t i, const double *x, json_t *o, char 
 		ctl_json_set(lime, "jaccard", ctl_json_double(r.jaccard));
 		ctl_json_set(lime, "vsi", ctl_json_double(r.vsi));
 		ctl_json_set(lime, "csi", ctl_json_double(r.csi));
-		ctl_json_set(lime, "coef_cv", json_doubles(r.coef_cv, au->M));
-		ctl_json_set(lime, "sign_flip", json_doubles(r.sign_flip, au->M));
+		ctl_json_set(lime, "coef_cv", ctl_json_doubles(r.coef_cv, au->M));
+		ctl_json_set(lime, "sign_flip", ctl_json_doubles(r.sign_flip, au->M));
 		ctl_json_set(lime, "stable", json_boolean(r.stable));
 		ctl_json_set(o, "lime", lime);
 		ctl_json_set(o, "seed", ctl_json_u64(a->seed));
@@ -567,16 +559,16 @@ static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t
 				ctl_json_set(ch, feature_name(au, cf->changes[t].feature, buf),
 				             ctl_json_double(cf->changes[t].to));
 			ctl_json_set(e, "changes", ch);
-			ctl_json_set(e, "prediction", json_doubles(cf->prediction, au->G));
+			ctl_json_set(e, "prediction", ctl_json_doubles(cf->prediction, au->G));
 			ctl_json_set(e, "decision", json_integer(cf->decision));
 			ctl_json_set(e, "distance", ctl_json_double(cf->distance));
 			ctl_json_set(e, "n_changed", json_integer((json_int_t)cf->n_changed));
 			ctl_json_set(e, "exact", json_boolean(cf->exact));
 			if (cf->bisected)
-				ctl_json_set(e, "bracket", json_doubles(cf->bracket, 2));
+				ctl_json_set(e, "bracket", ctl_json_doubles(cf->bracket, 2));
 			json_array_append_new(list, e);
 		}
-		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
 		ctl_json_set(o, "decision", json_integer(r.decision));
 		ctl_json_set(o, "counterfactuals", list);
 		ctl_json_set(o, "caveat", r.caveat ? json_string(r.caveat) : json_null());
@@ -635,7 +627,7 @@ static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char 
 			ctl_json_set(d, "distance",
 			             ff->flips ? ctl_json_double(ff->distance) : json_null());
 			ctl_json_set(d, "prediction",
-			             ff->flips ? json_doubles(r.predictions + j * au->G, au->G)
+			             ff->flips ? ctl_json_doubles(r.predictions + j * au->G, au->G)
 			                       : json_null());
 			ctl_json_set(d, "low_importance", json_boolean(ff->low_importance));
 			ctl_json_set(d, "plausible", json_boolean(ff->plausible));
@@ -643,8 +635,8 @@ static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char 
 			ctl_json_set(d, "exact", json_boolean(ff->exact));
 			json_array_append_new(details, d);
 		}
-		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
-		ctl_json_set(o, "phi", json_pack("[o]", json_doubles(phi, au->M)));
+		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
+		ctl_json_set(o, "phi", json_pack("[o]", ctl_json_doubles(phi, au->M)));
 		ctl_json_set(o, "flips", flips);
 		ctl_json_set(o, "fragile", json_boolean(r.fragile));
 		ctl_json_set(o, "fragile_features",
@@ -721,7 +713,8 @@ static int do_adversarial(struct audit *au, size_t i, const double *x, json_t *o
 			json_array_append_new(rule, t);
 		}
 		for (size_t k = 0; k < r->n_exemplars; k++)
-			json_array_append_new(ex, json_doubles(r->exemplars + k * au->M, au->M));
+			json_array_append_new(ex,
+			                      ctl_json_doubles(r->exemplars + k * au->M, au->M));
 		ctl_json_set(region, "rule", rule);
 		ctl_json_set(region, "precision", ctl_json_double(r->precision));
 		ctl_json_set(region, "precision_ci95",
@@ -734,7 +727,7 @@ static int do_adversarial(struct audit *au, size_t i, const double *x, json_t *o
 		ctl_json_set(region, "exact", json_boolean(r->exact));
 		ctl_json_set(region, "decision_only", json_boolean(r->decision_only));
 		ctl_json_set(region, "decision", json_integer(r->decision));
-		ctl_json_set(o, "prediction", json_doubles(pred, au->G));
+		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
 		ctl_json_set(o, "region", region);
 		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
 		ctl_json_set(o, "model_rows", ctl_json_u64(r->model_rows));

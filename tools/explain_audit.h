@@ -37,6 +37,9 @@ struct audit_args {
 	const char *immutable, *categorical; /* comma-separated feature names */
 };
 
+/* rows_select's feature-name callback for a model file (m: struct ex_model *). */
+const char *explain_model_feature_name(void *m, size_t i);
+
 /* Runs the method on every row and prints the results (JSON Lines with c->json). Returns a
  * CTL_EXIT_* status; errors are printed. */
 int explain_audit(const struct ctl *c, const struct audit_args *a);
