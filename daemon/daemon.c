@@ -232,6 +232,7 @@ static void final_done(struct job *j)
 	close_handle((uv_handle_t *)&d->checkpoint_timer);
 	close_handle((uv_handle_t *)&d->watchdog_timer);
 	writer_stop(&d->writer);
+	workers_stop(&d->workers);
 	if (d->closing)
 		uv_timer_start(&d->drain_timer, on_drain_timer, DRAIN_WRITE_MS, 0);
 	else
@@ -258,7 +259,8 @@ void daemon_maybe_finish_drain(struct daemon *d)
 {
 	struct life_job *lj;
 
-	if (!d->draining || d->final_submitted || !writer_idle(&d->writer))
+	if (!d->draining || d->final_submitted || !writer_idle(&d->writer) ||
+	    !workers_idle(&d->workers))
 		return;
 	d->final_submitted = true;
 	lj = calloc(1, sizeof(*lj));
@@ -288,6 +290,8 @@ static void begin_drain(struct daemon *d, const char *why)
 	d->listening = false;
 	for (struct session *s = d->sessions; s; s = s->next)
 		session_stop_reading(s);
+	/* audits not started are recorded as skipped; running ones finish and are recorded */
+	workers_cancel(&d->workers);
 	daemon_maybe_finish_drain(d);
 }
 
@@ -608,6 +612,11 @@ int daemon_run(struct daemon *d)
 	}
 	d->writer.after_done = after_writer_batch;
 	d->writer.after_done_data = d;
+	rc = workers_start(&d->workers, d, &loop);
+	if (rc < 0) {
+		log_error("audit workers: %s", strerror(-rc));
+		d->exit_code = 1;
+	}
 	uv_signal_init(&loop, &d->sig_term);
 	uv_signal_init(&loop, &d->sig_int);
 	uv_signal_init(&loop, &d->sig_hup);

@@ -11,6 +11,7 @@
 #include "dispatch.h"
 #include "registry.h"
 #include "vault.h"
+#include "workers.h"
 #include "writer.h"
 
 struct session;
@@ -31,6 +32,7 @@ struct daemon {
 	const char *socket_arg; /* --socket override */
 	struct vault *vault;
 	struct writer writer;
+	struct workers workers; /* audits and verdicts (workers.h) */
 	struct registry models;
 	struct trigger_state *triggers; /* the [trigger NAME] rules of cfg (incident.h) */
 	size_t n_triggers;

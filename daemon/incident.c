@@ -112,6 +112,7 @@ static struct fired *make_fired(const struct config_trigger *ct, bool open,
 		return NULL;
 	}
 	evident__entry__v1__incident_entry__pack(&e, f->payload);
+	f->open = open;
 	return f;
 }
 

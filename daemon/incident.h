@@ -24,6 +24,7 @@ void triggers_free(struct trigger_state *t, size_t n);
 struct fired {
 	struct fired *next;
 	bool recovered;   /* written by crash recovery (IncidentEntry.recovered) */
+	bool open;        /* status OPEN: an audit is wanted */
 	uint8_t *payload; /* IncidentEntry without record_seq (appended at submit) */
 	size_t len;
 };

@@ -41,6 +41,11 @@ void registry_deinit(struct registry *r)
 			struct model_info *next = m->next;
 			evident__v1__model_manifest__free_unpacked(m->manifest, NULL);
 			free(m->key);
+			if (m->recent) {
+				free(m->recent->rows);
+				free(m->recent->seqs);
+				free(m->recent);
+			}
 			free(m);
 			m = next;
 		}

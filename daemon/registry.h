@@ -10,6 +10,16 @@
 #include "evident.pb-c.h"
 #include "vault.h"
 
+/* A uniform sample (Algorithm R) of this run's records of one model version: the audit
+ * background when no reference data was registered. Loop thread only. */
+struct reservoir {
+	size_t cap, n;  /* slots, filled slots */
+	uint64_t seen;  /* records offered */
+	uint64_t rng;   /* splitmix64 state */
+	double *rows;   /* cap x M */
+	uint64_t *seqs; /* cap */
+};
+
 struct model_info {
 	char *key;    /* "ID@VERSION", owned */
 	uint64_t seq; /* of the model entry */
@@ -17,6 +27,7 @@ struct model_info {
 	uint8_t digest[VAULT_HASH_LEN];       /* SHA-256 of the canonical manifest bytes */
 	Evident__V1__ModelManifest *manifest; /* owned (unpacked) */
 	struct model_info *next;              /* hash chain */
+	struct reservoir *recent;             /* NULL until the first record */
 };
 
 struct registry {

@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,11 @@ static void session_free(struct session *s)
 	frame_reader_deinit(&s->reader);
 	free(s->out);
 	free(s);
+}
+
+void session_ref(struct session *s)
+{
+	s->refs++;
 }
 
 void session_unref(struct session *s)
@@ -228,6 +234,17 @@ static void reply_frame(struct session *s, const Evident__V1__Frame *f)
 		mark_dirty(s);
 }
 
+void session_send_verdict(struct session *s, const Evident__V1__Verdict *v)
+{
+	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
+
+	if (s->closing)
+		return;
+	f.body_case = EVIDENT__V1__FRAME__BODY_VERDICT;
+	f.verdict = (Evident__V1__Verdict *)v;
+	reply_frame(s, &f);
+}
+
 /* Replies and closes: framing errors leave the stream unusable. */
 static void fail_and_close(struct session *s, dispatch_code code, const char *msg)
 {
@@ -282,13 +299,18 @@ struct entry_job {
 	struct job job;
 	uint8_t *payload;
 	int type;
-	struct fired *fired; /* trigger firings, written once the record's seq is known */
-	char request_id[];   /* the dedup key is (session's client name, request_id) */
+	struct fired *fired;   /* trigger firings, written once the record's seq is known */
+	struct model_info *mi; /* records: the model version */
+	long res_slot;         /* records: reservoir slot taken (-1: none) */
+	double *res_x;         /* ... and the features to put there */
+	int64_t deadline_ns;   /* records: verdict wanted by then (0: none) */
+	char request_id[];     /* the dedup key is (session's client name, request_id) */
 };
 
 static void entry_job_free(struct entry_job *ej)
 {
 	free(ej->payload);
+	free(ej->res_x);
 	fired_free(ej->fired);
 	free(ej);
 }
@@ -297,26 +319,52 @@ struct incident_job {
 	struct job job;
 	struct daemon *d;
 	uint8_t **payloads;
+	bool *open;
+	const struct model_info *mi;
+	struct verdict_wait *vw; /* the record's verdict comes from its first OPEN incident */
 };
+
+static void answer_now(struct verdict_wait *vw, int action, const char *why)
+{
+	verdict_answer(vw, action, NAN, 0, &why, 1);
+}
 
 static void incident_done(struct job *j)
 {
 	struct incident_job *ij = (struct incident_job *)j;
+	struct daemon *d = ij->d;
+	struct verdict_wait *vw = ij->vw;
 
 	if (j->rc < 0) {
-		ij->d->stats.incidents_lost += j->n;
+		d->stats.incidents_lost += j->n;
 		log_error("recording %zu incident(s) failed: %s", j->n, strerror(-j->rc));
+		if (vw)
+			answer_now(vw, EVIDENT__V1__VERDICT__ACTION__PENDING,
+			           "the incident could not be recorded: no audit");
+	} else {
+		for (size_t i = 0; i < j->n; i++) {
+			if (!ij->open[i])
+				continue;
+			workers_submit(&d->workers, ij->mi, j->res[i].seq, ij->payloads[i],
+			               j->in[i].payload_len, vw);
+			vw = NULL;
+		}
+		if (vw)
+			answer_now(vw, EVIDENT__V1__VERDICT__ACTION__PENDING,
+			           "the trigger fired over its rate limit: not audited");
 	}
 	for (size_t i = 0; i < j->n; i++)
 		free(ij->payloads[i]);
 	free(ij->payloads);
+	free(ij->open);
 	free(j->in);
 	free(j->res);
 	free(ij);
 }
 
 /* The record is durable at seq: its firings become incident entries (one commit). */
-static void submit_incidents(struct daemon *d, struct fired *f, uint64_t seq)
+static void submit_incidents(struct daemon *d, struct fired *f, uint64_t seq,
+                             const struct model_info *mi, struct verdict_wait *vw)
 {
 	size_t n = 0;
 	for (struct fired *x = f; x; x = x->next)
@@ -324,25 +372,33 @@ static void submit_incidents(struct daemon *d, struct fired *f, uint64_t seq)
 	struct incident_job *ij = calloc(1, sizeof(*ij));
 	if (ij) {
 		ij->payloads = calloc(n, sizeof(uint8_t *));
+		ij->open = calloc(n, sizeof(bool));
 		ij->job.in = calloc(n, sizeof(struct vault_entry_in));
 		ij->job.res = calloc(n, sizeof(struct vault_append_result));
 	}
-	if (!ij || !ij->payloads || !ij->job.in || !ij->job.res) {
+	if (!ij || !ij->payloads || !ij->open || !ij->job.in || !ij->job.res) {
 		d->stats.incidents_lost += n;
 		log_error("recording %zu incident(s) for record %llu: out of memory", n,
 		          (unsigned long long)seq);
 		if (ij) {
 			free(ij->payloads);
+			free(ij->open);
 			free(ij->job.in);
 			free(ij->job.res);
 			free(ij);
 		}
+		if (vw)
+			answer_now(vw, EVIDENT__V1__VERDICT__ACTION__PENDING,
+			           "out of memory recording the incident");
 		return;
 	}
 	ij->d = d;
+	ij->mi = mi;
+	ij->vw = vw;
 	for (struct fired *x = f; x; x = x->next) {
 		size_t len;
 		uint8_t *p = fired_payload(x, seq, &len);
+		ij->open[ij->job.n] = x->open;
 		ij->payloads[ij->job.n] = p;
 		ij->job.in[ij->job.n++] = (struct vault_entry_in){
 		    .type = VAULT_ENTRY_INCIDENT, .payload = p, .payload_len = len};
@@ -364,12 +420,28 @@ static void entry_done(struct job *j)
 
 	discharge(s, j);
 	if (j->rc == 0) {
-		if (j->res1.duplicate)
-			d->stats.duplicates++;
-		else if (ej->fired)
-			submit_incidents(d, ej->fired, j->res1.seq);
 		if (!s->closing)
 			reply_ack(s, ej->request_id, &j->res1);
+		if (j->res1.duplicate)
+			d->stats.duplicates++;
+		else if (ej->res_x)
+			workers_reservoir_fill(ej->mi, ej->res_slot, ej->res_x, j->res1.seq);
+		struct verdict_wait *vw = ej->deadline_ns
+		                              ? verdict_wait_new(&d->workers, s, ej->request_id,
+		                                                 j->res1.seq, ej->deadline_ns)
+		                              : NULL;
+		if (j->res1.duplicate) {
+			if (vw)
+				answer_now(
+				    vw, EVIDENT__V1__VERDICT__ACTION__PENDING,
+				    "a retry of a stored record: its verdict went to the first "
+				    "delivery (see the vault's verdict entries)");
+		} else if (ej->fired) {
+			submit_incidents(d, ej->fired, j->res1.seq, ej->mi, vw);
+		} else if (vw) {
+			answer_now(vw, EVIDENT__V1__VERDICT__ACTION__PROCEED,
+			           "no trigger rule fired");
+		}
 	} else {
 		char msg[160];
 		if (j->rc == -ENOSPC)
@@ -387,9 +459,18 @@ static void entry_done(struct job *j)
 	session_unref(s);
 }
 
-/* Queues one entry with the (client, request id) dedup key. Takes payload and fired. */
+/* What a record carries beside its entry until it is durable. */
+struct record_extras {
+	struct model_info *mi;
+	long res_slot;
+	double *res_x; /* taken */
+	int64_t deadline_ns;
+};
+
+/* Queues one entry with the (client, request id) dedup key. Takes payload, fired and the
+ * extras' buffer (x may be NULL). */
 static void submit_entry(struct session *s, int type, uint8_t *payload, size_t len,
-                         const char *request_id, struct fired *fired)
+                         const char *request_id, struct fired *fired, const struct record_extras *x)
 {
 	size_t rlen = strlen(request_id);
 	struct entry_job *ej = malloc(sizeof(*ej) + rlen + 1);
@@ -397,11 +478,20 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 	if (!ej) {
 		free(payload);
 		fired_free(fired);
+		if (x)
+			free(x->res_x);
 		reply_error(s, E(INTERNAL), "out of memory", request_id);
 		return;
 	}
 	memset(ej, 0, sizeof(*ej));
 	ej->fired = fired;
+	ej->res_slot = -1;
+	if (x) {
+		ej->mi = x->mi;
+		ej->res_slot = x->res_slot;
+		ej->res_x = x->res_x;
+		ej->deadline_ns = x->deadline_ns;
+	}
 	memcpy(ej->request_id, request_id, rlen + 1);
 	ej->payload = payload;
 	ej->type = type;
@@ -450,6 +540,11 @@ static void handle_record(struct session *s, const uint8_t *body, size_t len,
 		return;
 	}
 	d->stats.records++;
+	struct model_info *m = (struct model_info *)mi; /* its reservoir changes */
+	long slot = workers_reservoir_pick(m);
+	double *res_x = NULL;
+	if (slot >= 0 && (res_x = malloc((rec->n_features ? rec->n_features : 1) * sizeof(double))))
+		memcpy(res_x, rec->features, rec->n_features * sizeof(double));
 	struct fired *fired = NULL;
 	if (d->n_triggers) {
 		fired = triggers_evaluate(d->triggers, d->n_triggers, mi, rec, s->client_name,
@@ -457,7 +552,14 @@ static void handle_record(struct session *s, const uint8_t *body, size_t len,
 		for (struct fired *f = fired; f; f = f->next)
 			d->stats.incidents++;
 	}
-	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id, fired);
+	struct record_extras x = {
+	    .mi = m,
+	    .res_slot = res_x ? slot : -1,
+	    .res_x = res_x,
+	    .deadline_ns = rec->verdict_deadline_ms
+	                       ? daemon_now_ns() + (int64_t)rec->verdict_deadline_ms * 1000000
+	                       : 0};
+	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id, fired, &x);
 }
 
 static void handle_review(struct session *s, const Evident__V1__Review *rv)
@@ -486,7 +588,7 @@ static void handle_review(struct session *s, const Evident__V1__Review *rv)
 		return;
 	}
 	s->d->stats.reviews++;
-	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id, NULL);
+	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ model registration */

@@ -48,5 +48,8 @@ void session_close(struct session *s);
 /* Closes a connection that is shutting down without waiting for its writes (a peer that
  * does not read). */
 void session_force_close(struct session *s);
-/* Drops a reference taken for a job. */
+/* Takes / drops a reference for a job or a verdict wait. */
+void session_ref(struct session *s);
 void session_unref(struct session *s);
+/* Queues a Verdict frame (nothing when the connection is closing). */
+void session_send_verdict(struct session *s, const Evident__V1__Verdict *v);

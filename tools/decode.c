@@ -29,6 +29,12 @@ static const ProtobufCMessageDescriptor *descriptor_for(uint16_t type)
 		return &evident__entry__v1__review_entry__descriptor;
 	case VAULT_ENTRY_INCIDENT:
 		return &evident__entry__v1__incident_entry__descriptor;
+	case VAULT_ENTRY_AUDIT:
+		return &evident__entry__v1__audit_entry__descriptor;
+	case VAULT_ENTRY_VERDICT:
+		return &evident__entry__v1__verdict_entry__descriptor;
+	case VAULT_ENTRY_NOTICE:
+		return &evident__entry__v1__notice_entry__descriptor;
 	default:
 		return NULL;
 	}

@@ -1,0 +1,1020 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The audit of one incident (audit.h): fast phase (exact attribution, flip test, confidence,
+ * baseline outliers, lineage) then the slower methods; one JSON document. */
+#include "audit.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evident_version.h"
+#include "rows.h"
+
+/* A feature stands out of the baseline when its |phi| is at least this share of sum |phi|,
+ * this many times its usual level and this many usual levels above it. */
+#define BASELINE_MIN_SHARE 0.10
+#define BASELINE_RATIO     3.0
+#define BASELINE_ROWS_MAX  64
+#define KERNEL_BG_MAX      100
+
+static int fail(char *err, size_t size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t size, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && size) {
+		va_start(ap, fmt);
+		vsnprintf(err, size, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static json_t *jd(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *jds(const double *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, jd(v[i]));
+	return a;
+}
+
+static json_t *jmatrix(const double *v, size_t G, size_t M)
+{
+	json_t *a = json_array();
+	for (size_t g = 0; a && g < G; g++)
+		json_array_append_new(a, jds(v + g * M, M));
+	return a;
+}
+
+static json_t *ju64(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static char *dupstr(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+/* ------------------------------------------------------------------ the model */
+
+static enum ex_format format_of(const char *framework)
+{
+	if (!framework)
+		return EX_FORMAT_AUTO;
+	if (!strcmp(framework, "xgboost-json"))
+		return EX_FORMAT_XGBOOST_JSON;
+	if (!strcmp(framework, "lightgbm-text"))
+		return EX_FORMAT_LIGHTGBM_TEXT;
+	if (!strcmp(framework, "linear-json"))
+		return EX_FORMAT_LINEAR_JSON;
+	return EX_FORMAT_AUTO;
+}
+
+static int add_warning(struct audit_model *am, const char *w)
+{
+	char **n = realloc(am->lineage_warnings, (am->n_lineage_warnings + 1) * sizeof(char *));
+	if (!n)
+		return -ENOMEM;
+	am->lineage_warnings = n;
+	if (!(n[am->n_lineage_warnings] = strdup(w)))
+		return -ENOMEM;
+	am->n_lineage_warnings++;
+	return 0;
+}
+
+static int set_decision(struct audit_model *am, const Evident__V1__ModelManifest *mf, char *err,
+                        size_t err_size)
+{
+	const Evident__V1__DecisionRule *r = mf->decision;
+	char buf[512];
+	bool prob = mf->output_space && !strcmp(mf->output_space, "probability");
+
+	am->probability_scores = prob && ex_model_link(am->m) != EX_LINK_IDENTITY;
+	if (r && r->kind == EVIDENT__V1__DECISION_RULE__KIND__ARGMAX) {
+		am->d = (struct ex_decision){.argmax = true};
+		am->n_labels = r->n_class_labels;
+		am->labels = calloc(r->n_class_labels ? r->n_class_labels : 1, sizeof(char *));
+		if (!am->labels)
+			return -ENOMEM;
+		for (size_t i = 0; i < r->n_class_labels; i++)
+			if (!(am->labels[i] = strdup(r->class_labels[i])))
+				return -ENOMEM;
+		am->decision_rule = strdup("the class with the largest score");
+		return am->decision_rule ? 0 : -ENOMEM;
+	}
+	double t = r && r->has_threshold ? r->threshold : (prob ? 0.5 : 0.0);
+	if (r && r->output_index != 0)
+		return fail(err, err_size, -ENOTSUP,
+		            "the decision rule reads output %u; audits support output 0",
+		            r->output_index);
+	double margin = t;
+	if (am->probability_scores) {
+		if (ex_model_link(am->m) != EX_LINK_LOGIT || !(t > 0 && t < 1))
+			return fail(err, err_size, -EBADMSG,
+			            "threshold %g on probabilities cannot be mapped to the model's "
+			            "margin (the model's link is not logistic, or 0 < t < 1 fails)",
+			            t);
+		margin = log(t / (1 - t));
+	}
+	am->d = (struct ex_decision){.argmax = false, .threshold = margin};
+	const char *below = r && r->label_below && *r->label_below ? r->label_below : "0";
+	const char *above = r && r->label_above && *r->label_above ? r->label_above : "1";
+	am->n_labels = 2;
+	am->labels = calloc(2, sizeof(char *));
+	if (!am->labels || !(am->labels[0] = strdup(below)) || !(am->labels[1] = strdup(above)))
+		return -ENOMEM;
+	snprintf(buf, sizeof(buf), "%s when the %s is >= %.6g, else %s", above,
+	         prob ? "probability" : "score", t, below);
+	am->decision_rule = strdup(buf);
+	return am->decision_rule ? 0 : -ENOMEM;
+}
+
+int audit_model_new(const Evident__V1__ModelManifest *mf, const void *artifact, size_t len,
+                    struct audit_model **ret, char *err, size_t err_size)
+{
+	struct audit_model *am;
+	enum ex_format fmt = format_of(mf->framework);
+	int rc;
+
+	*ret = NULL;
+	if (fmt == EX_FORMAT_AUTO)
+		return fail(err, err_size, -ENOTSUP,
+		            "framework \"%s\": the daemon audits xgboost-json, lightgbm-text and "
+		            "linear-json artifacts; oracle models are audited offline with "
+		            "`evidentctl explain --oracle`",
+		            mf->framework ? mf->framework : "");
+	am = calloc(1, sizeof(*am));
+	if (!am)
+		return -ENOMEM;
+	pthread_mutex_init(&am->lock, NULL);
+	am->model_id = dupstr(mf->model_id);
+	am->version = dupstr(mf->version);
+	am->framework = dupstr(mf->framework);
+	snprintf(am->artifact_sha256, sizeof(am->artifact_sha256), "%s",
+	         mf->artifact_sha256 ? mf->artifact_sha256 : "");
+	if (!am->model_id || !am->version || !am->framework) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ex_model_load_buffer(artifact, len, fmt, am->model_id, &am->m, err, err_size);
+	if (rc < 0) {
+		rc = rc == -ENOMEM ? rc : -EBADMSG;
+		goto out;
+	}
+	am->M = ex_model_n_features(am->m);
+	am->G = ex_model_n_outputs(am->m);
+	if (am->M != mf->n_features) {
+		rc = fail(err, err_size, -EBADMSG,
+		          "the artifact has %zu features, the manifest %zu", am->M, mf->n_features);
+		goto out;
+	}
+	ex_fn_from_model(am->m, &am->f);
+	am->names = calloc(am->M, sizeof(char *));
+	am->immutable = calloc(am->M, sizeof(bool));
+	am->categorical = calloc(am->M, sizeof(bool));
+	am->train_min = malloc(am->M * sizeof(double));
+	am->train_max = malloc(am->M * sizeof(double));
+	if (!am->names || !am->immutable || !am->categorical || !am->train_min || !am->train_max) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t j = 0; j < am->M; j++) {
+		const Evident__V1__Feature *f = mf->features[j];
+		if (!(am->names[j] = dupstr(f->name))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		am->immutable[j] = f->immutable;
+		am->categorical[j] = f->type == EVIDENT__V1__FEATURE__TYPE__CATEGORICAL;
+		am->train_min[j] = f->has_min ? f->min : NAN;
+		am->train_max[j] = f->has_max ? f->max : NAN;
+	}
+	rc = set_decision(am, mf, err, err_size);
+	if (rc < 0)
+		goto out;
+	const Evident__V1__Lineage *l = mf->lineage;
+	if (!l || !l->training_data_sha256 || !*l->training_data_sha256)
+		rc = add_warning(am, "no training-data hash: this audit cannot name the data the "
+		                     "model learned from, so it is incomplete");
+	if (rc >= 0 && (!l || !l->code_commit || !*l->code_commit))
+		rc = add_warning(am, "no code commit: this audit cannot name the code that trained "
+		                     "the model, so it is incomplete");
+	if (rc < 0)
+		goto out;
+	*ret = am;
+	return 0;
+out:
+	audit_model_free(am);
+	return rc;
+}
+
+void audit_model_free(struct audit_model *am)
+{
+	if (!am)
+		return;
+	ex_model_free(am->m);
+	for (size_t j = 0; am->names && j < am->M; j++)
+		free(am->names[j]);
+	for (size_t i = 0; am->labels && i < am->n_labels; i++)
+		free(am->labels[i]);
+	for (size_t i = 0; i < am->n_lineage_warnings; i++)
+		free(am->lineage_warnings[i]);
+	free(am->lineage_warnings);
+	free(am->labels);
+	free(am->names);
+	free(am->immutable);
+	free(am->categorical);
+	free(am->train_min);
+	free(am->train_max);
+	free(am->decision_rule);
+	free(am->model_id);
+	free(am->version);
+	free(am->framework);
+	free(am->baseline_usual);
+	pthread_mutex_destroy(&am->lock);
+	free(am);
+}
+
+static const char *model_feature_name(void *ud, size_t i)
+{
+	const struct audit_model *am = ud;
+	return am->names[i];
+}
+
+int audit_reference_rows(const struct audit_model *am, const void *data, size_t len,
+                         double **ret_rows, size_t *ret_n, char *err, size_t err_size)
+{
+	struct rows r = {0};
+	int rc = rows_parse(data, len, "reference data", &r, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	rc =
+	    rows_select(&r, am->M, model_feature_name, (void *)am, "reference data", err, err_size);
+	if (rc < 0) {
+		rows_free(&r);
+		return rc == -ENOMEM ? rc : -EBADMSG;
+	}
+	if (!r.n_rows) {
+		rows_free(&r);
+		return fail(err, err_size, -EBADMSG, "reference data: no rows");
+	}
+	*ret_rows = r.values;
+	*ret_n = r.n_rows;
+	r.values = NULL;
+	rows_free(&r);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ one audit */
+
+struct run {
+	const struct audit_model *am;
+	const struct audit_background *bg;
+	const struct audit_request *rq;
+	struct ex_feature_info *info;
+	json_t *results, *reasons, *timings;
+	double *fx;  /* G margins at x */
+	double *phi; /* M: exact attribution of the decision output (NULL: none) */
+	size_t out;  /* the decision output */
+	int decision;
+	bool failed_any, ran_any;
+	bool fragile;
+	json_t *fragile_names;
+};
+
+static int exact_explain(void *ud, const double *x, size_t output, double *phi, char *err,
+                         size_t err_size)
+{
+	const struct run *r = ud;
+	const struct audit_model *am = r->am;
+	double *all = malloc(am->M * am->G * sizeof(double)),
+	       *base = malloc(am->G * sizeof(double));
+	int rc;
+
+	if (!all || !base) {
+		free(all);
+		free(base);
+		return -ENOMEM;
+	}
+	rc = ex_model_is_trees(am->m) ? ex_treeshap(am->m, x, all, base)
+	                              : ex_linear_shap(am->m, x, r->bg->rows, r->bg->n, all, base);
+	if (rc < 0)
+		fail(err, err_size, rc, "exact attribution failed (%s)", strerror(-rc));
+	else
+		memcpy(phi, all + output * am->M, am->M * sizeof(double));
+	free(all);
+	free(base);
+	return rc;
+}
+
+static void method_failed(struct run *r, const char *method, int rc, const char *err)
+{
+	char buf[AUDIT_ERR_MAX + 96];
+	snprintf(buf, sizeof(buf), "%s failed: %s", method, err && *err ? err : strerror(-rc));
+	json_array_append_new(r->reasons, json_string(buf));
+	r->failed_any = true;
+}
+
+static void timed(struct run *r, const char *what, double t0)
+{
+	json_object_set_new(r->timings, what, json_real(now_ms() - t0));
+}
+
+static json_t *names_of(const struct run *r, const size_t *idx, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(r->am->names[idx[i]]));
+	return a;
+}
+
+/* treeshap, treeshap-interventional, linear: exact, per output */
+static int do_exact(struct run *r, const char *method, json_t *o, char *err, size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	double *phi = malloc(am->M * am->G * sizeof(double)), base[1024];
+	int rc;
+
+	if (!phi)
+		return -ENOMEM;
+	if (!strcmp(method, "treeshap"))
+		rc = ex_model_is_trees(am->m) ? ex_treeshap(am->m, r->rq->x, phi, base) : -ENOTSUP;
+	else if (!strcmp(method, "treeshap-interventional"))
+		rc = ex_model_is_trees(am->m)
+		         ? ex_treeshap_interventional(am->m, r->rq->x, r->bg->rows, r->bg->n, phi,
+		                                      base)
+		         : -ENOTSUP;
+	else
+		rc = ex_model_is_trees(am->m)
+		         ? -ENOTSUP
+		         : ex_linear_shap(am->m, r->rq->x, r->bg->rows, r->bg->n, phi, base);
+	if (rc == -ENOTSUP)
+		snprintf(err, err_size, "%s does not apply to a %s model", method, am->framework);
+	else if (rc < 0)
+		snprintf(err, err_size, "%s", strerror(-rc));
+	if (rc == 0) {
+		json_object_set_new(o, "prediction", jds(r->fx, am->G));
+		json_object_set_new(o, "base_value", jds(base, am->G));
+		json_object_set_new(o, "phi", jmatrix(phi, am->G, am->M));
+	}
+	free(phi);
+	return rc;
+}
+
+static int do_sampled(struct run *r, const char *method, json_t *o, char *err, size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	size_t k = r->bg->n < KERNEL_BG_MAX ? r->bg->n : KERNEL_BG_MAX, n_sbg = 0;
+	double *sbg = malloc(k * am->M * sizeof(double)), *sw = malloc(k * sizeof(double));
+	struct ex_sampled_config cfg = {.seed = r->rq->seed};
+	struct ex_sampled_result res;
+	char digest[65];
+	int rc = -ENOMEM;
+
+	if (sbg && sw)
+		rc = ex_background_summarize(r->bg->rows, r->bg->n, am->M, r->info, KERNEL_BG_MAX,
+		                             r->rq->seed, sbg, sw, &n_sbg);
+	if (rc >= 0) {
+		ex_background_digest(sbg, sw, n_sbg, am->M, digest);
+		rc =
+		    !strcmp(method, "kernelshap")
+		        ? ex_kernelshap(&am->f, r->rq->x, sbg, sw, n_sbg, &cfg, &res, err, err_size)
+		        : ex_permutation_shap(&am->f, r->rq->x, sbg, sw, n_sbg, &cfg, &res, err,
+		                              err_size);
+	}
+	if (rc >= 0) {
+		json_object_set_new(o, "prediction", jds(res.fx, am->G));
+		json_object_set_new(o, "base_value", jds(res.base, am->G));
+		json_object_set_new(o, "phi", jmatrix(res.phi, am->G, am->M));
+		json_object_set_new(o, "stderr", jmatrix(res.se, am->G, am->M));
+		json_object_set_new(o, "seed", ju64(r->rq->seed));
+		json_object_set_new(o, "budget", ju64(ex_sampled_default_budget(am->M, n_sbg)));
+		json_object_set_new(o, "background_digest", json_string(digest));
+		json_object_set_new(o, "background_rows", ju64(n_sbg));
+		json_object_set_new(o, "model_rows", ju64(res.model_rows));
+		json_object_set_new(o, "exact", json_boolean(res.exact));
+		json_object_set_new(o, "converged", json_boolean(res.converged));
+		ex_sampled_result_free(&res);
+	}
+	free(sbg);
+	free(sw);
+	return rc;
+}
+
+static struct ex_whatif_input whatif_input(const struct run *r)
+{
+	return (struct ex_whatif_input){.f = &r->am->f,
+	                                .model = r->am->m,
+	                                .bg = r->bg->rows,
+	                                .n_bg = r->bg->n,
+	                                .info = r->info,
+	                                .decision = &r->am->d};
+}
+
+static int do_counterfactual(struct run *r, json_t *o, char *err, size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	struct ex_whatif_input in = whatif_input(r);
+	struct ex_cf_config cc = {.seed = r->rq->seed};
+	struct ex_cf_result res;
+	int rc = ex_counterfactuals(&in, r->rq->x, &cc, &res, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	json_t *list = json_array();
+	for (size_t k = 0; k < res.n; k++) {
+		const struct ex_counterfactual *cf = &res.cf[k];
+		json_t *e = json_object(), *ch = json_object();
+		for (size_t t = 0; t < cf->n_changed; t++)
+			json_object_set_new(ch, am->names[cf->changes[t].feature],
+			                    jd(cf->changes[t].to));
+		json_object_set_new(e, "changes", ch);
+		json_object_set_new(e, "prediction", jds(cf->prediction, am->G));
+		json_object_set_new(e, "decision", json_integer(cf->decision));
+		json_object_set_new(e, "distance", jd(cf->distance));
+		json_object_set_new(e, "n_changed", ju64(cf->n_changed));
+		json_object_set_new(e, "exact", json_boolean(cf->exact));
+		json_array_append_new(list, e);
+	}
+	json_object_set_new(o, "prediction", jds(res.fx, am->G));
+	json_object_set_new(o, "decision", json_integer(res.decision));
+	json_object_set_new(o, "counterfactuals", list);
+	json_object_set_new(o, "caveat", res.caveat ? json_string(res.caveat) : json_null());
+	json_object_set_new(o, "seed", ju64(r->rq->seed));
+	json_object_set_new(o, "model_rows", ju64(res.model_rows));
+	ex_cf_result_free(&res);
+	return 0;
+}
+
+static int do_flip(struct run *r, json_t *o, char *err, size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	struct ex_whatif_input in = whatif_input(r);
+	struct ex_flip_config fc = {.cf = {.seed = r->rq->seed}};
+	struct ex_flip_result res;
+	int rc = ex_flip_test(&in, r->rq->x, r->phi, &fc, &res, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	json_t *flips = json_array(), *details = json_array();
+	for (size_t j = 0; j < am->M; j++) {
+		const struct ex_flip_feature *ff = &res.features[j];
+		json_t *d = json_object();
+		json_array_append_new(flips, ff->flips ? jd(ff->value) : json_null());
+		json_object_set_new(d, "feature", json_string(am->names[j]));
+		json_object_set_new(d, "value", ff->flips ? jd(ff->value) : json_null());
+		json_object_set_new(d, "distance", ff->flips ? jd(ff->distance) : json_null());
+		json_object_set_new(d, "low_importance", json_boolean(ff->low_importance));
+		json_object_set_new(d, "plausible", json_boolean(ff->plausible));
+		json_object_set_new(d, "immutable", json_boolean(ff->immutable));
+		json_object_set_new(d, "exact", json_boolean(ff->exact));
+		json_array_append_new(details, d);
+	}
+	json_object_set_new(o, "prediction", jds(r->fx, am->G));
+	json_object_set_new(o, "phi", json_pack("[o]", jds(r->phi, am->M)));
+	json_object_set_new(o, "flips", flips);
+	json_object_set_new(o, "fragile", json_boolean(res.fragile));
+	r->fragile_names = names_of(r, res.fragile_features, res.n_fragile);
+	json_object_set_new(o, "fragile_features", json_incref(r->fragile_names));
+	json_object_set_new(o, "decision", json_integer(res.decision));
+	json_object_set_new(o, "margin", jd(res.margin));
+	json_object_set_new(o, "fragility_index", jd(res.fragility_index));
+	json_object_set_new(o, "flip_details", details);
+	json_object_set_new(o, "seed", ju64(r->rq->seed));
+	json_object_set_new(o, "model_rows", ju64(res.model_rows));
+	r->fragile = res.fragile;
+	ex_flip_result_free(&res);
+	return 0;
+}
+
+static int do_adversarial(struct run *r, json_t *o, char *err, size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	struct ex_adv_config ac = {.seed = r->rq->seed};
+	struct ex_explainer e = {.explain = exact_explain, .userdata = r};
+	struct ex_region *reg = NULL;
+	int rc = ex_model_is_trees(am->m)
+	             ? ex_adversarial_tree(am->m, &am->f, &e, r->rq->x, r->bg->rows, r->bg->n,
+	                                   r->info, &am->d, &ac, &reg, err, err_size)
+	             : ex_adversarial_search(&am->f, &e, r->rq->x, r->bg->rows, r->bg->n, r->info,
+	                                     &am->d, &ac, &reg, err, err_size);
+	if (rc < 0)
+		return rc;
+	json_t *region = json_object(), *rule = json_array();
+	for (size_t k = 0; k < reg->n_rule; k++) {
+		const struct ex_region_bound *b = &reg->rule[k];
+		json_t *t = json_object();
+		json_object_set_new(t, "feature", json_string(am->names[b->feature]));
+		if (b->missing) {
+			json_object_set_new(t, "missing", json_true());
+		} else {
+			json_object_set_new(t, "lo", isinf(b->lo) ? json_null() : jd(b->lo));
+			json_object_set_new(t, "lo_inclusive", json_boolean(b->lo_incl));
+			json_object_set_new(t, "hi", isinf(b->hi) ? json_null() : jd(b->hi));
+			json_object_set_new(t, "hi_inclusive", json_boolean(b->hi_incl));
+		}
+		json_array_append_new(rule, t);
+	}
+	json_object_set_new(region, "rule", rule);
+	json_object_set_new(region, "precision", jd(reg->precision));
+	json_object_set_new(region, "precision_ci95",
+	                    json_pack("[oo]", jd(reg->precision_lo), jd(reg->precision_hi)));
+	json_object_set_new(region, "evaluated", ju64(reg->eval_n));
+	json_object_set_new(region, "coverage", jd(reg->coverage));
+	json_object_set_new(region, "support", ju64(reg->support));
+	json_object_set_new(region, "method", json_string(reg->method));
+	json_object_set_new(region, "exact", json_boolean(reg->exact));
+	json_object_set_new(region, "decision", json_integer(reg->decision));
+	json_object_set_new(o, "prediction", jds(r->fx, am->G));
+	json_object_set_new(o, "region", region);
+	json_object_set_new(o, "seed", ju64(r->rq->seed));
+	json_object_set_new(o, "model_rows", ju64(reg->model_rows));
+	ex_region_free(reg);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ fast phase */
+
+/* Mean |phi_j| of the baseline rows (the first rows of the background, up to
+ * BASELINE_ROWS_MAX), cached per model and background digest. */
+static int baseline_usual(struct run *r, const char *digest, double *usual, size_t *ret_n,
+                          char *err, size_t err_size)
+{
+	struct audit_model *am = (struct audit_model *)r->am;
+	size_t n = r->bg->n < BASELINE_ROWS_MAX ? r->bg->n : BASELINE_ROWS_MAX, M = am->M;
+	double *phi;
+	int rc = 0;
+
+	pthread_mutex_lock(&am->lock);
+	if (am->baseline_usual && !strcmp(am->baseline_digest, digest)) {
+		memcpy(usual, am->baseline_usual, M * sizeof(double));
+		*ret_n = am->baseline_rows;
+		pthread_mutex_unlock(&am->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&am->lock);
+	phi = malloc(M * sizeof(double));
+	if (!phi)
+		return -ENOMEM;
+	memset(usual, 0, M * sizeof(double));
+	for (size_t i = 0; i < n && rc >= 0; i++) {
+		const double *b = r->bg->rows + i * M;
+		double fb[1024];
+		rc = am->f.predict(am->f.userdata, b, 1, fb, err, err_size);
+		if (rc >= 0)
+			rc = exact_explain(r, b,
+			                   am->d.argmax ? (size_t)ex_decide(&am->d, fb, am->G) : 0,
+			                   phi, err, err_size);
+		for (size_t j = 0; rc >= 0 && j < M; j++)
+			usual[j] += fabs(phi[j]) / (double)n;
+	}
+	free(phi);
+	if (rc < 0)
+		return rc;
+	*ret_n = n;
+	pthread_mutex_lock(&am->lock);
+	double *copy = malloc(M * sizeof(double));
+	if (copy) {
+		memcpy(copy, usual, M * sizeof(double));
+		free(am->baseline_usual);
+		am->baseline_usual = copy;
+		am->baseline_rows = n;
+		snprintf(am->baseline_digest, sizeof(am->baseline_digest), "%s", digest);
+	}
+	pthread_mutex_unlock(&am->lock);
+	return 0;
+}
+
+static void baseline(struct run *r, const char *digest, json_t *verdict_reasons)
+{
+	const struct audit_model *am = r->am;
+	size_t M = am->M, n = 0;
+	double *usual = malloc(M * sizeof(double)), total = 0;
+	char err[AUDIT_ERR_MAX] = "";
+	double t0 = now_ms();
+	int rc = usual ? baseline_usual(r, digest, usual, &n, err, sizeof(err)) : -ENOMEM;
+
+	if (rc < 0) {
+		method_failed(r, "baseline", rc, err);
+		free(usual);
+		return;
+	}
+	json_t *o = json_object(), *outliers = json_array();
+	for (size_t j = 0; j < M; j++)
+		total += fabs(r->phi[j]);
+	for (size_t j = 0; j < M; j++) {
+		double a = fabs(r->phi[j]), ratio = a / fmax(usual[j], 1e-12);
+		if (a < BASELINE_MIN_SHARE * total || ratio < BASELINE_RATIO)
+			continue;
+		json_t *e = json_object();
+		json_object_set_new(e, "feature", json_string(am->names[j]));
+		json_object_set_new(e, "index", ju64(j));
+		json_object_set_new(e, "phi", jd(r->phi[j]));
+		json_object_set_new(e, "usual", jd(usual[j]));
+		json_object_set_new(e, "ratio", jd(ratio));
+		json_array_append_new(outliers, e);
+		char buf[256];
+		snprintf(buf, sizeof(buf),
+		         "%s's attribution is %.3g times its usual level (%.3g vs %.3g on routine "
+		         "decisions)",
+		         am->names[j], ratio, a, usual[j]);
+		json_array_append_new(verdict_reasons, json_string(buf));
+	}
+	json_object_set_new(o, "rows", ju64(n));
+	json_object_set_new(o, "usual", jds(usual, M));
+	json_object_set_new(o, "outliers", outliers);
+	json_object_set_new(r->results, "baseline", o);
+	timed(r, "baseline", t0);
+	free(usual);
+}
+
+static json_t *confidence_json(const struct ex_confidence *c, size_t neighbours,
+                               const char *against)
+{
+	json_t *o = json_object(), *gates = json_array();
+	static const char *const names[] = {"efficiency", "deterministic", "score", "golden"};
+
+	for (unsigned b = 0; b < 4; b++)
+		if (c->gates_failed & (1u << b))
+			json_array_append_new(gates, json_string(names[b]));
+	json_object_set_new(o, "c", jd(c->c));
+	json_object_set_new(o, "p_est", jd(c->p_est));
+	json_object_set_new(o, "p_noise", jd(c->p_noise));
+	json_object_set_new(o, "noise_neighbours", ju64(neighbours));
+	json_object_set_new(o, "a_method", jd(c->a_method));
+	json_object_set_new(o, "a_method_against", json_string(against));
+	json_object_set_new(o, "gate", json_boolean(c->gate));
+	json_object_set_new(o, "gates_failed", gates);
+	json_object_set_new(o, "fragile", json_boolean(c->fragile));
+	json_object_set_new(o, "capped", json_boolean(c->capped));
+	json_object_set_new(o, "meaning", json_string(ex_confidence_meaning));
+	return o;
+}
+
+/* C = G * P_est * P_noise * A_method for the exact attribution (ATTRIBUTION.md §7): P_est = 1;
+ * P_noise from 32 neighbours re-explained exactly; A_method against interventional TreeSHAP
+ * on the background for trees (a different game: disagreement means the explanation depends
+ * on how features are removed) and 1 for linear models (the closed form is both games). */
+static int confidence(struct run *r, double base, struct ex_confidence *ret, char *err,
+                      size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	size_t M = am->M, used = 0;
+	struct ex_confidence_parts p = {.p_est = 1, .golden_ok = true, .fragile = r->fragile};
+	struct ex_explainer e = {.explain = exact_explain, .userdata = r};
+	struct ex_noise_config nc = {.seed = r->rq->seed, .neighbours = 32};
+	double fx2[1024], sum = base;
+	int rc = ex_confidence_p_noise(&am->f, &e, &am->d, r->rq->x, r->phi, r->out, r->info, &nc,
+	                               &p.p_noise, &used, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	p.a_method = 1;
+	if (ex_model_is_trees(am->m)) {
+		double *iv = malloc(M * am->G * sizeof(double)), ib[1024];
+		if (!iv)
+			return -ENOMEM;
+		rc = ex_treeshap_interventional(am->m, r->rq->x, r->bg->rows, r->bg->n, iv, ib);
+		if (rc >= 0)
+			p.a_method = ex_confidence_agreement(r->phi, iv + r->out * M, M, 0);
+		free(iv);
+		if (rc < 0)
+			return fail(err, err_size, rc, "interventional TreeSHAP failed (%s)",
+			            strerror(-rc));
+	}
+	for (size_t j = 0; j < M; j++)
+		sum += r->phi[j];
+	p.residual = fabs(sum - r->fx[r->out]);
+	p.residual_limit = ex_confidence_residual_limit(true, NULL, M, r->fx[r->out]);
+	rc = am->f.predict(am->f.userdata, r->rq->x, 1, fx2, err, err_size);
+	if (rc < 0)
+		return rc;
+	p.deterministic = !memcmp(fx2, r->fx, am->G * sizeof(double));
+	p.score_matches = json_is_true(json_object_get(r->results, "score_matches"));
+	ex_confidence_combine(&p, ret);
+	json_object_set_new(
+	    r->results, "confidence",
+	    confidence_json(ret, used,
+	                    ex_model_is_trees(am->m) ? "treeshap-interventional" : "closed form"));
+	return 0;
+}
+
+/* Do the recorded scores equal the artifact's outputs (in the manifest's output space)? */
+static bool scores_match(const struct run *r)
+{
+	const struct audit_model *am = r->am;
+	double out[1024];
+
+	if (r->rq->n_scores != am->G)
+		return false;
+	memcpy(out, r->fx, am->G * sizeof(double));
+	if (am->probability_scores)
+		ex_link_apply(am->m, out);
+	for (size_t g = 0; g < am->G; g++)
+		if (!(fabs(out[g] - r->rq->scores[g]) <= 1e-6 * (1 + fabs(out[g]))))
+			return false;
+	return true;
+}
+
+static bool wants(const struct audit_request *rq, const char *m)
+{
+	for (size_t i = 0; i < rq->n_methods; i++)
+		if (!strcmp(rq->methods[i], m))
+			return true;
+	return false;
+}
+
+static json_t *params_json(const struct run *r, const char *digest)
+{
+	const struct audit_model *am = r->am;
+	const struct audit_background *bg = r->bg;
+	json_t *p = json_object(), *b = json_object(), *methods = json_array();
+
+	for (size_t i = 0; i < r->rq->n_methods; i++)
+		json_array_append_new(methods, json_string(r->rq->methods[i]));
+	json_object_set_new(p, "methods", methods);
+	json_object_set_new(p, "seed", ju64(r->rq->seed));
+	json_object_set_new(p, "threshold", am->d.argmax ? json_null() : jd(am->d.threshold));
+	json_object_set_new(p, "decision_rule", json_string(am->decision_rule));
+	json_object_set_new(p, "artifact_sha256", json_string(am->artifact_sha256));
+	json_object_set_new(b, "source", json_string(bg->source));
+	json_object_set_new(b, "rows", ju64(bg->n));
+	json_object_set_new(b, "digest", json_string(digest));
+	if (bg->sha256)
+		json_object_set_new(b, "sha256", json_string(bg->sha256));
+	if (bg->seqs) {
+		json_t *s = json_array();
+		for (size_t i = 0; i < bg->n; i++)
+			json_array_append_new(s, ju64(bg->seqs[i]));
+		json_object_set_new(b, "seqs", s);
+	}
+	json_object_set_new(p, "background", b);
+	json_object_set_new(p, "review_below", jd(r->rq->review_below));
+	json_object_set_new(p, "software", json_string("evidentd " EVIDENT_VERSION));
+	return p;
+}
+
+static int run_method(struct run *r, const char *m, json_t *o, char *err, size_t err_size)
+{
+	if (!strcmp(m, "treeshap") || !strcmp(m, "treeshap-interventional") || !strcmp(m, "linear"))
+		return do_exact(r, m, o, err, err_size);
+	if (!strcmp(m, "kernelshap") || !strcmp(m, "permutation"))
+		return do_sampled(r, m, o, err, err_size);
+	if (!strcmp(m, "counterfactual"))
+		return do_counterfactual(r, o, err, err_size);
+	if (!strcmp(m, "adversarial"))
+		return do_adversarial(r, o, err, err_size);
+	snprintf(err, err_size,
+	         "%s is not run by daemon audits (its stability check refits many times); run "
+	         "`evidentctl explain --method %s` on the record",
+	         m, m);
+	return -ENOTSUP;
+}
+
+int audit_run(const struct audit_model *am, const struct audit_background *bg,
+              const struct audit_request *rq, json_t **ret_doc, enum audit_status *ret_status)
+{
+	struct run r = {.am = am, .bg = bg, .rq = rq};
+	json_t *doc = json_object(), *vreasons = json_array();
+	char err[AUDIT_ERR_MAX], digest[65];
+	double t_all = now_ms(), t0, base[1024];
+	struct ex_confidence conf = {.c = NAN};
+	bool have_conf = false;
+	int rc;
+
+	*ret_doc = NULL;
+	r.results = json_object();
+	r.reasons = json_array();
+	r.timings = json_object();
+	r.info = calloc(am->M, sizeof(*r.info));
+	r.fx = malloc(am->G * sizeof(double));
+	r.phi = malloc(am->M * sizeof(double));
+	if (!doc || !vreasons || !r.results || !r.reasons || !r.timings || !r.info || !r.fx ||
+	    !r.phi || am->G > 1024) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	ex_background_digest(bg->rows, NULL, bg->n, am->M, digest);
+	json_object_set_new(doc, "incident_id", ju64(rq->incident_id));
+	json_object_set_new(doc, "record_seq", ju64(rq->record_seq));
+	json_object_set_new(doc, "model_id", json_string(am->model_id));
+	json_object_set_new(doc, "model_version", json_string(am->version));
+	json_object_set_new(doc, "params", params_json(&r, digest));
+
+	/* the model on the record */
+	err[0] = 0;
+	rc = bg->n ? ex_feature_info_from_rows(bg->rows, bg->n, am->M, r.info) : -EINVAL;
+	if (rc < 0) {
+		method_failed(&r, "background", rc,
+		              bg->n ? ""
+		                    : "no background rows (no reference data registered and no "
+		                      "recent records of this version)");
+		goto done;
+	}
+	for (size_t j = 0; j < am->M; j++) {
+		r.info[j].immutable = am->immutable[j];
+		r.info[j].categorical = am->categorical[j];
+	}
+	rc = am->f.predict(am->f.userdata, rq->x, 1, r.fx, err, sizeof(err));
+	if (rc < 0) {
+		method_failed(&r, "prediction", rc, err);
+		goto done;
+	}
+	r.decision = ex_decide(&am->d, r.fx, am->G);
+	r.out = am->d.argmax ? (size_t)r.decision : 0;
+	json_object_set_new(r.results, "prediction", jds(r.fx, am->G));
+	json_object_set_new(r.results, "decision", json_integer(r.decision));
+	json_object_set_new(r.results, "decision_label",
+	                    r.decision >= 0 && (size_t)r.decision < am->n_labels
+	                        ? json_string(am->labels[r.decision])
+	                        : json_null());
+	json_object_set_new(r.results, "recorded_scores", jds(rq->scores, rq->n_scores));
+	bool match = scores_match(&r);
+	json_object_set_new(r.results, "score_matches", json_boolean(match));
+	if (!match)
+		json_array_append_new(
+		    vreasons, json_string("the registered artifact does not reproduce the "
+		                          "recorded score: the decision was not made by this "
+		                          "model version as registered"));
+	json_t *lw = json_array();
+	for (size_t i = 0; i < am->n_lineage_warnings; i++)
+		json_array_append_new(lw, json_string(am->lineage_warnings[i]));
+	json_object_set_new(r.results, "lineage_warnings", lw);
+
+	/* fast phase: the exact attribution, the flip test, the confidence, the baseline */
+	t0 = now_ms();
+	rc = exact_explain(&r, rq->x, r.out, r.phi, err, sizeof(err));
+	if (rc >= 0) {
+		double *all = malloc(am->M * am->G * sizeof(double));
+		rc = all ? (ex_model_is_trees(am->m)
+		                ? ex_treeshap(am->m, rq->x, all, base)
+		                : ex_linear_shap(am->m, rq->x, bg->rows, bg->n, all, base))
+		         : -ENOMEM;
+		free(all);
+	}
+	timed(&r, "attribution", t0);
+	if (rc < 0) {
+		method_failed(&r, ex_model_is_trees(am->m) ? "treeshap" : "linear", rc, err);
+		goto done;
+	}
+	for (size_t i = 0; i < rq->n_methods; i++) {
+		const char *m = rq->methods[i];
+		if (strcmp(m, "treeshap") && strcmp(m, "linear"))
+			continue;
+		json_t *o = json_object();
+		err[0] = 0;
+		rc = do_exact(&r, m, o, err, sizeof(err));
+		if (rc < 0) {
+			method_failed(&r, m, rc, err);
+			json_decref(o);
+		} else {
+			json_object_set_new(r.results, m, o);
+			r.ran_any = true;
+		}
+	}
+	t0 = now_ms();
+	json_t *fo = json_object();
+	err[0] = 0;
+	rc = do_flip(&r, fo, err, sizeof(err));
+	timed(&r, "flip", t0);
+	if (rc < 0) {
+		method_failed(&r, "flip", rc, err);
+		json_decref(fo);
+	} else {
+		json_object_set_new(r.results, "flip", fo);
+		r.ran_any |= wants(rq, "flip");
+		if (r.fragile) {
+			char buf[512] =
+			    "a low-importance feature flips the decision with a plausible "
+			    "change:";
+			size_t idx;
+			json_t *v;
+			json_array_foreach(r.fragile_names, idx, v)
+			{
+				size_t l = strlen(buf);
+				snprintf(buf + l, sizeof(buf) - l, "%s %s", idx ? "," : "",
+				         json_string_value(v));
+			}
+			json_array_append_new(vreasons, json_string(buf));
+		}
+	}
+	t0 = now_ms();
+	err[0] = 0;
+	rc = confidence(&r, base[r.out], &conf, err, sizeof(err));
+	timed(&r, "confidence", t0);
+	if (rc < 0)
+		method_failed(&r, "confidence", rc, err);
+	else
+		have_conf = true;
+	baseline(&r, digest, vreasons);
+
+	/* the verdict of the fast phase */
+	struct audit_verdict v = {.confidence = have_conf ? conf.c : NAN};
+	if (!have_conf)
+		json_array_append_new(vreasons,
+		                      json_string("the confidence could not be computed"));
+	else if (isfinite(rq->review_below) && conf.c < rq->review_below) {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "confidence %.3f is below the rule's review_below %.3g",
+		         conf.c, rq->review_below);
+		json_array_insert_new(vreasons, 0, json_string(buf));
+	}
+	v.review = json_array_size(vreasons) > 0;
+	if (!v.review) {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "confidence %.3f, not fragile, no unusual attribution",
+		         conf.c);
+		json_array_append_new(vreasons, json_string(buf));
+	}
+	json_t *vo = json_object();
+	json_object_set_new(vo, "action", json_string(v.review ? "REVIEW" : "PROCEED"));
+	json_object_set_new(vo, "confidence", jd(v.confidence));
+	json_object_set_new(vo, "reasons", json_incref(vreasons));
+	json_object_set_new(r.results, "verdict", vo);
+	v.reasons = vreasons;
+	json_object_set_new(r.timings, "fast_phase", json_real(now_ms() - t_all));
+	if (rq->on_verdict)
+		rq->on_verdict(rq->userdata, &v);
+
+	/* the slower methods */
+	for (size_t i = 0; i < rq->n_methods; i++) {
+		const char *m = rq->methods[i];
+		if (!strcmp(m, "treeshap") || !strcmp(m, "linear") || !strcmp(m, "flip") ||
+		    json_object_get(r.results, m))
+			continue;
+		json_t *o = json_object();
+		err[0] = 0;
+		t0 = now_ms();
+		rc = run_method(&r, m, o, err, sizeof(err));
+		timed(&r, m, t0);
+		if (rc < 0) {
+			method_failed(&r, m, rc, err);
+			json_decref(o);
+		} else {
+			json_object_set_new(r.results, m, o);
+			r.ran_any = true;
+		}
+	}
+done:
+	json_object_set_new(doc, "results", r.results);
+	r.results = NULL;
+	*ret_status = !r.failed_any ? AUDIT_COMPLETE : r.ran_any ? AUDIT_PARTIAL : AUDIT_FAILED;
+	json_object_set_new(doc, "status", json_string(audit_status_name(*ret_status)));
+	json_object_set_new(doc, "reasons", r.reasons);
+	r.reasons = NULL;
+	json_object_set_new(r.timings, "total", json_real(now_ms() - t_all));
+	json_object_set_new(doc, "timings_ms", r.timings);
+	r.timings = NULL;
+	*ret_doc = doc;
+	doc = NULL;
+	rc = 0;
+out:
+	json_decref(doc);
+	json_decref(vreasons);
+	json_decref(r.results);
+	json_decref(r.reasons);
+	json_decref(r.timings);
+	json_decref(r.fragile_names);
+	free(r.info);
+	free(r.fx);
+	free(r.phi);
+	return rc;
+}
+
+char *audit_results_canonical(const json_t *doc)
+{
+	const json_t *res = json_object_get(doc, "results");
+	return res ? json_dumps(res, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17))
+	           : NULL;
+}
+
+const char *audit_status_name(enum audit_status s)
+{
+	switch (s) {
+	case AUDIT_COMPLETE:
+		return "complete";
+	case AUDIT_PARTIAL:
+		return "partial";
+	default:
+		return "failed";
+	}
+}

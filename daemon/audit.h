@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The audit of one incident: the rule's methods run on the registered model artifact for the
+ * record that fired, with a background set, producing the audit document stored in the
+ * vault's audit entry. Pure code (no libuv, no logging, no vault access): evidentd's workers
+ * run it, and `evidentctl replay` runs the same code on the same inputs read back from the
+ * vault, so a replay reproduces the results bit for bit.
+ *
+ * The audit document (JSON object):
+ *   "incident_id", "record_seq", "model_id", "model_version"
+ *   "status": "complete" | "partial" | "failed";  "reasons": [why methods failed]
+ *   "params": {"methods", "seed", "threshold" (margin space), "decision_rule",
+ *              "artifact_sha256", "background": {"source": "reference_data" |
+ *              "recent_records", "rows", "digest" (ex_background_digest of the rows, unit
+ *              weights), "sha256" (reference data blob) | "seqs" (record seqs)},
+ *              "review_below", "software": "evidentd VERSION"}
+ *   "results": {"prediction" (margins), "decision" (index), "decision_label",
+ *               "recorded_scores", "score_matches",
+ *               one object per method under its name with the keys of
+ *               `evidentctl explain --method M --json` ("base_value", "phi", "stderr",
+ *               "counterfactuals", "flips", "fragile", "region", ...),
+ *               "confidence" {c, p_est, p_noise, a_method, a_method_against, gate,
+ *               gates_failed, fragile, capped, meaning},
+ *               "baseline" {rows, usual (mean |phi| per feature), outliers: [{feature, index,
+ *               phi, usual, ratio}]},
+ *               "lineage_warnings": [...],
+ *               "verdict" {action "PROCEED" | "REVIEW", confidence, reasons}}
+ *   "timings_ms": {per phase, "total"}  (not part of what replay compares)
+ * The results depend only on the model bytes, the manifest, the record's features and
+ * scores, the background rows and the parameters. */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evident.pb-c.h"
+#include "explain.h"
+
+#define AUDIT_ERR_MAX 512
+
+/* A registered model version loaded for audits; shared read-only by every worker (the
+ * baseline cache inside is locked). */
+struct audit_model {
+	char *model_id, *version, *framework;
+	struct ex_model *m;
+	struct ex_fn f;
+	size_t M, G;
+	char **names; /* M manifest feature names */
+	bool *immutable, *categorical;
+	double *train_min, *train_max; /* manifest ranges (NaN: absent) */
+	struct ex_decision d;          /* on the model's margins */
+	char *decision_rule; /* human-readable, e.g. "sell when score >= 0.5, else hold" */
+	char **labels;       /* decision index -> label (n_labels) */
+	size_t n_labels;
+	bool probability_scores; /* records carry probabilities (link applied) */
+	char artifact_sha256[65];
+	char **lineage_warnings;
+	size_t n_lineage_warnings;
+	/* baseline cache: attributions of the background rows, by background digest */
+	pthread_mutex_t lock;
+	char baseline_digest[65];
+	double *baseline_usual; /* M: mean |phi_j| over the baseline rows */
+	size_t baseline_rows;
+};
+
+/* Loads the artifact bytes (already checked against manifest->artifact_sha256 by the caller,
+ * whose hex is copied) for manifest. Returns 0, -ENOTSUP (framework "oracle" or unknown),
+ * -EBADMSG (the artifact does not load, or disagrees with the manifest's features), -ENOMEM;
+ * a reason in err. *ret is freed with audit_model_free. */
+int audit_model_new(const Evident__V1__ModelManifest *manifest, const void *artifact, size_t len,
+                    struct audit_model **ret, char *err, size_t err_size);
+void audit_model_free(struct audit_model *am);
+
+/* The background of an audit. Rows are the model's M features, row-major. */
+struct audit_background {
+	const char *source; /* "reference_data" or "recent_records" */
+	const double *rows; /* n x M */
+	size_t n;
+	const uint64_t *seqs; /* recent_records: the record seq of each row */
+	const char *sha256;   /* reference_data: the blob's hex hash */
+};
+
+/* Turns reference-data bytes (CSV with a header or JSON rows, rows.h) into rows of the
+ * model's features, columns matched by name. Returns 0 (*ret_rows malloc'd, n rows),
+ * -EBADMSG with a reason, -ENOMEM. */
+int audit_reference_rows(const struct audit_model *am, const void *data, size_t len,
+                         double **ret_rows, size_t *ret_n, char *err, size_t err_size);
+
+enum audit_status { AUDIT_COMPLETE = 0, AUDIT_PARTIAL = 1, AUDIT_FAILED = 2 };
+
+struct audit_verdict {
+	bool review;       /* REVIEW, else PROCEED */
+	double confidence; /* NaN when not computed */
+	json_t *reasons;   /* array of strings (owned by the document) */
+};
+
+struct audit_request {
+	uint64_t incident_id, record_seq;
+	const double *x; /* M features of the record */
+	const double *scores;
+	size_t n_scores;
+	const char *const *methods;
+	size_t n_methods;
+	uint64_t seed;
+	double review_below; /* NaN: none */
+	/* Called once, right after the fast phase (attribution, flip test, confidence, baseline)
+	 * and before the slower methods, with the verdict those give. May be NULL. */
+	void (*on_verdict)(void *userdata, const struct audit_verdict *v);
+	void *userdata;
+};
+
+/* Runs the audit. Returns 0 with *ret_doc (the document; caller owns) and *ret_status, or
+ * -ENOMEM. Method failures do not fail the call: they make the status partial or failed and
+ * are named in "reasons". */
+int audit_run(const struct audit_model *am, const struct audit_background *bg,
+              const struct audit_request *rq, json_t **ret_doc, enum audit_status *ret_status);
+
+/* The part of a document replay compares ("results"), as canonical bytes (sorted keys,
+ * 17-digit reals). Returns a malloc'd string or NULL. */
+char *audit_results_canonical(const json_t *doc);
+
+const char *audit_status_name(enum audit_status s);

@@ -1,0 +1,818 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The audit worker pool and verdict waits (workers.h). */
+#include "workers.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "daemon.h"
+#include "entry.pb-c.h"
+#include "evident_version.h"
+#include "log.h"
+#include "session.h"
+
+#define RESERVOIR_CAP    256
+#define ARTIFACT_MAX     (1ull << 31)
+#define PENDING_EARLY_NS 2000000 /* answer PENDING this long before the deadline */
+
+/* ------------------------------------------------------------------ entries */
+
+struct entry_out {
+	struct job job;
+	uint8_t *payload;
+	struct workers *w;
+	bool audit; /* an audit entry: in_flight drops once it is durable */
+};
+
+static void entry_out_done(struct job *j)
+{
+	struct entry_out *eo = (struct entry_out *)j;
+	struct workers *w = eo->w;
+
+	if (j->rc < 0)
+		log_error("recording a %s entry failed: %s", vault_entry_type_name(j->in1.type),
+		          strerror(-j->rc));
+	if (eo->audit)
+		w->in_flight--;
+	free(eo->payload);
+	free(eo);
+	daemon_maybe_finish_drain(w->d);
+}
+
+/* Queues one entry (payload taken). */
+static void append(struct workers *w, int type, uint8_t *payload, size_t len, bool audit)
+{
+	struct entry_out *eo = calloc(1, sizeof(*eo));
+
+	if (!eo) {
+		log_error("recording a %s entry: out of memory", vault_entry_type_name(type));
+		free(payload);
+		if (audit)
+			w->in_flight--;
+		return;
+	}
+	eo->payload = payload;
+	eo->w = w;
+	eo->audit = audit;
+	eo->job.n = 1;
+	eo->job.in = &eo->job.in1;
+	eo->job.res = &eo->job.res1;
+	eo->job.in1 =
+	    (struct vault_entry_in){.type = (uint16_t)type, .payload = payload, .payload_len = len};
+	eo->job.done = entry_out_done;
+	writer_submit(&w->d->writer, &eo->job);
+}
+
+static void append_msg(struct workers *w, int type, const ProtobufCMessage *m, bool audit)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (dispatch_pack(m, &buf, &len) < 0) {
+		log_error("recording a %s entry: out of memory", vault_entry_type_name(type));
+		if (audit)
+			w->in_flight--;
+		return;
+	}
+	append(w, type, buf, len, audit);
+}
+
+static void notice(struct workers *w, uint64_t incident_seq, const char *detail)
+{
+	Evident__Entry__V1__NoticeEntry n = EVIDENT__ENTRY__V1__NOTICE_ENTRY__INIT;
+
+	n.kind = "audit_skipped";
+	n.has_incident_seq = true;
+	n.incident_seq = incident_seq;
+	n.detail = (char *)detail;
+	w->skipped++;
+	log_warning("incident %" PRIu64 ": %s", incident_seq, detail);
+	append_msg(w, VAULT_ENTRY_NOTICE, &n.base, false);
+}
+
+/* ------------------------------------------------------------------ verdicts */
+
+struct verdict_wait {
+	struct verdict_wait *prev, *next;
+	struct workers *w;
+	struct session *s;
+	uint64_t record_seq, incident_seq;
+	int64_t deadline_ns;
+	uv_timer_t timer;
+	bool answered;
+	char request_id[];
+};
+
+static void wait_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct verdict_wait *vw = t->data;
+	const char *why = "no verdict within the deadline: the audit is still running (its result "
+	                  "will be in the vault)";
+	verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq, &why, 1);
+	daemon_flush_dirty(vw->w->d);
+}
+
+struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, const char *request_id,
+                                      uint64_t record_seq, int64_t deadline_ns)
+{
+	size_t rl = strlen(request_id);
+	struct verdict_wait *vw = calloc(1, sizeof(*vw) + rl + 1);
+
+	if (!vw)
+		return NULL;
+	memcpy(vw->request_id, request_id, rl + 1);
+	vw->w = w;
+	vw->s = s;
+	session_ref(s);
+	vw->record_seq = record_seq;
+	vw->deadline_ns = deadline_ns;
+	uv_timer_init(w->d->loop, &vw->timer);
+	vw->timer.data = vw;
+	int64_t left = deadline_ns - daemon_now_ns();
+	int64_t early = left / 10 < PENDING_EARLY_NS ? left / 10 : PENDING_EARLY_NS;
+	left -= early;
+	uv_timer_start(&vw->timer, on_deadline, left > 0 ? (uint64_t)left / 1000000 : 0, 0);
+	vw->next = w->waits;
+	if (w->waits)
+		w->waits->prev = vw;
+	w->waits = vw;
+	return vw;
+}
+
+void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
+                    const char *const *reasons, size_t n_reasons)
+{
+	struct workers *w = vw->w;
+	Evident__V1__Verdict v = EVIDENT__V1__VERDICT__INIT;
+	Evident__Entry__V1__VerdictEntry e = EVIDENT__ENTRY__V1__VERDICT_ENTRY__INIT;
+	int64_t now = daemon_now_ns();
+
+	if (vw->answered)
+		return;
+	vw->answered = true;
+	v.request_id = vw->request_id;
+	v.has_seq = true;
+	v.seq = vw->record_seq;
+	v.has_action = true;
+	v.action = action;
+	if (isfinite(confidence)) {
+		v.has_confidence = true;
+		v.confidence = confidence;
+	}
+	if (incident_seq) {
+		v.has_incident_id = true;
+		v.incident_id = incident_seq;
+	}
+	v.n_reasons = n_reasons;
+	v.reasons = (char **)reasons;
+	bool delivered = !vw->s->closing;
+	if (delivered)
+		session_send_verdict(vw->s, &v);
+	e.has_record_seq = true;
+	e.record_seq = vw->record_seq;
+	e.has_incident_seq = true;
+	e.incident_seq = incident_seq;
+	e.client_name = vw->s->client_name;
+	e.verdict = &v;
+	e.has_deadline_unix_ns = true;
+	e.deadline_unix_ns = vw->deadline_ns;
+	e.has_decided_unix_ns = true;
+	e.decided_unix_ns = now;
+	e.has_delivered = true;
+	e.delivered = delivered;
+	if (action >= 0 && action < 4)
+		w->verdicts[action]++;
+	append_msg(w, VAULT_ENTRY_VERDICT, &e.base, false);
+	/* unlink, release the session, close the timer (frees vw) */
+	if (vw->prev)
+		vw->prev->next = vw->next;
+	else
+		w->waits = vw->next;
+	if (vw->next)
+		vw->next->prev = vw->prev;
+	session_unref(vw->s);
+	uv_timer_stop(&vw->timer);
+	uv_close((uv_handle_t *)&vw->timer, wait_closed);
+}
+
+/* ------------------------------------------------------------------ the model cache */
+
+struct cached {
+	struct cached *next;
+	char *key;
+	struct audit_model *am;
+	double *ref_rows; /* reference data, or NULL */
+	size_t ref_n;
+	char ref_hex[65];
+	int rc; /* < 0: loading failed, err says why */
+	char err[AUDIT_ERR_MAX];
+};
+
+struct workers_cache {
+	struct cached *head;
+};
+
+/* Reads blob hex (size bytes expected) into a malloc'd buffer, checking its SHA-256. */
+static int read_blob(struct vault_reader *r, const char *hex, const char *what, void **ret,
+                     size_t *ret_len, char *err, size_t err_size)
+{
+	uint8_t h[VAULT_HASH_LEN], got[VAULT_HASH_LEN];
+	uint64_t size;
+	int rc;
+
+	if (!hex || vault_unhex(hex, strlen(hex), h) < 0) {
+		snprintf(err, err_size, "the manifest's %s hash is not 64 hex digits", what);
+		return -EBADMSG;
+	}
+	rc = vault_blob_stat(r, h, &size);
+	if (rc < 0 || size > ARTIFACT_MAX) {
+		snprintf(err, err_size, "the %s blob %.16s... is %s", what, hex,
+		         rc < 0 ? "not in the vault" : "too large to load");
+		return rc < 0 ? rc : -EFBIG;
+	}
+	uint8_t *buf = malloc(size ? size : 1);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < size;) {
+		ssize_t n = vault_blob_read(r, h, off, buf + off, size - off);
+		if (n <= 0) {
+			free(buf);
+			snprintf(err, err_size, "reading the %s blob %.16s... failed", what, hex);
+			return n < 0 ? (int)n : -EIO;
+		}
+		off += (uint64_t)n;
+	}
+	if (vault_sha256(buf, size, got) < 0 || memcmp(got, h, VAULT_HASH_LEN)) {
+		free(buf);
+		snprintf(err, err_size,
+		         "the %s blob does not hash to %.16s...: the vault is damaged", what, hex);
+		return -EBADMSG;
+	}
+	*ret = buf;
+	*ret_len = size;
+	return 0;
+}
+
+static void load(struct workers *w, const Evident__V1__ModelManifest *mf, struct cached *c)
+{
+	struct vault_reader *r;
+	void *buf = NULL;
+	size_t len;
+	int rc = vault_reader_begin(w->d->vault, &r);
+
+	if (rc < 0) {
+		snprintf(c->err, sizeof(c->err), "the vault could not be read: %s", strerror(-rc));
+		c->rc = rc;
+		return;
+	}
+	rc =
+	    read_blob(r, mf->artifact_sha256, "model artifact", &buf, &len, c->err, sizeof(c->err));
+	if (rc >= 0)
+		rc = audit_model_new(mf, buf, len, &c->am, c->err, sizeof(c->err));
+	free(buf);
+	buf = NULL;
+	if (rc >= 0 && mf->reference_data_sha256 && *mf->reference_data_sha256) {
+		rc = read_blob(r, mf->reference_data_sha256, "reference data", &buf, &len, c->err,
+		               sizeof(c->err));
+		if (rc >= 0)
+			rc = audit_reference_rows(c->am, buf, len, &c->ref_rows, &c->ref_n, c->err,
+			                          sizeof(c->err));
+		snprintf(c->ref_hex, sizeof(c->ref_hex), "%s", mf->reference_data_sha256);
+		free(buf);
+	}
+	vault_reader_end(r);
+	c->rc = rc < 0 ? rc : 0;
+}
+
+/* The loaded model of mi (loading it on first use). Called on a worker. */
+static struct cached *model_for(struct workers *w, const struct model_info *mi)
+{
+	struct cached *c;
+
+	pthread_mutex_lock(&w->lock);
+	for (c = w->cache->head; c; c = c->next)
+		if (!strcmp(c->key, mi->key))
+			break;
+	if (!c && (c = calloc(1, sizeof(*c))) && (c->key = strdup(mi->key))) {
+		/* loading under the lock: once per model version, and the other workers need
+		 * the same model anyway */
+		load(w, mi->manifest, c);
+		c->next = w->cache->head;
+		w->cache->head = c;
+	} else if (c && !c->key) {
+		free(c);
+		c = NULL;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return c;
+}
+
+static void cache_free(struct workers_cache *wc)
+{
+	for (struct cached *c = wc ? wc->head : NULL, *next; c; c = next) {
+		next = c->next;
+		audit_model_free(c->am);
+		free(c->ref_rows);
+		free(c->key);
+		free(c);
+	}
+	free(wc);
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+struct audit_job {
+	struct audit_job *next;
+	struct workers *w;
+	const struct model_info *mi; /* registry entries live as long as the daemon */
+	uint64_t incident_seq, record_seq;
+	char **methods;
+	size_t n_methods;
+	double review_below;
+	double *bg_rows; /* reservoir snapshot (no reference data) */
+	uint64_t *bg_seqs;
+	size_t bg_n;
+	struct verdict_wait *vw; /* loop only */
+};
+
+enum { EV_VERDICT, EV_DONE };
+
+struct worker_event {
+	struct worker_event *next;
+	struct audit_job *job;
+	int kind;
+	bool review;
+	double confidence;
+	char **reasons;
+	size_t n_reasons;
+	uint8_t *payload; /* EV_DONE: AuditEntry bytes */
+	size_t len;
+};
+
+static void job_free(struct audit_job *j)
+{
+	for (size_t i = 0; i < j->n_methods; i++)
+		free(j->methods[i]);
+	free(j->methods);
+	free(j->bg_rows);
+	free(j->bg_seqs);
+	free(j);
+}
+
+static void post(struct workers *w, struct worker_event *ev)
+{
+	pthread_mutex_lock(&w->lock);
+	struct worker_event **p = &w->events;
+	while (*p)
+		p = &(*p)->next;
+	*p = ev;
+	pthread_mutex_unlock(&w->lock);
+	uv_async_send(&w->async);
+}
+
+static void on_verdict(void *ud, const struct audit_verdict *v)
+{
+	struct audit_job *j = ud;
+	struct worker_event *ev = calloc(1, sizeof(*ev));
+	size_t n = json_array_size(v->reasons);
+
+	if (!ev)
+		return; /* the loop answers when the audit is done */
+	ev->job = j;
+	ev->kind = EV_VERDICT;
+	ev->review = v->review;
+	ev->confidence = v->confidence;
+	ev->reasons = calloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; ev->reasons && i < n; i++)
+		if ((ev->reasons[i] = strdup(json_string_value(json_array_get(v->reasons, i)))))
+			ev->n_reasons++;
+	post(j->w, ev);
+}
+
+/* A document for an audit that could not start. */
+static json_t *failed_doc(const struct audit_job *j, const char *why)
+{
+	return json_pack("{sI sI ss ss ss s[s] s{ss}}", "incident_id", (json_int_t)j->incident_seq,
+	                 "record_seq", (json_int_t)j->record_seq, "model_id",
+	                 j->mi->manifest->model_id, "model_version", j->mi->manifest->version,
+	                 "status", "failed", "reasons", why, "params", "software",
+	                 "evidentd " EVIDENT_VERSION);
+}
+
+/* Reads the record's features and scores from the vault. */
+static int read_record(struct workers *w, uint64_t seq, double **x, double **scores,
+                       size_t *n_scores, size_t M, char *err, size_t err_size)
+{
+	struct vault_reader *r;
+	struct vault_entry e;
+	int rc = vault_reader_begin(w->d->vault, &r);
+
+	if (rc < 0)
+		return rc;
+	rc = vault_get(r, seq, &e);
+	Evident__Entry__V1__RecordEntry *re =
+	    rc >= 0 && e.leaf.type == VAULT_ENTRY_RECORD && e.payload
+	        ? evident__entry__v1__record_entry__unpack(NULL, e.payload_len, e.payload)
+	        : NULL;
+	if (!re || !re->record || re->record->n_features != M) {
+		snprintf(err, err_size, "record %" PRIu64 " could not be read back from the vault",
+		         seq);
+		rc = -EBADMSG;
+	} else {
+		*x = malloc(M * sizeof(double));
+		*scores =
+		    malloc((re->record->n_scores ? re->record->n_scores : 1) * sizeof(double));
+		if (!*x || !*scores) {
+			rc = -ENOMEM;
+		} else {
+			memcpy(*x, re->record->features, M * sizeof(double));
+			memcpy(*scores, re->record->scores, re->record->n_scores * sizeof(double));
+			*n_scores = re->record->n_scores;
+			rc = 0;
+		}
+	}
+	if (re)
+		evident__entry__v1__record_entry__free_unpacked(re, NULL);
+	vault_reader_end(r);
+	return rc;
+}
+
+static void run_job(struct workers *w, struct audit_job *j)
+{
+	char err[AUDIT_ERR_MAX] = "";
+	json_t *doc = NULL;
+	enum audit_status status = AUDIT_FAILED;
+	double *x = NULL, *scores = NULL;
+	size_t n_scores = 0;
+	struct cached *c = model_for(w, j->mi);
+
+	if (!c) {
+		doc = failed_doc(j, "out of memory loading the model");
+	} else if (c->rc < 0) {
+		char why[AUDIT_ERR_MAX + 64];
+		snprintf(why, sizeof(why), "the model could not be loaded: %s", c->err);
+		doc = failed_doc(j, why);
+	} else if (read_record(w, j->record_seq, &x, &scores, &n_scores, c->am->M, err,
+	                       sizeof(err)) < 0) {
+		doc = failed_doc(j, err[0] ? err : "the record could not be read");
+	} else {
+		struct audit_background bg =
+		    c->ref_rows ? (struct audit_background){.source = "reference_data",
+		                                            .rows = c->ref_rows,
+		                                            .n = c->ref_n,
+		                                            .sha256 = c->ref_hex}
+		                : (struct audit_background){.source = "recent_records",
+		                                            .rows = j->bg_rows,
+		                                            .n = j->bg_n,
+		                                            .seqs = j->bg_seqs};
+		struct audit_request rq = {.incident_id = j->incident_seq,
+		                           .record_seq = j->record_seq,
+		                           .x = x,
+		                           .scores = scores,
+		                           .n_scores = n_scores,
+		                           .methods = (const char *const *)j->methods,
+		                           .n_methods = j->n_methods,
+		                           .seed = j->incident_seq,
+		                           .review_below = j->review_below,
+		                           .on_verdict = on_verdict,
+		                           .userdata = j};
+		if (audit_run(c->am, &bg, &rq, &doc, &status) < 0)
+			doc = failed_doc(j, "out of memory during the audit");
+	}
+	free(x);
+	free(scores);
+
+	struct worker_event *ev = calloc(1, sizeof(*ev));
+	Evident__Entry__V1__AuditEntry a = EVIDENT__ENTRY__V1__AUDIT_ENTRY__INIT;
+	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+	if (ev) {
+		ev->job = j;
+		ev->kind = EV_DONE;
+		a.has_incident_seq = a.has_record_seq = a.has_status = true;
+		a.incident_seq = j->incident_seq;
+		a.record_seq = j->record_seq;
+		a.status = (Evident__Entry__V1__AuditEntry__Status)status;
+		a.document =
+		    text ? text : "{\"status\":\"failed\",\"reasons\":[\"out of memory\"]}";
+		a.software = "evidentd " EVIDENT_VERSION;
+		if (dispatch_pack(&a.base, &ev->payload, &ev->len) < 0)
+			ev->payload = NULL;
+	}
+	free(text);
+	json_decref(doc);
+	if (ev)
+		post(w, ev);
+	else
+		log_error("incident %" PRIu64 ": audit result lost: out of memory",
+		          j->incident_seq);
+}
+
+static void *worker_main(void *arg)
+{
+	struct workers *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->wake, &w->lock);
+		if (!w->head)
+			break;
+		struct audit_job *j = w->head;
+		w->head = j->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->queued--;
+		w->running++;
+		pthread_mutex_unlock(&w->lock);
+		run_job(w, j);
+		pthread_mutex_lock(&w->lock);
+		w->running--;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void handle_event(struct workers *w, struct worker_event *ev)
+{
+	struct audit_job *j = ev->job;
+
+	if (ev->kind == EV_VERDICT) {
+		if (j->vw && !j->vw->answered)
+			verdict_answer(j->vw,
+			               ev->review ? EVIDENT__V1__VERDICT__ACTION__REVIEW
+			                          : EVIDENT__V1__VERDICT__ACTION__PROCEED,
+			               ev->confidence, j->incident_seq,
+			               (const char *const *)ev->reasons, ev->n_reasons);
+	} else {
+		if (j->vw && !j->vw->answered) {
+			const char *why =
+			    "the audit could not reach a verdict (see its audit entry)";
+			verdict_answer(j->vw, EVIDENT__V1__VERDICT__ACTION__REVIEW, NAN,
+			               j->incident_seq, &why, 1);
+		}
+		if (j->vw)
+			j->vw = NULL;
+		w->audits++;
+		if (ev->payload) {
+			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, true);
+			ev->payload = NULL;
+		} else {
+			w->in_flight--;
+			log_error("incident %" PRIu64 ": audit result lost: out of memory",
+			          j->incident_seq);
+		}
+		job_free(j);
+	}
+	for (size_t i = 0; i < ev->n_reasons; i++)
+		free(ev->reasons[i]);
+	free(ev->reasons);
+	free(ev->payload);
+	free(ev);
+}
+
+static void on_async(uv_async_t *a)
+{
+	struct workers *w = a->data;
+
+	pthread_mutex_lock(&w->lock);
+	struct worker_event *ev = w->events;
+	w->events = NULL;
+	pthread_mutex_unlock(&w->lock);
+	while (ev) {
+		struct worker_event *next = ev->next;
+		handle_event(w, ev);
+		ev = next;
+	}
+	daemon_flush_dirty(w->d);
+	daemon_maybe_finish_drain(w->d);
+}
+
+/* ------------------------------------------------------------------ the pool */
+
+int workers_start(struct workers *w, struct daemon *d, uv_loop_t *loop)
+{
+	int rc;
+
+	w->d = d;
+	w->cap = d->cfg.job_queue;
+	w->cache = calloc(1, sizeof(*w->cache));
+	w->threads = calloc(d->cfg.workers ? d->cfg.workers : 1, sizeof(pthread_t));
+	if (!w->cache || !w->threads)
+		return -ENOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	rc = uv_async_init(loop, &w->async, on_async);
+	if (rc < 0)
+		return rc;
+	w->async.data = w;
+	w->started = true;
+	for (size_t i = 0; i < d->cfg.workers; i++) {
+		rc = -pthread_create(&w->threads[i], NULL, worker_main, w);
+		if (rc < 0)
+			return rc;
+		w->n_threads++;
+	}
+	return 0;
+}
+
+static void async_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void workers_stop(struct workers *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < w->n_threads; i++)
+		pthread_join(w->threads[i], NULL);
+	uv_close((uv_handle_t *)&w->async, async_closed);
+	cache_free(w->cache);
+	w->cache = NULL;
+	free(w->threads);
+	w->threads = NULL;
+	w->started = false;
+}
+
+bool workers_idle(const struct workers *w)
+{
+	return !w->in_flight && !w->waits;
+}
+
+void workers_cancel(struct workers *w)
+{
+	struct audit_job *list;
+
+	pthread_mutex_lock(&w->lock);
+	list = w->head;
+	w->head = w->tail = NULL;
+	w->queued = 0;
+	pthread_mutex_unlock(&w->lock);
+	while (list) {
+		struct audit_job *next = list->next;
+		notice(w, list->incident_seq,
+		       "audit skipped: the daemon stopped before the audit started");
+		if (list->vw) {
+			const char *why = "the daemon is stopping: no audit";
+			verdict_answer(list->vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN,
+			               list->incident_seq, &why, 1);
+		}
+		w->in_flight--;
+		job_free(list);
+		list = next;
+	}
+	while (w->waits) {
+		struct verdict_wait *vw = w->waits;
+		const char *why = "the daemon is stopping before the audit finished";
+		verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq,
+		               &why, 1);
+	}
+}
+
+static void reject(struct workers *w, uint64_t incident_seq, struct verdict_wait *vw,
+                   const char *why)
+{
+	notice(w, incident_seq, why);
+	if (vw)
+		verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, incident_seq, &why,
+		               1);
+}
+
+void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                    const uint8_t *payload, size_t len, struct verdict_wait *vw)
+{
+	Evident__Entry__V1__IncidentEntry *ie =
+	    evident__entry__v1__incident_entry__unpack(NULL, len, payload);
+	struct audit_job *j = NULL;
+
+	if (vw)
+		vw->incident_seq = incident_seq;
+	if (!ie || !mi) {
+		reject(w, incident_seq, vw, "audit skipped: the incident could not be decoded");
+		goto out;
+	}
+	if (!w->n_threads) {
+		reject(w, incident_seq, vw, "audit skipped: no workers configured (workers = 0)");
+		goto out;
+	}
+	if (w->d->draining) {
+		reject(w, incident_seq, vw, "audit skipped: the daemon is stopping");
+		goto out;
+	}
+	pthread_mutex_lock(&w->lock);
+	size_t queued = w->queued;
+	pthread_mutex_unlock(&w->lock);
+	if (queued >= w->cap) {
+		reject(w, incident_seq, vw, "audit skipped: queue full");
+		goto out;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->methods = calloc(ie->n_methods ? ie->n_methods : 1, sizeof(char *)))) {
+		reject(w, incident_seq, vw, "audit skipped: out of memory");
+		goto out;
+	}
+	j->w = w;
+	j->mi = mi;
+	j->incident_seq = incident_seq;
+	j->record_seq = ie->record_seq;
+	j->review_below = ie->has_review_below ? ie->review_below : NAN;
+	for (size_t i = 0; i < ie->n_methods; i++)
+		if ((j->methods[j->n_methods] = strdup(ie->methods[i])))
+			j->n_methods++;
+	const struct reservoir *res = mi->recent;
+	bool ref = mi->manifest->reference_data_sha256 && *mi->manifest->reference_data_sha256;
+	if (!ref && res && res->n) {
+		size_t M = mi->manifest->n_features;
+		j->bg_rows = malloc(res->n * M * sizeof(double));
+		j->bg_seqs = malloc(res->n * sizeof(uint64_t));
+		if (j->bg_rows && j->bg_seqs) {
+			memcpy(j->bg_rows, res->rows, res->n * M * sizeof(double));
+			memcpy(j->bg_seqs, res->seqs, res->n * sizeof(uint64_t));
+			j->bg_n = res->n;
+		}
+	}
+	j->vw = vw;
+	w->in_flight++;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued++;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	j = NULL;
+out:
+	if (j)
+		job_free(j);
+	if (ie)
+		evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
+}
+
+/* ------------------------------------------------------------------ reservoir */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+long workers_reservoir_pick(struct model_info *mi)
+{
+	struct reservoir *r = mi->recent;
+	size_t M = mi->manifest->n_features;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -1;
+		r->rows = malloc(RESERVOIR_CAP * (M ? M : 1) * sizeof(double));
+		r->seqs = malloc(RESERVOIR_CAP * sizeof(uint64_t));
+		if (!r->rows || !r->seqs) {
+			free(r->rows);
+			free(r->seqs);
+			free(r);
+			return -1;
+		}
+		r->cap = RESERVOIR_CAP;
+		r->rng = mi->seq;
+		mi->recent = r;
+	}
+	uint64_t k = r->seen++;
+	if (k < r->cap)
+		return (long)k;
+	k = splitmix(&r->rng) % (k + 1);
+	return k < r->cap ? (long)k : -1;
+}
+
+void workers_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq)
+{
+	struct reservoir *r = mi->recent;
+	size_t M = mi->manifest->n_features;
+
+	if (!r || slot < 0 || (size_t)slot >= r->cap)
+		return;
+	/* slots fill in commit order: a slot past n is appended at n instead */
+	size_t s = (size_t)slot < r->n ? (size_t)slot : r->n;
+	memcpy(r->rows + s * M, x, M * sizeof(double));
+	r->seqs[s] = seq;
+	if (s == r->n)
+		r->n++;
+}

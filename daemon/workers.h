@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The audit worker pool: OPEN incidents become jobs in a bounded queue; `workers` threads run
+ * each audit (audit.h) on the model artifact read from the vault (hash checked) and send the
+ * result back to the loop, which appends the audit entry. Records sent with
+ * verdict_deadline_ms wait here for their verdict: the audit's fast phase answers PROCEED or
+ * REVIEW, a timer answers PENDING just before the deadline, never later. Every verdict sent is
+ * recorded (verdict entry); every audit that cannot run is recorded (notice entry). */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct daemon;
+struct session;
+struct model_info;
+struct workers_cache;
+
+struct workers {
+	struct daemon *d;
+	pthread_t *threads;
+	size_t n_threads;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct audit_job *head, *tail; /* queued */
+	size_t queued, running, cap;
+	struct worker_event *events; /* worker -> loop, under lock */
+	uv_async_t async;
+	bool started, stop;
+	struct workers_cache *cache; /* loaded models by ID@VERSION, under lock */
+	size_t in_flight;            /* loop's view: jobs enqueued and not yet recorded */
+	struct verdict_wait *waits;  /* verdicts not answered yet */
+	uint64_t audits, skipped, verdicts[4];
+};
+
+/* A record waiting for its verdict (loop thread). */
+struct verdict_wait;
+
+int workers_start(struct workers *w, struct daemon *d, uv_loop_t *loop);
+/* Joins the threads (after workers_idle) and closes the async handle. */
+void workers_stop(struct workers *w);
+/* True when nothing is queued, running, or waiting to be recorded. */
+bool workers_idle(const struct workers *w);
+/* Drain: queued audits are not run (a notice entry each), pending verdicts answer PENDING. */
+void workers_cancel(struct workers *w);
+
+/* A record that asked for a verdict is durable at record_seq: returns the wait (the session
+ * is referenced until it is answered), or NULL when out of memory (a PENDING is attempted). */
+struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, const char *request_id,
+                                      uint64_t record_seq, int64_t deadline_ns);
+/* Answers now (loop thread): action is evident.v1.Verdict.Action; reasons are strings. */
+void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
+                    const char *const *reasons, size_t n_reasons);
+
+/* One OPEN incident entry is durable (payload: its IncidentEntry bytes). Queues its audit,
+ * or records why it cannot run. vw (may be NULL) gets its verdict from this audit. */
+void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                    const uint8_t *payload, size_t len, struct verdict_wait *vw);
+
+/* The reservoir of recent records (registry.h): called on the loop for every accepted record
+ * before it is written; returns the slot it takes (or -1), and workers_reservoir_fill puts the
+ * features in once the seq is known. */
+long workers_reservoir_pick(struct model_info *mi);
+void workers_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq);
