@@ -116,10 +116,15 @@ int ex_confidence_p_noise(const struct ex_fn *f, const struct ex_explainer *e,
 				v += sigma[j] * ex_rng_normal(&rng);
 				if (info[j].integer)
 					v = round(v);
-				if (!isnan(info[j].min) && v < info[j].min)
-					v = info[j].min;
-				if (!isnan(info[j].max) && v > info[j].max)
-					v = info[j].max;
+				/* the plausible range, widened to hold x itself: an input outside
+				 * the training range (the cases audits are for) must not have its
+				 * neighbours pulled back into the range */
+				double lo = isnan(info[j].min) ? NAN : fmin(info[j].min, x[j]);
+				double hi = isnan(info[j].max) ? NAN : fmax(info[j].max, x[j]);
+				if (!isnan(lo) && v < lo)
+					v = lo;
+				if (!isnan(hi) && v > hi)
+					v = hi;
 			}
 			rows[i * M + j] = v;
 		}

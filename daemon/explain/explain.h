@@ -714,8 +714,8 @@ double ex_confidence_agreement(const double *a, const double *b, size_t M, size_
 /* P_noise: the share of neighbours x' = x + noise (with the decision of x) whose explanation
  * reproduces T. Noise per feature: sigma[j], or 0.1 * MAD_j (about 0.05 IQR) when sigma is
  * NULL; none on immutable and categorical features; integer features are rounded and values
- * clamped to [min, max]. Up to 4 * neighbours candidates are drawn (one batched model call);
- * *ret is 0 when none keeps the decision (*ret_used says how many counted). */
+ * clamped to [min, max] widened to hold x. Up to 4 * neighbours candidates are drawn (one batched
+ * model call); *ret is 0 when none keeps the decision (*ret_used says how many counted). */
 struct ex_noise_config {
 	uint64_t seed;
 	size_t neighbours;   /* K; 0 -> 32 */
