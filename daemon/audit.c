@@ -301,6 +301,15 @@ struct run {
 	json_t *fragile_names;
 };
 
+/* Path-dependent TreeSHAP of one row through the batched entry point, the one
+ * `evidentctl explain --method treeshap` uses: the two agree bit for bit (the single-row
+ * recursion orders its sums differently and can differ in the last place). */
+static int tree_phi(const struct ex_model *m, const double *x, double *phi, double *base)
+{
+	int row_rc = 0, rc = ex_treeshap_rows(m, x, 1, phi, base, &row_rc);
+	return rc < 0 ? rc : row_rc;
+}
+
 static int exact_explain(void *ud, const double *x, size_t output, double *phi, char *err,
                          size_t err_size)
 {
@@ -315,7 +324,7 @@ static int exact_explain(void *ud, const double *x, size_t output, double *phi, 
 		free(base);
 		return -ENOMEM;
 	}
-	rc = ex_model_is_trees(am->m) ? ex_treeshap(am->m, x, all, base)
+	rc = ex_model_is_trees(am->m) ? tree_phi(am->m, x, all, base)
 	                              : ex_linear_shap(am->m, x, r->bg->rows, r->bg->n, all, base);
 	if (rc < 0)
 		fail(err, err_size, rc, "exact attribution failed (%s)", strerror(-rc));
@@ -357,7 +366,7 @@ static int do_exact(struct run *r, const char *method, json_t *o, char *err, siz
 	if (!phi)
 		return -ENOMEM;
 	if (!strcmp(method, "treeshap"))
-		rc = ex_model_is_trees(am->m) ? ex_treeshap(am->m, r->rq->x, phi, base) : -ENOTSUP;
+		rc = ex_model_is_trees(am->m) ? tree_phi(am->m, r->rq->x, phi, base) : -ENOTSUP;
 	else if (!strcmp(method, "treeshap-interventional"))
 		rc = ex_model_is_trees(am->m)
 		         ? ex_treeshap_interventional(am->m, r->rq->x, r->bg->rows, r->bg->n, phi,
@@ -866,7 +875,7 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	if (rc >= 0) {
 		double *all = malloc(am->M * am->G * sizeof(double));
 		rc = all ? (ex_model_is_trees(am->m)
-		                ? ex_treeshap(am->m, rq->x, all, base)
+		                ? tree_phi(am->m, rq->x, all, base)
 		                : ex_linear_shap(am->m, rq->x, bg->rows, bg->n, all, base))
 		         : -ENOMEM;
 		free(all);

@@ -290,8 +290,8 @@ static void begin_drain(struct daemon *d, const char *why)
 	d->listening = false;
 	for (struct session *s = d->sessions; s; s = s->next)
 		session_stop_reading(s);
-	/* audits not started are recorded as skipped; running ones finish and are recorded */
-	workers_cancel(&d->workers);
+	/* queued and running audits finish and are recorded before the stop entry (they are
+	 * evidence; each is bounded by its methods' budgets) */
 	daemon_maybe_finish_drain(d);
 }
 

@@ -299,12 +299,12 @@ struct entry_job {
 	struct job job;
 	uint8_t *payload;
 	int type;
-	struct fired *fired;   /* trigger firings, written once the record's seq is known */
-	struct model_info *mi; /* records: the model version */
-	long res_slot;         /* records: reservoir slot taken (-1: none) */
-	double *res_x;         /* ... and the features to put there */
-	int64_t deadline_ns;   /* records: verdict wanted by then (0: none) */
-	char request_id[];     /* the dedup key is (session's client name, request_id) */
+	struct fired *fired;     /* trigger firings, written once the record's seq is known */
+	struct model_info *mi;   /* records: the model version */
+	long res_slot;           /* records: reservoir slot taken (-1: none) */
+	double *res_x;           /* ... and the features to put there */
+	struct verdict_wait *vw; /* records: a verdict is wanted */
+	char request_id[];       /* the dedup key is (session's client name, request_id) */
 };
 
 static void entry_job_free(struct entry_job *ej)
@@ -426,10 +426,9 @@ static void entry_done(struct job *j)
 			d->stats.duplicates++;
 		else if (ej->res_x)
 			workers_reservoir_fill(ej->mi, ej->res_slot, ej->res_x, j->res1.seq);
-		struct verdict_wait *vw = ej->deadline_ns
-		                              ? verdict_wait_new(&d->workers, s, ej->request_id,
-		                                                 j->res1.seq, ej->deadline_ns)
-		                              : NULL;
+		struct verdict_wait *vw = ej->vw;
+		if (vw && !verdict_wait_durable(vw, j->res1.seq))
+			vw = NULL; /* answered PENDING at its deadline already */
 		if (j->res1.duplicate) {
 			if (vw)
 				answer_now(
@@ -444,6 +443,8 @@ static void entry_done(struct job *j)
 		}
 	} else {
 		char msg[160];
+		if (ej->vw)
+			verdict_wait_drop(ej->vw);
 		if (j->rc == -ENOSPC)
 			d->stats.vault_full++;
 		snprintf(msg, sizeof(msg), "not stored: %s",
@@ -463,8 +464,8 @@ static void entry_done(struct job *j)
 struct record_extras {
 	struct model_info *mi;
 	long res_slot;
-	double *res_x; /* taken */
-	int64_t deadline_ns;
+	double *res_x;           /* taken */
+	struct verdict_wait *vw; /* taken */
 };
 
 /* Queues one entry with the (client, request id) dedup key. Takes payload, fired and the
@@ -478,8 +479,11 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 	if (!ej) {
 		free(payload);
 		fired_free(fired);
-		if (x)
+		if (x) {
 			free(x->res_x);
+			if (x->vw)
+				verdict_wait_drop(x->vw);
+		}
 		reply_error(s, E(INTERNAL), "out of memory", request_id);
 		return;
 	}
@@ -490,7 +494,7 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 		ej->mi = x->mi;
 		ej->res_slot = x->res_slot;
 		ej->res_x = x->res_x;
-		ej->deadline_ns = x->deadline_ns;
+		ej->vw = x->vw;
 	}
 	memcpy(ej->request_id, request_id, rlen + 1);
 	ej->payload = payload;
@@ -556,9 +560,11 @@ static void handle_record(struct session *s, const uint8_t *body, size_t len,
 	    .mi = m,
 	    .res_slot = res_x ? slot : -1,
 	    .res_x = res_x,
-	    .deadline_ns = rec->verdict_deadline_ms
-	                       ? daemon_now_ns() + (int64_t)rec->verdict_deadline_ms * 1000000
-	                       : 0};
+	    .vw = rec->verdict_deadline_ms
+	              ? verdict_wait_new(&d->workers, s, rec->request_id,
+	                                 daemon_now_ns() +
+	                                     (int64_t)rec->verdict_deadline_ms * 1000000)
+	              : NULL};
 	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id, fired, &x);
 }
 

@@ -102,15 +102,78 @@ struct verdict_wait {
 	struct workers *w;
 	struct session *s;
 	uint64_t record_seq, incident_seq;
+	bool durable;      /* record_seq is known */
+	bool answered;     /* the Verdict frame was sent */
+	bool finished;     /* unlinked, session released */
+	bool timer_closed; /* the timer's close callback ran */
 	int64_t deadline_ns;
 	uv_timer_t timer;
-	bool answered;
+	struct verdict_wait **slot; /* the audit job's pointer to this wait (cleared at the end) */
+	uint8_t *deferred;          /* the verdict entry without record_seq, until it is known */
+	size_t deferred_len;
 	char request_id[];
 };
 
+static void maybe_free(struct verdict_wait *vw)
+{
+	if (vw->finished && vw->timer_closed) {
+		free(vw->deferred);
+		free(vw);
+	}
+}
+
 static void wait_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct verdict_wait *vw = h->data;
+	vw->timer_closed = true;
+	maybe_free(vw);
+}
+
+static void stop_timer(struct verdict_wait *vw)
+{
+	if (!uv_is_closing((uv_handle_t *)&vw->timer)) {
+		uv_timer_stop(&vw->timer);
+		uv_close((uv_handle_t *)&vw->timer, wait_closed);
+	}
+}
+
+/* Ends the wait: unlinked, the session released; freed once the timer is closed. */
+static void finish(struct verdict_wait *vw)
+{
+	struct workers *w = vw->w;
+
+	if (vw->prev)
+		vw->prev->next = vw->next;
+	else
+		w->waits = vw->next;
+	if (vw->next)
+		vw->next->prev = vw->prev;
+	session_unref(vw->s);
+	if (vw->slot)
+		*vw->slot = NULL;
+	vw->finished = true;
+	stop_timer(vw);
+	maybe_free(vw);
+}
+
+/* Appends record_seq (field 1, varint) to the deferred entry and writes it. */
+static void write_deferred(struct verdict_wait *vw)
+{
+	uint8_t *p = realloc(vw->deferred, vw->deferred_len + 11);
+	uint64_t v = vw->record_seq;
+	size_t n = vw->deferred_len;
+
+	if (!p) {
+		log_error("recording the verdict of record %" PRIu64 ": out of memory", v);
+		return;
+	}
+	p[n++] = 0x08;
+	do {
+		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	vw->deferred = NULL;
+	append(vw->w, VAULT_ENTRY_VERDICT, p, n, false);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -118,12 +181,13 @@ static void on_deadline(uv_timer_t *t)
 	struct verdict_wait *vw = t->data;
 	const char *why = "no verdict within the deadline: the audit is still running (its result "
 	                  "will be in the vault)";
+	struct workers *w = vw->w;
 	verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq, &why, 1);
-	daemon_flush_dirty(vw->w->d);
+	daemon_flush_dirty(w->d);
 }
 
 struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, const char *request_id,
-                                      uint64_t record_seq, int64_t deadline_ns)
+                                      int64_t deadline_ns)
 {
 	size_t rl = strlen(request_id);
 	struct verdict_wait *vw = calloc(1, sizeof(*vw) + rl + 1);
@@ -134,7 +198,6 @@ struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, cons
 	vw->w = w;
 	vw->s = s;
 	session_ref(s);
-	vw->record_seq = record_seq;
 	vw->deadline_ns = deadline_ns;
 	uv_timer_init(w->d->loop, &vw->timer);
 	vw->timer.data = vw;
@@ -149,6 +212,22 @@ struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, cons
 	return vw;
 }
 
+bool verdict_wait_durable(struct verdict_wait *vw, uint64_t record_seq)
+{
+	vw->record_seq = record_seq;
+	vw->durable = true;
+	if (!vw->answered)
+		return true;
+	write_deferred(vw);
+	finish(vw);
+	return false;
+}
+
+void verdict_wait_drop(struct verdict_wait *vw)
+{
+	finish(vw);
+}
+
 void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
                     const char *const *reasons, size_t n_reasons)
 {
@@ -161,7 +240,7 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 		return;
 	vw->answered = true;
 	v.request_id = vw->request_id;
-	v.has_seq = true;
+	v.has_seq = vw->durable;
 	v.seq = vw->record_seq;
 	v.has_action = true;
 	v.action = action;
@@ -178,8 +257,6 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	bool delivered = !vw->s->closing;
 	if (delivered)
 		session_send_verdict(vw->s, &v);
-	e.has_record_seq = true;
-	e.record_seq = vw->record_seq;
 	e.has_incident_seq = true;
 	e.incident_seq = incident_seq;
 	e.client_name = vw->s->client_name;
@@ -192,17 +269,17 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	e.delivered = delivered;
 	if (action >= 0 && action < 4)
 		w->verdicts[action]++;
+	stop_timer(vw);
+	if (!vw->durable) {
+		/* answered before the record is durable: the entry waits for its seq */
+		if (dispatch_pack(&e.base, &vw->deferred, &vw->deferred_len) < 0)
+			log_error("recording the verdict of %s: out of memory", vw->request_id);
+		return;
+	}
+	e.has_record_seq = true;
+	e.record_seq = vw->record_seq;
 	append_msg(w, VAULT_ENTRY_VERDICT, &e.base, false);
-	/* unlink, release the session, close the timer (frees vw) */
-	if (vw->prev)
-		vw->prev->next = vw->next;
-	else
-		w->waits = vw->next;
-	if (vw->next)
-		vw->next->prev = vw->prev;
-	session_unref(vw->s);
-	uv_timer_stop(&vw->timer);
-	uv_close((uv_handle_t *)&vw->timer, wait_closed);
+	finish(vw);
 }
 
 /* ------------------------------------------------------------------ the model cache */
@@ -560,8 +637,6 @@ static void handle_event(struct workers *w, struct worker_event *ev)
 			verdict_answer(j->vw, EVIDENT__V1__VERDICT__ACTION__REVIEW, NAN,
 			               j->incident_seq, &why, 1);
 		}
-		if (j->vw)
-			j->vw = NULL;
 		w->audits++;
 		if (ev->payload) {
 			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, true);
@@ -653,36 +728,6 @@ bool workers_idle(const struct workers *w)
 	return !w->in_flight && !w->waits;
 }
 
-void workers_cancel(struct workers *w)
-{
-	struct audit_job *list;
-
-	pthread_mutex_lock(&w->lock);
-	list = w->head;
-	w->head = w->tail = NULL;
-	w->queued = 0;
-	pthread_mutex_unlock(&w->lock);
-	while (list) {
-		struct audit_job *next = list->next;
-		notice(w, list->incident_seq,
-		       "audit skipped: the daemon stopped before the audit started");
-		if (list->vw) {
-			const char *why = "the daemon is stopping: no audit";
-			verdict_answer(list->vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN,
-			               list->incident_seq, &why, 1);
-		}
-		w->in_flight--;
-		job_free(list);
-		list = next;
-	}
-	while (w->waits) {
-		struct verdict_wait *vw = w->waits;
-		const char *why = "the daemon is stopping before the audit finished";
-		verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq,
-		               &why, 1);
-	}
-}
-
 static void reject(struct workers *w, uint64_t incident_seq, struct verdict_wait *vw,
                    const char *why)
 {
@@ -707,10 +752,6 @@ void workers_submit(struct workers *w, const struct model_info *mi, uint64_t inc
 	}
 	if (!w->n_threads) {
 		reject(w, incident_seq, vw, "audit skipped: no workers configured (workers = 0)");
-		goto out;
-	}
-	if (w->d->draining) {
-		reject(w, incident_seq, vw, "audit skipped: the daemon is stopping");
 		goto out;
 	}
 	pthread_mutex_lock(&w->lock);
@@ -746,6 +787,8 @@ void workers_submit(struct workers *w, const struct model_info *mi, uint64_t inc
 		}
 	}
 	j->vw = vw;
+	if (vw)
+		vw->slot = &j->vw;
 	w->in_flight++;
 	pthread_mutex_lock(&w->lock);
 	if (w->tail)

@@ -42,14 +42,20 @@ int workers_start(struct workers *w, struct daemon *d, uv_loop_t *loop);
 void workers_stop(struct workers *w);
 /* True when nothing is queued, running, or waiting to be recorded. */
 bool workers_idle(const struct workers *w);
-/* Drain: queued audits are not run (a notice entry each), pending verdicts answer PENDING. */
-void workers_cancel(struct workers *w);
 
-/* A record that asked for a verdict is durable at record_seq: returns the wait (the session
- * is referenced until it is answered), or NULL when out of memory (a PENDING is attempted). */
+/* A record that asks for a verdict was received (loop thread): its deadline timer starts now,
+ * before the record is durable, so PENDING is never late even when the commit is slow. The
+ * session is referenced until the wait ends. Returns NULL when out of memory. */
 struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, const char *request_id,
-                                      uint64_t record_seq, int64_t deadline_ns);
-/* Answers now (loop thread): action is evident.v1.Verdict.Action; reasons are strings. */
+                                      int64_t deadline_ns);
+/* The record is durable at record_seq. Returns true when the wait goes on (the caller passes
+ * it to the incident or answers it); false when it was already answered (PENDING at the
+ * deadline), whose verdict entry is written now and the wait ended. */
+bool verdict_wait_durable(struct verdict_wait *vw, uint64_t record_seq);
+/* The record was not stored: the wait ends without a verdict entry. */
+void verdict_wait_drop(struct verdict_wait *vw);
+/* Answers (loop thread): action is evident.v1.Verdict.Action; reasons are strings. The
+ * verdict entry is written once the record's seq is known. */
 void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
                     const char *const *reasons, size_t n_reasons);
 
