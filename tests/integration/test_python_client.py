@@ -14,6 +14,7 @@
 # python3-protobuf only; synchronisation is by events and polling with timeouts, never by
 # fixed sleeps.
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -74,12 +75,17 @@ class FakeDaemon:
       verdicts               answer a Verdict after the Ack when verdict_deadline_ms > 0
       drop_at_chunk=True     close the connection at the first ArtifactChunk (once)
       overloaded_registrations=K   answer OVERLOADED to the first K RegisterModel
+      refuse_reviews=True    answer BAD_MESSAGE to every Review
+    Reviews are stored like records (dedup key: request_id, default "review-<incident_id>")
+    and kept in `reviews` as (client_name, request_id, seq, Review).
     """
 
     def __init__(self, path, *, close_after_records=None, overloaded_first=0,
                  max_frame=1 << 20, verdicts=False, drop_at_chunk=False,
-                 overloaded_registrations=0):
+                 overloaded_registrations=0, refuse_reviews=False):
         self.path = path
+        self.refuse_reviews = refuse_reviews
+        self.reviews = []
         self.close_after_records = close_after_records
         self.overloaded_left = overloaded_first
         self.max_frame = max_frame
@@ -226,6 +232,8 @@ class FakeDaemon:
                                 return  # close without acking
                             continue
                     self._on_record(conn, client, r)
+                elif kind == "review":
+                    self._on_review(conn, client, f.review)
                 else:
                     self._send(conn, error=pb.Error(code=pb.Error.BAD_MESSAGE,
                                                     message=f"unexpected {kind}"))
@@ -306,14 +314,28 @@ class FakeDaemon:
         self._send(conn, ack=pb.Ack(request_id=key, seq=seq, leaf_hash=self._leaf(seq)))
         return None
 
-    def _store(self, client, r):
-        k = (client, r.request_id)
+    def _store(self, client, r, request_id=None):
+        k = (client, request_id or r.request_id)
         if k in self.dedup:
             return self.dedup[k], True
         seq = self._commit()
         self.dedup[k] = seq
-        self.stored.append((client, r.request_id, seq))
+        if request_id is None:  # a record, not a review
+            self.stored.append((client, r.request_id, seq))
         return seq, False
+
+    def _on_review(self, conn, client, rv):
+        rid = rv.request_id or f"review-{rv.incident_id}"
+        if self.refuse_reviews:
+            self._send(conn, error=pb.Error(code=pb.Error.BAD_MESSAGE, request_id=rid,
+                                            message="reviews refused by the test"))
+            return
+        with self.lock:
+            seq, dup = self._store(client, rv, rid)
+            if not dup:
+                self.reviews.append((client, rid, seq, rv))
+        self._send(conn, ack=pb.Ack(request_id=rid, seq=seq, leaf_hash=self._leaf(seq),
+                                    duplicate=dup))
 
     def _on_record(self, conn, client, r):
         key = f"{r.model_id}@{r.model_version}"
@@ -860,6 +882,100 @@ class RecordTests(FakeCase):
             rec(c)
 
 
+class ReviewTests(FakeCase):
+    def test_review_ack_and_wire(self):
+        fake = self.daemon()
+        acks = []
+        c = self.client(on_ack=acks.append)
+        self.registered(c)
+        rec(c)
+        a = c.review(41, "risk-officer@example.com", "overturned", "fat finger, not a crash",
+                     timeout=TIMEOUT)
+        self.assertIsInstance(a, evident.Ack)
+        self.assertEqual((a.request_id, a.duplicate, len(a.leaf_hash)),
+                         ("review-41", False, 32))
+        client, rid, seq, rv = fake.reviews[0]
+        self.assertEqual((client, rid, seq), ("test-client", "review-41", a.seq))
+        self.assertEqual((rv.incident_id, rv.reviewer, rv.outcome, rv.note),
+                         (41, "risk-officer@example.com", "overturned",
+                          "fat finger, not a crash"))
+        self.assertFalse(rv.HasField("request_id"))  # the daemon's default is implied
+        # The same review again: the first one's seq, flagged duplicate; nothing new stored.
+        b = c.review(41, "risk-officer@example.com", "overturned", timeout=TIMEOUT)
+        self.assertEqual((b.seq, b.duplicate), (a.seq, True))
+        # A further review of the same incident under its own request id; no note.
+        d = c.review(41, "cro@example.com", "upheld", request_id="r41-2", timeout=TIMEOUT)
+        self.assertEqual((d.request_id, d.duplicate), ("r41-2", False))
+        self.assertNotEqual(d.seq, a.seq)
+        self.assertEqual(len(fake.reviews), 2)
+        rv2 = fake.reviews[1][3]
+        self.assertEqual((rv2.request_id, rv2.HasField("note")), ("r41-2", False))
+        self.assertTrue(c.flush(timeout=TIMEOUT))
+        s = c.stats()
+        self.assertEqual((s["acked"], s["reviews"], s["outstanding"], s["failed"]),
+                         (1, 3, 0, 0))
+        self.assertEqual(len(acks), 1)  # on_ack reports records only
+
+    def test_review_refused(self):
+        self.daemon(refuse_reviews=True)
+        errors = []
+        c = self.client(on_error=lambda *a: errors.append(a))
+        with self.assertRaises(evident.RecordError) as cm:
+            c.review(7, "alice", "upheld", timeout=TIMEOUT)
+        e = cm.exception
+        self.assertEqual((e.code, e.request_id), ("BAD_MESSAGE", "review-7"))
+        self.assertIn("refused by the test", e.message)
+        self.assertEqual([x[:2] for x in errors], [("review-7", "BAD_MESSAGE")])
+        s = c.stats()
+        self.assertEqual((s["failed"], s["reviews"], s["outstanding"]), (1, 0, 0))
+
+    def test_review_waits_for_daemon(self):
+        # No daemon yet: the review stays queued past the timeout and is delivered later.
+        c = self.client()
+        with self.assertRaises(evident.TimeoutError):
+            c.review(3, "bob", "escalated", timeout=0.05)
+        self.assertEqual(c.stats()["outstanding"], 1)
+        fake = self.daemon()
+        self.assertTrue(c.flush(timeout=TIMEOUT))
+        self.assertEqual([(r[1], r[3].outcome) for r in fake.reviews],
+                         [("review-3", "escalated")])
+        self.assertEqual(c.stats()["reviews"], 1)
+
+    def test_review_argument_checks(self):
+        c = self.client()
+        bad = [
+            (TypeError, ("7", "a", "b")),
+            (TypeError, (True, "a", "b")),
+            (TypeError, (7.0, "a", "b")),
+            (ValueError, (-1, "a", "b")),
+            (ValueError, (1 << 64, "a", "b")),
+            (TypeError, (7, b"alice", "b")),
+            (TypeError, (7, "a", None)),
+            (ValueError, (7, "", "b")),
+            (ValueError, (7, "a", "")),
+            (ValueError, (7, "\u00e9" * 65, "b")),  # 130 bytes of UTF-8
+            (ValueError, (7, "a", "x" * 65)),
+            (ValueError, (7, "a", "b", "n" * 16385)),
+            (TypeError, (7, "a", "b", 12)),
+            (ValueError, (7, "al\0ice", "b")),
+            (ValueError, (7, "a", "b", "\ud800")),  # not encodable
+        ]
+        for exc, args in bad:
+            with self.assertRaises(exc, msg=repr(args)[:80]):
+                c.review(*args, timeout=0)
+        for rid in ("", "r" * 257, 5):
+            with self.assertRaises((TypeError, ValueError), msg=repr(rid)[:80]):
+                c.review(7, "a", "b", request_id=rid, timeout=0)
+        self.assertEqual(c.stats()["outstanding"], 0)  # nothing was queued
+        # The limits themselves are accepted.
+        with self.assertRaises(evident.TimeoutError):  # no daemon: stays queued
+            c.review((1 << 64) - 1, "\u00e9" * 64, "x" * 64, "n" * 16384, timeout=0)
+        self.assertEqual(c.stats()["outstanding"], 1)
+        c.close(timeout=0)
+        with self.assertRaises(evident.ClosedError):
+            c.review(7, "a", "b")
+
+
 class QueueTests(FakeCase):
     def test_queue_full_raises_and_counts(self):
         # No daemon: nothing is ever acknowledged, so the queue fills deterministically.
@@ -1017,6 +1133,10 @@ class ThreadTests(FakeCase):
 # ------------------------------------------------------------------------------- real daemon
 
 EVIDENTD = os.environ.get("EVIDENTD")
+# evidentctl: $EVIDENTCTL, else next to the daemon in a meson build tree (BUILD/tools/).
+EVIDENTCTL = os.environ.get("EVIDENTCTL") or (
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(EVIDENTD))), "tools",
+                 "evidentctl") if EVIDENTD else None)
 
 
 @unittest.skipUnless(EVIDENTD, "EVIDENTD is not set: set EVIDENTD=path/to/evidentd to run "
@@ -1041,12 +1161,13 @@ class RealDaemonTests(unittest.TestCase):
                 self.proc.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start_daemon(self):
+    def start_daemon(self, config=None):
         logpath = os.path.join(self.tmp, f"evidentd-{len(self.logs)}.log")
         self.logs.append(logpath)
         args = [EVIDENTD, "--vault", self.vault, "--socket", self.sock]
-        if os.environ.get("EVIDENTD_CONFIG"):
-            args += ["--config", os.environ["EVIDENTD_CONFIG"]]
+        config = config or os.environ.get("EVIDENTD_CONFIG")
+        if config:
+            args += ["--config", config]
         with open(logpath, "wb") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
@@ -1071,12 +1192,81 @@ class RealDaemonTests(unittest.TestCase):
                 out.append(f"--- {p}\n{f.read()}")
         return "\n".join(out)
 
-    def test_register_record_kill9_resend(self):
-        self.start_daemon()
+    def write_artifact(self):
         artifact = os.path.join(self.tmp, "model.json")
         with open(artifact, "w") as f:
             f.write('{"intercept": -1.0, "coef": [0.01, -0.002, 0.5], "link": "logit", '
                     '"feature_names": ["f0", "f1", "f2"]}\n')
+        return artifact
+
+    def ctl(self, *args):
+        """evidentctl --vault VAULT --json ARGS: the JSON Lines it prints, as objects."""
+        p = subprocess.run([EVIDENTCTL, "--vault", self.vault, "--json", *args],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, f"evidentctl {' '.join(args)}: {p.stderr}")
+        dec, out, text = json.JSONDecoder(), [], p.stdout.strip()
+        while text:  # JSON Lines, or one (possibly pretty-printed) object
+            obj, end = dec.raw_decode(text)
+            out.append(obj)
+            text = text[end:].lstrip()
+        return out
+
+    def test_review_of_an_incident(self):
+        # A trigger opens an incident for a large record; a human's review of it is
+        # acknowledged with the seq of a review entry that evidentctl shows with the incident.
+        if not (EVIDENTCTL and os.access(EVIDENTCTL, os.X_OK)):
+            self.skipTest(f"evidentctl not found at {EVIDENTCTL}: set EVIDENTCTL")
+        conf = os.path.join(self.tmp, "evidentd.conf")
+        with open(conf, "w") as f:
+            f.write("[trigger large]\nmodel = pricing\nwhen = context.amount > 500\n"
+                    "methods = linear\n")
+        self.start_daemon(conf)
+        c = evident.Client(self.sock, client_name="real-review-test", backoff_min=0.01,
+                           backoff_max=0.5)
+        try:
+            c.register(make_manifest(), self.write_artifact(), timeout=TIMEOUT)
+            small = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
+                                  scores=[0.5], decision="allow", context={"amount": 10.0},
+                                  timeout=TIMEOUT)
+            big = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
+                                scores=[0.5], decision="allow", context={"amount": 9000.0},
+                                timeout=TIMEOUT)
+            # The incident entry is written right after the record's commit.
+            incidents = wait_for(lambda: self.ctl("incidents"), what="the incident")
+            self.assertEqual([i["record_seq"] for i in incidents], [big.seq], incidents)
+            self.assertNotEqual(small.seq, big.seq)
+            iid = incidents[0]["id"]
+            note = "checked against the order book: legitimate — keep it"
+            a = c.review(iid, "risk-officer@example.com", "upheld", note, timeout=TIMEOUT)
+            self.assertEqual((a.request_id, a.duplicate, len(a.leaf_hash)),
+                             (f"review-{iid}", False, 32))
+            self.assertGreater(a.seq, iid)
+            # Sent again: the daemon's dedup answers with the same entry.
+            b = c.review(iid, "risk-officer@example.com", "upheld", note, timeout=TIMEOUT)
+            self.assertEqual((b.seq, b.duplicate, b.leaf_hash), (a.seq, True, a.leaf_hash))
+            with self.assertRaises(ValueError):
+                c.review(iid, "x" * 129, "upheld")
+            self.assertEqual(c.stats()["reviews"], 2)
+        finally:
+            c.close(timeout=5)
+
+        logged = self.ctl("log", "--type", "review")
+        self.assertEqual([e["seq"] for e in logged], [a.seq])
+        self.assertEqual(logged[0]["leaf_hash"], a.leaf_hash.hex())
+        shown = self.ctl("show", str(a.seq))[0]
+        self.assertEqual(shown["type"], "review")
+        self.assertEqual(shown["payload"]["client_name"], "real-review-test")
+        self.assertEqual(shown["payload"]["review"],
+                         {"incident_id": iid, "reviewer": "risk-officer@example.com",
+                          "outcome": "upheld", "note": note})
+        inc = self.ctl("incident", str(iid))[0]
+        self.assertEqual([(r["seq"], r["reviewer"], r["outcome"], r["note"])
+                          for r in inc["reviews"]],
+                         [(a.seq, "risk-officer@example.com", "upheld", note)])
+
+    def test_register_record_kill9_resend(self):
+        self.start_daemon()
+        artifact = self.write_artifact()
         acks = {}
         lock = threading.Lock()
         errors = []

@@ -6,11 +6,13 @@ implementation; everything public is re-exported by ``evident``.
 
 Threads and ownership
 ---------------------
-Caller threads (``record``, ``record_sync``, ``register``, ``flush``, ``stats``) only touch
-the state guarded by ``Client._lock``: the send queue, the hand-over list of registrations
-and the counters. Everything about the connection (socket, write buffer, decoder, records in
-flight, registrations on the wire, artifact uploads, retry timers) belongs to the I/O thread
-alone. A caller wakes the I/O thread through a pipe, writing at most one byte per wake-up.
+Caller threads (``record``, ``record_sync``, ``review``, ``register``, ``flush``, ``stats``)
+only touch the state guarded by ``Client._lock``: the send queue, the hand-over list of
+registrations and the counters. Everything about the connection (socket, write buffer,
+decoder, records in flight, registrations on the wire, artifact uploads, retry timers)
+belongs to the I/O thread alone. A review travels like a record (same queue, in-flight
+table, retries and resends); only its frame and the handling of its Ack differ. A caller
+wakes the I/O thread through a pipe, writing at most one byte per wake-up.
 """
 
 import atexit
@@ -255,6 +257,7 @@ class _Pending:
     """One record held by the client until it is resolved (acked or failed)."""
 
     __slots__ = ("request_id", "frame", "order", "attempts", "future", "resend")
+    is_review = False  # class attribute: no per-record cost
 
     def __init__(self, request_id, frame, order, future):
         self.request_id = request_id
@@ -263,6 +266,32 @@ class _Pending:
         self.attempts = 0  # OVERLOADED / VAULT_FULL retries so far
         self.future = future  # concurrent.futures.Future for record_sync, else None
         self.resend = False  # sent on a connection that was lost before its answer
+
+
+class _ReviewPending(_Pending):
+    """A Review frame held like a record: queued, sent in order, resent after a reconnect
+    and retried on OVERLOADED / VAULT_FULL; its Ack resolves ``future`` and is not passed to
+    ``on_ack`` (which reports records)."""
+
+    __slots__ = ()
+    is_review = True
+
+
+def _check_text(what, s, limit, required):
+    """A str of at most ``limit`` UTF-8 bytes (at least 1 when ``required``), without NUL
+    (the daemon keeps these as C strings). Returns it."""
+    if not isinstance(s, str):
+        raise TypeError(f"{what} must be a str, not {type(s).__name__}")
+    try:
+        n = len(s.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not encodable as UTF-8") from None
+    if "\0" in s:
+        raise ValueError(f"{what} must not contain NUL characters")
+    if n > limit or (required and n == 0):
+        raise ValueError(f"{what} must be {'1' if required else '0'}-{limit} bytes of UTF-8, "
+                         f"not {n}")
+    return s
 
 
 class _Registration:
@@ -404,6 +433,7 @@ class Client:
             "sent": 0, "resent": 0, "acked": 0, "duplicates": 0, "failed": 0,
             "retries": 0, "refused_queue_full": 0, "reconnects": 0, "connects": 0,
             "verdicts": 0, "unmatched": 0, "registrations": 0, "uploaded_bytes": 0,
+            "reviews": 0,
         }
         self._errors = collections.Counter()
         self._last_error = None
@@ -565,12 +595,61 @@ class Client:
             raise TimeoutError(f"record {p.request_id} not acknowledged within {timeout} s "
                                f"(it stays queued)") from None
 
+    def review(self, incident_id, reviewer, outcome, note=None, *, request_id=None,
+               timeout=10.0):
+        """Record a human's review of an incident; wait for the daemon's ``Ack``; return it.
+
+        ``incident_id``: the incident's id (the seq of its incident entry, as in a
+        ``Verdict`` and ``evidentctl incidents``); ``reviewer``: who reviewed (1-128 bytes
+        of UTF-8, e.g. an e-mail address); ``outcome``: 1-64 bytes, e.g. ``"upheld"``,
+        ``"overturned"``, ``"escalated"``; ``note``: optional free text up to 16 KiB.
+        The daemon stores the review as a vault entry and acknowledges it once durable.
+
+        ``request_id`` defaults to ``"review-<incident_id>"`` (the daemon's own default):
+        with it, sending the same review again (or another review of the same incident from
+        this client) is answered with the first review's seq and ``duplicate=True``; pass a
+        distinct request id to record a further review of the same incident. The review
+        shares the records' queue: it counts towards ``max_queue`` and ``flush()``, is
+        resent after a reconnect and retried after OVERLOADED / VAULT_FULL; its Ack is not
+        passed to ``on_ack`` (``stats()["reviews"]`` counts them).
+
+        Raises ``RecordError(code, message)`` when the daemon refuses it (also reported to
+        ``on_error``), ``QueueFull``, ``TimeoutError`` after ``timeout`` seconds (None: no
+        limit; the review stays queued and is still delivered), ``ClosedError``,
+        ``TypeError`` / ``ValueError`` for bad arguments (nothing is sent).
+        """
+        self._no_wait_on_io_thread("review()")
+        self._check_usable()
+        if isinstance(incident_id, bool) or not isinstance(incident_id, int):
+            raise TypeError(f"incident_id must be an int, not {type(incident_id).__name__}")
+        if not 0 <= incident_id < 1 << 64:
+            raise ValueError(f"incident_id must be from 0 to 2**64-1, not {incident_id}")
+        rv = pb.Review(incident_id=incident_id,
+                       reviewer=_check_text("reviewer", reviewer, 128, True),
+                       outcome=_check_text("outcome", outcome, 64, True))
+        if note is not None:
+            rv.note = _check_text("note", note, 16384, False)
+        if request_id is None:
+            request_id = f"review-{incident_id}"  # what the daemon answers with
+        else:
+            _check_text("request_id", request_id, 256, True)
+            rv.request_id = request_id
+        fut = concurrent.futures.Future()
+        p = _ReviewPending(request_id, _wire.encode_frame(
+            pb.Frame(review=rv).SerializeToString()), 0, fut)
+        self._enqueue(p, True)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"review {request_id} of incident {incident_id} not "
+                               f"acknowledged within {timeout} s (it stays queued)") from None
+
     def flush(self, timeout=None):
         """Wait until every record handed to ``record()`` so far is resolved.
 
         Resolved means acknowledged by the daemon or finally refused (reported through
-        ``on_error``). Returns True when nothing is outstanding, False when ``timeout``
-        seconds (None: no limit) passed first.
+        ``on_error``); reviews sent by ``review()`` count too. Returns True when nothing is
+        outstanding, False when ``timeout`` seconds (None: no limit) passed first.
         """
         self._no_wait_on_io_thread("flush()")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -599,7 +678,9 @@ class Client:
         failures and errors not tied to a record), ``reconnects`` (sessions lost),
         ``connects`` (sessions established), ``connected``, ``verdicts``, ``unmatched``
         (acks or errors for nothing pending), ``registrations`` (acknowledged),
-        ``uploaded_bytes``, ``last_error`` (``(code, message)`` or None).
+        ``reviews`` (acknowledged; not in ``acked``), ``uploaded_bytes``, ``last_error``
+        (``(code, message)`` or None). Queue counters and ``sent``, ``failed``, ``errors``
+        include reviews.
         """
         with self._lock:
             s = dict(self._counts)
@@ -1147,7 +1228,19 @@ class Client:
             with self._lock:
                 self._counts["unmatched"] += 1
             return
+        if p.is_review:
+            self._settle_review(p, Ack(rid, a.seq, a.leaf_hash, a.duplicate))
+            return
         batch.append((p, Ack(rid, a.seq, a.leaf_hash, a.duplicate)))
+
+    def _settle_review(self, p, ack):
+        with self._lock:
+            self._n_inflight -= 1
+            self._outstanding -= 1
+            self._counts["reviews"] += 1
+            if self._outstanding == 0:
+                self._cond.notify_all()
+        p.future.set_result(ack)
 
     def _settle_acks(self, batch):
         """Count a batch of record acks under one lock acquisition, then tell the waiters."""
