@@ -124,6 +124,8 @@ void wi__ctx_deinit(struct wi_ctx *w)
 	free(w->cat);
 	free(w->buf);
 	free(w->buf_out);
+	free(w->leaf_x);
+	free(w->uses);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -506,6 +508,36 @@ static bool region_flips(struct wi_ctx *w, const double *reg, const double *y)
 	return wi__flips(w, w->out);
 }
 
+/* The per-tree facts every scan of this x shares (struct wi_ctx, leaf_x and uses). */
+static int tree_facts(struct wi_ctx *w)
+{
+	const struct ex_model *m = w->m;
+
+	if (w->leaf_x)
+		return 0;
+	w->uses_words = (w->M + 63) / 64;
+	w->leaf_x = malloc((m->n_trees ? m->n_trees : 1) * sizeof(double));
+	w->uses = calloc((m->n_trees ? m->n_trees : 1) * w->uses_words, sizeof(uint64_t));
+	if (!w->leaf_x || !w->uses) {
+		free(w->leaf_x);
+		free(w->uses);
+		w->leaf_x = NULL;
+		w->uses = NULL;
+		return -ENOMEM;
+	}
+	for (size_t t = 0; t < m->n_trees; t++) {
+		const struct ex_tree *tr = &m->trees[t];
+		w->leaf_x[t] = tree_leaf(m, tr, w->x);
+		for (int32_t i = 0; i < tr->n_nodes; i++) {
+			const struct ex_node *nd = &tr->nodes[i];
+			if (nd->left >= 0 && nd->feature >= 0 && (size_t)nd->feature < w->M)
+				w->uses[t * w->uses_words + (size_t)nd->feature / 64] |=
+				    1ull << ((size_t)nd->feature % 64);
+		}
+	}
+	return 0;
+}
+
 static int single_trees(struct wi_ctx *w, size_t j, struct cands *cs)
 {
 	const struct ex_model *m = w->m;
@@ -515,13 +547,18 @@ static int single_trees(struct wi_ctx *w, size_t j, struct cands *cs)
 	double *fixed = calloc(G, sizeof(double)), *reg = NULL, *y = w->row;
 	int rc = 0;
 
-	if (!fixed) {
+	if (!fixed || tree_facts(w) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	memcpy(y, w->x, w->M * sizeof(double));
 	for (size_t t = 0; t < m->n_trees; t++) {
 		const struct ex_tree *tr = &m->trees[t];
+		if (!(w->uses[t * w->uses_words + j / 64] & (1ull << (j % 64)))) {
+			/* never splits on x_j: its leaf is the same in every region */
+			fixed[tr->group] += w->leaf_x[t];
+			continue;
+		}
 		own.n = 0;
 		rc = tree_cuts(tr, j, &own);
 		if (rc < 0)
@@ -949,6 +986,32 @@ void ex_cf_result_free(struct ex_cf_result *r)
 	free(r->cf);
 	free(r->fx);
 	memset(r, 0, sizeof(*r));
+}
+
+int wi__single_shared(struct wi_ctx *w, size_t j, size_t budget, struct ex_cf_result *ret)
+{
+	struct cands cs = {0};
+	uint64_t rows0 = w->rows;
+	size_t budget0 = w->cfg.budget;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	/* as a fresh context: f(x) counted, this search's budget */
+	w->rows = 1;
+	w->cfg.budget = budget;
+	rc = single(w, j, &cs);
+	if (rc < 0)
+		prefix_err(w->err, w->err_size, "ex_cf_single", j);
+	if (rc == 0)
+		rc = finish(w, &cs, w->cat[j] ? w->cfg.n_results : 2, false, ret);
+	if (rc == -ENOMEM)
+		ex__fail(w->err, w->err_size, rc, "ex_cf_single: feature %zu: out of memory", j);
+	cands_free(&cs);
+	w->rows = rows0;
+	w->cfg.budget = budget0;
+	if (rc < 0)
+		ex_cf_result_free(ret);
+	return rc;
 }
 
 int ex_cf_single(const struct ex_whatif_input *in, const double *x, size_t j,

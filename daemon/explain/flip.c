@@ -42,8 +42,6 @@ int ex_flip_test(const struct ex_whatif_input *in, const double *x, const double
 	if (rc < 0)
 		goto out;
 	size_t M = w.M;
-	struct ex_whatif_input sub = *in;
-	sub.info = w.info;
 	ret->n_features = M;
 	ret->n_outputs = w.G;
 	ret->low_share = cfg.low_share;
@@ -104,7 +102,7 @@ int ex_flip_test(const struct ex_whatif_input *in, const double *x, const double
 			cc.budget -= ret->model_rows;
 		else
 			cc.budget = 1; /* spent: the search fails with -ENOSPC */
-		rc = ex_cf_single(&sub, x, j, &cc, &r, err, err_size);
+		rc = wi__single_shared(&w, j, cc.budget, &r);
 		if (rc < 0)
 			goto out;
 		ret->model_rows += r.model_rows;

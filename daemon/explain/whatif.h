@@ -25,6 +25,12 @@ struct wi_ctx {
 	double *row, *out;       /* scratch: one row, one output */
 	double *buf, *buf_out;   /* scratch: buf_cap rows and their outputs */
 	size_t buf_cap;
+	/* trees, built on the first exact scan: each tree's leaf value at x, and a bitset of the
+	 * features each tree splits on (n_trees x uses_words), so a scan along feature j skips
+	 * the trees that never look at it */
+	double *leaf_x;
+	uint64_t *uses;
+	size_t uses_words;
 	char *err;
 	size_t err_size;
 };
@@ -34,6 +40,10 @@ struct wi_ctx {
 int wi__ctx_init(struct wi_ctx *w, const struct ex_whatif_input *in, const double *x,
                  const struct ex_cf_config *c, char *err, size_t err_size);
 void wi__ctx_deinit(struct wi_ctx *w);
+/* ex_cf_single on an initialised context (the flip test scans every feature of one x: the
+ * context, f(x) and the trees' facts are shared). Results equal ex_cf_single's with
+ * cfg.budget = budget, model_rows included. */
+int wi__single_shared(struct wi_ctx *w, size_t j, size_t budget, struct ex_cf_result *ret);
 /* n rows through f in batches, counted against the budget (-ENOSPC). */
 int wi__eval(struct wi_ctx *w, const double *rows, size_t n, double *out);
 /* True when outputs out (G values) give the wanted decision (not x's, or the target). */
