@@ -134,7 +134,28 @@ int ex_confidence_p_noise(const struct ex_fn *f, const struct ex_explainer *e,
 	if (rc < 0)
 		goto out;
 	dx = ex_decide(d, out, G);
-	for (size_t i = 0; i < n_cand && used < want; i++) {
+	if (e->explain_rows) {
+		/* the neighbours that keep the decision, moved to the front, explained at once */
+		size_t n = 0;
+		for (size_t i = 0; i < n_cand && n < want; i++)
+			if (ex_decide(d, out + (i + 1) * G, G) == dx)
+				memmove(rows + n++ * M, rows + i * M, M * sizeof(double));
+		double *all = n ? malloc(n * M * sizeof(double)) : NULL;
+		if (n && !all) {
+			rc = ex__fail(err, err_size, -ENOMEM, "out of memory");
+			goto out;
+		}
+		rc = n ? e->explain_rows(e->userdata, rows, n, output, all, err, err_size) : 0;
+		for (size_t i = 0; rc >= 0 && i < n; i++) {
+			ex_signed_topk(all + i * M, M, k, D);
+			same += same_set(T, D, k);
+			used++;
+		}
+		free(all);
+		if (rc < 0)
+			goto out;
+	}
+	for (size_t i = 0; !e->explain_rows && i < n_cand && used < want; i++) {
 		if (ex_decide(d, out + (i + 1) * G, G) != dx)
 			continue;
 		rc = e->explain(e->userdata, rows + i * M, output, phi2, err, err_size);

@@ -161,6 +161,10 @@ struct ex_explainer {
 	int (*explain)(void *userdata, const double *x, size_t output, double *phi, char *err,
 	               size_t err_size);
 	void *userdata;
+	/* Optional: n rows at once (X and phi n x n_features, row-major), for callers that
+	 * explain many rows (the noise check); NULL: explain() is called per row. */
+	int (*explain_rows)(void *userdata, const double *X, size_t n, size_t output, double *phi,
+	                    char *err, size_t err_size);
 };
 
 /* The signed top-k set of phi (ATTRIBUTION.md §6, §7): the k features with the largest |phi|,
