@@ -1,0 +1,1163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evidentctl report ID / replay ID: an incident's evidence gathered from the vault (the
+ * incident, its record, the model and lineage, the audit, the verdict, the reviews) with an
+ * inclusion proof of every cited entry against the latest signed checkpoint, rendered as
+ * HTML, Markdown or JSON; and the audit recomputed from the vault (daemon/audit.c, the code
+ * the daemon ran) and compared with what was recorded. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "ctl.h"
+#include "entry.pb-c.h"
+#include "evident_version.h"
+#include "report_render.h"
+
+enum { ARG_FORMAT = CTL_OPT_VERB, ARG_MODEL_VERSION };
+
+static const char *arg_format = "html", *arg_output, *arg_model_version;
+
+static int option(struct ctl *c, int opt, const char *arg)
+{
+	(void)c;
+	switch (opt) {
+	case ARG_FORMAT:
+		if (strcmp(arg, "html") && strcmp(arg, "md") && strcmp(arg, "json"))
+			return ctl_usage_error("--format: expected html, md or json, not \"%s\"",
+			                       arg);
+		arg_format = arg;
+		return 0;
+	case 'o':
+		arg_output = arg;
+		return 0;
+	case ARG_MODEL_VERSION:
+		arg_model_version = arg;
+		return 0;
+	}
+	return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ gathering */
+
+/* Everything an incident cites, decoded. */
+struct evidence {
+	uint64_t id;
+	struct vault_entry ie_e, rec_e;
+	struct ctl_payload ie_p, rec_p, audit_p, verdict_p;
+	const Evident__Entry__V1__IncidentEntry *ie;
+	const Evident__Entry__V1__RecordEntry *re;
+	const Evident__V1__ModelManifest *mf;
+	uint64_t model_seq;
+	bool have_audit, have_verdict;
+	uint64_t audit_seq, verdict_seq;
+	const Evident__Entry__V1__AuditEntry *ae;
+	const Evident__Entry__V1__VerdictEntry *ve;
+	json_t *audit_doc; /* parsed ae->document */
+	struct ctl_models *models;
+};
+
+static void evidence_deinit(struct evidence *ev)
+{
+	ctl_payload_deinit(&ev->ie_p);
+	ctl_payload_deinit(&ev->rec_p);
+	ctl_payload_deinit(&ev->audit_p);
+	ctl_payload_deinit(&ev->verdict_p);
+	json_decref(ev->audit_doc);
+	ctl_models_free(ev->models);
+}
+
+/* The first entry of type at or after from whose payload matches; *p is decoded (deinit). */
+typedef bool (*match_fn)(const ProtobufCMessage *m, uint64_t id);
+
+static int find(struct ctl_vault *cv, int type, uint64_t from, match_fn match, uint64_t id,
+                uint64_t *ret_seq, struct ctl_payload *p)
+{
+	for (uint64_t seq;; from = seq + 1) {
+		struct vault_entry e;
+		int rc = vault_next_of_type(cv->r, type, from, &seq);
+		if (rc < 0 || (rc = vault_get(cv->r, seq, &e)) < 0)
+			return rc;
+		ctl_payload_decode(&e, p);
+		if (p->status == 0 && match(p->msg, id)) {
+			*ret_seq = seq;
+			return 0;
+		}
+		ctl_payload_deinit(p);
+	}
+}
+
+static bool audit_of(const ProtobufCMessage *m, uint64_t id)
+{
+	return ((const Evident__Entry__V1__AuditEntry *)m)->incident_seq == id;
+}
+
+static bool verdict_of(const ProtobufCMessage *m, uint64_t id)
+{
+	return ((const Evident__Entry__V1__VerdictEntry *)m)->incident_seq == id;
+}
+
+/* Reads incident id and what it cites. Returns 0 or an exit status (printed). */
+static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
+{
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->id = id;
+	rc = vault_get(cv->r, id, &ev->ie_e);
+	if (rc == -ENOENT)
+		return ctl_no_entry(id, vault_reader_size(cv->r));
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read the entry", rc);
+	ctl_payload_decode(&ev->ie_e, &ev->ie_p);
+	if (ev->ie_e.leaf.type != VAULT_ENTRY_INCIDENT || ev->ie_p.status < 0) {
+		const char *type = vault_entry_type_name(ev->ie_e.leaf.type);
+		ctl_error("entry %" PRIu64 " is %s %s entry, not an incident (evidentctl incidents "
+		          "lists them)",
+		          id, ev->ie_p.status < 0 ? "an unreadable" : "a", type ? type : "unknown");
+		return CTL_EXIT_USAGE;
+	}
+	ev->ie = (const Evident__Entry__V1__IncidentEntry *)ev->ie_p.msg;
+	ev->models = ctl_models_new();
+	rc = ev->models ? ctl_models_load(ev->models, cv->r, 0, ev->ie->record_seq) : -ENOMEM;
+	if (rc >= 0)
+		rc = vault_get(cv->r, ev->ie->record_seq, &ev->rec_e);
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read the incident's record", rc);
+	ctl_payload_decode(&ev->rec_e, &ev->rec_p);
+	ev->re = ctl_payload_record(&ev->rec_p);
+	if (!ev->re || !ev->re->record) {
+		ctl_error("%s: the record %" PRIu64 " of incident %" PRIu64 " cannot be read (%s)",
+		          cv->dir, ev->ie->record_seq, id,
+		          ctl_payload_problem(&ev->rec_p) ? ctl_payload_problem(&ev->rec_p)
+		                                          : "not a record");
+		return CTL_EXIT_PROBLEM;
+	}
+	ev->mf = ctl_models_for_record(ev->models, ev->re->record);
+	for (size_t i = 0; ev->mf; i++) {
+		uint64_t s;
+		const Evident__V1__ModelManifest *m = ctl_models_at(ev->models, i, &s);
+		if (!m)
+			break;
+		if (m == ev->mf)
+			ev->model_seq = s;
+	}
+	rc = find(cv, VAULT_ENTRY_AUDIT, id, audit_of, id, &ev->audit_seq, &ev->audit_p);
+	if (rc == 0) {
+		ev->have_audit = true;
+		ev->ae = (const Evident__Entry__V1__AuditEntry *)ev->audit_p.msg;
+		ev->audit_doc = ev->ae->document ? json_loads(ev->ae->document, 0, NULL) : NULL;
+		if (!ev->audit_doc) {
+			ctl_error("%s: audit entry %" PRIu64 " holds no readable document", cv->dir,
+			          ev->audit_seq);
+			return CTL_EXIT_PROBLEM;
+		}
+	} else if (rc != -ENOENT) {
+		return ctl_vault_error(cv, "cannot read audit entries", rc);
+	}
+	rc = find(cv, VAULT_ENTRY_VERDICT, id, verdict_of, id, &ev->verdict_seq, &ev->verdict_p);
+	if (rc == 0) {
+		ev->have_verdict = true;
+		ev->ve = (const Evident__Entry__V1__VerdictEntry *)ev->verdict_p.msg;
+	} else if (rc != -ENOENT) {
+		return ctl_vault_error(cv, "cannot read verdict entries", rc);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ the document */
+
+static json_t *jd(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *record_json(const struct evidence *ev)
+{
+	const Evident__V1__Record *r = ev->re->record;
+	const Evident__V1__ModelManifest *mf = ev->mf;
+	json_t *o = json_object(), *feats = json_array(), *ctx = json_object(),
+	       *labels = json_object();
+	char buf[32];
+
+	json_object_set_new(o, "seq", ctl_json_u64(ev->ie->record_seq));
+	json_object_set_new(o, "client_name", ctl_json_string(ev->re->client_name));
+	json_object_set_new(o, "request_id", ctl_json_string(r->request_id));
+	json_object_set_new(o, "timestamp_unix_ns", json_integer(r->timestamp_unix_ns));
+	json_object_set_new(o, "decision", ctl_json_string(r->decision));
+	json_object_set_new(o, "scores", ctl_json_doubles(r->scores, r->n_scores));
+	for (size_t i = 0; i < r->n_context; i++)
+		json_object_set_new(ctx, r->context[i]->key, jd(r->context[i]->value));
+	for (size_t i = 0; i < r->n_labels; i++)
+		json_object_set_new(labels, r->labels[i]->key,
+		                    ctl_json_string(r->labels[i]->value));
+	json_object_set_new(o, "context", ctx);
+	json_object_set_new(o, "labels", labels);
+	for (size_t j = 0; j < r->n_features; j++) {
+		const Evident__V1__Feature *f = mf && j < mf->n_features ? mf->features[j] : NULL;
+		double v = r->features[j];
+		json_t *e = json_object();
+		json_object_set_new(e, "name", json_string(ctl_feature_name(mf, j, buf)));
+		json_object_set_new(e, "value", jd(v));
+		json_object_set_new(e, "min", f && f->has_min ? jd(f->min) : json_null());
+		json_object_set_new(e, "max", f && f->has_max ? jd(f->max) : json_null());
+		if (f && f->unit && *f->unit)
+			json_object_set_new(e, "unit", json_string(f->unit));
+		json_object_set_new(
+		    e, "out_of_range",
+		    json_boolean(f && !isnan(v) &&
+		                 ((f->has_min && v < f->min) || (f->has_max && v > f->max))));
+		json_array_append_new(feats, e);
+	}
+	json_object_set_new(o, "features", feats);
+	return o;
+}
+
+static json_t *model_json(const struct evidence *ev)
+{
+	const Evident__V1__ModelManifest *mf = ev->mf;
+	json_t *o = json_object(), *lin = json_object(), *warn = json_array();
+
+	json_object_set_new(o, "id", ctl_json_string(ev->ie->model_id));
+	json_object_set_new(o, "version", ctl_json_string(ev->ie->model_version));
+	if (!mf) {
+		json_array_append_new(warn,
+		                      json_string("the model is not registered in this vault"));
+		json_object_set_new(o, "lineage_warnings", warn);
+		return o;
+	}
+	json_object_set_new(o, "seq", ctl_json_u64(ev->model_seq));
+	json_object_set_new(o, "framework", ctl_json_string(mf->framework));
+	json_object_set_new(o, "output_space", ctl_json_string(mf->output_space));
+	json_object_set_new(o, "artifact_sha256", ctl_json_string(mf->artifact_sha256));
+	const json_t *params = json_object_get(ev->audit_doc, "params");
+	if (json_object_get(params, "decision_rule"))
+		json_object_set(o, "decision_rule", json_object_get(params, "decision_rule"));
+	const Evident__V1__Lineage *l = mf->lineage;
+	struct {
+		const char *key, *value;
+	} kv[] = {{"training_data_uri", l ? l->training_data_uri : NULL},
+	          {"training_data_sha256", l ? l->training_data_sha256 : NULL},
+	          {"code_uri", l ? l->code_uri : NULL},
+	          {"code_commit", l ? l->code_commit : NULL},
+	          {"parent_version", l ? l->parent_version : NULL},
+	          {"created_at", l ? l->created_at : NULL},
+	          {"created_by", l ? l->created_by : NULL},
+	          {"notes", l ? l->notes : NULL}};
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+		if (kv[i].value && *kv[i].value)
+			json_object_set_new(lin, kv[i].key, json_string(kv[i].value));
+	json_object_set_new(o, "lineage", lin);
+	const json_t *w =
+	    json_object_get(json_object_get(ev->audit_doc, "results"), "lineage_warnings");
+	if (w) {
+		json_object_set(o, "lineage_warnings", (json_t *)w);
+		json_decref(warn);
+	} else {
+		if (!l || !l->training_data_sha256 || !*l->training_data_sha256)
+			json_array_append_new(warn,
+			                      json_string("no training-data hash: an audit of "
+			                                  "this version is incomplete"));
+		if (!l || !l->code_commit || !*l->code_commit)
+			json_array_append_new(warn, json_string("no code commit: an audit of this "
+			                                        "version is incomplete"));
+		json_object_set_new(o, "lineage_warnings", warn);
+	}
+	return o;
+}
+
+static const char *label_of(const struct evidence *ev, json_int_t d)
+{
+	const Evident__V1__DecisionRule *r = ev->mf ? ev->mf->decision : NULL;
+	if (!r)
+		return NULL;
+	if (r->kind == EVIDENT__V1__DECISION_RULE__KIND__ARGMAX)
+		return d >= 0 && (size_t)d < r->n_class_labels ? r->class_labels[d] : NULL;
+	return d == 1 ? r->label_above : d == 0 ? r->label_below : NULL;
+}
+
+/* The audit in the report's shape (tools/report_render.h). */
+static json_t *audit_json(const struct evidence *ev)
+{
+	const json_t *doc = ev->audit_doc, *res = json_object_get(doc, "results");
+	json_t *o = json_object();
+	const char *prim = NULL;
+	static const char *const exact[] = {"treeshap", "linear", "treeshap-interventional",
+	                                    "kernelshap", "permutation"};
+
+	json_object_set_new(o, "seq", ctl_json_u64(ev->audit_seq));
+	json_object_set(o, "status", json_object_get(doc, "status"));
+	json_object_set(o, "reasons", json_object_get(doc, "reasons"));
+	json_object_set(o, "prediction", json_object_get(res, "prediction"));
+	json_object_set_new(o, "prediction_space", json_string("margin"));
+	json_object_set(o, "decision", json_object_get(res, "decision_label"));
+	json_object_set(o, "params", json_object_get(doc, "params"));
+	json_object_set(o, "timings_ms", json_object_get(doc, "timings_ms"));
+	json_object_set(o, "confidence", json_object_get(res, "confidence"));
+	/* the attribution: the first exact method asked for, else the flip test's */
+	const json_t *src = NULL;
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]) && !src; i++)
+		if ((src = json_object_get(res, exact[i])))
+			prim = exact[i];
+	if (!src && (src = json_object_get(res, "flip")))
+		prim = json_string_value(
+		    json_object_get(json_object_get(json_object_get(doc, "params"), "methods"), 0));
+	if (src) {
+		json_t *a = json_object();
+		json_object_set_new(a, "method", json_string(prim ? prim : "exact"));
+		json_object_set(a, "base_value",
+		                json_array_get(json_object_get(src, "base_value"), 0)
+		                    ? json_array_get(json_object_get(src, "base_value"), 0)
+		                    : json_null());
+		json_object_set(a, "phi", json_array_get(json_object_get(src, "phi"), 0));
+		json_t *se = json_array_get(json_object_get(src, "stderr"), 0);
+		json_object_set(a, "stderr", se ? se : json_null());
+		json_object_set_new(o, "attribution", a);
+	}
+	const json_t *cf = json_object_get(res, "counterfactual");
+	if (cf) {
+		json_t *list = json_array();
+		size_t i;
+		const json_t *c;
+		json_array_foreach(json_object_get(cf, "counterfactuals"), i, c)
+		{
+			json_t *e = json_deep_copy(c);
+			const char *l =
+			    label_of(ev, json_integer_value(json_object_get(c, "decision")));
+			if (l)
+				json_object_set_new(e, "decision", json_string(l));
+			json_array_append_new(list, e);
+		}
+		json_object_set_new(o, "counterfactuals", list);
+	}
+	const json_t *fl = json_object_get(res, "flip");
+	if (fl) {
+		json_t *f = json_object();
+		json_object_set(f, "fragile", json_object_get(fl, "fragile"));
+		json_object_set(f, "fragile_features", json_object_get(fl, "fragile_features"));
+		json_object_set(f, "margin", json_object_get(fl, "margin"));
+		json_object_set(f, "flips", json_object_get(fl, "flip_details"));
+		json_object_set_new(o, "flip", f);
+	}
+	const json_t *adv = json_object_get(res, "adversarial");
+	if (adv)
+		json_object_set(o, "region", json_object_get(adv, "region"));
+	json_t *outl = json_object_get(json_object_get(res, "baseline"), "outliers");
+	json_object_set(o, "baseline_outliers", outl ? outl : json_array());
+	const json_t *v = json_object_get(res, "verdict");
+	if (v)
+		json_object_set(o, "verdict", (json_t *)v);
+	return o;
+}
+
+static json_t *verdict_json(const struct evidence *ev)
+{
+	const Evident__V1__Verdict *v = ev->ve->verdict;
+	json_t *o = json_object(), *reasons = json_array();
+	static const char *const names[] = {"UNSPECIFIED", "PROCEED", "REVIEW", "PENDING"};
+
+	json_object_set_new(o, "seq", ctl_json_u64(ev->verdict_seq));
+	json_object_set_new(o, "action", json_string(v && v->action < 4 ? names[v->action] : "?"));
+	json_object_set_new(o, "confidence",
+	                    v && v->has_confidence ? jd(v->confidence) : json_null());
+	for (size_t i = 0; v && i < v->n_reasons; i++)
+		json_array_append_new(reasons, json_string(v->reasons[i]));
+	json_object_set_new(o, "reasons", reasons);
+	json_object_set_new(o, "sent_unix_ns", json_integer(ev->ve->decided_unix_ns));
+	json_object_set_new(o, "delivered", json_boolean(ev->ve->delivered));
+	return o;
+}
+
+static int reviews_json(struct ctl_vault *cv, uint64_t id, json_t *arr, json_t *cited)
+{
+	for (uint64_t seq, from = id;; from = seq + 1) {
+		struct vault_entry e;
+		struct ctl_payload p;
+		int rc = vault_next_of_type(cv->r, VAULT_ENTRY_REVIEW, from, &seq);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc < 0 || (rc = vault_get(cv->r, seq, &e)) < 0)
+			return rc;
+		ctl_payload_decode(&e, &p);
+		const Evident__Entry__V1__ReviewEntry *re =
+		    p.status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p.msg : NULL;
+		if (re && re->review && re->review->incident_id == id) {
+			json_t *o = json_object();
+			json_object_set_new(o, "seq", ctl_json_u64(seq));
+			json_object_set_new(o, "reviewer", ctl_json_string(re->review->reviewer));
+			json_object_set_new(o, "outcome", ctl_json_string(re->review->outcome));
+			json_object_set_new(o, "note", ctl_json_string(re->review->note));
+			json_object_set_new(o, "received_unix_ns",
+			                    json_integer(re->received_unix_ns));
+			json_array_append_new(arr, o);
+			json_array_append_new(
+			    cited, json_pack("{sIss}", "seq", (json_int_t)seq, "what", "review"));
+		}
+		ctl_payload_deinit(&p);
+	}
+}
+
+/* Inclusion proofs of the cited entries in the latest checkpoint; each is verified here,
+ * and its bundle (the `evidentctl prove` format) is kept for offline verification. */
+static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
+{
+	char *note = NULL;
+	struct vault_checkpoint cp;
+	int rc = vault_checkpoint_latest(cv->r, &note, &cp);
+	json_t *proofs = json_array();
+
+	if (rc == -ENOENT) {
+		json_object_set_new(doc, "checkpoint", json_null());
+		json_object_set_new(doc, "proofs", proofs);
+		return 0;
+	}
+	if (rc < 0) {
+		json_decref(proofs);
+		return rc;
+	}
+	_cleanup_(freep) char *root = ctl_base64(cp.root, VAULT_HASH_LEN);
+	json_object_set_new(doc, "checkpoint",
+	                    json_pack("{sIssss}", "tree_size", (json_int_t)cp.size, "root",
+	                              root ? root : "", "note", note));
+	size_t i;
+	const json_t *c;
+	json_array_foreach(cited, i, c)
+	{
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(c, "seq"));
+		struct vault_proof_bundle b = {.index = seq};
+		struct vault_entry e;
+		json_t *o = json_object(), *path = json_array();
+		uint8_t lh[VAULT_HASH_LEN];
+		json_object_set_new(o, "seq", ctl_json_u64(seq));
+		json_object_set(o, "what", json_object_get(c, "what"));
+		json_object_set_new(o, "tree_size", ctl_json_u64(cp.size));
+		bool ok = false;
+		if (seq < cp.size && vault_get(cv->r, seq, &e) == 0) {
+			int n = vault_prove_inclusion(cv->r, seq, cp.size, b.proof);
+			vault_leaf_encode(&e.leaf, b.leaf);
+			if (n >= 0) {
+				b.proof_len = (size_t)n;
+				b.note = note;
+				b.note_len = strlen(note);
+				ok = vault_proof_bundle_verify(&b, &cv->info.key, NULL, NULL) == 0;
+				char *text = NULL;
+				if (vault_proof_bundle_format(&b, &text) >= 0)
+					json_object_set_new(o, "bundle", json_string(text));
+				free(text);
+				for (size_t k = 0; k < b.proof_len; k++)
+					json_array_append_new(
+					    path, ctl_json_hex(b.proof[k], VAULT_HASH_LEN));
+			}
+			vault_hash_leaf(b.leaf, VAULT_LEAF_LEN, lh);
+			json_object_set_new(o, "leaf_hash", ctl_json_hex(lh, VAULT_HASH_LEN));
+		} else {
+			json_object_set_new(o, "not_covered",
+			                    json_string("written after the latest checkpoint: run "
+			                                "evidentctl prove SEQ after the next one"));
+		}
+		json_object_set_new(o, "path", path);
+		json_object_set_new(o, "verified", json_boolean(ok));
+		json_array_append_new(proofs, o);
+	}
+	json_object_set_new(doc, "proofs", proofs);
+	free(note);
+	return 0;
+}
+
+/* The plain-language summary: what was decided, what drove it, what would have changed it,
+ * how sure the explanation is, what the human said, and whether the evidence holds. */
+static json_t *summary_json(const json_t *doc)
+{
+	json_t *s = json_array();
+	const json_t *rec = json_object_get(doc, "record"), *model = json_object_get(doc, "model"),
+	             *inc = json_object_get(doc, "incident"), *au = json_object_get(doc, "audit");
+	const json_t *feats = json_object_get(rec, "features");
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+	         "Model %s version %s decided \"%s\" for request %s (record %" JSON_INTEGER_FORMAT
+	         "); rule \"%s\" opened incident %" JSON_INTEGER_FORMAT ".",
+	         json_string_value(json_object_get(model, "id")),
+	         json_string_value(json_object_get(model, "version")),
+	         json_string_value(json_object_get(rec, "decision"))
+	             ? json_string_value(json_object_get(rec, "decision"))
+	             : "?",
+	         json_string_value(json_object_get(rec, "request_id")),
+	         json_integer_value(json_object_get(rec, "seq")),
+	         json_string_value(json_object_get(inc, "trigger")),
+	         json_integer_value(json_object_get(inc, "id")));
+	json_array_append_new(s, json_string(buf));
+	if (!au || json_is_null(au)) {
+		json_array_append_new(s, json_string("No audit was recorded for this incident (see "
+		                                     "the vault's notices: it may have been rate "
+		                                     "limited or skipped)."));
+		return s;
+	}
+	const json_t *phi = json_object_get(json_object_get(au, "attribution"), "phi");
+	if (json_array_size(phi) && json_array_size(phi) == json_array_size(feats)) {
+		size_t n = json_array_size(phi), top = 0, second = n;
+		double total = 0;
+		for (size_t j = 0; j < n; j++) {
+			double v = fabs(json_number_value(json_array_get(phi, j)));
+			total += v;
+			if (v > fabs(json_number_value(json_array_get(phi, top))))
+				top = j;
+		}
+		for (size_t j = 0; j < n; j++)
+			if (j != top && (second == n ||
+			                 fabs(json_number_value(json_array_get(phi, j))) >
+			                     fabs(json_number_value(json_array_get(phi, second)))))
+				second = j;
+		const json_t *f = json_array_get(feats, top);
+		double p = json_number_value(json_array_get(phi, top));
+		snprintf(
+		    buf, sizeof(buf),
+		    "What drove it: %s (value %.4g) contributed most, %+.3g on the model's score "
+		    "scale (%.0f%% of all contributions, pushing %s the outcome)%s%s%s.",
+		    json_string_value(json_object_get(f, "name")),
+		    json_number_value(json_object_get(f, "value")), p,
+		    total > 0 ? 100 * fabs(p) / total : 0, p > 0 ? "towards" : "away from",
+		    second < n ? "; next: " : "",
+		    second < n
+		        ? json_string_value(json_object_get(json_array_get(feats, second), "name"))
+		        : "",
+		    "");
+		json_array_append_new(s, json_string(buf));
+	}
+	size_t i;
+	const json_t *o;
+	json_array_foreach(json_object_get(au, "baseline_outliers"), i, o)
+	{
+		snprintf(
+		    buf, sizeof(buf),
+		    "Unusual: %s's influence on this decision was %.3g times its usual level on "
+		    "routine decisions. An input that normally barely matters dominated it: check "
+		    "whether the model should depend on it at all.",
+		    json_string_value(json_object_get(o, "feature")),
+		    json_number_value(json_object_get(o, "ratio")));
+		json_array_append_new(s, json_string(buf));
+	}
+	const json_t *cf = json_array_get(json_object_get(au, "counterfactuals"), 0);
+	if (cf) {
+		char changes[512] = "";
+		const char *k;
+		const json_t *v;
+		json_object_foreach((json_t *)json_object_get(cf, "changes"), k, v)
+		{
+			size_t l = strlen(changes);
+			snprintf(changes + l, sizeof(changes) - l, "%s%s = %.4g", l ? ", " : "", k,
+			         json_number_value(v));
+		}
+		snprintf(buf, sizeof(buf),
+		         "What would have changed it: with %s the decision would "
+		         "have been \"%s\".",
+		         changes,
+		         json_string_value(json_object_get(cf, "decision"))
+		             ? json_string_value(json_object_get(cf, "decision"))
+		             : "different");
+		json_array_append_new(s, json_string(buf));
+	}
+	const json_t *flip = json_object_get(au, "flip");
+	if (json_is_true(json_object_get(flip, "fragile"))) {
+		json_array_append_new(s,
+		                      json_string("Fragile: a small, plausible change to an input "
+		                                  "that barely matters flips this decision, so it "
+		                                  "should not be trusted without a human look."));
+	}
+	const json_t *conf = json_object_get(au, "confidence");
+	if (conf) {
+		double c = json_number_value(json_object_get(conf, "c"));
+		snprintf(buf, sizeof(buf),
+		         "Confidence in this explanation: %.2f (0 to 1; the chance the same top "
+		         "reasons come out again under fresh randomness, small input noise and an "
+		         "independent method).",
+		         c);
+		json_array_append_new(s, json_string(buf));
+	}
+	const json_t *v = json_object_get(doc, "verdict");
+	if (v && !json_is_null(v)) {
+		snprintf(buf, sizeof(buf), "Verdict sent to the production system: %s (%s).",
+		         json_string_value(json_object_get(v, "action")),
+		         json_string_value(json_array_get(json_object_get(v, "reasons"), 0))
+		             ? json_string_value(json_array_get(json_object_get(v, "reasons"), 0))
+		             : "no reason given");
+		json_array_append_new(s, json_string(buf));
+	}
+	json_array_foreach(json_object_get(doc, "reviews"), i, o)
+	{
+		snprintf(buf, sizeof(buf), "Human review: %s marked it \"%s\"%s%s.",
+		         json_string_value(json_object_get(o, "reviewer")),
+		         json_string_value(json_object_get(o, "outcome")),
+		         json_string_value(json_object_get(o, "note")) ? ": " : "",
+		         json_string_value(json_object_get(o, "note"))
+		             ? json_string_value(json_object_get(o, "note"))
+		             : "");
+		json_array_append_new(s, json_string(buf));
+	}
+	json_array_foreach(json_object_get(model, "lineage_warnings"), i, o)
+	{
+		snprintf(buf, sizeof(buf), "Lineage: %s.", json_string_value(o));
+		json_array_append_new(s, json_string(buf));
+	}
+	size_t ok = 0, n = json_array_size(json_object_get(doc, "proofs"));
+	json_array_foreach(json_object_get(doc, "proofs"), i, o) ok +=
+	    json_is_true(json_object_get(o, "verified"));
+	snprintf(buf, sizeof(buf),
+	         n ? "Evidence: %zu of %zu cited vault entries are proven included in the latest "
+	             "signed checkpoint."
+	           : "Evidence: %zu of %zu: the vault has no signed checkpoint yet.",
+	         ok, n);
+	json_array_append_new(s, json_string(buf));
+	return s;
+}
+
+static int build_doc(struct ctl_vault *cv, const struct evidence *ev, json_t **ret)
+{
+	json_t *doc = json_object(), *cited = json_array(), *reviews = json_array();
+	json_t *inc = json_object(), *methods = json_array();
+	const Evident__Entry__V1__IncidentEntry *ie = ev->ie;
+	int rc;
+
+	json_object_set_new(doc, "report_version", json_integer(1));
+	json_object_set_new(doc, "generated_by", json_string("evidentctl " EVIDENT_VERSION));
+	json_object_set_new(doc, "vault_origin", json_string(cv->info.origin));
+	json_object_set_new(inc, "id", ctl_json_u64(ev->id));
+	json_object_set_new(inc, "trigger", ctl_json_string(ie->trigger));
+	json_object_set_new(inc, "when", ctl_json_string(ie->when));
+	json_object_set_new(
+	    inc, "status",
+	    json_string(ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED
+	                    ? "RATE_LIMITED"
+	                    : "OPEN"));
+	json_object_set_new(inc, "fired_unix_ns", json_integer(ie->fired_unix_ns));
+	for (size_t i = 0; i < ie->n_methods; i++)
+		json_array_append_new(methods, json_string(ie->methods[i]));
+	json_object_set_new(inc, "methods", methods);
+	if (ie->has_review_below)
+		json_object_set_new(inc, "review_below", jd(ie->review_below));
+	json_object_set_new(inc, "recovered", json_boolean(ie->recovered));
+	json_object_set_new(doc, "incident", inc);
+	json_object_set_new(doc, "model", model_json(ev));
+	json_object_set_new(doc, "record", record_json(ev));
+	json_object_set_new(doc, "audit", ev->have_audit ? audit_json(ev) : json_null());
+	json_object_set_new(doc, "verdict", ev->have_verdict ? verdict_json(ev) : json_null());
+	if (ev->mf)
+		json_array_append_new(
+		    cited, json_pack("{sIss}", "seq", (json_int_t)ev->model_seq, "what", "model"));
+	json_array_append_new(
+	    cited, json_pack("{sIss}", "seq", (json_int_t)ie->record_seq, "what", "record"));
+	json_array_append_new(cited,
+	                      json_pack("{sIss}", "seq", (json_int_t)ev->id, "what", "incident"));
+	if (ev->have_audit)
+		json_array_append_new(
+		    cited, json_pack("{sIss}", "seq", (json_int_t)ev->audit_seq, "what", "audit"));
+	if (ev->have_verdict)
+		json_array_append_new(cited, json_pack("{sIss}", "seq", (json_int_t)ev->verdict_seq,
+		                                       "what", "verdict"));
+	rc = reviews_json(cv, ev->id, reviews, cited);
+	json_object_set_new(doc, "reviews", reviews);
+	if (rc >= 0)
+		rc = proofs_json(cv, cited, doc);
+	json_decref(cited);
+	if (rc < 0) {
+		json_decref(doc);
+		return ctl_vault_error(cv, "cannot gather the evidence", rc);
+	}
+	json_object_set_new(doc, "summary", summary_json(doc));
+	*ret = doc;
+	return 0;
+}
+
+static int run_report(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_vault cv;
+	struct evidence ev;
+	struct ctl_out out;
+	json_t *doc = NULL;
+	uint64_t id;
+	int rc;
+
+	(void)argc;
+	if (ctl_parse_u64("ID", argv[0], &id))
+		return CTL_EXIT_USAGE;
+	if (c->json)
+		arg_format = "json";
+	rc = ctl_vault_open(c, &cv);
+	if (rc)
+		return rc;
+	rc = gather(&cv, id, &ev);
+	if (!rc)
+		rc = build_doc(&cv, &ev, &doc);
+	evidence_deinit(&ev);
+	ctl_vault_close(&cv);
+	if (rc)
+		return rc;
+	rc = ctl_out_open(&out, arg_output);
+	if (rc) {
+		json_decref(doc);
+		return rc;
+	}
+	int w = !strcmp(arg_format, "json") ? ctl_json_print(out.f, doc, false)
+	        : !strcmp(arg_format, "md") ? report_render_md(doc, out.f)
+	                                    : report_render_html(doc, out.f);
+	json_decref(doc);
+	if (w < 0) {
+		ctl_out_abort(&out);
+		ctl_error("writing the report: %s", strerror(-w));
+		return CTL_EXIT_UNREADABLE;
+	}
+	return ctl_out_commit(&out);
+}
+
+/* ------------------------------------------------------------------ replay */
+
+static int load_blob(struct ctl_vault *cv, const char *hex, const char *what, void **ret,
+                     size_t *ret_len)
+{
+	uint8_t h[VAULT_HASH_LEN], got[VAULT_HASH_LEN];
+	uint64_t size;
+	int rc;
+
+	if (!hex || vault_unhex(hex, strlen(hex), h) < 0) {
+		ctl_error("%s: the %s hash is not 64 hex digits", cv->dir, what);
+		return CTL_EXIT_PROBLEM;
+	}
+	rc = vault_blob_stat(cv->r, h, &size);
+	if (rc < 0)
+		return ctl_vault_error(cv, what, rc);
+	uint8_t *buf = malloc(size ? size : 1);
+	if (!buf)
+		return ctl_vault_error(cv, what, -ENOMEM);
+	for (uint64_t off = 0; off < size;) {
+		ssize_t n = vault_blob_read(cv->r, h, off, buf + off, size - off);
+		if (n <= 0) {
+			free(buf);
+			return ctl_vault_error(cv, what, n < 0 ? (int)n : -EIO);
+		}
+		off += (uint64_t)n;
+	}
+	if (vault_sha256(buf, size, got) < 0 || memcmp(got, h, VAULT_HASH_LEN)) {
+		free(buf);
+		ctl_error("%s: the %s blob does not hash to %s: the vault is damaged", cv->dir,
+		          what, hex);
+		return CTL_EXIT_PROBLEM;
+	}
+	*ret = buf;
+	*ret_len = size;
+	return 0;
+}
+
+static int load_model(struct ctl_vault *cv, const Evident__V1__ModelManifest *mf,
+                      struct audit_model **ret)
+{
+	void *buf;
+	size_t len;
+	char err[AUDIT_ERR_MAX];
+	int rc = load_blob(cv, mf->artifact_sha256, "model artifact", &buf, &len);
+
+	if (rc)
+		return rc;
+	rc = audit_model_new(mf, buf, len, ret, err, sizeof(err));
+	free(buf);
+	if (rc < 0) {
+		ctl_error("%s@%s: %s", mf->model_id, mf->version, err);
+		return CTL_EXIT_PROBLEM;
+	}
+	return 0;
+}
+
+/* The background the audit used, from its params. */
+static int load_background(struct ctl_vault *cv, const struct audit_model *am, const json_t *b,
+                           double **rows, uint64_t **seqs, size_t *n)
+{
+	const char *src = json_string_value(json_object_get(b, "source"));
+
+	*rows = NULL;
+	*seqs = NULL;
+	*n = 0;
+	if (src && !strcmp(src, "reference_data")) {
+		void *buf;
+		size_t len;
+		char err[AUDIT_ERR_MAX];
+		int rc = load_blob(cv, json_string_value(json_object_get(b, "sha256")),
+		                   "reference data", &buf, &len);
+		if (rc)
+			return rc;
+		rc = audit_reference_rows(am, buf, len, rows, n, err, sizeof(err));
+		free(buf);
+		if (rc < 0) {
+			ctl_error("%s", err);
+			return CTL_EXIT_PROBLEM;
+		}
+		return 0;
+	}
+	const json_t *list = json_object_get(b, "seqs");
+	size_t k = json_array_size(list);
+	*rows = malloc((k ? k : 1) * am->M * sizeof(double));
+	*seqs = malloc((k ? k : 1) * sizeof(uint64_t));
+	if (!*rows || !*seqs)
+		return ctl_vault_error(cv, "background", -ENOMEM);
+	for (size_t i = 0; i < k; i++) {
+		uint64_t seq = (uint64_t)json_integer_value(json_array_get(list, i));
+		struct vault_entry e;
+		struct ctl_payload p;
+		int rc = vault_get(cv->r, seq, &e);
+		if (rc < 0)
+			return ctl_vault_error(cv, "cannot read a background record", rc);
+		ctl_payload_decode(&e, &p);
+		const Evident__Entry__V1__RecordEntry *re = ctl_payload_record(&p);
+		if (!re || !re->record || re->record->n_features != am->M) {
+			ctl_payload_deinit(&p);
+			ctl_error("%s: background record %" PRIu64 " cannot be read back", cv->dir,
+			          seq);
+			return CTL_EXIT_PROBLEM;
+		}
+		memcpy(*rows + i * am->M, re->record->features, am->M * sizeof(double));
+		(*seqs)[i] = seq;
+		ctl_payload_deinit(&p);
+	}
+	*n = k;
+	return 0;
+}
+
+/* Names the first difference between two canonical JSON strings (for the message). */
+static void first_difference(const json_t *a, const json_t *b)
+{
+	const char *k;
+	const json_t *v;
+
+	json_object_foreach((json_t *)a, k, v)
+	{
+		if (!json_equal(v, json_object_get(b, k))) {
+			ctl_error("  results.%s differs", k);
+			return;
+		}
+	}
+	json_object_foreach((json_t *)b, k, v) if (!json_object_get(a, k))
+	{
+		ctl_error("  results.%s was not recorded", k);
+		return;
+	}
+}
+
+/* --model-version V: is the failure region of the audited decision closed under V? */
+static int check_fix(struct ctl_vault *cv, const struct evidence *ev, const struct audit_model *old,
+                     const double *x, const double *bg, size_t n_bg, json_t *out)
+{
+	const Evident__V1__ModelManifest *mf =
+	    ctl_models_find(ev->models, ev->ie->model_id, arg_model_version);
+	struct audit_model *nm = NULL;
+	char err[AUDIT_ERR_MAX];
+	int rc;
+
+	if (!mf) {
+		/* the newer version may be registered after the incident */
+		struct ctl_models *all = ctl_models_new();
+		if (all && ctl_models_load(all, cv->r, 0, vault_reader_size(cv->r)) == 0)
+			mf = ctl_models_find(all, ev->ie->model_id, arg_model_version);
+		if (mf)
+			rc = load_model(cv, mf, &nm);
+		ctl_models_free(all);
+		if (!mf) {
+			ctl_error("--model-version %s: %s@%s is not registered in this vault",
+			          arg_model_version, ev->ie->model_id, arg_model_version);
+			return CTL_EXIT_USAGE;
+		}
+	} else {
+		rc = load_model(cv, mf, &nm);
+	}
+	if (rc)
+		return rc;
+	if (nm->M != old->M) {
+		ctl_error("--model-version %s has %zu features, the audited version %zu",
+		          arg_model_version, nm->M, old->M);
+		audit_model_free(nm);
+		return CTL_EXIT_USAGE;
+	}
+	double fo[1024], fn[1024];
+	int d_old, d_new;
+	old->f.predict(old->f.userdata, x, 1, fo, NULL, 0);
+	nm->f.predict(nm->f.userdata, x, 1, fn, NULL, 0);
+	d_old = ex_decide(&old->d, fo, old->G);
+	d_new = ex_decide(&nm->d, fn, nm->G);
+	/* the failure region of the audited decision under the old model (the same search the
+	 * audit's adversarial method runs, same seed), then how much of it fails under V */
+	struct ex_feature_info *info = calloc(old->M, sizeof(*info));
+	struct ex_region *reg = NULL;
+	struct ex_adv_config ac = {.seed = ev->id};
+	rc = info ? ex_feature_info_from_rows(bg, n_bg, old->M, info) : -ENOMEM;
+	for (size_t j = 0; rc >= 0 && j < old->M; j++) {
+		info[j].immutable = old->immutable[j];
+		info[j].categorical = old->categorical[j];
+	}
+	if (rc >= 0)
+		rc = ex_model_is_trees(old->m)
+		         ? ex_adversarial_tree(old->m, &old->f, NULL, x, bg, n_bg, info, &old->d,
+		                               &ac, &reg, err, sizeof(err))
+		         : ex_adversarial_search(&old->f, NULL, x, bg, n_bg, info, &old->d, &ac,
+		                                 &reg, err, sizeof(err));
+	if (rc < 0) {
+		ctl_error("the failure search on the audited version failed: %s",
+		          rc == -ENOMEM ? "out of memory" : err);
+		free(info);
+		audit_model_free(nm);
+		return CTL_EXIT_PROBLEM;
+	}
+	/* sample the region's box (bounded by the background's plausible range) */
+	size_t N = 2000, still = 0, inside = 0;
+	uint64_t s = ev->id * 0x9e3779b97f4a7c15ull + 1;
+	double *p = malloc(old->M * sizeof(double));
+	for (size_t t = 0; p && t < N; t++) {
+		memcpy(p, x, old->M * sizeof(double));
+		for (size_t k = 0; k < reg->n_rule; k++) {
+			const struct ex_region_bound *b = &reg->rule[k];
+			if (b->missing)
+				continue;
+			double lo = isinf(b->lo) ? info[b->feature].min : b->lo;
+			double hi = isinf(b->hi) ? info[b->feature].max : b->hi;
+			if (!(lo <= hi))
+				continue;
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			p[b->feature] = lo + (hi - lo) * ((double)(s >> 11) / 9007199254740992.0);
+		}
+		double a[1024], bb[1024];
+		old->f.predict(old->f.userdata, p, 1, a, NULL, 0);
+		if (ex_decide(&old->d, a, old->G) != d_old)
+			continue;
+		inside++;
+		nm->f.predict(nm->f.userdata, p, 1, bb, NULL, 0);
+		still += ex_decide(&nm->d, bb, nm->G) == d_old;
+	}
+	free(p);
+	double lo = 0, hi = 1;
+	ex_wilson_interval(still, inside, 1.96, &lo, &hi);
+	const char *verdict = d_new == d_old ? "not fixed: the new version makes the same decision"
+	                      : inside && hi > 0.05
+	                          ? "hidden: this input now gets another decision, but the same "
+	                            "decision persists in its failure region"
+	                          : "closed: the failure region no longer produces the decision";
+	json_object_set_new(out, "fix_check",
+	                    json_pack("{ss sI sI so so sI sI sf sf ss}", "model_version",
+	                              arg_model_version, "decision_audited", (json_int_t)d_old,
+	                              "decision_new", (json_int_t)d_new, "region_rules",
+	                              json_integer((json_int_t)reg->n_rule), "region_method",
+	                              json_string(reg->method), "region_points", (json_int_t)inside,
+	                              "still_failing", (json_int_t)still, "still_failing_ci95_lo",
+	                              lo, "still_failing_ci95_hi", hi, "conclusion", verdict));
+	ex_region_free(reg);
+	free(info);
+	audit_model_free(nm);
+	return 0;
+}
+
+static int run_replay(const struct ctl *c, int argc, char **argv)
+{
+	struct ctl_vault cv;
+	struct evidence ev;
+	struct audit_model *am = NULL;
+	double *bg = NULL;
+	uint64_t *seqs = NULL;
+	size_t n_bg = 0;
+	json_t *doc = NULL, *out = json_object();
+	uint64_t id;
+	int rc;
+
+	(void)argc;
+	if (ctl_parse_u64("ID", argv[0], &id))
+		return CTL_EXIT_USAGE;
+	rc = ctl_vault_open(c, &cv);
+	if (rc)
+		return rc;
+	rc = gather(&cv, id, &ev);
+	if (!rc && !ev.have_audit) {
+		ctl_error("incident %" PRIu64 " has no audit entry (rate limited, skipped or not "
+		          "finished: see evidentctl log --type notice)",
+		          id);
+		rc = CTL_EXIT_PROBLEM;
+	}
+	if (!rc && !ev.mf) {
+		ctl_error("incident %" PRIu64 ": model %s@%s is not registered in this vault", id,
+		          ev.ie->model_id, ev.ie->model_version);
+		rc = CTL_EXIT_PROBLEM;
+	}
+	if (!rc)
+		rc = load_model(&cv, ev.mf, &am);
+	const json_t *params = json_object_get(ev.audit_doc, "params");
+	if (!rc)
+		rc = load_background(&cv, am, json_object_get(params, "background"), &bg, &seqs,
+		                     &n_bg);
+	if (!rc) {
+		const Evident__V1__Record *r = ev.re->record;
+		const json_t *ml = json_object_get(params, "methods");
+		size_t nm = json_array_size(ml);
+		const char **methods = calloc(nm ? nm : 1, sizeof(char *));
+		for (size_t i = 0; methods && i < nm; i++)
+			methods[i] = json_string_value(json_array_get(ml, i));
+		const json_t *rb = json_object_get(params, "review_below");
+		struct audit_background b = {.source = json_string_value(json_object_get(
+		                                 json_object_get(params, "background"), "source")),
+		                             .rows = bg,
+		                             .n = n_bg,
+		                             .seqs = seqs,
+		                             .sha256 = json_string_value(json_object_get(
+		                                 json_object_get(params, "background"), "sha256"))};
+		struct audit_request rq = {
+		    .incident_id = id,
+		    .record_seq = ev.ie->record_seq,
+		    .x = r->features,
+		    .scores = r->scores,
+		    .n_scores = r->n_scores,
+		    .methods = methods,
+		    .n_methods = nm,
+		    .seed = (uint64_t)json_integer_value(json_object_get(params, "seed")),
+		    .review_below = json_is_number(rb) ? json_number_value(rb) : NAN};
+		enum audit_status st;
+		if (r->n_features != am->M) {
+			ctl_error("record %" PRIu64 " has %zu features, the model %zu",
+			          ev.ie->record_seq, r->n_features, am->M);
+			rc = CTL_EXIT_PROBLEM;
+		} else if (!methods || audit_run(am, &b, &rq, &doc, &st) < 0) {
+			rc = ctl_vault_error(&cv, "replay", -ENOMEM);
+		}
+		free(methods);
+	}
+	if (!rc) {
+		_cleanup_(freep) char *was = audit_results_canonical(ev.audit_doc);
+		_cleanup_(freep) char *now = audit_results_canonical(doc);
+		bool same = was && now && !strcmp(was, now);
+		json_object_set_new(out, "incident_id", ctl_json_u64(id));
+		json_object_set_new(out, "audit_seq", ctl_json_u64(ev.audit_seq));
+		json_object_set_new(out, "identical", json_boolean(same));
+		json_object_set_new(out, "recorded_bytes",
+		                    json_integer(was ? (json_int_t)strlen(was) : 0));
+		json_object_set(out, "recorded_timings_ms",
+		                json_object_get(ev.audit_doc, "timings_ms"));
+		json_object_set(out, "replay_timings_ms", json_object_get(doc, "timings_ms"));
+		if (!same) {
+			ctl_error("incident %" PRIu64
+			          ": the replayed audit differs from audit entry "
+			          "%" PRIu64 ":",
+			          id, ev.audit_seq);
+			first_difference(json_object_get(ev.audit_doc, "results"),
+			                 json_object_get(doc, "results"));
+		}
+		if (arg_model_version)
+			rc = check_fix(&cv, &ev, am, ev.re->record->features, bg, n_bg, out);
+		if (!rc) {
+			if (c->json) {
+				ctl_json_print(stdout, out, false);
+			} else {
+				printf("incident %" PRIu64 ": audit entry %" PRIu64
+				       " replayed from the vault: "
+				       "%s\n",
+				       id, ev.audit_seq,
+				       same ? "bit-identical results" : "RESULTS DIFFER");
+				const json_t *fc = json_object_get(out, "fix_check");
+				if (fc)
+					printf("version %s: %s (%" JSON_INTEGER_FORMAT
+					       " of %" JSON_INTEGER_FORMAT
+					       " points of the failure region still get the "
+					       "audited decision)\n",
+					       arg_model_version,
+					       json_string_value(json_object_get(fc, "conclusion")),
+					       json_integer_value(
+					           json_object_get(fc, "still_failing")),
+					       json_integer_value(
+					           json_object_get(fc, "region_points")));
+			}
+			rc = same ? 0 : CTL_EXIT_PROBLEM;
+		}
+	}
+	json_decref(out);
+	json_decref(doc);
+	free(bg);
+	free(seqs);
+	audit_model_free(am);
+	evidence_deinit(&ev);
+	ctl_vault_close(&cv);
+	return rc;
+}
+
+static const struct option report_options[] = {
+    {"format", required_argument, NULL, ARG_FORMAT},
+    {"output", required_argument, NULL, 'o'},
+    CTL_GLOBAL_OPTIONS,
+};
+
+const struct ctl_verb ctl_verb_report = {
+    .name = "report",
+    .summary = "write an incident's audit report (HTML, Markdown or JSON)",
+    .synopsis = "report ID [--format html|md|json] [-o FILE]",
+    .description =
+        "Writes the report of incident ID for a post-mortem or a regulator, built only from\n"
+        "the vault: the model, version, artifact hash and lineage (with warnings when it is\n"
+        "incomplete); the record's inputs by name against the training ranges; the outputs\n"
+        "and decision; the audit (attributions as an SVG waterfall with their intervals,\n"
+        "counterfactuals, the flip test, the failure region, attributions far above their\n"
+        "usual level, the confidence score with its components); the verdict sent to the\n"
+        "client; the human reviews; and an inclusion proof of every cited entry against the\n"
+        "latest signed checkpoint, each verified while the report is written. A summary in\n"
+        "plain language comes first.\n"
+        "HTML is one self-contained file (no scripts, no network). Markdown suits post-mortem\n"
+        "documents. JSON (--format json or --json) is the document both are rendered from;\n"
+        "each proof carries its bundle in the 'evidentctl prove' format, so\n"
+        "'evidentctl verify-proof' can check it with nothing but the public key.",
+    .options = "--format html|md|json\n"
+               "    Output format (default html).\n"
+               "-o, --output FILE\n"
+               "    Write to FILE (atomically) instead of standard output.",
+    .exit_status = "0  success\n"
+                   "1  the incident's record cannot be read, or the audit entry is damaged\n"
+                   "2  usage error, no entry ID, or entry ID is not an incident\n"
+                   "3  the vault could not be read, or the output could not be written",
+    .examples = "evidentctl report 1042 -o incident-1042.html\n"
+                "evidentctl report 1042 --format md > postmortem-appendix.md\n"
+                "evidentctl report 1042 --json | jq .summary",
+    .long_options = report_options,
+    .short_options = "o:",
+    .option = option,
+    .min_args = 1,
+    .max_args = 1,
+    .args_name = "ID",
+    .run = run_report,
+};
+
+static const struct option replay_options[] = {
+    {"model-version", required_argument, NULL, ARG_MODEL_VERSION},
+    CTL_GLOBAL_OPTIONS,
+};
+
+const struct ctl_verb ctl_verb_replay = {
+    .name = "replay",
+    .summary = "rerun an incident's audit from the vault and compare",
+    .synopsis = "replay ID [--model-version V]",
+    .description =
+        "Recomputes the audit of incident ID from the vault alone: the model artifact (its\n"
+        "SHA-256 checked), the record, the background the audit used (the registered\n"
+        "reference data, or the recent records it names by seq) and the parameters stored\n"
+        "in the audit entry (methods, seed, thresholds), with the code the daemon runs. The\n"
+        "results must be bit-identical to the recorded ones (timings aside); the first\n"
+        "differing result is named otherwise.\n"
+        "With --model-version V (a version of the same model registered in the vault) it\n"
+        "also re-runs the failure search: the region around the audited input where the\n"
+        "audited version makes the same decision is found again, 2,000 points are drawn in\n"
+        "it, and the share that version V still decides the same way is reported with a 95%\n"
+        "interval: 'closed' when V no longer makes the decision there, 'hidden' when V only\n"
+        "changed the decision of the audited input, 'not fixed' when it did not change that.",
+    .options = "--model-version V\n"
+               "    Check whether version V of the same model closed the failure region.",
+    .exit_status = "0  the replay reproduced the recorded results exactly\n"
+                   "1  it did not (or the incident has no audit, or the evidence is damaged)\n"
+                   "2  usage error\n"
+                   "3  the vault could not be read",
+    .examples = "evidentctl replay 1042\n"
+                "evidentctl replay 1042 --model-version 2.1.0 --json",
+    .long_options = replay_options,
+    .option = option,
+    .min_args = 1,
+    .max_args = 1,
+    .args_name = "ID",
+    .run = run_replay,
+};

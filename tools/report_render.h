@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Renderers of `evidentctl report ID --format html|md`: the report document (the JSON object
+ * `--format json` prints, gathered by cmd_report.c) as one self-contained HTML page (inline
+ * CSS and SVG; no script, no network reference) and as Markdown with the same sections.
+ *
+ * The document must be an object with "incident", "model" and "record" objects; every other
+ * member, at any depth, may be absent, null or of an unexpected type and is then reported as
+ * not recorded. Pure: no logging, no exit, no global state.
+ *
+ * Conventions read from the document (the gatherer honours them):
+ * - audit.attribution.phi (and stderr, when not null) has one number per record.features
+ *   entry, in that order; otherwise the attribution is not drawn and the page says why.
+ * - audit.prediction[0] is the output the attribution explains, in audit.prediction_space;
+ *   audit.params.threshold is drawn on the waterfall only when that space is "margin".
+ * - audit.region.rule bounds are inclusive unless "lo_inclusive"/"hi_inclusive" say false.
+ * - Times ("*_unix_ns") are integers, nanoseconds since the Unix epoch, shown in UTC. */
+#pragma once
+
+#include <jansson.h>
+#include <stdio.h>
+
+/* Bars drawn individually in the waterfall (and the Markdown chart); the rest of the features
+ * are summed into one "N other features" bar. */
+#define REPORT_TOP_FEATURES 12
+
+/* Writes the HTML page for doc to out (both borrowed). Returns 0, -EINVAL when doc lacks
+ * incident, model or record (nothing is written then), -ENOMEM, or -EIO when writing to out
+ * failed (out is flushed before returning). */
+int report_render_html(const json_t *doc, FILE *out);
+
+/* As report_render_html, writing CommonMark with GitHub tables; no SVG: the attributions are
+ * drawn as a text bar chart. */
+int report_render_md(const json_t *doc, FILE *out);
