@@ -196,6 +196,85 @@ static int reviews_of(const struct ctl *c, struct ctl_vault *cv, uint64_t id, js
 	}
 }
 
+/* The incident's audit and verdict: a short account (text), or "audit" and "verdict" members
+ * (JSON: the audit document's status, reasons, confidence and verdict; the verdict sent). */
+static int audit_and_verdict(struct ctl_vault *cv, uint64_t id, json_t *o)
+{
+	static const char *const actions[] = {"?", "PROCEED", "REVIEW", "PENDING"};
+	struct ctl_payload ap = {0}, vp = {0};
+	uint64_t as, vs;
+	int rc = ctl_incident_entry(cv, id, VAULT_ENTRY_AUDIT, &as, &ap);
+
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	const Evident__Entry__V1__AuditEntry *ae =
+	    rc == 0 ? (const Evident__Entry__V1__AuditEntry *)ap.msg : NULL;
+	json_t *doc = ae && ae->document ? json_loads(ae->document, 0, NULL) : NULL;
+	const json_t *res = json_object_get(doc, "results");
+	const json_t *conf = json_object_get(res, "confidence");
+	if (o) {
+		json_t *a = json_null();
+		if (ae) {
+			a = json_object();
+			ctl_json_set(a, "seq", ctl_json_u64(as));
+			json_object_set(a, "status", json_object_get(doc, "status"));
+			json_object_set(a, "reasons", json_object_get(doc, "reasons"));
+			json_object_set(a, "confidence", json_object_get(conf, "c"));
+			json_object_set(a, "verdict", json_object_get(res, "verdict"));
+		}
+		ctl_json_set(o, "audit", a);
+	} else if (ae) {
+		printf("\naudit %" PRIu64 ": %s", as,
+		       json_string_value(json_object_get(doc, "status"))
+		           ? json_string_value(json_object_get(doc, "status"))
+		           : "unreadable document");
+		if (conf)
+			printf(", confidence %.3f", json_number_value(json_object_get(conf, "c")));
+		printf(" (evidentctl report %" PRIu64 " has the findings)\n", id);
+		size_t i;
+		const json_t *r;
+		json_array_foreach(json_object_get(doc, "reasons"), i, r)
+		    printf("  %s\n", json_string_value(r));
+	} else {
+		printf("\naudit: none recorded (rate limited, skipped: see evidentctl log --type "
+		       "notice, or still running)\n");
+	}
+	json_decref(doc);
+	ctl_payload_deinit(&ap);
+	rc = ctl_incident_entry(cv, id, VAULT_ENTRY_VERDICT, &vs, &vp);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	const Evident__Entry__V1__VerdictEntry *ve =
+	    rc == 0 ? (const Evident__Entry__V1__VerdictEntry *)vp.msg : NULL;
+	const Evident__V1__Verdict *v = ve ? ve->verdict : NULL;
+	const char *action = v && v->action < 4 ? actions[v->action] : "?";
+	if (o) {
+		json_t *j = json_null();
+		if (v) {
+			json_t *reasons = json_array();
+			j = json_object();
+			ctl_json_set(j, "seq", ctl_json_u64(vs));
+			ctl_json_set(j, "action", json_string(action));
+			ctl_json_set(j, "confidence",
+			             v->has_confidence ? ctl_json_double(v->confidence)
+			                               : json_null());
+			for (size_t i = 0; i < v->n_reasons; i++)
+				json_array_append_new(reasons, ctl_json_string(v->reasons[i]));
+			ctl_json_set(j, "reasons", reasons);
+			ctl_json_set(j, "delivered", json_boolean(ve->delivered));
+		}
+		ctl_json_set(o, "verdict", j);
+	} else if (v) {
+		printf("verdict %" PRIu64 ": %s%s", vs, action,
+		       ve->delivered ? "" : " (not delivered)");
+		for (size_t i = 0; i < v->n_reasons; i++)
+			printf("%s %s", i ? ";" : " —", v->reasons[i]);
+		printf("\n");
+	}
+	ctl_payload_deinit(&vp);
+	return 0;
+}
+
 static int run_one(const struct ctl *c, int argc, char **argv)
 {
 	struct ctl_vault cv;
@@ -243,7 +322,9 @@ static int run_one(const struct ctl *c, int argc, char **argv)
 		_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie);
 		json_t *reviews = json_array();
 		ctl_json_set(o, "record", ctl_payload_json(&rp, m));
-		rc = reviews_of(c, &cv, id, reviews);
+		rc = audit_and_verdict(&cv, id, o);
+		if (rc >= 0)
+			rc = reviews_of(c, &cv, id, reviews);
 		ctl_json_set(o, "reviews", reviews);
 		if (rc >= 0)
 			rc = ctl_json_print(stdout, o, false) == 0 ? 0 : CTL_EXIT_UNREADABLE;
@@ -259,8 +340,10 @@ static int run_one(const struct ctl *c, int argc, char **argv)
 		printf("%s; review below confidence %.2f\n\n", ie->n_methods ? "" : " (none)",
 		       ie->review_below);
 		ctl_payload_print(stdout, &rp, m);
+		rc = audit_and_verdict(&cv, id, NULL);
 		printf("\nreviews:\n");
-		rc = reviews_of(c, &cv, id, NULL);
+		if (rc >= 0)
+			rc = reviews_of(c, &cv, id, NULL);
 	}
 	if (rc < 0)
 		rc = ctl_vault_error(&cv, "cannot read reviews", rc);
@@ -319,10 +402,13 @@ const struct ctl_verb ctl_verb_incident = {
     .synopsis = "incident ID",
     .description = "Shows incident ID (the seq of its entry): the rule and expression that fired,\n"
                    "the audit it asks for, the record it names decoded with its features by name\n"
-                   "against the model's training ranges, and the human reviews recorded for it.\n"
+                   "against the model's training ranges, its audit (status, confidence, why),\n"
+                   "the verdict sent to the client, and the human reviews recorded for it.\n"
                    "With --json: the incident's fields as in 'incidents --json', \"record\" (the\n"
-                   "decoded record, as in 'show --json') and \"reviews\" (seq, time, reviewer,\n"
-                   "outcome, note).",
+                   "decoded record, as in 'show --json'), \"audit\" (seq, status, reasons,\n"
+                   "confidence, verdict; null when none), \"verdict\" (seq, action, confidence,\n"
+                   "reasons, delivered; null when none) and \"reviews\" (seq, time, reviewer,\n"
+                   "outcome, note). 'evidentctl report ID' has every finding.",
     .exit_status = "0  success\n"
                    "2  usage error, no entry ID, or entry ID is not an incident\n"
                    "3  the vault could not be read",

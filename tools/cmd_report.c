@@ -99,6 +99,13 @@ static bool verdict_of(const ProtobufCMessage *m, uint64_t id)
 	return ((const Evident__Entry__V1__VerdictEntry *)m)->incident_seq == id;
 }
 
+int ctl_incident_entry(struct ctl_vault *cv, uint64_t id, int type, uint64_t *ret_seq,
+                       struct ctl_payload *p)
+{
+	return find(cv, type, id, type == VAULT_ENTRY_AUDIT ? audit_of : verdict_of, id, ret_seq,
+	            p);
+}
+
 /* Reads incident id and what it cites. Returns 0 or an exit status (printed). */
 static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 {
@@ -144,7 +151,7 @@ static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 		if (m == ev->mf)
 			ev->model_seq = s;
 	}
-	rc = find(cv, VAULT_ENTRY_AUDIT, id, audit_of, id, &ev->audit_seq, &ev->audit_p);
+	rc = ctl_incident_entry(cv, id, VAULT_ENTRY_AUDIT, &ev->audit_seq, &ev->audit_p);
 	if (rc == 0) {
 		ev->have_audit = true;
 		ev->ae = (const Evident__Entry__V1__AuditEntry *)ev->audit_p.msg;
@@ -157,7 +164,7 @@ static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 	} else if (rc != -ENOENT) {
 		return ctl_vault_error(cv, "cannot read audit entries", rc);
 	}
-	rc = find(cv, VAULT_ENTRY_VERDICT, id, verdict_of, id, &ev->verdict_seq, &ev->verdict_p);
+	rc = ctl_incident_entry(cv, id, VAULT_ENTRY_VERDICT, &ev->verdict_seq, &ev->verdict_p);
 	if (rc == 0) {
 		ev->have_verdict = true;
 		ev->ve = (const Evident__Entry__V1__VerdictEntry *)ev->verdict_p.msg;

@@ -242,6 +242,11 @@ void ctl_payload_deinit(struct ctl_payload *p);
 /* The typed message, or NULL when p is not a decoded payload of that type. */
 const Evident__Entry__V1__RecordEntry *ctl_payload_record(const struct ctl_payload *p);
 const Evident__Entry__V1__ModelEntry *ctl_payload_model(const struct ctl_payload *p);
+/* The audit or verdict entry (type VAULT_ENTRY_AUDIT / VAULT_ENTRY_VERDICT) of incident id:
+ * the first after it naming it. Returns 0 with *ret_seq and *p decoded (deinit it), -ENOENT,
+ * or a vault error. (cmd_report.c) */
+int ctl_incident_entry(struct ctl_vault *cv, uint64_t id, int type, uint64_t *ret_seq,
+                       struct ctl_payload *p);
 /* Why a payload has no decoded form ("payload pruned", ...), or NULL. */
 const char *ctl_payload_problem(const struct ctl_payload *p);
 

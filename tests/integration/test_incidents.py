@@ -136,6 +136,12 @@ class Demo(unittest.TestCase):
         self.assertIn(planted, [o["feature"] for o in rep["audit"]["baseline_outliers"]])
         self.assertEqual(rep["verdict"]["action"], "REVIEW")
         self.assertEqual([r["outcome"] for r in rep["reviews"]], ["overturned"])
+        inc = json.loads(self.d.ctl("--json", "incident", str(iid)).stdout)
+        self.assertEqual(inc["audit"]["status"], "complete")
+        self.assertEqual(inc["verdict"]["action"], "REVIEW")
+        self.assertEqual(inc["audit"]["confidence"], rep["audit"]["confidence"]["c"])
+        text = self.d.ctl("incident", str(iid)).stdout
+        self.assertIn("verdict %d: REVIEW" % rep["verdict"]["seq"], text)
 
     def test_a_planted_near_threshold_sell_is_routed_to_review_by_the_flip_test(self):
         pf = self.summary["planted_fragile"]
