@@ -16,11 +16,12 @@
 
 /* A feature stands out of the baseline when its |phi| is at least this share of sum |phi|,
  * this many times its usual level and this many usual levels above it. */
-#define BASELINE_MIN_SHARE 0.10
-#define BASELINE_RATIO     3.0
-#define BASELINE_ROWS_MAX  64
-#define KERNEL_BG_MAX      100
-#define A_METHOD_ROWS      32
+#define BASELINE_MIN_SHARE   0.10
+#define BASELINE_RATIO       3.0
+#define BASELINE_ROWS_MAX    64
+#define BASELINE_ROWS_ORACLE 8 /* each a KernelSHAP through the oracle */
+#define KERNEL_BG_MAX        100
+#define A_METHOD_ROWS        32
 
 static int fail(char *err, size_t size, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -108,7 +109,8 @@ static int set_decision(struct audit_model *am, const Evident__V1__ModelManifest
 	char buf[512];
 	bool prob = mf->output_space && !strcmp(mf->output_space, "probability");
 
-	am->probability_scores = prob && ex_model_link(am->m) != EX_LINK_IDENTITY;
+	/* an oracle answers in the manifest's output space: no link to undo */
+	am->probability_scores = am->m && prob && ex_model_link(am->m) != EX_LINK_IDENTITY;
 	if (r && r->kind == EVIDENT__V1__DECISION_RULE__KIND__ARGMAX) {
 		am->d = (struct ex_decision){.argmax = true};
 		am->n_labels = r->n_class_labels;
@@ -148,6 +150,96 @@ static int set_decision(struct audit_model *am, const Evident__V1__ModelManifest
 	return am->decision_rule ? 0 : -ENOMEM;
 }
 
+/* What the manifest says (names, facts, ranges, decision, lineage), for any model. */
+static int model_facts(struct audit_model *am, const Evident__V1__ModelManifest *mf, char *err,
+                       size_t err_size)
+{
+	int rc = 0;
+
+	am->names = calloc(am->M, sizeof(char *));
+	am->immutable = calloc(am->M, sizeof(bool));
+	am->categorical = calloc(am->M, sizeof(bool));
+	am->train_min = malloc(am->M * sizeof(double));
+	am->train_max = malloc(am->M * sizeof(double));
+	if (!am->names || !am->immutable || !am->categorical || !am->train_min || !am->train_max)
+		return -ENOMEM;
+	for (size_t j = 0; j < am->M; j++) {
+		const Evident__V1__Feature *f = mf->features[j];
+		const char *an = am->m ? ex_model_feature_name(am->m, j) : NULL;
+		/* the artifact's own feature names, when it has them, must be the manifest's in
+		 * the same order: otherwise every attribution would land on the wrong name */
+		if (an && f->name && *f->name && strcmp(an, f->name))
+			return fail(
+			    err, err_size, -EBADMSG,
+			    "feature %zu is \"%s\" in the artifact but \"%s\" in the manifest", j,
+			    an, f->name);
+		if (!(am->names[j] = dupstr(f->name)))
+			return -ENOMEM;
+		am->immutable[j] = f->immutable;
+		am->categorical[j] = f->type == EVIDENT__V1__FEATURE__TYPE__CATEGORICAL;
+		am->train_min[j] = f->has_min ? f->min : NAN;
+		am->train_max[j] = f->has_max ? f->max : NAN;
+	}
+	rc = set_decision(am, mf, err, err_size);
+	if (rc < 0)
+		return rc;
+	const Evident__V1__Lineage *l = mf->lineage;
+	if (!l || !l->training_data_sha256 || !*l->training_data_sha256)
+		rc = add_warning(am, "no training-data hash: this audit cannot name the data the "
+		                     "model learned from, so it is incomplete");
+	if (rc >= 0 && (!l || !l->code_commit || !*l->code_commit))
+		rc = add_warning(am, "no code commit: this audit cannot name the code that trained "
+		                     "the model, so it is incomplete");
+	return rc;
+}
+
+static struct audit_model *model_alloc(const Evident__V1__ModelManifest *mf)
+{
+	struct audit_model *am = calloc(1, sizeof(*am));
+
+	if (!am)
+		return NULL;
+	pthread_mutex_init(&am->lock, NULL);
+	am->background_size = KERNEL_BG_MAX;
+	am->model_id = dupstr(mf->model_id);
+	am->version = dupstr(mf->version);
+	am->framework = dupstr(mf->framework);
+	snprintf(am->artifact_sha256, sizeof(am->artifact_sha256), "%s",
+	         mf->artifact_sha256 ? mf->artifact_sha256 : "");
+	if (!am->model_id || !am->version || !am->framework) {
+		audit_model_free(am);
+		return NULL;
+	}
+	return am;
+}
+
+int audit_model_new_oracle(const Evident__V1__ModelManifest *mf, struct ex_oracle *o,
+                           size_t background_size, struct audit_model **ret, char *err,
+                           size_t err_size)
+{
+	struct audit_model *am = model_alloc(mf);
+	int rc;
+
+	*ret = NULL;
+	if (!am) {
+		ex_oracle_close(o);
+		return -ENOMEM;
+	}
+	am->oracle = o;
+	ex_oracle_fn(o, &am->f);
+	am->M = mf->n_features;
+	am->G = ex_oracle_n_outputs(o);
+	if (background_size)
+		am->background_size = background_size;
+	rc = model_facts(am, mf, err, err_size);
+	if (rc < 0) {
+		audit_model_free(am);
+		return rc;
+	}
+	*ret = am;
+	return 0;
+}
+
 int audit_model_new(const Evident__V1__ModelManifest *mf, const void *artifact, size_t len,
                     struct audit_model **ret, char *err, size_t err_size)
 {
@@ -158,23 +250,13 @@ int audit_model_new(const Evident__V1__ModelManifest *mf, const void *artifact, 
 	*ret = NULL;
 	if (fmt == EX_FORMAT_AUTO)
 		return fail(err, err_size, -ENOTSUP,
-		            "framework \"%s\": the daemon audits xgboost-json, lightgbm-text and "
-		            "linear-json artifacts; oracle models are audited offline with "
-		            "`evidentctl explain --oracle`",
+		            "framework \"%s\": the daemon evaluates xgboost-json, lightgbm-text "
+		            "and linear-json artifacts itself; an \"oracle\" model needs a [model "
+		            "ID] section with an oracle command",
 		            mf->framework ? mf->framework : "");
-	am = calloc(1, sizeof(*am));
+	am = model_alloc(mf);
 	if (!am)
 		return -ENOMEM;
-	pthread_mutex_init(&am->lock, NULL);
-	am->model_id = dupstr(mf->model_id);
-	am->version = dupstr(mf->version);
-	am->framework = dupstr(mf->framework);
-	snprintf(am->artifact_sha256, sizeof(am->artifact_sha256), "%s",
-	         mf->artifact_sha256 ? mf->artifact_sha256 : "");
-	if (!am->model_id || !am->version || !am->framework) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	rc = ex_model_load_buffer(artifact, len, fmt, am->model_id, &am->m, err, err_size);
 	if (rc < 0) {
 		rc = rc == -ENOMEM ? rc : -EBADMSG;
@@ -188,36 +270,7 @@ int audit_model_new(const Evident__V1__ModelManifest *mf, const void *artifact, 
 		goto out;
 	}
 	ex_fn_from_model(am->m, &am->f);
-	am->names = calloc(am->M, sizeof(char *));
-	am->immutable = calloc(am->M, sizeof(bool));
-	am->categorical = calloc(am->M, sizeof(bool));
-	am->train_min = malloc(am->M * sizeof(double));
-	am->train_max = malloc(am->M * sizeof(double));
-	if (!am->names || !am->immutable || !am->categorical || !am->train_min || !am->train_max) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t j = 0; j < am->M; j++) {
-		const Evident__V1__Feature *f = mf->features[j];
-		if (!(am->names[j] = dupstr(f->name))) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		am->immutable[j] = f->immutable;
-		am->categorical[j] = f->type == EVIDENT__V1__FEATURE__TYPE__CATEGORICAL;
-		am->train_min[j] = f->has_min ? f->min : NAN;
-		am->train_max[j] = f->has_max ? f->max : NAN;
-	}
-	rc = set_decision(am, mf, err, err_size);
-	if (rc < 0)
-		goto out;
-	const Evident__V1__Lineage *l = mf->lineage;
-	if (!l || !l->training_data_sha256 || !*l->training_data_sha256)
-		rc = add_warning(am, "no training-data hash: this audit cannot name the data the "
-		                     "model learned from, so it is incomplete");
-	if (rc >= 0 && (!l || !l->code_commit || !*l->code_commit))
-		rc = add_warning(am, "no code commit: this audit cannot name the code that trained "
-		                     "the model, so it is incomplete");
+	rc = model_facts(am, mf, err, err_size);
 	if (rc < 0)
 		goto out;
 	*ret = am;
@@ -232,6 +285,7 @@ void audit_model_free(struct audit_model *am)
 	if (!am)
 		return;
 	ex_model_free(am->m);
+	ex_oracle_close(am->oracle);
 	for (size_t j = 0; am->names && j < am->M; j++)
 		free(am->names[j]);
 	for (size_t i = 0; am->labels && i < am->n_labels; i++)
@@ -300,6 +354,10 @@ struct run {
 	bool failed_any, ran_any;
 	bool fragile;
 	json_t *fragile_names;
+	/* the sampled methods' background: a k-means summary (computed before the threads) */
+	double *sbg, *sw;
+	size_t n_sbg;
+	double *se; /* oracle: M standard errors of phi */
 };
 
 /* The reported treeshap result: path-dependent TreeSHAP of one row through the batched entry
@@ -319,6 +377,21 @@ static int exact_explain(void *ud, const double *x, size_t output, double *phi, 
 {
 	const struct run *r = ud;
 	const struct audit_model *am = r->am;
+	if (!am->m) {
+		/* an oracle: KernelSHAP on an eighth of the default budget (the noise check's and
+		 * the baseline's explainer, as `evidentctl explain --confidence` through an oracle)
+		 */
+		struct ex_sampled_config cfg = {
+		    .seed = r->rq->seed, .budget = ex_sampled_default_budget(am->M, r->n_sbg) / 8};
+		struct ex_sampled_result res;
+		int rc =
+		    ex_kernelshap(&am->f, x, r->sbg, r->sw, r->n_sbg, &cfg, &res, err, err_size);
+		if (rc < 0)
+			return rc;
+		memcpy(phi, res.phi + output * am->M, am->M * sizeof(double));
+		ex_sampled_result_free(&res);
+		return 0;
+	}
 	double *all = malloc(am->M * am->G * sizeof(double)),
 	       *base = malloc(am->G * sizeof(double));
 	int rc;
@@ -402,6 +475,13 @@ static int do_exact(struct run *r, const char *method, json_t *o, char *err, siz
 
 	if (!phi)
 		return -ENOMEM;
+	if (!am->m) {
+		free(phi);
+		return fail(err, err_size, -ENOTSUP,
+		            "%s needs the model file; this model is evaluated through an oracle "
+		            "(ask for kernelshap)",
+		            method);
+	}
 	if (!strcmp(method, "treeshap"))
 		rc = ex_model_is_trees(am->m) ? tree_phi(am->m, r->rq->x, phi, base) : -ENOTSUP;
 	else if (!strcmp(method, "treeshap-interventional"))
@@ -426,44 +506,56 @@ static int do_exact(struct run *r, const char *method, json_t *o, char *err, siz
 	return rc;
 }
 
-static int do_sampled(struct run *r, const char *method, json_t *o, char *err, size_t err_size)
+/* KernelSHAP or permutation Shapley on the summarised background (the keys of `evidentctl
+ * explain --method kernelshap --json`). With phi/se/base, the decision output's values are
+ * copied there too. */
+static int sampled(struct run *r, const char *method, uint64_t budget, json_t *o, double *phi,
+                   double *se, double *base, char *err, size_t err_size)
 {
 	const struct audit_model *am = r->am;
-	size_t k = r->bg->n < KERNEL_BG_MAX ? r->bg->n : KERNEL_BG_MAX, n_sbg = 0;
-	double *sbg = malloc(k * am->M * sizeof(double)), *sw = malloc(k * sizeof(double));
-	struct ex_sampled_config cfg = {.seed = r->rq->seed};
+	struct ex_sampled_config cfg = {.seed = r->rq->seed, .budget = budget};
 	struct ex_sampled_result res;
 	char digest[65];
-	int rc = -ENOMEM;
+	int rc;
 
-	if (sbg && sw)
-		rc = ex_background_summarize(r->bg->rows, r->bg->n, am->M, r->info, KERNEL_BG_MAX,
-		                             r->rq->seed, sbg, sw, &n_sbg);
-	if (rc >= 0) {
-		ex_background_digest(sbg, sw, n_sbg, am->M, digest);
-		rc =
-		    !strcmp(method, "kernelshap")
-		        ? ex_kernelshap(&am->f, r->rq->x, sbg, sw, n_sbg, &cfg, &res, err, err_size)
-		        : ex_permutation_shap(&am->f, r->rq->x, sbg, sw, n_sbg, &cfg, &res, err,
-		                              err_size);
-	}
-	if (rc >= 0) {
+	if (!r->n_sbg)
+		return fail(err, err_size, -EINVAL, "no background summary");
+	ex_background_digest(r->sbg, r->sw, r->n_sbg, am->M, digest);
+	rc = !strcmp(method, "kernelshap")
+	         ? ex_kernelshap(&am->f, r->rq->x, r->sbg, r->sw, r->n_sbg, &cfg, &res, err,
+	                         err_size)
+	         : ex_permutation_shap(&am->f, r->rq->x, r->sbg, r->sw, r->n_sbg, &cfg, &res, err,
+	                               err_size);
+	if (rc < 0)
+		return rc;
+	if (o) {
 		json_object_set_new(o, "prediction", jds(res.fx, am->G));
 		json_object_set_new(o, "base_value", jds(res.base, am->G));
 		json_object_set_new(o, "phi", jmatrix(res.phi, am->G, am->M));
 		json_object_set_new(o, "stderr", jmatrix(res.se, am->G, am->M));
 		json_object_set_new(o, "seed", ju64(r->rq->seed));
-		json_object_set_new(o, "budget", ju64(ex_sampled_default_budget(am->M, n_sbg)));
+		json_object_set_new(
+		    o, "budget",
+		    ju64(budget ? budget : ex_sampled_default_budget(am->M, r->n_sbg)));
 		json_object_set_new(o, "background_digest", json_string(digest));
-		json_object_set_new(o, "background_rows", ju64(n_sbg));
+		json_object_set_new(o, "background_rows", ju64(r->n_sbg));
 		json_object_set_new(o, "model_rows", ju64(res.model_rows));
 		json_object_set_new(o, "exact", json_boolean(res.exact));
 		json_object_set_new(o, "converged", json_boolean(res.converged));
-		ex_sampled_result_free(&res);
 	}
-	free(sbg);
-	free(sw);
-	return rc;
+	if (phi)
+		memcpy(phi, res.phi + r->out * am->M, am->M * sizeof(double));
+	if (se)
+		memcpy(se, res.se + r->out * am->M, am->M * sizeof(double));
+	if (base)
+		*base = res.base[r->out];
+	ex_sampled_result_free(&res);
+	return 0;
+}
+
+static int do_sampled(struct run *r, const char *method, json_t *o, char *err, size_t err_size)
+{
+	return sampled(r, method, 0, o, NULL, NULL, NULL, err, err_size);
 }
 
 static struct ex_whatif_input whatif_input(const struct run *r)
@@ -558,11 +650,12 @@ static int do_adversarial(struct run *r, json_t *o, char *err, size_t err_size)
 	struct ex_adv_config ac = {.seed = r->rq->seed};
 	struct ex_explainer e = {.explain = exact_explain, .userdata = r};
 	struct ex_region *reg = NULL;
-	int rc = ex_model_is_trees(am->m)
+	int rc = am->m && ex_model_is_trees(am->m)
 	             ? ex_adversarial_tree(am->m, &am->f, &e, r->rq->x, r->bg->rows, r->bg->n,
 	                                   r->info, &am->d, &ac, &reg, err, err_size)
-	             : ex_adversarial_search(&am->f, &e, r->rq->x, r->bg->rows, r->bg->n, r->info,
-	                                     &am->d, &ac, &reg, err, err_size);
+	             /* an oracle: the decision-only failure signature (no cheap explainer) */
+	             : ex_adversarial_search(&am->f, am->m ? &e : NULL, r->rq->x, r->bg->rows,
+	                                     r->bg->n, r->info, &am->d, &ac, &reg, err, err_size);
 	if (rc < 0)
 		return rc;
 	json_t *region = json_object(), *rule = json_array();
@@ -606,7 +699,8 @@ static int baseline_usual(struct run *r, const char *digest, double *usual, size
                           char *err, size_t err_size)
 {
 	struct audit_model *am = (struct audit_model *)r->am;
-	size_t n = r->bg->n < BASELINE_ROWS_MAX ? r->bg->n : BASELINE_ROWS_MAX, M = am->M;
+	size_t cap = am->m ? BASELINE_ROWS_MAX : BASELINE_ROWS_ORACLE;
+	size_t n = r->bg->n < cap ? r->bg->n : cap, M = am->M;
 	double *phi;
 	int rc = 0;
 
@@ -727,9 +821,11 @@ static int confidence(struct run *r, double base, struct ex_confidence *ret, cha
 	const struct audit_model *am = r->am;
 	size_t M = am->M, used = 0;
 	struct ex_confidence_parts p = {.p_est = 1, .golden_ok = true, .fragile = r->fragile};
-	struct ex_explainer e = {
-	    .explain = exact_explain, .explain_rows = exact_explain_rows, .userdata = r};
-	struct ex_noise_config nc = {.seed = r->rq->seed, .neighbours = 32};
+	struct ex_explainer e = {.explain = exact_explain,
+	                         .explain_rows = am->m ? exact_explain_rows : NULL,
+	                         .userdata = r};
+	/* an oracle: 8 neighbours re-explained by KernelSHAP on an eighth of the budget */
+	struct ex_noise_config nc = {.seed = r->rq->seed, .neighbours = am->m ? 32 : 8};
 	double fx2[1024], sum = base;
 	int rc = ex_confidence_p_noise(&am->f, &e, &am->d, r->rq->x, r->phi, r->out, r->info, &nc,
 	                               &p.p_noise, &used, err, err_size);
@@ -737,7 +833,20 @@ static int confidence(struct run *r, double base, struct ex_confidence *ret, cha
 	if (rc < 0)
 		return rc;
 	p.a_method = 1;
-	if (ex_model_is_trees(am->m)) {
+	if (!am->m) {
+		/* sampled: P_est from the standard errors, A_method against permutation Shapley
+		 * with independent randomness */
+		struct ex_sampled_config cfg = {.seed = r->rq->seed ^ 0x5eed};
+		struct ex_sampled_result other;
+		rc = ex_confidence_p_est(r->phi, r->se, M, 0, 0, r->rq->seed, &p.p_est);
+		if (rc >= 0)
+			rc = ex_permutation_shap(&am->f, r->rq->x, r->sbg, r->sw, r->n_sbg, &cfg,
+			                         &other, err, err_size);
+		if (rc < 0)
+			return rc;
+		p.a_method = ex_confidence_agreement(r->phi, other.phi + r->out * M, M, 0);
+		ex_sampled_result_free(&other);
+	} else if (ex_model_is_trees(am->m)) {
 		size_t ns = r->bg->n < A_METHOD_ROWS ? r->bg->n : A_METHOD_ROWS;
 		double *iv = malloc(M * am->G * sizeof(double)),
 		       *sub = malloc(ns * M * sizeof(double)), ib[1024];
@@ -762,17 +871,19 @@ static int confidence(struct run *r, double base, struct ex_confidence *ret, cha
 	for (size_t j = 0; j < M; j++)
 		sum += r->phi[j];
 	p.residual = fabs(sum - r->fx[r->out]);
-	p.residual_limit = ex_confidence_residual_limit(true, NULL, M, r->fx[r->out]);
+	p.residual_limit =
+	    ex_confidence_residual_limit(am->m != NULL, am->m ? NULL : r->se, M, r->fx[r->out]);
 	rc = am->f.predict(am->f.userdata, r->rq->x, 1, fx2, err, err_size);
 	if (rc < 0)
 		return rc;
 	p.deterministic = !memcmp(fx2, r->fx, am->G * sizeof(double));
 	p.score_matches = json_is_true(json_object_get(r->results, "score_matches"));
 	ex_confidence_combine(&p, ret);
-	json_object_set_new(
-	    r->results, "confidence",
-	    confidence_json(ret, used,
-	                    ex_model_is_trees(am->m) ? "treeshap-interventional" : "closed form"));
+	json_object_set_new(r->results, "confidence",
+	                    confidence_json(ret, used,
+	                                    !am->m                     ? "permutation"
+	                                    : ex_model_is_trees(am->m) ? "treeshap-interventional"
+	                                                               : "closed form"));
 	return 0;
 }
 
@@ -827,6 +938,7 @@ static json_t *params_json(const struct run *r, const char *digest)
 	}
 	json_object_set_new(p, "background", b);
 	json_object_set_new(p, "review_below", jd(r->rq->review_below));
+	json_object_set_new(p, "background_size", ju64(am->background_size));
 	json_object_set_new(p, "software", json_string("evidentd " EVIDENT_VERSION));
 	return p;
 }
@@ -857,7 +969,8 @@ static void *slow_main(void *arg)
 
 	for (size_t i = 0; i < r->rq->n_methods; i++) {
 		const char *m = r->rq->methods[i];
-		if (!strcmp(m, "flip") || json_object_get(r->results, m))
+		if (!strcmp(m, "flip") || json_object_get(r->results, m) ||
+		    (!r->am->m && !strcmp(m, "kernelshap"))) /* the fast phase's attribution */
 			continue;
 		json_t *o = json_object();
 		double t0 = now_ms();
@@ -951,7 +1064,21 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	 * one computes what the verdict needs: both only read the shared state (model, x,
 	 * prediction, feature info), and each keeps its own results, merged after the join (the
 	 * document does not depend on which finished first). */
+	/* the sampled methods' background summary, shared read-only by both threads */
+	if (!am->m || wants(rq, "kernelshap") || wants(rq, "permutation")) {
+		size_t k = bg->n < am->background_size ? bg->n : am->background_size;
+		r.sbg = malloc(k * am->M * sizeof(double));
+		r.sw = malloc(k * sizeof(double));
+		r.se = malloc(am->M * sizeof(double));
+		if (!r.sbg || !r.sw || !r.se ||
+		    ex_background_summarize(bg->rows, bg->n, am->M, r.info, am->background_size,
+		                            rq->seed, r.sbg, r.sw, &r.n_sbg) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	slow = r;
+	slow.phi = NULL; /* the fast phase's, being written */
 	slow.results = json_object();
 	slow.reasons = json_array();
 	slow.timings = json_object();
@@ -965,8 +1092,25 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 
 	/* fast phase: the exact attribution, the flip test, the confidence, the baseline */
 	t0 = now_ms();
-	rc = exact_explain(&r, rq->x, r.out, r.phi, err, sizeof(err));
-	if (rc >= 0) {
+	if (!am->m) {
+		/* an oracle: KernelSHAP is the attribution (reported as the kernelshap method) */
+		json_t *ko = json_object();
+		rc = sampled(&r, "kernelshap", 0, ko, r.phi, r.se, &base[r.out], err, sizeof(err));
+		if (rc >= 0) {
+			json_object_set_new(r.results, "kernelshap", ko);
+			r.ran_any |= wants(rq, "kernelshap");
+		} else {
+			json_decref(ko);
+		}
+		timed(&r, "attribution", t0);
+		if (rc < 0) {
+			method_failed(&r, "kernelshap", rc, err);
+			goto join;
+		}
+	} else {
+		rc = exact_explain(&r, rq->x, r.out, r.phi, err, sizeof(err));
+	}
+	if (am->m && rc >= 0) {
 		double *all = malloc(am->M * am->G * sizeof(double));
 		rc = all ? (ex_model_is_trees(am->m)
 		                ? ex_treeshap(am->m, rq->x, all, base)
@@ -974,8 +1118,9 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 		         : -ENOMEM;
 		free(all);
 	}
-	timed(&r, "attribution", t0);
-	if (rc < 0) {
+	if (am->m)
+		timed(&r, "attribution", t0);
+	if (am->m && rc < 0) {
 		method_failed(&r, ex_model_is_trees(am->m) ? "treeshap" : "linear", rc, err);
 		goto join;
 	}
@@ -1077,6 +1222,9 @@ out:
 	json_decref(r.reasons);
 	json_decref(r.timings);
 	json_decref(r.fragile_names);
+	free(r.sbg);
+	free(r.sw);
+	free(r.se);
 	free(r.info);
 	free(r.fx);
 	free(r.phi);

@@ -58,6 +58,8 @@ struct audit_model {
 	char artifact_sha256[65];
 	char **lineage_warnings;
 	size_t n_lineage_warnings;
+	struct ex_oracle *oracle; /* framework "oracle": the process pool (owned), m is NULL */
+	size_t background_size;   /* k-means summary for the sampled methods */
 	/* baseline cache: attributions of the background rows, by background digest */
 	pthread_mutex_t lock;
 	char baseline_digest[65];
@@ -66,11 +68,19 @@ struct audit_model {
 };
 
 /* Loads the artifact bytes (already checked against manifest->artifact_sha256 by the caller,
- * whose hex is copied) for manifest. Returns 0, -ENOTSUP (framework "oracle" or unknown),
- * -EBADMSG (the artifact does not load, or disagrees with the manifest's features), -ENOMEM;
- * a reason in err. *ret is freed with audit_model_free. */
+ * whose hex is copied) for manifest. Returns 0, -ENOTSUP (framework "oracle" or unknown; a
+ * decision rule on an output other than 0), -EBADMSG (the artifact does not load, or its
+ * feature count or names disagree with the manifest's), -ENOMEM; a reason in err. *ret is
+ * freed with audit_model_free. */
 int audit_model_new(const Evident__V1__ModelManifest *manifest, const void *artifact, size_t len,
                     struct audit_model **ret, char *err, size_t err_size);
+/* A model evaluated through an oracle pool (framework "oracle"; o is taken, closed on
+ * failure too). Outputs are in the manifest's output space; attributions are KernelSHAP on a
+ * k-means summary of background_size rows (0: 100), the what-if methods black-box searches.
+ * Returns 0, -EBADMSG (manifest), -ENOMEM. */
+int audit_model_new_oracle(const Evident__V1__ModelManifest *manifest, struct ex_oracle *o,
+                           size_t background_size, struct audit_model **ret, char *err,
+                           size_t err_size);
 void audit_model_free(struct audit_model *am);
 
 /* The background of an audit. Rows are the model's M features, row-major. */
@@ -105,8 +115,9 @@ struct audit_request {
 	size_t n_methods;
 	uint64_t seed;
 	double review_below; /* NaN: none */
-	/* Called once, right after the fast phase (attribution, flip test, confidence, baseline)
-	 * and before the slower methods, with the verdict those give. May be NULL. */
+	/* Called once, right after the fast phase (attribution, flip test, confidence, baseline),
+	 * with the verdict those give, while the other methods may still run (on their own
+	 * thread); not called when the audit fails before. May be NULL. */
 	void (*on_verdict)(void *userdata, const struct audit_verdict *v);
 	void *userdata;
 };

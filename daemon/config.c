@@ -96,6 +96,11 @@ void config_deinit(struct config *c)
 		free(t->methods);
 	}
 	free(c->triggers);
+	for (size_t i = 0; i < c->n_models; i++) {
+		free(c->models[i].id);
+		free(c->models[i].oracle);
+	}
+	free(c->models);
 	*c = (struct config){0};
 }
 
@@ -447,6 +452,74 @@ static int trigger_key(struct parse *p, const char *section, const char *name, c
 	            section);
 }
 
+static struct config_model *model_of(struct config *c, const char *id)
+{
+	for (size_t i = 0; i < c->n_models; i++)
+		if (!strcmp(c->models[i].id, id))
+			return &c->models[i];
+	struct config_model *nm = realloc(c->models, (c->n_models + 1) * sizeof(*nm));
+	if (!nm)
+		return NULL;
+	c->models = nm;
+	nm = &c->models[c->n_models];
+	*nm = (struct config_model){
+	    .background_size = 100, .oracle_timeout_ms = 10000, .oracle_procs = 2};
+	if (!(nm->id = strdup(id)))
+		return NULL;
+	c->n_models++;
+	return nm;
+}
+
+static int model_key(struct parse *p, const char *section, const char *name, const char *value)
+{
+	const char *id = section + 6;
+	struct config_model *m;
+
+	if (!*id || strpbrk(id, " \t"))
+		return fail(p, name, "[%s]: expected [model ID] or [model ID@VERSION]", section);
+	m = model_of(p->c, id);
+	if (!m)
+		return fail(p, name, "out of memory");
+	if (!strcmp(name, "oracle")) {
+		if (!*value)
+			return fail(p, name, "expected a command");
+		return set_string(&m->oracle, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "background_size"))
+		return parse_u32(value, 1, 100000, &m->background_size)
+		           ? 1
+		           : fail(p, name, "expected a number from 1 to 100000, not \"%s\"", value);
+	if (!strcmp(name, "oracle_timeout_ms"))
+		return parse_u32(value, 1, 3600000, &m->oracle_timeout_ms)
+		           ? 1
+		           : fail(p, name, "expected milliseconds from 1 to 3600000, not \"%s\"",
+		                  value);
+	if (!strcmp(name, "oracle_procs"))
+		return parse_u32(value, 1, 256, &m->oracle_procs)
+		           ? 1
+		           : fail(p, name, "expected a number from 1 to 256, not \"%s\"", value);
+	return fail(p, name,
+	            "unknown key in [%s] (expected oracle, background_size, oracle_timeout_ms, "
+	            "oracle_procs)",
+	            section);
+}
+
+const struct config_model *config_model_find(const struct config *c, const char *id,
+                                             const char *version)
+{
+	const struct config_model *any = NULL;
+	size_t il = strlen(id);
+
+	for (size_t i = 0; i < c->n_models; i++) {
+		const char *k = c->models[i].id;
+		if (!strncmp(k, id, il) && k[il] == '@' && !strcmp(k + il + 1, version))
+			return &c->models[i];
+		if (!strcmp(k, id))
+			any = &c->models[i];
+	}
+	return any;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -455,6 +528,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return daemon_key(p, name, value);
 	if (!strncmp(section, "trigger ", 8))
 		return trigger_key(p, section, name, value);
+	if (!strncmp(section, "model ", 6))
+		return model_key(p, section, name, value);
 	if (!section[0])
 		return fail(p, name, "key outside any section (start with [daemon])");
 	return fail(p, name, "unknown section [%s]", section);

@@ -30,6 +30,16 @@ struct config_trigger {
 	uint32_t burst;         /* bucket size (default 20) */
 };
 
+/* [model ID] (or [model ID@VERSION]): how the daemon evaluates a model it cannot load itself
+ * (framework "oracle"), for its audits. */
+struct config_model {
+	char *id;                   /* "ID" (every version) or "ID@VERSION" */
+	char *oracle;               /* command, run as /bin/sh -c (ARCHITECTURE.md §7) */
+	uint32_t background_size;   /* k-means summary for the sampled methods (default 100) */
+	uint32_t oracle_timeout_ms; /* per request (default 10000) */
+	uint32_t oracle_procs;      /* processes in the pool (default 2) */
+};
+
 struct config {
 	char *path; /* NULL when running on defaults */
 	char *text; /* the file's bytes (recorded in the vault) */
@@ -63,7 +73,13 @@ struct config {
 
 	struct config_trigger *triggers;
 	size_t n_triggers;
+	struct config_model *models;
+	size_t n_models;
 };
+
+/* The [model] section for id@version: "ID@VERSION" first, then "ID"; NULL when none. */
+const struct config_model *config_model_find(const struct config *c, const char *id,
+                                             const char *version);
 
 /* Defaults for everything (vault and socket from $STATE_DIRECTORY / $RUNTIME_DIRECTORY or the
  * /var/lib, /run fallbacks). Returns 0 or -ENOMEM. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "daemon.h"
@@ -282,6 +283,24 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	finish(vw);
 }
 
+struct audit_job {
+	struct audit_job *next;
+	struct workers *w;
+	const struct model_info *mi; /* registry entries live as long as the daemon */
+	uint64_t incident_seq, record_seq;
+	char **methods;
+	size_t n_methods;
+	double review_below;
+	double *bg_rows; /* reservoir snapshot (no reference data) */
+	uint64_t *bg_seqs;
+	size_t bg_n;
+	struct verdict_wait *vw; /* loop only */
+	/* [model ID] of the config when the incident was queued (oracle models) */
+	char *oracle;
+	unsigned oracle_procs, oracle_timeout_ms;
+	size_t background_size;
+};
+
 /* ------------------------------------------------------------------ the model cache */
 
 struct cached {
@@ -293,6 +312,7 @@ struct cached {
 	char ref_hex[65];
 	int rc; /* < 0: loading failed, err says why */
 	char err[AUDIT_ERR_MAX];
+	char *tmpdir; /* an oracle's artifact file lives here */
 };
 
 struct workers_cache {
@@ -340,7 +360,56 @@ static int read_blob(struct vault_reader *r, const char *hex, const char *what, 
 	return 0;
 }
 
-static void load(struct workers *w, const Evident__V1__ModelManifest *mf, struct cached *c)
+/* An oracle model: the artifact goes to a private file (EVIDENT_ARTIFACT) and the
+ * configured command is started as a pool (ARCHITECTURE.md §7). */
+static int open_oracle(const struct audit_job *j, const Evident__V1__ModelManifest *mf,
+                       const void *buf, size_t len, struct cached *c)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	struct ex_oracle *o;
+	int rc;
+
+	if (!j->oracle) {
+		snprintf(c->err, sizeof(c->err),
+		         "framework \"oracle\": the daemon's config has no [model %s] section with "
+		         "an oracle command",
+		         mf->model_id);
+		return -ENOTSUP;
+	}
+	snprintf(path, sizeof(path), "%s/evidentd-oracle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(path) || !(c->tmpdir = strdup(path))) {
+		rc = -errno;
+		snprintf(c->err, sizeof(c->err), "a private folder for the oracle's artifact: %s",
+		         strerror(-rc));
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/artifact", c->tmpdir);
+	FILE *f = fopen(path, "wbx");
+	bool ok = f && fwrite(buf, 1, len, f) == len;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok) {
+		snprintf(c->err, sizeof(c->err), "writing the oracle's artifact %.200s: %s", path,
+		         strerror(errno));
+		return -EIO;
+	}
+	struct ex_oracle_config oc = {.command = j->oracle,
+	                              .artifact_path = path,
+	                              .n_features = mf->n_features,
+	                              .n_procs = j->oracle_procs,
+	                              .timeout_ms = j->oracle_timeout_ms};
+	char err[EX_ERR_MAX];
+	rc = ex_oracle_open(&oc, &o, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(c->err, sizeof(c->err), "the oracle could not be started: %.400s", err);
+		return rc;
+	}
+	return audit_model_new_oracle(mf, o, j->background_size, &c->am, c->err, sizeof(c->err));
+}
+
+static void load(struct workers *w, const struct audit_job *j, const Evident__V1__ModelManifest *mf,
+                 struct cached *c)
 {
 	struct vault_reader *r;
 	void *buf = NULL;
@@ -354,7 +423,9 @@ static void load(struct workers *w, const Evident__V1__ModelManifest *mf, struct
 	}
 	rc =
 	    read_blob(r, mf->artifact_sha256, "model artifact", &buf, &len, c->err, sizeof(c->err));
-	if (rc >= 0)
+	if (rc >= 0 && mf->framework && !strcmp(mf->framework, "oracle"))
+		rc = open_oracle(j, mf, buf, len, c);
+	else if (rc >= 0)
 		rc = audit_model_new(mf, buf, len, &c->am, c->err, sizeof(c->err));
 	free(buf);
 	buf = NULL;
@@ -371,9 +442,10 @@ static void load(struct workers *w, const Evident__V1__ModelManifest *mf, struct
 	c->rc = rc < 0 ? rc : 0;
 }
 
-/* The loaded model of mi (loading it on first use). Called on a worker. */
-static struct cached *model_for(struct workers *w, const struct model_info *mi)
+/* The loaded model of j's model version (loading it on first use). Called on a worker. */
+static struct cached *model_for(struct workers *w, const struct audit_job *j)
 {
+	const struct model_info *mi = j->mi;
 	struct cached *c;
 
 	pthread_mutex_lock(&w->lock);
@@ -383,7 +455,7 @@ static struct cached *model_for(struct workers *w, const struct model_info *mi)
 	if (!c && (c = calloc(1, sizeof(*c))) && (c->key = strdup(mi->key))) {
 		/* loading under the lock: once per model version, and the other workers need
 		 * the same model anyway */
-		load(w, mi->manifest, c);
+		load(w, j, mi->manifest, c);
 		c->next = w->cache->head;
 		w->cache->head = c;
 	} else if (c && !c->key) {
@@ -398,7 +470,14 @@ static void cache_free(struct workers_cache *wc)
 {
 	for (struct cached *c = wc ? wc->head : NULL, *next; c; c = next) {
 		next = c->next;
-		audit_model_free(c->am);
+		audit_model_free(c->am); /* an oracle's processes end here */
+		if (c->tmpdir) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/artifact", c->tmpdir);
+			unlink(path);
+			rmdir(c->tmpdir);
+			free(c->tmpdir);
+		}
 		free(c->ref_rows);
 		free(c->key);
 		free(c);
@@ -407,20 +486,6 @@ static void cache_free(struct workers_cache *wc)
 }
 
 /* ------------------------------------------------------------------ jobs */
-
-struct audit_job {
-	struct audit_job *next;
-	struct workers *w;
-	const struct model_info *mi; /* registry entries live as long as the daemon */
-	uint64_t incident_seq, record_seq;
-	char **methods;
-	size_t n_methods;
-	double review_below;
-	double *bg_rows; /* reservoir snapshot (no reference data) */
-	uint64_t *bg_seqs;
-	size_t bg_n;
-	struct verdict_wait *vw; /* loop only */
-};
 
 enum { EV_VERDICT, EV_DONE };
 
@@ -438,6 +503,7 @@ struct worker_event {
 
 static void job_free(struct audit_job *j)
 {
+	free(j->oracle);
 	for (size_t i = 0; i < j->n_methods; i++)
 		free(j->methods[i]);
 	free(j->methods);
@@ -531,7 +597,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 	enum audit_status status = AUDIT_FAILED;
 	double *x = NULL, *scores = NULL;
 	size_t n_scores = 0;
-	struct cached *c = model_for(w, j->mi);
+	struct cached *c = model_for(w, j);
 
 	if (!c) {
 		doc = failed_doc(j, "out of memory loading the model");
@@ -771,6 +837,14 @@ void workers_submit(struct workers *w, const struct model_info *mi, uint64_t inc
 	j->incident_seq = incident_seq;
 	j->record_seq = ie->record_seq;
 	j->review_below = ie->has_review_below ? ie->review_below : NAN;
+	const struct config_model *cm =
+	    config_model_find(&w->d->cfg, mi->manifest->model_id, mi->manifest->version);
+	if (cm) {
+		j->oracle = cm->oracle ? strdup(cm->oracle) : NULL;
+		j->oracle_procs = cm->oracle_procs;
+		j->oracle_timeout_ms = cm->oracle_timeout_ms;
+		j->background_size = cm->background_size;
+	}
 	for (size_t i = 0; i < ie->n_methods; i++)
 		if ((j->methods[j->n_methods] = strdup(ie->methods[i])))
 			j->n_methods++;

@@ -4,11 +4,13 @@
  * inclusion proof of every cited entry against the latest signed checkpoint, rendered as
  * HTML, Markdown or JSON; and the audit recomputed from the vault (daemon/audit.c, the code
  * the daemon ran) and compared with what was recorded. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "ctl.h"
@@ -16,9 +18,10 @@
 #include "evident_version.h"
 #include "report_render.h"
 
-enum { ARG_FORMAT = CTL_OPT_VERB, ARG_MODEL_VERSION };
+enum { ARG_FORMAT = CTL_OPT_VERB, ARG_MODEL_VERSION, ARG_ORACLE };
 
-static const char *arg_format = "html", *arg_output, *arg_model_version;
+static const char *arg_format = "html", *arg_output, *arg_model_version, *arg_oracle;
+static char *oracle_dir; /* replay --oracle: the artifact's private folder */
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
@@ -35,6 +38,9 @@ static int option(struct ctl *c, int opt, const char *arg)
 		return 0;
 	case ARG_MODEL_VERSION:
 		arg_model_version = arg;
+		return 0;
+	case ARG_ORACLE:
+		arg_oracle = arg;
 		return 0;
 	}
 	return CTL_EXIT_USAGE;
@@ -756,8 +762,70 @@ static int load_blob(struct ctl_vault *cv, const char *hex, const char *what, vo
 	return 0;
 }
 
+/* An oracle model for replay: its artifact from the vault in a private file, the --oracle
+ * command started on it as the daemon did. */
+static int oracle_model(const Evident__V1__ModelManifest *mf, const void *buf, size_t len,
+                        size_t background_size, struct audit_model **ret)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096], err[EX_ERR_MAX];
+	struct ex_oracle *o;
+
+	if (!arg_oracle) {
+		ctl_error(
+		    "%s@%s is an oracle model: replay needs its oracle command (--oracle 'CMD', "
+		    "the [model %s] oracle of the daemon's config)",
+		    mf->model_id, mf->version, mf->model_id);
+		return CTL_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "%s/evidentctl-oracle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!oracle_dir && (!mkdtemp(path) || !(oracle_dir = strdup(path))))
+		return ctl_file_error(path, -errno);
+	snprintf(path, sizeof(path), "%s/artifact-%.16s", oracle_dir,
+	         mf->artifact_sha256 ? mf->artifact_sha256 : "");
+	FILE *f = fopen(path, "wb");
+	bool ok = f && fwrite(buf, 1, len, f) == len;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok)
+		return ctl_file_error(path, -EIO);
+	struct ex_oracle_config oc = {
+	    .command = arg_oracle, .artifact_path = path, .n_features = mf->n_features};
+	if (ex_oracle_open(&oc, &o, err, sizeof(err)) < 0) {
+		ctl_error("--oracle: %s", err);
+		return CTL_EXIT_UNREADABLE;
+	}
+	if (audit_model_new_oracle(mf, o, background_size, ret, err, sizeof(err)) < 0) {
+		ctl_error("%s@%s: %s", mf->model_id, mf->version, err);
+		return CTL_EXIT_PROBLEM;
+	}
+	return 0;
+}
+
+/* Removes what oracle_model wrote. */
+static void oracle_cleanup(void)
+{
+	if (!oracle_dir)
+		return;
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "%s", oracle_dir);
+	DIR *dir = opendir(cmd);
+	struct dirent *de;
+	while (dir && (de = readdir(dir)))
+		if (de->d_name[0] != '.') {
+			char p[4400];
+			snprintf(p, sizeof(p), "%s/%s", oracle_dir, de->d_name);
+			unlink(p);
+		}
+	if (dir)
+		closedir(dir);
+	rmdir(oracle_dir);
+	free(oracle_dir);
+	oracle_dir = NULL;
+}
+
 static int load_model(struct ctl_vault *cv, const Evident__V1__ModelManifest *mf,
-                      struct audit_model **ret)
+                      size_t background_size, struct audit_model **ret)
 {
 	void *buf;
 	size_t len;
@@ -766,6 +834,11 @@ static int load_model(struct ctl_vault *cv, const Evident__V1__ModelManifest *mf
 
 	if (rc)
 		return rc;
+	if (mf->framework && !strcmp(mf->framework, "oracle")) {
+		rc = oracle_model(mf, buf, len, background_size, ret);
+		free(buf);
+		return rc;
+	}
 	rc = audit_model_new(mf, buf, len, ret, err, sizeof(err));
 	free(buf);
 	if (rc < 0) {
@@ -865,7 +938,7 @@ static int check_fix(struct ctl_vault *cv, const struct evidence *ev, const stru
 		if (all && ctl_models_load(all, cv->r, 0, vault_reader_size(cv->r)) == 0)
 			mf = ctl_models_find(all, ev->ie->model_id, arg_model_version);
 		if (mf)
-			rc = load_model(cv, mf, &nm);
+			rc = load_model(cv, mf, old->background_size, &nm);
 		ctl_models_free(all);
 		if (!mf) {
 			ctl_error("--model-version %s: %s@%s is not registered in this vault",
@@ -873,7 +946,7 @@ static int check_fix(struct ctl_vault *cv, const struct evidence *ev, const stru
 			return CTL_EXIT_USAGE;
 		}
 	} else {
-		rc = load_model(cv, mf, &nm);
+		rc = load_model(cv, mf, old->background_size, &nm);
 	}
 	if (rc)
 		return rc;
@@ -989,9 +1062,11 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 		          ev.ie->model_id, ev.ie->model_version);
 		rc = CTL_EXIT_PROBLEM;
 	}
-	if (!rc)
-		rc = load_model(&cv, ev.mf, &am);
 	const json_t *params = json_object_get(ev.audit_doc, "params");
+	if (!rc)
+		rc = load_model(
+		    &cv, ev.mf,
+		    (size_t)json_integer_value(json_object_get(params, "background_size")), &am);
 	if (!rc)
 		rc = load_background(&cv, am, json_object_get(params, "background"), &bg, &seqs,
 		                     &n_bg);
@@ -1082,6 +1157,7 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 	free(bg);
 	free(seqs);
 	audit_model_free(am);
+	oracle_cleanup();
 	evidence_deinit(&ev);
 	ctl_vault_close(&cv);
 	return rc;
@@ -1133,13 +1209,14 @@ const struct ctl_verb ctl_verb_report = {
 
 static const struct option replay_options[] = {
     {"model-version", required_argument, NULL, ARG_MODEL_VERSION},
+    {"oracle", required_argument, NULL, ARG_ORACLE},
     CTL_GLOBAL_OPTIONS,
 };
 
 const struct ctl_verb ctl_verb_replay = {
     .name = "replay",
     .summary = "rerun an incident's audit from the vault and compare",
-    .synopsis = "replay ID [--model-version V]",
+    .synopsis = "replay ID [--model-version V] [--oracle 'CMD']",
     .description =
         "Recomputes the audit of incident ID from the vault alone: the model artifact (its\n"
         "SHA-256 checked), the record, the background the audit used (the registered\n"
@@ -1154,7 +1231,11 @@ const struct ctl_verb ctl_verb_replay = {
         "interval: 'closed' when V no longer makes the decision there, 'hidden' when V only\n"
         "changed the decision of the audited input, 'not fixed' when it did not change that.",
     .options = "--model-version V\n"
-               "    Check whether version V of the same model closed the failure region.",
+               "    Check whether version V of the same model closed the failure region.\n"
+               "--oracle 'CMD'\n"
+               "    For a model evaluated through an oracle (framework \"oracle\"): the\n"
+               "    command the daemon ran ([model ID] oracle in its config). The artifact\n"
+               "    is extracted from the vault into a private file (EVIDENT_ARTIFACT).",
     .exit_status = "0  the replay reproduced the recorded results exactly\n"
                    "1  it did not (or the incident has no audit, or the evidence is damaged)\n"
                    "2  usage error\n"

@@ -392,6 +392,72 @@ class Pipeline(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("not registered", r.stderr)
 
+    def test_an_oracle_model_is_audited_through_the_configured_oracle(self):
+        # a scikit-learn logistic regression behind evident-sklearn-oracle (framework
+        # "oracle"): KernelSHAP equals the closed form (4 features: every coalition), the
+        # flip test and the verdict work through the oracle; an oracle that dies is recorded
+        import joblib
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+        rng = np.random.default_rng(5)
+        X = rng.normal(size=(400, 4))
+        y = (2 * X[:, 0] - X[:, 1] + 0.1 * X[:, 3] > 0).astype(int)
+        lr = LogisticRegression().fit(X, y)
+        art = os.path.join(self.tmp, "lr.joblib")
+        joblib.dump(lr, art)
+        ref = os.path.join(self.tmp, "ref.csv")
+        np.savetxt(ref, X[:100], delimiter=",", header="a,b,c,d", comments="")
+        oracle = "%s %s" % (PY, os.path.join(ROOT, "tools", "oracles", "sklearn_oracle.py"))
+        man = {"model_id": "lr", "version": "1", "framework": "oracle",
+               "output_space": "margin",
+               "decision": {"kind": "THRESHOLD", "threshold": 0.0, "label_below": "no",
+                            "label_above": "yes"},
+               "features": [{"name": n} for n in "abcd"],
+               "lineage": {"training_data_sha256": "ab" * 32, "code_commit": "c0ffee"}}
+        man2 = dict(man, model_id="dead")
+        d = Daemon(self.tmp, "[daemon]\nworkers = 1\n"
+                             "[model lr]\noracle = %s --output decision\n"
+                             "[model dead]\noracle = exit 3\n"
+                             "[trigger all]\nwhen = true\nmethods = kernelshap, flip\n"
+                             "burst = 100\n" % oracle)
+        d.start()
+        got = []
+        with evident.Client(d.sock, client_name="t", on_verdict=got.append) as c:
+            c.register(man, art, ref)
+            c.register(man2, art, ref)
+            m = lr.decision_function(X[200:202])
+            c.record("lr", "1", list(map(float, X[200])), [float(m[0])], request_id="o1",
+                     verdict_deadline_ms=60000)
+            c.record("dead", "1", list(map(float, X[201])), [float(m[1])], request_id="o2",
+                     verdict_deadline_ms=60000)
+            self.assertTrue(c.flush(TIMEOUT))
+            wait_for(lambda: len(got) >= 2, "verdicts")
+        self.assertEqual(d.stop(), 0)
+        docs = {audit_doc(e)["model_id"]: audit_doc(e) for e in d.entries("audit")}
+        ok = docs["lr"]
+        self.assertEqual(ok["status"], "complete", ok["reasons"])
+        phi = ok["results"]["kernelshap"]["phi"][0]
+        mean = X[:100].mean(0)
+        closed = lr.coef_[0] * (X[200] - mean)
+        for a, b in zip(phi, closed):
+            self.assertAlmostEqual(a, b, delta=1e-6 * (1 + abs(b)))
+        self.assertTrue(ok["results"]["score_matches"])
+        self.assertIn("flip", ok["results"])
+        self.assertEqual(ok["results"]["confidence"]["a_method_against"], "permutation")
+        dead = docs["dead"]
+        self.assertEqual(dead["status"], "failed")
+        self.assertIn("oracle could not be started", dead["reasons"][0])
+        by = {v.request_id: v for v in got}
+        self.assertIn(by["o1"].action, ("PROCEED", "REVIEW"))
+        self.assertEqual(by["o2"].action, "REVIEW")
+        # replay needs the oracle command; with it the audit is reproduced exactly
+        r = d.ctl("replay", str(ok["incident_id"]), check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--oracle", r.stderr)
+        r = json.loads(d.ctl("--json", "replay", str(ok["incident_id"]), "--oracle",
+                             oracle + " --output decision").stdout)
+        self.assertTrue(r["identical"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -211,6 +211,44 @@ START_TEST(config_load_reports_missing_file)
 }
 END_TEST
 
+START_TEST(config_load_reads_models)
+{
+	struct config c;
+	char err[600];
+
+	ck_assert_int_eq(load("[model scorer]\n"
+	                      "oracle = /usr/bin/python3 oracle.py --output decision\n"
+	                      "background_size = 50\n"
+	                      "[model scorer@2]\n"
+	                      "oracle = ./v2-oracle\n"
+	                      "oracle_timeout_ms = 500\n"
+	                      "oracle_procs = 4\n",
+	                      &c, err),
+	                 0);
+	ck_assert_uint_eq(c.n_models, 2);
+	const struct config_model *m = config_model_find(&c, "scorer", "1");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(m->oracle, "/usr/bin/python3 oracle.py --output decision");
+	ck_assert_uint_eq(m->background_size, 50);
+	ck_assert_uint_eq(m->oracle_timeout_ms, 10000); /* defaults */
+	ck_assert_uint_eq(m->oracle_procs, 2);
+	/* ID@VERSION wins over ID, whatever the order of the sections */
+	m = config_model_find(&c, "scorer", "2");
+	ck_assert_str_eq(m->oracle, "./v2-oracle");
+	ck_assert_uint_eq(m->oracle_timeout_ms, 500);
+	ck_assert_uint_eq(m->oracle_procs, 4);
+	ck_assert_uint_eq(m->background_size, 100);
+	ck_assert_ptr_null(config_model_find(&c, "score", "1"));
+	ck_assert_ptr_null(config_model_find(&c, "scorer2", "1"));
+	config_deinit(&c);
+
+	expect_error("[model m]\noracle_procs = 0\n", "2:16:", "from 1 to 256");
+	expect_error("[model m]\nbackground_size = lots\n", "2:19:", "from 1 to 100000");
+	expect_error("[model m]\ncolour = red\n", "2:10:", "unknown key in [model m]");
+	expect_error("[model two words]\noracle = x\n", "2:10:", "[model ID]");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -225,6 +263,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_names_line_and_column);
 	tcase_add_test(tc, config_load_reports_missing_file);
 	tcase_add_test(tc, config_load_reads_triggers);
+	tcase_add_test(tc, config_load_reads_models);
 	suite_add_tcase(s, tc);
 	return s;
 }
