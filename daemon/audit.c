@@ -1184,6 +1184,7 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	json_object_set_new(vo, "reasons", json_incref(vreasons));
 	json_object_set_new(r.results, "verdict", vo);
 	v.reasons = vreasons;
+	r.ran_any = true; /* a verdict: the audit is at least partial */
 	json_object_set_new(r.timings, "fast_phase", json_real(now_ms() - t_all));
 	if (rq->on_verdict)
 		rq->on_verdict(rq->userdata, &v);
