@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -18,6 +19,7 @@
 #include "session.h"
 
 #define RESERVOIR_CAP    256
+#define WORKER_NICE      10
 #define ARTIFACT_MAX     (1ull << 31)
 #define PENDING_EARLY_NS 2000000 /* answer PENDING this long before the deadline */
 
@@ -663,6 +665,11 @@ static void run_job(struct workers *w, struct audit_job *j)
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
+
+	/* Ingest first: an audit thread yields the CPU to the loop and the writer (acknowledging
+	 * records durably is the promise; audits are queued and may wait). Linux applies the
+	 * nice value to this thread only. Failure is harmless (the default priority). */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
