@@ -1050,11 +1050,19 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	json_object_set_new(r.results, "recorded_scores", jds(rq->scores, rq->n_scores));
 	bool match = scores_match(&r);
 	json_object_set_new(r.results, "score_matches", json_boolean(match));
-	if (!match)
+	if (!match && rq->n_scores != am->G) {
+		char buf[160];
+		snprintf(buf, sizeof(buf),
+		         "the record carries %zu score(s) but the model has %zu output(s): the "
+		         "recorded decision cannot be checked against the artifact",
+		         rq->n_scores, am->G);
+		json_array_append_new(vreasons, json_string(buf));
+	} else if (!match) {
 		json_array_append_new(
 		    vreasons, json_string("the registered artifact does not reproduce the "
 		                          "recorded score: the decision was not made by this "
 		                          "model version as registered"));
+	}
 	json_t *lw = json_array();
 	for (size_t i = 0; i < am->n_lineage_warnings; i++)
 		json_array_append_new(lw, json_string(am->lineage_warnings[i]));
