@@ -729,7 +729,7 @@ class Lifecycle(DaemonTest):
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(example) as f:
-            text = "".join(line[1:] if re.match(r";(\[trigger |[a-z_]+ =)", line) else line
+            text = "".join(line[1:] if re.match(r";(\[trigger |\[model |[a-z_]+ =)", line) else line
                            for line in f)
         text = text.replace("socket_group = evidentd", "socket_group = 0")
         full = os.path.join(self.tmp, "full.conf")

@@ -484,7 +484,8 @@ EOF
     wait "$spid" || true
     grep '^SystemCallFilter=' "$service_in" >"$tmp/filter"
     "$python" - "$tmp/filter" "$tmp/trace" <<'EOF'
-# allowed = @default (systemd adds it to every allow list) + allow-list items - ~items
+# allowed = @default (systemd adds it to every allow list), then each assignment in order:
+# an item adds to the allow list, a ~item removes from it (systemd.exec(5), allow-list mode)
 import re, subprocess, sys
 
 
@@ -503,13 +504,13 @@ def expand(item, seen):
     return names
 
 
-allowed, denied = expand("@default", set()), set()
+allowed = expand("@default", set())
 for line in open(sys.argv[1]):
     value = line.split("=", 1)[1].strip()
     deny = value.startswith("~")
     for item in value.lstrip("~").split():
-        (denied if deny else allowed).update(expand(item.split(":")[0], set()))
-allowed -= denied
+        names = expand(item.split(":")[0], set())
+        allowed = allowed - names if deny else allowed | names
 used = set()
 for line in open(sys.argv[2]):
     m = re.match(r"\d+ +([a-z0-9_]+)\(", line)
