@@ -603,6 +603,14 @@ int daemon_run(struct daemon *d)
 		log_warning("the last run ended without a stop: %ld incident(s) that never reached "
 		            "the vault were recovered from their records",
 		            recovered);
+	uint64_t audit_from, audit_to;
+	bool audits_clean;
+	rc = workers_recovery_range(d->vault, &audit_from, &audit_to, &audits_clean);
+	if (rc < 0) {
+		log_error("vault \"%s\": finding the audits a crash interrupted: %s",
+		          d->cfg.vault_dir, strerror(-rc));
+		goto fail;
+	}
 	if (record_start(d) < 0)
 		goto fail;
 	rc = writer_start(&d->writer, &loop, d->vault, d->cfg.max_batch, d->cfg.commit_window_us);
@@ -616,6 +624,16 @@ int daemon_run(struct daemon *d)
 	if (rc < 0) {
 		log_error("audit workers: %s", strerror(-rc));
 		d->exit_code = 1;
+	} else if (!audits_clean) {
+		long n = workers_recover(&d->workers, &d->models, audit_from, audit_to);
+		if (n < 0)
+			log_error("re-queuing the audits a crash interrupted: %s",
+			          strerror((int)-n));
+		else if (n)
+			log_warning(
+			    "the last run ended without a stop: %ld audit(s) it had queued are "
+			    "queued again (marked recovered)",
+			    n);
 	}
 	uv_signal_init(&loop, &d->sig_term);
 	uv_signal_init(&loop, &d->sig_int);
@@ -626,13 +644,14 @@ int daemon_run(struct daemon *d)
 	d->drain_timer.data = d;
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
 	d->checkpoint_timer.data = d->watchdog_timer.data = d;
+	/* signals before the socket appears: a stop sent as soon as it exists is a drain */
+	uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
 	if (start_listening(d) < 0) {
 		d->exit_code = 1;
 		begin_drain(d, "startup failed");
 	} else {
-		uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
-		uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
-		uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
 		uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
 		               (uint64_t)d->cfg.checkpoint_interval_s * 1000,
 		               (uint64_t)d->cfg.checkpoint_interval_s * 1000);

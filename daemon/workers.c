@@ -16,6 +16,7 @@
 #include "entry.pb-c.h"
 #include "evident_version.h"
 #include "log.h"
+#include "registry.h"
 #include "session.h"
 
 #define RESERVOIR_CAP    256
@@ -297,6 +298,7 @@ struct audit_job {
 	uint64_t *bg_seqs;
 	size_t bg_n;
 	struct verdict_wait *vw; /* loop only */
+	bool recovered;          /* queued again after a crash */
 	/* [model ID] of the config when the incident was queued (oracle models) */
 	char *oracle;
 	unsigned oracle_procs, oracle_timeout_ms;
@@ -639,6 +641,8 @@ static void run_job(struct workers *w, struct audit_job *j)
 
 	struct worker_event *ev = calloc(1, sizeof(*ev));
 	Evident__Entry__V1__AuditEntry a = EVIDENT__ENTRY__V1__AUDIT_ENTRY__INIT;
+	if (doc && j->recovered)
+		json_object_set_new(doc, "recovered", json_true());
 	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	if (ev) {
 		ev->job = j;
@@ -810,8 +814,17 @@ static void reject(struct workers *w, uint64_t incident_seq, struct verdict_wait
 		               1);
 }
 
+static void submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                   const uint8_t *payload, size_t len, struct verdict_wait *vw, bool recovered);
+
 void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
                     const uint8_t *payload, size_t len, struct verdict_wait *vw)
+{
+	submit(w, mi, incident_seq, payload, len, vw, false);
+}
+
+static void submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                   const uint8_t *payload, size_t len, struct verdict_wait *vw, bool recovered)
 {
 	Evident__Entry__V1__IncidentEntry *ie =
 	    evident__entry__v1__incident_entry__unpack(NULL, len, payload);
@@ -841,6 +854,7 @@ void workers_submit(struct workers *w, const struct model_info *mi, uint64_t inc
 	}
 	j->w = w;
 	j->mi = mi;
+	j->recovered = recovered;
 	j->incident_seq = incident_seq;
 	j->record_seq = ie->record_seq;
 	j->review_below = ie->has_review_below ? ie->review_below : NAN;
@@ -886,6 +900,141 @@ out:
 		job_free(j);
 	if (ie)
 		evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
+}
+
+/* ------------------------------------------------------------------ crash recovery */
+
+int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to, bool *ret_clean)
+{
+	struct vault_reader *r;
+	int rc = vault_reader_begin(v, &r);
+
+	*ret_from = *ret_to = 0;
+	*ret_clean = true;
+	if (rc < 0)
+		return rc;
+	uint64_t size = vault_reader_size(r);
+	for (uint64_t seq = size; seq-- > 0;) {
+		struct vault_entry e;
+		rc = vault_get(r, seq, &e);
+		if (rc < 0)
+			break;
+		if (e.leaf.type != VAULT_ENTRY_LIFECYCLE || !e.payload)
+			continue;
+		Evident__Entry__V1__LifecycleEntry *le =
+		    evident__entry__v1__lifecycle_entry__unpack(NULL, e.payload_len, e.payload);
+		if (!le)
+			continue;
+		int ev = le->event;
+		evident__entry__v1__lifecycle_entry__free_unpacked(le, NULL);
+		if (ev == EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__STOP)
+			break; /* clean */
+		if (ev == EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__START) {
+			*ret_from = seq + 1;
+			*ret_to = size;
+			*ret_clean = false;
+			break;
+		}
+	}
+	vault_reader_end(r);
+	return rc < 0 ? rc : 0;
+}
+
+/* Adds the incident seqs that entries of type (audit or notice) in [from, to) name. */
+static int named_incidents(struct vault_reader *r, int type, uint64_t from, uint64_t to,
+                           uint64_t **set, size_t *n, size_t *cap)
+{
+	for (uint64_t seq; from < to; from = seq + 1) {
+		struct vault_entry e;
+		int rc = vault_next_of_type(r, type, from, &seq);
+		if (rc == -ENOENT || (rc == 0 && seq >= to))
+			return 0;
+		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
+			return rc;
+		uint64_t id = 0;
+		bool has = false;
+		if (type == VAULT_ENTRY_AUDIT && e.payload) {
+			Evident__Entry__V1__AuditEntry *a =
+			    evident__entry__v1__audit_entry__unpack(NULL, e.payload_len, e.payload);
+			if (a) {
+				id = a->incident_seq;
+				has = a->has_incident_seq;
+				evident__entry__v1__audit_entry__free_unpacked(a, NULL);
+			}
+		} else if (e.payload) {
+			Evident__Entry__V1__NoticeEntry *no =
+			    evident__entry__v1__notice_entry__unpack(NULL, e.payload_len,
+			                                             e.payload);
+			if (no) {
+				id = no->incident_seq;
+				has = no->has_incident_seq;
+				evident__entry__v1__notice_entry__free_unpacked(no, NULL);
+			}
+		}
+		if (!has)
+			continue;
+		if (*n == *cap) {
+			size_t nc = *cap ? 2 * *cap : 256;
+			uint64_t *ns = realloc(*set, nc * sizeof(uint64_t));
+			if (!ns)
+				return -ENOMEM;
+			*set = ns;
+			*cap = nc;
+		}
+		(*set)[(*n)++] = id;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+long workers_recover(struct workers *w, const struct registry *reg, uint64_t from, uint64_t to)
+{
+	struct vault_reader *r;
+	uint64_t *set = NULL;
+	size_t n = 0, cap = 0;
+	long queued = 0;
+	int rc = vault_reader_begin(w->d->vault, &r);
+
+	if (rc < 0)
+		return rc;
+	rc = named_incidents(r, VAULT_ENTRY_AUDIT, from, to, &set, &n, &cap);
+	if (rc >= 0)
+		rc = named_incidents(r, VAULT_ENTRY_NOTICE, from, to, &set, &n, &cap);
+	if (rc >= 0 && n)
+		qsort(set, n, sizeof(uint64_t), cmp_u64);
+	for (uint64_t seq, at = from; rc >= 0 && at < to; at = seq + 1) {
+		struct vault_entry e;
+		rc = vault_next_of_type(r, VAULT_ENTRY_INCIDENT, at, &seq);
+		if (rc == -ENOENT || (rc == 0 && seq >= to)) {
+			rc = 0;
+			break;
+		}
+		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0 || !e.payload)
+			continue;
+		if (n && bsearch(&seq, set, n, sizeof(uint64_t), cmp_u64))
+			continue;
+		Evident__Entry__V1__IncidentEntry *ie =
+		    evident__entry__v1__incident_entry__unpack(NULL, e.payload_len, e.payload);
+		if (!ie)
+			continue;
+		const struct model_info *mi =
+		    ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN
+		        ? registry_find(reg, ie->model_id, ie->model_version)
+		        : NULL;
+		evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
+		if (!mi)
+			continue;
+		submit(w, mi, seq, e.payload, e.payload_len, NULL, true);
+		queued++;
+	}
+	vault_reader_end(r);
+	free(set);
+	return rc < 0 ? rc : queued;
 }
 
 /* ------------------------------------------------------------------ reservoir */

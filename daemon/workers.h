@@ -16,6 +16,8 @@ struct daemon;
 struct session;
 struct model_info;
 struct workers_cache;
+struct registry;
+struct vault;
 
 struct workers {
 	struct daemon *d;
@@ -63,6 +65,15 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
  * or records why it cannot run. vw (may be NULL) gets its verdict from this audit. */
 void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
                     const uint8_t *payload, size_t len, struct verdict_wait *vw);
+
+/* Crash recovery of audits. Before this run's START entry: the range of the last run when it
+ * ended without a STOP entry (its START to the end; *ret_clean when it stopped cleanly).
+ * Returns 0 or a vault error. */
+int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to, bool *ret_clean);
+/* After workers_start: every OPEN incident in [from, to) that no audit or notice entry names
+ * (its audit was queued or running when the daemon died) is queued again, its audit marked
+ * "recovered". Returns the number queued, or a negative errno. */
+long workers_recover(struct workers *w, const struct registry *reg, uint64_t from, uint64_t to);
 
 /* The reservoir of recent records (registry.h): called on the loop for every accepted record
  * before it is written; returns the slot it takes (or -1), and workers_reservoir_fill puts the

@@ -51,6 +51,8 @@ class Daemon:
         self.proc = None
 
     def start(self):
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)  # left by a kill -9: waiting for it would wait for nothing
         self.log = open(os.path.join(self.dir, "evidentd.log"), "a")
         self.proc = subprocess.Popen([EVIDENTD, "--vault", self.vault, "--socket", self.sock,
                                       "--config", self.conf], stderr=self.log)
@@ -284,6 +286,57 @@ class Pipeline(unittest.TestCase):
             wait_for(lambda: len(got) >= want, "verdicts")
         return got
 
+    def big_model(self):
+        """A 300-tree XGBoost model over 20 features: its adversarial search takes seconds."""
+        import numpy as np
+        import xgboost as xgb
+        rng = np.random.default_rng(3)
+        X = rng.normal(size=(3000, 20))
+        y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
+        names = ["f%d" % i for i in range(20)]
+        b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "nthread": 1,
+                       "seed": 0}, xgb.DMatrix(X, label=y, feature_names=names), 300)
+        model = os.path.join(self.tmp, "big.json")
+        b.save_model(model)
+        P = b.predict(xgb.DMatrix(X[:20], feature_names=names))
+        man = {"model_id": "big", "version": "1", "framework": "xgboost-json",
+               "output_space": "probability",
+               "decision": {"kind": "THRESHOLD", "threshold": 0.5},
+               "features": [{"name": n} for n in names]}
+        return X, P, man, model
+
+    def test_audits_a_crash_interrupted_are_queued_again_at_the_next_start(self):
+        X, P, man, model = self.big_model()
+        conf = ("[daemon]\nworkers = 1\n[trigger all]\nwhen = true\n"
+                "methods = treeshap, adversarial\nburst = 100\n")
+        d = Daemon(self.tmp, conf)
+        d.start()
+        with evident.Client(d.sock, client_name="t") as c:
+            c.register(man, model)
+            for i in range(6):
+                c.record("big", "1", list(map(float, X[i])), [float(P[i])],
+                         request_id="r%d" % i)
+            self.assertTrue(c.flush(TIMEOUT))
+        d.proc.kill()  # audits queued behind a slow adversarial search die with it
+        d.proc.wait()
+        d.log.close()
+        before = len(d.entries("audit"))
+        self.assertLess(before, 6)
+        d.start()
+        self.assertEqual(d.stop(), 0)  # a drain waits for the re-queued audits
+        opened = {e["seq"] for e in d.entries("incident")}
+        self.assertEqual(len(opened), 6)
+        docs = [audit_doc(e) for e in d.entries("audit")]
+        named = [doc["incident_id"] for doc in docs]
+        self.assertEqual(sorted(named), sorted(opened))  # each exactly once
+        self.assertEqual(sum(1 for doc in docs if doc.get("recovered")), 6 - before)
+        with open(d.log.name) as f:
+            self.assertIn("queued again", f.read())
+        # a clean restart re-queues nothing
+        d.start()
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(d.entries("audit")), 6)
+
     def test_a_trigger_storm_through_a_full_queue_accounts_for_every_trigger(self):
         d = Daemon(self.tmp, "[daemon]\nworkers = 1\njob_queue = 2\n"
                              "[trigger all]\nwhen = context.i >= 0\n"
@@ -308,21 +361,7 @@ class Pipeline(unittest.TestCase):
         # one worker; the first firing's audit runs an adversarial search on a 300-tree
         # model (seconds), so the audits queued behind it cannot finish within their 200 ms
         # deadline; a 20 s deadline on a later record still gets the audit's own verdict
-        import numpy as np
-        import xgboost as xgb
-        rng = np.random.default_rng(3)
-        X = rng.normal(size=(3000, 20))
-        y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
-        names = ["f%d" % i for i in range(20)]
-        b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "nthread": 1,
-                       "seed": 0}, xgb.DMatrix(X, label=y, feature_names=names), 300)
-        model = os.path.join(self.tmp, "big.json")
-        b.save_model(model)
-        P = b.predict(xgb.DMatrix(X[:6], feature_names=names))
-        man = {"model_id": "big", "version": "1", "framework": "xgboost-json",
-               "output_space": "probability",
-               "decision": {"kind": "THRESHOLD", "threshold": 0.5},
-               "features": [{"name": n} for n in names]}
+        X, P, man, model = self.big_model()
         d = Daemon(self.tmp, "[daemon]\nworkers = 1\n"
                              "[trigger slow]\nwhen = context.i == 0\n"
                              "methods = treeshap, adversarial\n"
