@@ -341,6 +341,16 @@ int audit_reference_rows(const struct audit_model *am, const void *data, size_t 
 
 /* ------------------------------------------------------------------ one audit */
 
+/* The confidence score's interventional TreeSHAP, computed by the second thread before its
+ * methods so that the fast phase need not (the same numbers whichever thread computes). */
+struct shared_iv {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+	double *phi; /* M x G */
+};
+
 struct run {
 	const struct audit_model *am;
 	const struct audit_background *bg;
@@ -357,7 +367,8 @@ struct run {
 	/* the sampled methods' background: a k-means summary (computed before the threads) */
 	double *sbg, *sw;
 	size_t n_sbg;
-	double *se; /* oracle: M standard errors of phi */
+	double *se;           /* oracle: M standard errors of phi */
+	struct shared_iv *iv; /* trees: A_method's attribution, from the second thread */
 };
 
 /* The reported treeshap result: path-dependent TreeSHAP of one row through the batched entry
@@ -787,6 +798,24 @@ static void baseline(struct run *r, const char *digest, json_t *verdict_reasons)
 	free(usual);
 }
 
+/* Interventional TreeSHAP of x on every (n/A_METHOD_ROWS)-th background row (the cost is
+ * O(trees x leaves x rows)), all outputs: the confidence score's independent method. */
+static int interventional(const struct run *r, double *phi)
+{
+	const struct audit_model *am = r->am;
+	size_t M = am->M, ns = r->bg->n < A_METHOD_ROWS ? r->bg->n : A_METHOD_ROWS;
+	double *sub = malloc((ns ? ns : 1) * M * sizeof(double)), base[1024];
+	int rc;
+
+	if (!sub)
+		return -ENOMEM;
+	for (size_t i = 0; i < ns; i++)
+		memcpy(sub + i * M, r->bg->rows + (i * r->bg->n / ns) * M, M * sizeof(double));
+	rc = ex_treeshap_interventional(am->m, r->rq->x, sub, ns, phi, base);
+	free(sub);
+	return rc;
+}
+
 static json_t *confidence_json(const struct ex_confidence *c, size_t neighbours,
                                const char *against)
 {
@@ -847,23 +876,23 @@ static int confidence(struct run *r, double base, struct ex_confidence *ret, cha
 		p.a_method = ex_confidence_agreement(r->phi, other.phi + r->out * M, M, 0);
 		ex_sampled_result_free(&other);
 	} else if (ex_model_is_trees(am->m)) {
-		size_t ns = r->bg->n < A_METHOD_ROWS ? r->bg->n : A_METHOD_ROWS;
-		double *iv = malloc(M * am->G * sizeof(double)),
-		       *sub = malloc(ns * M * sizeof(double)), ib[1024];
-		if (!iv || !sub) {
-			free(iv);
-			free(sub);
-			return -ENOMEM;
+		double *iv = NULL;
+		if (r->iv) {
+			/* computed by the second thread first thing (see slow_main) */
+			pthread_mutex_lock(&r->iv->lock);
+			while (!r->iv->done)
+				pthread_cond_wait(&r->iv->cond, &r->iv->lock);
+			pthread_mutex_unlock(&r->iv->lock);
+			rc = r->iv->rc;
+			iv = r->iv->phi;
+		} else {
+			iv = malloc(M * am->G * sizeof(double));
+			rc = iv ? interventional(r, iv) : -ENOMEM;
 		}
-		/* every (n/ns)-th row: the cost is O(trees x leaves x rows) */
-		for (size_t i = 0; i < ns; i++)
-			memcpy(sub + i * M, r->bg->rows + (i * r->bg->n / ns) * M,
-			       M * sizeof(double));
-		rc = ex_treeshap_interventional(am->m, r->rq->x, sub, ns, iv, ib);
-		free(sub);
 		if (rc >= 0)
 			p.a_method = ex_confidence_agreement(r->phi, iv + r->out * M, M, 0);
-		free(iv);
+		if (!r->iv)
+			free(iv);
 		if (rc < 0)
 			return fail(err, err_size, rc, "interventional TreeSHAP failed (%s)",
 			            strerror(-rc));
@@ -967,6 +996,14 @@ static void *slow_main(void *arg)
 	struct run *r = arg;
 	char err[AUDIT_ERR_MAX];
 
+	if (r->iv) {
+		int rc = interventional(r, r->iv->phi);
+		pthread_mutex_lock(&r->iv->lock);
+		r->iv->rc = rc;
+		r->iv->done = true;
+		pthread_cond_signal(&r->iv->cond);
+		pthread_mutex_unlock(&r->iv->lock);
+	}
 	for (size_t i = 0; i < r->rq->n_methods; i++) {
 		const char *m = r->rq->methods[i];
 		if (!strcmp(m, "flip") || json_object_get(r->results, m) ||
@@ -998,6 +1035,7 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	struct ex_confidence conf = {.c = NAN};
 	bool have_conf = false, slow_started = false;
 	struct run slow = {0};
+	struct shared_iv iv = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	pthread_t slow_thread;
 	int rc;
 
@@ -1085,6 +1123,14 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 			goto out;
 		}
 	}
+	if (am->m && ex_model_is_trees(am->m)) {
+		iv.phi = malloc(am->M * am->G * sizeof(double));
+		if (!iv.phi) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		r.iv = &iv;
+	}
 	slow = r;
 	slow.phi = NULL; /* the fast phase's, being written */
 	slow.results = json_object();
@@ -1097,6 +1143,8 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 		goto out;
 	}
 	slow_started = pthread_create(&slow_thread, NULL, slow_main, &slow) == 0;
+	if (!slow_started)
+		r.iv = slow.iv = NULL; /* computed in place then */
 
 	/* fast phase: the exact attribution, the flip test, the confidence, the baseline */
 	t0 = now_ms();
@@ -1234,6 +1282,7 @@ out:
 	free(r.sbg);
 	free(r.sw);
 	free(r.se);
+	free(iv.phi);
 	free(r.info);
 	free(r.fx);
 	free(r.phi);
