@@ -199,7 +199,9 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, on_handle_closed);
 }
 
-#define DRAIN_WRITE_MS 10000
+#define DRAIN_WRITE_MS      10000
+/* entries read back at start to refill the reservoirs of recent records (audit backgrounds) */
+#define RESERVOIR_SEED_SCAN 100000
 
 /* Peers that do not read their last replies do not hold the stop up for ever. */
 static void on_drain_timer(uv_timer_t *t)
@@ -603,6 +605,10 @@ int daemon_run(struct daemon *d)
 		log_warning("the last run ended without a stop: %ld incident(s) that never reached "
 		            "the vault were recovered from their records",
 		            recovered);
+	long seeded = workers_reservoir_seed(&d->models, d->vault, RESERVOIR_SEED_SCAN);
+	if (seeded < 0)
+		log_warning("reading recent records back for audit backgrounds: %s",
+		            strerror((int)-seeded));
 	uint64_t audit_from, audit_to;
 	bool audits_clean;
 	rc = workers_recovery_range(d->vault, &audit_from, &audit_to, &audits_clean);

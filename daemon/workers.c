@@ -1089,3 +1089,41 @@ void workers_reservoir_fill(struct model_info *mi, long slot, const double *x, u
 	if (s == r->n)
 		r->n++;
 }
+
+long workers_reservoir_seed(struct registry *reg, struct vault *v, uint64_t max_scan)
+{
+	struct vault_reader *r;
+	long taken = 0;
+	int rc = vault_reader_begin(v, &r);
+
+	if (rc < 0)
+		return rc;
+	uint64_t size = vault_reader_size(r), stop = size > max_scan ? size - max_scan : 0;
+	/* newest first: a version's reservoir takes its most recent records (the reservoir
+	 * then samples the records of this run among them) */
+	for (uint64_t seq = size; seq-- > stop;) {
+		struct vault_entry e;
+		if (vault_get(r, seq, &e) < 0 || e.leaf.type != VAULT_ENTRY_RECORD || !e.payload)
+			continue;
+		Evident__Entry__V1__RecordEntry *re =
+		    evident__entry__v1__record_entry__unpack(NULL, e.payload_len, e.payload);
+		const Evident__V1__Record *rec = re ? re->record : NULL;
+		struct model_info *mi =
+		    rec ? (struct model_info *)registry_find(reg, rec->model_id, rec->model_version)
+		        : NULL;
+		if (mi && rec->n_features == mi->manifest->n_features &&
+		    !(mi->manifest->reference_data_sha256 &&
+		      *mi->manifest->reference_data_sha256) &&
+		    (!mi->recent || mi->recent->seen < RESERVOIR_CAP)) {
+			long slot = workers_reservoir_pick(mi);
+			if (slot >= 0) {
+				workers_reservoir_fill(mi, slot, rec->features, seq);
+				taken++;
+			}
+		}
+		if (re)
+			evident__entry__v1__record_entry__free_unpacked(re, NULL);
+	}
+	vault_reader_end(r);
+	return taken;
+}

@@ -75,6 +75,11 @@ int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to
  * "recovered". Returns the number queued, or a negative errno. */
 long workers_recover(struct workers *w, const struct registry *reg, uint64_t from, uint64_t to);
 
+/* At start: the reservoirs of the registered versions (without reference data) refilled
+ * from the newest records of the vault, reading back at most max_scan entries, so an audit
+ * right after a restart has its background. Returns the records taken or a negative errno. */
+long workers_reservoir_seed(struct registry *reg, struct vault *v, uint64_t max_scan);
+
 /* The reservoir of recent records (registry.h): called on the loop for every accepted record
  * before it is written; returns the slot it takes (or -1), and workers_reservoir_fill puts the
  * features in once the seq is known. */

@@ -337,6 +337,30 @@ class Pipeline(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         self.assertEqual(len(d.entries("audit")), 6)
 
+    def test_without_reference_data_the_background_is_recent_records_across_restarts(self):
+        d = Daemon(self.tmp, "[daemon]\n[trigger late]\nwhen = context.i >= 1000\n"
+                             "methods = linear, flip\n")
+        d.start()
+        self.stream(d, 300)  # no reference data: the reservoir of recent records
+        self.assertEqual(d.stop(), 0)
+        d.start()  # the reservoir is read back from the vault
+        with evident.Client(d.sock, client_name="t") as c:
+            c.register(linear_manifest(), self.model)
+            x, p = linear_record(7)
+            c.record_sync("lin", "1", x, [p], "yes" if p >= 0.5 else "no", request_id="late",
+                          context={"i": 1000.0})
+        self.assertEqual(d.stop(), 0)
+        (a,) = d.entries("audit")
+        doc = audit_doc(a)
+        self.assertEqual(doc["status"], "complete", doc["reasons"])
+        b = doc["params"]["background"]
+        self.assertEqual(b["source"], "recent_records")
+        self.assertEqual(b["rows"], 256)
+        records = {e["seq"] for e in d.entries("record")}
+        self.assertTrue(set(b["seqs"]) <= records)
+        self.assertTrue(json.loads(d.ctl("--json", "replay", str(doc["incident_id"])).stdout)
+                        ["identical"])
+
     def test_a_trigger_storm_through_a_full_queue_accounts_for_every_trigger(self):
         d = Daemon(self.tmp, "[daemon]\nworkers = 1\njob_queue = 2\n"
                              "[trigger all]\nwhen = context.i >= 0\n"
