@@ -3,14 +3,82 @@
  * type (from the vault's type index: no pass over the records). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "entry.pb-c.h"
 
 struct census {
 	uint64_t by_type[_VAULT_ENTRY_TYPE_MAX]; /* index 0: types this build does not know */
 	struct ctl_models *models;
+	uint64_t open_incidents; /* status OPEN and no human review recorded */
 };
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Incidents still open: OPEN (not rate-limited) and not named by any review entry. */
+static int count_open(struct census *cs, struct vault_reader *r, uint64_t size)
+{
+	uint64_t *reviewed = NULL, seq;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	for (uint64_t from = 0; from < size; from = seq + 1) {
+		struct vault_entry e;
+		struct ctl_payload p;
+		rc = vault_next_of_type(r, VAULT_ENTRY_REVIEW, from, &seq);
+		if (rc == -ENOENT || (rc == 0 && seq >= size)) {
+			rc = 0;
+			break;
+		}
+		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
+			break;
+		ctl_payload_decode(&e, &p);
+		const Evident__Entry__V1__ReviewEntry *re =
+		    p.status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p.msg : NULL;
+		if (re && re->review) {
+			if (n == cap) {
+				uint64_t *nr =
+				    realloc(reviewed, (cap = cap ? 2 * cap : 64) * sizeof(*nr));
+				if (!nr) {
+					ctl_payload_deinit(&p);
+					rc = -ENOMEM;
+					break;
+				}
+				reviewed = nr;
+			}
+			reviewed[n++] = re->review->incident_id;
+		}
+		ctl_payload_deinit(&p);
+	}
+	if (n)
+		qsort(reviewed, n, sizeof(*reviewed), cmp_u64);
+	for (uint64_t from = 0; rc >= 0 && from < size; from = seq + 1) {
+		struct vault_entry e;
+		struct ctl_payload p;
+		rc = vault_next_of_type(r, VAULT_ENTRY_INCIDENT, from, &seq);
+		if (rc == -ENOENT || (rc == 0 && seq >= size)) {
+			rc = 0;
+			break;
+		}
+		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
+			break;
+		ctl_payload_decode(&e, &p);
+		const Evident__Entry__V1__IncidentEntry *ie =
+		    p.status == 0 ? (const Evident__Entry__V1__IncidentEntry *)p.msg : NULL;
+		if (ie && ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN &&
+		    !(n && bsearch(&seq, reviewed, n, sizeof(*reviewed), cmp_u64)))
+			cs->open_incidents++;
+		ctl_payload_deinit(&p);
+	}
+	free(reviewed);
+	return rc;
+}
 
 static int census_take(struct census *cs, struct vault_reader *r, uint64_t size)
 {
@@ -24,7 +92,8 @@ static int census_take(struct census *cs, struct vault_reader *r, uint64_t size)
 	}
 	/* Counts are of the reader's snapshot; vault_info may have seen fewer entries. */
 	cs->by_type[0] = known > size ? 0 : size - known;
-	return ctl_models_load(cs->models, r, 0, size);
+	int rc = count_open(cs, r, size);
+	return rc < 0 ? rc : ctl_models_load(cs->models, r, 0, size);
 }
 
 static json_t *by_type_json(const struct census *cs)
@@ -68,6 +137,7 @@ static json_t *status_json(const struct ctl_vault *cv, const struct census *cs)
 	ctl_json_set(obj, "blob_count", ctl_json_u64(in->blob_count));
 	ctl_json_set(obj, "blob_bytes", ctl_json_u64(in->blob_bytes));
 	ctl_json_set(obj, "models", json_integer((json_int_t)ctl_models_count(cs->models)));
+	ctl_json_set(obj, "open_incidents", ctl_json_u64(cs->open_incidents));
 	ctl_json_set(obj, "entries_by_type", by_type_json(cs));
 	return obj;
 }
@@ -112,6 +182,8 @@ static void print_status(const struct ctl_vault *cv, const struct census *cs)
 	printf("%-22s %" PRIu64 " (%s)\n", "blobs:", in->blob_count,
 	       ctl_bytes_format(in->blob_bytes, b1));
 	printf("%-22s %zu\n", "models registered:", ctl_models_count(cs->models));
+	printf("%-22s %" PRIu64 " (of %" PRIu64 " incidents: open, no human review yet)\n",
+	       "open incidents:", cs->open_incidents, cs->by_type[VAULT_ENTRY_INCIDENT]);
 	print_by_type(cs);
 }
 
@@ -153,7 +225,9 @@ const struct ctl_verb ctl_verb_status = {
                    "origin and verifier key (C2SP form), the time of the last entry, the Merkle\n"
                    "root, the latest signed checkpoint and how many entries it does not cover\n"
                    "yet, the stored blobs, the models registered (distinct ID@VERSION among the\n"
-                   "model entries) and the number of entries of each type.\n"
+                   "model entries), the open incidents (status open, no human review recorded\n"
+                   "yet: evidentctl incidents --status open lists them) and the number of\n"
+                   "entries of each type.\n"
                    "Uses the vault's type index, so it is quick on any size of vault; the vault\n"
                    "is opened read-only.",
     .options = NULL,

@@ -138,6 +138,8 @@ class Demo(unittest.TestCase):
         self.assertIn(planted, [o["feature"] for o in rep["audit"]["baseline_outliers"]])
         self.assertEqual(rep["verdict"]["action"], "REVIEW")
         self.assertEqual([r["outcome"] for r in rep["reviews"]], ["overturned"])
+        st = json.loads(self.d.ctl("--json", "status").stdout)
+        self.assertEqual(st["open_incidents"], self.summary["counts"]["crash_sells"] - 1)
         inc = json.loads(self.d.ctl("--json", "incident", str(iid)).stdout)
         self.assertEqual(inc["audit"]["status"], "complete")
         self.assertEqual(inc["verdict"]["action"], "REVIEW")
