@@ -242,6 +242,16 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 
 	if (vw->answered)
 		return;
+	/* decided after the deadline (the loop ran the timer late): never a late PROCEED or
+	 * REVIEW, the client was promised an answer by then */
+	static const char *const late = "no verdict within the deadline: it was decided too late "
+	                                "(the audit's result is in the vault)";
+	if (action != EVIDENT__V1__VERDICT__ACTION__PENDING && now >= vw->deadline_ns) {
+		action = EVIDENT__V1__VERDICT__ACTION__PENDING;
+		confidence = NAN;
+		reasons = (const char *const *)&late;
+		n_reasons = 1;
+	}
 	vw->answered = true;
 	v.request_id = vw->request_id;
 	v.has_seq = vw->durable;
