@@ -12,6 +12,10 @@ static int model_predict(void *userdata, const double *rows, size_t n_rows, doub
 {
 	const struct ex_model *m = userdata;
 
+	if (ex_model_is_trees(m))
+		return ex__predict_margin_rows(m, rows, n_rows, out) < 0
+		           ? ex__fail(err, err_size, -EINVAL, "the model cannot evaluate the rows")
+		           : 0;
 	for (size_t i = 0; i < n_rows; i++) {
 		int rc =
 		    ex_predict_margin(m, rows + i * m->n_features, NULL, out + i * m->n_outputs);

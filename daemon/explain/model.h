@@ -97,6 +97,10 @@ struct ex_model {
 };
 
 /* Writes a message into err (may be NULL) and returns rc. */
+/* ex_predict_margin for n_rows rows (row-major) into out (n_rows x n_outputs), tree-major in
+ * blocks of rows; the same bits as a row-by-row loop. Returns 0 or the first row's error. */
+int ex__predict_margin_rows(const struct ex_model *m, const double *X, size_t n_rows, double *out);
+
 int ex__fail(char *err, size_t size, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -923,11 +923,57 @@ START_TEST(ex_flip_test_categorical)
 }
 END_TEST
 
+/* The model as a function: many rows at once (tree-major blocks) give exactly the margins of
+ * ex_predict_margin row by row, for block boundaries, NaN values and multi-output models. */
+START_TEST(ex_fn_from_model_rows_equal_single)
+{
+	const size_t M = 7;
+	for (int trial = 0; trial < 6; trial++) {
+		struct ex_model *m = random_model(M, 40, 4, trial & 1, false);
+		if (trial >= 4) {
+			/* two outputs, every other tree on output 1, a scale */
+			m->n_outputs = 2;
+			free(m->base_margin);
+			m->base_margin = calloc(2, sizeof(double));
+			m->base_margin[1] = 0.25;
+			for (size_t t = 0; t < m->n_trees; t++)
+				m->trees[t].group = (int32_t)(t & 1);
+			m->output_scale = trial == 5 ? 0.1 : 1.0;
+		}
+		size_t K = m->n_outputs, n = 150;
+		double *X = malloc(n * M * sizeof(double)), *a = malloc(n * K * sizeof(double)),
+		       *b = malloc(n * K * sizeof(double));
+		uint64_t st = 77 + (uint64_t)trial;
+		for (size_t i = 0; i < n * M; i++) {
+			st = st * 6364136223846793005ull + 1442695040888963407ull;
+			X[i] =
+			    (i % 13 == 5) ? NAN : (double)(st >> 11) / 9007199254740992.0 * 4 - 2;
+		}
+		struct ex_fn f;
+		ex_fn_from_model(m, &f);
+		for (size_t rows = 1; rows <= n; rows += 37) {
+			ck_assert_int_eq(f.predict(f.userdata, X, rows, a, NULL, 0), 0);
+			for (size_t i = 0; i < rows; i++)
+				ck_assert_int_eq(ex_predict_margin(m, X + i * M, NULL, b + i * K),
+				                 0);
+			ck_assert_mem_eq(a, b, rows * K * sizeof(double));
+		}
+		free(X);
+		free(a);
+		free(b);
+		ex_model_free(m);
+	}
+}
+END_TEST
+
 static Suite *whatif_suite(void)
 {
 	Suite *s = suite_create("explain_whatif");
 	TCase *tc;
 
+	tc = tcase_create("ex_fn_from_model");
+	tcase_add_test(tc, ex_fn_from_model_rows_equal_single);
+	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_cf_single");
 	tcase_add_test(tc, ex_cf_single_xgboost_is_nearest);
 	tcase_add_test(tc, ex_cf_single_lightgbm_is_nearest);
