@@ -600,13 +600,12 @@ static json_t *summary_json(const json_t *doc)
 	}
 	json_array_foreach(json_object_get(doc, "reviews"), i, o)
 	{
-		snprintf(buf, sizeof(buf), "Human review: %s marked it \"%s\"%s%s.",
+		const char *note = json_string_value(json_object_get(o, "note"));
+		size_t nl = note ? strlen(note) : 0;
+		snprintf(buf, sizeof(buf), "Human review: %s marked it \"%s\"%s%s%s",
 		         json_string_value(json_object_get(o, "reviewer")),
-		         json_string_value(json_object_get(o, "outcome")),
-		         json_string_value(json_object_get(o, "note")) ? ": " : "",
-		         json_string_value(json_object_get(o, "note"))
-		             ? json_string_value(json_object_get(o, "note"))
-		             : "");
+		         json_string_value(json_object_get(o, "outcome")), nl ? ": " : "",
+		         nl ? note : "", nl && note[nl - 1] == '.' ? "" : ".");
 		json_array_append_new(s, json_string(buf));
 	}
 	json_array_foreach(json_object_get(model, "lineage_warnings"), i, o)
