@@ -1164,21 +1164,20 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 			goto join;
 		}
 	} else {
-		rc = exact_explain(&r, rq->x, r.out, r.phi, err, sizeof(err));
-	}
-	if (am->m && rc >= 0) {
+		/* every output's exact attribution once: the decision output's phi and the bases */
 		double *all = malloc(am->M * am->G * sizeof(double));
 		rc = all ? (ex_model_is_trees(am->m)
 		                ? ex_treeshap(am->m, rq->x, all, base)
 		                : ex_linear_shap(am->m, rq->x, bg->rows, bg->n, all, base))
 		         : -ENOMEM;
+		if (rc >= 0)
+			memcpy(r.phi, all + r.out * am->M, am->M * sizeof(double));
 		free(all);
-	}
-	if (am->m)
 		timed(&r, "attribution", t0);
-	if (am->m && rc < 0) {
-		method_failed(&r, ex_model_is_trees(am->m) ? "treeshap" : "linear", rc, err);
-		goto join;
+		if (rc < 0) {
+			method_failed(&r, ex_model_is_trees(am->m) ? "treeshap" : "linear", rc, "");
+			goto join;
+		}
 	}
 	t0 = now_ms();
 	json_t *fo = json_object();
