@@ -337,41 +337,21 @@ struct workers_cache {
 static int read_blob(struct vault_reader *r, const char *hex, const char *what, void **ret,
                      size_t *ret_len, char *err, size_t err_size)
 {
-	uint8_t h[VAULT_HASH_LEN], got[VAULT_HASH_LEN];
-	uint64_t size;
+	uint8_t h[VAULT_HASH_LEN];
 	int rc;
 
 	if (!hex || vault_unhex(hex, strlen(hex), h) < 0) {
 		snprintf(err, err_size, "the manifest's %s hash is not 64 hex digits", what);
 		return -EBADMSG;
 	}
-	rc = vault_blob_stat(r, h, &size);
-	if (rc < 0 || size > ARTIFACT_MAX) {
-		snprintf(err, err_size, "the %s blob %.16s... is %s", what, hex,
-		         rc < 0 ? "not in the vault" : "too large to load");
-		return rc < 0 ? rc : -EFBIG;
-	}
-	uint8_t *buf = malloc(size ? size : 1);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t off = 0; off < size;) {
-		ssize_t n = vault_blob_read(r, h, off, buf + off, size - off);
-		if (n <= 0) {
-			free(buf);
-			snprintf(err, err_size, "reading the %s blob %.16s... failed", what, hex);
-			return n < 0 ? (int)n : -EIO;
-		}
-		off += (uint64_t)n;
-	}
-	if (vault_sha256(buf, size, got) < 0 || memcmp(got, h, VAULT_HASH_LEN)) {
-		free(buf);
-		snprintf(err, err_size,
-		         "the %s blob does not hash to %.16s...: the vault is damaged", what, hex);
-		return -EBADMSG;
-	}
-	*ret = buf;
-	*ret_len = size;
-	return 0;
+	rc = vault_blob_load(r, h, ARTIFACT_MAX, ret, ret_len);
+	if (rc < 0)
+		snprintf(err, err_size, "the %s blob %.16s... %s", what, hex,
+		         rc == -ENOENT    ? "is not in the vault"
+		         : rc == -EFBIG   ? "is too large to load"
+		         : rc == -EBADMSG ? "does not hash to its name: the vault is damaged"
+		                          : strerror(-rc));
+	return rc;
 }
 
 /* An oracle model: the artifact goes to a private file (EVIDENT_ARTIFACT) and the

@@ -728,37 +728,20 @@ static int run_report(const struct ctl *c, int argc, char **argv)
 static int load_blob(struct ctl_vault *cv, const char *hex, const char *what, void **ret,
                      size_t *ret_len)
 {
-	uint8_t h[VAULT_HASH_LEN], got[VAULT_HASH_LEN];
-	uint64_t size;
+	uint8_t h[VAULT_HASH_LEN];
 	int rc;
 
 	if (!hex || vault_unhex(hex, strlen(hex), h) < 0) {
 		ctl_error("%s: the %s hash is not 64 hex digits", cv->dir, what);
 		return CTL_EXIT_PROBLEM;
 	}
-	rc = vault_blob_stat(cv->r, h, &size);
-	if (rc < 0)
-		return ctl_vault_error(cv, what, rc);
-	uint8_t *buf = malloc(size ? size : 1);
-	if (!buf)
-		return ctl_vault_error(cv, what, -ENOMEM);
-	for (uint64_t off = 0; off < size;) {
-		ssize_t n = vault_blob_read(cv->r, h, off, buf + off, size - off);
-		if (n <= 0) {
-			free(buf);
-			return ctl_vault_error(cv, what, n < 0 ? (int)n : -EIO);
-		}
-		off += (uint64_t)n;
-	}
-	if (vault_sha256(buf, size, got) < 0 || memcmp(got, h, VAULT_HASH_LEN)) {
-		free(buf);
+	rc = vault_blob_load(cv->r, h, UINT64_MAX, ret, ret_len);
+	if (rc == -EBADMSG) {
 		ctl_error("%s: the %s blob does not hash to %s: the vault is damaged", cv->dir,
 		          what, hex);
 		return CTL_EXIT_PROBLEM;
 	}
-	*ret = buf;
-	*ret_len = size;
-	return 0;
+	return rc < 0 ? ctl_vault_error(cv, what, rc) : 0;
 }
 
 /* An oracle model for replay: its artifact from the vault in a private file, the --oracle

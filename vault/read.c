@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Readers: snapshots, entry access, iteration, time seek, stored checkpoints, blob reads. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,6 +337,37 @@ ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LE
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+int vault_blob_load(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t max,
+                    void **ret, size_t *ret_len)
+{
+	uint8_t got[VAULT_HASH_LEN], *buf;
+	uint64_t size;
+	int rc = vault_blob_stat(r, hash, &size);
+
+	if (rc < 0)
+		return rc;
+	if (size > max || size > SIZE_MAX - 1)
+		return -EFBIG;
+	buf = malloc(size ? (size_t)size : 1);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = size ? vault_blob_read(r, hash, 0, buf, (size_t)size) : 0;
+	if (n < 0 || (uint64_t)n != size) {
+		free(buf);
+		return n < 0 ? (int)n : -EIO;
+	}
+	rc = vault_sha256(buf, (size_t)size, got);
+	if (rc == 0 && memcmp(got, hash, VAULT_HASH_LEN))
+		rc = -EBADMSG;
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	*ret = buf;
+	*ret_len = (size_t)size;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ type index */

@@ -395,6 +395,11 @@ int vault_blob_stat(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], 
  * past the end); -ENOENT; -EIO when chunks are missing. */
 ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t offset,
                         void *buf, size_t len);
+/* The whole blob (at most max bytes) in a malloc'd buffer (*ret, caller frees), its SHA-256
+ * checked against hash. Returns 0; -ENOENT; -EFBIG (larger than max); -EBADMSG (the bytes do
+ * not hash to hash: the vault is damaged); -EIO (chunks missing); -ENOMEM. */
+int vault_blob_load(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t max,
+                    void **ret, size_t *ret_len);
 
 /* ------------------------------------------------------------------ verification */
 

@@ -644,6 +644,15 @@ START_TEST(vault_blob_finish_stores_by_hash)
 	ck_assert_int_eq(vault_blob_read(r, hash, 1024 * 1024 - 5, back, 10), 10);
 	ck_assert_mem_eq(back, data + 1024 * 1024 - 5, 10);
 	ck_assert_int_eq(vault_blob_read(r, hash, size, back, 10), 0);
+	/* the whole blob at once, its hash checked */
+	void *all;
+	size_t all_len;
+	ck_assert_int_eq(vault_blob_load(r, hash, size, &all, &all_len), 0);
+	ck_assert_uint_eq(all_len, size);
+	ck_assert_mem_eq(all, data, size);
+	free(all);
+	ck_assert_int_eq(vault_blob_load(r, hash, size - 1, &all, &all_len), -EFBIG);
+	ck_assert_int_eq(vault_blob_load(r, wrong, size, &all, &all_len), -ENOENT);
 	vault_reader_end(r);
 	struct vault_info info;
 	ck_assert_int_eq(vault_info(v, &info), 0);
