@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "evident_version.h"
 #include "rows.h"
@@ -213,25 +214,60 @@ static struct audit_model *model_alloc(const Evident__V1__ModelManifest *mf)
 	return am;
 }
 
-int audit_model_new_oracle(const Evident__V1__ModelManifest *mf, struct ex_oracle *o,
-                           size_t background_size, struct audit_model **ret, char *err,
-                           size_t err_size)
+/* The artifact in a private folder (am->artifact_dir, removed by audit_model_free). */
+static int write_artifact(struct audit_model *am, const void *artifact, size_t len, char *path,
+                          size_t path_size, char *err, size_t err_size)
+{
+	const char *tmp = getenv("TMPDIR");
+	int rc;
+
+	snprintf(path, path_size, "%s/evident-oracle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(path) || !(am->artifact_dir = strdup(path))) {
+		rc = -errno;
+		return fail(err, err_size, rc, "a private folder for the oracle's artifact: %s",
+		            strerror(-rc));
+	}
+	snprintf(path, path_size, "%s/artifact", am->artifact_dir);
+	FILE *f = fopen(path, "wbx");
+	bool ok = f && fwrite(artifact, 1, len, f) == len;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok)
+		return fail(err, err_size, -EIO, "writing the oracle's artifact %.200s: %s", path,
+		            strerror(errno));
+	return 0;
+}
+
+int audit_model_open_oracle(const Evident__V1__ModelManifest *mf, const void *artifact, size_t len,
+                            const struct audit_oracle *oc, struct audit_model **ret, char *err,
+                            size_t err_size)
 {
 	struct audit_model *am = model_alloc(mf);
+	char path[4096], oerr[EX_ERR_MAX];
 	int rc;
 
 	*ret = NULL;
-	if (!am) {
-		ex_oracle_close(o);
+	if (!am)
 		return -ENOMEM;
+	rc = write_artifact(am, artifact, len, path, sizeof(path), err, err_size);
+	if (rc >= 0) {
+		struct ex_oracle_config c = {.command = oc->command,
+		                             .artifact_path = path,
+		                             .n_features = mf->n_features,
+		                             .n_procs = oc->procs,
+		                             .timeout_ms = oc->timeout_ms};
+		rc = ex_oracle_open(&c, &am->oracle, oerr, sizeof(oerr));
+		if (rc < 0)
+			fail(err, err_size, rc, "the oracle could not be started: %.400s", oerr);
 	}
-	am->oracle = o;
-	ex_oracle_fn(o, &am->f);
-	am->M = mf->n_features;
-	am->G = ex_oracle_n_outputs(o);
-	if (background_size)
-		am->background_size = background_size;
-	rc = model_facts(am, mf, err, err_size);
+	if (rc >= 0) {
+		ex_oracle_fn(am->oracle, &am->f);
+		am->M = mf->n_features;
+		am->G = ex_oracle_n_outputs(am->oracle);
+		if (oc->background_size)
+			am->background_size = oc->background_size;
+		rc = model_facts(am, mf, err, err_size);
+	}
 	if (rc < 0) {
 		audit_model_free(am);
 		return rc;
@@ -285,7 +321,14 @@ void audit_model_free(struct audit_model *am)
 	if (!am)
 		return;
 	ex_model_free(am->m);
-	ex_oracle_close(am->oracle);
+	ex_oracle_close(am->oracle); /* its processes end here, then their artifact goes */
+	if (am->artifact_dir) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/artifact", am->artifact_dir);
+		unlink(path);
+		rmdir(am->artifact_dir);
+		free(am->artifact_dir);
+	}
 	for (size_t j = 0; am->names && j < am->M; j++)
 		free(am->names[j]);
 	for (size_t i = 0; am->labels && i < am->n_labels; i++)

@@ -59,6 +59,7 @@ struct audit_model {
 	char **lineage_warnings;
 	size_t n_lineage_warnings;
 	struct ex_oracle *oracle; /* framework "oracle": the process pool (owned), m is NULL */
+	char *artifact_dir;       /* ... and the private folder of its artifact (owned) */
 	size_t background_size;   /* k-means summary for the sampled methods */
 	/* baseline cache: attributions of the background rows, by background digest */
 	pthread_mutex_t lock;
@@ -74,13 +75,24 @@ struct audit_model {
  * freed with audit_model_free. */
 int audit_model_new(const Evident__V1__ModelManifest *manifest, const void *artifact, size_t len,
                     struct audit_model **ret, char *err, size_t err_size);
-/* A model evaluated through an oracle pool (framework "oracle"; o is taken, closed on
- * failure too). Outputs are in the manifest's output space; attributions are KernelSHAP on a
- * k-means summary of background_size rows (0: 100), the what-if methods black-box searches.
- * Returns 0, -EBADMSG (manifest), -ENOMEM. */
-int audit_model_new_oracle(const Evident__V1__ModelManifest *manifest, struct ex_oracle *o,
-                           size_t background_size, struct audit_model **ret, char *err,
-                           size_t err_size);
+/* How to evaluate a framework "oracle" model (the daemon's [model ID] section). */
+struct audit_oracle {
+	const char *command;    /* run as /bin/sh -c (ARCHITECTURE.md §7) */
+	unsigned procs;         /* 0 -> 1 */
+	unsigned timeout_ms;    /* 0 -> 10000 */
+	size_t background_size; /* k-means summary for the sampled methods; 0 -> 100 */
+};
+
+/* A model evaluated through an oracle pool (framework "oracle"): the artifact bytes are
+ * written to a private folder under $TMPDIR (or /tmp), named to the oracle by
+ * EVIDENT_ARTIFACT, and removed by audit_model_free after the pool is closed. Outputs are in
+ * the manifest's output space; attributions are KernelSHAP, the what-if methods black-box
+ * searches. Returns 0; -EIO (the artifact could not be written); the pool's start-up error
+ * (-ENOENT, -EPIPE, -ETIMEDOUT, -EPROTO: the oracle is dead); -EBADMSG (manifest); -ENOMEM;
+ * a reason in err. */
+int audit_model_open_oracle(const Evident__V1__ModelManifest *manifest, const void *artifact,
+                            size_t len, const struct audit_oracle *oracle, struct audit_model **ret,
+                            char *err, size_t err_size);
 void audit_model_free(struct audit_model *am);
 
 /* The background of an audit. Rows are the model's M features, row-major. */

@@ -326,7 +326,6 @@ struct cached {
 	char ref_hex[65];
 	int rc; /* < 0: loading failed, err says why */
 	char err[AUDIT_ERR_MAX];
-	char *tmpdir; /* an oracle's artifact file lives here */
 };
 
 struct workers_cache {
@@ -354,54 +353,6 @@ static int read_blob(struct vault_reader *r, const char *hex, const char *what, 
 	return rc;
 }
 
-/* An oracle model: the artifact goes to a private file (EVIDENT_ARTIFACT) and the
- * configured command is started as a pool (ARCHITECTURE.md §7). */
-static int open_oracle(const struct audit_job *j, const Evident__V1__ModelManifest *mf,
-                       const void *buf, size_t len, struct cached *c)
-{
-	const char *tmp = getenv("TMPDIR");
-	char path[4096];
-	struct ex_oracle *o;
-	int rc;
-
-	if (!j->oracle) {
-		snprintf(c->err, sizeof(c->err),
-		         "framework \"oracle\": the daemon's config has no [model %s] section with "
-		         "an oracle command",
-		         mf->model_id);
-		return -ENOTSUP;
-	}
-	snprintf(path, sizeof(path), "%s/evidentd-oracle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(path) || !(c->tmpdir = strdup(path))) {
-		rc = -errno;
-		snprintf(c->err, sizeof(c->err), "a private folder for the oracle's artifact: %s",
-		         strerror(-rc));
-		return rc;
-	}
-	snprintf(path, sizeof(path), "%s/artifact", c->tmpdir);
-	FILE *f = fopen(path, "wbx");
-	bool ok = f && fwrite(buf, 1, len, f) == len;
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (!ok) {
-		snprintf(c->err, sizeof(c->err), "writing the oracle's artifact %.200s: %s", path,
-		         strerror(errno));
-		return -EIO;
-	}
-	struct ex_oracle_config oc = {.command = j->oracle,
-	                              .artifact_path = path,
-	                              .n_features = mf->n_features,
-	                              .n_procs = j->oracle_procs,
-	                              .timeout_ms = j->oracle_timeout_ms};
-	char err[EX_ERR_MAX];
-	rc = ex_oracle_open(&oc, &o, err, sizeof(err));
-	if (rc < 0) {
-		snprintf(c->err, sizeof(c->err), "the oracle could not be started: %.400s", err);
-		return rc;
-	}
-	return audit_model_new_oracle(mf, o, j->background_size, &c->am, c->err, sizeof(c->err));
-}
-
 static void load(struct workers *w, const struct audit_job *j, const Evident__V1__ModelManifest *mf,
                  struct cached *c)
 {
@@ -417,9 +368,23 @@ static void load(struct workers *w, const struct audit_job *j, const Evident__V1
 	}
 	rc =
 	    read_blob(r, mf->artifact_sha256, "model artifact", &buf, &len, c->err, sizeof(c->err));
-	if (rc >= 0 && mf->framework && !strcmp(mf->framework, "oracle"))
-		rc = open_oracle(j, mf, buf, len, c);
-	else if (rc >= 0)
+	if (rc >= 0 && mf->framework && !strcmp(mf->framework, "oracle")) {
+		const struct audit_oracle oc = {.command = j->oracle,
+		                                .procs = j->oracle_procs,
+		                                .timeout_ms = j->oracle_timeout_ms,
+		                                .background_size = j->background_size};
+		if (!j->oracle) {
+			snprintf(
+			    c->err, sizeof(c->err),
+			    "framework \"oracle\": the daemon's config has no [model %s] section "
+			    "with an oracle command",
+			    mf->model_id);
+			rc = -ENOTSUP;
+		} else {
+			rc = audit_model_open_oracle(mf, buf, len, &oc, &c->am, c->err,
+			                             sizeof(c->err));
+		}
+	} else if (rc >= 0)
 		rc = audit_model_new(mf, buf, len, &c->am, c->err, sizeof(c->err));
 	free(buf);
 	buf = NULL;
@@ -464,14 +429,7 @@ static void cache_free(struct workers_cache *wc)
 {
 	for (struct cached *c = wc ? wc->head : NULL, *next; c; c = next) {
 		next = c->next;
-		audit_model_free(c->am); /* an oracle's processes end here */
-		if (c->tmpdir) {
-			char path[4096];
-			snprintf(path, sizeof(path), "%s/artifact", c->tmpdir);
-			unlink(path);
-			rmdir(c->tmpdir);
-			free(c->tmpdir);
-		}
+		audit_model_free(c->am);
 		free(c->ref_rows);
 		free(c->key);
 		free(c);

@@ -4,13 +4,11 @@
  * inclusion proof of every cited entry against the latest signed checkpoint, rendered as
  * HTML, Markdown or JSON; and the audit recomputed from the vault (daemon/audit.c, the code
  * the daemon ran) and compared with what was recorded. */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "audit.h"
 #include "ctl.h"
@@ -21,7 +19,6 @@
 enum { ARG_FORMAT = CTL_OPT_VERB, ARG_MODEL_VERSION, ARG_ORACLE };
 
 static const char *arg_format = "html", *arg_output, *arg_model_version, *arg_oracle;
-static char *oracle_dir; /* replay --oracle: the artifact's private folder */
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
@@ -744,14 +741,13 @@ static int load_blob(struct ctl_vault *cv, const char *hex, const char *what, vo
 	return rc < 0 ? ctl_vault_error(cv, what, rc) : 0;
 }
 
-/* An oracle model for replay: its artifact from the vault in a private file, the --oracle
- * command started on it as the daemon did. */
+/* An oracle model for replay: the --oracle command started on its artifact, as the daemon
+ * did. */
 static int oracle_model(const Evident__V1__ModelManifest *mf, const void *buf, size_t len,
                         size_t background_size, struct audit_model **ret)
 {
-	const char *tmp = getenv("TMPDIR");
-	char path[4096], err[EX_ERR_MAX];
-	struct ex_oracle *o;
+	const struct audit_oracle oc = {.command = arg_oracle, .background_size = background_size};
+	char err[AUDIT_ERR_MAX];
 
 	if (!arg_oracle) {
 		ctl_error(
@@ -760,50 +756,11 @@ static int oracle_model(const Evident__V1__ModelManifest *mf, const void *buf, s
 		    mf->model_id, mf->version, mf->model_id);
 		return CTL_EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "%s/evidentctl-oracle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!oracle_dir && (!mkdtemp(path) || !(oracle_dir = strdup(path))))
-		return ctl_file_error(path, -errno);
-	snprintf(path, sizeof(path), "%s/artifact-%.16s", oracle_dir,
-	         mf->artifact_sha256 ? mf->artifact_sha256 : "");
-	FILE *f = fopen(path, "wb");
-	bool ok = f && fwrite(buf, 1, len, f) == len;
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (!ok)
-		return ctl_file_error(path, -EIO);
-	struct ex_oracle_config oc = {
-	    .command = arg_oracle, .artifact_path = path, .n_features = mf->n_features};
-	if (ex_oracle_open(&oc, &o, err, sizeof(err)) < 0) {
-		ctl_error("--oracle: %s", err);
+	if (audit_model_open_oracle(mf, buf, len, &oc, ret, err, sizeof(err)) < 0) {
+		ctl_error("--oracle: %s@%s: %s", mf->model_id, mf->version, err);
 		return CTL_EXIT_UNREADABLE;
 	}
-	if (audit_model_new_oracle(mf, o, background_size, ret, err, sizeof(err)) < 0) {
-		ctl_error("%s@%s: %s", mf->model_id, mf->version, err);
-		return CTL_EXIT_PROBLEM;
-	}
 	return 0;
-}
-
-/* Removes what oracle_model wrote. */
-static void oracle_cleanup(void)
-{
-	if (!oracle_dir)
-		return;
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "%s", oracle_dir);
-	DIR *dir = opendir(cmd);
-	struct dirent *de;
-	while (dir && (de = readdir(dir)))
-		if (de->d_name[0] != '.') {
-			char p[4400];
-			snprintf(p, sizeof(p), "%s/%s", oracle_dir, de->d_name);
-			unlink(p);
-		}
-	if (dir)
-		closedir(dir);
-	rmdir(oracle_dir);
-	free(oracle_dir);
-	oracle_dir = NULL;
 }
 
 static int load_model(struct ctl_vault *cv, const Evident__V1__ModelManifest *mf,
@@ -1139,7 +1096,6 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 	free(bg);
 	free(seqs);
 	audit_model_free(am);
-	oracle_cleanup();
 	evidence_deinit(&ev);
 	ctl_vault_close(&cv);
 	return rc;
