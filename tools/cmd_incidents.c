@@ -156,44 +156,43 @@ static int run_list(const struct ctl *c, int argc, char **argv)
 }
 
 /* The reviews whose incident_id is id, appended to a JSON array or printed. */
+struct reviews {
+	uint64_t id;
+	json_t *arr; /* NULL: print */
+};
+
+static int review_of(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	const struct reviews *rs = ud;
+	const Evident__Entry__V1__ReviewEntry *re =
+	    p->status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p->msg : NULL;
+	char t[CTL_TIME_MAX];
+
+	if (!re || !re->review || re->review->incident_id != rs->id)
+		return 0;
+	if (rs->arr) {
+		json_t *o = json_object();
+		ctl_json_set(o, "seq", ctl_json_u64(e->leaf.seq));
+		ctl_json_set(o, "time", json_string(ctl_time_format(e->leaf.timestamp_ns, t)));
+		ctl_json_set(o, "reviewer", ctl_json_string(re->review->reviewer));
+		ctl_json_set(o, "outcome", ctl_json_string(re->review->outcome));
+		ctl_json_set(o, "note", ctl_json_string(re->review->note));
+		json_array_append_new(rs->arr, o);
+	} else {
+		printf("  review %" PRIu64 " at %s by %s: %s%s%s\n", e->leaf.seq,
+		       ctl_time_format(e->leaf.timestamp_ns, t),
+		       re->review->reviewer ? re->review->reviewer : "?",
+		       re->review->outcome ? re->review->outcome : "?",
+		       re->review->note ? " — " : "", re->review->note ? re->review->note : "");
+	}
+	return 0;
+}
+
+/* The reviews of incident id: JSON objects appended to arr with --json, else printed. */
 static int reviews_of(const struct ctl *c, struct ctl_vault *cv, uint64_t id, json_t *arr)
 {
-	uint64_t seq, from = id;
-	int rc;
-
-	for (;; from = seq + 1) {
-		struct vault_entry e;
-		struct ctl_payload p;
-		rc = vault_next_of_type(cv->r, VAULT_ENTRY_REVIEW, from, &seq);
-		if (rc == -ENOENT)
-			return 0;
-		if (rc < 0 || (rc = vault_get(cv->r, seq, &e)) < 0)
-			return rc;
-		ctl_payload_decode(&e, &p);
-		const Evident__Entry__V1__ReviewEntry *re =
-		    p.status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p.msg : NULL;
-		if (re && re->review && re->review->incident_id == id) {
-			char t[CTL_TIME_MAX];
-			if (c->json) {
-				json_t *o = json_object();
-				ctl_json_set(o, "seq", ctl_json_u64(seq));
-				ctl_json_set(o, "time",
-				             json_string(ctl_time_format(e.leaf.timestamp_ns, t)));
-				ctl_json_set(o, "reviewer", ctl_json_string(re->review->reviewer));
-				ctl_json_set(o, "outcome", ctl_json_string(re->review->outcome));
-				ctl_json_set(o, "note", ctl_json_string(re->review->note));
-				json_array_append_new(arr, o);
-			} else {
-				printf("  review %" PRIu64 " at %s by %s: %s%s%s\n", seq,
-				       ctl_time_format(e.leaf.timestamp_ns, t),
-				       re->review->reviewer ? re->review->reviewer : "?",
-				       re->review->outcome ? re->review->outcome : "?",
-				       re->review->note ? " — " : "",
-				       re->review->note ? re->review->note : "");
-			}
-		}
-		ctl_payload_deinit(&p);
-	}
+	struct reviews rs = {.id = id, .arr = c->json ? arr : NULL};
+	return ctl_scan_type(cv->r, VAULT_ENTRY_REVIEW, id, UINT64_MAX, review_of, &rs);
 }
 
 /* The incident's audit and verdict: a short account (text), or "audit" and "verdict" members

@@ -75,21 +75,41 @@ static void evidence_deinit(struct evidence *ev)
 /* The first entry of type at or after from whose payload matches; *p is decoded (deinit). */
 typedef bool (*match_fn)(const ProtobufCMessage *m, uint64_t id);
 
+struct finding {
+	match_fn match;
+	uint64_t id, seq;
+	bool found;
+};
+
+static int first_match(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	uint64_t seq = e->leaf.seq;
+	struct finding *f = ud;
+
+	if (p->status != 0 || !f->match(p->msg, f->id))
+		return 0;
+	f->seq = seq;
+	f->found = true;
+	return 1;
+}
+
 static int find(struct ctl_vault *cv, int type, uint64_t from, match_fn match, uint64_t id,
                 uint64_t *ret_seq, struct ctl_payload *p)
 {
-	for (uint64_t seq;; from = seq + 1) {
-		struct vault_entry e;
-		int rc = vault_next_of_type(cv->r, type, from, &seq);
-		if (rc < 0 || (rc = vault_get(cv->r, seq, &e)) < 0)
-			return rc;
-		ctl_payload_decode(&e, p);
-		if (p->status == 0 && match(p->msg, id)) {
-			*ret_seq = seq;
-			return 0;
-		}
-		ctl_payload_deinit(p);
-	}
+	struct finding f = {.match = match, .id = id};
+	struct vault_entry e;
+	int rc = ctl_scan_type(cv->r, type, from, UINT64_MAX, first_match, &f);
+
+	if (rc < 0)
+		return rc;
+	if (!f.found)
+		return -ENOENT;
+	rc = vault_get(cv->r, f.seq, &e);
+	if (rc < 0)
+		return rc;
+	ctl_payload_decode(&e, p);
+	*ret_seq = f.seq;
+	return 0;
 }
 
 static bool audit_of(const ProtobufCMessage *m, uint64_t id)
@@ -380,33 +400,36 @@ static json_t *verdict_json(const struct evidence *ev)
 	return o;
 }
 
+struct reviews {
+	uint64_t id;
+	json_t *arr, *cited;
+};
+
+static int review_json(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	uint64_t seq = e->leaf.seq;
+	struct reviews *rs = ud;
+	const Evident__Entry__V1__ReviewEntry *re =
+	    p->status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p->msg : NULL;
+
+	if (!re || !re->review || re->review->incident_id != rs->id)
+		return 0;
+	json_t *o = json_object();
+	json_object_set_new(o, "seq", ctl_json_u64(seq));
+	json_object_set_new(o, "reviewer", ctl_json_string(re->review->reviewer));
+	json_object_set_new(o, "outcome", ctl_json_string(re->review->outcome));
+	json_object_set_new(o, "note", ctl_json_string(re->review->note));
+	json_object_set_new(o, "received_unix_ns", json_integer(re->received_unix_ns));
+	json_array_append_new(rs->arr, o);
+	json_array_append_new(rs->cited,
+	                      json_pack("{sIss}", "seq", (json_int_t)seq, "what", "review"));
+	return 0;
+}
+
 static int reviews_json(struct ctl_vault *cv, uint64_t id, json_t *arr, json_t *cited)
 {
-	for (uint64_t seq, from = id;; from = seq + 1) {
-		struct vault_entry e;
-		struct ctl_payload p;
-		int rc = vault_next_of_type(cv->r, VAULT_ENTRY_REVIEW, from, &seq);
-		if (rc == -ENOENT)
-			return 0;
-		if (rc < 0 || (rc = vault_get(cv->r, seq, &e)) < 0)
-			return rc;
-		ctl_payload_decode(&e, &p);
-		const Evident__Entry__V1__ReviewEntry *re =
-		    p.status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p.msg : NULL;
-		if (re && re->review && re->review->incident_id == id) {
-			json_t *o = json_object();
-			json_object_set_new(o, "seq", ctl_json_u64(seq));
-			json_object_set_new(o, "reviewer", ctl_json_string(re->review->reviewer));
-			json_object_set_new(o, "outcome", ctl_json_string(re->review->outcome));
-			json_object_set_new(o, "note", ctl_json_string(re->review->note));
-			json_object_set_new(o, "received_unix_ns",
-			                    json_integer(re->received_unix_ns));
-			json_array_append_new(arr, o);
-			json_array_append_new(
-			    cited, json_pack("{sIss}", "seq", (json_int_t)seq, "what", "review"));
-		}
-		ctl_payload_deinit(&p);
-	}
+	struct reviews rs = {.id = id, .arr = arr, .cited = cited};
+	return ctl_scan_type(cv->r, VAULT_ENTRY_REVIEW, id, UINT64_MAX, review_json, &rs);
 }
 
 /* Inclusion proofs of the cited entries in the latest checkpoint; each is verified here,

@@ -21,62 +21,58 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+struct reviewed {
+	uint64_t *ids; /* incident ids named by reviews, sorted once gathered */
+	size_t n, cap;
+	uint64_t open;
+};
+
+static int gather_reviewed(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	struct reviewed *rv = ud;
+	const Evident__Entry__V1__ReviewEntry *re =
+	    p->status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p->msg : NULL;
+
+	(void)e;
+	if (!re || !re->review)
+		return 0;
+	if (rv->n == rv->cap) {
+		size_t cap = rv->cap ? 2 * rv->cap : 64;
+		uint64_t *ids = realloc(rv->ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		rv->ids = ids;
+		rv->cap = cap;
+	}
+	rv->ids[rv->n++] = re->review->incident_id;
+	return 0;
+}
+
+static int count_unreviewed(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	uint64_t seq = e->leaf.seq;
+	struct reviewed *rv = ud;
+	const Evident__Entry__V1__IncidentEntry *ie =
+	    p->status == 0 ? (const Evident__Entry__V1__IncidentEntry *)p->msg : NULL;
+
+	if (ie && ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN &&
+	    !(rv->n && bsearch(&seq, rv->ids, rv->n, sizeof(*rv->ids), cmp_u64)))
+		rv->open++;
+	return 0;
+}
+
 /* Incidents still open: OPEN (not rate-limited) and not named by any review entry. */
 static int count_open(struct census *cs, struct vault_reader *r, uint64_t size)
 {
-	uint64_t *reviewed = NULL, seq;
-	size_t n = 0, cap = 0;
-	int rc = 0;
+	struct reviewed rv = {0};
+	int rc = ctl_scan_type(r, VAULT_ENTRY_REVIEW, 0, size, gather_reviewed, &rv);
 
-	for (uint64_t from = 0; from < size; from = seq + 1) {
-		struct vault_entry e;
-		struct ctl_payload p;
-		rc = vault_next_of_type(r, VAULT_ENTRY_REVIEW, from, &seq);
-		if (rc == -ENOENT || (rc == 0 && seq >= size)) {
-			rc = 0;
-			break;
-		}
-		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
-			break;
-		ctl_payload_decode(&e, &p);
-		const Evident__Entry__V1__ReviewEntry *re =
-		    p.status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p.msg : NULL;
-		if (re && re->review) {
-			if (n == cap) {
-				uint64_t *nr =
-				    realloc(reviewed, (cap = cap ? 2 * cap : 64) * sizeof(*nr));
-				if (!nr) {
-					ctl_payload_deinit(&p);
-					rc = -ENOMEM;
-					break;
-				}
-				reviewed = nr;
-			}
-			reviewed[n++] = re->review->incident_id;
-		}
-		ctl_payload_deinit(&p);
-	}
-	if (n)
-		qsort(reviewed, n, sizeof(*reviewed), cmp_u64);
-	for (uint64_t from = 0; rc >= 0 && from < size; from = seq + 1) {
-		struct vault_entry e;
-		struct ctl_payload p;
-		rc = vault_next_of_type(r, VAULT_ENTRY_INCIDENT, from, &seq);
-		if (rc == -ENOENT || (rc == 0 && seq >= size)) {
-			rc = 0;
-			break;
-		}
-		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
-			break;
-		ctl_payload_decode(&e, &p);
-		const Evident__Entry__V1__IncidentEntry *ie =
-		    p.status == 0 ? (const Evident__Entry__V1__IncidentEntry *)p.msg : NULL;
-		if (ie && ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN &&
-		    !(n && bsearch(&seq, reviewed, n, sizeof(*reviewed), cmp_u64)))
-			cs->open_incidents++;
-		ctl_payload_deinit(&p);
-	}
-	free(reviewed);
+	if (rc >= 0 && rv.n)
+		qsort(rv.ids, rv.n, sizeof(*rv.ids), cmp_u64);
+	if (rc >= 0)
+		rc = ctl_scan_type(r, VAULT_ENTRY_INCIDENT, 0, size, count_unreviewed, &rv);
+	cs->open_incidents = rv.open;
+	free(rv.ids);
 	return rc;
 }
 

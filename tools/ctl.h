@@ -242,6 +242,14 @@ void ctl_payload_deinit(struct ctl_payload *p);
 /* The typed message, or NULL when p is not a decoded payload of that type. */
 const Evident__Entry__V1__RecordEntry *ctl_payload_record(const struct ctl_payload *p);
 const Evident__Entry__V1__ModelEntry *ctl_payload_model(const struct ctl_payload *p);
+/* Calls fn(userdata, e, p) for each entry e of type with from <= seq < to, found through the
+ * type index, its payload decoded into p (deinitialised after fn: fn copies what it keeps).
+ * fn returns 0 to go on, 1 to stop, or a negative errno. Returns 0 or the first negative errno
+ * (of fn or of the vault). (decode.c) */
+typedef int (*ctl_type_fn)(void *userdata, const struct vault_entry *e,
+                           const struct ctl_payload *p);
+int ctl_scan_type(struct vault_reader *r, int type, uint64_t from, uint64_t to, ctl_type_fn fn,
+                  void *userdata);
 /* The audit or verdict entry (type VAULT_ENTRY_AUDIT / VAULT_ENTRY_VERDICT) of incident id:
  * the first after it naming it. Returns 0 with *ret_seq and *p decoded (deinit it), -ENOENT,
  * or a vault error. (cmd_report.c) */

@@ -872,3 +872,23 @@ void ctl_payload_print(FILE *f, const struct ctl_payload *p, const struct ctl_mo
 		print_object(f, obj);
 	json_decref(obj);
 }
+
+int ctl_scan_type(struct vault_reader *r, int type, uint64_t from, uint64_t to, ctl_type_fn fn,
+                  void *userdata)
+{
+	for (uint64_t seq; from < to; from = seq + 1) {
+		struct vault_entry e;
+		struct ctl_payload p;
+		int rc = vault_next_of_type(r, type, from, &seq);
+		if (rc == -ENOENT || (rc == 0 && seq >= to))
+			return 0;
+		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
+			return rc;
+		ctl_payload_decode(&e, &p);
+		rc = fn(userdata, &e, &p);
+		ctl_payload_deinit(&p);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	return 0;
+}
