@@ -13,6 +13,7 @@
 
 #include "entry.pb-c.h"
 #include "frame.h"
+#include "wirecheck.h"
 
 #define E(x) EVIDENT__V1__ERROR__CODE__##x
 
@@ -91,6 +92,11 @@ dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_a
 		dispatch_msg_free(m);
 		return fail(err, err_size, E(BAD_MESSAGE),
 		            "frame has no body this daemon knows (unknown or missing oneof case)");
+	}
+	/* protobuf-c cut each string at its first NUL and checked no UTF-8: look at the bytes */
+	if (wire_check_strings(&evident__v1__frame__descriptor, body, len, err, err_size) < 0) {
+		dispatch_msg_free(m);
+		return E(BAD_MESSAGE);
 	}
 	return 0;
 }

@@ -49,8 +49,10 @@ struct dispatch_msg {
 };
 
 /* Decodes body[0..len). arena (may be NULL) must not be in use by another message: free the
- * previous one first. Returns 0 with m->frame set (free with dispatch_msg_free), or
- * BAD_MESSAGE with a reason in err. */
+ * previous one first. Every string field, at any depth, must be UTF-8 without a NUL byte
+ * (wirecheck.h: protobuf-c would hand "x\0one" on as "x"). Returns 0 with m->frame set (free
+ * with dispatch_msg_free), or BAD_MESSAGE with a reason in err, for a string naming its
+ * field: "record.request_id: NUL byte at offset 1". */
 dispatch_code dispatch_decode(const uint8_t *body, size_t len, struct dispatch_arena *arena,
                               struct dispatch_msg *m, char *err, size_t err_size);
 void dispatch_msg_free(struct dispatch_msg *m);

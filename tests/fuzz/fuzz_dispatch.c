@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target: the daemon's dispatch path on untrusted socket bytes, frame -> decode ->
- * validate -> payload -> vault append, on a temporary vault holding one registered model. */
+ * validate -> payload -> vault append, on a temporary vault holding one registered model. No
+ * string in a stored payload may hold a NUL byte or invalid UTF-8 (proto/wirecheck.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "entry.pb-c.h"
 #include "frame.h"
 #include "registry.h"
 #include "vault.h"
+#include "wirecheck.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -92,6 +95,11 @@ static void one_frame(const uint8_t *body, size_t len)
 		size_t plen;
 		if (dispatch_record_payload(body, len, f->record, "fuzz", &peer, 1, &payload,
 		                            &plen) < 0)
+			abort();
+		/* decoding refused every string with a NUL byte or invalid UTF-8: what the vault
+		 * would store has none, at any depth */
+		if (wire_check_strings(&evident__entry__v1__record_entry__descriptor, payload, plen,
+		                       NULL, 0) < 0)
 			abort();
 		/* what is stored must decode back to the same record */
 		struct vault_entry_in in = {.type = VAULT_ENTRY_RECORD,

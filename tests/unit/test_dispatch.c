@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for daemon/dispatch.c: bounded decoding, Hello/manifest/record checks, canonical
- * manifests, record payloads that keep the bytes as received, and reply frames. */
+ * manifests, record payloads that keep the bytes as received, and reply frames; the string check
+ * on the wire (proto/wirecheck.c) through dispatch_decode and on its own. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "frame.h"
 #include "registry.h"
 #include "testutil.h"
+#include "wirecheck.h"
 
 #define E(x) EVIDENT__V1__ERROR__CODE__##x
 
@@ -106,6 +108,252 @@ START_TEST(dispatch_decode_bounds_and_unknown_bodies)
 }
 END_TEST
 
+/* Packs f, then overwrites the first occurrence of marker with repl (as many bytes): the way to
+ * put bytes protobuf-c cannot pack (a NUL inside a string) into a frame. */
+static uint8_t *pack_patched(const Evident__V1__Frame *f, size_t *ret_len, const char *marker,
+                             const char *repl)
+{
+	uint8_t *bytes;
+	size_t n = strlen(marker);
+
+	ck_assert_int_eq(dispatch_pack(&f->base, &bytes, ret_len), 0);
+	uint8_t *at = memmem(bytes, *ret_len, marker, n);
+	ck_assert_ptr_nonnull(at);
+	memcpy(at, repl, n);
+	return bytes;
+}
+
+/* Decodes bytes and expects BAD_MESSAGE with exactly this reason (want NULL: success). */
+static void expect_decode(uint8_t *bytes, size_t len, const char *want)
+{
+	struct dispatch_msg m;
+	char err[200] = "";
+	dispatch_code rc = dispatch_decode(bytes, len, NULL, &m, err, sizeof(err));
+
+	if (!want) {
+		ck_assert_msg(rc == 0, "refused: %s", err);
+		dispatch_msg_free(&m);
+	} else {
+		ck_assert_int_eq(rc, E(BAD_MESSAGE));
+		ck_assert_str_eq(err, want);
+		ck_assert_ptr_null(m.frame);
+	}
+	free(bytes);
+}
+
+/* expect_decode() of f packed and patched (marker replaced by repl). */
+static void expect_patched(const Evident__V1__Frame *f, const char *marker, const char *repl,
+                           const char *want)
+{
+	size_t len;
+	uint8_t *bytes = pack_patched(f, &len, marker, repl);
+
+	expect_decode(bytes, len, want);
+}
+
+/* A record frame whose strings are all ASCII placeholders of the lengths the tests patch. */
+static void record_frame(Evident__V1__Frame *f, Evident__V1__Record *r,
+                         Evident__V1__Record__LabelsEntry *lab,
+                         Evident__V1__Record__LabelsEntry **labp)
+{
+	static double feats[3] = {1, 2, 3}, scores[1] = {0.5};
+
+	evident__v1__record__init(r);
+	r->model_id = "credit";
+	r->model_version = "1.0";
+	r->request_id = "xQone";
+	r->n_features = 3;
+	r->features = feats;
+	r->n_scores = 1;
+	r->scores = scores;
+	r->decision = "approve";
+	for (int i = 0; i < 2; i++) {
+		evident__v1__record__labels_entry__init(&lab[i]);
+		labp[i] = &lab[i];
+	}
+	lab[0].key = "desk";
+	lab[0].value = "eu";
+	lab[1].key = "note";
+	lab[1].value = "ab####";
+	r->n_labels = 2;
+	r->labels = labp;
+	evident__v1__frame__init(f);
+	f->body_case = EVIDENT__V1__FRAME__BODY_RECORD;
+	f->record = r;
+}
+
+START_TEST(dispatch_decode_checks_strings_as_bytes)
+{
+	Evident__V1__Frame f;
+	Evident__V1__Record r;
+	Evident__V1__Record__LabelsEntry lab[2], *labp[2];
+	size_t len;
+
+	/* issue 11 item 4: "x\0one" and "x\0two" both read as "x" and collapsed into one record;
+	 * each is refused now, naming the field and where the NUL is */
+	record_frame(&f, &r, lab, labp);
+	expect_patched(&f, "xQone", "x\0one", "record.request_id: NUL byte at offset 1");
+	expect_patched(&f, "xQone", "x\0two", "record.request_id: NUL byte at offset 1");
+	expect_patched(&f, "xQone", "xone\0", "record.request_id: NUL byte at offset 4");
+	/* model_id "m\0junk" was accepted as "m" */
+	r.model_id = "mQjunk";
+	expect_patched(&f, "mQjunk", "m\0junk", "record.model_id: NUL byte at offset 1");
+	r.model_id = "credit";
+	/* map entries are messages: their strings are checked too, with the entry's index */
+	expect_patched(&f, "ab####", "ab\xc0\xaf##",
+	               "record.labels[1].value: invalid UTF-8 at offset 2");
+	expect_patched(&f, "desk",
+	               "d\xff"
+	               "sk",
+	               "record.labels[0].key: invalid UTF-8 at offset 1");
+
+	/* invalid UTF-8: overlong forms, surrogates, above U+10FFFF, cut sequences, stray
+	 * continuation bytes, bytes never used */
+	static const char *const invalid[] = {
+	    "ab\xc0\x80##",    "ab\xc1\xbf##",       "ab\xe0\x9f\xbf#",    "ab\xf0\x8f\xbf\xbf",
+	    "ab\xed\xa0\x80#", "ab\xed\xbf\xbf#",    "ab\xf4\x90\x80\x80", "ab\xf5\x80\x80\x80",
+	    "ab\xe2\x82##",    "ab\xe2\x82\xac\x80", "ab\x80###",          "ab\xfe###",
+	    "ab\xf0\x9f\x98#",
+	};
+	for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+		char want[64];
+		size_t off = strcmp(invalid[i], "ab\xe2\x82\xac\x80") == 0 ? 5 : 2;
+		snprintf(want, sizeof(want), "record.labels[1].value: invalid UTF-8 at offset %zu",
+		         off);
+		expect_patched(&f, "ab####", invalid[i], want);
+	}
+	/* valid: 2-, 3- and 4-byte forms and the edges of each range */
+	static const char *const valid[] = {
+	    "caf\xc3\xa9#",
+	    "\xc2\x80\xdf\xbf##",
+	    "\xe0\xa0\x80\xed\x9f\xbf",
+	    "\xee\x80\x80\xef\xbf\xbf",
+	    "ab\xf0\x90\x80\x80",
+	    "ab\xf4\x8f\xbf\xbf",
+	    "\xf0\x9f\x98\x80##",
+	    "a\x01\x7f###",
+	};
+	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		expect_patched(&f, "ab####", valid[i], NULL);
+
+	/* a singular field sent twice: protobuf keeps the last, the check sees both */
+	{
+		uint8_t *a = pack_patched(&f, &len, "xQone", "x\0one"), *b;
+		size_t blen;
+		ck_assert_int_eq(dispatch_pack(&f.base, &b, &blen), 0);
+		uint8_t *both = malloc(len + blen);
+		memcpy(both, a, len);
+		memcpy(both + len, b, blen);
+		free(a);
+		free(b);
+		expect_decode(both, len + blen, "record.request_id: NUL byte at offset 1");
+	}
+
+	/* Hello: a client name with NUL and control bytes was checked as its prefix */
+	Evident__V1__Hello h = EVIDENT__V1__HELLO__INIT;
+	h.has_protocol_version = true;
+	h.protocol_version = 1;
+	h.client_name = "svcQQb";
+	evident__v1__frame__init(&f);
+	f.body_case = EVIDENT__V1__FRAME__BODY_HELLO;
+	f.hello = &h;
+	expect_patched(&f, "svcQQb",
+	               "svc\0\x01"
+	               "b",
+	               "hello.client_name: NUL byte at offset 3");
+
+	/* a manifest's nested strings, by their path */
+	Evident__V1__ModelManifest mf;
+	Evident__V1__Feature fs[5], *fps[5];
+	Evident__V1__RegisterModel rm = EVIDENT__V1__REGISTER_MODEL__INIT;
+	make_manifest(&mf, fs, fps, 5);
+	fs[3].name = "fea#ure3";
+	rm.manifest = &mf;
+	evident__v1__frame__init(&f);
+	f.body_case = EVIDENT__V1__FRAME__BODY_REGISTER_MODEL;
+	f.register_model = &rm;
+	expect_patched(&f, "fea#ure3",
+	               "fea\xed\xa0\x80"
+	               "e3",
+	               "register_model.manifest.features[3].name: invalid UTF-8 at offset 3");
+	Evident__V1__Lineage lin = EVIDENT__V1__LINEAGE__INIT;
+	Evident__V1__Lineage__HyperparametersEntry hp =
+	    EVIDENT__V1__LINEAGE__HYPERPARAMETERS_ENTRY__INIT;
+	Evident__V1__Lineage__HyperparametersEntry *hpp = &hp;
+	hp.key = "eta";
+	hp.value = "0.1";
+	lin.n_hyperparameters = 1;
+	lin.hyperparameters = &hpp;
+	mf.lineage = &lin;
+	expect_patched(&f, "0.1",
+	               "0\0"
+	               "1",
+	               "register_model.manifest.lineage.hyperparameters[0].value: NUL byte at "
+	               "offset 1");
+
+	/* a review's note; an artifact chunk's data is bytes: NUL and anything else are fine */
+	Evident__V1__Review rv = EVIDENT__V1__REVIEW__INIT;
+	rv.note = "fine ok";
+	evident__v1__frame__init(&f);
+	f.body_case = EVIDENT__V1__FRAME__BODY_REVIEW;
+	f.review = &rv;
+	expect_patched(&f, "fine ok", "fine\0ok", "review.note: NUL byte at offset 4");
+	Evident__V1__ArtifactChunk ch = EVIDENT__V1__ARTIFACT_CHUNK__INIT;
+	ch.model_id = "credit";
+	ch.version = "1.0";
+	ch.has_data = true;
+	ch.data.data = (uint8_t *)"\0\xff\xc0\x80";
+	ch.data.len = 4;
+	evident__v1__frame__init(&f);
+	f.body_case = EVIDENT__V1__FRAME__BODY_ARTIFACT_CHUNK;
+	f.artifact_chunk = &ch;
+	expect_patched(&f, "credit", "credit", NULL);
+}
+END_TEST
+
+START_TEST(wire_text_check_offsets)
+{
+	bool nul;
+
+	ck_assert_uint_eq(wire_text_check((const uint8_t *)"", 0, &nul), 0);
+	ck_assert_uint_eq(wire_text_check((const uint8_t *)"abc", 3, &nul), 3);
+	ck_assert_uint_eq(wire_text_check((const uint8_t *)"ab\0c", 4, &nul), 2);
+	ck_assert(nul);
+	ck_assert_uint_eq(wire_text_check((const uint8_t *)"\xe2\x82\xac\xe2\x82", 5, &nul), 3);
+	ck_assert(!nul);
+	ck_assert_uint_eq(wire_text_check((const uint8_t *)"\xf4\x8f\xbf\xbf", 4, NULL), 4);
+	ck_assert_uint_eq(wire_text_check((const uint8_t *)"\xf4\x8f\xbf\xbf", 3, NULL), 0);
+}
+END_TEST
+
+START_TEST(wire_check_strings_malformed)
+{
+	char err[200];
+	/* a string whose length runs past the end; a group; field number 0 */
+	static const uint8_t past[] = {0x2a, 0x03, 0x1a, 0x09, 'a'};
+	static const uint8_t group[] = {0x2b, 0x2c};
+	static const uint8_t zero[] = {0x02, 0x00};
+
+	ck_assert_int_eq(wire_check_strings(&evident__v1__frame__descriptor, past, sizeof(past),
+	                                    err, sizeof(err)),
+	                 -EBADMSG);
+	ck_assert_str_eq(err, "record: length-delimited field at byte 0 runs past the end");
+	ck_assert_int_eq(wire_check_strings(&evident__v1__frame__descriptor, group, sizeof(group),
+	                                    err, sizeof(err)),
+	                 -EBADMSG);
+	ck_assert_int_eq(wire_check_strings(&evident__v1__frame__descriptor, zero, sizeof(zero),
+	                                    err, sizeof(err)),
+	                 -EBADMSG);
+	/* a tiny buffer gets a cut, terminated message */
+	static const uint8_t nul[] = {0x2a, 0x04, 0x1a, 0x02, 'x', 0};
+	char tiny[8];
+	ck_assert_int_eq(wire_check_strings(&evident__v1__frame__descriptor, nul, sizeof(nul), tiny,
+	                                    sizeof(tiny)),
+	                 -EILSEQ);
+	ck_assert_str_eq(tiny, "record.");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ checks */
 
 START_TEST(dispatch_check_hello_versions_and_names)
@@ -122,6 +370,13 @@ START_TEST(dispatch_check_hello_versions_and_names)
 	h.client_name = "has space";
 	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
 	h.client_name = "@models";
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	/* printable ASCII exactly: no control bytes, DEL or anything beyond ASCII */
+	h.client_name = "svc\x01b";
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	h.client_name = "svc\x7f";
+	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	h.client_name = "caf\xc3\xa9";
 	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), E(BAD_MESSAGE));
 	h.client_name = "pricing-svc/1";
 	ck_assert_int_eq(dispatch_check_hello(&h, err, sizeof(err)), 0);
@@ -304,6 +559,11 @@ static Suite *dispatch_suite(void)
 
 	tc = tcase_create("dispatch_decode");
 	tcase_add_test(tc, dispatch_decode_bounds_and_unknown_bodies);
+	tcase_add_test(tc, dispatch_decode_checks_strings_as_bytes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("wire_check_strings");
+	tcase_add_test(tc, wire_text_check_offsets);
+	tcase_add_test(tc, wire_check_strings_malformed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("dispatch_check_hello");
 	tcase_add_test(tc, dispatch_check_hello_versions_and_names);
