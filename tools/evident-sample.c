@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "entry_key.h"
 #include "evident_version.h"
 
 #define PROG         "evident-sample"
@@ -128,8 +129,11 @@ static char *artifact_text(int n)
 
 /* ------------------------------------------------------------------ appending */
 
+/* Appends one entry; dedup_client/dedup_request as the daemon keys them (entry_key.h), or
+ * NULL. */
 static int append_one(struct vault *v, uint16_t type, const ProtobufCMessage *msg,
-                      const char *dedup_request, struct vault_append_result *ret)
+                      const char *dedup_client, const char *dedup_request,
+                      struct vault_append_result *ret)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -137,7 +141,7 @@ static int append_one(struct vault *v, uint16_t type, const ProtobufCMessage *ms
 	    .type = type,
 	    .payload = buf,
 	    .payload_len = len,
-	    .dedup_client = dedup_request ? CLIENT : NULL,
+	    .dedup_client = dedup_client,
 	    .dedup_request = dedup_request,
 	};
 	int rc;
@@ -165,7 +169,7 @@ static int append_lifecycle(struct vault *v)
 	l.pid = (uint32_t)getpid();
 	l.hostname = host;
 	l.detail = "sample data generator";
-	rc = append_one(v, VAULT_ENTRY_LIFECYCLE, &l.base, NULL, &res);
+	rc = append_one(v, VAULT_ENTRY_LIFECYCLE, &l.base, NULL, NULL, &res);
 	if (rc == 0)
 		printf("  seq %" PRIu64 "  lifecycle start\n", res.seq);
 	return rc;
@@ -179,7 +183,7 @@ static int register_artifact(struct vault *v, const struct options *o, const cha
 	struct vault_blob_writer *w = NULL;
 	struct vault_append_result res;
 	size_t len = strlen(text);
-	char hex[CTL_HEX_MAX], dedup[128];
+	char hex[CTL_HEX_MAX];
 	int rc;
 
 	rc = vault_sha256(text, len, hash);
@@ -203,12 +207,10 @@ static int register_artifact(struct vault *v, const struct options *o, const cha
 	a.sha256 = (ProtobufCBinaryData){VAULT_HASH_LEN, hash};
 	a.has_size = true;
 	a.size = len;
-	snprintf(dedup, sizeof(dedup), "artifact:%s@%s", MODEL_ID, o->version);
-	rc = append_one(v, VAULT_ENTRY_ARTIFACT, &a.base, dedup, &res);
+	rc = append_one(v, VAULT_ENTRY_ARTIFACT, &a.base, NULL, NULL, &res);
 	if (rc == 0)
-		printf("  seq %" PRIu64 "  artifact %s@%s (blob %s, %zu bytes)%s\n", res.seq,
-		       MODEL_ID, o->version, ctl_hex(hash, VAULT_HASH_LEN, hex), len,
-		       res.duplicate ? ", already registered" : "");
+		printf("  seq %" PRIu64 "  artifact %s@%s (blob %s, %zu bytes)\n", res.seq,
+		       MODEL_ID, o->version, ctl_hex(hash, VAULT_HASH_LEN, hex), len);
 	return rc;
 }
 
@@ -286,8 +288,8 @@ static int register_model(struct vault *v, const struct options *o, const char *
 	mf.output_names = output_names;
 	me.client_name = CLIENT;
 	me.manifest = &mf;
-	snprintf(dedup, sizeof(dedup), "model:%s@%s", MODEL_ID, o->version);
-	rc = append_one(v, VAULT_ENTRY_MODEL, &me.base, dedup, &res);
+	snprintf(dedup, sizeof(dedup), "%s@%s", MODEL_ID, o->version);
+	rc = append_one(v, VAULT_ENTRY_MODEL, &me.base, ENTRY_MODELS_CLIENT, dedup, &res);
 	if (rc == 0)
 		printf("  seq %" PRIu64 "  model %s@%s (%d features)%s\n", res.seq, MODEL_ID,
 		       o->version, o->n_features, res.duplicate ? ", already registered" : "");
@@ -469,9 +471,18 @@ static int write_sample(struct vault *v, const struct options *o)
 	artifact = artifact_text(o->n_features);
 	if (!artifact)
 		return fail("artifact", -ENOMEM);
-	rc = register_artifact(v, o, artifact, hash);
-	if (rc == 0)
-		rc = register_model(v, o, artifact, hash);
+	/* A version registered by an earlier run is not registered again (as the daemon). */
+	char key[128];
+	uint64_t seq;
+	snprintf(key, sizeof(key), "%s@%s", MODEL_ID, o->version);
+	if (vault_dedup_lookup(v, ENTRY_MODELS_CLIENT, key, &seq) == 0) {
+		printf("  model %s already registered (entry %" PRIu64 ")\n", key, seq);
+		rc = 0;
+	} else {
+		rc = register_artifact(v, o, artifact, hash);
+		if (rc == 0)
+			rc = register_model(v, o, artifact, hash);
+	}
 	free(artifact);
 	if (rc < 0)
 		return fail("registering the model", rc);

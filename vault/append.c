@@ -47,14 +47,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static size_t dedup_key(const char *client, const char *request, uint8_t *out)
+ssize_t vault__dedup_key(const char *client, const char *request, uint8_t *out)
 {
 	size_t cl = strlen(client), rl = strlen(request);
 
-	memcpy(out, client, cl);
-	out[cl] = 0;
-	memcpy(out + cl + 1, request, rl);
-	return cl + 1 + rl;
+	if (cl + 1 + rl > VAULT_DEDUP_KEY_MAX)
+		return -EINVAL;
+	if (out) {
+		memcpy(out, client, cl);
+		out[cl] = 0;
+		memcpy(out + cl + 1, request, rl);
+	}
+	return (ssize_t)(cl + 1 + rl);
 }
 
 static bool dedup_valid(const struct vault_entry_in *e)
@@ -63,7 +67,7 @@ static bool dedup_valid(const struct vault_entry_in *e)
 		return true;
 	if (!e->dedup_client || !e->dedup_request)
 		return false;
-	return strlen(e->dedup_client) + strlen(e->dedup_request) + 1 <= VAULT_DEDUP_KEY_MAX;
+	return vault__dedup_key(e->dedup_client, e->dedup_request, NULL) > 0;
 }
 
 /* Appends one entry inside txn, advancing h. */
@@ -156,7 +160,8 @@ static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t
 		MDB_val k, d;
 
 		if (e->dedup_client) {
-			k = (MDB_val){dedup_key(e->dedup_client, e->dedup_request, dk), dk};
+			k = (MDB_val){
+			    (size_t)vault__dedup_key(e->dedup_client, e->dedup_request, dk), dk};
 			rc = mdb_get(txn, v->dbi[DB_DEDUP], &k, &d);
 			if (rc == 0) {
 				struct vault_leaf leaf;
@@ -239,7 +244,7 @@ int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
 
 	if (!client || !request || !dedup_valid(&e))
 		return -EINVAL;
-	k = (MDB_val){dedup_key(client, request, dk), dk};
+	k = (MDB_val){(size_t)vault__dedup_key(client, request, dk), dk};
 	rc = vault__txn_begin(v, false, &txn);
 	if (rc < 0)
 		return rc;

@@ -121,6 +121,10 @@ int vault__txn_begin(struct vault *v, bool write, MDB_txn **ret);
 void vault__txn_abort(struct vault *v, MDB_txn *txn); /* takes NULL */
 int vault__txn_commit(struct vault *v, MDB_txn *txn);
 int vault__grow_map(struct vault *v);
+/* The dedup database's key: client ‖ 0x00 ‖ request (FORMAT.md §2), into out (at least
+ * VAULT_DEDUP_KEY_MAX + 1 bytes; NULL: only measure). Returns its length, or -EINVAL when it
+ * would exceed VAULT_DEDUP_KEY_MAX. */
+ssize_t vault__dedup_key(const char *client, const char *request, uint8_t *out);
 int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_leaf *ret_leaf,
                     uint8_t ret_hash[32]);
 

@@ -420,8 +420,9 @@ enum vault_problem {
 	VAULT_PROBLEM_TRUNCATED,       /* fewer entries than a checkpoint covers */
 	VAULT_PROBLEM_EXTRA,           /* data stored beyond the last entry */
 	VAULT_PROBLEM_BLOB,            /* a blob's content does not match its hash */
-	VAULT_PROBLEM_DEDUP,           /* a dedup key names a missing entry */
+	VAULT_PROBLEM_DEDUP,           /* the dedup index disagrees with the entries' keys */
 	VAULT_PROBLEM_INDEX,           /* the type index disagrees with the leaves */
+	VAULT_PROBLEM_UNSIGNED,        /* entries, but no checkpoint signed by the key */
 	_VAULT_PROBLEM_MAX,
 };
 
@@ -429,6 +430,14 @@ enum vault_problem {
 const char *vault_problem_name(enum vault_problem p);
 
 typedef void (*vault_progress_fn)(void *userdata, uint64_t done, uint64_t total);
+
+/* Derives the dedup key an entry was appended with (vault_entry_in.dedup_client and
+ * dedup_request) from its type and payload: the vault treats payloads as opaque, so the
+ * application that wrote them supplies this. Writes NUL-terminated strings into client and
+ * request (each VAULT_DEDUP_KEY_MAX bytes). Returns 1 when the entry carries a key, 0 when
+ * entries of its type carry none, -EBADMSG when the payload does not decode. */
+typedef int (*vault_dedup_key_fn)(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                                  char *client, char *request);
 
 struct vault_verify_options {
 	/* Additional checkpoints held elsewhere (signed notes), checked for signature, size and
@@ -442,6 +451,12 @@ struct vault_verify_options {
 	unsigned threads;           /* 0: one per online CPU (at most 4) */
 	vault_progress_fn progress; /* called from the calling thread; may be NULL */
 	void *progress_userdata;
+	/* With dedup_key, the dedup index is rebuilt from the entries and compared: every
+	 * entry's key names it, and no other key exists (a pruned entry's key cannot be
+	 * re-derived: it must name an entry of a keyed type, at most once). Called from several
+	 * threads at once; NULL: the index is only checked to name existing entries. */
+	vault_dedup_key_fn dedup_key;
+	void *dedup_userdata;
 };
 
 struct vault_verify_report {
@@ -456,12 +471,22 @@ struct vault_verify_report {
 	uint64_t pruned;        /* entries whose payload was pruned */
 	uint64_t checkpoints;   /* checkpoints checked (stored + given) */
 	uint64_t blobs;         /* blobs rehashed */
+	uint64_t dedup_keys;    /* dedup keys checked against their entries (with dedup_key) */
 	uint8_t root[VAULT_HASH_LEN];
+	/* The signed head: the largest tree size a checkpoint (stored or given) signed by the key
+	 * covers, and what lies beyond it. An unsigned tail can be rewritten by anyone with
+	 * write access to the files without it showing, so monitors bound it. */
+	uint64_t signed_size;
+	uint64_t unsigned_entries;  /* entries - signed_size */
+	uint64_t unsigned_since_ns; /* timestamp of the first unsigned entry; 0 when none */
 };
 
 /* Recomputes everything from the stored bytes: every payload hash, leaf hash, chain link,
  * timestamp order, Merkle node and root; every stored checkpoint's signature and root; the
- * given external checkpoints (which also detect truncation/rollback); prune entries; blobs.
+ * given external checkpoints (which also detect truncation/rollback); prune entries; blobs;
+ * the type and dedup indexes. A vault holding entries of which no checkpoint signed by the
+ * key (opts->key, else the vault's own) covers any is VAULT_PROBLEM_UNSIGNED: without a
+ * signature the whole log could have been rewritten consistently.
  * Stops at the first problem with the lowest seq. Returns 0 with *ret filled (check
  * ret->problem); a negative errno only when the check itself could not run. */
 int vault_verify(struct vault *v, const struct vault_verify_options *opts,

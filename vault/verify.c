@@ -41,8 +41,9 @@ static const char *const problem_names[_VAULT_PROBLEM_MAX] = {
     [VAULT_PROBLEM_TRUNCATED] = "vault truncated relative to a checkpoint",
     [VAULT_PROBLEM_EXTRA] = "data stored beyond the last entry",
     [VAULT_PROBLEM_BLOB] = "blob content does not match its hash",
-    [VAULT_PROBLEM_DEDUP] = "dedup index names a missing entry",
+    [VAULT_PROBLEM_DEDUP] = "dedup index disagrees with the entries",
     [VAULT_PROBLEM_INDEX] = "type index disagrees with the entries",
+    [VAULT_PROBLEM_UNSIGNED] = "no signed checkpoint covers the entries",
 };
 
 const char *vault_problem_name(enum vault_problem p)
@@ -95,8 +96,63 @@ static int u64vec_push(struct u64vec *a, uint64_t x)
 
 /* ------------------------------------------------------------------ payload workers */
 
+/* With a dedup_key callback: the entry's own key must be in the index and name it. Counts
+ * the keyed entries in *keyed (the index may hold no others: check_dedup). */
+static int dedup_entry_check(struct vault *v, MDB_txn *txn, const struct vault_verify_options *o,
+                             uint64_t seq, uint16_t type, const uint8_t *payload, size_t len,
+                             struct finding *f, uint64_t *keyed)
+{
+	char client[VAULT_DEDUP_KEY_MAX], request[VAULT_DEDUP_KEY_MAX];
+	uint8_t dk[VAULT_DEDUP_KEY_MAX + 1];
+	MDB_val k, d;
+	ssize_t kl;
+	int rc;
+
+	if (!o || !o->dedup_key)
+		return 0;
+	rc = o->dedup_key(o->dedup_userdata, type, payload, len, client, request);
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		found(f, VAULT_PROBLEM_DEDUP, seq,
+		      "entry %" PRIu64 ": its payload does not decode, so its dedup key cannot be "
+		      "derived",
+		      seq);
+		return 0;
+	}
+	client[VAULT_DEDUP_KEY_MAX - 1] = request[VAULT_DEDUP_KEY_MAX - 1] = 0;
+	kl = vault__dedup_key(client, request, dk);
+	if (kl < 0) {
+		found(f, VAULT_PROBLEM_DEDUP, seq, "entry %" PRIu64 ": its dedup key is too long",
+		      seq);
+		return 0;
+	}
+	k = (MDB_val){(size_t)kl, dk};
+	rc = mdb_get(txn, v->dbi[DB_DEDUP], &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		found(f, VAULT_PROBLEM_DEDUP, seq,
+		      "entry %" PRIu64 ": its dedup key (client \"%.60s\", request \"%.60s\") is "
+		      "missing from the index: a retry would be stored twice",
+		      seq, client, request);
+		return 0;
+	}
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (d.mv_size != 8 || vault__rd64(d.mv_data) != seq) {
+		found(f, VAULT_PROBLEM_DEDUP, seq,
+		      "entry %" PRIu64 ": its dedup key (client \"%.60s\", request \"%.60s\") "
+		      "names entry %" PRIu64 " instead",
+		      seq, client, request, d.mv_size == 8 ? vault__rd64(d.mv_data) : UINT64_MAX);
+		return 0;
+	}
+	(*keyed)++;
+	return 0;
+}
+
 struct worker {
 	struct vault *v;
+	const struct vault_verify_options *o;
+	uint64_t keyed; /* entries carrying a dedup key, checked against the index */
 	pthread_t thread;
 	uint64_t from, to;
 	_Atomic uint64_t done;
@@ -171,6 +227,10 @@ static void *payload_worker(void *arg)
 			      vault_hex(leaf.payload_hash, b));
 			break;
 		}
+		w->err = dedup_entry_check(v, txn, w->o, seq, leaf.type, pv.mv_data, pv.mv_size,
+		                           &w->f, &w->keyed);
+		if (w->err < 0 || w->f.problem != VAULT_OK)
+			break;
 	next:
 		if ((seq & 1023) == 0)
 			atomic_store_explicit(&w->done, seq - w->from, memory_order_relaxed);
@@ -302,6 +362,8 @@ struct walk {
 	struct u64vec pruned; /* targets named by prune entries, in entry order */
 	uint64_t prune_entries;
 	uint64_t indexed; /* non-record entries, each of which must be in the type index */
+	const struct vault_verify_options *o;
+	uint64_t keyed; /* entries whose dedup key was found naming them (workers + missing) */
 };
 
 /* Checks a prune entry's payload against its target, read from the walker's snapshot. */
@@ -617,13 +679,21 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 			if (vault__sha256(&w->h, d.mv_data, d.mv_size, hash) < 0)
 				return -EIO;
 			*bytes += d.mv_size;
-			if (d.mv_size != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32))
+			if (d.mv_size != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32)) {
 				found(&w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
 				      "entry %" PRIu64 ": payload does not match its leaf", seq);
+				continue;
+			}
+			rc = dedup_entry_check(w->v, w->txn, w->o, seq, leaf.type, d.mv_data,
+			                       d.mv_size, &w->f, &w->keyed);
+			if (rc < 0)
+				return rc;
 		}
 	}
 	return 0;
 }
+
+static int check_dedup(struct walk *w);
 
 static int check_tail(struct walk *w)
 {
@@ -667,20 +737,113 @@ static int check_tail(struct walk *w)
 		      " entries of indexed types",
 		      indexed, w->indexed);
 
+	return check_dedup(w);
+}
+
+/* Prints a dedup key (client ‖ 0 ‖ request) as "client \"C\", request \"R\"". */
+static void key_text(const MDB_val *k, char *buf, size_t size)
+{
+	const char *p = k->mv_data, *nul = memchr(p, 0, k->mv_size);
+	int cl = nul ? (int)(nul - p) : (int)k->mv_size;
+	int rl = nul ? (int)(k->mv_size - (size_t)cl - 1) : 0;
+
+	snprintf(buf, size, "client \"%.*s\", request \"%.*s\"", cl > 60 ? 60 : cl, p,
+	         rl > 60 ? 60 : rl, nul ? nul + 1 : "");
+}
+
+/* The dedup index is derived data: every key names an entry of the log; with a dedup_key
+ * callback, the entries' own keys were checked to be present (dedup_entry_check), so the
+ * index may hold no other key naming a present entry, and at most one per pruned entry
+ * (whose key can no longer be derived). A forged key would make the daemon answer a new
+ * record "duplicate" and drop it; a deleted one would store a retry twice. */
+static int check_dedup(struct walk *w)
+{
+	const struct vault_verify_options *o = w->o;
+	struct u64vec at_pruned = {0};
+	uint64_t present = 0;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	char text[200];
+	int rc;
+
 	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_DEDUP], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
 	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
-		if (d.mv_size != 8 || vault__rd64(d.mv_data) >= w->n) {
+		uint64_t seq = d.mv_size == 8 ? vault__rd64(d.mv_data) : UINT64_MAX;
+		if (seq >= w->n) {
+			key_text(&k, text, sizeof(text));
 			found(&w->f, VAULT_PROBLEM_DEDUP, w->n,
-			      "dedup key \"%.*s\" names entry %" PRIu64 ", beyond the log",
-			      (int)(k.mv_size > 60 ? 60 : k.mv_size), (const char *)k.mv_data,
-			      d.mv_size == 8 ? vault__rd64(d.mv_data) : 0);
+			      "dedup key (%s) names entry %" PRIu64 ", beyond the log", text, seq);
 			break;
 		}
+		if (bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp)) {
+			if (u64vec_push(&at_pruned, seq) < 0) {
+				rc = -ENOMEM;
+				goto out;
+			}
+		} else {
+			present++;
+		}
 	}
+	if (rc != MDB_NOTFOUND) {
+		rc = rc ? vault__err_from_mdb(rc) : 0;
+		if (rc < 0 || w->f.problem != VAULT_OK)
+			goto out;
+	}
+	rc = 0;
+	if (!o || !o->dedup_key || w->f.problem != VAULT_OK)
+		goto out;
+	if (at_pruned.n > 1) {
+		qsort(at_pruned.v, at_pruned.n, sizeof(uint64_t), u64cmp);
+		for (size_t i = 1; i < at_pruned.n; i++)
+			if (at_pruned.v[i] == at_pruned.v[i - 1]) {
+				found(&w->f, VAULT_PROBLEM_DEDUP, w->n,
+				      "two dedup keys name pruned entry %" PRIu64, at_pruned.v[i]);
+				goto out;
+			}
+	}
+	if (present == w->keyed)
+		goto out;
+	/* A key that no entry carries: find it to name it. */
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		uint64_t seq = vault__rd64(d.mv_data);
+		char client[VAULT_DEDUP_KEY_MAX], request[VAULT_DEDUP_KEY_MAX];
+		uint8_t key[8], dk[VAULT_DEDUP_KEY_MAX + 1];
+		MDB_val pk = {8, key}, pd;
+		struct vault_leaf leaf;
+		ssize_t kl = -1;
+
+		vault__be64(key, seq);
+		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) != 0 ||
+		    vault__leaf_get(w->v, w->txn, seq, &leaf, NULL) < 0)
+			continue; /* pruned */
+		int kr = o->dedup_key(o->dedup_userdata, leaf.type, pd.mv_data, pd.mv_size, client,
+		                      request);
+		if (kr == 1) {
+			client[VAULT_DEDUP_KEY_MAX - 1] = request[VAULT_DEDUP_KEY_MAX - 1] = 0;
+			kl = vault__dedup_key(client, request, dk);
+		}
+		if (kl < 0 || (size_t)kl != k.mv_size || memcmp(dk, k.mv_data, k.mv_size) != 0) {
+			key_text(&k, text, sizeof(text));
+			found(&w->f, VAULT_PROBLEM_DEDUP, seq,
+			      "dedup key (%s) names entry %" PRIu64 ", which %s: a new record "
+			      "under this key would be answered \"duplicate\" and not stored",
+			      text, seq, kr == 1 ? "carries another key" : "carries no key");
+			rc = 0;
+			goto out;
+		}
+	}
+	rc = 0;
+	found(&w->f, VAULT_PROBLEM_DEDUP, w->n,
+	      "the dedup index holds %" PRIu64
+	      " keys of present entries, the entries carry %" PRIu64,
+	      present, w->keyed);
+out:
 	mdb_cursor_close(cur);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : vault__err_from_mdb(rc);
+	free(at_pruned.v);
+	return rc;
 }
 
 static int check_blobs(struct walk *w, uint64_t *ret_count)
@@ -752,7 +915,7 @@ out:
 int vault_verify(struct vault *v, const struct vault_verify_options *o,
                  struct vault_verify_report *ret)
 {
-	struct walk w = {.v = v};
+	struct walk w = {.v = v, .o = o};
 	struct worker workers[MAX_WORKERS];
 	struct cp_check *cps = NULL;
 	size_t ncps = 0, nworkers = 0;
@@ -803,6 +966,7 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 		nworkers = 1;
 	for (size_t i = 0; i < nworkers; i++) {
 		workers[i].v = v;
+		workers[i].o = o;
 		workers[i].from = w.n * i / nworkers;
 		workers[i].to = w.n * (i + 1) / nworkers;
 		workers[i].stop = &stop;
@@ -845,6 +1009,7 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 			found(&w.f, workers[i].f.problem, workers[i].f.seq, "%s",
 			      workers[i].f.detail);
 		bytes += workers[i].bytes;
+		w.keyed += workers[i].keyed;
 	}
 	rc = check_missing(&w, workers, nworkers, &bytes);
 	if (rc < 0)
@@ -859,6 +1024,21 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 		if (rc < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < ncps; i++)
+		if (cps[i].size > rep.signed_size)
+			rep.signed_size = cps[i].size;
+	if (w.f.problem == VAULT_OK && w.n > 0 && rep.signed_size == 0)
+		found(&w.f, VAULT_PROBLEM_UNSIGNED, w.n,
+		      "%" PRIu64 " entries and no checkpoint signed by %s covers any of them: the "
+		      "whole log could have been rewritten without a trace",
+		      w.n, key->name[0] ? key->name : "the key");
+	rep.unsigned_entries = w.n - rep.signed_size;
+	if (rep.unsigned_entries) {
+		struct vault_leaf leaf;
+		if (vault__leaf_get(v, w.txn, rep.signed_size, &leaf, NULL) == 0)
+			rep.unsigned_since_ns = leaf.timestamp_ns;
+	}
+	rep.dedup_keys = w.keyed;
 	if (o && o->progress)
 		o->progress(o->progress_userdata, w.n, w.n);
 

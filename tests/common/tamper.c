@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct tenv {
 	MDB_env *env;
@@ -325,4 +327,161 @@ int tamper_blob_byte(const char *dir, uint64_t offset)
 	if (rc)
 		return t_close(&t, -ENOENT);
 	return t_close(&t, t_modify(&t, "chunks", key, 12, flip, &off));
+}
+
+static uint64_t node_pos(unsigned level, uint64_t index)
+{
+	uint64_t m = (index + 1) << level;
+	return 2 * m - (uint64_t)__builtin_popcountll(m) - 1 - (uint64_t)__builtin_ctzll(index + 1);
+}
+
+static void sha(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, const uint8_t *c,
+                size_t clen, uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned n = 0;
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, a, alen);
+	if (blen)
+		EVP_DigestUpdate(ctx, b, blen);
+	if (clen)
+		EVP_DigestUpdate(ctx, c, clen);
+	EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+}
+
+static int drop_checkpoints(struct tenv *t, const char *dir)
+{
+	char path[4096];
+	int rc = mdb_drop(t->txn, t_db(t, "checkpoints"), 0) ? -EIO : 0;
+	snprintf(path, sizeof(path), "%s/checkpoint", dir);
+	if (rc == 0 && unlink(path) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}
+
+int tamper_uncheckpoint(const char *dir)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	return t_close(&t, drop_checkpoints(&t, dir));
+}
+
+static void flip_middle(uint8_t *p, size_t len, void *arg)
+{
+	(void)arg;
+	if (len)
+		p[len / 2] ^= 0x01;
+}
+
+int tamper_rewrite(const char *dir, uint64_t seq)
+{
+	uint8_t frontier[64][32], prev[32] = {0}, key[8], zero = 0x00, one = 0x01;
+	MDB_dbi leaves, payloads, nodes;
+	MDB_cursor *c;
+	MDB_val k, d;
+	struct tenv t;
+	uint64_t n = 0;
+	int rc = t_open(dir, &t);
+
+	if (rc)
+		return rc;
+	leaves = t_db(&t, "leaves");
+	payloads = t_db(&t, "payloads");
+	nodes = t_db(&t, "nodes");
+	be64(key, seq);
+	rc = t_modify(&t, "payloads", key, 8, flip_middle, NULL);
+	if (rc == 0 && mdb_drop(t.txn, nodes, 0))
+		rc = -EIO;
+	if (rc == 0 && mdb_cursor_open(t.txn, leaves, &c))
+		rc = -EIO;
+	if (rc)
+		return t_close(&t, rc);
+	/* Every leaf from seq on: its payload hash (seq only), its link and its hash; then the
+	 * whole tree again, as the vault builds it (post-order node positions). */
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT), n++) {
+		uint8_t rec[91 + 32], node[32];
+		uint64_t idx = n;
+		unsigned level = 0;
+		if (d.mv_size != sizeof(rec) || rd64(k.mv_data) != n)
+			break;
+		memcpy(rec, d.mv_data, sizeof(rec));
+		if (n >= seq) {
+			if (n == seq) {
+				MDB_val pk = {8, key}, pd;
+				if (mdb_get(t.txn, payloads, &pk, &pd) == 0)
+					sha(pd.mv_data, pd.mv_size, NULL, 0, NULL, 0, rec + 27);
+			}
+			memcpy(rec + 59, prev, 32);
+			sha(&zero, 1, rec, 91, NULL, 0, rec + 91);
+			MDB_val nd = {sizeof(rec), rec};
+			if (mdb_cursor_put(c, &k, &nd, MDB_CURRENT)) {
+				rc = -EIO;
+				break;
+			}
+		}
+		memcpy(prev, rec + 91, 32);
+		memcpy(node, rec + 91, 32);
+		while (idx & 1) {
+			uint8_t nk[8];
+			sha(&one, 1, frontier[level], 32, node, 32, node);
+			idx >>= 1;
+			level++;
+			be64(nk, node_pos(level, idx));
+			MDB_val kk = {8, nk}, vv = {32, node};
+			if (mdb_put(t.txn, nodes, &kk, &vv, 0)) {
+				rc = -EIO;
+				break;
+			}
+		}
+		memcpy(frontier[level], node, 32);
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		rc = drop_checkpoints(&t, dir);
+	return t_close(&t, rc > 0 ? -EIO : rc);
+}
+
+int tamper_dedup_put(const char *dir, const char *client, const char *request, uint64_t seq)
+{
+	uint8_t key[512], val[8];
+	size_t cl = strlen(client), rl = strlen(request);
+	struct tenv t;
+	int rc;
+
+	if (cl + 1 + rl > sizeof(key))
+		return -EINVAL;
+	rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	memcpy(key, client, cl);
+	key[cl] = 0;
+	memcpy(key + cl + 1, request, rl);
+	be64(val, seq);
+	MDB_val k = {cl + 1 + rl, key}, d = {8, val};
+	return t_close(&t, mdb_put(t.txn, t_db(&t, "dedup"), &k, &d, 0) ? -EIO : 0);
+}
+
+int tamper_dedup_del(const char *dir, const char *client, const char *request)
+{
+	uint8_t key[512];
+	size_t cl = strlen(client), rl = strlen(request);
+	struct tenv t;
+	int rc;
+
+	if (cl + 1 + rl > sizeof(key))
+		return -EINVAL;
+	rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	memcpy(key, client, cl);
+	key[cl] = 0;
+	memcpy(key + cl + 1, request, rl);
+	MDB_val k = {cl + 1 + rl, key};
+	return t_close(&t, mdb_del(t.txn, t_db(&t, "dedup"), &k, NULL) ? -ENOENT : 0);
 }

@@ -23,3 +23,13 @@ int tamper_truncate_entries(const char *dir, uint64_t n);
 int tamper_unindex(const char *dir, uint64_t seq);
 int tamper_node_byte(const char *dir, unsigned level, uint64_t index);
 int tamper_blob_byte(const char *dir, uint64_t offset);
+/* Deletes every stored checkpoint and DIR/checkpoint: a vault that was never signed. */
+int tamper_uncheckpoint(const char *dir);
+/* The attacker without the key: changes entry seq's payload (a bit of its middle byte), recomputes
+ * every later leaf, chain link and Merkle node, and deletes the checkpoints that would betray it.
+ */
+int tamper_rewrite(const char *dir, uint64_t seq);
+/* Adds (or points elsewhere) the dedup key client ‖ 0 ‖ request -> seq. */
+int tamper_dedup_put(const char *dir, const char *client, const char *request, uint64_t seq);
+/* Removes a dedup key (-ENOENT when absent). */
+int tamper_dedup_del(const char *dir, const char *client, const char *request);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vault-tamper: command-line front end of tamper.c for integration tests (never installed).
  *   vault-tamper DIR payload SEQ [OFFSET] | leaf SEQ OFFSET | forge SEQ | delete SEQ |
- *                    unpayload SEQ | swap SEQ | truncate N | node LEVEL INDEX | blob OFFSET */
+ *                    unpayload SEQ | swap SEQ | truncate N | node LEVEL INDEX | blob OFFSET |
+ *                    uncheckpoint - | rewrite SEQ | dedup-put CLIENT REQUEST SEQ |
+ *                    dedup-del CLIENT REQUEST */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,14 @@ int main(int argc, char **argv)
 		rc = tamper_unindex(dir, a);
 	else if (!strcmp(act, "blob"))
 		rc = tamper_blob_byte(dir, a);
+	else if (!strcmp(act, "uncheckpoint"))
+		rc = tamper_uncheckpoint(dir);
+	else if (!strcmp(act, "rewrite"))
+		rc = tamper_rewrite(dir, a);
+	else if (!strcmp(act, "dedup-put") && argc > 5)
+		rc = tamper_dedup_put(dir, argv[3], argv[4], strtoull(argv[5], NULL, 0));
+	else if (!strcmp(act, "dedup-del") && argc > 4)
+		rc = tamper_dedup_del(dir, argv[3], argv[4]);
 	else {
 		fprintf(stderr, "vault-tamper: unknown action %s\n", act);
 		return 2;

@@ -25,6 +25,7 @@ import unittest
 BUILD_DIR = os.environ.get("BUILD_DIR", "build")
 EVIDENTCTL = None
 SAMPLE = None
+TAMPER = None
 TIMEOUT = 120
 
 RECORDS = 1200  # more than one batch of 1000
@@ -55,6 +56,12 @@ def vault_state(vault):
             st = os.stat(path)
             files[name] = (st.st_size, st.st_mtime_ns)
     return files
+
+
+def tamper(vault, *args):
+    p = subprocess.run([TAMPER, vault, *args], capture_output=True, text=True, timeout=TIMEOUT)
+    if p.returncode != 0:
+        raise AssertionError(f"vault-tamper {' '.join(args)} failed: {p.stderr}")
 
 
 def sample(vault, *args):
@@ -265,7 +272,9 @@ class CliTest(unittest.TestCase):
         out = self.ctl_out("verify")
         self.assertRegex(out, rf"^OK: {ENTRIES} entries, root [0-9a-f]{{64}}, 1 checkpoints "
                               r"checked, 0 pruned payloads, 1 blobs, [\d.]+ MB hashed in "
-                              r"[\d.]+ s \(\d+ entries/s\)\n$")
+                              r"[\d.]+ s \(\d+ entries/s\)\n"
+                              r"unsigned tail: none \(the last signed checkpoint covers every "
+                              r"entry\)\n$")
         rep = self.ctl_json("verify", "--threads", "2")
         self.assertTrue(rep["ok"])
         self.assertEqual(rep["entries"], ENTRIES)
@@ -274,6 +283,10 @@ class CliTest(unittest.TestCase):
         for key in ("bad_seq", "detail", "checkpoints", "pruned", "blobs", "payload_bytes",
                     "seconds"):
             self.assertIn(key, rep)
+        self.assertEqual(rep["signed_size"], ENTRIES)
+        self.assertEqual(rep["unsigned_entries"], 0)
+        self.assertIsNone(rep["unsigned_age_seconds"])
+        self.assertEqual(rep["dedup_keys"], RECORDS + 1)  # the records and the model
         cp = os.path.join(self.vault, "checkpoint")
         rep = self.ctl_json("verify", "--checkpoint", cp, "--checkpoint", cp, "--key", self.pem,
                             "--skip-blobs")
@@ -311,6 +324,62 @@ class CliTest(unittest.TestCase):
         self.assertFalse(rep["ok"])
         self.assertEqual(rep["problem"], "payload does not match its leaf")
         self.assertEqual(rep["bad_seq"], 3 + 700)
+
+    def test_verify_requires_a_signature_and_bounds_the_tail(self):
+        # a vault that was never signed proves nothing, with or without --key
+        v = os.path.join(self.tmp, "never-signed")
+        sample(v, "--records", "50", "--no-checkpoint")
+        pub = self.write("never-signed.vkey", self.ctl_out("checkpoint", "--key", vault=v))
+        for args in ((), ("--key", pub)):
+            p = self.ctl("verify", *args, vault=v, expect=1)
+            self.assertRegex(p.stdout, r"^FAILED: no signed checkpoint covers the entries: 53 "
+                                       r"entries and no checkpoint signed by ")
+        # the attacker without the key rewrites entry 150 and everything after it, and
+        # deletes the checkpoints that would betray it
+        rw = self.copy_vault("rewritten")
+        tamper(rw, "rewrite", "150")
+        p = self.ctl("verify", "--key", self.vkey, vault=rw, expect=1)
+        self.assertIn("no signed checkpoint covers the entries", p.stdout)
+        # an unsigned tail is reported, and --max-unsigned makes it a failure
+        tail = self.copy_vault("tail")
+        sample(tail, "--records", "4", "--no-checkpoint")
+        rep = self.ctl_json("verify", vault=tail)
+        self.assertTrue(rep["ok"])
+        self.assertEqual(rep["signed_size"], ENTRIES)
+        self.assertEqual(rep["unsigned_entries"], 5)
+        self.assertGreaterEqual(rep["unsigned_age_seconds"], 0)
+        self.assertIn("unsigned tail: 5 entries after the last signed checkpoint",
+                      self.ctl_out("verify", vault=tail))
+        self.ctl("verify", "--max-unsigned", "5", vault=tail, expect=0)
+        self.ctl("verify", "--max-unsigned", "1d", vault=tail, expect=0)
+        p = self.ctl("verify", "--max-unsigned", "4", vault=tail, expect=1)
+        self.assertEqual(p.stdout, "FAILED: unsigned tail: 5 entries after the last signed "
+                                   "checkpoint, over the 4 allowed by --max-unsigned\n")
+        rep = json.loads(self.ctl("verify", "--json", "--max-unsigned", "0ms", vault=tail,
+                                  expect=1).stdout)
+        self.assertFalse(rep["ok"])
+        self.assertEqual(rep["problem"], "unsigned tail over --max-unsigned")
+        self.assertEqual(rep["bad_seq"], ENTRIES)
+        for bad in ("", "x", "5x", "-1", "10us"):
+            p = self.ctl("verify", "--max-unsigned", bad, vault=tail, expect=2)
+            self.assertIn("--max-unsigned", p.stderr)
+        self.ctl("verify", "--max-unsigned", "0", expect=0)  # fully signed
+
+    def test_verify_rebuilds_the_dedup_index(self):
+        # a forged key would make the daemon answer a real record "duplicate" and drop it
+        v = self.copy_vault("dedup-forged")
+        tamper(v, "dedup-put", "sample", "not-sent-yet", "5")
+        p = self.ctl("verify", vault=v, expect=1)
+        self.assertEqual(p.stdout, 'FAILED at entry 5: dedup index disagrees with the entries: '
+                                   'dedup key (client "sample", request "not-sent-yet") names '
+                                   'entry 5, which carries another key: a new record under '
+                                   'this key would be answered "duplicate" and not stored\n')
+        # a deleted key would let a retry be stored twice
+        v = self.copy_vault("dedup-deleted")
+        tamper(v, "dedup-del", "sample", "req-0-7")
+        p = self.ctl("verify", vault=v, expect=1)
+        self.assertIn("FAILED at entry 10: dedup index disagrees with the entries: entry 10: "
+                      'its dedup key (client "sample", request "req-0-7") is missing', p.stdout)
 
     def test_verify_detects_truncation(self):
         longer = self.copy_vault("longer")
@@ -787,12 +856,13 @@ class CliTest(unittest.TestCase):
 
 
 def main():
-    global BUILD_DIR, EVIDENTCTL, SAMPLE
+    global BUILD_DIR, EVIDENTCTL, SAMPLE, TAMPER
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
         BUILD_DIR = sys.argv.pop(1)
     EVIDENTCTL = os.path.join(BUILD_DIR, "tools", "evidentctl")
     SAMPLE = os.path.join(BUILD_DIR, "tools", "evident-sample")
-    for exe in (EVIDENTCTL, SAMPLE):
+    TAMPER = os.path.join(BUILD_DIR, "tests", "unit", "vault-tamper")
+    for exe in (EVIDENTCTL, SAMPLE, TAMPER):
         if not os.access(exe, os.X_OK):
             sys.exit(f"test_cli.py: {exe}: not found (set BUILD_DIR)")
     unittest.main()

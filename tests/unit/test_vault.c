@@ -148,6 +148,7 @@ START_TEST(vault_append_chains_and_persists)
 
 	append_n(v, 1000, 1); /* one transaction */
 	append_n(v, 1, 2);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
 	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
 	ck_assert_uint_eq(vault_reader_size(r), 1001);
 	for (uint64_t s = 0; s < 1001; s++) {
@@ -181,6 +182,9 @@ START_TEST(vault_append_chains_and_persists)
 	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
 	ck_assert_int_eq(rep.problem, VAULT_OK);
 	ck_assert_uint_eq(rep.entries, 1006);
+	ck_assert_uint_eq(rep.signed_size, 1001);
+	ck_assert_uint_eq(rep.unsigned_entries, 5);
+	ck_assert_uint_gt(rep.unsigned_since_ns, 0);
 	vault_close(v);
 	test_rmrf(dir);
 	free(dir);
@@ -463,6 +467,9 @@ START_TEST(vault_append_reports_full_map_and_recovers)
 	int rc = 0, appended = 0;
 
 	ck_assert_int_eq(vault_open(dir, W, &o, &v), 0);
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	appended = 1;
 	for (int i = 0; i < 200 && rc == 0; i++) {
 		rc = vault_append(v, &in, 1, &res);
 		if (rc == 0)
@@ -917,6 +924,128 @@ START_TEST(vault_verify_detects_rollback_against_kept_checkpoint)
 }
 END_TEST
 
+START_TEST(vault_verify_requires_a_signed_checkpoint)
+{
+	/* No checkpoint at all: the whole log could have been rewritten consistently. */
+	char *dir = copy_template();
+	ck_assert_int_eq(tamper_uncheckpoint(dir), 0);
+	struct vault_verify_report rep = verify_dir(dir, 2, false);
+	ck_assert_int_eq(rep.problem, VAULT_PROBLEM_UNSIGNED);
+	ck_assert_uint_eq(rep.signed_size, 0);
+	ck_assert_uint_eq(rep.unsigned_entries, 320);
+	test_rmrf(dir);
+	free(dir);
+	/* The attacker without the key: entry 150 changed, every later leaf, link and node
+	 * recomputed, the checkpoints that would betray it deleted. */
+	dir = copy_template();
+	ck_assert_int_eq(tamper_rewrite(dir, 150), 0);
+	rep = verify_dir(dir, 1, false);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_UNSIGNED, "%s", rep.detail);
+	/* ...and against a checkpoint kept elsewhere the change shows at its root */
+	rep = verify_dir(dir, 2, true);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_CHECKPOINT_ROOT, "%s", rep.detail);
+	test_rmrf(dir);
+	free(dir);
+	/* An intact vault reports its signed head and no tail. */
+	rep = verify_dir(template_dir, 2, false);
+	ck_assert_int_eq(rep.problem, VAULT_OK);
+	ck_assert_uint_eq(rep.signed_size, 320);
+	ck_assert_uint_eq(rep.unsigned_entries, 0);
+	ck_assert_uint_eq(rep.unsigned_since_ns, 0);
+}
+END_TEST
+
+/* Test payloads "key CLIENT REQUEST" carry a dedup key; others carry none. */
+static int test_dedup_key(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                          char *client, char *request)
+{
+	char buf[200];
+	(void)userdata;
+	(void)type;
+	if (len >= sizeof(buf) || len < 4 || memcmp(payload, "key ", 4) != 0)
+		return 0;
+	memcpy(buf, payload, len);
+	buf[len] = 0;
+	return sscanf(buf, "key %99s %99s", client, request) == 2 ? 1 : -EBADMSG;
+}
+
+static struct vault_verify_report verify_dedup(const char *dir, unsigned threads)
+{
+	struct vault *v;
+	struct vault_verify_report rep;
+	struct vault_verify_options o = {.threads = threads, .dedup_key = test_dedup_key};
+
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
+	vault_close(v);
+	return rep;
+}
+
+START_TEST(vault_verify_rebuilds_the_dedup_index)
+{
+	char *dir = test_tmpdir("dedup-verify");
+	struct vault *v = open_w(dir);
+	struct vault_entry_in in[5000];
+	struct vault_append_result *res = calloc(5000, sizeof(*res));
+	char(*buf)[64] = calloc(5000, 64), (*req)[16] = calloc(5000, 16);
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(req[i], 16, "r%d", i);
+		in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_RECORD, .payload = buf[i]};
+		if (i % 7 == 3) { /* no key */
+			in[i].payload_len = (size_t)snprintf(buf[i], 64, "plain %d", i);
+			continue;
+		}
+		in[i].payload_len = (size_t)snprintf(buf[i], 64, "key c %s", req[i]);
+		in[i].dedup_client = "c";
+		in[i].dedup_request = req[i];
+	}
+	ck_assert_int_eq(vault_append(v, in, 5000, res), 0);
+	ck_assert_int_eq(vault_prune(v, 11, "retention", &res[0]), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	vault_close(v);
+
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		struct vault_verify_report rep = verify_dedup(dir, threads);
+		ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+		ck_assert_uint_eq(rep.dedup_keys, 5000 - 714 - 1); /* 714 plain, 1 pruned */
+	}
+	/* a deleted key: a retry of r20 would be stored twice */
+	ck_assert_int_eq(tamper_dedup_del(dir, "c", "r20"), 0);
+	struct vault_verify_report rep = verify_dedup(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && rep.bad_seq == 20, "%s at %llu",
+	              rep.detail, (unsigned long long)rep.bad_seq);
+	ck_assert_int_eq(tamper_dedup_put(dir, "c", "r20", 20), 0);
+	/* a forged key naming another client's entry: a real record would be swallowed */
+	ck_assert_int_eq(tamper_dedup_put(dir, "victim", "x", 40), 0);
+	rep = verify_dedup(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && rep.bad_seq == 40 &&
+	                  strstr(rep.detail, "victim"),
+	              "%s at %llu", rep.detail, (unsigned long long)rep.bad_seq);
+	/* ... also on an entry that carries no key */
+	ck_assert_int_eq(tamper_dedup_del(dir, "victim", "x"), 0);
+	ck_assert_int_eq(tamper_dedup_put(dir, "victim", "y", 3), 0);
+	rep = verify_dedup(dir, 1);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && rep.bad_seq == 3, "%s", rep.detail);
+	/* ... or a second key on a pruned entry, whose own key cannot be re-derived */
+	ck_assert_int_eq(tamper_dedup_del(dir, "victim", "y"), 0);
+	ck_assert_int_eq(tamper_dedup_put(dir, "victim", "z", 11), 0);
+	rep = verify_dedup(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && strstr(rep.detail, "pruned entry 11"),
+	              "%s", rep.detail);
+	/* without the callback the index is only checked to name entries of the log */
+	ck_assert_int_eq(tamper_dedup_put(dir, "victim", "w", 5000 + 7), 0);
+	rep = verify_dir(dir, 2, false);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && strstr(rep.detail, "beyond the log"),
+	              "%s", rep.detail);
+	free(res);
+	free(buf);
+	free(req);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(vault_verify_rejects_foreign_checkpoint)
 {
 	char *other = test_tmpdir("other");
@@ -987,6 +1116,8 @@ static Suite *vault_suite(void)
 	tcase_add_test(tc, vault_verify_detects_node_and_blob_changes);
 	tcase_add_test(tc, vault_verify_detects_rollback_against_kept_checkpoint);
 	tcase_add_test(tc, vault_verify_rejects_foreign_checkpoint);
+	tcase_add_test(tc, vault_verify_requires_a_signed_checkpoint);
+	tcase_add_test(tc, vault_verify_rebuilds_the_dedup_index);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Dedup keys derived from entry payloads (entry_key.h). */
+#include "entry_key.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "entry.pb-c.h"
+
+const char *entry_review_request_id(const Evident__V1__Review *rv, char buf[32])
+{
+	if (rv->request_id && *rv->request_id)
+		return rv->request_id;
+	snprintf(buf, 32, "review-%" PRIu64, rv->incident_id);
+	return buf;
+}
+
+static int put(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= ENTRY_KEY_MAX)
+		return -EBADMSG;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int entry_dedup_key(uint16_t type, const uint8_t *payload, size_t len, char *client, char *request)
+{
+	char buf[32];
+	int rc = -EBADMSG;
+
+	switch (type) {
+	case ENTRY_KEYED_RECORD: {
+		Evident__Entry__V1__RecordEntry *e =
+		    evident__entry__v1__record_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		if (e->client_name && e->record && e->record->request_id &&
+		    *e->record->request_id && put(client, e->client_name) == 0)
+			rc = put(request, e->record->request_id) == 0 ? 1 : -EBADMSG;
+		evident__entry__v1__record_entry__free_unpacked(e, NULL);
+		return rc;
+	}
+	case ENTRY_KEYED_REVIEW: {
+		Evident__Entry__V1__ReviewEntry *e =
+		    evident__entry__v1__review_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		if (e->client_name && e->review && put(client, e->client_name) == 0)
+			rc = put(request, entry_review_request_id(e->review, buf)) == 0 ? 1
+			                                                                : -EBADMSG;
+		evident__entry__v1__review_entry__free_unpacked(e, NULL);
+		return rc;
+	}
+	case ENTRY_KEYED_MODEL: {
+		Evident__Entry__V1__ModelEntry *e =
+		    evident__entry__v1__model_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		const Evident__V1__ModelManifest *m = e->manifest;
+		if (m && m->model_id && m->version &&
+		    strlen(m->model_id) + 1 + strlen(m->version) < ENTRY_KEY_MAX) {
+			strcpy(client, ENTRY_MODELS_CLIENT);
+			snprintf(request, ENTRY_KEY_MAX, "%s@%s", m->model_id, m->version);
+			rc = 1;
+		}
+		evident__entry__v1__model_entry__free_unpacked(e, NULL);
+		return rc;
+	}
+	default:
+		return 0;
+	}
+}
