@@ -28,6 +28,7 @@
 #include "evident.pb-c.h"
 #include "frame.h"
 #include "model.h"
+#include "wirecheck.h"
 
 extern char **environ;
 
@@ -223,6 +224,14 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
 		return ex__fail(err, err_size, -EPROTO,
 		                "the %" PRIu64 "-byte message does not decode as a PredictResponse",
 		                body_len);
+	/* protobuf-c cut `error` at a NUL and checked no UTF-8: a malformed answer, as on the
+	 * ingest socket (PROTOCOL.md, Strings) */
+	if (wire_check_strings(&evident__v1__predict_response__descriptor, buf + h,
+	                       (size_t)body_len, text, sizeof(text)) < 0) {
+		evident__v1__predict_response__free_unpacked(r, NULL);
+		return ex__fail(err, err_size, -EPROTO,
+		                "response field %s (strings must be UTF-8 without NUL)", text);
+	}
 	uint64_t want = (uint64_t)n_rows * (r->has_n_outputs ? r->n_outputs : 0);
 	if (r->error) {
 		sanitize(r->error, strlen(r->error), text, sizeof(text));

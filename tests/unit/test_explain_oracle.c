@@ -737,6 +737,21 @@ START_TEST(ex_oracle_parse_response_checks_everything)
 	ASSERT_MSG(err, "over the limit of 1024");
 	free(many);
 	free(big);
+	/* strings: protobuf-c would read "out\0of memory" as "out"; not text is malformed */
+	len = encode(buf, 2, v, 6, 9, "out#of memory");
+	*(uint8_t *)memmem(buf, len, "#", 1) = 0;
+	used = 12345;
+	ck_assert_int_eq(ex_oracle_parse_response(buf, len, 1 << 20, 9, 3, 2, out, &outputs, &used,
+	                                          err, sizeof(err)),
+	                 -EPROTO);
+	ASSERT_MSG(err, "response field error: NUL byte at offset 3");
+	ck_assert_uint_eq(used, 0);
+	len = encode(buf, 2, v, 6, 9, "bad #");
+	*(uint8_t *)memmem(buf, len, "#", 1) = 0xc0;
+	ck_assert_int_eq(ex_oracle_parse_response(buf, len, 1 << 20, 9, 3, 2, out, &outputs, &used,
+	                                          err, sizeof(err)),
+	                 -EPROTO);
+	ASSERT_MSG(err, "response field error: invalid UTF-8 at offset 4");
 	/* non-finite values */
 	v[4] = INFINITY;
 	len = encode(buf, 2, v, 6, 9, NULL);
