@@ -58,6 +58,7 @@ struct dd_entry {
 	char *key; /* client_name '\0' request_id */
 	size_t key_len;
 	uint64_t seq;
+	uint64_t content; /* hash of the record's bytes: a retry must carry the same */
 };
 
 struct fake_daemon {
@@ -129,16 +130,18 @@ static struct dd_entry *dd_find(struct fake_daemon *f, const char *key, size_t l
 	}
 }
 
-static void dd_insert_raw(struct fake_daemon *f, char *key, size_t len, uint64_t seq)
+static void dd_insert_raw(struct fake_daemon *f, char *key, size_t len, uint64_t seq,
+                          uint64_t content)
 {
 	size_t i = hash_bytes(key, len) & (f->dd_cap - 1);
 
 	while (f->dd[i].key)
 		i = (i + 1) & (f->dd_cap - 1);
-	f->dd[i] = (struct dd_entry){key, len, seq};
+	f->dd[i] = (struct dd_entry){key, len, seq, content};
 }
 
-static void dd_insert(struct fake_daemon *f, const char *key, size_t len, uint64_t seq)
+static void dd_insert(struct fake_daemon *f, const char *key, size_t len, uint64_t seq,
+                      uint64_t content)
 {
 	char *k;
 
@@ -151,14 +154,15 @@ static void dd_insert(struct fake_daemon *f, const char *key, size_t len, uint64
 			abort();
 		for (size_t i = 0; i < old_cap; i++)
 			if (old[i].key)
-				dd_insert_raw(f, old[i].key, old[i].key_len, old[i].seq);
+				dd_insert_raw(f, old[i].key, old[i].key_len, old[i].seq,
+				              old[i].content);
 		free(old);
 	}
 	k = malloc(len);
 	if (!k)
 		abort();
 	memcpy(k, key, len);
-	dd_insert_raw(f, k, len, seq);
+	dd_insert_raw(f, k, len, seq, content);
 	f->dd_n++;
 }
 
@@ -384,10 +388,12 @@ static void on_chunk(struct fake_daemon *f, struct conn *c, const Evident__V1__A
 }
 
 /* Returns false when the connection must close now (drop_after). */
-static bool on_record(struct fake_daemon *f, struct conn *c, const Evident__V1__Record *r)
+static bool on_record(struct fake_daemon *f, struct conn *c, const Evident__V1__Record *r,
+                      const uint8_t *body, size_t len)
 {
 	const char *id = r->request_id;
 	struct dd_entry *e;
+	uint64_t content;
 	size_t klen;
 	char *key;
 
@@ -397,8 +403,22 @@ static bool on_record(struct fake_daemon *f, struct conn *c, const Evident__V1__
 		send_error(&c->out, EVIDENT__V1__ERROR__CODE__BAD_MESSAGE, "missing field", id);
 		return true;
 	}
+	content = hash_bytes((const char *)body, len); /* clients resend the same frame */
 	key = dd_key(c->name, id, &klen);
 	e = dd_find(f, key, klen);
+	if (e && e->content != content) {
+		/* as the daemon: the first record stands, the different retry is refused */
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		         "request_id was stored with other content (seq %llu); the first record "
+		         "stands",
+		         (unsigned long long)e->seq);
+		f->st.conflicts++;
+		f->st.refused++;
+		send_error(&c->out, EVIDENT__V1__ERROR__CODE__CONFLICT, msg, id);
+		free(key);
+		return true;
+	}
 	if (e) {
 		f->st.duplicates++;
 		send_ack(ack_buf(f, c), id, e->seq, true);
@@ -447,7 +467,7 @@ static bool on_record(struct fake_daemon *f, struct conn *c, const Evident__V1__
 			return true;
 		}
 	key = dd_key(c->name, id, &klen);
-	dd_insert(f, key, klen, f->st.next_seq);
+	dd_insert(f, key, klen, f->st.next_seq, content);
 	free(key);
 	f->st.stored++;
 	if (f->drop_countdown && --f->drop_countdown == 0) {
@@ -500,7 +520,7 @@ static bool on_frame(struct fake_daemon *f, struct conn *c, const uint8_t *body,
 	}
 	switch (fr->body_case) {
 	case EVIDENT__V1__FRAME__BODY_RECORD:
-		keep = on_record(f, c, fr->record);
+		keep = on_record(f, c, fr->record, body, len);
 		break;
 	case EVIDENT__V1__FRAME__BODY_REGISTER_MODEL:
 		on_register(f, c, fr->register_model);

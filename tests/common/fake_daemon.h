@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A fake evidentd for client tests and benchmarks (tests only): one thread serving
  * proto/PROTOCOL.md on a Unix socket (Hello, registration with ArtifactRequest and verified
- * chunk uploads, Records acknowledged with seqs, dedup by (client_name, request_id)) with
- * fault injection. Nothing is durable: seqs are counted in memory. */
+ * chunk uploads, Records acknowledged with seqs, dedup by (client_name, request_id): a retry
+ * with the same bytes gets the original seq, one with other bytes CONFLICT) with fault
+ * injection. Nothing is durable: seqs are counted in memory. */
 #pragma once
 
 #include <stdbool.h>
@@ -28,6 +29,7 @@ struct fake_stats {
 	uint64_t records;    /* Record frames received */
 	uint64_t stored;     /* distinct records stored (seq assigned) */
 	uint64_t duplicates; /* Records answered with an earlier seq */
+	uint64_t conflicts;  /* Records answered CONFLICT: an earlier one differs (in refused) */
 	uint64_t refused;    /* Records answered with an Error */
 	uint64_t registrations;
 	uint64_t chunks;

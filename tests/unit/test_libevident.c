@@ -2,7 +2,8 @@
 /* Unit tests for libevident (tools/libevident/evident.h) against the fake daemon of
  * tests/common/fake_daemon.c on a temporary Unix socket: acks and flush, chunked uploads with
  * verified hashes, reconnects that resend and get the original seqs, backpressure, retries,
- * error mapping and thread safety. */
+ * error mapping (CONFLICT for a retry with other content reaches the caller, never retried),
+ * strings that are not UTF-8 refused locally, and thread safety. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -464,8 +465,48 @@ START_TEST(evident_record_rejects_invalid_records)
 	make_record(&x, 3);
 	x.r.features = NULL;
 	ck_assert_int_eq(evident_record(c, &x.r), -EINVAL);
+	/* strings must be UTF-8 (PROTOCOL.md, Strings): the daemon would refuse the frame */
+	static const char *const not_text[] = {"ab\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+	                                       "caf\xc3", "\x80"};
+	for (size_t i = 0; i < sizeof(not_text) / sizeof(not_text[0]); i++) {
+		const char *bad = not_text[i];
+		const char *lk[1] = {bad}, *lv[1] = {bad}, *ck[1] = {bad};
+		for (int field = 0; field < 8; field++) {
+			make_record(&x, 4);
+			switch (field) {
+			case 0:
+				x.r.model_id = bad;
+				break;
+			case 1:
+				x.r.model_version = bad;
+				break;
+			case 2:
+				x.r.request_id = bad;
+				break;
+			case 3:
+				x.r.decision = bad;
+				break;
+			case 4:
+				x.r.trace_id = bad;
+				break;
+			case 5:
+				x.r.context_keys = ck;
+				break;
+			case 6:
+				x.r.label_keys = lk;
+				break;
+			default:
+				x.r.label_values = lv;
+			}
+			ck_assert_msg(evident_record(c, &x.r) == -EINVAL, "string %zu in field %d",
+			              i, field);
+		}
+	}
+	make_record(&x, 5);
+	x.r.decision = "caf\xc3\xa9 \xf0\x9f\x98\x80"; /* UTF-8 beyond ASCII is fine */
+	ck_assert_int_eq(evident_record(c, &x.r), 0);
 	evident_stats(c, &st);
-	ck_assert_uint_eq(st.queued, 1);
+	ck_assert_uint_eq(st.queued, 2);
 	evident_client_free(c);
 	fx_teardown(&fx);
 }
@@ -710,6 +751,7 @@ START_TEST(evident_record_sync_returns_the_seq)
 
 	ck_assert_int_eq(send_record(c, 0), 0);
 	make_record(&x, 1);
+	x.r.timestamp_unix_ns = 1700000000123456789; /* so that the retry is the same record */
 	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq), 0);
 	ck_assert_int_eq((int64_t)seq, fake_daemon_seq_of(fx.fake, CLIENT_NAME, "r1"));
 	ck_assert_uint_eq(fx.seen->acks[1], 1); /* on_ack saw it too */
@@ -746,6 +788,53 @@ START_TEST(evident_record_sync_maps_daemon_errors)
 	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, NULL), -EBADMSG); /* BAD_MESSAGE */
 	ck_assert_int_eq(strncmp(fx.seen->last_msg, "BAD_MESSAGE: ", 13), 0);
 	ck_assert_uint_eq(fx.seen->n_errors, 3);
+	evident_client_free(c);
+	fx_teardown(&fx);
+}
+END_TEST
+
+START_TEST(evident_record_sync_reports_conflict_without_retrying)
+{
+	struct fake_config cfg = {.overloaded_first = 2};
+	struct fixture fx = fx_setup(&cfg);
+	struct evident_client *c = fx_client(&fx, NULL);
+	struct evident_stats st;
+	struct fake_stats fs;
+	uint64_t seq = 0, seq2 = 0;
+	struct rec x;
+
+	make_record(&x, 0);
+	x.r.timestamp_unix_ns = 1700000000000000000;
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq), 0); /* after 2 OVERLOADED */
+	/* the same record again: the original seq */
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq2), 0);
+	ck_assert_uint_eq(seq2, seq);
+	ck_assert(fx.seen->dup[0]);
+	/* the same request_id with other content: CONFLICT reaches the caller at once */
+	x.r.decision = "decline";
+	seq2 = 4242;
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq2), -EEXIST);
+	ck_assert_uint_eq(seq2, 4242);
+	ck_assert_int_eq(fx.seen->last_err, -EEXIST);
+	ck_assert_str_eq(fx.seen->last_err_id, "r0");
+	ck_assert_int_eq(strncmp(fx.seen->last_msg, "CONFLICT: ", 10), 0);
+	/* so does a fire-and-forget one, through on_error; flush does not wait for it forever */
+	x.r.timestamp_unix_ns = 0; /* "now": not the stored record either */
+	x.r.decision = "approve";
+	ck_assert_int_eq(evident_record(c, &x.r), 0);
+	ck_assert_int_eq(evident_flush(c, WAIT_MS), 0);
+	ck_assert_uint_eq(fx.seen->n_errors, 2);
+	ck_assert_int_eq(fx.seen->last_err, -EEXIST);
+	evident_stats(c, &st);
+	ck_assert_uint_eq(st.retries, 2); /* the two OVERLOADED, never a CONFLICT */
+	ck_assert_uint_eq(st.errors, 2);
+	ck_assert_uint_eq(st.acked, 2);
+	fake_daemon_stats(fx.fake, &fs);
+	ck_assert_uint_eq(fs.conflicts, 2);
+	ck_assert_uint_eq(fs.records, 6); /* 2 refused + 1 stored + 1 duplicate + 2 conflicts */
+	ck_assert_uint_eq(fs.stored, 1);
+	/* the first record stands */
+	ck_assert_int_eq(fake_daemon_seq_of(fx.fake, CLIENT_NAME, "r0"), (int64_t)seq);
 	evident_client_free(c);
 	fx_teardown(&fx);
 }
@@ -1061,12 +1150,15 @@ START_TEST(evident_stats_counts_each_outcome)
 	evident_stats(c, &st);
 	ck_assert_uint_eq(st.queued + st.sent + st.acked + st.errors + st.pending, 0);
 	ck_assert_int_eq(evident_register(c, MANIFEST_JSON, fx.artifact, NULL, WAIT_MS, NULL), 0);
-	ck_assert_int_eq(send_record(c, 0), 0); /* OVERLOADED once, then acked */
+	struct rec r0;
+	make_record(&r0, 0);
+	r0.r.timestamp_unix_ns = 1700000000000000000;  /* sent twice: the same record */
+	ck_assert_int_eq(evident_record(c, &r0.r), 0); /* OVERLOADED once, then acked */
 	make_record(&x, 1);
 	x.r.model_version = "9"; /* UNKNOWN_MODEL */
 	ck_assert_int_eq(evident_record(c, &x.r), 0);
 	ck_assert_int_eq(evident_flush(c, WAIT_MS), 0);
-	ck_assert_int_eq(send_record(c, 0), 0); /* the same id again: duplicate */
+	ck_assert_int_eq(evident_record(c, &r0.r), 0); /* the same record again: duplicate */
 	ck_assert_int_eq(evident_flush(c, WAIT_MS), 0);
 	evident_stats(c, &st);
 	ck_assert_uint_eq(st.queued, 3);
@@ -1113,6 +1205,7 @@ static Suite *libevident_suite(void)
 	tc = tcase_create("evident_record_sync");
 	tcase_add_test(tc, evident_record_sync_returns_the_seq);
 	tcase_add_test(tc, evident_record_sync_maps_daemon_errors);
+	tcase_add_test(tc, evident_record_sync_reports_conflict_without_retrying);
 	tcase_add_test(tc, evident_record_sync_gives_up_after_retries);
 	tcase_add_test(tc, evident_record_sync_times_out);
 	suite_add_tcase(s, tc);

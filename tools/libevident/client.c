@@ -24,6 +24,7 @@
 #include "evident.pb-c.h"
 #include "frame.h"
 #include "internal.h"
+#include "wirecheck.h"
 
 #define PROTOCOL_VERSION 1
 /* Artifact chunk size (PROTOCOL.md: clients use 256 KiB). */
@@ -1372,6 +1373,15 @@ static void publish(struct evident_client *c, struct slot *s)
 		wake(c);
 }
 
+/* A string the daemon accepts: UTF-8 (PROTOCOL.md, Strings; a C string has no NUL). NULL is
+ * fine: the field is left out. */
+static bool is_text(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return wire_text_check((const uint8_t *)s, n, NULL) == n;
+}
+
 /* Encodes r into a fresh slot and publishes it. On success *ret_pos is its position. */
 static int submit(struct evident_client *c, const struct evident_record *r, struct waiter *w,
                   uint64_t *ret_pos)
@@ -1396,10 +1406,13 @@ static int submit(struct evident_client *c, const struct evident_record *r, stru
 	    (r->n_labels && (!r->label_keys || !r->label_values)))
 		return -EINVAL;
 
+	if (!is_text(r->model_id) || !is_text(r->model_version) || !is_text(r->decision) ||
+	    !is_text(r->trace_id))
+		return -EINVAL;
 	if (r->request_id) {
 		id = r->request_id;
 		id_len = strlen(id);
-		if (id_len == 0 || id_len > EVIDENT_REQUEST_ID_MAX)
+		if (id_len == 0 || id_len > EVIDENT_REQUEST_ID_MAX || !is_text(id))
 			return -EINVAL;
 	} else {
 		uint64_t n = atomic_fetch_add_explicit(&c->id_counter, 1, memory_order_relaxed);
@@ -1423,7 +1436,7 @@ static int submit(struct evident_client *c, const struct evident_record *r, stru
 	rec.has_base_margin = r->has_base_margin;
 	rec.base_margin = r->base_margin;
 	for (size_t i = 0; i < r->n_context; i++) {
-		if (!r->context_keys[i])
+		if (!r->context_keys[i] || !is_text(r->context_keys[i]))
 			return -EINVAL;
 		ctx[i] =
 		    (Evident__V1__Record__ContextEntry)EVIDENT__V1__RECORD__CONTEXT_ENTRY__INIT;
@@ -1435,7 +1448,8 @@ static int submit(struct evident_client *c, const struct evident_record *r, stru
 	rec.n_context = r->n_context;
 	rec.context = ctxp;
 	for (size_t i = 0; i < r->n_labels; i++) {
-		if (!r->label_keys[i] || !r->label_values[i])
+		if (!r->label_keys[i] || !r->label_values[i] || !is_text(r->label_keys[i]) ||
+		    !is_text(r->label_values[i]))
 			return -EINVAL;
 		lab[i] = (Evident__V1__Record__LabelsEntry)EVIDENT__V1__RECORD__LABELS_ENTRY__INIT;
 		lab[i].key = (char *)r->label_keys[i];

@@ -28,7 +28,16 @@
  *
  * and from the library itself: -ETIMEDOUT (a wait ran out), -EAGAIN (queue full),
  * -ECANCELED (the client was freed before the daemon acknowledged), -EINVAL (bad argument),
- * -ENOMEM. */
+ * -ENOMEM.
+ *
+ * OVERLOADED and VAULT_FULL are the only codes retried: the record is kept and sent again
+ * (max_retries times). Every other code fails the record for good at once. CONFLICT answers a
+ * registration whose ID@VERSION holds another manifest, and a record whose request_id this
+ * client_name already stored with different content: the stored record stands, the refused
+ * one is kept in the vault as a notice, and the caller gets -EEXIST (on_error, or the return
+ * value of evident_record_sync). The library resends a record byte for byte, so only a record
+ * the application sends again itself can conflict: give it the same fields, timestamp_unix_ns
+ * included (0 means "now", which differs on every call). */
 #pragma once
 
 #include <stdbool.h>
@@ -90,10 +99,11 @@ struct evident_options {
 	 * with the request_id, the vault seq, and whether the daemon had stored it before (a
 	 * retry answered with the original seq). May be NULL. */
 	void (*on_ack)(void *userdata, const char *request_id, uint64_t seq, bool duplicate);
-	/* Called once for every record that failed for good (err as in the table above, message
-	 * from the daemon or the library), for a registration that failed when no
-	 * evident_register() call was waiting for it (request_id "ID@VERSION"), and for errors
-	 * about the connection itself (request_id NULL; the client reconnects). May be NULL. */
+	/* Called once for every record that failed for good (err as in the table above, e.g.
+	 * -EEXIST for CONFLICT; message from the daemon or the library), for a registration that
+	 * failed when no evident_register() call was waiting for it (request_id "ID@VERSION"), and
+	 * for errors about the connection itself (request_id NULL; the client reconnects). May be
+	 * NULL. */
 	void (*on_error)(void *userdata, const char *request_id, int err, const char *message);
 	void *userdata;
 };
@@ -108,8 +118,11 @@ struct evident_record {
 	 * library makes one, "<client_name>-<16 hex digits random per client>-<decimal counter
 	 * from 0>". */
 	const char *request_id;
-	int64_t timestamp_unix_ns; /* when the model decided; 0: now (CLOCK_REALTIME) */
-	const double *features;    /* in the manifest's order; NaN = missing */
+	/* when the model decided; 0: now (CLOCK_REALTIME). Set it when the application may send
+	 * the same record (request_id) again itself: a different timestamp is a different record
+	 * to the daemon, refused with CONFLICT. */
+	int64_t timestamp_unix_ns;
+	const double *features; /* in the manifest's order; NaN = missing */
 	size_t n_features;
 	const double *scores; /* the model's outputs */
 	size_t n_scores;
@@ -191,8 +204,8 @@ int evident_manifest_check(const char *manifest_json, char *errbuf, size_t errbu
  * Returns 0; -EAGAIN when max_queue records (or max_queue_bytes) are already queued or
  * unacknowledged (counted in refused_queue_full; retry later or call evident_flush()); -EINVAL (c
  * or r NULL, model id or version missing, request_id empty or over 256 bytes, more than 64 context
- * or label entries, a NULL key or value); -EMSGSIZE (the encoded record exceeds the daemon's
- * max_frame); -ENOMEM. */
+ * or label entries, a NULL key or value, a string that is not valid UTF-8: PROTOCOL.md, Strings);
+ * -EMSGSIZE (the encoded record exceeds the daemon's max_frame); -ENOMEM. */
 int evident_record(struct evident_client *c, const struct evident_record *r);
 
 /* As evident_record(), then waits for the outcome. timeout_ms < 0 waits without limit.
