@@ -76,7 +76,9 @@ class FakeDaemon:
       drop_at_chunk=True     close the connection at the first ArtifactChunk (once)
       overloaded_registrations=K   answer OVERLOADED to the first K RegisterModel
       refuse_reviews=True    answer BAD_MESSAGE to every Review
-    Reviews are stored like records (dedup key: request_id, default "review-<incident_id>")
+    A record whose (client_name, request_id) is stored is answered with the stored seq and
+    duplicate=True when its bytes are the same, with CONFLICT when they differ (as the daemon;
+    counted in `conflicts`). Reviews are stored like records (dedup key: request_id, default "review-<incident_id>")
     and kept in `reviews` as (client_name, request_id, seq, Review).
     """
 
@@ -103,6 +105,8 @@ class FakeDaemon:
         self.hellos = []  # client names
         self.violations = []  # protocol violations by the client
         self.overloaded_sent = 0
+        self.contents = {}  # (client_name, request_id) -> the stored record's bytes
+        self.conflicts = 0
         self._listener = None
         self._conns = set()
         self._threads = []
@@ -315,13 +319,19 @@ class FakeDaemon:
         return None
 
     def _store(self, client, r, request_id=None):
+        """(seq, duplicate); duplicate is None for a record stored before with other bytes
+        (CONFLICT)."""
         k = (client, request_id or r.request_id)
+        body = r.SerializeToString(deterministic=True) if request_id is None else None
         if k in self.dedup:
+            if body is not None and self.contents.get(k) != body:
+                return self.dedup[k], None
             return self.dedup[k], True
         seq = self._commit()
         self.dedup[k] = seq
         if request_id is None:  # a record, not a review
             self.stored.append((client, r.request_id, seq))
+            self.contents[k] = body
         return seq, False
 
     def _on_review(self, conn, client, rv):
@@ -355,6 +365,10 @@ class FakeDaemon:
                 else:
                     err = None
                     seq, dup = self._store(client, r)
+                    if dup is None:
+                        self.conflicts += 1
+                        err = (pb.Error.CONFLICT, f"request_id {r.request_id} was stored with "
+                               f"other content (seq {seq}); the first record stands")
         if err is not None:
             self._send(conn, error=pb.Error(code=err[0], message=err[1],
                                             request_id=r.request_id))
@@ -733,12 +747,14 @@ class RecordTests(FakeCase):
         self.registered(c)
         a = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
                           scores=[0.9], decision="deny", request_id="fixed-id",
-                          timeout=TIMEOUT)
+                          timestamp_unix_ns=1_700_000_000_000_000_000, timeout=TIMEOUT)
         self.assertIsInstance(a, evident.Ack)
         self.assertEqual((a.request_id, a.seq, a.duplicate), ("fixed-id", 1, False))
         self.assertEqual(len(a.leaf_hash), 32)
+        # the same record again: the same seq
         b = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
-                          scores=[0.9], request_id="fixed-id", timeout=TIMEOUT)
+                          scores=[0.9], decision="deny", request_id="fixed-id",
+                          timestamp_unix_ns=1_700_000_000_000_000_000, timeout=TIMEOUT)
         self.assertEqual((b.seq, b.duplicate, b.leaf_hash), (1, True, a.leaf_hash))
         with self.assertRaises(evident.RecordError) as cm:
             c.record_sync(model_id="nope", model_version="1", features=[1], scores=[1],
@@ -812,6 +828,85 @@ class RecordTests(FakeCase):
         s = c.stats()
         self.assertEqual((s["retries"], s["failed"], s["errors"]), (2, 1, {"OVERLOADED": 1}))
         self.assertEqual([e[1] for e in errors], ["OVERLOADED"])
+
+    def test_conflict_reaches_the_caller_and_is_not_retried(self):
+        # issue 11 item 5: a retry with other content is CONFLICT, raised to the caller at
+        # once; OVERLOADED on the way is still retried and nothing is dropped
+        fake = self.daemon(overloaded_first=2)
+        errors = []
+        c = self.client(on_error=lambda *a: errors.append(a), backoff_min=0.001,
+                        backoff_max=0.01)
+        self.registered(c)
+        kw = dict(model_id="pricing", model_version="3", features=[1, 2, 3], scores=[0.9],
+                  decision="deny", request_id="same", timestamp_unix_ns=42)
+        a = c.record_sync(timeout=TIMEOUT, **kw)  # after 2 OVERLOADED
+        self.assertEqual(c.record_sync(timeout=TIMEOUT, **kw),
+                         evident.Ack("same", a.seq, a.leaf_hash, True))
+        with self.assertRaises(evident.RecordError) as cm:
+            c.record_sync(timeout=TIMEOUT, **dict(kw, decision="allow"))
+        e = cm.exception
+        self.assertEqual((e.code, e.request_id), ("CONFLICT", "same"))
+        self.assertIn("the first record stands", e.message)
+        self.assertEqual([x[:2] for x in errors], [("same", "CONFLICT")])
+        # fire and forget: on_error, and flush() is not left waiting
+        self.assertEqual(c.record(**dict(kw, timestamp_unix_ns=None)), "same")
+        self.assertTrue(c.flush(timeout=TIMEOUT))
+        self.assertEqual([x[:2] for x in errors], [("same", "CONFLICT")] * 2)
+        s = c.stats()
+        self.assertEqual((s["retries"], s["failed"], s["acked"], s["outstanding"]),
+                         (2, 2, 2, 0))
+        self.assertEqual(s["errors"], {"CONFLICT": 2})
+        self.assertEqual(fake.conflicts, 2)
+        self.assertEqual(fake.conn_frames[0].count("record"), 6)  # no CONFLICT was resent
+        self.assertEqual([r for r in fake.stored if r[1] == "same"],
+                         [("test-client", "same", a.seq)])
+
+    def test_strings_the_daemon_refuses_raise_value_error(self):
+        # issue 11 item 4: "x\0one" and "x\0two" were stored as "x" and collapsed; the
+        # client refuses them before queueing, naming the argument
+        fake = self.daemon()
+        c = self.client()
+        self.registered(c)
+        bad = [
+            (dict(request_id="x\0one"), "request_id"),
+            (dict(request_id="x\0two"), "request_id"),
+            (dict(model_id="m\0junk"), "model_id"),
+            (dict(model_version="3\0"), "model_version"),
+            (dict(decision="al\0low"), "decision"),
+            (dict(trace_id="\0"), "trace_id"),
+            (dict(context={"a\0b": 1.0}), "context key"),
+            (dict(labels={"desk\0": "eu"}), "labels key"),
+            (dict(labels={"desk": "e\0u"}), "labels['desk']"),
+            (dict(labels={"desk": "\ud800"}), "labels['desk']"),
+            (dict(request_id="r\udfff"), "request_id"),
+            (dict(decision=b"\xc0\xaf"), "decision"),
+        ]
+        for kw, what in bad:
+            with self.assertRaises(ValueError, msg=repr(kw)) as cm:
+                rec(c, **kw)
+            self.assertIn(what, str(cm.exception))
+            with self.assertRaises(ValueError, msg=repr(kw)):
+                c.record_sync(**dict(dict(model_id="pricing", model_version="3",
+                                          features=[1, 2, 3], scores=[0.5]), **kw))
+        self.assertEqual(c.stats()["outstanding"], 0)
+        # beyond ASCII is fine
+        a = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
+                          scores=[0.5], decision="d\u00e9cid\u00e9 \U0001F600",
+                          labels={"desk": "\u65e5\u672c"}, timeout=TIMEOUT)
+        self.assertFalse(a.duplicate)
+        self.assertEqual(len(fake.stored), 1)
+        # a manifest's strings, by their path
+        m = make_manifest(version="4")
+        m["features"][1]["name"] = "f\x001"
+        with self.assertRaises(ValueError) as cm:
+            c.register(m, self.artifact(1000), timeout=TIMEOUT)
+        self.assertIn("manifest.features[1].name", str(cm.exception))
+        m = make_manifest(version="4")
+        m["lineage"]["hyperparameters"] = {"l2": "0.\x001"}
+        with self.assertRaises(ValueError) as cm:
+            c.register(m, self.artifact(1000), timeout=TIMEOUT)
+        self.assertIn("manifest.lineage.hyperparameters['l2']", str(cm.exception))
+        self.assertNotIn("pricing@4", fake.models)
 
     def test_verdict_callback(self):
         self.daemon(verdicts=True)
@@ -1046,7 +1141,8 @@ class ReconnectTests(FakeCase):
         c = self.client(on_ack=acks.append)
         self.registered(c)
         first = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
-                              scores=[0.5], request_id="before", timeout=TIMEOUT)
+                              scores=[0.5], request_id="before", timestamp_unix_ns=7,
+                              timeout=TIMEOUT)
         fake.stop()
         wait_for(lambda: not c.connected, what="disconnect")
         rids = [rec(c, i) for i in range(50)]  # queued while the daemon is down
@@ -1055,7 +1151,8 @@ class ReconnectTests(FakeCase):
         self.assertTrue(c.flush(timeout=TIMEOUT))
         self.assertEqual({a.request_id for a in acks}, set(rids) | {"before"})
         again = c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
-                              scores=[0.5], request_id="before", timeout=TIMEOUT)
+                              scores=[0.5], request_id="before", timestamp_unix_ns=7,
+                              timeout=TIMEOUT)
         self.assertEqual((again.seq, again.duplicate), (first.seq, True))
         s = c.stats()
         self.assertEqual((s["reconnects"], s["connects"]), (1, 2))
@@ -1264,6 +1361,52 @@ class RealDaemonTests(unittest.TestCase):
                           for r in inc["reviews"]],
                          [(a.seq, "risk-officer@example.com", "upheld", note)])
 
+    def test_strings_checked_as_bytes(self):
+        # issue 11 item 4, end to end on a raw socket: "x\0one" and "x\0two" were both
+        # stored as "x" (the second answered as a duplicate of the first); a client name
+        # with NUL and control bytes passed; invalid UTF-8 was stored. Each is refused now
+        # with BAD_MESSAGE naming the field, and nothing is stored.
+        self.start_daemon()
+
+        def session(*frames, hello="raw-strings"):
+            if hello is not None:
+                frames = (frame_bytes(hello=pb.Hello(protocol_version=1,
+                                                     client_name=hello)),) + frames
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(TIMEOUT)
+            s.connect(self.sock)
+            s.sendall(b"".join(frames))
+            dec, got = _wire.FrameDecoder(1 << 20), []
+            while len(got) < len(frames):
+                data = s.recv(65536)
+                if not data:
+                    break
+                for body in dec.feed(data):
+                    f = pb.Frame()
+                    f.ParseFromString(body)
+                    got.append(f)
+            s.close()
+            return [(f.error.code, f.error.message, f.error.request_id)
+                    if f.WhichOneof("body") == "error" else f.WhichOneof("body") for f in got]
+
+        def record(rid="r", **kw):
+            return frame_bytes(record=pb.Record(model_id="pricing", model_version="3",
+                                                request_id=rid, features=[1, 2, 3],
+                                                scores=[0.5], **kw))
+        bad_label = record(labels={"desk": "ab####"}).replace(b"ab####", b"ab\xc0\xaf##")
+        got = session(record("x\0one"), record("x\0two"), bad_label)
+        nul = (pb.Error.BAD_MESSAGE, "record.request_id: NUL byte at offset 1", "")
+        self.assertEqual(got, ["hello_ok", nul, nul,
+                               (pb.Error.BAD_MESSAGE,
+                                "record.labels[0].value: invalid UTF-8 at offset 2", "")],
+                         self.daemon_log())
+        hello = frame_bytes(hello=pb.Hello(protocol_version=1, client_name="svcQQb"))
+        got = session(hello.replace(b"svcQQb", b"svc\0\x01b"), hello=None)
+        self.assertEqual(got, [(pb.Error.BAD_MESSAGE, "hello.client_name: NUL byte at offset 3",
+                                "")])
+        if EVIDENTCTL and os.access(EVIDENTCTL, os.X_OK):
+            self.assertEqual(self.ctl("log", "--type", "record"), [])
+
     def test_register_record_kill9_resend(self):
         self.start_daemon()
         artifact = self.write_artifact()
@@ -1283,10 +1426,12 @@ class RealDaemonTests(unittest.TestCase):
             self.assertEqual(c.register(manifest, artifact, timeout=TIMEOUT), seq)
 
             def send(i, rid=None):
+                # a fixed timestamp: sent again under its request id, it is the same record
                 x = [float(i % 100), float(i % 7), float(i % 2)]
                 return c.record(model_id="pricing", model_version="3", features=x,
                                 scores=[0.5], decision="allow", request_id=rid,
-                                context={"amount": float(i)}, labels={"desk": "eu"})
+                                context={"amount": float(i)}, labels={"desk": "eu"},
+                                timestamp_unix_ns=1_700_000_000_000_000_000 + i)
             first = [send(i) for i in range(self.N)]
             self.assertTrue(c.flush(timeout=120), c.stats())
             self.assertEqual(errors, [], self.daemon_log())

@@ -55,7 +55,8 @@ CLASSES
                timestamp_unix_ns=None, base_margin=None, verdict_deadline_ms=0)
                -> request_id
             Fire and forget. request_id defaults to a UUID4 (32 hex digits);
-            timestamp_unix_ns to time.time_ns().
+            timestamp_unix_ns to time.time_ns(). A string with a NUL character or a
+            lone surrogate raises ValueError (the daemon refuses them).
 
         record_sync(..., timeout=5.0) -> Ack
             Same arguments; waits for the Ack. Raises RecordError(code, message),
@@ -92,9 +93,13 @@ QUEUE FULL
 
 ERRORS AND RETRIES
     A record refused with OVERLOADED or VAULT_FULL (the daemon says "retry later") is
-    resent with exponential backoff, up to max_retries times, before it counts as failed.
-    Any other refusal (UNKNOWN_MODEL, SCHEMA_MISMATCH, BAD_MESSAGE, ...) fails the record at
-    once. Failures are counted in stats()["errors"] by code name, reported to
+    kept and resent with exponential backoff, up to max_retries times, before it counts as
+    failed. Any other refusal (UNKNOWN_MODEL, SCHEMA_MISMATCH, BAD_MESSAGE, CONFLICT, ...)
+    fails the record at once. CONFLICT means this client_name stored a record under the
+    same request_id before with other content: the first record stands (the daemon keeps
+    the refused one as a notice). The client's own resends are the same bytes and never
+    conflict; a record you send again yourself must be the same record, so pass
+    timestamp_unix_ns (its default is "now"). Failures are counted in stats()["errors"] by code name, reported to
     on_error(request_id, code, message), and raised by record_sync(). Callbacks run on the
     I/O thread: keep them short; their exceptions are logged (logger "evident") and ignored.
 

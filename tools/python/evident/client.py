@@ -294,6 +294,54 @@ def _check_text(what, s, limit, required):
     return s
 
 
+def _check_str(what, s):
+    """A str (or UTF-8 bytes) the daemon accepts as a string field: UTF-8 without NUL
+    (PROTOCOL.md, Strings: protobuf would carry "x\\0one" and the daemon refuses it).
+    Other types are left to protobuf, which raises TypeError. Returns s."""
+    if isinstance(s, str):
+        if "\0" in s:
+            raise ValueError(f"{what} must not contain NUL characters: {s!r}")
+        if not s.isascii():
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{what} is not encodable as UTF-8 (a lone surrogate): "
+                                 f"{s!r}") from None
+    elif isinstance(s, (bytes, bytearray)):
+        if b"\0" in s:
+            raise ValueError(f"{what} must not contain NUL bytes: {s!r}")
+        try:
+            s.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{what} is not valid UTF-8: {s!r}") from None
+    return s
+
+
+def _check_message_strings(msg, path):
+    """Every string field of a protobuf message, at any depth, through _check_str; the
+    ValueError names the field, e.g. ``manifest.features[1].name``."""
+    for fd, value in msg.ListFields():
+        name = f"{path}.{fd.name}"
+        mt = fd.message_type
+        if mt is not None and mt.GetOptions().map_entry:
+            vfd = mt.fields_by_name["value"]
+            for k, v in value.items():
+                if mt.fields_by_name["key"].type == fd.TYPE_STRING:
+                    _check_str(f"{name} key", k)
+                if vfd.type == fd.TYPE_STRING:
+                    _check_str(f"{name}[{k!r}]", v)
+                elif vfd.type == fd.TYPE_MESSAGE:
+                    _check_message_strings(v, f"{name}[{k!r}]")
+            continue
+        items = enumerate(value) if fd.label == fd.LABEL_REPEATED else ((None, value),)
+        for i, v in items:
+            item = name if i is None else f"{name}[{i}]"
+            if fd.type == fd.TYPE_STRING:
+                _check_str(item, v)
+            elif fd.type == fd.TYPE_MESSAGE:
+                _check_message_strings(v, item)
+
+
 class _Registration:
     __slots__ = ("key", "manifest", "frame", "artifact_path", "reference_path", "future",
                  "attempts", "seq")
@@ -364,7 +412,8 @@ class Client:
     raises ``QueueFull``; ``"count"`` returns None. Either way it never blocks, nothing is
     dropped silently, and ``stats()["refused_queue_full"]`` counts it.
     ``on_error(request_id, code, message)``: called (on the I/O thread) for each record
-    that finally failed, and for errors not tied to a pending record (request_id may be
+    that finally failed (e.g. code ``"CONFLICT"``: its request_id was stored before with
+    other content), and for errors not tied to a pending record (request_id may be
     None, or ``"ID@VERSION"`` for a registration redone after a reconnect).
     ``on_ack(ack)``, ``on_verdict(verdict)``: called on the I/O thread for every record
     Ack / Verdict. Callbacks must be quick; exceptions in them are logged and ignored. They
@@ -514,6 +563,7 @@ class Client:
         m = manifest_from_dict(manifest)
         if not m.model_id or not m.version:
             raise ValueError("manifest needs model_id and version")
+        _check_message_strings(m, "manifest")
         artifact_path = os.fspath(artifact_path)
         if not m.artifact_sha256:
             m.artifact_sha256, size = file_sha256(artifact_path)
@@ -559,9 +609,19 @@ class Client:
 
         When ``max_queue`` records are held, raises ``QueueFull`` (or returns None with
         ``on_full="count"``). A frame over the daemon's ``max_frame`` raises
-        ``RecordError("TOO_LARGE")``; bad argument types raise ``TypeError``/``ValueError``.
+        ``RecordError("TOO_LARGE")``; bad argument types raise ``TypeError``/``ValueError``,
+        and so does a string (ids, decision, trace_id, context keys, labels) with a NUL
+        character or a lone surrogate: the daemon refuses those (nothing is queued).
         The outcome arrives later: ``on_ack`` / ``on_error`` callbacks, ``stats()``,
         ``flush()``.
+
+        Sending a record again yourself (the same ``request_id``) is answered with the
+        first one's seq and ``duplicate=True`` only when it is the same record, every
+        field alike: pass ``timestamp_unix_ns`` then, since the default is "now". Other
+        content under a stored ``request_id`` is refused with ``CONFLICT`` (the first
+        record stands; the daemon keeps the refused one as a notice): reported to
+        ``on_error`` and never retried. The client's own resends after a reconnect or an
+        OVERLOADED / VAULT_FULL are the same bytes and never conflict.
         """
         p = self._make_pending(model_id, model_version, features, scores, decision,
                                request_id, context, labels, trace_id, timestamp_unix_ns,
@@ -575,9 +635,11 @@ class Client:
         """Like ``record()`` but wait for the outcome: return the ``Ack``.
 
         Raises ``RecordError(code, message)`` when the daemon refuses the record (after the
-        retries for OVERLOADED / VAULT_FULL), ``QueueFull`` when the queue is full (whatever
-        ``on_full`` says), ``TimeoutError`` after ``timeout`` seconds (None: no limit; the
-        record stays queued and is still delivered).
+        retries for OVERLOADED / VAULT_FULL; at once for any other code, e.g.
+        ``RecordError("CONFLICT")`` for a ``request_id`` stored before with other content),
+        ``QueueFull`` when the queue is full (whatever ``on_full`` says), ``TimeoutError``
+        after ``timeout`` seconds (None: no limit; the record stays queued and is still
+        delivered).
         """
         self._no_wait_on_io_thread("record_sync()")
         fut = concurrent.futures.Future()
@@ -606,9 +668,10 @@ class Client:
         The daemon stores the review as a vault entry and acknowledges it once durable.
 
         ``request_id`` defaults to ``"review-<incident_id>"`` (the daemon's own default):
-        with it, sending the same review again (or another review of the same incident from
-        this client) is answered with the first review's seq and ``duplicate=True``; pass a
-        distinct request id to record a further review of the same incident. The review
+        with it, sending the same review again is answered with the first review's seq and
+        ``duplicate=True``; pass a distinct request id to record a further review of the
+        same incident (another review under a stored request id is not stored: the daemon
+        answers it as a duplicate or refuses it with ``CONFLICT``). The review
         shares the records' queue: it counts towards ``max_queue`` and ``flush()``, is
         resent after a reconnect and retried after OVERLOADED / VAULT_FULL; its Ack is not
         passed to ``on_ack`` (``stats()["reviews"]`` counts them).
@@ -755,8 +818,23 @@ class Client:
         self._check_usable()
         if request_id is None:
             request_id = uuid.uuid4().hex
-        elif not isinstance(request_id, str) or not 1 <= len(request_id.encode()) <= 256:
+        elif not isinstance(request_id, str) or not 1 <= len(
+                _check_str("request_id", request_id).encode()) <= 256:
             raise ValueError("request_id must be a str of 1-256 bytes")
+        # strings as the daemon checks them (PROTOCOL.md, Strings): no NUL, UTF-8
+        _check_str("model_id", model_id)
+        _check_str("model_version", model_version)
+        if decision is not None:
+            _check_str("decision", decision)
+        if trace_id is not None:
+            _check_str("trace_id", trace_id)
+        if context:
+            for k in context:
+                _check_str("context key", k)
+        if labels:
+            for k, v in labels.items():
+                _check_str("labels key", k)
+                _check_str(f"labels[{k!r}]", v)
         r = pb.Record()
         r.model_id = model_id
         r.model_version = model_version
