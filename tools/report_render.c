@@ -3,7 +3,9 @@
  * writes both formats through a few block primitives (section, paragraph, table, list) that
  * emit HTML or Markdown, so the two keep the same content; the SVG waterfall is HTML only and
  * Markdown gets a bar chart table instead. Every string from the document goes through
- * text(), which escapes it for the format being written. */
+ * text_out(), which escapes it for the format being written and shows bidi controls,
+ * zero-width characters, other controls and bytes that are not UTF-8 as visible escapes
+ * ("<U+202E>", "<0xC0>"), so the page cannot say something other than the bytes. */
 #include "report_render.h"
 
 #include <errno.h>
@@ -118,14 +120,114 @@ static bool md_escape(const struct rr *r, const char *s, size_t i, size_t n)
 	}
 }
 
-/* Text from the document: HTML entities, or Markdown backslash escapes. Control characters
- * (newlines too: Markdown table cells and list items are one line) become spaces. */
-static void text_n(struct rr *r, const char *s, size_t n)
+/* ---- text from the document: the one writer ---- */
+
+/* The UTF-8 sequence at s[0..n) (RFC 3629: shortest form, no surrogates, at most U+10FFFF):
+ * its length with *ret_cp set, or 0 when s[0] does not start one. Reads no byte after the
+ * first one that does not fit, so a NUL ends the look. */
+static size_t utf8_next(const char *s, size_t n, uint32_t *ret_cp)
 {
-	for (size_t i = 0; i < n && s[i]; i++) {
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t k;
+	uint32_t cp;
+
+	if (u[0] < 0x80) {
+		*ret_cp = u[0];
+		return 1;
+	}
+	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+		k = 2;
+		cp = u[0] & 0x1f;
+	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		k = 3;
+		cp = u[0] & 0x0f;
+		lo = u[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = u[0] == 0xed ? 0x9f : 0xbf;
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		k = 4;
+		cp = u[0] & 0x07;
+		lo = u[0] == 0xf0 ? 0x90 : 0x80;
+		hi = u[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	for (size_t j = 1; j < k; j++) {
+		if (j >= n || u[j] < (j == 1 ? lo : 0x80) || u[j] > (j == 1 ? hi : 0xbf))
+			return 0;
+		cp = cp << 6 | (u[j] & 0x3f);
+	}
+	*ret_cp = cp;
+	return k;
+}
+
+/* Code points a reader cannot see, or that change how the text around them is shown, so that
+ * the rendered text could say something other than its bytes: C0 and C1 controls and DEL;
+ * the bidirectional controls (ALM U+061C, LRM/RLM U+200E-F, embeddings and overrides
+ * U+202A-E, isolates U+2066-9); zero-width and invisible characters (soft hyphen U+00AD,
+ * combining grapheme joiner U+034F, Mongolian vowel separator U+180E, U+200B-D, word joiner
+ * and invisible operators U+2060-4, the deprecated format characters U+206A-F, BOM U+FEFF,
+ * interlinear annotation U+FFF9-B, tag characters U+E0000-7F); line and paragraph separators
+ * U+2028-9. They are written as visible escapes, "<U+202E>". */
+static bool neutralised(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0xad || cp == 0x34f ||
+	       cp == 0x61c || cp == 0x180e || (cp >= 0x200b && cp <= 0x200f) ||
+	       (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2064) ||
+	       (cp >= 0x2066 && cp <= 0x206f) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+	       (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+/* True when s[0..n) can be written as it is (a code span, a fenced block): valid UTF-8 with
+ * nothing to neutralise, except newlines and tabs when lines. */
+static bool shown_as_is(const char *s, size_t n, bool lines)
+{
+	uint32_t cp;
+
+	for (size_t i = 0, k; i < n; i += k) {
+		k = utf8_next(s + i, n - i, &cp);
+		if (!k || (neutralised(cp) && !(lines && (cp == '\n' || cp == '\t'))))
+			return false;
+	}
+	return true;
+}
+
+/* A visible stand-in: "<U+202E>" for a code point, "<0xC0>" for a byte that is not UTF-8
+ * (byte true). */
+static void escape(struct rr *r, uint32_t v, bool byte)
+{
+	char b[16];
+
+	if (byte)
+		snprintf(b, sizeof(b), "0x%02" PRIX32, v);
+	else
+		snprintf(b, sizeof(b), "U+%04" PRIX32, v);
+	raw(r, r->md ? "\\<" : "&lt;");
+	raw(r, b);
+	raw(r, r->md ? ">" : "&gt;");
+}
+
+/* Every string from the document reaches the output here: HTML entities or Markdown
+ * backslash escapes for markup, visible escapes for what neutralised() lists and for bytes
+ * that are not UTF-8. Newlines, tabs and carriage returns become spaces (Markdown table cells
+ * and list items are one line), or are kept (not '\r') when lines (preformatted text). */
+static void text_out(struct rr *r, const char *s, size_t n, bool lines)
+{
+	uint32_t cp;
+
+	for (size_t i = 0, k; i < n; i += k) {
 		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f) {
-			putc_checked(r, ' ');
+		k = utf8_next(s + i, n - i, &cp);
+		if (!k) {
+			escape(r, c, true);
+			k = 1;
+		} else if (cp == '\n' || cp == '\t' || cp == '\r') {
+			putc_checked(r, lines && cp != '\r' ? (int)cp : ' ');
+		} else if (neutralised(cp)) {
+			escape(r, cp, false);
+		} else if (k > 1) {
+			if (fwrite(s + i, 1, k, r->f) != k && !r->err)
+				r->err = -EIO;
 		} else if (!r->md) {
 			switch (c) {
 			case '&':
@@ -154,10 +256,15 @@ static void text_n(struct rr *r, const char *s, size_t n)
 	}
 }
 
+static void text_n(struct rr *r, const char *s, size_t n)
+{
+	text_out(r, s, n, false);
+}
+
 static void text(struct rr *r, const char *s)
 {
 	if (s)
-		text_n(r, s, SIZE_MAX);
+		text_n(r, s, strlen(s));
 }
 
 __attribute__((format(printf, 2, 3))) static void textf(struct rr *r, const char *fmt, ...)
@@ -200,12 +307,7 @@ static void code(struct rr *r, const char *s)
 	}
 	/* a code span cannot escape anything: text it would not hold verbatim is written as
 	 * escaped text instead */
-	for (const char *p = s; *p; p++)
-		if (*p == '`' || (unsigned char)*p < 0x20) {
-			text(r, s);
-			return;
-		}
-	if (looks_like_html(s)) {
+	if (strchr(s, '`') || !shown_as_is(s, strlen(s), false) || looks_like_html(s)) {
 		text(r, s);
 		return;
 	}
@@ -379,7 +481,7 @@ static void value(struct rr *r, const json_t *v)
 	if (!v || json_is_null(v)) {
 		text(r, "\u2014");
 	} else if (json_is_string(v)) {
-		text(r, json_string_value(v));
+		text_n(r, json_string_value(v), json_string_length(v)); /* a NUL is shown too */
 	} else if (json_is_integer(v)) {
 		textf(r, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	} else if (json_is_real(v)) {
@@ -674,7 +776,7 @@ static bool string_list(struct rr *r, const json_t *arr, const char *cls)
 		if (!json_is_string(e))
 			continue;
 		li_begin(r);
-		text(r, json_string_value(e));
+		text_n(r, json_string_value(e), json_string_length(e));
 		li_end(r);
 	}
 	ul_end(r);
@@ -2087,16 +2189,11 @@ static void pre(struct rr *r, const char *s)
 {
 	if (!r->md) {
 		raw(r, "<pre>");
-		for (const char *p = s; *p; p++) {
-			if (*p == '\n' || *p == '\t')
-				putc_checked(r, *p);
-			else
-				text_n(r, p, 1);
-		}
+		text_out(r, s, strlen(s), true);
 		raw(r, "</pre>\n");
 		return;
 	}
-	if (looks_like_html(s)) {
+	if (looks_like_html(s) || !shown_as_is(s, strlen(s), true)) {
 		/* escaped lines with hard breaks instead of a fence */
 		for (const char *p = s; *p;) {
 			size_t n = strcspn(p, "\n");
@@ -2119,7 +2216,7 @@ static void pre(struct rr *r, const char *s)
 		putc_checked(r, '`');
 	raw(r, "text\n");
 	for (const char *p = s; *p; p++)
-		putc_checked(r, (unsigned char)*p < 0x20 && *p != '\n' ? ' ' : *p);
+		putc_checked(r, *p == '\t' ? ' ' : *p); /* shown_as_is: no other control */
 	if (*s && s[strlen(s) - 1] != '\n')
 		putc_checked(r, '\n');
 	for (size_t k = 0; k < fence; k++)

@@ -7,6 +7,13 @@
  * member, at any depth, may be absent, null or of an unexpected type and is then reported as
  * not recorded. Pure: no logging, no exit, no global state.
  *
+ * Every string from the document is escaped for the format; bidi controls (U+061C,
+ * U+200E-F, U+202A-E, U+2066-9), zero-width and other invisible characters (U+200B-D,
+ * U+2060-4, U+FEFF, ...), C0/C1 controls other than the line breaks the format needs, and bytes
+ * that are not UTF-8 are written as visible escapes, "<U+202E>" and "<0xC0>", so that the
+ * rendered text cannot say something other than its bytes. A string may hold a NUL (shown
+ * as "<U+0000>" where the renderer reads the JSON string's length: values, lists).
+ *
  * Conventions read from the document (the gatherer honours them):
  * - audit.attribution.phi (and stderr, when not null) has one number per record.features
  *   entry, in that order; otherwise the attribution is not drawn and the page says why.

@@ -3,8 +3,9 @@
  * planted top feature obscure_index_vol): section order, the SVG waterfall read back from the
  * page (one bar per shown feature, sign, direction, widths proportional to |phi|, whiskers),
  * the summary naming the top feature, escaping of hostile strings (HTML entities; Markdown
- * table cells keep their column count), no script and no network reference, audit null,
- * every optional member deleted, nulled or mistyped, the required parts, write errors. The
+ * table cells keep their column count), bidi controls, zero-width characters, controls and
+ * bytes that are not UTF-8 shown as visible escapes, no script and no network reference, audit
+ * null, every optional member deleted, nulled or mistyped, the required parts, write errors. The
  * fixture's renderings are left in the build folder (sample-report.html, .md) for
  * tests/integration/chromium_check.py and for people. */
 #include <errno.h>
@@ -349,47 +350,199 @@ static void check_write_error(render_fn fn)
 }
 
 /* Hostile strings in every kind of place a document string is printed. */
-static json_t *hostile_doc(const char *feature0)
+static json_t *str(const char *s)
+{
+	json_t *v = json_string_nocheck(s); /* the renderer must cope with any bytes */
+
+	ck_assert_ptr_nonnull(v);
+	return v;
+}
+
+static json_t *str_list(const char *s)
+{
+	json_t *a = json_array();
+
+	json_array_append_new(a, str(s));
+	return a;
+}
+
+/* The fixture with feature0 as the top feature's name (everywhere a feature is named) and
+ * other in every other string the document has, keys included. */
+static json_t *hostile_doc_with(const char *feature0, const char *other)
 {
 	json_t *doc = fixture();
 	json_t *f0 = json_array_get(path_obj(doc, "record", "features"), 1); /* the top feature */
 	json_t *au = json_object_get(doc, "audit");
 
-	json_object_set_new(f0, "name", json_string(feature0));
-	json_object_set_new(f0, "unit", json_string(hostile));
-	json_object_set_new(path_obj(doc, "record", NULL), "client_name", json_string(hostile));
-	json_object_set_new(path_obj(doc, "record", "labels"), hostile, json_string(hostile));
-	json_object_set_new(path_obj(doc, "model", NULL), "id", json_string(hostile));
-	json_object_set_new(path_obj(doc, "model", NULL), "decision_rule", json_string(hostile));
-	json_object_set_new(path_obj(doc, "model", "lineage"), "notes", json_string(hostile));
-	json_array_append_new(path_obj(doc, "model", "lineage_warnings"), json_string(hostile));
-	json_object_set_new(path_obj(doc, "incident", NULL), "when", json_string(hostile));
-	json_object_set_new(path_obj(doc, "incident", NULL), "trigger", json_string(hostile));
-	json_array_append_new(json_object_get(doc, "summary"), json_string(hostile));
-	json_object_set_new(json_array_get(json_object_get(doc, "reviews"), 0), "note",
-	                    json_string(hostile));
-	json_object_set_new(json_object_get(doc, "checkpoint"), "note", json_string(hostile));
+	json_object_set_new(f0, "name", str(feature0));
+	json_object_set_new(f0, "unit", str(other));
+	json_object_set_new(path_obj(doc, "record", NULL), "client_name", str(other));
+	json_object_set_new(path_obj(doc, "record", NULL), "request_id", str(other));
+	json_object_set_new(path_obj(doc, "record", NULL), "decision", str(other));
+	json_object_set_new_nocheck(path_obj(doc, "record", "labels"), other, str(other));
+	json_object_set_new(path_obj(doc, "model", NULL), "id", str(other));
+	json_object_set_new(path_obj(doc, "model", NULL), "decision_rule", str(other));
+	json_object_set_new(path_obj(doc, "model", "lineage"), "notes", str(other));
+	json_array_append_new(path_obj(doc, "model", "lineage_warnings"), str(other));
+	json_object_set_new(path_obj(doc, "incident", NULL), "when", str(other));
+	json_object_set_new(path_obj(doc, "incident", NULL), "trigger", str(other));
+	json_array_append_new(json_object_get(doc, "summary"), str(other));
+	json_object_set_new(json_array_get(json_object_get(doc, "reviews"), 0), "note", str(other));
+	json_object_set_new(json_object_get(doc, "checkpoint"), "note", str(other));
 	json_object_set_new(json_array_get(json_object_get(doc, "proofs"), 0), "leaf_hash",
-	                    json_string(hostile));
-	json_object_set_new(au, "reasons", json_pack("[s]", hostile));
-	json_object_set_new(json_object_get(au, "confidence"), "meaning", json_string(hostile));
+	                    str(other));
+	json_object_set_new(au, "reasons", str_list(other));
+	json_object_set_new(json_object_get(au, "confidence"), "meaning", str(other));
 	json_object_set_new(
 	    json_array_get(json_object_get(json_object_get(au, "region"), "rule"), 0), "feature",
-	    json_string(feature0));
+	    str(feature0));
 	json_object_set_new(json_array_get(json_object_get(au, "baseline_outliers"), 0), "feature",
-	                    json_string(feature0));
+	                    str(feature0));
 	json_t *cf =
 	    json_object_get(json_array_get(json_object_get(au, "counterfactuals"), 0), "changes");
 	json_object_clear(cf);
-	json_object_set_new(cf, feature0, json_real(14));
+	json_object_set_new_nocheck(cf, feature0, json_real(14));
 	json_t *flip = json_object_get(au, "flip");
-	json_object_set_new(flip, "fragile_features", json_pack("[s]", feature0));
+	json_object_set_new(flip, "fragile_features", str_list(feature0));
 	json_object_set_new(json_array_get(json_object_get(flip, "flips"), 1), "feature",
-	                    json_string(feature0));
-	json_object_set_new(json_object_get(au, "params"), "software", json_string(hostile));
-	json_object_set_new(json_object_get(au, "timings_ms"), hostile, json_real(1));
-	json_object_set_new(json_object_get(doc, "verdict"), "action", json_string(hostile));
+	                    str(feature0));
+	json_object_set_new(json_object_get(au, "params"), "software", str(other));
+	json_object_set_new_nocheck(json_object_get(au, "timings_ms"), other, json_real(1));
+	json_object_set_new(json_object_get(doc, "verdict"), "action", str(other));
 	return doc;
+}
+
+static json_t *hostile_doc(const char *feature0)
+{
+	return hostile_doc_with(feature0, hostile);
+}
+
+/* ---- bidi controls, zero-width characters, controls, bytes that are not UTF-8 ---- */
+
+/* The code points the renderers must never write (report_render.c, neutralised()), and what
+ * they must write instead. */
+static const uint32_t invisible_cps[] = {
+    0x01,   0x08,   0x0b,   0x0c,   0x1b,   0x1f,   0x7f,   0x80,    0x85,    0x9f,    0xad,
+    0x34f,  0x61c,  0x180e, 0x200b, 0x200c, 0x200d, 0x200e, 0x200f,  0x2028,  0x2029,  0x202a,
+    0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2061, 0x2062, 0x2063,  0x2064,  0x2066,  0x2067,
+    0x2068, 0x2069, 0x206a, 0x206f, 0xfeff, 0xfff9, 0xfffb, 0xe0001, 0xe0041, 0xe007f,
+};
+
+static bool is_invisible(uint32_t cp)
+{
+	for (size_t i = 0; i < sizeof(invisible_cps) / sizeof(invisible_cps[0]); i++)
+		if (invisible_cps[i] == cp)
+			return true;
+	return false;
+}
+
+static size_t put_utf8(char *p, uint32_t cp)
+{
+	if (cp < 0x80) {
+		p[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		p[0] = (char)(0xc0 | cp >> 6);
+		p[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		p[0] = (char)(0xe0 | cp >> 12);
+		p[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		p[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	p[0] = (char)(0xf0 | cp >> 18);
+	p[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	p[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	p[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Strict UTF-8 (RFC 3629) over the whole output, and none of invisible_cps in it (newlines
+ * and tabs are the format's own). */
+static void assert_all_visible(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		uint32_t cp;
+		int n;
+		if (*p < 0x80) {
+			cp = *p;
+			n = 0;
+		} else if (*p >= 0xc2 && *p <= 0xdf) {
+			cp = *p & 0x1f;
+			n = 1;
+		} else if (*p >= 0xe0 && *p <= 0xef) {
+			cp = *p & 0x0f;
+			n = 2;
+		} else {
+			ck_assert_msg(*p >= 0xf0 && *p <= 0xf4, "byte 0x%02x at %zu is not UTF-8",
+			              *p, (size_t)(p - (const unsigned char *)s));
+			cp = *p & 0x07;
+			n = 3;
+		}
+		p++;
+		for (int i = 0; i < n; i++, p++) {
+			ck_assert_msg((*p & 0xc0) == 0x80, "cut UTF-8 sequence");
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		ck_assert_msg(n == 0 || cp >= (n == 1   ? 0x80u
+		                               : n == 2 ? 0x800u
+		                                        : 0x10000u),
+		              "overlong UTF-8");
+		ck_assert_msg(!(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff, "U+%04X", cp);
+		ck_assert_msg(cp == '\n' || cp == '\t' || !is_invisible(cp),
+		              "U+%04X written as it is", cp);
+		ck_assert_msg(cp >= 0x20 || cp == '\n' || cp == '\t', "control 0x%02X", cp);
+	}
+}
+
+/* "ok" followed by every code point of invisible_cps, then bytes that are not UTF-8: an
+ * overlong '/', a surrogate, 0xFF, and a sequence cut by the end of the string. */
+static char *invisible_string(void)
+{
+	char *s = malloc(8 * sizeof(invisible_cps) / sizeof(invisible_cps[0]) + 32), *p = s;
+
+	ck_assert_ptr_nonnull(s);
+	p += sprintf(p, "ok");
+	for (size_t i = 0; i < sizeof(invisible_cps) / sizeof(invisible_cps[0]); i++)
+		p += put_utf8(p, invisible_cps[i]);
+	memcpy(p, "\xc0\xaf\xed\xa0\x80\xff\xe2\x82", 8);
+	p[8] = '\0';
+	return s;
+}
+
+/* What invisible_string() must become: "<U+0001>...<0xC0><0xAF>...", with the format's
+ * escape of '<' and '>' (lt, gt). */
+static char *invisible_escaped(const char *lt, const char *gt)
+{
+	static const uint8_t bad[] = {0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xff, 0xe2, 0x82};
+	char *s = malloc(64 * sizeof(invisible_cps) / sizeof(invisible_cps[0]) + 256), *p = s;
+
+	ck_assert_ptr_nonnull(s);
+	p += sprintf(p, "ok");
+	for (size_t i = 0; i < sizeof(invisible_cps) / sizeof(invisible_cps[0]); i++)
+		p += sprintf(p, "%sU+%04X%s", lt, invisible_cps[i], gt);
+	for (size_t i = 0; i < sizeof(bad); i++)
+		p += sprintf(p, "%s0x%02X%s", lt, bad[i], gt);
+	return s;
+}
+
+/* A rendering of the document with the invisible string everywhere, and a file name with
+ * a right-to-left override as the top feature. */
+static char *render_invisible(render_fn fn, const char *save_as)
+{
+	char *inv = invisible_string();
+	json_t *doc = hostile_doc_with("report\u202egpj.exe", inv);
+	char *s = render(fn, doc);
+
+	save(save_as, s);
+	json_decref(doc);
+	free(inv);
+	return s;
 }
 
 /* ---- report_render_html ---- */
@@ -608,6 +761,32 @@ START_TEST(test_html_escapes)
 }
 END_TEST
 
+START_TEST(test_html_neutralises_invisible)
+{
+	/* issue 11 item 8: bidi overrides and zero-width characters went into the page as they
+	 * were, so the text could say something other than the bytes */
+	char *s = render_invisible(report_render_html, "invisible-report.html");
+	char *want = invisible_escaped("&lt;", "&gt;");
+
+	assert_all_visible(s);
+	ck_assert_uint_ge(count(s, want), 25);
+	/* a file name with a right-to-left override reads as its bytes, in the SVG too */
+	ck_assert(strstr(s, "<title>report&lt;U+202E&gt;gpj.exe</title>"));
+	ck_assert_uint_ge(count(s, "report&lt;U+202E&gt;gpj.exe"), 8);
+	check_bars(s, fixture_phi_sorted, 8);
+	free(want);
+	free(s);
+
+	/* a NUL inside a JSON string is shown, not a cut */
+	json_t *doc = fixture();
+	json_object_set_new(path_obj(doc, "record", "labels"), "desk", json_stringn("eu\0x", 4));
+	s = render(report_render_html, doc);
+	ck_assert(strstr(s, "eu&lt;U+0000&gt;x"));
+	free(s);
+	json_decref(doc);
+}
+END_TEST
+
 START_TEST(test_html_no_audit)
 {
 	json_t *doc = fixture();
@@ -793,6 +972,23 @@ START_TEST(test_md_escapes)
 }
 END_TEST
 
+START_TEST(test_md_neutralises_invisible)
+{
+	char *s = render_invisible(report_render_md, "invisible-report.md");
+	char *want = invisible_escaped("\\<", ">");
+
+	assert_all_visible(s);
+	ck_assert_uint_ge(count(s, want), 20);
+	ck_assert_uint_ge(count(s, "report\\<U+202E>gpj.exe"), 5);
+	/* code spans and the fenced note hold nothing verbatim that needs an escape: the
+	 * request id and the note are escaped text */
+	ck_assert_ptr_null(strstr(s, "`ok"));
+	ck_assert_uint_gt(check_tables(s), 40);
+	free(want);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_md_no_audit)
 {
 	json_t *doc = fixture();
@@ -836,6 +1032,7 @@ int main(void)
 	tcase_add_test(tc, test_html_waterfall);
 	tcase_add_test(tc, test_html_waterfall_many);
 	tcase_add_test(tc, test_html_escapes);
+	tcase_add_test(tc, test_html_neutralises_invisible);
 	tcase_add_test(tc, test_html_no_audit);
 	tcase_add_test(tc, test_html_attribution_mismatch);
 	tcase_add_test(tc, test_html_missing_members);
@@ -845,6 +1042,7 @@ int main(void)
 	tc = tcase_create("report_render_md");
 	tcase_add_test(tc, test_md_fixture);
 	tcase_add_test(tc, test_md_escapes);
+	tcase_add_test(tc, test_md_neutralises_invisible);
 	tcase_add_test(tc, test_md_no_audit);
 	tcase_add_test(tc, test_md_missing_members);
 	tcase_add_test(tc, test_md_required);
