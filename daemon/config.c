@@ -60,6 +60,9 @@ int config_defaults(struct config *ret)
 	    .commit_window_us = 0,
 	    .max_batch = 4096,
 	    .checkpoint_interval_s = 60,
+	    .checkpoint_max_unsigned = 10000,
+	    .checkpoint_max_unsigned_ms = 100,
+	    .disk_reserve = 1u << 20,
 	    .map_size = 0,
 	    .map_max = 0,
 	    .workers = 2,
@@ -299,6 +302,12 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 		*(name[4] == 'u' ? &c->max_unacked : &c->max_queue) = u64;
 		return 1;
 	}
+	if (!strcmp(name, "disk_reserve")) {
+		if (!parse_size(value, 1ull << 40, &u64))
+			return fail(p, name, "expected a size (0, 512K, 1M, ...), not \"%s\"", value);
+		c->disk_reserve = u64;
+		return 1;
+	}
 	if (!strcmp(name, "map_size") || !strcmp(name, "map_max")) {
 		if (!parse_size(value, 1ull << 50, &u64) || u64 < (1u << 20))
 			return fail(p, name, "expected a size of at least 1M, not \"%s\"", value);
@@ -313,6 +322,8 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 	    {"commit_window_us", &c->commit_window_us, 0, 1000000},
 	    {"max_batch", &c->max_batch, 1, 1000000},
 	    {"checkpoint_interval", &c->checkpoint_interval_s, 1, 86400 * 7},
+	    {"checkpoint_max_unsigned", &c->checkpoint_max_unsigned, 1, 100000000},
+	    {"checkpoint_max_unsigned_ms", &c->checkpoint_max_unsigned_ms, 1, 3600000},
 	    {"workers", &c->workers, 0, 256},
 	    {"job_queue", &c->job_queue, 1, 1000000},
 	};

@@ -62,7 +62,10 @@ struct config {
 	uint32_t max_connections;
 	uint32_t commit_window_us; /* extra wait for more records before a commit */
 	uint32_t max_batch;        /* entries per commit */
-	uint32_t checkpoint_interval_s;
+	uint32_t checkpoint_interval_s;      /* sign at least this often while entries are unsigned */
+	uint32_t checkpoint_max_unsigned;    /* sign once the unsigned tail holds this many entries */
+	uint32_t checkpoint_max_unsigned_ms; /* ... or once its first entry is this old */
+	uint64_t disk_reserve; /* free bytes kept on the vault's filesystem (VAULT_FULL below) */
 	char *signing_key;
 	char *origin;
 	uint64_t map_size;

@@ -86,14 +86,19 @@ static int life_fill(struct life_job *lj, Evident__Entry__V1__LifecycleEntry__Ev
 
 	if (lifecycle_payload(lj->d, ev, detail, &lj->payloads[0], &len) < 0)
 		return -ENOMEM;
-	lj->in[0] = (struct vault_entry_in){
-	    .type = VAULT_ENTRY_LIFECYCLE, .payload = lj->payloads[0], .payload_len = len};
+	/* the daemon's own record of its life may use the disk reserve (vault.h) */
+	lj->in[0] = (struct vault_entry_in){.type = VAULT_ENTRY_LIFECYCLE,
+	                                    .payload = lj->payloads[0],
+	                                    .payload_len = len,
+	                                    .reserved = true};
 	lj->job.n = 1;
 	if (with_config && lj->d->cfg.path) {
 		if (config_payload(&lj->d->cfg, &lj->payloads[1], &len) < 0)
 			return -ENOMEM;
-		lj->in[1] = (struct vault_entry_in){
-		    .type = VAULT_ENTRY_CONFIG, .payload = lj->payloads[1], .payload_len = len};
+		lj->in[1] = (struct vault_entry_in){.type = VAULT_ENTRY_CONFIG,
+		                                    .payload = lj->payloads[1],
+		                                    .payload_len = len,
+		                                    .reserved = true};
 		lj->job.n = 2;
 	}
 	lj->job.in = lj->in;
@@ -136,31 +141,31 @@ static void submit_lifecycle(struct daemon *d, Evident__Entry__V1__LifecycleEntr
 
 /* ------------------------------------------------------------------ checkpoints */
 
-static void run_checkpoint(struct job *j, struct vault *v)
+/* What the writer needs from the configuration (writer.h). */
+static struct writer_policy writer_policy_of(const struct config *c)
 {
-	j->rc = vault_checkpoint_sign(v, NULL);
+	return (struct writer_policy){.max_batch = c->max_batch,
+	                              .commit_window_us = c->commit_window_us,
+	                              .sign_after_entries = c->checkpoint_max_unsigned,
+	                              .sign_after_ms = c->checkpoint_max_unsigned_ms,
+	                              .sign_interval_s = c->checkpoint_interval_s};
 }
 
-static void checkpoint_done(struct job *j)
+/* At start, before anything is served: sign whatever the last run left unsigned (a crash
+ * leaves up to one unsigned tail). Returns the signed tree size. */
+static uint64_t sign_at_start(struct daemon *d)
 {
-	if (j->rc < 0)
-		log_error("signing a checkpoint failed: %s%s", strerror(-j->rc),
-		          j->rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: "
-		                              "run evidentctl verify)"
-		                            : "");
-	free(j);
-}
+	struct vault_info info;
+	int rc = vault_checkpoint_sign(d->vault, NULL);
 
-static void on_checkpoint_timer(uv_timer_t *t)
-{
-	struct daemon *d = t->data;
-	struct job *j = calloc(1, sizeof(*j));
-
-	if (!j)
-		return;
-	j->run = run_checkpoint;
-	j->done = checkpoint_done;
-	writer_submit(&d->writer, j);
+	if (rc == 0)
+		return vault_size(d->vault);
+	log_error("vault \"%s\": signing a checkpoint at start failed: %s%s", d->cfg.vault_dir,
+	          strerror(-rc),
+	          rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: run "
+	                           "evidentctl verify)"
+	                         : "; the writer retries");
+	return vault_info(d->vault, &info) == 0 && info.has_checkpoint ? info.checkpoint_size : 0;
 }
 
 /* ------------------------------------------------------------------ watchdog and status */
@@ -220,7 +225,14 @@ static void final_done(struct job *j)
 	struct life_job *lj = (struct life_job *)j;
 	struct daemon *d = lj->d;
 
-	if (j->rc < 0) {
+	if (j->rc == -ENOSPC) {
+		/* Nothing acknowledged is at risk: the records refused with VAULT_FULL are still
+		 * held by their clients, which resend them to the next start. */
+		log_warning("stopping with the vault full: the stop entry and its checkpoint were "
+		            "not written; %" PRIu64 " record(s) were refused with VAULT_FULL in this "
+		            "run and wait in their clients for a start with room",
+		            d->stats.vault_full);
+	} else if (j->rc < 0) {
 		log_error("final lifecycle entry or checkpoint failed: %s", strerror(-j->rc));
 		d->exit_code = 1;
 	}
@@ -231,7 +243,6 @@ static void final_done(struct job *j)
 	close_handle((uv_handle_t *)&d->sig_term);
 	close_handle((uv_handle_t *)&d->sig_int);
 	close_handle((uv_handle_t *)&d->sig_hup);
-	close_handle((uv_handle_t *)&d->checkpoint_timer);
 	close_handle((uv_handle_t *)&d->watchdog_timer);
 	writer_stop(&d->writer);
 	workers_stop(&d->workers);
@@ -370,10 +381,8 @@ static void on_hup(uv_signal_t *h, int sig)
 	config_deinit(&d->cfg);
 	d->cfg = nc;
 	log_set_level(d->cfg.log_level);
-	d->writer.commit_window_us = d->cfg.commit_window_us; /* read by the writer: benign */
-	uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
-	               (uint64_t)d->cfg.checkpoint_interval_s * 1000,
-	               (uint64_t)d->cfg.checkpoint_interval_s * 1000);
+	struct writer_policy wp = writer_policy_of(&d->cfg);
+	writer_configure(&d->writer, &wp); /* handed over under the writer's lock */
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
 	log_notice("configuration reloaded from %s", d->cfg.path ? d->cfg.path : "defaults");
 	notify_send("READY=1\nSTATUS=configuration reloaded");
@@ -519,7 +528,8 @@ static int open_vault(struct daemon *d)
 	struct vault_options o = {.key_path = d->cfg.signing_key,
 	                          .origin = d->cfg.origin,
 	                          .map_size = d->cfg.map_size,
-	                          .map_max = d->cfg.map_max};
+	                          .map_max = d->cfg.map_max,
+	                          .disk_reserve = d->cfg.disk_reserve};
 	struct vault_info info;
 	size_t bad = 0;
 	int rc;
@@ -619,7 +629,9 @@ int daemon_run(struct daemon *d)
 	}
 	if (record_start(d) < 0)
 		goto fail;
-	rc = writer_start(&d->writer, &loop, d->vault, d->cfg.max_batch, d->cfg.commit_window_us);
+	uint64_t signed_size = sign_at_start(d);
+	struct writer_policy wp = writer_policy_of(&d->cfg);
+	rc = writer_start(&d->writer, &loop, d->vault, signed_size, &wp);
 	if (rc < 0) {
 		log_error("writer thread: %s", strerror(-rc));
 		goto fail;
@@ -644,12 +656,11 @@ int daemon_run(struct daemon *d)
 	uv_signal_init(&loop, &d->sig_term);
 	uv_signal_init(&loop, &d->sig_int);
 	uv_signal_init(&loop, &d->sig_hup);
-	uv_timer_init(&loop, &d->checkpoint_timer);
 	uv_timer_init(&loop, &d->watchdog_timer);
 	uv_timer_init(&loop, &d->drain_timer);
 	d->drain_timer.data = d;
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-	d->checkpoint_timer.data = d->watchdog_timer.data = d;
+	d->watchdog_timer.data = d;
 	/* signals before the socket appears: a stop sent as soon as it exists is a drain */
 	uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
@@ -658,9 +669,6 @@ int daemon_run(struct daemon *d)
 		d->exit_code = 1;
 		begin_drain(d, "startup failed");
 	} else {
-		uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer,
-		               (uint64_t)d->cfg.checkpoint_interval_s * 1000,
-		               (uint64_t)d->cfg.checkpoint_interval_s * 1000);
 		d->watchdog_usec = notify_watchdog_usec();
 		if (d->watchdog_usec)
 			uv_timer_start(&d->watchdog_timer, on_watchdog_timer,

@@ -55,7 +55,7 @@ struct daemon {
 	uint8_t *read_buf;                  /* SESSION_READ_SIZE, shared by all connections */
 
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_timer_t checkpoint_timer, watchdog_timer, drain_timer;
+	uv_timer_t watchdog_timer, drain_timer;
 	uint64_t watchdog_usec;
 	uint64_t checkpointed_size;
 

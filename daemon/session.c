@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,11 @@
 #include <sys/socket.h>
 
 #include "entry.pb-c.h"
+#include "entry_key.h"
 #include "evident_version.h"
 #include "incident.h"
 #include "log.h"
+#include "retry.h"
 
 #define E(x)    EVIDENT__V1__ERROR__CODE__##x
 #define KEY_MAX (DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2)
@@ -412,6 +415,36 @@ static dispatch_code write_error_code(int rc)
 	return rc == -ENOSPC ? E(VAULT_FULL) : E(INTERNAL);
 }
 
+/* The vault answered "stored before": acknowledge only a true retry of the entry it names
+ * (retry.h). Otherwise answers the error itself and returns false. */
+static bool retry_confirmed(struct session *s, struct entry_job *ej)
+{
+	struct job *j = &ej->job;
+	char why[400];
+	int rv = retry_check(s->d->vault, ej->type, j->res1.seq, ej->payload, j->in1.payload_len,
+	                     s->client_name, ej->request_id, why, sizeof(why));
+
+	if (rv == RETRY_SAME)
+		return true;
+	if (rv < 0) {
+		snprintf(why, sizeof(why), "not acknowledged: reading the stored entry %" PRIu64 ": %s",
+		         j->res1.seq, strerror(-rv));
+		log_error("retry %s of %s: %s", ej->request_id, s->client_name, why);
+	} else {
+		retry_notice(s->d, rv, j->res1.seq, s->client_name, ej->request_id, ej->type,
+		             ej->payload, j->in1.payload_len, why);
+		if (rv == RETRY_MISMATCH)
+			log_error("retry %s of %s not acknowledged: %s (run evidentctl verify)",
+			          ej->request_id, s->client_name, why);
+		else
+			log_warning("client %s: %s", s->client_name, why);
+	}
+	s->d->stats.refused++;
+	if (!s->closing)
+		reply_error(s, rv == RETRY_CONFLICT ? E(CONFLICT) : E(INTERNAL), why, ej->request_id);
+	return false;
+}
+
 static void entry_done(struct job *j)
 {
 	struct entry_job *ej = (struct entry_job *)j;
@@ -419,7 +452,10 @@ static void entry_done(struct job *j)
 	struct daemon *d = s->d;
 
 	discharge(s, j);
-	if (j->rc == 0) {
+	if (j->rc == 0 && j->res1.duplicate && !retry_confirmed(s, ej)) {
+		if (ej->vw)
+			verdict_wait_drop(ej->vw);
+	} else if (j->rc == 0) {
 		if (!s->closing)
 			reply_ack(s, ej->request_id, &j->res1);
 		if (j->res1.duplicate)
@@ -585,10 +621,7 @@ static void handle_review(struct session *s, const Evident__V1__Review *rv)
 		            request_id);
 		return;
 	}
-	if (!request_id || !*request_id) {
-		snprintf(rid, sizeof(rid), "review-%llu", (unsigned long long)rv->incident_id);
-		request_id = rid;
-	}
+	request_id = entry_review_request_id(rv, rid);
 	if (dispatch_review_payload(rv, s->client_name, daemon_now_ns(), &payload, &plen) < 0) {
 		reply_error(s, E(INTERNAL), "out of memory", request_id);
 		return;

@@ -3,6 +3,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,7 +99,7 @@ static void commit_batch(struct writer *w, struct job *first, struct job *end, s
 	free(res);
 }
 
-static void process(struct writer *w, struct job *list)
+static void process(struct writer *w, struct job *list, uint32_t max_batch)
 {
 	struct job *j = list;
 
@@ -111,7 +112,7 @@ static void process(struct writer *w, struct job *list)
 		/* a run of append jobs, up to max_batch entries */
 		struct job *end = j;
 		size_t total = 0;
-		while (end && !end->run && (total == 0 || total + end->n <= w->max_batch)) {
+		while (end && !end->run && (total == 0 || total + end->n <= max_batch)) {
 			total += end->n;
 			end = end->next;
 		}
@@ -120,23 +121,88 @@ static void process(struct writer *w, struct job *list)
 	}
 }
 
+static uint64_t sign_delay_ns(const struct writer_policy *p)
+{
+	uint64_t ms = p->sign_after_ms;
+
+	if (p->sign_interval_s && (uint64_t)p->sign_interval_s * 1000 < ms)
+		ms = (uint64_t)p->sign_interval_s * 1000;
+	return ms * 1000000;
+}
+
+static void sign(struct writer *w)
+{
+	uint64_t size = vault_size(w->vault);
+	int rc = vault_checkpoint_sign(w->vault, NULL);
+
+	if (rc == 0) {
+		if (w->sign_failed)
+			log_notice("signing checkpoints again (tree size %" PRIu64 ")", size);
+		w->signed_size = size;
+		w->sign_due_ns = 0;
+		w->sign_failed = 0;
+		atomic_fetch_add(&w->checkpoints, 1);
+		return;
+	}
+	if (rc != w->sign_failed)
+		log_error("signing a checkpoint of %" PRIu64 " entries failed: %s%s; retrying", size,
+		          strerror(-rc),
+		          rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: "
+		                           "run evidentctl verify)"
+		                         : "");
+	w->sign_failed = rc;
+	w->sign_due_ns = 0; /* the next look schedules the retry one delay later */
+}
+
+/* After a batch (its acks are on their way): sign when the tail is long or old enough. */
+static void maybe_sign(struct writer *w, const struct writer_policy *p)
+{
+	uint64_t size = vault_size(w->vault), now = mono_ns();
+
+	if (size <= w->signed_size)
+		return;
+	if (!w->sign_due_ns) {
+		w->sign_due_ns = now + sign_delay_ns(p);
+		if (w->sign_failed)
+			return; /* retry at the deadline, not in a hot loop */
+	}
+	if (size - w->signed_size >= p->sign_after_entries || now >= w->sign_due_ns)
+		sign(w);
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->head && !w->stop)
-			pthread_cond_wait(&w->wake, &w->lock);
+		struct writer_policy p = w->policy;
+		struct timespec until;
+
+		while (!w->head && !w->stop) {
+			p = w->policy;
+			if (!w->sign_due_ns) {
+				pthread_cond_wait(&w->wake, &w->lock);
+				continue;
+			}
+			/* idle with an unsigned tail: wake up for its deadline */
+			until.tv_sec = (time_t)(w->sign_due_ns / 1000000000);
+			until.tv_nsec = (long)(w->sign_due_ns % 1000000000);
+			if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT &&
+			    !w->head) {
+				pthread_mutex_unlock(&w->lock);
+				sign(w);
+				maybe_sign(w, &p); /* after a failure: schedule the retry */
+				pthread_mutex_lock(&w->lock);
+			}
+		}
 		if (!w->head && w->stop)
 			break;
-		if (w->commit_window_us) {
+		if (p.commit_window_us) {
 			/* Optional: let a few more records join this commit. */
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += (long)w->commit_window_us * 1000;
-			until.tv_sec += until.tv_nsec / 1000000000;
-			until.tv_nsec %= 1000000000;
+			uint64_t t = mono_ns() + (uint64_t)p.commit_window_us * 1000;
+			until.tv_sec = (time_t)(t / 1000000000);
+			until.tv_nsec = (long)(t % 1000000000);
 			while (!w->stop &&
 			       pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
 				;
@@ -146,25 +212,29 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		atomic_store(&w->busy_since_ns, mono_ns());
-		process(w, list);
-		atomic_store(&w->busy_since_ns, 0);
+		process(w, list, p.max_batch ? p.max_batch : 4096);
 		finish(w, list, last);
+		maybe_sign(w, &p);
+		atomic_store(&w->busy_since_ns, 0);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint32_t max_batch,
-                 uint32_t commit_window_us)
+int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
+                 const struct writer_policy *policy)
 {
+	pthread_condattr_t ca;
 	int rc;
 
-	*w = (struct writer){.vault = v,
-	                     .max_batch = max_batch ? max_batch : 4096,
-	                     .commit_window_us = commit_window_us};
+	*w = (struct writer){.vault = v, .policy = *policy, .signed_size = signed_size};
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->wake, NULL);
+	/* deadlines on the monotonic clock: a wall-clock step must not delay a signature */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	rc = uv_async_init(loop, &w->done_async, on_done);
 	if (rc < 0)
 		return rc;
@@ -188,6 +258,14 @@ void writer_submit(struct writer *w, struct job *j)
 	else
 		w->head = j;
 	w->tail = j;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_configure(struct writer *w, const struct writer_policy *policy)
+{
+	pthread_mutex_lock(&w->lock);
+	w->policy = *policy;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }

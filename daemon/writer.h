@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The writer thread: the vault's only writer. Appends are group-committed: every append job
  * waiting when a commit starts goes into one LMDB transaction (one full fsync), so durability
- * costs one fsync per batch, not per record. Other jobs (blob chunks, checkpoints) run in
- * queue order between batches. Finished jobs go back to the event loop through a uv_async. */
+ * costs one fsync per batch, not per record. Other jobs (blob chunks, registrations) run in
+ * queue order between batches. Finished jobs go back to the event loop through a uv_async.
+ *
+ * The writer also keeps the unsigned tail short: after a batch's jobs are handed back to the
+ * loop (their acks go out meanwhile), it signs a checkpoint when the entries appended since
+ * the last one reach sign_after_entries, or when the first of them has waited sign_after_ms
+ * (or sign_interval_s, whichever is shorter); when idle it wakes up for that deadline. A
+ * failure (a full disk) is logged once and retried at the next deadline. */
 #pragma once
 
 #include <pthread.h>
@@ -36,6 +42,15 @@ struct job {
 	size_t cost; /* bytes accounted against the daemon's queue limits */
 };
 
+/* What a reload may change. Handed over under the writer's lock (writer_configure). */
+struct writer_policy {
+	uint32_t max_batch;          /* entries per commit (0: 4096) */
+	uint32_t commit_window_us;   /* wait for more records before a commit */
+	uint32_t sign_after_entries; /* unsigned entries that trigger a checkpoint */
+	uint32_t sign_after_ms;      /* age of the first unsigned entry that triggers one */
+	uint32_t sign_interval_s;    /* upper bound of that age (checkpoint_interval) */
+};
+
 struct writer {
 	struct vault *vault;
 	pthread_t thread;
@@ -48,16 +63,22 @@ struct writer {
 	void *after_done_data;
 	bool stop;
 	bool started;
-	uint32_t max_batch;
-	uint32_t commit_window_us;
-	size_t queued_jobs;                 /* loop thread's view: enqueued and not yet done */
+	struct writer_policy policy; /* under lock; the thread works on a copy */
+	/* writer thread only: the signed head and when the tail must be signed */
+	uint64_t signed_size;
+	uint64_t sign_due_ns; /* monotonic; 0: nothing unsigned */
+	int sign_failed;      /* the last signing error (logged once), 0 */
+	size_t queued_jobs;   /* loop thread's view: enqueued and not yet done */
 	atomic_uint_fast64_t busy_since_ns; /* 0 when idle: for the watchdog */
-	atomic_uint_fast64_t commits, entries;
+	atomic_uint_fast64_t commits, entries, checkpoints;
 };
 
-/* Starts the thread. Returns 0 or a negative errno. */
-int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint32_t max_batch,
-                 uint32_t commit_window_us);
+/* Starts the thread on a vault whose head is signed up to signed_size entries. Returns 0 or a
+ * negative errno. */
+int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
+                 const struct writer_policy *policy);
+/* Applies a new policy (loop thread; takes effect from the next batch). */
+void writer_configure(struct writer *w, const struct writer_policy *policy);
 /* Queues a job (loop thread). */
 void writer_submit(struct writer *w, struct job *j);
 /* Stops after the queue is empty and joins; pending done callbacks still run on the next

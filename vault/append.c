@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,27 @@ ssize_t vault__dedup_key(const char *client, const char *request, uint8_t *out)
 		memcpy(out + cl + 1, request, rl);
 	}
 	return (ssize_t)(cl + 1 + rl);
+}
+
+bool vault__disk_short(struct vault *v, uint64_t reserve, uint64_t need)
+{
+	struct statvfs st;
+	int fd;
+
+	if (mdb_env_get_fd(v->env, &fd) != 0 || fstatvfs(fd, &st) != 0)
+		return false;
+	return (uint64_t)st.f_bavail * st.f_frsize < reserve + need;
+}
+
+/* Bytes a commit of these entries may add to the file: payloads, leaves, nodes, index keys and
+ * the pages around them, generously. */
+static uint64_t commit_estimate(const struct vault_entry_in *in, size_t n)
+{
+	uint64_t bytes = 64 * 1024;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += in[i].payload_len + in[i].payload_len / 8 + 512;
+	return bytes;
 }
 
 static bool dedup_valid(const struct vault_entry_in *e)
@@ -194,6 +216,14 @@ static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t
 				goto fail;
 			}
 		}
+	}
+	bool reserved = true;
+	for (size_t i = 0; i < n; i++)
+		reserved = reserved && in[i].reserved;
+	if (v->disk_reserve &&
+	    vault__disk_short(v, reserved ? 0 : v->disk_reserve, commit_estimate(in, n))) {
+		rc = -ENOSPC;
+		goto fail;
 	}
 	rc = vault__txn_commit(v, txn);
 	if (rc == 0)
@@ -459,6 +489,11 @@ fail:
 	free(note);
 	vault__txn_abort(v, txn);
 	return rc;
+}
+
+uint64_t vault_size(const struct vault *v)
+{
+	return v->size;
 }
 
 int vault_checkpoint_sign(struct vault *v, char **ret_note)

@@ -67,6 +67,10 @@ int vault__txn_commit(struct vault *v, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
 	pthread_rwlock_unlock(&v->map_lock);
+	/* LMDB reports a short write (what a full disk usually gives) as EIO: when the
+	 * filesystem is out of room (under 1 MiB left) it was a full disk, not a failing one. */
+	if (rc == EIO && vault__disk_short(v, 1u << 20, 0))
+		return -ENOSPC;
 	return vault__err_from_mdb(rc);
 }
 
@@ -438,6 +442,7 @@ int vault_open(const char *dir, unsigned flags, const struct vault_options *opts
 	v->flags = flags;
 	v->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
 	v->map_max = opts && opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
+	v->disk_reserve = opts ? opts->disk_reserve : 0;
 	if (v->map_size > v->map_max)
 		v->map_size = v->map_max;
 	if (pthread_rwlock_init(&v->map_lock, NULL) != 0) {

@@ -38,6 +38,10 @@ int vault__err_from_mdb(int rc)
 		return -EIO;
 	case MDB_DBS_FULL:
 		return -EMFILE;
+	case ENOSPC: /* the disk, a quota or the file size limit: the vault is full */
+	case EDQUOT:
+	case EFBIG:
+		return -ENOSPC;
 	default:
 		if (rc > 0)
 			return -rc;

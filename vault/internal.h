@@ -45,6 +45,7 @@ struct vault {
 	int lock_fd; /* writer lock (DIR/writer.lock), -1 for readers */
 	uint64_t map_size;
 	uint64_t map_max;
+	uint64_t disk_reserve; /* free bytes a commit must leave on the filesystem */
 	/* LMDB allows mdb_env_set_mapsize() only while no transaction is open in the process:
 	 * every transaction holds this lock shared, a resize takes it exclusively. */
 	pthread_rwlock_t map_lock;
@@ -125,6 +126,9 @@ int vault__grow_map(struct vault *v);
  * VAULT_DEDUP_KEY_MAX + 1 bytes; NULL: only measure). Returns its length, or -EINVAL when it
  * would exceed VAULT_DEDUP_KEY_MAX. */
 ssize_t vault__dedup_key(const char *client, const char *request, uint8_t *out);
+/* True when the vault's filesystem has less than reserve + need bytes free. Unknown (statvfs
+ * failed): false. */
+bool vault__disk_short(struct vault *v, uint64_t reserve, uint64_t need);
 int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_leaf *ret_leaf,
                     uint8_t ret_hash[32]);
 

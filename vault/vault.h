@@ -200,6 +200,10 @@ struct vault_options {
 	const char *origin;
 	uint64_t map_size; /* initial LMDB map size in bytes; 0: 64 MiB */
 	uint64_t map_max;  /* the map grows on demand up to this; 0: 1 TiB */
+	/* Writers: free bytes to keep on the vault's filesystem. An append whose commit would
+	 * leave less is refused with -ENOSPC before anything is written. 0: none (a disk that
+	 * fills during a commit is -ENOSPC all the same). */
+	uint64_t disk_reserve;
 };
 
 /* Opens the vault in folder dir.
@@ -250,6 +254,10 @@ struct vault_entry_in {
 	 * must sum to at most VAULT_DEDUP_KEY_MAX - 1 and client must not contain NUL. */
 	const char *dedup_client;
 	const char *dedup_request;
+	/* May use the disk reserve (vault_options.disk_reserve): for the writer's own small
+	 * bookkeeping (its start and stop, notices), so that a full disk can still be recorded
+	 * as such. A batch uses the reserve only when every entry in it may. */
+	bool reserved;
 };
 
 struct vault_append_result {
@@ -264,7 +272,9 @@ struct vault_append_result {
  * array order (duplicates take none). The map grows as needed.
  * ret (n elements) is filled on success only.
  * Returns 0; -EINVAL for a bad type, length or dedup key (nothing appended); -ENOSPC when the
- * disk is full or the map cannot grow beyond map_max (nothing appended: retry later);
+ * disk is full (ENOSPC, EDQUOT, EFBIG, a short write with the filesystem out of room, or the
+ * commit would leave less than disk_reserve free) or the map cannot grow beyond map_max
+ * (nothing appended: retry later); -EIO for a real I/O error;
  * -EROFS when the vault was opened read-only. */
 int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
                  struct vault_append_result *ret);
@@ -287,6 +297,10 @@ int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_
  * -ENOSPC; errors of writing the checkpoint file. When the tree did not grow since the last
  * checkpoint, that checkpoint is returned and nothing is written. */
 int vault_checkpoint_sign(struct vault *v, char **ret_note);
+
+/* The writer's tree size: entries appended so far (call from the writing thread). For a
+ * reader's view use vault_reader_size. */
+uint64_t vault_size(const struct vault *v);
 
 /* Housekeeping for long-running writers: clears stale reader slots (mdb_reader_check).
  * Returns the number of slots cleared. */

@@ -31,6 +31,7 @@ from google.protobuf.internal.encoder import _VarintBytes  # noqa: E402
 
 EVIDENTD = os.path.join(BUILD, "daemon", "evidentd")
 EVIDENTCTL = os.path.join(BUILD, "tools", "evidentctl")
+EVIDENT_ORACLE = os.path.join(BUILD, "tools", "evident-oracle")
 TIMEOUT = 20.0
 # Sanitizer builds keep freed memory in quarantine: memory ceilings are scaled for them.
 MEM_SCALE = 4 if os.environ.get("EVIDENT_SANITIZE", "none") not in ("", "none") else 1
@@ -100,6 +101,12 @@ class Conn:
         self.s.close()
 
 
+# A linear-json model of manifest()'s three features, padded so that its upload takes
+# several chunks (the daemon loads it with its framework's loader before acknowledging).
+ART = (b'{"intercept": 0.5, "coef": [1, 2, 3], "link": "logit", '
+       b'"feature_names": ["f0", "f1", "f2"]}' + b" " * 150000)
+
+
 def manifest(model_id="credit", version="1", n=3, artifact=b"", ref=None):
     m = pb.ModelManifest(model_id=model_id, version=version, framework="linear-json",
                          output_space="probability",
@@ -146,10 +153,13 @@ def register(c, m, artifact, ref=None, chunk=50000, eager=False):
         return f
 
 
+T0 = 1_764_000_000 * 10**9  # record i is the same decision whenever it is (re)sent
+
+
 def record(i, model_id="credit", version="1", n=3, rid=None):
     return pb.Frame(record=pb.Record(
         model_id=model_id, model_version=version, request_id=rid or "r%d" % i,
-        timestamp_unix_ns=time.time_ns(), features=[float(i % 100), 2.0, float("nan")][:n],
+        timestamp_unix_ns=T0 + i, features=[float(i % 100), 2.0, float("nan")][:n],
         scores=[0.25], decision="deny" if i % 2 else "approve",
         context={"amount": 100.0 + i}, labels={"desk": "fx"}))
 
@@ -236,10 +246,15 @@ class Daemon:
             seen.setdefault((o["client"], o["request_id"]), []).append(o["seq"])
         return seen
 
-    def verify(self):
-        r = self.ctl("verify", check=False)
+    def verify(self, *args):
+        r = self.ctl("verify", "--json", *args, check=False)
         if r.returncode != 0:
             raise AssertionError("verify failed: %s %s" % (r.stdout, r.stderr))
+        return json.loads(r.stdout)
+
+    def notices(self):
+        return [json.loads(line) for line in
+                self.ctl("log", "--type", "notice", "--json").stdout.splitlines()]
 
 
 class DaemonTest(unittest.TestCase):
@@ -260,8 +275,7 @@ class DaemonTest(unittest.TestCase):
 
     def registered(self, name="test", n=3):
         c = self.d.conn(name)
-        art = b'{"intercept": 0.5, "coef": [1, 2, 3], "link": "logit"}' * 3000
-        f = register(c, manifest(n=n, artifact=art), art)
+        f = register(c, manifest(n=n, artifact=ART), ART)
         self.assertTrue(f.HasField("ack"), f)
         return c
 
@@ -305,7 +319,7 @@ class Ingest(DaemonTest):
     def test_registration_rules(self):
         self.start()
         c = self.registered()
-        art = b'{"intercept": 0.5, "coef": [1, 2, 3], "link": "logit"}' * 3000
+        art = ART
         # same manifest again: acked at once, no upload asked
         c2 = self.d.conn("restarted")
         c2.send(pb.Frame(register_model=pb.RegisterModel(manifest=manifest(artifact=art))))
@@ -330,20 +344,73 @@ class Ingest(DaemonTest):
         c2.send(record(1, version="3"))
         self.assertTrue(c2.recv().HasField("ack"))
         # a manifest whose features carry only a name decodes within the memory bound
-        tiny = manifest(version="5", artifact=art, n=0)
+        wide = json.dumps({"intercept": 0, "coef": [0.001] * 5000, "link": "logit"}).encode()
+        tiny = manifest(version="5", artifact=wide, n=0)
         for i in range(5000):
             tiny.features.add(name="t%d" % i)
-        f = register(c2, tiny, art)
+        f = register(c2, tiny, wide)
         self.assertTrue(f.HasField("ack"), f)
         # reference data
-        ref = b"a,b,c\n1,2,3\n" * 1000
+        ref = b"f0,f1,f2\n" + b"1,2,3\n" * 2000
         f = register(c2, manifest(version="4", artifact=art + b" ", ref=ref), art + b" ", ref)
         self.assertTrue(f.HasField("ack"), f)
         self.d.stop()
         self.d.verify()
         st = json.loads(self.d.ctl("status", "--json").stdout)
         self.assertEqual(st["models"], 4)
-        self.assertEqual(st["blob_count"], 3)
+        self.assertEqual(st["blob_count"], 4)
+
+    def test_registration_loads_the_artifact_before_acknowledging(self):
+        self.start(config="[daemon]\n[model orc]\noracle = %s\noracle_timeout_ms = 5000\n"
+                          % EVIDENT_ORACLE)
+        c = self.d.conn()
+
+        def refused(m, art, ref=None):
+            f = register(c, m, art, ref)
+            self.assertEqual(f.error.code, pb.Error.SCHEMA_MISMATCH, f)
+            self.assertEqual(f.error.request_id, "%s@%s" % (m.model_id, m.version))
+            c.send(record(1, model_id=m.model_id, version=m.version, n=len(m.features)))
+            self.assertEqual(c.recv().error.code, pb.Error.UNKNOWN_MODEL)
+            return f.error.message
+
+        # garbage for its framework: refused with the loader's message, before any ack
+        junk = b'{"intercept": 0.5, "coef": [1, 2, 3], "link": "logit"}' * 3
+        msg = refused(manifest(version="junk", artifact=junk), junk)
+        self.assertIn("credit@junk does not load (framework linear-json)", msg)
+        # 3 coefficients for 5 features; names that are not the manifest's
+        msg = refused(manifest(version="five", n=5, artifact=ART), ART)
+        self.assertIn("the artifact has 3 features, the manifest 5", msg)
+        named = b'{"intercept": 0, "coef": [1, 2, 3], "feature_names": ["a", "b", "c"]}'
+        msg = refused(manifest(version="names", artifact=named), named)
+        self.assertIn('feature 0 is "a" in the artifact but "f0" in the manifest', msg)
+        # reference data without the manifest's features
+        ref = b"a,b,c\n1,2,3\n"
+        msg = refused(manifest(version="ref", artifact=ART, ref=ref), ART, ref)
+        self.assertIn("f0", msg)
+        # the refused ID@VERSION registers once its artifact loads
+        f = register(c, manifest(version="junk", artifact=ART), ART)
+        self.assertTrue(f.HasField("ack") and not f.ack.duplicate, f)
+        c.send(record(1, version="junk"))
+        self.assertTrue(c.recv().HasField("ack"))
+        # framework "oracle": the configured oracle is started once on the artifact
+        m = manifest(model_id="orc", artifact=junk)
+        m.framework = "oracle"
+        msg = refused(m, junk)
+        self.assertIn("the oracle could not be started", msg)
+        m = manifest(model_id="orc", version="2", artifact=ART)
+        m.framework = "oracle"
+        f = register(c, m, ART)
+        self.assertTrue(f.HasField("ack"), f)
+        # ... and without an oracle command it is accepted, with a warning: its audits fail
+        m = manifest(model_id="noorc", artifact=junk)
+        m.framework = "oracle"
+        f = register(c, m, junk)
+        self.assertTrue(f.HasField("ack"), f)
+        self.d.stop()
+        self.assertIn("model noorc@1: registered, but its audits will fail: framework "
+                      "\"oracle\": the daemon's config has no [model noorc] section",
+                      self.d.read_log())
+        self.d.verify()
 
     def test_validation_errors_keep_connection(self):
         self.start()
@@ -712,6 +779,66 @@ class Lifecycle(DaemonTest):
         self.assertEqual([json.loads(x)["event"] for x in out],
                          ["START", "RELOAD", "RELOAD_REJECTED", "STOP"])
 
+    def test_world_writable_socket_needs_an_allow_list(self):
+        d = Daemon(self.tmp, config="[daemon]\nsocket_mode = 0777\n")
+        r = subprocess.run([EVIDENTD, "--config", d.config, "--vault", d.vault,
+                            "--socket", d.sock], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(d.config + ":2:15: socket_mode: 0777: the socket is world-writable",
+                      r.stderr)
+        self.assertIn("allow_anyone = yes", r.stderr)
+        # said on purpose: served on a socket everyone may open
+        with open(d.config, "w") as f:
+            f.write("[daemon]\nsocket_mode = 0777\nallow_anyone = yes\n")
+        self.d = d.start()
+        self.assertEqual(os.stat(d.sock).st_mode & 0o777, 0o777)
+        # a reload that drops allow_anyone is rejected; the running configuration stays
+        with open(d.config, "w") as f:
+            f.write("[daemon]\nallow_anyone = no\nsocket_mode = 0777\n")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload rejected" in d.read_log(), what="rejection")
+        self.assertIn(d.config + ":3:15: socket_mode: 0777", d.read_log())
+        c = d.conn()
+        c.send(record(1))
+        self.assertEqual(c.recv().error.code, pb.Error.UNKNOWN_MODEL)
+        d.stop()
+
+    def test_world_writable_socket_from_systemd_needs_an_allow_list(self):
+        # the socket a service manager passes (LISTEN_FDS) is held to the same rule
+        def run(config, mode):
+            path = os.path.join(self.tmp, "activated.sock")
+            if os.path.exists(path):
+                os.unlink(path)
+            ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ls.bind(path)
+            os.chmod(path, mode)
+            ls.listen(16)
+            conf = os.path.join(self.tmp, "activated.conf")
+            with open(conf, "w") as f:
+                f.write(config)
+            p = subprocess.Popen(
+                ["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', EVIDENTD,
+                 "--config", conf, "--vault", os.path.join(self.tmp, "vault")],
+                preexec_fn=lambda: (os.set_inheritable(3, True) if ls.fileno() == 3
+                                    else os.dup2(ls.fileno(), 3)), close_fds=False,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            ls.close()
+            if "allow_anyone" in config or mode & 0o002 == 0:
+                c = Conn(path, name="activated")
+                c.close()
+                p.send_signal(signal.SIGTERM)
+            out, _ = p.communicate(timeout=TIMEOUT)
+            return p.returncode, out
+
+        rc, out = run("[daemon]\n", 0o777)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("the socket from systemd (%s, mode 0777; SocketMode= of its unit)"
+                      % os.path.join(self.tmp, "activated.sock"), out)
+        rc, out = run("[daemon]\nallow_anyone = yes\n", 0o777)
+        self.assertEqual(rc, 0, out)
+        rc, out = run("[daemon]\n", 0o770)
+        self.assertEqual(rc, 0, out)
+
     def test_bad_config_refuses_to_start(self):
         d = Daemon(self.tmp, config="[daemon]\nsocket_mode = 999\n")
         r = subprocess.run([EVIDENTD, "--config", d.config, "--vault", d.vault,
@@ -754,7 +881,7 @@ class Lifecycle(DaemonTest):
             else:
                 acked += 1
         self.assertGreater(errors, 0, "the vault never filled up")
-        self.d.stop(expect=None)  # the final checkpoint may not fit either
+        self.d.stop()  # a stop while full drains what it can and exits 0
         self.d.verify()
         self.assertEqual(len(self.d.records()), acked)
         # more room: ingest resumes, nothing lost
@@ -767,6 +894,186 @@ class Lifecycle(DaemonTest):
         self.d.stop()
         self.d.verify()
         self.assertEqual(len(self.d.records()), acked + 1)
+
+
+class Evidence(DaemonTest):
+    """The promise: nothing acknowledged is unsigned for long, and no index outside the tree
+    can make the daemon acknowledge what it did not store."""
+
+    def test_every_start_signs_and_the_tail_stays_short(self):
+        self.start(config="[daemon]\ncheckpoint_max_unsigned_ms = 50\n"
+                          "checkpoint_interval = 3600\n")
+        rep = self.d.verify()
+        self.assertEqual(rep["unsigned_entries"], 0)  # the start entry is signed at once
+        c = self.registered()
+        for i in range(200):
+            c.send(record(i))
+        for i in range(200):
+            self.assertTrue(c.recv().HasField("ack"))
+        # idle after acks: the writer signs the tail by itself, without waiting for the
+        # hour-long interval (the deadline is 50 ms; a loaded machine is given 20 s)
+        wait_for(lambda: self.d.verify()["unsigned_entries"] == 0, what="the tail signed")
+        c.send(record(200))
+        self.assertTrue(c.recv().HasField("ack"))
+        self.d.kill()  # no stop entry, no final checkpoint: a tail may be left unsigned
+        self.d.start()
+        rep = self.d.verify("--max-unsigned", "0")
+        self.assertEqual(rep["signed_size"], rep["entries"])
+        # over the entry bound, a signature follows the commit without waiting for the age
+        self.d.stop()
+        with open(self.d.config, "w") as f:
+            f.write("[daemon]\ncheckpoint_max_unsigned = 10\n"
+                    "checkpoint_max_unsigned_ms = 3600000\n")
+        self.d.start()
+        c = self.d.conn("test")
+        for i in range(300, 350):
+            c.send(record(i))
+            self.assertTrue(c.recv().HasField("ack"))
+        wait_for(lambda: self.d.verify()["unsigned_entries"] < 10, what="a count-driven "
+                 "signature")
+
+    def test_conflicting_retry_is_refused_and_recorded(self):
+        self.start()
+        c = self.registered()
+        c.send(record(1, rid="x"))
+        first = c.recv().ack
+        c.send(record(1, rid="x"))  # a true retry
+        again = c.recv().ack
+        self.assertTrue(again.duplicate)
+        self.assertEqual(again.seq, first.seq)
+        other = record(2, rid="x")  # other features, scores and decision, same id
+        c.send(other)
+        f = c.recv()
+        self.assertTrue(f.HasField("error"), f)
+        self.assertEqual(f.error.code, pb.Error.CONFLICT)
+        self.assertEqual(f.error.request_id, "x")
+        self.assertIn("stored at seq %d with different content" % first.seq, f.error.message)
+        c.send(record(3))  # the connection goes on
+        self.assertTrue(c.recv().HasField("ack"))
+        self.d.stop()
+        notes = self.d.notices()
+        self.assertEqual(len(notes), 1, notes)
+        n = self.d.ctl("show", str(notes[0]["seq"]), "--json").stdout
+        self.assertIn("retry_conflict", n)
+        stored = self.d.records()
+        self.assertEqual(stored[("test", "x")], [first.seq])
+        self.d.verify()
+
+    def test_forged_dedup_key_is_never_acknowledged(self):
+        self.start()
+        c = self.registered()
+        c.send(record(1))
+        seq = c.recv().ack.seq
+        self.d.stop()
+        # someone with file access makes the daemon believe "victim/v1" was stored at seq
+        tamper = os.path.join(BUILD, "tests", "unit", "vault-tamper")
+        subprocess.run([tamper, self.d.vault, "dedup-put", "victim", "v1", str(seq)],
+                       check=True, timeout=TIMEOUT)
+        r = self.d.ctl("verify", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("dedup index disagrees", r.stdout)
+        self.d.start()
+        v = self.d.conn("victim")
+        v.send(record(7, rid="v1"))
+        f = v.recv()
+        self.assertTrue(f.HasField("error"), f)
+        self.assertEqual(f.error.code, pb.Error.INTERNAL)
+        self.assertEqual(f.error.message, 'the dedup index names entry %d for client "victim" '
+                                          'request "v1", but that entry carries another key'
+                         % seq)
+        self.d.stop()
+        kinds = [json.loads(self.d.ctl("show", str(n["seq"]), "--json").stdout)
+                 for n in self.d.notices()]
+        self.assertEqual(len(kinds), 1)
+        self.assertIn("dedup_mismatch", json.dumps(kinds[0]))
+        self.assertIn("\"victim\"", self.d.read_log())
+
+
+class DiskFull(DaemonTest):
+    """A real filesystem filling up (a 24 MB tmpfs; needs root to mount it): every record is
+    acknowledged or answered VAULT_FULL, never INTERNAL; a stop while full exits 0; the daemon
+    starts on the full disk and resumes by itself when space returns."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        self.mnt = os.path.join(self.tmp, "small")
+        os.mkdir(self.mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", self.mnt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.strip())
+        self.mounted = True
+
+    def tearDown(self):
+        if self.d and self.d.proc and self.d.proc.poll() is None:
+            self.d.proc.kill()
+            self.d.proc.wait()
+        if getattr(self, "mounted", False):
+            subprocess.run(["umount", "-l", self.mnt], capture_output=True)
+        super().tearDown()
+
+    def fill(self, c, first, want_full=3):
+        """Pipelines records until want_full of them are refused; returns (acked, refused)."""
+        acked, refused, i = [], [], first
+        while len(refused) < want_full:
+            batch = [record(j, rid="big-%d" % j) for j in range(i, i + 32)]
+            for f in batch:
+                for k in range(4):
+                    f.record.labels["memo%d" % k] = "x" * 250
+                c.send(f)
+            for j in range(i, i + 32):
+                f = c.recv()
+                if f.HasField("ack"):
+                    acked.append(f.ack.request_id)
+                else:
+                    self.assertEqual(f.error.code, pb.Error.VAULT_FULL, f)
+                    self.assertIn("the vault is full", f.error.message)
+                    refused.append(f.error.request_id)
+            i += 32
+            self.assertLess(i, 200000, "the disk never filled up")
+        return acked, refused, i
+
+    def test_a_full_disk_is_vault_full_and_ingest_resumes(self):
+        filler = os.path.join(self.mnt, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (6 << 20))
+        self.d = Daemon(self.tmp)
+        self.d.vault = os.path.join(self.mnt, "vault")
+        self.d.start()
+        c = self.registered()  # a vault on a 24 MB filesystem starts and registers a model
+        acked, refused, _ = self.fill(c, 0)
+        self.d.stop()  # exits 0 although full
+        self.assertEqual(self.d.verify()["entries"], len(acked) + 4)  # start, 2 reg., stop
+        self.d.start()  # the start entry fits in the reserve
+        c = self.d.conn("test")
+        more, refused2, _ = self.fill(c, 100000)  # still full (what fits is taken)
+        acked += more
+        refused += refused2
+        os.unlink(filler)  # space returns: the same connection is served, no restart
+        for rid in refused:
+            j = int(rid.split("-")[1])
+            c.send(record(j, rid=rid))
+            self.assertTrue(c.recv().HasField("ack"))
+        self.d.stop()
+        stored = self.d.records()
+        for rid in acked + refused:
+            self.assertEqual(len(stored[("test", rid)]), 1, rid)
+        self.assertNotIn("Input/output error", self.d.read_log())
+        self.d.verify("--max-unsigned", "0")
+
+
+    def test_without_a_reserve_a_short_write_is_still_vault_full(self):
+        # LMDB reports the short write of a full disk as EIO: with the filesystem out of room
+        # that is VAULT_FULL (retried by clients), never INTERNAL (dropped by them)
+        self.d = Daemon(self.tmp, config="[daemon]\ndisk_reserve = 0\n")
+        self.d.vault = os.path.join(self.mnt, "vault")
+        self.d.start()
+        c = self.registered()
+        acked, refused, _ = self.fill(c, 0, want_full=20)
+        self.d.stop()
+        self.assertEqual(len(self.d.records()), len(acked))
 
 
 class CrashSafety(DaemonTest):
@@ -820,8 +1127,10 @@ class CrashSafety(DaemonTest):
             for t in threads:
                 t.join(timeout=TIMEOUT)
             self.d.verify()
-            # a retry of an acked record after the crash gets its original seq
+            # a retry of an acked record after the crash gets its original seq; the start
+            # signed whatever the crash left unsigned
             self.d.start()
+            self.assertEqual(self.d.verify()["unsigned_entries"], 0)
             if acked and k % 5 == 0:
                 (name, rid), seq = rng.choice(sorted(acked.items()))
                 c = self.d.conn(name)
