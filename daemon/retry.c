@@ -64,10 +64,10 @@ int retry_check(struct vault *v, int type, uint64_t seq, const uint8_t *payload,
 		         "the dedup index names entry %" PRIu64 " for client \"%.64s\" request "
 		         "\"%.64s\", but that entry %s",
 		         seq, client, request,
-		         rc == -ENOENT            ? "does not exist"
-		         : e.leaf.type != type    ? "is of another type"
-		         : !e.payload             ? "was pruned"
-		                                  : "carries another key");
+		         rc == -ENOENT         ? "does not exist"
+		         : e.leaf.type != type ? "is of another type"
+		         : !e.payload          ? "was pruned"
+		                               : "carries another key");
 		rc = RETRY_MISMATCH;
 		goto out;
 	}
