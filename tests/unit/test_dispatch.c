@@ -337,7 +337,7 @@ START_TEST(wire_check_strings_malformed)
 	ck_assert_int_eq(wire_check_strings(&evident__v1__frame__descriptor, past, sizeof(past),
 	                                    err, sizeof(err)),
 	                 -EBADMSG);
-	ck_assert_str_eq(err, "record: length-delimited field at byte 0 runs past the end");
+	ck_assert_str_eq(err, "record: a length-delimited field that runs past the end at byte 0");
 	ck_assert_int_eq(wire_check_strings(&evident__v1__frame__descriptor, group, sizeof(group),
 	                                    err, sizeof(err)),
 	                 -EBADMSG);
