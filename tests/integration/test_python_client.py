@@ -1407,6 +1407,38 @@ class RealDaemonTests(unittest.TestCase):
         if EVIDENTCTL and os.access(EVIDENTCTL, os.X_OK):
             self.assertEqual(self.ctl("log", "--type", "record"), [])
 
+    def test_conflict_reaches_the_caller(self):
+        # issue 11 item 5: the daemon answers a retry with other content CONFLICT; the client
+        # raises it to the caller at once and never resends it; the first record stands
+        self.start_daemon()
+        errors = []
+        c = evident.Client(self.sock, client_name="real-conflict-test", backoff_min=0.01,
+                           backoff_max=0.5, on_error=lambda *a: errors.append(a))
+        try:
+            c.register(make_manifest(), self.write_artifact(), timeout=TIMEOUT)
+            kw = dict(model_id="pricing", model_version="3", features=[1, 2, 3],
+                      scores=[0.5], decision="allow", request_id="same",
+                      timestamp_unix_ns=1_700_000_000_000_000_000)
+            a = c.record_sync(timeout=TIMEOUT, **kw)
+            b = c.record_sync(timeout=TIMEOUT, **kw)
+            self.assertEqual((b.seq, b.duplicate, b.leaf_hash), (a.seq, True, a.leaf_hash))
+            with self.assertRaises(evident.RecordError) as cm:
+                c.record_sync(timeout=TIMEOUT, **dict(kw, decision="deny"))
+            self.assertEqual((cm.exception.code, cm.exception.request_id), ("CONFLICT", "same"))
+            c.record(**dict(kw, timestamp_unix_ns=None))  # "now": other content too
+            self.assertTrue(c.flush(timeout=TIMEOUT), c.stats())
+            self.assertEqual([e[:2] for e in errors], [("same", "CONFLICT")] * 2,
+                             self.daemon_log())
+            s = c.stats()
+            self.assertEqual((s["retries"], s["failed"], s["errors"]),
+                             (0, 2, {"CONFLICT": 2}))
+        finally:
+            c.close(timeout=5)
+        if EVIDENTCTL and os.access(EVIDENTCTL, os.X_OK):
+            records = self.ctl("log", "--type", "record")
+            self.assertEqual([e["seq"] for e in records], [a.seq])  # the first stands
+            self.assertEqual(len(self.ctl("log", "--type", "notice")), 2)  # the refused ones
+
     def test_register_record_kill9_resend(self):
         self.start_daemon()
         artifact = self.write_artifact()
