@@ -33,6 +33,7 @@ enum {
 	ARG_ORIGIN,
 	ARG_MODEL_VERSION,
 	ARG_PRUNE,
+	ARG_MEMO_BYTES,
 };
 
 /* The demo model: a logistic regression on raw feature values (linear-json artifact). */
@@ -56,7 +57,8 @@ static const char *const desks[] = {"retail", "sme", "private"};
 struct options {
 	const char *vault, *origin, *version;
 	uint64_t records, seed;
-	uint64_t prune; /* UINT64_MAX: none */
+	uint64_t prune;      /* UINT64_MAX: none */
+	uint64_t memo_bytes; /* a "memo" label of this many bytes on every record; 0: none */
 	bool checkpoint;
 	int n_features; /* of version */
 };
@@ -321,9 +323,10 @@ static uint8_t *pack_record(const struct options *o, uint64_t *rng, const char *
 	Evident__V1__Record__ContextEntry amount = EVIDENT__V1__RECORD__CONTEXT_ENTRY__INIT,
 	                                  *ctx[1] = {&amount};
 	Evident__V1__Record__LabelsEntry desk = EVIDENT__V1__RECORD__LABELS_ENTRY__INIT,
-	                                 *labels[1] = {&desk};
+	                                 memo = EVIDENT__V1__RECORD__LABELS_ENTRY__INIT,
+	                                 *labels[2] = {&desk, &memo};
 	double x[MAX_FEATURES], score;
-	char trace[17];
+	char trace[17], *memo_text = NULL;
 	uint64_t now = ctl_now_ns();
 	uint8_t *buf;
 
@@ -349,6 +352,18 @@ static uint8_t *pack_record(const struct options *o, uint64_t *rng, const char *
 	rec.context = ctx;
 	rec.n_labels = 1;
 	rec.labels = labels;
+	if (o->memo_bytes) {
+		/* A long label makes the payload an LMDB overflow value (over ~2 KiB). */
+		memo_text = malloc((size_t)o->memo_bytes + 1);
+		if (!memo_text)
+			return NULL;
+		for (uint64_t i = 0; i < o->memo_bytes; i++)
+			memo_text[i] = (char)('a' + (i + *rng) % 26);
+		memo_text[o->memo_bytes] = '\0';
+		memo.key = "memo";
+		memo.value = memo_text;
+		rec.n_labels = 2;
+	}
 	rec.trace_id = trace;
 	re.client_name = CLIENT;
 	re.has_received_unix_ns = true;
@@ -362,6 +377,7 @@ static uint8_t *pack_record(const struct options *o, uint64_t *rng, const char *
 	buf = malloc(*ret_len);
 	if (buf)
 		evident__entry__v1__record_entry__pack(&re, buf);
+	free(memo_text);
 	return buf;
 }
 
@@ -387,7 +403,7 @@ static int append_batch(struct vault *v, const struct options *o, struct batch *
 
 	for (uint64_t i = from; i < to; i++, b->n++) {
 		char *req = b->request[b->n];
-		size_t len;
+		size_t len = 0;
 		snprintf(req, sizeof(b->request[0]), "req-%" PRIu64 "-%" PRIu64, run, i);
 		b->in[b->n] = (struct vault_entry_in){
 		    .type = VAULT_ENTRY_RECORD, .dedup_client = CLIENT, .dedup_request = req};
@@ -501,7 +517,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: " PROG " --vault DIR [--records N] [--seed S] [--no-checkpoint] "
-	        "[--origin NAME] [--model-version VER] [--prune SEQ]\n"
+	        "[--origin NAME] [--model-version VER] [--prune SEQ] [--memo-bytes N]\n"
 	        "Writes demo entries into the vault DIR (created when missing): a lifecycle\n"
 	        "START entry, the credit-risk@1.0.0 model (artifact and manifest; registered\n"
 	        "once per vault), N records (default 1000, request ids req-RUN-I where RUN is\n"
@@ -510,7 +526,9 @@ static void usage(FILE *f)
 	        "--model-version VER registers and uses credit-risk@VER instead of 1.0.0, with a\n"
 	        "seventh feature (employment_years) for any other version.\n"
 	        "--prune SEQ removes the payload of entry SEQ afterwards (a prune entry records "
-	        "it).\n");
+	        "it).\n"
+	        "--memo-bytes N adds a label \"memo\" of N bytes to every record (N over about\n"
+	        "2000 makes each payload an LMDB overflow value; at most 1 MiB).\n");
 }
 
 static int parse_u64_arg(const char *opt, const char *s, uint64_t *ret)
@@ -538,6 +556,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"origin", required_argument, NULL, ARG_ORIGIN},
 	    {"model-version", required_argument, NULL, ARG_MODEL_VERSION},
 	    {"prune", required_argument, NULL, ARG_PRUNE},
+	    {"memo-bytes", required_argument, NULL, ARG_MEMO_BYTES},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -573,6 +592,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case ARG_PRUNE:
 			if (parse_u64_arg("--prune", optarg, &o->prune))
 				return 2;
+			break;
+		case ARG_MEMO_BYTES:
+			if (parse_u64_arg("--memo-bytes", optarg, &o->memo_bytes))
+				return 2;
+			if (o->memo_bytes > (1u << 20)) {
+				fprintf(stderr, PROG ": --memo-bytes: at most 1048576\n");
+				return 2;
+			}
 			break;
 		case ARG_MODEL_VERSION:
 			o->version = optarg;
