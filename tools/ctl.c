@@ -697,6 +697,10 @@ static const char *open_problem(const char *dir, int err)
 		return "no vault here (data.mdb missing)";
 	case -EBUSY:
 		return "vault busy";
+	case -EUCLEAN:
+		return "data.mdb is damaged";
+	case -ENOLCK:
+		return "a writer is running and lock.mdb is not writable by this user";
 	default:
 		return ctl_strerror(err);
 	}
@@ -705,11 +709,16 @@ static const char *open_problem(const char *dir, int err)
 int ctl_vault_open(const struct ctl *c, struct ctl_vault *ret)
 {
 	struct ctl_vault cv = {.dir = c->vault_dir};
+	char detail[300];
 	int rc;
 
-	rc = vault_open(cv.dir, VAULT_OPEN_READ, NULL, &cv.v);
+	rc = vault_open_detail(cv.dir, VAULT_OPEN_READ, NULL, &cv.v, detail, sizeof(detail));
 	if (rc < 0) {
-		ctl_error("%s: %s", cv.dir, open_problem(cv.dir, rc));
+		/* A damaged data file or an unusable lock file: the detail names the file */
+		if ((rc == -EUCLEAN || rc == -ENOLCK) && detail[0])
+			ctl_error("%s/%s", cv.dir, detail);
+		else
+			ctl_error("%s: %s", cv.dir, open_problem(cv.dir, rc));
 		return CTL_EXIT_UNREADABLE;
 	}
 	rc = vault_info(cv.v, &cv.info);

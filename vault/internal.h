@@ -42,7 +42,17 @@ struct vault {
 	MDB_dbi dbi[_DB_MAX];
 	char *dir;
 	unsigned flags;
-	int lock_fd; /* writer lock (DIR/writer.lock), -1 for readers */
+	/* DIR/writer.lock: a writer holds it exclusively while open; a reader that found no
+	 * writer running holds it shared while it has a transaction open (FORMAT.md §1). -1 when
+	 * not open (a reader of a live vault, or of a folder without the file). */
+	int lock_fd;
+	/* Readers: no writer was running at open, so LMDB runs with MDB_NOLOCK and never touches
+	 * lock.mdb. When a writer starts meanwhile, the environment is reopened with LMDB's locks
+	 * (vault__txn_begin), and env_err keeps why when that fails (env is then NULL). */
+	bool nolock;
+	int env_err;
+	pthread_mutex_t rlock_mutex;
+	unsigned rlock_txns; /* read transactions open under the shared lock of writer.lock */
 	uint64_t map_size;
 	uint64_t map_max;
 	uint64_t disk_reserve; /* free bytes a commit must leave on the filesystem */

@@ -207,17 +207,30 @@ struct vault_options {
 };
 
 /* Opens the vault in folder dir.
- * Readers open with MDB_RDONLY (LMDB still takes reader locks in lock.mdb); when lock.mdb is
- * not writable (a read-only copy) they fall back to MDB_NOLOCK, which is safe only when no
- * writer runs on that copy. A writer also loads or creates the signing key and checks that its
+ * A writer takes DIR/writer.lock exclusively, waiting up to 10 s for readers of the stopped
+ * vault to end their transactions, loads or creates the signing key and checks that its
  * public half matches the one recorded in the vault.
+ * A reader never writes to the vault (FORMAT.md §1): when no writer runs it reads with
+ * MDB_NOLOCK, holding writer.lock shared while it has a transaction open so that no writer
+ * starts under it, and lock.mdb is neither created nor written; when a writer runs (or starts
+ * later) it registers its transactions in lock.mdb's reader table, as LMDB requires. Before
+ * LMDB reads data.mdb, a reader checks the LMDB structure of its snapshot (every page and node
+ * LMDB's read paths follow), so that a damaged file is an error, never a crash.
  * Returns 0 and *ret (free with vault_close); -ENOENT when there is no vault (or no folder)
- * and CREATE was not given; -EBUSY when another writer holds the vault; -EACCES/-EPERM for
- * permissions (including a signing key readable by others); -EBADMSG when the folder holds
- * something that is not a vault of a known format version, or a malformed key;
+ * and CREATE was not given; -EBUSY when another writer holds the vault; -EAGAIN when readers
+ * of the stopped vault kept a writer out for 10 s; -EACCES/-EPERM for permissions (including
+ * a signing key readable by others); -EBADMSG when the folder holds something that is not a
+ * vault of a known format version, or a malformed key; -EUCLEAN (readers) when data.mdb is
+ * damaged; -ENOLCK (readers) when a writer runs and lock.mdb is not writable by this user;
  * -EKEYREJECTED when the signing key is not the vault's key; -EINVAL for bad options. */
 int vault_open(const char *dir, unsigned flags, const struct vault_options *opts,
                struct vault **ret);
+/* As vault_open, and on failure writes a one-line reason naming the file into err
+ * (NUL-terminated, truncated to err_size; may be NULL), e.g. "data.mdb: page 12: node 3 at
+ * offset 9000 is outside the page's nodes (...)" for -EUCLEAN; "" when there is nothing to add
+ * to the error number. */
+int vault_open_detail(const char *dir, unsigned flags, const struct vault_options *opts,
+                      struct vault **ret, char *err, size_t err_size);
 /* Closes the vault; takes NULL. Readers still open must be ended first. */
 void vault_close(struct vault *v);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tamper.h"
@@ -131,6 +132,245 @@ START_TEST(vault_open_refuses_bad_folders_and_keys)
 	struct vault_options bad = {.origin = "has space"};
 	snprintf(p, sizeof(p), "%s/v2", dir);
 	ck_assert_int_eq(vault_open(p, W, &bad, &v), -EINVAL);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* A vault with small entries, a few large ones (LMDB overflow pages) and a second tree level,
+ * closed; returns its data.mdb's bytes. */
+static char *damage_template(const char *dir, size_t *ret_len)
+{
+	static char big[6000];
+	struct vault *v = open_w(dir);
+	struct vault_entry_in in[3];
+	struct vault_append_result res[3];
+	char path[600];
+
+	append_n(v, 400, 7);
+	for (int i = 0; i < 3; i++)
+		in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_RECORD,
+		                                .payload = big,
+		                                .payload_len = sizeof(big) - 500 * i};
+	ck_assert_int_eq(vault_append(v, in, 3, res), 0);
+	vault_close(v);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	return test_read_file(path, ret_len);
+}
+
+static void write_data(const char *dir, const char *data, size_t len)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Opens dir read-only and reads everything, expecting success or a named damaged page.
+ * Returns the vault_open_detail result. */
+static int open_damaged(const char *dir)
+{
+	struct vault *v;
+	struct vault_verify_report rep;
+	char err[300];
+	int rc = vault_open_detail(dir, VAULT_OPEN_READ, NULL, &v, err, sizeof(err));
+
+	if (rc == 0) {
+		struct vault_info info;
+		(void)vault_info(v, &info);
+		ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+		vault_close(v);
+		return 0;
+	}
+	ck_assert_msg(rc == -EUCLEAN || rc == -EBADMSG, "rc %d (%s)", rc, err);
+	if (rc == -EUCLEAN)
+		ck_assert_msg(strncmp(err, "data.mdb: page ", 15) == 0, "detail \"%s\"", err);
+	return rc;
+}
+
+START_TEST(vault_open_detail_names_damaged_pages)
+{
+	char *dir = test_tmpdir("damage");
+	size_t len, psize = 4096;
+	char *data = damage_template(dir, &len), *copy = malloc(len);
+	int damaged = 0;
+
+	ck_assert_int_eq(open_damaged(dir), 0);
+	/* cut short: pages of the trees are missing */
+	write_data(dir, data, len / 2);
+	ck_assert_int_eq(open_damaged(dir), -EUCLEAN);
+	/* meta page 0's magic: the other meta page shows it is LMDB's, damaged */
+	memcpy(copy, data, len);
+	copy[16] ^= 0x40;
+	write_data(dir, copy, len);
+	ck_assert_int_eq(open_damaged(dir), -EUCLEAN);
+	/* every page's free-space bounds and first node offset in turn: an unused page changes
+	 * nothing, a used one is named */
+	for (size_t pg = 2; pg < len / psize; pg++) {
+		memcpy(copy, data, len);
+		memset(copy + pg * psize + 12, 0xff, 6);
+		write_data(dir, copy, len);
+		damaged += open_damaged(dir) == -EUCLEAN;
+	}
+	ck_assert_int_gt(damaged, 10);
+	free(copy);
+	free(data);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+static char *file_digest(const char *path, struct stat *st)
+{
+	size_t len;
+	char *data = test_read_file(path, &len), *out = malloc(65);
+	uint8_t h[VAULT_HASH_LEN];
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_eq(vault_sha256(data, len, h), 0);
+	ck_assert_int_eq(stat(path, st), 0);
+	free(data);
+	return vault_hex(h, out);
+}
+
+START_TEST(vault_open_reader_leaves_lock_files_alone)
+{
+	char *dir = test_tmpdir("nolock");
+	char lock[600], wlock[600], *before, *after;
+	struct stat st0, st1, wst0, wst1;
+	struct vault *v = open_w(dir), *r;
+	struct vault_reader *rd;
+	struct vault_info info;
+
+	append_n(v, 20, 1);
+	vault_close(v);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", dir);
+	snprintf(wlock, sizeof(wlock), "%s/writer.lock", dir);
+	before = file_digest(lock, &st0);
+	free(file_digest(wlock, &wst0));
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &r), 0);
+	ck_assert_int_eq(vault_reader_begin(r, &rd), 0);
+	ck_assert_uint_eq(vault_reader_size(rd), 20);
+	vault_reader_end(rd);
+	ck_assert_int_eq(vault_info(r, &info), 0);
+	vault_close(r);
+	after = file_digest(lock, &st1);
+	free(file_digest(wlock, &wst1));
+	ck_assert_str_eq(before, after);
+	ck_assert(st0.st_mtim.tv_sec == st1.st_mtim.tv_sec &&
+	          st0.st_mtim.tv_nsec == st1.st_mtim.tv_nsec);
+	ck_assert(wst0.st_mtim.tv_nsec == wst1.st_mtim.tv_nsec);
+	/* a copy without lock files: a reader creates none */
+	ck_assert_int_eq(unlink(lock), 0);
+	ck_assert_int_eq(unlink(wlock), 0);
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &r), 0);
+	ck_assert_int_eq(vault_info(r, &info), 0);
+	ck_assert_uint_eq(info.size, 20);
+	vault_close(r);
+	ck_assert_int_eq(access(lock, F_OK), -1);
+	ck_assert_int_eq(access(wlock, F_OK), -1);
+	free(before);
+	free(after);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct writer_arg {
+	const char *dir;
+	struct vault *v;
+	int rc;
+};
+
+static void *open_writer(void *arg)
+{
+	struct writer_arg *a = arg;
+	a->rc = vault_open(a->dir, W, NULL, &a->v);
+	return NULL;
+}
+
+START_TEST(vault_open_writer_waits_for_a_readers_transaction)
+{
+	char *dir = test_tmpdir("wait");
+	struct vault *v = open_w(dir), *r;
+	struct vault_reader *rd;
+	struct writer_arg a = {.dir = dir, .rc = 1};
+	pthread_t th;
+
+	append_n(v, 5, 1);
+	vault_close(v);
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &r), 0);
+	ck_assert_int_eq(vault_reader_begin(r, &rd), 0);
+	double t0 = now_s();
+	ck_assert_int_eq(pthread_create(&th, NULL, open_writer, &a), 0);
+	usleep(300 * 1000);
+	vault_reader_end(rd); /* the writer may start now */
+	pthread_join(th, NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_msg(now_s() - t0 >= 0.25, "the writer did not wait for the reader");
+	vault_close(r);
+	append_n(a.v, 5, 2);
+	vault_close(a.v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_reader_registers_once_a_writer_starts)
+{
+	char *dir = test_tmpdir("relock");
+	struct vault *v = open_w(dir), *r;
+	struct vault_reader *rd;
+	int go[2], done[2];
+	char c;
+
+	append_n(v, 10, 1);
+	vault_close(v);
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &r), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(done), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* a writer process that appends and stays open until told to stop */
+		if (vault_open(dir, W, NULL, &v) < 0)
+			_exit(1);
+		struct vault_entry_in in = {
+		    .type = VAULT_ENTRY_RECORD, .payload = "x", .payload_len = 1};
+		struct vault_append_result res;
+		for (int i = 0; i < 5; i++)
+			if (vault_append(v, &in, 1, &res) < 0)
+				_exit(1);
+		if (write(done[1], "a", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		vault_close(v);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(done[0], &c, 1), 1);
+	/* the reader opened without locks; the writer runs now: it reads through LMDB's locks */
+	ck_assert_int_eq(vault_reader_begin(r, &rd), 0);
+	ck_assert_uint_eq(vault_reader_size(rd), 15);
+	vault_reader_end(rd);
+	ck_assert_int_eq(write(go[1], "b", 1), 1);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(vault_reader_begin(r, &rd), 0);
+	ck_assert_uint_eq(vault_reader_size(rd), 15);
+	vault_reader_end(rd);
+	vault_close(r);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
 	test_rmrf(dir);
 	free(dir);
 }
@@ -1077,6 +1317,10 @@ static Suite *vault_suite(void)
 	tc = tcase_create("vault_open");
 	tcase_add_test(tc, vault_open_creates_and_reopens);
 	tcase_add_test(tc, vault_open_refuses_bad_folders_and_keys);
+	tcase_add_test(tc, vault_open_detail_names_damaged_pages);
+	tcase_add_test(tc, vault_open_reader_leaves_lock_files_alone);
+	tcase_add_test(tc, vault_open_writer_waits_for_a_readers_transaction);
+	tcase_add_test(tc, vault_reader_registers_once_a_writer_starts);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_append");
 	tcase_add_test(tc, vault_append_chains_and_persists);
