@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentctl backtest: how many past records a proposed trigger rule would have caught, by
  * model version, before it goes into the daemon's config. The expression is compiled by the
- * daemon's own trigger code (daemon/trigger.c), so the answer is what the daemon would do. */
+ * daemon's own trigger code (daemon/trigger/), so the answer is what the daemon would do. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -232,10 +232,11 @@ const struct ctl_verb ctl_verb_backtest = {
     .synopsis = "backtest --when EXPR [--model ID[@VER]] [--since T] [--until T] [--show N]",
     .description =
         "Evaluates a trigger expression (the `when` of a [trigger NAME] section; the\n"
-        "grammar is in daemon/trigger.h and evidentd.conf.example) on every record in the\n"
-        "vault, with the daemon's own code, and reports per model version how many records\n"
-        "it would have caught and the seqs of the first few. Use it before adding a rule:\n"
-        "a rule that catches 30% of a busy model's records will flood the audit workers.\n"
+        "grammar is in daemon/trigger/trigger.h and evidentd.conf.example) on every\n"
+        "record in the vault, with the daemon's own code, and reports per model version\n"
+        "how many records it would have caught and the seqs of the first few. Use it\n"
+        "before adding a rule: a rule that catches 30% of a busy model's records will\n"
+        "flood the audit workers.\n"
         "Feature names are bound per model version through its manifest; a feature a\n"
         "manifest lacks reads as missing. Pruned records are skipped.\n"
         "With --json, one object per model version: model_id, model_version, records,\n"

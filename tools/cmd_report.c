@@ -2,7 +2,7 @@
 /* evidentctl report ID / replay ID: an incident's evidence gathered from the vault (the
  * incident, its record, the model and lineage, the audit, the verdict, the reviews) with an
  * inclusion proof of every cited entry against the latest signed checkpoint, rendered as
- * HTML, Markdown or JSON; and the audit recomputed from the vault (daemon/audit.c, the code
+ * HTML, Markdown or JSON; and the audit recomputed from the vault (daemon/audit/, the code
  * the daemon ran) and compared with what was recorded. */
 #include <errno.h>
 #include <inttypes.h>
@@ -308,7 +308,7 @@ static const char *label_of(const struct evidence *ev, json_int_t d)
 	return d == 1 ? r->label_above : d == 0 ? r->label_below : NULL;
 }
 
-/* The audit in the report's shape (tools/report_render.h). */
+/* The audit in the report's shape (tools/report/report_render.h). */
 static json_t *audit_json(const struct evidence *ev)
 {
 	const json_t *doc = ev->audit_doc, *res = json_object_get(doc, "results");

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Fuzz target: trigger expressions (daemon/trigger.c) on arbitrary bytes, as a config file's
- * `when =` line would hold them. A refusal must give a column inside the text and a message;
- * an expression that compiles is evaluated on records with values, missing values and absent
- * keys, which must not crash. */
+/* Fuzz target: trigger expressions (daemon/trigger/trigger.c) on arbitrary bytes, as a config
+ * file's `when =` line would hold them. A refusal must give a column inside the text and a
+ * message; an expression that compiles is evaluated on records with values, missing values and
+ * absent keys, which must not crash. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>

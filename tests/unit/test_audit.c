@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for daemon/audit.c: loading a registered model for audits (framework, artifact and
- * manifest checks, the probability threshold mapped to a margin, lineage warnings, labels),
+/* Unit tests for daemon/audit/audit.c: loading a registered model for audits (framework, artifact
+ * and manifest checks, the probability threshold mapped to a margin, lineage warnings, labels),
  * reference data matched to the model's features by name, and the audit itself on a logistic
  * model whose answers are known in closed form (phi_i = beta_i (x_i - mean x_i)), with the
  * verdict, the flip test, the baseline outliers, method failures, determinism and the
