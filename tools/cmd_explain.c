@@ -11,7 +11,6 @@
 #include "ctl.h"
 #include "explain.h"
 #include "explain_audit.h"
-#include "rows.h"
 
 #define ROWS_MAX_BYTES (1u << 30)
 
@@ -181,7 +180,7 @@ static int option(struct ctl *c, int opt, const char *arg)
 
 struct job {
 	const struct ex_model *m;
-	const struct rows *rows, *bg;
+	const struct ex_rows *rows, *bg;
 	int method;
 	size_t M, K; /* features, outputs */
 	/* results, per row: prediction K, base K, phi K*M (or interactions K*M*M) */
@@ -399,7 +398,8 @@ static void print_text_row(const struct job *j, size_t i)
 
 /* ------------------------------------------------------------------ run */
 
-static int load_rows(const char *path, const char *what, const struct ex_model *m, struct rows *r)
+static int load_rows(const char *path, const char *what, const struct ex_model *m,
+                     struct ex_rows *r)
 {
 	_cleanup_(freep) char *text = NULL;
 	size_t len;
@@ -408,18 +408,18 @@ static int load_rows(const char *path, const char *what, const struct ex_model *
 
 	if (rc < 0)
 		return ctl_file_error(path, rc);
-	rc = rows_parse(text, len, path, r, err, sizeof(err));
+	rc = ex_rows_parse(text, len, path, r, err, sizeof(err));
 	if (rc == -ENOMEM)
 		return ctl_file_error(path, rc);
 	if (rc < 0) {
 		ctl_error("%s", err);
 		return CTL_EXIT_UNREADABLE;
 	}
-	rc = rows_select(r, ex_model_n_features(m), explain_model_feature_name, (void *)m, path,
-	                 err, sizeof(err));
+	rc = ex_rows_select(r, ex_model_n_features(m), explain_model_feature_name, (void *)m, path,
+	                    err, sizeof(err));
 	if (rc < 0) {
 		ctl_error("%s", err);
-		rows_free(r);
+		ex_rows_free(r);
 		return rc == -ENOMEM ? CTL_EXIT_UNREADABLE : CTL_EXIT_USAGE;
 	}
 	(void)what;
@@ -445,7 +445,7 @@ static const char *row_error(int rc)
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	struct ex_model *m = NULL;
-	struct rows rows = {0}, bg = {0};
+	struct ex_rows rows = {0}, bg = {0};
 	struct job j = {0};
 	char err[EX_ERR_MAX];
 	int rc, status = 0;
@@ -544,8 +544,8 @@ out:
 	free(j.base);
 	free(j.phi);
 	free(j.rc);
-	rows_free(&rows);
-	rows_free(&bg);
+	ex_rows_free(&rows);
+	ex_rows_free(&bg);
 	ex_model_free(m);
 	return status;
 }

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rows.h"
-
 #define ROWS_MAX_BYTES (1u << 30)
 
 struct audit {
@@ -20,7 +18,7 @@ struct audit {
 	struct ex_model *m; /* NULL with an oracle */
 	struct ex_oracle *oracle;
 	struct ex_fn f;
-	struct rows rows, bg;
+	struct ex_rows rows, bg;
 	size_t M, G;
 	struct ex_feature_info *info;
 	struct ex_decision d;
@@ -102,11 +100,11 @@ const char *explain_model_feature_name(void *m, size_t i)
 
 static const char *rows_feature_name(void *r, size_t i)
 {
-	const struct rows *rows = r;
+	const struct ex_rows *rows = r;
 	return rows->names ? rows->names[i] : NULL;
 }
 
-static int load_rows(struct audit *au, const char *path, struct rows *r)
+static int load_rows(struct audit *au, const char *path, struct ex_rows *r)
 {
 	_cleanup_(freep) char *text = NULL;
 	size_t len, M;
@@ -115,7 +113,7 @@ static int load_rows(struct audit *au, const char *path, struct rows *r)
 
 	if (rc < 0)
 		return ctl_file_error(path, rc);
-	rc = rows_parse(text, len, path, r, err, sizeof(err));
+	rc = ex_rows_parse(text, len, path, r, err, sizeof(err));
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			return ctl_file_error(path, rc);
@@ -123,11 +121,11 @@ static int load_rows(struct audit *au, const char *path, struct rows *r)
 		return CTL_EXIT_UNREADABLE;
 	}
 	if (au->m)
-		rc = rows_select(r, ex_model_n_features(au->m), explain_model_feature_name, au->m,
-		                 path, err, sizeof(err));
+		rc = ex_rows_select(r, ex_model_n_features(au->m), explain_model_feature_name,
+		                    au->m, path, err, sizeof(err));
 	else if (r != &au->rows) /* the background follows the rows' columns */
-		rc = rows_select(r, au->rows.n_cols, rows_feature_name, &au->rows, path, err,
-		                 sizeof(err));
+		rc = ex_rows_select(r, au->rows.n_cols, rows_feature_name, &au->rows, path, err,
+		                    sizeof(err));
 	if (rc < 0) {
 		ctl_error("%s", err);
 		return CTL_EXIT_USAGE;
@@ -235,8 +233,8 @@ static void teardown(struct audit *au)
 {
 	ex_oracle_close(au->oracle);
 	ex_model_free(au->m);
-	rows_free(&au->rows);
-	rows_free(&au->bg);
+	ex_rows_free(&au->rows);
+	ex_rows_free(&au->bg);
 	free(au->info);
 	free(au->sbg);
 	free(au->sw);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "evident_version.h"
-#include "rows.h"
 
 /* A feature stands out of the baseline when its |phi| is at least this share of sum |phi|,
  * this many times its usual level and this many usual levels above it. */
@@ -360,25 +359,25 @@ static const char *model_feature_name(void *ud, size_t i)
 int audit_reference_rows(const struct audit_model *am, const void *data, size_t len,
                          double **ret_rows, size_t *ret_n, char *err, size_t err_size)
 {
-	struct rows r = {0};
-	int rc = rows_parse(data, len, "reference data", &r, err, err_size);
+	struct ex_rows r = {0};
+	int rc = ex_rows_parse(data, len, "reference data", &r, err, err_size);
 
 	if (rc < 0)
 		return rc;
-	rc =
-	    rows_select(&r, am->M, model_feature_name, (void *)am, "reference data", err, err_size);
+	rc = ex_rows_select(&r, am->M, model_feature_name, (void *)am, "reference data", err,
+	                    err_size);
 	if (rc < 0) {
-		rows_free(&r);
+		ex_rows_free(&r);
 		return rc == -ENOMEM ? rc : -EBADMSG;
 	}
 	if (!r.n_rows) {
-		rows_free(&r);
+		ex_rows_free(&r);
 		return fail(err, err_size, -EBADMSG, "reference data: no rows");
 	}
 	*ret_rows = r.values;
 	*ret_n = r.n_rows;
 	r.values = NULL;
-	rows_free(&r);
+	ex_rows_free(&r);
 	return 0;
 }
 

@@ -104,7 +104,7 @@ struct audit_background {
 	const char *sha256;   /* reference_data: the blob's hex hash */
 };
 
-/* Turns reference-data bytes (CSV with a header or JSON rows, rows.h) into rows of the
+/* Turns reference-data bytes (CSV with a header or JSON rows: ex_rows_parse) into rows of the
  * model's features, columns matched by name. Returns 0 (*ret_rows malloc'd, n rows),
  * -EBADMSG with a reason, -ENOMEM. */
 int audit_reference_rows(const struct audit_model *am, const void *data, size_t len,

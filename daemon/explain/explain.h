@@ -755,3 +755,33 @@ void ex_confidence_combine(const struct ex_confidence_parts *p, struct ex_confid
 /* The efficiency gate's limit: 1e-9 (1 + |f(x)|) for exact methods, else three standard
  * errors of sum phi (se: M values), never below the exact limit. */
 double ex_confidence_residual_limit(bool exact, const double *se, size_t M, double fx);
+
+/* ---- input rows: section owned by rows.c ---- */
+
+/* Rows of feature values read from text: `evidentctl explain --rows/--background` files and
+ * the reference data registered with a model. Two forms, told apart by the first character
+ * that is not white space: CSV with a header line of column names, or JSON ('[' or '{'): an
+ * array of arrays, or an object with "rows" and optionally "feature_names". A missing value
+ * (an empty CSV field, "nan", "NaN", "NA", or JSON null) is NaN. */
+struct ex_rows {
+	size_t n_rows, n_cols;
+	double *values; /* n_rows x n_cols, row-major (owned) */
+	char **names;   /* n_cols column names (owned), or NULL (JSON without feature_names) */
+};
+
+/* Parses text[0..len) (need not be NUL-terminated); name is used in errors. Returns 0 and
+ * *ret (free with ex_rows_free); -EBADMSG with "NAME: line L: problem" or "NAME: rows[i][j]:
+ * problem" in err; -ENOMEM. */
+int ex_rows_parse(const char *text, size_t len, const char *name, struct ex_rows *ret, char *err,
+                  size_t err_size);
+/* Frees what r owns and zeroes it; takes a zeroed struct. */
+void ex_rows_free(struct ex_rows *r);
+
+/* Reorders r's columns into the model's feature order. When both r and the model have names
+ * (feature_name(userdata, i) returns feature i's name, or NULL), columns are matched by name
+ * and extra columns are dropped; otherwise by position, and the counts must agree. name is
+ * used in errors. Returns 0, -EINVAL with a message naming the missing column or the counts,
+ * -ENOMEM. */
+int ex_rows_select(struct ex_rows *r, size_t n_features,
+                   const char *(*feature_name)(void *, size_t), void *userdata, const char *name,
+                   char *err, size_t err_size);

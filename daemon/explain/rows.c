@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Row files for evidentctl explain (see rows.h). */
-#include "rows.h"
-
+/* Row files: evidentctl explain's --rows and --background, and registered reference data
+ * (explain.h, "input rows"). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -10,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "explain.h"
 
 static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t size, const char *fmt, ...)
@@ -22,14 +23,14 @@ static int fail(char *err, size_t size, const char *fmt, ...)
 	return -EBADMSG;
 }
 
-void rows_free(struct rows *r)
+void ex_rows_free(struct ex_rows *r)
 {
 	if (r->names)
 		for (size_t i = 0; i < r->n_cols; i++)
 			free(r->names[i]);
 	free(r->names);
 	free(r->values);
-	*r = (struct rows){0};
+	*r = (struct ex_rows){0};
 }
 
 static bool missing_token(const char *s, size_t len)
@@ -91,7 +92,7 @@ static size_t count_fields(const char *line)
 	return n;
 }
 
-static int parse_csv(char *text, const char *name, struct rows *r, char *err, size_t err_size)
+static int parse_csv(char *text, const char *name, struct ex_rows *r, char *err, size_t err_size)
 {
 	char *save = NULL, *line;
 	char **fields = NULL;
@@ -186,7 +187,7 @@ out:
 
 /* ------------------------------------------------------------------ JSON */
 
-static int parse_json(const char *text, size_t len, const char *name, struct rows *r, char *err,
+static int parse_json(const char *text, size_t len, const char *name, struct ex_rows *r, char *err,
                       size_t err_size)
 {
 	json_error_t je;
@@ -281,10 +282,10 @@ out:
 	return rc;
 }
 
-int rows_parse(const char *text, size_t len, const char *name, struct rows *ret, char *err,
-               size_t err_size)
+int ex_rows_parse(const char *text, size_t len, const char *name, struct ex_rows *ret, char *err,
+                  size_t err_size)
 {
-	struct rows r = {0};
+	struct ex_rows r = {0};
 	size_t i = 0;
 	int rc;
 
@@ -305,15 +306,16 @@ int rows_parse(const char *text, size_t len, const char *name, struct rows *ret,
 		free(copy);
 	}
 	if (rc < 0) {
-		rows_free(&r);
+		ex_rows_free(&r);
 		return rc;
 	}
 	*ret = r;
 	return 0;
 }
 
-int rows_select(struct rows *r, size_t n_features, const char *(*feature_name)(void *, size_t),
-                void *userdata, const char *name, char *err, size_t err_size)
+int ex_rows_select(struct ex_rows *r, size_t n_features,
+                   const char *(*feature_name)(void *, size_t), void *userdata, const char *name,
+                   char *err, size_t err_size)
 {
 	bool by_name = r->names != NULL;
 	size_t *col;

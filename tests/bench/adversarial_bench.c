@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include "explain.h"
-#include "rows.h"
 
 static double now(void)
 {
@@ -24,7 +23,7 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int load_rows(const char *path, struct rows *r)
+static int load_rows(const char *path, struct ex_rows *r)
 {
 	FILE *f = fopen(path, "rbe");
 	char *buf, err[512];
@@ -44,7 +43,7 @@ static int load_rows(const char *path, struct rows *r)
 		return -1;
 	}
 	fclose(f);
-	int rc = rows_parse(buf, (size_t)n, path, r, err, sizeof(err));
+	int rc = ex_rows_parse(buf, (size_t)n, path, r, err, sizeof(err));
 	free(buf);
 	if (rc < 0) {
 		fprintf(stderr, "adversarial-bench: %s\n", err);
@@ -130,7 +129,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "adversarial-bench: %s\n", err);
 		return 1;
 	}
-	struct rows rows;
+	struct ex_rows rows;
 	if (load_rows(rows_path, &rows) < 0)
 		return 1;
 	size_t M = ex_model_n_features(m);
@@ -193,7 +192,7 @@ int main(int argc, char **argv)
 	free(info);
 	free(sc.phi);
 	free(sc.base);
-	rows_free(&rows);
+	ex_rows_free(&rows);
 	ex_model_free(m);
 	return 0;
 }

@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "explain.h"
-#include "rows.h"
 
 static double now(void)
 {
@@ -29,7 +28,7 @@ static double now(void)
 
 struct ctx {
 	const struct ex_model *m;
-	const struct rows *rows, *bg;
+	const struct ex_rows *rows, *bg;
 	const char *method;
 	size_t M, K, per_row;
 	double *out; /* per row: per_row values */
@@ -114,7 +113,7 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static int load_rows(const char *path, struct rows *r)
+static int load_rows(const char *path, struct ex_rows *r)
 {
 	FILE *f = fopen(path, "rbe");
 	char *buf, err[512];
@@ -130,7 +129,7 @@ static int load_rows(const char *path, struct rows *r)
 		return -1;
 	}
 	fclose(f);
-	int rc = rows_parse(buf, (size_t)n, path, r, err, sizeof(err));
+	int rc = ex_rows_parse(buf, (size_t)n, path, r, err, sizeof(err));
 	free(buf);
 	if (rc < 0) {
 		fprintf(stderr, "explain-bench: %s\n", err);
@@ -151,7 +150,7 @@ int main(int argc, char **argv)
 	                                     {0}};
 	const char *model = NULL, *rows_path = NULL, *bg_path = NULL, *dump = NULL;
 	struct ctx c = {.method = "treeshap", .threads = 1};
-	struct rows rows = {0}, bg = {0};
+	struct ex_rows rows = {0}, bg = {0};
 	struct ex_model *m;
 	double min_seconds = 1.0;
 	char err[EX_ERR_MAX];
@@ -242,8 +241,8 @@ int main(int argc, char **argv)
 	printf("%s %u %zu %.6f %.1f\n", c.method, c.threads, rows.n_rows * passes, elapsed,
 	       (double)(rows.n_rows * passes) / elapsed);
 	free(c.out);
-	rows_free(&rows);
-	rows_free(&bg);
+	ex_rows_free(&rows);
+	ex_rows_free(&bg);
 	ex_model_free(m);
 	return 0;
 }

@@ -25,7 +25,6 @@
 #include <time.h>
 
 #include "explain.h"
-#include "rows.h"
 
 static double now(void)
 {
@@ -34,7 +33,7 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int load_rows(const char *path, size_t M, struct rows *r)
+static int load_rows(const char *path, size_t M, struct ex_rows *r)
 {
 	char err[256];
 	size_t len;
@@ -56,7 +55,7 @@ static int load_rows(const char *path, size_t M, struct rows *r)
 		return -1;
 	}
 	fclose(f);
-	rc = rows_parse(text, len, path, r, err, sizeof(err));
+	rc = ex_rows_parse(text, len, path, r, err, sizeof(err));
 	free(text);
 	if (rc < 0 || r->n_cols != M) {
 		fprintf(stderr, "kernelshap-bench: %s: %s\n", path,
@@ -139,7 +138,7 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	size_t M = ex_model_n_features(m);
-	struct rows rows, bg;
+	struct ex_rows rows, bg;
 	if (load_rows(rows_path, M, &rows) < 0 || load_rows(bg_path, M, &bg) < 0)
 		return 3;
 	struct ex_fn f;
@@ -195,8 +194,8 @@ int main(int argc, char **argv)
 	printf("evidentd 50%% / shap 100%%: %.2f of the model rows at %.2f of the max error\n",
 	       t[2].rows / t[0].rows, t[2].err / t[0].err);
 	free(exact);
-	rows_free(&rows);
-	rows_free(&bg);
+	ex_rows_free(&rows);
+	ex_rows_free(&bg);
 	ex_model_free(m);
 	return 0;
 }

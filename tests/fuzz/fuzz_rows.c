@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rows.h"
+#include "explain.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rows r = {0};
+	struct ex_rows r = {0};
 	char err[512] = "";
-	int rc = rows_parse((const char *)data, size, "fuzz", &r, err, sizeof(err));
+	int rc = ex_rows_parse((const char *)data, size, "fuzz", &r, err, sizeof(err));
 
 	if (rc == -EBADMSG) {
 		if (!strstr(err, "fuzz"))
@@ -31,6 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!r.names[j])
 			abort();
 	(void)sum;
-	rows_free(&r);
+	ex_rows_free(&r);
 	return 0;
 }
