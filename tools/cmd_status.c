@@ -195,6 +195,12 @@ static int run(const struct ctl *c, int argc, char **argv)
 	rc = ctl_vault_open(c, &cv);
 	if (rc)
 		return rc;
+	if (cv.info.damaged) {
+		/* no root or last entry to show: verify names what is wrong */
+		rc = ctl_vault_error(&cv, "cannot read the vault", -EBADMSG);
+		ctl_vault_close(&cv);
+		return rc;
+	}
 	cs.models = ctl_models_new();
 	/* Count the entries vault_info described, even if the daemon appends meanwhile. */
 	rc = cs.models ? census_take(&cs, cv.r, vault_reader_size(cv.r)) : -ENOMEM;

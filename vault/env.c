@@ -860,15 +860,25 @@ int vault_info(struct vault *v, struct vault_info *ret)
 	info.format_version = VAULT_FORMAT_VERSION;
 	strcpy(info.origin, v->origin);
 	info.key = v->pubkey;
+	/* A damaged vault is still described (verify has to open it to name the damage) */
 	rc = vault_root(r, r->size, info.root);
-	if (rc < 0)
+	if (rc == -EBADMSG) {
+		memset(info.root, 0, sizeof(info.root));
+		info.damaged = true;
+	} else if (rc < 0) {
 		goto out;
+	}
 	if (r->size > 0) {
 		struct vault_leaf leaf;
 		rc = vault__leaf_get(v, r->txn, r->size - 1, &leaf, info.last_leaf_hash);
-		if (rc < 0)
+		if (rc == -EBADMSG || rc == -ENOENT) {
+			memset(info.last_leaf_hash, 0, sizeof(info.last_leaf_hash));
+			info.damaged = true;
+		} else if (rc < 0) {
 			goto out;
-		info.last_timestamp_ns = leaf.timestamp_ns;
+		} else {
+			info.last_timestamp_ns = leaf.timestamp_ns;
+		}
 	}
 	rc = mdb_cursor_open(r->txn, v->dbi[DB_BLOBS], &cur);
 	if (rc) {
@@ -892,6 +902,8 @@ int vault_info(struct vault *v, struct vault_info *ret)
 	if (rc == 0) {
 		info.has_checkpoint = true;
 		info.checkpoint_size = cp.size;
+	} else if (rc == -EBADMSG) {
+		info.damaged = true;
 	} else if (rc != -ENOENT) {
 		goto out;
 	}

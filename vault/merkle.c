@@ -15,11 +15,10 @@
 
 static uint64_t largest_pow2_below(uint64_t n)
 {
-	/* n >= 2: the largest power of two strictly less than n. */
-	uint64_t k = 1;
-	while (k << 1 < n)
-		k <<= 1;
-	return k;
+	/* n >= 2: the largest power of two strictly less than n, i.e. the highest bit of n - 1
+	 * (also above 2^63, where doubling a candidate would overflow: a damaged vault can claim
+	 * that many entries). */
+	return 1ull << (63 - __builtin_clzll(n - 1));
 }
 
 static bool is_pow2(uint64_t n)
@@ -158,8 +157,8 @@ int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsig
 	if (level == 0) {
 		vault__be64(key, index);
 		rc = mdb_get(txn, v->dbi[DB_LEAVES], &k, &val);
-		if (rc)
-			return vault__err_from_mdb(rc);
+		if (rc) /* inside the tree's size: damage, not "no such entry" */
+			return rc == MDB_NOTFOUND ? -EBADMSG : vault__err_from_mdb(rc);
 		if (val.mv_size != VAULT_LEAF_LEN + 32)
 			return -EBADMSG;
 		memcpy(out, (const uint8_t *)val.mv_data + VAULT_LEAF_LEN, 32);
@@ -168,7 +167,7 @@ int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsig
 	vault__be64(key, vault__node_pos(level, index));
 	rc = mdb_get(txn, v->dbi[DB_NODES], &k, &val);
 	if (rc)
-		return vault__err_from_mdb(rc);
+		return rc == MDB_NOTFOUND ? -EBADMSG : vault__err_from_mdb(rc);
 	if (val.mv_size != 32)
 		return -EBADMSG;
 	memcpy(out, val.mv_data, 32);

@@ -287,12 +287,17 @@ int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *r
 		return vault__err_from_mdb(rc);
 	if (d.mv_size != 20)
 		return -EBADMSG;
+	uint64_t size = vault__rd64(d.mv_data);
+	uint32_t chunks = vault__rd32((const uint8_t *)d.mv_data + 16);
+	/* Every chunk but the last is full (blob.c): the count follows from the size. */
+	if (chunks != size / VAULT_BLOB_CHUNK + (size % VAULT_BLOB_CHUNK != 0))
+		return -EBADMSG;
 	if (ret_size)
-		*ret_size = vault__rd64(d.mv_data);
+		*ret_size = size;
 	if (ret_id)
 		*ret_id = vault__rd64((const uint8_t *)d.mv_data + 8);
 	if (ret_chunks)
-		*ret_chunks = vault__rd32((const uint8_t *)d.mv_data + 16);
+		*ret_chunks = chunks;
 	return 0;
 }
 
@@ -328,7 +333,10 @@ ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LE
 		rc = mdb_get(r->txn, r->v->dbi[DB_CHUNKS], &k, &d);
 		if (rc)
 			return rc == MDB_NOTFOUND ? -EIO : vault__err_from_mdb(rc);
-		if (d.mv_size <= in)
+		/* chunk idx holds bytes [idx * CHUNK, min(size, (idx + 1) * CHUNK)) */
+		if (d.mv_size != (idx + 1u < chunks ? VAULT_BLOB_CHUNK
+		                                    : size - (uint64_t)idx * VAULT_BLOB_CHUNK) ||
+		    d.mv_size <= in)
 			return -EIO;
 		n = d.mv_size - in;
 		if (n > len - done)
@@ -406,9 +414,13 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 		return vault__err_from_mdb(rc);
 	type_key(key, type, from);
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-	if (rc == 0 && k.mv_size == 10 && ((const uint8_t *)k.mv_data)[0] == (uint8_t)(type >> 8) &&
-	    ((const uint8_t *)k.mv_data)[1] == (uint8_t)type &&
-	    vault__rd64((const uint8_t *)k.mv_data + 2) < r->size) {
+	if (rc == 0 && k.mv_size == 10 && memcmp(k.mv_data, key, 10) < 0) {
+		/* keys out of order (a damaged page): callers loop on from = seq + 1 */
+		rc = -EBADMSG;
+	} else if (rc == 0 && k.mv_size == 10 &&
+	           ((const uint8_t *)k.mv_data)[0] == (uint8_t)(type >> 8) &&
+	           ((const uint8_t *)k.mv_data)[1] == (uint8_t)type &&
+	           vault__rd64((const uint8_t *)k.mv_data + 2) < r->size) {
 		*ret_seq = vault__rd64((const uint8_t *)k.mv_data + 2);
 		rc = 0;
 	} else {

@@ -248,9 +248,13 @@ struct vault_info {
 	uint64_t blob_bytes;
 	uint64_t checkpoint_size; /* tree size of the latest stored checkpoint */
 	bool has_checkpoint;
+	/* The root, the last entry or the latest checkpoint could not be read (a missing or
+	 * malformed node, leaf or note): those fields are zero; vault_verify names the problem. */
+	bool damaged;
 };
 
-/* Describes the vault at the moment of the call. Returns 0. */
+/* Describes the vault at the moment of the call. Returns 0 (see damaged), or a negative errno
+ * when the vault cannot be read at all. */
 int vault_info(struct vault *v, struct vault_info *ret);
 
 /* The folder the vault was opened from (owned by v). */

@@ -581,8 +581,9 @@ static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
 				      "Merkle node (level %u, index %" PRIu64
 				      ") completed by entry %" PRIu64 " is %s",
 				      level, idx, seq,
-				      nrc != 0 || vault__rd64(nk.mv_data) != pos ? "missing"
-				                                                 : "altered");
+				      nrc != 0 || nk.mv_size != 8 || vault__rd64(nk.mv_data) != pos
+				          ? "missing"
+				          : "altered");
 				break;
 			}
 			nrc = mdb_cursor_get(cn, &nk, &nv, MDB_NEXT);
@@ -808,7 +809,7 @@ static int check_dedup(struct walk *w)
 	/* A key that no entry carries: find it to name it. */
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		uint64_t seq = vault__rd64(d.mv_data);
+		uint64_t seq = d.mv_size == 8 ? vault__rd64(d.mv_data) : UINT64_MAX;
 		char client[VAULT_DEDUP_KEY_MAX], request[VAULT_DEDUP_KEY_MAX];
 		uint8_t key[8], dk[VAULT_DEDUP_KEY_MAX + 1];
 		MDB_val pk = {8, key}, pd;
@@ -967,8 +968,11 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 	for (size_t i = 0; i < nworkers; i++) {
 		workers[i].v = v;
 		workers[i].o = o;
-		workers[i].from = w.n * i / nworkers;
-		workers[i].to = w.n * (i + 1) / nworkers;
+		/* i * (n / k) + min(i, n % k): no product of n overflows, whatever the (possibly
+		 * damaged) last key made n */
+		uint64_t q = w.n / nworkers, rem = w.n % nworkers;
+		workers[i].from = q * i + (i < rem ? i : rem);
+		workers[i].to = q * (i + 1) + (i + 1 < rem ? i + 1 : rem);
 		workers[i].stop = &stop;
 	}
 	size_t started = 0;
