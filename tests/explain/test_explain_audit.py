@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(ROOT, "build")))
 EVIDENTCTL = os.path.join(BUILD, "tools", "evidentctl")
-FAULTY = os.path.join(BUILD, "tests", "unit", "faulty-oracle")
+FAULTY = os.path.join(BUILD, "tests", "common", "faulty-oracle")
 SKLEARN_ORACLE = os.path.join(ROOT, "tools", "oracles", "sklearn_oracle.py")
 N_BG = 5
 

@@ -861,7 +861,7 @@ def main():
         BUILD_DIR = sys.argv.pop(1)
     EVIDENTCTL = os.path.join(BUILD_DIR, "tools", "evidentctl")
     SAMPLE = os.path.join(BUILD_DIR, "tools", "evident-sample")
-    TAMPER = os.path.join(BUILD_DIR, "tests", "unit", "vault-tamper")
+    TAMPER = os.path.join(BUILD_DIR, "tests", "common", "vault-tamper")
     for exe in (EVIDENTCTL, SAMPLE, TAMPER):
         if not os.access(exe, os.X_OK):
             sys.exit(f"test_cli.py: {exe}: not found (set BUILD_DIR)")

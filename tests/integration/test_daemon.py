@@ -966,7 +966,7 @@ class Evidence(DaemonTest):
         seq = c.recv().ack.seq
         self.d.stop()
         # someone with file access makes the daemon believe "victim/v1" was stored at seq
-        tamper = os.path.join(BUILD, "tests", "unit", "vault-tamper")
+        tamper = os.path.join(BUILD, "tests", "common", "vault-tamper")
         subprocess.run([tamper, self.d.vault, "dedup-put", "victim", "v1", str(seq)],
                        check=True, timeout=TIMEOUT)
         r = self.d.ctl("verify", check=False)
