@@ -59,6 +59,22 @@ size_t frame_reader_pending(const struct frame_reader *r)
 	return r->len - r->off;
 }
 
+/* Bytes of the frame starting at r->off (header and body) when its header is among the
+ * pending bytes followed by data[0..len), else 0. */
+static size_t frame_end(const struct frame_reader *r, const uint8_t *data, size_t len)
+{
+	uint8_t h[FRAME_HEADER_MAX];
+	size_t pending = r->len - r->off, n = 0;
+	uint64_t body = 0;
+
+	for (; n < FRAME_HEADER_MAX && n < pending; n++)
+		h[n] = r->buf[r->off + n];
+	for (size_t i = 0; n < FRAME_HEADER_MAX && i < len; i++)
+		h[n++] = data[i];
+	int hl = frame_header_decode(h, n, r->max, &body);
+	return hl > 0 ? (size_t)hl + (size_t)body : 0;
+}
+
 int frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len)
 {
 	size_t pending = r->len - r->off;
@@ -81,9 +97,13 @@ int frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len)
 			r->off = 0;
 		}
 		if (r->len + len > r->cap) {
-			size_t want = r->cap ? r->cap : 4096;
+			size_t want = r->cap ? r->cap : 4096, end = frame_end(r, data, len);
 			while (want < r->len + len)
 				want *= 2;
+			/* a frame that is still arriving needs exactly its own size, not the next
+			 * power of two */
+			if (end >= r->len + len && want > end)
+				want = end;
 			uint8_t *nb = realloc(r->buf, want);
 			if (!nb)
 				return -ENOMEM;
@@ -121,4 +141,27 @@ int frame_reader_next(struct frame_reader *r, const uint8_t **ret_body, size_t *
 	if (r->off == r->len)
 		r->off = r->len = 0;
 	return 1;
+}
+
+void frame_reader_shrink(struct frame_reader *r)
+{
+	size_t pending = r->len - r->off;
+
+	if (pending == 0) {
+		free(r->buf);
+		r->buf = NULL;
+		r->len = r->off = r->cap = 0;
+		return;
+	}
+	if (r->cap <= FRAME_READER_KEEP || r->cap <= 2 * pending)
+		return;
+	memmove(r->buf, r->buf + r->off, pending);
+	r->len = pending;
+	r->off = 0;
+	size_t want = pending > FRAME_READER_KEEP ? pending : FRAME_READER_KEEP;
+	uint8_t *nb = realloc(r->buf, want);
+	if (nb) { /* else the larger buffer stays: still correct */
+		r->buf = nb;
+		r->cap = want;
+	}
 }

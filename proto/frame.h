@@ -26,7 +26,9 @@ int frame_header_decode(const uint8_t *buf, size_t len, uint64_t max, uint64_t *
 size_t frame_header_encode(uint64_t body_len, uint8_t out[FRAME_HEADER_MAX]);
 
 /* An incremental frame reader for a byte stream. Memory is bounded by max + FRAME_HEADER_MAX
- * plus one read's worth of bytes: frame_reader_feed() refuses to buffer more than that. */
+ * plus one read's worth of bytes: frame_reader_feed() refuses to buffer more than that. While
+ * a frame arrives, the buffer grows to the size its header announces, not beyond. r->max may
+ * be raised between calls (a connection's first frame may have a smaller bound). */
 struct frame_reader {
 	uint8_t *buf; /* owned */
 	size_t len;   /* bytes buffered */
@@ -54,3 +56,10 @@ int frame_reader_next(struct frame_reader *r, const uint8_t **ret_body, size_t *
 
 /* Bytes buffered and not yet returned by frame_reader_next(). */
 size_t frame_reader_pending(const struct frame_reader *r);
+
+/* A buffer this small is kept by frame_reader_shrink() while bytes are pending. */
+#define FRAME_READER_KEEP 4096
+/* Gives back memory a reader no longer needs: frees the buffer when nothing is pending, and
+ * moves a small remainder into a smaller buffer (at least FRAME_READER_KEEP bytes) when the
+ * buffer is more than twice the pending bytes. r->cap is then the reader's memory. */
+void frame_reader_shrink(struct frame_reader *r);

@@ -194,6 +194,57 @@ START_TEST(frame_reader_feed_bounds_buffering)
 }
 END_TEST
 
+START_TEST(frame_reader_grows_to_the_announced_frame_and_shrinks)
+{
+	struct frame_reader r;
+	static uint8_t body[100000];
+	uint8_t hdr[FRAME_HEADER_MAX];
+	size_t n = frame_header_encode(sizeof(body), hdr);
+	const uint8_t *b;
+	size_t bl;
+
+	ck_assert_int_eq(frame_reader_init(&r, 1u << 20), 0);
+	ck_assert_int_eq(frame_reader_feed(&r, hdr, n), 0);
+	ck_assert_int_eq(frame_reader_feed(&r, body, 5000), 0);
+	ck_assert_uint_eq(r.cap, 8192); /* grows by doubling while the frame is small */
+	ck_assert_int_eq(frame_reader_feed(&r, body + 5000, sizeof(body) - 5001), 0);
+	ck_assert_uint_eq(r.cap, n + sizeof(body)); /* not 128 KiB: the frame's own size */
+	frame_reader_shrink(&r);                    /* mostly pending: kept */
+	ck_assert_uint_eq(r.cap, n + sizeof(body));
+	ck_assert_int_eq(frame_reader_next(&r, &b, &bl), 0);
+	ck_assert_int_eq(frame_reader_feed(&r, body, 1), 0);
+	ck_assert_int_eq(frame_reader_next(&r, &b, &bl), 1);
+	ck_assert_uint_eq(bl, sizeof(body));
+	frame_reader_shrink(&r); /* nothing pending: freed */
+	ck_assert_uint_eq(r.cap, 0);
+	ck_assert_ptr_null(r.buf);
+
+	/* a big read of small frames leaves a short tail: moved into a small buffer */
+	static uint8_t stream[70000];
+	size_t len = 0;
+	while (len + 12 <= sizeof(stream)) {
+		len += frame_header_encode(10, stream + len);
+		memset(stream + len, 'x', 10);
+		len += 10;
+	}
+	len += frame_header_encode(10, stream + len); /* the start of one more */
+	memset(stream + len, 'x', 4);
+	len += 4;
+	ck_assert_int_eq(frame_reader_feed(&r, stream, len), 0);
+	while (frame_reader_next(&r, &b, &bl) == 1)
+		ck_assert_uint_eq(bl, 10);
+	ck_assert_uint_eq(frame_reader_pending(&r), 5);
+	ck_assert_uint_ge(r.cap, 65536);
+	frame_reader_shrink(&r);
+	ck_assert_uint_eq(r.cap, FRAME_READER_KEEP);
+	ck_assert_int_eq(frame_reader_feed(&r, (const uint8_t *)"abcdef", 6), 0);
+	ck_assert_int_eq(frame_reader_next(&r, &b, &bl), 1);
+	ck_assert_uint_eq(bl, 10);
+	ck_assert_int_eq(memcmp(b, "xxxxabcdef", 10), 0);
+	frame_reader_deinit(&r);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
 	Suite *s = suite_create("frame");
@@ -218,6 +269,7 @@ static Suite *frame_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("frame_reader_feed");
 	tcase_add_test(tc, frame_reader_feed_bounds_buffering);
+	tcase_add_test(tc, frame_reader_grows_to_the_announced_frame_and_shrinks);
 	suite_add_tcase(s, tc);
 	return s;
 }
