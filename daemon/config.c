@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "frame.h"
@@ -57,6 +58,11 @@ int config_defaults(struct config *ret)
 	    .max_unacked = 4u << 20,
 	    .max_queue = 256u << 20,
 	    .max_connections = 1024,
+	    .max_connections_per_uid = 256,
+	    .hello_timeout_s = 10,
+	    .idle_timeout_s = 3600,
+	    .frame_timeout_s = 30,
+	    .registration_timeout_s = 60,
 	    .commit_window_us = 0,
 	    .max_batch = 4096,
 	    .checkpoint_interval_s = 60,
@@ -176,6 +182,20 @@ static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *ret)
 	return true;
 }
 
+static bool parse_bool(const char *s, bool *ret)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
+	                                                                            "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*ret = !strcasecmp(s, yes[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
 static int parse_ids(struct parse *p, const char *name, const char *value, bool groups, void **ret,
                      size_t *ret_n)
 {
@@ -291,6 +311,10 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 		}
 		return 1;
 	}
+	if (!strcmp(name, "allow_anyone"))
+		return parse_bool(value, &c->allow_anyone)
+		           ? 1
+		           : fail(p, name, "expected yes or no, not \"%s\"", value);
 	if (!strcmp(name, "max_frame"))
 		return parse_u32(value, 1024, FRAME_MAX_LIMIT, &c->max_frame)
 		           ? 1
@@ -319,6 +343,11 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 		uint32_t *dst, lo, hi;
 	} nums[] = {
 	    {"max_connections", &c->max_connections, 1, 1000000},
+	    {"max_connections_per_uid", &c->max_connections_per_uid, 1, 1000000},
+	    {"hello_timeout", &c->hello_timeout_s, 1, 3600},
+	    {"idle_timeout", &c->idle_timeout_s, 0, 86400 * 7},
+	    {"frame_timeout", &c->frame_timeout_s, 1, 3600},
+	    {"registration_timeout", &c->registration_timeout_s, 1, 86400},
 	    {"commit_window_us", &c->commit_window_us, 0, 1000000},
 	    {"max_batch", &c->max_batch, 1, 1000000},
 	    {"checkpoint_interval", &c->checkpoint_interval_s, 1, 86400 * 7},
@@ -546,6 +575,33 @@ static int handler(void *user, const char *section, const char *name, const char
 	return fail(p, name, "unknown section [%s]", section);
 }
 
+/* The line of the last `key = ...` in [section] of text (what inih applies), or 0. */
+static int key_line(const char *text, const char *section, const char *key)
+{
+	size_t kl = strlen(key), sl = strlen(section);
+	bool in = false;
+	int found = 0;
+
+	for (int line = 1; text && *text; line++) {
+		const char *eol = strchr(text, '\n'), *t = text;
+		size_t n = eol ? (size_t)(eol - text) : strlen(text);
+		while (t < text + n && (*t == ' ' || *t == '\t'))
+			t++;
+		if (*t == '[') {
+			in = t + 1 + sl < text + n && !strncmp(t + 1, section, sl) &&
+			     t[1 + sl] == ']';
+		} else if (in && t + kl <= text + n && !strncmp(t, key, kl)) {
+			const char *u = t + kl;
+			while (u < text + n && (*u == ' ' || *u == '\t'))
+				u++;
+			if (u < text + n && (*u == '=' || *u == ':'))
+				found = line;
+		}
+		text = eol ? eol + 1 : NULL;
+	}
+	return found;
+}
+
 /* Column (1-based) of the value on line `line` of text, for error messages. */
 static int value_column(const char *text, int line)
 {
@@ -669,6 +725,18 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 			config_deinit(&c);
 			return -EINVAL;
 		}
+	if (config_socket_exposed(&c, c.socket_mode)) {
+		line = key_line(c.text, "daemon", "socket_mode");
+		snprintf(err, err_size, "%s:%d:%d: socket_mode: %04o: %s", file, line,
+		         value_column(c.text, line), (unsigned)c.socket_mode, CONFIG_EXPOSED_MSG);
+		config_deinit(&c);
+		return -EINVAL;
+	}
 	*ret = c;
 	return 0;
+}
+
+bool config_socket_exposed(const struct config *c, mode_t mode)
+{
+	return (mode & S_IWOTH) && !c->n_allow_uids && !c->n_allow_gids && !c->allow_anyone;
 }

@@ -56,12 +56,18 @@ struct config {
 	size_t n_allow_uids;
 	gid_t *allow_gids;
 	size_t n_allow_gids;
+	bool allow_anyone; /* empty lists on a world-writable socket are meant */
 	uint32_t max_frame;
-	uint64_t max_unacked; /* per connection */
-	uint64_t max_queue;   /* all connections */
+	uint64_t max_unacked; /* per connection (records waiting for their acks) */
+	uint64_t max_queue;   /* all connections: records, chunks and partial frames */
 	uint32_t max_connections;
-	uint32_t commit_window_us; /* extra wait for more records before a commit */
-	uint32_t max_batch;        /* entries per commit */
+	uint32_t max_connections_per_uid;
+	uint32_t hello_timeout_s;            /* Hello within this after connecting */
+	uint32_t idle_timeout_s;             /* 0: never; a connection with nothing pending */
+	uint32_t frame_timeout_s;            /* a frame's bytes, once started, within this */
+	uint32_t registration_timeout_s;     /* the next artifact chunk within this */
+	uint32_t commit_window_us;           /* extra wait for more records before a commit */
+	uint32_t max_batch;                  /* entries per commit */
 	uint32_t checkpoint_interval_s;      /* sign at least this often while entries are unsigned */
 	uint32_t checkpoint_max_unsigned;    /* sign once the unsigned tail holds this many entries */
 	uint32_t checkpoint_max_unsigned_ms; /* ... or once its first entry is this old */
@@ -79,6 +85,15 @@ struct config {
 	struct config_model *models;
 	size_t n_models;
 };
+
+/* A socket of this mode lets every local user connect (o+w), and nothing else restricts who
+ * may write evidence: no allow_uids, no allow_gids, no allow_anyone = yes. config_load refuses
+ * such a file; the daemon checks a socket systemd passes it the same way. */
+bool config_socket_exposed(const struct config *c, mode_t mode);
+#define CONFIG_EXPOSED_MSG                                                                      \
+	"the socket is world-writable (o+w) and allow_uids and allow_gids are empty, so every " \
+	"local user could write evidence: set allow_uids or allow_gids, use a mode without "    \
+	"o+w such as 0660, or say allow_anyone = yes"
 
 /* The [model] section for id@version: "ID@VERSION" first, then "ID"; NULL when none. */
 const struct config_model *config_model_find(const struct config *c, const char *id,

@@ -244,6 +244,7 @@ static void final_done(struct job *j)
 	close_handle((uv_handle_t *)&d->sig_int);
 	close_handle((uv_handle_t *)&d->sig_hup);
 	close_handle((uv_handle_t *)&d->watchdog_timer);
+	session_limits_stop(d);
 	writer_stop(&d->writer);
 	workers_stop(&d->workers);
 	if (d->closing)
@@ -315,6 +316,35 @@ static void on_stop_signal(uv_signal_t *h, int sig)
 
 /* ------------------------------------------------------------------ reload */
 
+/* A socket systemd passed (SocketMode= of evidentd.socket) is held to the rule config_load
+ * applies to socket_mode: world-writable needs an allow list or allow_anyone = yes. An
+ * abstract socket counts as world-writable (anyone may name it). */
+static bool activated_socket_exposed(struct daemon *d, const struct config *c, char *err,
+                                     size_t err_size)
+{
+	struct sockaddr_un sa = {0};
+	socklen_t len = sizeof(sa) - 1; /* keeps a NUL after the path */
+	struct stat st;
+	uv_os_fd_t fd;
+	mode_t mode = 0777;
+
+	if (!d->socket_activated || uv_fileno((uv_handle_t *)&d->listener, &fd) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX)
+		return false;
+	bool named = len > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0];
+	if (named) {
+		if (stat(sa.sun_path, &st) < 0)
+			return false;
+		mode = st.st_mode & 0777;
+	}
+	if (!config_socket_exposed(c, mode))
+		return false;
+	snprintf(err, err_size,
+	         "the socket from systemd (%s, mode %04o; SocketMode= of its unit): %s",
+	         named ? sa.sun_path : "abstract", (unsigned)mode, CONFIG_EXPOSED_MSG);
+	return true;
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -351,6 +381,14 @@ static void on_hup(uv_signal_t *h, int sig)
 		notify_send("READY=1\nSTATUS=reload rejected");
 		return;
 	}
+	if (activated_socket_exposed(d, &nc, err, sizeof(err))) {
+		log_error("reload rejected: %s; the running configuration stays in effect", err);
+		submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD_REJECTED,
+		                 err, false);
+		config_deinit(&nc);
+		notify_send("READY=1\nSTATUS=reload rejected");
+		return;
+	}
 	apply_overrides(d, &nc);
 	if (!same_str(nc.vault_dir, d->cfg.vault_dir) ||
 	    !same_str(nc.socket_path, d->cfg.socket_path) ||
@@ -381,6 +419,7 @@ static void on_hup(uv_signal_t *h, int sig)
 	config_deinit(&d->cfg);
 	d->cfg = nc;
 	log_set_level(d->cfg.log_level);
+	session_limits_reconfigure(d);
 	struct writer_policy wp = writer_policy_of(&d->cfg);
 	writer_configure(&d->writer, &wp); /* handed over under the writer's lock */
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
@@ -658,6 +697,7 @@ int daemon_run(struct daemon *d)
 	uv_signal_init(&loop, &d->sig_hup);
 	uv_timer_init(&loop, &d->watchdog_timer);
 	uv_timer_init(&loop, &d->drain_timer);
+	session_limits_start(d);
 	d->drain_timer.data = d;
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
 	d->watchdog_timer.data = d;
@@ -666,6 +706,10 @@ int daemon_run(struct daemon *d)
 	uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
 	if (start_listening(d) < 0) {
+		d->exit_code = 1;
+		begin_drain(d, "startup failed");
+	} else if (activated_socket_exposed(d, &d->cfg, err, sizeof(err))) {
+		log_error("%s", err);
 		d->exit_code = 1;
 		begin_drain(d, "startup failed");
 	} else {

@@ -17,6 +17,23 @@
 struct session;
 struct registration;
 
+/* A list kept in time order (session.c's timeouts): a node is appended with the loop's time
+ * (uv_now, ms), so with one timeout per list the head always has the earliest deadline. */
+struct tlist;
+struct tnode {
+	struct tnode *prev, *next;
+	struct tlist *list; /* NULL: in no list */
+	uint64_t since;
+};
+struct tlist {
+	struct tnode *head, *tail;
+};
+
+struct uid_count {
+	uid_t uid;
+	uint32_t n;
+};
+
 struct daemon_stats {
 	uint64_t connections, rejected_connections;
 	uint64_t records, duplicates, refused, registrations, reviews;
@@ -50,7 +67,17 @@ struct daemon {
 	uint64_t next_session_id;
 	struct registration *registrations; /* in progress, across sessions */
 
-	uint64_t queued_bytes;              /* bytes of records and chunks waiting for the writer */
+	/* connection limits and timeouts (session.c) */
+	uv_timer_t limits_timer; /* at the earliest deadline of the lists below */
+	struct tlist hello_wait; /* connections without a Hello, oldest first */
+	struct tlist idle;       /* after Hello, by last activity */
+	struct tlist partial;    /* an incomplete frame, by when it started */
+	struct tlist queue_wait; /* not read while max_queue is exceeded */
+	struct tlist reg_wait;   /* registrations, by last progress */
+	struct uid_count *uids;  /* connections per peer uid */
+	size_t n_uids, cap_uids;
+
+	uint64_t queued_bytes; /* records and chunks waiting for the writer, partial frames */
 	struct dispatch_arena decode_arena; /* frames are decoded one at a time on the loop */
 	uint8_t *read_buf;                  /* SESSION_READ_SIZE, shared by all connections */
 

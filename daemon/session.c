@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "entry.pb-c.h"
@@ -24,6 +25,94 @@
 static void update_reading(struct session *s);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void limits_arm(struct daemon *d);
+static void resume_queue_waiters(struct daemon *d);
+
+#define NODE_OF(n, type, field) ((type *)(void *)((char *)(n)-offsetof(type, field)))
+
+/* ------------------------------------------------------------------ time-ordered lists */
+
+static void tlist_remove(struct tnode *n)
+{
+	struct tlist *l = n->list;
+
+	if (!l)
+		return;
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		l->head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		l->tail = n->prev;
+	n->prev = n->next = NULL;
+	n->list = NULL;
+}
+
+/* (Re)appends n to l stamped with the loop's time; arms the limits timer when l was empty
+ * (the only change that can bring the earliest deadline forward). */
+static void tlist_append(struct daemon *d, struct tlist *l, struct tnode *n)
+{
+	bool was_empty;
+
+	tlist_remove(n);
+	was_empty = !l->head;
+	n->since = uv_now(d->loop);
+	n->list = l;
+	n->next = NULL;
+	n->prev = l->tail;
+	if (l->tail)
+		l->tail->next = n;
+	else
+		l->head = n;
+	l->tail = n;
+	if (was_empty)
+		limits_arm(d);
+}
+
+/* ------------------------------------------------------------------ connections per uid */
+
+/* Counts s against its peer's uid (peers without credentials share uid -1). Returns the
+ * uid's connections, s included, or 0 when out of memory. */
+static uint32_t uid_count_add(struct session *s)
+{
+	struct daemon *d = s->d;
+	uid_t uid = s->peer.known ? (uid_t)s->peer.uid : (uid_t)-1;
+	size_t i = 0;
+
+	while (i < d->n_uids && d->uids[i].uid != uid)
+		i++;
+	if (i == d->n_uids) {
+		if (d->n_uids == d->cap_uids) {
+			size_t cap = d->cap_uids ? d->cap_uids * 2 : 8;
+			struct uid_count *nu = realloc(d->uids, cap * sizeof(*nu));
+			if (!nu)
+				return 0;
+			d->uids = nu;
+			d->cap_uids = cap;
+		}
+		d->uids[d->n_uids++] = (struct uid_count){.uid = uid, .n = 0};
+	}
+	s->uid_counted = true;
+	return ++d->uids[i].n;
+}
+
+static void uid_count_drop(struct session *s)
+{
+	struct daemon *d = s->d;
+	uid_t uid = s->peer.known ? (uid_t)s->peer.uid : (uid_t)-1;
+
+	if (!s->uid_counted)
+		return;
+	s->uid_counted = false;
+	for (size_t i = 0; i < d->n_uids; i++)
+		if (d->uids[i].uid == uid) {
+			if (--d->uids[i].n == 0) /* keep the table as short as the uids connected */
+				d->uids[i] = d->uids[--d->n_uids];
+			return;
+		}
+}
 
 /* ------------------------------------------------------------------ lifetime */
 
@@ -72,6 +161,7 @@ static void on_close(uv_handle_t *h)
 	struct daemon *d = s->d;
 
 	list_remove(&d->closing, s);
+	frame_reader_deinit(&s->reader); /* no more reads: its memory goes now, not with s */
 	session_unref(s);
 	daemon_session_closed(d);
 }
@@ -91,6 +181,15 @@ static void begin_close(struct session *s)
 	list_remove(&s->d->sessions, s);
 	s->d->n_sessions--;
 	list_push(&s->d->closing, s);
+	tlist_remove(&s->conn_node);
+	tlist_remove(&s->frame_node);
+	tlist_remove(&s->queue_node);
+	uid_count_drop(s);
+	if (s->buffered) {
+		s->d->queued_bytes -= s->buffered;
+		s->buffered = 0;
+		resume_queue_waiters(s->d);
+	}
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -172,6 +271,8 @@ void session_flush(struct session *s)
 
 	if (s->out_len == 0 || s->closing)
 		return;
+	if (s->hello_done) /* replies are activity too: never idle right after one */
+		tlist_append(s->d, &s->d->idle, &s->conn_node);
 	w = malloc(sizeof(*w));
 	if (!w)
 		return; /* keep the replies; the next flush tries again */
@@ -249,23 +350,46 @@ void session_send_verdict(struct session *s, const Evident__V1__Verdict *v)
 }
 
 /* Replies and closes: framing errors leave the stream unusable. */
-static void fail_and_close(struct session *s, dispatch_code code, const char *msg)
+static void close_with_error(struct session *s, int level, dispatch_code code, const char *msg)
 {
-	log_info("session %llu (%s): %s: %s, closing", (unsigned long long)s->id,
-	         s->client_name[0] ? s->client_name : "before Hello", dispatch_code_name(code),
-	         msg);
+	log_printf(level, "session %llu (%s, uid %u): %s: %s, closing", (unsigned long long)s->id,
+	           s->client_name[0] ? s->client_name : "before Hello", s->peer.uid,
+	           dispatch_code_name(code), msg);
 	reply_error(s, code, msg, NULL);
 	session_close(s);
 }
 
+static void fail_and_close(struct session *s, dispatch_code code, const char *msg)
+{
+	close_with_error(s, LOG_INFO, code, msg);
+}
+
 /* ------------------------------------------------------------------ flow control */
 
+/* Reading stops for the connection's own backlog (max_unacked, unread replies) and, while
+ * max_queue is exceeded, for a connection in the middle of a frame: its next bytes would
+ * only grow the partial frames held. */
 static void update_reading(struct session *s)
 {
 	struct daemon *d = s->d;
-	bool want = !s->closing && !d->draining && s->unacked_bytes <= d->cfg.max_unacked &&
-	            s->output_pending <= SESSION_OUTPUT_MAX;
+	bool own = !s->closing && !d->draining && s->unacked_bytes <= d->cfg.max_unacked &&
+	           s->output_pending <= SESSION_OUTPUT_MAX;
+	bool mid_frame = frame_reader_pending(&s->reader) > 0;
+	bool over = own && mid_frame && d->queued_bytes > d->cfg.max_queue;
+	bool want = own && !over;
 
+	if (!s->closing) {
+		if (over && !s->queue_node.list)
+			tlist_append(d, &d->queue_wait, &s->queue_node);
+		else if (!over)
+			tlist_remove(&s->queue_node);
+		/* a frame's clock stops while the daemon holds the connection back for its own
+		 * backlog, and starts again when reading resumes; max_queue does not stop it */
+		if (!own)
+			tlist_remove(&s->frame_node);
+		else if (mid_frame && !s->frame_node.list)
+			tlist_append(d, &d->partial, &s->frame_node);
+	}
 	if (want == s->reading)
 		return;
 	if (want) {
@@ -294,6 +418,34 @@ static void discharge(struct session *s, struct job *j)
 {
 	s->unacked_bytes -= j->cost;
 	s->d->queued_bytes -= j->cost;
+	resume_queue_waiters(s->d);
+}
+
+/* Connections held back for max_queue read again once it has room. */
+static void resume_queue_waiters(struct daemon *d)
+{
+	while (d->queue_wait.head && d->queued_bytes <= d->cfg.max_queue) {
+		struct session *s = NODE_OF(d->queue_wait.head, struct session, queue_node);
+		tlist_remove(&s->queue_node);
+		update_reading(s);
+	}
+}
+
+/* The frame reader's memory counts toward max_queue (d->queued_bytes): after every read it
+ * gives back what it no longer needs and the difference is accounted. */
+static void charge_buffer(struct session *s)
+{
+	struct daemon *d = s->d;
+	uint64_t cap;
+
+	frame_reader_shrink(&s->reader);
+	cap = s->reader.cap;
+	d->queued_bytes = d->queued_bytes - s->buffered + cap;
+	if (cap < s->buffered) {
+		s->buffered = cap;
+		resume_queue_waiters(d);
+	}
+	s->buffered = cap;
 }
 
 /* ------------------------------------------------------------------ records and reviews */
@@ -649,7 +801,15 @@ struct registration {
 	struct vault_blob_writer *bw; /* owned by the writer thread */
 	unsigned jobs;                /* in flight */
 	bool aborted;
+	struct tnode node; /* in d->reg_wait until done or dropped (registration_timeout) */
 };
+
+/* The registration made progress: its registration_timeout starts again. */
+static void reg_touch(struct registration *reg)
+{
+	if (reg->node.list)
+		tlist_append(reg->d, &reg->d->reg_wait, &reg->node);
+}
 
 static bool want_reference(const struct registration *reg)
 {
@@ -686,6 +846,7 @@ static void registration_unlink(struct registration *reg)
 	if (reg->s && reg->s->reg == reg)
 		reg->s->reg = NULL;
 	reg->s = NULL;
+	tlist_remove(&reg->node);
 }
 
 static void run_blob_abort(struct job *j, struct vault *v)
@@ -962,7 +1123,10 @@ static void chunk_done(struct job *j)
 			    msg);
 		} else if (cj->last) {
 			reg->done[cj->which] = true;
+			reg_touch(reg);
 			registration_advance(reg);
+		} else {
+			reg_touch(reg);
 		}
 	}
 	free(cj);
@@ -1041,6 +1205,7 @@ static void handle_chunk(struct session *s, const Evident__V1__ArtifactChunk *c)
 		reg->sent_last = true;
 	}
 	reg->received += len;
+	reg_touch(reg);
 	cj->job.run = run_chunk;
 	cj->job.done = chunk_done;
 	cj->job.owner = s;
@@ -1130,6 +1295,7 @@ static void handle_register(struct session *s, const Evident__V1__RegisterModel 
 	d->registrations = reg;
 	s->reg = reg;
 	s->swallow_key[0] = '\0';
+	tlist_append(d, &d->reg_wait, &reg->node);
 	registration_advance(reg);
 }
 
@@ -1149,6 +1315,8 @@ static void handle_hello(struct session *s, const Evident__V1__Hello *h)
 	}
 	snprintf(s->client_name, sizeof(s->client_name), "%s", h->client_name);
 	s->hello_done = true;
+	s->reader.max = d->cfg.max_frame; /* past the Hello: frames up to max_frame */
+	tlist_append(d, &d->idle, &s->conn_node);
 	ok.has_protocol_version = ok.has_max_frame = ok.has_max_unacked = true;
 	ok.max_unacked = d->cfg.max_unacked;
 	ok.protocol_version = PROTOCOL_VERSION;
@@ -1211,10 +1379,20 @@ static void handle_frame(struct session *s, const uint8_t *body, size_t len)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct session *s = h->data;
+	struct daemon *d = s->d;
+	size_t size = SESSION_READ_SIZE;
+
 	(void)suggested;
+	/* Near max_queue, reads shrink to the room left (SESSION_READ_MIN at least): what a
+	 * read leaves unfinished is held until its frame completes. */
+	if (d->queued_bytes + SESSION_READ_SIZE > d->cfg.max_queue) {
+		uint64_t room =
+		    d->queued_bytes < d->cfg.max_queue ? d->cfg.max_queue - d->queued_bytes : 0;
+		size = room > SESSION_READ_MIN ? (size_t)room : SESSION_READ_MIN;
+	}
 	/* One buffer for every connection: the loop reads one stream at a time and on_read
 	 * copies what it keeps into the session's frame reader before the next read. */
-	*buf = uv_buf_init((char *)s->d->read_buf, SESSION_READ_SIZE);
+	*buf = uv_buf_init((char *)d->read_buf, (unsigned)size);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -1235,10 +1413,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	s->refs++; /* handlers may close the session */
+	if (s->hello_done)
+		tlist_append(s->d, &s->d->idle, &s->conn_node);
+	bool new_frame = frame_reader_pending(&s->reader) == 0;
 	rc = frame_reader_feed(&s->reader, (const uint8_t *)buf->base, (size_t)nread);
 	while (rc == 0 && !s->closing) {
 		rc = frame_reader_next(&s->reader, &body, &len);
 		if (rc == 1) {
+			new_frame = true;
 			handle_frame(s, body, len);
 			rc = 0;
 			continue;
@@ -1246,19 +1428,233 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		break;
 	}
 	if (!s->closing && rc == -EMSGSIZE) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "frame of %zu bytes is over max_frame (%u)", len,
-		         s->d->cfg.max_frame);
+		char msg[160];
+		if (s->hello_done)
+			snprintf(msg, sizeof(msg), "frame of %zu bytes is over max_frame (%u)", len,
+			         s->d->cfg.max_frame);
+		else
+			snprintf(msg, sizeof(msg),
+			         "frame of %zu bytes before Hello (the first frame is a Hello, at "
+			         "most %u bytes)",
+			         len, (unsigned)s->reader.max);
 		fail_and_close(s, E(TOO_LARGE), msg);
 	} else if (!s->closing && rc < 0) {
 		fail_and_close(s, E(BAD_FRAME),
 		               rc == -EBADMSG ? "malformed frame length (bad varint)"
 		                              : "frame buffer overflow");
 	}
-	if (!s->closing)
+	if (!s->closing) {
+		/* an incomplete frame's clock starts with its first byte */
+		if (frame_reader_pending(&s->reader) == 0)
+			tlist_remove(&s->frame_node);
+		else if (new_frame || !s->frame_node.list)
+			tlist_append(s->d, &s->d->partial, &s->frame_node);
+		charge_buffer(s);
 		update_reading(s);
+	}
 	daemon_flush_dirty(s->d);
 	session_unref(s);
+}
+
+/* ------------------------------------------------------------------ limits and timeouts */
+
+static uint64_t ms(uint32_t seconds)
+{
+	return (uint64_t)seconds * 1000;
+}
+
+/* The oldest connection without a Hello other than s (of s's uid when same_uid), or NULL. */
+static struct session *oldest_without_hello(struct daemon *d, struct session *s, bool same_uid)
+{
+	for (struct tnode *n = d->hello_wait.head; n; n = n->next) {
+		struct session *o = NODE_OF(n, struct session, conn_node);
+		if (o != s &&
+		    (!same_uid || (o->peer.known == s->peer.known && o->peer.uid == s->peer.uid)))
+			return o;
+	}
+	return NULL;
+}
+
+/* At max_connections_per_uid, then at max_connections, the oldest connection that has not
+ * said Hello (of the same uid for the first) makes room for s; without one, s is refused.
+ * A client that says Hello at once is therefore never locked out by sockets that stay
+ * silent. Returns false when s was refused (and is closing). */
+static bool admit(struct daemon *d, struct session *s, uint32_t n_uid)
+{
+	char msg[200];
+	struct session *o;
+
+	if (n_uid > d->cfg.max_connections_per_uid) {
+		if (!(o = oldest_without_hello(d, s, true))) {
+			d->stats.rejected_connections++;
+			snprintf(
+			    msg, sizeof(msg),
+			    "too many connections from uid %u (max_connections_per_uid %u), all "
+			    "past their Hello; retry later",
+			    s->peer.uid, d->cfg.max_connections_per_uid);
+			close_with_error(s, LOG_WARNING, E(OVERLOADED), msg);
+			return false;
+		}
+		snprintf(msg, sizeof(msg),
+		         "closed to make room: open without a Hello while uid %u is at "
+		         "max_connections_per_uid %u",
+		         o->peer.uid, d->cfg.max_connections_per_uid);
+		close_with_error(o, LOG_DEBUG, E(OVERLOADED), msg);
+	}
+	if (d->n_sessions > d->cfg.max_connections) {
+		if (!(o = oldest_without_hello(d, s, false))) {
+			d->stats.rejected_connections++;
+			snprintf(msg, sizeof(msg),
+			         "too many connections (max_connections %u), all past their Hello; "
+			         "retry later",
+			         d->cfg.max_connections);
+			close_with_error(s, LOG_WARNING, E(OVERLOADED), msg);
+			return false;
+		}
+		snprintf(msg, sizeof(msg),
+		         "closed to make room: open without a Hello while the daemon is at "
+		         "max_connections %u",
+		         d->cfg.max_connections);
+		close_with_error(o, LOG_DEBUG, E(OVERLOADED), msg);
+	}
+	return true;
+}
+
+/* Said Hello, sends nothing, and nothing of its is pending: no record or chunk waiting for
+ * the writer, no reply to write, no registration, no verdict awaited, no partial frame. */
+static bool session_idle(const struct session *s)
+{
+	return s->refs == 1 && !s->reg && !s->unacked_bytes && !s->output_pending && !s->out_len &&
+	       !frame_reader_pending(&s->reader);
+}
+
+static void on_limits_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	const struct config *c = &d->cfg;
+	uint64_t now = uv_now(d->loop);
+	struct tnode *n;
+	char msg[200];
+
+	while ((n = d->hello_wait.head) && n->since + ms(c->hello_timeout_s) <= now) {
+		snprintf(msg, sizeof(msg), "no Hello within %u s (hello_timeout)",
+		         c->hello_timeout_s);
+		close_with_error(NODE_OF(n, struct session, conn_node), LOG_DEBUG, E(BAD_MESSAGE),
+		                 msg);
+	}
+	while ((n = d->partial.head) && n->since + ms(c->frame_timeout_s) <= now) {
+		struct session *s = NODE_OF(n, struct session, frame_node);
+		snprintf(msg, sizeof(msg),
+		         "incomplete frame: %zu bytes of it arrived, the rest not within %u s "
+		         "(frame_timeout)",
+		         frame_reader_pending(&s->reader), c->frame_timeout_s);
+		close_with_error(s, LOG_INFO, E(BAD_FRAME), msg);
+	}
+	while (c->idle_timeout_s && (n = d->idle.head) && n->since + ms(c->idle_timeout_s) <= now) {
+		struct session *s = NODE_OF(n, struct session, conn_node);
+		if (!session_idle(s)) { /* work in flight: looked at again a timeout later */
+			tlist_append(d, &d->idle, n);
+			continue;
+		}
+		snprintf(msg, sizeof(msg),
+		         "no frame for %u s and nothing pending (idle_timeout); connect again to "
+		         "send more",
+		         c->idle_timeout_s);
+		close_with_error(s, LOG_INFO, E(OVERLOADED), msg);
+	}
+	while ((n = d->reg_wait.head) && n->since + ms(c->registration_timeout_s) <= now) {
+		struct registration *reg = NODE_OF(n, struct registration, node);
+		if (reg->jobs) { /* its chunks are being written, or its artifact loaded */
+			tlist_append(d, &d->reg_wait, n);
+			continue;
+		}
+		snprintf(msg, sizeof(msg),
+		         "no artifact chunk for %u s (registration_timeout): the registration is "
+		         "dropped; register again",
+		         c->registration_timeout_s);
+		registration_fail(reg, E(OVERLOADED), msg);
+	}
+	daemon_flush_dirty(d);
+	limits_arm(d);
+}
+
+/* Runs the timer at the earliest deadline of the lists' heads (stops it when none). */
+static void limits_arm(struct daemon *d)
+{
+	const struct config *c = &d->cfg;
+	uv_timer_t *t = &d->limits_timer;
+	struct {
+		const struct tnode *n;
+		uint64_t after;
+	} heads[] = {
+	    {d->hello_wait.head, ms(c->hello_timeout_s)},
+	    {d->partial.head, ms(c->frame_timeout_s)},
+	    {c->idle_timeout_s ? d->idle.head : NULL, ms(c->idle_timeout_s)},
+	    {d->reg_wait.head, ms(c->registration_timeout_s)},
+	};
+	uint64_t due = UINT64_MAX, now;
+
+	if (!t->data) /* not started, or stopped */
+		return;
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++)
+		if (heads[i].n && heads[i].n->since + heads[i].after < due)
+			due = heads[i].n->since + heads[i].after;
+	if (due == UINT64_MAX) {
+		uv_timer_stop(t);
+		return;
+	}
+	now = uv_now(d->loop);
+	uv_timer_start(t, on_limits_timer, due > now ? due - now : 0, 0);
+}
+
+/* Every connection holds a descriptor: raise the soft limit toward max_connections (not
+ * past the hard limit), and say so when it stays below. */
+static void check_fd_limit(const struct daemon *d)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)d->cfg.max_connections + 64; /* vault, oracles, listener */
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	struct rlimit nl = {
+	    .rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max,
+	    .rlim_max = rl.rlim_max};
+	if (nl.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &nl) == 0)
+		rl = nl;
+	if (rl.rlim_cur < want)
+		log_warning("the file descriptor limit (%llu) is below max_connections %u + 64: "
+		            "connections past it fail at accept (raise LimitNOFILE= or ulimit -n)",
+		            (unsigned long long)rl.rlim_cur, d->cfg.max_connections);
+}
+
+void session_limits_start(struct daemon *d)
+{
+	uv_timer_init(d->loop, &d->limits_timer);
+	d->limits_timer.data = d;
+	check_fd_limit(d);
+}
+
+void session_limits_reconfigure(struct daemon *d)
+{
+	check_fd_limit(d);
+	limits_arm(d);
+}
+
+static void on_limits_timer_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void session_limits_stop(struct daemon *d)
+{
+	if (!d->limits_timer.data)
+		return;
+	d->limits_timer.data = NULL;
+	uv_close((uv_handle_t *)&d->limits_timer, on_limits_timer_closed);
+	free(d->uids);
+	d->uids = NULL;
+	d->n_uids = d->cap_uids = 0;
 }
 
 /* ------------------------------------------------------------------ accept */
@@ -1309,7 +1705,10 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 	s->d = d;
 	s->refs = 1;
 	s->id = ++d->next_session_id;
-	if (frame_reader_init(&s->reader, d->cfg.max_frame) < 0 ||
+	/* before Hello, frames are small: a larger one is refused before it is buffered */
+	if (frame_reader_init(&s->reader, d->cfg.max_frame < SESSION_HELLO_MAX
+	                                      ? d->cfg.max_frame
+	                                      : SESSION_HELLO_MAX) < 0 ||
 	    uv_pipe_init(d->loop, &s->pipe, 0) < 0) {
 		free(s);
 		return;
@@ -1332,6 +1731,8 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 	list_push(&d->sessions, s);
 	d->n_sessions++;
 	d->stats.connections++;
+	tlist_append(d, &d->hello_wait, &s->conn_node);
+	uint32_t n_uid = uid_count_add(s);
 
 	if (!peer_allowed(&d->cfg, &s->peer, fd)) {
 		d->stats.rejected_connections++;
@@ -1342,13 +1743,11 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 		session_close(s);
 		return;
 	}
-	if (d->n_sessions > d->cfg.max_connections) {
-		d->stats.rejected_connections++;
-		log_warning("connection refused: %zu connections (max_connections %u)",
-		            d->n_sessions, d->cfg.max_connections);
-		reply_error(s, E(OVERLOADED), "too many connections; retry later", NULL);
-		session_close(s);
+	if (!n_uid) {
+		close_with_error(s, LOG_ERR, E(INTERNAL), "out of memory");
 		return;
 	}
+	if (!admit(d, s, n_uid))
+		return;
 	update_reading(s);
 }

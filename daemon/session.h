@@ -12,8 +12,12 @@
 #include "frame.h"
 
 #define SESSION_READ_SIZE  (64 * 1024)
+/* Reads are this small while max_queue has less room than SESSION_READ_SIZE. */
+#define SESSION_READ_MIN   4096
 /* A client that does not read its replies is stopped once this much waits for it. */
 #define SESSION_OUTPUT_MAX (1u << 20)
+/* The largest frame accepted before Hello (a Hello is a few hundred bytes). */
+#define SESSION_HELLO_MAX  4096
 
 struct session {
 	uv_pipe_t pipe; /* pipe.data = this */
@@ -35,6 +39,12 @@ struct session {
 	struct session *dirty_next; /* in the daemon's list of sessions with replies to send */
 	bool dirty;
 	char swallow_key[DISPATCH_ID_MAX + DISPATCH_VERSION_MAX + 2]; /* chunks to drop */
+	/* limits and timeouts */
+	struct tnode conn_node;  /* in d->hello_wait before Hello, d->idle after */
+	struct tnode frame_node; /* in d->partial while a frame is incomplete */
+	struct tnode queue_node; /* in d->queue_wait while stopped for max_queue */
+	uint64_t buffered;       /* the frame reader's memory, counted in d->queued_bytes */
+	bool uid_counted;        /* in d->uids */
 };
 
 /* Accepts a connection from the listener; checks peer credentials and limits. */
@@ -53,3 +63,11 @@ void session_ref(struct session *s);
 void session_unref(struct session *s);
 /* Queues a Verdict frame (nothing when the connection is closing). */
 void session_send_verdict(struct session *s, const Evident__V1__Verdict *v);
+
+/* Connection limits and timeouts (config max_connections, max_connections_per_uid,
+ * hello_timeout, idle_timeout, frame_timeout, registration_timeout): one timer for every
+ * connection. _start before the first connection (and warns when the descriptor limit is
+ * below max_connections), _reconfigure after a reload, _stop when the loop winds down. */
+void session_limits_start(struct daemon *d);
+void session_limits_reconfigure(struct daemon *d);
+void session_limits_stop(struct daemon *d);

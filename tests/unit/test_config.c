@@ -146,6 +146,66 @@ START_TEST(config_load_names_line_and_column)
 	expect_error("[daemon]\nlog_level = chatty\n", "2:13:", "log_level");
 	expect_error("[daemon]\norigin = has space\n", "2:10:", "origin");
 	expect_error("[daemon]\nmax_unacked = 1K\n", "2:15:", "at least 64K");
+	expect_error("[daemon]\nhello_timeout = 0\n", "2:17:", "from 1 to 3600");
+	expect_error("[daemon]\nidle_timeout = forever\n", "2:16:", "idle_timeout");
+	expect_error("[daemon]\nmax_connections_per_uid = 0\n", "2:27:", "from 1 to");
+	expect_error("[daemon]\nallow_anyone = maybe\n", "2:16:", "yes or no");
+}
+END_TEST
+
+START_TEST(config_load_reads_connection_limits)
+{
+	struct config c;
+	char err[600];
+
+	ck_assert_int_eq(load("[daemon]\n", &c, err), 0);
+	ck_assert_uint_eq(c.max_connections_per_uid, 256);
+	ck_assert_uint_eq(c.hello_timeout_s, 10);
+	ck_assert_uint_eq(c.idle_timeout_s, 3600);
+	ck_assert_uint_eq(c.frame_timeout_s, 30);
+	ck_assert_uint_eq(c.registration_timeout_s, 60);
+	ck_assert(!c.allow_anyone);
+	config_deinit(&c);
+	ck_assert_msg(load("[daemon]\nmax_connections_per_uid = 8\nhello_timeout = 2\n"
+	                   "idle_timeout = 0\nframe_timeout = 5\nregistration_timeout = 600\n",
+	                   &c, err) == 0,
+	              "%s", err);
+	ck_assert_uint_eq(c.max_connections_per_uid, 8);
+	ck_assert_uint_eq(c.hello_timeout_s, 2);
+	ck_assert_uint_eq(c.idle_timeout_s, 0);
+	ck_assert_uint_eq(c.frame_timeout_s, 5);
+	ck_assert_uint_eq(c.registration_timeout_s, 600);
+	config_deinit(&c);
+}
+END_TEST
+
+START_TEST(config_load_refuses_a_world_writable_socket_open_to_anyone)
+{
+	struct config c;
+	char err[600];
+
+	/* o+w and no allow list: refused at the socket_mode value, wherever the lists are */
+	expect_error("[daemon]\nsocket_mode = 0777\n", "2:15:", "world-writable");
+	expect_error("[daemon]\nallow_uids =\n\nsocket_mode = 0666\n", "4:15:", "allow_anyone");
+	expect_error("[daemon]\nsocket_mode = 0777\n[trigger t]\nwhen = true\n[daemon]\n"
+	             "socket_mode = 0662\n",
+	             "6:15:", "socket_mode: 0662");
+	/* an allow list, allow_anyone = yes, or a mode without o+w: accepted */
+	const char *ok[] = {"[daemon]\nsocket_mode = 0777\nallow_uids = 0\n",
+	                    "[daemon]\nsocket_mode = 0777\nallow_gids = 0\n",
+	                    "[daemon]\nallow_anyone = yes\nsocket_mode = 0777\n",
+	                    "[daemon]\nsocket_mode = 0775\n"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(load(ok[i], &c, err) == 0, "%s: %s", ok[i], err);
+		config_deinit(&c);
+	}
+	ck_assert_int_eq(load("[daemon]\nallow_anyone = on\n", &c, err), 0);
+	ck_assert(c.allow_anyone);
+	ck_assert(config_socket_exposed(&c, 0777) == false);
+	c.allow_anyone = false;
+	ck_assert(config_socket_exposed(&c, 0777));
+	ck_assert(!config_socket_exposed(&c, 0770));
+	config_deinit(&c);
 }
 END_TEST
 
@@ -261,6 +321,8 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, config_load_reads_every_key);
 	tcase_add_test(tc, config_load_names_line_and_column);
+	tcase_add_test(tc, config_load_reads_connection_limits);
+	tcase_add_test(tc, config_load_refuses_a_world_writable_socket_open_to_anyone);
 	tcase_add_test(tc, config_load_reports_missing_file);
 	tcase_add_test(tc, config_load_reads_triggers);
 	tcase_add_test(tc, config_load_reads_models);
