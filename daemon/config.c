@@ -328,7 +328,8 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 	}
 	if (!strcmp(name, "disk_reserve")) {
 		if (!parse_size(value, 1ull << 40, &u64))
-			return fail(p, name, "expected a size (0, 512K, 1M, ...), not \"%s\"", value);
+			return fail(p, name, "expected a size (0, 512K, 1M, ...), not \"%s\"",
+			            value);
 		c->disk_reserve = u64;
 		return 1;
 	}

@@ -62,14 +62,14 @@ struct config {
 	uint64_t max_queue;   /* all connections: records, chunks and partial frames */
 	uint32_t max_connections;
 	uint32_t max_connections_per_uid;
-	uint32_t hello_timeout_s;            /* Hello within this after connecting */
-	uint32_t idle_timeout_s;             /* 0: never; a connection with nothing pending */
-	uint32_t frame_timeout_s;            /* a frame's bytes, once started, within this */
-	uint32_t registration_timeout_s;     /* the next artifact chunk within this */
-	uint32_t commit_window_us;           /* extra wait for more records before a commit */
-	uint32_t max_batch;                  /* entries per commit */
-	uint32_t checkpoint_interval_s;      /* sign at least this often while entries are unsigned */
-	uint32_t checkpoint_max_unsigned;    /* sign once the unsigned tail holds this many entries */
+	uint32_t hello_timeout_s;         /* Hello within this after connecting */
+	uint32_t idle_timeout_s;          /* 0: never; a connection with nothing pending */
+	uint32_t frame_timeout_s;         /* a frame's bytes, once started, within this */
+	uint32_t registration_timeout_s;  /* the next artifact chunk within this */
+	uint32_t commit_window_us;        /* extra wait for more records before a commit */
+	uint32_t max_batch;               /* entries per commit */
+	uint32_t checkpoint_interval_s;   /* sign at least this often while entries are unsigned */
+	uint32_t checkpoint_max_unsigned; /* sign once the unsigned tail holds this many entries */
 	uint32_t checkpoint_max_unsigned_ms; /* ... or once its first entry is this old */
 	uint64_t disk_reserve; /* free bytes kept on the vault's filesystem (VAULT_FULL below) */
 	char *signing_key;

@@ -229,7 +229,8 @@ static void final_done(struct job *j)
 		/* Nothing acknowledged is at risk: the records refused with VAULT_FULL are still
 		 * held by their clients, which resend them to the next start. */
 		log_warning("stopping with the vault full: the stop entry and its checkpoint were "
-		            "not written; %" PRIu64 " record(s) were refused with VAULT_FULL in this "
+		            "not written; %" PRIu64
+		            " record(s) were refused with VAULT_FULL in this "
 		            "run and wait in their clients for a start with room",
 		            d->stats.vault_full);
 	} else if (j->rc < 0) {

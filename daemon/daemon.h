@@ -76,6 +76,8 @@ struct daemon {
 	struct tlist reg_wait;   /* registrations, by last progress */
 	struct uid_count *uids;  /* connections per peer uid */
 	size_t n_uids, cap_uids;
+	struct registration *verifying; /* registrations whose artifacts are being loaded */
+	bool verify_busy;
 
 	uint64_t queued_bytes; /* records and chunks waiting for the writer, partial frames */
 	struct dispatch_arena decode_arena; /* frames are decoded one at a time on the loop */

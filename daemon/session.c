@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "audit.h"
 #include "entry.pb-c.h"
 #include "entry_key.h"
 #include "evident_version.h"
@@ -579,8 +580,9 @@ static bool retry_confirmed(struct session *s, struct entry_job *ej)
 	if (rv == RETRY_SAME)
 		return true;
 	if (rv < 0) {
-		snprintf(why, sizeof(why), "not acknowledged: reading the stored entry %" PRIu64 ": %s",
-		         j->res1.seq, strerror(-rv));
+		snprintf(why, sizeof(why),
+		         "not acknowledged: reading the stored entry %" PRIu64 ": %s", j->res1.seq,
+		         strerror(-rv));
 		log_error("retry %s of %s: %s", ej->request_id, s->client_name, why);
 	} else {
 		retry_notice(s->d, rv, j->res1.seq, s->client_name, ej->request_id, ej->type,
@@ -593,7 +595,8 @@ static bool retry_confirmed(struct session *s, struct entry_job *ej)
 	}
 	s->d->stats.refused++;
 	if (!s->closing)
-		reply_error(s, rv == RETRY_CONFLICT ? E(CONFLICT) : E(INTERNAL), why, ej->request_id);
+		reply_error(s, rv == RETRY_CONFLICT ? E(CONFLICT) : E(INTERNAL), why,
+		            ej->request_id);
 	return false;
 }
 
@@ -802,6 +805,7 @@ struct registration {
 	unsigned jobs;                /* in flight */
 	bool aborted;
 	struct tnode node; /* in d->reg_wait until done or dropped (registration_timeout) */
+	struct registration *check_next; /* in d->verifying: waiting for its artifact check */
 };
 
 /* The registration made progress: its registration_timeout starts again. */
@@ -1044,7 +1048,130 @@ oom:
 	registration_fail(reg, E(INTERNAL), "out of memory");
 }
 
-/* Moves to the next artifact the vault lacks, or commits when none is left. */
+/* ------------------------------------------------------------------ the artifacts load */
+
+/* Every artifact is stored: before the registration is acknowledged, the version is loaded
+ * the way its audits will load it (workers_load_model: the framework's loader, feature count
+ * and names against the manifest, the reference data's columns; for framework "oracle" the
+ * configured oracle started once). A load holds the whole artifact in memory and may take
+ * seconds: it runs on libuv's thread pool, one registration at a time. */
+struct check_work {
+	uv_work_t req;
+	struct registration *reg;
+	struct vault *vault;
+	char *oracle; /* the [model ID] oracle command when the check started, or NULL */
+	struct audit_oracle oc;
+	int rc;
+	enum workers_load_fault fault;
+	char err[AUDIT_ERR_MAX];
+};
+
+static void run_check(uv_work_t *req)
+{
+	struct check_work *cw = req->data;
+	struct audit_model *am;
+	double *rows;
+	size_t n;
+
+	cw->rc = workers_load_model(cw->vault, cw->reg->manifest, cw->oracle ? &cw->oc : NULL, &am,
+	                            &rows, &n, &cw->fault, cw->err, sizeof(cw->err));
+	audit_model_free(am); /* an oracle's processes end here */
+	free(rows);
+}
+
+static void check_next(struct daemon *d);
+
+static void check_done(uv_work_t *req, int status)
+{
+	struct check_work *cw = req->data;
+	struct registration *reg = cw->reg;
+	struct daemon *d = reg->d;
+	char msg[2 * AUDIT_ERR_MAX + KEY_MAX];
+
+	d->verify_busy = false;
+	if (reg->aborted) {
+		/* the connection went away meanwhile */
+	} else if (status < 0) {
+		registration_fail(reg, E(INTERNAL), "checking the artifact was cancelled; retry");
+	} else if (d->final_submitted) {
+		registration_fail(reg, E(OVERLOADED),
+		                  "the daemon is stopping; register again once it is back");
+	} else if (cw->rc < 0 && cw->fault == WORKERS_LOAD_ARTIFACT) {
+		snprintf(msg, sizeof(msg), "%s does not load (framework %s): %s", reg->key,
+		         reg->manifest->framework, cw->err);
+		registration_fail(reg, E(SCHEMA_MISMATCH), msg);
+	} else if (cw->rc < 0 && cw->fault != WORKERS_LOAD_UNSUPPORTED) {
+		snprintf(msg, sizeof(msg),
+		         "the artifact of %s could not be checked: %s; retry later", reg->key,
+		         cw->err);
+		registration_fail(reg, E(INTERNAL), msg);
+	} else {
+		if (cw->rc < 0) /* valid, but not something the daemon's audits can evaluate */
+			log_warning("model %s: registered, but its audits will fail: %s", reg->key,
+			            cw->err);
+		registration_commit(reg);
+	}
+	free(cw->oracle);
+	free(cw);
+	reg_job_done_common(reg);
+	check_next(d);
+	daemon_flush_dirty(d);
+}
+
+/* Starts the next check in d->verifying when none runs. */
+static void check_next(struct daemon *d)
+{
+	while (!d->verify_busy && d->verifying) {
+		struct registration *reg = d->verifying;
+		const Evident__V1__ModelManifest *mf = reg->manifest;
+		d->verifying = reg->check_next;
+		if (reg->aborted) {
+			reg_job_done_common(reg);
+			continue;
+		}
+		const struct config_model *cm =
+		    config_model_find(&d->cfg, mf->model_id, mf->version);
+		struct check_work *cw = calloc(1, sizeof(*cw));
+		if (cw && cm && cm->oracle && !(cw->oracle = strdup(cm->oracle))) {
+			free(cw);
+			cw = NULL;
+		}
+		if (cw) {
+			cw->req.data = cw;
+			cw->reg = reg;
+			cw->vault = d->vault;
+			if (cm) /* one process: the check starts the oracle once */
+				cw->oc =
+				    (struct audit_oracle){.command = cw->oracle,
+				                          .procs = 1,
+				                          .timeout_ms = cm->oracle_timeout_ms,
+				                          .background_size = cm->background_size};
+			if (uv_queue_work(d->loop, &cw->req, run_check, check_done) == 0) {
+				d->verify_busy = true;
+				return;
+			}
+			free(cw->oracle);
+			free(cw);
+		}
+		registration_fail(reg, E(INTERNAL), "out of memory checking the artifact");
+		reg_job_done_common(reg);
+	}
+}
+
+/* Queues reg's check; it counts as a job in flight until check_done. */
+static void registration_check(struct registration *reg)
+{
+	struct registration **p = &reg->d->verifying;
+
+	reg->jobs++;
+	reg->check_next = NULL;
+	while (*p)
+		p = &(*p)->check_next;
+	*p = reg;
+	check_next(reg->d);
+}
+
+/* Moves to the next artifact the vault lacks, or checks and commits when none is left. */
 static void registration_advance(struct registration *reg)
 {
 	for (int which = ART_MODEL; which <= ART_REFERENCE; which++) {
@@ -1068,7 +1195,7 @@ static void registration_advance(struct registration *reg)
 			send_artifact_request(reg);
 		return;
 	}
-	registration_commit(reg);
+	registration_check(reg);
 }
 
 struct chunk_job {

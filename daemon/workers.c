@@ -353,52 +353,102 @@ static int read_blob(struct vault_reader *r, const char *hex, const char *what, 
 	return rc;
 }
 
-static void load(struct workers *w, const struct audit_job *j, const Evident__V1__ModelManifest *mf,
-                 struct cached *c)
+/* What a failure of the model stage (audit_model_new, audit_model_open_oracle) is. */
+static enum workers_load_fault model_fault(int rc)
+{
+	return rc == -ENOMEM    ? WORKERS_LOAD_SYSTEM
+	       : rc == -ENOTSUP ? WORKERS_LOAD_UNSUPPORTED
+	                        : WORKERS_LOAD_ARTIFACT;
+}
+
+/* What a failure of read_blob is: the artifact's own size, or the vault's trouble. */
+static enum workers_load_fault read_fault(int rc)
+{
+	return rc == -EFBIG ? WORKERS_LOAD_ARTIFACT : WORKERS_LOAD_SYSTEM;
+}
+
+int workers_load_model(struct vault *v, const Evident__V1__ModelManifest *mf,
+                       const struct audit_oracle *oc, struct audit_model **ret_am,
+                       double **ret_ref_rows, size_t *ret_ref_n, enum workers_load_fault *ret_fault,
+                       char *err, size_t err_size)
 {
 	struct vault_reader *r;
+	struct audit_model *am = NULL;
+	double *rows = NULL;
+	size_t n_rows = 0;
 	void *buf = NULL;
 	size_t len;
-	int rc = vault_reader_begin(w->d->vault, &r);
+	int rc = vault_reader_begin(v, &r);
 
+	*ret_am = NULL;
+	*ret_ref_rows = NULL;
+	*ret_ref_n = 0;
+	*ret_fault = WORKERS_LOAD_SYSTEM;
 	if (rc < 0) {
-		snprintf(c->err, sizeof(c->err), "the vault could not be read: %s", strerror(-rc));
-		c->rc = rc;
-		return;
+		snprintf(err, err_size, "the vault could not be read: %s", strerror(-rc));
+		return rc;
 	}
-	rc =
-	    read_blob(r, mf->artifact_sha256, "model artifact", &buf, &len, c->err, sizeof(c->err));
-	if (rc >= 0 && mf->framework && !strcmp(mf->framework, "oracle")) {
-		const struct audit_oracle oc = {.command = j->oracle,
-		                                .procs = j->oracle_procs,
-		                                .timeout_ms = j->oracle_timeout_ms,
-		                                .background_size = j->background_size};
-		if (!j->oracle) {
+	rc = read_blob(r, mf->artifact_sha256, "model artifact", &buf, &len, err, err_size);
+	if (rc < 0) {
+		*ret_fault = read_fault(rc);
+	} else if (mf->framework && !strcmp(mf->framework, "oracle")) {
+		if (!oc || !oc->command) {
 			snprintf(
-			    c->err, sizeof(c->err),
+			    err, err_size,
 			    "framework \"oracle\": the daemon's config has no [model %s] section "
 			    "with an oracle command",
 			    mf->model_id);
 			rc = -ENOTSUP;
 		} else {
-			rc = audit_model_open_oracle(mf, buf, len, &oc, &c->am, c->err,
-			                             sizeof(c->err));
+			rc = audit_model_open_oracle(mf, buf, len, oc, &am, err, err_size);
 		}
-	} else if (rc >= 0)
-		rc = audit_model_new(mf, buf, len, &c->am, c->err, sizeof(c->err));
+		if (rc < 0) /* an oracle that cannot start on this artifact counts as its fault */
+			*ret_fault = model_fault(rc);
+	} else {
+		rc = audit_model_new(mf, buf, len, &am, err, err_size);
+		if (rc < 0)
+			*ret_fault = model_fault(rc);
+	}
 	free(buf);
 	buf = NULL;
 	if (rc >= 0 && mf->reference_data_sha256 && *mf->reference_data_sha256) {
-		rc = read_blob(r, mf->reference_data_sha256, "reference data", &buf, &len, c->err,
-		               sizeof(c->err));
-		if (rc >= 0)
-			rc = audit_reference_rows(c->am, buf, len, &c->ref_rows, &c->ref_n, c->err,
-			                          sizeof(c->err));
-		snprintf(c->ref_hex, sizeof(c->ref_hex), "%s", mf->reference_data_sha256);
+		rc = read_blob(r, mf->reference_data_sha256, "reference data", &buf, &len, err,
+		               err_size);
+		if (rc < 0) {
+			*ret_fault = read_fault(rc);
+		} else {
+			rc = audit_reference_rows(am, buf, len, &rows, &n_rows, err, err_size);
+			if (rc < 0)
+				*ret_fault =
+				    rc == -ENOMEM ? WORKERS_LOAD_SYSTEM : WORKERS_LOAD_ARTIFACT;
+		}
 		free(buf);
 	}
 	vault_reader_end(r);
-	c->rc = rc < 0 ? rc : 0;
+	if (rc < 0) {
+		audit_model_free(am);
+		return rc;
+	}
+	*ret_am = am;
+	*ret_ref_rows = rows;
+	*ret_ref_n = n_rows;
+	*ret_fault = WORKERS_LOAD_OK;
+	return 0;
+}
+
+static void load(struct workers *w, const struct audit_job *j, const Evident__V1__ModelManifest *mf,
+                 struct cached *c)
+{
+	const struct audit_oracle oc = {.command = j->oracle,
+	                                .procs = j->oracle_procs,
+	                                .timeout_ms = j->oracle_timeout_ms,
+	                                .background_size = j->background_size};
+	enum workers_load_fault fault;
+
+	c->rc = workers_load_model(w->d->vault, mf, &oc, &c->am, &c->ref_rows, &c->ref_n, &fault,
+	                           c->err, sizeof(c->err));
+	if (mf->reference_data_sha256 && *mf->reference_data_sha256)
+		snprintf(c->ref_hex, sizeof(c->ref_hex), "%s", mf->reference_data_sha256);
 }
 
 /* The loaded model of j's model version (loading it on first use). Called on a worker. */

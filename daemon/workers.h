@@ -18,6 +18,9 @@ struct model_info;
 struct workers_cache;
 struct registry;
 struct vault;
+struct audit_model;
+struct audit_oracle;
+typedef struct Evident__V1__ModelManifest Evident__V1__ModelManifest;
 
 struct workers {
 	struct daemon *d;
@@ -65,6 +68,32 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
  * or records why it cannot run. vw (may be NULL) gets its verdict from this audit. */
 void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
                     const uint8_t *payload, size_t len, struct verdict_wait *vw);
+
+/* Why workers_load_model failed. */
+enum workers_load_fault {
+	WORKERS_LOAD_OK = 0,
+	WORKERS_LOAD_SYSTEM,      /* the vault could not be read, out of memory */
+	WORKERS_LOAD_ARTIFACT,    /* the artifact or reference data does not load with the
+	                           * framework's loader (or its oracle does not start on it), is
+	                           * too large to load, or disagrees with the manifest */
+	WORKERS_LOAD_UNSUPPORTED, /* a valid version the daemon's audits cannot evaluate: framework
+	                           * "oracle" without an oracle command, a decision rule on an
+	                           * output other than 0 */
+};
+
+/* Loads a registered version for audits, the daemon's one loader (the audit workers cache
+ * what it returns; a registration is checked with it before it is acknowledged): the model
+ * artifact read from the vault with its SHA-256 checked, loaded with its framework's loader
+ * (audit_model_new: feature count and names checked against the manifest's) or, for
+ * framework "oracle", its oracle started (oc: the [model ID] section; NULL or without a
+ * command: -ENOTSUP), and the reference data, when the manifest names some, turned into
+ * rows. Any thread (its own read transaction). Returns 0 with *ret_am (audit_model_free) and
+ * the reference rows (malloc'd; NULL and 0 without reference data), or a negative errno with
+ * the reason in err and the kind of failure in *ret_fault. */
+int workers_load_model(struct vault *v, const Evident__V1__ModelManifest *mf,
+                       const struct audit_oracle *oc, struct audit_model **ret_am,
+                       double **ret_ref_rows, size_t *ret_ref_n, enum workers_load_fault *ret_fault,
+                       char *err, size_t err_size);
 
 /* Crash recovery of audits. Before this run's START entry: the range of the last run when it
  * ended without a STOP entry (its START to the end; *ret_clean when it stopped cleanly).

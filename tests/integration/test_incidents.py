@@ -436,15 +436,26 @@ class Pipeline(unittest.TestCase):
     def test_a_model_the_daemon_cannot_load_gets_a_failed_audit_with_the_reason(self):
         d = Daemon(self.tmp, "[daemon]\n[trigger all]\nwhen = true\n")
         d.start()
+        # an artifact its framework cannot load is refused at registration, not at audit
         bad = os.path.join(self.tmp, "bad.json")
         with open(bad, "w") as f:
             f.write('{"intercept": 0, "coef": [1, 2], "link": "logit"}')  # 2 features, not 3
-        got = self.stream(d, 1, deadline_ms=5000, artifact=bad)
+        with evident.Client(d.sock, client_name="t") as c:
+            with self.assertRaises(evident.RegistrationError) as e:
+                c.register(linear_manifest("bad"), bad, timeout=TIMEOUT)
+        self.assertEqual(e.exception.code, "SCHEMA_MISMATCH")
+        self.assertIn("the artifact has 2 features, the manifest 3", str(e.exception))
+        # an oracle model without an oracle command is registered (with a warning), and its
+        # audits fail with the reason
+        m = linear_manifest()
+        m["framework"] = "oracle"
+        got = self.stream(d, 1, deadline_ms=5000, manifest=m)
         self.assertEqual(d.stop(), 0)
         (a,) = d.entries("audit")
         doc = audit_doc(a)
         self.assertEqual(doc["status"], "failed")
         self.assertIn("could not be loaded", doc["reasons"][0])
+        self.assertIn("no [model lin] section with an oracle command", doc["reasons"][0])
         self.assertEqual(got[0].action, "REVIEW")
 
     def test_replay_with_a_fixed_version_reports_whether_the_failure_region_closed(self):
@@ -474,7 +485,8 @@ class Pipeline(unittest.TestCase):
     def test_an_oracle_model_is_audited_through_the_configured_oracle(self):
         # a scikit-learn logistic regression behind evident-sklearn-oracle (framework
         # "oracle"): KernelSHAP equals the closed form (4 features: every coalition), the
-        # flip test and the verdict work through the oracle; an oracle that dies is recorded
+        # flip test and the verdict work through the oracle; an oracle that does not start is
+        # refused at registration, and one that dies later is recorded in the audit
         import joblib
         import numpy as np
         from sklearn.linear_model import LogisticRegression
@@ -494,16 +506,33 @@ class Pipeline(unittest.TestCase):
                "features": [{"name": n} for n in "abcd"],
                "lineage": {"training_data_sha256": "ab" * 32, "code_commit": "c0ffee"}}
         man2 = dict(man, model_id="dead")
-        d = Daemon(self.tmp, "[daemon]\nworkers = 1\n"
-                             "[model lr]\noracle = %s --output decision\n"
-                             "[model dead]\noracle = exit 3\n"
-                             "[trigger all]\nwhen = true\nmethods = kernelshap, flip\n"
-                             "burst = 100\n" % oracle)
+        config = ("[daemon]\nworkers = 1\n"
+                  "[model lr]\noracle = %s --output decision\n"
+                  "[model dead]\noracle = %s\n"
+                  "[trigger all]\nwhen = true\nmethods = kernelshap, flip\n"
+                  "burst = 100\n")
+        d = Daemon(self.tmp, config % (oracle, "exit 3"))
         d.start()
         got = []
         with evident.Client(d.sock, client_name="t", on_verdict=got.append) as c:
             c.register(man, art, ref)
+            with self.assertRaises(evident.RegistrationError) as e:
+                c.register(man2, art, ref)
+            self.assertEqual(e.exception.code, "SCHEMA_MISMATCH")
+            self.assertIn("the oracle could not be started: oracle 'exit 3' exited with "
+                          "status 3", e.exception.message)
+            # registered while its oracle works; the oracle is broken by a reload later
+            with open(d.conf, "w") as f:
+                f.write(config % (oracle, oracle + " --output decision"))
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: open(d.log.name).read().count("configuration reloaded") == 1,
+                     "reload")
             c.register(man2, art, ref)
+            with open(d.conf, "w") as f:
+                f.write(config % (oracle, "exit 3"))
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: open(d.log.name).read().count("configuration reloaded") == 2,
+                     "reload")
             m = lr.decision_function(X[200:202])
             c.record("lr", "1", list(map(float, X[200])), [float(m[0])], request_id="o1",
                      verdict_deadline_ms=60000)
