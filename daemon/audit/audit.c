@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit_json.h"
 #include "evident_version.h"
 
 /* A feature stands out of the baseline when its |phi| is at least this share of sum |phi|,
@@ -35,32 +36,6 @@ static int fail(char *err, size_t size, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	return rc;
-}
-
-static json_t *jd(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *jds(const double *v, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, jd(v[i]));
-	return a;
-}
-
-static json_t *jmatrix(const double *v, size_t G, size_t M)
-{
-	json_t *a = json_array();
-	for (size_t g = 0; a && g < G; g++)
-		json_array_append_new(a, jds(v + g * M, M));
-	return a;
-}
-
-static json_t *ju64(uint64_t v)
-{
-	return json_integer((json_int_t)v);
 }
 
 static double now_ms(void)
@@ -511,12 +486,9 @@ static void timed(struct run *r, const char *what, double t0)
 	json_object_set_new(r->timings, what, json_real(now_ms() - t0));
 }
 
-static json_t *names_of(const struct run *r, const size_t *idx, size_t n)
+static const char *const *names(const struct run *r)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(r->am->names[idx[i]]));
-	return a;
+	return (const char *const *)r->am->names;
 }
 
 /* treeshap, treeshap-interventional, linear: exact, per output */
@@ -550,11 +522,8 @@ static int do_exact(struct run *r, const char *method, json_t *o, char *err, siz
 		snprintf(err, err_size, "%s does not apply to a %s model", method, am->framework);
 	else if (rc < 0)
 		snprintf(err, err_size, "%s", strerror(-rc));
-	if (rc == 0) {
-		json_object_set_new(o, "prediction", jds(r->fx, am->G));
-		json_object_set_new(o, "base_value", jds(base, am->G));
-		json_object_set_new(o, "phi", jmatrix(phi, am->G, am->M));
-	}
+	if (rc == 0)
+		rc = audit_json_attribution(o, r->fx, base, phi, am->G, am->M);
 	free(phi);
 	return rc;
 }
@@ -581,21 +550,10 @@ static int sampled(struct run *r, const char *method, uint64_t budget, json_t *o
 	                               err_size);
 	if (rc < 0)
 		return rc;
-	if (o) {
-		json_object_set_new(o, "prediction", jds(res.fx, am->G));
-		json_object_set_new(o, "base_value", jds(res.base, am->G));
-		json_object_set_new(o, "phi", jmatrix(res.phi, am->G, am->M));
-		json_object_set_new(o, "stderr", jmatrix(res.se, am->G, am->M));
-		json_object_set_new(o, "seed", ju64(r->rq->seed));
-		json_object_set_new(
-		    o, "budget",
-		    ju64(budget ? budget : ex_sampled_default_budget(am->M, r->n_sbg)));
-		json_object_set_new(o, "background_digest", json_string(digest));
-		json_object_set_new(o, "background_rows", ju64(r->n_sbg));
-		json_object_set_new(o, "model_rows", ju64(res.model_rows));
-		json_object_set_new(o, "exact", json_boolean(res.exact));
-		json_object_set_new(o, "converged", json_boolean(res.converged));
-	}
+	if (o)
+		rc = audit_json_sampled(
+		    o, &res, res.fx, r->rq->seed,
+		    budget ? budget : ex_sampled_default_budget(am->M, r->n_sbg), digest, r->n_sbg);
 	if (phi)
 		memcpy(phi, res.phi + r->out * am->M, am->M * sizeof(double));
 	if (se)
@@ -603,7 +561,7 @@ static int sampled(struct run *r, const char *method, uint64_t budget, json_t *o
 	if (base)
 		*base = res.base[r->out];
 	ex_sampled_result_free(&res);
-	return 0;
+	return rc;
 }
 
 static int do_sampled(struct run *r, const char *method, json_t *o, char *err, size_t err_size)
@@ -623,7 +581,6 @@ static struct ex_whatif_input whatif_input(const struct run *r)
 
 static int do_counterfactual(struct run *r, json_t *o, char *err, size_t err_size)
 {
-	const struct audit_model *am = r->am;
 	struct ex_whatif_input in = whatif_input(r);
 	struct ex_cf_config cc = {.seed = r->rq->seed};
 	struct ex_cf_result res;
@@ -631,34 +588,13 @@ static int do_counterfactual(struct run *r, json_t *o, char *err, size_t err_siz
 
 	if (rc < 0)
 		return rc;
-	json_t *list = json_array();
-	for (size_t k = 0; k < res.n; k++) {
-		const struct ex_counterfactual *cf = &res.cf[k];
-		json_t *e = json_object(), *ch = json_object();
-		for (size_t t = 0; t < cf->n_changed; t++)
-			json_object_set_new(ch, am->names[cf->changes[t].feature],
-			                    jd(cf->changes[t].to));
-		json_object_set_new(e, "changes", ch);
-		json_object_set_new(e, "prediction", jds(cf->prediction, am->G));
-		json_object_set_new(e, "decision", json_integer(cf->decision));
-		json_object_set_new(e, "distance", jd(cf->distance));
-		json_object_set_new(e, "n_changed", ju64(cf->n_changed));
-		json_object_set_new(e, "exact", json_boolean(cf->exact));
-		json_array_append_new(list, e);
-	}
-	json_object_set_new(o, "prediction", jds(res.fx, am->G));
-	json_object_set_new(o, "decision", json_integer(res.decision));
-	json_object_set_new(o, "counterfactuals", list);
-	json_object_set_new(o, "caveat", res.caveat ? json_string(res.caveat) : json_null());
-	json_object_set_new(o, "seed", ju64(r->rq->seed));
-	json_object_set_new(o, "model_rows", ju64(res.model_rows));
+	rc = audit_json_counterfactual(o, &res, res.fx, names(r), r->rq->seed);
 	ex_cf_result_free(&res);
-	return 0;
+	return rc;
 }
 
 static int do_flip(struct run *r, json_t *o, char *err, size_t err_size)
 {
-	const struct audit_model *am = r->am;
 	struct ex_whatif_input in = whatif_input(r);
 	struct ex_flip_config fc = {.cf = {.seed = r->rq->seed}};
 	struct ex_flip_result res;
@@ -666,35 +602,13 @@ static int do_flip(struct run *r, json_t *o, char *err, size_t err_size)
 
 	if (rc < 0)
 		return rc;
-	json_t *flips = json_array(), *details = json_array();
-	for (size_t j = 0; j < am->M; j++) {
-		const struct ex_flip_feature *ff = &res.features[j];
-		json_t *d = json_object();
-		json_array_append_new(flips, ff->flips ? jd(ff->value) : json_null());
-		json_object_set_new(d, "feature", json_string(am->names[j]));
-		json_object_set_new(d, "value", ff->flips ? jd(ff->value) : json_null());
-		json_object_set_new(d, "distance", ff->flips ? jd(ff->distance) : json_null());
-		json_object_set_new(d, "low_importance", json_boolean(ff->low_importance));
-		json_object_set_new(d, "plausible", json_boolean(ff->plausible));
-		json_object_set_new(d, "immutable", json_boolean(ff->immutable));
-		json_object_set_new(d, "exact", json_boolean(ff->exact));
-		json_array_append_new(details, d);
+	rc = audit_json_flip(o, &res, r->phi, r->fx, names(r), r->rq->seed);
+	if (rc >= 0) {
+		r->fragile = res.fragile;
+		r->fragile_names = json_incref(json_object_get(o, "fragile_features"));
 	}
-	json_object_set_new(o, "prediction", jds(r->fx, am->G));
-	json_object_set_new(o, "phi", json_pack("[o]", jds(r->phi, am->M)));
-	json_object_set_new(o, "flips", flips);
-	json_object_set_new(o, "fragile", json_boolean(res.fragile));
-	r->fragile_names = names_of(r, res.fragile_features, res.n_fragile);
-	json_object_set_new(o, "fragile_features", json_incref(r->fragile_names));
-	json_object_set_new(o, "decision", json_integer(res.decision));
-	json_object_set_new(o, "margin", jd(res.margin));
-	json_object_set_new(o, "fragility_index", jd(res.fragility_index));
-	json_object_set_new(o, "flip_details", details);
-	json_object_set_new(o, "seed", ju64(r->rq->seed));
-	json_object_set_new(o, "model_rows", ju64(res.model_rows));
-	r->fragile = res.fragile;
 	ex_flip_result_free(&res);
-	return 0;
+	return rc;
 }
 
 static int do_adversarial(struct run *r, json_t *o, char *err, size_t err_size)
@@ -711,37 +625,9 @@ static int do_adversarial(struct run *r, json_t *o, char *err, size_t err_size)
 	                                     r->bg->n, r->info, &am->d, &ac, &reg, err, err_size);
 	if (rc < 0)
 		return rc;
-	json_t *region = json_object(), *rule = json_array();
-	for (size_t k = 0; k < reg->n_rule; k++) {
-		const struct ex_region_bound *b = &reg->rule[k];
-		json_t *t = json_object();
-		json_object_set_new(t, "feature", json_string(am->names[b->feature]));
-		if (b->missing) {
-			json_object_set_new(t, "missing", json_true());
-		} else {
-			json_object_set_new(t, "lo", isinf(b->lo) ? json_null() : jd(b->lo));
-			json_object_set_new(t, "lo_inclusive", json_boolean(b->lo_incl));
-			json_object_set_new(t, "hi", isinf(b->hi) ? json_null() : jd(b->hi));
-			json_object_set_new(t, "hi_inclusive", json_boolean(b->hi_incl));
-		}
-		json_array_append_new(rule, t);
-	}
-	json_object_set_new(region, "rule", rule);
-	json_object_set_new(region, "precision", jd(reg->precision));
-	json_object_set_new(region, "precision_ci95",
-	                    json_pack("[oo]", jd(reg->precision_lo), jd(reg->precision_hi)));
-	json_object_set_new(region, "evaluated", ju64(reg->eval_n));
-	json_object_set_new(region, "coverage", jd(reg->coverage));
-	json_object_set_new(region, "support", ju64(reg->support));
-	json_object_set_new(region, "method", json_string(reg->method));
-	json_object_set_new(region, "exact", json_boolean(reg->exact));
-	json_object_set_new(region, "decision", json_integer(reg->decision));
-	json_object_set_new(o, "prediction", jds(r->fx, am->G));
-	json_object_set_new(o, "region", region);
-	json_object_set_new(o, "seed", ju64(r->rq->seed));
-	json_object_set_new(o, "model_rows", ju64(reg->model_rows));
+	rc = audit_json_adversarial(o, reg, r->fx, am->G, names(r), r->rq->seed);
 	ex_region_free(reg);
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ fast phase */
@@ -820,10 +706,10 @@ static void baseline(struct run *r, const char *digest, json_t *verdict_reasons)
 			continue;
 		json_t *e = json_object();
 		json_object_set_new(e, "feature", json_string(am->names[j]));
-		json_object_set_new(e, "index", ju64(j));
-		json_object_set_new(e, "phi", jd(r->phi[j]));
-		json_object_set_new(e, "usual", jd(usual[j]));
-		json_object_set_new(e, "ratio", jd(ratio));
+		json_object_set_new(e, "index", aj_u64(j));
+		json_object_set_new(e, "phi", aj_real(r->phi[j]));
+		json_object_set_new(e, "usual", aj_real(usual[j]));
+		json_object_set_new(e, "ratio", aj_real(ratio));
 		json_array_append_new(outliers, e);
 		char buf[256];
 		snprintf(buf, sizeof(buf),
@@ -832,8 +718,8 @@ static void baseline(struct run *r, const char *digest, json_t *verdict_reasons)
 		         am->names[j], ratio, a, usual[j]);
 		json_array_append_new(verdict_reasons, json_string(buf));
 	}
-	json_object_set_new(o, "rows", ju64(n));
-	json_object_set_new(o, "usual", jds(usual, M));
+	json_object_set_new(o, "rows", aj_u64(n));
+	json_object_set_new(o, "usual", aj_reals(usual, M));
 	json_object_set_new(o, "outliers", outliers);
 	json_object_set_new(r->results, "baseline", o);
 	timed(r, "baseline", t0);
@@ -856,29 +742,6 @@ static int interventional(const struct run *r, double *phi)
 	rc = ex_treeshap_interventional(am->m, r->rq->x, sub, ns, phi, base);
 	free(sub);
 	return rc;
-}
-
-static json_t *confidence_json(const struct ex_confidence *c, size_t neighbours,
-                               const char *against)
-{
-	json_t *o = json_object(), *gates = json_array();
-	static const char *const names[] = {"efficiency", "deterministic", "score", "golden"};
-
-	for (unsigned b = 0; b < 4; b++)
-		if (c->gates_failed & (1u << b))
-			json_array_append_new(gates, json_string(names[b]));
-	json_object_set_new(o, "c", jd(c->c));
-	json_object_set_new(o, "p_est", jd(c->p_est));
-	json_object_set_new(o, "p_noise", jd(c->p_noise));
-	json_object_set_new(o, "noise_neighbours", ju64(neighbours));
-	json_object_set_new(o, "a_method", jd(c->a_method));
-	json_object_set_new(o, "a_method_against", json_string(against));
-	json_object_set_new(o, "gate", json_boolean(c->gate));
-	json_object_set_new(o, "gates_failed", gates);
-	json_object_set_new(o, "fragile", json_boolean(c->fragile));
-	json_object_set_new(o, "capped", json_boolean(c->capped));
-	json_object_set_new(o, "meaning", json_string(ex_confidence_meaning));
-	return o;
 }
 
 /* C = G * P_est * P_noise * A_method for the exact attribution (ATTRIBUTION.md §7): P_est = 1;
@@ -951,10 +814,11 @@ static int confidence(struct run *r, double base, struct ex_confidence *ret, cha
 	p.score_matches = json_is_true(json_object_get(r->results, "score_matches"));
 	ex_confidence_combine(&p, ret);
 	json_object_set_new(r->results, "confidence",
-	                    confidence_json(ret, used,
-	                                    !am->m                     ? "permutation"
-	                                    : ex_model_is_trees(am->m) ? "treeshap-interventional"
-	                                                               : "closed form"));
+	                    audit_json_confidence(ret, used,
+	                                          !am->m ? "permutation"
+	                                          : ex_model_is_trees(am->m)
+	                                              ? "treeshap-interventional"
+	                                              : "closed form"));
 	return 0;
 }
 
@@ -992,24 +856,24 @@ static json_t *params_json(const struct run *r, const char *digest)
 	for (size_t i = 0; i < r->rq->n_methods; i++)
 		json_array_append_new(methods, json_string(r->rq->methods[i]));
 	json_object_set_new(p, "methods", methods);
-	json_object_set_new(p, "seed", ju64(r->rq->seed));
-	json_object_set_new(p, "threshold", am->d.argmax ? json_null() : jd(am->d.threshold));
+	json_object_set_new(p, "seed", aj_u64(r->rq->seed));
+	json_object_set_new(p, "threshold", am->d.argmax ? json_null() : aj_real(am->d.threshold));
 	json_object_set_new(p, "decision_rule", json_string(am->decision_rule));
 	json_object_set_new(p, "artifact_sha256", json_string(am->artifact_sha256));
 	json_object_set_new(b, "source", json_string(bg->source));
-	json_object_set_new(b, "rows", ju64(bg->n));
+	json_object_set_new(b, "rows", aj_u64(bg->n));
 	json_object_set_new(b, "digest", json_string(digest));
 	if (bg->sha256)
 		json_object_set_new(b, "sha256", json_string(bg->sha256));
 	if (bg->seqs) {
 		json_t *s = json_array();
 		for (size_t i = 0; i < bg->n; i++)
-			json_array_append_new(s, ju64(bg->seqs[i]));
+			json_array_append_new(s, aj_u64(bg->seqs[i]));
 		json_object_set_new(b, "seqs", s);
 	}
 	json_object_set_new(p, "background", b);
-	json_object_set_new(p, "review_below", jd(r->rq->review_below));
-	json_object_set_new(p, "background_size", ju64(am->background_size));
+	json_object_set_new(p, "review_below", aj_real(r->rq->review_below));
+	json_object_set_new(p, "background_size", aj_u64(am->background_size));
 	json_object_set_new(p, "software", json_string("evidentd " EVIDENT_VERSION));
 	return p;
 }
@@ -1094,8 +958,8 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 		goto out;
 	}
 	ex_background_digest(bg->rows, NULL, bg->n, am->M, digest);
-	json_object_set_new(doc, "incident_id", ju64(rq->incident_id));
-	json_object_set_new(doc, "record_seq", ju64(rq->record_seq));
+	json_object_set_new(doc, "incident_id", aj_u64(rq->incident_id));
+	json_object_set_new(doc, "record_seq", aj_u64(rq->record_seq));
 	json_object_set_new(doc, "model_id", json_string(am->model_id));
 	json_object_set_new(doc, "model_version", json_string(am->version));
 	json_object_set_new(doc, "params", params_json(&r, digest));
@@ -1121,13 +985,13 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	}
 	r.decision = ex_decide(&am->d, r.fx, am->G);
 	r.out = am->d.argmax ? (size_t)r.decision : 0;
-	json_object_set_new(r.results, "prediction", jds(r.fx, am->G));
+	json_object_set_new(r.results, "prediction", aj_reals(r.fx, am->G));
 	json_object_set_new(r.results, "decision", json_integer(r.decision));
 	json_object_set_new(r.results, "decision_label",
 	                    r.decision >= 0 && (size_t)r.decision < am->n_labels
 	                        ? json_string(am->labels[r.decision])
 	                        : json_null());
-	json_object_set_new(r.results, "recorded_scores", jds(rq->scores, rq->n_scores));
+	json_object_set_new(r.results, "recorded_scores", aj_reals(rq->scores, rq->n_scores));
 	bool match = scores_match(&r);
 	json_object_set_new(r.results, "score_matches", json_boolean(match));
 	if (!match && rq->n_scores != am->G) {
@@ -1277,7 +1141,7 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	}
 	json_t *vo = json_object();
 	json_object_set_new(vo, "action", json_string(v.review ? "REVIEW" : "PROCEED"));
-	json_object_set_new(vo, "confidence", jd(v.confidence));
+	json_object_set_new(vo, "confidence", aj_real(v.confidence));
 	json_object_set_new(vo, "reasons", json_incref(vreasons));
 	json_object_set_new(r.results, "verdict", vo);
 	v.reasons = vreasons;
@@ -1335,6 +1199,56 @@ char *audit_results_canonical(const json_t *doc)
 	const json_t *res = json_object_get(doc, "results");
 	return res ? json_dumps(res, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17))
 	           : NULL;
+}
+
+/* v (a new reference) with only the members `like` has, recursively; v itself where like is
+ * not of the same kind. NULL when out of memory. */
+static json_t *as_recorded(json_t *v, const json_t *like)
+{
+	if (json_is_object(v) && json_is_object(like)) {
+		json_t *o = json_object();
+		const char *k;
+		json_t *m;
+		json_object_foreach(v, k, m)
+		{
+			const json_t *lm = json_object_get(like, k);
+			if (lm && (!o || json_object_set_new(o, k, as_recorded(m, lm)) < 0)) {
+				json_decref(o);
+				return NULL;
+			}
+		}
+		return o;
+	}
+	if (json_is_array(v) && json_is_array(like)) {
+		json_t *a = json_array();
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			const json_t *le = json_array_get(like, i);
+			if (!a || json_array_append_new(a, le ? as_recorded(e, le)
+			                                      : json_incref(e)) < 0) {
+				json_decref(a);
+				return NULL;
+			}
+		}
+		return a;
+	}
+	return json_incref(v);
+}
+
+json_t *audit_results_as_recorded(const json_t *doc, const json_t *recorded)
+{
+	json_t *copy = json_copy((json_t *)doc), *res = json_object_get(doc, "results"),
+	       *like = json_object_get(recorded, "results");
+
+	if (!copy || !res || !like)
+		return copy;
+	if (json_object_set_new(copy, "results", as_recorded(res, like)) < 0) {
+		json_decref(copy);
+		return NULL;
+	}
+	return copy;
 }
 
 const char *audit_status_name(enum audit_status s)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The audit of one incident: the rule's methods run on the registered model artifact for the
- * record that fired, with a background set, producing the audit document stored in the
- * vault's audit entry. Pure code (no libuv, no logging, no vault access): evidentd's workers
- * run it, and `evidentctl replay` runs the same code on the same inputs read back from the
- * vault, so a replay reproduces the results bit for bit.
+/* The audit library: the audit of one incident, and the JSON of every explain method's
+ * result (method writers, at the end of this header).
+ *
+ * The audit: the rule's methods run on the registered model artifact for the record that
+ * fired, with a background set, producing the audit document stored in the vault's audit
+ * entry. Pure code (no libuv, no logging, no vault access): evidentd's workers run it, and
+ * `evidentctl replay` runs the same code on the same inputs read back from the vault, so a
+ * replay reproduces the results bit for bit.
  *
  * The audit document (JSON object):
  *   "incident_id", "record_seq", "model_id", "model_version"
@@ -15,9 +18,11 @@
  *              "review_below", "software": "evidentd VERSION"}
  *   "results": {"prediction" (margins), "decision" (index), "decision_label",
  *               "recorded_scores", "score_matches",
- *               one object per method under its name with the keys of
- *               `evidentctl explain --method M --json` ("base_value", "phi", "stderr",
- *               "counterfactuals", "flips", "fragile", "region", ...),
+ *               one object per method under its name, written by the method writers
+ *               below, which `evidentctl explain --method M --json` uses too: the same keys
+ *               and, for the same model, row, background and seed, the same values
+ *               ("base_value", "phi", "stderr", "counterfactuals", "flips", "fragile",
+ *               "region", ...),
  *               "confidence" {c, p_est, p_noise, a_method, a_method_against, gate,
  *               gates_failed, fragile, capped, meaning},
  *               "baseline" {rows, usual (mean |phi| per feature), outliers: [{feature, index,
@@ -144,4 +149,67 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
  * 17-digit reals). Returns a malloc'd string or NULL. */
 char *audit_results_canonical(const json_t *doc);
 
+/* A copy of doc (a replayed document) whose "results" keep only the members the recorded
+ * document's "results" has: objects member by member and arrays element by element, at any
+ * depth. Keys are only ever added to audit documents, so an audit recorded by an earlier
+ * version is compared on everything it recorded, and what later versions add is left out.
+ * Returns a new reference, or NULL (out of memory). */
+json_t *audit_results_as_recorded(const json_t *doc, const json_t *recorded);
+
 const char *audit_status_name(enum audit_status s);
+
+/* ---- method results as JSON: section owned by method_json.c ----
+ *
+ * One writer per explain method's result. The audit's document (its "results" members) and
+ * `evidentctl explain --json` (its objects, one per row) are both written by these functions,
+ * so they carry the same keys and, for the same inputs, the same values. Each adds its keys
+ * to the object o (replacing keys already there) and returns 0, or -ENOMEM (o may then hold
+ * some of the keys). Reals are written with every digit and non-finite values as null;
+ * counts and seeds are integers (a uint64 above INT64_MAX as a decimal string).
+ * prediction: the G model outputs as the caller reports them (margins in audits; margins or,
+ * with --output probability, probabilities in explain). names: the M feature names, by index
+ * (borrowed). G and M: the model's outputs and features. */
+
+/* Exact attributions (treeshap, treeshap-interventional, linear): "prediction",
+ * "base_value" (G), "phi" (G x M). */
+int audit_json_attribution(json_t *o, const double *prediction, const double *base,
+                           const double *phi, size_t G, size_t M);
+/* SHAP interaction values (inter: G x M x M): "prediction", "base_value", "phi" (each
+ * feature's row sum: its SHAP value) and "interactions" (G matrices of M x M). */
+int audit_json_interactions(json_t *o, const double *prediction, const double *base,
+                            const double *inter, size_t G, size_t M);
+/* KernelSHAP or permutation Shapley: "prediction", "base_value", "phi", "stderr", "seed",
+ * "budget" (the model rows allowed: the default when none was given), "background_digest"
+ * and "background_rows" (of the summarised background the method saw), "model_rows",
+ * "coalitions", "exact", "converged", "rounds", "efficiency_residual". */
+int audit_json_sampled(json_t *o, const struct ex_sampled_result *r, const double *prediction,
+                       uint64_t seed, uint64_t budget, const char *background_digest,
+                       size_t background_rows);
+/* The confidence score as an object: "c", "p_est", "p_noise", "noise_neighbours",
+ * "a_method", "a_method_against" (the method A_method compared with), "gate",
+ * "gates_failed" (names), "fragile", "capped", "meaning". Returns NULL when out of memory. */
+json_t *audit_json_confidence(const struct ex_confidence *c, size_t neighbours,
+                              const char *against);
+/* LIME on output `output`: "prediction", "base_value" ([intercept]), "phi" ([coefficients]),
+ * "stderr", "lime" {output, selected (names), r2, local_prediction, fx, fidelity_error,
+ * samples, repeats, jaccard, vsi, csi, coef_cv, sign_flip, stable}, "seed", "model_rows". */
+int audit_json_lime(json_t *o, const struct ex_lime_result *r, const double *prediction, size_t G,
+                    size_t output, const char *const *names, uint64_t seed);
+/* Counterfactuals: "prediction", "decision", "counterfactuals" [{changes {NAME: value},
+ * prediction (f there), decision, distance, n_changed, exact, bracket (bisected black-box
+ * flips only)}], "caveat" (or null), "seed", "model_rows". */
+int audit_json_counterfactual(json_t *o, const struct ex_cf_result *r, const double *prediction,
+                              const char *const *names, uint64_t seed);
+/* The flip test on the attribution phi (M, the decision output's): "prediction", "phi"
+ * ([phi]), "flips" (per feature the nearest flipping value or null), "fragile",
+ * "fragile_features" (names), "decision", "margin", "fragility_index", "low_share",
+ * "kappa", "flip_details" [{feature, value, distance, prediction (f at the flip; null
+ * without one), low_importance, plausible, immutable, exact}], "seed", "model_rows". */
+int audit_json_flip(json_t *o, const struct ex_flip_result *r, const double *phi,
+                    const double *prediction, const char *const *names, uint64_t seed);
+/* A failure region: "prediction", "region" {rule [{feature, lo, lo_inclusive, hi,
+ * hi_inclusive} or {feature, missing: true}; null for an unbounded side], precision,
+ * precision_ci95, evaluated, coverage, support, exemplars (rows of M values), method,
+ * exact, decision_only, decision}, "seed", "model_rows". */
+int audit_json_adversarial(json_t *o, const struct ex_region *r, const double *prediction, size_t G,
+                           const char *const *names, uint64_t seed);
