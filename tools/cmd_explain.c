@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "ctl.h"
 #include "explain.h"
 #include "explain_audit.h"
@@ -19,7 +20,7 @@ enum method {
 	M_TREESHAP_INTERVENTIONAL,
 	M_INTERACTIONS,
 	M_LINEAR,
-	/* the model-agnostic methods (explain_audit.c), in enum audit_method order */
+	/* the model-agnostic methods (explain_audit.c), in enum explain_method order */
 	M_KERNELSHAP,
 	M_PERMUTATION,
 	M_LIME,
@@ -66,7 +67,7 @@ static int arg_method = -1;
 static unsigned arg_threads = 1;
 static bool arg_probability;
 static enum ex_format arg_format = EX_FORMAT_AUTO;
-static struct audit_args audit = {.seed = 1};
+static struct explain_args audit = {.seed = 1};
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
@@ -283,42 +284,20 @@ static int run_all(struct job *j)
 static int print_json_row(const struct job *j, size_t i)
 {
 	_cleanup_(json_decrefp) json_t *o = json_object();
-	json_t *phi = json_array();
 	double pred[1024];
 	size_t K = j->K, M = j->M;
+	const double *phi = j->phi + i * phi_len(j), *base = j->base + i * K;
+	int rc;
 
-	if (!o || !phi || K > 1024)
+	if (!o || K > 1024)
 		return -ENOMEM;
 	memcpy(pred, j->pred + i * K, K * sizeof(double));
 	if (arg_probability)
 		ex_link_apply(j->m, pred);
 	ctl_json_set(o, "row", json_integer((json_int_t)i));
-	ctl_json_set(o, "prediction", ctl_json_doubles(pred, K));
-	ctl_json_set(o, "base_value", ctl_json_doubles(j->base + i * K, K));
-	if (j->method == M_INTERACTIONS) {
-		json_t *inter = json_array();
-		for (size_t g = 0; g < K; g++) {
-			const double *mat = j->phi + i * phi_len(j) + g * M * M;
-			json_t *rowsum = json_array(), *matrix = json_array();
-			for (size_t a = 0; a < M; a++) {
-				double s = 0;
-				for (size_t b = 0; b < M; b++)
-					s += mat[a * M + b];
-				json_array_append_new(rowsum, ctl_json_double(s));
-				json_array_append_new(matrix, ctl_json_doubles(mat + a * M, M));
-			}
-			json_array_append_new(phi, rowsum);
-			json_array_append_new(inter, matrix);
-		}
-		ctl_json_set(o, "phi", phi);
-		ctl_json_set(o, "interactions", inter);
-	} else {
-		for (size_t g = 0; g < K; g++)
-			json_array_append_new(phi,
-			                      ctl_json_doubles(j->phi + i * phi_len(j) + g * M, M));
-		ctl_json_set(o, "phi", phi);
-	}
-	return ctl_json_print(stdout, o, true);
+	rc = j->method == M_INTERACTIONS ? audit_json_interactions(o, pred, base, phi, K, M)
+	                                 : audit_json_attribution(o, pred, base, phi, K, M);
+	return rc < 0 ? rc : ctl_json_print(stdout, o, true);
 }
 
 struct ranked {
@@ -467,7 +446,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 			    method_names[arg_method]);
 		if (audit.confidence && arg_method > M_PERMUTATION)
 			return ctl_usage_error("--confidence goes with kernelshap or permutation");
-		audit.method = (enum audit_method)(arg_method - M_KERNELSHAP);
+		audit.method = (enum explain_method)(arg_method - M_KERNELSHAP);
 		audit.model_path = arg_model;
 		audit.format = arg_format;
 		audit.rows_path = arg_rows;
@@ -635,7 +614,10 @@ const struct ctl_verb ctl_verb_explain = {
         "counterfactual adds \"counterfactuals\": [{\"changes\": {FEATURE: value},\n"
         "\"prediction\", \"decision\", \"distance\", \"exact\"}], nearest first; flip adds\n"
         "\"flips\" (per feature the nearest flipping value or null) and \"fragile\";\n"
-        "adversarial adds \"region\" (rule, precision, coverage, exemplars). Without --json, a\n"
+        "adversarial adds \"region\" (rule, precision, coverage, exemplars). Apart from\n"
+        "\"row\" and \"confidence\", each object is written by the code that writes the\n"
+        "method's result in the daemon's audit documents: the same keys and, for the same\n"
+        "model, row, background, seed and threshold, the same values. Without --json, a\n"
         "readable report per row.",
     .options =
         "--model FILE\n"

@@ -10,16 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #define ROWS_MAX_BYTES (1u << 30)
 
-struct audit {
-	const struct audit_args *a;
+struct offline {
+	const struct explain_args *a;
 	const struct ctl *c;
 	struct ex_model *m; /* NULL with an oracle */
 	struct ex_oracle *oracle;
 	struct ex_fn f;
 	struct ex_rows rows, bg;
 	size_t M, G;
+	char **names; /* M feature names: the model's, else the rows' columns, else "fJ" */
 	struct ex_feature_info *info;
 	struct ex_decision d;
 	double *sbg, *sw; /* summarised background for the sampled methods */
@@ -34,7 +36,7 @@ struct audit {
 static int model_explain(void *ud, const double *x, size_t output, double *phi, char *err,
                          size_t err_size)
 {
-	const struct audit *au = ud;
+	const struct offline *au = ud;
 	double *all = malloc(au->M * au->G * sizeof(double)),
 	       *base = malloc(au->G * sizeof(double));
 	int rc;
@@ -59,7 +61,7 @@ static int model_explain(void *ud, const double *x, size_t output, double *phi, 
 
 /* KernelSHAP on a reduced budget: the black-box explainer of the confidence noise check. */
 struct sampled_explainer {
-	const struct audit *au;
+	const struct offline *au;
 	struct ex_sampled_config cfg;
 };
 
@@ -67,7 +69,7 @@ static int sampled_explain(void *ud, const double *x, size_t output, double *phi
                            size_t err_size)
 {
 	const struct sampled_explainer *se = ud;
-	const struct audit *au = se->au;
+	const struct offline *au = se->au;
 	struct ex_sampled_result r;
 	int rc = ex_kernelshap(&au->f, x, au->sbg, au->sw, au->n_sbg, &se->cfg, &r, err, err_size);
 
@@ -80,17 +82,28 @@ static int sampled_explain(void *ud, const double *x, size_t output, double *phi
 
 /* ------------------------------------------------------------------ set-up */
 
-static const char *feature_name(const struct audit *au, size_t j, char buf[32])
+/* au->names: the model file's feature names, else the rows' column names, else f0, f1, ... */
+static int set_names(struct offline *au)
 {
-	const char *n = au->m ? ex_model_feature_name(au->m, j) : NULL;
-
-	if (!n && au->rows.names)
-		n = au->rows.names[j];
-	if (!n) {
-		snprintf(buf, 32, "f%zu", j);
-		n = buf;
+	au->names = calloc(au->M, sizeof(char *));
+	for (size_t j = 0; au->names && j < au->M; j++) {
+		const char *n = au->m ? ex_model_feature_name(au->m, j) : NULL;
+		char buf[32];
+		if (!n && au->rows.names)
+			n = au->rows.names[j];
+		if (!n) {
+			snprintf(buf, sizeof(buf), "f%zu", j);
+			n = buf;
+		}
+		if (!(au->names[j] = strdup(n)))
+			return -ENOMEM;
 	}
-	return n;
+	return au->names ? 0 : -ENOMEM;
+}
+
+static const char *const *names(const struct offline *au)
+{
+	return (const char *const *)au->names;
 }
 
 const char *explain_model_feature_name(void *m, size_t i)
@@ -104,7 +117,7 @@ static const char *rows_feature_name(void *r, size_t i)
 	return rows->names ? rows->names[i] : NULL;
 }
 
-static int load_rows(struct audit *au, const char *path, struct ex_rows *r)
+static int load_rows(struct offline *au, const char *path, struct ex_rows *r)
 {
 	_cleanup_(freep) char *text = NULL;
 	size_t len, M;
@@ -139,9 +152,9 @@ static int load_rows(struct audit *au, const char *path, struct ex_rows *r)
 }
 
 /* Marks the named features (comma-separated) immutable or categorical. */
-static int mark_features(struct audit *au, const char *list, const char *opt, bool categorical)
+static int mark_features(struct offline *au, const char *list, const char *opt, bool categorical)
 {
-	char name[256], buf[32];
+	char name[256];
 
 	for (const char *p = list; p && *p;) {
 		size_t n = strcspn(p, ",");
@@ -152,7 +165,7 @@ static int mark_features(struct audit *au, const char *list, const char *opt, bo
 		name[n] = 0;
 		size_t j = 0;
 		for (; j < au->M; j++)
-			if (!strcmp(feature_name(au, j, buf), name))
+			if (!strcmp(au->names[j], name))
 				break;
 		if (j == au->M)
 			return ctl_usage_error(
@@ -168,9 +181,9 @@ static int mark_features(struct audit *au, const char *list, const char *opt, bo
 	return 0;
 }
 
-static int setup(struct audit *au)
+static int setup(struct offline *au)
 {
-	const struct audit_args *a = au->a;
+	const struct explain_args *a = au->a;
 	char err[EX_ERR_MAX];
 	int rc, status;
 
@@ -207,6 +220,8 @@ static int setup(struct audit *au)
 		ex_oracle_fn(au->oracle, &au->f);
 	}
 	au->G = au->f.n_outputs;
+	if (set_names(au) < 0)
+		return ctl_file_error(a->rows_path, -ENOMEM);
 	au->info = calloc(au->M, sizeof(*au->info));
 	if (!au->info || ex_feature_info_from_rows(au->bg.values, au->bg.n_rows, au->M, au->info))
 		return ctl_file_error(a->background_path, -ENOMEM);
@@ -229,12 +244,15 @@ static int setup(struct audit *au)
 	return 0;
 }
 
-static void teardown(struct audit *au)
+static void teardown(struct offline *au)
 {
 	ex_oracle_close(au->oracle);
 	ex_model_free(au->m);
 	ex_rows_free(&au->rows);
 	ex_rows_free(&au->bg);
+	for (size_t j = 0; au->names && j < au->M; j++)
+		free(au->names[j]);
+	free(au->names);
 	free(au->info);
 	free(au->sbg);
 	free(au->sw);
@@ -242,25 +260,7 @@ static void teardown(struct audit *au)
 
 /* ------------------------------------------------------------------ output helpers */
 
-/* per output, one list of M values */
-static json_t *json_matrix(const double *v, size_t G, size_t M)
-{
-	json_t *a = json_array();
-	for (size_t g = 0; a && g < G; g++)
-		json_array_append_new(a, ctl_json_doubles(v + g * M, M));
-	return a;
-}
-
-static json_t *json_features(const struct audit *au, const size_t *idx, size_t n)
-{
-	json_t *a = json_array();
-	char buf[32];
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(feature_name(au, idx[i], buf)));
-	return a;
-}
-
-static void print_prediction(const struct audit *au, size_t i, const double *fx)
+static void print_prediction(const struct offline *au, size_t i, const double *fx)
 {
 	char b[CTL_DOUBLE_MAX];
 
@@ -272,7 +272,7 @@ static void print_prediction(const struct audit *au, size_t i, const double *fx)
 }
 
 /* The prediction as printed: probability space on request for model files. */
-static void shown_prediction(const struct audit *au, const double *fx, double *out)
+static void shown_prediction(const struct offline *au, const double *fx, double *out)
 {
 	memcpy(out, fx, au->G * sizeof(double));
 	if (au->m && au->a->probability)
@@ -281,8 +281,8 @@ static void shown_prediction(const struct audit *au, const double *fx, double *o
 
 /* ------------------------------------------------------------------ methods */
 
-static int run_flip(struct audit *au, const double *x, const double *phi, struct ex_flip_result *fr,
-                    char *err, size_t err_size)
+static int run_flip(struct offline *au, const double *x, const double *phi,
+                    struct ex_flip_result *fr, char *err, size_t err_size)
 {
 	struct ex_whatif_input in = {.f = &au->f,
 	                             .model = au->m,
@@ -297,7 +297,7 @@ static int run_flip(struct audit *au, const double *x, const double *phi, struct
 
 /* Attributions of output `output` for the flip test: exact for model files, KernelSHAP
  * through an oracle. */
-static int attributions(struct audit *au, const double *x, size_t output, double *phi, char *err,
+static int attributions(struct offline *au, const double *x, size_t output, double *phi, char *err,
                         size_t err_size)
 {
 	if (au->m)
@@ -307,32 +307,11 @@ static int attributions(struct audit *au, const double *x, size_t output, double
 	return sampled_explain(&se, x, output, phi, err, err_size);
 }
 
-static json_t *confidence_json(const struct ex_confidence *c, size_t neighbours)
-{
-	json_t *o = json_object(), *gates = json_array();
-	static const char *const names[] = {"efficiency", "deterministic", "score", "golden"};
-
-	for (unsigned b = 0; b < 4; b++)
-		if (c->gates_failed & (1u << b))
-			json_array_append_new(gates, json_string(names[b]));
-	ctl_json_set(o, "c", ctl_json_double(c->c));
-	ctl_json_set(o, "p_est", ctl_json_double(c->p_est));
-	ctl_json_set(o, "p_noise", ctl_json_double(c->p_noise));
-	ctl_json_set(o, "noise_neighbours", json_integer((json_int_t)neighbours));
-	ctl_json_set(o, "a_method", ctl_json_double(c->a_method));
-	ctl_json_set(o, "gate", json_boolean(c->gate));
-	ctl_json_set(o, "gates_failed", gates);
-	ctl_json_set(o, "fragile", json_boolean(c->fragile));
-	ctl_json_set(o, "capped", json_boolean(c->capped));
-	ctl_json_set(o, "meaning", json_string(ex_confidence_meaning));
-	return o;
-}
-
 /* The confidence score of a sampled explanation r (ATTRIBUTION.md §7). */
-static int confidence(struct audit *au, const double *x, const struct ex_sampled_result *r,
+static int confidence(struct offline *au, const double *x, const struct ex_sampled_result *r,
                       struct ex_confidence *ret, size_t *ret_neighbours, char *err, size_t err_size)
 {
-	const struct audit_args *a = au->a;
+	const struct explain_args *a = au->a;
 	size_t out = au->d.argmax ? (size_t)ex_decide(&au->d, r->fx, au->G) : 0, M = au->M;
 	const double *phi = r->phi + out * M;
 	struct ex_confidence_parts p = {.score_matches = true, .golden_ok = true};
@@ -346,7 +325,7 @@ static int confidence(struct audit *au, const double *x, const struct ex_sampled
 		return rc;
 	/* A_method: the other sampled estimator, independent randomness */
 	rc =
-	    a->method == AUDIT_KERNELSHAP
+	    a->method == EXPLAIN_KERNELSHAP
 	        ? ex_permutation_shap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &other, err,
 	                              err_size)
 	        : ex_kernelshap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &other, err, err_size);
@@ -396,15 +375,15 @@ static int confidence(struct audit *au, const double *x, const struct ex_sampled
 	return 0;
 }
 
-static int do_sampled(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+static int do_sampled(struct offline *au, size_t i, const double *x, json_t *o, char *err,
                       size_t err_size)
 {
-	const struct audit_args *a = au->a;
+	const struct explain_args *a = au->a;
 	struct ex_sampled_config cfg = {.seed = a->seed, .budget = a->budget};
 	struct ex_sampled_result r;
 	size_t M = au->M, G = au->G;
-	char buf[32], b1[CTL_DOUBLE_MAX];
-	int rc = a->method == AUDIT_KERNELSHAP
+	char b1[CTL_DOUBLE_MAX];
+	int rc = a->method == EXPLAIN_KERNELSHAP
 	             ? ex_kernelshap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &r, err, err_size)
 	             : ex_permutation_shap(&au->f, x, au->sbg, au->sw, au->n_sbg, &cfg, &r, err,
 	                                   err_size);
@@ -422,24 +401,18 @@ static int do_sampled(struct audit *au, size_t i, const double *x, json_t *o, ch
 	double pred[1024];
 	shown_prediction(au, r.fx, pred);
 	if (o) {
-		ctl_json_set(o, "prediction", ctl_json_doubles(pred, G));
-		ctl_json_set(o, "base_value", ctl_json_doubles(r.base, G));
-		ctl_json_set(o, "phi", json_matrix(r.phi, G, M));
-		ctl_json_set(o, "stderr", json_matrix(r.se, G, M));
-		ctl_json_set(o, "seed", ctl_json_u64(a->seed));
-		ctl_json_set(
-		    o, "budget",
-		    ctl_json_u64(a->budget ? a->budget : ex_sampled_default_budget(M, au->n_sbg)));
-		ctl_json_set(o, "background_digest", json_string(au->digest));
-		ctl_json_set(o, "background_rows", json_integer((json_int_t)au->n_sbg));
-		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
-		ctl_json_set(o, "coalitions", ctl_json_u64(r.coalitions));
-		ctl_json_set(o, "exact", json_boolean(r.exact));
-		ctl_json_set(o, "converged", json_boolean(r.converged));
-		ctl_json_set(o, "rounds", json_integer(r.rounds));
-		ctl_json_set(o, "efficiency_residual", ctl_json_double(r.residual));
-		if (a->confidence)
-			ctl_json_set(o, "confidence", confidence_json(&conf, neighbours));
+		rc = audit_json_sampled(o, &r, pred, a->seed,
+		                        a->budget ? a->budget
+		                                  : ex_sampled_default_budget(M, au->n_sbg),
+		                        au->digest, au->n_sbg);
+		/* A_method is measured against the other sampled method (confidence()) */
+		if (rc >= 0 && a->confidence &&
+		    json_object_set_new(o, "confidence",
+		                        audit_json_confidence(&conf, neighbours,
+		                                              a->method == EXPLAIN_KERNELSHAP
+		                                                  ? "permutation"
+		                                                  : "kernelshap")) < 0)
+			rc = -ENOMEM;
 	} else {
 		print_prediction(au, i, pred);
 		printf("  %s, %s, %llu model rows, background %zu rows (sha256 %.16s...)\n",
@@ -450,8 +423,8 @@ static int do_sampled(struct audit *au, size_t i, const double *x, json_t *o, ch
 			printf("  %-28s %16s %14s   (base value %s)\n", "feature", "attribution",
 			       "stderr", ctl_double_format(r.base[g], b1));
 			for (size_t j = 0; j < M; j++)
-				printf("  %-28s %+16.6g %14.3g\n", feature_name(au, j, buf),
-				       r.phi[g * M + j], r.se[g * M + j]);
+				printf("  %-28s %+16.6g %14.3g\n", au->names[j], r.phi[g * M + j],
+				       r.se[g * M + j]);
 		}
 		if (a->confidence)
 			printf(
@@ -462,18 +435,17 @@ static int do_sampled(struct audit *au, size_t i, const double *x, json_t *o, ch
 			                : "");
 	}
 	ex_sampled_result_free(&r);
-	return 0;
+	return rc;
 }
 
-static int do_lime(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+static int do_lime(struct offline *au, size_t i, const double *x, json_t *o, char *err,
                    size_t err_size)
 {
-	const struct audit_args *a = au->a;
+	const struct explain_args *a = au->a;
 	struct ex_lime_bins *bins;
 	struct ex_lime_result r;
 	double fx[1024], pred[1024];
 	size_t out;
-	char buf[32];
 	int rc = au->f.predict(au->f.userdata, x, 1, fx, err, err_size);
 
 	if (rc < 0)
@@ -490,29 +462,7 @@ static int do_lime(struct audit *au, size_t i, const double *x, json_t *o, char 
 		return rc;
 	shown_prediction(au, fx, pred);
 	if (o) {
-		json_t *lime = json_object();
-		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
-		/* x has every bin indicator at 1: coefficient j is feature j's share of g(x) */
-		ctl_json_set(o, "base_value", json_pack("[f]", r.intercept));
-		ctl_json_set(o, "phi", json_pack("[o]", ctl_json_doubles(r.coef, au->M)));
-		ctl_json_set(o, "stderr", json_pack("[o]", ctl_json_doubles(r.coef_se, au->M)));
-		ctl_json_set(lime, "output", json_integer((json_int_t)out));
-		ctl_json_set(lime, "selected", json_features(au, r.selected, r.n_selected));
-		ctl_json_set(lime, "r2", ctl_json_double(r.r2));
-		ctl_json_set(lime, "local_prediction", ctl_json_double(r.local_pred));
-		ctl_json_set(lime, "fx", ctl_json_double(r.fx));
-		ctl_json_set(lime, "fidelity_error", ctl_json_double(fabs(r.local_pred - r.fx)));
-		ctl_json_set(lime, "samples", json_integer((json_int_t)r.n_samples));
-		ctl_json_set(lime, "repeats", json_integer((json_int_t)r.n_repeats));
-		ctl_json_set(lime, "jaccard", ctl_json_double(r.jaccard));
-		ctl_json_set(lime, "vsi", ctl_json_double(r.vsi));
-		ctl_json_set(lime, "csi", ctl_json_double(r.csi));
-		ctl_json_set(lime, "coef_cv", ctl_json_doubles(r.coef_cv, au->M));
-		ctl_json_set(lime, "sign_flip", ctl_json_doubles(r.sign_flip, au->M));
-		ctl_json_set(lime, "stable", json_boolean(r.stable));
-		ctl_json_set(o, "lime", lime);
-		ctl_json_set(o, "seed", ctl_json_u64(a->seed));
-		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+		rc = audit_json_lime(o, &r, pred, au->G, out, names(au), a->seed);
 	} else {
 		print_prediction(au, i, pred);
 		printf(
@@ -522,15 +472,14 @@ static int do_lime(struct audit *au, size_t i, const double *x, json_t *o, char 
 		    r.stable ? "stable" : "UNSTABLE: do not rely on the ranking");
 		for (size_t k = 0; k < r.n_selected; k++) {
 			size_t j = r.selected[k];
-			printf("  %-28s %+14.6g +- %.3g\n", feature_name(au, j, buf), r.coef[j],
-			       r.coef_se[j]);
+			printf("  %-28s %+14.6g +- %.3g\n", au->names[j], r.coef[j], r.coef_se[j]);
 		}
 	}
 	ex_lime_result_free(&r);
-	return 0;
+	return rc;
 }
 
-static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+static int do_counterfactual(struct offline *au, size_t i, const double *x, json_t *o, char *err,
                              size_t err_size)
 {
 	struct ex_whatif_input in = {.f = &au->f,
@@ -541,7 +490,7 @@ static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t
 	                             .decision = &au->d};
 	struct ex_cf_config cc = {.seed = au->a->seed, .budget = au->a->budget};
 	struct ex_cf_result r;
-	char buf[32], b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX];
+	char b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX];
 	double pred[1024];
 	int rc = ex_counterfactuals(&in, x, &cc, &r, err, err_size);
 
@@ -549,29 +498,7 @@ static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t
 		return rc;
 	shown_prediction(au, r.fx, pred);
 	if (o) {
-		json_t *list = json_array();
-		for (size_t k = 0; k < r.n; k++) {
-			const struct ex_counterfactual *cf = &r.cf[k];
-			json_t *e = json_object(), *ch = json_object();
-			for (size_t t = 0; t < cf->n_changed; t++)
-				ctl_json_set(ch, feature_name(au, cf->changes[t].feature, buf),
-				             ctl_json_double(cf->changes[t].to));
-			ctl_json_set(e, "changes", ch);
-			ctl_json_set(e, "prediction", ctl_json_doubles(cf->prediction, au->G));
-			ctl_json_set(e, "decision", json_integer(cf->decision));
-			ctl_json_set(e, "distance", ctl_json_double(cf->distance));
-			ctl_json_set(e, "n_changed", json_integer((json_int_t)cf->n_changed));
-			ctl_json_set(e, "exact", json_boolean(cf->exact));
-			if (cf->bisected)
-				ctl_json_set(e, "bracket", ctl_json_doubles(cf->bracket, 2));
-			json_array_append_new(list, e);
-		}
-		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
-		ctl_json_set(o, "decision", json_integer(r.decision));
-		ctl_json_set(o, "counterfactuals", list);
-		ctl_json_set(o, "caveat", r.caveat ? json_string(r.caveat) : json_null());
-		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
-		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+		rc = audit_json_counterfactual(o, &r, pred, names(au), au->a->seed);
 	} else {
 		print_prediction(au, i, pred);
 		if (!r.n)
@@ -581,8 +508,7 @@ static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t
 			printf("  %zu. decision %d at distance %.4g (MAD units)%s:", k + 1,
 			       cf->decision, cf->distance, cf->exact ? ", proven nearest" : "");
 			for (size_t t = 0; t < cf->n_changed; t++)
-				printf(" %s %s -> %s",
-				       feature_name(au, cf->changes[t].feature, buf),
+				printf(" %s %s -> %s", au->names[cf->changes[t].feature],
 				       ctl_double_format(cf->changes[t].from, b1),
 				       ctl_double_format(cf->changes[t].to, b2));
 			printf("\n");
@@ -591,15 +517,15 @@ static int do_counterfactual(struct audit *au, size_t i, const double *x, json_t
 			printf("  note: %s\n", r.caveat);
 	}
 	ex_cf_result_free(&r);
-	return 0;
+	return rc;
 }
 
-static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+static int do_flip(struct offline *au, size_t i, const double *x, json_t *o, char *err,
                    size_t err_size)
 {
 	double fx[1024], pred[1024], *phi = calloc(au->M * au->G, sizeof(double));
 	struct ex_flip_result r;
-	char buf[32], b1[CTL_DOUBLE_MAX];
+	char b1[CTL_DOUBLE_MAX];
 	int rc = phi ? au->f.predict(au->f.userdata, x, 1, fx, err, err_size) : -ENOMEM;
 
 	if (rc >= 0)
@@ -613,40 +539,7 @@ static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char 
 	}
 	shown_prediction(au, fx, pred);
 	if (o) {
-		json_t *flips = json_array(), *details = json_array();
-		for (size_t j = 0; j < au->M; j++) {
-			const struct ex_flip_feature *ff = &r.features[j];
-			json_t *d = json_object();
-			json_array_append_new(flips,
-			                      ff->flips ? ctl_json_double(ff->value) : json_null());
-			ctl_json_set(d, "feature", json_string(feature_name(au, j, buf)));
-			ctl_json_set(d, "value",
-			             ff->flips ? ctl_json_double(ff->value) : json_null());
-			ctl_json_set(d, "distance",
-			             ff->flips ? ctl_json_double(ff->distance) : json_null());
-			ctl_json_set(d, "prediction",
-			             ff->flips ? ctl_json_doubles(r.predictions + j * au->G, au->G)
-			                       : json_null());
-			ctl_json_set(d, "low_importance", json_boolean(ff->low_importance));
-			ctl_json_set(d, "plausible", json_boolean(ff->plausible));
-			ctl_json_set(d, "immutable", json_boolean(ff->immutable));
-			ctl_json_set(d, "exact", json_boolean(ff->exact));
-			json_array_append_new(details, d);
-		}
-		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
-		ctl_json_set(o, "phi", json_pack("[o]", ctl_json_doubles(phi, au->M)));
-		ctl_json_set(o, "flips", flips);
-		ctl_json_set(o, "fragile", json_boolean(r.fragile));
-		ctl_json_set(o, "fragile_features",
-		             json_features(au, r.fragile_features, r.n_fragile));
-		ctl_json_set(o, "decision", json_integer(r.decision));
-		ctl_json_set(o, "margin", ctl_json_double(r.margin));
-		ctl_json_set(o, "fragility_index", ctl_json_double(r.fragility_index));
-		ctl_json_set(o, "low_share", ctl_json_double(r.low_share));
-		ctl_json_set(o, "kappa", ctl_json_double(r.kappa));
-		ctl_json_set(o, "flip_details", details);
-		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
-		ctl_json_set(o, "model_rows", ctl_json_u64(r.model_rows));
+		rc = audit_json_flip(o, &r, phi, pred, names(au), au->a->seed);
 	} else {
 		print_prediction(au, i, pred);
 		printf("  %s; decision margin %.4g, fragility index %.2f\n",
@@ -658,7 +551,7 @@ static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char 
 			const struct ex_flip_feature *ff = &r.features[j];
 			if (!ff->flips)
 				continue;
-			printf("  %-28s flips at %s (%.3g MAD)%s%s%s\n", feature_name(au, j, buf),
+			printf("  %-28s flips at %s (%.3g MAD)%s%s%s\n", au->names[j],
 			       ctl_double_format(ff->value, b1), ff->distance,
 			       ff->low_importance ? ", low importance" : "",
 			       ff->plausible ? ", plausible" : "",
@@ -667,17 +560,17 @@ static int do_flip(struct audit *au, size_t i, const double *x, json_t *o, char 
 	}
 	ex_flip_result_free(&r);
 	free(phi);
-	return 0;
+	return rc;
 }
 
-static int do_adversarial(struct audit *au, size_t i, const double *x, json_t *o, char *err,
+static int do_adversarial(struct offline *au, size_t i, const double *x, json_t *o, char *err,
                           size_t err_size)
 {
 	struct ex_adv_config ac = {.seed = au->a->seed, .budget = au->a->budget};
 	struct ex_explainer e = {.explain = model_explain, .userdata = au};
 	struct ex_region *r = NULL;
 	double fx[1024], pred[1024];
-	char buf[32], b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX];
+	char b1[CTL_DOUBLE_MAX], b2[CTL_DOUBLE_MAX];
 	int rc = au->f.predict(au->f.userdata, x, 1, fx, err, err_size);
 
 	if (rc < 0)
@@ -693,42 +586,7 @@ static int do_adversarial(struct audit *au, size_t i, const double *x, json_t *o
 		return rc;
 	shown_prediction(au, fx, pred);
 	if (o) {
-		json_t *region = json_object(), *rule = json_array(), *ex = json_array();
-		for (size_t k = 0; k < r->n_rule; k++) {
-			const struct ex_region_bound *b = &r->rule[k];
-			json_t *t = json_object();
-			ctl_json_set(t, "feature", json_string(feature_name(au, b->feature, buf)));
-			if (b->missing) {
-				ctl_json_set(t, "missing", json_true());
-			} else {
-				ctl_json_set(t, "lo",
-				             isinf(b->lo) ? json_null() : ctl_json_double(b->lo));
-				ctl_json_set(t, "lo_inclusive", json_boolean(b->lo_incl));
-				ctl_json_set(t, "hi",
-				             isinf(b->hi) ? json_null() : ctl_json_double(b->hi));
-				ctl_json_set(t, "hi_inclusive", json_boolean(b->hi_incl));
-			}
-			json_array_append_new(rule, t);
-		}
-		for (size_t k = 0; k < r->n_exemplars; k++)
-			json_array_append_new(ex,
-			                      ctl_json_doubles(r->exemplars + k * au->M, au->M));
-		ctl_json_set(region, "rule", rule);
-		ctl_json_set(region, "precision", ctl_json_double(r->precision));
-		ctl_json_set(region, "precision_ci95",
-		             json_pack("[ff]", r->precision_lo, r->precision_hi));
-		ctl_json_set(region, "evaluated", json_integer((json_int_t)r->eval_n));
-		ctl_json_set(region, "coverage", ctl_json_double(r->coverage));
-		ctl_json_set(region, "support", json_integer((json_int_t)r->support));
-		ctl_json_set(region, "exemplars", ex);
-		ctl_json_set(region, "method", json_string(r->method));
-		ctl_json_set(region, "exact", json_boolean(r->exact));
-		ctl_json_set(region, "decision_only", json_boolean(r->decision_only));
-		ctl_json_set(region, "decision", json_integer(r->decision));
-		ctl_json_set(o, "prediction", ctl_json_doubles(pred, au->G));
-		ctl_json_set(o, "region", region);
-		ctl_json_set(o, "seed", ctl_json_u64(au->a->seed));
-		ctl_json_set(o, "model_rows", ctl_json_u64(r->model_rows));
+		rc = audit_json_adversarial(o, r, pred, au->G, names(au), au->a->seed);
 	} else {
 		print_prediction(au, i, pred);
 		printf("  the same failure (%s) holds in this region (%s%s): precision %.3f "
@@ -740,26 +598,25 @@ static int do_adversarial(struct audit *au, size_t i, const double *x, json_t *o
 		for (size_t k = 0; k < r->n_rule; k++) {
 			const struct ex_region_bound *b = &r->rule[k];
 			if (b->missing) {
-				printf("    %s is missing\n", feature_name(au, b->feature, buf));
+				printf("    %s is missing\n", au->names[b->feature]);
 				continue;
 			}
-			printf("    %s%s %s %s%s\n",
-			       isinf(b->lo) ? "" : ctl_double_format(b->lo, b1),
-			       isinf(b->lo) ? "" : (b->lo_incl ? " <=" : " <"),
-			       feature_name(au, b->feature, buf),
-			       isinf(b->hi) ? "" : (b->hi_incl ? "<= " : "< "),
-			       isinf(b->hi) ? "" : ctl_double_format(b->hi, b2));
+			printf(
+			    "    %s%s %s %s%s\n", isinf(b->lo) ? "" : ctl_double_format(b->lo, b1),
+			    isinf(b->lo) ? "" : (b->lo_incl ? " <=" : " <"), au->names[b->feature],
+			    isinf(b->hi) ? "" : (b->hi_incl ? "<= " : "< "),
+			    isinf(b->hi) ? "" : ctl_double_format(b->hi, b2));
 		}
 	}
 	ex_region_free(r);
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ run */
 
-int explain_audit(const struct ctl *c, const struct audit_args *a)
+int explain_audit(const struct ctl *c, const struct explain_args *a)
 {
-	struct audit au = {.a = a, .c = c};
+	struct offline au = {.a = a, .c = c};
 	char err[EX_ERR_MAX];
 	int status = setup(&au);
 
@@ -780,17 +637,17 @@ int explain_audit(const struct ctl *c, const struct audit_args *a)
 			ctl_json_set(o, "row", json_integer((json_int_t)i));
 		err[0] = 0;
 		switch (a->method) {
-		case AUDIT_KERNELSHAP:
-		case AUDIT_PERMUTATION:
+		case EXPLAIN_KERNELSHAP:
+		case EXPLAIN_PERMUTATION:
 			rc = do_sampled(&au, i, x, o, err, sizeof(err));
 			break;
-		case AUDIT_LIME:
+		case EXPLAIN_LIME:
 			rc = do_lime(&au, i, x, o, err, sizeof(err));
 			break;
-		case AUDIT_COUNTERFACTUAL:
+		case EXPLAIN_COUNTERFACTUAL:
 			rc = do_counterfactual(&au, i, x, o, err, sizeof(err));
 			break;
-		case AUDIT_FLIP:
+		case EXPLAIN_FLIP:
 			rc = do_flip(&au, i, x, o, err, sizeof(err));
 			break;
 		default:

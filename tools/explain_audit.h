@@ -11,17 +11,17 @@
 #include "ctl.h"
 #include "explain.h"
 
-enum audit_method {
-	AUDIT_KERNELSHAP,
-	AUDIT_PERMUTATION,
-	AUDIT_LIME,
-	AUDIT_COUNTERFACTUAL,
-	AUDIT_FLIP,
-	AUDIT_ADVERSARIAL,
+enum explain_method {
+	EXPLAIN_KERNELSHAP,
+	EXPLAIN_PERMUTATION,
+	EXPLAIN_LIME,
+	EXPLAIN_COUNTERFACTUAL,
+	EXPLAIN_FLIP,
+	EXPLAIN_ADVERSARIAL,
 };
 
-struct audit_args {
-	enum audit_method method;
+struct explain_args {
+	enum explain_method method;
 	const char *model_path; /* or oracle */
 	const char *oracle;
 	enum ex_format format;
@@ -37,9 +37,10 @@ struct audit_args {
 	const char *immutable, *categorical; /* comma-separated feature names */
 };
 
-/* rows_select's feature-name callback for a model file (m: struct ex_model *). */
+/* ex_rows_select's feature-name callback for a model file (m: struct ex_model *). */
 const char *explain_model_feature_name(void *m, size_t i);
 
-/* Runs the method on every row and prints the results (JSON Lines with c->json). Returns a
- * CTL_EXIT_* status; errors are printed. */
-int explain_audit(const struct ctl *c, const struct audit_args *a);
+/* Runs the method on every row and prints the results (JSON Lines with c->json, each object
+ * written by the audit library's method writer, so it has the keys of the audit documents).
+ * Returns a CTL_EXIT_* status; errors are printed. */
+int explain_audit(const struct ctl *c, const struct explain_args *a);
