@@ -1068,8 +1068,10 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 		free(methods);
 	}
 	if (!rc) {
+		/* compared on what the audit recorded: keys a later version adds are left out */
+		_cleanup_(json_decrefp) json_t *like = audit_results_as_recorded(doc, ev.audit_doc);
 		_cleanup_(freep) char *was = audit_results_canonical(ev.audit_doc);
-		_cleanup_(freep) char *now = audit_results_canonical(doc);
+		_cleanup_(freep) char *now = like ? audit_results_canonical(like) : NULL;
 		bool same = was && now && !strcmp(was, now);
 		json_object_set_new(out, "incident_id", ctl_json_u64(id));
 		json_object_set_new(out, "audit_seq", ctl_json_u64(ev.audit_seq));
@@ -1085,7 +1087,7 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 			          "%" PRIu64 ":",
 			          id, ev.audit_seq);
 			first_difference(json_object_get(ev.audit_doc, "results"),
-			                 json_object_get(doc, "results"));
+			                 json_object_get(like ? like : doc, "results"));
 		}
 		if (arg_model_version)
 			rc = check_fix(&cv, &ev, am, ev.re->record->features, bg, n_bg, out);
@@ -1184,7 +1186,9 @@ const struct ctl_verb ctl_verb_replay = {
         "reference data, or the recent records it names by seq) and the parameters stored\n"
         "in the audit entry (methods, seed, thresholds), with the code the daemon runs. The\n"
         "results must be bit-identical to the recorded ones (timings aside); the first\n"
-        "differing result is named otherwise.\n"
+        "differing result is named otherwise. Every value the audit recorded is compared;\n"
+        "keys a later evidentd adds to a method's result (keys are only ever added) are\n"
+        "left out when the audit was recorded without them.\n"
         "With --model-version V (a version of the same model registered in the vault) it\n"
         "also re-runs the failure search: the region around the audited input where the\n"
         "audited version makes the same decision is found again, 2,000 points are drawn in\n"
