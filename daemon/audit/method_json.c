@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdio.h>
 
 #include "audit.h"
 #include "audit_json.h"
@@ -40,12 +39,7 @@ json_t *aj_matrix(const double *v, size_t rows, size_t cols)
 
 json_t *aj_u64(uint64_t v)
 {
-	char buf[24];
-
-	if (v <= INT64_MAX)
-		return json_integer((json_int_t)v);
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return json_string(buf);
+	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_sprintf("%" PRIu64, v);
 }
 
 /* Sets o[key] = v (stolen); false when v is NULL or the set fails: the writers then return

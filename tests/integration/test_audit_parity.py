@@ -25,20 +25,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-BUILD = os.path.abspath(os.environ.get("BUILD_DIR") or os.path.join(ROOT, "build"))
-EVIDENTD = os.path.join(BUILD, "daemon", "evidentd")
-CTL = os.path.join(BUILD, "tools", "evidentctl")
-PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-TIMEOUT = 300 if os.environ.get("EVIDENT_SANITIZE", "none") not in ("", "none") else 120
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_incidents import CTL, PY, ROOT, TIMEOUT, Daemon  # noqa: E402
 
 # Every method a daemon audit runs for a model file (lime is not run by daemon audits yet; add
 # it here when it is: the comparison below covers whatever the audit recorded).
@@ -58,19 +51,6 @@ def demo_config():
         if n != 1:
             raise AssertionError("evidentd-demo.conf has no single %r line" % key)
     return text
-
-
-def ctl(vault, *args):
-    r = subprocess.run([CTL, "--vault", vault] + list(args), capture_output=True, text=True,
-                       timeout=TIMEOUT)
-    if r.returncode:
-        raise AssertionError("evidentctl %s: exit %d: %s" % (" ".join(args), r.returncode,
-                                                              r.stderr))
-    return r.stdout
-
-
-def show(vault, seq):
-    return json.loads(ctl(vault, "--json", "show", str(seq)))
 
 
 def vault_blobs(vault, tmp):
@@ -105,52 +85,39 @@ class AuditMatchesExplain(unittest.TestCase):
         if not shutil.which("mdb_dump"):
             raise unittest.SkipTest("mdb_dump (lmdb-utils) is not installed")
         cls.tmp = tempfile.mkdtemp(prefix="evident-parity-")
-        cls.vault = os.path.join(cls.tmp, "vault")
-        sock, conf = os.path.join(cls.tmp, "s.sock"), os.path.join(cls.tmp, "evidentd.conf")
-        with open(conf, "w") as f:
-            f.write(demo_config())
-        with open(os.path.join(cls.tmp, "evidentd.log"), "w") as log:
-            d = subprocess.Popen([EVIDENTD, "--vault", cls.vault, "--socket", sock,
-                                  "--config", conf], stderr=log)
-            try:
-                end = time.monotonic() + TIMEOUT
-                while not os.path.exists(sock) and d.poll() is None:
-                    if time.monotonic() > end:
-                        raise AssertionError("evidentd did not create its socket")
-                    time.sleep(0.02)
-                # the demo's stream, shortened: 300 routine decisions and 6 of the crash
-                r = subprocess.run([PY, os.path.join(ROOT, "tools", "demo", "trading.py"), sock,
-                                    os.path.join(cls.tmp, "demo"), "--normal", "300",
-                                    "--crash", "6"], capture_output=True, text=True,
-                                   timeout=TIMEOUT)
-                if r.returncode:
-                    raise AssertionError("trading.py: %s %s" % (r.stdout[-2000:],
-                                                                r.stderr[-2000:]))
-            finally:
-                if d.poll() is None:
-                    d.send_signal(signal.SIGTERM)  # a drain waits for the audits
-                    d.wait(TIMEOUT)
-        if d.returncode:
-            raise AssertionError("evidentd exited %d" % d.returncode)
-        lines = ctl(cls.vault, "--json", "log", "--type", "audit").splitlines()
-        cls.audits = [show(cls.vault, json.loads(line)["seq"]) for line in lines]
-        cls.blobs = vault_blobs(cls.vault, cls.tmp)
+        cls.d = Daemon(cls.tmp, demo_config())
+        cls.d.start()
+        try:  # the demo's stream, shortened: 300 routine decisions and 6 of the crash
+            r = subprocess.run([PY, os.path.join(ROOT, "tools", "demo", "trading.py"),
+                                cls.d.sock, os.path.join(cls.tmp, "demo"), "--normal", "300",
+                                "--crash", "6"], capture_output=True, text=True,
+                               timeout=TIMEOUT)
+        finally:
+            rc = cls.d.stop()  # a drain waits for the audits
+        if r.returncode or rc:
+            raise AssertionError("demo failed (%d, daemon %d): %s %s" % (
+                r.returncode, rc, r.stdout[-2000:], r.stderr[-2000:]))
+        cls.audits = cls.d.entries("audit")
+        cls.blobs = vault_blobs(cls.d.vault, cls.tmp)
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def show(self, seq):
+        return json.loads(self.d.ctl("--json", "show", str(seq)).stdout)
+
     def inputs(self, doc, n):
         """Files and options for `evidentctl explain` with the audit's inputs, from the
         vault."""
         params = doc["params"]
-        record = show(self.vault, doc["record_seq"])["payload"]
+        record = self.show(doc["record_seq"])["payload"]
         self.assertEqual((record["model_id"], record["model_version"]),
                          (doc["model_id"], doc["model_version"]))
-        (model,) = [m for m in (json.loads(line) for line in ctl(
-            self.vault, "--json", "log", "--type", "model").splitlines())
-            if (m["model_id"], m["model_version"]) == (doc["model_id"], doc["model_version"])]
-        manifest = show(self.vault, model["seq"])["payload"]["manifest"]
+        (manifest,) = [m["payload"]["manifest"] for m in self.d.entries("model")
+                       if (m["payload"]["manifest"]["model_id"],
+                           m["payload"]["manifest"]["version"]) == (doc["model_id"],
+                                                                    doc["model_version"])]
         names = [f["name"] for f in manifest["features"]]
         artifact = self.blobs[params["artifact_sha256"]]
         self.assertEqual(hashlib.sha256(artifact).hexdigest(), manifest["artifact_sha256"])
