@@ -190,104 +190,6 @@ class Client:
             self.problem("protocol", "unexpected frame %s" % kind)
 
 
-class Vault:
-    """What the checks know about the vault, read incrementally: it is append-only, and a
-    full verify after each kill shows that what was read before has not changed."""
-
-    def __init__(self, d, problem):
-        self.d = d
-        self.problem = problem
-        self.size = 0
-        self.last_ts = 0
-        self.type_of = {}  # seq -> entry type, for the entries that are not records
-        self.rec_seqs = collections.defaultdict(list)  # request id -> [seq]
-        self.rid_of = {}  # record seq -> request id
-        self.starts = []  # seqs of START entries
-        self.unread_incidents = []  # (seq, timestamp) of incidents not looked up yet
-        self.incidents = {}  # incident seq -> (record_seq, trigger, status)
-        self.incident_of = {}  # (record_seq, trigger) -> incident seq
-        self.expected = set()  # (record_seq, trigger) that must have an incident
-        self.payload = {}  # seq -> decoded verdict / audit / notice payload
-
-    def refresh(self):
-        """Reads the entries appended since the last call."""
-        for e in self.d.ctl_json_lines("log", "--from", str(self.size)):
-            seq = e["seq"]
-            if seq != self.size:
-                raise Violation("evidentctl log: entry %d follows %d" % (seq, self.size - 1))
-            self.size += 1
-            t = e["type"]
-            if e["timestamp_ns"] < self.last_ts:
-                self.problem("vault", "entry %d: its timestamp goes back" % seq)
-            self.last_ts = e["timestamp_ns"]
-            if t == "record":
-                rid = e["request_id"]
-                self.rec_seqs[rid].append(seq)
-                self.rid_of[seq] = rid
-                if len(self.rec_seqs[rid]) > 1:
-                    self.problem("stored twice", "record %s at seqs %s" % (
-                        rid, self.rec_seqs[rid]))
-                    continue
-                client, i = cl.parse_request_id(rid)
-                for trig in cl.fires(client, i):
-                    self.expected.add((seq, trig))
-                continue
-            self.type_of[seq] = t
-            if t == "incident":
-                self.unread_incidents.append((seq, e["timestamp_ns"]))
-            elif t == "lifecycle" and e.get("event") == "START":
-                self.starts.append(seq)
-
-    def refresh_incidents(self):
-        """Looks up the incidents appended since the last call (evidentctl incidents)."""
-        fresh, self.unread_incidents = self.unread_incidents, []
-        if not fresh:
-            return
-        since = "@%d" % (min(ts for _, ts in fresh) // 10 ** 9 - 1)
-        got = {r["id"]: r for r in self.d.ctl_json_lines("incidents", "--since", since)}
-        for s, _ in fresh:
-            if s not in got:
-                raise Violation("incident %d is in the log but not in evidentctl incidents" % s)
-            self.add_incident(got[s])
-
-    def add_incident(self, r):
-        key = (r["record_seq"], r["trigger"])
-        self.incidents[r["id"]] = (r["record_seq"], r["trigger"], r["status"])
-        rid = self.rid_of.get(r["record_seq"])
-        if rid is None:
-            self.problem("incident", "incident %d names entry %d, not a record" % (
-                r["id"], r["record_seq"]))
-        elif key not in self.expected:
-            self.problem("incident", "incident %d: rule %s fired on record %d (%s), which it "
-                         "does not match" % (r["id"], r["trigger"], r["record_seq"], rid))
-        elif key in self.incident_of:
-            self.problem("incident twice", "record %d (%s) has two incidents for rule %s: %d "
-                         "and %d" % (key[0], rid, key[1], self.incident_of[key], r["id"]))
-        elif r["request_id"] != rid or r["client"] != cl.parse_request_id(rid)[0]:
-            self.problem("incident", "incident %d names %s/%s, its record is %s" % (
-                r["id"], r["client"], r["request_id"], rid))
-        else:
-            self.incident_of[key] = r["id"]
-
-    def missing_incidents(self):
-        return sorted(self.expected - set(self.incident_of))
-
-    def refresh_payloads(self):
-        """Decodes the verdict, audit and notice entries not decoded yet (mdb_dump)."""
-        want = {s for s, t in self.type_of.items()
-                if t in ("verdict", "audit", "notice") and s not in self.payload}
-        if not want:
-            return
-        raw = cl.dump_payloads(self.d.vault, want)
-        for s in sorted(want):
-            if s not in raw:
-                raise Violation("entry %d (%s) has no payload" % (s, self.type_of[s]))
-            m = {"verdict": cl.epb.VerdictEntry, "audit": cl.epb.AuditEntry,
-                 "notice": cl.epb.NoticeEntry}[self.type_of[s]]()
-            m.ParseFromString(raw[s])
-            self.payload[s] = m
-
-
 class Loop:
     def __init__(self, args):
         self.args = args
@@ -298,7 +200,7 @@ class Loop:
         self.d = cl.Daemon(args.build, self.work, self.vault_dir, CONFIG)
         self.problems = collections.OrderedDict()  # kind -> [messages], in order found
         self.lock = threading.Lock()
-        self.v = Vault(self.d, self.problem)
+        self.v = cl.Vault(self.d, self.problem)
         self.fired = threading.Event()
         self.clients = [Client("c%d" % k, self) for k in range(N_CLIENTS)]
         self.stats = collections.Counter()
