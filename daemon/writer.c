@@ -145,8 +145,8 @@ static void sign(struct writer *w)
 		return;
 	}
 	if (rc != w->sign_failed)
-		log_error("signing a checkpoint of %" PRIu64 " entries failed: %s%s; retrying", size,
-		          strerror(-rc),
+		log_error("signing a checkpoint of %" PRIu64 " entries failed: %s%s; retrying",
+		          size, strerror(-rc),
 		          rc == -EUCLEAN ? " (the vault does not extend its last checkpoint: "
 		                           "run evidentctl verify)"
 		                         : "");

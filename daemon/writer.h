@@ -66,9 +66,9 @@ struct writer {
 	struct writer_policy policy; /* under lock; the thread works on a copy */
 	/* writer thread only: the signed head and when the tail must be signed */
 	uint64_t signed_size;
-	uint64_t sign_due_ns; /* monotonic; 0: nothing unsigned */
-	int sign_failed;      /* the last signing error (logged once), 0 */
-	size_t queued_jobs;   /* loop thread's view: enqueued and not yet done */
+	uint64_t sign_due_ns;               /* monotonic; 0: nothing unsigned */
+	int sign_failed;                    /* the last signing error (logged once), 0 */
+	size_t queued_jobs;                 /* loop thread's view: enqueued and not yet done */
 	atomic_uint_fast64_t busy_since_ns; /* 0 when idle: for the watchdog */
 	atomic_uint_fast64_t commits, entries, checkpoints;
 };
