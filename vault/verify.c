@@ -661,7 +661,8 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 			struct vault_leaf leaf;
 			int rc;
 
-			if (bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp))
+			if (w->pruned.n &&
+			    bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp))
 				continue;
 			vault__be64(key, seq);
 			rc = mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &k, &d);
@@ -778,7 +779,9 @@ static int check_dedup(struct walk *w)
 			      "dedup key (%s) names entry %" PRIu64 ", beyond the log", text, seq);
 			break;
 		}
-		if (bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp)) {
+		/* (no prune entries: v is NULL, which bsearch must not get) */
+		if (w->pruned.n &&
+		    bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp)) {
 			if (u64vec_push(&at_pruned, seq) < 0) {
 				rc = -ENOMEM;
 				goto out;
