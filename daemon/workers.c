@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "daemon.h"
 #include "entry.pb-c.h"
+#include "evident/invariant.h"
 #include "evident_version.h"
 #include "log.h"
 #include "registry.h"
@@ -252,6 +253,8 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 		reasons = (const char *const *)&late;
 		n_reasons = 1;
 	}
+	/* the promise of the deadline: after it, only PENDING */
+	INVARIANT(action == EVIDENT__V1__VERDICT__ACTION__PENDING || now < vw->deadline_ns);
 	vw->answered = true;
 	v.request_id = vw->request_id;
 	v.has_seq = vw->durable;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "evident/invariant.h"
 #include "log.h"
 
 static uint64_t mono_ns(void)
@@ -28,6 +29,7 @@ static void on_done(uv_async_t *a)
 	pthread_mutex_unlock(&w->lock);
 	while (j) {
 		struct job *next = j->next;
+		INVARIANT(w->queued_jobs > 0);
 		w->queued_jobs--;
 		j->done(j);
 		j = next;
@@ -77,6 +79,7 @@ static void commit_batch(struct writer *w, struct job *first, struct job *end, s
 		memcpy(in + k, j->in, j->n * sizeof(*in));
 		k += j->n;
 	}
+	INVARIANT(k == total);
 	rc = vault_append(w->vault, in, total, res);
 	atomic_fetch_add(&w->commits, 1);
 	if (rc == -EINVAL) {
@@ -133,6 +136,8 @@ static uint64_t sign_delay_ns(const struct writer_policy *p)
 static void sign(struct writer *w)
 {
 	uint64_t size = vault_size(w->vault);
+
+	INVARIANT(size >= w->signed_size); /* the tree only grows */
 	int rc = vault_checkpoint_sign(w->vault, NULL);
 
 	if (rc == 0) {

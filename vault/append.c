@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evident/invariant.h"
 #include "internal.h"
 
 /* What a transaction changes in the writer's memory; installed only after commit. */
@@ -103,6 +104,7 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 	unsigned level = 0;
 	int rc;
 
+	INVARIANT(h->size >= v->size); /* the batch's head starts at the committed one */
 	leaf.timestamp_ns = now_ns();
 	if (leaf.timestamp_ns < h->last_ts)
 		leaf.timestamp_ns = h->last_ts; /* the clock stepped back: keep time order */
@@ -140,6 +142,7 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 		if (rc)
 			return vault__err_from_mdb(rc);
 	}
+	INVARIANT(level < 64); /* a tree of at most 2^64 leaves */
 	memcpy(h->frontier[level], node, 32);
 
 	/* Everything but the bulk type is indexed by type, so models, incidents and the like
