@@ -409,6 +409,10 @@ class Vault:
             if e["timestamp_ns"] < self.last_ts:
                 self.problem("vault", "entry %d: its timestamp goes back" % seq)
             self.last_ts = e["timestamp_ns"]
+            if t == "record" and "request_id" not in e:
+                self.problem("entry unreadable", "record entry %d: %s" % (
+                    seq, e.get("payload_problem", "no request id")))
+                continue
             if t == "record":
                 rid = e["request_id"]
                 self.rec_seqs[rid].append(seq)
@@ -435,9 +439,18 @@ class Vault:
         since = "@%d" % (min(ts for _, ts in fresh) // 10 ** 9 - 1)
         got = {r["id"]: r for r in self.d.ctl_json_lines("incidents", "--since", since)}
         for s, _ in fresh:
-            if s not in got:
-                raise Violation("incident %d is in the log but not in evidentctl incidents" % s)
-            self.add_incident(got[s])
+            if s in got:
+                self.add_incident(got[s])
+            else:  # (evidentctl incidents leaves out an incident it cannot decode)
+                self.problem("entry unreadable", "incident entry %d is not listed by evidentctl "
+                             "incidents (evidentctl show: %s)" % (s, self.show_problem(s)))
+
+    def show_problem(self, seq):
+        try:
+            p = json.loads(self.d.ctl("--json", "show", str(seq)).stdout)["payload"]
+            return p.get("problem", "decodes")
+        except (Violation, ValueError, KeyError):
+            return "?"
 
     def add_incident(self, r):
         key = (r["record_seq"], r["trigger"])
@@ -473,5 +486,10 @@ class Vault:
                 raise Violation("entry %d (%s) has no payload" % (s, self.type_of[s]))
             m = {"verdict": epb.VerdictEntry, "audit": epb.AuditEntry,
                  "notice": epb.NoticeEntry}[self.type_of[s]]()
-            m.ParseFromString(raw[s])
+            try:
+                m.ParseFromString(raw[s])
+            except Exception as e:  # google.protobuf.message.DecodeError
+                self.problem("entry unreadable", "%s entry %d does not decode: %s" % (
+                    self.type_of[s], s, e))
+                m = None  # (left out of the checks)
             self.payload[s] = m

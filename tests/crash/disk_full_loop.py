@@ -329,6 +329,8 @@ class Loop:
         named = collections.defaultdict(list)
         decided = collections.defaultdict(list)
         for s, m in sorted(v.payload.items()):
+            if m is None:
+                continue
             t = v.type_of[s]
             if t in ("audit", "notice") and m.HasField("incident_seq"):
                 named[m.incident_seq].append(s)

@@ -427,6 +427,8 @@ class Loop:
     def check_verdicts(self, final):
         per_record = collections.defaultdict(list)
         for s, m in sorted(self.v.payload.items()):
+            if m is None:
+                continue
             if self.v.type_of[s] != "verdict":
                 continue
             rid = m.verdict.request_id
@@ -495,6 +497,8 @@ class Loop:
     def check_audits(self, final):
         named = collections.defaultdict(list)
         for s, m in sorted(self.v.payload.items()):
+            if m is None:
+                continue
             if self.v.type_of[s] in ("audit", "notice") and m.HasField("incident_seq"):
                 named[m.incident_seq].append(s)
         for iid, seqs in named.items():
