@@ -243,13 +243,15 @@ void ex_oracle_close(struct ex_oracle *o);
 /* The response parser (exposed for tests and fuzzing): one delimited PredictResponse from
  * buf[0..len). expected_outputs 0 means "learn it" (the probe): 1..EX_ORACLE_MAX_OUTPUTS are
  * accepted and out needs room for n_rows x EX_ORACLE_MAX_OUTPUTS values; otherwise out needs
- * n_rows x expected_outputs. Checks request_id, `error`, n_outputs, the number of values and
- * that every value is finite, then copies the values to out (caller-owned) and sets
- * *ret_outputs and *ret_consumed (header + body bytes). Returns 0; -EAGAIN when buf holds
- * only part of the message (read more and call again); -EPROTO with a reason in err (a
- * length prefix over max_bytes or malformed, a body that does not decode, any check above);
- * with -EPROTO *ret_consumed is the message's length when it was an `error` answer to this
- * request_id (the stream is still in step: the caller may keep reading it), else 0. */
+ * n_rows x expected_outputs. Checks request_id (when the response carries one; without one it
+ * is the answer to this request, the only one a process has outstanding), `error`,
+ * n_outputs, the number of values and that every value is finite, then copies the values to
+ * out (caller-owned) and sets *ret_outputs and *ret_consumed (header + body bytes). Returns
+ * 0; -EAGAIN when buf holds only part of the message (read more and call again); -EPROTO
+ * with a reason in err (a length prefix over max_bytes or malformed, a body that does not
+ * decode, any check above); with -EPROTO *ret_consumed is the message's length when it was
+ * an `error` answer to this request_id or without one (the stream is still in step: the
+ * caller may keep reading it), else 0. */
 int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, uint64_t request_id,
                              size_t n_rows, size_t expected_outputs, double *out,
                              size_t *ret_outputs, size_t *ret_consumed, char *err, size_t err_size);

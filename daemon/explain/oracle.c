@@ -233,20 +233,20 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
 		                "response field %s (strings must be UTF-8 without NUL)", text);
 	}
 	uint64_t want = (uint64_t)n_rows * (r->has_n_outputs ? r->n_outputs : 0);
+	/* A process has one request outstanding at a time, so an answer without request_id is
+	 * the answer to that request (the protocol's minimal form); one that carries an id must
+	 * carry this request's. */
+	bool in_step = !r->has_request_id || r->request_id == request_id;
 	if (r->error) {
 		sanitize(r->error, strlen(r->error), text, sizeof(text));
 		ex__fail(err, err_size, rc, "the oracle answered with error \"%s\"", text);
-		if (r->has_request_id && r->request_id == request_id)
+		if (in_step)
 			*ret_consumed = (size_t)h + (size_t)body_len; /* still in step */
-	} else if (!r->has_request_id || r->request_id != request_id) {
-		if (r->has_request_id)
-			ex__fail(err, err_size, rc,
-			         "response carries request_id %" PRIu64 ", expected %" PRIu64
-			         " (answers out of order?)",
-			         r->request_id, request_id);
-		else
-			ex__fail(err, err_size, rc,
-			         "response has no request_id (expected %" PRIu64 ")", request_id);
+	} else if (!in_step) {
+		ex__fail(err, err_size, rc,
+		         "response carries request_id %" PRIu64 ", expected %" PRIu64
+		         " (answers out of order?)",
+		         r->request_id, request_id);
 	} else if (!r->has_n_outputs || r->n_outputs == 0) {
 		ex__fail(err, err_size, rc, "response has n_outputs %s",
 		         r->has_n_outputs ? "0" : "missing");

@@ -18,6 +18,10 @@
  *   count           answers one value too few
  *   nan             answers NaN as the first value
  *   badid           answers with request_id + 1
+ *   noid            correct (as sum), but no answer carries a request_id, the probe's
+ *                   included (the protocol's minimal form)
+ *   noid-error      as noid, and every request after the probe gets an `error` without
+ *                   request_id
  *   error           answers with `error` set ("model exploded")
  *   garbage         writes text to stdout instead of an answer
  *   huge            writes a length prefix of 1 GiB
@@ -136,9 +140,10 @@ static void answer(const char *mode, long arg, unsigned served,
 		write_all(1, hdr, frame_header_encode(1u << 30, hdr));
 		return;
 	}
-	if (!probe && !strcmp(mode, "error")) {
+	bool noid = !strncmp(mode, "noid", 4);
+	if (!probe && (!strcmp(mode, "error") || !strcmp(mode, "noid-error"))) {
 		r.error = "model exploded";
-		r.has_request_id = 1;
+		r.has_request_id = !noid;
 		r.request_id = q->request_id;
 		send_response(&r);
 		return;
@@ -171,7 +176,7 @@ static void answer(const char *mode, long arg, unsigned served,
 	r.values = v;
 	if (!probe && !strcmp(mode, "nan"))
 		v[0] = NAN;
-	r.has_request_id = 1;
+	r.has_request_id = !noid;
 	r.request_id = q->request_id + (!probe && !strcmp(mode, "badid"));
 	send_response(&r);
 	free(v);

@@ -4,7 +4,8 @@
  * by threads, and a faulty oracle (tests/common/faulty_oracle.c) that crashes, hangs, answers
  * late, answers the wrong shape, NaN, the wrong id, an error or garbage; every failure must
  * give the right errno and a message naming the problem, within the timeout plus slack, and
- * leave no descriptor or child process behind.
+ * leave no descriptor or child process behind. Answers without request_id (the protocol's
+ * minimal form) are accepted in order.
  *
  *     test_explain_oracle EVIDENT_ORACLE FAULTY_ORACLE */
 #include <dirent.h>
@@ -513,6 +514,40 @@ START_TEST(ex_oracle_predict_wrong_answers)
 }
 END_TEST
 
+/* An oracle that never sends request_id (the protocol's minimal form) is served in order: the
+ * probe, batches split over two processes, and an `error` answer that keeps the process. */
+START_TEST(ex_oracle_predict_answers_without_request_id)
+{
+	struct ex_oracle *o;
+	struct ex_oracle_stats st;
+	char err[EX_ERR_MAX];
+	double x[500 * 5], out[500];
+
+	for (size_t i = 0; i < 500 * 5; i++)
+		x[i] = (double)(i % 97) / 4;
+	ck_assert_msg(open_faulty("noid", 2, 5000, 16, &o, err) == 0, "%s", err);
+	for (size_t n = 1; n <= 500; n += 99) {
+		ck_assert_msg(ex_oracle_predict(o, x, n, out, err, sizeof(err)) == 0,
+		              "%zu rows: %s", n, err);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_double_eq(out[i], sum_expected(x + 5 * i, 5, 0));
+	}
+	ex_oracle_get_stats(o, &st);
+	ck_assert_uint_eq(st.restarts + st.crashes + st.bad_responses + st.timeouts, 0);
+	ex_oracle_close(o);
+
+	ck_assert_msg(open_faulty("noid-error", 1, 5000, 0, &o, err) == 0, "%s", err);
+	for (int call = 0; call < 2; call++) {
+		ck_assert_int_eq(ex_oracle_predict(o, x, 10, out, err, sizeof(err)), -EPROTO);
+		ASSERT_MSG(err, "the oracle answered with error \"model exploded\"");
+	}
+	ex_oracle_get_stats(o, &st);
+	ck_assert_uint_eq(st.restarts + st.crashes + st.bad_responses, 0);
+	ex_oracle_close(o);
+	ck_assert(no_children());
+}
+END_TEST
+
 START_TEST(ex_oracle_predict_timeouts)
 {
 	struct ex_oracle *o;
@@ -713,7 +748,7 @@ START_TEST(ex_oracle_parse_response_checks_everything)
 	    {3, 6, 9, NULL, "n_outputs 3, expected 2"},
 	    {2, 5, 9, NULL, "5 values for 3 rows x 2 outputs (expected 6)"},
 	    {2, 6, 8, NULL, "request_id 8, expected 9"},
-	    {2, 6, UINT64_MAX, NULL, "no request_id"},
+	    {2, 6, 8, "refused", "error \"refused\""},
 	    {UINT32_MAX, 6, 9, NULL, "n_outputs missing"},
 	    {0, 0, 9, NULL, "n_outputs 0"},
 	    {2, 6, 9, "out of\nmemory", "error \"out of?memory\""},
@@ -725,8 +760,25 @@ START_TEST(ex_oracle_parse_response_checks_everything)
 		                                          &used, err, sizeof(err)),
 		                 -EPROTO);
 		ASSERT_MSG(err, bad[t].expect);
-		ck_assert_uint_eq(used, bad[t].error ? len : 0); /* only an error stays in step */
+		/* only an error to this request (or to no request_id) stays in step */
+		ck_assert_uint_eq(used, bad[t].error && bad[t].id != 8 ? len : 0);
 	}
+	/* the minimal form: no request_id is the answer to the one request outstanding */
+	len = encode(buf, 2, v, 6, UINT64_MAX, NULL);
+	memset(out, 0, sizeof(out));
+	ck_assert_int_eq(ex_oracle_parse_response(buf, len, 1 << 20, 9, 3, 2, out, &outputs, &used,
+	                                          err, sizeof(err)),
+	                 0);
+	ck_assert_uint_eq(used, len);
+	ck_assert_uint_eq(outputs, 2);
+	for (size_t i = 0; i < 6; i++)
+		ck_assert_double_eq(out[i], v[i]);
+	len = encode(buf, 2, v, 6, UINT64_MAX, "refused");
+	ck_assert_int_eq(ex_oracle_parse_response(buf, len, 1 << 20, 9, 3, 2, out, &outputs, &used,
+	                                          err, sizeof(err)),
+	                 -EPROTO);
+	ASSERT_MSG(err, "error \"refused\"");
+	ck_assert_uint_eq(used, len);
 	/* learning refuses too many outputs */
 	double *many = calloc(EX_ORACLE_MAX_OUTPUTS + 1, sizeof(double));
 	uint8_t *big = malloc(16 * EX_ORACLE_MAX_OUTPUTS);
@@ -793,6 +845,7 @@ static Suite *oracle_suite(void)
 	tcase_add_test(tc, ex_oracle_predict_refused_row);
 	tcase_add_test(tc, ex_oracle_predict_threads_share_a_pool);
 	tcase_add_test(tc, ex_oracle_predict_wrong_answers);
+	tcase_add_test(tc, ex_oracle_predict_answers_without_request_id);
 	tcase_add_test(tc, ex_oracle_predict_timeouts);
 	tcase_add_test(tc, ex_oracle_predict_crashes);
 	suite_add_tcase(s, tc);
