@@ -676,7 +676,7 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 {
 	struct vault *v;
 	char path[PATH_MAX], detail[256] = "";
-	bool write = flags & VAULT_OPEN_WRITE;
+	bool write = flags & VAULT_OPEN_WRITE, in_data = false;
 	int data_fd = -1;
 	struct stat st;
 	int rc;
@@ -788,22 +788,18 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 			goto fail;
 	} else {
 		close(data_fd);
+		/* the open's own hold: transactions take it from now on */
 		if (v->nolock)
-			rlock_release(
-			    v); /* the open's own hold: transactions take it from now on */
+			rlock_release(v);
 	}
 	*ret = v;
 	return 0;
 fail_data:
 	/* Problems found in data.mdb are named as "data.mdb: page N: ..." */
-	if ((rc == -EUCLEAN || rc == -EBADMSG) && detail[0] && strncmp(detail, "page ", 5) == 0) {
-		char named[sizeof(detail)];
-		snprintf(named, sizeof(named), "data.mdb: %s", detail);
-		memcpy(detail, named, sizeof(detail));
-	}
+	in_data = (rc == -EUCLEAN || rc == -EBADMSG) && strncmp(detail, "page ", 5) == 0;
 fail:
 	if (err && err_size)
-		snprintf(err, err_size, "%s", detail);
+		snprintf(err, err_size, "%s%s", in_data ? "data.mdb: " : "", detail);
 	if (data_fd >= 0)
 		close(data_fd);
 	vault_close(v);

