@@ -166,6 +166,38 @@ int tamper_delete_payload(const char *dir, uint64_t seq)
 	return t_close(&t, t_del(&t, "payloads", seq));
 }
 
+/* Stores db's value at seq under the key to instead. */
+static int move_in(struct tenv *t, const char *db, uint64_t seq, uint64_t to)
+{
+	MDB_dbi dbi = t_db(t, db);
+	uint8_t k1[8], k2[8];
+	MDB_val a = {8, k1}, b = {8, k2}, d;
+	be64(k1, seq);
+	be64(k2, to);
+	if (mdb_get(t->txn, dbi, &a, &d))
+		return -ENOENT;
+	void *copy = malloc(d.mv_size + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, d.mv_data, d.mv_size);
+	d.mv_data = copy;
+	int rc = mdb_put(t->txn, dbi, &b, &d, 0) || mdb_del(t->txn, dbi, &a, NULL) ? -EIO : 0;
+	free(copy);
+	return rc;
+}
+
+int tamper_move_entry(const char *dir, uint64_t seq, uint64_t to)
+{
+	struct tenv t;
+	int rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	rc = move_in(&t, "leaves", seq, to);
+	if (rc == 0)
+		rc = move_in(&t, "payloads", seq, to);
+	return t_close(&t, rc);
+}
+
 static int swap_in(struct tenv *t, const char *db, uint64_t seq)
 {
 	MDB_dbi dbi = t_db(t, db);

@@ -14,6 +14,8 @@ int tamper_forge_leaf(const char *dir, uint64_t seq);
 int tamper_delete_entry(const char *dir, uint64_t seq);
 int tamper_delete_payload(const char *dir, uint64_t seq);
 int tamper_swap_entries(const char *dir, uint64_t seq); /* swaps seq and seq+1 */
+/* Stores entry seq (leaf and payload) under the key to instead: a damaged key. */
+int tamper_move_entry(const char *dir, uint64_t seq, uint64_t to);
 /* Clean rollback to n entries: leaves, payloads, nodes and stored checkpoints beyond are
  * deleted, as if the log had never grown. Only a checkpoint kept elsewhere reveals it. */
 int tamper_truncate(const char *dir, uint64_t n);

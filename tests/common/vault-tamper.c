@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vault-tamper: command-line front end of tamper.c for integration tests (never installed).
  *   vault-tamper DIR payload SEQ [OFFSET] | leaf SEQ OFFSET | forge SEQ | delete SEQ |
- *                    unpayload SEQ | swap SEQ | truncate N | node LEVEL INDEX | blob OFFSET |
+ *                    unpayload SEQ | swap SEQ | move SEQ TO | truncate N | node LEVEL INDEX |
+ *                    blob OFFSET |
  *                    uncheckpoint - | rewrite SEQ | dedup-put CLIENT REQUEST SEQ |
  *                    dedup-del CLIENT REQUEST */
 #include <stdio.h>
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
 		rc = tamper_delete_payload(dir, a);
 	else if (!strcmp(act, "swap"))
 		rc = tamper_swap_entries(dir, a);
+	else if (!strcmp(act, "move") && argc > 4)
+		rc = tamper_move_entry(dir, a, b);
 	else if (!strcmp(act, "truncate"))
 		rc = tamper_truncate(dir, a);
 	else if (!strcmp(act, "node"))

@@ -42,11 +42,11 @@ def sha256_file(path):
 
 
 def vault_state(vault):
-    """What a reader must never change: data.mdb's bytes and the files other than lock.mdb."""
+    """What a reader must never change: every file of the vault, lock.mdb included (no daemon
+    runs on these vaults, so evidentctl reads without LMDB's lock file), and which files exist
+    (a reader creates none)."""
     files = {}
     for name in sorted(os.listdir(vault)):
-        if name == "lock.mdb":
-            continue
         path = os.path.join(vault, name)
         if not os.path.isfile(path):
             files[name] = "dir"
