@@ -611,6 +611,39 @@ static int do_flip(struct run *r, json_t *o, char *err, size_t err_size)
 	return rc;
 }
 
+/* LIME's configuration in this audit: the request's, explain's defaults filled in, on the
+ * audit's seed and the decision output (what params.lime records). */
+static struct ex_lime_config lime_config(const struct run *r)
+{
+	struct ex_lime_config c = r->rq->lime;
+
+	c.seed = r->rq->seed;
+	c.output = r->out;
+	ex_lime_config_resolve(&c, r->am->M);
+	return c;
+}
+
+/* LIME of the decision output, as `evidentctl explain --method lime` computes it on
+ * --background: bins fitted on every background row (the categorical features as levels). */
+static int do_lime(struct run *r, json_t *o, char *err, size_t err_size)
+{
+	const struct audit_model *am = r->am;
+	struct ex_lime_config c = lime_config(r);
+	struct ex_lime_bins *bins;
+	struct ex_lime_result res;
+	int rc = ex_lime_bins_fit(r->bg->rows, r->bg->n, am->M, r->info, &bins, err, err_size);
+
+	if (rc < 0)
+		return rc;
+	rc = ex_lime(&am->f, bins, r->rq->x, &c, &res, err, err_size);
+	ex_lime_bins_free(bins);
+	if (rc < 0)
+		return rc;
+	rc = audit_json_lime(o, &res, r->fx, am->G, r->out, names(r), r->rq->seed);
+	ex_lime_result_free(&res);
+	return rc;
+}
+
 static int do_adversarial(struct run *r, json_t *o, char *err, size_t err_size)
 {
 	const struct audit_model *am = r->am;
@@ -847,6 +880,19 @@ static bool wants(const struct audit_request *rq, const char *m)
 	return false;
 }
 
+static const char *const lime_selections[] = {
+    [EX_LIME_AUTO] = "auto",
+    [EX_LIME_NONE] = "none",
+    [EX_LIME_FORWARD] = "forward",
+    [EX_LIME_HIGHEST_WEIGHTS] = "highest_weights",
+};
+
+static const char *lime_selection_name(enum ex_lime_selection s)
+{
+	return (size_t)s < sizeof(lime_selections) / sizeof(lime_selections[0]) ? lime_selections[s]
+	                                                                        : "auto";
+}
+
 static json_t *params_json(const struct run *r, const char *digest)
 {
 	const struct audit_model *am = r->am;
@@ -875,7 +921,72 @@ static json_t *params_json(const struct run *r, const char *digest)
 	json_object_set_new(p, "review_below", aj_real(r->rq->review_below));
 	json_object_set_new(p, "background_size", aj_u64(am->background_size));
 	json_object_set_new(p, "software", json_string("evidentd " EVIDENT_VERSION));
+	if (wants(r->rq, "lime")) {
+		struct ex_lime_config c = lime_config(r);
+		json_t *l = json_object();
+		json_object_set_new(l, "samples", aj_u64(c.n_samples));
+		json_object_set_new(l, "repeats", aj_u64(c.n_repeats));
+		json_object_set_new(l, "features", aj_u64(c.n_select));
+		json_object_set_new(l, "selection", json_string(lime_selection_name(c.selection)));
+		json_object_set_new(l, "kernel_width", aj_real(c.kernel_width));
+		json_object_set_new(l, "alpha", aj_real(c.alpha));
+		json_object_set_new(l, "min_jaccard", aj_real(c.min_jaccard));
+		json_object_set_new(l, "max_samples", aj_u64(c.max_samples));
+		json_object_set_new(p, "lime", l);
+	}
 	return p;
+}
+
+/* A count or a real of params.lime into *v; false when the member is there but not a
+ * non-negative number. */
+static bool lime_size(const json_t *l, const char *key, size_t *v)
+{
+	const json_t *j = json_object_get(l, key);
+	if (!j)
+		return true;
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		return false;
+	*v = (size_t)json_integer_value(j);
+	return true;
+}
+
+static bool lime_real(const json_t *l, const char *key, double *v)
+{
+	const json_t *j = json_object_get(l, key);
+	if (!j)
+		return true;
+	if (!json_is_number(j) || !(json_number_value(j) >= 0))
+		return false;
+	*v = json_number_value(j);
+	return true;
+}
+
+int audit_lime_params(const json_t *params, struct ex_lime_config *c)
+{
+	const json_t *l = json_object_get(params, "lime"), *sel;
+
+	memset(c, 0, sizeof(*c));
+	if (!l)
+		return 0;
+	if (!json_is_object(l))
+		return -EINVAL;
+	if (!lime_size(l, "samples", &c->n_samples) || !lime_size(l, "repeats", &c->n_repeats) ||
+	    !lime_size(l, "features", &c->n_select) ||
+	    !lime_size(l, "max_samples", &c->max_samples) ||
+	    !lime_real(l, "kernel_width", &c->kernel_width) || !lime_real(l, "alpha", &c->alpha) ||
+	    !lime_real(l, "min_jaccard", &c->min_jaccard))
+		return -EINVAL;
+	if ((sel = json_object_get(l, "selection"))) {
+		size_t k = 0;
+		for (; k < sizeof(lime_selections) / sizeof(lime_selections[0]); k++)
+			if (json_is_string(sel) &&
+			    !strcmp(json_string_value(sel), lime_selections[k]))
+				break;
+		if (k == sizeof(lime_selections) / sizeof(lime_selections[0]))
+			return -EINVAL;
+		c->selection = (enum ex_lime_selection)k;
+	}
+	return 0;
 }
 
 static int run_method(struct run *r, const char *m, json_t *o, char *err, size_t err_size)
@@ -888,10 +999,9 @@ static int run_method(struct run *r, const char *m, json_t *o, char *err, size_t
 		return do_counterfactual(r, o, err, err_size);
 	if (!strcmp(m, "adversarial"))
 		return do_adversarial(r, o, err, err_size);
-	snprintf(err, err_size,
-	         "%s is not run by daemon audits (its stability check refits many times); run "
-	         "`evidentctl explain --method %s` on the record",
-	         m, m);
+	if (!strcmp(m, "lime"))
+		return do_lime(r, o, err, err_size);
+	snprintf(err, err_size, "%s is not a method audits run", m);
 	return -ENOTSUP;
 }
 

@@ -15,14 +15,18 @@
  *              "artifact_sha256", "background": {"source": "reference_data" |
  *              "recent_records", "rows", "digest" (ex_background_digest of the rows, unit
  *              weights), "sha256" (reference data blob) | "seqs" (record seqs)},
- *              "review_below", "software": "evidentd VERSION"}
+ *              "review_below", "software": "evidentd VERSION",
+ *              "lime" (when the methods include lime): {"samples", "repeats", "features"
+ *              (K), "selection" ("forward" | "highest_weights" | "none"), "kernel_width",
+ *              "alpha", "min_jaccard", "max_samples"}: rq->lime with explain's defaults
+ *              filled in (ex_lime_config_resolve), read back by audit_lime_params}
  *   "results": {"prediction" (margins), "decision" (index), "decision_label",
  *               "recorded_scores", "score_matches",
  *               one object per method under its name, written by the method writers
  *               below, which `evidentctl explain --method M --json` uses too: the same keys
  *               and, for the same model, row, background and seed, the same values
  *               ("base_value", "phi", "stderr", "counterfactuals", "flips", "fragile",
- *               "region", ...),
+ *               "region", "lime", ...),
  *               "confidence" {c, p_est, p_noise, a_method, a_method_against, gate,
  *               gates_failed, fragile, capped, meaning},
  *               "baseline" {rows, usual (mean |phi| per feature), outliers: [{feature, index,
@@ -132,6 +136,12 @@ struct audit_request {
 	size_t n_methods;
 	uint64_t seed;
 	double review_below; /* NaN: none */
+	/* LIME's parameters: zero fields take explain's defaults, those of `evidentctl explain
+	 * --method lime` (5000 samples, 10 repeats, kernel width 0.75 sqrt(M), ...); seed and
+	 * output are the audit's (the request's seed; the decision output). LIME runs on the
+	 * second thread with bins fitted on the whole background (not the sampled methods'
+	 * summary) and the manifest's categorical features. */
+	struct ex_lime_config lime;
 	/* Called once, right after the fast phase (attribution, flip test, confidence, baseline),
 	 * with the verdict those give, while the other methods may still run (on their own
 	 * thread); not called when the audit fails before. May be NULL. */
@@ -144,6 +154,12 @@ struct audit_request {
  * are named in "reasons". */
 int audit_run(const struct audit_model *am, const struct audit_background *bg,
               const struct audit_request *rq, json_t **ret_doc, enum audit_status *ret_status);
+
+/* LIME's parameters as an audit document recorded them (params.lime; absent in audits
+ * without lime), for a replay's rq->lime. Returns 0 (fields params.lime does not have are
+ * left zero: the defaults), or -EINVAL when params.lime is not an object of numbers and a
+ * known selection. */
+int audit_lime_params(const json_t *params, struct ex_lime_config *c);
 
 /* The part of a document replay compares ("results"), as canonical bytes (sorted keys,
  * 17-digit reals). Returns a malloc'd string or NULL. */

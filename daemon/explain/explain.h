@@ -550,6 +550,11 @@ struct ex_lime_result {
 	double jitter;       /* largest Cholesky jitter used (0: none) */
 };
 
+/* Replaces the zero (default) fields of c with the values ex_lime uses for n_features
+ * features, EX_LIME_AUTO with the selection it stands for: what a caller records to say how a
+ * result was computed. ex_lime on the resolved config gives the same result as on c. */
+void ex_lime_config_resolve(struct ex_lime_config *c, size_t n_features);
+
 /* Returns 0 and *ret (free with ex_lime_result_free), or -EINVAL (bad arguments: output out of
  * range, bins fitted for another n_features), -EDOM (the ridge system stayed singular),
  * -ENOMEM, or f's error, with a reason in err. */

@@ -506,6 +506,28 @@ void ex_lime_result_free(struct ex_lime_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void ex_lime_config_resolve(struct ex_lime_config *c, size_t M)
+{
+	if (!c->n_samples)
+		c->n_samples = LIME_DEFAULT_SAMPLES;
+	if (!(c->kernel_width > 0))
+		c->kernel_width = 0.75 * sqrt((double)M);
+	if (!c->n_select)
+		c->n_select = M < LIME_DEFAULT_SELECT ? M : LIME_DEFAULT_SELECT;
+	if (c->n_select > M)
+		c->n_select = M;
+	if (c->selection == EX_LIME_AUTO)
+		c->selection = c->n_select <= 6 ? EX_LIME_FORWARD : EX_LIME_HIGHEST_WEIGHTS;
+	if (!(c->alpha > 0))
+		c->alpha = 1;
+	if (!c->n_repeats)
+		c->n_repeats = LIME_DEFAULT_REPEATS;
+	if (!c->max_batch_rows)
+		c->max_batch_rows = 65536;
+	if (!(c->min_jaccard > 0))
+		c->min_jaccard = 0.8;
+}
+
 int ex_lime(const struct ex_fn *f, const struct ex_lime_bins *bins, const double *x,
             const struct ex_lime_config *cin, struct ex_lime_result *ret, char *err,
             size_t err_size)
@@ -526,24 +548,9 @@ int ex_lime(const struct ex_fn *f, const struct ex_lime_bins *bins, const double
 		return ex__fail(err, err_size, -EINVAL, "lime: output %zu of %zu", c.output,
 		                f->n_outputs);
 	size_t M = bins->M;
-	if (!c.n_samples)
-		c.n_samples = LIME_DEFAULT_SAMPLES;
+	ex_lime_config_resolve(&c, M);
 	if (c.n_samples < 2)
 		return ex__fail(err, err_size, -EINVAL, "lime: needs at least 2 samples");
-	if (!(c.kernel_width > 0))
-		c.kernel_width = 0.75 * sqrt((double)M);
-	if (!c.n_select)
-		c.n_select = M < LIME_DEFAULT_SELECT ? M : LIME_DEFAULT_SELECT;
-	if (c.n_select > M)
-		c.n_select = M;
-	if (!(c.alpha > 0))
-		c.alpha = 1;
-	if (!c.n_repeats)
-		c.n_repeats = LIME_DEFAULT_REPEATS;
-	if (!c.max_batch_rows)
-		c.max_batch_rows = 65536;
-	if (!(c.min_jaccard > 0))
-		c.min_jaccard = 0.8;
 	size_t R = c.n_repeats;
 
 	runs = calloc(R, sizeof(*runs));

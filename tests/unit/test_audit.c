@@ -3,8 +3,9 @@
  * and manifest checks, the probability threshold mapped to a margin, lineage warnings, labels),
  * reference data matched to the model's features by name, and the audit itself on a logistic
  * model whose answers are known in closed form (phi_i = beta_i (x_i - mean x_i)), with the
- * verdict, the flip test, the baseline outliers, method failures, determinism and the
- * canonical bytes replay compares. */
+ * verdict, the flip test, the baseline outliers, LIME on the second thread (explain's result,
+ * its recorded parameters, a verdict that does not wait for it), method failures, determinism
+ * and the canonical bytes replay compares. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -221,6 +222,7 @@ struct call {
 	uint64_t seed;
 	double review_below;
 	struct cb *cb;
+	struct ex_lime_config lime; /* zeros: explain's defaults */
 };
 
 /* Runs one audit of the logistic model against bg (n rows); returns the document. */
@@ -239,6 +241,7 @@ static json_t *run(const struct audit_model *am, const double *bg, size_t n, con
 	                           .n_methods = c->n_methods,
 	                           .seed = c->seed,
 	                           .review_below = c->review_below,
+	                           .lime = c->lime,
 	                           .on_verdict = c->cb ? on_verdict : NULL,
 	                           .userdata = c->cb};
 	json_t *doc = NULL;
@@ -915,7 +918,8 @@ END_TEST
 
 START_TEST(audit_run_unknown_method_is_partial)
 {
-	static const char *const methods[] = {"linear", "lime", "counterfactual"};
+	/* interactions is an explain method, not one audits run */
+	static const char *const methods[] = {"linear", "interactions", "counterfactual"};
 	struct mf s;
 	struct audit_model *am;
 	double bg[N_BG * M4];
@@ -938,8 +942,8 @@ START_TEST(audit_run_unknown_method_is_partial)
 	ck_assert_str_eq(jstr(doc, "status"), "partial");
 	json_t *reasons = json_object_get(doc, "reasons");
 	ck_assert_uint_eq(json_array_size(reasons), 1);
-	ck_assert_int_eq(jfind(reasons, "lime failed"), 0);
-	ck_assert_ptr_null(json_object_get(res, "lime"));
+	ck_assert_int_eq(jfind(reasons, "interactions failed"), 0);
+	ck_assert_ptr_null(json_object_get(res, "interactions"));
 	ck_assert_ptr_nonnull(json_object_get(res, "linear"));
 	ck_assert_ptr_nonnull(json_object_get(res, "counterfactual"));
 	ck_assert(json_is_array(jget(res, "counterfactual.counterfactuals")));
@@ -957,6 +961,277 @@ START_TEST(audit_run_unknown_method_is_partial)
 	ck_assert_int_eq(jfind(json_object_get(doc, "reasons"), "treeshap-interventional"), 0);
 	json_decref(doc);
 	audit_model_free(am);
+}
+END_TEST
+
+/* LIME runs in audits, as `evidentctl explain --method lime --seed SEED --background BG`
+ * computes it: bins fitted on the whole background, the audit's seed, the decision output and
+ * explain's defaults for everything else. The result is the object explain --json prints (one
+ * writer), the parameters are in params.lime, and read back they give the same results (what
+ * `evidentctl replay` does). */
+START_TEST(audit_run_lime_as_explain_computes_it)
+{
+	static const char *const methods[] = {"linear", "lime"};
+	struct mf s;
+	struct audit_model *am;
+	double bg[N_BG * M4];
+	enum audit_status st;
+	struct cb cb = {0};
+	char err[EX_ERR_MAX] = "";
+
+	mf_init(&s);
+	am = load_ok(&s, LOGIT_MODEL);
+	fill_bg(bg, M4);
+	struct call c = {.x = X_SEP,
+	                 .methods = methods,
+	                 .n_methods = 2,
+	                 .seed = 9,
+	                 .review_below = NAN,
+	                 .cb = &cb};
+	json_t *doc = run(am, bg, N_BG, &c, &st), *res = json_object_get(doc, "results");
+	char *reasons = json_dumps(json_object_get(doc, "reasons"), 0);
+
+	ck_assert_msg(st == AUDIT_COMPLETE, "status %s: %s", audit_status_name(st), reasons);
+	free(reasons);
+	ck_assert_int_eq(cb.calls, 1);
+	ck_assert_ptr_nonnull(json_object_get(res, "linear"));
+
+	/* what explain computes on the same inputs */
+	struct ex_lime_bins *bins = NULL;
+	struct ex_lime_result r;
+	struct ex_lime_config lc = {.seed = 9, .output = 0};
+	ck_assert_int_eq(ex_lime_bins_fit(bg, N_BG, M4, NULL, &bins, err, sizeof(err)), 0);
+	ck_assert_msg(ex_lime(&am->f, bins, X_SEP, &lc, &r, err, sizeof(err)) == 0, "%s", err);
+	json_t *want = json_object();
+	ck_assert_int_eq(audit_json_lime(want, &r, &r.fx, 1, 0, NAMES, 9), 0);
+	char *got_s = json_dumps(json_object_get(res, "lime"), JSON_SORT_KEYS),
+	     *want_s = json_dumps(want, JSON_SORT_KEYS);
+	ck_assert_msg(json_equal(json_object_get(res, "lime"), want), "audit %s\nexplain %s", got_s,
+	              want_s);
+	free(got_s);
+	free(want_s);
+	ck_assert_double_eq(jnum(res, "lime.prediction.0"), jnum(res, "prediction.0"));
+	/* the fit and its stability */
+	static const char *const keys[] = {"output",    "selected",
+	                                   "r2",        "local_prediction",
+	                                   "fx",        "fidelity_error",
+	                                   "samples",   "repeats",
+	                                   "jaccard",   "vsi",
+	                                   "csi",       "coef_cv",
+	                                   "sign_flip", "stable"};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		char p[64];
+		snprintf(p, sizeof(p), "lime.lime.%s", keys[k]);
+		ck_assert_msg(jget(res, p), "no %s", p);
+	}
+	ck_assert_int_eq(jnum(res, "lime.lime.samples"), 5000);
+	ck_assert_int_eq(jnum(res, "lime.lime.repeats"), 10);
+	ck_assert_int_eq(jnum(res, "lime.model_rows"), 50000);
+	ck_assert_int_eq(jnum(res, "lime.seed"), 9);
+	ck_assert_uint_eq(json_array_size(jget(res, "lime.lime.coef_cv")), M4);
+	ck_assert_uint_eq(json_array_size(jget(res, "lime.lime.sign_flip")), M4);
+	double jac = jnum(res, "lime.lime.jaccard");
+	ck_assert(jac >= 0 && jac <= 1);
+	ck_assert(jnum(doc, "timings_ms.lime") >= 0);
+
+	/* the parameters it ran with */
+	ck_assert_int_eq(jnum(doc, "params.lime.samples"), 5000);
+	ck_assert_int_eq(jnum(doc, "params.lime.repeats"), 10);
+	ck_assert_int_eq(jnum(doc, "params.lime.features"), M4);
+	ck_assert_str_eq(jstr(doc, "params.lime.selection"), "forward"); /* K <= 6 */
+	ck_assert_double_eq(jnum(doc, "params.lime.kernel_width"), 0.75 * sqrt(M4));
+	ck_assert_double_eq(jnum(doc, "params.lime.alpha"), 1);
+	ck_assert_double_eq(jnum(doc, "params.lime.min_jaccard"), 0.8);
+	ck_assert_int_eq(jnum(doc, "params.lime.max_samples"), 0);
+
+	/* read back, through the document's text, they give the same results */
+	char *text = json_dumps(doc, JSON_REAL_PRECISION(17));
+	json_t *stored = json_loads(text, 0, NULL);
+	struct call c2 = c;
+	c2.cb = NULL;
+	ck_assert_int_eq(audit_lime_params(json_object_get(stored, "params"), &c2.lime), 0);
+	ck_assert_uint_eq(c2.lime.n_samples, 5000);
+	ck_assert_uint_eq(c2.lime.n_select, M4);
+	ck_assert_int_eq(c2.lime.selection, EX_LIME_FORWARD);
+	json_t *again = run(am, bg, N_BG, &c2, &st);
+	char *ca = audit_results_canonical(doc), *cb2 = audit_results_canonical(again);
+	ck_assert_str_eq(ca, cb2);
+	ck_assert(json_equal(json_object_get(doc, "params"), json_object_get(again, "params")));
+
+	free(ca);
+	free(cb2);
+	free(text);
+	json_decref(stored);
+	json_decref(again);
+	json_decref(want);
+	ex_lime_result_free(&r);
+	ex_lime_bins_free(bins);
+	json_decref(doc);
+	audit_model_free(am);
+}
+END_TEST
+
+/* The model seen through a gate: LIME's batches (block_rows rows) wait until the verdict has
+ * been handed over (10 s at most). An audit whose verdict waited for LIME would time out. */
+struct gate {
+	struct ex_fn inner;
+	size_t block_rows;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int verdicts, lime_batches;
+	bool timed_out;
+};
+
+static int gated_predict(void *ud, const double *rows, size_t n, double *out, char *err,
+                         size_t err_size)
+{
+	struct gate *g = ud;
+
+	if (n == g->block_rows) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		pthread_mutex_lock(&g->lock);
+		g->lime_batches++;
+		while (!g->verdicts && !g->timed_out)
+			g->timed_out =
+			    pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0 && !g->verdicts;
+		pthread_mutex_unlock(&g->lock);
+	}
+	return g->inner.predict(g->inner.userdata, rows, n, out, err, err_size);
+}
+
+static void gate_verdict(void *ud, const struct audit_verdict *v)
+{
+	struct gate *g = ud;
+
+	(void)v;
+	pthread_mutex_lock(&g->lock);
+	g->verdicts++;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+START_TEST(audit_run_verdict_does_not_wait_for_lime)
+{
+	static const char *const methods[] = {"linear", "lime"};
+	struct mf s;
+	struct audit_model *am;
+	double bg[N_BG * M4], score = sigmoid(margin_of(X_SEP));
+	enum audit_status st;
+	struct gate g = {
+	    .block_rows = 777, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	json_t *doc = NULL;
+
+	mf_init(&s);
+	am = load_ok(&s, LOGIT_MODEL);
+	fill_bg(bg, M4);
+	g.inner = am->f;
+	am->f.predict = gated_predict;
+	am->f.userdata = &g;
+	struct audit_background b = {
+	    .source = "reference_data", .rows = bg, .n = N_BG, .sha256 = "ref-sha"};
+	struct audit_request rq = {.x = X_SEP,
+	                           .scores = &score,
+	                           .n_scores = 1,
+	                           .methods = methods,
+	                           .n_methods = 2,
+	                           .seed = 4,
+	                           .review_below = NAN,
+	                           .lime = {.n_samples = 777, .n_repeats = 3},
+	                           .on_verdict = gate_verdict,
+	                           .userdata = &g};
+	ck_assert_int_eq(audit_run(am, &b, &rq, &doc, &st), 0);
+	ck_assert_msg(!g.timed_out, "LIME waited 10 s for a verdict that waited for LIME");
+	ck_assert_int_eq(g.verdicts, 1);
+	ck_assert_int_eq(g.lime_batches, 3); /* one batch per repeat */
+	ck_assert_int_eq(st, AUDIT_COMPLETE);
+	/* the request's parameters, recorded and used */
+	ck_assert_int_eq(jnum(doc, "params.lime.samples"), 777);
+	ck_assert_int_eq(jnum(doc, "params.lime.repeats"), 3);
+	ck_assert_int_eq(jnum(doc, "results.lime.lime.samples"), 777);
+	ck_assert_int_eq(jnum(doc, "results.lime.lime.repeats"), 3);
+	ck_assert_int_eq(jnum(doc, "results.lime.model_rows"), 3 * 777);
+	json_decref(doc);
+	am->f = g.inner;
+	audit_model_free(am);
+}
+END_TEST
+
+/* A LIME failure leaves the rest of the audit standing: partial, with the reason. */
+START_TEST(audit_run_lime_failure_is_partial)
+{
+	static const char *const methods[] = {"linear", "lime", "counterfactual"};
+	struct mf s;
+	struct audit_model *am;
+	double bg[N_BG * M4];
+	enum audit_status st;
+	struct cb cb = {0};
+
+	mf_init(&s);
+	am = load_ok(&s, LOGIT_MODEL);
+	fill_bg(bg, M4);
+	struct call c = {.x = X_SEP,
+	                 .methods = methods,
+	                 .n_methods = 3,
+	                 .seed = 7,
+	                 .review_below = NAN,
+	                 .cb = &cb,
+	                 .lime = {.n_samples = 1}}; /* LIME needs 2 at least */
+	json_t *doc = run(am, bg, N_BG, &c, &st);
+	json_t *res = json_object_get(doc, "results"), *reasons = json_object_get(doc, "reasons");
+
+	ck_assert_int_eq(st, AUDIT_PARTIAL);
+	ck_assert_uint_eq(json_array_size(reasons), 1);
+	ck_assert_int_eq(jfind(reasons, "lime failed: "), 0);
+	ck_assert_int_eq(jfind(reasons, "2 samples"), 0);
+	ck_assert_ptr_null(json_object_get(res, "lime"));
+	ck_assert_ptr_nonnull(json_object_get(res, "linear"));
+	ck_assert_ptr_nonnull(json_object_get(res, "counterfactual"));
+	ck_assert_str_eq(jstr(res, "verdict.action"), "PROCEED");
+	ck_assert_int_eq(cb.calls, 1);
+	ck_assert_int_eq(jnum(doc, "params.lime.samples"), 1);
+	json_decref(doc);
+	audit_model_free(am);
+}
+END_TEST
+
+START_TEST(audit_lime_params_reads_what_audits_record)
+{
+	struct ex_lime_config c;
+	json_t *p = json_pack("{s:i}", "seed", 3);
+
+	memset(&c, 0xff, sizeof(c));
+	ck_assert_int_eq(audit_lime_params(p, &c), 0); /* an audit without lime: the defaults */
+	ck_assert_uint_eq(c.n_samples, 0);
+	ck_assert_double_eq(c.kernel_width, 0);
+	ck_assert_int_eq(c.selection, EX_LIME_AUTO);
+	json_decref(p);
+	p = json_pack("{s:{s:i, s:i, s:i, s:s, s:f, s:f, s:f, s:i}}", "lime", "samples", 800,
+	              "repeats", 4, "features", 2, "selection", "highest_weights", "kernel_width",
+	              2.5, "alpha", 0.5, "min_jaccard", 0.7, "max_samples", 3200);
+	ck_assert_int_eq(audit_lime_params(p, &c), 0);
+	ck_assert_uint_eq(c.n_samples, 800);
+	ck_assert_uint_eq(c.n_repeats, 4);
+	ck_assert_uint_eq(c.n_select, 2);
+	ck_assert_int_eq(c.selection, EX_LIME_HIGHEST_WEIGHTS);
+	ck_assert_double_eq(c.kernel_width, 2.5);
+	ck_assert_double_eq(c.alpha, 0.5);
+	ck_assert_double_eq(c.min_jaccard, 0.7);
+	ck_assert_uint_eq(c.max_samples, 3200);
+	json_decref(p);
+	static const char *const bad[] = {"{\"lime\": 3}",
+	                                  "{\"lime\": {\"samples\": -1}}",
+	                                  "{\"lime\": {\"samples\": 1.5}}",
+	                                  "{\"lime\": {\"selection\": \"best\"}}",
+	                                  "{\"lime\": {\"alpha\": \"x\"}}",
+	                                  "{\"lime\": {\"kernel_width\": -2}}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = json_loads(bad[i], 0, NULL);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_msg(audit_lime_params(p, &c) == -EINVAL, "%s accepted", bad[i]);
+		json_decref(p);
+	}
 }
 END_TEST
 
@@ -1282,9 +1557,15 @@ int main(void)
 	tcase_add_test(tc, audit_run_baseline_outlier);
 	tcase_add_test(tc, audit_run_on_verdict_once_without_waiting_for_slow_methods);
 	tcase_add_test(tc, audit_run_unknown_method_is_partial);
+	tcase_add_test(tc, audit_run_lime_as_explain_computes_it);
+	tcase_add_test(tc, audit_run_verdict_does_not_wait_for_lime);
+	tcase_add_test(tc, audit_run_lime_failure_is_partial);
 	tcase_add_test(tc, audit_run_empty_background_fails);
 	tcase_add_test(tc, audit_run_is_deterministic);
 	tcase_add_test(tc, audit_run_tree_model);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("audit_lime_params");
+	tcase_add_test(tc, audit_lime_params_reads_what_audits_record);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("audit_results_canonical");
 	tcase_add_test(tc, audit_results_canonical_sorted_and_stable);
