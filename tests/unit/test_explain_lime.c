@@ -2,9 +2,9 @@
 /* Unit tests for LIME: the bins against an independent percentile computation; a model that
  * is linear in x's bin indicators is recovered exactly (no selection, alpha -> 0); a model
  * ignoring a feature gives it a coefficient within noise; selection finds the planted
- * features; the same seed is bit-identical; the ridge solve equals LAPACKE_dposv. */
+ * features; the same seed is bit-identical. The ridge solve against LAPACKE_dposv is in
+ * test_explain_lapack.c. */
 #include <errno.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,75 +315,6 @@ START_TEST(ex_lime_adaptive_samples)
 }
 END_TEST
 
-/* ------------------------------------------------------------------ ex__lime_fit */
-
-START_TEST(ex_lime_ridge_equals_dposv)
-{
-	size_t n = 300, M = 6;
-	double *Z = malloc(n * M * sizeof(double)), y[300], w[300];
-	size_t S[4] = {4, 0, 2, 5};
-	size_t p = 4;
-
-	for (int trial = 0; trial < 20; trial++) {
-		for (size_t i = 0; i < n; i++) {
-			for (size_t j = 0; j < M; j++)
-				Z[i * M + j] = urand() < 0.4;
-			y[i] = urand() * 3 + Z[i * M] - 2 * Z[i * M + 2];
-			w[i] = urand();
-		}
-		double alpha = trial % 2 ? 1.0 : 1e-3;
-		struct lime_gram g;
-		double coef[4], icpt, r2, se[4];
-		ck_assert_int_eq(ex__lime_gram(Z, y, w, n, M, &g), 0);
-		ck_assert_int_eq(ex__lime_fit(&g, S, p, alpha, coef, &icpt, &r2, se, NULL), 0);
-		ex__lime_gram_free(&g);
-
-		/* reference: weighted means, centred normal equations, LAPACK */
-		double sw = 0, my = 0, mz[4] = {0}, A[16] = {0}, b[4] = {0};
-		for (size_t i = 0; i < n; i++) {
-			sw += w[i];
-			my += w[i] * y[i];
-			for (size_t a = 0; a < p; a++)
-				mz[a] += w[i] * Z[i * M + S[a]];
-		}
-		my /= sw;
-		for (size_t a = 0; a < p; a++)
-			mz[a] /= sw;
-		for (size_t i = 0; i < n; i++)
-			for (size_t a = 0; a < p; a++) {
-				b[a] += w[i] * (Z[i * M + S[a]] - mz[a]) * (y[i] - my);
-				for (size_t c = 0; c < p; c++)
-					A[a * p + c] += w[i] * (Z[i * M + S[a]] - mz[a]) *
-					                (Z[i * M + S[c]] - mz[c]);
-			}
-		for (size_t a = 0; a < p; a++)
-			A[a * p + a] += alpha;
-		ck_assert_int_eq(
-		    LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)p, 1, A, (lapack_int)p, b, 1),
-		    0);
-		double ref_icpt = my, rss = 0, tss = 0;
-		for (size_t a = 0; a < p; a++) {
-			ck_assert_msg(fabs(coef[a] - b[a]) <= 1e-10 * (1 + fabs(b[a])), "%g vs %g",
-			              coef[a], b[a]);
-			ref_icpt -= mz[a] * b[a];
-		}
-		ck_assert(fabs(icpt - ref_icpt) <= 1e-10 * (1 + fabs(ref_icpt)));
-		for (size_t i = 0; i < n; i++) {
-			double pred = ref_icpt;
-			for (size_t a = 0; a < p; a++)
-				pred += b[a] * Z[i * M + S[a]];
-			rss += w[i] * (y[i] - pred) * (y[i] - pred);
-			tss += w[i] * (y[i] - my) * (y[i] - my);
-		}
-		ck_assert_msg(fabs(r2 - (1 - rss / tss)) <= 1e-10, "r2 %.17g vs %.17g", r2,
-		              1 - rss / tss);
-		for (size_t a = 0; a < p; a++)
-			ck_assert(se[a] > 0 && isfinite(se[a]));
-	}
-	free(Z);
-}
-END_TEST
-
 static Suite *lime_suite(void)
 {
 	Suite *s = suite_create("explain_lime");
@@ -398,9 +329,6 @@ static Suite *lime_suite(void)
 	tcase_add_test(tc, ex_lime_selection_finds_planted);
 	tcase_add_test(tc, ex_lime_same_seed_bit_identical);
 	tcase_add_test(tc, ex_lime_adaptive_samples);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("ex__lime_fit");
-	tcase_add_test(tc, ex_lime_ridge_equals_dposv);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for the explain library's numeric kernels and small helpers: the random number
  * generator against an independent (Python big-integer) implementation of splitmix64 and
- * xoshiro256** and against its distributions; Cholesky and its solve against LAPACK
- * (LAPACKE_dpotrf / LAPACKE_dposv); decisions, signed top-k sets and feature facts against
- * hand-computed values. */
+ * xoshiro256** and against its distributions; Cholesky's conditioning checks; decisions, signed
+ * top-k sets and feature facts against hand-computed values. Cholesky and its solve against
+ * LAPACK are in test_explain_lapack.c. */
 #include <errno.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,78 +101,6 @@ START_TEST(test_rng_seed_from)
 END_TEST
 
 /* ------------------------------------------------------------------ linalg */
-
-static uint64_t rs = 5;
-
-static double urand(void)
-{
-	return (double)(test_rand(&rs) >> 11) / 9007199254740992.0;
-}
-
-/* A = B B^T + n I: symmetric positive definite. */
-static void random_spd(double *A, size_t n)
-{
-	double *B = malloc(n * n * sizeof(double));
-	for (size_t i = 0; i < n * n; i++)
-		B[i] = 2 * urand() - 1;
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < n; j++) {
-			double s = 0;
-			for (size_t k = 0; k < n; k++)
-				s += B[i * n + k] * B[j * n + k];
-			A[i * n + j] = s + (i == j ? (double)n : 0);
-		}
-	free(B);
-}
-
-START_TEST(test_cholesky_against_lapack)
-{
-	for (size_t n = 1; n <= 30; n++) {
-		double *A = malloc(n * n * sizeof(double)), *L = malloc(n * n * sizeof(double));
-		double *R = malloc(n * n * sizeof(double)), rcond, jitter;
-		random_spd(A, n);
-		memcpy(R, A, n * n * sizeof(double));
-		ck_assert_int_eq(ex_cholesky(A, n, L, &rcond, &jitter), 0);
-		ck_assert_double_eq(jitter, 0);
-		ck_assert(rcond > 0 && rcond <= 1);
-		ck_assert_int_eq(
-		    LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, R, (lapack_int)n), 0);
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j <= i; j++)
-				ck_assert_double_le(fabs(L[i * n + j] - R[i * n + j]),
-				                    1e-12 * (1 + fabs(R[i * n + j])));
-		free(A);
-		free(L);
-		free(R);
-	}
-}
-END_TEST
-
-START_TEST(test_cholesky_solve_against_lapack)
-{
-	for (size_t n = 1; n <= 30; n += 3) {
-		double *A = malloc(n * n * sizeof(double)), *L = malloc(n * n * sizeof(double));
-		double *R = malloc(n * n * sizeof(double)), *b = malloc(n * sizeof(double));
-		double *c = malloc(n * sizeof(double)), rcond, jitter;
-		random_spd(A, n);
-		memcpy(R, A, n * n * sizeof(double));
-		for (size_t i = 0; i < n; i++)
-			b[i] = c[i] = 2 * urand() - 1;
-		ck_assert_int_eq(ex_cholesky(A, n, L, &rcond, &jitter), 0);
-		ex_cholesky_solve(L, n, b);
-		ck_assert_int_eq(
-		    LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, 1, R, (lapack_int)n, c, 1),
-		    0);
-		for (size_t i = 0; i < n; i++)
-			ck_assert_double_le(fabs(b[i] - c[i]), 1e-11 * (1 + fabs(c[i])));
-		free(A);
-		free(L);
-		free(R);
-		free(b);
-		free(c);
-	}
-}
-END_TEST
 
 START_TEST(test_cholesky_conditioning)
 {
@@ -281,8 +208,6 @@ int main(void)
 	    {"ex_rng_uniform", test_rng_uniform_and_normal},
 	    {"ex_rng_below", test_rng_below_and_shuffle},
 	    {"ex_rng_seed_from", test_rng_seed_from},
-	    {"ex_cholesky", test_cholesky_against_lapack},
-	    {"ex_cholesky_solve", test_cholesky_solve_against_lapack},
 	    {"ex_cholesky_conditioning", test_cholesky_conditioning},
 	    {"ex_decide", test_decide},
 	    {"ex_signed_topk", test_signed_topk},
