@@ -46,7 +46,8 @@ static int open_writer_lock_ro(const char *dir)
 
 	if (rc < 0)
 		return rc;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO in its place must not hang the reader */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -759,9 +760,18 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 
 	if (!write) {
 		/* LMDB trusts data.mdb: check what it will read before it reads it. */
-		data_fd = open(path, O_RDONLY | O_CLOEXEC);
+		data_fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 		if (data_fd < 0) {
 			rc = -errno;
+			goto fail;
+		}
+		if (fstat(data_fd, &st) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			/* a FIFO or device would hang or feed LMDB endless bytes */
+			rc = S_ISDIR(st.st_mode) ? -EISDIR : -EBADMSG;
 			goto fail;
 		}
 		rc = reader_mode(v, detail, sizeof(detail));

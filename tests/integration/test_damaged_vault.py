@@ -242,6 +242,18 @@ class DamagedVaultTest(unittest.TestCase):
             self.assertRegex(p.stderr.strip(),
                              rf"^evidentctl: {copy}/data\.mdb: page {root}: .+$")
 
+    def test_data_file_not_a_file(self):
+        """A FIFO or a folder where data.mdb should be: exit 3 at once (a FIFO used to block
+        the reader's open for ever)."""
+        for kind in ("fifo", "folder"):
+            vault = os.path.join(self.tmp, "notafile-" + kind)
+            os.mkdir(vault)
+            path = os.path.join(vault, "data.mdb")
+            os.mkfifo(path) if kind == "fifo" else os.mkdir(path)
+            p = ctl(vault, "status", timeout=20)
+            self.assertEqual(p.returncode, 3, (kind, p))
+            self.assertTrue(p.stderr.startswith("evidentctl: " + vault), p.stderr)
+
     def test_huge_last_key(self):
         """The last entry stored under seq 2^63 + 5: the vault claims more entries than any
         loop can count. Every verb ends at once; verify names the first missing entry."""
