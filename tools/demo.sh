@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The main job on an embedded default: a trading model with a planted flaw, evidentd
 # beside it on a vault in ./demo-out, and the post-mortem of its flash-crash decisions.
-#   tools/demo.sh [OUTDIR]
-# 1. builds evidentd, starts it with tools/demo/evidentd-demo.conf (a trigger on large sells);
+#   tools/demo.sh [OUTDIR]          (BUILD_DIR=DIR: build in DIR instead of build/)
+# 1. builds evidentd and evidentctl (only them; a build error is shown), starts evidentd with
+#    tools/demo/evidentd-demo.conf (a trigger on large sells);
 # 2. tools/demo/trading.py trains the model (it leans on the volatility of an obscure,
 #    illiquid index), registers it with its reference data, streams 1,500 routine decisions
 #    and a 40-decision flash crash through the Python client, with verdict deadlines on the
@@ -18,9 +19,23 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh build
 
 out=${1:-demo-out}
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-ctl=build/tools/evidentctl
+# The demo needs the daemon and evidentctl, nothing else: the tests are not built here (they
+# need more packages; tests/run.sh builds them). BUILD_DIR picks another build folder.
+build=${BUILD_DIR:-build}
+mkdir -p "$build"
+log="$build/demo-build.log"
+echo "demo: building evidentd and evidentctl in $build/ (log: $log)"
+if [ ! -f "$build/build.ninja" ] && ! meson setup "$build" > "$log" 2>&1; then
+    cat "$log" >&2
+    echo "demo: meson setup $build failed (above; also in $log)" >&2
+    exit 1
+fi
+if ! ninja -C "$build" daemon/evidentd tools/evidentctl > "$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "demo: the build failed (above; the whole log is $log)" >&2
+    exit 1
+fi
+ctl=$build/tools/evidentctl
 rm -rf "$out"
 mkdir -p "$out"
 vault="$out/vault"
@@ -28,9 +43,9 @@ sock="$out/ingest.sock"
 
 step() { printf '\n$ %s\n' "$*"; "$@"; }
 
-printf '\n$ build/daemon/evidentd --vault %s --socket %s --config tools/demo/evidentd-demo.conf &\n' \
-    "$vault" "$sock"
-build/daemon/evidentd --vault "$vault" --socket "$sock" --config tools/demo/evidentd-demo.conf \
+printf '\n$ %s/daemon/evidentd --vault %s --socket %s --config tools/demo/evidentd-demo.conf &\n' \
+    "$build" "$vault" "$sock"
+"$build"/daemon/evidentd --vault "$vault" --socket "$sock" --config tools/demo/evidentd-demo.conf \
     2> "$out/evidentd.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true' EXIT
