@@ -3,20 +3,21 @@
 library's method writers), so for the same model, row, background and seed they must print the
 same object, key for key and value for value.
 
-The demo's incident audit is run for real: evidentd with the demo's trigger rule (large sells
-of tools/demo/trading.py's XGBoost model) asking for every method a daemon audit runs, and a
-short stream of the demo's decisions. Then, for every audited incident, everything the audit
-used is recovered from the vault alone: the audit document (`evidentctl show SEQ --json` of the
-audit entry), the record's features (`show` of the record it names), the model artifact and
-the reference data (the vault's blobs, read from a copy of data.mdb with mdb_dump and checked
-against the SHA-256 the audit recorded), and the parameters (seed, decision threshold in margin
-space, background summary size, the manifest's immutable and categorical features).
-`evidentctl explain` runs each method on those inputs and its object, "row" aside, must equal
-the audit's result for that method exactly. Exactness is expected, not a tolerance: both run
-the same explain-library functions on bit-identical inputs in the same order (the reported
-treeshap comes from the batched entry point in both, the flip test's and the failure search's
-attributions from the single-row one in both, the sampled methods see the same k-means
-summary of the same rows with the same seed), and both write every real with 17 digits.
+The demo's incident audit is run for real: evidentd with the demo's trigger rule (large sells of
+tools/demo/trading.py's XGBoost model) asking for every method a daemon audit runs, LIME
+included, and a short stream of the demo's decisions. Then, for every audited incident,
+everything the audit used is recovered from the vault alone: the audit document (`evidentctl
+show SEQ --json` of the audit entry), the record's features (`show` of the record it names), the
+model artifact and the reference data (the vault's blobs, read from a copy of data.mdb with
+mdb_dump and checked against the SHA-256 the audit recorded), and the parameters (seed, decision
+threshold in margin space, background summary size, the manifest's immutable and categorical
+features). `evidentctl explain` runs each method on those inputs and its object, "row" aside,
+must equal the audit's result for that method exactly. Exactness is expected, not a tolerance:
+both run the same explain-library functions on bit-identical inputs in the same order (the
+reported treeshap comes from the batched entry point in both, the flip test's and the failure
+search's attributions from the single-row one in both, the sampled methods see the same k-means
+summary of the same rows with the same seed, LIME fits its bins on the whole background with the
+same seed and defaults), and both write every real with 17 digits.
 
     BUILD_DIR=build /usr/bin/python3 tests/integration/test_audit_parity.py
 """
@@ -33,9 +34,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_incidents import CTL, PY, ROOT, TIMEOUT, Daemon  # noqa: E402
 
-# Every method a daemon audit runs for a model file (lime is not run by daemon audits yet; add
-# it here when it is: the comparison below covers whatever the audit recorded).
-METHODS = ["treeshap", "treeshap-interventional", "kernelshap", "permutation",
+# Every method a daemon audit runs for a model file (lime on the audit's second thread, with
+# the parameters explain uses by default: params.lime records them).
+METHODS = ["treeshap", "treeshap-interventional", "kernelshap", "permutation", "lime",
            "counterfactual", "flip", "adversarial"]
 AUDITS = 3  # the rule's burst: the first three large sells are audited
 
@@ -185,6 +186,11 @@ class AuditMatchesExplain(unittest.TestCase):
                     doc["incident_id"], method))
                 compared.append(method)
             self.assertEqual(compared, METHODS)
+            # LIME ran with explain's defaults, recorded for replay
+            lime, fit = doc["params"]["lime"], results["lime"]["lime"]
+            self.assertEqual((lime["samples"], lime["repeats"], lime["max_samples"]),
+                             (fit["samples"], fit["repeats"], 0))
+            self.assertIn("lime", doc["timings_ms"])
 
     def test_the_confidence_object_has_the_keys_of_explain_confidence(self):
         # the audit's confidence is of its exact attribution, explain's of a sampled one: the
