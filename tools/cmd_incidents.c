@@ -19,7 +19,79 @@ enum {
 static struct ctl_model_filter arg_model;
 static uint64_t arg_since;
 static const char *arg_trigger;
-static int arg_status = -1; /* -1: any */
+static int arg_status = -1; /* enum ctl_incident_state; -1: any */
+
+/* ------------------------------------------------------------------ incident states */
+
+enum ctl_incident_state ctl_incident_state(const Evident__Entry__V1__IncidentEntry *ie,
+                                           bool reviewed)
+{
+	if (ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED)
+		return CTL_INCIDENT_RATE_LIMITED;
+	return reviewed ? CTL_INCIDENT_REVIEWED : CTL_INCIDENT_OPEN;
+}
+
+const char *ctl_incident_state_name(enum ctl_incident_state s)
+{
+	switch (s) {
+	case CTL_INCIDENT_REVIEWED:
+		return "reviewed";
+	case CTL_INCIDENT_RATE_LIMITED:
+		return "rate-limited";
+	case CTL_INCIDENT_OPEN:
+		break;
+	}
+	return "open";
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int gather_reviewed(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	struct ctl_reviewed *rv = ud;
+	const Evident__Entry__V1__ReviewEntry *re =
+	    p->status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p->msg : NULL;
+
+	(void)e;
+	if (!re || !re->review)
+		return 0;
+	if (rv->n == rv->cap) {
+		size_t cap = rv->cap ? 2 * rv->cap : 64;
+		uint64_t *ids = realloc(rv->ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		rv->ids = ids;
+		rv->cap = cap;
+	}
+	rv->ids[rv->n++] = re->review->incident_id;
+	return 0;
+}
+
+int ctl_reviewed_load(struct vault_reader *r, uint64_t to, struct ctl_reviewed *ret)
+{
+	int rc = ctl_scan_type(r, VAULT_ENTRY_REVIEW, 0, to, gather_reviewed, ret);
+
+	if (rc >= 0 && ret->n)
+		qsort(ret->ids, ret->n, sizeof(*ret->ids), cmp_u64);
+	return rc < 0 ? rc : 0;
+}
+
+bool ctl_reviewed_has(const struct ctl_reviewed *rv, uint64_t id)
+{
+	return rv->n && bsearch(&id, rv->ids, rv->n, sizeof(*rv->ids), cmp_u64);
+}
+
+void ctl_reviewed_free(struct ctl_reviewed *rv)
+{
+	free(rv->ids);
+	*rv = (struct ctl_reviewed){0};
+}
+
+/* ------------------------------------------------------------------ verbs */
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
@@ -33,23 +105,15 @@ static int option(struct ctl *c, int opt, const char *arg)
 		arg_trigger = arg;
 		return 0;
 	case ARG_STATUS:
-		if (!strcmp(arg, "open"))
-			arg_status = EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN;
-		else if (!strcmp(arg, "rate-limited"))
-			arg_status = EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED;
-		else
-			return ctl_usage_error(
-			    "--status: expected open or rate-limited, not \"%s\"", arg);
-		return 0;
+		for (int st = CTL_INCIDENT_OPEN; st <= CTL_INCIDENT_RATE_LIMITED; st++)
+			if (!strcmp(arg, ctl_incident_state_name(st))) {
+				arg_status = st;
+				return 0;
+			}
+		return ctl_usage_error(
+		    "--status: expected open, reviewed or rate-limited, not \"%s\"", arg);
 	}
 	return CTL_EXIT_USAGE;
-}
-
-static const char *status_name(const Evident__Entry__V1__IncidentEntry *ie)
-{
-	return ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED
-	           ? "rate-limited"
-	           : "open";
 }
 
 /* The incident at seq, decoded into *p (deinit it); NULL when the entry is not an incident
@@ -68,7 +132,7 @@ static const Evident__Entry__V1__IncidentEntry *incident_at(struct ctl_vault *cv
 }
 
 static json_t *incident_json(const struct vault_entry *e,
-                             const Evident__Entry__V1__IncidentEntry *ie)
+                             const Evident__Entry__V1__IncidentEntry *ie, bool reviewed)
 {
 	json_t *o = json_object(), *methods = json_array();
 	char t[CTL_TIME_MAX];
@@ -76,7 +140,9 @@ static json_t *incident_json(const struct vault_entry *e,
 	ctl_json_set(o, "id", ctl_json_u64(e->leaf.seq));
 	ctl_json_set(o, "time", json_string(ctl_time_format(e->leaf.timestamp_ns, t)));
 	ctl_json_set(o, "trigger", ctl_json_string(ie->trigger));
-	ctl_json_set(o, "status", json_string(status_name(ie)));
+	ctl_json_set(o, "status",
+	             json_string(ctl_incident_state_name(ctl_incident_state(ie, reviewed))));
+	ctl_json_set(o, "reviewed", json_boolean(reviewed));
 	ctl_json_set(o, "record_seq", ctl_json_u64(ie->record_seq));
 	ctl_json_set(o, "model_id", ctl_json_string(ie->model_id));
 	ctl_json_set(o, "model_version", ctl_json_string(ie->model_version));
@@ -92,11 +158,15 @@ static json_t *incident_json(const struct vault_entry *e,
 
 static int list(const struct ctl *c, struct ctl_vault *cv)
 {
+	_cleanup_(ctl_reviewed_free) struct ctl_reviewed rv = {0};
 	uint64_t from = 0, seq, shown = 0;
 	int rc = 0;
 
 	if (arg_since && vault_seek_time(cv->r, arg_since, &from) < 0)
 		return ctl_vault_error(cv, "cannot read entries", -EIO);
+	rc = ctl_reviewed_load(cv->r, vault_reader_size(cv->r), &rv);
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read reviews", rc);
 	if (!c->json)
 		printf("%-8s %-24s %-20s %-13s %-28s %s\n", "id", "time", "trigger", "status",
 		       "model", "record");
@@ -113,12 +183,13 @@ static int list(const struct ctl *c, struct ctl_vault *cv)
 		const Evident__Entry__V1__IncidentEntry *ie = incident_at(cv, seq, &e, &p, &rc);
 		if (rc < 0)
 			break;
+		bool reviewed = ctl_reviewed_has(&rv, seq);
 		if (ie && ctl_model_filter_match(&arg_model, ie->model_id, ie->model_version) &&
 		    (!arg_trigger || (ie->trigger && !strcmp(ie->trigger, arg_trigger))) &&
-		    (arg_status < 0 || (int)ie->status == arg_status)) {
+		    (arg_status < 0 || (int)ctl_incident_state(ie, reviewed) == arg_status)) {
 			shown++;
 			if (c->json) {
-				_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie);
+				_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie, reviewed);
 				ctl_json_print(stdout, o, true);
 			} else {
 				char t[CTL_TIME_MAX], model[200];
@@ -127,8 +198,9 @@ static int list(const struct ctl *c, struct ctl_vault *cv)
 				         ie->model_version ? ie->model_version : "");
 				printf("%-8" PRIu64 " %-24s %-20s %-13s %-28s %" PRIu64 " (%s)\n",
 				       seq, ctl_time_format(e.leaf.timestamp_ns, t),
-				       ie->trigger ? ie->trigger : "", status_name(ie), model,
-				       ie->record_seq, ie->request_id ? ie->request_id : "");
+				       ie->trigger ? ie->trigger : "",
+				       ctl_incident_state_name(ctl_incident_state(ie, reviewed)),
+				       model, ie->record_seq, ie->request_id ? ie->request_id : "");
 			}
 		}
 		ctl_payload_deinit(&p);
@@ -280,6 +352,7 @@ static int run_one(const struct ctl *c, int argc, char **argv)
 	struct vault_entry e, re;
 	struct ctl_payload p, rp = {0};
 	_cleanup_(ctl_models_freep) struct ctl_models *m = NULL;
+	_cleanup_(ctl_reviewed_free) struct ctl_reviewed rv = {0};
 	uint64_t id;
 	int rc;
 
@@ -308,7 +381,10 @@ static int run_one(const struct ctl *c, int argc, char **argv)
 	}
 	m = ctl_models_new();
 	uint64_t record_seq = ie->record_seq;
-	rc = m ? ctl_models_load(m, cv.r, 0, record_seq) : -ENOMEM;
+	rc = ctl_reviewed_load(cv.r, vault_reader_size(cv.r), &rv);
+	bool reviewed = ctl_reviewed_has(&rv, id);
+	if (rc >= 0)
+		rc = m ? ctl_models_load(m, cv.r, 0, record_seq) : -ENOMEM;
 	if (rc >= 0)
 		rc = vault_get(cv.r, record_seq, &re);
 	if (rc >= 0)
@@ -318,7 +394,7 @@ static int run_one(const struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (c->json) {
-		_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie);
+		_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie, reviewed);
 		json_t *reviews = json_array();
 		ctl_json_set(o, "record", ctl_payload_json(&rp, m));
 		rc = audit_and_verdict(&cv, id, o);
@@ -330,8 +406,9 @@ static int run_one(const struct ctl *c, int argc, char **argv)
 	} else {
 		char t[CTL_TIME_MAX];
 		printf("incident %" PRIu64 " (%s) at %s: trigger %s fired on record %" PRIu64 "\n",
-		       id, status_name(ie), ctl_time_format(e.leaf.timestamp_ns, t),
-		       ie->trigger ? ie->trigger : "?", record_seq);
+		       id, ctl_incident_state_name(ctl_incident_state(ie, reviewed)),
+		       ctl_time_format(e.leaf.timestamp_ns, t), ie->trigger ? ie->trigger : "?",
+		       record_seq);
 		printf("  when %s\n", ie->when ? ie->when : "?");
 		printf("  audit asked for:");
 		for (size_t i = 0; i < ie->n_methods; i++)
@@ -365,22 +442,26 @@ static const struct option list_options[] = {
 const struct ctl_verb ctl_verb_incidents = {
     .name = "incidents",
     .summary = "list the incidents trigger rules opened",
-    .synopsis = "incidents [--model ID[@VER]] [--trigger NAME] [--status open|rate-limited] "
-                "[--since T]",
+    .synopsis = "incidents [--model ID[@VER]] [--trigger NAME] "
+                "[--status open|reviewed|rate-limited] [--since T]",
     .description =
         "Lists the incident entries, oldest first: the ID (the incident entry's seq), time,\n"
         "trigger rule, status, model and the record that fired it (seq and request id).\n"
         "An incident is written right after the record that fired it is durable; past a\n"
         "rule's rate limit it is still written, with status rate-limited (counted, not\n"
-        "audited). With --json one object per incident: id, time, trigger, status,\n"
-        "record_seq, model_id, model_version, client, request_id, when, methods,\n"
-        "review_below. Times T as in 'evidentctl log --help'.",
+        "audited). The status of any other incident is open until a human review names it\n"
+        "(a Review sent through the client), then reviewed: 'evidentctl status' counts the\n"
+        "open ones, and incident and report show the same status. With --json one object\n"
+        "per incident: id, time, trigger, status (open, reviewed or rate-limited), reviewed\n"
+        "(a review names it), record_seq, model_id, model_version, client, request_id, when,\n"
+        "methods, review_below. Times T as in 'evidentctl log --help'.",
     .options = "--model ID[@VER]\n"
                "    Only incidents of this model (any version without @VER).\n"
                "--trigger NAME\n"
                "    Only incidents of this rule.\n"
-               "--status open|rate-limited\n"
-               "    Only incidents with this status.\n"
+               "--status open|reviewed|rate-limited\n"
+               "    Only incidents with this status: open (no human review yet), reviewed,\n"
+               "    or rate-limited (past the rule's rate limit: counted, not audited).\n"
                "--since T\n"
                "    Only incidents recorded at or after time T.",
     .exit_status = "0  success\n"

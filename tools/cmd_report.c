@@ -645,6 +645,20 @@ static json_t *summary_json(const json_t *doc)
 	return s;
 }
 
+/* The report's word for an incident's state (ctl_incident_state). */
+static const char *state_word(enum ctl_incident_state s)
+{
+	switch (s) {
+	case CTL_INCIDENT_REVIEWED:
+		return "REVIEWED";
+	case CTL_INCIDENT_RATE_LIMITED:
+		return "RATE_LIMITED";
+	case CTL_INCIDENT_OPEN:
+		break;
+	}
+	return "OPEN";
+}
+
 static int build_doc(struct ctl_vault *cv, const struct evidence *ev, json_t **ret)
 {
 	json_t *doc = json_object(), *cited = json_array(), *reviews = json_array();
@@ -658,11 +672,8 @@ static int build_doc(struct ctl_vault *cv, const struct evidence *ev, json_t **r
 	json_object_set_new(inc, "id", ctl_json_u64(ev->id));
 	json_object_set_new(inc, "trigger", ctl_json_string(ie->trigger));
 	json_object_set_new(inc, "when", ctl_json_string(ie->when));
-	json_object_set_new(
-	    inc, "status",
-	    json_string(ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED
-	                    ? "RATE_LIMITED"
-	                    : "OPEN"));
+	/* set again below once the reviews are read: "status" keeps its place in the document */
+	json_object_set_new(inc, "status", json_string(state_word(ctl_incident_state(ie, false))));
 	json_object_set_new(inc, "fired_unix_ns", json_integer(ie->fired_unix_ns));
 	for (size_t i = 0; i < ie->n_methods; i++)
 		json_array_append_new(methods, json_string(ie->methods[i]));
@@ -690,6 +701,11 @@ static int build_doc(struct ctl_vault *cv, const struct evidence *ev, json_t **r
 		                                       "what", "verdict"));
 	rc = reviews_json(cv, ev->id, reviews, cited);
 	json_object_set_new(doc, "reviews", reviews);
+	/* the state `evidentctl incidents` and `status` give this incident */
+	bool reviewed = json_array_size(reviews) > 0;
+	json_object_set_new(inc, "status",
+	                    json_string(state_word(ctl_incident_state(ie, reviewed))));
+	json_object_set_new(inc, "reviewed", json_boolean(reviewed));
 	if (rc >= 0)
 		rc = proofs_json(cv, cited, doc);
 	json_decref(cited);

@@ -12,67 +12,36 @@
 struct census {
 	uint64_t by_type[_VAULT_ENTRY_TYPE_MAX]; /* index 0: types this build does not know */
 	struct ctl_models *models;
-	uint64_t open_incidents; /* status OPEN and no human review recorded */
+	/* incidents by ctl_incident_state (open: no human review recorded yet) */
+	uint64_t incidents[CTL_INCIDENT_RATE_LIMITED + 1];
 };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct reviewed {
-	uint64_t *ids; /* incident ids named by reviews, sorted once gathered */
-	size_t n, cap;
-	uint64_t open;
+struct count {
+	struct census *cs;
+	const struct ctl_reviewed *rv;
 };
 
-static int gather_reviewed(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+static int count_incident(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
 {
-	struct reviewed *rv = ud;
-	const Evident__Entry__V1__ReviewEntry *re =
-	    p->status == 0 ? (const Evident__Entry__V1__ReviewEntry *)p->msg : NULL;
-
-	(void)e;
-	if (!re || !re->review)
-		return 0;
-	if (rv->n == rv->cap) {
-		size_t cap = rv->cap ? 2 * rv->cap : 64;
-		uint64_t *ids = realloc(rv->ids, cap * sizeof(*ids));
-		if (!ids)
-			return -ENOMEM;
-		rv->ids = ids;
-		rv->cap = cap;
-	}
-	rv->ids[rv->n++] = re->review->incident_id;
-	return 0;
-}
-
-static int count_unreviewed(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
-{
-	uint64_t seq = e->leaf.seq;
-	struct reviewed *rv = ud;
+	struct count *c = ud;
 	const Evident__Entry__V1__IncidentEntry *ie =
 	    p->status == 0 ? (const Evident__Entry__V1__IncidentEntry *)p->msg : NULL;
 
-	if (ie && ie->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN &&
-	    !(rv->n && bsearch(&seq, rv->ids, rv->n, sizeof(*rv->ids), cmp_u64)))
-		rv->open++;
+	if (ie)
+		c->cs->incidents[ctl_incident_state(ie, ctl_reviewed_has(c->rv, e->leaf.seq))]++;
 	return 0;
 }
 
-/* Incidents still open: OPEN (not rate-limited) and not named by any review entry. */
-static int count_open(struct census *cs, struct vault_reader *r, uint64_t size)
+/* Incidents by state, as `evidentctl incidents --status` sees them. */
+static int count_incidents(struct census *cs, struct vault_reader *r, uint64_t size)
 {
-	struct reviewed rv = {0};
-	int rc = ctl_scan_type(r, VAULT_ENTRY_REVIEW, 0, size, gather_reviewed, &rv);
+	struct ctl_reviewed rv = {0};
+	struct count c = {.cs = cs, .rv = &rv};
+	int rc = ctl_reviewed_load(r, size, &rv);
 
-	if (rc >= 0 && rv.n)
-		qsort(rv.ids, rv.n, sizeof(*rv.ids), cmp_u64);
 	if (rc >= 0)
-		rc = ctl_scan_type(r, VAULT_ENTRY_INCIDENT, 0, size, count_unreviewed, &rv);
-	cs->open_incidents = rv.open;
-	free(rv.ids);
+		rc = ctl_scan_type(r, VAULT_ENTRY_INCIDENT, 0, size, count_incident, &c);
+	ctl_reviewed_free(&rv);
 	return rc;
 }
 
@@ -88,7 +57,7 @@ static int census_take(struct census *cs, struct vault_reader *r, uint64_t size)
 	}
 	/* Counts are of the reader's snapshot; vault_info may have seen fewer entries. */
 	cs->by_type[0] = known > size ? 0 : size - known;
-	int rc = count_open(cs, r, size);
+	int rc = count_incidents(cs, r, size);
 	return rc < 0 ? rc : ctl_models_load(cs->models, r, 0, size);
 }
 
@@ -133,7 +102,10 @@ static json_t *status_json(const struct ctl_vault *cv, const struct census *cs)
 	ctl_json_set(obj, "blob_count", ctl_json_u64(in->blob_count));
 	ctl_json_set(obj, "blob_bytes", ctl_json_u64(in->blob_bytes));
 	ctl_json_set(obj, "models", json_integer((json_int_t)ctl_models_count(cs->models)));
-	ctl_json_set(obj, "open_incidents", ctl_json_u64(cs->open_incidents));
+	ctl_json_set(obj, "open_incidents", ctl_json_u64(cs->incidents[CTL_INCIDENT_OPEN]));
+	ctl_json_set(obj, "reviewed_incidents", ctl_json_u64(cs->incidents[CTL_INCIDENT_REVIEWED]));
+	ctl_json_set(obj, "rate_limited_incidents",
+	             ctl_json_u64(cs->incidents[CTL_INCIDENT_RATE_LIMITED]));
 	ctl_json_set(obj, "entries_by_type", by_type_json(cs));
 	return obj;
 }
@@ -178,8 +150,11 @@ static void print_status(const struct ctl_vault *cv, const struct census *cs)
 	printf("%-22s %" PRIu64 " (%s)\n", "blobs:", in->blob_count,
 	       ctl_bytes_format(in->blob_bytes, b1));
 	printf("%-22s %zu\n", "models registered:", ctl_models_count(cs->models));
-	printf("%-22s %" PRIu64 " (of %" PRIu64 " incidents: open, no human review yet)\n",
-	       "open incidents:", cs->open_incidents, cs->by_type[VAULT_ENTRY_INCIDENT]);
+	printf("%-22s %" PRIu64 " (no human review yet; of %" PRIu64 " incidents, %" PRIu64
+	       " reviewed, %" PRIu64 " rate-limited)\n",
+	       "open incidents:", cs->incidents[CTL_INCIDENT_OPEN],
+	       cs->by_type[VAULT_ENTRY_INCIDENT], cs->incidents[CTL_INCIDENT_REVIEWED],
+	       cs->incidents[CTL_INCIDENT_RATE_LIMITED]);
 	print_by_type(cs);
 }
 
@@ -227,9 +202,11 @@ const struct ctl_verb ctl_verb_status = {
                    "origin and verifier key (C2SP form), the time of the last entry, the Merkle\n"
                    "root, the latest signed checkpoint and how many entries it does not cover\n"
                    "yet, the stored blobs, the models registered (distinct ID@VERSION among the\n"
-                   "model entries), the open incidents (status open, no human review recorded\n"
-                   "yet: evidentctl incidents --status open lists them) and the number of\n"
-                   "entries of each type.\n"
+                   "model entries), the open incidents (no human review recorded yet, not\n"
+                   "rate-limited: evidentctl incidents --status open lists the same ones) beside\n"
+                   "the reviewed and rate-limited ones, and the number of entries of each type.\n"
+                   "With --json the same as keys (open_incidents, reviewed_incidents,\n"
+                   "rate_limited_incidents, entries_by_type, ...).\n"
                    "Uses the vault's type index, so it is quick on any size of vault; the vault\n"
                    "is opened read-only.",
     .options = NULL,

@@ -255,6 +255,31 @@ int ctl_scan_type(struct vault_reader *r, int type, uint64_t from, uint64_t to, 
  * or a vault error. (cmd_report.c) */
 int ctl_incident_entry(struct ctl_vault *cv, uint64_t id, int type, uint64_t *ret_seq,
                        struct ctl_payload *p);
+
+/* An incident's state: the one definition `status`, `incidents`, `incident` and `report`
+ * share. Rate-limited when its entry says so (the firing was counted, never audited);
+ * otherwise reviewed once a review entry names it; otherwise open (audited, or waiting for
+ * its audit, and no human has reviewed it yet). (cmd_incidents.c) */
+enum ctl_incident_state {
+	CTL_INCIDENT_OPEN,
+	CTL_INCIDENT_REVIEWED,
+	CTL_INCIDENT_RATE_LIMITED,
+};
+enum ctl_incident_state ctl_incident_state(const Evident__Entry__V1__IncidentEntry *ie,
+                                           bool reviewed);
+/* "open", "reviewed" or "rate-limited" (the words of `incidents --status`). */
+const char *ctl_incident_state_name(enum ctl_incident_state s);
+/* The incident ids that review entries among the entries [0, to) name, for
+ * ctl_incident_state. */
+struct ctl_reviewed {
+	uint64_t *ids; /* sorted */
+	size_t n, cap;
+};
+/* Fills *ret (zero it first; free with ctl_reviewed_free either way). Returns 0 or a negative
+ * errno of the vault. */
+int ctl_reviewed_load(struct vault_reader *r, uint64_t to, struct ctl_reviewed *ret);
+bool ctl_reviewed_has(const struct ctl_reviewed *rv, uint64_t id);
+void ctl_reviewed_free(struct ctl_reviewed *rv);
 /* Why a payload has no decoded form ("payload pruned", ...), or NULL. */
 const char *ctl_payload_problem(const struct ctl_payload *p);
 

@@ -130,8 +130,9 @@ class Demo(unittest.TestCase):
     def test_every_crash_sell_is_audited_and_answered_before_its_deadline(self):
         s = self.summary
         self.assertEqual(s["counts"]["verdicts_received"], s["counts"]["verdicts_expected"])
-        opened = [json.loads(x) for x in self.d.ctl("--json", "incidents", "--status", "open")
-                  .stdout.splitlines()]
+        # every crash sell opened an incident: open ones and the one a risk officer reviewed
+        opened = [json.loads(x) for st in ("open", "reviewed") for x in self.d.ctl(
+            "--json", "incidents", "--status", st).stdout.splitlines()]
         self.assertEqual(len(opened), s["counts"]["crash_sells"])
         self.assertEqual(sorted(self.audits), sorted(i["id"] for i in opened))
         for iid, (_, doc) in self.audits.items():
@@ -154,7 +155,13 @@ class Demo(unittest.TestCase):
         self.assertEqual([r["outcome"] for r in rep["reviews"]], ["overturned"])
         st = json.loads(self.d.ctl("--json", "status").stdout)
         self.assertEqual(st["open_incidents"], self.summary["counts"]["crash_sells"] - 1)
+        # one definition of open: status, incidents, incident and the report agree
+        self.assertEqual(len(self.d.ctl("--json", "incidents", "--status", "open").stdout
+                             .splitlines()), st["open_incidents"])
+        self.assertEqual(st["reviewed_incidents"], 1)
+        self.assertEqual(rep["incident"]["status"], "REVIEWED")
         inc = json.loads(self.d.ctl("--json", "incident", str(iid)).stdout)
+        self.assertEqual((inc["status"], inc["reviewed"]), ("reviewed", True))
         self.assertEqual(inc["audit"]["status"], "complete")
         self.assertEqual(inc["verdict"]["action"], "REVIEW")
         self.assertEqual(inc["audit"]["confidence"], rep["audit"]["confidence"]["c"])
