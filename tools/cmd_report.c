@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "ctl.h"
@@ -659,7 +660,31 @@ static const char *state_word(enum ctl_incident_state s)
 	return "OPEN";
 }
 
-static int build_doc(struct ctl_vault *cv, const struct evidence *ev, json_t **ret)
+/* When the report is generated: now, or $SOURCE_DATE_EPOCH (seconds since the epoch, the
+ * reproducible-builds convention) when it is set, so that the same vault gives the same bytes
+ * whenever the report is written again. Returns 0 or CTL_EXIT_USAGE (printed). */
+static int generated_at(int64_t *ret_ns)
+{
+	const char *epoch = getenv("SOURCE_DATE_EPOCH");
+	struct timespec ts;
+	uint64_t s;
+
+	if (epoch) {
+		if (ctl_parse_u64("SOURCE_DATE_EPOCH", epoch, &s))
+			return CTL_EXIT_USAGE;
+		if (s > (uint64_t)INT64_MAX / 1000000000)
+			return ctl_usage_error("SOURCE_DATE_EPOCH: %s seconds is too far away",
+			                       epoch);
+		*ret_ns = (int64_t)s * 1000000000;
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*ret_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return 0;
+}
+
+static int build_doc(struct ctl_vault *cv, const struct evidence *ev, int64_t generated_ns,
+                     json_t **ret)
 {
 	json_t *doc = json_object(), *cited = json_array(), *reviews = json_array();
 	json_t *inc = json_object(), *methods = json_array();
@@ -668,6 +693,7 @@ static int build_doc(struct ctl_vault *cv, const struct evidence *ev, json_t **r
 
 	json_object_set_new(doc, "report_version", json_integer(1));
 	json_object_set_new(doc, "generated_by", json_string("evidentctl " EVIDENT_VERSION));
+	json_object_set_new(doc, "generated_unix_ns", json_integer(generated_ns));
 	json_object_set_new(doc, "vault_origin", json_string(cv->info.origin));
 	json_object_set_new(inc, "id", ctl_json_u64(ev->id));
 	json_object_set_new(inc, "trigger", ctl_json_string(ie->trigger));
@@ -725,6 +751,7 @@ static int run_report(const struct ctl *c, int argc, char **argv)
 	struct ctl_out out;
 	json_t *doc = NULL;
 	uint64_t id;
+	int64_t generated_ns = 0;
 	int rc;
 
 	(void)argc;
@@ -732,12 +759,15 @@ static int run_report(const struct ctl *c, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	if (c->json)
 		arg_format = "json";
+	rc = generated_at(&generated_ns);
+	if (rc)
+		return rc;
 	rc = ctl_vault_open(c, &cv);
 	if (rc)
 		return rc;
 	rc = gather(&cv, id, &ev);
 	if (!rc)
-		rc = build_doc(&cv, &ev, &doc);
+		rc = build_doc(&cv, &ev, generated_ns, &doc);
 	evidence_deinit(&ev);
 	ctl_vault_close(&cv);
 	if (rc)
@@ -1165,7 +1195,12 @@ const struct ctl_verb ctl_verb_report = {
         "HTML is one self-contained file (no scripts, no network). Markdown suits post-mortem\n"
         "documents. JSON (--format json or --json) is the document both are rendered from;\n"
         "each proof carries its bundle in the 'evidentctl prove' format, so\n"
-        "'evidentctl verify-proof' can check it with nothing but the public key.",
+        "'evidentctl verify-proof' can check it with nothing but the public key.\n"
+        "The report says when it was generated (generated_unix_ns). Everything else in it\n"
+        "comes from the vault, so with SOURCE_DATE_EPOCH=SECONDS in the environment (the\n"
+        "reproducible-builds convention) as the generation time, the same vault gives the\n"
+        "same bytes: anyone holding a copy of the vault can write the report again and\n"
+        "compare it with the one they were given.",
     .options = "--format html|md|json\n"
                "    Output format (default html).\n"
                "-o, --output FILE\n"

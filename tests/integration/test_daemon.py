@@ -502,6 +502,46 @@ class Triggers(DaemonTest):
         text = self.d.ctl("incident", str(first["id"])).stdout
         self.assertIn("trigger big fired on record %d" % first["record_seq"], text)
         self.assertIn("overturned", text)
+        # one definition of an open incident: OPEN and no review yet; the reviewed one is
+        # "reviewed" in status, incidents, incident and the report alike
+        st = json.loads(self.d.ctl("--json", "status").stdout)
+        self.assertEqual((st["open_incidents"], st["reviewed_incidents"],
+                          st["rate_limited_incidents"]), (19, 1, 180))
+        self.assertIn("open incidents:        19 (no human review yet; of 200 incidents, "
+                      "1 reviewed, 180 rate-limited)", self.d.ctl("status").stdout)
+        by_status = {s: [json.loads(line)["id"] for line in self.d.ctl(
+            "--json", "incidents", "--status", s).stdout.splitlines()]
+            for s in ("open", "reviewed", "rate-limited")}
+        self.assertEqual(by_status["reviewed"], [first["id"]])
+        self.assertEqual(sorted(by_status["open"]),
+                         sorted(x["id"] for x in opened if x["id"] != first["id"]))
+        self.assertEqual(len(by_status["rate-limited"]), 180)
+        self.assertEqual((one["status"], one["reviewed"]), ("reviewed", True))
+        self.assertIn("incident %d (reviewed)" % first["id"], text)
+        t0 = time.time_ns()
+        rep = json.loads(self.d.ctl("report", str(first["id"]), "--json").stdout)
+        self.assertEqual(rep["incident"]["status"], "REVIEWED")
+        self.assertTrue(rep["incident"]["reviewed"])
+        # the report says when it was generated; SOURCE_DATE_EPOCH makes it reproducible
+        self.assertTrue(t0 <= rep["generated_unix_ns"] <= time.time_ns(), rep)
+        html = self.d.ctl("report", str(first["id"])).stdout
+        self.assertNotIn("report generated \u2014", html)
+        self.assertRegex(html, r"report generated \d{4}-\d\d-\d\dT\d\d:\d\d")
+        env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+        again = [subprocess.run([EVIDENTCTL, "--vault", self.d.vault, "report",
+                                 str(first["id"])], capture_output=True, env=env,
+                                check=True).stdout for _ in range(2)]
+        self.assertEqual(again[0], again[1])
+        self.assertIn(b"report generated 2023-11-14T22:13:20.000Z", again[0])
+        bad = subprocess.run([EVIDENTCTL, "--vault", self.d.vault, "report", str(first["id"])],
+                             capture_output=True, text=True,
+                             env=dict(os.environ, SOURCE_DATE_EPOCH="yesterday"))
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+        self.assertIn("incident status REVIEWED",
+                      self.d.ctl("report", str(first["id"]), "--format", "md").stdout)
+        r = self.d.ctl("incidents", "--status", "closed", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("expected open, reviewed or rate-limited", r.stderr)
         r = self.d.ctl("incident", str(first["record_seq"]), check=False)
         self.assertEqual(r.returncode, 2)
         self.assertIn("is a record entry, not an incident", r.stderr)
