@@ -35,16 +35,20 @@ int wi__ctx_init(struct wi_ctx *w, const struct ex_whatif_input *in, const doubl
 	memset(w, 0, sizeof(*w));
 	w->err = err;
 	w->err_size = err_size;
-	if (!in || !in->f || !in->f->predict || !x || !in->bg || !in->n_bg)
-		return ex__fail(err, err_size, -EINVAL,
-		                "what-if: needs f, x and background rows (bg, n_bg > 0)");
+	if (!in || !in->f || !in->f->predict || !x)
+		return ex__fail(err, err_size, -EINVAL, "what-if: needs f and x");
+	if ((!in->bg || !in->n_bg) && !(in->model && in->info))
+		return ex__fail(
+		    err, err_size, -EINVAL,
+		    "what-if: needs background rows (bg, n_bg > 0), or a model file and "
+		    "the feature facts (info)");
 	w->f = in->f;
 	w->m = in->model;
 	w->x = x;
 	w->M = in->f->n_features;
 	w->G = in->f->n_outputs;
 	w->bg = in->bg;
-	w->n_bg = in->n_bg;
+	w->n_bg = in->bg ? in->n_bg : 0;
 	if (!w->M || !w->G)
 		return ex__fail(err, err_size, -EINVAL, "what-if: f has no features or no outputs");
 	if (w->m && (w->m->n_features != w->M || w->m->n_outputs != w->G))
@@ -307,9 +311,64 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Distinct non-NaN values of column j, most frequent first; *ret (malloc'd), *ret_n. */
+static bool is_cat_split(const struct ex_node *nd, size_t j)
+{
+	return nd->left >= 0 && nd->feature == (int32_t)j &&
+	       (nd->cmp == EX_CMP_XGB_CAT || nd->cmp == EX_CMP_LGB_CAT);
+}
+
+/* Without reference rows: the categories the model's categorical splits on feature j name,
+ * and the smallest non-negative one none names (every category outside the splits' sets
+ * takes the same path through every tree), ascending. None for a linear model or a feature
+ * never split as a category. */
+static int model_levels(const struct wi_ctx *w, size_t j, double **ret, size_t *ret_n)
+{
+	const struct ex_model *m = w->m;
+	size_t words = 0, k = 0;
+	uint32_t *named = NULL;
+	double *lv = NULL;
+
+	*ret = NULL;
+	*ret_n = 0;
+	for (size_t t = 0; m && ex_model_is_trees(m) && t < m->n_trees; t++)
+		for (int32_t i = 0; i < m->trees[t].n_nodes; i++)
+			if (is_cat_split(&m->trees[t].nodes[i], j) &&
+			    m->trees[t].nodes[i].cat_len > words)
+				words = m->trees[t].nodes[i].cat_len;
+	named = calloc(words + 1, sizeof(uint32_t));
+	lv = malloc((words * 32 + 1) * sizeof(double));
+	if (!named || !lv) {
+		free(named);
+		free(lv);
+		return -ENOMEM;
+	}
+	for (size_t t = 0; words && t < m->n_trees; t++)
+		for (int32_t i = 0; i < m->trees[t].n_nodes; i++) {
+			const struct ex_node *nd = &m->trees[t].nodes[i];
+			if (is_cat_split(nd, j))
+				for (uint32_t q = 0; q < nd->cat_len; q++)
+					named[q] |= m->cat_words[nd->cat_off + q];
+		}
+	bool other = false;
+	for (size_t c = 0; words && c <= words * 32; c++) {
+		bool in = c < words * 32 && (named[c / 32] >> (c % 32)) & 1;
+		if (in || !other)
+			lv[k++] = (double)c;
+		other |= !in;
+	}
+	free(named);
+	*ret = lv;
+	*ret_n = k;
+	return 0;
+}
+
+/* Distinct non-NaN values of column j, most frequent first; *ret (malloc'd), *ret_n. Without
+ * reference rows, the levels the model's splits distinguish (model_levels). */
 int wi__levels(const struct wi_ctx *w, size_t j, double **ret, size_t *ret_n)
 {
+	if (!w->n_bg)
+		return model_levels(w, j, ret, ret_n);
+
 	double *col = malloc(w->n_bg * sizeof(double));
 	struct level *lv = malloc(w->n_bg * sizeof(*lv));
 	size_t n = 0, k = 0;
@@ -653,6 +712,56 @@ out:
 	free(ev);
 	free(fixed);
 	free(reg);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ ranges of a tree model */
+
+int ex_feature_info_from_model(const struct ex_model *m, struct ex_feature_info *info)
+{
+	struct dbuf b = {0};
+	int rc = 0;
+
+	if (!m || !info)
+		return -EINVAL;
+	if (!ex_model_is_trees(m))
+		return -ENOTSUP;
+	for (size_t j = 0; j < m->n_features && rc == 0; j++) {
+		struct ex_feature_info *fi = &info[j];
+		bool zero_band = false;
+
+		*fi = (struct ex_feature_info){
+		    .categorical = m->categorical && m->categorical[j], .min = NAN, .max = NAN};
+		b.n = 0;
+		for (size_t t = 0; t < m->n_trees && rc == 0; t++)
+			for (int32_t i = 0; i < m->trees[t].n_nodes && rc == 0; i++) {
+				const struct ex_node *nd = &m->trees[t].nodes[i];
+				if (nd->left < 0 || nd->feature != (int32_t)j)
+					continue;
+				if (is_cat_split(nd, j)) {
+					fi->categorical = true;
+				} else if (nd->cmp == EX_CMP_XGB_LT) {
+					rc = dbuf_push(&b, xgb_cut(nd->threshold_f));
+				} else if (nd->cmp == EX_CMP_LGB_LE) {
+					rc = dbuf_push(&b, nextafter(nd->threshold, INFINITY));
+					zero_band |= nd->missing == EX_MISSING_ZERO;
+				}
+			}
+		/* LightGBM reads |x| <= kZeroThreshold as missing for these splits: a region */
+		if (rc == 0 && zero_band)
+			rc = dbuf_push(&b, -EX_LGB_ZERO);
+		if (rc == 0 && zero_band)
+			rc = dbuf_push(&b, nextafter(EX_LGB_ZERO, INFINITY));
+		if (rc < 0 || !b.n)
+			continue;
+		size_t n = sort_unique(b.v, b.n);
+		/* from the highest value left of the lowest split to the lowest value right of the
+		 * highest: every region the model tells apart has a member inside */
+		fi->min = nextafter(b.v[0], -INFINITY);
+		fi->max = b.v[n - 1];
+		fi->mad = n > 1 ? (fi->max - fi->min) / EX_RANGE_PER_MAD : 0;
+	}
+	free(b.v);
 	return rc;
 }
 

@@ -153,6 +153,22 @@ struct ex_feature_info {
 int ex_feature_info_from_rows(const double *bg, size_t n_bg, size_t n_features,
                               struct ex_feature_info *info);
 
+/* A feature known only by a range [min, max] (a manifest's training range, a tree model's
+ * splits): its unit of distance (mad) is (max - min) / EX_RANGE_PER_MAD, the MAD of a normal
+ * distribution whose 0.5th and 99.5th percentiles are min and max (2 x 2.5758 / 0.6745), as
+ * if the range were the one ex_feature_info_from_rows measures. */
+#define EX_RANGE_PER_MAD 7.638
+
+/* Fills info[0..n_features) of a tree ensemble from its own splits, for the what-if methods
+ * without reference rows: feature j's range runs from the highest value that goes left of its
+ * lowest split to the lowest value that goes right of its highest (every region the model
+ * tells apart has a member inside; beyond them the model is constant), mad from that range
+ * (EX_RANGE_PER_MAD). A feature split as a category is categorical (its levels: the
+ * categories the splits name, and one they do not). A feature never split on has NaN bounds
+ * and mad 0, one with a single split value mad 0 (no scale: distances in its own units).
+ * Returns 0, -EINVAL, -ENOTSUP (not a tree ensemble: a linear model has no ranges), -ENOMEM. */
+int ex_feature_info_from_model(const struct ex_model *m, struct ex_feature_info *info);
+
 /* An attribution method as a function of one row, for the methods that need attributions of
  * other rows (adversarial search's failure signature, the confidence score's noise
  * stability): writes phi[0..n_features) for output `output`. Returns 0 or a negative errno
@@ -355,7 +371,10 @@ struct ex_whatif_input {
 	const struct ex_fn *f;        /* required: the model as a function of rows */
 	const struct ex_model *model; /* optional (NULL): exact scans for trees / linear */
 	const double *bg;             /* reference rows n_bg x n_features (quantile grids,
-	                               * observed levels, LIME bins); required */
+	                               * observed levels, LIME bins); required, except with a
+	                               * model and info (NULL, 0): the exact single-feature
+	                               * searches need none, and categorical levels then come
+	                               * from the model's splits */
 	size_t n_bg;
 	const struct ex_feature_info *info; /* n_features; NULL: ex_feature_info_from_rows(bg) */
 	const struct ex_decision *decision; /* NULL: output 0 >= 0 */

@@ -878,6 +878,147 @@ START_TEST(ex_flip_test_trees)
 }
 END_TEST
 
+/* A tree model's own ranges: every split of feature j lies inside [min, max] (min goes left
+ * of the lowest, max right of the highest), the MAD is the range / EX_RANGE_PER_MAD, a
+ * category split marks the feature categorical, and a linear model has none. */
+START_TEST(ex_feature_info_from_model_spans_the_splits)
+{
+	for (int trial = 0; trial < 20; trial++) {
+		bool lgb = trial & 1, cat = !lgb && trial % 4 == 0;
+		size_t M = 6;
+		struct ex_model *m = random_model(M, 10, 4, lgb, cat);
+		struct ex_feature_info info[6];
+		ck_assert_int_eq(ex_feature_info_from_model(m, info), 0);
+		for (size_t j = 0; j < M; j++) {
+			double lo = INFINITY, hi = -INFINITY;
+			size_t splits = 0;
+			bool category = false;
+			for (size_t t = 0; t < m->n_trees; t++)
+				for (int32_t i = 0; i < m->trees[t].n_nodes; i++) {
+					const struct ex_node *nd = &m->trees[t].nodes[i];
+					if (nd->left < 0 || nd->feature != (int32_t)j)
+						continue;
+					if (nd->cmp == EX_CMP_XGB_CAT) {
+						category = true;
+						continue;
+					}
+					double th = lgb ? nd->threshold : (double)nd->threshold_f;
+					lo = fmin(lo, th);
+					hi = fmax(hi, th);
+					splits++;
+				}
+			ck_assert(info[j].categorical == category);
+			ck_assert(!info[j].immutable && !info[j].integer);
+			if (!splits) {
+				ck_assert(isnan(info[j].min) && isnan(info[j].max));
+				ck_assert(info[j].mad == 0);
+				continue;
+			}
+			/* min takes the left branch of the lowest split, max the right of the
+			 * highest */
+			double y[6] = {0};
+			for (size_t t = 0; t < m->n_trees; t++)
+				for (int32_t i = 0; i < m->trees[t].n_nodes; i++) {
+					const struct ex_node *nd = &m->trees[t].nodes[i];
+					if (nd->left < 0 || nd->feature != (int32_t)j ||
+					    nd->cmp == EX_CMP_XGB_CAT)
+						continue;
+					y[j] = info[j].min;
+					ck_assert_int_eq(ex_node_next(m, nd, y), nd->left);
+					y[j] = info[j].max;
+					ck_assert_int_eq(ex_node_next(m, nd, y), nd->right);
+				}
+			/* ... and no wider than the splits (XGBoost's cut is a float's rounding) */
+			ck_assert(info[j].min <= lo && info[j].max > hi - 1e-6);
+			ck_assert(info[j].max - info[j].min < hi - lo + 1e-6);
+			if (lo < hi)
+				ck_assert_double_eq(info[j].mad,
+				                    (info[j].max - info[j].min) / EX_RANGE_PER_MAD);
+			else
+				ck_assert(info[j].mad == 0);
+		}
+		ex_model_free(m);
+	}
+	double coef[2] = {1, 2};
+	struct ex_model *lin = linear_model(coef, 2, 0);
+	struct ex_feature_info li[2];
+	ck_assert_int_eq(ex_feature_info_from_model(lin, li), -ENOTSUP);
+	ex_model_free(lin);
+}
+END_TEST
+
+/* The flip test of a tree model without background rows (bg NULL, info from the model):
+ * every numeric feature gets the same result as with a background and the same info (the
+ * exact scan needs no rows), and a category split gets the levels the splits tell apart:
+ * a flipping category is found whenever one in 0..40 flips. */
+START_TEST(ex_flip_test_trees_without_background)
+{
+	size_t M = 4, n_bg = 50;
+	double *bg = uniform_rows(n_bg, M), phi[4], base;
+	char err[EX_ERR_MAX];
+	int cat_flips = 0;
+
+	for (size_t i = 0; i < n_bg; i++)
+		bg[i * M + M - 1] = (double)(i % 3);
+	for (int trial = 0; trial < 30; trial++) {
+		bool cat = trial % 3 != 2;
+		struct ex_model *m = random_model(M, 8, 3, trial % 3 == 2, cat);
+		struct ex_feature_info info[4];
+		struct ex_fn f;
+		double x[4] = {urand(), urand(), urand(), cat ? (double)(trial % 5) : urand()};
+		m->base_margin[0] -= margin(m, x) - 0.002;
+		fn_model(m, &f);
+		ck_assert_int_eq(ex_feature_info_from_model(m, info), 0);
+		ck_assert_int_eq(ex_treeshap(m, x, phi, &base), 0);
+		struct ex_whatif_input none = {.f = &f, .model = m, .info = info},
+		                       rows = {.f = &f,
+		                               .model = m,
+		                               .bg = bg,
+		                               .n_bg = n_bg,
+		                               .info = info};
+		struct ex_flip_result a, b;
+		ck_assert_msg(ex_flip_test(&none, x, phi, NULL, &a, err, sizeof(err)) == 0, "%s",
+		              err);
+		ck_assert_msg(ex_flip_test(&rows, x, phi, NULL, &b, err, sizeof(err)) == 0, "%s",
+		              err);
+		for (size_t j = 0; j < M; j++) {
+			const struct ex_flip_feature *p = &a.features[j], *q = &b.features[j];
+			if (p->flips)
+				ck_assert_int_ne(decide_at(m, x, j, p->value), margin(m, x) >= 0);
+			if (info[j].categorical) {
+				bool any = false;
+				for (int c = 0; c <= 40; c++)
+					any |= c != (int)x[j] &&
+					       decide_at(m, x, j, c) != (margin(m, x) >= 0);
+				ck_assert(p->flips == any);
+				ck_assert(!p->flips ||
+				          (p->value == floor(p->value) && p->value >= 0));
+				cat_flips += p->flips;
+				continue;
+			}
+			ck_assert(p->flips == q->flips && p->plausible == q->plausible);
+			ck_assert(p->flips ? p->value == q->value && p->distance == q->distance
+			                   : isnan(p->value) && isnan(q->value));
+		}
+		ex_flip_result_free(&a);
+		ex_flip_result_free(&b);
+		ex_model_free(m);
+	}
+	ck_assert_int_gt(cat_flips, 0);
+	/* black boxes and linear models without info still need rows */
+	double coef[2] = {1, -1}, x2[2] = {0.2, 0.1}, p2[2] = {0.1, 0.1};
+	struct ex_model *lin = linear_model(coef, 2, 0);
+	struct ex_fn lf;
+	struct ex_flip_result r;
+	fn_model(lin, &lf);
+	struct ex_whatif_input in = {.f = &lf, .model = lin};
+	ck_assert_int_eq(ex_flip_test(&in, x2, p2, NULL, &r, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "needs background rows"), "%s", err);
+	ex_model_free(lin);
+	free(bg);
+}
+END_TEST
+
 /* out = x0 - 0.5 - 0.02 [x1 == 3]: category 3 of x1 flips a near-threshold row */
 static int cat_predict(void *userdata, const double *rows, size_t n, double *out, char *err,
                        size_t err_size)
@@ -994,6 +1135,10 @@ static Suite *whatif_suite(void)
 	tcase_add_test(tc, ex_flip_test_planted);
 	tcase_add_test(tc, ex_flip_test_trees);
 	tcase_add_test(tc, ex_flip_test_categorical);
+	tcase_add_test(tc, ex_flip_test_trees_without_background);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex_feature_info_from_model");
+	tcase_add_test(tc, ex_feature_info_from_model_spans_the_splits);
 	suite_add_tcase(s, tc);
 	return s;
 }
