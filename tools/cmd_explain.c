@@ -60,6 +60,7 @@ enum {
 	ARG_IMMUTABLE,
 	ARG_CATEGORICAL,
 	ARG_CONFIDENCE,
+	ARG_MANIFEST,
 };
 
 static const char *arg_model, *arg_rows, *arg_background;
@@ -147,6 +148,9 @@ static int option(struct ctl *c, int opt, const char *arg)
 		return 0;
 	case ARG_CONFIDENCE:
 		audit.confidence = true;
+		return 0;
+	case ARG_MANIFEST:
+		audit.manifest_path = arg;
 		return 0;
 	case ARG_THREADS:
 		if (ctl_parse_u64("--threads", arg, &v))
@@ -439,11 +443,13 @@ static int run(const struct ctl *c, int argc, char **argv)
 	if (arg_method < 0)
 		return ctl_usage_error("explain needs --method M");
 	if (arg_method >= M_KERNELSHAP) {
-		if (!arg_background)
+		/* flip on a model file takes its ranges from the model and --manifest instead */
+		if (!arg_background && !(arg_method == M_FLIP && arg_model))
 			return ctl_usage_error(
 			    "--method %s needs --background FILE (reference rows: "
-			    "the game's background, quantile grids, ranges)",
-			    method_names[arg_method]);
+			    "the game's background, quantile grids, ranges)%s",
+			    method_names[arg_method],
+			    arg_method == M_FLIP ? "; only a model file can do without" : "");
 		if (audit.confidence && arg_method > M_PERMUTATION)
 			return ctl_usage_error("--confidence goes with kernelshap or permutation");
 		audit.method = (enum explain_method)(arg_method - M_KERNELSHAP);
@@ -458,6 +464,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		return ctl_usage_error("--method %s needs --model FILE (an exact method reads the "
 		                       "model itself; use kernelshap or permutation with --oracle)",
 		                       method_names[arg_method]);
+	if (audit.manifest_path)
+		return ctl_usage_error("--manifest goes with the model-agnostic methods");
 	rc = ex_model_load(arg_model, arg_format, &m, err, sizeof(err));
 	if (rc < 0) {
 		if (rc == -EBADMSG || rc == -ENOTSUP)
@@ -547,6 +555,7 @@ static const struct option options[] = {
     {"immutable", required_argument, NULL, ARG_IMMUTABLE},
     {"categorical", required_argument, NULL, ARG_CATEGORICAL},
     {"confidence", no_argument, NULL, ARG_CONFIDENCE},
+    {"manifest", required_argument, NULL, ARG_MANIFEST},
     CTL_GLOBAL_OPTIONS,
 };
 
@@ -554,9 +563,10 @@ const struct ctl_verb ctl_verb_explain = {
     .name = "explain",
     .summary = "attribute a model's outputs to its features and test what-ifs, offline",
     .synopsis = "explain (--model FILE | --oracle 'COMMAND') --rows FILE --method M\n"
-                "[--background FILE] [--seed N] [--budget N] [--threshold T] [--threads N]\n"
-                "[--output margin|probability] [--format F] [--confidence] [--immutable NAMES]\n"
-                "[--categorical NAMES] [--timeout MS] [--oracle-procs N] [--background-size K]",
+                "[--background FILE] [--manifest FILE] [--seed N] [--budget N] [--threshold T]\n"
+                "[--threads N] [--output margin|probability] [--format F] [--confidence]\n"
+                "[--immutable NAMES] [--categorical NAMES] [--timeout MS] [--oracle-procs N]\n"
+                "[--background-size K]",
     .description =
         "Explains each input row of a model without a daemon or a vault: which features\n"
         "drove this output and by how much, what would have changed the decision, whether a\n"
@@ -574,7 +584,8 @@ const struct ctl_verb ctl_verb_explain = {
         "  treeshap-interventional  Shapley values of mean_b f(x_S, b_rest) over --background\n"
         "  interactions             SHAP interaction values, an M x M matrix per output\n"
         "  linear                   beta_i (x_i - mean x_i) for linear-json models\n"
-        "Model-agnostic methods (--model or --oracle; --background required):\n"
+        "Model-agnostic methods (--model or --oracle; --background required, except for\n"
+        "flip on a model file):\n"
         "  kernelshap      KernelSHAP of the interventional game: every coalition when 2^M - 2\n"
         "                  fit the budget (exact), else paired sampling with the efficiency\n"
         "                  constraint solved exactly, a standard error per feature and rounds\n"
@@ -589,7 +600,12 @@ const struct ctl_verb ctl_verb_explain = {
         "                  features never change\n"
         "  flip            FRAGILE_LOW_IMPORTANCE when a feature with |phi| <= 5% of the total\n"
         "                  flips the decision within 0.5 MAD, with the decision margin and the\n"
-        "                  fragility index\n"
+        "                  fragility index. On a model file it needs no background: each\n"
+        "                  feature's range is its training range from --manifest, else (tree\n"
+        "                  ensembles) the span of its splits, and a MAD is taken as the\n"
+        "                  range / 7.638 (a normal's MAD when the range is its 0.5th to\n"
+        "                  99.5th percentile); \"ranges\" says which (\"background\",\n"
+        "                  \"manifest\", \"model thresholds\", \"manifest and model thresholds\")\n"
         "  adversarial     the region where the same decision happens for the same reasons\n"
         "                  (exact decision cell grown greedily for trees; hill-climbing and a\n"
         "                  genetic search from nearby background rows for black boxes) as a\n"
@@ -613,7 +629,7 @@ const struct ctl_verb ctl_verb_explain = {
         "interactions adds \"interactions\"; lime adds \"lime\" (fit and stability);\n"
         "counterfactual adds \"counterfactuals\": [{\"changes\": {FEATURE: value},\n"
         "\"prediction\", \"decision\", \"distance\", \"exact\"}], nearest first; flip adds\n"
-        "\"flips\" (per feature the nearest flipping value or null) and \"fragile\";\n"
+        "\"flips\" (per feature the nearest flipping value or null), \"fragile\" and \"ranges\";\n"
         "adversarial adds \"region\" (rule, precision, coverage, exemplars). Apart from\n"
         "\"row\" and \"confidence\", each object is written by the code that writes the\n"
         "method's result in the daemon's audit documents: the same keys and, for the same\n"
@@ -632,7 +648,13 @@ const struct ctl_verb ctl_verb_explain = {
         "--background FILE\n"
         "    Reference rows: the background of interventional and sampled methods, the\n"
         "    plausible ranges (0.5th to 99.5th percentile) and MADs of the what-if methods;\n"
-        "    for linear, the means (default: the model's feature_means, else zeros).\n"
+        "    for linear, the means (default: the model's feature_means, else zeros). Flip on\n"
+        "    a model file can do without it (see flip above).\n"
+        "--manifest FILE\n"
+        "    The model's manifest in JSON, as registered (\"features\": [{\"name\", \"min\",\n"
+        "    \"max\", \"immutable\"}, ...]): its immutable features never change and, for\n"
+        "    flip without --background, its training ranges are the features' ranges (a\n"
+        "    linear model needs one for every feature: it has no ranges of its own).\n"
         "--seed N\n"
         "    Seed of every random choice (default 1).\n"
         "--budget N\n"
@@ -676,7 +698,8 @@ const struct ctl_verb ctl_verb_explain = {
         "    --background train-sample.csv --method kernelshap --seed 7 --confidence --json\n"
         "evidentctl explain --model m.json --rows r.csv --background b.csv \\\n"
         "    --method counterfactual --immutable age --threshold 0.2\n"
-        "evidentctl explain --model m.json --rows r.csv --background b.csv --method flip --json",
+        "evidentctl explain --model m.json --rows r.csv --background b.csv --method flip --json\n"
+        "evidentctl explain --model m.json --rows r.csv --method flip --manifest manifest.json",
     .long_options = options,
     .option = option,
     .run = run,

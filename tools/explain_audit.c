@@ -27,6 +27,10 @@ struct offline {
 	double *sbg, *sw; /* summarised background for the sampled methods */
 	size_t n_sbg;
 	char digest[65];
+	/* where the what-if ranges come from: "background", or without one "manifest" and/or
+	 * "model thresholds" */
+	const char *ranges;
+	size_t n_unscaled; /* features with a range but no scale (one split value) */
 };
 
 /* ------------------------------------------------------------------ explainers */
@@ -181,6 +185,103 @@ static int mark_features(struct offline *au, const char *list, const char *opt, 
 	return 0;
 }
 
+/* The JSON manifest a model was registered with (tools/libevident's form): for each of its
+ * "features" (matched by "name", else by position), "immutable": true marks it immutable and,
+ * when use_ranges, "min" and "max" (the training range) become its range. Returns 0 or an
+ * exit status (printed); *ret_ranged counts the features given a range. */
+static int apply_manifest(struct offline *au, bool use_ranges, size_t *ret_ranged)
+{
+	const char *path = au->a->manifest_path;
+	_cleanup_(freep) char *text = NULL;
+	_cleanup_(json_decrefp) json_t *root = NULL;
+	json_error_t je;
+	size_t len, i;
+	json_t *f;
+	int rc = ctl_read_file(path, ROWS_MAX_BYTES, &text, &len);
+
+	*ret_ranged = 0;
+	if (rc < 0)
+		return ctl_file_error(path, rc);
+	root = json_loadb(text, len, 0, &je);
+	if (!root) {
+		ctl_error("%s: line %d, column %d: %s", path, je.line, je.column, je.text);
+		return CTL_EXIT_UNREADABLE;
+	}
+	if (!json_is_array(json_object_get(root, "features"))) {
+		ctl_error("%s: no \"features\" array (a model manifest in JSON)", path);
+		return CTL_EXIT_UNREADABLE;
+	}
+	json_array_foreach(json_object_get(root, "features"), i, f)
+	{
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const json_t *lo = json_object_get(f, "min"), *hi = json_object_get(f, "max");
+		size_t j = i;
+		if (name)
+			for (j = 0; j < au->M && strcmp(au->names[j], name); j++)
+				;
+		if (j >= au->M)
+			return ctl_usage_error(
+			    "%s: features[%zu]%s%s%s: the model has no such feature", path, i,
+			    name ? " (\"" : "", name ? name : "", name ? "\")" : "");
+		if (json_is_true(json_object_get(f, "immutable")))
+			au->info[j].immutable = true;
+		if (!use_ranges || (!lo && !hi))
+			continue;
+		double a = json_number_value(lo), b = json_number_value(hi);
+		if (!json_is_number(lo) || !json_is_number(hi) || !isfinite(a) || !isfinite(b) ||
+		    a > b)
+			return ctl_usage_error("%s: features[%zu] (%s): min and max must be finite "
+			                       "numbers with min <= max",
+			                       path, i, au->names[j]);
+		au->info[j].min = a;
+		au->info[j].max = b;
+		au->info[j].mad = (b - a) / EX_RANGE_PER_MAD;
+		au->info[j].integer = false;
+		(*ret_ranged)++;
+	}
+	return 0;
+}
+
+/* Without a background (flip on a model file): the ranges and scales of the what-if methods
+ * from the manifest's training ranges and, for tree ensembles, the model's own splits; a
+ * linear model has no ranges of its own. Returns 0 or an exit status (printed). */
+static int ranges_without_background(struct offline *au)
+{
+	const struct explain_args *a = au->a;
+	bool trees = ex_model_is_trees(au->m);
+	size_t ranged = 0;
+	int rc, status;
+
+	if (a->categorical)
+		return ctl_usage_error("--categorical needs --background FILE (the levels a "
+		                       "category takes)");
+	for (size_t j = 0; j < au->M; j++)
+		au->info[j] = (struct ex_feature_info){.min = NAN, .max = NAN};
+	if (trees) {
+		rc = ex_feature_info_from_model(au->m, au->info);
+		if (rc < 0)
+			return ctl_file_error(a->model_path, rc);
+	}
+	if (a->manifest_path) {
+		status = apply_manifest(au, true, &ranged);
+		if (status)
+			return status;
+	}
+	for (size_t j = 0; !trees && j < au->M; j++)
+		if (isnan(au->info[j].min))
+			return ctl_usage_error(
+			    "--method flip on the linear model %s without --background needs each "
+			    "feature's training range (min and max) from --manifest FILE: a linear "
+			    "model has no ranges of its own (%s has none)",
+			    a->model_path, au->names[j]);
+	for (size_t j = 0; j < au->M; j++)
+		au->n_unscaled += !isnan(au->info[j].min) && !(au->info[j].mad > 0);
+	au->ranges = ranged == au->M ? "manifest"
+	             : ranged        ? "manifest and model thresholds"
+	                             : "model thresholds";
+	return 0;
+}
+
 static int setup(struct offline *au)
 {
 	const struct explain_args *a = au->a;
@@ -200,9 +301,11 @@ static int setup(struct offline *au)
 	status = load_rows(au, a->rows_path, &au->rows);
 	if (status)
 		return status;
-	status = load_rows(au, a->background_path, &au->bg);
-	if (status)
-		return status;
+	if (a->background_path) {
+		status = load_rows(au, a->background_path, &au->bg);
+		if (status)
+			return status;
+	}
 	au->M = au->rows.n_cols;
 	if (au->m) {
 		ex_fn_from_model(au->m, &au->f);
@@ -223,15 +326,27 @@ static int setup(struct offline *au)
 	if (set_names(au) < 0)
 		return ctl_file_error(a->rows_path, -ENOMEM);
 	au->info = calloc(au->M, sizeof(*au->info));
-	if (!au->info || ex_feature_info_from_rows(au->bg.values, au->bg.n_rows, au->M, au->info))
-		return ctl_file_error(a->background_path, -ENOMEM);
-	status = mark_features(au, a->immutable, "--immutable", false);
+	if (!au->info)
+		return ctl_file_error(a->rows_path, -ENOMEM);
+	if (a->background_path) {
+		size_t ranged;
+		if (ex_feature_info_from_rows(au->bg.values, au->bg.n_rows, au->M, au->info))
+			return ctl_file_error(a->background_path, -ENOMEM);
+		au->ranges = "background";
+		status = a->manifest_path ? apply_manifest(au, false, &ranged) : 0;
+	} else {
+		status = ranges_without_background(au);
+	}
+	if (!status)
+		status = mark_features(au, a->immutable, "--immutable", false);
 	if (!status)
 		status = mark_features(au, a->categorical, "--categorical", true);
 	if (status)
 		return status;
 	au->d = (struct ex_decision){.argmax = au->G > 1 && !a->has_threshold,
 	                             .threshold = a->has_threshold ? a->threshold : 0};
+	if (!a->background_path)
+		return 0; /* flip on a model file: nothing to summarise */
 	/* the sampled methods see a k-means summary of a large background (ATTRIBUTION.md §3.4) */
 	size_t k = a->background_size ? a->background_size : 100;
 	au->sbg = malloc((k < au->bg.n_rows ? k : au->bg.n_rows) * au->M * sizeof(double));
@@ -520,6 +635,24 @@ static int do_counterfactual(struct offline *au, size_t i, const double *x, json
 	return rc;
 }
 
+/* Where the flip test's ranges and scales came from (text output). */
+static void print_ranges(const struct offline *au)
+{
+	if (!strcmp(au->ranges, "background")) {
+		printf("  ranges: background (0.5th to 99.5th percentile; distances in MADs)\n");
+		return;
+	}
+	printf("  ranges: %s (no --background: %s; 1 MAD = range / %.3f)\n", au->ranges,
+	       !strcmp(au->ranges, "manifest")           ? "training ranges"
+	       : !strcmp(au->ranges, "model thresholds") ? "lowest to highest split"
+	                                                 : "training range, else splits",
+	       EX_RANGE_PER_MAD);
+	if (au->n_unscaled)
+		printf("  (%zu feature(s) split at a single value have no scale: their distances "
+		       "are in their own units)\n",
+		       au->n_unscaled);
+}
+
 static int do_flip(struct offline *au, size_t i, const double *x, json_t *o, char *err,
                    size_t err_size)
 {
@@ -539,9 +672,10 @@ static int do_flip(struct offline *au, size_t i, const double *x, json_t *o, cha
 	}
 	shown_prediction(au, fx, pred);
 	if (o) {
-		rc = audit_json_flip(o, &r, phi, pred, names(au), au->a->seed);
+		rc = audit_json_flip(o, &r, phi, pred, names(au), au->a->seed, au->ranges);
 	} else {
 		print_prediction(au, i, pred);
+		print_ranges(au);
 		printf("  %s; decision margin %.4g, fragility index %.2f\n",
 		       r.fragile
 		           ? "FRAGILE_LOW_IMPORTANCE: a low-importance feature flips the decision"

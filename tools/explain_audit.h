@@ -25,7 +25,8 @@ struct explain_args {
 	const char *model_path; /* or oracle */
 	const char *oracle;
 	enum ex_format format;
-	const char *rows_path, *background_path;
+	const char *rows_path, *background_path; /* background: NULL for flip on a model file */
+	const char *manifest_path; /* JSON manifest: training ranges (min, max), immutable */
 	uint64_t seed;
 	uint64_t budget; /* model rows per method call; 0: each method's default */
 	bool has_threshold;

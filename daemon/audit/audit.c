@@ -602,7 +602,7 @@ static int do_flip(struct run *r, json_t *o, char *err, size_t err_size)
 
 	if (rc < 0)
 		return rc;
-	rc = audit_json_flip(o, &res, r->phi, r->fx, names(r), r->rq->seed);
+	rc = audit_json_flip(o, &res, r->phi, r->fx, names(r), r->rq->seed, "background");
 	if (rc >= 0) {
 		r->fragile = res.fragile;
 		r->fragile_names = json_incref(json_object_get(o, "fragile_features"));

@@ -220,9 +220,13 @@ int audit_json_counterfactual(json_t *o, const struct ex_cf_result *r, const dou
  * ([phi]), "flips" (per feature the nearest flipping value or null), "fragile",
  * "fragile_features" (names), "decision", "margin", "fragility_index", "low_share",
  * "kappa", "flip_details" [{feature, value, distance, prediction (f at the flip; null
- * without one), low_importance, plausible, immutable, exact}], "seed", "model_rows". */
+ * without one), low_importance, plausible, immutable, exact}], "seed", "model_rows",
+ * "ranges" (where the ranges and scales of the test came from: "background" in audits;
+ * `evidentctl explain` without one on a model file says "manifest", "model thresholds" or
+ * "manifest and model thresholds"). */
 int audit_json_flip(json_t *o, const struct ex_flip_result *r, const double *phi,
-                    const double *prediction, const char *const *names, uint64_t seed);
+                    const double *prediction, const char *const *names, uint64_t seed,
+                    const char *ranges);
 /* A failure region: "prediction", "region" {rule [{feature, lo, lo_inclusive, hi,
  * hi_inclusive} or {feature, missing: true}; null for an unbounded side], precision,
  * precision_ci95, evaluated, coverage, support, exemplars (rows of M values), method,

@@ -241,7 +241,8 @@ static json_t *flip_detail_json(const struct ex_flip_result *r, size_t j, const 
 }
 
 int audit_json_flip(json_t *o, const struct ex_flip_result *r, const double *phi,
-                    const double *prediction, const char *const *names, uint64_t seed)
+                    const double *prediction, const char *const *names, uint64_t seed,
+                    const char *ranges)
 {
 	size_t M = r->n_features;
 	json_t *flips = json_array(), *details = json_array();
@@ -262,7 +263,7 @@ int audit_json_flip(json_t *o, const struct ex_flip_result *r, const double *phi
 	     set(o, "fragility_index", aj_real(r->fragility_index)) &&
 	     set(o, "low_share", aj_real(r->low_share)) && set(o, "kappa", aj_real(r->kappa)) &&
 	     set(o, "flip_details", json_incref(details)) && set(o, "seed", aj_u64(seed)) &&
-	     set(o, "model_rows", aj_u64(r->model_rows));
+	     set(o, "model_rows", aj_u64(r->model_rows)) && set(o, "ranges", json_string(ranges));
 	json_decref(flips);
 	json_decref(details);
 	return ok ? 0 : -ENOMEM;

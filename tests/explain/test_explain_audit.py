@@ -184,6 +184,110 @@ class TestModelFile(unittest.TestCase):
             self.assertAlmostEqual(c["c"], want, delta=1e-15)
 
 
+class TestFlipWithoutBackground(unittest.TestCase):
+    """`explain --method flip` on a model file needs no --background: the ranges come from the
+    model's splits (trees) or the manifest's training ranges, and the output says which."""
+
+    def run_flip(self, model, rows, *extra, check=True):
+        cmd = [EVIDENTCTL, "explain", "--model", model, "--rows", rows, "--method", "flip"]
+        p = subprocess.run(cmd + list(extra), capture_output=True, text=True, timeout=300)
+        if check and p.returncode:
+            raise AssertionError("%s: exit %d: %s" % (" ".join(cmd), p.returncode, p.stderr))
+        return p
+
+    def test_a_tree_model_uses_its_thresholds(self):
+        import xgboost as xgb
+        rp, bp, rows, bg = M8.sets[("rows", 8)]
+        X, y = make_classification(n_samples=800, n_features=8, n_informative=5,
+                                   random_state=8)
+        booster = xgb.XGBClassifier(n_estimators=30, max_depth=3).fit(X, y).get_booster()
+        booster.feature_names = ["x%d" % j for j in range(8)]
+        path = os.path.join(M8.d, "xgb8.json")
+        booster.save_model(path)
+        out = [json.loads(line) for line in
+               self.run_flip(path, rp, "--json").stdout.splitlines()]
+        with_bg = [json.loads(line) for line in
+                   self.run_flip(path, rp, "--json", "--background", bp).stdout.splitlines()]
+        self.assertEqual(len(out), len(rows))
+        found = 0
+        for r, rb, x in zip(out, with_bg, rows):
+            self.assertEqual(r["ranges"], "model thresholds")
+            self.assertEqual(rb["ranges"], "background")
+            d0 = r["decision"]
+            for j, v in enumerate(r["flips"]):
+                if v is None:
+                    continue
+                z = x.copy()
+                z[j] = v
+                margin = booster.predict(xgb.DMatrix(z[None, :], feature_names=[
+                    "x%d" % k for k in range(8)]), output_margin=True)[0]
+                self.assertNotEqual(int(margin >= 0), d0, (j, v))
+                found += 1
+                # every region the model tells apart is inside the thresholds' range, so
+                # the nearest flip is never farther than inside the background's range
+                if rb["flips"][j] is not None:
+                    self.assertLessEqual(abs(v - x[j]), abs(rb["flips"][j] - x[j]))
+        self.assertGreater(found, 0)
+        text = self.run_flip(path, rp).stdout
+        self.assertIn("ranges: model thresholds (no --background", text)
+
+    def test_a_linear_model_needs_the_manifest_ranges(self):
+        rp, bp, rows, bg = M8.sets[("rows", 8)]
+        names = ["x%d" % j for j in range(8)]
+        w = np.array([0.8, -1.2, 0.5, 2.0, -0.3, 0.0, 1.1, -0.7])
+        path = os.path.join(M8.d, "lin-flip.json")
+        with open(path, "w") as f:
+            json.dump({"intercept": -0.2, "coef": list(w), "link": "logit",
+                       "feature_names": names}, f)
+        p = self.run_flip(path, rp, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("needs each feature's training range (min and max) from --manifest",
+                      p.stderr)
+        manifest = os.path.join(M8.d, "lin-manifest.json")
+        with open(manifest, "w") as f:
+            json.dump({"model_id": "lin", "version": "1", "framework": "linear-json",
+                       "features": [{"name": n, "min": -4, "max": 4,
+                                     "immutable": n == "x3"} for n in names]}, f)
+        out = [json.loads(line) for line in
+               self.run_flip(path, rp, "--json", "--manifest", manifest).stdout.splitlines()]
+        for r, x in zip(out, rows):
+            self.assertEqual(r["ranges"], "manifest")
+            m = -0.2 + float(w @ x)
+            for j, v in enumerate(r["flips"]):
+                detail = r["flip_details"][j]
+                if j == 3:  # immutable in the manifest
+                    self.assertIsNone(v)
+                    self.assertTrue(detail["immutable"])
+                    continue
+                if w[j] == 0:
+                    self.assertIsNone(v)
+                    continue
+                closed = x[j] - m / w[j]  # where the margin crosses 0
+                if not -4 <= closed <= 4:
+                    self.assertIsNone(v)
+                    continue
+                self.assertAlmostEqual(v, closed, delta=1e-9 * (1 + abs(closed)))
+                # distances are in MADs of the range: (max - min) / 7.638
+                self.assertAlmostEqual(detail["distance"], abs(v - x[j]) / (8 / 7.638),
+                                       delta=1e-9)
+        # a manifest for another model
+        bad = os.path.join(M8.d, "bad-manifest.json")
+        with open(bad, "w") as f:
+            json.dump({"features": [{"name": "nope", "min": 0, "max": 1}]}, f)
+        p = self.run_flip(path, rp, "--manifest", bad, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn('("nope"): the model has no such feature', p.stderr)
+
+    def test_other_methods_and_oracles_still_need_a_background(self):
+        rp, bp, rows, bg = M8.sets[("rows", 8)]
+        p = subprocess.run([EVIDENTCTL, "explain", "--oracle", M8.oracle("logistic", 8),
+                            "--rows", rp, "--method", "flip"], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("needs --background FILE", p.stderr)
+        self.assertIn("only a model file can do without", p.stderr)
+
+
 class TestWhatIfThroughOracle(unittest.TestCase):
     def test_counterfactuals_flip_the_models_own_decision(self):
         rp, bp, rows, bg = M8.sets[("rows", 8)]
