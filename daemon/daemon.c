@@ -20,19 +20,15 @@
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident_version.h"
-#include "incident.h"
+#include "ingest.h"
 #include "log.h"
 #include "notify.h"
+#include "realtime.h"
+#include "registration.h"
 #include "session.h"
+#include "triggers.h"
 
 #define LISTEN_BACKLOG 512
-
-int64_t daemon_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ lifecycle entries */
 
@@ -246,6 +242,7 @@ static void final_done(struct job *j)
 	close_handle((uv_handle_t *)&d->sig_hup);
 	close_handle((uv_handle_t *)&d->watchdog_timer);
 	session_limits_stop(d);
+	registration_timer_stop(d);
 	writer_stop(&d->writer);
 	workers_stop(&d->workers);
 	if (d->closing)
@@ -254,7 +251,8 @@ static void final_done(struct job *j)
 		close_handle((uv_handle_t *)&d->drain_timer);
 }
 
-void daemon_session_closed(struct daemon *d)
+/* A connection's handle is closed (struct session_ops). */
+static void on_session_closed(struct daemon *d)
 {
 	/* the last connection of a finished drain is gone: the timer is not needed */
 	if (d->final_submitted && !d->closing && !d->sessions)
@@ -270,12 +268,14 @@ static void run_final(struct job *j, struct vault *v)
 		j->rc = vault_checkpoint_sign(v, NULL);
 }
 
-void daemon_maybe_finish_drain(struct daemon *d)
+/* Once draining and nothing is left to write, audit or answer: the stop entry and the final
+ * checkpoint, in one writer step. */
+static void maybe_finish_drain(struct daemon *d)
 {
 	struct life_job *lj;
 
 	if (!d->draining || d->final_submitted || !writer_idle(&d->writer) ||
-	    !workers_idle(&d->workers))
+	    !workers_idle(&d->workers) || !verdict_idle(&d->verdicts))
 		return;
 	d->final_submitted = true;
 	lj = calloc(1, sizeof(*lj));
@@ -293,7 +293,7 @@ void daemon_maybe_finish_drain(struct daemon *d)
 	writer_submit(&d->writer, &lj->job);
 }
 
-static void begin_drain(struct daemon *d, const char *why)
+void daemon_drain(struct daemon *d, const char *why)
 {
 	if (d->draining)
 		return;
@@ -307,12 +307,12 @@ static void begin_drain(struct daemon *d, const char *why)
 		session_stop_reading(s);
 	/* queued and running audits finish and are recorded before the stop entry (they are
 	 * evidence; each is bounded by its methods' budgets) */
-	daemon_maybe_finish_drain(d);
+	maybe_finish_drain(d);
 }
 
 static void on_stop_signal(uv_signal_t *h, int sig)
 {
-	begin_drain(h->data, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	daemon_drain(h->data, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 /* ------------------------------------------------------------------ reload */
@@ -421,6 +421,7 @@ static void on_hup(uv_signal_t *h, int sig)
 	d->cfg = nc;
 	log_set_level(d->cfg.log_level);
 	session_limits_reconfigure(d);
+	registration_timer_reconfigure(d);
 	struct writer_policy wp = writer_policy_of(&d->cfg);
 	writer_configure(&d->writer, &wp); /* handed over under the writer's lock */
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
@@ -616,89 +617,96 @@ static int record_start(struct daemon *d)
  * drain once the writer has nothing left (whatever kind of job was last). */
 static void after_writer_batch(void *data)
 {
-	daemon_flush_dirty(data);
-	daemon_maybe_finish_drain(data);
+	session_flush_dirty(data);
+	maybe_finish_drain(data);
 }
 
-int daemon_run(struct daemon *d)
+/* The workers' hooks (workers.h): an audit's verdict goes to the record's verdict wait, if
+ * one is open; after the events of a wake-up, the replies and the drain. */
+static void on_audit_verdict(void *data, uint64_t incident_seq, int action, double confidence,
+                             const char *const *reasons, size_t n_reasons)
 {
-	uv_loop_t loop;
-	char err[600];
-	int rc;
+	struct daemon *d = data;
+	verdict_audited(&d->verdicts, incident_seq, action, confidence, reasons, n_reasons);
+}
 
-	rc = config_load(d->config_arg, &d->cfg, err, sizeof(err));
-	if (rc < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	apply_overrides(d, &d->cfg);
-	if (!d->cfg.vault_dir || !d->cfg.socket_path)
-		return 1;
-	log_set_level(d->cfg.log_level);
-	d->decode_arena.cap = 256 * 1024;
-	d->decode_arena.buf = malloc(d->decode_arena.cap);
-	d->read_buf = malloc(SESSION_READ_SIZE);
-	if (!d->decode_arena.buf || !d->read_buf || registry_init(&d->models) < 0 ||
-	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0 || uv_loop_init(&loop) < 0)
-		return 1;
-	d->loop = &loop;
-	if (open_vault(d) < 0)
-		goto fail;
+static void after_audit_events(void *data)
+{
+	session_flush_dirty(data);
+	maybe_finish_drain(data);
+}
+
+/* After a verdict deadline answered PENDING: send it. */
+static void after_verdict_timer(void *data)
+{
+	session_flush_dirty(data);
+}
+
+/* Frames after Hello are the ingest's; a closing connection drops its registration. */
+static const struct session_ops session_ops = {
+    .frame = ingest_frame,
+    .closing = registration_cancel,
+    .closed = on_session_closed,
+};
+
+/* Crash recovery before anything is written: the incidents a kill lost, the reservoirs. */
+static int recover(struct daemon *d)
+{
 	long recovered =
-	    triggers_recover(d->triggers, d->n_triggers, d->vault, &d->models, daemon_now_ns());
+	    triggers_recover(d->triggers, d->n_triggers, d->vault, &d->models, realtime_ns());
 	if (recovered < 0) {
 		log_error("vault \"%s\": recovering incidents after a crash: %s", d->cfg.vault_dir,
 		          strerror((int)-recovered));
-		goto fail;
+		return -1;
 	}
 	if (recovered)
 		log_warning("the last run ended without a stop: %ld incident(s) that never reached "
 		            "the vault were recovered from their records",
 		            recovered);
-	long seeded = workers_reservoir_seed(&d->models, d->vault, RESERVOIR_SEED_SCAN);
+	long seeded = registry_reservoir_seed(&d->models, d->vault, RESERVOIR_SEED_SCAN);
 	if (seeded < 0)
 		log_warning("reading recent records back for audit backgrounds: %s",
 		            strerror((int)-seeded));
-	uint64_t audit_from, audit_to;
-	bool audits_clean;
-	rc = workers_recovery_range(d->vault, &audit_from, &audit_to, &audits_clean);
-	if (rc < 0) {
-		log_error("vault \"%s\": finding the audits a crash interrupted: %s",
-		          d->cfg.vault_dir, strerror(-rc));
-		goto fail;
-	}
-	if (record_start(d) < 0)
-		goto fail;
-	uint64_t signed_size = sign_at_start(d);
-	struct writer_policy wp = writer_policy_of(&d->cfg);
-	rc = writer_start(&d->writer, &loop, d->vault, signed_size, &wp);
-	if (rc < 0) {
-		log_error("writer thread: %s", strerror(-rc));
-		goto fail;
-	}
-	d->writer.after_done = after_writer_batch;
-	d->writer.after_done_data = d;
-	rc = workers_start(&d->workers, d, &loop);
+	return 0;
+}
+
+/* The audit workers, and the audits a crash interrupted queued again (from, to: the range of
+ * the run that crashed, workers_recovery_range). A failure is logged and the daemon serves on
+ * (exit code 1 at the end). */
+static void start_workers(struct daemon *d, uint64_t from, uint64_t to, bool clean)
+{
+	const struct workers_hooks hooks = {
+	    .verdict = on_audit_verdict, .after_events = after_audit_events, .data = d};
+	int rc = workers_start(&d->workers, d->loop, d->vault, &d->writer, &d->cfg, &hooks);
+
 	if (rc < 0) {
 		log_error("audit workers: %s", strerror(-rc));
 		d->exit_code = 1;
-	} else if (!audits_clean) {
-		long n = workers_recover(&d->workers, &d->models, audit_from, audit_to);
-		if (n < 0)
-			log_error("re-queuing the audits a crash interrupted: %s",
-			          strerror((int)-n));
-		else if (n)
-			log_warning(
-			    "the last run ended without a stop: %ld audit(s) it had queued are "
-			    "queued again (marked recovered)",
-			    n);
+		return;
 	}
-	uv_signal_init(&loop, &d->sig_term);
-	uv_signal_init(&loop, &d->sig_int);
-	uv_signal_init(&loop, &d->sig_hup);
-	uv_timer_init(&loop, &d->watchdog_timer);
-	uv_timer_init(&loop, &d->drain_timer);
+	if (clean)
+		return;
+	long n = workers_recover(&d->workers, &d->models, from, to);
+	if (n < 0)
+		log_error("re-queuing the audits a crash interrupted: %s", strerror((int)-n));
+	else if (n)
+		log_warning("the last run ended without a stop: %ld audit(s) it had queued are "
+		            "queued again (marked recovered)",
+		            n);
+}
+
+/* Signals, timers and the socket. A failure to listen drains at once (exit code 1). */
+static void start_serving(struct daemon *d)
+{
+	char err[600];
+
+	uv_signal_init(d->loop, &d->sig_term);
+	uv_signal_init(d->loop, &d->sig_int);
+	uv_signal_init(d->loop, &d->sig_hup);
+	uv_timer_init(d->loop, &d->watchdog_timer);
+	uv_timer_init(d->loop, &d->drain_timer);
 	session_limits_start(d);
+	registration_timer_start(d);
 	d->drain_timer.data = d;
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
 	d->watchdog_timer.data = d;
@@ -708,11 +716,11 @@ int daemon_run(struct daemon *d)
 	uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
 	if (start_listening(d) < 0) {
 		d->exit_code = 1;
-		begin_drain(d, "startup failed");
+		daemon_drain(d, "startup failed");
 	} else if (activated_socket_exposed(d, &d->cfg, err, sizeof(err))) {
 		log_error("%s", err);
 		d->exit_code = 1;
-		begin_drain(d, "startup failed");
+		daemon_drain(d, "startup failed");
 	} else {
 		d->watchdog_usec = notify_watchdog_usec();
 		if (d->watchdog_usec)
@@ -723,20 +731,74 @@ int daemon_run(struct daemon *d)
 		           d->cfg.vault_dir);
 		notify_send("READY=1\nSTATUS=serving");
 	}
-	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+int daemon_start(struct daemon *d, uv_loop_t *loop)
+{
+	char err[600];
+	int rc;
+
+	d->loop = loop;
+	rc = config_load(d->config_arg, &d->cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	apply_overrides(d, &d->cfg);
+	if (!d->cfg.vault_dir || !d->cfg.socket_path)
+		return -1;
+	log_set_level(d->cfg.log_level);
+	d->decode_arena.cap = 256 * 1024;
+	d->decode_arena.buf = malloc(d->decode_arena.cap);
+	d->read_buf = malloc(SESSION_READ_SIZE);
+	if (!d->decode_arena.buf || !d->read_buf || registry_init(&d->models) < 0 ||
+	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0)
+		return -1;
+	d->session_ops = &session_ops;
+	if (open_vault(d) < 0 || recover(d) < 0)
+		return -1;
+	uint64_t audit_from, audit_to;
+	bool audits_clean;
+	rc = workers_recovery_range(d->vault, &audit_from, &audit_to, &audits_clean);
+	if (rc < 0) {
+		log_error("vault \"%s\": finding the audits a crash interrupted: %s",
+		          d->cfg.vault_dir, strerror(-rc));
+		return -1;
+	}
+	if (record_start(d) < 0)
+		return -1;
+	uint64_t signed_size = sign_at_start(d);
+	struct writer_policy wp = writer_policy_of(&d->cfg);
+	rc = writer_start(&d->writer, loop, d->vault, signed_size, &wp);
+	if (rc < 0) {
+		log_error("writer thread: %s", strerror(-rc));
+		return -1;
+	}
+	d->writer.after_done = after_writer_batch;
+	d->writer.after_done_data = d;
+	verdict_init(&d->verdicts, loop, &d->writer);
+	d->verdicts.after_timer = after_verdict_timer;
+	d->verdicts.after_timer_data = d;
+	start_workers(d, audit_from, audit_to, audits_clean);
+	start_serving(d);
+	return 0;
+}
+
+int daemon_finish(struct daemon *d)
+{
 	if (d->unlink_socket)
 		unlink(d->cfg.socket_path);
-	rc = uv_loop_close(&loop);
-	if (rc < 0)
-		log_warning("event loop closed with handles open: %s", uv_strerror(rc));
-	log_notice("stopped: %" PRIu64 " records, %" PRIu64 " duplicates, %" PRIu64
-	           " refused, %" PRIu64 " connections",
-	           d->stats.records, d->stats.duplicates, d->stats.refused, d->stats.connections);
-	if (d->n_triggers)
-		log_notice("triggers: %" PRIu64 " incidents (%" PRIu64
-		           " over rate limits), %" PRIu64 " not recorded (out of memory)",
-		           d->stats.incidents, d->stats.incidents_rate_limited,
-		           d->stats.incidents_lost);
+	if (d->writer.started || d->final_submitted) {
+		log_notice("stopped: %" PRIu64 " records, %" PRIu64 " duplicates, %" PRIu64
+		           " refused, %" PRIu64 " connections",
+		           d->stats.records, d->stats.duplicates, d->stats.refused,
+		           d->stats.connections);
+		if (d->n_triggers)
+			log_notice("triggers: %" PRIu64 " incidents (%" PRIu64
+			           " over rate limits), %" PRIu64 " not recorded (out of memory)",
+			           d->stats.incidents, d->stats.incidents_rate_limited,
+			           d->stats.incidents_lost);
+	}
 	triggers_free(d->triggers, d->n_triggers);
 	registry_deinit(&d->models);
 	vault_close(d->vault);
@@ -744,13 +806,23 @@ int daemon_run(struct daemon *d)
 	free(d->decode_arena.buf);
 	free(d->read_buf);
 	return d->exit_code;
-fail:
-	triggers_free(d->triggers, d->n_triggers);
-	registry_deinit(&d->models);
-	vault_close(d->vault);
-	config_deinit(&d->cfg);
-	free(d->decode_arena.buf);
-	free(d->read_buf);
-	uv_loop_close(&loop);
-	return 1;
+}
+
+int daemon_run(struct daemon *d)
+{
+	uv_loop_t loop;
+	int rc;
+
+	if (uv_loop_init(&loop) < 0)
+		return 1;
+	if (daemon_start(d, &loop) < 0) {
+		daemon_finish(d);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(&loop);
+	if (rc < 0)
+		log_warning("event loop closed with handles open: %s", uv_strerror(rc));
+	return daemon_finish(d);
 }

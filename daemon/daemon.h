@@ -9,25 +9,16 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "registration.h"
 #include "registry.h"
+#include "tlist.h"
 #include "vault.h"
+#include "verdict.h"
 #include "workers.h"
 #include "writer.h"
 
 struct session;
-struct registration;
-
-/* A list kept in time order (session.c's timeouts): a node is appended with the loop's time
- * (uv_now, ms), so with one timeout per list the head always has the earliest deadline. */
-struct tlist;
-struct tnode {
-	struct tnode *prev, *next;
-	struct tlist *list; /* NULL: in no list */
-	uint64_t since;
-};
-struct tlist {
-	struct tnode *head, *tail;
-};
+struct session_ops;
 
 struct uid_count {
 	uid_t uid;
@@ -49,9 +40,10 @@ struct daemon {
 	const char *socket_arg; /* --socket override */
 	struct vault *vault;
 	struct writer writer;
-	struct workers workers; /* audits and verdicts (workers.h) */
+	struct workers workers;   /* audits (workers.h) */
+	struct verdicts verdicts; /* verdict waits (verdict.h) */
 	struct registry models;
-	struct trigger_state *triggers; /* the [trigger NAME] rules of cfg (incident.h) */
+	struct trigger_state *triggers; /* the [trigger NAME] rules of cfg (triggers.h) */
 	size_t n_triggers;
 	char origin[VAULT_ORIGIN_MAX + 1];
 
@@ -60,12 +52,13 @@ struct daemon {
 	bool socket_activated;
 	bool unlink_socket; /* we bound the path: remove it at exit */
 
-	struct session *sessions; /* doubly linked */
-	struct session *closing;  /* shutting down: last replies being written */
-	struct session *dirty;    /* sessions with gathered replies, flushed once per wake-up */
+	const struct session_ops *session_ops; /* frames after Hello go up through it */
+	struct session *sessions;              /* doubly linked */
+	struct session *closing;               /* shutting down: last replies being written */
+	struct session *dirty; /* sessions with gathered replies, flushed once per wake-up */
 	size_t n_sessions;
 	uint64_t next_session_id;
-	struct registration *registrations; /* in progress, across sessions */
+	struct registrations regs; /* model registrations (registration.h) */
 
 	/* connection limits and timeouts (session.c) */
 	uv_timer_t limits_timer; /* at the earliest deadline of the lists below */
@@ -73,11 +66,8 @@ struct daemon {
 	struct tlist idle;       /* after Hello, by last activity */
 	struct tlist partial;    /* an incomplete frame, by when it started */
 	struct tlist queue_wait; /* not read while max_queue is exceeded */
-	struct tlist reg_wait;   /* registrations, by last progress */
 	struct uid_count *uids;  /* connections per peer uid */
 	size_t n_uids, cap_uids;
-	struct registration *verifying; /* registrations whose artifacts are being loaded */
-	bool verify_busy;
 
 	uint64_t queued_bytes; /* records and chunks waiting for the writer, partial frames */
 	struct dispatch_arena decode_arena; /* frames are decoded one at a time on the loop */
@@ -97,8 +87,14 @@ struct daemon {
 /* Runs the daemon until SIGTERM/SIGINT and a complete drain. Returns the exit code. */
 int daemon_run(struct daemon *d);
 
-/* Helpers shared by the daemon's files. */
-void daemon_flush_dirty(struct daemon *d);
-void daemon_session_closed(struct daemon *d);
-void daemon_maybe_finish_drain(struct daemon *d);
-int64_t daemon_now_ns(void);
+/* daemon_run in steps, for a caller that runs the loop itself (the loop tests):
+ * daemon_start loads the configuration (d->config_arg and the overrides), opens the vault and
+ * recovers what a crash left, records the start, starts the writer and the workers, and
+ * listens, on loop (initialised by the caller). Returns 0, or -1 (logged; call daemon_finish
+ * all the same). The loop then runs until it has no handles left, which is after a drain
+ * (daemon_drain: SIGTERM's work) has written the stop entry and the last replies went out.
+ * daemon_finish releases everything but the loop (the caller closes it) and returns the exit
+ * code. */
+int daemon_start(struct daemon *d, uv_loop_t *loop);
+void daemon_drain(struct daemon *d, const char *why);
+int daemon_finish(struct daemon *d);

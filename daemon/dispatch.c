@@ -492,6 +492,12 @@ int dispatch_reply_error(uint8_t **buf, size_t *len, size_t *cap, dispatch_code 
 	return dispatch_reply_frame(buf, len, cap, &f);
 }
 
+dispatch_code dispatch_write_error(int rc)
+{
+	return rc == -ENOSPC ? EVIDENT__V1__ERROR__CODE__VAULT_FULL
+	                     : EVIDENT__V1__ERROR__CODE__INTERNAL;
+}
+
 const char *dispatch_code_name(dispatch_code c)
 {
 	const ProtobufCEnumValue *v =

@@ -105,5 +105,10 @@ int dispatch_reply_error(uint8_t **buf, size_t *len, size_t *cap, dispatch_code 
                          const char *message, const char *request_id);
 int dispatch_reply_frame(uint8_t **buf, size_t *len, size_t *cap, const Evident__V1__Frame *f);
 
+/* The code answering a write that failed with rc: VAULT_FULL for -ENOSPC (a full disk or
+ * map, or disk_reserve reached: the client keeps the record and retries), INTERNAL for
+ * anything else. */
+dispatch_code dispatch_write_error(int rc);
+
 /* Names for logs: "UNKNOWN_MODEL", ... */
 const char *dispatch_code_name(dispatch_code c);

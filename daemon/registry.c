@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Model registry: a small chained hash table keyed by "ID@VERSION". */
+/* Model registry: a small chained hash table keyed by "ID@VERSION", and each version's
+ * reservoir of recent records (registry.h). */
 #include "registry.h"
 
 #include <errno.h>
@@ -161,4 +162,96 @@ int registry_load(struct registry *r, struct vault *v, size_t *ret_bad)
 	if (ret_bad)
 		*ret_bad = bad;
 	return rc;
+}
+
+/* ------------------------------------------------------------------ reservoirs of recent records
+ */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+long registry_reservoir_pick(struct model_info *mi)
+{
+	struct reservoir *r = mi->recent;
+	size_t M = mi->manifest->n_features;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -1;
+		r->rows = malloc(REGISTRY_RESERVOIR_CAP * (M ? M : 1) * sizeof(double));
+		r->seqs = malloc(REGISTRY_RESERVOIR_CAP * sizeof(uint64_t));
+		if (!r->rows || !r->seqs) {
+			free(r->rows);
+			free(r->seqs);
+			free(r);
+			return -1;
+		}
+		r->cap = REGISTRY_RESERVOIR_CAP;
+		r->rng = mi->seq;
+		mi->recent = r;
+	}
+	uint64_t k = r->seen++;
+	if (k < r->cap)
+		return (long)k;
+	k = splitmix(&r->rng) % (k + 1);
+	return k < r->cap ? (long)k : -1;
+}
+
+void registry_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq)
+{
+	struct reservoir *r = mi->recent;
+	size_t M = mi->manifest->n_features;
+
+	if (!r || slot < 0 || (size_t)slot >= r->cap)
+		return;
+	/* slots fill in commit order: a slot past n is appended at n instead */
+	size_t s = (size_t)slot < r->n ? (size_t)slot : r->n;
+	memcpy(r->rows + s * M, x, M * sizeof(double));
+	r->seqs[s] = seq;
+	if (s == r->n)
+		r->n++;
+}
+
+long registry_reservoir_seed(struct registry *reg, struct vault *v, uint64_t max_scan)
+{
+	struct vault_reader *r;
+	long taken = 0;
+	int rc = vault_reader_begin(v, &r);
+
+	if (rc < 0)
+		return rc;
+	uint64_t size = vault_reader_size(r), stop = size > max_scan ? size - max_scan : 0;
+	/* newest first: a version's reservoir takes its most recent records (the reservoir
+	 * then samples the records of this run among them) */
+	for (uint64_t seq = size; seq-- > stop;) {
+		struct vault_entry e;
+		if (vault_get(r, seq, &e) < 0 || e.leaf.type != VAULT_ENTRY_RECORD || !e.payload)
+			continue;
+		Evident__Entry__V1__RecordEntry *re =
+		    evident__entry__v1__record_entry__unpack(NULL, e.payload_len, e.payload);
+		const Evident__V1__Record *rec = re ? re->record : NULL;
+		struct model_info *mi =
+		    rec ? (struct model_info *)registry_find(reg, rec->model_id, rec->model_version)
+		        : NULL;
+		if (mi && rec->n_features == mi->manifest->n_features &&
+		    !(mi->manifest->reference_data_sha256 &&
+		      *mi->manifest->reference_data_sha256) &&
+		    (!mi->recent || mi->recent->seen < REGISTRY_RESERVOIR_CAP)) {
+			long slot = registry_reservoir_pick(mi);
+			if (slot >= 0) {
+				registry_reservoir_fill(mi, slot, rec->features, seq);
+				taken++;
+			}
+		}
+		if (re)
+			evident__entry__v1__record_entry__free_unpacked(re, NULL);
+	}
+	vault_reader_end(r);
+	return taken;
 }

@@ -10,6 +10,9 @@
 #include "evident.pb-c.h"
 #include "vault.h"
 
+/* Records a version's reservoir keeps. */
+#define REGISTRY_RESERVOIR_CAP 256
+
 /* A uniform sample (Algorithm R) of this run's records of one model version: the audit
  * background when no reference data was registered. Loop thread only. */
 struct reservoir {
@@ -53,3 +56,15 @@ int registry_add(struct registry *r, Evident__V1__ModelManifest *manifest, uint6
 
 /* Writes "ID@VERSION" into buf. Returns 0 or -ENAMETOOLONG. */
 int registry_key(const char *id, const char *version, char *buf, size_t size);
+
+/* The reservoir of recent records (struct reservoir), created with the version's first
+ * record. registry_reservoir_pick is called on the loop for every accepted record before it
+ * is written: it returns the slot the record takes, or -1 (not sampled, or out of memory);
+ * registry_reservoir_fill puts its features x (M of the manifest) in once its seq is known. */
+long registry_reservoir_pick(struct model_info *mi);
+void registry_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq);
+
+/* At start: the reservoirs of the registered versions without reference data refilled from
+ * the newest records of the vault, reading back at most max_scan entries, so that an audit
+ * right after a restart has its background. Returns the records taken or a negative errno. */
+long registry_reservoir_seed(struct registry *r, struct vault *v, uint64_t max_scan);

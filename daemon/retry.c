@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "entry_key.h"
@@ -92,27 +91,12 @@ out:
 	return rc;
 }
 
-struct notice_job {
-	struct job job;
-	uint8_t *payload;
-};
-
-static void notice_done(struct job *j)
-{
-	struct notice_job *nj = (struct notice_job *)j;
-
-	if (j->rc < 0)
-		log_error("recording a notice entry failed: %s", strerror(-j->rc));
-	free(nj->payload);
-	free(nj);
-}
-
-void retry_notice(struct daemon *d, enum retry_verdict verdict, uint64_t seq, const char *client,
+void retry_notice(struct writer *w, enum retry_verdict verdict, uint64_t seq, const char *client,
                   const char *request, int type, const uint8_t *payload, size_t len,
                   const char *why)
 {
 	Evident__Entry__V1__NoticeEntry n = EVIDENT__ENTRY__V1__NOTICE_ENTRY__INIT;
-	struct notice_job *nj = calloc(1, sizeof(*nj));
+	uint8_t *buf;
 	size_t plen;
 
 	n.kind = verdict == RETRY_CONFLICT ? "retry_conflict" : "dedup_mismatch";
@@ -124,18 +108,9 @@ void retry_notice(struct daemon *d, enum retry_verdict verdict, uint64_t seq, co
 	n.has_refused_payload = n.has_refused_type = true;
 	n.refused_payload = (ProtobufCBinaryData){len, (uint8_t *)payload};
 	n.refused_type = (uint32_t)type;
-	if (!nj || dispatch_pack(&n.base, &nj->payload, &plen) < 0) {
+	if (dispatch_pack(&n.base, &buf, &plen) < 0) {
 		log_error("recording a %s notice: out of memory", n.kind);
-		free(nj);
 		return;
 	}
-	nj->job.n = 1;
-	nj->job.in = &nj->job.in1;
-	nj->job.res = &nj->job.res1;
-	nj->job.in1 = (struct vault_entry_in){.type = VAULT_ENTRY_NOTICE,
-	                                      .payload = nj->payload,
-	                                      .payload_len = plen,
-	                                      .reserved = true};
-	nj->job.done = notice_done;
-	writer_submit(&d->writer, &nj->job);
+	writer_append(w, VAULT_ENTRY_NOTICE, buf, plen, true, NULL, NULL);
 }

@@ -17,7 +17,7 @@
 
 #include "vault.h"
 
-struct daemon;
+struct writer;
 
 enum retry_verdict {
 	RETRY_SAME = 0,     /* a true retry: acknowledge with the original seq */
@@ -34,6 +34,6 @@ int retry_check(struct vault *v, int type, uint64_t seq, const uint8_t *payload,
 
 /* Appends a notice entry of kind "retry_conflict" or "dedup_mismatch" naming the stored entry
  * (seq), the key and the refused payload (copied). Loop thread; failures are logged. */
-void retry_notice(struct daemon *d, enum retry_verdict verdict, uint64_t seq, const char *client,
+void retry_notice(struct writer *w, enum retry_verdict verdict, uint64_t seq, const char *client,
                   const char *request, int type, const uint8_t *payload, size_t len,
                   const char *why);

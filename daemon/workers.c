@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The audit worker pool and verdict waits (workers.h). */
+/* The audit worker pool (workers.h). */
 #include "workers.h"
 
 #include <errno.h>
@@ -12,84 +12,43 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "daemon.h"
+#include "config.h"
+#include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident/invariant.h"
 #include "evident_version.h"
 #include "log.h"
 #include "registry.h"
-#include "session.h"
+#include "writer.h"
 
-#define RESERVOIR_CAP    256
-#define WORKER_NICE      10
-#define ARTIFACT_MAX     (1ull << 31)
-#define PENDING_EARLY_NS 2000000 /* answer PENDING this long before the deadline */
+#define WORKER_NICE  10
+#define ARTIFACT_MAX (1ull << 31)
 
 /* ------------------------------------------------------------------ entries */
 
-struct entry_out {
-	struct job job;
-	uint8_t *payload;
-	struct workers *w;
-	bool audit; /* an audit entry: in_flight drops once it is durable */
-};
-
-static void entry_out_done(struct job *j)
+/* An audit entry is durable (or failed, logged by the writer): the audit is recorded. */
+static void audit_recorded(void *data, int rc)
 {
-	struct entry_out *eo = (struct entry_out *)j;
-	struct workers *w = eo->w;
+	struct workers *w = data;
 
-	if (j->rc < 0)
-		log_error("recording a %s entry failed: %s", vault_entry_type_name(j->in1.type),
-		          strerror(-j->rc));
-	if (eo->audit)
-		w->in_flight--;
-	free(eo->payload);
-	free(eo);
-	daemon_maybe_finish_drain(w->d);
+	(void)rc;
+	w->in_flight--;
 }
 
-/* Queues one entry (payload taken). */
+/* Queues one entry (payload taken); an audit entry counts in in_flight until it is done. */
 static void append(struct workers *w, int type, uint8_t *payload, size_t len, bool audit)
 {
-	struct entry_out *eo = calloc(1, sizeof(*eo));
-
-	if (!eo) {
-		log_error("recording a %s entry: out of memory", vault_entry_type_name(type));
-		free(payload);
-		if (audit)
-			w->in_flight--;
-		return;
-	}
-	eo->payload = payload;
-	eo->w = w;
-	eo->audit = audit;
-	eo->job.n = 1;
-	eo->job.in = &eo->job.in1;
-	eo->job.res = &eo->job.res1;
-	eo->job.in1 =
-	    (struct vault_entry_in){.type = (uint16_t)type, .payload = payload, .payload_len = len};
-	eo->job.done = entry_out_done;
-	writer_submit(&w->d->writer, &eo->job);
-}
-
-static void append_msg(struct workers *w, int type, const ProtobufCMessage *m, bool audit)
-{
-	uint8_t *buf;
-	size_t len;
-
-	if (dispatch_pack(m, &buf, &len) < 0) {
-		log_error("recording a %s entry: out of memory", vault_entry_type_name(type));
-		if (audit)
-			w->in_flight--;
-		return;
-	}
-	append(w, type, buf, len, audit);
+	if (writer_append(w->writer, (uint16_t)type, payload, len, false,
+	                  audit ? audit_recorded : NULL, w) < 0 &&
+	    audit)
+		w->in_flight--;
 }
 
 static void notice(struct workers *w, uint64_t incident_seq, const char *detail)
 {
 	Evident__Entry__V1__NoticeEntry n = EVIDENT__ENTRY__V1__NOTICE_ENTRY__INIT;
+	uint8_t *buf;
+	size_t len;
 
 	n.kind = "audit_skipped";
 	n.has_incident_seq = true;
@@ -97,206 +56,10 @@ static void notice(struct workers *w, uint64_t incident_seq, const char *detail)
 	n.detail = (char *)detail;
 	w->skipped++;
 	log_warning("incident %" PRIu64 ": %s", incident_seq, detail);
-	append_msg(w, VAULT_ENTRY_NOTICE, &n.base, false);
-}
-
-/* ------------------------------------------------------------------ verdicts */
-
-struct verdict_wait {
-	struct verdict_wait *prev, *next;
-	struct workers *w;
-	struct session *s;
-	uint64_t record_seq, incident_seq;
-	bool durable;      /* record_seq is known */
-	bool answered;     /* the Verdict frame was sent */
-	bool finished;     /* unlinked, session released */
-	bool timer_closed; /* the timer's close callback ran */
-	int64_t deadline_ns;
-	uv_timer_t timer;
-	struct verdict_wait **slot; /* the audit job's pointer to this wait (cleared at the end) */
-	uint8_t *deferred;          /* the verdict entry without record_seq, until it is known */
-	size_t deferred_len;
-	char request_id[];
-};
-
-static void maybe_free(struct verdict_wait *vw)
-{
-	if (vw->finished && vw->timer_closed) {
-		free(vw->deferred);
-		free(vw);
-	}
-}
-
-static void wait_closed(uv_handle_t *h)
-{
-	struct verdict_wait *vw = h->data;
-	vw->timer_closed = true;
-	maybe_free(vw);
-}
-
-static void stop_timer(struct verdict_wait *vw)
-{
-	if (!uv_is_closing((uv_handle_t *)&vw->timer)) {
-		uv_timer_stop(&vw->timer);
-		uv_close((uv_handle_t *)&vw->timer, wait_closed);
-	}
-}
-
-/* Ends the wait: unlinked, the session released; freed once the timer is closed. */
-static void finish(struct verdict_wait *vw)
-{
-	struct workers *w = vw->w;
-
-	if (vw->prev)
-		vw->prev->next = vw->next;
+	if (dispatch_pack(&n.base, &buf, &len) < 0)
+		log_error("recording a notice entry: out of memory");
 	else
-		w->waits = vw->next;
-	if (vw->next)
-		vw->next->prev = vw->prev;
-	session_unref(vw->s);
-	if (vw->slot)
-		*vw->slot = NULL;
-	vw->finished = true;
-	stop_timer(vw);
-	maybe_free(vw);
-}
-
-/* Appends record_seq (field 1, varint) to the deferred entry and writes it. */
-static void write_deferred(struct verdict_wait *vw)
-{
-	uint8_t *p = realloc(vw->deferred, vw->deferred_len + 11);
-	uint64_t v = vw->record_seq;
-	size_t n = vw->deferred_len;
-
-	if (!p) {
-		log_error("recording the verdict of record %" PRIu64 ": out of memory", v);
-		return;
-	}
-	p[n++] = 0x08;
-	do {
-		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	vw->deferred = NULL;
-	append(vw->w, VAULT_ENTRY_VERDICT, p, n, false);
-}
-
-static void on_deadline(uv_timer_t *t)
-{
-	struct verdict_wait *vw = t->data;
-	const char *why = "no verdict within the deadline: the audit is still running (its result "
-	                  "will be in the vault)";
-	struct workers *w = vw->w;
-	verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq, &why, 1);
-	daemon_flush_dirty(w->d);
-}
-
-struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, const char *request_id,
-                                      int64_t deadline_ns)
-{
-	size_t rl = strlen(request_id);
-	struct verdict_wait *vw = calloc(1, sizeof(*vw) + rl + 1);
-
-	if (!vw)
-		return NULL;
-	memcpy(vw->request_id, request_id, rl + 1);
-	vw->w = w;
-	vw->s = s;
-	session_ref(s);
-	vw->deadline_ns = deadline_ns;
-	uv_timer_init(w->d->loop, &vw->timer);
-	vw->timer.data = vw;
-	int64_t left = deadline_ns - daemon_now_ns();
-	int64_t early = left / 10 < PENDING_EARLY_NS ? left / 10 : PENDING_EARLY_NS;
-	left -= early;
-	uv_timer_start(&vw->timer, on_deadline, left > 0 ? (uint64_t)left / 1000000 : 0, 0);
-	vw->next = w->waits;
-	if (w->waits)
-		w->waits->prev = vw;
-	w->waits = vw;
-	return vw;
-}
-
-bool verdict_wait_durable(struct verdict_wait *vw, uint64_t record_seq)
-{
-	vw->record_seq = record_seq;
-	vw->durable = true;
-	if (!vw->answered)
-		return true;
-	write_deferred(vw);
-	finish(vw);
-	return false;
-}
-
-void verdict_wait_drop(struct verdict_wait *vw)
-{
-	finish(vw);
-}
-
-void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
-                    const char *const *reasons, size_t n_reasons)
-{
-	struct workers *w = vw->w;
-	Evident__V1__Verdict v = EVIDENT__V1__VERDICT__INIT;
-	Evident__Entry__V1__VerdictEntry e = EVIDENT__ENTRY__V1__VERDICT_ENTRY__INIT;
-	int64_t now = daemon_now_ns();
-
-	if (vw->answered)
-		return;
-	/* decided after the deadline (the loop ran the timer late): never a late PROCEED or
-	 * REVIEW, the client was promised an answer by then */
-	static const char *const late = "no verdict within the deadline: it was decided too late "
-	                                "(the audit's result is in the vault)";
-	if (action != EVIDENT__V1__VERDICT__ACTION__PENDING && now >= vw->deadline_ns) {
-		action = EVIDENT__V1__VERDICT__ACTION__PENDING;
-		confidence = NAN;
-		reasons = (const char *const *)&late;
-		n_reasons = 1;
-	}
-	/* the promise of the deadline: after it, only PENDING */
-	INVARIANT(action == EVIDENT__V1__VERDICT__ACTION__PENDING || now < vw->deadline_ns);
-	vw->answered = true;
-	v.request_id = vw->request_id;
-	v.has_seq = vw->durable;
-	v.seq = vw->record_seq;
-	v.has_action = true;
-	v.action = action;
-	if (isfinite(confidence)) {
-		v.has_confidence = true;
-		v.confidence = confidence;
-	}
-	if (incident_seq) {
-		v.has_incident_id = true;
-		v.incident_id = incident_seq;
-	}
-	v.n_reasons = n_reasons;
-	v.reasons = (char **)reasons;
-	bool delivered = !vw->s->closing;
-	if (delivered)
-		session_send_verdict(vw->s, &v);
-	e.has_incident_seq = true;
-	e.incident_seq = incident_seq;
-	e.client_name = vw->s->client_name;
-	e.verdict = &v;
-	e.has_deadline_unix_ns = true;
-	e.deadline_unix_ns = vw->deadline_ns;
-	e.has_decided_unix_ns = true;
-	e.decided_unix_ns = now;
-	e.has_delivered = true;
-	e.delivered = delivered;
-	if (action >= 0 && action < 4)
-		w->verdicts[action]++;
-	stop_timer(vw);
-	if (!vw->durable) {
-		/* answered before the record is durable: the entry waits for its seq */
-		if (dispatch_pack(&e.base, &vw->deferred, &vw->deferred_len) < 0)
-			log_error("recording the verdict of %s: out of memory", vw->request_id);
-		return;
-	}
-	e.has_record_seq = true;
-	e.record_seq = vw->record_seq;
-	append_msg(w, VAULT_ENTRY_VERDICT, &e.base, false);
-	finish(vw);
+		append(w, VAULT_ENTRY_NOTICE, buf, len, false);
 }
 
 struct audit_job {
@@ -310,8 +73,7 @@ struct audit_job {
 	double *bg_rows; /* reservoir snapshot (no reference data) */
 	uint64_t *bg_seqs;
 	size_t bg_n;
-	struct verdict_wait *vw; /* loop only */
-	bool recovered;          /* queued again after a crash */
+	bool recovered; /* queued again after a crash */
 	/* [model ID] of the config when the incident was queued (oracle models) */
 	char *oracle;
 	unsigned oracle_procs, oracle_timeout_ms;
@@ -448,7 +210,7 @@ static void load(struct workers *w, const struct audit_job *j, const Evident__V1
 	                                .background_size = j->background_size};
 	enum workers_load_fault fault;
 
-	c->rc = workers_load_model(w->d->vault, mf, &oc, &c->am, &c->ref_rows, &c->ref_n, &fault,
+	c->rc = workers_load_model(w->vault, mf, &oc, &c->am, &c->ref_rows, &c->ref_n, &fault,
 	                           c->err, sizeof(c->err));
 	if (mf->reference_data_sha256 && *mf->reference_data_sha256)
 		snprintf(c->ref_hex, sizeof(c->ref_hex), "%s", mf->reference_data_sha256);
@@ -563,7 +325,7 @@ static int read_record(struct workers *w, uint64_t seq, double **x, double **sco
 {
 	struct vault_reader *r;
 	struct vault_entry e;
-	int rc = vault_reader_begin(w->d->vault, &r);
+	int rc = vault_reader_begin(w->vault, &r);
 
 	if (rc < 0)
 		return rc;
@@ -700,21 +462,18 @@ static void *worker_main(void *arg)
 static void handle_event(struct workers *w, struct worker_event *ev)
 {
 	struct audit_job *j = ev->job;
+	const struct workers_hooks *h = &w->hooks;
 
 	if (ev->kind == EV_VERDICT) {
-		if (j->vw && !j->vw->answered)
-			verdict_answer(j->vw,
-			               ev->review ? EVIDENT__V1__VERDICT__ACTION__REVIEW
-			                          : EVIDENT__V1__VERDICT__ACTION__PROCEED,
-			               ev->confidence, j->incident_seq,
-			               (const char *const *)ev->reasons, ev->n_reasons);
+		h->verdict(h->data, j->incident_seq,
+		           ev->review ? EVIDENT__V1__VERDICT__ACTION__REVIEW
+		                      : EVIDENT__V1__VERDICT__ACTION__PROCEED,
+		           ev->confidence, (const char *const *)ev->reasons, ev->n_reasons);
 	} else {
-		if (j->vw && !j->vw->answered) {
-			const char *why =
-			    "the audit could not reach a verdict (see its audit entry)";
-			verdict_answer(j->vw, EVIDENT__V1__VERDICT__ACTION__REVIEW, NAN,
-			               j->incident_seq, &why, 1);
-		}
+		/* a wait still open (no fast-phase verdict came) gets this one */
+		const char *why = "the audit could not reach a verdict (see its audit entry)";
+		h->verdict(h->data, j->incident_seq, EVIDENT__V1__VERDICT__ACTION__REVIEW, NAN,
+		           &why, 1);
 		w->audits++;
 		if (ev->payload) {
 			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, true);
@@ -746,20 +505,24 @@ static void on_async(uv_async_t *a)
 		handle_event(w, ev);
 		ev = next;
 	}
-	daemon_flush_dirty(w->d);
-	daemon_maybe_finish_drain(w->d);
+	if (w->hooks.after_events)
+		w->hooks.after_events(w->hooks.data);
 }
 
 /* ------------------------------------------------------------------ the pool */
 
-int workers_start(struct workers *w, struct daemon *d, uv_loop_t *loop)
+int workers_start(struct workers *w, uv_loop_t *loop, struct vault *v, struct writer *writer,
+                  const struct config *cfg, const struct workers_hooks *hooks)
 {
 	int rc;
 
-	w->d = d;
-	w->cap = d->cfg.job_queue;
+	w->vault = v;
+	w->writer = writer;
+	w->cfg = cfg;
+	w->hooks = *hooks;
+	w->cap = cfg->job_queue;
 	w->cache = calloc(1, sizeof(*w->cache));
-	w->threads = calloc(d->cfg.workers ? d->cfg.workers : 1, sizeof(pthread_t));
+	w->threads = calloc(cfg->workers ? cfg->workers : 1, sizeof(pthread_t));
 	if (!w->cache || !w->threads)
 		return -ENOMEM;
 	pthread_mutex_init(&w->lock, NULL);
@@ -769,7 +532,7 @@ int workers_start(struct workers *w, struct daemon *d, uv_loop_t *loop)
 		return rc;
 	w->async.data = w;
 	w->started = true;
-	for (size_t i = 0; i < d->cfg.workers; i++) {
+	for (size_t i = 0; i < cfg->workers; i++) {
 		rc = -pthread_create(&w->threads[i], NULL, worker_main, w);
 		if (rc < 0)
 			return rc;
@@ -803,54 +566,36 @@ void workers_stop(struct workers *w)
 
 bool workers_idle(const struct workers *w)
 {
-	return !w->in_flight && !w->waits;
+	return !w->in_flight;
 }
 
-static void reject(struct workers *w, uint64_t incident_seq, struct verdict_wait *vw,
-                   const char *why)
-{
-	notice(w, incident_seq, why);
-	if (vw)
-		verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, incident_seq, &why,
-		               1);
-}
-
-static void submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
-                   const uint8_t *payload, size_t len, struct verdict_wait *vw, bool recovered);
-
-void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
-                    const uint8_t *payload, size_t len, struct verdict_wait *vw)
-{
-	submit(w, mi, incident_seq, payload, len, vw, false);
-}
-
-static void submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
-                   const uint8_t *payload, size_t len, struct verdict_wait *vw, bool recovered)
+/* Queues the audit of an incident, or records why it cannot run (returned). */
+static const char *submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                          const uint8_t *payload, size_t len, bool recovered)
 {
 	Evident__Entry__V1__IncidentEntry *ie =
 	    evident__entry__v1__incident_entry__unpack(NULL, len, payload);
 	struct audit_job *j = NULL;
+	const char *why = NULL;
 
-	if (vw)
-		vw->incident_seq = incident_seq;
 	if (!ie || !mi) {
-		reject(w, incident_seq, vw, "audit skipped: the incident could not be decoded");
+		why = "audit skipped: the incident could not be decoded";
 		goto out;
 	}
 	if (!w->n_threads) {
-		reject(w, incident_seq, vw, "audit skipped: no workers configured (workers = 0)");
+		why = "audit skipped: no workers configured (workers = 0)";
 		goto out;
 	}
 	pthread_mutex_lock(&w->lock);
 	size_t queued = w->queued;
 	pthread_mutex_unlock(&w->lock);
 	if (queued >= w->cap) {
-		reject(w, incident_seq, vw, "audit skipped: queue full");
+		why = "audit skipped: queue full";
 		goto out;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j || !(j->methods = calloc(ie->n_methods ? ie->n_methods : 1, sizeof(char *)))) {
-		reject(w, incident_seq, vw, "audit skipped: out of memory");
+		why = "audit skipped: out of memory";
 		goto out;
 	}
 	j->w = w;
@@ -860,7 +605,7 @@ static void submit(struct workers *w, const struct model_info *mi, uint64_t inci
 	j->record_seq = ie->record_seq;
 	j->review_below = ie->has_review_below ? ie->review_below : NAN;
 	const struct config_model *cm =
-	    config_model_find(&w->d->cfg, mi->manifest->model_id, mi->manifest->version);
+	    config_model_find(w->cfg, mi->manifest->model_id, mi->manifest->version);
 	if (cm) {
 		j->oracle = cm->oracle ? strdup(cm->oracle) : NULL;
 		j->oracle_procs = cm->oracle_procs;
@@ -882,9 +627,6 @@ static void submit(struct workers *w, const struct model_info *mi, uint64_t inci
 			j->bg_n = res->n;
 		}
 	}
-	j->vw = vw;
-	if (vw)
-		vw->slot = &j->vw;
 	w->in_flight++;
 	pthread_mutex_lock(&w->lock);
 	if (w->tail)
@@ -897,10 +639,19 @@ static void submit(struct workers *w, const struct model_info *mi, uint64_t inci
 	pthread_mutex_unlock(&w->lock);
 	j = NULL;
 out:
+	if (why)
+		notice(w, incident_seq, why);
 	if (j)
 		job_free(j);
 	if (ie)
 		evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
+	return why;
+}
+
+const char *workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                           const uint8_t *payload, size_t len)
+{
+	return submit(w, mi, incident_seq, payload, len, false);
 }
 
 /* ------------------------------------------------------------------ crash recovery */
@@ -999,7 +750,7 @@ long workers_recover(struct workers *w, const struct registry *reg, uint64_t fro
 	uint64_t *set = NULL;
 	size_t n = 0, cap = 0;
 	long queued = 0;
-	int rc = vault_reader_begin(w->d->vault, &r);
+	int rc = vault_reader_begin(w->vault, &r);
 
 	if (rc < 0)
 		return rc;
@@ -1030,101 +781,10 @@ long workers_recover(struct workers *w, const struct registry *reg, uint64_t fro
 		evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
 		if (!mi)
 			continue;
-		submit(w, mi, seq, e.payload, e.payload_len, NULL, true);
+		submit(w, mi, seq, e.payload, e.payload_len, true);
 		queued++;
 	}
 	vault_reader_end(r);
 	free(set);
 	return rc < 0 ? rc : queued;
-}
-
-/* ------------------------------------------------------------------ reservoir */
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-long workers_reservoir_pick(struct model_info *mi)
-{
-	struct reservoir *r = mi->recent;
-	size_t M = mi->manifest->n_features;
-
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return -1;
-		r->rows = malloc(RESERVOIR_CAP * (M ? M : 1) * sizeof(double));
-		r->seqs = malloc(RESERVOIR_CAP * sizeof(uint64_t));
-		if (!r->rows || !r->seqs) {
-			free(r->rows);
-			free(r->seqs);
-			free(r);
-			return -1;
-		}
-		r->cap = RESERVOIR_CAP;
-		r->rng = mi->seq;
-		mi->recent = r;
-	}
-	uint64_t k = r->seen++;
-	if (k < r->cap)
-		return (long)k;
-	k = splitmix(&r->rng) % (k + 1);
-	return k < r->cap ? (long)k : -1;
-}
-
-void workers_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq)
-{
-	struct reservoir *r = mi->recent;
-	size_t M = mi->manifest->n_features;
-
-	if (!r || slot < 0 || (size_t)slot >= r->cap)
-		return;
-	/* slots fill in commit order: a slot past n is appended at n instead */
-	size_t s = (size_t)slot < r->n ? (size_t)slot : r->n;
-	memcpy(r->rows + s * M, x, M * sizeof(double));
-	r->seqs[s] = seq;
-	if (s == r->n)
-		r->n++;
-}
-
-long workers_reservoir_seed(struct registry *reg, struct vault *v, uint64_t max_scan)
-{
-	struct vault_reader *r;
-	long taken = 0;
-	int rc = vault_reader_begin(v, &r);
-
-	if (rc < 0)
-		return rc;
-	uint64_t size = vault_reader_size(r), stop = size > max_scan ? size - max_scan : 0;
-	/* newest first: a version's reservoir takes its most recent records (the reservoir
-	 * then samples the records of this run among them) */
-	for (uint64_t seq = size; seq-- > stop;) {
-		struct vault_entry e;
-		if (vault_get(r, seq, &e) < 0 || e.leaf.type != VAULT_ENTRY_RECORD || !e.payload)
-			continue;
-		Evident__Entry__V1__RecordEntry *re =
-		    evident__entry__v1__record_entry__unpack(NULL, e.payload_len, e.payload);
-		const Evident__V1__Record *rec = re ? re->record : NULL;
-		struct model_info *mi =
-		    rec ? (struct model_info *)registry_find(reg, rec->model_id, rec->model_version)
-		        : NULL;
-		if (mi && rec->n_features == mi->manifest->n_features &&
-		    !(mi->manifest->reference_data_sha256 &&
-		      *mi->manifest->reference_data_sha256) &&
-		    (!mi->recent || mi->recent->seen < RESERVOIR_CAP)) {
-			long slot = workers_reservoir_pick(mi);
-			if (slot >= 0) {
-				workers_reservoir_fill(mi, slot, rec->features, seq);
-				taken++;
-			}
-		}
-		if (re)
-			evident__entry__v1__record_entry__free_unpacked(re, NULL);
-	}
-	vault_reader_end(r);
-	return taken;
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The audit worker pool: OPEN incidents become jobs in a bounded queue; `workers` threads run
- * each audit (audit.h) on the model artifact read from the vault (hash checked) and send the
- * result back to the loop, which appends the audit entry. Records sent with
- * verdict_deadline_ms wait here for their verdict: the audit's fast phase answers PROCEED or
- * REVIEW, a timer answers PENDING just before the deadline, never later. Every verdict sent is
- * recorded (verdict entry); every audit that cannot run is recorded (notice entry). */
+ * each audit (audit.h) on the model artifact read from the vault (hash checked, loaded once
+ * per version) and send the result back to the loop, which appends the audit entry. The
+ * pool knows no connection: an audit's verdict goes to its owner through a hook
+ * (struct workers_hooks; daemon.c hands it to the verdict waits, verdict.h). Every audit that
+ * cannot run is recorded (a notice entry). Loop thread unless stated otherwise. */
 #pragma once
 
 #include <pthread.h>
@@ -12,18 +12,33 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct daemon;
-struct session;
+struct config;
 struct model_info;
 struct workers_cache;
 struct registry;
 struct vault;
+struct writer;
 struct audit_model;
 struct audit_oracle;
 typedef struct Evident__V1__ModelManifest Evident__V1__ModelManifest;
 
+/* What the pool tells its owner, on the loop thread. */
+struct workers_hooks {
+	/* The audit of incident_seq decided in its fast phase (action: evident.v1.Verdict.Action
+	 * PROCEED or REVIEW, with its confidence and reasons), or ended without deciding
+	 * (REVIEW, NAN, one reason). Called for every audit, with or without a verdict wait. */
+	void (*verdict)(void *data, uint64_t incident_seq, int action, double confidence,
+	                const char *const *reasons, size_t n_reasons);
+	/* After the events of one wake-up are handled (may be NULL). */
+	void (*after_events)(void *data);
+	void *data;
+};
+
 struct workers {
-	struct daemon *d;
+	struct vault *vault;      /* models and records are read from it (own transactions) */
+	struct writer *writer;    /* audit and notice entries go through it */
+	const struct config *cfg; /* [model ID] sections, read on the loop when a job is queued */
+	struct workers_hooks hooks;
 	pthread_t *threads;
 	size_t n_threads;
 	pthread_mutex_t lock;
@@ -35,39 +50,24 @@ struct workers {
 	bool started, stop;
 	struct workers_cache *cache; /* loaded models by ID@VERSION, under lock */
 	size_t in_flight;            /* loop's view: jobs enqueued and not yet recorded */
-	struct verdict_wait *waits;  /* verdicts not answered yet */
-	uint64_t audits, skipped, verdicts[4];
+	uint64_t audits, skipped;
 };
 
-/* A record waiting for its verdict (loop thread). */
-struct verdict_wait;
-
-int workers_start(struct workers *w, struct daemon *d, uv_loop_t *loop);
+/* Starts cfg->workers threads (none for 0: every audit is then skipped) with a queue of
+ * cfg->job_queue jobs. cfg must stay valid while the pool runs. Returns 0 or a negative
+ * errno. */
+int workers_start(struct workers *w, uv_loop_t *loop, struct vault *v, struct writer *writer,
+                  const struct config *cfg, const struct workers_hooks *hooks);
 /* Joins the threads (after workers_idle) and closes the async handle. */
 void workers_stop(struct workers *w);
 /* True when nothing is queued, running, or waiting to be recorded. */
 bool workers_idle(const struct workers *w);
 
-/* A record that asks for a verdict was received (loop thread): its deadline timer starts now,
- * before the record is durable, so PENDING is never late even when the commit is slow. The
- * session is referenced until the wait ends. Returns NULL when out of memory. */
-struct verdict_wait *verdict_wait_new(struct workers *w, struct session *s, const char *request_id,
-                                      int64_t deadline_ns);
-/* The record is durable at record_seq. Returns true when the wait goes on (the caller passes
- * it to the incident or answers it); false when it was already answered (PENDING at the
- * deadline), whose verdict entry is written now and the wait ended. */
-bool verdict_wait_durable(struct verdict_wait *vw, uint64_t record_seq);
-/* The record was not stored: the wait ends without a verdict entry. */
-void verdict_wait_drop(struct verdict_wait *vw);
-/* Answers (loop thread): action is evident.v1.Verdict.Action; reasons are strings. The
- * verdict entry is written once the record's seq is known. */
-void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
-                    const char *const *reasons, size_t n_reasons);
-
-/* One OPEN incident entry is durable (payload: its IncidentEntry bytes). Queues its audit,
- * or records why it cannot run. vw (may be NULL) gets its verdict from this audit. */
-void workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
-                    const uint8_t *payload, size_t len, struct verdict_wait *vw);
+/* One OPEN incident entry is durable (payload: its IncidentEntry bytes). Queues its audit and
+ * returns NULL, or returns why it cannot run (a static string), which is recorded as an
+ * audit_skipped notice entry. */
+const char *workers_submit(struct workers *w, const struct model_info *mi, uint64_t incident_seq,
+                           const uint8_t *payload, size_t len);
 
 /* Why workers_load_model failed. */
 enum workers_load_fault {
@@ -103,14 +103,3 @@ int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to
  * (its audit was queued or running when the daemon died) is queued again, its audit marked
  * "recovered". Returns the number queued, or a negative errno. */
 long workers_recover(struct workers *w, const struct registry *reg, uint64_t from, uint64_t to);
-
-/* At start: the reservoirs of the registered versions (without reference data) refilled
- * from the newest records of the vault, reading back at most max_scan entries, so an audit
- * right after a restart has its background. Returns the records taken or a negative errno. */
-long workers_reservoir_seed(struct registry *reg, struct vault *v, uint64_t max_scan);
-
-/* The reservoir of recent records (registry.h): called on the loop for every accepted record
- * before it is written; returns the slot it takes (or -1), and workers_reservoir_fill puts the
- * features in once the seq is known. */
-long workers_reservoir_pick(struct model_info *mi);
-void workers_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq);

@@ -267,6 +267,55 @@ void writer_submit(struct writer *w, struct job *j)
 	pthread_mutex_unlock(&w->lock);
 }
 
+struct append_job {
+	struct job job;
+	uint8_t *payload;
+	writer_append_fn done;
+	void *data;
+};
+
+static const char *type_name(int type)
+{
+	const char *name = vault_entry_type_name(type);
+	return name ? name : "invalid";
+}
+
+static void append_done(struct job *j)
+{
+	struct append_job *aj = (struct append_job *)j;
+
+	if (j->rc < 0)
+		log_error("recording a %s entry failed: %s", type_name(j->in1.type),
+		          strerror(-j->rc));
+	if (aj->done)
+		aj->done(aj->data, j->rc);
+	free(aj->payload);
+	free(aj);
+}
+
+int writer_append(struct writer *w, uint16_t type, uint8_t *payload, size_t len, bool reserved,
+                  writer_append_fn done, void *data)
+{
+	struct append_job *aj = calloc(1, sizeof(*aj));
+
+	if (!aj) {
+		log_error("recording a %s entry: out of memory", type_name(type));
+		free(payload);
+		return -ENOMEM;
+	}
+	aj->payload = payload;
+	aj->done = done;
+	aj->data = data;
+	aj->job.n = 1;
+	aj->job.in = &aj->job.in1;
+	aj->job.res = &aj->job.res1;
+	aj->job.in1 = (struct vault_entry_in){
+	    .type = type, .payload = payload, .payload_len = len, .reserved = reserved};
+	aj->job.done = append_done;
+	writer_submit(w, &aj->job);
+	return 0;
+}
+
 void writer_configure(struct writer *w, const struct writer_policy *policy)
 {
 	pthread_mutex_lock(&w->lock);

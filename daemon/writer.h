@@ -81,6 +81,14 @@ int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t si
 void writer_configure(struct writer *w, const struct writer_policy *policy);
 /* Queues a job (loop thread). */
 void writer_submit(struct writer *w, struct job *j);
+/* Called on the loop thread once writer_append's entry is done (rc: 0 or a negative errno). */
+typedef void (*writer_append_fn)(void *data, int rc);
+/* Queues one entry of the given type whose payload the writer takes (freed once done); the
+ * entry may use the disk reserve when reserved (vault.h). A failure is logged ("recording a
+ * TYPE entry failed"); done (may be NULL) runs after the commit either way. Returns 0, or
+ * -ENOMEM (logged, payload freed, done not called). Loop thread. */
+int writer_append(struct writer *w, uint16_t type, uint8_t *payload, size_t len, bool reserved,
+                  writer_append_fn done, void *data);
 /* Stops after the queue is empty and joins; pending done callbacks still run on the next
  * loop iteration. Then closes the async handle. */
 void writer_stop(struct writer *w);

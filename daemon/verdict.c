@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Verdict waits (verdict.h). */
+#include "verdict.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "entry.pb-c.h"
+#include "evident/invariant.h"
+#include "log.h"
+#include "realtime.h"
+#include "session.h"
+#include "writer.h"
+
+#define PENDING_EARLY_NS 2000000 /* answer PENDING this long before the deadline */
+
+struct verdict_wait {
+	struct verdict_wait *prev, *next; /* in v->auditing while an audit is to answer */
+	bool auditing;
+	struct verdict_wait **holder; /* cleared when the wait ends (verdict_wait_hold) */
+	struct verdicts *v;
+	struct session *s;
+	uint64_t record_seq, incident_seq;
+	bool durable;      /* record_seq is known */
+	bool answered;     /* the Verdict frame was sent */
+	bool finished;     /* ended: unlinked, session released */
+	bool timer_closed; /* the timer's close callback ran */
+	int64_t deadline_ns;
+	uv_timer_t timer;
+	uint8_t *deferred; /* the verdict entry without record_seq, until it is known */
+	size_t deferred_len;
+	char request_id[];
+};
+
+void verdict_init(struct verdicts *v, uv_loop_t *loop, struct writer *writer)
+{
+	*v = (struct verdicts){.loop = loop, .writer = writer};
+}
+
+bool verdict_idle(const struct verdicts *v)
+{
+	return v->n_waits == 0;
+}
+
+static void maybe_free(struct verdict_wait *vw)
+{
+	if (vw->finished && vw->timer_closed) {
+		free(vw->deferred);
+		free(vw);
+	}
+}
+
+static void wait_closed(uv_handle_t *h)
+{
+	struct verdict_wait *vw = h->data;
+	vw->timer_closed = true;
+	maybe_free(vw);
+}
+
+static void stop_timer(struct verdict_wait *vw)
+{
+	if (!uv_is_closing((uv_handle_t *)&vw->timer)) {
+		uv_timer_stop(&vw->timer);
+		uv_close((uv_handle_t *)&vw->timer, wait_closed);
+	}
+}
+
+static void unlink_auditing(struct verdict_wait *vw)
+{
+	struct verdicts *v = vw->v;
+
+	if (!vw->auditing)
+		return;
+	if (vw->prev)
+		vw->prev->next = vw->next;
+	else
+		v->auditing = vw->next;
+	if (vw->next)
+		vw->next->prev = vw->prev;
+	vw->prev = vw->next = NULL;
+	vw->auditing = false;
+}
+
+/* Ends the wait: unlinked, the session released; freed once the timer is closed. */
+static void finish(struct verdict_wait *vw)
+{
+	INVARIANT(!vw->finished && vw->v->n_waits > 0);
+	unlink_auditing(vw);
+	if (vw->holder)
+		*vw->holder = NULL;
+	vw->v->n_waits--;
+	session_unref(vw->s);
+	vw->finished = true;
+	stop_timer(vw);
+	maybe_free(vw);
+}
+
+/* Appends record_seq (field 1, varint) to the deferred entry and writes it. */
+static void write_deferred(struct verdict_wait *vw)
+{
+	uint8_t *p = realloc(vw->deferred, vw->deferred_len + 11);
+	uint64_t x = vw->record_seq;
+	size_t n = vw->deferred_len;
+
+	if (!p) {
+		log_error("recording the verdict of record %" PRIu64 ": out of memory", x);
+		return;
+	}
+	p[n++] = 0x08;
+	do {
+		p[n++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+		x >>= 7;
+	} while (x);
+	vw->deferred = NULL;
+	writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, p, n, false, NULL, NULL);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct verdict_wait *vw = t->data;
+	struct verdicts *v = vw->v;
+	const char *why = "no verdict within the deadline: the audit is still running (its result "
+	                  "will be in the vault)";
+
+	verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq, &why, 1);
+	if (v->after_timer)
+		v->after_timer(v->after_timer_data);
+}
+
+struct verdict_wait *verdict_wait_new(struct verdicts *v, struct session *s, const char *request_id,
+                                      int64_t deadline_ns)
+{
+	size_t rl = strlen(request_id);
+	struct verdict_wait *vw = calloc(1, sizeof(*vw) + rl + 1);
+
+	if (!vw)
+		return NULL;
+	memcpy(vw->request_id, request_id, rl + 1);
+	vw->v = v;
+	vw->s = s;
+	session_ref(s);
+	vw->deadline_ns = deadline_ns;
+	uv_timer_init(v->loop, &vw->timer);
+	vw->timer.data = vw;
+	int64_t left = deadline_ns - realtime_ns();
+	int64_t early = left / 10 < PENDING_EARLY_NS ? left / 10 : PENDING_EARLY_NS;
+	left -= early;
+	uv_timer_start(&vw->timer, on_deadline, left > 0 ? (uint64_t)left / 1000000 : 0, 0);
+	v->n_waits++;
+	return vw;
+}
+
+bool verdict_wait_durable(struct verdict_wait *vw, uint64_t record_seq)
+{
+	vw->record_seq = record_seq;
+	vw->durable = true;
+	if (!vw->answered)
+		return true;
+	write_deferred(vw);
+	finish(vw);
+	return false;
+}
+
+void verdict_wait_drop(struct verdict_wait *vw)
+{
+	finish(vw);
+}
+
+void verdict_wait_hold(struct verdict_wait *vw, struct verdict_wait **holder)
+{
+	vw->holder = holder;
+	*holder = vw;
+}
+
+void verdict_wait_audit(struct verdict_wait *vw, uint64_t incident_seq)
+{
+	struct verdicts *v = vw->v;
+
+	vw->holder = NULL;
+	vw->incident_seq = incident_seq;
+	if (vw->answered || vw->auditing)
+		return;
+	vw->auditing = true;
+	vw->prev = NULL;
+	vw->next = v->auditing;
+	if (v->auditing)
+		v->auditing->prev = vw;
+	v->auditing = vw;
+}
+
+void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
+                    const char *const *reasons, size_t n_reasons)
+{
+	Evident__V1__Verdict msg = EVIDENT__V1__VERDICT__INIT;
+	Evident__Entry__V1__VerdictEntry e = EVIDENT__ENTRY__V1__VERDICT_ENTRY__INIT;
+	int64_t now = realtime_ns();
+
+	if (vw->answered)
+		return;
+	/* decided after the deadline (the loop ran the timer late): never a late PROCEED or
+	 * REVIEW, the client was promised an answer by then */
+	static const char *const late = "no verdict within the deadline: it was decided too late "
+	                                "(the audit's result is in the vault)";
+	if (action != EVIDENT__V1__VERDICT__ACTION__PENDING && now >= vw->deadline_ns) {
+		action = EVIDENT__V1__VERDICT__ACTION__PENDING;
+		confidence = NAN;
+		reasons = (const char *const *)&late;
+		n_reasons = 1;
+	}
+	/* the promise of the deadline: after it, only PENDING */
+	INVARIANT(action == EVIDENT__V1__VERDICT__ACTION__PENDING || now < vw->deadline_ns);
+	vw->answered = true;
+	unlink_auditing(vw);
+	msg.request_id = vw->request_id;
+	msg.has_seq = vw->durable;
+	msg.seq = vw->record_seq;
+	msg.has_action = true;
+	msg.action = action;
+	if (isfinite(confidence)) {
+		msg.has_confidence = true;
+		msg.confidence = confidence;
+	}
+	if (incident_seq) {
+		msg.has_incident_id = true;
+		msg.incident_id = incident_seq;
+	}
+	msg.n_reasons = n_reasons;
+	msg.reasons = (char **)reasons;
+	bool delivered = session_send_verdict(vw->s, &msg);
+	e.has_incident_seq = true;
+	e.incident_seq = incident_seq;
+	e.client_name = vw->s->client_name;
+	e.verdict = &msg;
+	e.has_deadline_unix_ns = true;
+	e.deadline_unix_ns = vw->deadline_ns;
+	e.has_decided_unix_ns = true;
+	e.decided_unix_ns = now;
+	e.has_delivered = true;
+	e.delivered = delivered;
+	if (action >= 0 && action < 4)
+		vw->v->answered[action]++;
+	stop_timer(vw);
+	if (!vw->durable) {
+		/* answered before the record is durable: the entry waits for its seq */
+		if (dispatch_pack(&e.base, &vw->deferred, &vw->deferred_len) < 0)
+			log_error("recording the verdict of %s: out of memory", vw->request_id);
+		return;
+	}
+	e.has_record_seq = true;
+	e.record_seq = vw->record_seq;
+	uint8_t *buf;
+	size_t len;
+	if (dispatch_pack(&e.base, &buf, &len) < 0)
+		log_error("recording a verdict entry: out of memory");
+	else
+		writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, buf, len, false, NULL, NULL);
+	finish(vw);
+}
+
+void verdict_audited(struct verdicts *v, uint64_t incident_seq, int action, double confidence,
+                     const char *const *reasons, size_t n_reasons)
+{
+	for (struct verdict_wait *vw = v->auditing; vw; vw = vw->next)
+		if (vw->incident_seq == incident_seq) {
+			verdict_answer(vw, action, confidence, incident_seq, reasons, n_reasons);
+			return;
+		}
+}
