@@ -2,12 +2,12 @@
 /* Unit tests for the report renderers on tests/data/report/sample-report.json (8 features,
  * planted top feature obscure_index_vol): section order, the SVG waterfall read back from the
  * page (one bar per shown feature, sign, direction, widths proportional to |phi|, whiskers),
- * the summary naming the top feature, escaping of hostile strings (HTML entities; Markdown
- * table cells keep their column count), bidi controls, zero-width characters, controls and
- * bytes that are not UTF-8 shown as visible escapes, no script and no network reference, audit
- * null, every optional member deleted, nulled or mistyped, the required parts, write errors. The
- * fixture's renderings are left in the build folder (sample-report.html, .md) for
- * tests/integration/chromium_check.py and for people. */
+ * the summary naming the top feature, LIME's weights and stability in words, escaping of hostile
+ * strings (HTML entities; Markdown table cells keep their column count), bidi controls, zero-width
+ * characters, controls and bytes that are not UTF-8 shown as visible escapes, no script and no
+ * network reference, audit null, every optional member deleted, nulled or mistyped, the required
+ * parts, write errors. The fixture's renderings are left in the build folder (sample-report.html,
+ * .md) for tests/integration/chromium_check.py and for people. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -647,6 +647,115 @@ START_TEST(test_html_summary_top_feature)
 }
 END_TEST
 
+/* LIME (audit.lime) in the "why" section: its largest weights beside the attribution's ranking,
+ * its fit, and its stability in words; unstable when runs with other seeds pick other features,
+ * flip a shown weight's sign or disagree beyond their error bars. */
+static json_t *lime_fit(json_t *doc)
+{
+	return json_object_get(path_obj(doc, "audit", "lime"), "lime");
+}
+
+static json_t *lime_weights(json_t *doc)
+{
+	return json_array_get(json_object_get(path_obj(doc, "audit", "lime"), "phi"), 0);
+}
+
+/* The LIME part of the "why" section of doc rendered by fn (from its heading to the section's
+ * end); malloc'd, NULL when there is none. */
+static char *lime_part(render_fn fn, const json_t *doc)
+{
+	char *s = render(fn, doc);
+	const char *a = strstr(s, "A second explanation: LIME");
+	const char *b = a ? strstr(a, fn == report_render_md ? "\n## 4." : "</section>") : NULL;
+	char *part = a && b ? strndup(a, (size_t)(b - a)) : NULL;
+
+	free(s);
+	return part;
+}
+
+static void check_lime(render_fn fn)
+{
+	bool md = fn == report_render_md;
+	json_t *doc = fixture();
+	char *p = lime_part(fn, doc);
+
+	/* stable: the fixture kept all 8 features, so the Jaccard index is not quoted */
+	ck_assert_ptr_nonnull(p);
+	ck_assert(strstr(p, "it samples 5000 inputs around this one"));
+	ck_assert(strstr(p, "The line explains 87% of the model"));
+	ck_assert(strstr(p, md ? "| 1 | obscure_index_vol | +1.42 | 0.05 | the same in all 10 |"
+	                       : "<td class=\"name\">obscure_index_vol</td><td class=\"r\">+1.42"
+	                         "</td><td class=\"r\">0.05</td><td>the same in all 10</td>"));
+	ck_assert(strstr(p, md ? "| 5 | momentum_5d |" : ">5</td><td class=\"name\">momentum_5d<"));
+	ck_assert_ptr_null(strstr(p, "hour_utc")); /* the top 5 only */
+	ck_assert(strstr(p, "largest weight on obscure_index_vol, where the attribution puts its "
+	                    "largest contribution too"));
+	ck_assert(strstr(p, "LIME is stable here:"));
+	ck_assert(strstr(p, "it kept every feature"));
+	ck_assert(strstr(p, "CSI 93 of 100"));
+	ck_assert_ptr_null(strstr(p, "unstable"));
+	ck_assert_ptr_null(strstr(p, "Poor fit"));
+	free(p);
+
+	/* three features left out: the picks can differ, and agreed */
+	for (size_t j = 5; j < 8; j++)
+		json_array_set_new(lime_weights(doc), j, json_real(0));
+	p = lime_part(fn, doc);
+	ck_assert(strstr(p, "it picked the same features (Jaccard 1.00, 1 is the same set every "
+	                    "time; VSI 100 of 100)"));
+	free(p);
+
+	/* runs that picked other features */
+	json_object_set_new(lime_fit(doc), "stable", json_false());
+	json_object_set_new(lime_fit(doc), "jaccard", json_real(0.45));
+	p = lime_part(fn, doc);
+	ck_assert(strstr(p, md ? "> **LIME is unstable here:** runs with other seeds picked "
+	                       : "<div class=\"box bad\"><strong>LIME is unstable here:</strong> "
+	                         "runs with other seeds picked "));
+	ck_assert(strstr(p, "different features (Jaccard 0.45;"));
+	ck_assert(strstr(p, "A reviewer should not rely on LIME"));
+	ck_assert_ptr_null(strstr(p, "LIME is stable"));
+	free(p);
+
+	/* a shown weight whose sign changed between runs, and intervals that disagree */
+	json_object_set_new(lime_fit(doc), "stable", json_true());
+	json_array_set_new(json_object_get(lime_fit(doc), "sign_flip"), 1, json_real(0.3));
+	json_object_set_new(lime_fit(doc), "csi", json_real(30));
+	p = lime_part(fn, doc);
+	ck_assert(strstr(p, "changed in 3 of 10"));
+	ck_assert(strstr(p, "LIME is unstable here:"));
+	/* (an apostrophe is &#39; in HTML) */
+	ck_assert(strstr(p, "weight changed sign in 3 of the 10 runs; the runs"));
+	ck_assert(strstr(p, "weights mostly disagree beyond their error bars (CSI 30 of 100)"));
+	free(p);
+
+	/* LIME ranks another feature first; its line fits poorly */
+	json_array_set_new(lime_weights(doc), 2, json_real(-3));
+	json_object_set_new(lime_fit(doc), "r2", json_real(0.3));
+	p = lime_part(fn, doc);
+	ck_assert(strstr(p, "largest weight on spread_bps; the attribution"));
+	ck_assert(strstr(p, "largest contribution is obscure_index_vol"));
+	ck_assert(strstr(p, "Poor fit:"));
+	free(p);
+
+	/* the parameters, with the others of the audit */
+	char *s = render(fn, doc);
+	ck_assert(strstr(s, "5000 samples in each of 10 runs, 8 features (highest_weights), kernel "
+	                    "width 2.121, ridge 1"));
+	free(s);
+
+	/* an audit without LIME says nothing of it */
+	json_object_del(json_object_get(doc, "audit"), "lime");
+	ck_assert_ptr_null(lime_part(fn, doc));
+	json_decref(doc);
+}
+
+START_TEST(test_html_lime)
+{
+	check_lime(report_render_html);
+}
+END_TEST
+
 START_TEST(test_html_waterfall)
 {
 	json_t *doc = fixture();
@@ -946,6 +1055,12 @@ START_TEST(test_md_fixture)
 }
 END_TEST
 
+START_TEST(test_md_lime)
+{
+	check_lime(report_render_md);
+}
+END_TEST
+
 START_TEST(test_md_escapes)
 {
 	json_t *doc = hostile_doc("a|b <script>alert(1)</script> *x* [l](y) `c`");
@@ -1029,6 +1144,7 @@ int main(void)
 
 	tcase_add_test(tc, test_html_fixture);
 	tcase_add_test(tc, test_html_summary_top_feature);
+	tcase_add_test(tc, test_html_lime);
 	tcase_add_test(tc, test_html_waterfall);
 	tcase_add_test(tc, test_html_waterfall_many);
 	tcase_add_test(tc, test_html_escapes);
@@ -1041,6 +1157,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("report_render_md");
 	tcase_add_test(tc, test_md_fixture);
+	tcase_add_test(tc, test_md_lime);
 	tcase_add_test(tc, test_md_escapes);
 	tcase_add_test(tc, test_md_neutralises_invisible);
 	tcase_add_test(tc, test_md_no_audit);

@@ -1551,6 +1551,187 @@ static bool no_audit(struct rr *r, const struct report *rp)
 	return true;
 }
 
+/* LIME's top weights, drawn in the "why" section */
+#define LIME_TOP_FEATURES 5
+
+/* LIME's result (audit.lime) in plain words: what it is, how well its line fits, its largest
+ * weights beside the attribution's ranking, and whether re-runs with other seeds agree. */
+static void lime(struct rr *r, const struct report *rp)
+{
+	static const char *const heads[] = {"#", "Feature", "Weight", "Std. error",
+	                                    "Sign over the runs"};
+	json_t *o = get_obj(rp->audit, "lime"), *fit = get_obj(o, "lime");
+	char b1[NUM_MAX], b2[NUM_MAX];
+	double r2 = NAN, fx, g, jac, csi, vsi, runs = 0, samples;
+	bool stable = false, bad = false;
+	int err = 0;
+
+	if (!o)
+		return;
+	sub(r, "A second explanation: LIME");
+	if (!fit) {
+		para(r, "muted", "LIME ran, but its fit was not recorded.");
+		return;
+	}
+	if (!get_num(fit, "repeats", &runs) || !(runs >= 1 && runs <= 1e6))
+		runs = 0;
+	p_begin(r, NULL);
+	text(r, "LIME explains the same output another way: it samples ");
+	if (get_num(fit, "samples", &samples))
+		textf(r, "%s ", fmt_num(samples, b1));
+	text(r, "inputs around this one, notes for each feature whether a sample falls in the "
+	        "same quartile bin as this input, and fits a weighted straight line to the "
+	        "model's outputs there. A feature's weight is how much being in this input's bin "
+	        "moves the output. It does not depend on the attribution above: where the two "
+	        "agree, the reasons are more credible.");
+	if (get_num(fit, "r2", &r2))
+		textf(r, " The line explains %s of the model's variation near this input",
+		      fmt_pct(r2, b1));
+	if (get_num(fit, "local_prediction", &g) && get_num(fit, "fx", &fx))
+		textf(r, "%s at this input it gives %s where the model gives %s",
+		      isnan(r2) ? " At" : ";", fmt_num(g, b1), fmt_num(fx, b2));
+	if (!isnan(r2) || get(fit, "fx"))
+		text(r, ".");
+	p_end(r);
+	if (r2 < 0.5) {
+		box_begin(r, "warn", "Poor fit:");
+		text(r, "the line follows the model only loosely here, so its weights are rough.");
+		box_end(r);
+	}
+
+	/* the largest weights, with their signs over the runs */
+	double *w = numbers(json_array_get(get_arr(o, "phi"), 0), rp->M, false, &bad, &err);
+	bool bad_se = false, bad_flip = false;
+	double *se = numbers(json_array_get(get_arr(o, "stderr"), 0), rp->M, true, &bad_se, &err);
+	double *flip = numbers(get_arr(fit, "sign_flip"), rp->M, true, &bad_flip, &err);
+	size_t *order = malloc((rp->M ? rp->M : 1) * sizeof(*order)), shown = 0, selected = 0;
+	char problems[1024] = "";
+	size_t pl = 0;
+
+	if (err || !order) {
+		r->err = r->err ? r->err : -ENOMEM;
+		goto out;
+	}
+	if (!w) {
+		para(r, "muted", "LIME's weights do not have one number per input feature.");
+	} else {
+		for (size_t j = 0; j < rp->M; j++) {
+			order[j] = j;
+			selected += w[j] != 0;
+		}
+		qsort_r(order, rp->M, sizeof(*order), by_abs_phi, w);
+		shown = selected < LIME_TOP_FEATURES ? selected : LIME_TOP_FEATURES;
+	}
+	if (shown) {
+		tab_begin(r, "data", 5, heads, "rlrrl");
+		for (size_t i = 0; i < shown; i++) {
+			size_t j = order[i];
+			tr_begin(r, NULL);
+			td_begin(r, "r");
+			textf(r, "%zu", i + 1);
+			td_end(r);
+			td_text(r, "name", feature_name(rp, j));
+			td_begin(r, "r");
+			num_signed(r, w[j]);
+			td_end(r);
+			td_begin(r, "r");
+			if (se && isfinite(se[j]))
+				num(r, se[j]);
+			td_end(r);
+			td_begin(r, NULL);
+			if (flip && isfinite(flip[j]) && runs) {
+				double k = round(flip[j] * runs);
+				if (k > 0) {
+					textf(r, "changed in %.0f of %.0f", k, runs);
+					if (pl < sizeof(problems))
+						pl += (size_t)snprintf(
+						    problems + pl, sizeof(problems) - pl,
+						    "%s%s's weight changed sign in %.0f of the "
+						    "%.0f runs",
+						    pl ? "; " : "", feature_name(rp, j), k, runs);
+				} else {
+					textf(r, "the same in all %.0f", runs);
+				}
+			} else {
+				text(r, "\u2014");
+			}
+			td_end(r);
+			tr_end(r);
+		}
+		tab_end(r);
+		p_begin(r, NULL);
+		if (rp->a.ok && rp->M && order[0] == rp->a.order[0])
+			textf(r,
+			      "LIME puts its largest weight on %s, where the attribution puts its "
+			      "largest contribution too.",
+			      feature_name(rp, order[0]));
+		else if (rp->a.ok && rp->M)
+			textf(r,
+			      "LIME puts its largest weight on %s; the attribution's largest "
+			      "contribution is %s's.",
+			      feature_name(rp, order[0]), feature_name(rp, rp->a.order[0]));
+		else
+			textf(r, "LIME puts its largest weight on %s.", feature_name(rp, order[0]));
+		p_end(r);
+	}
+
+	/* stability over the runs with other seeds */
+	if (pl >= sizeof(problems))
+		pl = sizeof(problems) - 1;
+	if (get_bool(fit, "stable", &stable) && !stable && get_num(fit, "jaccard", &jac))
+		pl += (size_t)snprintf(problems + pl, sizeof(problems) - pl,
+		                       "%sruns with other seeds picked different features (Jaccard "
+		                       "%.2f; 1 is the same "
+		                       "set every time, LIME counts below 0.8 as unstable)",
+		                       pl ? "; " : "", jac);
+	else if (get_bool(fit, "stable", &stable) && !stable)
+		pl += (size_t)snprintf(problems + pl, sizeof(problems) - pl,
+		                       "%sruns with other seeds picked different features",
+		                       pl ? "; " : "");
+	if (pl >= sizeof(problems))
+		pl = sizeof(problems) - 1;
+	if (get_num(fit, "csi", &csi) && csi < 50)
+		snprintf(problems + pl, sizeof(problems) - pl,
+		         "%sthe runs' weights mostly disagree beyond their error bars (CSI %.0f of "
+		         "100)",
+		         pl ? "; " : "", csi);
+	if (problems[0]) {
+		box_begin(r, "bad", "LIME is unstable here:");
+		text(r, problems);
+		text(r, ". A reviewer should not rely on LIME's ranking for this decision; rely on "
+		        "the attribution above.");
+		box_end(r);
+	} else if (get_bool(fit, "stable", &stable) && get_num(fit, "jaccard", &jac)) {
+		bool all_kept = w && rp->M > 1 && selected == rp->M;
+		box_begin(r, "ok", "LIME is stable here:");
+		if (runs)
+			textf(r, "over %.0f runs with different seeds, ", runs);
+		if (!all_kept) {
+			textf(r,
+			      "it picked the same features (Jaccard %.2f, 1 is the same set every "
+			      "time",
+			      jac);
+			if (get_num(fit, "vsi", &vsi))
+				textf(r, "; VSI %.0f of 100", vsi);
+			text(r, ")");
+		} else {
+			text(r, "it kept every feature (so its picks cannot differ between runs)");
+		}
+		if (get_num(fit, "csi", &csi))
+			textf(r, ", its weights agreed within their error bars (CSI %.0f of 100)",
+			      csi);
+		if (flip && shown)
+			text(r, ", and the signs of its largest weights never changed");
+		text(r, ".");
+		box_end(r);
+	}
+out:
+	free(w);
+	free(se);
+	free(flip);
+	free(order);
+}
+
 static void why(struct rr *r, const struct report *rp)
 {
 	const struct attribution *a = &rp->a;
@@ -1654,6 +1835,7 @@ static void why(struct rr *r, const struct report *rp)
 	tab_end(r);
 	html(r, "</details>\n");
 out:
+	lime(r, rp);
 	sec_end(r);
 }
 
@@ -2375,6 +2557,25 @@ static void reproduce(struct rr *r, const struct report *rp)
 	kv_row_begin(r, "Seed");
 	value(r, get(params, "seed"));
 	kv_row_end(r);
+	json_t *lp = get_obj(params, "lime");
+	if (lp) {
+		char b[NUM_MAX], b2[NUM_MAX];
+		double n, runs, w, feats, alpha;
+		kv_row_begin(r, "LIME");
+		if (get_num(lp, "samples", &n) && get_num(lp, "repeats", &runs))
+			textf(r, "%s samples in each of %s runs, ", fmt_num(n, b),
+			      fmt_num(runs, b2));
+		if (get_num(lp, "features", &feats))
+			textf(r, "%s features", fmt_num(feats, b));
+		if (get_str(lp, "selection"))
+			textf(r, " (%s)", get_str(lp, "selection"));
+		if (get_num(lp, "kernel_width", &w))
+			textf(r, ", kernel width %s", fmt_num(w, b));
+		if (get_num(lp, "alpha", &alpha))
+			textf(r, ", ridge %s", fmt_num(alpha, b));
+		text(r, "; seeds from the seed above");
+		kv_row_end(r);
+	}
 	kv_row_begin(r, "Decision threshold");
 	value(r, get(params, "threshold"));
 	kv_row_end(r);

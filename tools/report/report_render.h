@@ -20,6 +20,10 @@
  * - audit.prediction[0] is the output the attribution explains, in audit.prediction_space;
  *   audit.params.threshold is drawn on the waterfall only when that space is "margin".
  * - audit.region.rule bounds are inclusive unless "lo_inclusive"/"hi_inclusive" say false.
+ * - audit.lime, when the audit ran LIME, is its result as the audit recorded it: "phi"[0] and
+ *   "stderr"[0] with one number per record.features entry (0: a feature LIME left out) and
+ *   "lime" {r2, local_prediction, fx, samples, repeats, jaccard, vsi, csi, sign_flip (one per
+ *   feature), stable}; audit.params.lime holds the parameters it ran with.
  * - Times ("*_unix_ns") are integers, nanoseconds since the Unix epoch, shown in UTC. */
 #pragma once
 
