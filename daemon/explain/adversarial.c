@@ -893,6 +893,11 @@ struct search {
 	size_t n_mut;
 	double *archive; /* ring of recent points with P, for novelty */
 	size_t n_arch, arch_next, cap_arch;
+	double *rows;     /* batch_cap x M: the rows of one evaluation */
+	unsigned char *p; /* batch_cap: their labels */
+	size_t batch_cap;
+	double *pool; /* cap_pool x M: the starting points (x first), all with P */
+	size_t n_pool, cap_pool;
 };
 
 static double clamp_feature(const struct ex_feature_info *fi, double v)
@@ -1085,6 +1090,374 @@ done:
 	return steps;
 }
 
+static int search_oom(const struct search *s)
+{
+	return ex__fail(s->a->err, s->a->err_size, -ENOMEM, "adversarial search: out of memory");
+}
+
+/* 1. The reference rows nearest x are labelled, at most max_ref of them and a third of the
+ * budget up to end. Returns how many, or a negative errno. */
+static long label_nearest(struct search *s, const struct cfg *cf, uint64_t end)
+{
+	size_t M = s->M, n_ref = s->n_ref;
+	struct dist_idx *order = malloc(n_ref * sizeof(*order));
+	int rc = 0;
+
+	if (!order)
+		return search_oom(s);
+	for (size_t i = 0; i < n_ref; i++)
+		order[i] = (struct dist_idx){row_dist(s->a->info, M, s->x, s->ref + i * M), i};
+	qsort(order, n_ref, sizeof(*order), cmp_dist_idx);
+	size_t n_lab_ref = n_ref < cf->max_ref ? n_ref : cf->max_ref;
+	if (n_lab_ref > (end - s->a->used) / 3)
+		n_lab_ref = (size_t)((end - s->a->used) / 3);
+	for (size_t i0 = 0; i0 < n_lab_ref && rc >= 0; i0 += s->batch_cap) {
+		size_t nb = n_lab_ref - i0 < s->batch_cap ? n_lab_ref - i0 : s->batch_cap;
+		for (size_t t = 0; t < nb; t++)
+			memcpy(s->rows + t * M, s->ref + order[i0 + t].i * M, M * sizeof(double));
+		rc = eval_rows(s->a, s->rows, nb, s->p, false, true);
+	}
+	free(order);
+	return rc < 0 ? rc : (long)n_lab_ref;
+}
+
+/* 2. The seed pool: x and the nearest labelled reference rows with P (the archive gets them
+ * too). */
+static int seed_pool(struct search *s, const struct cfg *cf)
+{
+	const struct adv *a = s->a;
+	size_t M = s->M;
+
+	s->cap_pool = 2 * cf->n_seeds + 1;
+	s->pool = malloc(s->cap_pool * M * sizeof(double));
+	if (!s->pool)
+		return search_oom(s);
+	memcpy(s->pool, s->x, M * sizeof(double));
+	s->n_pool = 1;
+	archive_add(s, s->x);
+	for (size_t i = 0; i < a->n_lab && s->n_pool < cf->n_seeds + 1; i++)
+		if (a->lab_p[i] == 1) {
+			memcpy(s->pool + s->n_pool++ * M, a->lab + i * M, M * sizeof(double));
+			archive_add(s, a->lab + i * M);
+		}
+	return 0;
+}
+
+/* ... and perturbations of the seeds, one to three features moved: those with P join the
+ * pool. */
+static int perturb_seeds(struct search *s, const struct cfg *cf, uint64_t end)
+{
+	size_t M = s->M, n_pert = cf->n_seeds;
+	int rc;
+
+	if (n_pert > (end - s->a->used) / 10)
+		n_pert = (size_t)((end - s->a->used) / 10);
+	if (n_pert > s->batch_cap)
+		n_pert = s->batch_cap;
+	for (size_t i = 0; i < n_pert; i++) {
+		double *z = s->rows + i * M;
+		memcpy(z, s->pool + (i % s->n_pool) * M, M * sizeof(double));
+		size_t moves = 1 + (size_t)ex_rng_below(&s->rng, 3);
+		for (size_t t = 0; t < moves; t++)
+			mutate_feature(s, z, s->mutable_j[ex_rng_below(&s->rng, s->n_mut)],
+			               ex_rng_below(&s->rng, 2));
+	}
+	if ((rc = eval_rows(s->a, s->rows, n_pert, s->p, false, true)) < 0)
+		return rc;
+	for (size_t i = 0; i < n_pert; i++)
+		if (s->p[i] == 1) {
+			archive_add(s, s->rows + i * M);
+			if (s->n_pool < s->cap_pool)
+				memcpy(s->pool + s->n_pool++ * M, s->rows + i * M,
+				       M * sizeof(double));
+		}
+	return 0;
+}
+
+/* 3. Hill-climbing from up to 32 seeds in lock-step, one mutation a step; a climb that
+ * has not improved for 15 steps restarts from the next seed. Until hc_end rows are used. */
+static int hill_climb(struct search *s, uint64_t hc_end)
+{
+	struct adv *a = s->a;
+	size_t M = s->M, R = s->n_pool < 32 ? s->n_pool : 32, next_seed = R;
+	double *cur = malloc(R * M * sizeof(double)), *cur_s = malloc(R * sizeof(double));
+	size_t *stale = calloc(R, sizeof(size_t));
+	int rc = 0;
+
+	if (!cur || !cur_s || !stale) {
+		rc = search_oom(s);
+		goto out;
+	}
+	for (size_t t = 0; t < R; t++) {
+		memcpy(cur + t * M, s->pool + t * M, M * sizeof(double));
+		cur_s[t] = score(s, cur + t * M, 1);
+	}
+	while (a->used + R <= hc_end) {
+		for (size_t t = 0; t < R; t++) {
+			double *z = s->rows + t * M;
+			memcpy(z, cur + t * M, M * sizeof(double));
+			mutate_feature(s, z, s->mutable_j[ex_rng_below(&s->rng, s->n_mut)],
+			               ex_rng_below(&s->rng, 2));
+		}
+		if ((rc = eval_rows(a, s->rows, R, s->p, false, true)) < 0)
+			goto out;
+		for (size_t t = 0; t < R; t++) {
+			double sc = score(s, s->rows + t * M, s->p[t]);
+			if (s->p[t] == 1)
+				archive_add(s, s->rows + t * M);
+			if (sc >= cur_s[t]) {
+				memcpy(cur + t * M, s->rows + t * M, M * sizeof(double));
+				stale[t] = sc > cur_s[t] ? 0 : stale[t] + 1;
+				cur_s[t] = sc;
+			} else {
+				stale[t]++;
+			}
+			if (stale[t] >= 15) { /* restart */
+				size_t q = next_seed++ % s->n_pool;
+				memcpy(cur + t * M, s->pool + q * M, M * sizeof(double));
+				cur_s[t] = score(s, cur + t * M, 1);
+				stale[t] = 0;
+			}
+		}
+	}
+out:
+	free(cur);
+	free(cur_s);
+	free(stale);
+	return rc;
+}
+
+/* One generation's N children of the np parents in pop (written after them): tournament
+ * parents, uniform crossover, each mutable feature mutated with probability 1/m (at least
+ * one). */
+static void breed(struct search *s, const double *pop, const double *fit, size_t np, double *kids,
+                  size_t N)
+{
+	size_t M = s->M;
+
+	for (size_t t = 0; t < N; t++) {
+		size_t pa[2];
+		for (int w = 0; w < 2; w++) { /* tournament of two */
+			size_t u = (size_t)ex_rng_below(&s->rng, np);
+			size_t v = (size_t)ex_rng_below(&s->rng, np);
+			pa[w] = fit[u] >= fit[v] ? u : v;
+		}
+		double *z = kids + t * M;
+		for (size_t j = 0; j < M; j++)
+			z[j] = pop[pa[ex_rng_below(&s->rng, 2)] * M + j];
+		size_t muts = 0;
+		for (size_t q = 0; q < s->n_mut; q++)
+			if (ex_rng_uniform(&s->rng) < 1.0 / (double)s->n_mut) {
+				mutate_feature(s, z, s->mutable_j[q], true);
+				muts++;
+			}
+		if (!muts)
+			mutate_feature(s, z, s->mutable_j[ex_rng_below(&s->rng, s->n_mut)], true);
+	}
+}
+
+/* Sorts the tot rows of pop by fitness, best first (stable: earlier wins ties). */
+static void sort_by_fitness(double *pop, double *fit, size_t tot, size_t M)
+{
+	for (size_t u = 1; u < tot; u++)
+		for (size_t v = u; v > 0 && fit[v - 1] < fit[v]; v--) {
+			double tf = fit[v];
+			fit[v] = fit[v - 1];
+			fit[v - 1] = tf;
+			for (size_t j = 0; j < M; j++) {
+				double tz = pop[v * M + j];
+				pop[v * M + j] = pop[(v - 1) * M + j];
+				pop[(v - 1) * M + j] = tz;
+			}
+		}
+}
+
+/* 4. A genetic algorithm on the points with P (the archive): populations of 32, the best of
+ * parents and children kept, until search_end rows are used. */
+static int evolve(struct search *s, uint64_t search_end)
+{
+	struct adv *a = s->a;
+	const size_t N = 32; /* <= batch_cap */
+	size_t M = s->M, np = 0;
+	double *pop = malloc(2 * N * M * sizeof(double)), *fit = malloc(2 * N * sizeof(double));
+	int rc = 0;
+
+	if (!pop || !fit) {
+		rc = search_oom(s);
+		goto out;
+	}
+	for (size_t i = 0; i < s->n_arch && np < N; i++, np++) {
+		memcpy(pop + np * M, s->archive + i * M, M * sizeof(double));
+		fit[np] = score(s, pop + np * M, 1);
+	}
+	while (np >= 2 && a->used + N <= search_end) {
+		double *kids = pop + np * M;
+		breed(s, pop, fit, np, kids, N);
+		if ((rc = eval_rows(a, kids, N, s->p, false, true)) < 0)
+			goto out;
+		for (size_t t = 0; t < N; t++) {
+			fit[np + t] = score(s, kids + t * M, s->p[t]);
+			if (s->p[t] == 1)
+				archive_add(s, kids + t * M);
+		}
+		/* keep the best np of parents + children */
+		size_t tot = np + N;
+		sort_by_fitness(pop, fit, tot, M);
+		if (np < N)
+			np = tot < N ? tot : N;
+	}
+out:
+	free(pop);
+	free(fit);
+	return rc;
+}
+
+/* Makes room for n rows in the evaluation batch. */
+static int batch_reserve(struct search *s, size_t n)
+{
+	if (n <= s->batch_cap)
+		return 0;
+	double *r2 = realloc(s->rows, n * s->M * sizeof(double));
+	unsigned char *p2 = r2 ? realloc(s->p, n) : NULL;
+	if (r2)
+		s->rows = r2;
+	if (p2)
+		s->p = p2;
+	if (!r2 || !p2)
+		return search_oom(s);
+	s->batch_cap = n;
+	return 0;
+}
+
+/* A point in box for the refinement: in the box itself, or (widened) in the box widened by
+ * a quarter of its width plus one MAD on each bounded side. */
+static void sample_refinement(struct search *s, const struct ex_region_bound *box, bool widened,
+                              double *z)
+{
+	const struct ex_feature_info *info = s->a->info;
+	size_t M = s->M;
+
+	sample_in_box(&s->rng, box, info, s->ref, s->n_ref, M, s->x, z);
+	if (!widened)
+		return;
+	for (size_t j = 0; j < M; j++) {
+		const struct ex_region_bound *b = &box[j];
+		if (b->missing || b->lo == b->hi || info[j].immutable || info[j].categorical)
+			continue;
+		double a0, b0;
+		sample_range(b, &info[j], s->ref, s->n_ref, M, j, s->x[j], &a0, &b0);
+		double w = 0.25 * (b0 - a0) + (info[j].mad > 0 ? info[j].mad : 0);
+		if (!isinf(b->lo))
+			a0 -= w;
+		if (!isinf(b->hi))
+			b0 += w;
+		z[j] = clamp_feature(&info[j], a0 + ex_rng_uniform(&s->rng) * (b0 - a0));
+	}
+}
+
+/* 5. PRIM on everything labelled into box; refinement rounds label fresh points in the box
+ * and around it (the search's points crowd around x, so the first box can be pure on them
+ * and not in volume), up to half of the budget left before end, then the final fit. Returns
+ * its peeling steps or a negative errno. */
+static int refine_box(struct search *s, const struct cfg *cf, uint64_t end,
+                      struct ex_region_bound *box)
+{
+	struct adv *a = s->a;
+	size_t u_start = a->n_lab;
+	uint64_t refine_end = a->used + (end - a->used) / 2;
+	int steps = 0, rc;
+
+	for (int round = 0; round < 5; round++) {
+		if ((rc = fit_box(a, s->x, cf, u_start, box)) < 0)
+			return rc;
+		steps = rc;
+		if (round == 4)
+			break;
+		uint64_t left = refine_end > a->used ? refine_end - a->used : 0;
+		size_t n_r = (size_t)(left / (uint64_t)(4 - round));
+		if (n_r < 8)
+			continue;
+		if ((rc = batch_reserve(s, n_r)) < 0)
+			return rc;
+		for (size_t i = 0; i < n_r; i++) /* half inside, half widened */
+			sample_refinement(s, box, i % 2, s->rows + i * s->M);
+		if ((rc = eval_rows(a, s->rows, n_r, s->p, false, true)) < 0)
+			return rc;
+	}
+	return steps;
+}
+
+/* A check on up to 100 fresh points in the final box (the refinement points picked it, so
+ * they flatter it): a box with a point without P there and a Wilson lower bound below 0.95
+ * (the region is no box the points could show, typically in many dimensions) is replaced by
+ * one grown outward from x, when the budget left before end pays for it. */
+static int check_box(struct search *s, uint64_t end, struct ex_region_bound *box,
+                     struct ex_region *r)
+{
+	struct adv *a = s->a;
+	size_t u_in = 0, u_hit = 0;
+	size_t n_chk = (size_t)((end > a->used ? end - a->used : 0) / 4);
+	int rc;
+
+	if (n_chk > 100)
+		n_chk = 100;
+	if (n_chk > s->batch_cap)
+		n_chk = s->batch_cap;
+	for (size_t i = 0; i < n_chk; i++)
+		sample_in_box(&s->rng, box, a->info, s->ref, s->n_ref, s->M, s->x,
+		              s->rows + i * s->M);
+	if ((rc = eval_rows(a, s->rows, n_chk, s->p, false, true)) < 0)
+		return rc;
+	for (size_t i = 0; i < n_chk; i++) {
+		u_in++;
+		u_hit += s->p[i] == 1;
+	}
+	double u_lo, u_hi;
+	ex_wilson_interval(u_hit, u_in, Z95, &u_lo, &u_hi);
+	if (s->n_mut && u_hit < u_in && u_lo < 0.95 && end >= a->used + 64) {
+		if ((rc = grow_from_x(s, box, end, s->batch_cap, s->rows, s->p)) < 0)
+			return rc;
+		r->steps = (unsigned)rc;
+		r->grown = true;
+	}
+	return 0;
+}
+
+/* The search's state for x: the batch buffers, the archive, the mutable features. */
+static int search_init(struct search *s, struct adv *a, const double *x, const double *ref,
+                       size_t n_ref, uint64_t seed)
+{
+	size_t M = a->M;
+
+	ex_rng_seed(&s->rng, seed);
+	s->a = a;
+	s->x = x;
+	s->ref = ref;
+	s->n_ref = n_ref;
+	s->M = M;
+	s->cap_arch = 64;
+	s->batch_cap = 1024;
+	s->mutable_j = malloc(M * sizeof(size_t));
+	s->archive = malloc(s->cap_arch * M * sizeof(double));
+	s->rows = malloc(s->batch_cap * M * sizeof(double));
+	s->p = malloc(s->batch_cap);
+	if (!s->mutable_j || !s->archive || !s->rows || !s->p)
+		return search_oom(s);
+	for (size_t j = 0; j < M; j++)
+		if (!a->info[j].immutable)
+			s->mutable_j[s->n_mut++] = j;
+	return 0;
+}
+
+static void search_deinit(struct search *s)
+{
+	free(s->mutable_j);
+	free(s->archive);
+	free(s->rows);
+	free(s->p);
+	free(s->pool);
+}
+
 int ex_adversarial_search(const struct ex_fn *f, const struct ex_explainer *e, const double *x,
                           const double *ref, size_t n_ref, const struct ex_feature_info *info,
                           const struct ex_decision *d, const struct ex_adv_config *c,
@@ -1095,10 +1468,7 @@ int ex_adversarial_search(const struct ex_fn *f, const struct ex_explainer *e, c
 	struct search s = {0};
 	struct ex_region *r = NULL;
 	struct ex_region_bound *box = NULL;
-	struct dist_idx *order = NULL;
-	double *rows = NULL, *cur = NULL, *cur_s = NULL, *pool = NULL, *fit = NULL;
-	unsigned char *p = NULL;
-	size_t *stale = NULL;
+	long n_lab_ref = 0;
 	int rc;
 
 	if (!f || !f->predict || !f->n_features || !f->n_outputs || !x || !ref || !n_ref || !info ||
@@ -1114,289 +1484,40 @@ int ex_adversarial_search(const struct ex_fn *f, const struct ex_explainer *e, c
 		    (unsigned long long)cf.budget);
 	if ((rc = adv_init(&a, f, e, info, d, &cf, err, err_size)) < 0)
 		return rc;
-	size_t M = a.M;
-	if ((rc = adv_start(&a, x)) < 0)
+	if ((rc = adv_start(&a, x)) < 0 || (rc = search_init(&s, &a, x, ref, n_ref, cf.seed)) < 0)
 		goto out;
-	ex_rng_seed(&s.rng, cf.seed);
-	s.a = &a;
-	s.x = x;
-	s.ref = ref;
-	s.n_ref = n_ref;
-	s.M = M;
-	s.cap_arch = 64;
-	s.mutable_j = malloc(M * sizeof(size_t));
-	s.archive = malloc(s.cap_arch * M * sizeof(double));
-	order = malloc(n_ref * sizeof(*order));
-	size_t batch_cap = 1024;
-	rows = malloc(batch_cap * M * sizeof(double));
-	p = malloc(batch_cap);
-	if (!s.mutable_j || !s.archive || !order || !rows || !p) {
-		rc = ex__fail(err, err_size, -ENOMEM, "adversarial search: out of memory");
-		goto out;
-	}
-	for (size_t j = 0; j < M; j++)
-		if (!info[j].immutable)
-			s.mutable_j[s.n_mut++] = j;
 	/* the eval set is paid last: keep its share */
 	if (cf.n_eval > (cf.budget - 1) / 4)
 		cf.n_eval = (size_t)((cf.budget - 1) / 4);
 	uint64_t end = cf.budget - cf.n_eval;
 
-	/* 1. label the reference rows nearest x */
-	for (size_t i = 0; i < n_ref; i++)
-		order[i] = (struct dist_idx){row_dist(info, M, x, ref + i * M), i};
-	qsort(order, n_ref, sizeof(*order), cmp_dist_idx);
-	size_t n_lab_ref = n_ref < cf.max_ref ? n_ref : cf.max_ref;
-	if (n_lab_ref > (end - a.used) / 3)
-		n_lab_ref = (size_t)((end - a.used) / 3);
-	for (size_t i0 = 0; i0 < n_lab_ref; i0 += batch_cap) {
-		size_t nb = n_lab_ref - i0 < batch_cap ? n_lab_ref - i0 : batch_cap;
-		for (size_t t = 0; t < nb; t++)
-			memcpy(rows + t * M, ref + order[i0 + t].i * M, M * sizeof(double));
-		if ((rc = eval_rows(&a, rows, nb, p, false, true)) < 0)
-			goto out;
-	}
-	/* 2. seeds: x and the nearest labelled reference rows with P */
-	size_t cap_pool = 2 * cf.n_seeds + 1, n_pool = 0;
-	pool = malloc(cap_pool * M * sizeof(double));
-	if (!pool) {
-		rc = ex__fail(err, err_size, -ENOMEM, "adversarial search: out of memory");
+	if ((n_lab_ref = label_nearest(&s, &cf, end)) < 0) {
+		rc = (int)n_lab_ref;
 		goto out;
 	}
-	memcpy(pool, x, M * sizeof(double));
-	n_pool = 1;
-	archive_add(&s, x);
-	for (size_t i = 0; i < a.n_lab && n_pool < cf.n_seeds + 1; i++)
-		if (a.lab_p[i] == 1) {
-			memcpy(pool + n_pool++ * M, a.lab + i * M, M * sizeof(double));
-			archive_add(&s, a.lab + i * M);
-		}
+	if ((rc = seed_pool(&s, &cf)) < 0)
+		goto out;
+	/* the search spends half of what is left; the region's fit the other half */
 	uint64_t search_end = a.used + (end - a.used) / 2;
-	if (!s.n_mut)
-		goto fit; /* nothing may change: the region is what the reference rows show */
-	/* perturbations of the seeds: one to three features moved */
-	size_t n_pert = cf.n_seeds;
-	if (n_pert > (end - a.used) / 10)
-		n_pert = (size_t)((end - a.used) / 10);
-	if (n_pert > batch_cap)
-		n_pert = batch_cap;
-	for (size_t i = 0; i < n_pert; i++) {
-		double *z = rows + i * M;
-		memcpy(z, pool + (i % n_pool) * M, M * sizeof(double));
-		size_t moves = 1 + (size_t)ex_rng_below(&s.rng, 3);
-		for (size_t t = 0; t < moves; t++)
-			mutate_feature(&s, z, s.mutable_j[ex_rng_below(&s.rng, s.n_mut)],
-			               ex_rng_below(&s.rng, 2));
-	}
-	if ((rc = eval_rows(&a, rows, n_pert, p, false, true)) < 0)
-		goto out;
-	for (size_t i = 0; i < n_pert; i++)
-		if (p[i] == 1) {
-			archive_add(&s, rows + i * M);
-			if (n_pool < cap_pool)
-				memcpy(pool + n_pool++ * M, rows + i * M, M * sizeof(double));
-		}
-	/* 3. hill-climbing, restarts in lock-step */
-	{
-		uint64_t hc_end = a.used + (search_end - a.used) / 2;
-		size_t R = n_pool < 32 ? n_pool : 32, next_seed = R;
-		cur = malloc(R * M * sizeof(double));
-		cur_s = malloc(R * sizeof(double));
-		stale = calloc(R, sizeof(size_t));
-		if (!cur || !cur_s || !stale) {
-			rc = ex__fail(err, err_size, -ENOMEM, "adversarial search: out of memory");
+	if (s.n_mut) { /* else the region is what the reference rows show */
+		if ((rc = perturb_seeds(&s, &cf, end)) < 0 ||
+		    (rc = hill_climb(&s, a.used + (search_end - a.used) / 2)) < 0 ||
+		    (rc = evolve(&s, search_end)) < 0)
 			goto out;
-		}
-		for (size_t t = 0; t < R; t++) {
-			memcpy(cur + t * M, pool + t * M, M * sizeof(double));
-			cur_s[t] = score(&s, cur + t * M, 1);
-		}
-		while (a.used + R <= hc_end) {
-			for (size_t t = 0; t < R; t++) {
-				double *z = rows + t * M;
-				memcpy(z, cur + t * M, M * sizeof(double));
-				mutate_feature(&s, z, s.mutable_j[ex_rng_below(&s.rng, s.n_mut)],
-				               ex_rng_below(&s.rng, 2));
-			}
-			if ((rc = eval_rows(&a, rows, R, p, false, true)) < 0)
-				goto out;
-			for (size_t t = 0; t < R; t++) {
-				double sc = score(&s, rows + t * M, p[t]);
-				if (p[t] == 1)
-					archive_add(&s, rows + t * M);
-				if (sc >= cur_s[t]) {
-					memcpy(cur + t * M, rows + t * M, M * sizeof(double));
-					stale[t] = sc > cur_s[t] ? 0 : stale[t] + 1;
-					cur_s[t] = sc;
-				} else {
-					stale[t]++;
-				}
-				if (stale[t] >= 15) { /* restart */
-					size_t q = next_seed++ % n_pool;
-					memcpy(cur + t * M, pool + q * M, M * sizeof(double));
-					cur_s[t] = score(&s, cur + t * M, 1);
-					stale[t] = 0;
-				}
-			}
-		}
 	}
-	/* 4. genetic algorithm on the points with P */
-	{
-		size_t N = 32;
-		double *pop = malloc(2 * N * M * sizeof(double));
-		fit = malloc(2 * N * sizeof(double));
-		if (!pop || !fit) {
-			free(pop);
-			rc = ex__fail(err, err_size, -ENOMEM, "adversarial search: out of memory");
-			goto out;
-		}
-		size_t np = 0;
-		for (size_t i = 0; i < s.n_arch && np < N; i++, np++) {
-			memcpy(pop + np * M, s.archive + i * M, M * sizeof(double));
-			fit[np] = score(&s, pop + np * M, 1);
-		}
-		while (np >= 2 && a.used + N <= search_end) {
-			double *kids = pop + np * M;
-			for (size_t t = 0; t < N; t++) {
-				size_t pa[2];
-				for (int w = 0; w < 2; w++) { /* tournament of two */
-					size_t u = (size_t)ex_rng_below(&s.rng, np);
-					size_t v = (size_t)ex_rng_below(&s.rng, np);
-					pa[w] = fit[u] >= fit[v] ? u : v;
-				}
-				double *z = kids + t * M;
-				for (size_t j = 0; j < M; j++)
-					z[j] = pop[pa[ex_rng_below(&s.rng, 2)] * M + j];
-				size_t muts = 0;
-				for (size_t q = 0; q < s.n_mut; q++)
-					if (ex_rng_uniform(&s.rng) < 1.0 / (double)s.n_mut) {
-						mutate_feature(&s, z, s.mutable_j[q], true);
-						muts++;
-					}
-				if (!muts)
-					mutate_feature(&s, z,
-					               s.mutable_j[ex_rng_below(&s.rng, s.n_mut)],
-					               true);
-			}
-			if (N > batch_cap) /* never: N is 32 */
-				break;
-			if ((rc = eval_rows(&a, kids, N, p, false, true)) < 0) {
-				free(pop);
-				goto out;
-			}
-			for (size_t t = 0; t < N; t++) {
-				fit[np + t] = score(&s, kids + t * M, p[t]);
-				if (p[t] == 1)
-					archive_add(&s, kids + t * M);
-			}
-			/* keep the best np of parents + children (stable: earlier wins ties) */
-			size_t tot = np + N;
-			for (size_t u = 1; u < tot; u++)
-				for (size_t v = u; v > 0 && fit[v - 1] < fit[v]; v--) {
-					double tf = fit[v];
-					fit[v] = fit[v - 1];
-					fit[v - 1] = tf;
-					for (size_t j = 0; j < M; j++) {
-						double tz = pop[v * M + j];
-						pop[v * M + j] = pop[(v - 1) * M + j];
-						pop[(v - 1) * M + j] = tz;
-					}
-				}
-			if (np < N)
-				np = tot < N ? tot : N;
-		}
-		free(pop);
-	}
-fit:
-	/* 5. PRIM on everything labelled; refinement rounds label fresh points in the box and
-	 * around it (the search's points crowd around x, so the first box can be pure on them
-	 * and not in volume), then the final fit and the report */
-	box = calloc(M, sizeof(*box));
+	box = calloc(a.M, sizeof(*box));
 	r = calloc(1, sizeof(*r));
 	if (!box || !r) {
-		rc = ex__fail(err, err_size, -ENOMEM, "adversarial search: out of memory");
+		rc = search_oom(&s);
 		goto out;
 	}
-	size_t u_start = a.n_lab;
-	uint64_t refine_end = a.used + (end - a.used) / 2;
-	for (int round = 0; round < 5; round++) {
-		if ((rc = fit_box(&a, x, &cf, u_start, box)) < 0)
-			goto out;
-		r->steps = (unsigned)rc;
-		if (round == 4)
-			break;
-		uint64_t left = refine_end > a.used ? refine_end - a.used : 0;
-		size_t n_r = (size_t)(left / (uint64_t)(4 - round));
-		if (n_r < 8)
-			continue;
-		if (n_r > batch_cap) {
-			double *r2 = realloc(rows, n_r * M * sizeof(double));
-			unsigned char *p2 = r2 ? realloc(p, n_r) : NULL;
-			if (r2)
-				rows = r2;
-			if (p2)
-				p = p2;
-			if (!r2 || !p2) {
-				rc = ex__fail(err, err_size, -ENOMEM,
-				              "adversarial search: out of memory");
-				goto out;
-			}
-			batch_cap = n_r;
-		}
-		for (size_t i = 0; i < n_r; i++) {
-			/* half inside the box, half inside the box widened by a quarter of its
-			 * width (plus one MAD) on each bounded side */
-			double *z = rows + i * M;
-			sample_in_box(&s.rng, box, info, ref, n_ref, M, x, z);
-			if (i % 2)
-				for (size_t j = 0; j < M; j++) {
-					const struct ex_region_bound *b = &box[j];
-					if (b->missing || b->lo == b->hi || info[j].immutable ||
-					    info[j].categorical)
-						continue;
-					double a0, b0;
-					sample_range(b, &info[j], ref, n_ref, M, j, x[j], &a0, &b0);
-					double w =
-					    0.25 * (b0 - a0) + (info[j].mad > 0 ? info[j].mad : 0);
-					if (!isinf(b->lo))
-						a0 -= w;
-					if (!isinf(b->hi))
-						b0 += w;
-					z[j] = clamp_feature(&info[j], a0 + ex_rng_uniform(&s.rng) *
-					                                        (b0 - a0));
-				}
-		}
-		if ((rc = eval_rows(&a, rows, n_r, p, false, true)) < 0)
-			goto out;
-	}
-	/* a check on fresh points in the final box (the refinement points picked it, so they
-	 * flatter it): a box with a point without P there and a Wilson lower bound below 0.95
-	 * (the region is no box the points could show, typically in many dimensions) is
-	 * replaced by one grown outward from x, when the budget left pays for it */
-	size_t u_in = 0, u_hit = 0;
-	size_t n_chk = (size_t)((end > a.used ? end - a.used : 0) / 4);
-	if (n_chk > 100)
-		n_chk = 100;
-	if (n_chk > batch_cap)
-		n_chk = batch_cap;
-	for (size_t i = 0; i < n_chk; i++)
-		sample_in_box(&s.rng, box, info, ref, n_ref, M, x, rows + i * M);
-	if ((rc = eval_rows(&a, rows, n_chk, p, false, true)) < 0)
+	if ((rc = refine_box(&s, &cf, end, box)) < 0)
 		goto out;
-	for (size_t i = 0; i < n_chk; i++) {
-		u_in++;
-		u_hit += p[i] == 1;
-	}
-	double u_lo, u_hi;
-	ex_wilson_interval(u_hit, u_in, Z95, &u_lo, &u_hi);
-	if (s.n_mut && u_hit < u_in && u_lo < 0.95 && end >= a.used + 64) {
-		if ((rc = grow_from_x(&s, box, end, batch_cap, rows, p)) < 0)
-			goto out;
-		r->steps = (unsigned)rc;
-		r->grown = true;
-	}
+	r->steps = (unsigned)rc;
+	if ((rc = check_box(&s, end, box, r)) < 0)
+		goto out;
 	r->method = "search";
-	r->budget_exhausted = n_lab_ref < (n_ref < cf.max_ref ? n_ref : cf.max_ref);
+	r->budget_exhausted = (size_t)n_lab_ref < (n_ref < cf.max_ref ? n_ref : cf.max_ref);
 	rc = finish_region(&a, box, x, ref, n_ref, &cf, &s.rng, r);
 	box = NULL;
 	if (rc < 0)
@@ -1407,16 +1528,7 @@ fit:
 out:
 	ex_region_free(r);
 	free(box);
-	free(order);
-	free(rows);
-	free(p);
-	free(cur);
-	free(cur_s);
-	free(stale);
-	free(pool);
-	free(fit);
-	free(s.mutable_j);
-	free(s.archive);
+	search_deinit(&s);
 	adv_deinit(&a);
 	return rc;
 }
