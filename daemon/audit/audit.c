@@ -1041,16 +1041,265 @@ static void *slow_main(void *arg)
 	return NULL;
 }
 
+/* The model on the record: the features' facts from the background, the prediction and its
+ * decision, whether they reproduce the recorded scores (a reason for review when not), the
+ * lineage warnings. Returns 0, or a negative errno once recorded in r (nothing can be
+ * explained then). */
+static int on_record(struct run *r, json_t *vreasons)
+{
+	const struct audit_model *am = r->am;
+	const struct audit_background *bg = r->bg;
+	const struct audit_request *rq = r->rq;
+	char err[AUDIT_ERR_MAX] = "";
+	int rc = bg->n ? ex_feature_info_from_rows(bg->rows, bg->n, am->M, r->info) : -EINVAL;
+
+	if (rc < 0) {
+		method_failed(r, "background", rc,
+		              bg->n ? ""
+		                    : "no background rows (no reference data registered and no "
+		                      "recent records of this version)");
+		return rc;
+	}
+	for (size_t j = 0; j < am->M; j++) {
+		r->info[j].immutable = am->immutable[j];
+		r->info[j].categorical = am->categorical[j];
+	}
+	rc = am->f.predict(am->f.userdata, rq->x, 1, r->fx, err, sizeof(err));
+	if (rc < 0) {
+		method_failed(r, "prediction", rc, err);
+		return rc;
+	}
+	r->decision = ex_decide(&am->d, r->fx, am->G);
+	r->out = am->d.argmax ? (size_t)r->decision : 0;
+	json_object_set_new(r->results, "prediction", aj_reals(r->fx, am->G));
+	json_object_set_new(r->results, "decision", json_integer(r->decision));
+	json_object_set_new(r->results, "decision_label",
+	                    r->decision >= 0 && (size_t)r->decision < am->n_labels
+	                        ? json_string(am->labels[r->decision])
+	                        : json_null());
+	json_object_set_new(r->results, "recorded_scores", aj_reals(rq->scores, rq->n_scores));
+	bool match = scores_match(r);
+	json_object_set_new(r->results, "score_matches", json_boolean(match));
+	if (!match && rq->n_scores != am->G) {
+		char buf[160];
+		snprintf(buf, sizeof(buf),
+		         "the record carries %zu score(s) but the model has %zu output(s): the "
+		         "recorded decision cannot be checked against the artifact",
+		         rq->n_scores, am->G);
+		json_array_append_new(vreasons, json_string(buf));
+	} else if (!match) {
+		json_array_append_new(
+		    vreasons, json_string("the registered artifact does not reproduce the "
+		                          "recorded score: the decision was not made by this "
+		                          "model version as registered"));
+	}
+	json_t *lw = json_array();
+	for (size_t i = 0; i < am->n_lineage_warnings; i++)
+		json_array_append_new(lw, json_string(am->lineage_warnings[i]));
+	json_object_set_new(r->results, "lineage_warnings", lw);
+	return 0;
+}
+
+/* The methods the rule asks for beyond the flip test run on a second thread while this one
+ * computes what the verdict needs: both only read the shared state (model, x, prediction,
+ * feature info), and each keeps its own results, merged after the join (the document does
+ * not depend on which finished first). Prepares that: the sampled methods' background
+ * summary, shared read-only by both threads; the slot of the interventional attribution
+ * (trees); and slow, r's copy with results of its own. Returns 0 or -ENOMEM. */
+static int prepare_slow(struct run *r, struct run *slow, struct shared_iv *iv)
+{
+	const struct audit_model *am = r->am;
+	const struct audit_background *bg = r->bg;
+	const struct audit_request *rq = r->rq;
+
+	if (!am->m || wants(rq, "kernelshap") || wants(rq, "permutation")) {
+		size_t k = bg->n < am->background_size ? bg->n : am->background_size;
+		r->sbg = malloc(k * am->M * sizeof(double));
+		r->sw = malloc(k * sizeof(double));
+		r->se = malloc(am->M * sizeof(double));
+		if (!r->sbg || !r->sw || !r->se ||
+		    ex_background_summarize(bg->rows, bg->n, am->M, r->info, am->background_size,
+		                            rq->seed, r->sbg, r->sw, &r->n_sbg) < 0)
+			return -ENOMEM;
+	}
+	if (am->m && ex_model_is_trees(am->m)) {
+		iv->phi = malloc(am->M * am->G * sizeof(double));
+		if (!iv->phi)
+			return -ENOMEM;
+		r->iv = iv;
+	}
+	*slow = *r;
+	slow->phi = NULL; /* the fast phase's, being written */
+	slow->results = json_object();
+	slow->reasons = json_array();
+	slow->timings = json_object();
+	slow->fragile_names = NULL;
+	slow->failed_any = slow->ran_any = false;
+	return slow->results && slow->reasons && slow->timings ? 0 : -ENOMEM;
+}
+
+/* The fast phase's attribution into r->phi and the bases: every output's exact attribution
+ * once, or through an oracle KernelSHAP (reported as the kernelshap method). Returns 0, or a
+ * negative errno once recorded in r. */
+static int attribute(struct run *r, double *base)
+{
+	const struct audit_model *am = r->am;
+	const struct audit_request *rq = r->rq;
+	char err[AUDIT_ERR_MAX] = "";
+	double t0 = now_ms();
+	int rc;
+
+	if (!am->m) {
+		json_t *ko = json_object();
+		rc =
+		    sampled(r, "kernelshap", 0, ko, r->phi, r->se, &base[r->out], err, sizeof(err));
+		if (rc >= 0) {
+			json_object_set_new(r->results, "kernelshap", ko);
+			r->ran_any |= wants(rq, "kernelshap");
+		} else {
+			json_decref(ko);
+		}
+		timed(r, "attribution", t0);
+		if (rc < 0)
+			method_failed(r, "kernelshap", rc, err);
+		return rc < 0 ? rc : 0;
+	}
+	double *all = malloc(am->M * am->G * sizeof(double));
+	rc = all ? (ex_model_is_trees(am->m)
+	                ? ex_treeshap(am->m, rq->x, all, base)
+	                : ex_linear_shap(am->m, rq->x, r->bg->rows, r->bg->n, all, base))
+	         : -ENOMEM;
+	if (rc >= 0)
+		memcpy(r->phi, all + r->out * am->M, am->M * sizeof(double));
+	free(all);
+	timed(r, "attribution", t0);
+	if (rc < 0)
+		method_failed(r, ex_model_is_trees(am->m) ? "treeshap" : "linear", rc, "");
+	return rc < 0 ? rc : 0;
+}
+
+/* The flip test; a decision a low-importance feature flips is a reason for review. */
+static void flip_phase(struct run *r, json_t *vreasons)
+{
+	char err[AUDIT_ERR_MAX] = "";
+	json_t *fo = json_object();
+	double t0 = now_ms();
+	int rc = do_flip(r, fo, err, sizeof(err));
+
+	timed(r, "flip", t0);
+	if (rc < 0) {
+		method_failed(r, "flip", rc, err);
+		json_decref(fo);
+		return;
+	}
+	json_object_set_new(r->results, "flip", fo);
+	r->ran_any |= wants(r->rq, "flip");
+	if (!r->fragile)
+		return;
+	char buf[512] = "a low-importance feature flips the decision with a plausible change:";
+	size_t idx;
+	json_t *v;
+	json_array_foreach(r->fragile_names, idx, v)
+	{
+		size_t l = strlen(buf);
+		snprintf(buf + l, sizeof(buf) - l, "%s %s", idx ? "," : "", json_string_value(v));
+	}
+	json_array_append_new(vreasons, json_string(buf));
+}
+
+/* The fast phase's verdict: REVIEW with the reasons gathered (the confidence below the rule's
+ * review_below first), PROCEED without any; recorded in the results and told to
+ * rq->on_verdict. conf is NULL when the confidence could not be computed. */
+static void decide(struct run *r, const struct ex_confidence *conf, json_t *vreasons, double t_all)
+{
+	const struct audit_request *rq = r->rq;
+	struct audit_verdict v = {.confidence = conf ? conf->c : NAN};
+
+	if (!conf)
+		json_array_append_new(vreasons,
+		                      json_string("the confidence could not be computed"));
+	else if (isfinite(rq->review_below) && conf->c < rq->review_below) {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "confidence %.3f is below the rule's review_below %.3g",
+		         conf->c, rq->review_below);
+		json_array_insert_new(vreasons, 0, json_string(buf));
+	}
+	v.review = json_array_size(vreasons) > 0;
+	if (!v.review) {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "confidence %.3f, not fragile, no unusual attribution",
+		         conf->c);
+		json_array_append_new(vreasons, json_string(buf));
+	}
+	json_t *vo = json_object();
+	json_object_set_new(vo, "action", json_string(v.review ? "REVIEW" : "PROCEED"));
+	json_object_set_new(vo, "confidence", aj_real(v.confidence));
+	json_object_set_new(vo, "reasons", json_incref(vreasons));
+	json_object_set_new(r->results, "verdict", vo);
+	v.reasons = vreasons;
+	r->ran_any = true; /* a verdict: the audit is at least partial */
+	json_object_set_new(r->timings, "fast_phase", json_real(now_ms() - t_all));
+	if (rq->on_verdict)
+		rq->on_verdict(rq->userdata, &v);
+}
+
+/* What the verdict needs: the attribution, the flip test, the confidence, the baseline, then
+ * the verdict. Without an attribution nothing else runs. */
+static void fast_phase(struct run *r, const char *digest, json_t *vreasons, double t_all)
+{
+	char err[AUDIT_ERR_MAX] = "";
+	struct ex_confidence conf = {.c = NAN};
+	double base[1024], t0; /* audit_run checks G <= 1024 */
+	int rc;
+
+	if (attribute(r, base) < 0)
+		return;
+	flip_phase(r, vreasons);
+	t0 = now_ms();
+	rc = confidence(r, base[r->out], &conf, err, sizeof(err));
+	timed(r, "confidence", t0);
+	if (rc < 0)
+		method_failed(r, "confidence", rc, err);
+	baseline(r, digest, vreasons);
+	decide(r, rc < 0 ? NULL : &conf, vreasons, t_all);
+}
+
+/* The other methods, on their thread since the start (thread), or run here when it could not
+ * start (NULL); their results merged into r's. */
+static void join_slow(struct run *r, struct run *slow, pthread_t *thread)
+{
+	if (thread)
+		pthread_join(*thread, NULL);
+	else
+		slow_main(slow);
+	json_object_update(r->results, slow->results);
+	json_array_extend(r->reasons, slow->reasons);
+	json_object_update(r->timings, slow->timings);
+	r->failed_any |= slow->failed_any;
+	r->ran_any |= slow->ran_any;
+}
+
+/* The document's results, status, reasons and timings (r's are moved into doc). */
+static void finish_doc(json_t *doc, struct run *r, enum audit_status *ret_status, double t_all)
+{
+	json_object_set_new(doc, "results", r->results);
+	r->results = NULL;
+	*ret_status = !r->failed_any ? AUDIT_COMPLETE : r->ran_any ? AUDIT_PARTIAL : AUDIT_FAILED;
+	json_object_set_new(doc, "status", json_string(audit_status_name(*ret_status)));
+	json_object_set_new(doc, "reasons", r->reasons);
+	r->reasons = NULL;
+	json_object_set_new(r->timings, "total", json_real(now_ms() - t_all));
+	json_object_set_new(doc, "timings_ms", r->timings);
+	r->timings = NULL;
+}
+
 int audit_run(const struct audit_model *am, const struct audit_background *bg,
               const struct audit_request *rq, json_t **ret_doc, enum audit_status *ret_status)
 {
-	struct run r = {.am = am, .bg = bg, .rq = rq};
+	struct run r = {.am = am, .bg = bg, .rq = rq}, slow = {0};
 	json_t *doc = json_object(), *vreasons = json_array();
-	char err[AUDIT_ERR_MAX], digest[65];
-	double t_all = now_ms(), t0, base[1024];
-	struct ex_confidence conf = {.c = NAN};
-	bool have_conf = false, slow_started = false;
-	struct run slow = {0};
+	char digest[65];
+	double t_all = now_ms();
 	struct shared_iv iv = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	pthread_t slow_thread;
 	int rc;
@@ -1073,214 +1322,16 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	json_object_set_new(doc, "model_id", json_string(am->model_id));
 	json_object_set_new(doc, "model_version", json_string(am->version));
 	json_object_set_new(doc, "params", params_json(&r, digest));
-
-	/* the model on the record */
-	err[0] = 0;
-	rc = bg->n ? ex_feature_info_from_rows(bg->rows, bg->n, am->M, r.info) : -EINVAL;
-	if (rc < 0) {
-		method_failed(&r, "background", rc,
-		              bg->n ? ""
-		                    : "no background rows (no reference data registered and no "
-		                      "recent records of this version)");
-		goto done;
-	}
-	for (size_t j = 0; j < am->M; j++) {
-		r.info[j].immutable = am->immutable[j];
-		r.info[j].categorical = am->categorical[j];
-	}
-	rc = am->f.predict(am->f.userdata, rq->x, 1, r.fx, err, sizeof(err));
-	if (rc < 0) {
-		method_failed(&r, "prediction", rc, err);
-		goto done;
-	}
-	r.decision = ex_decide(&am->d, r.fx, am->G);
-	r.out = am->d.argmax ? (size_t)r.decision : 0;
-	json_object_set_new(r.results, "prediction", aj_reals(r.fx, am->G));
-	json_object_set_new(r.results, "decision", json_integer(r.decision));
-	json_object_set_new(r.results, "decision_label",
-	                    r.decision >= 0 && (size_t)r.decision < am->n_labels
-	                        ? json_string(am->labels[r.decision])
-	                        : json_null());
-	json_object_set_new(r.results, "recorded_scores", aj_reals(rq->scores, rq->n_scores));
-	bool match = scores_match(&r);
-	json_object_set_new(r.results, "score_matches", json_boolean(match));
-	if (!match && rq->n_scores != am->G) {
-		char buf[160];
-		snprintf(buf, sizeof(buf),
-		         "the record carries %zu score(s) but the model has %zu output(s): the "
-		         "recorded decision cannot be checked against the artifact",
-		         rq->n_scores, am->G);
-		json_array_append_new(vreasons, json_string(buf));
-	} else if (!match) {
-		json_array_append_new(
-		    vreasons, json_string("the registered artifact does not reproduce the "
-		                          "recorded score: the decision was not made by this "
-		                          "model version as registered"));
-	}
-	json_t *lw = json_array();
-	for (size_t i = 0; i < am->n_lineage_warnings; i++)
-		json_array_append_new(lw, json_string(am->lineage_warnings[i]));
-	json_object_set_new(r.results, "lineage_warnings", lw);
-
-	/* The methods the rule asks for beyond the flip test run on a second thread while this
-	 * one computes what the verdict needs: both only read the shared state (model, x,
-	 * prediction, feature info), and each keeps its own results, merged after the join (the
-	 * document does not depend on which finished first). */
-	/* the sampled methods' background summary, shared read-only by both threads */
-	if (!am->m || wants(rq, "kernelshap") || wants(rq, "permutation")) {
-		size_t k = bg->n < am->background_size ? bg->n : am->background_size;
-		r.sbg = malloc(k * am->M * sizeof(double));
-		r.sw = malloc(k * sizeof(double));
-		r.se = malloc(am->M * sizeof(double));
-		if (!r.sbg || !r.sw || !r.se ||
-		    ex_background_summarize(bg->rows, bg->n, am->M, r.info, am->background_size,
-		                            rq->seed, r.sbg, r.sw, &r.n_sbg) < 0) {
-			rc = -ENOMEM;
+	if (on_record(&r, vreasons) == 0) {
+		if ((rc = prepare_slow(&r, &slow, &iv)) < 0)
 			goto out;
-		}
+		bool started = pthread_create(&slow_thread, NULL, slow_main, &slow) == 0;
+		if (!started)
+			r.iv = slow.iv = NULL; /* computed in place then */
+		fast_phase(&r, digest, vreasons, t_all);
+		join_slow(&r, &slow, started ? &slow_thread : NULL);
 	}
-	if (am->m && ex_model_is_trees(am->m)) {
-		iv.phi = malloc(am->M * am->G * sizeof(double));
-		if (!iv.phi) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		r.iv = &iv;
-	}
-	slow = r;
-	slow.phi = NULL; /* the fast phase's, being written */
-	slow.results = json_object();
-	slow.reasons = json_array();
-	slow.timings = json_object();
-	slow.fragile_names = NULL;
-	slow.failed_any = slow.ran_any = false;
-	if (!slow.results || !slow.reasons || !slow.timings) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	slow_started = pthread_create(&slow_thread, NULL, slow_main, &slow) == 0;
-	if (!slow_started)
-		r.iv = slow.iv = NULL; /* computed in place then */
-
-	/* fast phase: the exact attribution, the flip test, the confidence, the baseline */
-	t0 = now_ms();
-	if (!am->m) {
-		/* an oracle: KernelSHAP is the attribution (reported as the kernelshap method) */
-		json_t *ko = json_object();
-		rc = sampled(&r, "kernelshap", 0, ko, r.phi, r.se, &base[r.out], err, sizeof(err));
-		if (rc >= 0) {
-			json_object_set_new(r.results, "kernelshap", ko);
-			r.ran_any |= wants(rq, "kernelshap");
-		} else {
-			json_decref(ko);
-		}
-		timed(&r, "attribution", t0);
-		if (rc < 0) {
-			method_failed(&r, "kernelshap", rc, err);
-			goto join;
-		}
-	} else {
-		/* every output's exact attribution once: the decision output's phi and the bases */
-		double *all = malloc(am->M * am->G * sizeof(double));
-		rc = all ? (ex_model_is_trees(am->m)
-		                ? ex_treeshap(am->m, rq->x, all, base)
-		                : ex_linear_shap(am->m, rq->x, bg->rows, bg->n, all, base))
-		         : -ENOMEM;
-		if (rc >= 0)
-			memcpy(r.phi, all + r.out * am->M, am->M * sizeof(double));
-		free(all);
-		timed(&r, "attribution", t0);
-		if (rc < 0) {
-			method_failed(&r, ex_model_is_trees(am->m) ? "treeshap" : "linear", rc, "");
-			goto join;
-		}
-	}
-	t0 = now_ms();
-	json_t *fo = json_object();
-	err[0] = 0;
-	rc = do_flip(&r, fo, err, sizeof(err));
-	timed(&r, "flip", t0);
-	if (rc < 0) {
-		method_failed(&r, "flip", rc, err);
-		json_decref(fo);
-	} else {
-		json_object_set_new(r.results, "flip", fo);
-		r.ran_any |= wants(rq, "flip");
-		if (r.fragile) {
-			char buf[512] =
-			    "a low-importance feature flips the decision with a plausible "
-			    "change:";
-			size_t idx;
-			json_t *v;
-			json_array_foreach(r.fragile_names, idx, v)
-			{
-				size_t l = strlen(buf);
-				snprintf(buf + l, sizeof(buf) - l, "%s %s", idx ? "," : "",
-				         json_string_value(v));
-			}
-			json_array_append_new(vreasons, json_string(buf));
-		}
-	}
-	t0 = now_ms();
-	err[0] = 0;
-	rc = confidence(&r, base[r.out], &conf, err, sizeof(err));
-	timed(&r, "confidence", t0);
-	if (rc < 0)
-		method_failed(&r, "confidence", rc, err);
-	else
-		have_conf = true;
-	baseline(&r, digest, vreasons);
-
-	/* the verdict of the fast phase */
-	struct audit_verdict v = {.confidence = have_conf ? conf.c : NAN};
-	if (!have_conf)
-		json_array_append_new(vreasons,
-		                      json_string("the confidence could not be computed"));
-	else if (isfinite(rq->review_below) && conf.c < rq->review_below) {
-		char buf[160];
-		snprintf(buf, sizeof(buf), "confidence %.3f is below the rule's review_below %.3g",
-		         conf.c, rq->review_below);
-		json_array_insert_new(vreasons, 0, json_string(buf));
-	}
-	v.review = json_array_size(vreasons) > 0;
-	if (!v.review) {
-		char buf[160];
-		snprintf(buf, sizeof(buf), "confidence %.3f, not fragile, no unusual attribution",
-		         conf.c);
-		json_array_append_new(vreasons, json_string(buf));
-	}
-	json_t *vo = json_object();
-	json_object_set_new(vo, "action", json_string(v.review ? "REVIEW" : "PROCEED"));
-	json_object_set_new(vo, "confidence", aj_real(v.confidence));
-	json_object_set_new(vo, "reasons", json_incref(vreasons));
-	json_object_set_new(r.results, "verdict", vo);
-	v.reasons = vreasons;
-	r.ran_any = true; /* a verdict: the audit is at least partial */
-	json_object_set_new(r.timings, "fast_phase", json_real(now_ms() - t_all));
-	if (rq->on_verdict)
-		rq->on_verdict(rq->userdata, &v);
-
-	/* the other methods, on their thread since the start (or here if it could not start) */
-join:
-	if (slow_started)
-		pthread_join(slow_thread, NULL);
-	else
-		slow_main(&slow);
-	json_object_update(r.results, slow.results);
-	json_array_extend(r.reasons, slow.reasons);
-	json_object_update(r.timings, slow.timings);
-	r.failed_any |= slow.failed_any;
-	r.ran_any |= slow.ran_any;
-done:
-	json_object_set_new(doc, "results", r.results);
-	r.results = NULL;
-	*ret_status = !r.failed_any ? AUDIT_COMPLETE : r.ran_any ? AUDIT_PARTIAL : AUDIT_FAILED;
-	json_object_set_new(doc, "status", json_string(audit_status_name(*ret_status)));
-	json_object_set_new(doc, "reasons", r.reasons);
-	r.reasons = NULL;
-	json_object_set_new(r.timings, "total", json_real(now_ms() - t_all));
-	json_object_set_new(doc, "timings_ms", r.timings);
-	r.timings = NULL;
+	finish_doc(doc, &r, ret_status, t_all);
 	*ret_doc = doc;
 	doc = NULL;
 	rc = 0;
