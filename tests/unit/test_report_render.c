@@ -697,6 +697,17 @@ static void check_lime(render_fn fn)
 	ck_assert_ptr_null(strstr(p, "Poor fit"));
 	free(p);
 
+	/* a weight within its error of 0 changes sign by chance: not a sign of instability */
+	json_array_set_new(json_object_get(lime_fit(doc), "sign_flip"), 6, json_real(0.2));
+	json_array_set_new(
+	    json_array_get(json_object_get(path_obj(doc, "audit", "lime"), "stderr"), 0), 6,
+	    json_real(0.1));
+	p = lime_part(fn, doc);
+	ck_assert(strstr(p, "changed in 2 of 10 (a weight near 0)"));
+	ck_assert(strstr(p, "LIME is stable here:"));
+	ck_assert(strstr(p, "no weight clear of 0 changed sign"));
+	free(p);
+
 	/* three features left out: the picks can differ, and agreed */
 	for (size_t j = 5; j < 8; j++)
 		json_array_set_new(lime_weights(doc), j, json_real(0));

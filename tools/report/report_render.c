@@ -1554,6 +1554,20 @@ static bool no_audit(struct rr *r, const struct report *rp)
 /* LIME's top weights, drawn in the "why" section */
 #define LIME_TOP_FEATURES 5
 
+/* In how many of the runs feature j's LIME weight had the minority sign (sign_flip is that
+ * share), or -1 when not recorded. */
+static double sign_changes(const double *flip, double runs, size_t j)
+{
+	return flip && isfinite(flip[j]) && runs ? round(flip[j] * runs) : -1;
+}
+
+/* Is weight j clear of 0 (outside +-1.96 standard errors; true without one)? A weight within
+ * its error of 0 changes sign between runs by chance: that says nothing of LIME's stability. */
+static bool clear_of_zero(const double *w, const double *se, size_t j)
+{
+	return !se || !isfinite(se[j]) || fabs(w[j]) > 1.96 * se[j];
+}
+
 /* LIME's result (audit.lime) in plain words: what it is, how well its line fits, its largest
  * weights beside the attribution's ranking, and whether re-runs with other seeds agree. */
 static void lime(struct rr *r, const struct report *rp)
@@ -1639,22 +1653,14 @@ static void lime(struct rr *r, const struct report *rp)
 				num(r, se[j]);
 			td_end(r);
 			td_begin(r, NULL);
-			if (flip && isfinite(flip[j]) && runs) {
-				double k = round(flip[j] * runs);
-				if (k > 0) {
-					textf(r, "changed in %.0f of %.0f", k, runs);
-					if (pl < sizeof(problems))
-						pl += (size_t)snprintf(
-						    problems + pl, sizeof(problems) - pl,
-						    "%s%s's weight changed sign in %.0f of the "
-						    "%.0f runs",
-						    pl ? "; " : "", feature_name(rp, j), k, runs);
-				} else {
-					textf(r, "the same in all %.0f", runs);
-				}
-			} else {
+			double k = sign_changes(flip, runs, j);
+			if (k > 0)
+				textf(r, "changed in %.0f of %.0f%s", k, runs,
+				      clear_of_zero(w, se, j) ? "" : " (a weight near 0)");
+			else if (k == 0)
+				textf(r, "the same in all %.0f", runs);
+			else
 				text(r, "\u2014");
-			}
 			td_end(r);
 			tr_end(r);
 		}
@@ -1675,7 +1681,17 @@ static void lime(struct rr *r, const struct report *rp)
 		p_end(r);
 	}
 
-	/* stability over the runs with other seeds */
+	/* stability over the runs with other seeds: a weight clear of 0 whose sign changed, */
+	for (size_t i = 0; w && i < selected && pl < sizeof(problems); i++) {
+		size_t j = order[i];
+		double k = sign_changes(flip, runs, j);
+		if (k > 0 && clear_of_zero(w, se, j))
+			pl +=
+			    (size_t)snprintf(problems + pl, sizeof(problems) - pl,
+			                     "%s%s's weight changed sign in %.0f of the %.0f runs",
+			                     pl ? "; " : "", feature_name(rp, j), k, runs);
+	}
+	/* other features picked, intervals that disagree */
 	if (pl >= sizeof(problems))
 		pl = sizeof(problems) - 1;
 	if (get_bool(fit, "stable", &stable) && !stable && get_num(fit, "jaccard", &jac))
@@ -1721,7 +1737,7 @@ static void lime(struct rr *r, const struct report *rp)
 			textf(r, ", its weights agreed within their error bars (CSI %.0f of 100)",
 			      csi);
 		if (flip && shown)
-			text(r, ", and the signs of its largest weights never changed");
+			text(r, ", and no weight clear of 0 changed sign");
 		text(r, ".");
 		box_end(r);
 	}
