@@ -332,9 +332,12 @@ static json_t *audit_json(const struct evidence *ev)
 	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]) && !src; i++)
 		if ((src = json_object_get(res, exact[i])))
 			prim = exact[i];
+	/* else the flip test's: the fast phase's exact attribution of the model file (an oracle's
+	 * is recorded as kernelshap), whatever the rule asked for first (lime, counterfactual) */
 	if (!src && (src = json_object_get(res, "flip")))
-		prim = json_string_value(
-		    json_object_get(json_object_get(json_object_get(doc, "params"), "methods"), 0));
+		prim = !ev->mf || !ev->mf->framework               ? NULL
+		       : !strcmp(ev->mf->framework, "linear-json") ? "linear"
+		                                                   : "treeshap";
 	if (src) {
 		json_t *a = json_object();
 		json_object_set_new(a, "method", json_string(prim ? prim : "exact"));
@@ -347,6 +350,10 @@ static json_t *audit_json(const struct evidence *ev)
 		json_object_set(a, "stderr", se ? se : json_null());
 		json_object_set_new(o, "attribution", a);
 	}
+	/* LIME, a second explanation: its result as recorded (report_render.h) */
+	const json_t *lime = json_object_get(res, "lime");
+	if (lime)
+		json_object_set(o, "lime", (json_t *)lime);
 	const json_t *cf = json_object_get(res, "counterfactual");
 	if (cf) {
 		json_t *list = json_array();
@@ -502,6 +509,65 @@ static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
 
 /* The plain-language summary: what was decided, what drove it, what would have changed it,
  * how sure the explanation is, what the human said, and whether the evidence holds. */
+/* The index of the largest |v[j]| of a JSON array of numbers, or n when it is empty. */
+static size_t largest_abs(const json_t *v)
+{
+	size_t n = json_array_size(v), top = n;
+
+	for (size_t j = 0; j < n; j++)
+		if (top == n || fabs(json_number_value(json_array_get(v, j))) >
+		                    fabs(json_number_value(json_array_get(v, top))))
+			top = j;
+	return top;
+}
+
+/* The summary's sentence on LIME (audit.lime), the second explanation: unstable (the report's
+ * section 3 says why) when runs with other seeds picked other features, changed the sign of
+ * its largest weight or disagreed beyond their error bars; else where its largest weight is.
+ * False when the audit has no LIME result on the record's features. */
+static bool lime_sentence(const json_t *au, const json_t *feats, char *buf, size_t size)
+{
+	const json_t *lime = json_object_get(au, "lime"), *fit = json_object_get(lime, "lime");
+	const json_t *w = json_array_get(json_object_get(lime, "phi"), 0);
+	const json_t *phi = json_object_get(json_object_get(au, "attribution"), "phi");
+	size_t n = json_array_size(feats), lt = largest_abs(w), at = largest_abs(phi);
+
+	if (!fit || !n || json_array_size(w) != n)
+		return false;
+	const json_t *csi = json_object_get(fit, "csi"), *flips = json_object_get(fit, "sign_flip");
+	const json_t *se = json_array_get(json_object_get(lime, "stderr"), 0);
+	const char *name = json_string_value(json_object_get(json_array_get(feats, lt), "name"));
+	bool sign_changed = false;
+	/* a weight within 1.96 standard errors of 0 changes sign by chance */
+	for (size_t j = 0; j < n; j++)
+		sign_changed |= json_number_value(json_array_get(flips, j)) > 0 &&
+		                !(fabs(json_number_value(json_array_get(w, j))) <=
+		                  1.96 * json_number_value(json_array_get(se, j)));
+	const char *why = !json_is_true(json_object_get(fit, "stable"))
+	                      ? "picked different features"
+	                  : sign_changed ? "changed the sign of a weight clear of 0"
+	                  : json_is_number(csi) && json_number_value(csi) < 50
+	                      ? "disagreed beyond their error bars"
+	                      : NULL;
+	if (why)
+		snprintf(buf, size,
+		         "LIME, a second explanation, is unstable for this decision: runs with "
+		         "other seeds %s, so a reviewer should not rely on it.",
+		         why);
+	else if (json_array_size(phi) == n && at == lt)
+		snprintf(buf, size,
+		         "LIME, a second explanation, agrees: its largest weight is on %s too, and "
+		         "it is stable over runs with other seeds.",
+		         name ? name : "?");
+	else
+		snprintf(
+		    buf, size,
+		    "LIME, a second explanation, puts its largest weight on %s (stable over runs "
+		    "with other seeds).",
+		    name ? name : "?");
+	return true;
+}
+
 static json_t *summary_json(const json_t *doc)
 {
 	json_t *s = json_array();
@@ -560,6 +626,8 @@ static json_t *summary_json(const json_t *doc)
 		    "");
 		json_array_append_new(s, json_string(buf));
 	}
+	if (lime_sentence(au, feats, buf, sizeof(buf)))
+		json_array_append_new(s, json_string(buf));
 	size_t i;
 	const json_t *o;
 	json_array_foreach(json_object_get(au, "baseline_outliers"), i, o)
@@ -1107,6 +1175,11 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 		if (r->n_features != am->M) {
 			ctl_error("record %" PRIu64 " has %zu features, the model %zu",
 			          ev.ie->record_seq, r->n_features, am->M);
+			rc = CTL_EXIT_PROBLEM;
+		} else if (audit_lime_params(params, &rq.lime) < 0) {
+			/* LIME runs with the parameters the audit recorded */
+			ctl_error("audit entry %" PRIu64 ": params.lime is not LIME's parameters",
+			          ev.audit_seq);
 			rc = CTL_EXIT_PROBLEM;
 		} else if (!methods || audit_run(am, &b, &rq, &doc, &st) < 0) {
 			rc = ctl_vault_error(&cv, "replay", -ENOMEM);

@@ -384,6 +384,52 @@ class Pipeline(unittest.TestCase):
         self.assertTrue(json.loads(d.ctl("--json", "replay", str(doc["incident_id"])).stdout)
                         ["identical"])
 
+    def test_lime_runs_in_the_audit_and_its_stability_is_in_the_report(self):
+        # LIME on the audit's second thread: its result (the keys of evidentctl explain
+        # --json), its parameters in params.lime for the replay, the verdict from the fast
+        # phase, and the report's words on its stability
+        d = Daemon(self.tmp, "[daemon]\n[trigger late]\n"
+                             "when = context.i >= 150 && decision == \"yes\"\n"
+                             "methods = linear, lime\nburst = 1000\n")
+        d.start()
+        got = self.stream(d, 160, deadline_ms=60000, every=1)
+        self.assertEqual(d.stop(), 0)
+        docs = [audit_doc(e) for e in d.entries("audit")]
+        self.assertEqual(len(docs), 5)  # 151, 153, 154, 156 and 159 decide "yes"
+        for doc in docs:
+            self.assertEqual(doc["status"], "complete", doc["reasons"])
+            lime = doc["results"]["lime"]
+            self.assertEqual(sorted(lime), ["base_value", "lime", "model_rows", "phi",
+                                            "prediction", "seed", "stderr"])
+            self.assertEqual(sorted(lime["lime"]), sorted([
+                "output", "selected", "r2", "local_prediction", "fx", "fidelity_error",
+                "samples", "repeats", "jaccard", "vsi", "csi", "coef_cv", "sign_flip",
+                "stable"]))
+            self.assertEqual(len(lime["phi"][0]), 3)
+            self.assertEqual(lime["seed"], doc["params"]["seed"])
+            self.assertEqual(doc["params"]["lime"], {
+                "samples": 5000, "repeats": 10, "features": 3, "selection": "forward",
+                "kernel_width": 0.75 * 3 ** 0.5, "alpha": 1.0, "min_jaccard": 0.8,
+                "max_samples": 0})
+            self.assertEqual(lime["model_rows"], 50000)
+            self.assertIn("lime", doc["timings_ms"])
+        # the verdicts are the audits' own (the fast phase's), not deadline PENDINGs
+        by_rid = {v.request_id: v for v in got}
+        for i in (151, 153, 154, 156, 159):
+            self.assertIn(by_rid["r%d" % i].action, ("PROCEED", "REVIEW"))
+        iid = docs[0]["incident_id"]
+        self.assertTrue(json.loads(d.ctl("--json", "replay", str(iid)).stdout)["identical"])
+        rep = json.loads(d.ctl("report", str(iid), "--json").stdout)
+        self.assertEqual(rep["audit"]["lime"], docs[0]["results"]["lime"])
+        self.assertTrue(any(s.startswith("LIME, a second explanation") for s in rep["summary"]),
+                        rep["summary"])
+        md = d.ctl("report", str(iid), "--format", "md").stdout
+        self.assertIn("### A second explanation: LIME", md)
+        self.assertRegex(md, r"\*\*LIME is (un)?stable here:\*\*")
+        self.assertIn("5000 samples in each of 10 runs", md)
+        html = d.ctl("report", str(iid)).stdout
+        self.assertIn("<h3>A second explanation: LIME</h3>", html)
+
     def test_a_trigger_storm_through_a_full_queue_accounts_for_every_trigger(self):
         d = Daemon(self.tmp, "[daemon]\nworkers = 1\njob_queue = 2\n"
                              "[trigger all]\nwhen = context.i >= 0\n"
