@@ -451,193 +451,232 @@ static int collect_later_prunes(struct walk *w, uint64_t from)
 	return rc == MDB_NOTFOUND ? 0 : vault__err_from_mdb(rc);
 }
 
+/* Where the walk is: the cursors over the leaves and the Merkle nodes (with their last
+ * results), the previous leaf hash, the tree's frontier, the next checkpoint to compare. */
+struct walk_pos {
+	MDB_cursor *cl, *cn;
+	MDB_val lk, lv, nk, nv;
+	int lrc, nrc;
+	uint8_t prev[32];
+	uint8_t frontier[64][32];
+	uint64_t last_ts;
+	size_t next_cp;
+};
+
+/* Entry seq's leaf, at the leaf cursor: present, decodable, numbered seq, its stored hash
+ * right, chained to the previous one, not older than it. Returns 0 with *leaf and its hash
+ * lh, 1 when it is not (the finding is in w->f), or a negative errno. */
+static int read_leaf(struct walk *w, struct walk_pos *p, uint64_t seq, struct vault_leaf *leaf,
+                     uint8_t lh[32])
+{
+	if (p->lrc == MDB_NOTFOUND ||
+	    (p->lrc == 0 && p->lk.mv_size == 8 && vault__rd64(p->lk.mv_data) > seq)) {
+		found(&w->f, VAULT_PROBLEM_SEQ_GAP, seq, "entry %" PRIu64 " is missing (deleted?)",
+		      seq);
+		return 1;
+	}
+	if (p->lrc)
+		return vault__err_from_mdb(p->lrc);
+	if (p->lk.mv_size != 8 || p->lv.mv_size != VAULT_LEAF_LEN + 32 ||
+	    vault_leaf_decode(p->lv.mv_data, VAULT_LEAF_LEN, leaf) < 0) {
+		found(&w->f, VAULT_PROBLEM_LEAF_MALFORMED, seq,
+		      "entry %" PRIu64 ": stored leaf does not decode", seq);
+		return 1;
+	}
+	if (leaf->seq != seq) {
+		found(&w->f, VAULT_PROBLEM_SEQ_MISMATCH, seq,
+		      "entry %" PRIu64 ": its leaf says it is entry %" PRIu64, seq, leaf->seq);
+		return 1;
+	}
+	if (vault__hash_leaf(&w->h, p->lv.mv_data, VAULT_LEAF_LEN, lh) < 0)
+		return -EIO;
+	if (memcmp(lh, (const uint8_t *)p->lv.mv_data + VAULT_LEAF_LEN, 32) != 0) {
+		found(&w->f, VAULT_PROBLEM_LEAF_HASH, seq,
+		      "entry %" PRIu64 ": leaf was altered (its hash does not match)", seq);
+		return 1;
+	}
+	if (memcmp(leaf->prev_hash, p->prev, 32) != 0) {
+		/* The leaf hash checked out, so either this leaf's link or the previous leaf
+		 * changed; name the earlier one. */
+		found(&w->f, VAULT_PROBLEM_CHAIN, seq ? seq - 1 : 0,
+		      "entry %" PRIu64 " does not chain to entry %" PRIu64
+		      " (one of them was altered)",
+		      seq, seq ? seq - 1 : 0);
+		return 1;
+	}
+	if (leaf->timestamp_ns < p->last_ts) {
+		found(&w->f, VAULT_PROBLEM_TIME_ORDER, seq,
+		      "entry %" PRIu64 " is older than entry %" PRIu64, seq, seq - 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* A prune entry describes its target (a finding does not stop the walk here); every entry
+ * but a record is in the type index. Returns 0, 1 when an entry is missing from the index,
+ * or a negative errno. */
+static int check_indexed(struct walk *w, uint64_t seq, const struct vault_leaf *leaf)
+{
+	int rc;
+
+	if (leaf->type == VAULT_ENTRY_PRUNE && (rc = check_prune(w, seq, leaf)) < 0)
+		return rc;
+	if (leaf->type == VAULT_ENTRY_RECORD)
+		return 0;
+	uint8_t tk[10];
+	MDB_val tkey = {10, tk}, td;
+	tk[0] = (uint8_t)(leaf->type >> 8);
+	tk[1] = (uint8_t)leaf->type;
+	vault__be64(tk + 2, seq);
+	rc = mdb_get(w->txn, w->v->dbi[DB_TYPES], &tkey, &td);
+	if (rc == MDB_NOTFOUND) {
+		found(&w->f, VAULT_PROBLEM_INDEX, seq,
+		      "entry %" PRIu64 " (%s) is missing from the type index", seq,
+		      vault_entry_type_name(leaf->type) ? vault_entry_type_name(leaf->type)
+		                                        : "unknown type");
+		return 1;
+	}
+	if (rc)
+		return vault__err_from_mdb(rc);
+	w->indexed++;
+	return 0;
+}
+
+/* Rebuilds the tree as the writer did with leaf hash lh of entry seq and compares each node
+ * it completes with the stored one, at the node cursor. Returns 0, 1 when a node is missing
+ * or altered, or a negative errno. */
+static int check_nodes(struct walk *w, struct walk_pos *p, uint64_t seq, const uint8_t lh[32])
+{
+	uint8_t node[32];
+	uint64_t idx = seq;
+	unsigned level = 0;
+
+	memcpy(node, lh, 32);
+	while (idx & 1) {
+		if (vault__hash_children(&w->h, p->frontier[level], node, node) < 0)
+			return -EIO;
+		idx >>= 1;
+		level++;
+		uint64_t pos = vault__node_pos(level, idx);
+		bool there = p->nrc == 0 && p->nk.mv_size == 8 && vault__rd64(p->nk.mv_data) == pos;
+		if (!there || p->nv.mv_size != 32 || memcmp(p->nv.mv_data, node, 32) != 0) {
+			if (p->nrc != 0 && p->nrc != MDB_NOTFOUND)
+				return vault__err_from_mdb(p->nrc);
+			found(&w->f, VAULT_PROBLEM_NODE, seq,
+			      "Merkle node (level %u, index %" PRIu64
+			      ") completed by entry %" PRIu64 " is %s",
+			      level, idx, seq, there ? "altered" : "missing");
+			return 1;
+		}
+		p->nrc = mdb_cursor_get(p->cn, &p->nk, &p->nv, MDB_NEXT);
+	}
+	memcpy(p->frontier[level], node, 32);
+	return 0;
+}
+
+/* The checkpoints of the first size entries: their roots against the tree's. Returns 0 or a
+ * negative errno; a different root is a finding. */
+static int check_checkpoints(struct walk *w, struct walk_pos *p, const struct cp_check *cps,
+                             size_t ncps, uint64_t size)
+{
+	while (p->next_cp < ncps && cps[p->next_cp].size == size) {
+		const struct cp_check *cp = &cps[p->next_cp++];
+		uint8_t root[32];
+		if (size == 0)
+			vault_hash_empty(root);
+		else if (vault__frontier_root(&w->h, p->frontier, size, root) < 0)
+			return -EIO;
+		if (memcmp(root, cp->root, 32) == 0)
+			continue;
+		if (size == 0)
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_ROOT, 0,
+			      "%s: root of the empty tree differs", cp->label);
+		else
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_ROOT, size - 1,
+			      "%s: the first %" PRIu64
+			      " entries have a different root (an entry up to %" PRIu64
+			      " was changed)",
+			      cp->label, size, size - 1);
+	}
+	return 0;
+}
+
+/* Progress: the walker's entries done, or a worker's when it is behind. */
+static void report_progress(const struct walk *w, const struct vault_verify_options *o,
+                            const struct worker *workers, size_t nworkers, uint64_t done)
+{
+	for (size_t i = 0; i < nworkers; i++) {
+		uint64_t wd =
+		    workers[i].from + atomic_load_explicit(&workers[i].done, memory_order_relaxed);
+		if (wd < workers[i].to && wd < done)
+			done = wd;
+	}
+	o->progress(o->progress_userdata, done, w->n);
+}
+
+/* Walks the leaves in order: each leaf, the indexes it must be in, the Merkle nodes it
+ * completes, the checkpoints it ends; stops at the first finding, collecting the prune
+ * entries after it. Returns 0 (with the root in ret_root when nothing was found) or a
+ * negative errno. */
 static int walk(struct walk *w, const struct cp_check *cps, size_t ncps,
                 const struct vault_verify_options *o, struct worker *workers, size_t nworkers,
                 uint8_t ret_root[32])
 {
 	struct vault *v = w->v;
-	MDB_cursor *cl = NULL, *cn = NULL;
-	MDB_val lk, lv, nk, nv;
-	uint8_t prev[32] = {0}, frontier[64][32];
-	uint64_t last_ts = 0;
-	size_t next_cp = 0;
-	int rc, nrc;
+	struct walk_pos p = {0};
+	int rc;
 
-	if ((rc = mdb_cursor_open(w->txn, v->dbi[DB_LEAVES], &cl)) ||
-	    (rc = mdb_cursor_open(w->txn, v->dbi[DB_NODES], &cn))) {
+	if ((rc = mdb_cursor_open(w->txn, v->dbi[DB_LEAVES], &p.cl)) ||
+	    (rc = mdb_cursor_open(w->txn, v->dbi[DB_NODES], &p.cn))) {
 		rc = vault__err_from_mdb(rc);
 		goto out;
 	}
-	rc = mdb_cursor_get(cl, &lk, &lv, MDB_FIRST);
-	nrc = mdb_cursor_get(cn, &nk, &nv, MDB_FIRST);
-	while (next_cp < ncps && cps[next_cp].size == 0) {
-		uint8_t empty[32];
-		vault_hash_empty(empty);
-		if (memcmp(empty, cps[next_cp].root, 32) != 0)
-			found(&w->f, VAULT_PROBLEM_CHECKPOINT_ROOT, 0,
-			      "%s: root of the empty tree differs", cps[next_cp].label);
-		next_cp++;
-	}
-
+	p.lrc = mdb_cursor_get(p.cl, &p.lk, &p.lv, MDB_FIRST);
+	p.nrc = mdb_cursor_get(p.cn, &p.nk, &p.nv, MDB_FIRST);
+	if ((rc = check_checkpoints(w, &p, cps, ncps, 0)) < 0)
+		goto out;
 	for (uint64_t seq = 0; seq < w->n; seq++) {
 		struct vault_leaf leaf;
-		uint8_t lh[32], node[32];
-		uint64_t idx = seq;
-		unsigned level = 0;
+		uint8_t lh[32];
 
 		if (w->f.problem != VAULT_OK && w->f.seq <= seq)
 			break;
-		if (rc == MDB_NOTFOUND ||
-		    (rc == 0 && lk.mv_size == 8 && vault__rd64(lk.mv_data) > seq)) {
-			found(&w->f, VAULT_PROBLEM_SEQ_GAP, seq,
-			      "entry %" PRIu64 " is missing (deleted?)", seq);
-			break;
-		}
-		if (rc) {
-			rc = vault__err_from_mdb(rc);
-			goto out;
-		}
-		if (lk.mv_size != 8 || lv.mv_size != VAULT_LEAF_LEN + 32 ||
-		    vault_leaf_decode(lv.mv_data, VAULT_LEAF_LEN, &leaf) < 0) {
-			found(&w->f, VAULT_PROBLEM_LEAF_MALFORMED, seq,
-			      "entry %" PRIu64 ": stored leaf does not decode", seq);
-			break;
-		}
-		if (leaf.seq != seq) {
-			found(&w->f, VAULT_PROBLEM_SEQ_MISMATCH, seq,
-			      "entry %" PRIu64 ": its leaf says it is entry %" PRIu64, seq,
-			      leaf.seq);
-			break;
-		}
-		if (vault__hash_leaf(&w->h, lv.mv_data, VAULT_LEAF_LEN, lh) < 0) {
-			rc = -EIO;
-			goto out;
-		}
-		if (memcmp(lh, (const uint8_t *)lv.mv_data + VAULT_LEAF_LEN, 32) != 0) {
-			found(&w->f, VAULT_PROBLEM_LEAF_HASH, seq,
-			      "entry %" PRIu64 ": leaf was altered (its hash does not match)", seq);
-			break;
-		}
-		if (memcmp(leaf.prev_hash, prev, 32) != 0) {
-			/* The leaf hash checked out, so either this leaf's link or the previous
-			 * leaf changed; name the earlier one. */
-			found(&w->f, VAULT_PROBLEM_CHAIN, seq ? seq - 1 : 0,
-			      "entry %" PRIu64 " does not chain to entry %" PRIu64
-			      " (one of them was altered)",
-			      seq, seq ? seq - 1 : 0);
-			break;
-		}
-		if (leaf.timestamp_ns < last_ts) {
-			found(&w->f, VAULT_PROBLEM_TIME_ORDER, seq,
-			      "entry %" PRIu64 " is older than entry %" PRIu64, seq, seq - 1);
-			break;
-		}
-		if (leaf.type == VAULT_ENTRY_PRUNE) {
-			rc = check_prune(w, seq, &leaf);
+		if ((rc = read_leaf(w, &p, seq, &leaf, lh)) ||
+		    (rc = check_indexed(w, seq, &leaf))) {
 			if (rc < 0)
 				goto out;
+			break;
 		}
-		if (leaf.type != VAULT_ENTRY_RECORD) {
-			uint8_t tk[10];
-			MDB_val tkey = {10, tk}, td;
-			tk[0] = (uint8_t)(leaf.type >> 8);
-			tk[1] = (uint8_t)leaf.type;
-			vault__be64(tk + 2, seq);
-			int trc = mdb_get(w->txn, v->dbi[DB_TYPES], &tkey, &td);
-			if (trc == MDB_NOTFOUND) {
-				found(&w->f, VAULT_PROBLEM_INDEX, seq,
-				      "entry %" PRIu64 " (%s) is missing from the type index", seq,
-				      vault_entry_type_name(leaf.type)
-				          ? vault_entry_type_name(leaf.type)
-				          : "unknown type");
-				break;
-			}
-			if (trc) {
-				rc = vault__err_from_mdb(trc);
-				goto out;
-			}
-			w->indexed++;
-		}
-		last_ts = leaf.timestamp_ns;
-		memcpy(prev, lh, 32);
-
-		/* Rebuild the tree as the writer did and compare each stored node. */
-		memcpy(node, lh, 32);
-		while (idx & 1) {
-			if (vault__hash_children(&w->h, frontier[level], node, node) < 0) {
-				rc = -EIO;
-				goto out;
-			}
-			idx >>= 1;
-			level++;
-			uint64_t pos = vault__node_pos(level, idx);
-			if (nrc != 0 || nk.mv_size != 8 || vault__rd64(nk.mv_data) != pos ||
-			    nv.mv_size != 32 || memcmp(nv.mv_data, node, 32) != 0) {
-				if (nrc != 0 && nrc != MDB_NOTFOUND) {
-					rc = vault__err_from_mdb(nrc);
-					goto out;
-				}
-				found(&w->f, VAULT_PROBLEM_NODE, seq,
-				      "Merkle node (level %u, index %" PRIu64
-				      ") completed by entry %" PRIu64 " is %s",
-				      level, idx, seq,
-				      nrc != 0 || nk.mv_size != 8 || vault__rd64(nk.mv_data) != pos
-				          ? "missing"
-				          : "altered");
-				break;
-			}
-			nrc = mdb_cursor_get(cn, &nk, &nv, MDB_NEXT);
-		}
+		p.last_ts = leaf.timestamp_ns;
+		memcpy(p.prev, lh, 32);
+		if ((rc = check_nodes(w, &p, seq, lh)) < 0)
+			goto out;
 		if (w->f.problem != VAULT_OK && w->f.seq <= seq)
-			break; /* a node failed above */
-		memcpy(frontier[level], node, 32);
-
-		while (next_cp < ncps && cps[next_cp].size == seq + 1) {
-			uint8_t root[32];
-			if (vault__frontier_root(&w->h, frontier, seq + 1, root) < 0) {
-				rc = -EIO;
-				goto out;
-			}
-			if (memcmp(root, cps[next_cp].root, 32) != 0)
-				found(&w->f, VAULT_PROBLEM_CHECKPOINT_ROOT, seq,
-				      "%s: the first %" PRIu64
-				      " entries have a different root (an entry up to %" PRIu64
-				      " was changed)",
-				      cps[next_cp].label, seq + 1, seq);
-			next_cp++;
-		}
-		rc = mdb_cursor_get(cl, &lk, &lv, MDB_NEXT);
-
-		if (o && o->progress && (seq % PROGRESS_EVERY) == PROGRESS_EVERY - 1) {
-			uint64_t done = seq + 1;
-			for (size_t i = 0; i < nworkers; i++) {
-				uint64_t wd =
-				    workers[i].from +
-				    atomic_load_explicit(&workers[i].done, memory_order_relaxed);
-				if (wd < workers[i].to && wd < done)
-					done = wd;
-			}
-			o->progress(o->progress_userdata, done, w->n);
-		}
+			break; /* a node failed above, or the prune check */
+		if ((rc = check_checkpoints(w, &p, cps, ncps, seq + 1)) < 0)
+			goto out;
+		p.lrc = mdb_cursor_get(p.cl, &p.lk, &p.lv, MDB_NEXT);
+		if (o && o->progress && (seq % PROGRESS_EVERY) == PROGRESS_EVERY - 1)
+			report_progress(w, o, workers, nworkers, seq + 1);
 	}
 	if (w->f.problem != VAULT_OK && w->f.seq < w->n) {
 		rc = collect_later_prunes(w, w->f.seq);
 		if (rc < 0)
 			goto out;
 	}
-	if (w->f.problem == VAULT_OK && nrc == 0) {
+	if (w->f.problem == VAULT_OK && p.nrc == 0) {
 		found(&w->f, VAULT_PROBLEM_EXTRA, w->n,
 		      "Merkle nodes stored beyond the %" PRIu64 " entries (an entry was removed?)",
 		      w->n);
 	}
 	rc = 0;
-	if (w->f.problem == VAULT_OK && vault__frontier_root(&w->h, frontier, w->n, ret_root) < 0)
+	if (w->f.problem == VAULT_OK && vault__frontier_root(&w->h, p.frontier, w->n, ret_root) < 0)
 		rc = -EIO;
 out:
-	if (cl)
-		mdb_cursor_close(cl);
-	if (cn)
-		mdb_cursor_close(cn);
+	if (p.cl)
+		mdb_cursor_close(p.cl);
+	if (p.cn)
+		mdb_cursor_close(p.cn);
 	return rc;
 }
 
