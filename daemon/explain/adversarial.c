@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Adversarial search for the same failure (ATTRIBUTION.md §6): where else does the model make
+/* Adversarial search for the same failure (METHODS.md §6): where else does the model make
  * the same decision for the same signed top-k reasons? Black boxes: labelled reference rows,
  * hill-climbing and a small genetic algorithm under a row budget, then a PRIM box with a
  * Wilson interval on fresh points. Trees: the exact decision cell of x, grown face by face
@@ -956,7 +956,7 @@ static double penalty(const struct search *s, const double *z)
 	return pen;
 }
 
-/* s(z) = P - lambda dist(z, x) / m + mu novelty(z) - penalty (ATTRIBUTION.md §6.2). */
+/* s(z) = P - lambda dist(z, x) / m + mu novelty(z) - penalty (METHODS.md §6.2). */
 static double score(const struct search *s, const double *z, unsigned char p)
 {
 	double m = (double)(s->n_mut ? s->n_mut : 1);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Background summarisation by weighted k-means (ATTRIBUTION.md §3.4) and the background
+/* Background summarisation by weighted k-means (METHODS.md §3.4) and the background
  * digest recorded beside every sampled explanation. */
 #include <errno.h>
 #include <math.h>

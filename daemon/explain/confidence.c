@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The explanation confidence score (ATTRIBUTION.md §7): C = G * P_est * P_noise * A_method,
+/* The explanation confidence score (METHODS.md §7): C = G * P_est * P_noise * A_method,
  * capped when the flip test fires. */
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Counterfactuals (ATTRIBUTION.md §5.1, §5.2): exact single-feature flips for tree ensembles
+/* Counterfactuals (METHODS.md §5.1, §5.2): exact single-feature flips for tree ensembles
  * (threshold scan with each format's tie rule) and linear models (closed form, then the
  * nearest flipping double), grid + bisection for black boxes, and sparse few-feature
  * counterfactuals by growing spheres with sparsification. */
@@ -15,7 +15,7 @@
 #include "whatif.h"
 
 #define CF_DEFAULT_BUDGET 200000
-#define CF_GRID_QUANTILES 64 /* §5.2: the feature's training quantiles */
+#define CF_GRID_QUANTILES 64 /* METHODS.md §5.2: background quantiles */
 #define CF_GRID_LOCAL     16 /* per side: points within 2 MAD of x_j */
 #define CF_SECTION_POINTS 7  /* interior points per bisection call (8x narrower per call) */
 #define CF_SPHERE_SAMPLES 256
@@ -1340,7 +1340,7 @@ static int growing_spheres(struct wi_ctx *w, struct cands *cs)
 	if (rc < 0)
 		goto out;
 
-	/* §5.2: shrink eta while the first ball already holds flips, then grow layers */
+	/* METHODS.md §5.2: shrink eta while the first ball already holds flips, then grow layers */
 	double eta = 1.0, a = 0;
 	size_t n_keep = 0;
 	for (int layer = 0; layer < CF_SPHERE_LAYERS && !n_keep; layer++) {

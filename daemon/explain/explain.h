@@ -2,6 +2,8 @@
 /* The explain library: model evaluators that replay the training library's own semantics
  * (XGBoost JSON, LightGBM text, linear-json) and exact attribution methods (path-dependent
  * and interventional TreeSHAP, SHAP interaction values, linear SHAP), in double precision.
+ * What each method computes and why, with its formulas and sources: METHODS.md beside this
+ * file, cited below as METHODS.md §N.
  *
  * This header is the whole public API. No libuv, no logging, no global state: a loaded model
  * is immutable and may be shared by any number of threads; every function that computes
@@ -183,13 +185,13 @@ struct ex_explainer {
 	                    char *err, size_t err_size);
 };
 
-/* The signed top-k set of phi (ATTRIBUTION.md §6, §7): the k features with the largest |phi|,
+/* The signed top-k set of phi (METHODS.md §6, §7.1): the k features with the largest |phi|,
  * ties broken by the lower index, written to idx[0..k) in ascending index order, each encoded
  * as +(j+1) for phi_j > 0 and -(j+1) otherwise; two such sets are equal when the arrays are.
  * k is clamped to n. Returns the number written. */
 size_t ex_signed_topk(const double *phi, size_t n, size_t k, int *idx);
-/* k for a reported top-k set (§7): min(kmax, #features with |phi_j| >= 0.02 sum|phi|), at
- * least 1. */
+/* k for a reported top-k set (METHODS.md §7.1): min(kmax, #features with
+ * |phi_j| >= 0.02 sum|phi|), at least 1. */
 size_t ex_topk_size(const double *phi, size_t n, size_t kmax);
 
 /* ---- oracle: section owned by oracle.c ---- */
@@ -274,7 +276,7 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
 
 /* ---- sampled attributions: section owned by kernelshap.c, permutation.c ---- */
 
-/* Model-agnostic Shapley values of the interventional game (ATTRIBUTION.md §3)
+/* Model-agnostic Shapley values of the interventional game (METHODS.md §3)
  *     v(S) = sum_b w_b f(x_S, b_rest) / sum_b w_b
  * through any ex_fn, for every output at once. Features equal to every background value get
  * phi = 0 and are not players. Sampling is deterministic given the seed.
@@ -288,7 +290,7 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
  * allocation); per row the sizes whose subsets fit are enumerated (shap's scheme) and the rest
  * is sampled in
  * complementary pairs; the efficiency constraint is solved exactly (constrained weighted least
- * squares by Cholesky, ATTRIBUTION.md §3.3), so sum phi + base = f(x) to rounding. With paired
+ * squares by Cholesky, METHODS.md §3.3), so sum phi + base = f(x) to rounding. With paired
  * sampling the estimate is exact for games without interactions of order 3 or more. The standard
  * error is the sandwich (linearisation) estimate over the sampled pairs. Rounds grow the sample
  * until the stopping rule holds or the budget is spent: max stderr <= tolerance when
@@ -339,13 +341,13 @@ void ex_sampled_result_free(struct ex_sampled_result *r);
  * against every background row, plus f(x) and the background itself. */
 uint64_t ex_sampled_default_budget(size_t n_features, size_t n_bg);
 
-/* Background summarisation (§3.4): k weighted centroids of n rows by k-means++ and Lloyd's
- * iterations in MAD-scaled space (info from ex_feature_info_from_rows or the manifest; NULL:
- * computed here); integer and categorical coordinates snap to the nearest value observed in
- * the cluster, so the model never sees an impossible row; a coordinate is NaN when most of the
- * cluster is missing there. Weights are cluster sizes. When n <= k the rows are copied with
- * weight 1. out: k x M rows, out_w: k weights, *ret_k the count written. Returns 0, -EINVAL,
- * -ENOMEM. Deterministic given the seed. */
+/* Background summarisation (METHODS.md §3.4): k weighted centroids of n rows by k-means++
+ * and Lloyd's iterations in MAD-scaled space (info from ex_feature_info_from_rows or the
+ * manifest; NULL: computed here); integer and categorical coordinates snap to the nearest
+ * value observed in the cluster, so the model never sees an impossible row; a coordinate is
+ * NaN when most of the cluster is missing there. Weights are cluster sizes. When n <= k the
+ * rows are copied with weight 1. out: k x M rows, out_w: k weights, *ret_k the count
+ * written. Returns 0, -EINVAL, -ENOMEM. Deterministic given the seed. */
 int ex_background_summarize(const double *rows, size_t n, size_t M,
                             const struct ex_feature_info *info, size_t k, uint64_t seed,
                             double *out, double *out_w, size_t *ret_k);
@@ -355,7 +357,7 @@ void ex_background_digest(const double *rows, const double *w, size_t n, size_t 
 
 /* ---- LIME and what-if: section owned by lime.c, counterfactual.c, flip.c ---- */
 
-/* What-if analysis (ATTRIBUTION.md §4, §5). Every method sees the model as an ex_fn and, when
+/* What-if analysis (METHODS.md §4, §5). Every method sees the model as an ex_fn and, when
  * the caller has it, the loaded model (a tree ensemble or linear model): the exact methods
  * then replay the model's own split rules or closed form, and f must be ex_fn_from_model of
  * that model (the margins; checked at x). Decisions are taken by ex_decide on f's outputs, so
@@ -455,7 +457,7 @@ int ex_counterfactuals(const struct ex_whatif_input *in, const double *x,
 /* Frees what *r owns (not r itself); takes NULL and a zeroed result. */
 void ex_cf_result_free(struct ex_cf_result *r);
 
-/* Flip test (ATTRIBUTION.md §5.3): does a low-importance feature flip the decision with a
+/* Flip test (METHODS.md §5.3): does a low-importance feature flip the decision with a
  * plausible change? phi (n_features, the caller's attributions of the decision output) gives
  * Low = {j : |phi_j| <= low_share * sum |phi|} minus immutables. A numeric change is
  * plausible within kappa * MAD_j of x_j and inside [min, max]; a categorical one is any
@@ -502,7 +504,7 @@ int ex_flip_test(const struct ex_whatif_input *in, const double *x, const double
                  size_t err_size);
 void ex_flip_result_free(struct ex_flip_result *r);
 
-/* LIME for tabular data (ATTRIBUTION.md §4; marcotcr/lime's default discretised sampler).
+/* LIME for tabular data (METHODS.md §4; marcotcr/lime's default discretised sampler).
  * Bins are fitted once from the background: quartile edges per numeric feature (a value on an
  * edge belongs to the lower bin, as np.searchsorted), per-bin frequency, mean, std, min and
  * max; a categorical feature's bins are its observed levels. Samples draw each feature's bin
@@ -539,7 +541,7 @@ struct ex_lime_config {
 	size_t output;         /* which output of f is explained */
 	size_t n_repeats;      /* runs for stability (the first is the reported one); 0 -> 10 */
 	size_t max_batch_rows; /* 0 -> 65536 */
-	/* adaptive sample size (§4 policy): when max_samples > n_samples, n_samples doubles
+	/* adaptive sample size (METHODS.md §4.3): when max_samples > n_samples, n_samples doubles
 	 * (capped at max_samples) while the Jaccard over the repeats stays below min_jaccard */
 	size_t max_samples; /* 0: no adaptation */
 	double min_jaccard; /* 0 -> 0.8 */
@@ -585,7 +587,7 @@ void ex_lime_result_free(struct ex_lime_result *r);
 
 /* adversarial search */
 
-/* Where else does the model make the same decision for the same reasons (ATTRIBUTION.md §6)?
+/* Where else does the model make the same decision for the same reasons (METHODS.md §6)?
  * The failure signature of a row z is
  *     P(z) = [decision(z) == decision(x)] && [signed top-k of phi(z) == that of x]
  * with phi from the caller's explainer (output: the decided class under argmax, else 0) and
@@ -658,7 +660,7 @@ struct ex_region {
 	                 * growth steps when grown */
 };
 
-/* Black-box search (§6.2, §6.3). Budget phases (model rows): x; the n_eval evaluation
+/* Black-box search (METHODS.md §6.2, §6.3). Budget phases (model rows): x; the n_eval evaluation
  * points (kept apart, at most a quarter); the reference rows nearest x (MAD-scaled L1), at
  * most a third of the rest; then, of what is left, half for the search: seeds (x and the
  * n_seeds nearest labelled rows with P) and their perturbations, hill-climbing (resample one
@@ -689,7 +691,7 @@ int ex_adversarial_search(const struct ex_fn *f, const struct ex_explainer *e, c
                           const struct ex_decision *d, const struct ex_adv_config *c,
                           struct ex_region **ret, char *err, size_t err_size);
 
-/* Tree models (§6.1): the exact decision cell of x (ex_tree_cell), grown greedily: faces
+/* Tree models (METHODS.md §6.1): the exact decision cell of x (ex_tree_cell), grown greedily: faces
  * are visited round-robin and one is pushed across the next threshold(s) of its feature when
  * P holds on every cell of the new slab (enumerated when the slab has at most max_cells
  * cells, otherwise sample_cells random cells are checked and growth_sampled is set; a face
@@ -724,7 +726,7 @@ void ex_region_free(struct ex_region *r);
 
 /* confidence score */
 
-/* The explanation confidence score (ATTRIBUTION.md §7), computed per decision:
+/* The explanation confidence score (METHODS.md §7), computed per decision:
  *     C = G * P_est * P_noise * A_method,   C = min(C, 0.3) when the flip test fired.
  * The signed top-k set T has k = ex_topk_size(phi, M, kmax), kmax 5 by default. Every
  * component is reported next to C; ex_confidence_meaning is the sentence to print with it. */

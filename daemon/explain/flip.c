@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Flip test (ATTRIBUTION.md §5.3): does a feature the attribution calls unimportant flip the
+/* Flip test (METHODS.md §5.3): does a feature the attribution calls unimportant flip the
  * decision with a plausible change? Built on ex_cf_single (exact for trees and linear
  * models), one feature at a time. */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Interventional TreeSHAP (ATTRIBUTION.md §1.9): exact Shapley values of
+/* Interventional TreeSHAP (METHODS.md §1.9): exact Shapley values of
  * v(S) = mean_b f(x_S, b_rest) over background rows b. For one row b and one tree, a walk
  * follows edges x and b agree on for free; where they part, the x side puts the feature in N
  * (the features x must supply), the b side in B; a feature already committed to one side

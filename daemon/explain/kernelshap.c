@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* KernelSHAP (ATTRIBUTION.md §3): exact enumeration when every coalition fits the budget,
+/* KernelSHAP (METHODS.md §3.2-§3.6): exact enumeration when every coalition fits the budget,
  * otherwise shap's enumerate-then-sample scheme with complementary pairs, the efficiency
  * constraint solved exactly, sandwich standard errors and rounds that stop when the estimate
  * is precise enough. */

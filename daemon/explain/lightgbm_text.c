@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* LightGBM text models (save_model / model_to_string), ATTRIBUTION.md §2.3: a header of
+/* LightGBM text models (save_model / model_to_string), METHODS.md §2.3: a header of
  * key=value lines, then Tree=k blocks until "end of trees". Internal nodes are 0..num_leaves-2;
  * a negative child c is leaf ~c. Here leaves are appended after the internal nodes. Cover is
  * the data count (internal_count / leaf_count), as LightGBM's own PredictContrib uses. */

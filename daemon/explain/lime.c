@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* LIME for tabular data (ATTRIBUTION.md §4), replaying marcotcr/lime's default path
+/* LIME for tabular data (METHODS.md §4), replaying marcotcr/lime's default path
  * (QuartileDiscretizer, discretised sampling, sqrt(exp(-d^2/w^2)) kernel, "auto" feature
  * selection, weighted ridge with an unpenalised intercept), solved by our own Cholesky so
  * results are bit-reproducible; plus repeated-seed stability (Jaccard, VSI/CSI, CV). */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The two small dense kernels the sampled methods need (ATTRIBUTION.md §8), hand-written so
+/* The two small dense kernels the sampled methods need (METHODS.md §8), hand-written so
  * results are bit-reproducible, fork-safe and free of hidden thread pools: Cholesky with a
  * condition estimate and jitter retries, and triangular solves. Matrices are row-major n x n. */
 #pragma once

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* linear-json models (ARCHITECTURE.md §5): {"intercept": b, "coef": [...], "link":
+/* linear-json models (METHODS.md §2.4): {"intercept": b, "coef": [...], "link":
  * "identity"|"logit", "feature_names": [...]}, plus an optional "feature_means": [...] (the
  * training means, used by linear SHAP when no background is given). */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Exact interventional SHAP of a linear model (ATTRIBUTION.md §1.10):
+/* Exact interventional SHAP of a linear model (METHODS.md §1.10):
  * phi_i = beta_i (x_i - mean_b x_i), base = beta_0 + beta . mean_b x, in margin space (log-odds
  * for a logit link, where the model is additive; probability-space attributions would not be
  * linear and need KernelSHAP). */

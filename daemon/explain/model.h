@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The explain library's one internal model representation (ATTRIBUTION.md §2.1): every tree
+/* The explain library's one internal model representation (METHODS.md §2.1): every tree
  * format is flattened into these arrays by its loader; the evaluators and attribution methods
  * see nothing else. Not installed; for the explain sources and their tests. */
 #pragma once

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Antithetic permutation sampling of Shapley values (ATTRIBUTION.md §3.5), the independent
+/* Antithetic permutation sampling of Shapley values (METHODS.md §3.7), the independent
  * cross-check of KernelSHAP: each unit is a random permutation and its reverse; a player's
  * estimate from one unit is the mean of its two marginal contributions. */
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Path-dependent TreeSHAP and SHAP interaction values by Gauss-Legendre quadrature
- * (ATTRIBUTION.md §1.1, §1.5, §1.8).
+ * (METHODS.md §1.1, §1.5, §1.8).
  *
  * For one leaf with distinct path features U, v(S) = value * prod_{j in U∩S} o_j *
  * prod_{j in U\S} z_j (z: product of cover ratios of the path's edges on j, o: whether x takes

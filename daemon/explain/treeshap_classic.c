@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Classic path-dependent TreeSHAP, the EXTEND/UNWIND recursion of Lundberg et al. 2020
- * (ATTRIBUTION.md §1.2), in double. O(T L D^2). Kept as the reference the quadrature
+ * (METHODS.md §1.2), in double. O(T L D^2). Kept as the reference the quadrature
  * implementation is tested against; the production path is ex_treeshap(). */
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* XGBoost JSON models as written by Booster.save_model() in 1.7, 2.x and 3.x
- * (ATTRIBUTION.md §2.2). Values are floats in XGBoost; they are kept as the exact float
+ * (METHODS.md §2.2). Values are floats in XGBoost; they are kept as the exact float
  * values (as doubles), so margins differ from XGBoost's only by its float32 summation. */
 #include <errno.h>
 #include <jansson.h>
@@ -127,7 +127,7 @@ struct objective {
 static const struct objective objectives[] = {
     {"binary:logistic", EX_LINK_LOGIT, EX_LINK_LOGIT, false},
     /* LogisticRaw::ProbToMargin is the identity in 1.7 (observed), 2.x and 3.x (source): its
-     * base_score is a margin already, whatever ATTRIBUTION.md says */
+     * base_score is a margin already (METHODS.md §2.2) */
     {"binary:logitraw", EX_LINK_IDENTITY, EX_LINK_IDENTITY, false},
     {"binary:hinge", EX_LINK_IDENTITY, EX_LINK_IDENTITY, false},
     {"reg:logistic", EX_LINK_LOGIT, EX_LINK_LOGIT, false},
