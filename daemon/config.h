@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* evidentd.conf (INI, ARCHITECTURE.md §6) parsed with libinih into struct config. Errors name
- * the file, line and column. The example with every key is systemd/evidentd.conf.example. */
+/* evidentd.conf (INI) parsed with libinih into struct config. Errors name the file, line and
+ * column. daemon/evidentd.conf.example documents every section and key. */
 #pragma once
 
 #include <stdbool.h>
@@ -34,7 +34,7 @@ struct config_trigger {
  * (framework "oracle"), for its audits. */
 struct config_model {
 	char *id;                   /* "ID" (every version) or "ID@VERSION" */
-	char *oracle;               /* command, run as /bin/sh -c (ARCHITECTURE.md §7) */
+	char *oracle;               /* command, run as /bin/sh -c (proto/PROTOCOL.md) */
 	uint32_t background_size;   /* k-means summary for the sampled methods (default 100) */
 	uint32_t oracle_timeout_ms; /* per request (default 10000) */
 	uint32_t oracle_procs;      /* processes in the pool (default 2) */

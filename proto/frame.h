@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Default largest frame body (ARCHITECTURE.md §3, `max_frame`). */
+/* Default largest frame body (`max_frame`; proto/PROTOCOL.md, "Framing"). */
 #define FRAME_MAX_DEFAULT (1u << 20)
 /* Largest frame body any configuration may allow: keeps buffers well inside size_t and int. */
 #define FRAME_MAX_LIMIT   (64u << 20)

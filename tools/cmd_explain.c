@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentctl explain: offline attributions of rows on a model file, with no daemon and no
- * vault (ARCHITECTURE.md §5). The exact methods for tree ensembles and linear models; rows are
- * spread over --threads workers and printed in order. */
+ * vault (the verb's --help, below, is its manual). The exact methods for tree ensembles and
+ * linear models; rows are spread over --threads workers and printed in order. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>

@@ -15,7 +15,7 @@
 #include "entry.pb-c.h"
 #include "vault.h"
 
-/* Exit statuses (ARCHITECTURE.md §5). */
+/* Exit statuses (README "evidentctl", and every verb's --help). */
 enum ctl_exit {
 	CTL_EXIT_OK = 0,         /* success */
 	CTL_EXIT_PROBLEM = 1,    /* the check found a problem (tampering, invalid proof) */

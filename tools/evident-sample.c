@@ -106,7 +106,8 @@ static double predict(const double *x, int n)
 	return logistic(m);
 }
 
-/* The linear-json artifact (ARCHITECTURE.md §5), numbers in shortest round-trip form. */
+/* The linear-json artifact (daemon/explain/METHODS.md §2.4), numbers in shortest round-trip
+ * form. */
 static char *artifact_text(int n)
 {
 	char *s = NULL, d[CTL_DOUBLE_MAX];

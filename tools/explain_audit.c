@@ -347,7 +347,8 @@ static int setup(struct offline *au)
 	                             .threshold = a->has_threshold ? a->threshold : 0};
 	if (!a->background_path)
 		return 0; /* flip on a model file: nothing to summarise */
-	/* the sampled methods see a k-means summary of a large background (ATTRIBUTION.md §3.4) */
+	/* the sampled methods see a k-means summary of a large background
+	 * (daemon/explain/METHODS.md §3.4) */
 	size_t k = a->background_size ? a->background_size : 100;
 	au->sbg = malloc((k < au->bg.n_rows ? k : au->bg.n_rows) * au->M * sizeof(double));
 	au->sw = malloc((k < au->bg.n_rows ? k : au->bg.n_rows) * sizeof(double));
@@ -422,7 +423,7 @@ static int attributions(struct offline *au, const double *x, size_t output, doub
 	return sampled_explain(&se, x, output, phi, err, err_size);
 }
 
-/* The confidence score of a sampled explanation r (ATTRIBUTION.md §7). */
+/* The confidence score of a sampled explanation r (daemon/explain/METHODS.md §7). */
 static int confidence(struct offline *au, const double *x, const struct ex_sampled_result *r,
                       struct ex_confidence *ret, size_t *ret_neighbours, char *err, size_t err_size)
 {

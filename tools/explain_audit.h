@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The model-agnostic methods of `evidentctl explain` (ARCHITECTURE.md §5): KernelSHAP,
+/* The model-agnostic methods of `evidentctl explain` (its --help is the manual): KernelSHAP,
  * permutation Shapley, LIME, counterfactuals, the flip test and adversarial search, on a model
- * file or through an oracle process (§7), with the confidence score on request. */
+ * file or through an oracle process (proto/PROTOCOL.md, "Oracle protocol"), with the confidence
+ * score on request; how each works: daemon/explain/METHODS.md. */
 #pragma once
 
 #include <stdbool.h>

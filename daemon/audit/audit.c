@@ -777,11 +777,11 @@ static int interventional(const struct run *r, double *phi)
 	return rc;
 }
 
-/* C = G * P_est * P_noise * A_method for the exact attribution (ATTRIBUTION.md §7): P_est = 1;
- * P_noise from 32 neighbours re-explained exactly; A_method against interventional TreeSHAP
- * on a systematic sample of A_METHOD_ROWS background rows for trees (a different game: disagreement
- * means the explanation depends on how features are removed) and 1 for linear models (the closed
- * form is both games). */
+/* C = G * P_est * P_noise * A_method for the exact attribution (daemon/explain/METHODS.md §7):
+ * P_est = 1; P_noise from 32 neighbours re-explained exactly; A_method against interventional
+ * TreeSHAP on a systematic sample of A_METHOD_ROWS background rows for trees (a different
+ * game: disagreement means the explanation depends on how features are removed) and 1 for
+ * linear models (the closed form is both games). */
 static int confidence(struct run *r, double base, struct ex_confidence *ret, char *err,
                       size_t err_size)
 {

@@ -86,7 +86,7 @@ int audit_model_new(const Evident__V1__ModelManifest *manifest, const void *arti
                     struct audit_model **ret, char *err, size_t err_size);
 /* How to evaluate a framework "oracle" model (the daemon's [model ID] section). */
 struct audit_oracle {
-	const char *command;    /* run as /bin/sh -c (ARCHITECTURE.md §7) */
+	const char *command;    /* run as /bin/sh -c (proto/PROTOCOL.md, "Oracle protocol") */
 	unsigned procs;         /* 0 -> 1 */
 	unsigned timeout_ms;    /* 0 -> 10000 */
 	size_t background_size; /* k-means summary for the sampled methods; 0 -> 100 */

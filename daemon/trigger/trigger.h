@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Trigger expressions (ARCHITECTURE.md §6): the `when` of a [trigger NAME] section, compiled
- * once at load into a small stack program and evaluated per record. Pure code: no I/O, no
- * logging, no allocation while evaluating.
+/* Trigger expressions: the `when` of a [trigger NAME] section (daemon/evidentd.conf.example),
+ * compiled once at load into a small stack program and evaluated per record. Pure code: no
+ * I/O, no logging, no allocation while evaluating.
  *
  * Grammar (lowest precedence first; all binary operators are left-associative):
  *     expr  := or

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* adversarial-bench: wall time per explained row of the failure-region search on one tree
- * model (ATTRIBUTION.md §6), with path-dependent TreeSHAP as the signature's explainer.
+ * model (daemon/explain/METHODS.md §6), with path-dependent TreeSHAP as the signature's explainer.
  *
  *   adversarial-bench --model FILE --rows FILE [--method tree|search] [--n N] [--ref N]
  *                     [--budget ROWS] [--seed S]

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for the adversarial search (ATTRIBUTION.md §6): a planted failure region ("approve
- * iff a > 5 and b < 2", another region decided by c) must be recovered with precision >= 0.95
- * and box IoU >= 0.8, by the black-box search (a model and explainer written in C) and by the
- * tree cell method (a hand-written XGBoost JSON model with path-dependent TreeSHAP); the
- * decision cell of random XGBoost and LightGBM ensembles holds no threshold and every row in
- * it reaches the same leaves (checked by evaluating each split independently); the Wilson
- * interval against closed forms; same seed, same bits; the row budget counted by a wrapping
- * function. */
+/* Unit tests for the adversarial search (daemon/explain/METHODS.md §6): a planted failure
+ * region ("approve iff a > 5 and b < 2", another region decided by c) must be recovered with
+ * precision >= 0.95 and box IoU >= 0.8, by the black-box search (a model and explainer written
+ * in C) and by the tree cell method (a hand-written XGBoost JSON model with path-dependent
+ * TreeSHAP); the decision cell of random XGBoost and LightGBM ensembles holds no threshold and
+ * every row in it reaches the same leaves (checked by evaluating each split independently);
+ * the Wilson interval against closed forms; same seed, same bits; the row budget counted by a
+ * wrapping function. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for the confidence score (ATTRIBUTION.md §7): its components against cases whose
- * answer is known (exact methods give 1, a tie straddling rank k gives 1/2), the gates, the
+/* Unit tests for the confidence score (daemon/explain/METHODS.md §7): its components against cases
+ * whose answer is known (exact methods give 1, a tie straddling rank k gives 1/2), the gates, the
  * flip cap and bit-for-bit replay. */
 #include <errno.h>
 #include <math.h>

@@ -256,10 +256,10 @@ def manifest(paths, X):
 
 def plant_fragile_sell(booster, ref, rng, tries=4000):
     """A routine-looking sell just above the threshold that a low-importance feature flips
-    with a small, plausible change: what the audit's flip test (ATTRIBUTION.md §5.3) must
-    catch. Mirrors its definition: Low = {j : |phi_j| <= 5% of sum |phi|}; plausible = inside
-    the reference data's 0.5-99.5th percentiles and within 0.5 MAD. Returns (row, feature
-    name, flipping value) or None."""
+    with a small, plausible change: what the audit's flip test must catch. Mirrors its
+    definition (daemon/explain/METHODS.md §5.3): Low = {j : |phi_j| <= 5% of sum |phi|};
+    plausible = inside the reference data's 0.5-99.5th percentiles and within 0.5 MAD. Returns
+    (row, feature name, flipping value) or None."""
     med = np.median(ref, axis=0)
     mad = np.median(np.abs(ref - med), axis=0)
     lo, hi = np.quantile(ref, 0.005, axis=0), np.quantile(ref, 0.995, axis=0)

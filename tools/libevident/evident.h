@@ -48,7 +48,8 @@
 extern "C" {
 #endif
 
-/* Socket used when evident_options.socket_path is NULL (ARCHITECTURE.md §2). */
+/* Socket used when evident_options.socket_path is NULL: evidentd's default (README,
+ * "Running the daemon"). */
 #define EVIDENT_DEFAULT_SOCKET             "/run/evidentd/ingest.sock"
 /* Defaults applied to zero-valued options. */
 #define EVIDENT_DEFAULT_MAX_QUEUE          65536
