@@ -1758,6 +1758,45 @@ int ex_tree_cell(const struct ex_model *m, const double *x, struct ex_region_bou
 	return rc;
 }
 
+/* The n rows of a slab: feature j's intervals s_lo .. s_lo + width - 1, the cell's ranges for
+ * the other features (fixed ones at x): every combination in order when enumerate (idx: M
+ * counters of scratch), else n cells drawn at random. */
+static void slab_rows(const struct cell *cell, size_t M, const double *x, size_t j, size_t s_lo,
+                      size_t width, bool enumerate, size_t n, struct ex_rng *rng, size_t *idx,
+                      double *rows)
+{
+	for (size_t i = 0; i < M; i++)
+		idx[i] = i == j ? s_lo : cell->cf[i].a;
+	for (size_t q = 0; q < n; q++) {
+		double *z = rows + q * M;
+		for (size_t i = 0; i < M; i++) {
+			const struct cell_feat *fi = &cell->cf[i];
+			size_t k;
+			if (fi->fixed) {
+				z[i] = x[i];
+				continue;
+			}
+			if (i == j)
+				k = enumerate ? idx[i] : s_lo + (size_t)ex_rng_below(rng, width);
+			else if (enumerate)
+				k = idx[i];
+			else
+				k = fi->a + (size_t)ex_rng_below(rng, fi->b - fi->a + 1);
+			z[i] = slab_rep(cell, i, k, x[i]);
+		}
+		if (enumerate) /* next combination, mixed radix */
+			for (size_t i = 0; i < M; i++) {
+				if (cell->cf[i].fixed)
+					continue;
+				size_t first = i == j ? s_lo : cell->cf[i].a;
+				size_t last = i == j ? s_lo + width - 1 : cell->cf[i].b;
+				if (++idx[i] <= last)
+					break;
+				idx[i] = first;
+			}
+	}
+}
+
 int ex_adversarial_tree(const struct ex_model *m, const struct ex_fn *f,
                         const struct ex_explainer *e, const double *x, const double *ref,
                         size_t n_ref, const struct ex_feature_info *info,
@@ -1856,40 +1895,7 @@ int ex_adversarial_tree(const struct ex_model *m, const struct ex_fn *f,
 				r->budget_exhausted = true;
 				break;
 			}
-			for (size_t i = 0; i < M; i++)
-				idx[i] = i == j ? s_lo : cell.cf[i].a;
-			for (size_t q = 0; q < n; q++) {
-				double *z = rows + q * M;
-				for (size_t i = 0; i < M; i++) {
-					struct cell_feat *fi = &cell.cf[i];
-					size_t k;
-					if (fi->fixed) {
-						z[i] = x[i];
-						continue;
-					}
-					if (i == j)
-						k = enumerate
-						        ? idx[i]
-						        : s_lo + (size_t)ex_rng_below(&rng, width);
-					else if (enumerate)
-						k = idx[i];
-					else
-						k = fi->a +
-						    (size_t)ex_rng_below(&rng, fi->b - fi->a + 1);
-					z[i] = slab_rep(&cell, i, k, x[i]);
-				}
-				if (enumerate) /* next combination, mixed radix */
-					for (size_t i = 0; i < M; i++) {
-						if (cell.cf[i].fixed)
-							continue;
-						size_t first = i == j ? s_lo : cell.cf[i].a;
-						size_t last =
-						    i == j ? s_lo + width - 1 : cell.cf[i].b;
-						if (++idx[i] <= last)
-							break;
-						idx[i] = first;
-					}
-			}
+			slab_rows(&cell, M, x, j, s_lo, width, enumerate, n, &rng, idx, rows);
 			if ((rc = eval_rows(&a, rows, n, p, true, true)) < 0)
 				goto out;
 			bool all = true;
