@@ -771,7 +771,7 @@ static bool peer_allowed(const struct config *c, const struct peer *p, int fd)
 	return false;
 }
 
-void session_accept(struct daemon *d, uv_stream_t *listener)
+static void accept_one(struct daemon *d, uv_stream_t *listener)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	uv_os_fd_t fd = -1;
@@ -829,4 +829,12 @@ void session_accept(struct daemon *d, uv_stream_t *listener)
 	if (!admit(d, s, n_uid))
 		return;
 	update_reading(s);
+}
+
+void session_accept(struct daemon *d, uv_stream_t *listener)
+{
+	accept_one(d, listener);
+	/* a refusal, or a connection closed to make room, answered: sent now, and the session
+	 * is freed once its handle is closed, not at some later wake-up */
+	session_flush_dirty(d);
 }

@@ -371,6 +371,7 @@ START_TEST(session_accept_refuses_an_unlisted_peer)
 	ck_assert_uint_eq(errors_received, 1);
 	ck_assert_int_eq(last_error, E(UNAUTHORIZED));
 	ck_assert_uint_eq(d.stats.rejected_connections, 1);
+	ck_assert_ptr_null(d.dirty); /* nothing holds the refused session any more */
 	ck_assert_uint_eq(closing_cb_called, 1);
 	ck_assert_uint_eq(d.n_sessions, 0);
 	ck_assert_uint_eq(frame_cb_called, 0);
