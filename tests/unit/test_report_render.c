@@ -419,7 +419,7 @@ static json_t *hostile_doc(const char *feature0)
 
 /* ---- bidi controls, zero-width characters, controls, bytes that are not UTF-8 ---- */
 
-/* The code points the renderers must never write (report_render.c, neutralised()), and what
+/* The code points the renderers must never write (report_write.c, neutralised()), and what
  * they must write instead. */
 static const uint32_t invisible_cps[] = {
     0x01,   0x08,   0x0b,   0x0c,   0x1b,   0x1f,   0x7f,   0x80,    0x85,    0x9f,    0xad,
