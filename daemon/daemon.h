@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* struct daemon: the one object that owns everything of a running evidentd (no process
- * globals). Made in main(), reached from libuv handles through ->data. */
+ * globals). Made in main(), reached from libuv handles through ->data. The daemon's files
+ * share it as data, each its own fields; their calls go one way, from daemon.c down (session,
+ * ingest, registration, incident, verdict, workers, writer, ...), and what goes back up goes
+ * through the callbacks daemon.c installs: struct session_ops (session.h), struct
+ * workers_hooks (workers.h), the writer's after_done and the verdict waits' after_timer. */
 #pragma once
 
 #include <stdbool.h>
