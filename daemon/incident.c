@@ -103,8 +103,9 @@ void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
 		uint8_t *p = triggers_firing_payload(x, record_seq, &len);
 		ij->open[ij->job.n] = x->open;
 		ij->payloads[ij->job.n] = p;
+		/* evidence about a record already stored: it may use the disk reserve */
 		ij->job.in[ij->job.n++] = (struct vault_entry_in){
-		    .type = VAULT_ENTRY_INCIDENT, .payload = p, .payload_len = len};
+		    .type = VAULT_ENTRY_INCIDENT, .payload = p, .payload_len = len, .reserved = true};
 	}
 	triggers_firings_free(f);
 	ij->job.done = incident_done;

@@ -14,9 +14,26 @@
 #include "log.h"
 #include "writer.h"
 
-/* The part of a payload a client sent (a Record or a Review), packed canonically by
- * protobuf-c (fields in number order), so that two encodings of the same message compare
- * equal. Returns 0 with *ret (malloc'd), -EBADMSG, -ENOMEM. */
+static int cmp_context(const void *a, const void *b)
+{
+	const Evident__V1__Record__ContextEntry *x = *(Evident__V1__Record__ContextEntry *const *)a,
+	                                        *y = *(Evident__V1__Record__ContextEntry *const *)b;
+	int c = strcmp(x->key ? x->key : "", y->key ? y->key : "");
+	return c ? c : memcmp(&x->value, &y->value, sizeof(x->value));
+}
+
+static int cmp_labels(const void *a, const void *b)
+{
+	const Evident__V1__Record__LabelsEntry *x = *(Evident__V1__Record__LabelsEntry *const *)a,
+	                                       *y = *(Evident__V1__Record__LabelsEntry *const *)b;
+	int c = strcmp(x->key ? x->key : "", y->key ? y->key : "");
+	return c ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
+}
+
+/* The part of a payload a client sent (a Record or a Review), packed canonically: protobuf-c
+ * writes fields in number order, and map entries, whose order on the wire carries no meaning
+ * (a client library may send them in any order), are sorted first. So two encodings of the
+ * same message compare equal. Returns 0 with *ret (malloc'd), -EBADMSG, -ENOMEM. */
 static int sent_part(int type, const uint8_t *payload, size_t len, uint8_t **ret, size_t *ret_len)
 {
 	const ProtobufCMessage *m = NULL;
@@ -28,6 +45,13 @@ static int sent_part(int type, const uint8_t *payload, size_t len, uint8_t **ret
 		    evident__entry__v1__record_entry__unpack(NULL, len, payload);
 		outer = e ? &e->base : NULL;
 		m = e && e->record ? &e->record->base : NULL;
+		if (m) {
+			Evident__V1__Record *r = e->record;
+			if (r->n_context > 1)
+				qsort(r->context, r->n_context, sizeof(*r->context), cmp_context);
+			if (r->n_labels > 1)
+				qsort(r->labels, r->n_labels, sizeof(*r->labels), cmp_labels);
+		}
 	} else if (type == VAULT_ENTRY_REVIEW) {
 		Evident__Entry__V1__ReviewEntry *e =
 		    evident__entry__v1__review_entry__unpack(NULL, len, payload);

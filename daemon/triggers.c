@@ -235,7 +235,8 @@ static int append_all(struct vault *v, uint8_t **payloads, size_t *lens, size_t 
 		for (size_t i = 0; i < k; i++)
 			in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_INCIDENT,
 			                                .payload = payloads[at + i],
-			                                .payload_len = lens[at + i]};
+			                                .payload_len = lens[at + i],
+			                                .reserved = true};
 		int rc = vault_append(v, in, k, res);
 		if (rc < 0)
 			return rc;

@@ -115,7 +115,7 @@ static void write_deferred(struct verdict_wait *vw)
 		x >>= 7;
 	} while (x);
 	vw->deferred = NULL;
-	writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, p, n, false, NULL, NULL);
+	writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, p, n, true, NULL, NULL);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -256,7 +256,7 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	if (dispatch_pack(&e.base, &buf, &len) < 0)
 		log_error("recording a verdict entry: out of memory");
 	else
-		writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, buf, len, false, NULL, NULL);
+		writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, buf, len, true, NULL, NULL);
 	finish(vw);
 }
 

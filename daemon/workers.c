@@ -38,7 +38,7 @@ static void audit_recorded(void *data, int rc)
 /* Queues one entry (payload taken); an audit entry counts in in_flight until it is done. */
 static void append(struct workers *w, int type, uint8_t *payload, size_t len, bool audit)
 {
-	if (writer_append(w->writer, (uint16_t)type, payload, len, false,
+	if (writer_append(w->writer, (uint16_t)type, payload, len, true,
 	                  audit ? audit_recorded : NULL, w) < 0 &&
 	    audit)
 		w->in_flight--;
@@ -680,12 +680,14 @@ int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to
 		int ev = le->event;
 		evident__entry__v1__lifecycle_entry__free_unpacked(le, NULL);
 		if (ev == EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__STOP)
-			break; /* clean */
+			break; /* a clean stop drained every audit before it */
 		if (ev == EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__START) {
+			/* this run ended without a STOP; so may the one before it, whose audits
+			 * this run re-queued and a second kill interrupted: keep going back to the
+			 * last clean stop */
 			*ret_from = seq + 1;
 			*ret_to = size;
 			*ret_clean = false;
-			break;
 		}
 	}
 	vault_reader_end(r);

@@ -95,9 +95,10 @@ int workers_load_model(struct vault *v, const Evident__V1__ModelManifest *mf,
                        double **ret_ref_rows, size_t *ret_ref_n, enum workers_load_fault *ret_fault,
                        char *err, size_t err_size);
 
-/* Crash recovery of audits. Before this run's START entry: the range of the last run when it
- * ended without a STOP entry (its START to the end; *ret_clean when it stopped cleanly).
- * Returns 0 or a vault error. */
+/* Crash recovery of audits. Before this run's START entry: the range of the runs since the
+ * last clean STOP when the last run ended without one (from the first of those runs' START to
+ * the end: a run that re-queued its predecessor's audits may have been killed too), or
+ * *ret_clean when it stopped cleanly. Returns 0 or a vault error. */
 int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to, bool *ret_clean);
 /* After workers_start: every OPEN incident in [from, to) that no audit or notice entry names
  * (its audit was queued or running when the daemon died) is queued again, its audit marked

@@ -271,9 +271,11 @@ struct vault_entry_in {
 	 * must sum to at most VAULT_DEDUP_KEY_MAX - 1 and client must not contain NUL. */
 	const char *dedup_client;
 	const char *dedup_request;
-	/* May use the disk reserve (vault_options.disk_reserve): for the writer's own small
-	 * bookkeeping (its start and stop, notices), so that a full disk can still be recorded
-	 * as such. A batch uses the reserve only when every entry in it may. */
+	/* May use the disk reserve (vault_options.disk_reserve): for what the writer records
+	 * about entries already stored and about itself (incidents, audits, verdicts, notices,
+	 * its start and stop), so that a full disk, which refuses new records first, never
+	 * loses evidence about the ones it holds. A batch uses the reserve only when every
+	 * entry in it may. */
 	bool reserved;
 };
 
