@@ -104,8 +104,10 @@ void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
 		ij->open[ij->job.n] = x->open;
 		ij->payloads[ij->job.n] = p;
 		/* evidence about a record already stored: it may use the disk reserve */
-		ij->job.in[ij->job.n++] = (struct vault_entry_in){
-		    .type = VAULT_ENTRY_INCIDENT, .payload = p, .payload_len = len, .reserved = true};
+		ij->job.in[ij->job.n++] = (struct vault_entry_in){.type = VAULT_ENTRY_INCIDENT,
+		                                                  .payload = p,
+		                                                  .payload_len = len,
+		                                                  .reserved = true};
 	}
 	triggers_firings_free(f);
 	ij->job.done = incident_done;
