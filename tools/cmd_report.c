@@ -383,7 +383,8 @@ static json_t *audit_json(const struct evidence *ev)
 	if (adv)
 		json_object_set(o, "region", json_object_get(adv, "region"));
 	json_t *outl = json_object_get(json_object_get(res, "baseline"), "outliers");
-	json_object_set(o, "baseline_outliers", outl ? outl : json_array());
+	/* borrowed from the audit document, or a new empty list handed over */
+	json_object_set_new(o, "baseline_outliers", outl ? json_incref(outl) : json_array());
 	const json_t *v = json_object_get(res, "verdict");
 	if (v)
 		json_object_set(o, "verdict", (json_t *)v);
