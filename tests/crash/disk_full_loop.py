@@ -187,10 +187,16 @@ class Loop:
                     break
 
     def release(self, nbytes):
+        """Frees nbytes: from the filler, and what it lacks by growing the tmpfs."""
         size = os.path.getsize(self.filler) if os.path.exists(self.filler) else 0
         with open(self.filler, "ab") as f:
             f.truncate(max(0, size - nbytes))
-        return min(size, nbytes)
+        if size < nbytes:
+            self.grow((nbytes - size + (1 << 20) - 1) >> 20)
+
+    def grow(self, mb):
+        self.size_mb += mb
+        subprocess.run(["mount", "-o", "remount,size=%dm" % self.size_mb, self.mnt], check=True)
 
     def set_reserve(self, reserve):
         self.d.write_config(BASE + ("disk_reserve = 0\n" if reserve == 0 else "") + cl.TRIGGERS)
@@ -267,9 +273,7 @@ class Loop:
                 self.start("round %d: start on the full disk" % r)
             # space returns: part of the filler, or more room on the filesystem
             if os.path.getsize(self.filler) < (2 << 20):
-                self.size_mb += 8
-                subprocess.run(["mount", "-o", "remount,size=%dm" % self.size_mb, self.mnt],
-                               check=True)
+                self.grow(8)
             else:
                 self.release(self.rng.randint(1, 6) << 20)
             acks1 = self.acks
@@ -280,8 +284,7 @@ class Loop:
         # the end: room again, every client sends what it holds, then a clean stop
         if os.path.exists(self.filler):
             os.unlink(self.filler)
-        self.size_mb += 32
-        subprocess.run(["mount", "-o", "remount,size=%dm" % self.size_mb, self.mnt], check=True)
+        self.grow(32)
         for cli in self.clients:
             cli.drain = True
         if not self.wait(lambda: all(not c.pending for c in self.clients), 120):
