@@ -746,11 +746,20 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* An incident to re-queue, read from the vault and queued once the snapshot is released. */
+struct recovered {
+	uint64_t seq;
+	const struct model_info *mi;
+	uint8_t *payload;
+	size_t len;
+};
+
 long workers_recover(struct workers *w, const struct registry *reg, uint64_t from, uint64_t to)
 {
 	struct vault_reader *r;
 	uint64_t *set = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, n_rec = 0, cap_rec = 0;
+	struct recovered *rec = NULL;
 	long queued = 0;
 	int rc = vault_reader_begin(w->vault, &r);
 
@@ -783,10 +792,34 @@ long workers_recover(struct workers *w, const struct registry *reg, uint64_t fro
 		evident__entry__v1__incident_entry__free_unpacked(ie, NULL);
 		if (!mi)
 			continue;
-		submit(w, mi, seq, e.payload, e.payload_len, true);
-		queued++;
+		if (n_rec == cap_rec) {
+			size_t nc = cap_rec ? 2 * cap_rec : 16;
+			struct recovered *nr = realloc(rec, nc * sizeof(*nr));
+			if (!nr) {
+				rc = -ENOMEM;
+				break;
+			}
+			rec = nr;
+			cap_rec = nc;
+		}
+		rec[n_rec] = (struct recovered){.seq = seq, .mi = mi, .len = e.payload_len};
+		if (!(rec[n_rec].payload = malloc(e.payload_len ? e.payload_len : 1))) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(rec[n_rec++].payload, e.payload, e.payload_len);
 	}
+	/* the snapshot is released before the queue's lock is taken: a worker loading a model
+	 * holds that lock while it reads the vault, so the two never nest the other way round */
 	vault_reader_end(r);
+	for (size_t i = 0; i < n_rec; i++) {
+		if (rc >= 0) {
+			submit(w, rec[i].mi, rec[i].seq, rec[i].payload, rec[i].len, true);
+			queued++;
+		}
+		free(rec[i].payload);
+	}
+	free(rec);
 	free(set);
 	return rc < 0 ? rc : queued;
 }
