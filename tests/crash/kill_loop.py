@@ -22,7 +22,7 @@ kill and restart the promises are checked (tests/crash/README.md says which and 
     /usr/bin/python3 tests/crash/kill_loop.py [--build DIR] [--kills N] [--seed S]
                                               [--workdir DIR] [--min-deadline-ms MS]
 
-Not part of `meson test`: 1,000 kills take about 25-35 minutes on a 2-core machine. A
+Not part of `meson test`: 1,000 kills take about 45 minutes on a 2-core machine. A
 broken promise is recorded and the loop goes on (a failed verify or a daemon that cannot
 start ends it); the summary names every kind of violation with examples; exit status 1 when
 there was any, else 0.
