@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crashlib as cl  # noqa: E402
 from crashlib import Violation  # noqa: E402
