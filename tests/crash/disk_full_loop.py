@@ -46,9 +46,9 @@ N_CLIENTS = 4
 WINDOW = 16
 SIZE_MB = 32
 MEMO = {"memo%d" % k: "x" * 250 for k in range(4)}  # ~1 KB more per record, same every send
-# Verdict deadlines of 1 s or more: the loop is about full disks, and a shorter deadline that
-# expires between a record's commit and its incident's meets the use-after-free of
-# tests/crash/README.md (the daemon aborts), which kill_loop.py reports.
+# Verdict deadlines of 1 s or more: this loop is about full disks; the kill loop covers short
+# deadlines (before a070573 one expiring between a record's commit and its incident's met the
+# use-after-free of tests/crash/README.md, and the daemon aborted).
 MIN_DEADLINE_MS = 1000
 BASE = "[daemon]\nworkers = 2\njob_queue = 1024\n"
 
