@@ -479,41 +479,48 @@ int tamper_rewrite(const char *dir, uint64_t seq)
 	return t_close(&t, rc > 0 ? -EIO : rc);
 }
 
+/* The dedup key client ‖ 0 ‖ request into key (512 bytes); returns its length or 0. */
+static size_t dedup_key(const char *client, const char *request, uint8_t key[512])
+{
+	size_t cl = strlen(client), rl = strlen(request);
+
+	if (cl + 1 + rl > 512)
+		return 0;
+	memcpy(key, client, cl);
+	key[cl] = 0;
+	memcpy(key + cl + 1, request, rl);
+	return cl + 1 + rl;
+}
+
 int tamper_dedup_put(const char *dir, const char *client, const char *request, uint64_t seq)
 {
 	uint8_t key[512], val[8];
-	size_t cl = strlen(client), rl = strlen(request);
+	size_t kl = dedup_key(client, request, key);
 	struct tenv t;
 	int rc;
 
-	if (cl + 1 + rl > sizeof(key))
+	if (!kl)
 		return -EINVAL;
 	rc = t_open(dir, &t);
 	if (rc)
 		return rc;
-	memcpy(key, client, cl);
-	key[cl] = 0;
-	memcpy(key + cl + 1, request, rl);
 	be64(val, seq);
-	MDB_val k = {cl + 1 + rl, key}, d = {8, val};
+	MDB_val k = {kl, key}, d = {8, val};
 	return t_close(&t, mdb_put(t.txn, t_db(&t, "dedup"), &k, &d, 0) ? -EIO : 0);
 }
 
 int tamper_dedup_del(const char *dir, const char *client, const char *request)
 {
 	uint8_t key[512];
-	size_t cl = strlen(client), rl = strlen(request);
+	size_t kl = dedup_key(client, request, key);
 	struct tenv t;
 	int rc;
 
-	if (cl + 1 + rl > sizeof(key))
+	if (!kl)
 		return -EINVAL;
 	rc = t_open(dir, &t);
 	if (rc)
 		return rc;
-	memcpy(key, client, cl);
-	key[cl] = 0;
-	memcpy(key + cl + 1, request, rl);
-	MDB_val k = {cl + 1 + rl, key};
+	MDB_val k = {kl, key};
 	return t_close(&t, mdb_del(t.txn, t_db(&t, "dedup"), &k, NULL) ? -ENOENT : 0);
 }
