@@ -26,7 +26,7 @@ static const char *const db_names[_DB_MAX] = {
     [DB_META] = "meta",   [DB_LEAVES] = "leaves", [DB_PAYLOADS] = "payloads",
     [DB_NODES] = "nodes", [DB_DEDUP] = "dedup",   [DB_CHECKPOINTS] = "checkpoints",
     [DB_BLOBS] = "blobs", [DB_CHUNKS] = "chunks", [DB_STAGING] = "staging",
-    [DB_TYPES] = "types",
+    [DB_TYPES] = "types", [DB_COSIGS] = "cosigs",
 };
 
 /* ------------------------------------------------------------------ reader locks */
@@ -278,6 +278,12 @@ static int dbis_open(struct vault *v, MDB_txn *txn, bool write)
 {
 	for (int i = 0; i < _DB_MAX; i++) {
 		int rc = mdb_dbi_open(txn, db_names[i], write ? MDB_CREATE : 0, &v->dbi[i]);
+		/* Cosignatures came with format 1's second release: a reader of a vault no writer
+		 * of that release opened yet sees none. */
+		if (rc == MDB_NOTFOUND && i == DB_COSIGS) {
+			v->no_cosigs = true;
+			continue;
+		}
 		if (rc)
 			/* A reader that finds no such database: not a vault (or an empty LMDB). */
 			return rc == MDB_NOTFOUND ? -EBADMSG : vault__err_from_mdb(rc);

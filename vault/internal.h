@@ -14,7 +14,7 @@
 /* Blobs are stored in chunks of this size (each an LMDB overflow value): big enough that the
  * per-chunk overhead is negligible, small enough to stream without holding a whole artifact. */
 #define VAULT_BLOB_CHUNK     (1u << 20)
-#define VAULT_MAX_DBS        12
+#define VAULT_MAX_DBS        16
 #define VAULT_MAX_READERS    254
 
 /* Named LMDB databases (FORMAT.md §2). */
@@ -29,6 +29,7 @@ enum vault__db {
 	DB_CHUNKS,      /* u64be blob id || u32be chunk index -> bytes */
 	DB_STAGING,     /* u64be blob id -> empty (blobs being written) */
 	DB_TYPES,       /* u16be type || u64be seq -> empty, for every type but record */
+	DB_COSIGS,      /* u64be tree size || key id || name -> pubkey || signature line */
 	_DB_MAX,
 };
 
@@ -51,6 +52,7 @@ struct vault {
 	 * (vault__txn_begin), and env_err keeps why when that fails (env is then NULL). */
 	bool nolock;
 	int env_err;
+	bool no_cosigs; /* a reader of a vault without the cosigs database (older writer) */
 	pthread_mutex_t rlock_mutex;
 	unsigned rlock_txns; /* read transactions open under the shared lock of writer.lock */
 	uint64_t map_size;
@@ -120,12 +122,19 @@ int vault__frontier_root(struct vault__hasher *h, uint8_t frontier[64][32], uint
 int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *ret_size,
                      uint64_t *ret_id, uint32_t *ret_chunks);
 
+/* cosig.c: note (the stored checkpoint d) with every stored cosignature of tree size `size`
+ * appended, malloc'd and NUL-terminated into *ret. */
+int vault__note_with_cosigs(struct vault_reader *r, uint64_t size, const MDB_val *d, char **ret);
+
 /* note.c */
 int vault__key_load_or_create(const char *path, bool create, EVP_PKEY **ret);
 int vault__pubkey_from_pkey(EVP_PKEY *pkey, const char *name, struct vault_pubkey *ret);
 int vault__note_sign(EVP_PKEY *pkey, const struct vault_pubkey *pub, const char *body,
                      size_t body_len, char **ret_note);
-int vault__key_id(const char *name, const uint8_t key[32], uint8_t ret[4]);
+/* The key id of c2sp.org/signed-note: SHA-256(name || '\n' || type || key)[:4]. */
+int vault__key_id(const char *name, uint8_t type, const uint8_t key[32], uint8_t ret[4]);
+/* A key's signature type; 0 (a zero-initialised key) is VAULT_KEY_ED25519. */
+uint8_t vault__key_type(const struct vault_pubkey *key);
 
 /* env.c */
 int vault__txn_begin(struct vault *v, bool write, MDB_txn **ret);

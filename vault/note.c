@@ -18,11 +18,10 @@
 
 #include "internal.h"
 
-#define SIG_TYPE_ED25519 0x01
-#define EMDASH           "\xe2\x80\x94"
+#define EMDASH        "\xe2\x80\x94"
 /* At most this many signature lines are examined (c2sp.org/signed-note lets verifiers cap
  * the count; a note with more is refused rather than costing unbounded work). */
-#define NOTE_MAX_SIGS    100
+#define NOTE_MAX_SIGS 100
 
 static bool valid_key_name(const char *s, size_t len)
 {
@@ -38,7 +37,12 @@ static bool valid_key_name(const char *s, size_t len)
 	return true;
 }
 
-int vault__key_id(const char *name, const uint8_t key[32], uint8_t ret[4])
+uint8_t vault__key_type(const struct vault_pubkey *key)
+{
+	return key->type ? key->type : VAULT_KEY_ED25519;
+}
+
+int vault__key_id(const char *name, uint8_t type, const uint8_t key[32], uint8_t ret[4])
 {
 	size_t nlen = strlen(name);
 	uint8_t buf[VAULT_ORIGIN_MAX + 2 + 32], h[32];
@@ -48,7 +52,7 @@ int vault__key_id(const char *name, const uint8_t key[32], uint8_t ret[4])
 		return -EINVAL;
 	memcpy(buf, name, nlen);
 	buf[nlen] = '\n';
-	buf[nlen + 1] = SIG_TYPE_ED25519;
+	buf[nlen + 1] = type;
 	memcpy(buf + nlen + 2, key, 32);
 	rc = vault_sha256(buf, nlen + 2 + 32, h);
 	if (rc < 0)
@@ -69,7 +73,8 @@ int vault__pubkey_from_pkey(EVP_PKEY *pkey, const char *name, struct vault_pubke
 	if (strlen(name) > VAULT_ORIGIN_MAX)
 		return -EINVAL;
 	strcpy(k.name, name);
-	if (vault__key_id(k.name, k.key, k.id) < 0)
+	k.type = VAULT_KEY_ED25519;
+	if (vault__key_id(k.name, k.type, k.key, k.id) < 0)
 		return -EIO;
 	*ret = k;
 	return 0;
@@ -81,7 +86,7 @@ int vault_pubkey_format(const struct vault_pubkey *key, char *buf, size_t size)
 	char b64[64];
 	int n;
 
-	raw[0] = SIG_TYPE_ED25519;
+	raw[0] = vault__key_type(key);
 	memcpy(raw + 1, key->key, 32);
 	vault__b64_encode(raw, sizeof(raw), b64);
 	n = snprintf(buf, size, "%s+%02x%02x%02x%02x+%s", key->name, key->id[0], key->id[1],
@@ -179,11 +184,12 @@ int vault_pubkey_parse(const char *text, size_t len, const char *default_name,
 		id[i] = (uint8_t)v;
 	}
 	n = vault__b64_decode(p2 + 1, (size_t)(end - p2 - 1), raw, sizeof(raw));
-	if (n != 33 || raw[0] != SIG_TYPE_ED25519)
+	if (n != 33 || (raw[0] != VAULT_KEY_ED25519 && raw[0] != VAULT_KEY_COSIGNATURE_V1))
 		return -EBADMSG;
 	memcpy(k.name, text, (size_t)(p1 - text));
 	memcpy(k.key, raw + 1, 32);
-	if (vault__key_id(k.name, k.key, k.id) < 0)
+	k.type = raw[0];
+	if (vault__key_id(k.name, k.type, k.key, k.id) < 0)
 		return -EBADMSG;
 	if (memcmp(k.id, id, 4) != 0)
 		return -EBADMSG;
@@ -451,16 +457,13 @@ static bool line_is_by(const struct vault_pubkey *key, const char *name, size_t 
 		       memcmp(sig, key->id, 4) == 0;
 	memcpy(nbuf, name, nlen);
 	nbuf[nlen] = '\0';
-	return vault__key_id(nbuf, key->key, id) == 0 && memcmp(sig, id, 4) == 0;
+	return vault__key_id(nbuf, vault__key_type(key), key->key, id) == 0 &&
+	       memcmp(sig, id, 4) == 0;
 }
 
-int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubkey *key,
-                           struct vault_checkpoint *ret)
+int vault_note_split(const char *note, size_t len, size_t *ret_body_len)
 {
-	struct vault_checkpoint cp;
-	const char *split = NULL, *p, *end;
-	size_t body_len;
-	int sigs = 0, found = 0, rc;
+	const char *split = NULL;
 
 	if (!note || len == 0 || len > VAULT_NOTE_MAX || note[len - 1] != '\n' ||
 	    !valid_note_text(note, len))
@@ -471,44 +474,274 @@ int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubk
 			split = note + i - 1;
 			break;
 		}
-	if (!split || split == note)
-		return -EBADMSG;
-	body_len = (size_t)(split - note) + 1;
-	rc = parse_body(note, body_len, &cp);
-	if (rc < 0)
-		return rc;
+	if (!split || split == note || split + 2 >= note + len)
+		return -EBADMSG; /* no text, or no signature line at all */
+	*ret_body_len = (size_t)(split - note) + 1;
+	return 0;
+}
 
-	p = split + 2;
-	end = note + len;
-	if (p >= end)
-		return -EBADMSG; /* no signature line at all */
+/* One signature line of a note: the key name, and the decoded key id || signature bytes. */
+struct sigline {
+	const char *start; /* the line, from the em dash to its '\n' included */
+	size_t len;
+	const char *name;
+	size_t name_len;
+	uint8_t sig[4 + 8 + 64 + 4]; /* room for a cosignature; longer ones are not ours */
+	ssize_t sig_len;
+};
+
+/* Calls fn for each signature line of note (after body_len + 1), stopping at the first
+ * negative return. Returns 0, fn's error, or -EBADMSG for a malformed line or too many. */
+static int each_sigline(const char *note, size_t len, size_t body_len,
+                        int (*fn)(void *ud, const struct sigline *l), void *ud)
+{
+	const char *p = note + body_len + 1, *end = note + len;
+	size_t mlen = strlen(EMDASH " ");
+	int sigs = 0;
+
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
-		uint8_t sig[80];
-		ssize_t n;
-		size_t mlen = strlen(EMDASH " ");
+		struct sigline l = {.start = p};
+		int rc;
 
 		if (!nl || ++sigs > NOTE_MAX_SIGS)
 			return -EBADMSG;
 		if ((size_t)(nl - p) < mlen || memcmp(p, EMDASH " ", mlen) != 0)
 			return -EBADMSG;
-		p += mlen;
-		sp = memchr(p, ' ', (size_t)(nl - p));
-		if (!sp || !valid_key_name(p, (size_t)(sp - p)))
+		l.name = p + mlen;
+		sp = memchr(l.name, ' ', (size_t)(nl - l.name));
+		if (!sp || !valid_key_name(l.name, (size_t)(sp - l.name)))
 			return -EBADMSG;
-		n = vault__b64_decode(sp + 1, (size_t)(nl - sp - 1), sig, sizeof(sig));
-		if (n < 5)
-			return -EBADMSG;
-		if (key && n == 68 && line_is_by(key, p, (size_t)(sp - p), sig)) {
-			found = 1;
-			rc = ed25519_verify(key->key, sig + 4, note, body_len);
-			if (rc < 0)
-				return rc;
+		l.name_len = (size_t)(sp - l.name);
+		/* A signature longer than any we know (ML-DSA cosignatures, ...) is by a key we
+		 * do not have: it is skipped, never matched. */
+		if ((size_t)(nl - sp - 1) > ((sizeof(l.sig) + 2) / 3) * 4) {
+			l.sig_len = 0;
+		} else {
+			l.sig_len =
+			    vault__b64_decode(sp + 1, (size_t)(nl - sp - 1), l.sig, sizeof(l.sig));
+			if (l.sig_len < 5)
+				return -EBADMSG;
 		}
+		l.len = (size_t)(nl + 1 - p);
+		rc = fn(ud, &l);
+		if (rc < 0)
+			return rc;
 		p = nl + 1;
 	}
-	if (key && !found)
+	return 0;
+}
+
+struct parse_ctx {
+	const struct vault_pubkey *key;
+	const char *note;
+	size_t body_len;
+	bool found;
+};
+
+static int parse_line(void *ud, const struct sigline *l)
+{
+	struct parse_ctx *c = ud;
+	int rc;
+
+	if (!c->key || l->sig_len != 68 || !line_is_by(c->key, l->name, l->name_len, l->sig))
+		return 0;
+	c->found = true;
+	rc = ed25519_verify(c->key->key, l->sig + 4, c->note, c->body_len);
+	return rc;
+}
+
+int vault_checkpoint_parse(const char *note, size_t len, const struct vault_pubkey *key,
+                           struct vault_checkpoint *ret)
+{
+	struct vault_checkpoint cp;
+	struct parse_ctx c = {.key = key, .note = note};
+	int rc;
+
+	if (key && vault__key_type(key) != VAULT_KEY_ED25519)
+		return -EINVAL; /* a witness key never stands for the log */
+	rc = vault_note_split(note, len, &c.body_len);
+	if (rc < 0)
+		return rc;
+	rc = parse_body(note, c.body_len, &cp);
+	if (rc < 0)
+		return rc;
+	rc = each_sigline(note, len, c.body_len, parse_line, &c);
+	if (rc < 0)
+		return rc;
+	if (key && !c.found)
 		return -ENOKEY;
 	*ret = cp;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ cosignatures */
+
+#define COSIG_HEADER "cosignature/v1\ntime "
+
+/* The message a tlog-cosignature/v1 signs: "cosignature/v1\ntime T\n" || body. */
+static char *cosig_message(const char *body, size_t body_len, uint64_t timestamp, size_t *ret_len)
+{
+	char head[64];
+	int h = snprintf(head, sizeof(head), COSIG_HEADER "%" PRIu64 "\n", timestamp);
+	char *msg = malloc((size_t)h + body_len);
+
+	if (!msg)
+		return NULL;
+	memcpy(msg, head, (size_t)h);
+	memcpy(msg + h, body, body_len);
+	*ret_len = (size_t)h + body_len;
+	return msg;
+}
+
+struct cosig_ctx {
+	const struct vault_pubkey *keys;
+	size_t n;
+	const char *note;
+	size_t body_len;
+	uint64_t now;
+	struct vault_cosig_check *out; /* n elements */
+};
+
+static int cosig_line(void *ud, const struct sigline *l)
+{
+	struct cosig_ctx *c = ud;
+
+	if (l->sig_len != 4 + 8 + 64)
+		return 0;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct vault_pubkey *k = &c->keys[i];
+		uint64_t ts;
+		size_t mlen;
+		char *msg;
+		int rc;
+
+		if (c->out[i].valid || vault__key_type(k) != VAULT_KEY_COSIGNATURE_V1 ||
+		    !line_is_by(k, l->name, l->name_len, l->sig))
+			continue;
+		ts = vault__rd64(l->sig + 4);
+		if (ts > INT64_MAX || (c->now && ts > c->now + VAULT_COSIG_MAX_SKEW))
+			continue;
+		msg = cosig_message(c->note, c->body_len, ts, &mlen);
+		if (!msg)
+			return -ENOMEM;
+		rc = ed25519_verify(k->key, l->sig + 12, msg, mlen);
+		free(msg);
+		if (rc == -EKEYREJECTED)
+			continue;
+		if (rc < 0)
+			return rc;
+		c->out[i] = (struct vault_cosig_check){
+		    .valid = true,
+		    .timestamp = ts,
+		    .line_off = (size_t)(l->start - c->note),
+		    .line_len = l->len,
+		};
+	}
+	return 0;
+}
+
+int vault_cosignatures_verify(const char *note, size_t len, const struct vault_pubkey *keys,
+                              size_t n, uint64_t now, struct vault_cosig_check *ret)
+{
+	struct vault_checkpoint cp;
+	struct cosig_ctx c = {.keys = keys, .n = n, .note = note, .now = now};
+	int rc, count = 0;
+
+	if (n > 0 && !keys)
+		return -EINVAL;
+	rc = vault_note_split(note, len, &c.body_len);
+	if (rc < 0)
+		return rc;
+	rc = parse_body(note, c.body_len, &cp);
+	if (rc < 0)
+		return rc;
+	c.out = calloc(n ? n : 1, sizeof(*c.out));
+	if (!c.out)
+		return -ENOMEM;
+	rc = each_sigline(note, len, c.body_len, cosig_line, &c);
+	if (rc == 0) {
+		for (size_t i = 0; i < n; i++)
+			count += c.out[i].valid;
+		if (ret)
+			memcpy(ret, c.out, n * sizeof(*ret));
+	}
+	free(c.out);
+	return rc < 0 ? rc : count;
+}
+
+struct vault_signer {
+	EVP_PKEY *pkey;
+	struct vault_pubkey pub;
+};
+
+int vault_signer_load(const char *path, bool create, const char *name, uint8_t type,
+                      struct vault_signer **ret)
+{
+	struct vault_signer *s;
+	int rc;
+
+	if (!path || !name || !valid_key_name(name, strlen(name)) ||
+	    (type != VAULT_KEY_ED25519 && type != VAULT_KEY_COSIGNATURE_V1))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc = vault__key_load_or_create(path, create, &s->pkey);
+	if (rc == 0)
+		rc = vault__pubkey_from_pkey(s->pkey, name, &s->pub);
+	if (rc == 0) {
+		s->pub.type = type;
+		rc = vault__key_id(name, type, s->pub.key, s->pub.id) < 0 ? -EIO : 0;
+	}
+	if (rc < 0) {
+		vault_signer_free(s);
+		return rc;
+	}
+	*ret = s;
+	return 0;
+}
+
+void vault_signer_free(struct vault_signer *s)
+{
+	if (!s)
+		return;
+	EVP_PKEY_free(s->pkey);
+	free(s);
+}
+
+const struct vault_pubkey *vault_signer_pubkey(const struct vault_signer *s)
+{
+	return &s->pub;
+}
+
+int vault_signer_cosign(const struct vault_signer *s, const char *body, size_t body_len,
+                        uint64_t timestamp, char *line, size_t size)
+{
+	EVP_MD_CTX *ctx;
+	uint8_t sig[4 + 8 + 64];
+	size_t siglen = 64, mlen;
+	char b64[((sizeof(sig) + 2) / 3) * 4 + 1], *msg;
+	int rc = -EIO, n;
+
+	if (s->pub.type != VAULT_KEY_COSIGNATURE_V1 || timestamp > INT64_MAX)
+		return -EINVAL;
+	msg = cosig_message(body, body_len, timestamp, &mlen);
+	ctx = EVP_MD_CTX_new();
+	if (!msg || !ctx) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->pkey) != 1 ||
+	    EVP_DigestSign(ctx, sig + 12, &siglen, (const uint8_t *)msg, mlen) != 1 || siglen != 64)
+		goto out;
+	memcpy(sig, s->pub.id, 4);
+	vault__be64(sig + 4, timestamp);
+	vault__b64_encode(sig, sizeof(sig), b64);
+	n = snprintf(line, size, EMDASH " %s %s\n", s->pub.name, b64);
+	rc = n < 0 || (size_t)n >= size ? -ENOBUFS : n;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(msg);
+	return rc;
 }

@@ -258,11 +258,8 @@ int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **r
 		return vault__err_from_mdb(rc);
 	}
 	rc = vault_checkpoint_parse(d.mv_data, d.mv_size, NULL, &cp);
-	if (rc == 0 && ret_note) {
-		*ret_note = strndup(d.mv_data, d.mv_size);
-		if (!*ret_note)
-			rc = -ENOMEM;
-	}
+	if (rc == 0 && ret_note)
+		rc = vault__note_with_cosigs(r, cp.size, &d, ret_note);
 	mdb_cursor_close(cur);
 	if (rc == 0 && ret_cp)
 		*ret_cp = cp;

@@ -112,14 +112,21 @@ int vault_merkle_verify_consistency(uint64_t size1, uint64_t size2,
 
 /* ------------------------------------------------------------------ keys and notes (pure) */
 
-/* An Ed25519 note verifier key (C2SP signed-note): name, 4-byte key id, 32-byte public key. */
+/* Signature types of C2SP signed-note verifier keys (the byte before the public key). */
+#define VAULT_KEY_ED25519        0x01 /* a log's checkpoint key (plain Ed25519 note signature) */
+#define VAULT_KEY_COSIGNATURE_V1 0x04 /* a witness's key (C2SP tlog-cosignature/v1, Ed25519) */
+
+/* An Ed25519 note verifier key (C2SP signed-note): name, 4-byte key id, 32-byte public key and
+ * its signature type. type 0 (a zero-initialised key) means VAULT_KEY_ED25519. */
 struct vault_pubkey {
 	char name[VAULT_ORIGIN_MAX + 1];
 	uint8_t id[4];
 	uint8_t key[32];
+	uint8_t type;
 };
 
-/* Parses a verifier key: either the C2SP/sumdb form "NAME+HEXID+BASE64(0x01||key)" (one line,
+/* Parses a verifier key: either the C2SP/sumdb form "NAME+HEXID+BASE64(TYPE||key)" (one line,
+ * TYPE VAULT_KEY_ED25519 or VAULT_KEY_COSIGNATURE_V1, kept in ret->type;
  * trailing whitespace allowed) or a PEM "PUBLIC KEY" block holding an Ed25519 key, in which
  * case name is set from default_name (may be NULL: name "" and any note name matches).
  * Returns 0; -EBADMSG when the text is neither form, the algorithm byte is not Ed25519 or the
@@ -181,6 +188,61 @@ void vault_proof_bundle_deinit(struct vault_proof_bundle *b);
  * or -EBADMSG (leaf or proof invalid). */
 int vault_proof_bundle_verify(const struct vault_proof_bundle *b, const struct vault_pubkey *key,
                               struct vault_checkpoint *ret_cp, struct vault_leaf *ret_leaf);
+
+/* ------------------------------------------------------------------ cosignatures (pure) */
+
+/* Longest note signature line this library writes or stores: the em dash, a space, a name of
+ * up to VAULT_ORIGIN_MAX bytes, a space, base64 of key id || timestamp || signature, '\n'. */
+#define VAULT_SIGLINE_MAX (VAULT_ORIGIN_MAX + 112)
+/* Cosignature timestamps more than this many seconds ahead of the verifier's clock are
+ * refused (c2sp.org/tlog-cosignature lets verifiers reject timestamps in the future). */
+#define VAULT_COSIG_MAX_SKEW 600
+
+/* Splits a signed note: *ret_body_len is the length of its text up to and including the
+ * newline before the blank line; the signature lines follow the blank line. Returns 0, or
+ * -EBADMSG when the note is malformed (c2sp.org/signed-note: UTF-8 without control characters
+ * but '\n', ends in '\n', a blank line followed by at least one signature line, at most
+ * VAULT_NOTE_MAX bytes). */
+int vault_note_split(const char *note, size_t len, size_t *ret_body_len);
+
+/* What vault_cosignatures_verify found for one witness key. */
+struct vault_cosig_check {
+	bool valid;         /* a cosignature line by the key verifies over the note's body */
+	uint64_t timestamp; /* its timestamp (POSIX seconds), when valid */
+	size_t line_off;    /* the line "\u2014 NAME BASE64\n" in the note, when valid */
+	size_t line_len;
+};
+
+/* Checks the C2SP tlog-cosignature/v1 lines of a signed checkpoint note against witness keys
+ * (each of type VAULT_KEY_COSIGNATURE_V1; other keys never count). A key counts once however
+ * many lines it has; lines by unknown keys are ignored. With now (POSIX seconds) nonzero, a
+ * cosignature timestamped more than VAULT_COSIG_MAX_SKEW seconds after now is invalid.
+ * ret (n elements, may be NULL) receives what was found for each key.
+ * Returns the number of keys with a valid cosignature; -EBADMSG for a malformed note or
+ * checkpoint body; -EINVAL for a NULL argument with n > 0. */
+int vault_cosignatures_verify(const char *note, size_t len, const struct vault_pubkey *keys,
+                              size_t n, uint64_t now, struct vault_cosig_check *ret);
+
+/* An Ed25519 private key with its verifier key, for witnesses (and any other note signer). */
+struct vault_signer;
+
+/* Loads the PEM PKCS#8 Ed25519 key at path, creating it (mode 0600, fsynced) when it is
+ * missing and create is set. name and type (VAULT_KEY_ED25519 or VAULT_KEY_COSIGNATURE_V1)
+ * make its verifier key. Returns 0 and *ret (free with vault_signer_free); -ENOENT (missing,
+ * create not set); -EPERM (the file is group- or world-accessible); -EBADMSG (not an Ed25519
+ * PEM key); -EINVAL (bad name or type); errors of open(2). */
+int vault_signer_load(const char *path, bool create, const char *name, uint8_t type,
+                      struct vault_signer **ret);
+void vault_signer_free(struct vault_signer *s); /* takes NULL */
+/* The verifier key (owned by s). */
+const struct vault_pubkey *vault_signer_pubkey(const struct vault_signer *s);
+/* Cosigns a checkpoint body (its text without signature lines, as vault_note_split finds it)
+ * as c2sp.org/tlog-cosignature/v1 at timestamp, writing the signature line
+ * "\u2014 NAME BASE64(keyid || be64 timestamp || signature)\n" into line (NUL-terminated).
+ * The signer must be of type VAULT_KEY_COSIGNATURE_V1. Returns the line's length; -ENOBUFS;
+ * -EINVAL (wrong key type, timestamp >= 2^63); -EIO. Any thread (s is not modified). */
+int vault_signer_cosign(const struct vault_signer *s, const char *body, size_t body_len,
+                        uint64_t timestamp, char *line, size_t size);
 
 /* ------------------------------------------------------------------ opening */
 
@@ -317,6 +379,23 @@ int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_
  * checkpoint, that checkpoint is returned and nothing is written. */
 int vault_checkpoint_sign(struct vault *v, char **ret_note);
 
+/* Stores a witness's cosignature of the stored checkpoint of tree size `size`, beside that
+ * checkpoint (never as a log entry: FORMAT.md §5). line is the note signature line the witness
+ * returned; it is checked against the checkpoint with key (type VAULT_KEY_COSIGNATURE_V1)
+ * before it is kept. A newer cosignature by the same key replaces the older one. Committed with
+ * an fsync. May be called from any thread, beside the writer (LMDB serialises the two write
+ * transactions).
+ * Returns 0; -ENOENT (no checkpoint of that size); -EKEYREJECTED (the line is not a valid
+ * cosignature by key of that checkpoint); -EINVAL (bad key type, line over
+ * VAULT_SIGLINE_MAX); -ENOSPC; -EROFS. */
+int vault_cosignature_add(struct vault *v, uint64_t size, const struct vault_pubkey *key,
+                          const char *line, size_t len);
+
+/* Records the witness quorum the writer works to (evidentd's witness_quorum): a checkpoint with
+ * that many stored cosignatures is witnessed (vault_checkpoint_witnessed). 0: no witnesses.
+ * Returns 0; -ENOSPC; -EROFS. Writer thread. */
+int vault_witness_quorum_set(struct vault *v, unsigned quorum);
+
 /* The writer's tree size: entries appended so far (call from the writing thread). For a
  * reader's view use vault_reader_size. */
 uint64_t vault_size(const struct vault *v);
@@ -414,13 +493,29 @@ int vault_prove_consistency(struct vault_reader *r, uint64_t size1, uint64_t siz
                             uint8_t (*ret_proof)[VAULT_HASH_LEN]);
 
 /* The latest stored signed checkpoint (malloc'd NUL-terminated note, caller frees) and its
- * parsed body. The signature is not checked here (vault_checkpoint_parse with a key does).
+ * parsed body. The note carries the log's signature followed by every stored cosignature of
+ * it (a C2SP signed note with several signatures). The signature is not checked here
+ * (vault_checkpoint_parse with a key does).
  * Returns 0; -ENOENT when none was signed yet. Either out-param may be NULL. */
 int vault_checkpoint_latest(struct vault_reader *r, char **ret_note,
                             struct vault_checkpoint *ret_cp);
 /* The stored checkpoint with the largest size <= max_size. Returns 0 or -ENOENT. */
 int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **ret_note,
                              struct vault_checkpoint *ret_cp);
+/* The stored checkpoint of exactly tree size `size`, with its cosignatures. Returns 0 or
+ * -ENOENT. */
+int vault_checkpoint_get(struct vault_reader *r, uint64_t size, char **ret_note,
+                         struct vault_checkpoint *ret_cp);
+/* Number of cosignatures stored for the checkpoint of tree size `size` (0 when none). */
+int vault_cosignature_count(struct vault_reader *r, uint64_t size, unsigned *ret_count);
+/* The witness quorum recorded by the writer (vault_witness_quorum_set; 0 when never set). */
+int vault_witness_quorum(struct vault_reader *r, unsigned *ret_quorum);
+/* The newest checkpoint of size > covers (so that it covers entry `covers`) holding at least
+ * quorum stored cosignatures (quorum 0: the newest signed one). Returns 0 with the note
+ * (cosignatures included, caller frees) and body; -ENOENT when none. Either out-param may be
+ * NULL. */
+int vault_checkpoint_witnessed(struct vault_reader *r, uint64_t covers, unsigned quorum,
+                               char **ret_note, struct vault_checkpoint *ret_cp);
 
 /* Blob access. Returns 0 and *ret_size; -ENOENT. */
 int vault_blob_stat(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LEN], uint64_t *ret_size);
