@@ -210,6 +210,163 @@ START_TEST(vault_checkpoint_sign_interoperates_with_openssl)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ cosignatures */
+
+/* A witness signer whose key file is DIR/FILE.key. */
+static struct vault_signer *make_witness(const char *name, const char *file)
+{
+	char path[600];
+	struct vault_signer *w;
+
+	snprintf(path, sizeof(path), "%s/%s.key", dir, file);
+	ck_assert_int_eq(vault_signer_load(path, true, name, VAULT_KEY_COSIGNATURE_V1, &w), 0);
+	return w;
+}
+
+/* note || line, NUL-terminated (caller frees) */
+static char *cosigned(const char *n, const char *line)
+{
+	char *out = malloc(strlen(n) + strlen(line) + 1);
+	strcpy(out, n);
+	strcat(out, line);
+	return out;
+}
+
+START_TEST(vault_cosignature_round_trips)
+{
+	struct vault_signer *w1 = make_witness("witness.example/w1", "w1");
+	struct vault_signer *w2 = make_witness("witness.example/w2", "w2");
+	struct vault_pubkey keys[2] = {*vault_signer_pubkey(w1), *vault_signer_pubkey(w2)};
+	struct vault_cosig_check chk[2];
+	struct vault_pubkey parsed;
+	char line[VAULT_SIGLINE_MAX + 1], vkey[512], *both, *all;
+	size_t body_len;
+	int n;
+
+	ck_assert_int_eq(vault_note_split(note, strlen(note), &body_len), 0);
+	n = vault_signer_cosign(w1, note, body_len, 1700000000, line, sizeof(line));
+	ck_assert_int_gt(n, 0);
+	ck_assert(strncmp(line, "\xe2\x80\x94 witness.example/w1 ", 23) == 0);
+	ck_assert_int_eq(line[n - 1], '\n');
+	both = cosigned(note, line);
+	/* the log's own signature still verifies, and the cosignature counts for w1 only */
+	struct vault_checkpoint cp;
+	ck_assert_int_eq(vault_checkpoint_parse(both, strlen(both), &info.key, &cp), 0);
+	ck_assert_int_eq(vault_cosignatures_verify(both, strlen(both), keys, 2, 0, chk), 1);
+	ck_assert(chk[0].valid && !chk[1].valid);
+	ck_assert_uint_eq(chk[0].timestamp, 1700000000);
+	ck_assert_uint_eq(chk[0].line_off, strlen(note));
+	ck_assert_uint_eq(chk[0].line_len, (size_t)n);
+	/* the verifier key string round-trips with its type */
+	ck_assert_int_gt(vault_pubkey_format(&keys[0], vkey, sizeof(vkey)), 0);
+	ck_assert_int_eq(vault_pubkey_parse(vkey, strlen(vkey), NULL, &parsed), 0);
+	ck_assert_uint_eq(parsed.type, VAULT_KEY_COSIGNATURE_V1);
+	ck_assert_mem_eq(parsed.id, keys[0].id, 4);
+	/* a witness key never stands for the log, nor the log key for a witness */
+	ck_assert_int_eq(vault_checkpoint_parse(both, strlen(both), &parsed, &cp), -EINVAL);
+	ck_assert_int_eq(vault_cosignatures_verify(both, strlen(both), &info.key, 1, 0, NULL), 0);
+	/* both witnesses; a repeated line counts once */
+	ck_assert_int_gt(vault_signer_cosign(w2, note, body_len, 1700000001, line, sizeof(line)),
+	                 0);
+	all = malloc(strlen(both) * 2 + strlen(line) + 1);
+	strcpy(all, both);
+	strcat(all, line);
+	strcat(all, both + strlen(note));
+	ck_assert_int_eq(vault_cosignatures_verify(all, strlen(all), keys, 2, 0, chk), 2);
+	/* a timestamp far in the future does not count; one within the skew does */
+	ck_assert_int_eq(
+	    vault_cosignatures_verify(all, strlen(all), keys, 2, 1700000001 - 700, chk), 0);
+	ck_assert_int_eq(
+	    vault_cosignatures_verify(all, strlen(all), keys, 2, 1700000000 - 500, chk), 2);
+	free(all);
+	free(both);
+	vault_signer_free(w1);
+	vault_signer_free(w2);
+}
+END_TEST
+
+START_TEST(vault_cosignature_rejects_forgeries)
+{
+	struct vault_signer *w = make_witness("witness.example/w1", "w1");
+	struct vault_pubkey key = *vault_signer_pubkey(w);
+	char line[VAULT_SIGLINE_MAX + 1], *bad;
+	size_t body_len;
+	int n;
+
+	ck_assert_int_eq(vault_note_split(note, strlen(note), &body_len), 0);
+	n = vault_signer_cosign(w, note, body_len, 1700000000, line, sizeof(line));
+	ck_assert_int_gt(n, 0);
+	/* over another body: the tree size changed */
+	bad = cosigned(note, line);
+	bad[strlen("example.com/evidence\n")] = '3'; /* "21" -> "31" */
+	ck_assert_int_eq(vault_cosignatures_verify(bad, strlen(bad), &key, 1, 0, NULL), 0);
+	free(bad);
+	/* a flipped signature bit */
+	bad = cosigned(note, line);
+	char *b64 = strrchr(bad, ' ') + 1;
+	b64[40] = b64[40] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(vault_cosignatures_verify(bad, strlen(bad), &key, 1, 0, NULL), 0);
+	free(bad);
+	/* timestamps beyond 2^63 - 1, short buffers, a log's key that would cosign */
+	ck_assert_int_eq(
+	    vault_signer_cosign(w, note, body_len, (uint64_t)INT64_MAX + 1, line, sizeof(line)),
+	    -EINVAL);
+	ck_assert_int_eq(vault_signer_cosign(w, note, body_len, 1, line, 20), -ENOBUFS);
+	struct vault_signer *logkey;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/signing.key", dir);
+	ck_assert_int_eq(
+	    vault_signer_load(path, false, "example.com/evidence", VAULT_KEY_ED25519, &logkey), 0);
+	ck_assert_mem_eq(vault_signer_pubkey(logkey)->key, info.key.key, 32);
+	ck_assert_int_eq(vault_signer_cosign(logkey, note, body_len, 1, line, sizeof(line)),
+	                 -EINVAL);
+	vault_signer_free(logkey);
+	/* malformed notes */
+	ck_assert_int_eq(vault_cosignatures_verify("x\n", 2, &key, 1, 0, NULL), -EBADMSG);
+	ck_assert_int_eq(vault_cosignatures_verify(note, strlen(note), NULL, 1, 0, NULL), -EINVAL);
+	vault_signer_free(w);
+}
+END_TEST
+
+/* An independent Ed25519 implementation (OpenSSL's command-line tool) checks a cosignature
+ * over the message tlog-cosignature/v1 defines. */
+START_TEST(vault_cosignature_interoperates_with_openssl)
+{
+	struct vault_signer *w = make_witness("witness.example/w1", "w1");
+	char line[VAULT_SIGLINE_MAX + 1], path[600], cmd[3000];
+	size_t body_len;
+	FILE *f;
+
+	if (system("command -v openssl >/dev/null 2>&1") != 0) {
+		vault_signer_free(w);
+		return;
+	}
+	ck_assert_int_eq(vault_note_split(note, strlen(note), &body_len), 0);
+	ck_assert_int_gt(vault_signer_cosign(w, note, body_len, 1679315147, line, sizeof(line)), 0);
+	snprintf(path, sizeof(path), "%s/cosig.b64", dir);
+	f = fopen(path, "w");
+	fprintf(f, "%.*s\n", (int)strcspn(strrchr(line, ' ') + 1, "\n"), strrchr(line, ' ') + 1);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/msg.txt", dir);
+	f = fopen(path, "w");
+	fprintf(f, "cosignature/v1\ntime 1679315147\n%.*s", (int)body_len, note);
+	fclose(f);
+	/* key id (4) || timestamp (8, big-endian) || signature (64) */
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd '%s' && openssl base64 -d -in cosig.b64 -out cosig.raw && "
+	    "test $(stat -c %%s cosig.raw) = 76 && tail -c 64 cosig.raw > cosig.sig && "
+	    "test $(head -c 12 cosig.raw | tail -c 8 | od -An -tx1 | tr -d ' \n') = "
+	    "00000000641850cb && "
+	    "openssl pkey -in w1.key -pubout -out w.pem && "
+	    "openssl pkeyutl -verify -pubin -inkey w.pem -rawin -in msg.txt -sigfile cosig.sig "
+	    ">/dev/null",
+	    dir);
+	ck_assert_int_eq(system(cmd), 0);
+	vault_signer_free(w);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ bundles */
 
 static void make_bundle(uint64_t seq, struct vault_proof_bundle *b)
@@ -308,6 +465,12 @@ static Suite *note_suite(void)
 	tc = tcase_create("vault_checkpoint_sign");
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, vault_checkpoint_sign_interoperates_with_openssl);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_cosignature");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vault_cosignature_round_trips);
+	tcase_add_test(tc, vault_cosignature_rejects_forgeries);
+	tcase_add_test(tc, vault_cosignature_interoperates_with_openssl);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_proof_bundle_verify");
 	tcase_add_unchecked_fixture(tc, setup, teardown);

@@ -837,6 +837,140 @@ START_TEST(vault_checkpoint_sign_refuses_forked_history)
 }
 END_TEST
 
+/* Cosignatures are stored beside their checkpoint, checked before they are kept, and the
+ * witnessed checkpoint is the newest one with the quorum. */
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void cosign_stored(struct vault *v, struct vault_signer *w, uint64_t size, uint64_t ts,
+                          int want)
+{
+	struct vault_reader *r;
+	char *note, line[VAULT_SIGLINE_MAX + 1];
+	size_t body_len;
+	int n;
+
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_checkpoint_get(r, size, &note, NULL), 0);
+	vault_reader_end(r);
+	ck_assert_int_eq(vault_note_split(note, strlen(note), &body_len), 0);
+	n = vault_signer_cosign(w, note, body_len, ts, line, sizeof(line));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(vault_cosignature_add(v, size, vault_signer_pubkey(w), line, (size_t)n),
+	                 want);
+	free(note);
+}
+
+START_TEST(vault_cosignature_add_stores_beside_checkpoint)
+{
+	char *dir = test_tmpdir("cosig"), path[600], line[VAULT_SIGLINE_MAX + 1];
+	struct vault *v = open_w(dir);
+	struct vault_signer *w[3];
+	struct vault_pubkey keys[3];
+	struct vault_reader *r;
+	struct vault_checkpoint cp;
+	unsigned count, quorum;
+	char *note;
+	size_t body_len;
+	int n;
+
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+		snprintf(path, sizeof(path), "%s/w%d.key", dir, i);
+		snprintf(name, sizeof(name), "witness.test/w%d", i);
+		ck_assert_int_eq(
+		    vault_signer_load(path, true, name, VAULT_KEY_COSIGNATURE_V1, &w[i]), 0);
+		keys[i] = *vault_signer_pubkey(w[i]);
+	}
+	append_n(v, 10, 1);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	append_n(v, 10, 2);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	ck_assert_int_eq(vault_witness_quorum_set(v, 2), 0);
+
+	/* no checkpoint of size 15; a line over another checkpoint; a log key */
+	cosign_stored(v, w[0], 10, 1700000000, 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_checkpoint_get(r, 20, &note, NULL), 0);
+	vault_reader_end(r);
+	ck_assert_int_eq(vault_note_split(note, strlen(note), &body_len), 0);
+	n = vault_signer_cosign(w[1], note, body_len, 1700000001, line, sizeof(line));
+	ck_assert_int_eq(vault_cosignature_add(v, 15, &keys[1], line, (size_t)n), -ENOENT);
+	ck_assert_int_eq(vault_cosignature_add(v, 10, &keys[1], line, (size_t)n), -EKEYREJECTED);
+	ck_assert_int_eq(vault_cosignature_add(v, 20, &keys[0], line, (size_t)n), -EKEYREJECTED);
+	struct vault_info info;
+	ck_assert_int_eq(vault_info(v, &info), 0);
+	ck_assert_int_eq(vault_cosignature_add(v, 20, &info.key, line, (size_t)n), -EINVAL);
+	ck_assert_int_eq(vault_cosignature_add(v, 20, &keys[1], line, (size_t)n - 1), -EINVAL);
+	ck_assert_int_eq(vault_cosignature_add(v, 20, &keys[1], line, (size_t)n), 0);
+	free(note);
+
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_witness_quorum(r, &quorum), 0);
+	ck_assert_uint_eq(quorum, 2);
+	ck_assert_int_eq(vault_cosignature_count(r, 10, &count), 0);
+	ck_assert_uint_eq(count, 1);
+	ck_assert_int_eq(vault_cosignature_count(r, 20, &count), 0);
+	ck_assert_uint_eq(count, 1);
+	/* no checkpoint has two yet */
+	ck_assert_int_eq(vault_checkpoint_witnessed(r, 0, 2, &note, &cp), -ENOENT);
+	ck_assert_int_eq(vault_checkpoint_witnessed(r, 0, 1, NULL, &cp), 0);
+	ck_assert_uint_eq(cp.size, 20);
+	ck_assert_int_eq(vault_checkpoint_witnessed(r, 0, 0, NULL, &cp), 0);
+	ck_assert_uint_eq(cp.size, 20);
+	vault_reader_end(r);
+
+	/* a second witness on 10, and the same witness again (a newer line replaces it) */
+	cosign_stored(v, w[2], 10, 1700000002, 0);
+	cosign_stored(v, w[0], 10, 1700000003, 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_cosignature_count(r, 10, &count), 0);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_int_eq(vault_checkpoint_witnessed(r, 0, 2, &note, &cp), 0);
+	ck_assert_uint_eq(cp.size, 10);
+	/* the note carries the log's signature and both cosignatures, and nothing else */
+	struct vault_cosig_check chk[3];
+	ck_assert_int_eq(vault_checkpoint_parse(note, strlen(note), &info.key, &cp), 0);
+	ck_assert_int_eq(vault_cosignatures_verify(note, strlen(note), keys, 3, 0, chk), 2);
+	ck_assert(chk[0].valid && !chk[1].valid && chk[2].valid);
+	ck_assert_uint_eq(chk[0].timestamp, 1700000003);
+	ck_assert_int_eq(count_lines(note), 3 + 1 + 3);
+	free(note);
+	/* entry 10 is not covered by checkpoint 10: none witnessed covers it */
+	ck_assert_int_eq(vault_checkpoint_witnessed(r, 10, 2, NULL, &cp), -ENOENT);
+	ck_assert_int_eq(vault_checkpoint_witnessed(r, 9, 2, NULL, &cp), 0);
+	/* the latest checkpoint carries its one cosignature */
+	ck_assert_int_eq(vault_checkpoint_latest(r, &note, &cp), 0);
+	ck_assert_uint_eq(cp.size, 20);
+	ck_assert_int_eq(vault_cosignatures_verify(note, strlen(note), keys, 3, 0, chk), 1);
+	ck_assert(chk[1].valid);
+	free(note);
+	vault_reader_end(r);
+	vault_close(v);
+
+	/* a reader sees them too, and the vault still verifies */
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_cosignature_count(r, 10, &count), 0);
+	ck_assert_uint_eq(count, 2);
+	vault_reader_end(r);
+	struct vault_verify_report rep;
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_OK);
+	ck_assert_int_eq(vault_cosignature_add(v, 10, &keys[0], line, (size_t)n), -EROFS);
+	vault_close(v);
+	for (int i = 0; i < 3; i++)
+		vault_signer_free(w[i]);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ blobs */
 
 START_TEST(vault_blob_finish_stores_by_hash)
@@ -1346,6 +1480,7 @@ static Suite *vault_suite(void)
 	tc = tcase_create("vault_checkpoint_sign");
 	tcase_add_test(tc, vault_checkpoint_sign_signs_and_refuses_rollback);
 	tcase_add_test(tc, vault_checkpoint_sign_refuses_forked_history);
+	tcase_add_test(tc, vault_cosignature_add_stores_beside_checkpoint);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_blob_finish");
 	tcase_add_test(tc, vault_blob_finish_stores_by_hash);
