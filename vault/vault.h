@@ -630,3 +630,82 @@ struct vault_prune_info {
 };
 /* Decodes a prune entry's payload. Returns 0 or -EBADMSG. */
 int vault_prune_decode(const uint8_t *buf, size_t len, struct vault_prune_info *ret);
+
+/* ------------------------------------------------------------------ tiles (C2SP tlog-tiles) */
+
+/* The log as static files a web server can serve: c2sp.org/tlog-tiles with tiles of height 8
+ * (FORMAT.md §9). Paths are relative to the export folder. */
+#define VAULT_TILE_HEIGHT   8
+#define VAULT_TILE_WIDTH    256  /* hashes in a full tile, entries in a full bundle */
+#define VAULT_TILE_ENTRIES  (-1) /* the level argument that names entry bundles */
+#define VAULT_TILE_PATH_MAX 64   /* longest path vault_tile_path writes, NUL included */
+
+/* Writes the path of a tile into buf: "tile/<L>/<N>" for a hash tile of level L (0..63),
+ * "tile/entries/<N>" for level VAULT_TILE_ENTRIES; N in 3-digit groups, all but the last
+ * prefixed with 'x' (1234067: "x001/x234/067"); a partial tile (width 1..255) ends in
+ * ".p/<width>", a full one (width VAULT_TILE_WIDTH) has no suffix. Returns the length;
+ * -EINVAL for a level or width out of range; -ENOBUFS when buf is too small. Pure. */
+int vault_tile_path(int level, uint64_t index, unsigned width, char *buf, size_t size);
+
+enum vault_tiles_flags {
+	/* Read back every full tile and bundle the checkpoint needs and rewrite those missing or
+	 * different, instead of trusting those the folder's previous checkpoint covers (repairs
+	 * a folder whose files were deleted or damaged; costs a read of the whole log). */
+	VAULT_TILES_RECHECK = 1 << 0,
+};
+
+struct vault_tiles_stats {
+	uint64_t size;      /* tree size exported: the checkpoint's */
+	uint64_t prev_size; /* tree size of the folder's checkpoint before the export; 0: none */
+	/* Tiles, bundles and the checkpoint written by this call (files_written) or already in
+	 * the folder with the right bytes (files_unchanged). Together they are every file the
+	 * checkpoint needs; full tiles and bundles the previous checkpoint covers count as
+	 * unchanged without being read (unless VAULT_TILES_RECHECK). */
+	uint64_t files_written;
+	uint64_t files_unchanged;
+	uint64_t entries_written; /* entries written into bundles, full and partial */
+	uint64_t bytes_written;
+	/* Partial tiles and bundles deleted because their full tile now exists (tlog-tiles allows
+	 * it); those of the right edge's tile stay while it is partial. */
+	uint64_t partials_removed;
+};
+
+/* Exports the log up to a signed checkpoint as C2SP tlog-tiles into folder dir (created when
+ * missing; its parent must exist): hash tiles tile/<L>/<N>[.p/<W>] (level 0: the entries' leaf
+ * hashes; level L: hashes of the complete 256^L-entry subtrees), entry bundles
+ * tile/entries/<N>[.p/<W>] (each entry the 91-byte leaf encoding prefixed by its big-endian
+ * uint16 length, so that SHA-256(0x00 || entry) is its level-0 hash) and, last, dir/checkpoint
+ * holding note[0..note_len) verbatim.
+ * note is a signed tlog-checkpoint (the signature is not checked here: pass one the vault's key
+ * vouches for), possibly with cosignature lines; its size must be <= vault_reader_size(r) and
+ * vault_root(r, size) must equal its root.
+ * Crash safety: every file is written to a temporary name beside it, fsynced and renamed, and
+ * the folders are fsynced before the checkpoint is replaced the same way, so a reader (or a
+ * crash) never sees a checkpoint whose tiles are missing or a half-written tile.
+ * Incremental: the full tiles and bundles dir's existing checkpoint covers are trusted and not
+ * looked at (see VAULT_TILES_RECHECK); newer ones already present are read and kept when their
+ * bytes are right; a checkpoint equal to the existing one is not rewritten. Partial tiles are
+ * written for the checkpoint's right edge; those of earlier checkpoints are kept until their
+ * tile is full, then deleted (after the new checkpoint is in place).
+ * Checks: every leaf exported is hashed again and compared with its stored hash and seq, every
+ * new full tile is hashed and compared with the stored node above it, and the root recomputed
+ * from the right edge's partial tiles must be the checkpoint's before the checkpoint is
+ * written: a vault whose caches are damaged is never published.
+ * The folder's existing checkpoint must be of the same origin, and the vault must produce its
+ * root: an export never overwrites another log, a fork, or a newer checkpoint.
+ * One export per folder at a time: dir is locked (flock) for the call. r's snapshot is held for
+ * the whole call. Safe from any thread with its own reader, beside the vault's writer.
+ * flags: enum vault_tiles_flags. *ret (may be NULL) receives what was done.
+ * Returns 0; -EBADMSG when note is not a checkpoint, dir/checkpoint is not one, or a leaf or
+ * stored node of the vault is missing or malformed; -ERANGE when the checkpoint's size exceeds
+ * the snapshot; -EUCLEAN when the vault does not produce the checkpoint's root or contradicts
+ * itself (a leaf not at its seq, a stored hash that is not its leaf's or subtree's), or when
+ * dir's checkpoint is of this origin but the vault does not produce its root (a fork);
+ * -EEXIST when dir's checkpoint has another origin (another log); -EALREADY when dir's
+ * checkpoint is of this origin and larger than note's (an export never goes back; nothing
+ * written); -EBUSY when another export holds dir; -EINVAL for bad flags or when dir is the
+ * vault's own folder; errors of mkdir(2), open(2), write(2), fsync(2) and rename(2) (-EACCES,
+ * -ENOSPC, -EISDIR, ...): files written before the error stay (they are correct tiles) but the
+ * checkpoint is unchanged. */
+int vault_tiles_export(struct vault_reader *r, const char *note, size_t note_len, const char *dir,
+                       unsigned flags, struct vault_tiles_stats *ret);
