@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentctl export: record entries for analysis, as JSON Lines or as CSV with one column per
  * feature (by name), score, context key and label key. CSV needs one feature schema: a first
- * pass over the selected records finds the columns and refuses a mix of schemas. */
+ * pass over the selected records finds the columns and refuses a mix of schemas.
+ * export --tiles DIR: the whole log up to the latest signed checkpoint as C2SP tlog-tiles
+ * (vault_tiles_export), for a static web server or a copy off the host. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -14,6 +16,8 @@ enum {
 	ARG_MODEL,
 	ARG_SINCE,
 	ARG_UNTIL,
+	ARG_TILES,
+	ARG_RECHECK,
 };
 
 enum format {
@@ -26,11 +30,21 @@ static enum format arg_format;
 static struct ctl_model_filter arg_model;
 static uint64_t arg_since, arg_until = UINT64_MAX;
 static const char *arg_output;
+static const char *arg_tiles;
+static bool arg_recheck, arg_records; /* arg_records: an option of the record export given */
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
 	(void)c;
+	arg_records |= opt == ARG_FORMAT || opt == ARG_MODEL || opt == ARG_SINCE ||
+	               opt == ARG_UNTIL || opt == 'o';
 	switch (opt) {
+	case ARG_TILES:
+		arg_tiles = arg;
+		return 0;
+	case ARG_RECHECK:
+		arg_recheck = true;
+		return 0;
 	case ARG_FORMAT:
 		if (strcmp(arg, "jsonl") == 0)
 			arg_format = FORMAT_JSONL;
@@ -347,6 +361,142 @@ static int export(struct export *x, struct ctl_vault *cv)
 	return write_all(x, cv);
 }
 
+/* ------------------------------------------------------------------ C2SP tlog-tiles */
+
+/* n with thousands separators ("1,234,567"). Returns buf. */
+static char *grouped(uint64_t n, char buf[32])
+{
+	char digits[24];
+	int len = snprintf(digits, sizeof(digits), "%" PRIu64, n), o = 0;
+
+	for (int i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Why vault_tiles_export refused or failed, in words; returns the exit status. */
+static int tiles_error(const struct ctl_vault *cv, const struct vault_checkpoint *cp, int rc)
+{
+	_cleanup_(freep) char *path = NULL, *text = NULL;
+	struct vault_checkpoint there;
+	size_t len;
+
+	switch (rc) {
+	case -EEXIST:
+		ctl_error("%s: holds the tiles of another log (its checkpoint's origin is not %s); "
+		          "nothing written",
+		          arg_tiles, cp->origin);
+		return CTL_EXIT_PROBLEM;
+	case -EALREADY:
+		ctl_error(
+		    "%s: holds a checkpoint of this log larger than the vault's latest (%" PRIu64
+		    "); an export never goes back: nothing written",
+		    arg_tiles, cp->size);
+		return CTL_EXIT_PROBLEM;
+	case -EUCLEAN:
+		ctl_error(
+		    "%s: its checkpoint has this log's origin but the vault does not produce its "
+		    "root (a fork), or the vault's stored hashes contradict its entries (run "
+		    "evidentctl verify); the checkpoint there is unchanged",
+		    arg_tiles);
+		return CTL_EXIT_PROBLEM;
+	case -EBUSY:
+		ctl_error("%s: another export is writing to it", arg_tiles);
+		return CTL_EXIT_UNREADABLE;
+	case -EINVAL:
+		ctl_error("%s: is the vault's folder: export the tiles to a folder of their own",
+		          arg_tiles);
+		return CTL_EXIT_USAGE;
+	case -EBADMSG:
+		/* the folder's checkpoint, or an entry of the vault */
+		if (asprintf(&path, "%s/checkpoint", arg_tiles) >= 0 &&
+		    ctl_read_file(path, VAULT_NOTE_MAX, &text, &len) == 0 &&
+		    vault_checkpoint_parse(text, len, NULL, &there) < 0) {
+			ctl_error("%s: not a checkpoint note; nothing written", path);
+			return CTL_EXIT_PROBLEM;
+		}
+		return ctl_vault_error(cv, "cannot export the tiles", rc);
+	}
+	ctl_error("%s: cannot write the tiles: %s (the checkpoint there is unchanged)", arg_tiles,
+	          ctl_strerror(rc));
+	return CTL_EXIT_UNREADABLE;
+}
+
+static int tiles_print(const struct ctl *c, const struct vault_checkpoint *cp,
+                       const struct vault_tiles_stats *st)
+{
+	char a[32], b[32];
+
+	if (c->json) {
+		_cleanup_(json_decrefp) json_t *obj = json_object();
+		if (!obj)
+			return CTL_EXIT_UNREADABLE;
+		ctl_json_set(obj, "dir", ctl_json_string(arg_tiles));
+		ctl_json_set(obj, "origin", ctl_json_string(cp->origin));
+		ctl_json_set(obj, "size", ctl_json_u64(st->size));
+		ctl_json_set(obj, "root", ctl_json_hex(cp->root, VAULT_HASH_LEN));
+		ctl_json_set(obj, "prev_size", ctl_json_u64(st->prev_size));
+		ctl_json_set(obj, "files_written", ctl_json_u64(st->files_written));
+		ctl_json_set(obj, "files_unchanged", ctl_json_u64(st->files_unchanged));
+		ctl_json_set(obj, "entries_written", ctl_json_u64(st->entries_written));
+		ctl_json_set(obj, "bytes_written", ctl_json_u64(st->bytes_written));
+		ctl_json_set(obj, "partials_removed", ctl_json_u64(st->partials_removed));
+		return ctl_json_print(stdout, obj, false) == 0 ? 0 : CTL_EXIT_UNREADABLE;
+	}
+	printf("tiles: %s entr%s up to checkpoint %" PRIu64 ", %" PRIu64
+	       " file%s written (%s), %" PRIu64 " unchanged",
+	       grouped(st->size, a), st->size == 1 ? "y" : "ies", st->size, st->files_written,
+	       st->files_written == 1 ? "" : "s", ctl_bytes_format(st->bytes_written, b),
+	       st->files_unchanged);
+	if (st->partials_removed)
+		printf(", %" PRIu64 " superseded partial%s removed", st->partials_removed,
+		       st->partials_removed == 1 ? "" : "s");
+	putchar('\n');
+	return 0;
+}
+
+static int export_tiles(const struct ctl *c, struct ctl_vault *cv)
+{
+	_cleanup_(freep) char *note = NULL;
+	struct vault_checkpoint cp;
+	struct vault_tiles_stats st;
+	uint8_t root[VAULT_HASH_LEN];
+	int rc;
+
+	rc = vault_checkpoint_latest(cv->r, &note, &cp);
+	if (rc == -ENOENT) {
+		ctl_error("%s: the vault has no signed checkpoint yet: nothing to export", cv->dir);
+		return CTL_EXIT_PROBLEM;
+	}
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read the latest checkpoint", rc);
+	/* Publish only what the vault's own key vouches for, and what the vault produces. */
+	if (vault_checkpoint_parse(note, strlen(note), &cv->info.key, &cp) < 0) {
+		ctl_error("%s: the latest checkpoint is not validly signed by the vault's key "
+		          "(run evidentctl verify)",
+		          cv->dir);
+		return CTL_EXIT_PROBLEM;
+	}
+	rc = vault_root(cv->r, cp.size, root);
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot compute the root", rc);
+	if (memcmp(root, cp.root, VAULT_HASH_LEN) != 0) {
+		ctl_error("%s: the vault does not produce the root of its latest checkpoint (run "
+		          "evidentctl verify)",
+		          cv->dir);
+		return CTL_EXIT_PROBLEM;
+	}
+	rc = vault_tiles_export(cv->r, note, strlen(note), arg_tiles,
+	                        arg_recheck ? VAULT_TILES_RECHECK : 0, &st);
+	if (rc < 0)
+		return tiles_error(cv, &cp, rc);
+	return tiles_print(c, &cp, &st);
+}
+
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	struct export x = {0};
@@ -355,6 +505,20 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	if (arg_recheck && !arg_tiles)
+		return ctl_usage_error("export: --recheck goes with --tiles DIR");
+	if (arg_tiles) {
+		if (arg_records)
+			return ctl_usage_error(
+			    "export: --tiles exports the whole signed log: it takes "
+			    "no --format, --model, --since, --until or -o");
+		rc = ctl_vault_open(c, &cv);
+		if (rc)
+			return rc;
+		rc = export_tiles(c, &cv);
+		ctl_vault_close(&cv);
+		return rc;
+	}
 	if (arg_format == FORMAT_NONE && c->json)
 		arg_format = FORMAT_JSONL;
 	if (arg_format == FORMAT_NONE)
@@ -379,14 +543,16 @@ static int run(const struct ctl *c, int argc, char **argv)
 static const struct option options[] = {
     {"format", required_argument, NULL, ARG_FORMAT}, {"model", required_argument, NULL, ARG_MODEL},
     {"since", required_argument, NULL, ARG_SINCE},   {"until", required_argument, NULL, ARG_UNTIL},
-    {"output", required_argument, NULL, 'o'},        CTL_GLOBAL_OPTIONS,
+    {"output", required_argument, NULL, 'o'},        {"tiles", required_argument, NULL, ARG_TILES},
+    {"recheck", no_argument, NULL, ARG_RECHECK},     CTL_GLOBAL_OPTIONS,
 };
 
 const struct ctl_verb ctl_verb_export = {
     .name = "export",
-    .summary = "export records for analysis (JSON Lines or CSV)",
+    .summary = "export records for analysis (JSON Lines or CSV), or the log as C2SP tiles",
     .synopsis = "export --format jsonl|csv [--model ID[@VER]] [--since T] [--until T] "
-                "[-o FILE]",
+                "[-o FILE]\n"
+                "       evidentctl [--vault DIR] [--json] export --tiles DIR [--recheck]",
     .description =
         "Writes the record entries, oldest first.\n"
         "jsonl: one object per record: seq, timestamp (the vault's), model_id,\n"
@@ -402,20 +568,44 @@ const struct ctl_verb ctl_verb_export = {
         "--json alone means --format jsonl.\n"
         "With -o the file is written to a temporary name and renamed when complete; a\n"
         "progress bar is drawn on standard error when it is a terminal.\n"
-        "Times T as in 'evidentctl log --help'.",
+        "Times T as in 'evidentctl log --help'.\n"
+        "\n"
+        "--tiles DIR writes the log up to the latest signed checkpoint as a C2SP\n"
+        "tlog-tiles folder (vault/FORMAT.md §9) that any static web server can serve and\n"
+        "any tlog-tiles client can check: hash tiles tile/L/N[.p/W] (height 8), entry\n"
+        "bundles tile/entries/N[.p/W] (each entry the entry's 91-byte leaf, so it hashes to\n"
+        "its level-0 hash) and DIR/checkpoint, the signed note verbatim, written last.\n"
+        "Each file goes through a temporary name, fsync and rename, so a reader never sees\n"
+        "a checkpoint whose tiles are missing. Run it again to follow the log: full tiles\n"
+        "the folder's checkpoint covers are kept as they are, only the new ones and the\n"
+        "right edge's partial tiles are written, and the partial tiles of a tile that is\n"
+        "now full are deleted. DIR (created if missing) is refused when its checkpoint is\n"
+        "of another log, larger than the vault's, or one the vault does not produce (a\n"
+        "fork): an export never rewrites or rolls back a published log. The vault is only\n"
+        "read. Prints one line: entries, files written and unchanged; with --json: dir,\n"
+        "origin, size, root, prev_size, files_written, files_unchanged, entries_written,\n"
+        "bytes_written, partials_removed.",
     .options = "--format jsonl|csv\n"
-               "    Output format (required).\n"
+               "    Output format (required, unless --tiles).\n"
                "--model ID[@VER]\n"
                "    Only records of this model (any version without @VER).\n"
                "--since T, --until T\n"
                "    Only records appended at or after / at or before time T.\n"
                "-o, --output FILE\n"
-               "    Write to FILE (atomically) instead of standard output.",
+               "    Write to FILE (atomically) instead of standard output.\n"
+               "--tiles DIR\n"
+               "    Export the signed log as C2SP tlog-tiles into DIR instead.\n"
+               "--recheck\n"
+               "    With --tiles: read back every full tile the folder's checkpoint covers and\n"
+               "    rewrite those missing or different (repairs a damaged folder).",
     .exit_status = "0  success\n"
+                   "1  --tiles: the vault has no checkpoint validly signed by its key, or DIR\n"
+                   "   holds another log, a fork or a larger checkpoint (nothing written)\n"
                    "2  usage error, or csv asked for records of several feature schemas\n"
-                   "3  the vault could not be read or the output file not written",
+                   "3  the vault could not be read or the output file (or a tile) not written",
     .examples = "evidentctl export --format jsonl --since -1d > day.jsonl\n"
-                "evidentctl export --format csv --model credit-risk@1.0.0 -o records.csv",
+                "evidentctl export --format csv --model credit-risk@1.0.0 -o records.csv\n"
+                "evidentctl export --tiles /srv/www/log",
     .short_options = "o:",
     .long_options = options,
     .option = option,
