@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vault.h"
+
 struct tenv {
 	MDB_env *env;
 	MDB_txn *txn;
@@ -382,10 +384,16 @@ static void sha(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, co
 	EVP_MD_CTX_free(ctx);
 }
 
+/* Deletes the checkpoints, the witnesses' cosignatures of them (when the vault has a cosigs
+ * database) and DIR/checkpoint. */
 static int drop_checkpoints(struct tenv *t, const char *dir)
 {
 	char path[4096];
+	MDB_dbi cosigs;
 	int rc = mdb_drop(t->txn, t_db(t, "checkpoints"), 0) ? -EIO : 0;
+	if (rc == 0 && mdb_dbi_open(t->txn, "cosigs", 0, &cosigs) == 0 &&
+	    mdb_drop(t->txn, cosigs, 0))
+		rc = -EIO;
 	snprintf(path, sizeof(path), "%s/checkpoint", dir);
 	if (rc == 0 && unlink(path) < 0 && errno != ENOENT)
 		rc = -errno;
@@ -523,4 +531,20 @@ int tamper_dedup_del(const char *dir, const char *client, const char *request)
 		return rc;
 	MDB_val k = {kl, key};
 	return t_close(&t, mdb_del(t.txn, t_db(&t, "dedup"), &k, NULL) ? -ENOENT : 0);
+}
+
+int tamper_rewrite_resign(const char *dir, uint64_t seq)
+{
+	struct vault *v;
+	int rc = tamper_rewrite(dir, seq);
+
+	if (rc)
+		return rc;
+	/* With the key, the vault's own code signs the forged tree as it would the real one. */
+	rc = vault_open(dir, VAULT_OPEN_WRITE, NULL, &v);
+	if (rc < 0)
+		return rc;
+	rc = vault_checkpoint_sign(v, NULL);
+	vault_close(v);
+	return rc;
 }

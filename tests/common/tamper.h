@@ -31,6 +31,11 @@ int tamper_uncheckpoint(const char *dir);
  * every later leaf, chain link and Merkle node, and deletes the checkpoints that would betray it.
  */
 int tamper_rewrite(const char *dir, uint64_t seq);
+/* The attacker with the key (root reads DIR/signing.key): tamper_rewrite, which also deletes
+ * the witnesses' cosignatures of the old checkpoints, then a checkpoint of the forged tree at
+ * the same size signed with the vault's own key (vault_checkpoint_sign), so that the vault
+ * verifies by itself. Only a checkpoint kept elsewhere, or a witness, shows the fork. */
+int tamper_rewrite_resign(const char *dir, uint64_t seq);
 /* Adds (or points elsewhere) the dedup key client ‖ 0 ‖ request -> seq. */
 int tamper_dedup_put(const char *dir, const char *client, const char *request, uint64_t seq);
 /* Removes a dedup key (-ENOENT when absent). */

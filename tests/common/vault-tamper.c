@@ -3,7 +3,8 @@
  *   vault-tamper DIR payload SEQ [OFFSET] | leaf SEQ OFFSET | forge SEQ | delete SEQ |
  *                    unpayload SEQ | swap SEQ | move SEQ TO | truncate N | node LEVEL INDEX |
  *                    blob OFFSET |
- *                    uncheckpoint - | rewrite SEQ | dedup-put CLIENT REQUEST SEQ |
+ *                    uncheckpoint - | rewrite SEQ | resign SEQ |
+ *                    dedup-put CLIENT REQUEST SEQ |
  *                    dedup-del CLIENT REQUEST */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
 		rc = tamper_uncheckpoint(dir);
 	else if (!strcmp(act, "rewrite"))
 		rc = tamper_rewrite(dir, a);
+	else if (!strcmp(act, "resign"))
+		rc = tamper_rewrite_resign(dir, a);
 	else if (!strcmp(act, "dedup-put") && argc > 5)
 		rc = tamper_dedup_put(dir, argv[3], argv[4], strtoull(argv[5], NULL, 0));
 	else if (!strcmp(act, "dedup-del") && argc > 4)
