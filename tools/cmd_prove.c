@@ -319,7 +319,7 @@ static int run_verify_proof(const struct ctl *c, int argc, char **argv)
 	(void)argc;
 	if (!arg_key)
 		return ctl_usage_error("verify-proof: --key PUBKEY is required");
-	rc = ctl_load_key(arg_key, NULL, &key);
+	rc = ctl_load_key(arg_key, NULL, VAULT_KEY_ED25519, &key);
 	if (rc)
 		return rc;
 	rc = ctl_read_file(argv[0], BUNDLE_READ_MAX, &text, &len);

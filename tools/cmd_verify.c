@@ -294,7 +294,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 	/* vault_verify takes its own snapshots. */
 	vault_reader_end(cv.r);
 	cv.r = NULL;
-	rc = arg_key ? ctl_load_key(arg_key, cv.info.origin, &key) : 0;
+	rc = arg_key ? ctl_load_key(arg_key, cv.info.origin, VAULT_KEY_ED25519, &key) : 0;
 	if (rc == 0)
 		rc = notes_read(&ns);
 	if (rc == 0)

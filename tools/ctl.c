@@ -548,22 +548,295 @@ int ctl_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 	return rc;
 }
 
-int ctl_load_key(const char *path, const char *default_name, struct vault_pubkey *ret)
+static uint8_t key_type(const struct vault_pubkey *k)
+{
+	return k->type ? k->type : VAULT_KEY_ED25519;
+}
+
+int ctl_load_key(const char *arg, const char *default_name, uint8_t type, struct vault_pubkey *ret)
 {
 	_cleanup_(freep) char *text = NULL;
+	struct vault_pubkey key;
 	size_t len;
 	int rc;
 
-	rc = ctl_read_file(path, 16384, &text, &len);
-	if (rc < 0)
-		return ctl_file_error(path, rc);
-	if (vault_pubkey_parse(text, len, default_name, ret) < 0) {
-		ctl_error("%s: malformed key (expected a C2SP verifier key line or an Ed25519 "
-		          "PEM public key)",
-		          path);
+	/* The key itself, else the file holding it: a path never parses as a key. */
+	if (vault_pubkey_parse(arg, strlen(arg), default_name, &key) < 0) {
+		rc = ctl_read_file(arg, 16384, &text, &len);
+		if (rc == -ENOENT) {
+			ctl_error(
+			    "%s: neither a verifier key (NAME+HEXID+BASE64) nor an existing file",
+			    arg);
+			return CTL_EXIT_UNREADABLE;
+		}
+		if (rc < 0)
+			return ctl_file_error(arg, rc);
+		if (vault_pubkey_parse(text, len, default_name, &key) < 0) {
+			ctl_error(
+			    "%s: malformed key (expected a C2SP verifier key line or an Ed25519 "
+			    "PEM public key)",
+			    arg);
+			return CTL_EXIT_UNREADABLE;
+		}
+	}
+	if (key_type(&key) != type) {
+		if (type == VAULT_KEY_COSIGNATURE_V1)
+			ctl_error("%s: a log's key, not a witness's (a witness key's type byte is "
+			          "0x04, c2sp.org/tlog-cosignature)",
+			          arg);
+		else
+			ctl_error("%s: a witness's key (type 0x04, cosignature/v1), not a log's",
+			          arg);
 		return CTL_EXIT_UNREADABLE;
 	}
+	*ret = key;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ witnesses */
+
+#define COSIG_LEN     (4 + 8 + 64)              /* key id, timestamp, Ed25519 signature */
+#define COSIG_B64_LEN ((COSIG_LEN + 2) / 3 * 4) /* 104, ending in "==" */
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A signature line "\u2014 NAME BASE64" (without its '\n') that holds a cosignature. */
+static bool cosig_line(const char *p, size_t len, struct ctl_cosig *ret)
+{
+	static const char dash[] = "\xe2\x80\x94 ";
+	uint8_t raw[COSIG_B64_LEN / 4 * 3];
+	const char *name = p + strlen(dash), *sp, *end = p + len;
+
+	if (len < strlen(dash) || memcmp(p, dash, strlen(dash)) != 0)
+		return false;
+	sp = memchr(name, ' ', (size_t)(end - name));
+	if (!sp || sp == name || (size_t)(sp - name) > VAULT_ORIGIN_MAX ||
+	    (size_t)(end - sp - 1) != COSIG_B64_LEN || end[-1] != '=' || end[-2] != '=' ||
+	    end[-3] == '=')
+		return false;
+	if (EVP_DecodeBlock(raw, (const unsigned char *)sp + 1, COSIG_B64_LEN) != (int)sizeof(raw))
+		return false;
+	memcpy(ret->name, name, (size_t)(sp - name));
+	ret->name[sp - name] = '\0';
+	memcpy(ret->key_id, raw, 4);
+	ret->timestamp = rd64(raw + 4);
+	return true;
+}
+
+int ctl_cosigs_list(const char *note, size_t len, struct ctl_cosig *ret, size_t max)
+{
+	const char *p, *end = note + len;
+	size_t body_len, n = 0;
+	int rc = vault_note_split(note, len, &body_len);
+
+	if (rc < 0)
+		return rc;
+	for (p = note + body_len + 1; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct ctl_cosig one;
+
+		if (!nl)
+			return -EBADMSG;
+		if (cosig_line(p, (size_t)(nl - p), &one)) {
+			if (n < max)
+				ret[n] = one;
+			n++;
+		}
+		p = nl + 1;
+	}
+	return n > INT32_MAX ? -EBADMSG : (int)n;
+}
+
+char *ctl_cosig_time(uint64_t timestamp, char buf[CTL_TIME_MAX])
+{
+	time_t sec = (time_t)timestamp;
+	struct tm tm;
+
+	if (timestamp > (uint64_t)INT64_MAX / NSEC || !gmtime_r(&sec, &tm) ||
+	    !strftime(buf, CTL_TIME_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, CTL_TIME_MAX, "@%" PRIu64, timestamp);
+	return buf;
+}
+
+static json_t *cosig_json(const struct ctl_cosig *cs)
+{
+	char t[CTL_TIME_MAX];
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	ctl_json_set(o, "name", ctl_json_string(cs->name));
+	ctl_json_set(o, "key_id", ctl_json_hex(cs->key_id, 4));
+	ctl_json_set(o, "timestamp", json_string(ctl_cosig_time(cs->timestamp, t)));
+	ctl_json_set(o, "timestamp_unix", ctl_json_u64(cs->timestamp));
+	return o;
+}
+
+json_t *ctl_cosigs_json(const char *note, size_t len)
+{
+	int n = ctl_cosigs_list(note, len, NULL, 0);
+	_cleanup_(freep) struct ctl_cosig *cs = NULL;
+	json_t *arr = json_array();
+
+	if (!arr || n <= 0)
+		return arr;
+	cs = calloc((size_t)n, sizeof(*cs));
+	if (!cs || ctl_cosigs_list(note, len, cs, (size_t)n) != n) {
+		json_decref(arr);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr, cosig_json(&cs[i]));
+	return arr;
+}
+
+int ctl_witnesses_add(struct ctl_witnesses *w, const char *verb, const char *arg)
+{
+	if (w->n == CTL_WITNESS_MAX)
+		return ctl_usage_error("%s: --witness-key: at most %d keys", verb, CTL_WITNESS_MAX);
+	w->args[w->n++] = arg;
+	return 0;
+}
+
+int ctl_witnesses_set_quorum(struct ctl_witnesses *w, const char *verb, const char *arg)
+{
+	(void)verb;
+	if (ctl_parse_u64("--quorum", arg, &w->quorum))
+		return CTL_EXIT_USAGE;
+	w->quorum_given = true;
+	return 0;
+}
+
+int ctl_witnesses_load(struct ctl_witnesses *w, const char *verb)
+{
+	if (w->quorum_given && w->n == 0)
+		return ctl_usage_error("%s: --quorum needs the witnesses' keys (--witness-key)",
+		                       verb);
+	if (w->quorum_given && w->quorum > w->n)
+		return ctl_usage_error("%s: --quorum %" PRIu64 " but only %zu --witness-key given",
+		                       verb, w->quorum, w->n);
+	if (!w->quorum_given)
+		w->quorum = w->n;
+	for (size_t i = 0; i < w->n; i++) {
+		int rc = ctl_load_key(w->args[i], NULL, VAULT_KEY_COSIGNATURE_V1, &w->keys[i]);
+		if (rc)
+			return rc;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(w->keys[j].name, w->keys[i].name) == 0 &&
+			    memcmp(w->keys[j].id, w->keys[i].id, 4) == 0)
+				return ctl_usage_error("%s: --witness-key: the key of %s is given "
+				                       "twice (%s and %s): a witness counts once",
+				                       verb, w->keys[i].name, w->args[j],
+				                       w->args[i]);
+	}
+	return 0;
+}
+
+/* Why the cosignature of key k in note does not count, by the lines that name it. */
+static const char *why_not(const struct vault_pubkey *k, const struct ctl_cosig *cs, size_t n,
+                           uint64_t now, char *buf, size_t size)
+{
+	char t[CTL_TIME_MAX];
+	bool present = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(cs[i].name, k->name) != 0 || memcmp(cs[i].key_id, k->id, 4) != 0)
+			continue;
+		if (cs[i].timestamp > now + VAULT_COSIG_MAX_SKEW) {
+			snprintf(buf, size, "cosignature dated %s, in the future",
+			         ctl_cosig_time(cs[i].timestamp, t));
+			return buf;
+		}
+		present = true;
+	}
+	return present ? "its cosignature does not verify" : "no cosignature";
+}
+
+int ctl_witnesses_check(const struct ctl_witnesses *w, const char *note, size_t len,
+                        struct ctl_witness_check *ret)
+{
+	_cleanup_(freep) struct ctl_cosig *cs = NULL;
+	uint64_t now = (uint64_t)time(NULL);
+	int rc, n;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = vault_cosignatures_verify(note, len, w->keys, w->n, now, ret->found);
+	if (rc < 0)
+		return rc;
+	ret->cosigned = (size_t)rc;
+	ret->ok = ret->cosigned >= w->quorum;
+	n = ctl_cosigs_list(note, len, NULL, 0);
+	if (n < 0)
+		return n;
+	cs = calloc((size_t)n + 1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	ctl_cosigs_list(note, len, cs, (size_t)n);
+	for (size_t i = 0; i < w->n; i++)
+		if (!ret->found[i].valid)
+			ret->why[i] = why_not(&w->keys[i], cs, (size_t)n, now, ret->why_buf[i],
+			                      sizeof(ret->why_buf[i]));
+	return 0;
+}
+
+void ctl_witnesses_text(const struct ctl_witnesses *w, const struct ctl_witness_check *c, char *buf,
+                        size_t size)
+{
+	char id[9], t[CTL_TIME_MAX];
+	size_t off;
+
+	off = (size_t)snprintf(buf, size, "%zu of %zu witness%s cosigned (quorum %" PRIu64 ")",
+	                       c->cosigned, w->n, w->n == 1 ? "" : "es", w->quorum);
+	for (size_t i = 0; i < w->n && off < size; i++) {
+		const struct vault_pubkey *k = &w->keys[i];
+		ctl_hex(k->id, 4, id);
+		if (c->found[i].valid)
+			off += (size_t)snprintf(buf + off, size - off, "%s %s (key %s) at %s",
+			                        i ? ";" : ":", k->name, id,
+			                        ctl_cosig_time(c->found[i].timestamp, t));
+		else
+			off += (size_t)snprintf(buf + off, size - off, "%s %s (key %s): %s",
+			                        i ? ";" : ":", k->name, id, c->why[i]);
+	}
+}
+
+json_t *ctl_witnesses_json(const struct ctl_witnesses *w, const struct ctl_witness_check *c)
+{
+	json_t *obj = json_object(), *arr = json_array();
+	char t[CTL_TIME_MAX];
+
+	if (!obj || !arr) {
+		json_decref(obj);
+		json_decref(arr);
+		return NULL;
+	}
+	ctl_json_set(obj, "quorum", ctl_json_u64(w->quorum));
+	ctl_json_set(obj, "cosigned", ctl_json_u64(c->cosigned));
+	ctl_json_set(obj, "ok", json_boolean(c->ok));
+	for (size_t i = 0; i < w->n; i++) {
+		const struct vault_cosig_check *f = &c->found[i];
+		json_t *o = json_object();
+		if (!o)
+			continue;
+		ctl_json_set(o, "name", ctl_json_string(w->keys[i].name));
+		ctl_json_set(o, "key_id", ctl_json_hex(w->keys[i].id, 4));
+		ctl_json_set(o, "cosigned", json_boolean(f->valid));
+		ctl_json_set(o, "timestamp",
+		             f->valid ? json_string(ctl_cosig_time(f->timestamp, t)) : json_null());
+		ctl_json_set(o, "timestamp_unix",
+		             f->valid ? ctl_json_u64(f->timestamp) : json_null());
+		ctl_json_set(o, "problem", f->valid ? json_null() : ctl_json_string(c->why[i]));
+		json_array_append_new(arr, o);
+	}
+	ctl_json_set(obj, "witnesses", arr);
+	return obj;
 }
 
 int ctl_out_open(struct ctl_out *o, const char *path)

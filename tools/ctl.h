@@ -167,9 +167,12 @@ void ctl_csv_field(FILE *f, const char *s);
 /* Reads a whole file (path "-": stdin) into a malloc'd NUL-terminated buffer. Returns 0, or a
  * negative errno (-EFBIG when it is larger than max bytes). */
 int ctl_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* Reads a verifier key file (C2SP vkey line or PEM) for default_name (see
- * vault_pubkey_parse). Returns 0 or prints why and returns CTL_EXIT_UNREADABLE. */
-int ctl_load_key(const char *path, const char *default_name, struct vault_pubkey *ret);
+/* Reads the verifier key of a key option: arg is the key's own text (the C2SP line
+ * NAME+HEXID+BASE64, or PEM) when it parses as one, else the path of a file holding it ("-":
+ * standard input). default_name names a PEM key (see vault_pubkey_parse). type is the kind of
+ * key the option takes: VAULT_KEY_ED25519 (a log's) or VAULT_KEY_COSIGNATURE_V1 (a witness's).
+ * Returns 0 or prints why (naming arg) and returns CTL_EXIT_UNREADABLE. */
+int ctl_load_key(const char *arg, const char *default_name, uint8_t type, struct vault_pubkey *ret);
 
 /* Output to stdout or, atomically, to a file (a temporary file renamed on commit). */
 struct ctl_out {
@@ -184,6 +187,65 @@ int ctl_out_open(struct ctl_out *o, const char *path);
 int ctl_out_commit(struct ctl_out *o);
 /* Drops an uncommitted file. Takes a closed or committed output too. */
 void ctl_out_abort(struct ctl_out *o);
+
+/* ------------------------------------------------------------------ witnesses */
+
+/* A cosignature line of a signed note as written (c2sp.org/tlog-cosignature/v1: key id,
+ * timestamp and Ed25519 signature, 76 bytes), not verified. */
+struct ctl_cosig {
+	char name[VAULT_ORIGIN_MAX + 1];
+	uint8_t key_id[4];
+	uint64_t timestamp; /* POSIX seconds */
+};
+/* Lists the cosignature lines of a signed note in their order (other signature lines, the
+ * log's own among them, are skipped), up to max into ret (may be NULL with max 0). Returns
+ * how many there are, or -EBADMSG for a malformed note. */
+int ctl_cosigs_list(const char *note, size_t len, struct ctl_cosig *ret, size_t max);
+/* The cosignature lines as a JSON array of {name, key_id (hex), timestamp (RFC 3339 UTC),
+ * timestamp_unix}: what a note carries, unverified. New reference or NULL. */
+json_t *ctl_cosigs_json(const char *note, size_t len);
+/* "2026-12-06T23:28:24Z" for a cosignature's timestamp (POSIX seconds) into buf. Returns buf. */
+char *ctl_cosig_time(uint64_t timestamp, char buf[CTL_TIME_MAX]);
+
+#define CTL_WITNESS_MAX 32 /* --witness-key options a verb takes */
+
+/* The witnesses a verifier trusts (--witness-key, repeatable) and how many of them must have
+ * cosigned a checkpoint (--quorum K; default: all of them). */
+struct ctl_witnesses {
+	const char *args[CTL_WITNESS_MAX];
+	size_t n;
+	uint64_t quorum;
+	bool quorum_given;
+	struct vault_pubkey keys[CTL_WITNESS_MAX]; /* filled by ctl_witnesses_load */
+};
+/* Option handlers for --witness-key and --quorum. Return 0 or CTL_EXIT_USAGE (printed). */
+int ctl_witnesses_add(struct ctl_witnesses *w, const char *verb, const char *arg);
+int ctl_witnesses_set_quorum(struct ctl_witnesses *w, const char *verb, const char *arg);
+/* Checks the options (--quorum needs --witness-key and at most as many as given; a key may
+ * not be given twice, else one witness would count twice) and loads the keys (ctl_load_key:
+ * text or file, witness keys only). Returns 0 or an exit status (printed). */
+int ctl_witnesses_load(struct ctl_witnesses *w, const char *verb);
+
+/* What a checkpoint note's cosignatures are worth to the witnesses of a ctl_witnesses. */
+struct ctl_witness_check {
+	size_t cosigned; /* witnesses with a valid cosignature */
+	bool ok;         /* cosigned >= quorum */
+	struct vault_cosig_check found[CTL_WITNESS_MAX];
+	/* Why witness i's cosignature does not count ("no cosignature", ...); NULL when valid. */
+	const char *why[CTL_WITNESS_MAX];
+	char why_buf[CTL_WITNESS_MAX][80];
+};
+/* Verifies note's cosignatures by the witnesses (vault_cosignatures_verify) at the current
+ * time. Returns 0, -EBADMSG for a malformed note, -ENOMEM. */
+int ctl_witnesses_check(const struct ctl_witnesses *w, const char *note, size_t len,
+                        struct ctl_witness_check *ret);
+/* One line: "2 of 3 witnesses cosigned (quorum 2): NAME (key HEXID) at TIME, ...; NAME (key
+ * HEXID): no cosignature" into buf. */
+void ctl_witnesses_text(const struct ctl_witnesses *w, const struct ctl_witness_check *c, char *buf,
+                        size_t size);
+/* {quorum, cosigned, ok, witnesses: [{name, key_id, cosigned, timestamp, timestamp_unix,
+ * problem}]}. New reference or NULL. */
+json_t *ctl_witnesses_json(const struct ctl_witnesses *w, const struct ctl_witness_check *c);
 
 /* ------------------------------------------------------------------ progress */
 
