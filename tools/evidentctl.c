@@ -9,11 +9,11 @@
 #include "evident_version.h"
 
 static const struct ctl_verb *const verbs[] = {
-    &ctl_verb_status,       &ctl_verb_verify,  &ctl_verb_log,        &ctl_verb_tail,
-    &ctl_verb_show,         &ctl_verb_export,  &ctl_verb_checkpoint, &ctl_verb_prove,
-    &ctl_verb_verify_proof, &ctl_verb_explain, &ctl_verb_backtest,   &ctl_verb_incidents,
-    &ctl_verb_incident,     &ctl_verb_models,  &ctl_verb_lineage,    &ctl_verb_report,
-    &ctl_verb_replay,
+    &ctl_verb_status,       &ctl_verb_verify,      &ctl_verb_log,        &ctl_verb_tail,
+    &ctl_verb_show,         &ctl_verb_export,      &ctl_verb_checkpoint, &ctl_verb_prove,
+    &ctl_verb_verify_proof, &ctl_verb_consistency, &ctl_verb_explain,    &ctl_verb_backtest,
+    &ctl_verb_incidents,    &ctl_verb_incident,    &ctl_verb_models,     &ctl_verb_lineage,
+    &ctl_verb_report,       &ctl_verb_replay,
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -77,7 +77,8 @@ static void print_main_help(void)
 	print_section("DESCRIPTION",
 	              "Reads an evidentd evidence vault without ever modifying it: lists and\n"
 	              "decodes entries, verifies the hash chain, Merkle tree and signed\n"
-	              "checkpoints, exports records, and builds and checks inclusion proofs.\n"
+	              "checkpoints and their witnesses' cosignatures, exports records, and\n"
+	              "builds and checks inclusion and consistency proofs.\n"
 	              "Run '" CTL_PROGRAM " VERB --help' for the options of a verb.");
 	printf("VERBS\n");
 	for (size_t i = 0; i < N_VERBS; i++)
