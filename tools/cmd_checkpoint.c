@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* evidentctl checkpoint: the latest signed checkpoint note, or the vault's verifier key in
- * C2SP or PEM form (to hand to auditors for verify-proof). */
+/* evidentctl checkpoint: the latest signed checkpoint note with the witnesses' cosignatures the
+ * vault holds, or the vault's verifier key in C2SP or PEM form (to hand to auditors for
+ * verify-proof). */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -70,6 +71,7 @@ static json_t *checkpoint_json(const struct ctl_vault *cv, const struct vault_ch
 	if (vault_pubkey_format(&cv->info.key, key, sizeof(key)) >= 0)
 		ctl_json_set(obj, "key", json_string(key));
 	ctl_json_set(obj, "unsigned_entries", ctl_json_u64(vault_reader_size(cv->r) - cp->size));
+	ctl_json_set(obj, "cosignatures", ctl_cosigs_json(note, strlen(note)));
 	return obj;
 }
 
@@ -128,13 +130,17 @@ const struct ctl_verb ctl_verb_checkpoint = {
     .name = "checkpoint",
     .summary = "print the latest signed checkpoint or the verifier key",
     .synopsis = "checkpoint [--key | --pem]",
-    .description =
-        "Prints the latest checkpoint stored in the vault verbatim: a C2SP signed note\n"
-        "whose body is a tlog-checkpoint (origin, tree size, base64 Merkle root),\n"
-        "signed with the vault's Ed25519 key. Keep copies elsewhere: 'evidentctl verify\n"
-        "--checkpoint FILE' then detects any later truncation or rewrite.\n"
-        "With --json: origin, size, root (hex), root_base64, note, key (C2SP verifier\n"
-        "key) and unsigned_entries (entries appended since).",
+    .description = "Prints the latest checkpoint stored in the vault verbatim: a C2SP signed note\n"
+                   "whose body is a tlog-checkpoint (origin, tree size, base64 Merkle root),\n"
+                   "signed with the vault's Ed25519 key, followed by every witness cosignature\n"
+                   "(c2sp.org/tlog-cosignature/v1) the vault holds for it. Keep copies elsewhere:\n"
+                   "'evidentctl verify --checkpoint FILE' then detects any later truncation or\n"
+                   "rewrite, and with --witness-key checks the cosignatures.\n"
+                   "With --json: origin, size, root (hex), root_base64, note, key (C2SP verifier\n"
+                   "key), unsigned_entries (entries appended since) and cosignatures: the note's\n"
+                   "cosignature lines as {name, key_id (hex), timestamp (UTC), timestamp_unix},\n"
+                   "as the vault stored them (it checked each against its witness's key then;\n"
+                   "verify --witness-key checks them against the keys you trust).",
     .options = "--key\n"
                "    Print the vault's verifier key (C2SP form NAME+ID+KEY) instead.\n"
                "--pem\n"

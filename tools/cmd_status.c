@@ -11,6 +11,10 @@
 
 struct census {
 	uint64_t by_type[_VAULT_ENTRY_TYPE_MAX]; /* index 0: types this build does not know */
+	unsigned quorum;         /* the witness quorum evidentd works to (0: no witnesses) */
+	bool witnessed;          /* a checkpoint holds quorum cosignatures */
+	uint64_t witnessed_size; /* ... the newest of them */
+	unsigned cosignatures;   /* cosignatures of the latest checkpoint */
 	struct ctl_models *models;
 	/* incidents by ctl_incident_state (open: no human review recorded yet) */
 	uint64_t incidents[CTL_INCIDENT_RATE_LIMITED + 1];
@@ -42,6 +46,24 @@ static int count_incidents(struct census *cs, struct vault_reader *r, uint64_t s
 	if (rc >= 0)
 		rc = ctl_scan_type(r, VAULT_ENTRY_INCIDENT, 0, size, count_incident, &c);
 	ctl_reviewed_free(&rv);
+	return rc;
+}
+
+/* The witness quorum, the newest checkpoint that meets it and the latest one's cosignatures. */
+static int witnesses_take(struct census *cs, struct vault_reader *r, const struct vault_info *in)
+{
+	struct vault_checkpoint cp;
+	int rc = vault_witness_quorum(r, &cs->quorum);
+
+	if (rc >= 0 && in->has_checkpoint)
+		rc = vault_cosignature_count(r, in->checkpoint_size, &cs->cosignatures);
+	if (rc < 0 || cs->quorum == 0)
+		return rc;
+	rc = vault_checkpoint_witnessed(r, 0, cs->quorum, NULL, &cp);
+	if (rc == -ENOENT)
+		return 0;
+	cs->witnessed = rc == 0;
+	cs->witnessed_size = cp.size;
 	return rc;
 }
 
@@ -99,6 +121,14 @@ static json_t *status_json(const struct ctl_vault *cv, const struct census *cs)
 	             in->has_checkpoint ? ctl_json_u64(in->checkpoint_size) : json_null());
 	ctl_json_set(obj, "unsigned_entries",
 	             ctl_json_u64(in->size - (in->has_checkpoint ? in->checkpoint_size : 0)));
+	ctl_json_set(obj, "checkpoint_cosignatures",
+	             in->has_checkpoint ? json_integer(cs->cosignatures) : json_null());
+	ctl_json_set(obj, "witness_quorum", json_integer(cs->quorum));
+	ctl_json_set(obj, "witnessed_size",
+	             cs->witnessed ? ctl_json_u64(cs->witnessed_size) : json_null());
+	ctl_json_set(obj, "unwitnessed_entries",
+	             cs->quorum ? ctl_json_u64(in->size - (cs->witnessed ? cs->witnessed_size : 0))
+	                        : json_null());
 	ctl_json_set(obj, "blob_count", ctl_json_u64(in->blob_count));
 	ctl_json_set(obj, "blob_bytes", ctl_json_u64(in->blob_bytes));
 	ctl_json_set(obj, "models", json_integer((json_int_t)ctl_models_count(cs->models)));
@@ -141,10 +171,22 @@ static void print_status(const struct ctl_vault *cv, const struct census *cs)
 	       "last entry:", in->size ? ctl_time_format(in->last_timestamp_ns, t) : "-");
 	printf("%-22s %s\n", "root:", ctl_hex(in->root, VAULT_HASH_LEN, hex));
 	if (in->has_checkpoint)
-		printf("%-22s size %" PRIu64 " (%" PRIu64 " entries not yet checkpointed)\n",
-		       "latest checkpoint:", in->checkpoint_size, in->size - in->checkpoint_size);
+		printf("%-22s size %" PRIu64 " (%" PRIu64 " entries not yet checkpointed), %u "
+		       "cosignature%s\n",
+		       "latest checkpoint:", in->checkpoint_size, in->size - in->checkpoint_size,
+		       cs->cosignatures, cs->cosignatures == 1 ? "" : "s");
 	else
 		printf("%-22s none\n", "latest checkpoint:");
+	if (!cs->quorum)
+		printf("%-22s none (no witness quorum recorded)\n", "witnessed checkpoint:");
+	else if (cs->witnessed)
+		printf("%-22s size %" PRIu64 " (quorum %u cosignatures; %" PRIu64
+		       " entries not yet witnessed)\n",
+		       "witnessed checkpoint:", cs->witnessed_size, cs->quorum,
+		       in->size - cs->witnessed_size);
+	else
+		printf("%-22s none yet (quorum %u cosignatures)\n",
+		       "witnessed checkpoint:", cs->quorum);
 	printf("%-22s %s (map %s)\n", "data file:", ctl_bytes_format(in->file_bytes, b1),
 	       ctl_bytes_format(in->map_bytes, b2));
 	printf("%-22s %" PRIu64 " (%s)\n", "blobs:", in->blob_count,
@@ -179,6 +221,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 	cs.models = ctl_models_new();
 	/* Count the entries vault_info described, even if the daemon appends meanwhile. */
 	rc = cs.models ? census_take(&cs, cv.r, vault_reader_size(cv.r)) : -ENOMEM;
+	if (rc >= 0)
+		rc = witnesses_take(&cs, cv.r, &cv.info);
 	if (rc < 0) {
 		rc = ctl_vault_error(&cv, "cannot read entries", rc);
 	} else if (c->json) {
@@ -200,12 +244,17 @@ const struct ctl_verb ctl_verb_status = {
     .synopsis = "status",
     .description = "Shows the number of entries, the data file and map sizes, the checkpoint\n"
                    "origin and verifier key (C2SP form), the time of the last entry, the Merkle\n"
-                   "root, the latest signed checkpoint and how many entries it does not cover\n"
-                   "yet, the stored blobs, the models registered (distinct ID@VERSION among the\n"
-                   "model entries), the open incidents (no human review recorded yet, not\n"
-                   "rate-limited: evidentctl incidents --status open lists the same ones) beside\n"
-                   "the reviewed and rate-limited ones, and the number of entries of each type.\n"
-                   "With --json the same as keys (open_incidents, reviewed_incidents,\n"
+                   "root, the latest signed checkpoint, how many entries it does not cover yet\n"
+                   "and how many witness cosignatures it holds, the witnessed checkpoint (the\n"
+                   "newest holding the witness quorum evidentd works to: the one 'evidentctl\n"
+                   "prove' cites), the stored blobs, the models registered (distinct\n"
+                   "ID@VERSION among the model entries), the open incidents (no human review\n"
+                   "recorded yet, not rate-limited: evidentctl incidents --status open lists\n"
+                   "the same ones) beside the reviewed and rate-limited ones, and the number of\n"
+                   "entries of each type.\n"
+                   "With --json the same as keys (checkpoint_size, checkpoint_cosignatures,\n"
+                   "witness_quorum (0: none), witnessed_size (null: none yet),\n"
+                   "unwitnessed_entries, open_incidents, reviewed_incidents,\n"
                    "rate_limited_incidents, entries_by_type, ...).\n"
                    "Uses the vault's type index, so it is quick on any size of vault; the vault\n"
                    "is opened read-only.",
