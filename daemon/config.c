@@ -74,6 +74,7 @@ int config_defaults(struct config *ret)
 	    .workers = 2,
 	    .job_queue = 1024,
 	    .log_level = LOG_INFO,
+	    .witness_stop_wait_ms = 5000,
 	};
 	int rc = default_paths(&c);
 	if (rc < 0) {
@@ -110,6 +111,13 @@ void config_deinit(struct config *c)
 		free(c->models[i].oracle);
 	}
 	free(c->models);
+	for (size_t i = 0; i < c->n_witnesses; i++) {
+		free(c->witnesses[i].name);
+		free(c->witnesses[i].url);
+		free(c->witnesses[i].vkey);
+	}
+	free(c->witnesses);
+	free(c->tiles_dir);
 	*c = (struct config){0};
 }
 
@@ -355,6 +363,8 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 	    {"checkpoint_max_unsigned", &c->checkpoint_max_unsigned, 1, 100000000},
 	    {"checkpoint_max_unsigned_ms", &c->checkpoint_max_unsigned_ms, 1, 3600000},
 	    {"workers", &c->workers, 0, 256},
+	    {"witness_quorum", &c->witness_quorum, 0, 255},
+	    {"witness_stop_wait_ms", &c->witness_stop_wait_ms, 0, 600000},
 	    {"job_queue", &c->job_queue, 1, 1000000},
 	};
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
@@ -363,6 +373,11 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 			           ? 1
 			           : fail(p, name, "expected a number from %u to %u, not \"%s\"",
 			                  nums[i].lo, nums[i].hi, value);
+	if (!strcmp(name, "tiles_dir")) {
+		if (value[0] != '/')
+			return fail(p, name, "expected an absolute path, not \"%s\"", value);
+		return set_string(&c->tiles_dir, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
 	if (!strcmp(name, "log_level")) {
 		int l = log_level_from_name(value);
 		if (l < 0)
@@ -545,6 +560,60 @@ static int model_key(struct parse *p, const char *section, const char *name, con
 	            section);
 }
 
+/* The witness of section "witness NAME", created on its first key. */
+static struct config_witness *witness_of(struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_witnesses; i++)
+		if (!strcmp(c->witnesses[i].name, name))
+			return &c->witnesses[i];
+	struct config_witness *nw = realloc(c->witnesses, (c->n_witnesses + 1) * sizeof(*nw));
+	if (!nw)
+		return NULL;
+	c->witnesses = nw;
+	nw = &c->witnesses[c->n_witnesses];
+	*nw = (struct config_witness){.timeout_ms = 10000};
+	if (!(nw->name = strdup(name)))
+		return NULL;
+	c->n_witnesses++;
+	return nw;
+}
+
+static int witness_key(struct parse *p, const char *section, const char *name, const char *value)
+{
+	const char *wname = section + 8;
+	struct config_witness *w;
+
+	if (!*wname || strpbrk(wname, " \t"))
+		return fail(p, name, "[%s]: expected [witness NAME] (NAME without spaces)",
+		            section);
+	w = witness_of(p->c, wname);
+	if (!w)
+		return fail(p, name, "out of memory");
+	if (!strcmp(name, "url")) {
+		if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
+			return fail(p, name,
+			            "expected an http:// or https:// URL (the witness's "
+			            "submission prefix), not \"%s\"",
+			            value);
+		return set_string(&w->url, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "vkey")) {
+		if (vault_pubkey_parse(value, strlen(value), NULL, &w->key) < 0 ||
+		    w->key.type != VAULT_KEY_COSIGNATURE_V1)
+			return fail(
+			    p, name,
+			    "expected a witness verifier key NAME+KEYID+BASE64 of type 0x04 "
+			    "(C2SP tlog-cosignature/v1, as `evident-witness --vkey` prints it)");
+		return set_string(&w->vkey, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "timeout_ms"))
+		return parse_u32(value, 100, 600000, &w->timeout_ms)
+		           ? 1
+		           : fail(p, name, "expected milliseconds from 100 to 600000, not \"%s\"",
+		                  value);
+	return fail(p, name, "unknown key in [%s] (expected url, vkey, timeout_ms)", section);
+}
+
 const struct config_model *config_model_find(const struct config *c, const char *id,
                                              const char *version)
 {
@@ -571,6 +640,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return trigger_key(p, section, name, value);
 	if (!strncmp(section, "model ", 6))
 		return model_key(p, section, name, value);
+	if (!strncmp(section, "witness ", 8))
+		return witness_key(p, section, name, value);
 	if (!section[0])
 		return fail(p, name, "key outside any section (start with [daemon])");
 	return fail(p, name, "unknown section [%s]", section);
@@ -726,6 +797,25 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 			config_deinit(&c);
 			return -EINVAL;
 		}
+	for (size_t i = 0; i < c.n_witnesses; i++)
+		if (!c.witnesses[i].url || !c.witnesses[i].vkey) {
+			snprintf(err, err_size, "%s: [witness %s] needs both url and vkey", file,
+			         c.witnesses[i].name);
+			config_deinit(&c);
+			return -EINVAL;
+		}
+	if (c.witness_quorum > c.n_witnesses) {
+		line = key_line(c.text, "daemon", "witness_quorum");
+		snprintf(err, err_size,
+		         "%s:%d:%d: witness_quorum: %u cosignatures asked of %zu [witness] "
+		         "section(s): a checkpoint could never be witnessed",
+		         file, line, value_column(c.text, line), c.witness_quorum, c.n_witnesses);
+		config_deinit(&c);
+		return -EINVAL;
+	}
+	/* witnesses without a quorum: one cosignature makes a checkpoint witnessed */
+	if (c.n_witnesses && !key_line(c.text, "daemon", "witness_quorum"))
+		c.witness_quorum = 1;
 	if (config_socket_exposed(&c, c.socket_mode)) {
 		line = key_line(c.text, "daemon", "socket_mode");
 		snprintf(err, err_size, "%s:%d:%d: socket_mode: %04o: %s", file, line,

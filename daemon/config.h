@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vault.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/evidentd/evidentd.conf"
 
 struct trig_expr;
@@ -38,6 +40,15 @@ struct config_model {
 	uint32_t background_size;   /* k-means summary for the sampled methods (default 100) */
 	uint32_t oracle_timeout_ms; /* per request (default 10000) */
 	uint32_t oracle_procs;      /* processes in the pool (default 2) */
+};
+
+/* [witness NAME]: a C2SP tlog-witness the daemon asks to cosign its checkpoints. */
+struct config_witness {
+	char *name;              /* the section's NAME (logs and notices) */
+	char *url;               /* submission prefix: POST url + "/add-checkpoint" */
+	char *vkey;              /* the witness's verifier key as written (text) */
+	struct vault_pubkey key; /* parsed: type VAULT_KEY_COSIGNATURE_V1 */
+	uint32_t timeout_ms;     /* per request (default 10000) */
 };
 
 struct config {
@@ -84,6 +95,11 @@ struct config {
 	size_t n_triggers;
 	struct config_model *models;
 	size_t n_models;
+	struct config_witness *witnesses;
+	size_t n_witnesses;
+	uint32_t witness_quorum;        /* cosignatures that make a checkpoint witnessed */
+	uint32_t witness_stop_wait_ms;  /* a clean stop waits this long for the final quorum */
+	char *tiles_dir; /* [daemon] tiles_dir: kept current as C2SP tlog-tiles; NULL: off */
 };
 
 /* A socket of this mode lets every local user connect (o+w), and nothing else restricts who

@@ -164,6 +164,53 @@ static uint64_t sign_at_start(struct daemon *d)
 	return vault_info(d->vault, &info) == 0 && info.has_checkpoint ? info.checkpoint_size : 0;
 }
 
+/* ------------------------------------------------------------------ publishing */
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* A witness changed state (publish.h): a notice entry, from the loop thread. */
+static void on_publish_notice(void *data, const char *kind, const char *detail)
+{
+	struct daemon *d = data;
+	Evident__Entry__V1__NoticeEntry n = EVIDENT__ENTRY__V1__NOTICE_ENTRY__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	if (d->final_submitted)
+		return; /* after the stop entry: logged by the publisher, nothing more to record */
+	n.kind = (char *)kind;
+	n.detail = (char *)detail;
+	if (dispatch_pack(&n.base, &buf, &len) < 0) {
+		log_error("recording a %s notice: out of memory", kind);
+		return;
+	}
+	writer_append(&d->writer, VAULT_ENTRY_NOTICE, buf, len, true, NULL, NULL);
+}
+
+/* The writer signed a checkpoint (writer thread). */
+static void on_signed(void *data, uint64_t size)
+{
+	struct daemon *d = data;
+	publish_signed(d->publisher, size);
+}
+
+static bool same_witnesses(const struct config *a, const struct config *b)
+{
+	if (a->n_witnesses != b->n_witnesses || a->witness_quorum != b->witness_quorum ||
+	    !same_str(a->tiles_dir, b->tiles_dir))
+		return false;
+	for (size_t i = 0; i < a->n_witnesses; i++)
+		if (strcmp(a->witnesses[i].name, b->witnesses[i].name) ||
+		    strcmp(a->witnesses[i].url, b->witnesses[i].url) ||
+		    strcmp(a->witnesses[i].vkey, b->witnesses[i].vkey) ||
+		    a->witnesses[i].timeout_ms != b->witnesses[i].timeout_ms)
+			return false;
+	return true;
+}
+
 /* ------------------------------------------------------------------ watchdog and status */
 
 static void on_watchdog_timer(uv_timer_t *t)
@@ -234,6 +281,7 @@ static void final_done(struct job *j)
 		d->exit_code = 1;
 	}
 	life_free(lj);
+	publish_detach(d->publisher); /* the stop entry is written: nothing more to record */
 	/* everything is acknowledged: close connections once their replies are written */
 	while (d->sessions)
 		session_close(d->sessions);
@@ -266,6 +314,8 @@ static void run_final(struct job *j, struct vault *v)
 	j->rc = vault_append(v, lj->in, lj->job.n, lj->res);
 	if (j->rc == 0)
 		j->rc = vault_checkpoint_sign(v, NULL);
+	if (j->rc == 0)
+		publish_signed(lj->d->publisher, vault_size(v));
 }
 
 /* Once draining and nothing is left to write, audit or answer: the stop entry and the final
@@ -346,11 +396,6 @@ static bool activated_socket_exposed(struct daemon *d, const struct config *c, c
 	return true;
 }
 
-static bool same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 static void apply_overrides(struct daemon *d, struct config *c)
 {
 	if (d->vault_arg) {
@@ -396,6 +441,10 @@ static void on_hup(uv_signal_t *h, int sig)
 	    !same_str(nc.signing_key, d->cfg.signing_key) || !same_str(nc.origin, d->cfg.origin))
 		log_warning("reload: vault, socket, signing_key and origin changes take effect at "
 		            "the next start");
+	if (!same_witnesses(&nc, &d->cfg))
+		log_warning(
+		    "reload: [witness] sections, witness_quorum and tiles_dir take effect at "
+		    "the next start");
 	/* keep what only a restart may change */
 	free(nc.vault_dir);
 	nc.vault_dir = d->cfg.vault_dir;
@@ -768,8 +817,10 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	if (record_start(d) < 0)
 		return -1;
 	uint64_t signed_size = sign_at_start(d);
+	if (publish_start(&d->publisher, loop, d->vault, &d->cfg, on_publish_notice, d) < 0)
+		return -1;
 	struct writer_policy wp = writer_policy_of(&d->cfg);
-	rc = writer_start(&d->writer, loop, d->vault, signed_size, &wp);
+	rc = writer_start(&d->writer, loop, d->vault, signed_size, &wp, on_signed, d);
 	if (rc < 0) {
 		log_error("writer thread: %s", strerror(-rc));
 		return -1;
@@ -799,6 +850,9 @@ int daemon_finish(struct daemon *d)
 			           d->stats.incidents, d->stats.incidents_rate_limited,
 			           d->stats.incidents_lost);
 	}
+	publish_detach(d->publisher); /* a start that failed never drained */
+	publish_stop(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
+	d->publisher = NULL;
 	triggers_free(d->triggers, d->n_triggers);
 	registry_deinit(&d->models);
 	vault_close(d->vault);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "publish.h"
 #include "registration.h"
 #include "registry.h"
 #include "tlist.h"
@@ -86,6 +87,7 @@ struct daemon {
 	bool final_submitted;
 	int exit_code;
 	struct daemon_stats stats;
+	struct publisher *publisher; /* witnesses and tiles (publish.h); NULL when none */
 };
 
 /* Runs the daemon until SIGTERM/SIGINT and a complete drain. Returns the exit code. */

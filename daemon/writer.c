@@ -147,6 +147,8 @@ static void sign(struct writer *w)
 		w->sign_due_ns = 0;
 		w->sign_failed = 0;
 		atomic_fetch_add(&w->checkpoints, 1);
+		if (w->signed_fn)
+			w->signed_fn(w->signed_data, size);
 		return;
 	}
 	if (rc != w->sign_failed)
@@ -228,12 +230,17 @@ static void *writer_main(void *arg)
 }
 
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
-                 const struct writer_policy *policy)
+                 const struct writer_policy *policy, void (*signed_fn)(void *, uint64_t),
+                 void *signed_data)
 {
 	pthread_condattr_t ca;
 	int rc;
 
-	*w = (struct writer){.vault = v, .policy = *policy, .signed_size = signed_size};
+	*w = (struct writer){.vault = v,
+	                     .policy = *policy,
+	                     .signed_size = signed_size,
+	                     .signed_fn = signed_fn,
+	                     .signed_data = signed_data};
 	pthread_mutex_init(&w->lock, NULL);
 	/* deadlines on the monotonic clock: a wall-clock step must not delay a signature */
 	pthread_condattr_init(&ca);

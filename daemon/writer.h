@@ -71,12 +71,17 @@ struct writer {
 	size_t queued_jobs;                 /* loop thread's view: enqueued and not yet done */
 	atomic_uint_fast64_t busy_since_ns; /* 0 when idle: for the watchdog */
 	atomic_uint_fast64_t commits, entries, checkpoints;
+	/* writer thread: called after each checkpoint it signs, with the tree size */
+	void (*signed_fn)(void *data, uint64_t size);
+	void *signed_data;
 };
 
-/* Starts the thread on a vault whose head is signed up to signed_size entries. Returns 0 or a
+/* Starts the thread on a vault whose head is signed up to signed_size entries. signed_fn (may
+ * be NULL) is called on the writer thread after every checkpoint it signs. Returns 0 or a
  * negative errno. */
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
-                 const struct writer_policy *policy);
+                 const struct writer_policy *policy, void (*signed_fn)(void *, uint64_t),
+                 void *signed_data);
 /* Applies a new policy (loop thread; takes effect from the next batch). */
 void writer_configure(struct writer *w, const struct writer_policy *policy);
 /* Queues a job (loop thread). */

@@ -46,6 +46,17 @@ def wait_for(pred, timeout=TIMEOUT, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def witness_vkey(name):
+    """A fresh witness verifier key NAME+KEYID+BASE64(0x04 || key), made without our code."""
+    import base64
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    pub = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    kid = hashlib.sha256(name.encode() + b"\n\x04" + pub).digest()[:4]
+    return "%s+%s+%s" % (name, kid.hex(), base64.b64encode(b"\x04" + pub).decode())
+
+
 class Conn:
     """A raw protocol connection: frames in, frames out."""
 
@@ -896,9 +907,13 @@ class Lifecycle(DaemonTest):
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(example) as f:
-            text = "".join(line[1:] if re.match(r";(\[trigger |\[model |[a-z_]+ =)", line) else line
+            text = "".join(line[1:] if re.match(r";(\[trigger |\[model |\[witness |[a-z_]+ =)",
+                                                line) else line
                            for line in f)
         text = text.replace("socket_group = evidentd", "socket_group = 0")
+        # the example's witness key is a placeholder: a real one, made with Python's own
+        # Ed25519 (C2SP tlog-cosignature key id: SHA-256(name || "\n" || 0x04 || key)[:4])
+        text = re.sub(r"(?m)^vkey = .*$", "vkey = " + witness_vkey("witness1.example.com"), text)
         full = os.path.join(self.tmp, "full.conf")
         with open(full, "w") as f:
             f.write(text)

@@ -309,6 +309,68 @@ START_TEST(config_load_reads_models)
 }
 END_TEST
 
+/* A witness verifier key (type 0x04) made in the test folder. */
+static void witness_vkey(const char *name, char *out, size_t size)
+{
+	char path[600];
+	struct vault_signer *s;
+
+	snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+	ck_assert_int_eq(vault_signer_load(path, true, name, VAULT_KEY_COSIGNATURE_V1, &s), 0);
+	ck_assert_int_gt(vault_pubkey_format(vault_signer_pubkey(s), out, size), 0);
+	vault_signer_free(s);
+}
+
+START_TEST(config_load_reads_witnesses)
+{
+	char k1[300], k2[300], text[2000], err[600], logkey[300];
+	struct config c;
+
+	witness_vkey("w1.example", k1, sizeof(k1));
+	witness_vkey("w2.example", k2, sizeof(k2));
+	snprintf(text, sizeof(text),
+	         "[daemon]\ntiles_dir = /srv/tiles\n[witness a]\nurl = http://127.0.0.1:1/\n"
+	         "vkey = %s\n[witness b]\nurl = https://w2.example/prefix\nvkey = %s\n"
+	         "timeout_ms = 2500\n",
+	         k1, k2);
+	ck_assert_int_eq(load(text, &c, err), 0);
+	ck_assert_uint_eq(c.n_witnesses, 2);
+	ck_assert_str_eq(c.witnesses[0].name, "a");
+	ck_assert_str_eq(c.witnesses[1].url, "https://w2.example/prefix");
+	ck_assert_uint_eq(c.witnesses[1].key.type, VAULT_KEY_COSIGNATURE_V1);
+	ck_assert_str_eq(c.witnesses[1].key.name, "w2.example");
+	ck_assert_uint_eq(c.witnesses[0].timeout_ms, 10000);
+	ck_assert_uint_eq(c.witnesses[1].timeout_ms, 2500);
+	ck_assert_uint_eq(c.witness_quorum, 1); /* the default with witnesses */
+	ck_assert_uint_eq(c.witness_stop_wait_ms, 5000);
+	ck_assert_str_eq(c.tiles_dir, "/srv/tiles");
+	config_deinit(&c);
+
+	/* errors name the line and what is wrong */
+	snprintf(text, sizeof(text),
+	         "[daemon]\nwitness_quorum = 2\n[witness a]\nurl = http://x\n"
+	         "vkey = %s\n",
+	         k1);
+	expect_error(text, "2:18:", "could never be witnessed");
+	expect_error("[witness a]\nurl = ftp://x\n", "2:7:", "http:// or https://");
+	expect_error("[witness a]\nvkey = nonsense\n", "2:8:", "type 0x04");
+	expect_error("[witness a b]\nurl = http://x\n", "2:7:", "[witness NAME]");
+	expect_error("[witness a]\nurl = http://x\nport = 3\n", "3:8:", "expected url, vkey");
+	expect_error("[daemon]\ntiles_dir = tiles\n", "2:13:", "absolute");
+	/* a log's key (type 0x01) is not a witness key */
+	struct vault_signer *ls;
+	snprintf(text, sizeof(text), "%s/log.key", dir);
+	ck_assert_int_eq(vault_signer_load(text, true, "log.example", VAULT_KEY_ED25519, &ls), 0);
+	ck_assert_int_gt(vault_pubkey_format(vault_signer_pubkey(ls), logkey, sizeof(logkey)), 0);
+	vault_signer_free(ls);
+	snprintf(text, sizeof(text), "[witness a]\nurl = http://x\nvkey = %s\n", logkey);
+	expect_error(text, "3:8:", "type 0x04");
+	/* a section without its vkey */
+	ck_assert_int_eq(load("[witness a]\nurl = http://x\n", &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "[witness a] needs both url and vkey"), "%s", err);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -326,6 +388,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_reports_missing_file);
 	tcase_add_test(tc, config_load_reads_triggers);
 	tcase_add_test(tc, config_load_reads_models);
+	tcase_add_test(tc, config_load_reads_witnesses);
 	suite_add_tcase(s, tc);
 	return s;
 }

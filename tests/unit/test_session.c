@@ -310,7 +310,7 @@ static void setup_writer(void)
 	setup();
 	snprintf(path, sizeof(path), "%s/vault", dir);
 	ck_assert_int_eq(vault_open(path, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE, NULL, &vault), 0);
-	ck_assert_int_eq(writer_start(&d.writer, &loop, vault, 0, &p), 0);
+	ck_assert_int_eq(writer_start(&d.writer, &loop, vault, 0, &p, NULL, NULL), 0);
 }
 
 static unsigned closing_done;

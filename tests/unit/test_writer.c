@@ -50,7 +50,7 @@ static void setup(void)
 	looptest_init(&loop);
 	dir = test_tmpdir("writer");
 	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE, NULL, &vault), 0);
-	ck_assert_int_eq(writer_start(&w, &loop, vault, 0, &p), 0);
+	ck_assert_int_eq(writer_start(&w, &loop, vault, 0, &p, NULL, NULL), 0);
 	w.after_done = on_after_done;
 }
 
