@@ -789,6 +789,40 @@ static bool published(const struct publisher *p)
 	       (!p->tiles_dir || p->tiles_size >= p->latest);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+void publish_get_stats(struct publisher *p, struct publish_stats *ret)
+{
+	double *s = NULL;
+	size_t n;
+
+	*ret = (struct publish_stats){0};
+	if (!p)
+		return;
+	ret->submitted = atomic_load(&p->submitted);
+	ret->cosigned = atomic_load(&p->cosigned);
+	ret->refused = atomic_load(&p->refused);
+	ret->unreachable = atomic_load(&p->unreachable);
+	ret->quorum_reached = atomic_load(&p->quorum_reached);
+	pthread_mutex_lock(&p->lock);
+	ret->witnessed_size = p->quorum_size;
+	n = p->n_lat;
+	if (n && (s = malloc(n * sizeof(*s))))
+		memcpy(s, p->lat, n * sizeof(*s));
+	pthread_mutex_unlock(&p->lock);
+	if (!s)
+		return;
+	qsort(s, n, sizeof(*s), cmp_double);
+	ret->quorum_ms_p50 = s[n / 2];
+	ret->quorum_ms_p99 = s[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+	ret->quorum_ms_max = s[n - 1];
+	free(s);
+}
+
 void publish_stop(struct publisher *p, uint32_t wait_ms)
 {
 	struct timespec until;
@@ -824,39 +858,16 @@ void publish_stop(struct publisher *p, uint32_t wait_ms)
 		curl_multi_wakeup(p->multi);
 		pthread_join(p->thread, NULL);
 	}
+	if (p->n) {
+		struct publish_stats st;
+		publish_get_stats(p, &st);
+		/* one line for operators and for tests/bench/witness-bench.sh */
+		log_notice(
+		    "witnesses: %" PRIu64 " submissions, %" PRIu64 " cosignatures, %" PRIu64
+		    " refusals, %" PRIu64 " failed attempts; quorum of %u reached for %" PRIu64
+		    " checkpoints, signed to quorum stored p50 %.1f ms p99 %.1f ms max %.1f ms",
+		    st.submitted, st.cosigned, st.refused, st.unreachable, p->quorum,
+		    st.quorum_reached, st.quorum_ms_p50, st.quorum_ms_p99, st.quorum_ms_max);
+	}
 	publisher_free(p);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-void publish_get_stats(struct publisher *p, struct publish_stats *ret)
-{
-	double *s = NULL;
-	size_t n;
-
-	*ret = (struct publish_stats){0};
-	if (!p)
-		return;
-	ret->submitted = atomic_load(&p->submitted);
-	ret->cosigned = atomic_load(&p->cosigned);
-	ret->refused = atomic_load(&p->refused);
-	ret->unreachable = atomic_load(&p->unreachable);
-	ret->quorum_reached = atomic_load(&p->quorum_reached);
-	pthread_mutex_lock(&p->lock);
-	ret->witnessed_size = p->quorum_size;
-	n = p->n_lat;
-	if (n && (s = malloc(n * sizeof(*s))))
-		memcpy(s, p->lat, n * sizeof(*s));
-	pthread_mutex_unlock(&p->lock);
-	if (!s)
-		return;
-	qsort(s, n, sizeof(*s), cmp_double);
-	ret->quorum_ms_p50 = s[n / 2];
-	ret->quorum_ms_p99 = s[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
-	ret->quorum_ms_max = s[n - 1];
-	free(s);
 }
