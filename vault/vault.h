@@ -599,6 +599,7 @@ struct vault_verify_report {
 	uint64_t pruned;        /* entries whose payload was pruned */
 	uint64_t checkpoints;   /* checkpoints checked (stored + given) */
 	uint64_t blobs;         /* blobs rehashed */
+	uint64_t cosignatures;  /* stored witness cosignatures checked against their checkpoint */
 	uint64_t dedup_keys;    /* dedup keys checked against their entries (with dedup_key) */
 	uint8_t root[VAULT_HASH_LEN];
 	/* The signed head: the largest tree size a checkpoint (stored or given) signed by the key
@@ -610,7 +611,8 @@ struct vault_verify_report {
 };
 
 /* Recomputes everything from the stored bytes: every payload hash, leaf hash, chain link,
- * timestamp order, Merkle node and root; every stored checkpoint's signature and root; the
+ * timestamp order, Merkle node and root; every stored checkpoint's signature and root, and
+ * every stored cosignature against its checkpoint and the witness key stored with it; the
  * given external checkpoints (which also detect truncation/rollback); prune entries; blobs;
  * the type and dedup indexes. A vault holding entries of which no checkpoint signed by the
  * key (opts->key, else the vault's own) covers any is VAULT_PROBLEM_UNSIGNED: without a

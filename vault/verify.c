@@ -955,6 +955,92 @@ out:
 	return rc;
 }
 
+/* Every stored cosignature verifies by the key stored with it over the checkpoint of its
+ * size (vault_cosignature_add checked it; here the stored bytes are checked again, so that a
+ * damaged or forged line is found, not carried into proofs). */
+static int check_cosigs(struct walk *w, uint64_t *ret_count)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint64_t count = 0;
+	int rc;
+
+	*ret_count = 0;
+	if (w->v->no_cosigs)
+		return 0;
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_COSIGS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && w->f.problem == VAULT_OK;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		struct vault_pubkey key = {.type = VAULT_KEY_COSIGNATURE_V1};
+		struct vault_cosig_check chk;
+		uint8_t ck[8], id[4];
+		MDB_val kk = {8, ck}, note;
+		uint64_t size;
+		size_t nlen;
+		char *buf;
+
+		if (k.mv_size < 13 || k.mv_size > 12 + VAULT_ORIGIN_MAX || d.mv_size <= 32 ||
+		    d.mv_size > 32 + VAULT_SIGLINE_MAX) {
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_SIG, w->n,
+			      "a stored cosignature record is malformed (key %zu bytes, value %zu)",
+			      k.mv_size, d.mv_size);
+			break;
+		}
+		size = vault__rd64(k.mv_data);
+		nlen = k.mv_size - 12;
+		memcpy(key.name, (const char *)k.mv_data + 12, nlen);
+		key.name[nlen] = '\0';
+		memcpy(key.key, d.mv_data, 32);
+		memcpy(key.id, (const uint8_t *)k.mv_data + 8, 4);
+		if (vault__key_id(key.name, key.type, key.key, id) < 0 || memcmp(id, key.id, 4) ||
+		    strlen(key.name) != nlen) {
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_SIG, w->n,
+			      "the stored cosignature of checkpoint %" PRIu64
+			      " names a key id that is not its key's",
+			      size);
+			break;
+		}
+		vault__be64(ck, size);
+		rc = mdb_get(w->txn, w->v->dbi[DB_CHECKPOINTS], &kk, &note);
+		if (rc == MDB_NOTFOUND) {
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_SIG, w->n,
+			      "a cosignature by %s is stored for a checkpoint of size %" PRIu64
+			      " that the vault does not hold",
+			      key.name, size);
+			break;
+		}
+		if (rc) {
+			rc = vault__err_from_mdb(rc);
+			goto out;
+		}
+		buf = malloc(note.mv_size + d.mv_size - 32);
+		if (!buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(buf, note.mv_data, note.mv_size);
+		memcpy(buf + note.mv_size, (const char *)d.mv_data + 32, d.mv_size - 32);
+		rc =
+		    vault_cosignatures_verify(buf, note.mv_size + d.mv_size - 32, &key, 1, 0, &chk);
+		free(buf);
+		if (rc != 1 || chk.line_off != note.mv_size) {
+			found(&w->f, VAULT_PROBLEM_CHECKPOINT_SIG, w->n,
+			      "the stored cosignature by %s of the checkpoint of size %" PRIu64
+			      " does not verify",
+			      key.name, size);
+			break;
+		}
+		count++;
+	}
+	rc = rc == MDB_NOTFOUND || rc == 0 || rc == 1 ? 0 : vault__err_from_mdb(rc);
+	*ret_count = count;
+out:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
 int vault_verify(struct vault *v, const struct vault_verify_options *o,
                  struct vault_verify_report *ret)
 {
@@ -1067,6 +1153,11 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 	}
 	if (w.f.problem == VAULT_OK && !(o && o->skip_blobs)) {
 		rc = check_blobs(&w, &rep.blobs);
+		if (rc < 0)
+			goto out;
+	}
+	if (w.f.problem == VAULT_OK) {
+		rc = check_cosigs(&w, &rep.cosignatures);
 		if (rc < 0)
 			goto out;
 	}

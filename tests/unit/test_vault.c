@@ -3,6 +3,7 @@
  * map growth, and vault_verify against every kind of tampering (tests/common/tamper.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -839,6 +840,47 @@ END_TEST
 
 /* Cosignatures are stored beside their checkpoint, checked before they are kept, and the
  * witnessed checkpoint is the newest one with the quorum. */
+/* Flips one byte of the signature in every stored cosignature of checkpoint size (raw LMDB,
+ * as someone with file access would). Returns how many were changed. */
+static int flip_stored_cosigs(const char *dir, uint64_t size)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int n = 0;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "cosigs", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (int rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		uint8_t *copy = malloc(d.mv_size), *kb = k.mv_data;
+		uint64_t ksize = 0;
+		for (int i = 0; i < 8; i++)
+			ksize = ksize << 8 | kb[i];
+		if (ksize != size) {
+			free(copy);
+			continue;
+		}
+		memcpy(copy, d.mv_data, d.mv_size);
+		/* a base64 character well inside the signature, to another valid one */
+		copy[d.mv_size - 10] = copy[d.mv_size - 10] == 'A' ? 'B' : 'A';
+		MDB_val nd = {d.mv_size, copy};
+		ck_assert_int_eq(mdb_cursor_put(cur, &k, &nd, MDB_CURRENT), 0);
+		free(copy);
+		n++;
+	}
+	mdb_cursor_close(cur);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	return n;
+}
+
 static int count_lines(const char *s)
 {
 	int n = 0;
@@ -962,7 +1004,18 @@ START_TEST(vault_cosignature_add_stores_beside_checkpoint)
 	struct vault_verify_report rep;
 	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
 	ck_assert_int_eq(rep.problem, VAULT_OK);
+	ck_assert_uint_eq(rep.cosignatures, 3);
 	ck_assert_int_eq(vault_cosignature_add(v, 10, &keys[0], line, (size_t)n), -EROFS);
+	vault_close(v);
+
+	/* a stored cosignature changed on disk: verify names it, and no note carries it */
+	ck_assert_int_eq(flip_stored_cosigs(dir, 20), 1);
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_PROBLEM_CHECKPOINT_SIG);
+	ck_assert_msg(strstr(rep.detail, "cosignature by witness.test/w1 of the checkpoint of size "
+	                                 "20 does not verify"),
+	              "%s", rep.detail);
 	vault_close(v);
 	for (int i = 0; i < 3; i++)
 		vault_signer_free(w[i]);
