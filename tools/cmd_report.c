@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentctl report ID / replay ID: an incident's evidence gathered from the vault (the
  * incident, its record, the model and lineage, the audit, the verdict, the reviews) with an
- * inclusion proof of every cited entry against the latest signed checkpoint, rendered as
+ * inclusion proof of every cited entry against the witnessed checkpoint (as prove cites it),
+ * rendered as
  * HTML, Markdown or JSON; and the audit recomputed from the vault (daemon/audit/, the code
  * the daemon ran) and compared with what was recorded. */
 #include <errno.h>
@@ -441,13 +442,64 @@ static int reviews_json(struct ctl_vault *cv, uint64_t id, json_t *arr, json_t *
 	return ctl_scan_type(cv->r, VAULT_ENTRY_REVIEW, id, UINT64_MAX, review_json, &rs);
 }
 
-/* Inclusion proofs of the cited entries in the latest checkpoint; each is verified here,
- * and its bundle (the `evidentctl prove` format) is kept for offline verification. */
+/* The checkpoint the report cites, as `evidentctl prove` chooses: the newest covering every
+ * cited entry that holds the witness quorum evidentd works to (vault_witness_quorum) of
+ * cosignatures, else the newest signed one. Returns 0, -ENOENT (none signed yet) or a
+ * negative errno. */
+static int cited_checkpoint(struct ctl_vault *cv, const json_t *cited, char **ret_note,
+                            struct vault_checkpoint *ret_cp, unsigned *ret_quorum,
+                            bool *ret_witnessed)
+{
+	uint64_t last = 0;
+	size_t i;
+	const json_t *c;
+	int rc = vault_witness_quorum(cv->r, ret_quorum);
+
+	if (rc < 0)
+		return rc;
+	json_array_foreach(cited, i, c)
+	{
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(c, "seq"));
+		if (seq > last)
+			last = seq;
+	}
+	*ret_witnessed = false;
+	if (*ret_quorum > 0) {
+		rc = vault_checkpoint_witnessed(cv->r, last, *ret_quorum, ret_note, ret_cp);
+		*ret_witnessed = rc == 0;
+		if (rc != -ENOENT)
+			return rc;
+	}
+	return vault_checkpoint_latest(cv->r, ret_note, ret_cp);
+}
+
+/* The cited checkpoint: size, root (base64), note, the witness quorum, whether the checkpoint
+ * meets it, and the cosignatures the note carries (as the vault stored them). */
+static json_t *checkpoint_json(const struct vault_checkpoint *cp, const char *note, unsigned quorum,
+                               bool witnessed)
+{
+	_cleanup_(freep) char *root = ctl_base64(cp->root, VAULT_HASH_LEN);
+	json_t *o = json_pack("{sIssss}", "tree_size", (json_int_t)cp->size, "root",
+	                      root ? root : "", "note", note);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "witness_quorum", json_integer(quorum));
+	json_object_set_new(o, "witnessed", json_boolean(witnessed));
+	ctl_json_set(o, "cosignatures", ctl_cosigs_json(note, strlen(note)));
+	return o;
+}
+
+/* Inclusion proofs of the cited entries in the cited checkpoint; each is verified here, and
+ * its bundle (the `evidentctl prove` format, cosignatures included) is kept for offline
+ * verification. */
 static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
 {
 	char *note = NULL;
 	struct vault_checkpoint cp;
-	int rc = vault_checkpoint_latest(cv->r, &note, &cp);
+	unsigned quorum = 0;
+	bool witnessed = false;
+	int rc = cited_checkpoint(cv, cited, &note, &cp, &quorum, &witnessed);
 	json_t *proofs = json_array();
 
 	if (rc == -ENOENT) {
@@ -459,10 +511,7 @@ static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
 		json_decref(proofs);
 		return rc;
 	}
-	_cleanup_(freep) char *root = ctl_base64(cp.root, VAULT_HASH_LEN);
-	json_object_set_new(doc, "checkpoint",
-	                    json_pack("{sIssss}", "tree_size", (json_int_t)cp.size, "root",
-	                              root ? root : "", "note", note));
+	json_object_set_new(doc, "checkpoint", checkpoint_json(&cp, note, quorum, witnessed));
 	size_t i;
 	const json_t *c;
 	json_array_foreach(cited, i, c)
@@ -496,7 +545,7 @@ static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
 			json_object_set_new(o, "leaf_hash", ctl_json_hex(lh, VAULT_HASH_LEN));
 		} else {
 			json_object_set_new(o, "not_covered",
-			                    json_string("written after the latest checkpoint: run "
+			                    json_string("written after the cited checkpoint: run "
 			                                "evidentctl prove SEQ after the next one"));
 		}
 		json_object_set_new(o, "path", path);
@@ -506,6 +555,41 @@ static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
 	json_object_set_new(doc, "proofs", proofs);
 	free(note);
 	return 0;
+}
+
+/* The summary's sentence on the proofs: how many hold, in which checkpoint, and who
+ * witnessed it. Returns buf. */
+static const char *evidence_sentence(const json_t *doc, char *buf, size_t size)
+{
+	const json_t *cp = json_object_get(doc, "checkpoint"), *o;
+	size_t ok = 0, n = json_array_size(json_object_get(doc, "proofs")), i, off;
+	size_t cosigs = json_array_size(json_object_get(cp, "cosignatures"));
+	json_int_t quorum = json_integer_value(json_object_get(cp, "witness_quorum"));
+
+	json_array_foreach(json_object_get(doc, "proofs"), i, o) ok +=
+	    json_is_true(json_object_get(o, "verified"));
+	if (!json_is_object(cp)) {
+		snprintf(buf, size, "Evidence: %zu of %zu: the vault has no signed checkpoint yet.",
+		         ok, n);
+		return buf;
+	}
+	off =
+	    (size_t)snprintf(buf, size,
+	                     "Evidence: %zu of %zu cited vault entries are proven included in the "
+	                     "signed checkpoint of size %" JSON_INTEGER_FORMAT,
+	                     ok, n, json_integer_value(json_object_get(cp, "tree_size")));
+	if (off < size && cosigs)
+		off += (size_t)snprintf(buf + off, size - off, ", cosigned by %zu witness%s",
+		                        cosigs, cosigs == 1 ? "" : "es");
+	if (off < size && quorum > 0 && !json_is_true(json_object_get(cp, "witnessed")))
+		snprintf(
+		    buf + off, size - off,
+		    "; no checkpoint covering them holds the witness quorum (%" JSON_INTEGER_FORMAT
+		    " cosignature%s) yet.",
+		    quorum, quorum == 1 ? "" : "s");
+	else if (off < size)
+		snprintf(buf + off, size - off, ".");
+	return buf;
 }
 
 /* The plain-language summary: what was decided, what drove it, what would have changed it,
@@ -703,15 +787,7 @@ static json_t *summary_json(const json_t *doc)
 		snprintf(buf, sizeof(buf), "Lineage: %s.", json_string_value(o));
 		json_array_append_new(s, json_string(buf));
 	}
-	size_t ok = 0, n = json_array_size(json_object_get(doc, "proofs"));
-	json_array_foreach(json_object_get(doc, "proofs"), i, o) ok +=
-	    json_is_true(json_object_get(o, "verified"));
-	snprintf(buf, sizeof(buf),
-	         n ? "Evidence: %zu of %zu cited vault entries are proven included in the latest "
-	             "signed checkpoint."
-	           : "Evidence: %zu of %zu: the vault has no signed checkpoint yet.",
-	         ok, n);
-	json_array_append_new(s, json_string(buf));
+	json_array_append_new(s, json_string(evidence_sentence(doc, buf, sizeof(buf))));
 	return s;
 }
 
@@ -1264,13 +1340,18 @@ const struct ctl_verb ctl_verb_report = {
         "LIME's largest weights and whether runs with other seeds agree, counterfactuals,\n"
         "the flip test, the failure region, attributions far above their usual level, the\n"
         "confidence score with its components); the verdict sent to the client; the human\n"
-        "reviews; and an inclusion proof of every cited entry against the latest signed\n"
-        "checkpoint, each verified while the report is written. A summary in plain\n"
-        "language comes first.\n"
+        "reviews; and an inclusion proof of every cited entry, each verified while the\n"
+        "report is written, against the checkpoint 'evidentctl prove' would cite: the\n"
+        "newest covering them all that holds the witness quorum evidentd works to, else\n"
+        "the newest signed one; the witnesses who cosigned it are named (name, key id,\n"
+        "time). A summary in plain language comes first.\n"
         "HTML is one self-contained file (no scripts, no network). Markdown suits post-mortem\n"
         "documents. JSON (--format json or --json) is the document both are rendered from;\n"
         "each proof carries its bundle in the 'evidentctl prove' format, so\n"
-        "'evidentctl verify-proof' can check it with nothing but the public key.\n"
+        "'evidentctl verify-proof' can check it with nothing but the public key (and the\n"
+        "witnesses' keys, --witness-key). Its checkpoint object holds tree_size, root,\n"
+        "note, witness_quorum, witnessed (the quorum is met) and cosignatures ({name,\n"
+        "key_id, timestamp, timestamp_unix} as the vault stored them).\n"
         "The report says when it was generated (generated_unix_ns). Everything else in it\n"
         "comes from the vault, so with SOURCE_DATE_EPOCH=SECONDS in the environment (the\n"
         "reproducible-builds convention) as the generation time, the same vault gives the\n"

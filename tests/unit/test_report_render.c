@@ -1148,6 +1148,54 @@ START_TEST(test_md_write_error)
 }
 END_TEST
 
+/* The witnesses of the cited checkpoint: shown when the document has them (their names are
+ * escaped like any text), absent from documents written before cosignatures. */
+static void check_witnesses(render_fn fn, const char *hostile_escaped)
+{
+	json_t *doc = fixture(), *cp = json_object_get(doc, "checkpoint");
+	char *s = render(fn, doc);
+
+	ck_assert_ptr_null(strstr(s, "Witness"));
+	free(s);
+	json_object_set_new(cp, "witness_quorum", json_integer(2));
+	json_object_set_new(cp, "witnessed", json_true());
+	json_object_set_new(cp, "cosignatures",
+	                    json_pack("[{sssssssI}{sssssssI}]", "name", "witness.example/w1",
+	                              "key_id", "0a1b2c3d", "timestamp", "2023-11-14T22:13:20Z",
+	                              "timestamp_unix", (json_int_t)1700000000, "name", hostile,
+	                              "key_id", "4e5f6a7b", "timestamp", "2023-11-14T22:15:00Z",
+	                              "timestamp_unix", (json_int_t)1700000100));
+	s = render(fn, doc);
+	ck_assert(strstr(s, "witness.example/w1 (key "));
+	ck_assert(strstr(s, "0a1b2c3d"));
+	ck_assert(strstr(s, ") at 2023-11-14T22:13:20Z; "));
+	ck_assert(strstr(s, hostile_escaped));
+	ck_assert_uint_eq(unescaped(s, "<script"), 0);
+	ck_assert(strstr(s, "Witness quorum"));
+	ck_assert(strstr(s, "met"));
+	ck_assert_ptr_null(strstr(s, "not met"));
+	free(s);
+	json_object_set_new(cp, "witnessed", json_false());
+	json_object_set_new(cp, "cosignatures", json_array());
+	s = render(fn, doc);
+	ck_assert(strstr(s, "no cosignatures"));
+	ck_assert(strstr(s, "not met yet: the newest signed checkpoint is cited"));
+	free(s);
+	json_decref(doc);
+}
+
+START_TEST(test_html_witnesses)
+{
+	check_witnesses(report_render_html, hostile_html);
+}
+END_TEST
+
+START_TEST(test_md_witnesses)
+{
+	check_witnesses(report_render_md, "\\<script>alert(1)\\</script>");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report_render");
@@ -1161,6 +1209,7 @@ int main(void)
 	tcase_add_test(tc, test_html_escapes);
 	tcase_add_test(tc, test_html_neutralises_invisible);
 	tcase_add_test(tc, test_html_no_audit);
+	tcase_add_test(tc, test_html_witnesses);
 	tcase_add_test(tc, test_html_attribution_mismatch);
 	tcase_add_test(tc, test_html_missing_members);
 	tcase_add_test(tc, test_html_required);
@@ -1172,6 +1221,7 @@ int main(void)
 	tcase_add_test(tc, test_md_escapes);
 	tcase_add_test(tc, test_md_neutralises_invisible);
 	tcase_add_test(tc, test_md_no_audit);
+	tcase_add_test(tc, test_md_witnesses);
 	tcase_add_test(tc, test_md_missing_members);
 	tcase_add_test(tc, test_md_required);
 	tcase_add_test(tc, test_md_write_error);

@@ -15,6 +15,43 @@
 
 #include "report_internal.h"
 
+/* The witnesses who cosigned the cited checkpoint, and the quorum (documents written before
+ * cosignatures have neither key: nothing is shown then). */
+static void witnesses(struct rr *r, const json_t *cp)
+{
+	json_t *cosigs = doc_get_arr(cp, "cosignatures"), *c;
+	int64_t quorum = 0;
+	bool witnessed = false;
+	size_t i;
+
+	if (!cosigs)
+		return;
+	rw_kv_row_begin(r, "Witnesses");
+	if (!json_array_size(cosigs))
+		rw_text(r, "no cosignatures");
+	json_array_foreach(cosigs, i, c)
+	{
+		if (i)
+			rw_text(r, "; ");
+		rw_text(r, rw_or_dash(doc_get_str(c, "name")));
+		rw_text(r, " (key ");
+		rw_code(r, rw_or_dash(doc_get_str(c, "key_id")));
+		rw_text(r, ") at ");
+		rw_text(r, rw_or_dash(doc_get_str(c, "timestamp")));
+	}
+	rw_kv_row_end(r);
+	if (!doc_get_int(cp, "witness_quorum", &quorum) || quorum <= 0)
+		return;
+	doc_get_bool(cp, "witnessed", &witnessed);
+	rw_kv_row_begin(r, "Witness quorum");
+	rw_textf(r, "%" PRId64 " cosignatures: ", quorum);
+	if (witnessed)
+		rw_pill(r, "ok", "met");
+	else
+		rw_pill(r, "warn", "not met yet: the newest signed checkpoint is cited");
+	rw_kv_row_end(r);
+}
+
 void section_evidence(struct rr *r, const struct report *rp)
 {
 	static const char *const heads[] = {"Seq",       "Entry",    "Leaf hash",
@@ -31,7 +68,10 @@ void section_evidence(struct rr *r, const struct report *rp)
 		    r,
 		    "Every entry cited in this report is a leaf of the vault's append-only Merkle "
 		    "tree. The signed checkpoint below commits to the whole tree; each inclusion "
-		    "proof links an entry to that checkpoint's root.");
+		    "proof links an entry to that checkpoint's root. A witness that cosigned it "
+		    "attests that this tree extends every earlier one of the log it was shown, "
+		    "so the log cannot show others a different history (evidentctl verify-proof "
+		    "--witness-key checks the cosignatures with the witnesses' keys).");
 		rw_p_end(r);
 		rw_kv_begin(r);
 		rw_kv_row_begin(r, "Tree size");
@@ -41,6 +81,7 @@ void section_evidence(struct rr *r, const struct report *rp)
 			rw_text(r, "\u2014");
 		rw_kv_row_end(r);
 		rw_kv_code(r, "Root", doc_get_str(cp, "root"));
+		witnesses(r, cp);
 		rw_kv_end(r);
 		if (doc_get_str(cp, "note")) {
 			if (r->md) {
