@@ -343,17 +343,22 @@ static void given_bound(struct given *gs, size_t n)
 }
 
 /* Checks every --checkpoint FILE against the vault's current snapshot and the witnesses.
- * Returns 0 or an exit status (printed). */
+ * damaged: vault_verify found a problem, so the vault may not even be readable: a file that
+ * cannot be checked then fails, naming why, instead of ending the run. Returns 0 or an exit
+ * status (printed). */
 static int givens_check(struct ctl_vault *cv, const struct notes *ns,
-                        const struct vault_pubkey *key, struct given *gs)
+                        const struct vault_pubkey *key, bool damaged, struct given *gs)
 {
 	struct target t;
+	size_t i = 0;
 	int rc;
 
+	if (!ns->n)
+		return 0;
 	rc = vault_reader_begin(cv->v, &cv->r);
 	if (rc == 0)
 		rc = target_load(cv->r, key, &t);
-	for (size_t i = 0; rc == 0 && i < ns->n; i++) {
+	for (; rc == 0 && i < ns->n; i++) {
 		struct given *g = &gs[i];
 		g->path = arg_checkpoints[i];
 		if (!given_parse(g, ns->text[i], ns->len[i], key, cv->info.origin))
@@ -364,8 +369,15 @@ static int givens_check(struct ctl_vault *cv, const struct notes *ns,
 			g->witnessed = rc == 0;
 		}
 	}
-	if (rc < 0)
+	if (rc < 0 && !damaged)
 		return ctl_vault_error(cv, "cannot check the given checkpoints", rc);
+	for (i = rc < 0 && i > 0 ? i - 1 : i; rc < 0 && i < ns->n; i++) {
+		gs[i] = (struct given){.path = arg_checkpoints[i]};
+		snprintf(gs[i].problem, sizeof(gs[i].problem),
+		         "checkpoint %s: not checked: the vault is damaged (%s)", gs[i].path,
+		         rc == -EBADMSG ? "an entry or a Merkle node is missing or malformed"
+		                        : ctl_strerror(rc));
+	}
 	given_bound(gs, ns->n);
 	return 0;
 }
@@ -564,7 +576,7 @@ static int verify(const struct ctl *c, struct ctl_vault *cv, const struct notes 
 	if (rc < 0)
 		return ctl_vault_error(cv, "verification could not run", rc);
 	seconds = ctl_monotonic() - start;
-	rc = givens_check(cv, ns, key ? key : &cv->info.key, gs);
+	rc = givens_check(cv, ns, key ? key : &cv->info.key, rep.problem != VAULT_OK, gs);
 	if (rc)
 		return rc;
 	if (c->json) {
