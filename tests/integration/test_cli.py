@@ -31,7 +31,8 @@ TIMEOUT = 120
 RECORDS = 1200  # more than one batch of 1000
 ENTRIES = RECORDS + 3  # lifecycle, artifact, model
 VERBS = ["status", "verify", "log", "tail", "show", "export", "checkpoint", "prove",
-         "verify-proof", "backtest", "incidents", "incident", "models", "lineage"]
+         "verify-proof", "consistency", "backtest", "incidents", "incident", "models",
+         "lineage"]
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
