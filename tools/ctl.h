@@ -226,7 +226,8 @@ int ctl_witnesses_set_quorum(struct ctl_witnesses *w, const char *verb, const ch
  * text or file, witness keys only). Returns 0 or an exit status (printed). */
 int ctl_witnesses_load(struct ctl_witnesses *w, const char *verb);
 
-/* What a checkpoint note's cosignatures are worth to the witnesses of a ctl_witnesses. */
+/* What a checkpoint note's cosignatures are worth to the witnesses of a ctl_witnesses. Not to
+ * be copied once filled: why[] points into why_buf. */
 struct ctl_witness_check {
 	size_t cosigned; /* witnesses with a valid cosignature */
 	bool ok;         /* cosigned >= quorum */
