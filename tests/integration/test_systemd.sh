@@ -1,12 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Checks the systemd integration: `units` (verify, security exposure, sysusers/tmpfiles and
-# their agreement with the units), `activation` (evidentd started the way evidentd.socket
-# and Type=notify start it) and `syscalls` (what evidentd calls passes SystemCallFilter=).
+# their agreement with the units; evident-witness's units too), `activation` (evidentd
+# started the way evidentd.socket and Type=notify start it), `syscalls` (what evidentd calls
+# passes SystemCallFilter=) and `witness-syscalls` (the same for evident-witness answering
+# real add-checkpoint requests).
 # Exit 0 pass, 1 fail, 77 skip (meson's convention).
 #
 # Environment: BUILD_DIR (default: build/ next to this source tree), EVIDENTD (default
-# $BUILD_DIR/daemon/evidentd), TMPDIR.
+# $BUILD_DIR/daemon/evidentd), EVIDENT_WITNESS (default
+# $BUILD_DIR/tools/witness/evident-witness), TMPDIR.
 
 set -eu
 
@@ -23,6 +26,9 @@ service_in=$build_dir/systemd/evidentd.service
 tmpfiles_in=$build_dir/systemd/evidentd-tmpfiles.conf
 socket_in=$srcdir/systemd/evidentd.socket
 sysusers_in=$srcdir/systemd/sysusers.d/evidentd.conf
+evident_witness=${EVIDENT_WITNESS:-$build_dir/tools/witness/evident-witness}
+witness_in=$build_dir/systemd/evident-witness.service
+witness_socket_in=$srcdir/systemd/evident-witness.socket
 
 failures=0
 fail() {
@@ -125,6 +131,70 @@ check_units() {
 
     check_agreement
     check_sysusers_tmpfiles
+    check_witness_units
+}
+
+# evident-witness.service and .socket: verify, exposure, and what the two must agree on.
+check_witness_units() {
+    for f in "$witness_in" "$witness_socket_in"; do
+        [ -r "$f" ] || {
+            fail "$f missing (configure and build first)"
+            return 0
+        }
+    done
+    wunits=$tmp/witness-units
+    mkdir "$wunits"
+    if grep -n '@[a-z_]*@' "$witness_in"; then
+        fail "unsubstituted @variables@ in $witness_in"
+    fi
+    exec_start=$(unit_get "$witness_in" ExecStart)
+    bin=${exec_start%% *}
+    case $bin in
+    /*/evident-witness) ;;
+    *) fail "ExecStart does not start with an absolute .../evident-witness: $exec_start" ;;
+    esac
+    stand_in=$evident_witness
+    [ -x "$stand_in" ] || stand_in=/bin/true
+    sed "s|^ExecStart=$bin |ExecStart=$stand_in |" "$witness_in" >"$wunits/evident-witness.service"
+    cp "$witness_socket_in" "$wunits/evident-witness.socket"
+    (cd "$wunits" && systemd-analyze verify --man=no --generators=no \
+        ./evident-witness.service ./evident-witness.socket) >"$tmp/wverify.out" 2>&1 || true
+    if [ -s "$tmp/wverify.out" ]; then
+        cat "$tmp/wverify.out" >&2
+        fail "systemd-analyze verify reported problems with evident-witness's units"
+    else
+        ok "systemd-analyze verify: evident-witness.service evident-witness.socket"
+    fi
+    (cd "$wunits" && SYSTEMD_COLORS=0 systemd-analyze security --offline=true \
+        ./evident-witness.service) >"$tmp/wsecurity.out" 2>&1 || true
+    exposure=$(sed -n 's/^.*Overall exposure level for evident-witness\.service: \([0-9.]*\).*$/\1/p' \
+        "$tmp/wsecurity.out")
+    if [ -z "$exposure" ]; then
+        cat "$tmp/wsecurity.out" >&2
+        fail "no exposure level for evident-witness.service"
+    elif awk -v e="$exposure" -v m="$max_exposure" 'BEGIN { exit !(e + 0 <= m + 0) }'; then
+        ok "evident-witness.service: exposure $exposure (<= $max_exposure)"
+    else
+        grep -E ' [0-9]+\.[0-9]+ *$' "$tmp/wsecurity.out" >&2 || true
+        fail "evident-witness.service: exposure $exposure > $max_exposure"
+    fi
+    # No network of its own: the service gets its one socket from the socket unit.
+    [ "$(unit_get "$witness_in" Type)" = notify ] || fail "evident-witness: Type= is not notify"
+    [ "$(unit_get "$witness_in" PrivateNetwork)" = yes ] ||
+        fail "evident-witness: PrivateNetwork= is not yes"
+    [ "$(unit_get "$witness_in" RestrictAddressFamilies)" = AF_UNIX ] ||
+        fail "evident-witness: RestrictAddressFamilies= is not AF_UNIX alone"
+    case $exec_start in
+    *--listen*) fail "evident-witness: ExecStart has --listen; the socket unit passes the socket" ;;
+    esac
+    [ "$(grep -c '^Listen' "$witness_socket_in")" = 1 ] ||
+        fail "evident-witness.socket must listen on exactly one socket"
+    [ "$(unit_get "$witness_socket_in" Service)" = evident-witness.service ] ||
+        fail "evident-witness.socket: Service= is not evident-witness.service"
+    wstate=$(echo "$exec_start" | sed -n 's/^.* --state \([^ ]*\).*$/\1/p')
+    [ "$wstate" = "/var/lib/$(unit_get "$witness_in" StateDirectory)" ] ||
+        fail "evident-witness: --state $wstate is not /var/lib/ + StateDirectory="
+    ok "evident-witness units agree: socket-activated, Type=notify, --state $wstate"
 }
 
 # The four files name the same user, group, directories and modes.
@@ -482,8 +552,14 @@ EOF
     sleep 0.5
     kill -TERM "$pid" 2>/dev/null || true
     wait "$spid" || true
-    grep '^SystemCallFilter=' "$service_in" >"$tmp/filter"
-    "$python" - "$tmp/filter" "$tmp/trace" <<'EOF'
+    check_filter "$service_in" "$tmp/trace" evidentd
+}
+
+# check_filter UNIT TRACE PROGRAM: fails when a system call in strace's TRACE would be refused
+# by UNIT's SystemCallFilter= lines.
+check_filter() {
+    grep '^SystemCallFilter=' "$1" >"$tmp/filter"
+    "$python" - "$tmp/filter" "$2" "$3" <<'EOF'
 # allowed = @default (systemd adds it to every allow list), then each assignment in order:
 # an item adds to the allow list, a ~item removes from it (systemd.exec(5), allow-list mode)
 import re, subprocess, sys
@@ -518,19 +594,76 @@ for line in open(sys.argv[2]):
         used.add(m.group(1))
 refused = sorted(used - allowed)
 if refused:
-    print("FAIL: SystemCallFilter= refuses system calls evidentd made: " + " ".join(refused),
-          file=sys.stderr)
+    print("FAIL: SystemCallFilter= refuses system calls %s made: %s" % (
+        sys.argv[3], " ".join(refused)), file=sys.stderr)
     sys.exit(1)
-print("ok: all %d system calls evidentd made pass SystemCallFilter=" % len(used))
+print("ok: all %d system calls %s made pass SystemCallFilter=" % (len(used), sys.argv[3]))
 EOF
+}
+
+# Runs evident-witness under strace answering real add-checkpoint requests (a cosignature and
+# refusals), then SIGTERM, and checks its system calls against its unit's SystemCallFilter=.
+check_witness_syscalls() {
+    command -v strace >/dev/null || skip "system calls (strace not installed)"
+    command -v systemd-analyze >/dev/null || skip "system calls (systemd-analyze not installed)"
+    [ -x "$python" ] || skip "system calls ($python not installed)"
+    [ -x "$evident_witness" ] || skip "system calls (evident-witness not built)"
+    sample=$build_dir/tools/evident-sample
+    ctl=$build_dir/tools/evidentctl
+    { [ -x "$sample" ] && [ -x "$ctl" ]; } ||
+        skip "system calls (evident-sample, evidentctl not built)"
+    [ -r "$witness_in" ] || {
+        echo "FAIL: $witness_in missing (configure and build first)" >&2
+        exit 1
+    }
+    strace -f -qq -o /dev/null /bin/true 2>/dev/null || skip "system calls (ptrace not permitted)"
+    "$sample" --vault "$tmp/log" --records 3 --origin example.org/log >/dev/null
+    "$ctl" --vault "$tmp/log" checkpoint --key >"$tmp/trust"
+    "$ctl" --vault "$tmp/log" checkpoint >"$tmp/checkpoint"
+    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    strace -f -qq -o "$tmp/trace" "$evident_witness" --listen "127.0.0.1:$port" \
+        --state "$tmp/witness" --name witness.example/w1 --trust "$tmp/trust" \
+        2>"$tmp/witness.log" &
+    spid=$!
+    if ! "$python" - "$port" "$tmp/checkpoint" <<'EOF'; then
+import http.client, socket, sys, time
+port, note = int(sys.argv[1]), open(sys.argv[2], "rb").read()
+deadline = time.monotonic() + 30
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("evident-witness did not listen under strace")
+        time.sleep(0.05)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+for body, want in ((b"old 0\n\n" + note, 200), (b"old 1\n\n" + note, 409), (b"x", 400)):
+    c.request("POST", "/add-checkpoint", body=body)
+    r = c.getresponse()
+    r.read()
+    if r.status != want:
+        sys.exit("status %d, want %d" % (r.status, want))
+print("ok: evident-witness answered 200, 409 and 400 under strace")
+EOF
+        cat "$tmp/witness.log" >&2
+        fail "evident-witness did not answer under strace"
+    fi
+    pid=$(pgrep -P "$spid" || true)
+    if [ -n "$pid" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    wait "$spid" || true
+    check_filter "$witness_in" "$tmp/trace" evident-witness
 }
 
 case $mode in
 units) check_units ;;
 activation) check_activation || failures=$((failures + 1)) ;;
 syscalls) check_syscalls || failures=$((failures + 1)) ;;
+witness-syscalls) check_witness_syscalls || failures=$((failures + 1)) ;;
 *)
-    echo "usage: $0 units|activation|syscalls" >&2
+    echo "usage: $0 units|activation|syscalls|witness-syscalls" >&2
     exit 2
     ;;
 esac

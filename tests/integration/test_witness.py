@@ -834,5 +834,67 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(w.stop(), 0)
 
 
+class SystemdTest(unittest.TestCase):
+    """Started as evident-witness.socket and Type=notify start it: the listening socket as
+    fd 3 (systemd-socket-activate, no --listen), READY=1 once serving, STOPPING=1 and exit 0
+    on SIGTERM."""
+
+    def test_socket_activation_and_notify(self):
+        tool = shutil.which("systemd-socket-activate")
+        if not tool:
+            self.skipTest("systemd-socket-activate is not installed")
+        tmp = tempfile.mkdtemp(prefix="evident-witness-systemd-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        log = Log(tmp, "l", "example.org/l")
+        size = log.grow(2)
+        trust = os.path.join(tmp, "trust")
+        with open(trust, "w") as f:
+            f.write(log.vkey() + "\n")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(notify.close)
+        notify.bind(os.path.join(tmp, "notify"))
+        port = free_port()
+        logf = open(os.path.join(tmp, "witness.log"), "wb")
+        self.addCleanup(logf.close)
+        # it binds at once and execs the witness, in its own pid, on the first connection
+        proc = subprocess.Popen(
+            [tool, "-l", "127.0.0.1:%d" % port, "-E", "NOTIFY_SOCKET=" + notify.getsockname(),
+             WITNESS, "--state", os.path.join(tmp, "state"), "--name", NAME, "--trust", trust],
+            stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for(listening, what="systemd-socket-activate to listen")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        c.request("POST", "/add-checkpoint", body=log.body(0, size))
+        r = c.getresponse()
+        self.assertEqual(r.status, 200, r.read())
+        r.read()
+        c.close()
+
+        def messages(until):
+            got = []
+            deadline = time.monotonic() + TIMEOUT
+            while until not in got:
+                notify.settimeout(max(deadline - time.monotonic(), 0.01))
+                try:
+                    got += notify.recv(4096).decode().split("\n")
+                except socket.timeout:
+                    self.fail("no %s on NOTIFY_SOCKET (got %r)" % (until, got))
+            return got
+        messages("READY=1")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(TIMEOUT), 0)
+        messages("STOPPING=1")
+        with open(os.path.join(tmp, "witness.log")) as f:
+            text = f.read()
+        self.assertIn("serving POST http://127.0.0.1:%d/add-checkpoint" % port, text)
+
+
 if __name__ == "__main__":
     unittest.main()

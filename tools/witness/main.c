@@ -4,6 +4,7 @@
  * the key, the trust file, the state, the listening socket, the committer thread, the HTTP
  * threads, then signals until SIGTERM, and a stop that answers what was decided. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -38,6 +39,7 @@ static const char help_text[] =
     "\n"
     "SYNOPSIS\n"
     "    evident-witness --listen ADDR:PORT --state DIR --name NAME --trust FILE [OPTIONS]\n"
+    "    evident-witness --state DIR --name NAME --trust FILE [OPTIONS]  (socket-activated)\n"
     "    evident-witness --state DIR --name NAME --vkey\n"
     "    evident-witness --state DIR --logs | --evidence\n"
     "\n"
@@ -83,7 +85,9 @@ static const char help_text[] =
     "OPTIONS\n"
     "    --listen ADDR:PORT\n"
     "        Where to accept connections: 127.0.0.1:7380, [::1]:7380, [::]:7380, or\n"
-    "        :7380 (every address). Port 0 picks a free port (logged).\n"
+    "        :7380 (every address). Port 0 picks a free port (logged). Not needed when\n"
+    "        systemd passes the listening socket (LISTEN_FDS=1, evident-witness.socket),\n"
+    "        which is then used instead.\n"
     "    --state DIR\n"
     "        The witness's folder (created 0750 when missing): its key and its state.\n"
     "    --name NAME\n"
@@ -130,9 +134,10 @@ static const char help_text[] =
     "    --version\n"
     "        Show the version and exit.\n"
     "\n"
-    "SIGNALS\n"
+    "SIGNALS AND SYSTEMD\n"
     "    SIGTERM, SIGINT: stop accepting, decide and answer what was submitted, exit 0.\n"
-    "    Under systemd (NOTIFY_SOCKET) it sends READY=1 once listening and STOPPING=1.\n"
+    "    With $NOTIFY_SOCKET it sends READY=1 once listening and STOPPING=1 (Type=notify);\n"
+    "    with LISTEN_PID and LISTEN_FDS=1 it serves the socket systemd passes as fd 3.\n"
     "\n"
     "FILES\n"
     "    DIR/witness.key\n"
@@ -349,7 +354,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("--state DIR is required");
 	if (o->mode == MODE_VKEY && !o->name)
 		return usage_error("--vkey needs --name NAME");
-	if (o->mode == MODE_SERVE && (!o->listen || !o->name || !o->trust))
+	if (o->mode == MODE_SERVE &&
+	    ((!o->listen && !getenv("LISTEN_FDS")) || !o->name || !o->trust))
 		return usage_error("%s is required", !o->listen ? "--listen ADDR:PORT"
 		                                     : !o->name ? "--name NAME"
 		                                                : "--trust FILE");
@@ -602,6 +608,41 @@ static int open_listener(const char *spec, char *bound, size_t bound_size)
 	return fd;
 }
 
+/* A listening socket passed by systemd (sd_listen_fds(3): LISTEN_PID is ours, LISTEN_FDS=1, the
+ * socket is fd 3). Returns it (non-blocking, close-on-exec), -1 when none was passed, -2 when
+ * what was passed is not one listening stream socket (printed). */
+static int passed_listener(char *bound, size_t bound_size)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss), len = sizeof(int);
+	int fd = 3, listening = 0, type = 0, n;
+	char *end;
+
+	if (!pid || !fds || strtol(pid, &end, 10) != getpid() || *end)
+		return -1;
+	n = strcmp(fds, "1") == 0 ? 1 : 0;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (!n) {
+		fprintf(stderr, PROG ": systemd passed several or no sockets (LISTEN_FDS); one "
+		                     "listening stream socket expected (one ListenStream= line)\n");
+		return -2;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &(socklen_t){sizeof(int)}) < 0 ||
+	    type != SOCK_STREAM || getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		fprintf(stderr, PROG ": the socket systemd passed (fd 3) is not a listening stream "
+		                     "socket\n");
+		return -2;
+	}
+	describe_address((struct sockaddr *)&ss, sslen, bound, bound_size);
+	return fd;
+}
+
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, when set. */
 static void notify(const char *msg)
 {
@@ -658,7 +699,12 @@ static int serve(const struct options *o, const struct vault_signer *signer, con
 		witness_trust_deinit(&trust);
 		return 1;
 	}
-	cfg.listen_fd = open_listener(o->listen, bound, sizeof(bound));
+	cfg.listen_fd = passed_listener(bound, sizeof(bound));
+	if (cfg.listen_fd >= 0 && o->listen)
+		log_notice("--listen %s ignored: serving the socket systemd passed, %s", o->listen,
+		           bound);
+	else if (cfg.listen_fd == -1)
+		cfg.listen_fd = open_listener(o->listen, bound, sizeof(bound));
 	if (cfg.listen_fd < 0) {
 		state_close(state);
 		witness_trust_deinit(&trust);
