@@ -97,8 +97,8 @@ struct config {
 	size_t n_models;
 	struct config_witness *witnesses;
 	size_t n_witnesses;
-	uint32_t witness_quorum;        /* cosignatures that make a checkpoint witnessed */
-	uint32_t witness_stop_wait_ms;  /* a clean stop waits this long for the final quorum */
+	uint32_t witness_quorum;       /* cosignatures that make a checkpoint witnessed */
+	uint32_t witness_stop_wait_ms; /* a clean stop waits this long for the final quorum */
 	char *tiles_dir; /* [daemon] tiles_dir: kept current as C2SP tlog-tiles; NULL: off */
 };
 

@@ -193,7 +193,7 @@ int vault_proof_bundle_verify(const struct vault_proof_bundle *b, const struct v
 
 /* Longest note signature line this library writes or stores: the em dash, a space, a name of
  * up to VAULT_ORIGIN_MAX bytes, a space, base64 of key id || timestamp || signature, '\n'. */
-#define VAULT_SIGLINE_MAX (VAULT_ORIGIN_MAX + 112)
+#define VAULT_SIGLINE_MAX    (VAULT_ORIGIN_MAX + 112)
 /* Cosignature timestamps more than this many seconds ahead of the verifier's clock are
  * refused (c2sp.org/tlog-cosignature lets verifiers reject timestamps in the future). */
 #define VAULT_COSIG_MAX_SKEW 600
