@@ -422,6 +422,41 @@ START_TEST(vault_proof_bundle_verify_round_trips)
 }
 END_TEST
 
+/* A bundle whose checkpoint carries cosignatures (what prove writes for a witnessed
+ * checkpoint) parses and verifies by the log key, and its cosignatures by the witness keys. */
+START_TEST(vault_proof_bundle_carries_cosignatures)
+{
+	struct vault_signer *w1 = make_witness("witness.example/w1", "w1");
+	struct vault_signer *w2 = make_witness("witness.example/w2", "w2");
+	struct vault_pubkey keys[2] = {*vault_signer_pubkey(w1), *vault_signer_pubkey(w2)};
+	char l1[VAULT_SIGLINE_MAX + 1], l2[VAULT_SIGLINE_MAX + 1], *text, *cosigned_note;
+	struct vault_proof_bundle b, p;
+	size_t body_len;
+	int n;
+
+	ck_assert_int_eq(vault_note_split(note, strlen(note), &body_len), 0);
+	ck_assert_int_gt(vault_signer_cosign(w1, note, body_len, 1700000000, l1, sizeof(l1)), 0);
+	ck_assert_int_gt(vault_signer_cosign(w2, note, body_len, 1700000001, l2, sizeof(l2)), 0);
+	cosigned_note = malloc(strlen(note) + strlen(l1) + strlen(l2) + 1);
+	sprintf(cosigned_note, "%s%s%s", note, l1, l2);
+	make_bundle(7, &b);
+	free(b.note);
+	b.note = cosigned_note;
+	b.note_len = strlen(cosigned_note);
+	n = vault_proof_bundle_format(&b, &text);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(vault_proof_bundle_parse(text, (size_t)n, &p), 0);
+	ck_assert_int_eq(vault_proof_bundle_verify(&p, &info.key, NULL, NULL), 0);
+	ck_assert_str_eq(p.note, cosigned_note);
+	ck_assert_int_eq(vault_cosignatures_verify(p.note, p.note_len, keys, 2, 0, NULL), 2);
+	vault_proof_bundle_deinit(&p);
+	vault_proof_bundle_deinit(&b);
+	free(text);
+	vault_signer_free(w1);
+	vault_signer_free(w2);
+}
+END_TEST
+
 START_TEST(vault_proof_bundle_parse_detail_names_the_line)
 {
 	struct vault_proof_bundle b, p;
@@ -475,6 +510,7 @@ static Suite *note_suite(void)
 	tc = tcase_create("vault_proof_bundle_verify");
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, vault_proof_bundle_verify_round_trips);
+	tcase_add_test(tc, vault_proof_bundle_carries_cosignatures);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_proof_bundle_parse_detail");
 	tcase_add_unchecked_fixture(tc, setup, teardown);
