@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,24 +94,39 @@ static bool dedup_valid(const struct vault_entry_in *e)
 	return vault__dedup_key(e->dedup_client, e->dedup_request, NULL) > 0;
 }
 
-/* Appends one entry inside txn, advancing h. */
-static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t type,
-                      const void *payload, size_t len, struct vault_append_result *res)
+static bool subject_valid(const char *s)
 {
-	struct vault_leaf leaf = {.version = VAULT_LEAF_VERSION, .seq = h->size, .type = type};
-	uint8_t rec[VAULT_LEAF_LEN + 32], key[8], node[32];
+	size_t n = s ? strlen(s) : 0;
+	return !s || (n > 0 && n <= VAULT_SUBJECT_MAX);
+}
+
+/* Appends one entry inside txn, advancing h. subject may be NULL. */
+static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t type,
+                      const void *payload, size_t len, const char *subject,
+                      struct vault_append_result *res)
+{
+	struct vault_leaf leaf = {.version = v->leaf_version, .seq = h->size, .type = type};
+	uint8_t rec[VAULT_LEAF_LEN + 32], key[8], node[32], nonce[VAULT_NONCE_LEN];
 	MDB_val k = {8, key}, d;
 	uint64_t idx = h->size;
 	unsigned level = 0;
 	int rc;
 
 	INVARIANT(h->size >= v->size); /* the batch's head starts at the committed one */
+	INVARIANT(leaf.version == 1 || leaf.version == 2);
 	leaf.timestamp_ns = now_ns();
 	if (leaf.timestamp_ns < h->last_ts)
 		leaf.timestamp_ns = h->last_ts; /* the clock stepped back: keep time order */
 	leaf.payload_len = len;
 	memcpy(leaf.prev_hash, h->last_leaf_hash, 32);
-	rc = vault__sha256(&v->hasher, payload, len, leaf.payload_hash);
+	/* v2: a blinded commitment, SHA-256(nonce || payload), the nonce from OpenSSL's CSPRNG
+	 * (a DRBG seeded by the kernel): once the payload and its nonce are pruned, hashing
+	 * guessed payloads can no longer confirm one. */
+	if (leaf.version == 2 && RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return -EIO;
+	rc = leaf.version == 2 ? vault__sha256_2(&v->hasher, nonce, sizeof(nonce), payload, len,
+	                                         leaf.payload_hash)
+	                       : vault__sha256(&v->hasher, payload, len, leaf.payload_hash);
 	if (rc < 0)
 		return rc;
 	vault_leaf_encode(&leaf, rec);
@@ -123,10 +139,32 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 	rc = mdb_put(txn, v->dbi[DB_LEAVES], &k, &d, MDB_APPEND);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	d = (MDB_val){len, (void *)payload};
-	rc = mdb_put(txn, v->dbi[DB_PAYLOADS], &k, &d, MDB_APPEND);
+	if (leaf.version == 2) {
+		/* stored as nonce || payload, written in place */
+		d = (MDB_val){sizeof(nonce) + len, NULL};
+		rc = mdb_put(txn, v->dbi[DB_PAYLOADS], &k, &d, MDB_APPEND | MDB_RESERVE);
+		if (rc == 0) {
+			memcpy(d.mv_data, nonce, sizeof(nonce));
+			if (len)
+				memcpy((uint8_t *)d.mv_data + sizeof(nonce), payload, len);
+		}
+	} else {
+		d = (MDB_val){len, (void *)payload};
+		rc = mdb_put(txn, v->dbi[DB_PAYLOADS], &k, &d, MDB_APPEND);
+	}
 	if (rc)
 		return vault__err_from_mdb(rc);
+	if (subject) {
+		size_t sl = strlen(subject);
+		uint8_t sk[VAULT_SUBJECT_MAX + 1 + 8];
+		MDB_val skey = {sl + 1 + 8, sk}, empty = {0, NULL};
+		memcpy(sk, subject, sl);
+		sk[sl] = 0;
+		vault__be64(sk + sl + 1, leaf.seq);
+		rc = mdb_put(txn, v->dbi[DB_SUBJECTS], &skey, &empty, 0);
+		if (rc)
+			return vault__err_from_mdb(rc);
+	}
 
 	/* Complete every perfect subtree this leaf closes (RFC 6962 shape). */
 	memcpy(node, rec + VAULT_LEAF_LEN, 32);
@@ -207,7 +245,8 @@ static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t
 				goto fail;
 			}
 		}
-		rc = append_one(v, txn, &h, e->type, e->payload, e->payload_len, &ret[i]);
+		rc = append_one(v, txn, &h, e->type, e->payload, e->payload_len, e->subject,
+		                &ret[i]);
 		if (rc < 0)
 			goto fail;
 		if (e->dedup_client) {
@@ -255,7 +294,7 @@ int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
 			return -EINVAL;
 		if (e->payload_len > VAULT_PAYLOAD_MAX || (e->payload_len && !e->payload))
 			return -EINVAL;
-		if (!dedup_valid(e))
+		if (!dedup_valid(e) || !subject_valid(e->subject))
 			return -EINVAL;
 	}
 	/* A full map is grown and the whole batch retried: the aborted txn changed nothing. */
@@ -292,44 +331,67 @@ int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
 	return rc;
 }
 
-static int prune_once(struct vault *v, uint64_t seq, const char *reason,
-                      struct vault_append_result *ret)
+/* Prunes one entry inside txn: its payload (and nonce) and its dedup key go, a prune entry
+ * comes. Returns 0; 1 when the payload was already gone (nothing changed); errors. */
+static int prune_one(struct vault *v, MDB_txn *txn, struct head *h, const struct vault_prune_in *p,
+                     struct vault_append_result *ret)
 {
-	uint8_t key[8], payload[VAULT__PRUNE_MAX];
+	uint8_t key[8], payload[VAULT__PRUNE_MAX], dk[VAULT_DEDUP_KEY_MAX + 1];
 	MDB_val k = {8, key}, d;
 	struct vault_leaf leaf;
+	size_t plen;
+	int rc;
+
+	rc = vault__leaf_get(v, txn, p->seq, &leaf, ret->leaf_hash);
+	if (rc < 0)
+		return rc;
+	if (leaf.type == VAULT_ENTRY_PRUNE)
+		return -EINVAL;
+	vault__be64(key, p->seq);
+	rc = mdb_get(txn, v->dbi[DB_PAYLOADS], &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		ret->seq = p->seq;
+		ret->timestamp_ns = leaf.timestamp_ns;
+		ret->duplicate = true;
+		return 1;
+	}
+	if (rc == 0)
+		rc = mdb_del(txn, v->dbi[DB_PAYLOADS], &k, NULL);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	/* The dedup key goes with the payload when it names this entry: a later retry of that
+	 * request is a new record, and the key can no longer be re-derived anyway. */
+	if (p->dedup_client) {
+		MDB_val dkey = {(size_t)vault__dedup_key(p->dedup_client, p->dedup_request, dk),
+		                dk};
+		rc = mdb_get(txn, v->dbi[DB_DEDUP], &dkey, &d);
+		if (rc == 0 && d.mv_size == 8 && vault__rd64(d.mv_data) == p->seq)
+			rc = mdb_del(txn, v->dbi[DB_DEDUP], &dkey, NULL);
+		else if (rc == 0 || rc == MDB_NOTFOUND)
+			rc = 0; /* another entry's key, or none: left alone */
+		if (rc)
+			return vault__err_from_mdb(rc);
+	}
+	plen = vault__prune_encode(p->seq, leaf.payload_hash, leaf.payload_len, p->reason, payload);
+	return append_one(v, txn, h, VAULT_ENTRY_PRUNE, payload, plen, NULL, ret);
+}
+
+static int prune_batch_once(struct vault *v, const struct vault_prune_in *in, size_t n,
+                            struct vault_append_result *ret)
+{
 	struct head h;
 	MDB_txn *txn;
-	size_t plen;
 	int rc;
 
 	rc = vault__txn_begin(v, true, &txn);
 	if (rc < 0)
 		return rc;
-	rc = vault__leaf_get(v, txn, seq, &leaf, NULL);
-	if (rc < 0)
-		goto fail;
-	if (leaf.type == VAULT_ENTRY_PRUNE) {
-		rc = -EINVAL;
-		goto fail;
-	}
-	vault__be64(key, seq);
-	rc = mdb_get(txn, v->dbi[DB_PAYLOADS], &k, &d);
-	if (rc == MDB_NOTFOUND) {
-		rc = -EALREADY;
-		goto fail;
-	}
-	if (rc == 0)
-		rc = mdb_del(txn, v->dbi[DB_PAYLOADS], &k, NULL);
-	if (rc) {
-		rc = vault__err_from_mdb(rc);
-		goto fail;
-	}
-	plen = vault__prune_encode(seq, leaf.payload_hash, leaf.payload_len, reason, payload);
 	head_load(v, &h);
-	rc = append_one(v, txn, &h, VAULT_ENTRY_PRUNE, payload, plen, ret);
-	if (rc < 0)
-		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		rc = prune_one(v, txn, &h, &in[i], &ret[i]);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = vault__txn_commit(v, txn);
 	if (rc == 0)
 		head_store(v, &h);
@@ -339,20 +401,41 @@ fail:
 	return rc;
 }
 
-int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_append_result *ret)
+int vault_prune_batch(struct vault *v, const struct vault_prune_in *in, size_t n,
+                      struct vault_append_result *ret)
 {
-	struct vault_append_result res;
 	int rc;
 
 	if (!(v->flags & VAULT_OPEN_WRITE))
 		return -EROFS;
-	if (reason && (strlen(reason) > 1024))
+	if (n == 0)
+		return 0;
+	if (!in || !ret)
 		return -EINVAL;
-	while ((rc = prune_once(v, seq, reason, &res)) == VAULT__EMAPFULL) {
+	for (size_t i = 0; i < n; i++) {
+		struct vault_entry_in e = {.dedup_client = in[i].dedup_client,
+		                           .dedup_request = in[i].dedup_request};
+		if ((in[i].reason && strlen(in[i].reason) > 1024) || !dedup_valid(&e))
+			return -EINVAL;
+		if (in[i].seq >= v->size)
+			return -ENOENT;
+	}
+	while ((rc = prune_batch_once(v, in, n, ret)) == VAULT__EMAPFULL) {
 		int g = vault__grow_map(v);
 		if (g < 0)
 			return g;
 	}
+	return rc;
+}
+
+int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_append_result *ret)
+{
+	struct vault_prune_in in = {.seq = seq, .reason = reason};
+	struct vault_append_result res;
+	int rc = vault_prune_batch(v, &in, 1, &res);
+
+	if (rc == 0 && res.duplicate)
+		return -EALREADY;
 	if (rc == 0 && ret)
 		*ret = res;
 	return rc;

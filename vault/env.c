@@ -26,7 +26,7 @@ static const char *const db_names[_DB_MAX] = {
     [DB_META] = "meta",   [DB_LEAVES] = "leaves", [DB_PAYLOADS] = "payloads",
     [DB_NODES] = "nodes", [DB_DEDUP] = "dedup",   [DB_CHECKPOINTS] = "checkpoints",
     [DB_BLOBS] = "blobs", [DB_CHUNKS] = "chunks", [DB_STAGING] = "staging",
-    [DB_TYPES] = "types", [DB_COSIGS] = "cosigs",
+    [DB_TYPES] = "types", [DB_COSIGS] = "cosigs", [DB_SUBJECTS] = "subjects",
 };
 
 /* ------------------------------------------------------------------ reader locks */
@@ -278,10 +278,14 @@ static int dbis_open(struct vault *v, MDB_txn *txn, bool write)
 {
 	for (int i = 0; i < _DB_MAX; i++) {
 		int rc = mdb_dbi_open(txn, db_names[i], write ? MDB_CREATE : 0, &v->dbi[i]);
-		/* Cosignatures came with format 1's second release: a reader of a vault no writer
-		 * of that release opened yet sees none. */
+		/* Cosignatures and subjects came with format 1's second release: a reader of a
+		 * vault no writer of that release opened yet sees none. */
 		if (rc == MDB_NOTFOUND && i == DB_COSIGS) {
 			v->no_cosigs = true;
+			continue;
+		}
+		if (rc == MDB_NOTFOUND && i == DB_SUBJECTS) {
+			v->no_subjects = true;
 			continue;
 		}
 		if (rc)
@@ -695,6 +699,8 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 		return -EINVAL;
 	if (opts && opts->map_max && opts->map_size > opts->map_max)
 		return -EINVAL;
+	if (opts && opts->leaf_version > VAULT_LEAF_VERSION)
+		return -EINVAL;
 
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -704,6 +710,7 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 	v->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
 	v->map_max = opts && opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
 	v->disk_reserve = opts ? opts->disk_reserve : 0;
+	v->leaf_version = opts && opts->leaf_version ? opts->leaf_version : VAULT_LEAF_VERSION;
 	if (v->map_size > v->map_max)
 		v->map_size = v->map_max;
 	if (pthread_rwlock_init(&v->map_lock, NULL) != 0) {
@@ -927,5 +934,90 @@ int vault_info(struct vault *v, struct vault_info *ret)
 	*ret = info;
 out:
 	vault_reader_end(r);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ compaction */
+
+int vault_compact(const char *dir, uint64_t *ret_before, uint64_t *ret_after)
+{
+	char data[PATH_MAX], tmp[PATH_MAX], lockp[PATH_MAX], lockmdb[PATH_MAX];
+	struct stat st, st2;
+	MDB_env *env = NULL;
+	int lock_fd, fd = -1, dfd, rc;
+
+	if (!dir)
+		return -EINVAL;
+	if (path_join(data, sizeof(data), dir, "data.mdb") < 0 ||
+	    path_join(tmp, sizeof(tmp), dir, "data.mdb.compact") < 0 ||
+	    path_join(lockp, sizeof(lockp), dir, "writer.lock") < 0 ||
+	    path_join(lockmdb, sizeof(lockmdb), dir, "lock.mdb") < 0)
+		return -ENAMETOOLONG;
+	if (stat(data, &st) < 0)
+		return -errno;
+	/* Exclusive: no writer, and no reader of the stopped vault (they hold it shared). */
+	lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (lock_fd < 0)
+		return -errno;
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto out;
+	}
+	rc = mdb_env_create(&env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, VAULT_MAX_DBS);
+	/* read-only and without the lock file: nobody else has the vault open (writer.lock) */
+	if (rc == 0)
+		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0640);
+	if (rc) {
+		rc = vault__err_from_mdb(rc);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, st.st_mode & 0777);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* LMDB's compacting copy writes only the pages in use, renumbered: freed pages (the
+	 * pruned payloads' old bytes among them) are not copied. */
+	rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+	if (rc) {
+		rc = rc == ENOSPC ? -ENOSPC : vault__err_from_mdb(rc);
+		goto out_unlink;
+	}
+	if (fsync(fd) < 0 || fstat(fd, &st2) < 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	close(fd);
+	fd = -1;
+	mdb_env_close(env);
+	env = NULL;
+	if (rename(tmp, data) < 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	/* the old lock file describes the old file's transactions: the next opener makes a new
+	 * one (none of ours is open: writer.lock is held) */
+	unlink(lockmdb);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) < 0)
+			rc = -errno;
+		close(dfd);
+	}
+	if (rc == 0 && ret_before)
+		*ret_before = (uint64_t)st.st_size;
+	if (rc == 0 && ret_after)
+		*ret_after = (uint64_t)st2.st_size;
+	goto out;
+out_unlink:
+	unlink(tmp);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (env)
+		mdb_env_close(env);
+	close(lock_fd);
 	return rc;
 }

@@ -30,6 +30,7 @@ enum vault__db {
 	DB_STAGING,     /* u64be blob id -> empty (blobs being written) */
 	DB_TYPES,       /* u16be type || u64be seq -> empty, for every type but record */
 	DB_COSIGS,      /* u64be tree size || key id || name -> pubkey || signature line */
+	DB_SUBJECTS,    /* subject || 0x00 || u64be seq -> empty */
 	_DB_MAX,
 };
 
@@ -52,7 +53,9 @@ struct vault {
 	 * (vault__txn_begin), and env_err keeps why when that fails (env is then NULL). */
 	bool nolock;
 	int env_err;
-	bool no_cosigs; /* a reader of a vault without the cosigs database (older writer) */
+	bool no_cosigs;       /* a reader of a vault without the cosigs database (older writer) */
+	bool no_subjects;     /* ... without the subjects database */
+	uint8_t leaf_version; /* writers: the leaf version of new entries (1 or 2) */
 	pthread_mutex_t rlock_mutex;
 	unsigned rlock_txns; /* read transactions open under the shared lock of writer.lock */
 	uint64_t map_size;

@@ -11,7 +11,8 @@ static const char *const type_names[_VAULT_ENTRY_TYPE_MAX] = {
     [VAULT_ENTRY_AUDIT] = "audit",         [VAULT_ENTRY_REVIEW] = "review",
     [VAULT_ENTRY_LIFECYCLE] = "lifecycle", [VAULT_ENTRY_CONFIG] = "config",
     [VAULT_ENTRY_PRUNE] = "prune",         [VAULT_ENTRY_VERDICT] = "verdict",
-    [VAULT_ENTRY_NOTICE] = "notice",
+    [VAULT_ENTRY_NOTICE] = "notice",       [VAULT_ENTRY_HOLD] = "hold",
+    [VAULT_ENTRY_RELEASE] = "release",     [VAULT_ENTRY_ERASURE] = "erasure",
 };
 
 const char *vault_entry_type_name(int type)
@@ -45,7 +46,7 @@ void vault_leaf_encode(const struct vault_leaf *leaf, uint8_t out[VAULT_LEAF_LEN
 
 int vault_leaf_decode(const uint8_t *buf, size_t len, struct vault_leaf *ret)
 {
-	if (!buf || len != VAULT_LEAF_LEN || buf[0] != VAULT_LEAF_VERSION)
+	if (!buf || len != VAULT_LEAF_LEN || (buf[0] != 1 && buf[0] != 2))
 		return -EBADMSG;
 	ret->version = buf[0];
 	ret->seq = vault__rd64(buf + 1);
@@ -55,6 +56,22 @@ int vault_leaf_decode(const uint8_t *buf, size_t len, struct vault_leaf *ret)
 	memcpy(ret->payload_hash, buf + 27, 32);
 	memcpy(ret->prev_hash, buf + 59, 32);
 	return 0;
+}
+
+int vault_payload_commitment(uint8_t version, const uint8_t *nonce, const void *payload, size_t len,
+                             uint8_t ret[VAULT_HASH_LEN])
+{
+	struct vault__hasher h;
+	int rc;
+
+	if ((version != 1 && version != 2) || (version == 2 && !nonce) || (len && !payload))
+		return -EINVAL;
+	if (vault__hasher_init(&h, NULL) < 0)
+		return -ENOMEM;
+	rc = version == 1 ? vault__sha256(&h, payload, len, ret)
+	                  : vault__sha256_2(&h, nonce, VAULT_NONCE_LEN, payload, len, ret);
+	vault__hasher_deinit(&h);
+	return rc;
 }
 
 #define PRUNE_VERSION    1

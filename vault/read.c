@@ -85,7 +85,14 @@ static int fill_entry(const MDB_val *leafval, const MDB_val *payload, struct vau
 	    vault_leaf_decode(leafval->mv_data, VAULT_LEAF_LEN, &e.leaf) < 0)
 		return -EBADMSG;
 	memcpy(e.leaf_hash, (const uint8_t *)leafval->mv_data + VAULT_LEAF_LEN, 32);
-	if (payload) {
+	if (payload && e.leaf.version == 2) {
+		/* nonce || payload (FORMAT.md §3) */
+		if (payload->mv_size < VAULT_NONCE_LEN)
+			return -EBADMSG;
+		e.payload_nonce = payload->mv_data;
+		e.payload = (const uint8_t *)payload->mv_data + VAULT_NONCE_LEN;
+		e.payload_len = payload->mv_size - VAULT_NONCE_LEN;
+	} else if (payload) {
 		e.payload = payload->mv_size ? payload->mv_data : (const uint8_t *)"";
 		e.payload_len = payload->mv_size;
 	}
@@ -209,6 +216,39 @@ int vault_iter_next(struct vault_iter *it, struct vault_entry *ret)
 		return rc;
 	it->next++;
 	return 1;
+}
+
+int vault_subject_next(struct vault_reader *r, const char *subject, uint64_t from,
+                       uint64_t *ret_seq)
+{
+	size_t sl = subject ? strlen(subject) : 0;
+	uint8_t sk[VAULT_SUBJECT_MAX + 1 + 8];
+	MDB_val k = {sl + 1 + 8, sk}, d;
+	MDB_cursor *cur;
+	int rc;
+
+	if (sl == 0 || sl > VAULT_SUBJECT_MAX)
+		return -EINVAL;
+	if (r->v->no_subjects)
+		return -ENOENT;
+	memcpy(sk, subject, sl);
+	sk[sl] = 0;
+	vault__be64(sk + sl + 1, from);
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_SUBJECTS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	if (rc == 0 && (k.mv_size != sl + 1 + 8 || memcmp(k.mv_data, sk, sl + 1) != 0))
+		rc = MDB_NOTFOUND; /* the next key is another subject's */
+	if (rc == 0) {
+		uint64_t seq = vault__rd64((const uint8_t *)k.mv_data + sl + 1);
+		if (seq >= r->size)
+			rc = MDB_NOTFOUND;
+		else
+			*ret_seq = seq;
+	}
+	mdb_cursor_close(cur);
+	return vault__err_from_mdb(rc);
 }
 
 int vault_seek_time(struct vault_reader *r, uint64_t ts, uint64_t *ret_seq)

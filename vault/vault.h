@@ -25,11 +25,16 @@
 #include <sys/types.h>
 
 #define VAULT_HASH_LEN      32 /* SHA-256 */
-#define VAULT_LEAF_VERSION  1
-/* v1 leaf: version(1) seq(8) type(2) timestamp_ns(8) payload_len(8) payload_sha256(32)
- * prev_leaf_hash(32), big-endian integers. See FORMAT.md. */
+/* Leaf: version(1) seq(8) type(2) timestamp_ns(8) payload_len(8) payload_commitment(32)
+ * prev_leaf_hash(32), big-endian integers (FORMAT.md §3). Version 1 commits to
+ * SHA-256(payload); version 2, what appends write, to SHA-256(nonce || payload) with a fresh
+ * random VAULT_NONCE_LEN-byte nonce stored with the payload and removed with it, so that a
+ * pruned entry's leaf no longer lets anyone confirm a guessed payload. */
+#define VAULT_LEAF_VERSION  2
 #define VAULT_LEAF_LEN      91
-#define VAULT_PROOF_MAX     64 /* hashes in any inclusion or consistency proof of a 2^64 tree */
+#define VAULT_NONCE_LEN     16
+#define VAULT_SUBJECT_MAX   128 /* bytes of a data subject id (vault_entry_in.subject) */
+#define VAULT_PROOF_MAX     64  /* hashes in any inclusion or consistency proof of a 2^64 tree */
 #define VAULT_ORIGIN_MAX    255
 #define VAULT_PAYLOAD_MAX   (256u << 20)
 #define VAULT_DEDUP_KEY_MAX 500  /* client name + request id + 1 separator (LMDB key limit) */
@@ -48,6 +53,9 @@ enum vault_entry_type {
 	VAULT_ENTRY_PRUNE = 9,     /* a payload was removed (FORMAT.md, vault's own encoding) */
 	VAULT_ENTRY_VERDICT = 10,  /* a verdict sent to a client */
 	VAULT_ENTRY_NOTICE = 11,   /* an operational fact worth keeping (skipped audits, ...) */
+	VAULT_ENTRY_HOLD = 12,     /* a legal hold placed on entries (HoldEntry) */
+	VAULT_ENTRY_RELEASE = 13,  /* a legal hold released (HoldEntry) */
+	VAULT_ENTRY_ERASURE = 14,  /* a data subject's payloads erased (ErasureEntry) */
 	_VAULT_ENTRY_TYPE_MAX,
 	_VAULT_ENTRY_TYPE_INVALID = -22,
 };
@@ -78,18 +86,25 @@ int vault_unhex(const char *s, size_t len, uint8_t ret[VAULT_HASH_LEN]);
 /* ------------------------------------------------------------------ leaves (pure) */
 
 struct vault_leaf {
-	uint8_t version; /* VAULT_LEAF_VERSION */
+	uint8_t version; /* 1 or 2 (VAULT_LEAF_VERSION) */
 	uint64_t seq;
 	uint16_t type;
 	uint64_t timestamp_ns; /* daemon clock, ns since the Unix epoch; non-decreasing in seq */
 	uint64_t payload_len;
-	uint8_t payload_hash[VAULT_HASH_LEN];
+	uint8_t
+	    payload_hash[VAULT_HASH_LEN];  /* the commitment: v1 SHA-256(payload), v2 with nonce */
 	uint8_t prev_hash[VAULT_HASH_LEN]; /* leaf hash of seq-1; zeros for seq 0 */
 };
 
 void vault_leaf_encode(const struct vault_leaf *leaf, uint8_t out[VAULT_LEAF_LEN]);
-/* Decodes a v1 leaf. Returns 0, or -EBADMSG for a wrong length or version. */
+/* Decodes a v1 or v2 leaf. Returns 0, or -EBADMSG for a wrong length or version. */
 int vault_leaf_decode(const uint8_t *buf, size_t len, struct vault_leaf *ret);
+/* The payload commitment a leaf of this version holds for payload[0..len): v1
+ * SHA-256(payload) (nonce ignored, may be NULL), v2 SHA-256(nonce || payload) (nonce:
+ * VAULT_NONCE_LEN bytes, required). Returns 0; -EINVAL (v2 without nonce, unknown version);
+ * -ENOMEM/-EIO. Pure: an auditor checks show --json's bytes with it, or with sha256sum. */
+int vault_payload_commitment(uint8_t version, const uint8_t *nonce, const void *payload, size_t len,
+                             uint8_t ret[VAULT_HASH_LEN]);
 
 /* ------------------------------------------------------------------ Merkle proofs (pure) */
 
@@ -266,6 +281,9 @@ struct vault_options {
 	 * leave less is refused with -ENOSPC before anything is written. 0: none (a disk that
 	 * fills during a commit is -ENOSPC all the same). */
 	uint64_t disk_reserve;
+	/* Leaf version of new entries: 0 = VAULT_LEAF_VERSION (2, blinded commitments); 1 writes
+	 * the original leaves (tests of vaults holding both). */
+	uint8_t leaf_version;
 };
 
 /* Opens the vault in folder dir.
@@ -339,6 +357,9 @@ struct vault_entry_in {
 	 * loses evidence about the ones it holds. A batch uses the reserve only when every
 	 * entry in it may. */
 	bool reserved;
+	/* Optional data subject (a pseudonymous id of the person the payload is about):
+	 * 1..VAULT_SUBJECT_MAX bytes without NUL. Indexed (vault_subject_next). */
+	const char *subject;
 };
 
 struct vault_append_result {
@@ -369,6 +390,35 @@ int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
  * Returns 0; -ENOENT (no such entry), -EALREADY (already pruned), -EINVAL (seq names a prune
  * entry, or reason longer than 1024 bytes), -ENOSPC, -EROFS. */
 int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_append_result *ret);
+
+/* One payload to prune (vault_prune_batch). */
+struct vault_prune_in {
+	uint64_t seq;
+	const char *reason; /* <= 1024 bytes; may be NULL */
+	/* The entry's dedup key (vault_entry_in.dedup_*), removed with the payload when it names
+	 * seq, so that a later retry of that request is stored anew. NULL: none. */
+	const char *dedup_client;
+	const char *dedup_request;
+};
+
+/* Prunes n payloads in one transaction (one fsync): each payload (and its nonce) is removed
+ * and a prune entry naming it appended, in array order. An entry whose payload is already
+ * gone appends nothing: its ret[i] has duplicate set and names the entry itself. Everything
+ * or nothing: after a crash either every prune of the batch is there with its prune entry,
+ * or none. Returns 0 (ret filled); -ENOENT (a seq beyond the vault), -EINVAL (a prune
+ * entry's seq, a reason over 1024 bytes, a bad dedup key), -ENOSPC, -EROFS; nothing is
+ * changed on error. Prunes use the disk reserve (they free more than they add). */
+int vault_prune_batch(struct vault *v, const struct vault_prune_in *in, size_t n,
+                      struct vault_append_result *ret);
+
+/* Rewrites DIR/data.mdb keeping only live pages (LMDB's compacting copy), so that bytes of
+ * pruned payloads that LMDB freed but left in the file are gone from it. Entries, leaves,
+ * checkpoints, cosignatures and every proof are unchanged. Offline: takes DIR/writer.lock
+ * (-EBUSY while a writer runs) and needs room for a second copy beside the first (written
+ * to DIR/data.mdb.compact, fsynced, renamed over data.mdb, the folder fsynced; a crash
+ * leaves either file whole). *ret_before and *ret_after (may be NULL) get the file sizes.
+ * Returns 0; -ENOENT (no vault); -EBUSY; -ENOSPC; -EIO. */
+int vault_compact(const char *dir, uint64_t *ret_before, uint64_t *ret_after);
 
 /* Signs a checkpoint of the current tree head, stores it in the vault and atomically
  * replaces DIR/checkpoint with it (so it can be copied off the host). Refuses to sign when
@@ -449,6 +499,9 @@ struct vault_entry {
 	 * NULL when the payload was pruned (and payload_len 0). */
 	const uint8_t *payload;
 	size_t payload_len;
+	/* A v2 leaf's nonce (VAULT_NONCE_LEN bytes, borrowed likewise) while the payload is
+	 * present; NULL for v1 leaves and pruned payloads. */
+	const uint8_t *payload_nonce;
 };
 
 /* Reads entry seq. Returns 0; -ENOENT when seq >= size; -EBADMSG when the stored leaf does
@@ -476,6 +529,11 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 /* Counts the entries of a type in the snapshot, from the index (records: the rest).
  * Returns 0 and *ret_count; -EINVAL. */
 int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count);
+
+/* Finds the first entry of a data subject (vault_entry_in.subject) with seq >= from.
+ * Returns 0 and *ret_seq; -ENOENT when there is none; -EINVAL for a bad subject. */
+int vault_subject_next(struct vault_reader *r, const char *subject, uint64_t from,
+                       uint64_t *ret_seq);
 
 /* Finds the first entry with timestamp >= ts (entries are time-ordered). Returns 0 and
  * *ret_seq (== size when none). */

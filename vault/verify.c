@@ -213,22 +213,39 @@ static void *payload_worker(void *arg)
 			}
 			goto next;
 		}
-		if (vault__sha256(&h, pv.mv_data, pv.mv_size, hash) < 0) {
+		/* v1: the value is the payload; v2: nonce || payload (FORMAT.md §3) */
+		const uint8_t *pdata = pv.mv_data;
+		size_t plen = pv.mv_size;
+		if (leaf.version == 2 && plen < VAULT_NONCE_LEN) {
+			found(&w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
+			      "entry %" PRIu64 ": stored payload of %zu bytes has no room for its "
+			      "%d-byte nonce",
+			      seq, plen, VAULT_NONCE_LEN);
+			break;
+		}
+		if (leaf.version == 2) {
+			pdata += VAULT_NONCE_LEN;
+			plen -= VAULT_NONCE_LEN;
+		}
+		if ((leaf.version == 2
+		         ? vault__sha256_2(&h, pv.mv_data, VAULT_NONCE_LEN, pdata, plen, hash)
+		         : vault__sha256(&h, pdata, plen, hash)) < 0) {
 			w->err = -EIO;
 			break;
 		}
-		w->bytes += pv.mv_size;
-		if (pv.mv_size != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32) != 0) {
+		w->bytes += plen;
+		if (plen != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32) != 0) {
 			char a[65], b[65];
-			found(&w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
-			      "entry %" PRIu64 ": payload has %zu bytes, SHA-256 %s; its leaf says "
-			      "%" PRIu64 " bytes, %s",
-			      seq, pv.mv_size, vault_hex(hash, a), leaf.payload_len,
-			      vault_hex(leaf.payload_hash, b));
+			found(
+			    &w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
+			    "entry %" PRIu64 ": payload has %zu bytes, %s %s; its leaf says "
+			    "%" PRIu64 " bytes, %s",
+			    seq, plen, leaf.version == 2 ? "SHA-256(nonce || payload)" : "SHA-256",
+			    vault_hex(hash, a), leaf.payload_len, vault_hex(leaf.payload_hash, b));
 			break;
 		}
-		w->err = dedup_entry_check(v, txn, w->o, seq, leaf.type, pv.mv_data, pv.mv_size,
-		                           &w->f, &w->keyed);
+		w->err =
+		    dedup_entry_check(v, txn, w->o, seq, leaf.type, pdata, plen, &w->f, &w->keyed);
 		if (w->err < 0 || w->f.problem != VAULT_OK)
 			break;
 	next:
@@ -366,6 +383,27 @@ struct walk {
 	uint64_t keyed; /* entries whose dedup key was found naming them (workers + missing) */
 };
 
+/* A stored payload value as the leaf commits to it: *d becomes the payload (a v2 value's
+ * nonce skipped) and *ret_commit its commitment. Returns 0; 1 when the value is too short to
+ * hold a v2 nonce (damage); -EIO. */
+static int payload_commit(struct vault__hasher *h, const struct vault_leaf *leaf, MDB_val *d,
+                          uint8_t ret_commit[32])
+{
+	const uint8_t *nonce = d->mv_data;
+
+	if (leaf->version == 2) {
+		if (d->mv_size < VAULT_NONCE_LEN)
+			return 1;
+		d->mv_data = (uint8_t *)d->mv_data + VAULT_NONCE_LEN;
+		d->mv_size -= VAULT_NONCE_LEN;
+		return vault__sha256_2(h, nonce, VAULT_NONCE_LEN, d->mv_data, d->mv_size,
+		                       ret_commit) < 0
+		           ? -EIO
+		           : 0;
+	}
+	return vault__sha256(h, d->mv_data, d->mv_size, ret_commit) < 0 ? -EIO : 0;
+}
+
 /* Checks a prune entry's payload against its target, read from the walker's snapshot. */
 static int check_prune(struct walk *w, uint64_t seq, const struct vault_leaf *leaf)
 {
@@ -384,9 +422,10 @@ static int check_prune(struct walk *w, uint64_t seq, const struct vault_leaf *le
 	}
 	if (rc)
 		return vault__err_from_mdb(rc);
-	if (vault__sha256(&w->h, d.mv_data, d.mv_size, hash) < 0)
-		return -EIO;
-	if (memcmp(hash, leaf->payload_hash, 32) != 0) {
+	rc = payload_commit(&w->h, leaf, &d, hash);
+	if (rc < 0)
+		return rc;
+	if (rc > 0 || memcmp(hash, leaf->payload_hash, 32) != 0) {
 		/* The payload workers report the altered payload at this seq; still take its
 		 * target so the pruned payload is not also called missing at a lower seq. */
 		if (vault_prune_decode(d.mv_data, d.mv_size, &pi) == 0)
@@ -440,7 +479,9 @@ static int collect_later_prunes(struct walk *w, uint64_t from)
 		                      &leaf) < 0 ||
 		    leaf.type != VAULT_ENTRY_PRUNE)
 			continue;
+		uint8_t commit[32];
 		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) == 0 &&
+		    payload_commit(&w->h, &leaf, &pd, commit) == 0 &&
 		    vault_prune_decode(pd.mv_data, pd.mv_size, &pi) == 0 &&
 		    u64vec_push(&w->pruned, pi.target_seq) < 0) {
 			mdb_cursor_close(c);
@@ -717,10 +758,12 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 			rc = vault__leaf_get(w->v, w->txn, seq, &leaf, NULL);
 			if (rc < 0)
 				continue; /* reported by the walk */
-			if (vault__sha256(&w->h, d.mv_data, d.mv_size, hash) < 0)
-				return -EIO;
+			rc = payload_commit(&w->h, &leaf, &d, hash);
+			if (rc < 0)
+				return rc;
 			*bytes += d.mv_size;
-			if (d.mv_size != leaf.payload_len || memcmp(hash, leaf.payload_hash, 32)) {
+			if (rc > 0 || d.mv_size != leaf.payload_len ||
+			    memcmp(hash, leaf.payload_hash, 32)) {
 				found(&w->f, VAULT_PROBLEM_PAYLOAD_HASH, seq,
 				      "entry %" PRIu64 ": payload does not match its leaf", seq);
 				continue;
@@ -859,9 +902,11 @@ static int check_dedup(struct walk *w)
 		ssize_t kl = -1;
 
 		vault__be64(key, seq);
+		uint8_t commit[32];
 		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) != 0 ||
-		    vault__leaf_get(w->v, w->txn, seq, &leaf, NULL) < 0)
-			continue; /* pruned */
+		    vault__leaf_get(w->v, w->txn, seq, &leaf, NULL) < 0 ||
+		    payload_commit(&w->h, &leaf, &pd, commit) != 0)
+			continue; /* pruned (or damaged: reported by the payload check) */
 		int kr = o->dedup_key(o->dedup_userdata, leaf.type, pd.mv_data, pd.mv_size, client,
 		                      request);
 		if (kr == 1) {

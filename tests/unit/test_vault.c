@@ -1024,6 +1024,268 @@ START_TEST(vault_cosignature_add_stores_beside_checkpoint)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ commitments, subjects */
+
+/* v2 leaves commit to SHA-256(nonce || payload) with a fresh nonce per entry: identical
+ * payloads get different commitments, and hashing the payload alone matches nothing. */
+START_TEST(vault_append_v2_blinds_commitments)
+{
+	char *dir = test_tmpdir("v2");
+	struct vault *v = open_w(dir);
+	struct vault_entry_in in[2] = {
+	    {.type = VAULT_ENTRY_RECORD, .payload = "approve", .payload_len = 7},
+	    {.type = VAULT_ENTRY_RECORD, .payload = "approve", .payload_len = 7}};
+	struct vault_append_result res[2];
+	struct vault_entry e[2];
+	struct vault_reader *r;
+	uint8_t c[32], plain[32];
+
+	ck_assert_int_eq(vault_append(v, in, 2, res), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(vault_get(r, (uint64_t)i, &e[i]), 0);
+		ck_assert_uint_eq(e[i].leaf.version, 2);
+		ck_assert_ptr_nonnull(e[i].payload_nonce);
+		ck_assert_uint_eq(e[i].payload_len, 7);
+		ck_assert_mem_eq(e[i].payload, "approve", 7);
+		ck_assert_int_eq(
+		    vault_payload_commitment(2, e[i].payload_nonce, e[i].payload, 7, c), 0);
+		ck_assert_mem_eq(c, e[i].leaf.payload_hash, 32);
+	}
+	ck_assert_mem_ne(e[0].leaf.payload_hash, e[1].leaf.payload_hash, 32);
+	ck_assert_mem_ne(e[0].payload_nonce, e[1].payload_nonce, VAULT_NONCE_LEN);
+	ck_assert_int_eq(vault_sha256("approve", 7, plain), 0);
+	ck_assert_mem_ne(plain, e[0].leaf.payload_hash, 32);
+	ck_assert_int_eq(vault_payload_commitment(2, NULL, "x", 1, c), -EINVAL);
+	ck_assert_int_eq(vault_payload_commitment(3, e[0].payload_nonce, "x", 1, c), -EINVAL);
+	vault_reader_end(r);
+
+	/* pruned: payload and nonce gone; no guess can be confirmed from the leaf */
+	ck_assert_int_eq(vault_prune(v, 0, "test", NULL), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_get(r, 0, &e[0]), 0);
+	ck_assert_ptr_null(e[0].payload);
+	ck_assert_ptr_null(e[0].payload_nonce);
+	vault_reader_end(r);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* A vault written first with v1 leaves and then with v2 verifies, prunes and proves both. */
+START_TEST(vault_verify_accepts_mixed_leaf_versions)
+{
+	char *dir = test_tmpdir("mixed");
+	struct vault_options o1 = {.leaf_version = 1}, bad = {.leaf_version = 3};
+	struct vault_verify_report rep;
+	struct vault_reader *r;
+	struct vault_entry e;
+	struct vault *v;
+
+	ck_assert_int_eq(vault_open(dir, W, &bad, &v), -EINVAL);
+	ck_assert_int_eq(vault_open(dir, W, &o1, &v), 0);
+	append_n(v, 20, 1);
+	ck_assert_int_eq(vault_prune(v, 3, "v1 prune", NULL), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	vault_close(v);
+	v = open_w(dir);
+	append_n(v, 20, 2);
+	ck_assert_int_eq(vault_prune(v, 5, "v1 entry, v2 prune", NULL), 0);
+	ck_assert_int_eq(vault_prune(v, 30, "v2 entry", NULL), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_get(r, 7, &e), 0);
+	ck_assert_uint_eq(e.leaf.version, 1);
+	ck_assert_ptr_null(e.payload_nonce);
+	ck_assert_int_eq(vault_get(r, 25, &e), 0);
+	ck_assert_uint_eq(e.leaf.version, 2);
+	vault_reader_end(r);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+	ck_assert_uint_eq(rep.pruned, 3);
+	vault_close(v);
+	/* a changed byte of a v2 payload or of its nonce is found */
+	ck_assert_int_eq(tamper_payload_byte(dir, 25, 3), 0);
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_PROBLEM_PAYLOAD_HASH);
+	ck_assert_uint_eq(rep.bad_seq, 25);
+	ck_assert_msg(strstr(rep.detail, "nonce || payload"), "%s", rep.detail);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* vault_prune_batch: one transaction, dedup keys go with the payloads, pruned ones skipped. */
+START_TEST(vault_prune_batch_removes_payloads_and_dedup_keys)
+{
+	char *dir = test_tmpdir("pbatch");
+	struct vault *v = open_w(dir);
+	struct vault_entry_in in[3] = {
+	    {.type = VAULT_ENTRY_RECORD,
+	     .payload = "a",
+	     .payload_len = 1,
+	     .dedup_client = "c",
+	     .dedup_request = "r0"},
+	    {.type = VAULT_ENTRY_RECORD,
+	     .payload = "b",
+	     .payload_len = 1,
+	     .dedup_client = "c",
+	     .dedup_request = "r1"},
+	    {.type = VAULT_ENTRY_RECORD, .payload = "c", .payload_len = 1}};
+	struct vault_append_result res[3], pres[3];
+	struct vault_prune_in p[3] = {
+	    {.seq = 0, .reason = "erasure", .dedup_client = "c", .dedup_request = "r0"},
+	    {.seq = 2, .reason = "erasure"},
+	    {.seq = 0, .reason = "again"}};
+	uint64_t seq;
+
+	ck_assert_int_eq(vault_append(v, in, 3, res), 0);
+	ck_assert_int_eq(vault_prune_batch(v, p, 2, pres), 0);
+	ck_assert_uint_eq(pres[0].seq, 3);
+	ck_assert_uint_eq(pres[1].seq, 4);
+	ck_assert(!pres[0].duplicate && !pres[1].duplicate);
+	/* r0's key is gone: a retry is a new record; r1's stays */
+	ck_assert_int_eq(vault_dedup_lookup(v, "c", "r0", &seq), -ENOENT);
+	ck_assert_int_eq(vault_dedup_lookup(v, "c", "r1", &seq), 0);
+	ck_assert_int_eq(vault_append(v, in, 1, res), 0);
+	ck_assert(!res[0].duplicate);
+	ck_assert_uint_eq(res[0].seq, 5);
+	/* an entry already pruned appends nothing */
+	ck_assert_int_eq(vault_prune_batch(v, &p[2], 1, pres), 0);
+	ck_assert(pres[0].duplicate);
+	ck_assert_uint_eq(vault_size(v), 6);
+	/* a bad item anywhere changes nothing: a prune entry's seq, a seq beyond the log */
+	struct vault_prune_in badp[2] = {{.seq = 1}, {.seq = 3}};
+	ck_assert_int_eq(vault_prune_batch(v, badp, 2, pres), -EINVAL);
+	badp[1].seq = 99;
+	ck_assert_int_eq(vault_prune_batch(v, badp, 2, pres), -ENOENT);
+	struct vault_reader *r;
+	struct vault_entry e;
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_get(r, 1, &e), 0);
+	ck_assert_ptr_nonnull(e.payload); /* entry 1 of the failed batches is intact */
+	vault_reader_end(r);
+	ck_assert_uint_eq(vault_size(v), 6);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	struct vault_verify_report rep;
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(vault_subject_next_walks_a_subjects_entries)
+{
+	char *dir = test_tmpdir("subj");
+	struct vault *v = open_w(dir);
+	const char *subjects[] = {"ab", "abc", NULL, "ab", "b", "abc", "ab"};
+	struct vault_append_result res[7];
+	struct vault_entry_in in[7];
+	char big[VAULT_SUBJECT_MAX + 2];
+	struct vault_reader *r;
+	uint64_t seq, from = 0, found[8];
+	size_t n = 0;
+
+	for (int i = 0; i < 7; i++)
+		in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_RECORD,
+		                                .payload = "p",
+		                                .payload_len = 1,
+		                                .subject = subjects[i]};
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	in[2].subject = big;
+	ck_assert_int_eq(vault_append(v, in, 7, res), -EINVAL);
+	in[2].subject = "";
+	ck_assert_int_eq(vault_append(v, in, 7, res), -EINVAL);
+	in[2].subject = NULL;
+	ck_assert_int_eq(vault_append(v, in, 7, res), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	while (vault_subject_next(r, "ab", from, &seq) == 0) {
+		found[n++] = seq;
+		from = seq + 1;
+	}
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(found[0], 0);
+	ck_assert_uint_eq(found[1], 3);
+	ck_assert_uint_eq(found[2], 6);
+	ck_assert_int_eq(vault_subject_next(r, "abc", 2, &seq), 0);
+	ck_assert_uint_eq(seq, 5);
+	ck_assert_int_eq(vault_subject_next(r, "a", 0, &seq), -ENOENT);
+	ck_assert_int_eq(vault_subject_next(r, "zz", 0, &seq), -ENOENT);
+	ck_assert_int_eq(vault_subject_next(r, "", 0, &seq), -EINVAL);
+	vault_reader_end(r);
+	vault_close(v);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* Whether the file holds the bytes. */
+static bool file_contains(const char *path, const char *needle)
+{
+	size_t len = 0;
+	char *data = test_read_file(path, &len);
+	bool found = false;
+
+	for (size_t i = 0; data && i + strlen(needle) <= len && !found; i++)
+		found = memcmp(data + i, needle, strlen(needle)) == 0;
+	free(data);
+	return found;
+}
+
+/* Pruned bytes stay in data.mdb until LMDB reuses the page; compaction removes them and
+ * changes no entry, root or proof. */
+START_TEST(vault_compact_removes_pruned_bytes)
+{
+	char *dir = test_tmpdir("compact"), path[600];
+	struct vault *v = open_w(dir);
+	const char *secret = "SUBJECT-4711-SECRET-PAYLOAD";
+	struct vault_entry_in in = {.type = VAULT_ENTRY_RECORD,
+	                            .payload = secret,
+	                            .payload_len = strlen(secret),
+	                            .subject = "s-4711"};
+	struct vault_append_result res;
+	struct vault_verify_report rep;
+	struct vault_info before, after;
+	uint64_t b = 0, a = 0;
+	struct vault *busy;
+
+	append_n(v, 50, 1);
+	ck_assert_int_eq(vault_append(v, &in, 1, &res), 0);
+	append_n(v, 50, 2);
+	ck_assert_int_eq(vault_prune(v, res.seq, "erasure", NULL), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	ck_assert_int_eq(vault_info(v, &before), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	ck_assert(file_contains(path, secret));               /* what LMDB leaves in freed pages */
+	ck_assert_int_eq(vault_compact(dir, &b, &a), -EBUSY); /* the writer is open */
+	vault_close(v);
+	ck_assert_int_eq(vault_compact(dir, &b, &a), 0);
+	ck_assert_uint_gt(b, 0);
+	ck_assert_uint_gt(a, 0);
+	ck_assert(!file_contains(path, secret));
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_info(v, &after), 0);
+	ck_assert_uint_eq(after.size, before.size);
+	ck_assert_mem_eq(after.root, before.root, 32);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+	vault_close(v);
+	/* and a writer opens it again */
+	ck_assert_int_eq(vault_open(dir, W, NULL, &busy), 0);
+	append_n(busy, 1, 3);
+	vault_close(busy);
+	ck_assert_int_eq(vault_compact("/nonexistent-vault-dir", NULL, NULL), -ENOENT);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ blobs */
 
 START_TEST(vault_blob_finish_stores_by_hash)
@@ -1534,6 +1796,11 @@ static Suite *vault_suite(void)
 	tcase_add_test(tc, vault_checkpoint_sign_signs_and_refuses_rollback);
 	tcase_add_test(tc, vault_checkpoint_sign_refuses_forked_history);
 	tcase_add_test(tc, vault_cosignature_add_stores_beside_checkpoint);
+	tcase_add_test(tc, vault_append_v2_blinds_commitments);
+	tcase_add_test(tc, vault_verify_accepts_mixed_leaf_versions);
+	tcase_add_test(tc, vault_prune_batch_removes_payloads_and_dedup_keys);
+	tcase_add_test(tc, vault_subject_next_walks_a_subjects_entries);
+	tcase_add_test(tc, vault_compact_removes_pruned_bytes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_blob_finish");
 	tcase_add_test(tc, vault_blob_finish_stores_by_hash);

@@ -10,7 +10,7 @@
 //     reads against its parent tiles up to the checkpoint's root, so every hash tile of the
 //     log is checked; tlog.TreeHash over the tiles is the checkpoint's root;
 //   - every entry of every bundle hashes (tlog.RecordHash) to its level-0 hash, decodes as a
-//     v1 leaf whose seq is its index, and names the previous entry's hash (the chain);
+//     v1 or v2 leaf (the same 91-byte layout) whose seq is its index, and names the previous entry's hash (the chain);
 //   - inclusion proofs (tlog.ProveRecord, tlog.CheckRecord) for the indexes given;
 //   - with -old, a consistency proof from an older checkpoint (tlog.ProveTree, CheckTree);
 //   - every file under tile/ has a path Go's tlog.ParseTilePath accepts (with the height
@@ -182,8 +182,8 @@ func checkBundle(dir string, n int64, w int, hashes []tlog.Hash, prev tlog.Hash)
 		if h != hashes[i] {
 			fail("%s: entry %d (index %d) hashes to %v, its level-0 hash is %v", p, i, index, h, hashes[i])
 		}
-		if l != leafLen || entry[0] != 1 {
-			fail("%s: entry %d is not a v1 leaf (%d bytes, version %d)", p, i, l, entry[0])
+		if l != leafLen || (entry[0] != 1 && entry[0] != 2) {
+			fail("%s: entry %d is not a v1 or v2 leaf (%d bytes, version %d)", p, i, l, entry[0])
 		}
 		if seq := binary.BigEndian.Uint64(entry[1:9]); seq != uint64(index) {
 			fail("%s: entry %d has seq %d, want %d", p, i, seq, index)
