@@ -542,6 +542,12 @@ static long export_tiles(struct publisher *p, uint64_t latest)
 	}
 	free(note);
 	p->tiles_next_ns = now + (uint64_t)TILES_EVERY_MS * 1000000;
+	if (rc == -EALREADY) {
+		/* the folder holds a newer checkpoint of this log (an evidentctl export ran
+		 * ahead of us): nothing to publish until the log passes it */
+		rc = 0;
+		st.files_written = 0;
+	}
 	if (rc < 0) {
 		if (rc != p->tiles_failed)
 			log_error("tiles_dir %s: exporting the checkpoint of %" PRIu64
