@@ -821,6 +821,27 @@ static int check_tail(struct walk *w)
 		      " entries of indexed types",
 		      indexed, w->indexed);
 
+	/* The subject index names entries of the log (what subject an entry was appended with
+	 * is not in its payload's bytes for the vault to re-derive). */
+	if (w->f.problem == VAULT_OK && !w->v->no_subjects) {
+		rc = mdb_cursor_open(w->txn, w->v->dbi[DB_SUBJECTS], &cur);
+		if (rc)
+			return vault__err_from_mdb(rc);
+		while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+			const uint8_t *kb = k.mv_data;
+			if (k.mv_size < 10 || k.mv_size > VAULT_SUBJECT_MAX + 9 ||
+			    kb[k.mv_size - 9] != 0 || memchr(kb, 0, k.mv_size - 9) ||
+			    vault__rd64(kb + k.mv_size - 8) >= w->n) {
+				found(&w->f, VAULT_PROBLEM_INDEX, w->n,
+				      "the subject index holds a malformed key or names an entry "
+				      "beyond the log");
+				break;
+			}
+		}
+		mdb_cursor_close(cur);
+		if (rc && rc != MDB_NOTFOUND)
+			return vault__err_from_mdb(rc);
+	}
 	return check_dedup(w);
 }
 

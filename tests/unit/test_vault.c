@@ -1219,6 +1219,28 @@ START_TEST(vault_subject_next_walks_a_subjects_entries)
 	ck_assert_int_eq(vault_subject_next(r, "zz", 0, &seq), -ENOENT);
 	ck_assert_int_eq(vault_subject_next(r, "", 0, &seq), -EINVAL);
 	vault_reader_end(r);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	vault_close(v);
+
+	/* a subject key naming an entry beyond the log is found by verify */
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint8_t sk[] = {'z', 0, 0, 0, 0, 0, 0, 0, 0, 99};
+	MDB_val k = {sizeof(sk), sk}, d = {0, NULL};
+	struct vault_verify_report rep;
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "subjects", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &d, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, VAULT_PROBLEM_INDEX);
+	ck_assert_msg(strstr(rep.detail, "subject index"), "%s", rep.detail);
 	vault_close(v);
 	test_rmrf(dir);
 	free(dir);
