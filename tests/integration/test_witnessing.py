@@ -301,6 +301,47 @@ class Witnessing(WitnessTest):
         finally:
             srv.shutdown()
 
+    def test_a_witness_that_hangs_times_out_and_ingest_goes_on(self):
+        # accepts connections and reads nothing, answers nothing
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(16)
+        held = []
+        stop = threading.Event()
+
+        def hold():
+            lsock.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    held.append(lsock.accept()[0])
+                except OSError:
+                    pass
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+        try:
+            fake = self.witness("w1.test", start=False)
+            url = "http://127.0.0.1:%d" % lsock.getsockname()[1]
+            text = self.config([fake], 1, extra="witness_stop_wait_ms = 0\n",
+                               urls={"w1.test": url}).replace("timeout_ms = 2000",
+                                                              "timeout_ms = 300")
+            self.start(config=text)
+            c = self.registered()
+            t0 = time.monotonic()
+            self.send(c, 0, 300)
+            wait_for(lambda: "witness_unreachable" in self.notice_kinds(),
+                     what="the notice of a witness that never answers")
+            self.send(c, 300, 300)  # acks keep coming while requests hang
+            self.assertLess(time.monotonic() - t0, TIMEOUT)
+            n = [x for x in self.notice_payloads() if x.get("kind") == "witness_unreachable"]
+            self.assertRegex(json.dumps(n), "(?i)timeout|timed out")
+            self.d.stop()
+        finally:
+            stop.set()
+            t.join()
+            for s in held:
+                s.close()
+            lsock.close()
+
     def test_witness_that_does_not_trust_the_log_is_a_refusal(self):
         other = Ed25519PrivateKey.generate().public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)
