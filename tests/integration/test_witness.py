@@ -369,6 +369,13 @@ class WitnessTest(unittest.TestCase):
         p = run(WITNESS, "--state", self.tmp, "--listen", "127.0.0.1:1", check=False)
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"--name NAME is required", p.stderr)
+        p = run(WITNESS, "--listen", "127.0.0.1:1", "--name", NAME, "--trust", "t", "--state",
+                check=False)
+        self.assertEqual((p.returncode, b"--state needs a value" in p.stderr), (2, True))
+        p = run(WITNESS, "--listen", "127.0.0.1:99999", "--state", os.path.join(self.tmp, "u"),
+                "--name", NAME, "--trust", self.trust_path, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b'port "99999": 0 to 65535 expected', p.stderr)
 
     def test_bad_trust_file_stops_the_start(self):
         path = os.path.join(self.tmp, "bad-trust")

@@ -270,7 +270,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    .body_timeout_s = 10,
 	};
 	opterr = 0;
-	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while (rc == 0 && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case ARG_LISTEN:
 			o->listen = optarg;
@@ -563,8 +563,10 @@ static void describe_address(const struct sockaddr *sa, socklen_t len, char *buf
 /* Binds and listens on spec (ADDR:PORT). Returns the socket (non-blocking), or -1 (printed). */
 static int open_listener(const char *spec, char *bound, size_t bound_size)
 {
-	const char *colon = strrchr(spec, ':');
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+	const char *colon = strrchr(spec, ':'), *arg = spec;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+	                *ai;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char host[256];
@@ -573,6 +575,12 @@ static int open_listener(const char *spec, char *bound, size_t bound_size)
 
 	if (!colon || !colon[1]) {
 		fprintf(stderr, PROG ": --listen \"%s\": ADDR:PORT expected\n", spec);
+		return -1;
+	}
+	if (strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5 ||
+	    atoi(colon + 1) > 65535) {
+		fprintf(stderr, PROG ": --listen \"%s\": port \"%s\": 0 to 65535 expected\n", spec,
+		        colon + 1);
 		return -1;
 	}
 	hlen = (size_t)(colon - spec);
@@ -588,7 +596,7 @@ static int open_listener(const char *spec, char *bound, size_t bound_size)
 	host[hlen] = '\0';
 	rc = getaddrinfo(hlen && strcmp(host, "*") ? host : NULL, colon + 1, &hints, &ai);
 	if (rc) {
-		fprintf(stderr, PROG ": --listen \"%s\": %s\n", spec, gai_strerror(rc));
+		fprintf(stderr, PROG ": --listen \"%s\": %s\n", arg, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
