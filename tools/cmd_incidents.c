@@ -91,6 +91,77 @@ void ctl_reviewed_free(struct ctl_reviewed *rv)
 	*rv = (struct ctl_reviewed){0};
 }
 
+struct open_search {
+	const struct ctl_reviewed *rv;
+	struct ctl_open_incidents *out;
+};
+
+static int open_found(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	struct open_search *os = ud;
+	struct ctl_open_incidents *o = os->out;
+	const Evident__Entry__V1__IncidentEntry *ie =
+	    p->status == 0 ? (const Evident__Entry__V1__IncidentEntry *)p->msg : NULL;
+
+	if (!ie ||
+	    ctl_incident_state(ie, ctl_reviewed_has(os->rv, e->leaf.seq)) != CTL_INCIDENT_OPEN)
+		return 0;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 64;
+		struct ctl_open_incident *v = realloc(o->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = (struct ctl_open_incident){ie->record_seq, e->leaf.seq};
+	return 0;
+}
+
+static int cmp_open(const void *a, const void *b)
+{
+	const struct ctl_open_incident *x = a, *y = b;
+
+	if (x->record_seq != y->record_seq)
+		return x->record_seq < y->record_seq ? -1 : 1;
+	return x->incident_seq < y->incident_seq ? -1 : x->incident_seq > y->incident_seq;
+}
+
+int ctl_open_incidents_load(struct vault_reader *r, uint64_t to, struct ctl_open_incidents *ret)
+{
+	_cleanup_(ctl_reviewed_free) struct ctl_reviewed rv = {0};
+	struct open_search os = {.rv = &rv, .out = ret};
+	int rc = ctl_reviewed_load(r, to, &rv);
+
+	if (rc >= 0)
+		rc = ctl_scan_type(r, VAULT_ENTRY_INCIDENT, 0, to, open_found, &os);
+	if (rc >= 0 && ret->n)
+		qsort(ret->v, ret->n, sizeof(*ret->v), cmp_open);
+	return rc < 0 ? rc : 0;
+}
+
+const struct ctl_open_incident *ctl_open_incident_of(const struct ctl_open_incidents *o,
+                                                     uint64_t record_seq)
+{
+	size_t lo = 0, hi = o->n;
+
+	/* the first with this record */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->v[mid].record_seq < record_seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < o->n && o->v[lo].record_seq == record_seq ? &o->v[lo] : NULL;
+}
+
+void ctl_open_incidents_free(struct ctl_open_incidents *o)
+{
+	free(o->v);
+	*o = (struct ctl_open_incidents){0};
+}
+
 /* ------------------------------------------------------------------ verbs */
 
 static int option(struct ctl *c, int opt, const char *arg)

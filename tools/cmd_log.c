@@ -37,7 +37,8 @@ static int log_option(struct ctl *c, int opt, const char *arg)
 		if (arg_type < 0)
 			return ctl_usage_error("--type: unknown entry type '%s' (record, model, "
 			                       "artifact, incident, audit, review, lifecycle, "
-			                       "config, prune, verdict, notice)",
+			                       "config, prune, verdict, notice, hold, release, "
+			                       "erasure)",
 			                       arg);
 		return 0;
 	case ARG_SINCE:
@@ -238,11 +239,16 @@ static const struct option log_options[] = {
 	"Each line reads SEQ  TIME  TYPE  SUMMARY, TIME in RFC 3339 UTC with milliseconds.\n" \
 	"The summary of a record is MODEL@VERSION REQUEST_ID DECISION SCORES; of a model\n"   \
 	"entry MODEL@VERSION FRAMEWORK; of a lifecycle entry its event; of a prune entry\n"   \
-	"\"pruned SEQ: REASON\"; of other entries the payload size.\n"                        \
+	"\"pruned SEQ: REASON\"; of a hold entry HOLD_ID, what it covers, the holder and\n"   \
+	"the reason; of a release entry HOLD_ID, holder and reason; of an erasure entry\n"    \
+	"SUBJECT: how many payloads it pruned, found pruned and kept under which holds;\n"    \
+	"of other entries the payload size.\n"                                                \
 	"With --json each entry is one JSON object per line (JSON Lines) with seq, type,\n"   \
 	"timestamp, timestamp_ns, leaf_hash, payload_sha256, payload_len, pruned and the\n"   \
-	"summary fields (model_id, model_version, request_id, decision, scores, framework,\n" \
-	"event, target_seq, reason, payload_problem) that apply.\n"
+	"summary fields (model_id, model_version, request_id, decision, scores, subject,\n"   \
+	"framework, event, target_seq, reason, hold_id, holder, incident_id, seqs,\n"         \
+	"requested_by, erased, already_pruned, held_seqs, blocking_holds, payload_problem)\n" \
+	"that apply.\n"
 
 const struct ctl_verb ctl_verb_log = {
     .name = "log",
@@ -254,7 +260,8 @@ const struct ctl_verb ctl_verb_log = {
     .options = "--model ID[@VER]\n"
                "    Only record and model entries of this model (any version without @VER).\n"
                "--type T\n"
-               "    Only entries of this type (record, model, artifact, lifecycle, prune, ...).\n"
+               "    Only entries of this type (record, model, artifact, lifecycle, prune, hold,\n"
+               "    release, erasure, ...).\n"
                "--since T\n"
                "    Only entries at or after time T (found by binary search).\n"
                "--until T\n"

@@ -85,7 +85,8 @@ struct ctl_verb {
 extern const struct ctl_verb ctl_verb_status, ctl_verb_verify, ctl_verb_log, ctl_verb_tail,
     ctl_verb_show, ctl_verb_export, ctl_verb_checkpoint, ctl_verb_prove, ctl_verb_verify_proof,
     ctl_verb_consistency, ctl_verb_explain, ctl_verb_backtest, ctl_verb_incidents,
-    ctl_verb_incident, ctl_verb_models, ctl_verb_lineage, ctl_verb_report, ctl_verb_replay;
+    ctl_verb_incident, ctl_verb_models, ctl_verb_lineage, ctl_verb_report, ctl_verb_replay,
+    ctl_verb_subject, ctl_verb_holds;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -285,6 +286,9 @@ int ctl_vault_error(const struct ctl_vault *cv, const char *what, int err);
 #define CTL_SCAN_RENEW 16384
 typedef int (*ctl_scan_fn)(void *userdata, const struct vault_entry *e);
 int ctl_scan(struct vault_reader *r, uint64_t from, uint64_t to, ctl_scan_fn fn, void *userdata);
+/* Checks a data subject id (Record.subject) given to verb: 1 to VAULT_SUBJECT_MAX bytes.
+ * Returns 0, or prints a usage error and returns CTL_EXIT_USAGE. (cmd_subject.c) */
+int ctl_subject_check(const char *verb, const char *subject);
 /* Prints "no entry SEQ (the vault has N entries)" and returns CTL_EXIT_USAGE. */
 int ctl_no_entry(uint64_t seq, uint64_t size);
 
@@ -305,6 +309,9 @@ void ctl_payload_deinit(struct ctl_payload *p);
 /* The typed message, or NULL when p is not a decoded payload of that type. */
 const Evident__Entry__V1__RecordEntry *ctl_payload_record(const struct ctl_payload *p);
 const Evident__Entry__V1__ModelEntry *ctl_payload_model(const struct ctl_payload *p);
+/* hold and release entries */
+const Evident__Entry__V1__HoldEntry *ctl_payload_hold(const struct ctl_payload *p);
+const Evident__Entry__V1__ErasureEntry *ctl_payload_erasure(const struct ctl_payload *p);
 /* Calls fn(userdata, e, p) for each entry e of type with from <= seq < to, found through the
  * type index, its payload decoded into p (deinitialised after fn: fn copies what it keeps).
  * fn returns 0 to go on, 1 to stop, or a negative errno. Returns 0 or the first negative errno
@@ -343,6 +350,22 @@ struct ctl_reviewed {
 int ctl_reviewed_load(struct vault_reader *r, uint64_t to, struct ctl_reviewed *ret);
 bool ctl_reviewed_has(const struct ctl_reviewed *rv, uint64_t id);
 void ctl_reviewed_free(struct ctl_reviewed *rv);
+/* An open incident and the record it names: evidentd prunes neither while it is open. */
+struct ctl_open_incident {
+	uint64_t record_seq, incident_seq;
+};
+struct ctl_open_incidents {
+	struct ctl_open_incident *v; /* sorted by record_seq, then incident_seq */
+	size_t n, cap;
+};
+/* The open incidents (ctl_incident_state) among the entries [0, to). Fills *ret (zero it
+ * first; free with ctl_open_incidents_free either way). Returns 0 or a negative errno.
+ * (cmd_incidents.c) */
+int ctl_open_incidents_load(struct vault_reader *r, uint64_t to, struct ctl_open_incidents *ret);
+/* The first open incident naming record_seq, or NULL (borrowed from o). */
+const struct ctl_open_incident *ctl_open_incident_of(const struct ctl_open_incidents *o,
+                                                     uint64_t record_seq);
+void ctl_open_incidents_free(struct ctl_open_incidents *o);
 /* Why a payload has no decoded form ("payload pruned", ...), or NULL. */
 const char *ctl_payload_problem(const struct ctl_payload *p);
 
@@ -392,3 +415,74 @@ void ctl_record_json(const Evident__Entry__V1__RecordEntry *re,
 json_t *ctl_payload_json(const struct ctl_payload *p, const struct ctl_models *m);
 /* The decoded payload as readable text (the body of `show`). */
 void ctl_payload_print(FILE *f, const struct ctl_payload *p, const struct ctl_models *m);
+
+/* ------------------------------------------------------------------ retention (decode.c) */
+
+/* Why a payload was pruned, read from its prune entry's reason: evidentd's reasons begin with
+ * the word "retention" (its retention policy) or "erasure" (a data subject's erasure
+ * request); any other reason (a prune by other means) is "other". */
+enum ctl_prune_cause {
+	CTL_PRUNE_RETENTION,
+	CTL_PRUNE_ERASURE,
+	CTL_PRUNE_OTHER,
+};
+enum ctl_prune_cause ctl_prune_cause_of(const char *reason);
+/* "retention", "erasure" or "other". */
+const char *ctl_prune_cause_name(enum ctl_prune_cause c);
+
+/* The prune entry that removed an entry's payload. */
+struct ctl_prune {
+	uint64_t target_seq;   /* the entry whose payload went */
+	uint64_t seq;          /* the prune entry */
+	uint64_t timestamp_ns; /* the prune entry's: when it went */
+	enum ctl_prune_cause cause;
+	char *reason;
+};
+struct ctl_prunes {
+	struct ctl_prune *v; /* sorted by target_seq */
+	size_t n;
+};
+/* Finds the prune entries naming targets[0..n) (entries whose payload is gone; any order,
+ * repeats allowed) through the type index, reading the prune entries after the smallest
+ * target until each is found. A target no prune entry names (tampering: verify says so) is
+ * left out. Fills *ret (zero it first; free with ctl_prunes_free either way). Returns 0 or a
+ * negative errno (-ENOMEM, the vault's). */
+int ctl_prunes_load(struct vault_reader *r, const uint64_t *targets, size_t n,
+                    struct ctl_prunes *ret);
+/* The prune of target, or NULL (borrowed from p). */
+const struct ctl_prune *ctl_prunes_find(const struct ctl_prunes *p, uint64_t target);
+void ctl_prunes_free(struct ctl_prunes *p);
+/* {seq, time, timestamp_ns, cause, reason}. New reference or NULL. */
+json_t *ctl_prune_json(const struct ctl_prune *p);
+
+/* A legal hold: a hold entry, and the release entry that ended it, if one did. While a hold
+ * is active evidentd prunes none of the entries it covers (neither retention nor erasure). */
+struct ctl_hold {
+	uint64_t seq, timestamp_ns; /* the hold entry: where and when it was placed */
+	char *hold_id, *holder, *reason, *client;
+	bool has_target_seq, has_incident_id; /* what the Hold named */
+	uint64_t target_seq, incident_id;
+	uint64_t *seqs; /* the entries it covers, resolved when placed (sorted) */
+	size_t n_seqs;
+	bool released;
+	uint64_t release_seq, release_ns;
+	char *release_holder, *release_reason;
+};
+/* The holds of a vault in the order they were placed. */
+struct ctl_holds {
+	struct ctl_hold *v;
+	size_t n, cap;
+};
+/* Reads the hold and release entries among [0, to) through the type index: each release
+ * ends the latest hold with its hold_id placed before it and not yet released (hold_ids are
+ * unique among active holds); a release naming none ends nothing. A hold entry whose
+ * payload is gone or does not decode is left out. Fills *ret (zero it first; free with
+ * ctl_holds_free either way). Returns 0 or a negative errno. */
+int ctl_holds_load(struct vault_reader *r, uint64_t to, struct ctl_holds *ret);
+/* Whether h covers entry seq (active or not: check h->released). */
+bool ctl_hold_covers(const struct ctl_hold *h, uint64_t seq);
+void ctl_holds_free(struct ctl_holds *hs);
+/* {hold_id, active, seq, placed, placed_ns, holder, reason, client, target_seq or
+ * incident_id, seqs, released: null or {seq, time, timestamp_ns, holder, reason}}. New
+ * reference or NULL. */
+json_t *ctl_hold_json(const struct ctl_hold *h);

@@ -35,6 +35,11 @@ static const ProtobufCMessageDescriptor *descriptor_for(uint16_t type)
 		return &evident__entry__v1__verdict_entry__descriptor;
 	case VAULT_ENTRY_NOTICE:
 		return &evident__entry__v1__notice_entry__descriptor;
+	case VAULT_ENTRY_HOLD:
+	case VAULT_ENTRY_RELEASE:
+		return &evident__entry__v1__hold_entry__descriptor;
+	case VAULT_ENTRY_ERASURE:
+		return &evident__entry__v1__erasure_entry__descriptor;
 	default:
 		return NULL;
 	}
@@ -81,6 +86,20 @@ const Evident__Entry__V1__ModelEntry *ctl_payload_model(const struct ctl_payload
 {
 	return p->status == 0 && p->type == VAULT_ENTRY_MODEL
 	           ? (const Evident__Entry__V1__ModelEntry *)p->msg
+	           : NULL;
+}
+
+const Evident__Entry__V1__HoldEntry *ctl_payload_hold(const struct ctl_payload *p)
+{
+	return p->status == 0 && (p->type == VAULT_ENTRY_HOLD || p->type == VAULT_ENTRY_RELEASE)
+	           ? (const Evident__Entry__V1__HoldEntry *)p->msg
+	           : NULL;
+}
+
+const Evident__Entry__V1__ErasureEntry *ctl_payload_erasure(const struct ctl_payload *p)
+{
+	return p->status == 0 && p->type == VAULT_ENTRY_ERASURE
+	           ? (const Evident__Entry__V1__ErasureEntry *)p->msg
 	           : NULL;
 }
 
@@ -419,6 +438,62 @@ static const char *lifecycle_event(const Evident__Entry__V1__LifecycleEntry *l)
 	return ev ? ev->name : "unknown";
 }
 
+static json_t *u64s_json(const uint64_t *v, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, ctl_json_u64(v[i]));
+	return arr;
+}
+
+static json_t *strings_json(char *const *v, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, ctl_json_string(v[i]));
+	return arr;
+}
+
+/* A hold or release entry's summary fields (nothing for other payloads). */
+static void hold_summary_json(const struct ctl_payload *p, json_t *obj)
+{
+	const Evident__Entry__V1__HoldEntry *he = ctl_payload_hold(p);
+
+	if (he && he->hold) {
+		ctl_json_set(obj, "hold_id", ctl_json_string(he->hold->hold_id));
+		ctl_json_set(obj, "holder", ctl_json_string(he->hold->holder));
+		ctl_json_set(obj, "reason", ctl_json_string(he->hold->reason));
+		if (he->hold->has_incident_id)
+			ctl_json_set(obj, "incident_id", ctl_json_u64(he->hold->incident_id));
+		ctl_json_set(obj, "seqs", u64s_json(he->seqs, he->n_seqs));
+	} else if (he && he->release) {
+		ctl_json_set(obj, "hold_id", ctl_json_string(he->release->hold_id));
+		ctl_json_set(obj, "holder", ctl_json_string(he->release->holder));
+		ctl_json_set(obj, "reason", ctl_json_string(he->release->reason));
+	}
+}
+
+/* An erasure entry's summary fields (nothing for other payloads). */
+static void erasure_summary_json(const struct ctl_payload *p, json_t *obj)
+{
+	const Evident__Entry__V1__ErasureEntry *ee = ctl_payload_erasure(p);
+
+	if (!ee)
+		return;
+	if (ee->erase) {
+		ctl_json_set(obj, "subject", ctl_json_string(ee->erase->subject));
+		ctl_json_set(obj, "requested_by", ctl_json_string(ee->erase->requested_by));
+		ctl_json_set(obj, "reason", ctl_json_string(ee->erase->reason));
+	}
+	/* "erased", not "pruned": that key is the entry's own payload state */
+	ctl_json_set(obj, "erased", ctl_json_u64(ee->pruned));
+	ctl_json_set(obj, "already_pruned", ctl_json_u64(ee->already_pruned));
+	ctl_json_set(obj, "held_seqs", u64s_json(ee->held_seqs, ee->n_held_seqs));
+	ctl_json_set(obj, "blocking_holds", strings_json(ee->blocking_holds, ee->n_blocking_holds));
+}
+
 void ctl_summary_json(const struct ctl_payload *p, json_t *obj)
 {
 	const Evident__Entry__V1__RecordEntry *re = ctl_payload_record(p);
@@ -432,6 +507,8 @@ void ctl_summary_json(const struct ctl_payload *p, json_t *obj)
 		ctl_json_set(obj, "request_id", ctl_json_string(re->record->request_id));
 		ctl_json_set(obj, "decision", ctl_json_string(re->record->decision));
 		ctl_json_set(obj, "scores", doubles_json(re->record->scores, re->record->n_scores));
+		if (re->record->subject)
+			ctl_json_set(obj, "subject", ctl_json_string(re->record->subject));
 	} else if (me && me->manifest) {
 		ctl_json_set(obj, "model_id", ctl_json_string(me->manifest->model_id));
 		ctl_json_set(obj, "model_version", ctl_json_string(me->manifest->version));
@@ -443,6 +520,8 @@ void ctl_summary_json(const struct ctl_payload *p, json_t *obj)
 		ctl_json_set(obj, "target_seq", ctl_json_u64(p->prune->target_seq));
 		ctl_json_set(obj, "reason", ctl_json_string(p->prune->reason));
 	}
+	hold_summary_json(p, obj);
+	erasure_summary_json(p, obj);
 }
 
 static const char *artifact_kind(int kind)
@@ -468,6 +547,47 @@ static void record_summary(const Evident__V1__Record *rec, char *buf, size_t siz
 		n += snprintf(buf + n, size - (size_t)n, "%s%.4g", i ? "," : " ", rec->scores[i]);
 }
 
+/* "case-1138 on incident 57 (3 entries) by legal@example.com: litigation" */
+static void hold_summary(const Evident__Entry__V1__HoldEntry *he, char *buf, size_t size)
+{
+	const Evident__V1__Hold *h = he->hold;
+	const Evident__V1__Release *r = he->release;
+	char what[64] = "";
+
+	if (r) {
+		snprintf(buf, size, "%s by %s: %s", str(r->hold_id), r->holder ? r->holder : "?",
+		         str(r->reason));
+		return;
+	}
+	if (!h) {
+		snprintf(buf, size, "(no hold)");
+		return;
+	}
+	if (h->has_incident_id)
+		snprintf(what, sizeof(what), " on incident %" PRIu64, h->incident_id);
+	else if (h->has_seq)
+		snprintf(what, sizeof(what), " on entry %" PRIu64, h->seq);
+	snprintf(buf, size, "%s%s (%zu entr%s) by %s: %s", str(h->hold_id), what, he->n_seqs,
+	         he->n_seqs == 1 ? "y" : "ies", h->holder ? h->holder : "?", str(h->reason));
+}
+
+/* "subject-7: 4 pruned, 1 already pruned, 2 held (case-1138) by dpo@example.com" */
+static void erasure_summary(const Evident__Entry__V1__ErasureEntry *ee, char *buf, size_t size)
+{
+	const Evident__V1__Erase *er = ee->erase;
+	int n =
+	    snprintf(buf, size, "%s: %" PRIu64 " pruned, %" PRIu64 " already pruned, %zu held",
+	             er ? str(er->subject) : "?", ee->pruned, ee->already_pruned, ee->n_held_seqs);
+
+	for (size_t i = 0; i < ee->n_blocking_holds && n > 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - (size_t)n, "%s%s", i ? ", " : " (",
+		              str(ee->blocking_holds[i]));
+	if (ee->n_blocking_holds && n > 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, ")");
+	if (er && er->requested_by && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " by %s", er->requested_by);
+}
+
 void ctl_summary_text(const struct ctl_payload *p, size_t payload_len, char *buf, size_t size)
 {
 	const Evident__Entry__V1__RecordEntry *re = ctl_payload_record(p);
@@ -487,6 +607,10 @@ void ctl_summary_text(const struct ctl_payload *p, size_t payload_len, char *buf
 	} else if (p->type == VAULT_ENTRY_PRUNE) {
 		snprintf(buf, size, "pruned %" PRIu64 ": %s", p->prune->target_seq,
 		         p->prune->reason);
+	} else if (ctl_payload_hold(p)) {
+		hold_summary(ctl_payload_hold(p), buf, size);
+	} else if (ctl_payload_erasure(p)) {
+		erasure_summary(ctl_payload_erasure(p), buf, size);
 	} else if (p->type == VAULT_ENTRY_ARTIFACT) {
 		const Evident__Entry__V1__ArtifactEntry *a = (const void *)p->msg;
 		snprintf(buf, size, "%s@%s %s, %" PRIu64 " bytes", str(a->model_id),
@@ -545,6 +669,8 @@ void ctl_record_json(const Evident__Entry__V1__RecordEntry *re,
 	ctl_json_set(obj, "context", context_json(rec));
 	ctl_json_set(obj, "labels", labels_json(rec));
 	ctl_json_set(obj, "trace_id", ctl_json_string(rec->trace_id));
+	if (rec->subject)
+		ctl_json_set(obj, "subject", ctl_json_string(rec->subject));
 }
 
 static const Evident__V1__Feature *feature_of(const Evident__V1__ModelManifest *mf, size_t i)
@@ -824,6 +950,7 @@ static void print_record(FILE *f, const Evident__Entry__V1__RecordEntry *re,
 	print_line(f, "request id", rec->request_id);
 	print_time(f, "client time", rec->has_timestamp_unix_ns, rec->timestamp_unix_ns);
 	print_line(f, "trace id", rec->trace_id);
+	print_line(f, "subject", rec->subject);
 	print_line(f, "decision", rec->decision);
 	print_doubles(f, "scores", rec->scores, rec->n_scores);
 	if (rec->has_base_margin)
@@ -891,4 +1018,303 @@ int ctl_scan_type(struct vault_reader *r, int type, uint64_t from, uint64_t to, 
 			return rc < 0 ? rc : 0;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ retention */
+
+/* Whether s begins with word followed by the end or a character that is not a letter. */
+static bool first_word_is(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+	char c;
+
+	if (!s || strncmp(s, word, n) != 0)
+		return false;
+	c = s[n];
+	return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+}
+
+enum ctl_prune_cause ctl_prune_cause_of(const char *reason)
+{
+	if (first_word_is(reason, "erasure"))
+		return CTL_PRUNE_ERASURE;
+	if (first_word_is(reason, "retention"))
+		return CTL_PRUNE_RETENTION;
+	return CTL_PRUNE_OTHER;
+}
+
+const char *ctl_prune_cause_name(enum ctl_prune_cause c)
+{
+	switch (c) {
+	case CTL_PRUNE_RETENTION:
+		return "retention";
+	case CTL_PRUNE_ERASURE:
+		return "erasure";
+	case CTL_PRUNE_OTHER:
+		break;
+	}
+	return "other";
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_prune(const void *a, const void *b)
+{
+	return cmp_u64(&((const struct ctl_prune *)a)->target_seq,
+	               &((const struct ctl_prune *)b)->target_seq);
+}
+
+/* The prune entries wanted, and how many of the targets are still to be found. */
+struct prune_search {
+	const uint64_t *targets; /* sorted, unique */
+	bool *found;             /* per target */
+	size_t n, left;
+	struct ctl_prunes *out;
+};
+
+static int prune_found(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	struct prune_search *ps = ud;
+	const uint64_t *t;
+	struct ctl_prune *pr;
+
+	if (p->status != 0 || !p->prune)
+		return 0;
+	t = bsearch(&p->prune->target_seq, ps->targets, ps->n, sizeof(*ps->targets), cmp_u64);
+	/* the vault prunes a payload once; should two entries name it, the first counts */
+	if (!t || ps->found[t - ps->targets])
+		return 0;
+	ps->found[t - ps->targets] = true;
+	pr = &ps->out->v[ps->out->n];
+	*pr = (struct ctl_prune){.target_seq = *t,
+	                         .seq = e->leaf.seq,
+	                         .timestamp_ns = e->leaf.timestamp_ns,
+	                         .cause = ctl_prune_cause_of(p->prune->reason),
+	                         .reason = strdup(p->prune->reason)};
+	if (!pr->reason)
+		return -ENOMEM;
+	ps->out->n++;
+	return --ps->left == 0 ? 1 : 0;
+}
+
+int ctl_prunes_load(struct vault_reader *r, const uint64_t *targets, size_t n,
+                    struct ctl_prunes *ret)
+{
+	_cleanup_(freep) uint64_t *sorted = NULL;
+	_cleanup_(freep) bool *found = NULL;
+	struct prune_search ps = {.out = ret};
+	size_t k = 0;
+	int rc;
+
+	if (!n)
+		return 0;
+	sorted = malloc(n * sizeof(*sorted));
+	found = calloc(n, sizeof(*found));
+	ret->v = calloc(n, sizeof(*ret->v));
+	if (!sorted || !found || !ret->v)
+		return -ENOMEM;
+	memcpy(sorted, targets, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if (!k || sorted[k - 1] != sorted[i])
+			sorted[k++] = sorted[i];
+	ps.targets = sorted;
+	ps.found = found;
+	ps.n = ps.left = k;
+	/* a prune entry comes after the entry it names */
+	rc = ctl_scan_type(r, VAULT_ENTRY_PRUNE, sorted[0] + 1, vault_reader_size(r), prune_found,
+	                   &ps);
+	qsort(ret->v, ret->n, sizeof(*ret->v), cmp_prune);
+	return rc;
+}
+
+const struct ctl_prune *ctl_prunes_find(const struct ctl_prunes *p, uint64_t target)
+{
+	struct ctl_prune key = {.target_seq = target};
+
+	return p->n ? bsearch(&key, p->v, p->n, sizeof(*p->v), cmp_prune) : NULL;
+}
+
+void ctl_prunes_free(struct ctl_prunes *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].reason);
+	free(p->v);
+	*p = (struct ctl_prunes){0};
+}
+
+json_t *ctl_prune_json(const struct ctl_prune *p)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	ctl_json_set(o, "seq", ctl_json_u64(p->seq));
+	ctl_json_set(o, "time", ctl_json_time(p->timestamp_ns));
+	ctl_json_set(o, "timestamp_ns", ctl_json_u64(p->timestamp_ns));
+	ctl_json_set(o, "cause", json_string(ctl_prune_cause_name(p->cause)));
+	ctl_json_set(o, "reason", ctl_json_string(p->reason));
+	return o;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void hold_deinit(struct ctl_hold *h)
+{
+	free(h->hold_id);
+	free(h->holder);
+	free(h->reason);
+	free(h->client);
+	free(h->seqs);
+	free(h->release_holder);
+	free(h->release_reason);
+}
+
+/* Appends the hold entry e (decoded as he) to hs. */
+static int hold_add(struct ctl_holds *hs, const struct vault_entry *e,
+                    const Evident__Entry__V1__HoldEntry *he)
+{
+	const Evident__V1__Hold *h = he->hold;
+	struct ctl_hold *nh;
+	size_t n = he->n_seqs ? he->n_seqs : (h->has_seq ? 1 : 0);
+
+	if (hs->n == hs->cap) {
+		size_t cap = hs->cap ? 2 * hs->cap : 16;
+		struct ctl_hold *v = realloc(hs->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		hs->v = v;
+		hs->cap = cap;
+	}
+	nh = &hs->v[hs->n];
+	*nh = (struct ctl_hold){.seq = e->leaf.seq,
+	                        .timestamp_ns = e->leaf.timestamp_ns,
+	                        .hold_id = dup_or_null(h->hold_id),
+	                        .holder = dup_or_null(h->holder),
+	                        .reason = dup_or_null(h->reason),
+	                        .client = dup_or_null(he->client_name),
+	                        .has_target_seq = h->has_seq,
+	                        .target_seq = h->seq,
+	                        .has_incident_id = h->has_incident_id,
+	                        .incident_id = h->incident_id,
+	                        .seqs = malloc((n ? n : 1) * sizeof(uint64_t)),
+	                        .n_seqs = n};
+	if (!nh->seqs || (h->hold_id && !nh->hold_id) || (h->holder && !nh->holder) ||
+	    (h->reason && !nh->reason) || (he->client_name && !nh->client)) {
+		hold_deinit(nh);
+		return -ENOMEM;
+	}
+	/* the entries resolved when it was placed; a hold without them names its seq */
+	if (he->n_seqs)
+		memcpy(nh->seqs, he->seqs, n * sizeof(uint64_t));
+	else if (n)
+		nh->seqs[0] = h->seq;
+	qsort(nh->seqs, n, sizeof(uint64_t), cmp_u64);
+	hs->n++;
+	return 0;
+}
+
+/* Marks the latest hold before e with the release's hold_id released. */
+static int hold_release(struct ctl_holds *hs, const struct vault_entry *e,
+                        const Evident__Entry__V1__HoldEntry *he)
+{
+	const Evident__V1__Release *rl = he->release;
+
+	for (size_t i = hs->n; rl->hold_id && i-- > 0;) {
+		struct ctl_hold *h = &hs->v[i];
+		if (h->released || h->seq > e->leaf.seq || !h->hold_id ||
+		    strcmp(h->hold_id, rl->hold_id) != 0)
+			continue;
+		h->released = true;
+		h->release_seq = e->leaf.seq;
+		h->release_ns = e->leaf.timestamp_ns;
+		h->release_holder = dup_or_null(rl->holder);
+		h->release_reason = dup_or_null(rl->reason);
+		if ((rl->holder && !h->release_holder) || (rl->reason && !h->release_reason))
+			return -ENOMEM;
+		return 0;
+	}
+	return 0; /* a release naming no active hold releases nothing */
+}
+
+static int hold_found(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	const Evident__Entry__V1__HoldEntry *he = ctl_payload_hold(p);
+
+	/* a hold whose payload is gone or does not decode names nothing evidentctl can show */
+	if (!he || !he->hold)
+		return 0;
+	return hold_add(ud, e, he);
+}
+
+static int release_found(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	const Evident__Entry__V1__HoldEntry *he = ctl_payload_hold(p);
+
+	if (!he || !he->release)
+		return 0;
+	return hold_release(ud, e, he);
+}
+
+int ctl_holds_load(struct vault_reader *r, uint64_t to, struct ctl_holds *ret)
+{
+	int rc = ctl_scan_type(r, VAULT_ENTRY_HOLD, 0, to, hold_found, ret);
+
+	/* releases in seq order, each ending the latest hold of its id placed before it */
+	if (rc >= 0 && ret->n)
+		rc = ctl_scan_type(r, VAULT_ENTRY_RELEASE, ret->v[0].seq + 1, to, release_found,
+		                   ret);
+	return rc < 0 ? rc : 0;
+}
+
+bool ctl_hold_covers(const struct ctl_hold *h, uint64_t seq)
+{
+	return h->n_seqs && bsearch(&seq, h->seqs, h->n_seqs, sizeof(*h->seqs), cmp_u64);
+}
+
+void ctl_holds_free(struct ctl_holds *hs)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		hold_deinit(&hs->v[i]);
+	free(hs->v);
+	*hs = (struct ctl_holds){0};
+}
+
+json_t *ctl_hold_json(const struct ctl_hold *h)
+{
+	json_t *o = json_object(), *rel;
+
+	if (!o)
+		return NULL;
+	ctl_json_set(o, "hold_id", ctl_json_string(h->hold_id));
+	ctl_json_set(o, "active", json_boolean(!h->released));
+	ctl_json_set(o, "seq", ctl_json_u64(h->seq));
+	ctl_json_set(o, "placed", ctl_json_time(h->timestamp_ns));
+	ctl_json_set(o, "placed_ns", ctl_json_u64(h->timestamp_ns));
+	ctl_json_set(o, "holder", ctl_json_string(h->holder));
+	ctl_json_set(o, "reason", ctl_json_string(h->reason));
+	ctl_json_set(o, "client", ctl_json_string(h->client));
+	if (h->has_target_seq)
+		ctl_json_set(o, "target_seq", ctl_json_u64(h->target_seq));
+	if (h->has_incident_id)
+		ctl_json_set(o, "incident_id", ctl_json_u64(h->incident_id));
+	ctl_json_set(o, "seqs", u64s_json(h->seqs, h->n_seqs));
+	rel = json_null();
+	if (h->released) {
+		rel = json_object();
+		ctl_json_set(rel, "seq", ctl_json_u64(h->release_seq));
+		ctl_json_set(rel, "time", ctl_json_time(h->release_ns));
+		ctl_json_set(rel, "timestamp_ns", ctl_json_u64(h->release_ns));
+		ctl_json_set(rel, "holder", ctl_json_string(h->release_holder));
+		ctl_json_set(rel, "reason", ctl_json_string(h->release_reason));
+	}
+	ctl_json_set(o, "released", rel);
+	return o;
 }
