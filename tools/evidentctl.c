@@ -13,7 +13,7 @@ static const struct ctl_verb *const verbs[] = {
     &ctl_verb_show,         &ctl_verb_export,      &ctl_verb_checkpoint, &ctl_verb_prove,
     &ctl_verb_verify_proof, &ctl_verb_consistency, &ctl_verb_explain,    &ctl_verb_backtest,
     &ctl_verb_incidents,    &ctl_verb_incident,    &ctl_verb_models,     &ctl_verb_lineage,
-    &ctl_verb_report,       &ctl_verb_replay,
+    &ctl_verb_report,       &ctl_verb_replay,      &ctl_verb_subject,    &ctl_verb_holds,
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
