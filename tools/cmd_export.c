@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentctl export: record entries for analysis, as JSON Lines or as CSV with one column per
  * feature (by name), score, context key and label key. CSV needs one feature schema: a first
- * pass over the selected records finds the columns and refuses a mix of schemas.
+ * pass over the selected records finds the columns and refuses a mix of schemas. With
+ * --subject ID only the records of that data subject (found through the subject index): the
+ * copy an access request asks for.
  * export --tiles DIR: the whole log up to the latest signed checkpoint as C2SP tlog-tiles
  * (vault_tiles_export), for a static web server or a copy off the host. */
 #include <errno.h>
@@ -18,6 +20,7 @@ enum {
 	ARG_UNTIL,
 	ARG_TILES,
 	ARG_RECHECK,
+	ARG_SUBJECT,
 };
 
 enum format {
@@ -31,14 +34,18 @@ static struct ctl_model_filter arg_model;
 static uint64_t arg_since, arg_until = UINT64_MAX;
 static const char *arg_output;
 static const char *arg_tiles;
+static const char *arg_subject;
 static bool arg_recheck, arg_records; /* arg_records: an option of the record export given */
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
 	(void)c;
 	arg_records |= opt == ARG_FORMAT || opt == ARG_MODEL || opt == ARG_SINCE ||
-	               opt == ARG_UNTIL || opt == 'o';
+	               opt == ARG_UNTIL || opt == 'o' || opt == ARG_SUBJECT;
 	switch (opt) {
+	case ARG_SUBJECT:
+		arg_subject = arg;
+		return ctl_subject_check("--subject", arg);
 	case ARG_TILES:
 		arg_tiles = arg;
 		return 0;
@@ -294,12 +301,33 @@ static int entry_fn(void *userdata, const struct vault_entry *e)
 	return rc;
 }
 
+/* Calls entry_fn for the selected entries [x->start, x->end): all of them, or with --subject
+ * those of the data subject. */
+static int scan(struct export *x, struct ctl_vault *cv)
+{
+	uint64_t seq = x->start;
+	int rc;
+
+	if (!arg_subject)
+		return ctl_scan(cv->r, x->start, x->end, entry_fn, x);
+	while ((rc = vault_subject_next(cv->r, arg_subject, seq, &seq)) == 0 && seq < x->end) {
+		struct vault_entry e;
+		rc = vault_get(cv->r, seq, &e);
+		if (rc == 0)
+			rc = entry_fn(x, &e);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		seq++;
+	}
+	return rc == -ENOENT || rc == 0 ? 0 : rc;
+}
+
 static int csv_columns(struct export *x, struct ctl_vault *cv)
 {
 	int rc;
 
 	x->pass = PASS_SURVEY;
-	rc = ctl_scan(cv->r, x->start, x->end, entry_fn, x);
+	rc = scan(x, cv);
 	if (rc < 0)
 		return ctl_vault_error(cv, "cannot read entries", rc);
 	if (x->mixed)
@@ -326,7 +354,7 @@ static int write_all(struct export *x, struct ctl_vault *cv)
 	ctl_progress_init(&x->progress, out.path != NULL, "entries");
 	if (arg_format == FORMAT_CSV)
 		csv_header(x);
-	rc = ctl_scan(cv->r, x->start, x->end, entry_fn, x);
+	rc = scan(x, cv);
 	ctl_progress_end(&x->progress);
 	if (rc < 0) {
 		ctl_out_abort(&out);
@@ -348,9 +376,10 @@ static int export(struct export *x, struct ctl_vault *cv)
 		rc = vault_seek_time(cv->r, arg_since, &seq);
 		x->start = seq;
 	}
-	/* Records name models registered before them, possibly before --since. */
+	/* Records name models registered before them, possibly before --since; a subject's
+	 * records are read without the entries between them, models among them. */
 	if (rc == 0)
-		rc = ctl_models_load(x->models, cv->r, 0, x->start);
+		rc = ctl_models_load(x->models, cv->r, 0, arg_subject ? x->end : x->start);
 	if (rc < 0)
 		return ctl_vault_error(cv, "cannot read entries", rc);
 	if (arg_format == FORMAT_CSV) {
@@ -511,7 +540,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 		if (arg_records)
 			return ctl_usage_error(
 			    "export: --tiles exports the whole signed log: it takes "
-			    "no --format, --model, --since, --until or -o");
+			    "no --format, --model, --since, --until, --subject or -o");
 		rc = ctl_vault_open(c, &cv);
 		if (rc)
 			return rc;
@@ -541,23 +570,29 @@ static int run(const struct ctl *c, int argc, char **argv)
 }
 
 static const struct option options[] = {
-    {"format", required_argument, NULL, ARG_FORMAT}, {"model", required_argument, NULL, ARG_MODEL},
-    {"since", required_argument, NULL, ARG_SINCE},   {"until", required_argument, NULL, ARG_UNTIL},
-    {"output", required_argument, NULL, 'o'},        {"tiles", required_argument, NULL, ARG_TILES},
-    {"recheck", no_argument, NULL, ARG_RECHECK},     CTL_GLOBAL_OPTIONS,
+    {"format", required_argument, NULL, ARG_FORMAT},
+    {"model", required_argument, NULL, ARG_MODEL},
+    {"since", required_argument, NULL, ARG_SINCE},
+    {"until", required_argument, NULL, ARG_UNTIL},
+    {"output", required_argument, NULL, 'o'},
+    {"tiles", required_argument, NULL, ARG_TILES},
+    {"recheck", no_argument, NULL, ARG_RECHECK},
+    {"subject", required_argument, NULL, ARG_SUBJECT},
+    CTL_GLOBAL_OPTIONS,
 };
 
 const struct ctl_verb ctl_verb_export = {
     .name = "export",
     .summary = "export records for analysis (JSON Lines or CSV), or the log as C2SP tiles",
     .synopsis = "export --format jsonl|csv [--model ID[@VER]] [--since T] [--until T] "
-                "[-o FILE]\n"
+                "[--subject ID] [-o FILE]\n"
                 "       evidentctl [--vault DIR] [--json] export --tiles DIR [--recheck]",
     .description =
         "Writes the record entries, oldest first.\n"
         "jsonl: one object per record: seq, timestamp (the vault's), model_id,\n"
         "model_version, request_id, client, features (by name, null when missing),\n"
-        "scores, decision, context, labels, trace_id, leaf_hash.\n"
+        "scores, decision, context, labels, trace_id, subject (when the record has one),\n"
+        "leaf_hash.\n"
         "csv (RFC 4180, CRLF line ends): a header line, then one row per record with\n"
         "seq, timestamp, model_id, model_version, request_id, decision, score_0..score_K,\n"
         "one column per feature named as in the manifest, one column context.KEY per\n"
@@ -565,6 +600,10 @@ const struct ctl_verb ctl_verb_export = {
         "Missing values are empty. The columns need one feature schema: when the\n"
         "selected records come from models with different features, select one with\n"
         "--model (exit status 2 otherwise). Pruned records are left out.\n"
+        "--subject ID selects the records of data subject ID (Record.subject, through the\n"
+        "vault's subject index): the copy of their data a GDPR Art. 15 access request asks\n"
+        "for ('evidentctl subject ID' lists every entry of the subject, pruned ones\n"
+        "included, with what became of each). A subject without records exports nothing.\n"
         "--json alone means --format jsonl.\n"
         "With -o the file is written to a temporary name and renamed when complete; a\n"
         "progress bar is drawn on standard error when it is a terminal.\n"
@@ -591,6 +630,8 @@ const struct ctl_verb ctl_verb_export = {
                "    Only records of this model (any version without @VER).\n"
                "--since T, --until T\n"
                "    Only records appended at or after / at or before time T.\n"
+               "--subject ID\n"
+               "    Only records of data subject ID.\n"
                "-o, --output FILE\n"
                "    Write to FILE (atomically) instead of standard output.\n"
                "--tiles DIR\n"
@@ -605,6 +646,7 @@ const struct ctl_verb ctl_verb_export = {
                    "3  the vault could not be read or the output file (or a tile) not written",
     .examples = "evidentctl export --format jsonl --since -1d > day.jsonl\n"
                 "evidentctl export --format csv --model credit-risk@1.0.0 -o records.csv\n"
+                "evidentctl export --subject c-88412 --json > c-88412.jsonl\n"
                 "evidentctl export --tiles /srv/www/log",
     .short_options = "o:",
     .long_options = options,
