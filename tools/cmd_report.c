@@ -53,7 +53,7 @@ struct evidence {
 	struct vault_entry ie_e, rec_e;
 	struct ctl_payload ie_p, rec_p, audit_p, verdict_p;
 	const Evident__Entry__V1__IncidentEntry *ie;
-	const Evident__Entry__V1__RecordEntry *re;
+	const Evident__Entry__V1__RecordEntry *re; /* NULL when its payload was pruned */
 	const Evident__V1__ModelManifest *mf;
 	uint64_t model_seq;
 	bool have_audit, have_verdict;
@@ -144,6 +144,13 @@ static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 	if (rc < 0)
 		return ctl_vault_error(cv, "cannot read the entry", rc);
 	ctl_payload_decode(&ev->ie_e, &ev->ie_p);
+	if (ev->ie_e.leaf.type == VAULT_ENTRY_INCIDENT && ev->ie_p.status == -ENODATA) {
+		ctl_error("incident %" PRIu64 ": the payload of its entry was pruned (evidentctl "
+		          "show %" PRIu64 " says when and why): the vault no longer holds what it "
+		          "cited",
+		          id, id);
+		return CTL_EXIT_PROBLEM;
+	}
 	if (ev->ie_e.leaf.type != VAULT_ENTRY_INCIDENT || ev->ie_p.status < 0) {
 		const char *type = vault_entry_type_name(ev->ie_e.leaf.type);
 		ctl_error("entry %" PRIu64 " is %s %s entry, not an incident (evidentctl incidents "
@@ -160,14 +167,20 @@ static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 		return ctl_vault_error(cv, "cannot read the incident's record", rc);
 	ctl_payload_decode(&ev->rec_e, &ev->rec_p);
 	ev->re = ctl_payload_record(&ev->rec_p);
-	if (!ev->re || !ev->re->record) {
+	/* A record pruned by retention or erasure still has its leaf, and the incident, the
+	 * audit and the proofs are still evidence: the report says what is gone. */
+	bool pruned = ev->rec_e.leaf.type == VAULT_ENTRY_RECORD && ev->rec_p.status == -ENODATA;
+	if (!pruned && (!ev->re || !ev->re->record)) {
 		ctl_error("%s: the record %" PRIu64 " of incident %" PRIu64 " cannot be read (%s)",
 		          cv->dir, ev->ie->record_seq, id,
 		          ctl_payload_problem(&ev->rec_p) ? ctl_payload_problem(&ev->rec_p)
 		                                          : "not a record");
 		return CTL_EXIT_PROBLEM;
 	}
-	ev->mf = ctl_models_for_record(ev->models, ev->re->record);
+	if (pruned)
+		ev->re = NULL;
+	ev->mf = ev->re ? ctl_models_for_record(ev->models, ev->re->record)
+	                : ctl_models_find(ev->models, ev->ie->model_id, ev->ie->model_version);
 	for (size_t i = 0; ev->mf; i++) {
 		uint64_t s;
 		const Evident__V1__ModelManifest *m = ctl_models_at(ev->models, i, &s);
@@ -206,8 +219,37 @@ static json_t *jd(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The record whose payload was pruned: what the incident says of it, and its features by
+ * name with their training ranges but no values. */
+static json_t *pruned_record_json(const struct evidence *ev)
+{
+	const Evident__V1__ModelManifest *mf = ev->mf;
+	json_t *o = json_object(), *feats = json_array();
+
+	json_object_set_new(o, "seq", ctl_json_u64(ev->ie->record_seq));
+	json_object_set_new(o, "pruned", json_true());
+	json_object_set_new(o, "client_name", ctl_json_string(ev->ie->client_name));
+	json_object_set_new(o, "request_id", ctl_json_string(ev->ie->request_id));
+	for (size_t j = 0; mf && j < mf->n_features; j++) {
+		const Evident__V1__Feature *f = mf->features[j];
+		json_t *e = json_object();
+		char buf[32];
+		json_object_set_new(e, "name", json_string(ctl_feature_name(mf, j, buf)));
+		json_object_set_new(e, "value", json_null());
+		json_object_set_new(e, "min", f->has_min ? jd(f->min) : json_null());
+		json_object_set_new(e, "max", f->has_max ? jd(f->max) : json_null());
+		if (f->unit && *f->unit)
+			json_object_set_new(e, "unit", json_string(f->unit));
+		json_array_append_new(feats, e);
+	}
+	json_object_set_new(o, "features", feats);
+	return o;
+}
+
 static json_t *record_json(const struct evidence *ev)
 {
+	if (!ev->re)
+		return pruned_record_json(ev);
 	const Evident__V1__Record *r = ev->re->record;
 	const Evident__V1__ModelManifest *mf = ev->mf;
 	json_t *o = json_object(), *feats = json_array(), *ctx = json_object(),
@@ -557,6 +599,255 @@ static int proofs_json(struct ctl_vault *cv, const json_t *cited, json_t *doc)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ retention */
+
+/* {seq, what, prune} for an entry whose payload is gone (prune: the prune entry, as
+ * ctl_prune_json, or null when none names it). */
+static json_t *gone_json(uint64_t seq, const char *what, const struct ctl_prunes *prunes)
+{
+	const struct ctl_prune *pr = ctl_prunes_find(prunes, seq);
+	json_t *o = json_object();
+
+	json_object_set_new(o, "seq", ctl_json_u64(seq));
+	json_object_set_new(o, "what", json_string(what));
+	json_object_set_new(o, "prune", pr ? ctl_prune_json(pr) : json_null());
+	return o;
+}
+
+/* The inputs of the incident's audit whose payloads were pruned, so that a replay cannot
+ * reproduce it: the record, and the background records the audit names by seq (a reference
+ * data blob is never pruned). An array of gone_json, the record first; empty when the audit
+ * can be replayed. Returns 0 or a negative errno. */
+static int missing_inputs(struct ctl_vault *cv, const struct evidence *ev, json_t **ret)
+{
+	const json_t *bg = json_object_get(json_object_get(ev->audit_doc, "params"), "background");
+	const char *src = json_string_value(json_object_get(bg, "source"));
+	const json_t *list = json_object_get(bg, "seqs");
+	size_t n = json_array_size(list), k = 0;
+	_cleanup_(freep) uint64_t *gone = malloc((n + 1) * sizeof(*gone));
+	_cleanup_(ctl_prunes_free) struct ctl_prunes prunes = {0};
+	json_t *arr;
+	int rc;
+
+	if (!gone)
+		return -ENOMEM;
+	if (!ev->re)
+		gone[k++] = ev->ie->record_seq;
+	for (size_t i = 0; src && !strcmp(src, "recent_records") && i < n; i++) {
+		json_int_t seq = json_integer_value(json_array_get(list, i));
+		struct vault_entry e;
+		/* a seq the vault does not have is the audit document's problem: replay says so */
+		if (seq >= 0 && vault_get(cv->r, (uint64_t)seq, &e) == 0 && !e.payload)
+			gone[k++] = (uint64_t)seq;
+	}
+	rc = ctl_prunes_load(cv->r, gone, k, &prunes);
+	if (rc < 0)
+		return rc;
+	arr = json_array();
+	for (size_t i = 0; arr && i < k; i++)
+		json_array_append_new(
+		    arr, gone_json(gone[i], i == 0 && !ev->re ? "record" : "background", &prunes));
+	*ret = arr;
+	return arr ? 0 : -ENOMEM;
+}
+
+/* "180 (record, retention), 123 (background, erasure)" into buf. */
+static void missing_text(const json_t *missing, char *buf, size_t size)
+{
+	size_t i, off = 0;
+	const json_t *m;
+
+	buf[0] = '\0';
+	json_array_foreach(missing, i, m)
+	{
+		const char *cause =
+		    json_string_value(json_object_get(json_object_get(m, "prune"), "cause"));
+		int n = snprintf(buf + off, size - off, "%s%" JSON_INTEGER_FORMAT " (%s, %s)",
+		                 i ? ", " : "", json_integer_value(json_object_get(m, "seq")),
+		                 json_string_value(json_object_get(m, "what")),
+		                 cause ? cause : "no prune entry names it");
+		if (n < 0 || (size_t)n >= size - off)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* Whether hold h covers the cited entry seq (a what): the entries it was resolved to when
+ * placed, and for a hold naming this incident everything about the incident and its record
+ * (audits, verdicts and reviews may be written after the hold), not the model. */
+static bool hold_covers(const struct ctl_hold *h, const struct evidence *ev, uint64_t seq,
+                        const char *what)
+{
+	if (ctl_hold_covers(h, seq))
+		return true;
+	return h->has_incident_id && h->incident_id == ev->id && what && strcmp(what, "model");
+}
+
+/* The retention of the cited entries: each one's payload present or pruned (by which prune
+ * entry, when, why), the active legal holds covering any of them (a hold naming the incident
+ * covers all it cites), whether the open incident keeps them, and the audit's inputs a
+ * replay misses. Returns 0 or a negative errno. */
+static int retention_json(struct ctl_vault *cv, const struct evidence *ev, const json_t *cited,
+                          bool open, json_t **ret)
+{
+	_cleanup_(ctl_holds_free) struct ctl_holds hs = {0};
+	_cleanup_(ctl_prunes_free) struct ctl_prunes prunes = {0};
+	size_t n = json_array_size(cited), k = 0, i;
+	_cleanup_(freep) uint64_t *gone = malloc((n ? n : 1) * sizeof(*gone));
+	_cleanup_(freep) bool *present = calloc(n ? n : 1, sizeof(*present));
+	json_t *o, *entries, *holds, *missing = NULL;
+	const json_t *c;
+	int rc;
+
+	if (!gone || !present)
+		return -ENOMEM;
+	json_array_foreach(cited, i, c)
+	{
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(c, "seq"));
+		struct vault_entry e;
+		rc = vault_get(cv->r, seq, &e);
+		if (rc < 0)
+			return rc;
+		present[i] = e.payload != NULL;
+		if (!present[i])
+			gone[k++] = seq;
+	}
+	rc = ctl_prunes_load(cv->r, gone, k, &prunes);
+	if (rc >= 0)
+		rc = ctl_holds_load(cv->r, vault_reader_size(cv->r), &hs);
+	if (rc >= 0 && ev->have_audit)
+		rc = missing_inputs(cv, ev, &missing);
+	if (rc < 0)
+		return rc;
+	o = json_object();
+	entries = json_array();
+	holds = json_array();
+	json_array_foreach(cited, i, c)
+	{
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(c, "seq"));
+		const struct ctl_prune *pr = ctl_prunes_find(&prunes, seq);
+		json_t *e = json_object(), *ids = json_array();
+		json_object_set_new(e, "seq", ctl_json_u64(seq));
+		json_object_set(e, "what", json_object_get(c, "what"));
+		json_object_set_new(e, "payload", json_string(present[i] ? "present" : "pruned"));
+		if (pr) {
+			json_object_set_new(e, "cause",
+			                    json_string(ctl_prune_cause_name(pr->cause)));
+			json_object_set_new(e, "reason", ctl_json_string(pr->reason));
+			json_object_set_new(e, "prune_seq", ctl_json_u64(pr->seq));
+			json_object_set_new(e, "pruned_unix_ns",
+			                    json_integer((json_int_t)pr->timestamp_ns));
+		}
+		const char *what = json_string_value(json_object_get(c, "what"));
+		for (size_t h = 0; h < hs.n; h++)
+			if (!hs.v[h].released && hold_covers(&hs.v[h], ev, seq, what))
+				json_array_append_new(ids, ctl_json_string(hs.v[h].hold_id));
+		json_object_set_new(e, "holds", ids);
+		json_array_append_new(entries, e);
+	}
+	for (size_t h = 0; h < hs.n; h++) {
+		const struct ctl_hold *hd = &hs.v[h];
+		json_t *covers = json_array();
+		json_array_foreach(cited, i, c)
+		{
+			json_int_t seq = json_integer_value(json_object_get(c, "seq"));
+			if (hold_covers(hd, ev, (uint64_t)seq,
+			                json_string_value(json_object_get(c, "what"))))
+				json_array_append_new(covers, json_integer(seq));
+		}
+		if (hd->released || !json_array_size(covers)) {
+			json_decref(covers);
+			continue;
+		}
+		json_t *j = json_object();
+		json_object_set_new(j, "hold_id", ctl_json_string(hd->hold_id));
+		json_object_set_new(j, "seq", ctl_json_u64(hd->seq));
+		json_object_set_new(j, "placed_unix_ns",
+		                    json_integer((json_int_t)hd->timestamp_ns));
+		json_object_set_new(j, "holder", ctl_json_string(hd->holder));
+		json_object_set_new(j, "reason", ctl_json_string(hd->reason));
+		if (hd->has_incident_id)
+			json_object_set_new(j, "incident_id", ctl_json_u64(hd->incident_id));
+		json_object_set_new(j, "covers", covers);
+		json_array_append_new(holds, j);
+	}
+	json_object_set_new(o, "entries", entries);
+	json_object_set_new(o, "holds", holds);
+	json_object_set_new(o, "open_incident_keeps", json_boolean(open));
+	json_object_set_new(o, "replay_missing", missing ? missing : json_array());
+	*ret = o;
+	return 0;
+}
+
+/* The summary's sentence on retention, when a cited payload is gone, a hold keeps them or a
+ * replay can no longer reproduce the audit; false otherwise. */
+static bool retention_sentence(const json_t *doc, char *buf, size_t size)
+{
+	const json_t *rt = json_object_get(doc, "retention"), *e;
+	const json_t *missing = json_object_get(rt, "replay_missing");
+	size_t i, off = 0, pruned = 0, holds = json_array_size(json_object_get(rt, "holds"));
+	int n;
+
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(rt, "entries"), i, e) pruned +=
+	    json_is_string(json_object_get(e, "payload")) &&
+	    !strcmp(json_string_value(json_object_get(e, "payload")), "pruned");
+	json_array_foreach(json_object_get(rt, "entries"), i, e)
+	{
+		const char *cause = json_string_value(json_object_get(e, "cause"));
+		const char *state = json_string_value(json_object_get(e, "payload"));
+		if (!state || strcmp(state, "pruned") != 0)
+			continue;
+		n = snprintf(buf + off, size - off, "%s%s %" JSON_INTEGER_FORMAT " (%s)",
+		             off           ? ", "
+		             : pruned == 1 ? "Retention: the payload of the cited "
+		                           : "Retention: the payloads of the cited ",
+		             json_string_value(json_object_get(e, "what")),
+		             json_integer_value(json_object_get(e, "seq")),
+		             cause ? cause : "no prune entry names it");
+		if (n < 0 || (size_t)n >= size - off)
+			return true;
+		off += (size_t)n;
+	}
+	if (pruned) {
+		n = snprintf(buf + off, size - off, " %s pruned; %s and every proof remain.",
+		             pruned == 1 ? "was" : "were",
+		             pruned == 1 ? "its leaf" : "their leaves");
+		if (n < 0 || (size_t)n >= size - off)
+			return true;
+		off += (size_t)n;
+	}
+	if (holds) {
+		const char *id = json_string_value(
+		    json_object_get(json_array_get(json_object_get(rt, "holds"), 0), "hold_id"));
+		n = snprintf(buf + off, size - off, "%sLegal hold%s %s", off ? " " : "",
+		             holds == 1 ? "" : "s", id ? id : "?");
+		if (n < 0 || (size_t)n >= size - off)
+			return true;
+		off += (size_t)n;
+		if (holds > 1) {
+			n = snprintf(buf + off, size - off, " and %zu more", holds - 1);
+			if (n < 0 || (size_t)n >= size - off)
+				return true;
+			off += (size_t)n;
+		}
+		n = snprintf(buf + off, size - off, " keep%s cited entries from being pruned.",
+		             holds == 1 ? "s" : "");
+		if (n < 0 || (size_t)n >= size - off)
+			return true;
+		off += (size_t)n;
+	}
+	if (json_array_size(missing)) {
+		char list[512];
+		missing_text(missing, list, sizeof(list));
+		snprintf(buf + off, size - off,
+		         "%sThe audit can no longer be replayed bit for bit: inputs it used were "
+		         "pruned: %s.",
+		         off ? " " : "", list);
+	}
+	return buf[0] != '\0';
+}
+
 /* The summary's sentence on the proofs: how many hold, in which checkpoint, and who
  * witnessed it. Returns buf. */
 static const char *evidence_sentence(const json_t *doc, char *buf, size_t size)
@@ -661,16 +952,22 @@ static json_t *summary_json(const json_t *doc)
 	const json_t *feats = json_object_get(rec, "features");
 	char buf[1024];
 
+	const char *decision = json_string_value(json_object_get(rec, "decision"));
+	/* a pruned record's decision survives only as the audit recomputed it */
+	const char *recomputed = json_string_value(json_object_get(au, "decision"));
+	bool pruned = json_is_true(json_object_get(rec, "pruned"));
 	snprintf(buf, sizeof(buf),
-	         "Model %s version %s decided \"%s\" for request %s (record %" JSON_INTEGER_FORMAT
-	         "); rule \"%s\" opened incident %" JSON_INTEGER_FORMAT ".",
+	         "Model %s version %s decided \"%s\"%s for request %s (record %" JSON_INTEGER_FORMAT
+	         "%s); rule \"%s\" opened incident %" JSON_INTEGER_FORMAT ".",
 	         json_string_value(json_object_get(model, "id")),
 	         json_string_value(json_object_get(model, "version")),
-	         json_string_value(json_object_get(rec, "decision"))
-	             ? json_string_value(json_object_get(rec, "decision"))
-	             : "?",
+	         decision     ? decision
+	         : recomputed ? recomputed
+	                      : "?",
+	         !decision && recomputed ? " (as the audit recomputed it)" : "",
 	         json_string_value(json_object_get(rec, "request_id")),
 	         json_integer_value(json_object_get(rec, "seq")),
+	         pruned ? ", whose payload has since been pruned" : "",
 	         json_string_value(json_object_get(inc, "trigger")),
 	         json_integer_value(json_object_get(inc, "id")));
 	json_array_append_new(s, json_string(buf));
@@ -697,18 +994,20 @@ static json_t *summary_json(const json_t *doc)
 				second = j;
 		const json_t *f = json_array_get(feats, top);
 		double p = json_number_value(json_array_get(phi, top));
-		snprintf(
-		    buf, sizeof(buf),
-		    "What drove it: %s (value %.4g) contributed most, %+.3g on the model's score "
-		    "scale (%.0f%% of all contributions, pushing %s the outcome)%s%s%s.",
-		    json_string_value(json_object_get(f, "name")),
-		    json_number_value(json_object_get(f, "value")), p,
-		    total > 0 ? 100 * fabs(p) / total : 0, p > 0 ? "towards" : "away from",
-		    second < n ? "; next: " : "",
-		    second < n
-		        ? json_string_value(json_object_get(json_array_get(feats, second), "name"))
-		        : "",
-		    "");
+		char value[64] = "";
+		if (json_is_number(json_object_get(f, "value")))
+			snprintf(value, sizeof(value), " (value %.4g)",
+			         json_number_value(json_object_get(f, "value")));
+		snprintf(buf, sizeof(buf),
+		         "What drove it: %s%s contributed most, %+.3g on the model's score "
+		         "scale (%.0f%% of all contributions, pushing %s the outcome)%s%s%s.",
+		         json_string_value(json_object_get(f, "name")), value, p,
+		         total > 0 ? 100 * fabs(p) / total : 0, p > 0 ? "towards" : "away from",
+		         second < n ? "; next: " : "",
+		         second < n ? json_string_value(
+		                          json_object_get(json_array_get(feats, second), "name"))
+		                    : "",
+		         "");
 		json_array_append_new(s, json_string(buf));
 	}
 	if (lime_sentence(au, feats, buf, sizeof(buf)))
@@ -787,6 +1086,8 @@ static json_t *summary_json(const json_t *doc)
 		snprintf(buf, sizeof(buf), "Lineage: %s.", json_string_value(o));
 		json_array_append_new(s, json_string(buf));
 	}
+	if (retention_sentence(doc, buf, sizeof(buf)))
+		json_array_append_new(s, json_string(buf));
 	json_array_append_new(s, json_string(evidence_sentence(doc, buf, sizeof(buf))));
 	return s;
 }
@@ -879,6 +1180,13 @@ static int build_doc(struct ctl_vault *cv, const struct evidence *ev, int64_t ge
 	json_object_set_new(inc, "reviewed", json_boolean(reviewed));
 	if (rc >= 0)
 		rc = proofs_json(cv, cited, doc);
+	json_t *retention = NULL;
+	if (rc >= 0)
+		rc = retention_json(cv, ev, cited,
+		                    ctl_incident_state(ie, reviewed) == CTL_INCIDENT_OPEN,
+		                    &retention);
+	if (rc >= 0)
+		json_object_set_new(doc, "retention", retention);
 	json_decref(cited);
 	if (rc < 0) {
 		json_decref(doc);
@@ -1185,6 +1493,39 @@ static int check_fix(struct ctl_vault *cv, const struct evidence *ev, const stru
 	return 0;
 }
 
+/* Whether the audit's inputs are all still in the vault. When a retention or erasure prune
+ * took the record or background records it used, the replay cannot be bit-identical: the
+ * missing seqs are named (and printed as JSON with --json) and the exit status is 1. */
+static int replayable(const struct ctl *c, struct ctl_vault *cv, const struct evidence *ev,
+                      json_t *out)
+{
+	json_t *missing = NULL;
+	char list[2048];
+	int rc = missing_inputs(cv, ev, &missing);
+
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read the audit's inputs", rc);
+	if (!json_array_size(missing)) {
+		json_decref(missing);
+		return 0;
+	}
+	missing_text(missing, list, sizeof(list));
+	ctl_error("incident %" PRIu64 ": audit entry %" PRIu64 " cannot be replayed bit for bit: "
+	          "the payloads of %zu of its inputs were pruned: %s",
+	          ev->id, ev->audit_seq, json_array_size(missing), list);
+	if (c->json) {
+		json_object_set_new(out, "incident_id", ctl_json_u64(ev->id));
+		json_object_set_new(out, "audit_seq", ctl_json_u64(ev->audit_seq));
+		json_object_set_new(out, "replayable", json_false());
+		json_object_set_new(out, "identical", json_false());
+		json_object_set_new(out, "missing", missing);
+		ctl_json_print(stdout, out, false);
+	} else {
+		json_decref(missing);
+	}
+	return CTL_EXIT_PROBLEM;
+}
+
 static int run_replay(const struct ctl *c, int argc, char **argv)
 {
 	struct ctl_vault cv;
@@ -1215,6 +1556,8 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 		          ev.ie->model_id, ev.ie->model_version);
 		rc = CTL_EXIT_PROBLEM;
 	}
+	if (!rc)
+		rc = replayable(c, &cv, &ev, out);
 	const json_t *params = json_object_get(ev.audit_doc, "params");
 	if (!rc)
 		rc = load_model(
@@ -1271,6 +1614,7 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 		bool same = was && now && !strcmp(was, now);
 		json_object_set_new(out, "incident_id", ctl_json_u64(id));
 		json_object_set_new(out, "audit_seq", ctl_json_u64(ev.audit_seq));
+		json_object_set_new(out, "replayable", json_true());
 		json_object_set_new(out, "identical", json_boolean(same));
 		json_object_set_new(out, "recorded_bytes",
 		                    json_integer(was ? (json_int_t)strlen(was) : 0));

@@ -156,14 +156,19 @@ void section_summary(struct rr *r, const struct report *rp)
 			rw_text(r, "no");
 		rw_kv_row_end(r);
 	}
-	size_t oor = 0, missing = 0;
+	size_t oor = 0, missing = 0, pruned = 0;
 	for (size_t j = 0; j < rp->M; j++) {
 		oor += rp->f[j].out_of_range;
-		missing += !rp->f[j].has_value;
+		missing += !rp->f[j].has_value && !rp->f[j].pruned;
+		pruned += rp->f[j].pruned;
 	}
 	rw_kv_row_begin(r, "Inputs");
-	rw_textf(r, "%zu feature%s, %zu outside the training range, %zu missing", rp->M,
-	         rp->M == 1 ? "" : "s", oor, missing);
+	if (pruned)
+		rw_textf(r, "%zu feature%s, values pruned with the record's payload", rp->M,
+		         rp->M == 1 ? "" : "s");
+	else
+		rw_textf(r, "%zu feature%s, %zu outside the training range, %zu missing", rp->M,
+		         rp->M == 1 ? "" : "s", oor, missing);
 	rw_kv_row_end(r);
 	rw_kv_row_begin(r, "Human reviews");
 	rw_textf(r, "%zu", json_array_size(doc_get_arr(rp->doc, "reviews")));
@@ -282,7 +287,18 @@ void section_input(struct rr *r, const struct report *rp)
 {
 	static const char *const heads[] = {"Feature", "Value", "Training range", "Flag"};
 
+	bool pruned = false;
+
 	rw_sec_begin(r, "input", 2, "Input");
+	if (doc_get_bool(rp->record, "pruned", &pruned) && pruned) {
+		rw_box_begin(r, "warn", "Record pruned.");
+		rw_text(r,
+		        "The record's payload was removed from the vault (section 11 says when and "
+		        "why): its input values are gone. Its leaf stays, so the proof that it was "
+		        "recorded still holds; the names and training ranges below come from the "
+		        "model's manifest.");
+		rw_box_end(r);
+	}
 	if (!rp->M) {
 		rw_para(r, "muted", "The record carries no features.");
 		rw_sec_end(r);
@@ -302,7 +318,7 @@ void section_input(struct rr *r, const struct report *rp)
 		rw_td_begin(r, NULL);
 		if (f->out_of_range)
 			rw_pill(r, "bad", "out of range");
-		else if (!f->has_value)
+		else if (!f->has_value && !f->pruned)
 			rw_pill(r, "warn", "missing");
 		rw_td_end(r);
 		rw_tr_end(r);

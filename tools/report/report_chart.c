@@ -170,7 +170,7 @@ void chart_svg_waterfall(struct rr *r, const struct report *rp, const struct wf_
 					svg_clipped(r, f->unit, UNIT_SVG);
 				}
 			} else {
-				rw_raw(r, "missing");
+				rw_raw(r, f->pruned ? "pruned" : "missing");
 			}
 			rw_raw(r, "</tspan>");
 		} else {
@@ -319,7 +319,7 @@ size_t chart_wf_rows(const struct report *rp, struct wf_row *rows)
 void chart_feature_value(struct rr *r, const struct feature *f)
 {
 	if (!f->has_value) {
-		rw_em(r, "missing");
+		rw_em(r, f->pruned ? "pruned" : "missing");
 		return;
 	}
 	rw_num(r, f->value);

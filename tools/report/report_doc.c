@@ -138,8 +138,10 @@ const struct feature *doc_feature_by_name(const struct report *rp, const char *n
 int doc_load_features(struct report *rp)
 {
 	json_t *arr = doc_get_arr(rp->record, "features"), *e;
+	bool pruned = false;
 	size_t i;
 
+	doc_get_bool(rp->record, "pruned", &pruned);
 	rp->M = json_array_size(arr);
 	rp->f = calloc(rp->M ? rp->M : 1, sizeof(*rp->f));
 	if (!rp->f)
@@ -151,6 +153,7 @@ int doc_load_features(struct report *rp)
 		f->name = doc_get_str(e, "name");
 		f->unit = doc_get_str(e, "unit");
 		f->has_value = doc_get_num(e, "value", &f->value);
+		f->pruned = pruned && !f->has_value;
 		f->has_min = doc_get_num(e, "min", &f->min);
 		f->has_max = doc_get_num(e, "max", &f->max);
 		f->out_of_range = doc_get_bool(e, "out_of_range", &b) && b;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The proof sections (report_internal.h): 11 Evidence (the inclusion proofs of every cited
- * entry and their checkpoint), 12 Reproduce, and the footer. */
+ * entry and their checkpoint, and what retention left of each entry and the legal holds on
+ * them), 12 Reproduce, and the footer. */
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -50,6 +51,128 @@ static void witnesses(struct rr *r, const json_t *cp)
 	else
 		rw_pill(r, "warn", "not met yet: the newest signed checkpoint is cited");
 	rw_kv_row_end(r);
+}
+
+/* "pruned (erasure) at TIME by prune entry N: REASON" of a retention entry. */
+static void pruned_text(struct rr *r, const json_t *e)
+{
+	int64_t seq;
+
+	rw_pill(r, "warn", "pruned");
+	if (doc_get_str(e, "cause"))
+		rw_textf(r, " (%s)", doc_get_str(e, "cause"));
+	if (doc_get(e, "pruned_unix_ns")) {
+		rw_text(r, " at ");
+		doc_time_ns(r, e, "pruned_unix_ns");
+	}
+	if (doc_get_int(e, "prune_seq", &seq))
+		rw_textf(r, " by prune entry %" PRId64, seq);
+	if (doc_get_str(e, "reason")) {
+		rw_text(r, ": ");
+		rw_text(r, doc_get_str(e, "reason"));
+	}
+}
+
+/* The seqs of a JSON array of integers, comma-separated. */
+static void seq_list(struct rr *r, const json_t *arr)
+{
+	size_t i, n = 0;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_integer(v))
+			continue;
+		rw_textf(r, "%s%" JSON_INTEGER_FORMAT, n++ ? ", " : "", json_integer_value(v));
+	}
+}
+
+/* 11's last part: whether each cited entry's payload is still there (or which prune entry
+ * removed it, when and why), and the legal holds that keep them. Documents written before
+ * retention have no "retention" member: nothing is shown then. */
+static void retention(struct rr *r, const struct report *rp)
+{
+	static const char *const heads[] = {"Seq", "Entry", "Payload", "Legal hold"};
+	json_t *rt = doc_get_obj(rp->doc, "retention"), *entries = doc_get_arr(rt, "entries"),
+	       *holds = doc_get_arr(rt, "holds"), *e;
+	bool open = false;
+	int64_t v;
+	size_t i;
+
+	if (!rt)
+		return;
+	rw_sub(r, "Retention and legal holds");
+	rw_p_begin(r, NULL);
+	rw_text(r, "A payload may be pruned under the vault's retention policy or for a data "
+	           "subject's erasure request. Its leaf stays in the tree, so the proofs above "
+	           "still hold for it, but its content is gone (and with a version-2 leaf, whose "
+	           "commitment is blinded by a nonce pruned with the payload, the leaf no longer "
+	           "confirms a guess of it). A legal hold keeps the entries it covers from being "
+	           "pruned until it is released.");
+	rw_p_end(r);
+	if (json_array_size(entries)) {
+		rw_tab_begin(r, "data retention", 4, heads, "rlll");
+		json_array_foreach(entries, i, e)
+		{
+			const char *state = doc_get_str(e, "payload");
+			rw_tr_begin(r, NULL);
+			rw_td_begin(r, "r");
+			if (doc_get_int(e, "seq", &v))
+				rw_textf(r, "%" PRId64, v);
+			rw_td_end(r);
+			rw_td_text(r, NULL, rw_or_dash(doc_get_str(e, "what")));
+			rw_td_begin(r, NULL);
+			if (state && !strcmp(state, "present"))
+				rw_pill(r, "ok", "present");
+			else if (state && !strcmp(state, "pruned"))
+				pruned_text(r, e);
+			else
+				rw_text(r, "\u2014");
+			rw_td_end(r);
+			rw_td_begin(r, NULL);
+			if (json_array_size(doc_get_arr(e, "holds")))
+				doc_value(r, doc_get_arr(e, "holds"));
+			else
+				rw_text(r, "none");
+			rw_td_end(r);
+			rw_tr_end(r);
+		}
+		rw_tab_end(r);
+	}
+	if (json_array_size(holds)) {
+		rw_ul_begin(r, NULL);
+		json_array_foreach(holds, i, e)
+		{
+			rw_li_begin(r);
+			rw_text(r, "Hold ");
+			rw_strong(r, rw_or_dash(doc_get_str(e, "hold_id")));
+			rw_text(r, " placed ");
+			doc_time_ns(r, e, "placed_unix_ns");
+			if (doc_get_int(e, "seq", &v))
+				rw_textf(r, " (entry %" PRId64 ")", v);
+			rw_text(r, " by ");
+			rw_text(r, rw_or_dash(doc_get_str(e, "holder")));
+			if (doc_get_int(e, "incident_id", &v))
+				rw_textf(r, " on incident %" PRId64, v);
+			rw_text(r, ", covering entries ");
+			seq_list(r, doc_get_arr(e, "covers"));
+			if (doc_get_str(e, "reason")) {
+				rw_text(r, ": ");
+				rw_text(r, doc_get_str(e, "reason"));
+			}
+			rw_li_end(r);
+		}
+		rw_ul_end(r);
+	}
+	if (doc_get_bool(rt, "open_incident_keeps", &open) && open)
+		rw_para(r, NULL,
+		        "The incident is open (no human review yet): until it is reviewed, "
+		        "evidentd prunes neither its record nor the incident, audit and verdict "
+		        "entries about it.");
+	else if (!json_array_size(holds))
+		rw_para(r, "muted",
+		        "No legal hold covers these entries: each is kept as long as the retention "
+		        "policy keeps entries of its type.");
 }
 
 void section_evidence(struct rr *r, const struct report *rp)
@@ -171,6 +294,7 @@ void section_evidence(struct rr *r, const struct report *rp)
 		rw_raw(r, "\n");
 	}
 out:
+	retention(r, rp);
 	rw_sec_end(r);
 }
 
@@ -198,6 +322,26 @@ void section_reproduce(struct rr *r, const struct report *rp)
 	}
 	if (section_no_audit(r, rp))
 		goto out;
+	json_t *missing = doc_get_arr(doc_get_obj(rp->doc, "retention"), "replay_missing"), *m;
+	if (json_array_size(missing)) {
+		size_t i;
+		rw_box_begin(r, "warn", "Not reproducible bit for bit.");
+		rw_text(r, "Inputs the audit used were pruned since, so a replay can no longer "
+		           "recompute it (evidentctl replay names them and fails): ");
+		json_array_foreach(missing, i, m)
+		{
+			json_t *pr = doc_get_obj(m, "prune");
+			if (i)
+				rw_text(r, ", ");
+			rw_text(r, rw_or_dash(doc_get_str(m, "what")));
+			if (doc_get_int(m, "seq", &seq))
+				rw_textf(r, " %" PRId64, seq);
+			if (doc_get_str(pr, "cause"))
+				rw_textf(r, " (%s)", doc_get_str(pr, "cause"));
+		}
+		rw_text(r, ". The recorded results below stand as recorded.");
+		rw_box_end(r);
+	}
 	rw_kv_begin(r);
 	if (doc_get_int(rp->audit, "seq", &seq)) {
 		rw_kv_row_begin(r, "Audit entry");

@@ -11,7 +11,8 @@
  *   report_explain.c  section_  3 Why, 4 What would change it, 5 Fragility, 6 Where else it
  *                               happens, 7 Unusual attributions
  *   report_verdict.c  section_  8 Confidence and verdict, 9 Human review, 10 Model lineage
- *   report_evidence.c section_  11 Evidence, 12 Reproduce, the footer
+ *   report_evidence.c section_  11 Evidence (with the retention of the cited entries and
+ *                               the legal holds on them), 12 Reproduce, the footer
  *   report_render.c             the page: the sections in order (report_render.h)
  * Nothing here logs or allocates beyond the call; a write that fails (-EIO, -ENOMEM) is kept
  * as the first error in struct rr and later writes carry on harmlessly. */
@@ -94,6 +95,7 @@ struct feature {
 	const char *name;
 	const char *unit;
 	bool has_value, has_min, has_max, out_of_range;
+	bool pruned; /* no value: the record's payload was pruned (record.pruned) */
 	double value, min, max;
 };
 
