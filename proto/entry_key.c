@@ -70,6 +70,31 @@ int entry_dedup_key(uint16_t type, const uint8_t *payload, size_t len, char *cli
 		evident__entry__v1__model_entry__free_unpacked(e, NULL);
 		return rc;
 	}
+	case ENTRY_KEYED_HOLD:
+	case ENTRY_KEYED_RELEASE: {
+		Evident__Entry__V1__HoldEntry *e =
+		    evident__entry__v1__hold_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		const char *rid = type == ENTRY_KEYED_HOLD
+		                      ? (e->hold ? e->hold->request_id : NULL)
+		                      : (e->release ? e->release->request_id : NULL);
+		if (e->client_name && rid && *rid && put(client, e->client_name) == 0)
+			rc = put(request, rid) == 0 ? 1 : -EBADMSG;
+		evident__entry__v1__hold_entry__free_unpacked(e, NULL);
+		return rc;
+	}
+	case ENTRY_KEYED_ERASURE: {
+		Evident__Entry__V1__ErasureEntry *e =
+		    evident__entry__v1__erasure_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		if (e->client_name && e->erase && e->erase->request_id && *e->erase->request_id &&
+		    put(client, e->client_name) == 0)
+			rc = put(request, e->erase->request_id) == 0 ? 1 : -EBADMSG;
+		evident__entry__v1__erasure_entry__free_unpacked(e, NULL);
+		return rc;
+	}
 	default:
 		return 0;
 	}

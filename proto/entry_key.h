@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The dedup keys of vault entries, derived from their payloads (entry.proto).
  *
- * The daemon appends records, reviews and model registrations with a dedup key (client name,
- * request id) so that a retry is answered with the original entry instead of being stored
- * twice. The vault keeps those keys in its `dedup` database, which is derived data: these
- * functions derive the same key from a stored payload, so that `evidentctl verify` can
- * rebuild the index and the daemon can check, before it answers "duplicate", that the entry
- * an index key names really carries that key. One definition, used by both.
+ * The daemon appends records, reviews, model registrations and the admin requests (holds,
+ * releases, erasures) with a dedup key (client name, request id) so that a retry is answered
+ * with the original entry instead of being stored twice. The vault keeps those keys in its
+ * `dedup` database, which is derived data: these functions derive the same key from a stored
+ * payload, so that `evidentctl verify` can rebuild the index and the daemon can check, before
+ * it answers "duplicate", that the entry an index key names really carries that key. One
+ * definition, used by both.
  *
  * Pure functions: no allocation survives a call, no logging. */
 #pragma once
@@ -19,9 +20,12 @@
 /* The payload types that carry a dedup key, numbered as the vault's entry types (vault/FORMAT.md
  * §3; the numbers are part of the leaf format and never change). */
 enum entry_keyed_type {
-	ENTRY_KEYED_RECORD = 1, /* RecordEntry: (client_name, record.request_id) */
-	ENTRY_KEYED_MODEL = 2,  /* ModelEntry: ("@models", "ID@VERSION") */
-	ENTRY_KEYED_REVIEW = 6, /* ReviewEntry: (client_name, review.request_id or "review-ID") */
+	ENTRY_KEYED_RECORD = 1,   /* RecordEntry: (client_name, record.request_id) */
+	ENTRY_KEYED_MODEL = 2,    /* ModelEntry: ("@models", "ID@VERSION") */
+	ENTRY_KEYED_REVIEW = 6,   /* ReviewEntry: (client_name, review.request_id or "review-ID") */
+	ENTRY_KEYED_HOLD = 12,    /* HoldEntry: (client_name, hold.request_id) */
+	ENTRY_KEYED_RELEASE = 13, /* HoldEntry: (client_name, release.request_id) */
+	ENTRY_KEYED_ERASURE = 14, /* ErasureEntry: (client_name, erase.request_id) */
 };
 
 /* The client name model registrations are deduplicated under. */
