@@ -75,6 +75,8 @@ int config_defaults(struct config *ret)
 	    .job_queue = 1024,
 	    .log_level = LOG_INFO,
 	    .witness_stop_wait_ms = 5000,
+	    .retention_interval_s = 60,
+	    .retention_batch = 1000,
 	};
 	int rc = default_paths(&c);
 	if (rc < 0) {
@@ -118,6 +120,10 @@ void config_deinit(struct config *c)
 	}
 	free(c->witnesses);
 	free(c->tiles_dir);
+	free(c->admin_uids);
+	for (size_t i = 0; i < c->n_retention_models; i++)
+		free(c->retention_models[i].model);
+	free(c->retention_models);
 	*c = (struct config){0};
 }
 
@@ -317,6 +323,17 @@ static int daemon_key(struct parse *p, const char *name, const char *value)
 			c->allow_uids = ids;
 			c->n_allow_uids = n;
 		}
+		return 1;
+	}
+	if (!strcmp(name, "admin_uids")) {
+		void *ids;
+		size_t n;
+		if (parse_ids(p, name, value, false, &ids, &n) < 0)
+			return 0;
+		free(c->admin_uids);
+		c->admin_uids = ids;
+		c->n_admin_uids = n;
+		c->has_admin_uids = true;
 		return 1;
 	}
 	if (!strcmp(name, "allow_anyone"))
@@ -614,6 +631,210 @@ static int witness_key(struct parse *p, const char *section, const char *name, c
 	return fail(p, name, "unknown key in [%s] (expected url, vkey, timeout_ms)", section);
 }
 
+/* ------------------------------------------------------------------ [retention] */
+
+#define DAY_S  86400ull
+#define YEAR_S (365 * DAY_S)
+
+/* "400d", "5y", "12h", "30m", "45s" (a positive integer and one unit; y = 365 days) or
+ * "forever" (CONFIG_KEEP_FOREVER). */
+static bool parse_duration(const char *s, uint64_t *ret)
+{
+	static const struct {
+		char unit;
+		uint64_t s;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', DAY_S}, {'y', YEAR_S}};
+	char *end;
+	unsigned long long v;
+
+	if (!strcmp(s, "forever")) {
+		*ret = CONFIG_KEEP_FOREVER;
+		return true;
+	}
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || v == 0 || !end[0] || end[1])
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (*end == units[i].unit) {
+			if (v > (UINT64_MAX - 1) / units[i].s / 1000000000ull)
+				return false; /* the daemon works in nanoseconds */
+			*ret = v * units[i].s;
+			return true;
+		}
+	return false;
+}
+
+char *config_duration_format(uint64_t s, char *buf, size_t size)
+{
+	if (s == CONFIG_KEEP_FOREVER)
+		snprintf(buf, size, "forever");
+	else if (s && s % YEAR_S == 0)
+		snprintf(buf, size, "%lluy", (unsigned long long)(s / YEAR_S));
+	else if (s && s % DAY_S == 0)
+		snprintf(buf, size, "%llud", (unsigned long long)(s / DAY_S));
+	else if (s && s % 3600 == 0)
+		snprintf(buf, size, "%lluh", (unsigned long long)(s / 3600));
+	else if (s && s % 60 == 0)
+		snprintf(buf, size, "%llum", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, size, "%llus", (unsigned long long)s);
+	return buf;
+}
+
+#define DURATION_HELP "a duration such as 400d, 5y, 12h, 30m or 45s, or forever"
+
+/* The entry type a [retention] key names, or why it cannot be one. */
+static int retention_type(struct parse *p, const char *section, const char *name)
+{
+	int t = vault_entry_type_from_name(name);
+
+	switch (t) {
+	case VAULT_ENTRY_RECORD:
+	case VAULT_ENTRY_INCIDENT:
+	case VAULT_ENTRY_AUDIT:
+	case VAULT_ENTRY_REVIEW:
+	case VAULT_ENTRY_VERDICT:
+	case VAULT_ENTRY_NOTICE:
+		return t;
+	case VAULT_ENTRY_MODEL:
+	case VAULT_ENTRY_ARTIFACT:
+		fail(p, name,
+		     "%s entries are kept for the life of the vault (the registry and every audit "
+		     "need them); [%s] takes %s",
+		     name, section, CONFIG_RETENTION_TYPES);
+		return -1;
+	case VAULT_ENTRY_LIFECYCLE:
+	case VAULT_ENTRY_CONFIG:
+	case VAULT_ENTRY_PRUNE:
+	case VAULT_ENTRY_HOLD:
+	case VAULT_ENTRY_RELEASE:
+	case VAULT_ENTRY_ERASURE:
+		fail(p, name,
+		     "%s entries are kept for the life of the vault (they record what happened to "
+		     "the evidence itself); [%s] takes %s",
+		     name, section, CONFIG_RETENTION_TYPES);
+		return -1;
+	default:
+		fail(p, name,
+		     "unknown key in [%s] (expected an entry type: %s; or allow_short, interval, "
+		     "batch)",
+		     section, CONFIG_RETENTION_TYPES);
+		return -1;
+	}
+}
+
+static int retention_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->c;
+	uint64_t s;
+	int t;
+
+	if (!strcmp(name, "allow_short"))
+		return parse_bool(value, &c->retention_allow_short)
+		           ? 1
+		           : fail(p, name, "expected yes or no, not \"%s\"", value);
+	if (!strcmp(name, "interval")) {
+		if (!parse_duration(value, &s) || s > DAY_S)
+			return fail(
+			    p, name,
+			    "expected how often a retention cycle runs, 1s to 1d (e.g. 60s, "
+			    "5m), not \"%s\"",
+			    value);
+		c->retention_interval_s = (uint32_t)s;
+		return 1;
+	}
+	if (!strcmp(name, "batch"))
+		return parse_u32(value, 1, 100000, &c->retention_batch)
+		           ? 1
+		           : fail(p, name,
+		                  "expected prunes per writer job, 1 to 100000, not \"%s\"", value);
+	t = retention_type(p, "retention", name);
+	if (t < 0)
+		return 0;
+	if (!parse_duration(value, &s))
+		return fail(p, name, "expected %s, not \"%s\"", DURATION_HELP, value);
+	c->keep_s[t] = s;
+	return 1;
+}
+
+static struct config_retention_model *retention_model_of(struct config *c, const char *model)
+{
+	for (size_t i = 0; i < c->n_retention_models; i++)
+		if (!strcmp(c->retention_models[i].model, model))
+			return &c->retention_models[i];
+	struct config_retention_model *nm =
+	    realloc(c->retention_models, (c->n_retention_models + 1) * sizeof(*nm));
+	if (!nm)
+		return NULL;
+	c->retention_models = nm;
+	nm = &c->retention_models[c->n_retention_models];
+	*nm = (struct config_retention_model){0};
+	if (!(nm->model = strdup(model)))
+		return NULL;
+	c->n_retention_models++;
+	return nm;
+}
+
+static int retention_model_key(struct parse *p, const char *section, const char *name,
+                               const char *value)
+{
+	const char *model = section + 10;
+	struct config_retention_model *m;
+	uint64_t s;
+	int t;
+
+	if (!*model || strpbrk(model, " \t@"))
+		return fail(p, name, "[%s]: expected [retention MODEL_ID] (a model id, no version)",
+		            section);
+	t = retention_type(p, section, name);
+	if (t < 0)
+		return 0;
+	if (t != VAULT_ENTRY_RECORD && t != VAULT_ENTRY_AUDIT)
+		return fail(p, name,
+		            "[%s] sets record and audit only (other types follow [retention])",
+		            section);
+	if (!parse_duration(value, &s))
+		return fail(p, name, "expected %s, not \"%s\"", DURATION_HELP, value);
+	m = retention_model_of(p->c, model);
+	if (!m)
+		return fail(p, name, "out of memory");
+	*(t == VAULT_ENTRY_RECORD ? &m->record_s : &m->audit_s) = s;
+	return 1;
+}
+
+uint64_t config_keep_s(const struct config *c, int type, const char *model, bool *ret_override)
+{
+	if (ret_override)
+		*ret_override = false;
+	if (type <= 0 || type >= _VAULT_ENTRY_TYPE_MAX)
+		return CONFIG_KEEP_FOREVER;
+	for (size_t i = 0; model && i < c->n_retention_models; i++) {
+		const struct config_retention_model *m = &c->retention_models[i];
+		uint64_t s = type == VAULT_ENTRY_RECORD  ? m->record_s
+		             : type == VAULT_ENTRY_AUDIT ? m->audit_s
+		                                         : 0;
+		if (s && !strcmp(m->model, model)) {
+			if (ret_override)
+				*ret_override = true;
+			return s;
+		}
+	}
+	return c->keep_s[type] ? c->keep_s[type] : CONFIG_KEEP_FOREVER;
+}
+
+bool config_is_admin(const struct config *c, uid_t uid, uid_t own_uid)
+{
+	if (!c->has_admin_uids)
+		return uid == 0 || uid == own_uid;
+	for (size_t i = 0; i < c->n_admin_uids; i++)
+		if (c->admin_uids[i] == uid)
+			return true;
+	return false;
+}
+
 const struct config_model *config_model_find(const struct config *c, const char *id,
                                              const char *version)
 {
@@ -642,6 +863,10 @@ static int handler(void *user, const char *section, const char *name, const char
 		return model_key(p, section, name, value);
 	if (!strncmp(section, "witness ", 8))
 		return witness_key(p, section, name, value);
+	if (!strcmp(section, "retention"))
+		return retention_key(p, name, value);
+	if (!strncmp(section, "retention ", 10))
+		return retention_model_key(p, section, name, value);
 	if (!section[0])
 		return fail(p, name, "key outside any section (start with [daemon])");
 	return fail(p, name, "unknown section [%s]", section);
@@ -740,6 +965,55 @@ static int read_all(const char *path, char **ret, size_t *ret_len)
 	return 0;
 }
 
+/* One record duration of section `section`: under CONFIG_RECORD_MIN_S it needs allow_short. */
+static int short_record(const struct config *c, const char *file, const char *section, uint64_t s,
+                        char *err, size_t err_size)
+{
+	char d[32];
+	int line;
+
+	if (!s || s == CONFIG_KEEP_FOREVER || s >= CONFIG_RECORD_MIN_S || c->retention_allow_short)
+		return 0;
+	line = key_line(c->text, section, "record");
+	snprintf(err, err_size,
+	         "%s:%d:%d: record: %s in [%s] is under 180 days, the least the EU AI Act (Art. 19 "
+	         "and 26(6)) lets deployers keep the logs of a high-risk system; say allow_short "
+	         "= yes in [retention] if these records are not such logs (or for a test)",
+	         file, line, value_column(c->text, line), config_duration_format(s, d, sizeof(d)),
+	         section);
+	return -EINVAL;
+}
+
+/* What [retention] cannot say: short record durations without allow_short, and reviews
+ * pruned before their incidents (an incident whose review is gone would look open again, and
+ * stay held for ever). */
+static int retention_check(const struct config *c, const char *file, char *err, size_t err_size)
+{
+	char section[VAULT_ORIGIN_MAX + 16], a[32], b[32];
+	uint64_t inc = c->keep_s[VAULT_ENTRY_INCIDENT], rev = c->keep_s[VAULT_ENTRY_REVIEW];
+	int line;
+
+	if (short_record(c, file, "retention", c->keep_s[VAULT_ENTRY_RECORD], err, err_size) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < c->n_retention_models; i++) {
+		snprintf(section, sizeof(section), "retention %s", c->retention_models[i].model);
+		if (short_record(c, file, section, c->retention_models[i].record_s, err, err_size) <
+		    0)
+			return -EINVAL;
+	}
+	if (rev && (rev < (inc ? inc : CONFIG_KEEP_FOREVER))) {
+		line = key_line(c->text, "retention", "review");
+		snprintf(err, err_size,
+		         "%s:%d:%d: review: %s is shorter than incident (%s): a review is what "
+		         "closes its incident, so it must be kept at least as long",
+		         file, line, value_column(c->text, line),
+		         config_duration_format(rev, a, sizeof(a)),
+		         config_duration_format(inc ? inc : CONFIG_KEEP_FOREVER, b, sizeof(b)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int config_load(const char *path, struct config *ret, char *err, size_t err_size)
 {
 	struct config c;
@@ -816,6 +1090,10 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 	/* witnesses without a quorum: one cosignature makes a checkpoint witnessed */
 	if (c.n_witnesses && !key_line(c.text, "daemon", "witness_quorum"))
 		c.witness_quorum = 1;
+	if (retention_check(&c, file, err, err_size) < 0) {
+		config_deinit(&c);
+		return -EINVAL;
+	}
 	if (config_socket_exposed(&c, c.socket_mode)) {
 		line = key_line(c.text, "daemon", "socket_mode");
 		snprintf(err, err_size, "%s:%d:%d: socket_mode: %04o: %s", file, line,

@@ -42,6 +42,24 @@ struct config_model {
 	uint32_t oracle_procs;      /* processes in the pool (default 2) */
 };
 
+/* [retention]: how long the payloads of each entry type are kept before the daemon prunes them
+ * (the leaves, the tree and every proof stay). Durations are seconds; 0 means not set (in
+ * [retention]: kept for ever) and CONFIG_KEEP_FOREVER says `forever`. Only these types may be
+ * given; model, artifact, lifecycle, config, prune, hold, release and erasure entries are kept
+ * for the life of the vault. */
+#define CONFIG_RETENTION_TYPES "record, incident, audit, review, verdict, notice"
+#define CONFIG_KEEP_FOREVER    UINT64_MAX
+/* Record durations below this (180 days: the six months of the EU AI Act, Art. 19 and 26(6))
+ * are refused unless [retention] says allow_short = yes. */
+#define CONFIG_RECORD_MIN_S    (180ull * 86400)
+
+/* [retention MODEL_ID]: one model's records and audits kept for another duration. */
+struct config_retention_model {
+	char *model;       /* the model id (every version) */
+	uint64_t record_s; /* 0: [retention]'s */
+	uint64_t audit_s;  /* 0: [retention]'s */
+};
+
 /* [witness NAME]: a C2SP tlog-witness the daemon asks to cosign its checkpoints. */
 struct config_witness {
 	char *name;              /* the section's NAME (logs and notices) */
@@ -68,6 +86,11 @@ struct config {
 	gid_t *allow_gids;
 	size_t n_allow_gids;
 	bool allow_anyone; /* empty lists on a world-writable socket are meant */
+	/* Peers whose Hold, Release and Erase are obeyed (SO_PEERCRED uid). Without the key:
+	 * root and the daemon's own uid (has_admin_uids false); an empty value: nobody. */
+	uid_t *admin_uids;
+	size_t n_admin_uids;
+	bool has_admin_uids;
 	uint32_t max_frame;
 	uint64_t max_unacked; /* per connection (records waiting for their acks) */
 	uint64_t max_queue;   /* all connections: records, chunks and partial frames */
@@ -100,6 +123,14 @@ struct config {
 	uint32_t witness_quorum;       /* cosignatures that make a checkpoint witnessed */
 	uint32_t witness_stop_wait_ms; /* a clean stop waits this long for the final quorum */
 	char *tiles_dir; /* [daemon] tiles_dir: kept current as C2SP tlog-tiles; NULL: off */
+
+	/* [retention] */
+	uint64_t keep_s[_VAULT_ENTRY_TYPE_MAX]; /* by vault entry type; see CONFIG_KEEP_FOREVER */
+	bool retention_allow_short;             /* record durations under CONFIG_RECORD_MIN_S */
+	uint32_t retention_interval_s;          /* a retention cycle at most this often (60) */
+	uint32_t retention_batch;               /* prunes per writer job (1000) */
+	struct config_retention_model *retention_models;
+	size_t n_retention_models;
 };
 
 /* A socket of this mode lets every local user connect (o+w), and nothing else restricts who
@@ -114,6 +145,18 @@ bool config_socket_exposed(const struct config *c, mode_t mode);
 /* The [model] section for id@version: "ID@VERSION" first, then "ID"; NULL when none. */
 const struct config_model *config_model_find(const struct config *c, const char *id,
                                              const char *version);
+
+/* How long payloads of entry type `type` of model `model` (may be NULL) are kept, in seconds:
+ * the [retention MODEL] override for records and audits, else [retention]'s duration;
+ * CONFIG_KEEP_FOREVER when none is set or the type is never pruned. *ret_override (may be
+ * NULL) says whether [retention MODEL] decided. */
+uint64_t config_keep_s(const struct config *c, int type, const char *model, bool *ret_override);
+/* Writes a duration as config files write it ("400d", "5y", "12h", "90s", "forever") into buf.
+ * Returns buf. */
+char *config_duration_format(uint64_t s, char *buf, size_t size);
+/* True when peer uid may send Hold, Release and Erase (admin_uids; without the key, root and
+ * own_uid, the daemon's). */
+bool config_is_admin(const struct config *c, uid_t uid, uid_t own_uid);
 
 /* Defaults for everything (vault and socket from $STATE_DIRECTORY / $RUNTIME_DIRECTORY or the
  * /var/lib, /run fallbacks). Returns 0 or -ENOMEM. */

@@ -371,6 +371,156 @@ START_TEST(config_load_reads_witnesses)
 }
 END_TEST
 
+START_TEST(config_load_reads_retention)
+{
+	struct config c;
+	char err[600];
+	bool over;
+
+	/* the defaults: everything kept for ever; a cycle a minute, 1000 prunes a batch */
+	ck_assert_int_eq(load("[daemon]\n", &c, err), 0);
+	for (int t = 1; t < _VAULT_ENTRY_TYPE_MAX; t++)
+		ck_assert_uint_eq(config_keep_s(&c, t, "credit", NULL), CONFIG_KEEP_FOREVER);
+	ck_assert_uint_eq(c.retention_interval_s, 60);
+	ck_assert_uint_eq(c.retention_batch, 1000);
+	ck_assert(!c.retention_allow_short);
+	config_deinit(&c);
+
+	ck_assert_int_eq(load("[retention]\n"
+	                      "record = 400d\n"
+	                      "audit = 5y\n"
+	                      "verdict = 2y\n"
+	                      "incident = 3y\n"
+	                      "review = forever\n"
+	                      "notice = 12h\n"
+	                      "interval = 5m\n"
+	                      "batch = 250\n"
+	                      "[retention credit]\n"
+	                      "record = 3y\n"
+	                      "[retention fraud]\n"
+	                      "audit = forever\n"
+	                      "record = 200d\n",
+	                      &c, err),
+	                 0);
+	ck_assert_uint_eq(c.keep_s[VAULT_ENTRY_RECORD], 400 * 86400ull);
+	ck_assert_uint_eq(c.keep_s[VAULT_ENTRY_AUDIT], 5 * 365 * 86400ull);
+	ck_assert_uint_eq(c.keep_s[VAULT_ENTRY_NOTICE], 12 * 3600ull);
+	ck_assert_uint_eq(c.keep_s[VAULT_ENTRY_REVIEW], CONFIG_KEEP_FOREVER);
+	ck_assert_uint_eq(c.retention_interval_s, 300);
+	ck_assert_uint_eq(c.retention_batch, 250);
+	ck_assert_uint_eq(c.n_retention_models, 2);
+	/* a model's section decides for its records and audits, [retention] for the rest */
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_RECORD, "credit", &over),
+	                  3 * 365 * 86400ull);
+	ck_assert(over);
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_AUDIT, "credit", &over),
+	                  5 * 365 * 86400ull);
+	ck_assert(!over);
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_AUDIT, "fraud", &over),
+	                  CONFIG_KEEP_FOREVER);
+	ck_assert(over);
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_RECORD, "other", &over), 400 * 86400ull);
+	ck_assert(!over);
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_RECORD, NULL, NULL), 400 * 86400ull);
+	/* types never pruned */
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_MODEL, NULL, NULL), CONFIG_KEEP_FOREVER);
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_HOLD, NULL, NULL), CONFIG_KEEP_FOREVER);
+	config_deinit(&c);
+
+	/* short record durations need allow_short (in either order) */
+	ck_assert_int_eq(load("[retention]\nrecord = 1m\nallow_short = yes\n", &c, err), 0);
+	ck_assert_uint_eq(c.keep_s[VAULT_ENTRY_RECORD], 60);
+	ck_assert(c.retention_allow_short);
+	config_deinit(&c);
+	ck_assert_int_eq(
+	    load("[retention]\nallow_short = yes\n[retention m]\nrecord = 45s\n", &c, err), 0);
+	ck_assert_uint_eq(config_keep_s(&c, VAULT_ENTRY_RECORD, "m", NULL), 45);
+	config_deinit(&c);
+	/* 180 days is the floor itself; audits may be short */
+	ck_assert_int_eq(load("[retention]\nrecord = 180d\naudit = 1d\n", &c, err), 0);
+	config_deinit(&c);
+}
+END_TEST
+
+START_TEST(config_load_refuses_bad_retention)
+{
+	/* malformed durations name the line and the value's column */
+	expect_error("[retention]\nrecord = 400\n", "2:10:", "expected a duration such as 400d");
+	expect_error("[retention]\nrecord =   4x\n", "2:12:", "not \"4x\"");
+	expect_error("[retention]\naudit = -1d\n", "2:9:", "a duration");
+	expect_error("[retention]\naudit = 0d\n", "2:9:", "a duration");
+	expect_error("[retention]\naudit = 1.5y\n", "2:9:", "a duration");
+	expect_error("[retention]\naudit = 5 y\n", "2:9:", "a duration");
+	expect_error("[retention]\naudit = 99999999999y\n", "2:9:", "a duration");
+	expect_error("[retention]\naudit = \n", "2:9:", "a duration");
+	/* unknown and permanent types */
+	expect_error("[retention]\nrecords = 1y\n", "2:11:", "unknown key in [retention]");
+	expect_error("[retention]\nmodel = 1y\n", "2:9:", "life of the vault");
+	expect_error("[retention]\nprune = 1y\n", "2:9:", "life of the vault");
+	expect_error("[retention]\nerasure = 1y\n", "2:11:", "life of the vault");
+	expect_error("[retention]\nlifecycle = 1y\n", "2:13:", "life of the vault");
+	expect_error("[retention]\ninterval = 2d\n", "2:12:", "1s to 1d");
+	expect_error("[retention]\nbatch = 0\n", "2:9:", "1 to 100000");
+	expect_error("[retention]\nallow_short = sure\n", "2:15:", "yes or no");
+	/* per model: records and audits only, a model id without a version */
+	expect_error("[retention credit]\nincident = 1y\n", "2:12:", "record and audit only");
+	expect_error("[retention credit@2]\nrecord = 1y\n", "2:10:", "[retention MODEL_ID]");
+	expect_error("[retention credit]\nrecord = soon\n", "2:10:", "a duration");
+	/* under 180 days without allow_short: the line and column of the duration */
+	expect_error("[daemon]\n[retention]\naudit = 1y\nrecord =  179d\n",
+	             "4:11:", "under 180 days");
+	expect_error("[retention]\nrecord = 400d\n[retention fast]\nrecord = 30d\n",
+	             "4:10:", "[retention fast] is under 180 days");
+	expect_error("[retention]\nallow_short = no\nrecord = 1h\n", "3:10:", "allow_short = yes");
+	/* a review kept shorter than its incident would reopen it */
+	expect_error("[retention]\nincident = 2y\nreview = 1y\n",
+	             "3:10:", "shorter than incident (2y)");
+	expect_error("[retention]\nreview = 1y\n", "2:10:", "shorter than incident (forever)");
+}
+END_TEST
+
+START_TEST(config_load_reads_admin_uids)
+{
+	struct config c;
+	char err[600];
+
+	/* without the key: root and the daemon's own user */
+	ck_assert_int_eq(load("[daemon]\n", &c, err), 0);
+	ck_assert(!c.has_admin_uids);
+	ck_assert(config_is_admin(&c, 0, 4242));
+	ck_assert(config_is_admin(&c, 4242, 4242));
+	ck_assert(!config_is_admin(&c, 1000, 4242));
+	config_deinit(&c);
+	/* a list replaces the default (names or uids) */
+	ck_assert_int_eq(load("[daemon]\nadmin_uids = 1234, root 77\n", &c, err), 0);
+	ck_assert_uint_eq(c.n_admin_uids, 3);
+	ck_assert(config_is_admin(&c, 1234, 4242));
+	ck_assert(config_is_admin(&c, 0, 4242));
+	ck_assert(config_is_admin(&c, 77, 4242));
+	ck_assert(!config_is_admin(&c, 4242, 4242));
+	config_deinit(&c);
+	/* empty: nobody */
+	ck_assert_int_eq(load("[daemon]\nadmin_uids =\n", &c, err), 0);
+	ck_assert(c.has_admin_uids);
+	ck_assert(!config_is_admin(&c, 0, 0));
+	config_deinit(&c);
+	expect_error("[daemon]\nadmin_uids = 0 no-such-user-here\n", "2:14:", "no user named");
+}
+END_TEST
+
+START_TEST(config_duration_format_writes_what_configs_say)
+{
+	char b[32];
+
+	ck_assert_str_eq(config_duration_format(400 * 86400ull, b, sizeof(b)), "400d");
+	ck_assert_str_eq(config_duration_format(5 * 365 * 86400ull, b, sizeof(b)), "5y");
+	ck_assert_str_eq(config_duration_format(12 * 3600, b, sizeof(b)), "12h");
+	ck_assert_str_eq(config_duration_format(90, b, sizeof(b)), "90s");
+	ck_assert_str_eq(config_duration_format(120, b, sizeof(b)), "2m");
+	ck_assert_str_eq(config_duration_format(CONFIG_KEEP_FOREVER, b, sizeof(b)), "forever");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -389,6 +539,12 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_reads_triggers);
 	tcase_add_test(tc, config_load_reads_models);
 	tcase_add_test(tc, config_load_reads_witnesses);
+	tcase_add_test(tc, config_load_reads_retention);
+	tcase_add_test(tc, config_load_refuses_bad_retention);
+	tcase_add_test(tc, config_load_reads_admin_uids);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("config_duration_format");
+	tcase_add_test(tc, config_duration_format_writes_what_configs_say);
 	suite_add_tcase(s, tc);
 	return s;
 }
