@@ -20,11 +20,13 @@
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident_version.h"
+#include "holds.h"
 #include "ingest.h"
 #include "log.h"
 #include "notify.h"
 #include "realtime.h"
 #include "registration.h"
+#include "retention.h"
 #include "session.h"
 #include "triggers.h"
 
@@ -350,6 +352,7 @@ void daemon_drain(struct daemon *d, const char *why)
 	log_notice("%s: draining (every record received is committed and acknowledged)", why);
 	notify_send("STOPPING=1\nSTATUS=draining");
 	d->draining = true;
+	retention_stop(d); /* a batch in flight finishes; an erasure in flight runs to its end */
 	if (d->listening)
 		close_handle((uv_handle_t *)&d->listener);
 	d->listening = false;
@@ -473,6 +476,7 @@ static void on_hup(uv_signal_t *h, int sig)
 	registration_timer_reconfigure(d);
 	struct writer_policy wp = writer_policy_of(&d->cfg);
 	writer_configure(&d->writer, &wp); /* handed over under the writer's lock */
+	retention_reconfigure(d);
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
 	log_notice("configuration reloaded from %s", d->cfg.path ? d->cfg.path : "defaults");
 	notify_send("READY=1\nSTATUS=configuration reloaded");
@@ -698,6 +702,44 @@ static const struct session_ops session_ops = {
     .closed = on_session_closed,
 };
 
+/* The legal holds in force and the open incidents, from the vault (after the incidents a kill
+ * lost are written). */
+static int load_holds(struct daemon *d)
+{
+	char err[200];
+	size_t holds, open;
+	int rc = holds_new(&d->holds);
+
+	if (rc == 0)
+		rc = holds_load(d->holds, d->vault, err, sizeof(err));
+	if (rc < 0) {
+		log_error("vault \"%s\": reading the legal holds and open incidents: %s%s%s",
+		          d->cfg.vault_dir, strerror(-rc), err[0] ? ": " : "", err);
+		return -1;
+	}
+	holds_counts(d->holds, &holds, &open);
+	if (holds || open)
+		log_info("%zu legal hold(s) in force, %zu open incident(s): their entries are "
+		         "never pruned",
+		         holds, open);
+	return 0;
+}
+
+/* The test clock (retention.h) is recorded: what it pruned early is explained in the vault. */
+static void record_test_clock(struct daemon *d, int64_t offset_ns)
+{
+	char detail[200];
+
+	if (!offset_ns)
+		return;
+	snprintf(detail, sizeof(detail),
+	         "EVIDENTD_TEST_NOW_OFFSET_S=%" PRId64 ": retention's clock runs %" PRId64
+	         " s ahead of the wall clock (a test setting)",
+	         offset_ns / 1000000000, offset_ns / 1000000000);
+	log_warning("%s", detail);
+	on_publish_notice(d, "test_clock", detail);
+}
+
 /* Crash recovery before anything is written: the incidents a kill lost, the reservoirs. */
 static int recover(struct daemon *d)
 {
@@ -716,7 +758,7 @@ static int recover(struct daemon *d)
 	if (seeded < 0)
 		log_warning("reading recent records back for audit backgrounds: %s",
 		            strerror((int)-seeded));
-	return 0;
+	return load_holds(d);
 }
 
 /* The audit workers, and the audits a crash interrupted queued again (from, to: the range of
@@ -804,7 +846,8 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0)
 		return -1;
 	d->session_ops = &session_ops;
-	if (open_vault(d) < 0 || recover(d) < 0)
+	int64_t clock_offset;
+	if (retention_clock_offset(&clock_offset) < 0 || open_vault(d) < 0 || recover(d) < 0)
 		return -1;
 	uint64_t audit_from, audit_to;
 	bool audits_clean;
@@ -830,6 +873,11 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	verdict_init(&d->verdicts, loop, &d->writer);
 	d->verdicts.after_timer = after_verdict_timer;
 	d->verdicts.after_timer_data = d;
+	record_test_clock(d, clock_offset);
+	if (retention_start(d, clock_offset) < 0) {
+		log_error("retention: out of memory");
+		return -1;
+	}
 	start_workers(d, audit_from, audit_to, audits_clean);
 	start_serving(d);
 	return 0;
@@ -849,12 +897,19 @@ int daemon_finish(struct daemon *d)
 			           " over rate limits), %" PRIu64 " not recorded (out of memory)",
 			           d->stats.incidents, d->stats.incidents_rate_limited,
 			           d->stats.incidents_lost);
+		if (retention_pruned(d) || d->stats.admin_refused)
+			log_notice("retention: %" PRIu64 " payloads pruned; %" PRIu64
+			           " admin request(s) refused",
+			           retention_pruned(d), d->stats.admin_refused);
 	}
 	publish_detach(d->publisher); /* a start that failed never drained */
 	publish_stop(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
 	d->publisher = NULL;
 	triggers_free(d->triggers, d->n_triggers);
 	registry_deinit(&d->models);
+	retention_free(d);
+	holds_free(d->holds);
+	d->holds = NULL;
 	vault_close(d->vault);
 	config_deinit(&d->cfg);
 	free(d->decode_arena.buf);

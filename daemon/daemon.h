@@ -22,6 +22,8 @@
 #include "workers.h"
 #include "writer.h"
 
+struct holds;
+struct retention;
 struct session;
 struct session_ops;
 
@@ -35,6 +37,7 @@ struct daemon_stats {
 	uint64_t records, duplicates, refused, registrations, reviews;
 	uint64_t overloaded, vault_full;
 	uint64_t incidents, incidents_rate_limited, incidents_lost;
+	uint64_t admin_refused; /* Hold, Release, Erase refused (each recorded) */
 };
 
 struct daemon {
@@ -48,6 +51,8 @@ struct daemon {
 	struct workers workers;   /* audits (workers.h) */
 	struct verdicts verdicts; /* verdict waits (verdict.h) */
 	struct registry models;
+	struct holds *holds;            /* legal holds and open incidents (holds.h) */
+	struct retention *retention;    /* [retention] applied on a timer (retention.h) */
 	struct trigger_state *triggers; /* the [trigger NAME] rules of cfg (triggers.h) */
 	size_t n_triggers;
 	char origin[VAULT_ORIGIN_MAX + 1];

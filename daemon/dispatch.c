@@ -338,6 +338,12 @@ dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct r
 		return fail(err, err_size, E(BAD_MESSAGE),
 		            "decision (<= %d bytes) or trace_id (<= %d bytes) too long",
 		            DISPATCH_DECISION_MAX, DISPATCH_TRACE_MAX);
+	if (r->subject) {
+		dispatch_code c =
+		    dispatch_check_subject("record.subject", r->subject, err, err_size);
+		if (c)
+			return c;
+	}
 	if (r->n_context > DISPATCH_MAP_MAX || r->n_labels > DISPATCH_MAP_MAX)
 		return fail(err, err_size, E(BAD_MESSAGE), "at most %d context and %d labels",
 		            DISPATCH_MAP_MAX, DISPATCH_MAP_MAX);
@@ -355,6 +361,104 @@ dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct r
 			            DISPATCH_KEY_MAX, DISPATCH_LABEL_MAX);
 	*ret_model = mi;
 	return 0;
+}
+
+/* Offset of the first control character of s (C0, DEL, or C1 as UTF-8 0xc2 0x80..0x9f) with
+ * its code point in *ret_cp, or -1 when there is none. */
+static long control_char(const char *s, unsigned *ret_cp)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; u[i]; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f) {
+			*ret_cp = u[i];
+			return (long)i;
+		}
+		if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {
+			*ret_cp = u[i + 1];
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
+/* A required text field: 1..max bytes of UTF-8 (without control characters unless
+ * controls_ok). */
+static dispatch_code check_text(const char *field, const char *s, size_t max, bool controls_ok,
+                                char *err, size_t err_size)
+{
+	size_t n = s ? strlen(s) : 0;
+	bool nul;
+	unsigned cp;
+	long at;
+
+	if (n == 0)
+		return fail(err, err_size, E(BAD_MESSAGE), "%s is required (1-%zu bytes)", field,
+		            max);
+	if (n > max)
+		return fail(err, err_size, E(BAD_MESSAGE), "%s is %zu bytes, over %zu", field, n,
+		            max);
+	/* the frame's bytes were checked as it was decoded; a message built otherwise too */
+	size_t bad = wire_text_check((const uint8_t *)s, n, &nul);
+	if (bad != n)
+		return fail(err, err_size, E(BAD_MESSAGE), "%s: invalid UTF-8 at offset %zu", field,
+		            bad);
+	if (!controls_ok && (at = control_char(s, &cp)) >= 0)
+		return fail(err, err_size, E(BAD_MESSAGE),
+		            "%s: control character 0x%02x at offset %ld", field, cp, at);
+	return 0;
+}
+
+dispatch_code dispatch_check_subject(const char *field, const char *s, char *err, size_t err_size)
+{
+	return check_text(field, s, DISPATCH_SUBJECT_MAX, false, err, err_size);
+}
+
+static dispatch_code check_request(const char *field, const char *s, char *err, size_t err_size)
+{
+	return check_text(field, s, DISPATCH_REQUEST_MAX, true, err, err_size);
+}
+
+dispatch_code dispatch_check_hold(const Evident__V1__Hold *h, char *err, size_t err_size)
+{
+	dispatch_code c;
+
+	if ((c = check_request("hold.request_id", h->request_id, err, err_size)) ||
+	    (c = check_text("hold.hold_id", h->hold_id, DISPATCH_HOLD_ID_MAX, false, err,
+	                    err_size)))
+		return c;
+	if (h->has_seq == h->has_incident_id)
+		return fail(
+		    err, err_size, E(BAD_MESSAGE),
+		    "hold needs exactly one of seq (an entry) and incident_id (an incident, "
+		    "its record, audits and verdicts)");
+	if ((c = check_text("hold.reason", h->reason, DISPATCH_REASON_MAX, true, err, err_size)))
+		return c;
+	return check_text("hold.holder", h->holder, DISPATCH_PERSON_MAX, false, err, err_size);
+}
+
+dispatch_code dispatch_check_release(const Evident__V1__Release *r, char *err, size_t err_size)
+{
+	dispatch_code c;
+
+	if ((c = check_request("release.request_id", r->request_id, err, err_size)) ||
+	    (c = check_text("release.hold_id", r->hold_id, DISPATCH_HOLD_ID_MAX, false, err,
+	                    err_size)) ||
+	    (c = check_text("release.reason", r->reason, DISPATCH_REASON_MAX, true, err, err_size)))
+		return c;
+	return check_text("release.holder", r->holder, DISPATCH_PERSON_MAX, false, err, err_size);
+}
+
+dispatch_code dispatch_check_erase(const Evident__V1__Erase *e, char *err, size_t err_size)
+{
+	dispatch_code c;
+
+	if ((c = check_request("erase.request_id", e->request_id, err, err_size)) ||
+	    (c = dispatch_check_subject("erase.subject", e->subject, err, err_size)) ||
+	    (c = check_text("erase.reason", e->reason, DISPATCH_REASON_MAX, true, err, err_size)))
+		return c;
+	return check_text("erase.requested_by", e->requested_by, DISPATCH_PERSON_MAX, false, err,
+	                  err_size);
 }
 
 /* ------------------------------------------------------------------ payloads */
@@ -423,6 +527,143 @@ int dispatch_review_payload(const Evident__V1__Review *rv, const char *client, i
 	e.has_received_unix_ns = true;
 	e.received_unix_ns = received_ns;
 	return dispatch_pack(&e.base, ret, ret_len);
+}
+
+int dispatch_hold_payload(const Evident__V1__Hold *h, const Evident__V1__Release *r,
+                          const char *client, const struct peer *peer, const uint64_t *seqs,
+                          size_t n_seqs, uint8_t **ret, size_t *ret_len)
+{
+	Evident__Entry__V1__HoldEntry e = EVIDENT__ENTRY__V1__HOLD_ENTRY__INIT;
+
+	e.client_name = (char *)client;
+	if (peer && peer->known) {
+		e.has_peer_uid = true;
+		e.peer_uid = peer->uid;
+	}
+	e.hold = (Evident__V1__Hold *)h;
+	e.release = (Evident__V1__Release *)r;
+	e.n_seqs = n_seqs;
+	e.seqs = (uint64_t *)seqs;
+	return dispatch_pack(&e.base, ret, ret_len);
+}
+
+int dispatch_erasure_payload(const Evident__V1__Erase *er, const char *client,
+                             const struct peer *peer, const struct dispatch_erasure *what,
+                             uint8_t **ret, size_t *ret_len)
+{
+	Evident__Entry__V1__ErasureEntry e = EVIDENT__ENTRY__V1__ERASURE_ENTRY__INIT;
+
+	e.client_name = (char *)client;
+	if (peer && peer->known) {
+		e.has_peer_uid = true;
+		e.peer_uid = peer->uid;
+	}
+	e.erase = (Evident__V1__Erase *)er;
+	e.has_entries = e.has_pruned = e.has_already_pruned = true;
+	e.entries = what->entries;
+	e.pruned = what->pruned;
+	e.already_pruned = what->already_pruned;
+	e.n_held_seqs = what->n_held;
+	e.held_seqs = (uint64_t *)what->held_seqs;
+	e.n_blocking_holds = what->n_blocking;
+	e.blocking_holds = (char **)what->blocking;
+	return dispatch_pack(&e.base, ret, ret_len);
+}
+
+/* ------------------------------------------------------------------ fields of payloads */
+
+static int varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*pos >= len)
+			return -EBADMSG;
+		uint8_t b = buf[(*pos)++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+/* Walks the fields of buf; finds the last one numbered field. *ret_wire is its wire type, and
+ * its value a varint (*ret_v) or the bytes at *ret_off of *ret_v bytes. */
+static int find_field(const uint8_t *buf, size_t len, unsigned field, unsigned *ret_wire,
+                      uint64_t *ret_v, size_t *ret_off)
+{
+	size_t pos = 0;
+	int found = 0;
+
+	while (pos < len) {
+		uint64_t key, v = 0;
+		size_t off = 0;
+		if (varint(buf, len, &pos, &key) < 0 || key >> 3 == 0)
+			return -EBADMSG;
+		switch (key & 7) {
+		case 0:
+			if (varint(buf, len, &pos, &v) < 0)
+				return -EBADMSG;
+			break;
+		case 1:
+		case 5: {
+			size_t n = (key & 7) == 1 ? 8 : 4;
+			if (len - pos < n)
+				return -EBADMSG;
+			pos += n;
+			break;
+		}
+		case 2:
+			if (varint(buf, len, &pos, &v) < 0 || v > len - pos)
+				return -EBADMSG;
+			off = pos;
+			pos += (size_t)v;
+			break;
+		default:
+			return -EBADMSG; /* groups are not used by our schemas */
+		}
+		if (key >> 3 == field) {
+			*ret_wire = (unsigned)(key & 7);
+			*ret_v = v;
+			*ret_off = off;
+			found = 1;
+		}
+	}
+	return found;
+}
+
+int dispatch_field_u64(const uint8_t *buf, size_t len, unsigned field, uint64_t *ret)
+{
+	unsigned wire;
+	uint64_t v;
+	size_t off;
+	int rc = find_field(buf, len, field, &wire, &v, &off);
+
+	if (rc <= 0)
+		return rc;
+	if (wire != 0)
+		return -EBADMSG;
+	*ret = v;
+	return 1;
+}
+
+int dispatch_field_bytes(const uint8_t *buf, size_t len, unsigned field, const uint8_t **ret,
+                         size_t *ret_len)
+{
+	unsigned wire;
+	uint64_t v;
+	size_t off;
+	int rc = find_field(buf, len, field, &wire, &v, &off);
+
+	if (rc <= 0)
+		return rc;
+	if (wire != 2)
+		return -EBADMSG;
+	*ret = buf + off;
+	*ret_len = (size_t)v;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ replies */

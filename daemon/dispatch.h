@@ -24,6 +24,10 @@
 #define DISPATCH_LABEL_MAX    256
 #define DISPATCH_SCORES_MAX   1024
 #define DISPATCH_FEATURES_MAX 100000
+#define DISPATCH_SUBJECT_MAX  128  /* bytes of Record.subject, Erase.subject (VAULT_SUBJECT_MAX) */
+#define DISPATCH_HOLD_ID_MAX  128  /* bytes of a hold_id */
+#define DISPATCH_REASON_MAX   1024 /* bytes of a Hold, Release or Erase reason */
+#define DISPATCH_PERSON_MAX   256  /* bytes of a holder or requested_by */
 /* Decoded messages may take at most this multiple of the frame size in memory (plus 64 KiB).
  * protobuf-c gives each sub-message its whole struct: a 2-byte empty Feature becomes ~100
  * bytes, so the factor must cover that; frames are decoded one at a time on the loop thread,
@@ -84,6 +88,21 @@ dispatch_code dispatch_check_record(const Evident__V1__Record *r, const struct r
                                     const struct model_info **ret_model, char *err,
                                     size_t err_size);
 
+/* Checks a data subject id (Record.subject, Erase.subject; field names it in err): 1 to
+ * DISPATCH_SUBJECT_MAX bytes of UTF-8 without NUL or control characters (C0, DEL, C1).
+ * Returns 0 or BAD_MESSAGE: "record.subject: control character 0x0a at offset 3". */
+dispatch_code dispatch_check_subject(const char *field, const char *s, char *err, size_t err_size);
+
+/* Checks the admin messages (the sender's right to send them is the caller's business):
+ * request_id 1-256 bytes; a Hold names exactly one of seq and incident_id, a hold_id of 1 to
+ * DISPATCH_HOLD_ID_MAX bytes without control characters, a reason (1 to DISPATCH_REASON_MAX
+ * bytes) and a holder (1 to DISPATCH_PERSON_MAX bytes, no control characters); a Release the
+ * hold_id, reason and holder; an Erase a subject (dispatch_check_subject), a reason and
+ * requested_by. Returns 0 or BAD_MESSAGE naming the field ("hold.reason is required"). */
+dispatch_code dispatch_check_hold(const Evident__V1__Hold *h, char *err, size_t err_size);
+dispatch_code dispatch_check_release(const Evident__V1__Release *r, char *err, size_t err_size);
+dispatch_code dispatch_check_erase(const Evident__V1__Erase *e, char *err, size_t err_size);
+
 /* Builds a RecordEntry payload that embeds the record exactly as it arrived: when frame_body
  * holds the record as its only field, those bytes are copied verbatim; otherwise the decoded
  * record is packed again. Returns 0 and a malloc'd buffer, or -ENOMEM. */
@@ -94,6 +113,35 @@ int dispatch_record_payload(const uint8_t *frame_body, size_t len, const Evident
 /* ReviewEntry and LifecycleEntry payloads (malloc'd). */
 int dispatch_review_payload(const Evident__V1__Review *rv, const char *client, int64_t received_ns,
                             uint8_t **ret, size_t *ret_len);
+
+/* A HoldEntry payload for a hold entry (h set, the seqs it covers) or a release entry (r set,
+ * no seqs), from the admin peer client / peer (malloc'd). Returns 0 or -ENOMEM. */
+int dispatch_hold_payload(const Evident__V1__Hold *h, const Evident__V1__Release *r,
+                          const char *client, const struct peer *peer, const uint64_t *seqs,
+                          size_t n_seqs, uint8_t **ret, size_t *ret_len);
+
+/* What an erasure did (ErasureEntry's counts and holds). */
+struct dispatch_erasure {
+	uint64_t entries, pruned, already_pruned;
+	const uint64_t *held_seqs; /* payloads kept under a hold */
+	size_t n_held;
+	const char *const *blocking; /* the hold ids that kept them ("incident:SEQ": open) */
+	size_t n_blocking;
+};
+
+/* An ErasureEntry payload (malloc'd). Returns 0 or -ENOMEM. */
+int dispatch_erasure_payload(const Evident__V1__Erase *e, const char *client,
+                             const struct peer *peer, const struct dispatch_erasure *what,
+                             uint8_t **ret, size_t *ret_len);
+
+/* One top-level field of an encoded message buf[0..len) (an entry's payload), read without
+ * decoding the rest (an audit's document, a record's features): the last occurrence of field
+ * number `field` as a varint (dispatch_field_u64) or as a length-delimited value
+ * (dispatch_field_bytes: a view into buf). Returns 1 when found, 0 when absent, -EBADMSG when
+ * buf is not a well-formed encoding or the field has another wire type. */
+int dispatch_field_u64(const uint8_t *buf, size_t len, unsigned field, uint64_t *ret);
+int dispatch_field_bytes(const uint8_t *buf, size_t len, unsigned field, const uint8_t **ret,
+                         size_t *ret_len);
 
 /* Packs any protobuf-c message into a malloc'd buffer. Returns 0 or -ENOMEM. */
 int dispatch_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "holds.h"
 #include "log.h"
 #include "triggers.h"
 #include "verdict.h"
@@ -20,6 +21,8 @@ struct incident_job {
 	struct daemon *d;
 	uint8_t **payloads;
 	bool *open;
+	uint64_t record_seq;
+	char *subject; /* the record's, or NULL */
 	const struct model_info *mi;
 	struct verdict_wait *vw; /* held: NULL once the wait ended (answered at its deadline) */
 };
@@ -30,6 +33,7 @@ static void incident_job_free(struct incident_job *ij)
 		free(ij->payloads[i]);
 	free(ij->payloads);
 	free(ij->open);
+	free(ij->subject);
 	free(ij->job.in);
 	free(ij->job.res);
 	free(ij);
@@ -47,6 +51,10 @@ static void incident_done(struct job *j)
 	struct daemon *d = ij->d;
 	struct verdict_wait *vw = ij->vw;
 
+	for (size_t i = 0; i < j->n; i++)
+		if (ij->open[i])
+			holds_incident_written(d->holds, ij->record_seq,
+			                       j->rc < 0 ? 0 : j->res[i].seq, j->rc == 0);
 	if (j->rc < 0) {
 		d->stats.incidents_lost += j->n;
 		log_error("recording %zu incident(s) failed: %s", j->n, strerror(-j->rc));
@@ -71,7 +79,7 @@ static void incident_done(struct job *j)
 }
 
 void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
-                     const struct model_info *mi, struct verdict_wait *vw)
+                     const struct model_info *mi, const char *subject, struct verdict_wait *vw)
 {
 	size_t n = 0;
 	for (struct firing *x = f; x; x = x->next)
@@ -82,8 +90,10 @@ void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
 		ij->open = calloc(n, sizeof(bool));
 		ij->job.in = calloc(n, sizeof(struct vault_entry_in));
 		ij->job.res = calloc(n, sizeof(struct vault_append_result));
+		ij->subject = subject ? strdup(subject) : NULL;
 	}
-	if (!ij || !ij->payloads || !ij->open || !ij->job.in || !ij->job.res) {
+	if (!ij || !ij->payloads || !ij->open || !ij->job.in || !ij->job.res ||
+	    (subject && !ij->subject)) {
 		d->stats.incidents_lost += n;
 		log_error("recording %zu incident(s) for record %llu: out of memory", n,
 		          (unsigned long long)record_seq);
@@ -96,6 +106,7 @@ void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
 	}
 	ij->d = d;
 	ij->mi = mi;
+	ij->record_seq = record_seq;
 	if (vw)
 		verdict_wait_hold(vw, &ij->vw);
 	for (struct firing *x = f; x; x = x->next) {
@@ -103,11 +114,16 @@ void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
 		uint8_t *p = triggers_firing_payload(x, record_seq, &len);
 		ij->open[ij->job.n] = x->open;
 		ij->payloads[ij->job.n] = p;
+		/* held from now: an erasure or retention batch queued after this job must not
+		 * prune the record an open incident names */
+		if (x->open)
+			holds_incident_queued(d->holds, record_seq);
 		/* evidence about a record already stored: it may use the disk reserve */
 		ij->job.in[ij->job.n++] = (struct vault_entry_in){.type = VAULT_ENTRY_INCIDENT,
 		                                                  .payload = p,
 		                                                  .payload_len = len,
-		                                                  .reserved = true};
+		                                                  .reserved = true,
+		                                                  .subject = ij->subject};
 	}
 	triggers_firings_free(f);
 	ij->job.done = incident_done;

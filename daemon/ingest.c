@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "entry_key.h"
+#include "holds.h"
 #include "incident.h"
 #include "log.h"
 #include "realtime.h"
@@ -38,6 +40,8 @@ struct entry_job {
 	long res_slot;           /* records: reservoir slot taken (-1: none) */
 	double *res_x;           /* ... and the features to put there */
 	struct verdict_wait *vw; /* records: a verdict is wanted */
+	uint64_t incident_id;    /* reviews: the incident it reviews */
+	const char *subject;     /* records: the data subject (in the same allocation), or NULL */
 	char request_id[];       /* the dedup key is (session's client name, request_id) */
 };
 
@@ -88,6 +92,8 @@ static void entry_done(struct job *j)
 	struct daemon *d = s->d;
 
 	session_discharge(s, j->cost);
+	if (j->rc == 0 && ej->type == VAULT_ENTRY_REVIEW)
+		holds_incident_reviewed(d->holds, ej->incident_id); /* durable (now or before) */
 	if (j->rc == 0 && j->res1.duplicate && !retry_confirmed(s, ej)) {
 		if (ej->vw)
 			verdict_wait_drop(ej->vw);
@@ -108,7 +114,7 @@ static void entry_done(struct job *j)
 				    "a retry of a stored record: its verdict went to the first "
 				    "delivery (see the vault's verdict entries)");
 		} else if (ej->fired) {
-			incident_submit(d, ej->fired, j->res1.seq, ej->mi, vw);
+			incident_submit(d, ej->fired, j->res1.seq, ej->mi, ej->subject, vw);
 			ej->fired = NULL;
 		} else if (vw) {
 			answer_now(vw, EVIDENT__V1__VERDICT__ACTION__PROCEED,
@@ -133,12 +139,14 @@ static void entry_done(struct job *j)
 	session_unref(s);
 }
 
-/* What a record carries beside its entry until it is durable. */
+/* What a record or a review carries beside its entry until it is durable. */
 struct record_extras {
 	struct model_info *mi;
 	long res_slot;
 	double *res_x;           /* taken */
 	struct verdict_wait *vw; /* taken */
+	const char *subject;     /* the record's data subject (copied), or NULL */
+	uint64_t incident_id;    /* a review's incident */
 };
 
 /* Queues one entry with the (client, request id) dedup key. Takes payload, fired and the
@@ -147,8 +155,8 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
                          const char *request_id, struct firing *fired,
                          const struct record_extras *x)
 {
-	size_t rlen = strlen(request_id);
-	struct entry_job *ej = malloc(sizeof(*ej) + rlen + 1);
+	size_t rlen = strlen(request_id), slen = x && x->subject ? strlen(x->subject) + 1 : 0;
+	struct entry_job *ej = malloc(sizeof(*ej) + rlen + 1 + slen);
 
 	if (!ej) {
 		free(payload);
@@ -164,13 +172,19 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 	memset(ej, 0, sizeof(*ej));
 	ej->fired = fired;
 	ej->res_slot = -1;
+	memcpy(ej->request_id, request_id, rlen + 1);
 	if (x) {
 		ej->mi = x->mi;
 		ej->res_slot = x->res_slot;
 		ej->res_x = x->res_x;
 		ej->vw = x->vw;
+		ej->incident_id = x->incident_id;
+		if (slen) {
+			char *subject = ej->request_id + rlen + 1;
+			memcpy(subject, x->subject, slen);
+			ej->subject = subject;
+		}
 	}
-	memcpy(ej->request_id, request_id, rlen + 1);
 	ej->payload = payload;
 	ej->type = type;
 	ej->job.n = 1;
@@ -180,7 +194,8 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 	                                      .payload = payload,
 	                                      .payload_len = len,
 	                                      .dedup_client = s->client_name, /* outlives ej */
-	                                      .dedup_request = ej->request_id};
+	                                      .dedup_request = ej->request_id,
+	                                      .subject = ej->subject};
 	ej->job.done = entry_done;
 	ej->job.owner = s;
 	ej->job.cost = len;
@@ -234,6 +249,7 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 	    .mi = m,
 	    .res_slot = res_x ? slot : -1,
 	    .res_x = res_x,
+	    .subject = rec->subject,
 	    .vw =
 	        rec->verdict_deadline_ms
 	            ? verdict_wait_new(&d->verdicts, s, rec->request_id,
@@ -266,7 +282,8 @@ static void review(struct session *s, const Evident__V1__Review *rv)
 		return;
 	}
 	s->d->stats.reviews++;
-	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id, NULL, NULL);
+	struct record_extras x = {.res_slot = -1, .incident_id = rv->incident_id};
+	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id, NULL, &x);
 }
 
 void ingest_frame(struct session *s, const uint8_t *body, size_t len, const Evident__V1__Frame *f)
@@ -283,6 +300,15 @@ void ingest_frame(struct session *s, const uint8_t *body, size_t len, const Evid
 		break;
 	case EVIDENT__V1__FRAME__BODY_REVIEW:
 		review(s, f->review);
+		break;
+	case EVIDENT__V1__FRAME__BODY_HOLD:
+		admin_hold(s, f->hold);
+		break;
+	case EVIDENT__V1__FRAME__BODY_RELEASE:
+		admin_release(s, f->release);
+		break;
+	case EVIDENT__V1__FRAME__BODY_ERASE:
+		admin_erase(s, f->erase);
 		break;
 	default:
 		session_reply_error(s, E(BAD_MESSAGE),

@@ -3,8 +3,10 @@
  * struct session_ops): Records and Reviews are validated, evaluated against the trigger
  * rules (records) and queued to the writer as entries with the (client name, request id)
  * dedup key, and acknowledged once durable, or answered with an Error; a retry is
- * acknowledged only when the stored entry is the same (retry.h). RegisterModel and
- * ArtifactChunk go to registration.h. Loop thread; every outcome is a reply to the client,
+ * acknowledged only when the stored entry is the same (retry.h). A record's data subject
+ * (Record.subject) is indexed with its entry, and a durable review ends its incident's hold
+ * (holds.h). RegisterModel and ArtifactChunk go to registration.h; Hold, Release and Erase to
+ * admin.h. Loop thread; every outcome is a reply to the client,
  * nothing is returned. */
 #pragma once
 

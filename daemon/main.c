@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentd: arguments, then daemon_run(). */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,50 @@
 #include "daemon.h"
 #include "evident_version.h"
 #include "log.h"
+#include "vault.h"
+
+static void human(uint64_t bytes, char *buf, size_t size)
+{
+	if (bytes >= (1ull << 30))
+		snprintf(buf, size, "%.1f GiB", (double)bytes / (1ull << 30));
+	else if (bytes >= (1ull << 20))
+		snprintf(buf, size, "%.1f MiB", (double)bytes / (1ull << 20));
+	else
+		snprintf(buf, size, "%.1f KiB", (double)bytes / 1024);
+}
+
+/* --compact: vault_compact on the vault of --vault, else of the configuration. */
+static int compact(const char *config_arg, const char *vault_arg)
+{
+	struct config cfg;
+	char err[600], a[32], b[32];
+	uint64_t before, after;
+	int rc;
+
+	if (config_load(config_arg, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "evidentd: %s\n", err);
+		return 1;
+	}
+	const char *dir = vault_arg ? vault_arg : cfg.vault_dir;
+	rc = vault_compact(dir, &before, &after);
+	if (rc < 0) {
+		fprintf(stderr, "evidentd: --compact: vault \"%s\": %s\n", dir,
+		        rc == -EBUSY    ? "an evidentd is writing to it (stop it first: compaction "
+		                          "runs offline)"
+		        : rc == -ENOENT ? "there is no vault there"
+		        : rc == -ENOSPC ? "no room for the compacted copy of data.mdb beside it"
+		                        : strerror(-rc));
+		config_deinit(&cfg);
+		return 1;
+	}
+	human(before, a, sizeof(a));
+	human(after, b, sizeof(b));
+	printf("%s/data.mdb: %" PRIu64 " bytes (%s) before, %" PRIu64
+	       " bytes (%s) after compaction; entries, leaves, checkpoints and proofs unchanged\n",
+	       dir, before, a, after, b);
+	config_deinit(&cfg);
+	return 0;
+}
 
 static void help(void)
 {
@@ -19,6 +65,7 @@ static void help(void)
 	       "SYNOPSIS\n"
 	       "       evidentd [--config FILE] [--vault DIR] [--socket PATH] [--log-level L]\n"
 	       "       evidentd --check-config [--config FILE]\n"
+	       "       evidentd --compact [--vault DIR] [--config FILE]\n"
 	       "\n"
 	       "DESCRIPTION\n"
 	       "       Receives every decision of production models over a Unix socket and\n"
@@ -42,6 +89,12 @@ static void help(void)
 	       "           err, warning, notice, info (default) or debug.\n"
 	       "       --check-config\n"
 	       "           Parse the configuration, print the problem if any, and exit.\n"
+	       "       --compact\n"
+	       "           Rewrite the vault's data.mdb without the pages LMDB freed, so that\n"
+	       "           the bytes of pruned payloads (retention, erasure) are gone from the\n"
+	       "           file; entries, leaves, checkpoints and every proof are unchanged.\n"
+	       "           Offline: refused while an evidentd writes to the vault. Needs room\n"
+	       "           for a second copy of data.mdb; crash-safe. Prints both sizes.\n"
 	       "       -h, --help, --version\n"
 	       "\n"
 	       "SIGNALS\n"
@@ -56,20 +109,31 @@ static void help(void)
 	       "\n"
 	       "EXAMPLES\n"
 	       "       evidentd --vault ./vault --socket ./ingest.sock\n"
-	       "       evidentd --check-config --config /etc/evidentd/evidentd.conf\n",
+	       "       evidentd --check-config --config /etc/evidentd/evidentd.conf\n"
+	       "       systemctl stop evidentd && evidentd --compact && systemctl start evidentd\n"
+	       "\n"
+	       "ENVIRONMENT\n"
+	       "       EVIDENTD_TEST_NOW_OFFSET_S\n"
+	       "           Tests only: retention's clock runs this many seconds ahead of the\n"
+	       "           wall clock (read at start, logged, recorded in a notice entry).\n",
 	       CONFIG_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"vault", required_argument, NULL, 'v'},
-	    {"socket", required_argument, NULL, 's'}, {"log-level", required_argument, NULL, 'l'},
-	    {"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"vault", required_argument, NULL, 'v'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"compact", no_argument, NULL, 'K'},
+	    {0},
 	};
 	struct daemon d = {0};
-	bool check = false;
+	bool check = false, compact_only = false;
 	int c, level = -1;
 
 	while ((c = getopt_long(argc, argv, "c:v:s:l:h", opts, NULL)) != -1) {
@@ -94,6 +158,9 @@ int main(int argc, char **argv)
 		case 'C':
 			check = true;
 			break;
+		case 'K':
+			compact_only = true;
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -109,6 +176,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evidentd: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
+	if (compact_only)
+		return compact(d.config_arg, d.vault_arg);
 	if (check) {
 		struct config cfg;
 		char err[600];

@@ -30,7 +30,8 @@ static int cmp_labels(const void *a, const void *b)
 	return c ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
 }
 
-/* The part of a payload a client sent (a Record or a Review), packed canonically: protobuf-c
+/* The part of a payload a client sent (a Record, Review, Hold, Release or Erase), packed
+ * canonically: protobuf-c
  * writes fields in number order, and map entries, whose order on the wire carries no meaning
  * (a client library may send them in any order), are sorted first. So two encodings of the
  * same message compare equal. Returns 0 with *ret (malloc'd), -EBADMSG, -ENOMEM. */
@@ -57,6 +58,19 @@ static int sent_part(int type, const uint8_t *payload, size_t len, uint8_t **ret
 		    evident__entry__v1__review_entry__unpack(NULL, len, payload);
 		outer = e ? &e->base : NULL;
 		m = e && e->review ? &e->review->base : NULL;
+	} else if (type == VAULT_ENTRY_HOLD || type == VAULT_ENTRY_RELEASE) {
+		Evident__Entry__V1__HoldEntry *e =
+		    evident__entry__v1__hold_entry__unpack(NULL, len, payload);
+		outer = e ? &e->base : NULL;
+		if (e && type == VAULT_ENTRY_HOLD)
+			m = e->hold ? &e->hold->base : NULL;
+		else if (e)
+			m = e->release ? &e->release->base : NULL;
+	} else if (type == VAULT_ENTRY_ERASURE) {
+		Evident__Entry__V1__ErasureEntry *e =
+		    evident__entry__v1__erasure_entry__unpack(NULL, len, payload);
+		outer = e ? &e->base : NULL;
+		m = e && e->erase ? &e->erase->base : NULL;
 	}
 	rc = m ? dispatch_pack(m, ret, ret_len) : -EBADMSG;
 	if (outer)
@@ -80,18 +94,28 @@ int retry_check(struct vault *v, int type, uint64_t seq, const uint8_t *payload,
 	rc = vault_get(r, seq, &e);
 	if (rc < 0 && rc != -ENOENT)
 		goto out;
-	if (rc == -ENOENT || e.leaf.type != type || !e.payload ||
+	if (rc == -ENOENT || !e.payload ||
 	    entry_dedup_key(e.leaf.type, e.payload, e.payload_len, kc, kr) != 1 ||
 	    strcmp(kc, client) != 0 || strcmp(kr, request) != 0) {
 		snprintf(why, why_size,
 		         "the dedup index names entry %" PRIu64 " for client \"%.64s\" request "
 		         "\"%.64s\", but that entry %s",
 		         seq, client, request,
-		         rc == -ENOENT         ? "does not exist"
-		         : e.leaf.type != type ? "is of another type"
-		         : !e.payload          ? "was pruned"
-		                               : "carries another key");
+		         rc == -ENOENT ? "does not exist"
+		         : !e.payload  ? "was pruned"
+		                       : "carries another key");
 		rc = RETRY_MISMATCH;
+		goto out;
+	}
+	if (e.leaf.type != type) {
+		/* the client used one request id for two kinds of entries */
+		const char *t = vault_entry_type_name(e.leaf.type);
+		snprintf(why, why_size,
+		         "request_id \"%.64s\" of client \"%.64s\" was stored at seq %" PRIu64
+		         " by a %s entry; this %s is refused (recorded in a notice entry): use "
+		         "another request id",
+		         request, client, seq, t ? t : "another", vault_entry_type_name(type));
+		rc = RETRY_CONFLICT;
 		goto out;
 	}
 	rc = sent_part(type, e.payload, e.payload_len, &a, &alen);

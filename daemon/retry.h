@@ -5,11 +5,11 @@
  * The dedup index is derived data outside the Merkle tree, so it is never taken on trust:
  * before a retry is acknowledged "duplicate" with the original seq, the entry at that seq is
  * read and must carry the same client name and request id (entry_key.h), and the same content
- * (the Record or Review as sent, re-encoded canonically). A retry with other content is a
- * conflict: the first entry stands, the client gets CONFLICT, and the refused entry is
- * recorded in a notice so the vault shows that two decisions were sent under one id. An index
- * key naming an entry without that key is damage: INTERNAL and a notice, never an ack for data
- * that was not stored. */
+ * (the Record, Review, Hold, Release or Erase as sent, re-encoded canonically). A retry with
+ * other content is a conflict: the first entry stands, the client gets CONFLICT, and the
+ * refused entry is recorded in a notice so the vault shows that two decisions were sent under
+ * one id. An index key naming an entry without that key is damage: INTERNAL and a notice,
+ * never an ack for data that was not stored. */
 #pragma once
 
 #include <stddef.h>
@@ -21,7 +21,7 @@ struct writer;
 
 enum retry_verdict {
 	RETRY_SAME = 0,     /* a true retry: acknowledge with the original seq */
-	RETRY_CONFLICT = 1, /* same key, different content: CONFLICT */
+	RETRY_CONFLICT = 1, /* same key, different content or another kind of entry: CONFLICT */
 	RETRY_MISMATCH = 2, /* the index names an entry that does not carry this key */
 };
 

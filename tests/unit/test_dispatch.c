@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for daemon/dispatch.c: bounded decoding, Hello/manifest/record checks, canonical
  * manifests, record payloads that keep the bytes as received, and reply frames; the string check
- * on the wire (proto/wirecheck.c) through dispatch_decode and on its own. */
+ * on the wire (proto/wirecheck.c) through dispatch_decode and on its own; data subjects and the
+ * admin messages (Hold, Release, Erase), their entry payloads and dedup keys; fields read from
+ * payloads without decoding them. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 
 #include "dispatch.h"
 #include "entry.pb-c.h"
+#include "entry_key.h"
 #include "frame.h"
 #include "registry.h"
 #include "testutil.h"
@@ -484,6 +487,259 @@ START_TEST(dispatch_check_record_rules)
 }
 END_TEST
 
+START_TEST(dispatch_check_subject_rules)
+{
+	Evident__V1__Record r = EVIDENT__V1__RECORD__INIT;
+	const struct model_info *mi;
+	double feats[3] = {1, 2, 3}, scores[1] = {0.5};
+	char err[300], big[DISPATCH_SUBJECT_MAX + 2];
+
+	r.request_id = "r1";
+	r.model_id = "credit";
+	r.model_version = "1.0";
+	r.n_features = 3;
+	r.features = feats;
+	r.n_scores = 1;
+	r.scores = scores;
+	r.subject = "s-42";
+	ck_assert_msg(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)) == 0, "%s", err);
+	r.subject = "Ã©lise-\xe2\x82\xac"; /* any UTF-8 without control characters */
+	ck_assert_msg(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)) == 0, "%s", err);
+	memset(big, 's', sizeof(big) - 1);
+	big[DISPATCH_SUBJECT_MAX] = '\0';
+	r.subject = big; /* 128 bytes: the most */
+	ck_assert_msg(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)) == 0, "%s", err);
+	big[DISPATCH_SUBJECT_MAX] = 's';
+	big[DISPATCH_SUBJECT_MAX + 1] = '\0';
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "record.subject is 129 bytes, over 128");
+	r.subject = "";
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "record.subject is required (1-128 bytes)");
+	r.subject = "a\nb";
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "record.subject: control character 0x0a at offset 1");
+	r.subject = "ab\x7f";
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "record.subject: control character 0x7f at offset 2");
+	r.subject = "x\xc2\x85y"; /* U+0085, a C1 control */
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "record.subject: control character 0x85 at offset 1");
+	r.subject = "ok\xff"; /* not UTF-8 (a message built without dispatch_decode) */
+	ck_assert_int_eq(dispatch_check_record(&r, &reg, &mi, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "record.subject: invalid UTF-8 at offset 2");
+	ck_assert_int_eq(dispatch_check_subject("erase.subject", "\t", err, sizeof(err)),
+	                 E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "erase.subject: control character 0x09 at offset 0");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ admin messages */
+
+START_TEST(dispatch_check_admin_messages)
+{
+	Evident__V1__Hold h = EVIDENT__V1__HOLD__INIT;
+	Evident__V1__Release rl = EVIDENT__V1__RELEASE__INIT;
+	Evident__V1__Erase e = EVIDENT__V1__ERASE__INIT;
+	char err[300], big[DISPATCH_REASON_MAX + 2];
+
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "hold.request_id is required (1-256 bytes)");
+	h.request_id = "h1";
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "hold.hold_id is required (1-128 bytes)");
+	h.hold_id = "case\n1";
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "hold.hold_id: control character 0x0a at offset 4");
+	h.hold_id = "case-1138";
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert(strstr(err, "exactly one of seq") != NULL);
+	h.has_seq = h.has_incident_id = true; /* both: which one? */
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert(strstr(err, "exactly one of seq") != NULL);
+	h.has_incident_id = false;
+	h.seq = 0; /* entry 0 is an entry like any other */
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "hold.reason is required (1-1024 bytes)");
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	h.reason = big;
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "hold.reason is 1025 bytes, over 1024");
+	h.reason = "litigation Doe v. Bank,\ncase 24-1138"; /* a reason may span lines */
+	ck_assert_int_eq(dispatch_check_hold(&h, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "hold.holder is required (1-256 bytes)");
+	h.holder = "legal@bank.example";
+	ck_assert_msg(dispatch_check_hold(&h, err, sizeof(err)) == 0, "%s", err);
+
+	ck_assert_int_eq(dispatch_check_release(&rl, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "release.request_id is required (1-256 bytes)");
+	rl.request_id = "r1";
+	rl.hold_id = "case-1138";
+	rl.reason = "settled";
+	ck_assert_int_eq(dispatch_check_release(&rl, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "release.holder is required (1-256 bytes)");
+	rl.holder = "legal\x01";
+	ck_assert_int_eq(dispatch_check_release(&rl, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "release.holder: control character 0x01 at offset 5");
+	rl.holder = "legal@bank.example";
+	ck_assert_msg(dispatch_check_release(&rl, err, sizeof(err)) == 0, "%s", err);
+
+	e.request_id = "e1";
+	ck_assert_int_eq(dispatch_check_erase(&e, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "erase.subject is required (1-128 bytes)");
+	e.subject = "s-42";
+	e.reason = "GDPR Art. 17 request of 2026-12-01";
+	ck_assert_int_eq(dispatch_check_erase(&e, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "erase.requested_by is required (1-256 bytes)");
+	e.requested_by = "dpo@bank.example";
+	ck_assert_msg(dispatch_check_erase(&e, err, sizeof(err)) == 0, "%s", err);
+}
+END_TEST
+
+START_TEST(dispatch_decode_admin_frames)
+{
+	Evident__V1__Frame f = EVIDENT__V1__FRAME__INIT;
+	Evident__V1__Erase e = EVIDENT__V1__ERASE__INIT;
+	struct dispatch_msg m;
+	uint8_t *bytes;
+	size_t len;
+	char err[300];
+
+	e.request_id = "e1";
+	e.subject = "s-XX";
+	e.reason = "r";
+	e.requested_by = "dpo";
+	f.body_case = EVIDENT__V1__FRAME__BODY_ERASE;
+	f.erase = &e;
+	ck_assert_int_eq(dispatch_pack(&f.base, &bytes, &len), 0);
+	ck_assert_int_eq(dispatch_decode(bytes, len, NULL, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(m.frame->body_case, EVIDENT__V1__FRAME__BODY_ERASE);
+	ck_assert_str_eq(m.frame->erase->subject, "s-XX");
+	dispatch_msg_free(&m);
+	/* a NUL inside the subject is found on the wire, naming the field */
+	uint8_t *at = memmem(bytes, len, "s-XX", 4);
+	ck_assert_ptr_nonnull(at);
+	at[2] = '\0';
+	ck_assert_int_eq(dispatch_decode(bytes, len, NULL, &m, err, sizeof(err)), E(BAD_MESSAGE));
+	ck_assert_str_eq(err, "erase.subject: NUL byte at offset 2");
+	free(bytes);
+}
+END_TEST
+
+START_TEST(dispatch_admin_payloads_carry_their_dedup_keys)
+{
+	Evident__V1__Hold h = EVIDENT__V1__HOLD__INIT;
+	Evident__V1__Release rl = EVIDENT__V1__RELEASE__INIT;
+	Evident__V1__Erase e = EVIDENT__V1__ERASE__INIT;
+	struct peer peer = {.uid = 0, .known = true};
+	uint64_t seqs[] = {10, 12, 15}, held[] = {15};
+	const char *blocking[] = {"case-1138"};
+	char client[ENTRY_KEY_MAX], request[ENTRY_KEY_MAX];
+	uint8_t *p;
+	size_t len;
+
+	h.request_id = "h1";
+	h.hold_id = "case-1138";
+	h.has_incident_id = true;
+	h.incident_id = 12;
+	h.reason = "litigation";
+	h.holder = "legal";
+	ck_assert_int_eq(dispatch_hold_payload(&h, NULL, "dpo-tool", &peer, seqs, 3, &p, &len), 0);
+	Evident__Entry__V1__HoldEntry *he = evident__entry__v1__hold_entry__unpack(NULL, len, p);
+	ck_assert_ptr_nonnull(he);
+	ck_assert_str_eq(he->client_name, "dpo-tool");
+	ck_assert(he->has_peer_uid && he->peer_uid == 0);
+	ck_assert_str_eq(he->hold->hold_id, "case-1138");
+	ck_assert_ptr_null(he->release);
+	ck_assert_uint_eq(he->n_seqs, 3);
+	ck_assert_uint_eq(he->seqs[2], 15);
+	evident__entry__v1__hold_entry__free_unpacked(he, NULL);
+	ck_assert_int_eq(entry_dedup_key(VAULT_ENTRY_HOLD, p, len, client, request), 1);
+	ck_assert_str_eq(client, "dpo-tool");
+	ck_assert_str_eq(request, "h1");
+	free(p);
+
+	rl.request_id = "r1";
+	rl.hold_id = "case-1138";
+	ck_assert_int_eq(dispatch_hold_payload(NULL, &rl, "dpo-tool", &peer, seqs, 1, &p, &len), 0);
+	ck_assert_int_eq(entry_dedup_key(VAULT_ENTRY_RELEASE, p, len, client, request), 1);
+	ck_assert_str_eq(request, "r1");
+	/* the same bytes read as a hold entry carry no hold: no key */
+	ck_assert_int_eq(entry_dedup_key(VAULT_ENTRY_HOLD, p, len, client, request), -EBADMSG);
+	free(p);
+
+	e.request_id = "e1";
+	e.subject = "s-42";
+	struct dispatch_erasure what = {.entries = 5,
+	                                .pruned = 3,
+	                                .already_pruned = 1,
+	                                .held_seqs = held,
+	                                .n_held = 1,
+	                                .blocking = blocking,
+	                                .n_blocking = 1};
+	ck_assert_int_eq(dispatch_erasure_payload(&e, "dpo-tool", &peer, &what, &p, &len), 0);
+	Evident__Entry__V1__ErasureEntry *ee =
+	    evident__entry__v1__erasure_entry__unpack(NULL, len, p);
+	ck_assert_ptr_nonnull(ee);
+	ck_assert_uint_eq(ee->entries, 5);
+	ck_assert_uint_eq(ee->pruned, 3);
+	ck_assert_uint_eq(ee->already_pruned, 1);
+	ck_assert_uint_eq(ee->n_held_seqs, 1);
+	ck_assert_str_eq(ee->blocking_holds[0], "case-1138");
+	ck_assert_str_eq(ee->erase->subject, "s-42");
+	evident__entry__v1__erasure_entry__free_unpacked(ee, NULL);
+	ck_assert_int_eq(entry_dedup_key(VAULT_ENTRY_ERASURE, p, len, client, request), 1);
+	ck_assert_str_eq(request, "e1");
+	free(p);
+}
+END_TEST
+
+START_TEST(dispatch_field_reads_one_field)
+{
+	Evident__Entry__V1__AuditEntry a = EVIDENT__ENTRY__V1__AUDIT_ENTRY__INIT;
+	Evident__Entry__V1__ReviewEntry rv = EVIDENT__ENTRY__V1__REVIEW_ENTRY__INIT;
+	Evident__V1__Review review = EVIDENT__V1__REVIEW__INIT;
+	const uint8_t *b;
+	uint8_t *p;
+	size_t len, bl;
+	uint64_t v;
+
+	a.has_incident_seq = a.has_record_seq = a.has_status = true;
+	a.incident_seq = 300;
+	a.record_seq = 1ull << 40;
+	a.document = "{\"model_id\": \"credit\"}";
+	ck_assert_int_eq(dispatch_pack(&a.base, &p, &len), 0);
+	ck_assert_int_eq(dispatch_field_u64(p, len, 1, &v), 1);
+	ck_assert_uint_eq(v, 300);
+	ck_assert_int_eq(dispatch_field_u64(p, len, 2, &v), 1);
+	ck_assert_uint_eq(v, 1ull << 40);
+	ck_assert_int_eq(dispatch_field_bytes(p, len, 4, &b, &bl), 1);
+	ck_assert_uint_eq(bl, strlen(a.document));
+	ck_assert_mem_eq(b, a.document, bl);
+	ck_assert_int_eq(dispatch_field_u64(p, len, 5, &v), 0);            /* absent */
+	ck_assert_int_eq(dispatch_field_u64(p, len, 4, &v), -EBADMSG);     /* not a varint */
+	ck_assert_int_eq(dispatch_field_u64(p, len - 1, 4, &v), -EBADMSG); /* cut short */
+	free(p);
+	/* nested: a review's incident */
+	review.has_incident_id = true;
+	review.incident_id = 77;
+	rv.review = &review;
+	rv.client_name = "c";
+	ck_assert_int_eq(dispatch_pack(&rv.base, &p, &len), 0);
+	ck_assert_int_eq(dispatch_field_bytes(p, len, 2, &b, &bl), 1);
+	ck_assert_int_eq(dispatch_field_u64(b, bl, 1, &v), 1);
+	ck_assert_uint_eq(v, 77);
+	free(p);
+	/* garbage: a varint that never ends, a length beyond the end, field number 0 */
+	static const uint8_t g1[] = {0x08, 0xff, 0xff}, g2[] = {0x12, 0x05, 'a'}, g3[] = {0x00, 1};
+	ck_assert_int_eq(dispatch_field_u64(g1, sizeof(g1), 1, &v), -EBADMSG);
+	ck_assert_int_eq(dispatch_field_bytes(g2, sizeof(g2), 2, &b, &bl), -EBADMSG);
+	ck_assert_int_eq(dispatch_field_u64(g3, sizeof(g3), 1, &v), -EBADMSG);
+	ck_assert_int_eq(dispatch_field_u64(NULL, 0, 1, &v), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ payloads and replies */
 
 START_TEST(dispatch_record_payload_keeps_received_bytes)
@@ -577,6 +833,17 @@ static Suite *dispatch_suite(void)
 	tc = tcase_create("dispatch_check_record");
 	tcase_add_checked_fixture(tc, reg_setup, reg_teardown);
 	tcase_add_test(tc, dispatch_check_record_rules);
+	tcase_add_test(tc, dispatch_check_subject_rules);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_check_admin");
+	tcase_add_test(tc, dispatch_check_admin_messages);
+	tcase_add_test(tc, dispatch_decode_admin_frames);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_admin_payloads");
+	tcase_add_test(tc, dispatch_admin_payloads_carry_their_dedup_keys);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dispatch_field");
+	tcase_add_test(tc, dispatch_field_reads_one_field);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("dispatch_record_payload");
 	tcase_add_test(tc, dispatch_record_payload_keeps_received_bytes);
