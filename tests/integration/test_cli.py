@@ -32,7 +32,7 @@ RECORDS = 1200  # more than one batch of 1000
 ENTRIES = RECORDS + 3  # lifecycle, artifact, model
 VERBS = ["status", "verify", "log", "tail", "show", "export", "checkpoint", "prove",
          "verify-proof", "consistency", "backtest", "incidents", "incident", "models",
-         "lineage"]
+         "lineage", "subject", "holds"]
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -613,6 +613,12 @@ class CliTest(unittest.TestCase):
         shown = self.ctl_json("show", "4", vault=v)
         self.assertTrue(shown["pruned"])
         self.assertEqual(shown["payload"], {"problem": "payload pruned"})
+        # the prune entry that says so; a reason not starting with retention or erasure
+        self.assertEqual((shown["prune"]["seq"], shown["prune"]["cause"], shown["prune"]["reason"]),
+                         (8, "other", "sample retention policy"))
+        self.assertEqual(len(bytes.fromhex(shown["leaf_bytes"])), 91)
+        self.assertNotIn("payload_bytes", shown)
+        self.assertNotIn("payload_nonce", shown)
         self.assertIn("(payload pruned)", self.ctl_out("show", "4", vault=v))
         self.assertEqual(self.ctl_json("show", "8", vault=v)["payload"]["payload_sha256"],
                          shown["payload_sha256"])
