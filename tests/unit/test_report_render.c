@@ -6,8 +6,9 @@
  * strings (HTML entities; Markdown table cells keep their column count), bidi controls, zero-width
  * characters, controls and bytes that are not UTF-8 shown as visible escapes, no script and no
  * network reference, audit null, every optional member deleted, nulled or mistyped, the required
- * parts, write errors. The fixture's renderings are left in the build folder (sample-report.html,
- * .md) for tests/integration/chromium_check.py and for people. */
+ * parts, write errors; the retention of the cited entries, the legal holds on them and a record
+ * whose payload was pruned. The fixture's renderings are left in the build folder
+ * (sample-report.html, .md) for tests/integration/chromium_check.py and for people. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -1196,6 +1197,142 @@ START_TEST(test_md_witnesses)
 }
 END_TEST
 
+/* The fixture with the retention of its cited entries: the record pruned by an erasure
+ * (for reason), the others present; a hold naming the incident (for reason);
+ * the incident open; two background records a replay misses. The record's values are gone
+ * as cmd_report.c writes them: record.pruned, every feature's value null. */
+static json_t *retention_doc(const char *reason)
+{
+	static const char text[] =
+	    "{\"entries\": ["
+	    "  {\"seq\": 2, \"what\": \"model\", \"payload\": \"present\", \"holds\": "
+	    "   [\"case-24-1138\"]},"
+	    "  {\"seq\": 41, \"what\": \"record\", \"payload\": \"pruned\", \"cause\": \"erasure\","
+	    "   \"reason\": \"\", \"prune_seq\": 90, \"pruned_unix_ns\": 1700000000000000000,"
+	    "   \"holds\": [\"case-24-1138\"]},"
+	    "  {\"seq\": 57, \"what\": \"incident\", \"payload\": \"present\", \"holds\": "
+	    "   [\"case-24-1138\"]}],"
+	    " \"holds\": [{\"hold_id\": \"case-24-1138\", \"seq\": 80, \"placed_unix_ns\": "
+	    "   1700000100000000000, \"holder\": \"legal@bank.example\", \"reason\": \"\","
+	    "   \"incident_id\": 57, \"covers\": [41, 57, 60]}],"
+	    " \"open_incident_keeps\": true,"
+	    " \"replay_missing\": ["
+	    "  {\"seq\": 41, \"what\": \"record\", \"prune\": {\"seq\": 90, \"cause\": \"erasure\","
+	    "   \"reason\": \"erasure: request 17\"}},"
+	    "  {\"seq\": 12, \"what\": \"background\", \"prune\": {\"seq\": 91, \"cause\": "
+	    "   \"retention\", \"reason\": \"retention: 400d\"}}]}";
+	json_t *doc = fixture(), *rec = json_object_get(doc, "record"), *f;
+	json_error_t e;
+	json_t *rt = json_loads(text, 0, &e);
+	size_t i;
+
+	ck_assert_msg(rt, "retention_doc: %d: %s", e.column, e.text);
+	json_object_set_new(json_array_get(json_object_get(rt, "entries"), 1), "reason",
+	                    str(reason));
+	json_object_set_new(json_array_get(json_object_get(rt, "holds"), 0), "reason", str(reason));
+	json_object_set_new(doc, "retention", rt);
+	json_object_set_new(rec, "pruned", json_true());
+	json_array_foreach(json_object_get(rec, "features"), i, f)
+	    json_object_set_new(f, "value", json_null());
+	return doc;
+}
+
+/* Section 11 says what retention left of each cited entry and which holds keep them; 12
+ * says the replay cannot be bit for bit; 2 that the record's values are gone (not
+ * "missing"); nothing of it appears in documents written before retention. */
+static void check_retention(render_fn fn, const char *hostile_escaped)
+{
+	json_t *doc = fixture();
+	char *s = render(fn, doc);
+
+	ck_assert_ptr_null(strstr(s, "Retention and legal holds"));
+	ck_assert_ptr_null(strstr(s, "Record pruned"));
+	free(s);
+	json_decref(doc);
+
+	doc = retention_doc(hostile);
+	s = render(fn, doc);
+	ck_assert(utf8_valid(s));
+	ck_assert_uint_eq(unescaped(s, "<script"), 0);
+	const char *ev = strstr(s, fn == report_render_md ? "## 11. Evidence" : "id=\"evidence\"");
+	const char *rt = strstr(s, "Retention and legal holds");
+	const char *rp =
+	    strstr(s, fn == report_render_md ? "## 12. Reproduce" : "id=\"reproduce\"");
+	ck_assert(ev && rt && rp && ev < rt && rt < rp);
+	/* one row per cited entry, the pruned one with its prune entry, time, cause and reason */
+	ck_assert(strstr(rt, "erasure) at 2023-11-14T22:13:20"));
+	ck_assert(strstr(rt, "by prune entry 90: "));
+	ck_assert(strstr(rt, hostile_escaped));
+	ck_assert_uint_ge(count(rt, "case-24-1138"), 4);
+	ck_assert(strstr(rt, "legal@bank.example on incident 57, covering entries 41, 57, 60"));
+	ck_assert(strstr(rt, "The incident is open"));
+	ck_assert(strstr(rp, "Not reproducible bit for bit."));
+	ck_assert(strstr(rp, "record 41 (erasure), background 12 (retention)"));
+	/* the input's values are pruned, not missing */
+	ck_assert(strstr(s, "Record pruned."));
+	ck_assert(strstr(s, "values pruned with the record"));
+	ck_assert_ptr_null(
+	    strstr(s, fn == report_render_md ? "**missing**" : "pill warn\">missing"));
+	ck_assert_uint_ge(count(s, fn == report_render_md ? "*pruned*" : "<em>pruned</em>"), 8);
+	if (fn == report_render_md) {
+		ck_assert(strstr(rt, "| Seq | Entry | Payload | Legal hold |"));
+		ck_assert(strstr(rt, "| 2 | model | **present** | case-24-1138 |"));
+		ck_assert_uint_gt(check_tables(s), 40);
+	} else {
+		ck_assert(strstr(rt, "<span class=\"pill ok\">present</span>"));
+		ck_assert(strstr(rt, "<span class=\"pill warn\">pruned</span> (erasure)"));
+		ck_assert(strstr(s, ">momentum_5d <tspan class=\"fv\">= pruned</tspan>"));
+	}
+	free(s);
+
+	/* no hold, not open: the page says the retention policy alone decides */
+	json_t *r = json_object_get(doc, "retention");
+	json_object_set_new(r, "holds", json_array());
+	json_object_set_new(r, "open_incident_keeps", json_false());
+	json_object_set_new(r, "replay_missing", json_array());
+	s = render(fn, doc);
+	ck_assert(strstr(s, "No legal hold covers these entries"));
+	ck_assert_ptr_null(strstr(s, "Not reproducible"));
+	free(s);
+	json_decref(doc);
+}
+
+START_TEST(test_html_retention)
+{
+	check_retention(report_render_html, hostile_html);
+}
+END_TEST
+
+START_TEST(test_md_retention)
+{
+	check_retention(report_render_md, "\\<script>alert(1)\\</script>");
+}
+END_TEST
+
+/* Every member of the retention document deleted, nulled or mistyped renders. */
+static void check_retention_mutations(render_fn fn)
+{
+	json_t *doc = retention_doc("erasure: request 17"), *rt = json_object_get(doc, "retention");
+	struct step path[16] = {{.key = "retention"}};
+
+	mutations_run = 0;
+	walk(fn, doc, rt, path, 1);
+	ck_assert_uint_gt(mutations_run, 100);
+	json_decref(doc);
+}
+
+START_TEST(test_html_retention_members)
+{
+	check_retention_mutations(report_render_html);
+}
+END_TEST
+
+START_TEST(test_md_retention_members)
+{
+	check_retention_mutations(report_render_md);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report_render");
@@ -1210,6 +1347,8 @@ int main(void)
 	tcase_add_test(tc, test_html_neutralises_invisible);
 	tcase_add_test(tc, test_html_no_audit);
 	tcase_add_test(tc, test_html_witnesses);
+	tcase_add_test(tc, test_html_retention);
+	tcase_add_test(tc, test_html_retention_members);
 	tcase_add_test(tc, test_html_attribution_mismatch);
 	tcase_add_test(tc, test_html_missing_members);
 	tcase_add_test(tc, test_html_required);
@@ -1222,6 +1361,8 @@ int main(void)
 	tcase_add_test(tc, test_md_neutralises_invisible);
 	tcase_add_test(tc, test_md_no_audit);
 	tcase_add_test(tc, test_md_witnesses);
+	tcase_add_test(tc, test_md_retention);
+	tcase_add_test(tc, test_md_retention_members);
 	tcase_add_test(tc, test_md_missing_members);
 	tcase_add_test(tc, test_md_required);
 	tcase_add_test(tc, test_md_write_error);
