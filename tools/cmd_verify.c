@@ -642,10 +642,12 @@ const struct ctl_verb ctl_verb_verify = {
     .synopsis = "verify [--checkpoint FILE]... [--key PUBKEY] [--max-unsigned N|DURATION]\n"
                 "       [--witness-key VKEY]... [--quorum K] [--skip-blobs] [--threads N]",
     .description =
-        "Recomputes every payload hash, leaf hash, chain link, timestamp order,\n"
-        "Merkle node and root; checks every checkpoint stored in the vault (signature\n"
-        "and root), the prune entries, the type index, the dedup index (rebuilt from\n"
-        "the entries: every record, review and model carries its key, and no other\n"
+        "Recomputes every payload commitment (SHA-256 of the payload for leaf version\n"
+        "1, of its nonce and the payload for version 2; a vault may hold both), leaf\n"
+        "hash, chain link, timestamp order, Merkle node and root; checks every\n"
+        "checkpoint stored in the vault (signature and root), the prune entries, the\n"
+        "type and subject indexes, the dedup index (rebuilt from the entries: every\n"
+        "record, review, model, hold, release and erasure carries its key, and no other\n"
         "key exists) and, unless --skip-blobs, every blob's content.\n"
         "A vault holding entries of which no checkpoint signed by the key covers any\n"
         "fails: without a signature the whole log could have been rewritten. The\n"
