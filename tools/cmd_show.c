@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* evidentctl show SEQ: one entry with its leaf fields and its payload decoded, a record's
- * features by name against the training ranges of its model's manifest. */
+ * features by name against the training ranges of its model's manifest; with --json the raw
+ * leaf, payload and nonce bytes an auditor checks the commitment with; what pruned the
+ * payload, and what keeps it (legal holds, an open incident). */
 #include <errno.h>
 #include <inttypes.h>
 
