@@ -252,7 +252,7 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 	    .subject = rec->subject,
 	    .vw =
 	        rec->verdict_deadline_ms
-	            ? verdict_wait_new(&d->verdicts, s, rec->request_id,
+	            ? verdict_wait_new(&d->verdicts, s, rec->request_id, rec->subject,
 	                               realtime_ns() + (int64_t)rec->verdict_deadline_ms * 1000000)
 	            : NULL};
 	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id, fired, &x);

@@ -225,7 +225,9 @@ static int recovery_start(struct vault_reader *r, uint64_t size, uint64_t *ret_f
 	return 0;
 }
 
-static int append_all(struct vault *v, uint8_t **payloads, size_t *lens, size_t n)
+/* Appends the recovered incidents, each with its record's data subject (subjects[i] may be
+ * NULL). */
+static int append_all(struct vault *v, uint8_t **payloads, size_t *lens, char **subjects, size_t n)
 {
 	struct vault_entry_in in[256];
 	struct vault_append_result res[256];
@@ -236,7 +238,8 @@ static int append_all(struct vault *v, uint8_t **payloads, size_t *lens, size_t 
 			in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_INCIDENT,
 			                                .payload = payloads[at + i],
 			                                .payload_len = lens[at + i],
-			                                .reserved = true};
+			                                .reserved = true,
+			                                .subject = subjects[at + i]};
 		int rc = vault_append(v, in, k, res);
 		if (rc < 0)
 			return rc;
@@ -251,6 +254,7 @@ long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
 	struct vault_reader *r;
 	uint64_t from, size, lost = 0;
 	uint8_t **payloads = NULL;
+	char **subjects = NULL;
 	size_t *lens = NULL, count = 0, cap = 0;
 	bool clean;
 	int rc;
@@ -283,14 +287,20 @@ long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
 				size_t *nl = realloc(lens, cap * sizeof(*nl));
 				if (nl)
 					lens = nl;
-				if (!np || !nl) {
+				char **ns = realloc(subjects, cap * sizeof(*ns));
+				if (ns)
+					subjects = ns;
+				if (!np || !nl || !ns) {
 					rc = -ENOMEM;
 					break;
 				}
 			}
 			x->recovered = true;
 			payloads[count] = triggers_firing_payload(x, seq, &lens[count]);
+			subjects[count] = rec->subject ? strdup(rec->subject) : NULL;
 			count++;
+			if (rec->subject && !subjects[count - 1])
+				rc = -ENOMEM;
 		}
 		triggers_firings_free(f);
 		if (re)
@@ -300,10 +310,13 @@ long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
 	if (rc >= 0 && lost)
 		rc = -ENOMEM;
 	if (rc >= 0)
-		rc = append_all(v, payloads, lens, count);
-	for (size_t i = 0; i < count; i++)
+		rc = append_all(v, payloads, lens, subjects, count);
+	for (size_t i = 0; i < count; i++) {
 		free(payloads[i]);
+		free(subjects[i]);
+	}
 	free(payloads);
+	free(subjects);
 	free(lens);
 	return rc < 0 ? rc : (long)count;
 }

@@ -48,7 +48,8 @@ void triggers_firings_free(struct firing *f);
 /* Crash recovery, at start before anything else is appended: when the vault's last run
  * ended without a STOP entry, the records after its last incident (or after its START) are
  * evaluated again and the incidents that never reached the vault are appended, marked
- * recovered. A clean stop wrote every incident (the drain waits for them), so nothing is
- * done then. Returns the number of incidents appended, or a negative errno. */
+ * recovered (with their records' data subjects). A clean stop wrote every incident (the drain waits
+ * for them), so nothing is done then. Returns the number of incidents appended, or a negative
+ * errno. */
 long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
                       const struct registry *reg, uint64_t now_ns);

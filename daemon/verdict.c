@@ -32,6 +32,7 @@ struct verdict_wait {
 	uv_timer_t timer;
 	uint8_t *deferred; /* the verdict entry without record_seq, until it is known */
 	size_t deferred_len;
+	const char *subject; /* the record's data subject (after request_id), or NULL */
 	char request_id[];
 };
 
@@ -115,7 +116,8 @@ static void write_deferred(struct verdict_wait *vw)
 		x >>= 7;
 	} while (x);
 	vw->deferred = NULL;
-	writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, p, n, true, NULL, NULL);
+	writer_append_subject(vw->v->writer, VAULT_ENTRY_VERDICT, p, n, true, vw->subject, NULL,
+	                      NULL);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -131,14 +133,18 @@ static void on_deadline(uv_timer_t *t)
 }
 
 struct verdict_wait *verdict_wait_new(struct verdicts *v, struct session *s, const char *request_id,
-                                      int64_t deadline_ns)
+                                      const char *subject, int64_t deadline_ns)
 {
-	size_t rl = strlen(request_id);
-	struct verdict_wait *vw = calloc(1, sizeof(*vw) + rl + 1);
+	size_t rl = strlen(request_id), sl = subject ? strlen(subject) + 1 : 0;
+	struct verdict_wait *vw = calloc(1, sizeof(*vw) + rl + 1 + sl);
 
 	if (!vw)
 		return NULL;
 	memcpy(vw->request_id, request_id, rl + 1);
+	if (sl) {
+		memcpy(vw->request_id + rl + 1, subject, sl);
+		vw->subject = vw->request_id + rl + 1;
+	}
 	vw->v = v;
 	vw->s = s;
 	session_ref(s);
@@ -256,7 +262,8 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	if (dispatch_pack(&e.base, &buf, &len) < 0)
 		log_error("recording a verdict entry: out of memory");
 	else
-		writer_append(vw->v->writer, VAULT_ENTRY_VERDICT, buf, len, true, NULL, NULL);
+		writer_append_subject(vw->v->writer, VAULT_ENTRY_VERDICT, buf, len, true,
+		                      vw->subject, NULL, NULL);
 	finish(vw);
 }
 

@@ -36,9 +36,10 @@ bool verdict_idle(const struct verdicts *v);
 
 /* A record that asks for a verdict was received: its deadline timer starts now, before the
  * record is durable, so PENDING is never late even when the commit is slow. Takes a reference
- * on s until the wait ends. Returns NULL when out of memory. */
+ * on s until the wait ends. The verdict entry carries the record's data subject (may be NULL;
+ * copied). Returns NULL when out of memory. */
 struct verdict_wait *verdict_wait_new(struct verdicts *v, struct session *s, const char *request_id,
-                                      int64_t deadline_ns);
+                                      const char *subject, int64_t deadline_ns);
 /* The record is durable at record_seq. Returns true when the wait goes on (the caller answers
  * it or hands it to an audit); false when it was answered already (PENDING at the deadline):
  * its verdict entry is written now and the wait has ended. */

@@ -35,11 +35,13 @@ static void audit_recorded(void *data, int rc)
 	w->in_flight--;
 }
 
-/* Queues one entry (payload taken); an audit entry counts in in_flight until it is done. */
-static void append(struct workers *w, int type, uint8_t *payload, size_t len, bool audit)
+/* Queues one entry (payload taken) about data subject `subject` (may be NULL); an audit entry
+ * counts in in_flight until it is done. */
+static void append(struct workers *w, int type, uint8_t *payload, size_t len, const char *subject,
+                   bool audit)
 {
-	if (writer_append(w->writer, (uint16_t)type, payload, len, true,
-	                  audit ? audit_recorded : NULL, w) < 0 &&
+	if (writer_append_subject(w->writer, (uint16_t)type, payload, len, true, subject,
+	                          audit ? audit_recorded : NULL, w) < 0 &&
 	    audit)
 		w->in_flight--;
 }
@@ -59,7 +61,7 @@ static void notice(struct workers *w, uint64_t incident_seq, const char *detail)
 	if (dispatch_pack(&n.base, &buf, &len) < 0)
 		log_error("recording a notice entry: out of memory");
 	else
-		append(w, VAULT_ENTRY_NOTICE, buf, len, false);
+		append(w, VAULT_ENTRY_NOTICE, buf, len, NULL, false);
 }
 
 struct audit_job {
@@ -266,6 +268,7 @@ struct worker_event {
 	size_t n_reasons;
 	uint8_t *payload; /* EV_DONE: AuditEntry bytes */
 	size_t len;
+	char *subject; /* EV_DONE: the record's data subject, or NULL */
 };
 
 static void job_free(struct audit_job *j)
@@ -319,9 +322,10 @@ static json_t *failed_doc(const struct audit_job *j, const char *why)
 	                 "evidentd " EVIDENT_VERSION);
 }
 
-/* Reads the record's features and scores from the vault. */
+/* Reads the record's features, scores and data subject (NULL when it has none) from the
+ * vault. */
 static int read_record(struct workers *w, uint64_t seq, double **x, double **scores,
-                       size_t *n_scores, size_t M, char *err, size_t err_size)
+                       size_t *n_scores, char **subject, size_t M, char *err, size_t err_size)
 {
 	struct vault_reader *r;
 	struct vault_entry e;
@@ -342,7 +346,8 @@ static int read_record(struct workers *w, uint64_t seq, double **x, double **sco
 		*x = malloc(M * sizeof(double));
 		*scores =
 		    malloc((re->record->n_scores ? re->record->n_scores : 1) * sizeof(double));
-		if (!*x || !*scores) {
+		*subject = re->record->subject ? strdup(re->record->subject) : NULL;
+		if (!*x || !*scores || (re->record->subject && !*subject)) {
 			rc = -ENOMEM;
 		} else {
 			memcpy(*x, re->record->features, M * sizeof(double));
@@ -364,6 +369,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 	enum audit_status status = AUDIT_FAILED;
 	double *x = NULL, *scores = NULL;
 	size_t n_scores = 0;
+	char *subject = NULL;
 	struct cached *c = model_for(w, j);
 
 	if (!c) {
@@ -372,7 +378,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 		char why[AUDIT_ERR_MAX + 64];
 		snprintf(why, sizeof(why), "the model could not be loaded: %s", c->err);
 		doc = failed_doc(j, why);
-	} else if (read_record(w, j->record_seq, &x, &scores, &n_scores, c->am->M, err,
+	} else if (read_record(w, j->record_seq, &x, &scores, &n_scores, &subject, c->am->M, err,
 	                       sizeof(err)) < 0) {
 		doc = failed_doc(j, err[0] ? err : "the record could not be read");
 	} else {
@@ -410,6 +416,8 @@ static void run_job(struct workers *w, struct audit_job *j)
 	if (ev) {
 		ev->job = j;
 		ev->kind = EV_DONE;
+		ev->subject = subject; /* the audit is about the record's subject too */
+		subject = NULL;
 		a.has_incident_seq = a.has_record_seq = a.has_status = true;
 		a.incident_seq = j->incident_seq;
 		a.record_seq = j->record_seq;
@@ -421,6 +429,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 			ev->payload = NULL;
 	}
 	free(text);
+	free(subject);
 	json_decref(doc);
 	if (ev)
 		post(w, ev);
@@ -476,7 +485,7 @@ static void handle_event(struct workers *w, struct worker_event *ev)
 		           &why, 1);
 		w->audits++;
 		if (ev->payload) {
-			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, true);
+			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, ev->subject, true);
 			ev->payload = NULL;
 		} else {
 			w->in_flight--;
@@ -489,6 +498,7 @@ static void handle_event(struct workers *w, struct worker_event *ev)
 		free(ev->reasons[i]);
 	free(ev->reasons);
 	free(ev->payload);
+	free(ev->subject);
 	free(ev);
 }
 

@@ -279,6 +279,7 @@ struct append_job {
 	uint8_t *payload;
 	writer_append_fn done;
 	void *data;
+	char subject[]; /* "" for none */
 };
 
 static const char *type_name(int type)
@@ -303,7 +304,14 @@ static void append_done(struct job *j)
 int writer_append(struct writer *w, uint16_t type, uint8_t *payload, size_t len, bool reserved,
                   writer_append_fn done, void *data)
 {
-	struct append_job *aj = calloc(1, sizeof(*aj));
+	return writer_append_subject(w, type, payload, len, reserved, NULL, done, data);
+}
+
+int writer_append_subject(struct writer *w, uint16_t type, uint8_t *payload, size_t len,
+                          bool reserved, const char *subject, writer_append_fn done, void *data)
+{
+	size_t slen = subject ? strlen(subject) : 0;
+	struct append_job *aj = calloc(1, sizeof(*aj) + slen + 1);
 
 	if (!aj) {
 		log_error("recording a %s entry: out of memory", type_name(type));
@@ -316,8 +324,12 @@ int writer_append(struct writer *w, uint16_t type, uint8_t *payload, size_t len,
 	aj->job.n = 1;
 	aj->job.in = &aj->job.in1;
 	aj->job.res = &aj->job.res1;
-	aj->job.in1 = (struct vault_entry_in){
-	    .type = type, .payload = payload, .payload_len = len, .reserved = reserved};
+	memcpy(aj->subject, subject ? subject : "", slen + 1);
+	aj->job.in1 = (struct vault_entry_in){.type = type,
+	                                      .payload = payload,
+	                                      .payload_len = len,
+	                                      .reserved = reserved,
+	                                      .subject = slen ? aj->subject : NULL};
 	aj->job.done = append_done;
 	writer_submit(w, &aj->job);
 	return 0;

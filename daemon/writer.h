@@ -94,6 +94,10 @@ typedef void (*writer_append_fn)(void *data, int rc);
  * -ENOMEM (logged, payload freed, done not called). Loop thread. */
 int writer_append(struct writer *w, uint16_t type, uint8_t *payload, size_t len, bool reserved,
                   writer_append_fn done, void *data);
+/* As writer_append, for an entry about data subject `subject` (vault_entry_in.subject; copied;
+ * NULL: none): an incident's audit or a verdict inherits its record's. */
+int writer_append_subject(struct writer *w, uint16_t type, uint8_t *payload, size_t len,
+                          bool reserved, const char *subject, writer_append_fn done, void *data);
 /* Stops after the queue is empty and joins; pending done callbacks still run on the next
  * loop iteration. Then closes the async handle. */
 void writer_stop(struct writer *w);
