@@ -401,6 +401,10 @@ static bool activated_socket_exposed(struct daemon *d, const struct config *c, c
 
 static void apply_overrides(struct daemon *d, struct config *c)
 {
+	int level = d->log_level_arg ? log_level_from_name(d->log_level_arg) : -1;
+
+	if (level >= 0)
+		c->log_level = level;
 	if (d->vault_arg) {
 		free(c->vault_dir);
 		c->vault_dir = strdup(d->vault_arg);

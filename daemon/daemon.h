@@ -43,9 +43,10 @@ struct daemon_stats {
 struct daemon {
 	uv_loop_t *loop;
 	struct config cfg;
-	const char *config_arg; /* --config, or NULL for the default path */
-	const char *vault_arg;  /* --vault override */
-	const char *socket_arg; /* --socket override */
+	const char *config_arg;    /* --config, or NULL for the default path */
+	const char *vault_arg;     /* --vault override */
+	const char *socket_arg;    /* --socket override */
+	const char *log_level_arg; /* --log-level override (the config's log_level otherwise) */
 	struct vault *vault;
 	struct writer writer;
 	struct workers workers;   /* audits (workers.h) */

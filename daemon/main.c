@@ -149,6 +149,7 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			level = log_level_from_name(optarg);
+			d.log_level_arg = optarg;
 			if (level < 0) {
 				fprintf(stderr, "evidentd: --log-level: unknown level \"%s\"\n",
 				        optarg);
