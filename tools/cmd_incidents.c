@@ -344,7 +344,7 @@ static int audit_and_verdict(struct ctl_vault *cv, uint64_t id, json_t *o)
 {
 	static const char *const actions[] = {"?", "PROCEED", "REVIEW", "PENDING"};
 	struct ctl_payload ap = {0}, vp = {0};
-	uint64_t as, vs;
+	uint64_t as, vs, gone = 0;
 	int rc = ctl_incident_entry(cv, id, VAULT_ENTRY_AUDIT, &as, &ap);
 
 	if (rc < 0 && rc != -ENOENT)
@@ -377,6 +377,11 @@ static int audit_and_verdict(struct ctl_vault *cv, uint64_t id, json_t *o)
 		const json_t *r;
 		json_array_foreach(json_object_get(doc, "reasons"), i, r)
 		    printf("  %s\n", json_string_value(r));
+	} else if (ctl_incident_pruned_after(cv, id, VAULT_ENTRY_AUDIT, &gone) == 0 && gone) {
+		printf("\naudit: none readable (%" PRIu64
+		       " audit entr%s written after the incident "
+		       "%s pruned since: its audit may have been among them)\n",
+		       gone, gone == 1 ? "y" : "ies", gone == 1 ? "was" : "were");
 	} else {
 		printf("\naudit: none recorded (rate limited, skipped: see evidentctl log --type "
 		       "notice, or still running)\n");

@@ -57,6 +57,9 @@ struct evidence {
 	const Evident__V1__ModelManifest *mf;
 	uint64_t model_seq;
 	bool have_audit, have_verdict;
+	/* no audit names the incident: audit entries after it whose payload was pruned since
+	 * (one may have been its audit; a pruned payload no longer says) */
+	uint64_t audits_pruned;
 	uint64_t audit_seq, verdict_seq;
 	const Evident__Entry__V1__AuditEntry *ae;
 	const Evident__Entry__V1__VerdictEntry *ve;
@@ -131,6 +134,19 @@ int ctl_incident_entry(struct ctl_vault *cv, uint64_t id, int type, uint64_t *re
 	            p);
 }
 
+static int count_pruned(void *ud, const struct vault_entry *e, const struct ctl_payload *p)
+{
+	(void)e;
+	*(uint64_t *)ud += p->status == -ENODATA;
+	return 0;
+}
+
+int ctl_incident_pruned_after(struct ctl_vault *cv, uint64_t id, int type, uint64_t *ret_n)
+{
+	*ret_n = 0;
+	return ctl_scan_type(cv->r, type, id + 1, UINT64_MAX, count_pruned, ret_n);
+}
+
 /* Reads incident id and what it cites. Returns 0 or an exit status (printed). */
 static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 {
@@ -199,7 +215,11 @@ static int gather(struct ctl_vault *cv, uint64_t id, struct evidence *ev)
 			          ev->audit_seq);
 			return CTL_EXIT_PROBLEM;
 		}
-	} else if (rc != -ENOENT) {
+	} else if (rc == -ENOENT) {
+		rc = ctl_incident_pruned_after(cv, id, VAULT_ENTRY_AUDIT, &ev->audits_pruned);
+		if (rc < 0)
+			return ctl_vault_error(cv, "cannot read audit entries", rc);
+	} else {
 		return ctl_vault_error(cv, "cannot read audit entries", rc);
 	}
 	rc = ctl_incident_entry(cv, id, VAULT_ENTRY_VERDICT, &ev->verdict_seq, &ev->verdict_p);
@@ -971,6 +991,16 @@ static json_t *summary_json(const json_t *doc)
 	         json_string_value(json_object_get(inc, "trigger")),
 	         json_integer_value(json_object_get(inc, "id")));
 	json_array_append_new(s, json_string(buf));
+	json_int_t gone = json_integer_value(json_object_get(doc, "pruned_audits_after"));
+	if ((!au || json_is_null(au)) && gone > 0) {
+		snprintf(buf, sizeof(buf),
+		         "No readable audit entry names this incident: %" JSON_INTEGER_FORMAT
+		         " audit entr%s written after it %s pruned since, and its audit may have "
+		         "been among them.",
+		         gone, gone == 1 ? "y" : "ies", gone == 1 ? "was" : "were");
+		json_array_append_new(s, json_string(buf));
+		return s;
+	}
 	if (!au || json_is_null(au)) {
 		json_array_append_new(s, json_string("No audit was recorded for this incident (see "
 		                                     "the vault's notices: it may have been rate "
@@ -1157,6 +1187,8 @@ static int build_doc(struct ctl_vault *cv, const struct evidence *ev, int64_t ge
 	json_object_set_new(doc, "model", model_json(ev));
 	json_object_set_new(doc, "record", record_json(ev));
 	json_object_set_new(doc, "audit", ev->have_audit ? audit_json(ev) : json_null());
+	if (!ev->have_audit && ev->audits_pruned)
+		json_object_set_new(doc, "pruned_audits_after", ctl_json_u64(ev->audits_pruned));
 	json_object_set_new(doc, "verdict", ev->have_verdict ? verdict_json(ev) : json_null());
 	if (ev->mf)
 		json_array_append_new(
@@ -1545,7 +1577,14 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = gather(&cv, id, &ev);
-	if (!rc && !ev.have_audit) {
+	if (!rc && !ev.have_audit && ev.audits_pruned) {
+		ctl_error("incident %" PRIu64 " has no readable audit entry: %" PRIu64
+		          " audit entr%s written after it %s pruned since (its audit may have been "
+		          "among them), so there is nothing to replay",
+		          id, ev.audits_pruned, ev.audits_pruned == 1 ? "y" : "ies",
+		          ev.audits_pruned == 1 ? "was" : "were");
+		rc = CTL_EXIT_PROBLEM;
+	} else if (!rc && !ev.have_audit) {
 		ctl_error("incident %" PRIu64 " has no audit entry (rate limited, skipped or not "
 		          "finished: see evidentctl log --type notice)",
 		          id);

@@ -325,6 +325,11 @@ int ctl_scan_type(struct vault_reader *r, int type, uint64_t from, uint64_t to, 
  * or a vault error. (cmd_report.c) */
 int ctl_incident_entry(struct ctl_vault *cv, uint64_t id, int type, uint64_t *ret_seq,
                        struct ctl_payload *p);
+/* How many entries of type after incident id have lost their payload: when
+ * ctl_incident_entry finds none naming the incident, its own may be among them (a pruned
+ * payload no longer says which incident it was about). Returns 0 and *ret_n, or a vault
+ * error. (cmd_report.c) */
+int ctl_incident_pruned_after(struct ctl_vault *cv, uint64_t id, int type, uint64_t *ret_n);
 
 /* An incident's state: the one definition `status`, `incidents`, `incident` and `report`
  * share. Rate-limited when its entry says so (the firing was counted, never audited);

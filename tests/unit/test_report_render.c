@@ -1239,7 +1239,8 @@ static json_t *retention_doc(const char *reason)
 
 /* Section 11 says what retention left of each cited entry and which holds keep them; 12
  * says the replay cannot be bit for bit; 2 that the record's values are gone (not
- * "missing"); nothing of it appears in documents written before retention. */
+ * "missing"); an audit that may have been pruned is not "not recorded"; nothing of it
+ * appears in documents written before retention. */
 static void check_retention(render_fn fn, const char *hostile_escaped)
 {
 	json_t *doc = fixture();
@@ -1293,6 +1294,15 @@ static void check_retention(render_fn fn, const char *hostile_escaped)
 	s = render(fn, doc);
 	ck_assert(strstr(s, "No legal hold covers these entries"));
 	ck_assert_ptr_null(strstr(s, "Not reproducible"));
+	free(s);
+
+	/* an audit that may have been pruned is not called "not recorded" */
+	json_object_set_new(doc, "audit", json_null());
+	json_object_set_new(doc, "pruned_audits_after", json_integer(2));
+	s = render(fn, doc);
+	ck_assert_ptr_null(strstr(s, "No audit recorded"));
+	ck_assert(strstr(s, "No readable audit."));
+	ck_assert_uint_ge(count(s, "No readable audit names this incident"), 5);
 	free(s);
 	json_decref(doc);
 }

@@ -28,11 +28,23 @@ const char *section_verdict_class(const char *action)
 	return "pending";
 }
 
+/* Whether the audit may have been recorded and pruned since (pruned_audits_after). */
+static bool audit_maybe_pruned(const struct report *rp)
+{
+	int64_t n;
+
+	return doc_get_int(rp->doc, "pruned_audits_after", &n) && n > 0;
+}
+
 bool section_no_audit(struct rr *r, const struct report *rp)
 {
 	if (rp->audit)
 		return false;
-	rw_para(r, "muted", "No audit recorded for this incident.");
+	rw_para(r, "muted",
+	        audit_maybe_pruned(rp)
+	            ? "No readable audit names this incident: audit entries written after it "
+	              "were pruned since, and its audit may have been among them."
+	            : "No audit recorded for this incident.");
 	return true;
 }
 
@@ -105,7 +117,13 @@ void section_summary(struct rr *r, const struct report *rp)
 		rw_text(r, verdict ? "confidence not recorded" : "no verdict recorded");
 	rw_raw(r, r->md ? "\n\n" : "</div></div>\n");
 
-	if (!rp->audit) {
+	if (!rp->audit && audit_maybe_pruned(rp)) {
+		rw_box_begin(r, "warn", "No readable audit.");
+		rw_text(r, "No audit entry still names this incident: audit entries written after "
+		           "it were pruned since, and its audit may have been among them, so there "
+		           "is no explanation left to judge the decision by.");
+		rw_box_end(r);
+	} else if (!rp->audit) {
 		rw_box_begin(r, "warn", "No audit recorded.");
 		rw_text(
 		    r, "The decision below was not audited, so there is no explanation to judge it "
