@@ -17,6 +17,9 @@ struct item {
 	uint16_t type;
 	bool present;
 	char *model_id, *model_version, *request_id; /* a record's, while its payload is there */
+	/* the record an incident, audit or verdict entry is about (evidentd indexes those under
+	 * their record's subject), while its payload is there; UINT64_MAX: none */
+	uint64_t about;
 };
 
 struct subject {
@@ -67,9 +70,16 @@ static int item_add(struct subject *s, const struct vault_entry *e)
 	*it = (struct item){.seq = e->leaf.seq,
 	                    .timestamp_ns = e->leaf.timestamp_ns,
 	                    .type = e->leaf.type,
-	                    .present = e->payload != NULL};
+	                    .present = e->payload != NULL,
+	                    .about = e->leaf.type == VAULT_ENTRY_RECORD ? e->leaf.seq : UINT64_MAX};
 	ctl_payload_decode(e, &p);
 	re = ctl_payload_record(&p);
+	if (p.status == 0 && p.type == VAULT_ENTRY_INCIDENT)
+		it->about = ((const Evident__Entry__V1__IncidentEntry *)p.msg)->record_seq;
+	else if (p.status == 0 && p.type == VAULT_ENTRY_AUDIT)
+		it->about = ((const Evident__Entry__V1__AuditEntry *)p.msg)->record_seq;
+	else if (p.status == 0 && p.type == VAULT_ENTRY_VERDICT)
+		it->about = ((const Evident__Entry__V1__VerdictEntry *)p.msg)->record_seq;
 	if (re && re->record) {
 		it->model_id = dup_or_null(re->record->model_id);
 		it->model_version = dup_or_null(re->record->model_version);
@@ -145,10 +155,10 @@ static json_t *holds_of(const struct subject *s, uint64_t seq)
 	return arr;
 }
 
-/* The open incident on record seq, or NULL. */
+/* The open incident on the record the entry is (or is about), which keeps it, or NULL. */
 static const struct ctl_open_incident *open_on(const struct subject *s, const struct item *it)
 {
-	return it->type == VAULT_ENTRY_RECORD ? ctl_open_incident_of(&s->open, it->seq) : NULL;
+	return it->about != UINT64_MAX ? ctl_open_incident_of(&s->open, it->about) : NULL;
 }
 
 static json_t *item_json(const struct subject *s, const struct item *it, json_t *holds)
@@ -326,7 +336,8 @@ const struct ctl_verb ctl_verb_subject = {
         "the payload's state: present, or pruned by retention (evidentd's retention\n"
         "policy), by erasure (the subject's erasure request) or by other means, with the\n"
         "prune entry that records it and when; and what keeps it from being pruned: the\n"
-        "active legal holds covering it, an open incident on the record. Then the erasure\n"
+        "active legal holds covering it, an open incident on the record (or on the record\n"
+        "an incident, audit or verdict of the subject is about). Then the erasure\n"
         "requests made for ID: when, by whom, how many payloads each pruned, and which\n"
         "holds kept the rest. This is what an access request (GDPR Art. 15) is answered\n"
         "with; 'evidentctl export --subject ID' writes the records themselves. A pruned\n"

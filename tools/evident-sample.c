@@ -158,11 +158,10 @@ static char *artifact_text(int n)
 
 /* ------------------------------------------------------------------ appending */
 
-/* Appends one entry; dedup_client/dedup_request as the daemon keys them (entry_key.h), or
- * NULL. */
-static int append_one(struct vault *v, uint16_t type, const ProtobufCMessage *msg,
-                      const char *dedup_client, const char *dedup_request,
-                      struct vault_append_result *ret)
+/* Appends one entry about data subject subject (or NULL), as append_one. */
+static int append_about(struct vault *v, uint16_t type, const ProtobufCMessage *msg,
+                        const char *dedup_client, const char *dedup_request, const char *subject,
+                        struct vault_append_result *ret)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -172,6 +171,7 @@ static int append_one(struct vault *v, uint16_t type, const ProtobufCMessage *ms
 	    .payload_len = len,
 	    .dedup_client = dedup_client,
 	    .dedup_request = dedup_request,
+	    .subject = subject,
 	};
 	int rc;
 
@@ -181,6 +181,15 @@ static int append_one(struct vault *v, uint16_t type, const ProtobufCMessage *ms
 	rc = vault_append(v, &in, 1, ret);
 	free(buf);
 	return rc;
+}
+
+/* Appends one entry; dedup_client/dedup_request as the daemon keys them (entry_key.h), or
+ * NULL. */
+static int append_one(struct vault *v, uint16_t type, const ProtobufCMessage *msg,
+                      const char *dedup_client, const char *dedup_request,
+                      struct vault_append_result *ret)
+{
+	return append_about(v, type, msg, dedup_client, dedup_request, NULL, ret);
 }
 
 static int append_lifecycle(struct vault *v)
@@ -572,7 +581,9 @@ static int audit(struct vault *v, struct vault_reader *r, const Evident__V1__Mod
 		a.status = (Evident__Entry__V1__AuditEntry__Status)status;
 		a.document = text;
 		a.software = PROG " " EVIDENT_VERSION;
-		rc = append_one(v, VAULT_ENTRY_AUDIT, &a.base, NULL, NULL, &res);
+		/* about the record's subject, as evidentd indexes it */
+		rc = append_about(v, VAULT_ENTRY_AUDIT, &a.base, NULL, NULL, re->record->subject,
+		                  &res);
 	}
 	if (rc == 0)
 		printf("  seq %" PRIu64 "  audit of incident %" PRIu64 " (%s, %zu background "
@@ -628,7 +639,8 @@ static int open_incident(struct vault *v, uint64_t seq)
 		ie.review_below = 0.5;
 		ie.has_fired_unix_ns = true;
 		ie.fired_unix_ns = (int64_t)ctl_now_ns();
-		rc = append_one(v, VAULT_ENTRY_INCIDENT, &ie.base, NULL, NULL, &res);
+		rc = append_about(v, VAULT_ENTRY_INCIDENT, &ie.base, NULL, NULL,
+		                  re->record->subject, &res);
 	}
 	if (rc == 0) {
 		printf("  seq %" PRIu64 "  incident on record %" PRIu64 "\n", res.seq, seq);
@@ -969,7 +981,8 @@ static void usage(FILE *f)
 	        "Then, in this order:\n"
 	        "--incident SEQ opens an incident (rule sample-rule, methods linear and flip) on\n"
 	        "record SEQ and writes its audit, run by the daemon's audit library on the (up to\n"
-	        "64) records before SEQ, seeded with the incident's seq, as evidentd would.\n"
+	        "64) records before SEQ, seeded with the incident's seq, as evidentd would; both\n"
+	        "are about the record's data subject.\n"
 	        "--hold SEQ places a legal hold on entry SEQ; --hold-incident ID one on incident\n"
 	        "ID (covering it, its record and its audits); hold_ids are hold-SEQ and\n"
 	        "incident-ID, or --hold-id NAME for the first. --release HOLD_ID releases one.\n"
