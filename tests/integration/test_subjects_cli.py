@@ -302,6 +302,19 @@ class SubjectsTest(unittest.TestCase):
         self.assertTrue(self.ctl_json("verify", vault=v)["ok"])
 
     def test_open_incident_keeps_its_record(self):
+        # an incident on one of alice's records: it and its audit are about alice too
+        v = self.copy_vault("alice-incident")
+        sample(v, "--records", "0", "--incident", "53")
+        s = self.ctl_json("subject", "alice", vault=v)
+        about = [e for e in s["entries"] if e["type"] != "record"]
+        self.assertEqual([e["type"] for e in about], ["incident", "audit"])
+        incident = about[0]["seq"]
+        self.assertEqual([e["seq"] for e in s["entries"] if e["open_incident"] == incident],
+                         [53] + [e["seq"] for e in about])
+        self.assertEqual(s["held"], 3)
+        self.assertRegex(self.ctl_out("subject", "alice", vault=v),
+                         rf"\n53\s+\S+Z record\s+credit-risk@1\.0\.0\s+present; held by open "
+                         rf"incident {incident}\n")
         e = self.ctl_json("show", str(INCIDENT_RECORD))
         self.assertEqual(e["open_incident"], INCIDENT)
         self.assertIn(f"kept while incident {INCIDENT} is open", self.ctl_out(
@@ -498,6 +511,29 @@ class SubjectsTest(unittest.TestCase):
         self.assertIn("<h3>Retention and legal holds</h3>", html)
         self.assertIn("<span class=\"pill warn\">pruned</span> (erasure)", html)
         self.assertIn("Record pruned.", html)
+
+    def test_a_pruned_audit_is_not_called_unrecorded(self):
+        v = self.copy_vault("audit-pruned")
+        sample(v, "--records", "0", "--prune", str(AUDIT), "--prune-reason",
+               "retention: audits are kept 5 years")
+        doc = self.ctl_json("report", str(INCIDENT), vault=v)
+        self.assertIsNone(doc["audit"])
+        self.assertEqual(doc["pruned_audits_after"], 1)
+        self.assertIn("No readable audit entry names this incident: 1 audit entry written "
+                      "after it was pruned since, and its audit may have been among them.",
+                      doc["summary"])
+        md = self.ctl_out("report", str(INCIDENT), "--format", "md", vault=v)
+        self.assertIn("> **No readable audit.**", md)
+        self.assertNotIn("No audit recorded", md)
+        p = self.ctl("replay", str(INCIDENT), vault=v, expect=1)
+        self.assertEqual(p.stderr, f"evidentctl: incident {INCIDENT} has no readable audit "
+                                   "entry: 1 audit entry written after it was pruned since "
+                                   "(its audit may have been among them), so there is "
+                                   "nothing to replay\n")
+        self.assertIn("audit: none readable (1 audit entry written after the incident was "
+                      "pruned since", self.ctl_out("incident", str(INCIDENT), vault=v))
+        # without the prune an audit is found as before
+        self.assertNotIn("pruned_audits_after", self.ctl_json("report", str(INCIDENT)))
 
     def test_help(self):
         out = self.ctl_out("--help")
