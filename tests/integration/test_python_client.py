@@ -724,7 +724,7 @@ class RecordTests(FakeCase):
                       scores=[0.7, 0.3], decision="deny", request_id="req-1",
                       context={"amount": 99.5}, labels={"desk": "eu"}, trace_id="tr",
                       timestamp_unix_ns=123, base_margin=0.5, verdict_deadline_ms=20,
-                      timeout=TIMEOUT)
+                      subject="s-\u00e9-42", timeout=TIMEOUT)
         before = time.time_ns()
         c.record_sync(model_id="pricing", model_version="3", features=[1, 2, 3],
                       scores=[0.1], timeout=TIMEOUT)
@@ -737,8 +737,10 @@ class RecordTests(FakeCase):
                                                                          0.5))
         self.assertEqual((dict(r.context), dict(r.labels), r.trace_id,
                           r.verdict_deadline_ms), ({"amount": 99.5}, {"desk": "eu"}, "tr", 20))
+        self.assertEqual(r.subject, "s-\u00e9-42")
         self.assertFalse(r2.HasField("base_margin") or r2.HasField("decision") or
-                         r2.HasField("trace_id") or r2.HasField("verdict_deadline_ms"))
+                         r2.HasField("trace_id") or r2.HasField("verdict_deadline_ms") or
+                         r2.HasField("subject"))
         self.assertGreaterEqual(r2.timestamp_unix_ns, before - 10**9)
 
     def test_record_sync(self):
@@ -880,6 +882,14 @@ class RecordTests(FakeCase):
             (dict(labels={"desk": "\ud800"}), "labels['desk']"),
             (dict(request_id="r\udfff"), "request_id"),
             (dict(decision=b"\xc0\xaf"), "decision"),
+            (dict(subject="s\0"), "subject"),
+            (dict(subject=""), "subject"),
+            (dict(subject="x" * 129), "subject"),
+            (dict(subject="\u00e9" * 65), "subject"),  # 130 bytes of UTF-8
+            (dict(subject="a\nb"), "subject"),
+            (dict(subject="del\x7f"), "subject"),
+            (dict(subject="c1\x85"), "subject"),
+            (dict(subject="\udc80"), "subject"),
         ]
         for kw, what in bad:
             with self.assertRaises(ValueError, msg=repr(kw)) as cm:
@@ -971,6 +981,8 @@ class RecordTests(FakeCase):
             rec(c, request_id="")
         with self.assertRaises(TypeError):
             rec(c, features=["a"])
+        with self.assertRaises(TypeError):
+            rec(c, subject=42)
         self.assertEqual(c.stats()["outstanding"], 0)
         c.close(timeout=0)
         with self.assertRaises(evident.ClosedError):

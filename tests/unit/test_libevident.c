@@ -512,6 +512,53 @@ START_TEST(evident_record_rejects_invalid_records)
 }
 END_TEST
 
+START_TEST(evident_record_carries_the_subject)
+{
+	struct fake_config cfg = {0};
+	struct fixture fx = fx_setup(&cfg);
+	struct evident_client *c = fx_client(&fx, NULL);
+	struct evident_stats st;
+	char big[EVIDENT_SUBJECT_MAX + 2];
+	uint64_t seq = 0, seq2 = 0;
+	struct rec x;
+
+	/* subjects the daemon refuses are refused here, nothing queued */
+	static const char *const bad[] = {"",        "a\nb",       "tab\there",
+	                                  "del\x7f", "c1\xc2\x85", "not-utf8\xc3"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		make_record(&x, 1);
+		x.r.subject = bad[i];
+		ck_assert_msg(evident_record(c, &x.r) == -EINVAL, "subject %zu", i);
+	}
+	memset(big, 's', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0'; /* 129 bytes */
+	make_record(&x, 1);
+	x.r.subject = big;
+	ck_assert_int_eq(evident_record(c, &x.r), -EINVAL);
+	evident_stats(c, &st);
+	ck_assert_uint_eq(st.queued, 0);
+	/* 128 bytes and any UTF-8 are fine; the subject is part of the record's bytes: the
+	 * same record again is a duplicate, another subject under its id a CONFLICT */
+	big[EVIDENT_SUBJECT_MAX] = '\0';
+	make_record(&x, 0);
+	x.r.timestamp_unix_ns = 1700000000000000000;
+	x.r.subject = big;
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq), 0);
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq2), 0);
+	ck_assert_uint_eq(seq2, seq);
+	x.r.subject = "\xc3\xa9lise-42";
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq2), -EEXIST);
+	x.r.subject = NULL;
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq2), -EEXIST);
+	make_record(&x, 1);
+	x.r.subject = "\xc3\xa9lise-42";
+	ck_assert_int_eq(evident_record_sync(c, &x.r, WAIT_MS, &seq2), 0);
+	ck_assert_uint_ne(seq2, seq);
+	evident_client_free(c);
+	fx_teardown(&fx);
+}
+END_TEST
+
 START_TEST(evident_record_refuses_oversized_records)
 {
 	struct fake_config cfg = {.max_frame = 4096};
@@ -1194,6 +1241,7 @@ static Suite *libevident_suite(void)
 	tcase_add_test(tc, evident_record_acks_every_record);
 	tcase_add_test(tc, evident_record_generates_request_ids);
 	tcase_add_test(tc, evident_record_rejects_invalid_records);
+	tcase_add_test(tc, evident_record_carries_the_subject);
 	tcase_add_test(tc, evident_record_refuses_oversized_records);
 	tcase_add_test(tc, evident_record_returns_eagain_when_the_queue_is_full);
 	tcase_add_test(tc, evident_record_bounds_queued_bytes);

@@ -1382,6 +1382,24 @@ static bool is_text(const char *s)
 	return wire_text_check((const uint8_t *)s, n, NULL) == n;
 }
 
+/* A data subject the daemon accepts (PROTOCOL.md, Records): 1 to EVIDENT_SUBJECT_MAX bytes of
+ * UTF-8 without control characters (C0, DEL, C1). */
+static bool is_subject(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > EVIDENT_SUBJECT_MAX || !is_text(s))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)s[i];
+		if (b < 0x20 || b == 0x7f ||
+		    (b == 0xc2 && (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9f))
+			return false;
+	}
+	return true;
+}
+
 /* Encodes r into a fresh slot and publishes it. On success *ret_pos is its position. */
 static int submit(struct evident_client *c, const struct evident_record *r, struct waiter *w,
                   uint64_t *ret_pos)
@@ -1407,7 +1425,7 @@ static int submit(struct evident_client *c, const struct evident_record *r, stru
 		return -EINVAL;
 
 	if (!is_text(r->model_id) || !is_text(r->model_version) || !is_text(r->decision) ||
-	    !is_text(r->trace_id))
+	    !is_text(r->trace_id) || (r->subject && !is_subject(r->subject)))
 		return -EINVAL;
 	if (r->request_id) {
 		id = r->request_id;
@@ -1463,6 +1481,7 @@ static int submit(struct evident_client *c, const struct evident_record *r, stru
 		rec.has_verdict_deadline_ms = 1;
 		rec.verdict_deadline_ms = r->verdict_deadline_ms;
 	}
+	rec.subject = (char *)r->subject;
 
 	rsize = protobuf_c_message_get_packed_size(&rec.base);
 	body = 1 + varint_len(rsize) + rsize;

@@ -64,6 +64,7 @@ extern "C" {
 #define EVIDENT_REQUEST_ID_MAX             256
 #define EVIDENT_CLIENT_NAME_MAX            128
 #define EVIDENT_MAP_ENTRIES_MAX            64
+#define EVIDENT_SUBJECT_MAX                128
 
 struct evident_client;
 
@@ -140,6 +141,11 @@ struct evident_record {
 	bool has_base_margin;
 	double base_margin;
 	uint32_t verdict_deadline_ms; /* 0: no verdict wanted (verdicts are not reported yet) */
+	/* The data subject the decision is about: a pseudonymous id the application can map back
+	 * to a person (never a name or an e-mail address), 1 to EVIDENT_SUBJECT_MAX bytes of
+	 * UTF-8 without control characters. The vault indexes it, for access requests and
+	 * erasure (proto/PROTOCOL.md, "Retention, holds and erasure"). NULL: none. */
+	const char *subject;
 };
 
 /* Counters since evident_client_new(); a consistent-enough snapshot (each field is exact, the
@@ -205,7 +211,8 @@ int evident_manifest_check(const char *manifest_json, char *errbuf, size_t errbu
  * Returns 0; -EAGAIN when max_queue records (or max_queue_bytes) are already queued or
  * unacknowledged (counted in refused_queue_full; retry later or call evident_flush()); -EINVAL (c
  * or r NULL, model id or version missing, request_id empty or over 256 bytes, more than 64 context
- * or label entries, a NULL key or value, a string that is not valid UTF-8: PROTOCOL.md, Strings);
+ * or label entries, a NULL key or value, a string that is not valid UTF-8: PROTOCOL.md, Strings;
+ * a subject that is empty, over EVIDENT_SUBJECT_MAX bytes or holds a control character);
  * -EMSGSIZE (the encoded record exceeds the daemon's max_frame); -ENOMEM. */
 int evident_record(struct evident_client *c, const struct evident_record *r);
 

@@ -294,6 +294,17 @@ def _check_text(what, s, limit, required):
     return s
 
 
+def _check_subject(subject):
+    """A data subject id the daemon accepts (PROTOCOL.md, Records): a str of 1-128 UTF-8 bytes
+    without NUL or other control characters (C0, DEL, C1). Returns it."""
+    _check_text("subject", subject, 128, True)
+    for i, ch in enumerate(subject):
+        if ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f:
+            raise ValueError(f"subject must not contain control characters "
+                             f"({ch!r} at character {i})")
+    return subject
+
+
 def _check_str(what, s):
     """A str (or UTF-8 bytes) the daemon accepts as a string field: UTF-8 without NUL
     (PROTOCOL.md, Strings: protobuf would carry "x\\0one" and the daemon refuses it).
@@ -596,7 +607,8 @@ class Client:
 
     def record(self, model_id, model_version, features, scores, decision=None, *,
                request_id=None, context=None, labels=None, trace_id=None,
-               timestamp_unix_ns=None, base_margin=None, verdict_deadline_ms=0):
+               timestamp_unix_ns=None, base_margin=None, verdict_deadline_ms=0,
+               subject=None):
         """Queue one decision for the vault and return its request id; never blocks.
 
         ``features``: the model's inputs in the manifest's feature order (floats; NaN =
@@ -605,13 +617,18 @@ class Client:
         of numeric facts (``{"amount": 129.5}``); ``labels``: dict of string facts;
         ``trace_id``: str. ``timestamp_unix_ns`` defaults to ``time.time_ns()``.
         ``request_id`` defaults to a fresh UUID4 (hex); it is kept across reconnects and
-        retries, so the daemon stores each record once.
+        retries, so the daemon stores each record once. ``subject``: the data subject the
+        decision is about, as a pseudonymous id you can map back to a person (never a name
+        or an e-mail address): 1-128 bytes of UTF-8 without control characters; the vault
+        indexes it, for access requests and erasure (proto/PROTOCOL.md, "Retention, holds
+        and erasure").
 
         When ``max_queue`` records are held, raises ``QueueFull`` (or returns None with
         ``on_full="count"``). A frame over the daemon's ``max_frame`` raises
         ``RecordError("TOO_LARGE")``; bad argument types raise ``TypeError``/``ValueError``,
-        and so does a string (ids, decision, trace_id, context keys, labels) with a NUL
-        character or a lone surrogate: the daemon refuses those (nothing is queued).
+        and so does a string (ids, decision, trace_id, context keys, labels, subject) with a
+        NUL character or a lone surrogate, or a subject that is empty, over 128 bytes or
+        holds a control character: the daemon refuses those (nothing is queued).
         The outcome arrives later: ``on_ack`` / ``on_error`` callbacks, ``stats()``,
         ``flush()``.
 
@@ -625,7 +642,7 @@ class Client:
         """
         p = self._make_pending(model_id, model_version, features, scores, decision,
                                request_id, context, labels, trace_id, timestamp_unix_ns,
-                               base_margin, verdict_deadline_ms, None)
+                               base_margin, verdict_deadline_ms, None, subject)
         if not self._enqueue(p, self.on_full == "raise"):
             return None
         return p.request_id
@@ -647,7 +664,7 @@ class Client:
                                kw.pop("request_id", None), kw.pop("context", None),
                                kw.pop("labels", None), kw.pop("trace_id", None),
                                kw.pop("timestamp_unix_ns", None), kw.pop("base_margin", None),
-                               kw.pop("verdict_deadline_ms", 0), fut)
+                               kw.pop("verdict_deadline_ms", 0), fut, kw.pop("subject", None))
         if kw:
             raise TypeError(f"unexpected arguments: {', '.join(kw)}")
         self._enqueue(p, True)
@@ -814,7 +831,7 @@ class Client:
 
     def _make_pending(self, model_id, model_version, features, scores, decision, request_id,
                       context, labels, trace_id, timestamp_unix_ns, base_margin,
-                      verdict_deadline_ms, future):
+                      verdict_deadline_ms, future, subject=None):
         self._check_usable()
         if request_id is None:
             request_id = uuid.uuid4().hex
@@ -835,6 +852,8 @@ class Client:
             for k, v in labels.items():
                 _check_str("labels key", k)
                 _check_str(f"labels[{k!r}]", v)
+        if subject is not None:
+            _check_subject(subject)
         r = pb.Record()
         r.model_id = model_id
         r.model_version = model_version
@@ -854,6 +873,8 @@ class Client:
             r.trace_id = trace_id
         if verdict_deadline_ms:
             r.verdict_deadline_ms = verdict_deadline_ms
+        if subject is not None:
+            r.subject = subject
         frame = _record_frame(r.SerializeToString())
         if len(frame) > self._max_frame:
             raise RecordError("TOO_LARGE", f"record frame of {len(frame)} bytes exceeds the "
