@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "log.h"
 #include "trigger.h"
+#include "wirecheck.h"
 
 struct parse {
 	struct config *c;
@@ -108,6 +109,15 @@ void config_deinit(struct config *c)
 		free(t->methods);
 	}
 	free(c->triggers);
+	for (size_t i = 0; i < c->n_guards; i++) {
+		struct config_guard *g = &c->guards[i];
+		free(g->name);
+		free(g->model);
+		free(g->when);
+		trig_free(g->expr);
+		free(g->reason);
+	}
+	free(c->guards);
 	for (size_t i = 0; i < c->n_models; i++) {
 		free(c->models[i].id);
 		free(c->models[i].oracle);
@@ -525,6 +535,137 @@ static int trigger_key(struct parse *p, const char *section, const char *name, c
 	            section);
 }
 
+/* ------------------------------------------------------------------ [guard NAME] */
+
+#define NAME_CHARS       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+#define GUARD_REASON_MAX 1024
+
+/* The guard named in section "guard NAME", created on its first key. */
+static struct config_guard *guard_of(struct parse *p, const char *section)
+{
+	struct config *c = p->c;
+	const char *gname = section + 6;
+
+	for (size_t i = 0; i < c->n_guards; i++)
+		if (!strcmp(c->guards[i].name, gname))
+			return &c->guards[i];
+	struct config_guard *ng = realloc(c->guards, (c->n_guards + 1) * sizeof(*ng));
+	if (!ng)
+		return NULL;
+	c->guards = ng;
+	ng = &c->guards[c->n_guards];
+	*ng = (struct config_guard){0};
+	if (!(ng->name = strdup(gname)))
+		return NULL;
+	c->n_guards++;
+	return ng;
+}
+
+/* A guard's reason travels in Verdict.reasons: protobuf strings are UTF-8, and a reason is one
+ * line a client may show or log. Returns the offset of the first bad byte, or n. */
+static size_t reason_check(const char *s, size_t n)
+{
+	size_t bad = wire_text_check((const uint8_t *)s, n, NULL);
+
+	for (size_t i = 0; i < bad; i++) {
+		unsigned char b = (unsigned char)s[i];
+		if (b < 0x20 || b == 0x7f ||
+		    (b == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9f))
+			return i;
+	}
+	return bad;
+}
+
+static int guard_key(struct parse *p, const char *section, const char *name, const char *value)
+{
+	const char *gname = section + 6;
+	struct config_guard *g;
+
+	if (!*gname || strspn(gname, NAME_CHARS) != strlen(gname))
+		return fail(p, name, "[%s]: a guard name is letters, digits, '_', '-' and '.'",
+		            section);
+	g = guard_of(p, section);
+	if (!g)
+		return fail(p, name, "out of memory");
+	if (!strcmp(name, "when")) {
+		struct trig_error e;
+		struct trig_expr *x;
+		if (g->when)
+			return fail(p, name, "given twice in [%s]", section);
+		int rc = trig_compile(value, &x, &e);
+		if (rc < 0) {
+			p->column = (int)e.column;
+			return fail(p, name, "%s", rc == -ENOMEM ? "out of memory" : e.message);
+		}
+		g->expr = x;
+		return set_string(&g->when, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "model")) {
+		if (!*value || strpbrk(value, " \t"))
+			return fail(p, name, "expected a model id (or ID@VERSION), not \"%s\"",
+			            value);
+		return set_string(&g->model, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "action")) {
+		if (!strcmp(value, "review"))
+			g->action = CONFIG_GUARD_REVIEW;
+		else if (!strcmp(value, "hold"))
+			g->action = CONFIG_GUARD_HOLD;
+		else
+			return fail(p, name,
+			            "expected review (route the decision to a human) or hold (the "
+			            "decision waits for a human's review), not \"%s\"",
+			            value);
+		return 1;
+	}
+	if (!strcmp(name, "reason")) {
+		size_t n = strlen(value), bad = reason_check(value, n);
+		if (!n || n > GUARD_REASON_MAX)
+			return fail(p, name,
+			            "expected the text a verdict gives as the guard's reason (1 to "
+			            "%d bytes)",
+			            GUARD_REASON_MAX);
+		if (bad < n) {
+			p->column = (int)bad + 1;
+			return fail(p, name,
+			            "invalid UTF-8 or a control character at byte %zu (a reason is "
+			            "one line of UTF-8 text)",
+			            bad + 1);
+		}
+		return set_string(&g->reason, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "audit"))
+		return parse_bool(value, &g->audit)
+		           ? 1
+		           : fail(p, name, "expected yes or no, not \"%s\"", value);
+	return fail(p, name, "unknown key in [%s] (expected model, when, action, reason, audit)",
+	            section);
+}
+
+const struct config_guard *config_guard_find(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_guards; i++)
+		if (!strcmp(c->guards[i].name, name))
+			return &c->guards[i];
+	return NULL;
+}
+
+bool config_guard_applies(const struct config_guard *g, const char *key)
+{
+	if (!g->model)
+		return true;
+	if (strchr(g->model, '@'))
+		return !strcmp(g->model, key);
+	size_t n = strlen(g->model);
+	return !strncmp(key, g->model, n) && key[n] == '@';
+}
+
+const char *config_guard_action_name(enum config_guard_action a)
+{
+	return a == CONFIG_GUARD_HOLD ? "hold" : "review";
+}
+
 static struct config_model *model_of(struct config *c, const char *id)
 {
 	for (size_t i = 0; i < c->n_models; i++)
@@ -859,6 +1000,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return daemon_key(p, name, value);
 	if (!strncmp(section, "trigger ", 8))
 		return trigger_key(p, section, name, value);
+	if (!strncmp(section, "guard ", 6))
+		return guard_key(p, section, name, value);
 	if (!strncmp(section, "model ", 6))
 		return model_key(p, section, name, value);
 	if (!strncmp(section, "witness ", 8))
@@ -962,6 +1105,86 @@ static int read_all(const char *path, char **ret, size_t *ret_len)
 	buf[len] = '\0';
 	*ret = buf;
 	*ret_len = len;
+	return 0;
+}
+
+/* The line of the header "[section]" in text, or 0. */
+static int section_line(const char *text, const char *section)
+{
+	size_t sl = strlen(section);
+
+	for (int line = 1; text && *text; line++) {
+		const char *eol = strchr(text, '\n'), *t = text;
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (*t == '[' && !strncmp(t + 1, section, sl) && t[1 + sl] == ']')
+			return line;
+		text = eol ? eol + 1 : NULL;
+	}
+	return 0;
+}
+
+/* What a [guard] section must say (when, action, reason), and a name no trigger has. */
+static int guards_check(const struct config *c, const char *file, char *err, size_t err_size)
+{
+	char section[300];
+
+	for (size_t i = 0; i < c->n_guards; i++) {
+		const struct config_guard *g = &c->guards[i];
+		const char *missing = !g->expr     ? "when"
+		                      : !g->action ? "action (review or hold)"
+		                      : !g->reason ? "reason"
+		                                   : NULL;
+		snprintf(section, sizeof(section), "guard %s", g->name);
+		if (missing) {
+			snprintf(err, err_size,
+			         "%s:%d:1: [guard %s] has no %s (a guard needs when, action and "
+			         "reason)",
+			         file, section_line(c->text, section), g->name, missing);
+			return -EINVAL;
+		}
+		for (size_t t = 0; t < c->n_triggers; t++)
+			if (!strcmp(c->triggers[t].name, g->name)) {
+				snprintf(err, err_size,
+				         "%s:%d:1: [guard %s]: a [trigger %s] has that name too "
+				         "(incidents and verdicts name their rule: guards and "
+				         "triggers need different names)",
+				         file, section_line(c->text, section), g->name, g->name);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+int config_guard_check_features(const struct config *c, const struct config_guard *g,
+                                const char *key, const char *const *features, size_t n, char *err,
+                                size_t err_size)
+{
+	size_t nf = trig_n_features(g->expr);
+	char section[300];
+
+	for (size_t i = 0; i < nf; i++) {
+		unsigned col = 0;
+		const char *name = trig_feature(g->expr, i, &col);
+		size_t j = 0;
+		while (j < n && (!features[j] || strcmp(features[j], name)))
+			j++;
+		if (j < n)
+			continue;
+		snprintf(section, sizeof(section), "guard %s", g->name);
+		int line = key_line(c->text, section, "when");
+		int at =
+		    snprintf(err, err_size,
+		             "%s:%d:%d: when: feature.%s is not a feature of %s (its features: ",
+		             c->path ? c->path : CONFIG_DEFAULT_PATH, line,
+		             value_column(c->text, line) + (col ? (int)col - 1 : 0), name, key);
+		for (size_t k = 0; k < n && at > 0 && (size_t)at < err_size; k++)
+			at += snprintf(err + at, err_size - (size_t)at, "%s%s", k ? ", " : "",
+			               features[k] ? features[k] : "");
+		if (at > 0 && (size_t)at < err_size)
+			snprintf(err + at, err_size - (size_t)at, "%s)", n ? "" : "none");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -1071,6 +1294,10 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 			config_deinit(&c);
 			return -EINVAL;
 		}
+	if (guards_check(&c, file, err, err_size) < 0) {
+		config_deinit(&c);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < c.n_witnesses; i++)
 		if (!c.witnesses[i].url || !c.witnesses[i].vkey) {
 			snprintf(err, err_size, "%s: [witness %s] needs both url and vkey", file,

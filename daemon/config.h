@@ -32,6 +32,25 @@ struct config_trigger {
 	uint32_t burst;         /* bucket size (default 20) */
 };
 
+/* [guard NAME]: a constraint on decisions, checked on every record with the triggers. A record
+ * whose model the guard applies to and for which `when` is true gets a Verdict (action, the
+ * guard's name and reason) together with its Ack; with audit = yes an incident is opened too.
+ * Guards and triggers share one name space. */
+enum config_guard_action {
+	CONFIG_GUARD_REVIEW = 1, /* Verdict REVIEW: a human should look at it */
+	CONFIG_GUARD_HOLD = 2,   /* Verdict HOLD: the decision waits for a human's Review */
+};
+
+struct config_guard {
+	char *name;
+	char *model;                     /* model id, or "ID@VERSION"; NULL: every model */
+	char *when;                      /* the expression as written (the trigger language) */
+	struct trig_expr *expr;          /* compiled (trigger.h) */
+	enum config_guard_action action; /* required */
+	char *reason;                    /* required: 1-1024 bytes of UTF-8, no control chars */
+	bool audit; /* also open an incident (audited with the triggers' default methods) */
+};
+
 /* [model ID] (or [model ID@VERSION]): how the daemon evaluates a model it cannot load itself
  * (framework "oracle"), for its audits. */
 struct config_model {
@@ -116,6 +135,8 @@ struct config {
 
 	struct config_trigger *triggers;
 	size_t n_triggers;
+	struct config_guard *guards;
+	size_t n_guards;
 	struct config_model *models;
 	size_t n_models;
 	struct config_witness *witnesses;
@@ -157,6 +178,23 @@ char *config_duration_format(uint64_t s, char *buf, size_t size);
 /* True when peer uid may send Hold, Release and Erase (admin_uids; without the key, root and
  * own_uid, the daemon's). */
 bool config_is_admin(const struct config *c, uid_t uid, uid_t own_uid);
+
+/* The [guard NAME] section of c, or NULL. */
+const struct config_guard *config_guard_find(const struct config *c, const char *name);
+/* Does guard g apply to model version "ID@VERSION" key? (model: an id matches every version;
+ * absent: every model.) */
+bool config_guard_applies(const struct config_guard *g, const char *key);
+/* Checks that every feature g's expression names (feature.NAME) is one of the model's:
+ * features[0..n) are the feature names of the model version `key` ("ID@VERSION"). Returns
+ * 0, or -EINVAL with err holding "FILE:LINE:COLUMN: when: feature.X is not a feature of
+ * KEY (its features: a, b, c)", the column pointing at the name inside the expression (FILE
+ * is c->path). For the daemon (at load, at reload and when a model registers) and for
+ * evidentctl backtest. */
+int config_guard_check_features(const struct config *c, const struct config_guard *g,
+                                const char *key, const char *const *features, size_t n, char *err,
+                                size_t err_size);
+/* The action's name as a config file writes it: "review" or "hold". */
+const char *config_guard_action_name(enum config_guard_action a);
 
 /* Defaults for everything (vault and socket from $STATE_DIRECTORY / $RUNTIME_DIRECTORY or the
  * /var/lib, /run fallbacks). Returns 0 or -ENOMEM. */

@@ -260,6 +260,110 @@ START_TEST(config_load_reads_triggers)
 }
 END_TEST
 
+START_TEST(config_load_reads_guards)
+{
+	struct config c;
+	char err[600];
+
+	ck_assert_int_eq(load("[daemon]\n"
+	                      "[guard obscure-vol]\n"
+	                      "model = trader\n"
+	                      "when = decision == \"sell\" && feature.obscure_vol > 10.25\n"
+	                      "action = hold\n"
+	                      "reason = sells while the obscure index is volatile: see INC-7\n"
+	                      "audit = yes\n"
+	                      "[trigger big]\n"
+	                      "when = score > 0.99\n"
+	                      "[guard any]\n"
+	                      "when = score > 0.999\n"
+	                      "action = review\n"
+	                      "reason = très sûr ?\n",
+	                      &c, err),
+	                 0);
+	ck_assert_uint_eq(c.n_guards, 2);
+	ck_assert_uint_eq(c.n_triggers, 1);
+	const struct config_guard *g = config_guard_find(&c, "obscure-vol");
+	ck_assert_ptr_eq(g, &c.guards[0]);
+	ck_assert_str_eq(g->model, "trader");
+	ck_assert_str_eq(g->when, "decision == \"sell\" && feature.obscure_vol > 10.25");
+	ck_assert_ptr_nonnull(g->expr);
+	ck_assert_int_eq(g->action, CONFIG_GUARD_HOLD);
+	ck_assert_str_eq(config_guard_action_name(g->action), "hold");
+	ck_assert_str_eq(g->reason, "sells while the obscure index is volatile: see INC-7");
+	ck_assert(g->audit);
+	ck_assert(config_guard_applies(g, "trader@1"));
+	ck_assert(config_guard_applies(g, "trader@2.1"));
+	ck_assert(!config_guard_applies(g, "trader2@1"));
+	ck_assert(!config_guard_applies(g, "trade@1"));
+	/* defaults: every model, no audit */
+	g = config_guard_find(&c, "any");
+	ck_assert_ptr_null(g->model);
+	ck_assert_int_eq(g->action, CONFIG_GUARD_REVIEW);
+	ck_assert_str_eq(config_guard_action_name(g->action), "review");
+	ck_assert(!g->audit);
+	ck_assert(config_guard_applies(g, "x@1"));
+	ck_assert_ptr_null(config_guard_find(&c, "big"));
+	config_deinit(&c);
+
+	/* a version pins it */
+	ck_assert_int_eq(
+	    load("[guard g]\nmodel = m@2\nwhen = true\naction = hold\nreason = r\n", &c, err), 0);
+	ck_assert(config_guard_applies(&c.guards[0], "m@2"));
+	ck_assert(!config_guard_applies(&c.guards[0], "m@20"));
+	ck_assert(!config_guard_applies(&c.guards[0], "m@1"));
+	config_deinit(&c);
+}
+END_TEST
+
+START_TEST(config_load_refuses_bad_guards)
+{
+	struct config c;
+	char err[600];
+
+	/* typos and bad values at file:line:column */
+	expect_error("[guard g]\nwhen = true\naction = hodl\n", "3:10:", "expected review");
+	expect_error("[guard g]\nwhen = true\naction = HOLD\n", "3:10:", "not \"HOLD\"");
+	expect_error("[guard g]\nwhen = feature.a > \"x\"\n", "2:20:", "needs a number");
+	expect_error("[guard g]\nwhen =   feature.a >\n", "2:21:", "unexpected end");
+	expect_error("[guard g]\nwhen = true\nwhen = false\n", "3:8:", "given twice");
+	expect_error("[guard g]\nwhen = true\naudit = perhaps\n", "3:9:", "yes or no");
+	expect_error("[guard g]\nwhen = true\nmethods = treeshap\n", "3:11:", "unknown key");
+	expect_error("[guard g]\nmodel = a b\n", "2:9:", "model id");
+	expect_error("[guard bad name!]\nwhen = true\n", "2:8:", "guard name");
+	expect_error("[guard g]\nreason = tab\there\n", "2:13:", "control character");
+	expect_error("[guard g]\nreason = bad \xff byte\n", "2:14:", "invalid UTF-8");
+	/* what a guard must say, at its section's line */
+	expect_error("[daemon]\n[guard g]\naction = hold\nreason = r\n", "2:1:", "has no when");
+	expect_error("[guard g]\nwhen = true\nreason = r\n", "1:1:", "has no action");
+	expect_error("[guard g]\nwhen = true\naction = review\n", "1:1:", "has no reason");
+	/* guards and triggers share their names */
+	expect_error("[trigger x]\nwhen = true\n\n[guard x]\nwhen = true\naction = hold\n"
+	             "reason = r\n",
+	             "4:1:", "different names");
+
+	/* features checked against a model's, with the model's list */
+	ck_assert_int_eq(load("[guard g]\nmodel = m\n"
+	                      "when = feature.a > 1 &&   feature.obscure > 2\n"
+	                      "action = hold\nreason = r\n",
+	                      &c, err),
+	                 0);
+	const char *const have[] = {"a", "b", "c"};
+	ck_assert_int_eq(
+	    config_guard_check_features(&c, &c.guards[0], "m@2", have, 3, err, sizeof(err)),
+	    -EINVAL);
+	char want[700];
+	snprintf(want, sizeof(want),
+	         "%s/evidentd.conf:3:27: when: feature.obscure is not a feature of m@2 (its "
+	         "features: a, b, c)",
+	         dir);
+	ck_assert_str_eq(err, want);
+	const char *const all[] = {"obscure", "c", "a"};
+	ck_assert_int_eq(
+	    config_guard_check_features(&c, &c.guards[0], "m@3", all, 3, err, sizeof(err)), 0);
+	config_deinit(&c);
+}
+END_TEST
+
 START_TEST(config_load_reports_missing_file)
 {
 	struct config c;
@@ -537,6 +641,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_refuses_a_world_writable_socket_open_to_anyone);
 	tcase_add_test(tc, config_load_reports_missing_file);
 	tcase_add_test(tc, config_load_reads_triggers);
+	tcase_add_test(tc, config_load_reads_guards);
+	tcase_add_test(tc, config_load_refuses_bad_guards);
 	tcase_add_test(tc, config_load_reads_models);
 	tcase_add_test(tc, config_load_reads_witnesses);
 	tcase_add_test(tc, config_load_reads_retention);
