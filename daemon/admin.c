@@ -16,6 +16,7 @@
 #include "holds.h"
 #include "log.h"
 #include "prune.h"
+#include "registry.h"
 #include "retry.h"
 #include "session.h"
 #include "writer.h"
@@ -488,6 +489,9 @@ static void admin_done(struct job *j)
 	const char *what = vault_entry_type_name(aj->type);
 	char why[400];
 
+	/* the records pruned by this batch leave the audit backgrounds (registry.h) */
+	registry_reservoir_forget(&d->models, aj->list.committed, aj->list.n_committed);
+	aj->list.n_committed = 0;
 	if (aj->type == VAULT_ENTRY_ERASURE && !aj->finished) {
 		writer_submit(&d->writer, j); /* the next batch, behind what came meanwhile */
 		return;

@@ -634,8 +634,10 @@ static int load_hold(struct holds *h, struct vault_reader *r, uint64_t seq, uint
 		if (!seqs) {
 			rc = -ENOMEM;
 		} else {
-			memcpy(seqs, he->seqs, he->n_seqs * sizeof(uint64_t));
-			qsort(seqs, he->n_seqs, sizeof(uint64_t), cmp_u64);
+			if (he->n_seqs) {
+				memcpy(seqs, he->seqs, he->n_seqs * sizeof(uint64_t));
+				qsort(seqs, he->n_seqs, sizeof(uint64_t), cmp_u64);
+			}
 			if (he->hold->has_incident_id && he->hold->incident_id < TOMB) {
 				inc = he->hold->incident_id;
 				if (vault_get(r, inc, &ie) == 0 && ie.payload &&
@@ -690,7 +692,7 @@ int holds_load(struct holds *h, struct vault *v, char *err, size_t err_size)
 		return rc;
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && rc == 0; i++)
 		rc = collect(r, types[i], &ev, &n, &cap);
-	if (rc == 0)
+	if (rc == 0 && n)
 		qsort(ev, n, sizeof(*ev), cmp_event);
 	pthread_mutex_lock(&h->lock);
 	for (size_t i = 0; i < n && rc == 0; i++) {

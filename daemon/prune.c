@@ -20,6 +20,7 @@ int prune_list_add(struct prune_list *l, const struct vault_entry *e, const char
 	char client[ENTRY_KEY_MAX], request[ENTRY_KEY_MAX];
 	char *key = NULL;
 
+	l->n_committed = 0;
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 256;
 		struct vault_prune_in *in = realloc(l->in, nc * sizeof(*in));
@@ -31,7 +32,10 @@ int prune_list_add(struct prune_list *l, const struct vault_entry *e, const char
 		char **keys = realloc(l->keys, nc * sizeof(*keys));
 		if (keys)
 			l->keys = keys;
-		if (!in || !res || !keys)
+		uint64_t *committed = realloc(l->committed, nc * sizeof(*committed));
+		if (committed)
+			l->committed = committed;
+		if (!in || !res || !keys || !committed)
 			return -ENOMEM;
 		l->cap = nc;
 	}
@@ -60,8 +64,11 @@ long prune_list_commit(struct prune_list *l, struct vault *v)
 	int rc = vault_prune_batch(v, l->in, l->n, l->res);
 
 	if (rc == 0)
-		for (size_t i = 0; i < l->n; i++)
+		for (size_t i = 0; i < l->n; i++) {
 			pruned += !l->res[i].duplicate;
+			l->committed[i] = l->in[i].seq;
+		}
+	l->n_committed = rc == 0 ? l->n : 0;
 	clear(l);
 	return rc < 0 ? rc : pruned;
 }
@@ -72,5 +79,6 @@ void prune_list_deinit(struct prune_list *l)
 	free(l->in);
 	free(l->res);
 	free(l->keys);
+	free(l->committed);
 	*l = (struct prune_list){0};
 }

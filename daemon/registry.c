@@ -218,6 +218,55 @@ void registry_reservoir_fill(struct model_info *mi, long slot, const double *x, 
 		r->n++;
 }
 
+static bool in_sorted(const uint64_t *a, size_t n, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a[mid] == v)
+			return true;
+		if (a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int cmp_seq(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+void registry_reservoir_forget(struct registry *reg, const uint64_t *seqs, size_t n)
+{
+	uint64_t *sorted;
+
+	if (!n || !(sorted = malloc(n * sizeof(*sorted))))
+		return; /* without memory the rows stay: they are the records' own, still stored
+		         * as leaves, and audits name them by seq */
+	memcpy(sorted, seqs, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_seq);
+	for (size_t b = 0; b < reg->n_buckets; b++)
+		for (struct model_info *mi = reg->buckets[b]; mi; mi = mi->next) {
+			struct reservoir *r = mi->recent;
+			size_t M = mi->manifest->n_features;
+			for (size_t s = 0; r && s < r->n;) {
+				if (!in_sorted(sorted, n, r->seqs[s])) {
+					s++;
+					continue;
+				}
+				/* the last filled slot takes its place */
+				r->n--;
+				memmove(r->rows + s * M, r->rows + r->n * M, M * sizeof(double));
+				r->seqs[s] = r->seqs[r->n];
+			}
+		}
+	free(sorted);
+}
+
 long registry_reservoir_seed(struct registry *reg, struct vault *v, uint64_t max_scan)
 {
 	struct vault_reader *r;

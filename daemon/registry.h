@@ -64,6 +64,10 @@ int registry_key(const char *id, const char *version, char *buf, size_t size);
 long registry_reservoir_pick(struct model_info *mi);
 void registry_reservoir_fill(struct model_info *mi, long slot, const double *x, uint64_t seq);
 
+/* The records seqs[0..n) were pruned (an erasure, retention): their rows leave every
+ * reservoir, so that no later audit takes a pruned record into its background. */
+void registry_reservoir_forget(struct registry *r, const uint64_t *seqs, size_t n);
+
 /* At start: the reservoirs of the registered versions without reference data refilled from
  * the newest records of the vault, reading back at most max_scan entries, so that an audit
  * right after a restart has its background. Returns the records taken or a negative errno. */

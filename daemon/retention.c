@@ -17,6 +17,7 @@
 #include "log.h"
 #include "prune.h"
 #include "realtime.h"
+#include "registry.h"
 #include "writer.h"
 
 #define NS_PER_S       1000000000ull
@@ -63,6 +64,7 @@ struct retention {
 	bool reconfigure; /* d->cfg changed while a batch was in flight */
 	int last_error;   /* logged once until a batch succeeds */
 	uint64_t total_pruned, cycles;
+	uint64_t cycle_start_ms; /* uv_now at the cycle's start */
 };
 
 static void class_deinit(struct rclass *c)
@@ -384,14 +386,16 @@ static void end_cycle(struct retention *rt)
 	}
 	rt->cycles++;
 	rt->total_pruned += n;
+	uv_update_time(rt->d->loop);
+	double secs = (double)(uv_now(rt->d->loop) - rt->cycle_start_ms) / 1000;
 	if (n)
-		log_info("retention cycle %" PRIu64 " done: %" PRIu64
+		log_info("retention cycle %" PRIu64 " done in %.3f s: %" PRIu64
 		         " payloads pruned (%s), %" PRIu64 " held ones skipped",
-		         rt->cycles, n, msg, rt->job.held);
+		         rt->cycles, secs, n, msg, rt->job.held);
 	else
-		log_debug("retention cycle %" PRIu64 " done: nothing to prune, %" PRIu64
+		log_debug("retention cycle %" PRIu64 " done in %.3f s: nothing to prune, %" PRIu64
 		          " held ones skipped",
-		          rt->cycles, rt->job.held);
+		          rt->cycles, secs, rt->job.held);
 	rt->job.held = 0;
 	if (!rt->stopping && rt->timer_open)
 		uv_timer_start(&rt->timer, on_timer,
@@ -404,6 +408,9 @@ static void batch_done(struct job *job)
 	struct retention *rt = j->rt;
 
 	rt->in_flight = false;
+	/* the records pruned by this batch leave the audit backgrounds (registry.h) */
+	registry_reservoir_forget(&rt->d->models, j->list.committed, j->list.n_committed);
+	j->list.n_committed = 0;
 	if (job->rc < 0) {
 		if (job->rc != rt->last_error)
 			log_error("retention: pruning a batch failed: %s; trying again in the next "
@@ -430,10 +437,13 @@ static void batch_done(struct job *job)
 static void on_timer(uv_timer_t *t)
 {
 	struct retention *rt = t->data;
-	uint64_t lifted = holds_take_lifted(rt->holds);
+	uint64_t lifted;
 
 	if (rt->stopping || rt->in_flight)
 		return;
+	lifted = holds_take_lifted(rt->holds);
+	uv_update_time(rt->d->loop);
+	rt->cycle_start_ms = uv_now(rt->d->loop);
 	/* payloads skipped while held are looked at again once their hold is lifted */
 	for (size_t i = 0; i < rt->n_classes; i++)
 		if (lifted < rt->classes[i].cursor)
