@@ -322,10 +322,11 @@ static json_t *failed_doc(const struct audit_job *j, const char *why)
 	                 "evidentd " EVIDENT_VERSION);
 }
 
-/* Reads the record's features, scores and data subject (NULL when it has none) from the
- * vault. */
+/* Reads the record's features, scores, data subject and decision (NULL when it has none)
+ * from the vault. */
 static int read_record(struct workers *w, uint64_t seq, double **x, double **scores,
-                       size_t *n_scores, char **subject, size_t M, char *err, size_t err_size)
+                       size_t *n_scores, char **subject, char **decision, size_t M, char *err,
+                       size_t err_size)
 {
 	struct vault_reader *r;
 	struct vault_entry e;
@@ -347,7 +348,9 @@ static int read_record(struct workers *w, uint64_t seq, double **x, double **sco
 		*scores =
 		    malloc((re->record->n_scores ? re->record->n_scores : 1) * sizeof(double));
 		*subject = re->record->subject ? strdup(re->record->subject) : NULL;
-		if (!*x || !*scores || (re->record->subject && !*subject)) {
+		*decision = re->record->decision ? strdup(re->record->decision) : NULL;
+		if (!*x || !*scores || (re->record->subject && !*subject) ||
+		    (re->record->decision && !*decision)) {
 			rc = -ENOMEM;
 		} else {
 			memcpy(*x, re->record->features, M * sizeof(double));
@@ -369,7 +372,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 	enum audit_status status = AUDIT_FAILED;
 	double *x = NULL, *scores = NULL;
 	size_t n_scores = 0;
-	char *subject = NULL;
+	char *subject = NULL, *decision = NULL;
 	struct cached *c = model_for(w, j);
 
 	if (!c) {
@@ -378,8 +381,8 @@ static void run_job(struct workers *w, struct audit_job *j)
 		char why[AUDIT_ERR_MAX + 64];
 		snprintf(why, sizeof(why), "the model could not be loaded: %s", c->err);
 		doc = failed_doc(j, why);
-	} else if (read_record(w, j->record_seq, &x, &scores, &n_scores, &subject, c->am->M, err,
-	                       sizeof(err)) < 0) {
+	} else if (read_record(w, j->record_seq, &x, &scores, &n_scores, &subject, &decision,
+	                       c->am->M, err, sizeof(err)) < 0) {
 		doc = failed_doc(j, err[0] ? err : "the record could not be read");
 	} else {
 		struct audit_background bg =
@@ -400,6 +403,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 		                           .n_methods = j->n_methods,
 		                           .seed = j->incident_seq,
 		                           .review_below = j->review_below,
+		                           .decision = decision,
 		                           .on_verdict = on_verdict,
 		                           .userdata = j};
 		if (audit_run(c->am, &bg, &rq, &doc, &status) < 0)
@@ -407,6 +411,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 	}
 	free(x);
 	free(scores);
+	free(decision);
 
 	struct worker_event *ev = calloc(1, sizeof(*ev));
 	Evident__Entry__V1__AuditEntry a = EVIDENT__ENTRY__V1__AUDIT_ENTRY__INIT;

@@ -1629,7 +1629,8 @@ static int run_replay(const struct ctl *c, int argc, char **argv)
 		    .methods = methods,
 		    .n_methods = nm,
 		    .seed = (uint64_t)json_integer_value(json_object_get(params, "seed")),
-		    .review_below = json_is_number(rb) ? json_number_value(rb) : NAN};
+		    .review_below = json_is_number(rb) ? json_number_value(rb) : NAN,
+		    .decision = r->decision};
 		enum audit_status st;
 		if (r->n_features != am->M) {
 			ctl_error("record %" PRIu64 " has %zu features, the model %zu",

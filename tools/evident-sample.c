@@ -567,7 +567,8 @@ static int audit(struct vault *v, struct vault_reader *r, const Evident__V1__Mod
 		                           .methods = methods,
 		                           .n_methods = n_methods,
 		                           .seed = incident_seq,
-		                           .review_below = 0.5};
+		                           .review_below = 0.5,
+		                           .decision = re->record->decision};
 		rc = audit_run(am, &bg, &rq, &doc, &status);
 	}
 	if (rc == 0) {

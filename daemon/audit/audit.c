@@ -1279,6 +1279,29 @@ static void join_slow(struct run *r, struct run *slow, pthread_t *thread)
 	r->ran_any |= slow->ran_any;
 }
 
+/* The suggested guard (audit.h), from the results once every method is in. */
+static int suggest_guard(struct run *r)
+{
+	const struct audit_model *am = r->am;
+	const struct audit_request *rq = r->rq;
+	struct audit_guard_input in = {.model_id = am->model_id,
+	                               .version = am->version,
+	                               .incident_id = rq->incident_id,
+	                               .names = names(r),
+	                               .categorical = am->categorical,
+	                               .M = am->M,
+	                               .x = rq->x,
+	                               .scores = rq->scores,
+	                               .n_scores = rq->n_scores,
+	                               .decision = rq->decision};
+	json_t *g;
+	int rc = audit_suggest_guard(r->results, &in, &g);
+
+	if (rc >= 0 && g)
+		json_object_set_new(r->results, "suggested_guard", g);
+	return rc;
+}
+
 /* The document's results, status, reasons and timings (r's are moved into doc). */
 static void finish_doc(json_t *doc, struct run *r, enum audit_status *ret_status, double t_all)
 {
@@ -1330,6 +1353,8 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 			r.iv = slow.iv = NULL; /* computed in place then */
 		fast_phase(&r, digest, vreasons, t_all);
 		join_slow(&r, &slow, started ? &slow_thread : NULL);
+		if ((rc = suggest_guard(&r)) < 0)
+			goto out;
 	}
 	finish_doc(doc, &r, ret_status, t_all);
 	*ret_doc = doc;

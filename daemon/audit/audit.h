@@ -32,10 +32,25 @@
  *               "baseline" {rows, usual (mean |phi| per feature), outliers: [{feature, index,
  *               phi, usual, ratio}]},
  *               "lineage_warnings": [...],
- *               "verdict" {action "PROCEED" | "REVIEW", confidence, reasons}}
+ *               "verdict" {action "PROCEED" | "REVIEW", confidence, reasons},
+ *               "suggested_guard" (when the audit found the cause; audit_suggest_guard below):
+ *               {name, model, when, action, reason, source, features, decision,
+ *               catches_audited_record, feature and threshold | left_out and precision,
+ *               "backtest": null}}
  *   "timings_ms": {per phase, "total"}  (not part of what replay compares)
- * The results depend only on the model bytes, the manifest, the record's features and
- * scores, the background rows and the parameters. */
+ * The results depend only on the model bytes, the manifest, the record's features, scores
+ * and decision, the background rows and the parameters.
+ *
+ * Where the suggested guard's backtest runs: not here, and not in evidentd. The guard's
+ * expression is built inside the audit (from its results alone, so `evidentctl replay`
+ * reproduces it bit for bit), but its backtest (the incidents of the model version it would
+ * have caught, how many of those a human overturned, the share of routine decisions it
+ * would have held) reads every record of the version: a scan of the vault, which the audit
+ * library cannot do (no vault access) and which evidentd's workers should not do once per
+ * incident in a flash crash (each audit would read the whole vault while ingest runs). The
+ * document's "backtest" is therefore null, and `evidentctl report` computes it on demand
+ * from the vault as it was when the audit entry was appended (the entries before it, which
+ * never change; a record pruned since is counted apart), with `evidentctl backtest`'s code. */
 #pragma once
 
 #include <jansson.h>
@@ -142,6 +157,9 @@ struct audit_request {
 	 * second thread with bins fitted on the whole background (not the sampled methods'
 	 * summary) and the manifest's categorical features. */
 	struct ex_lime_config lime;
+	/* The record's decision string (Record.decision) or NULL: the suggested guard names it,
+	 * as evidentd's rules read it. */
+	const char *decision;
 	/* Called once, right after the fast phase (attribution, flip test, confidence, baseline),
 	 * with the verdict those give, while the other methods may still run (on their own
 	 * thread); not called when the audit fails before. May be NULL. */
@@ -173,6 +191,51 @@ char *audit_results_canonical(const json_t *doc);
 json_t *audit_results_as_recorded(const json_t *doc, const json_t *recorded);
 
 const char *audit_status_name(enum audit_status s);
+
+/* ---- suggested guards: section owned by guard.c ----
+ *
+ * When an audit finds the cause of a decision, it proposes a constraint: a [guard NAME]
+ * rule (daemon/evidentd.conf.example) whose `when`, in the trigger language (trigger.h),
+ * holds decisions like the audited one for review. Built from the results, in this order:
+ *   1. the failure region of the adversarial search, when it ran: its box
+ *      (results.adversarial.region.rule) as comparisons, each bound with its inclusiveness
+ *      ("feature.a >= 0.5 && feature.b < 2"), a missing feature as is_missing(); a bounded
+ *      feature the language cannot name is left out (the rule is then wider; "left_out"
+ *      names it);
+ *   2. otherwise the counterfactual threshold of the dominant feature (the largest |phi| of
+ *      the flip test's attribution, the one the verdict used): the nearest counterfactual
+ *      changing that feature alone, else the flip test's nearest flip along it, as
+ *      "feature.NAME > t" when the record's value is above t (t itself flips the decision)
+ *      or "feature.NAME < t"; a categorical feature as "feature.NAME == level".
+ * The record's decision is part of the rule ("decision == \"sell\" && ...") when it is
+ * plain text (printable ASCII without quotes, backslashes, ';' or '#', at most 64 bytes).
+ * Numbers are written with the fewest digits that read back as the same double. A rule is
+ * kept only when it compiles with the trigger library, names only the model's features and
+ * catches the audited record (features, scores and decision, as evidentd evaluates it);
+ * otherwise the next source is tried, and without one the audit suggests no guard. The guard
+ * is named "incident-ID", binds "model" = ID@VERSION (the audited version), has action
+ * "review" and a reason naming the incident. */
+#define AUDIT_GUARD_MAX 4096 /* longest expression or reason */
+
+struct audit_guard_input {
+	const char *model_id, *version;
+	uint64_t incident_id;
+	const char *const *names; /* the model's M feature names */
+	const bool *categorical;  /* M flags, or NULL */
+	size_t M;
+	const double *x; /* the audited record: M features, its scores and decision */
+	const double *scores;
+	size_t n_scores;
+	const char *decision; /* NULL: none */
+};
+
+/* The suggested guard for an audit's results (the "results" object of an audit document).
+ * Returns 0 with *ret a new object ({name, model, when, action "review", reason, source
+ * "adversarial" | "counterfactual" | "flip", features (names the rule bounds), decision
+ * (the string the rule names, or null), catches_audited_record true, backtest null; for a
+ * region "left_out" and "precision", for a threshold "feature" and "threshold" (null for a
+ * categorical level)}) or NULL when the results give no guard; -ENOMEM. */
+int audit_suggest_guard(const json_t *results, const struct audit_guard_input *in, json_t **ret);
 
 /* ---- method results as JSON: section owned by method_json.c ----
  *

@@ -5,7 +5,9 @@
  * model whose answers are known in closed form (phi_i = beta_i (x_i - mean x_i)), with the
  * verdict, the flip test, the baseline outliers, LIME on the second thread (explain's result,
  * its recorded parameters, a verdict that does not wait for it), method failures, determinism
- * and the canonical bytes replay compares. */
+ * and the canonical bytes replay compares; the suggested guard built from the results (the
+ * failure region's box, else the dominant feature's counterfactual threshold), checked with
+ * the trigger library against the audited record. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "audit.h"
 #include "evident_version.h"
 #include "testutil.h"
+#include "trigger.h"
 
 /* ------------------------------------------------------------------ fixtures */
 
@@ -223,6 +226,7 @@ struct call {
 	double review_below;
 	struct cb *cb;
 	struct ex_lime_config lime; /* zeros: explain's defaults */
+	const char *decision;       /* the record's decision string */
 };
 
 /* Runs one audit of the logistic model against bg (n rows); returns the document. */
@@ -242,6 +246,7 @@ static json_t *run(const struct audit_model *am, const double *bg, size_t n, con
 	                           .seed = c->seed,
 	                           .review_below = c->review_below,
 	                           .lime = c->lime,
+	                           .decision = c->decision,
 	                           .on_verdict = c->cb ? on_verdict : NULL,
 	                           .userdata = c->cb};
 	json_t *doc = NULL;
@@ -1523,6 +1528,265 @@ START_TEST(audit_results_as_recorded_keeps_only_recorded_keys)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ audit_suggest_guard */
+
+static const char *const G_NAMES[3] = {"a", "b", "c"};
+
+static struct audit_guard_input guard_input(const double *x, const char *decision)
+{
+	static const double score = 0.9;
+	return (struct audit_guard_input){.model_id = "m",
+	                                  .version = "2",
+	                                  .incident_id = 77,
+	                                  .names = G_NAMES,
+	                                  .M = 3,
+	                                  .x = x,
+	                                  .scores = &score,
+	                                  .n_scores = 1,
+	                                  .decision = decision};
+}
+
+static json_t *results(const char *text)
+{
+	json_error_t e;
+	json_t *r = json_loads(text, 0, &e);
+	ck_assert_msg(r != NULL, "%s: %s", text, e.text);
+	return r;
+}
+
+/* The suggested guard of results for in, which must exist, compile, name the features by
+ * the model's names and catch the record (checked here again with the trigger library). */
+static json_t *suggest(const char *res_text, const struct audit_guard_input *in)
+{
+	json_t *res = results(res_text), *g = (json_t *)1;
+	struct trig_expr *x;
+	struct trig_error e;
+	size_t binding[8];
+
+	ck_assert_int_eq(audit_suggest_guard(res, in, &g), 0);
+	json_decref(res);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_msg(trig_compile(jstr(g, "when"), &x, &e) == 0, "%s: %s", jstr(g, "when"),
+	              e.message);
+	for (size_t i = 0; i < trig_n_features(x); i++) {
+		binding[i] = SIZE_MAX;
+		for (size_t j = 0; j < in->M; j++)
+			if (!strcmp(in->names[j], trig_feature(x, i, NULL)))
+				binding[i] = j;
+		ck_assert_uint_ne(binding[i], SIZE_MAX);
+	}
+	struct trig_record r = {.features = in->x,
+	                        .n_features = in->M,
+	                        .binding = binding,
+	                        .scores = in->scores,
+	                        .n_scores = in->n_scores,
+	                        .decision = in->decision};
+	ck_assert_int_eq(trig_eval(x, &r), 1);
+	trig_free(x);
+	ck_assert(json_is_true(json_object_get(g, "catches_audited_record")));
+	ck_assert(json_is_null(json_object_get(g, "backtest")));
+	return g;
+}
+
+static const char FLIP_B[] = "\"flip\": {\"phi\": [[0.1, -2.0, 0.3]], \"flips\": [null, 1.5, 9]}";
+
+START_TEST(audit_suggest_guard_counterfactual_threshold_of_the_dominant_feature)
+{
+	const double x[3] = {1, 3, 0};
+	struct audit_guard_input in = guard_input(x, "sell");
+	char text[1024];
+
+	/* b dominates (|phi| 2); its nearest single-feature counterfactual is 1.2345678901234,
+	 * below x_b = 3: the rule keeps b above it, 6 digits rounded down (never narrower) */
+	snprintf(text, sizeof(text),
+	         "{%s, \"counterfactual\": {\"counterfactuals\": ["
+	         "{\"changes\": {\"a\": 0.2, \"b\": 2}}, {\"changes\": {\"a\": -4}},"
+	         "{\"changes\": {\"b\": 1.2345678901234}}]}}",
+	         FLIP_B);
+	json_t *g = suggest(text, &in);
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"sell\" && feature.b > 1.23456");
+	ck_assert_str_eq(jstr(g, "name"), "incident-77");
+	ck_assert_str_eq(jstr(g, "model"), "m@2");
+	ck_assert_str_eq(jstr(g, "action"), "review");
+	ck_assert_str_eq(jstr(g, "source"), "counterfactual");
+	ck_assert_str_eq(jstr(g, "feature"), "b");
+	ck_assert_str_eq(jstr(g, "decision"), "sell");
+	ck_assert_double_eq(jnum(g, "threshold"), 1.2345678901234);
+	ck_assert_msg(strstr(jstr(g, "reason"), "incident 77") &&
+	                  strstr(jstr(g, "reason"), "b above 1.23456"),
+	              "%s", jstr(g, "reason"));
+	json_decref(g);
+
+	/* without a counterfactual along b alone: the flip test's nearest flip, 1.5; a short
+	 * number is written exactly */
+	snprintf(text, sizeof(text), "{%s}", FLIP_B);
+	g = suggest(text, &in);
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"sell\" && feature.b > 1.5");
+	ck_assert_str_eq(jstr(g, "source"), "flip");
+	json_decref(g);
+
+	/* a threshold above the record's value: "<", rounded up; negative numbers */
+	const double x2[3] = {1, -7.5, 0};
+	in = guard_input(x2, "sell");
+	g = suggest("{\"flip\": {\"phi\": [[0.1, -2.0, 0.3]], \"flips\": [null, "
+	            "-7.314000368118286, 9]}}",
+	            &in);
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"sell\" && feature.b < -7.314");
+	json_decref(g);
+}
+END_TEST
+
+START_TEST(audit_suggest_guard_failure_region_box)
+{
+	const double x[3] = {0.7, 1, NAN};
+	struct audit_guard_input in = guard_input(x, "sell");
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	         "{%s, \"adversarial\": {\"region\": {\"precision\": 0.97, \"rule\": ["
+	         "{\"feature\": \"a\", \"lo\": 0.5, \"lo_inclusive\": true, \"hi\": null,"
+	         " \"hi_inclusive\": true},"
+	         "{\"feature\": \"b\", \"lo\": null, \"lo_inclusive\": true, \"hi\": 2,"
+	         " \"hi_inclusive\": false},"
+	         "{\"feature\": \"c\", \"missing\": true}]}}}",
+	         FLIP_B);
+	json_t *g = suggest(text, &in);
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"sell\" && feature.a >= 0.5 && "
+	                                  "feature.b < 2 && is_missing(feature.c)");
+	ck_assert_str_eq(jstr(g, "source"), "adversarial");
+	ck_assert_uint_eq(json_array_size(jget(g, "features")), 3);
+	ck_assert_uint_eq(json_array_size(jget(g, "left_out")), 0);
+	ck_assert_double_eq(jnum(g, "precision"), 0.97);
+	ck_assert_ptr_null(jget(g, "feature"));
+	json_decref(g);
+
+	/* a box that does not hold the record (b above its bound) is not a guard for it: the
+	 * counterfactual threshold instead */
+	const double x2[3] = {0.7, 3, NAN};
+	in = guard_input(x2, "sell");
+	g = suggest(text, &in);
+	ck_assert_str_eq(jstr(g, "source"), "flip");
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"sell\" && feature.b > 1.5");
+	json_decref(g);
+
+	/* a bounded feature the language cannot name is left out (a wider rule) */
+	static const char *const odd[3] = {"a", "b c", "c"};
+	in = guard_input(x, "sell");
+	in.names = odd;
+	g = suggest("{\"adversarial\": {\"region\": {\"rule\": ["
+	            "{\"feature\": \"a\", \"lo\": 0.5, \"lo_inclusive\": false, \"hi\": 0.75,"
+	            " \"hi_inclusive\": true},"
+	            "{\"feature\": \"b c\", \"lo\": 0, \"lo_inclusive\": true, \"hi\": 2,"
+	            " \"hi_inclusive\": true}]}}}",
+	            &in);
+	ck_assert_str_eq(jstr(g, "when"),
+	                 "decision == \"sell\" && feature.a > 0.5 && feature.a <= 0.75");
+	ck_assert_str_eq(jstr(g, "left_out.0"), "b c");
+	json_decref(g);
+}
+END_TEST
+
+START_TEST(audit_suggest_guard_decision_categorical_and_none)
+{
+	const double x[3] = {1, 3, 0};
+	struct audit_guard_input in = guard_input(x, NULL);
+	char text[256];
+	json_t *g;
+
+	snprintf(text, sizeof(text), "{%s}", FLIP_B);
+	/* no decision, or one a config value cannot carry: the rule on the features alone */
+	g = suggest(text, &in);
+	ck_assert_str_eq(jstr(g, "when"), "feature.b > 1.5");
+	ck_assert(json_is_null(jget(g, "decision")));
+	json_decref(g);
+	static const char *const odd[] = {"", "sell; now", "a\"b", "x#", "tab\there", " sell"};
+	for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+		in.decision = odd[k];
+		g = suggest(text, &in);
+		ck_assert_str_eq(jstr(g, "when"), "feature.b > 1.5");
+		json_decref(g);
+	}
+
+	/* a categorical dominant feature keeps its level */
+	static const bool cat[3] = {false, true, false};
+	in = guard_input(x, "approve");
+	in.categorical = cat;
+	g = suggest(text, &in);
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"approve\" && feature.b == 3");
+	ck_assert(json_is_null(jget(g, "threshold")));
+	json_decref(g);
+
+	/* nothing found: no flip test, a dominant feature without a flip, a name the language
+	 * cannot write, a missing value, the wrong number of attributions */
+	static const char *const none[] = {
+	    "{}",
+	    "{\"flip\": {\"phi\": [[0.1, -2.0, 0.3]], \"flips\": [1, null, 9]}}",
+	    "{\"flip\": {\"phi\": [[0.1, -2.0]], \"flips\": [1, 2]}}",
+	    "{\"flip\": {\"phi\": [[0, 0, 0]], \"flips\": [1, 2, 3]}}",
+	    "{\"adversarial\": {\"region\": {\"rule\": []}}}",
+	};
+	in = guard_input(x, "sell");
+	for (size_t k = 0; k < sizeof(none) / sizeof(none[0]); k++) {
+		json_t *res = results(none[k]);
+		g = (json_t *)1;
+		ck_assert_int_eq(audit_suggest_guard(res, &in, &g), 0);
+		ck_assert_msg(g == NULL, "%s", none[k]);
+		json_decref(res);
+	}
+	static const char *const odd_names[3] = {"a", "9b", "c"};
+	in.names = odd_names;
+	json_t *res = results(text);
+	ck_assert_int_eq(audit_suggest_guard(res, &in, &g), 0);
+	ck_assert_ptr_null(g);
+	const double xm[3] = {1, NAN, 0};
+	in = guard_input(xm, "sell");
+	ck_assert_int_eq(audit_suggest_guard(res, &in, &g), 0);
+	ck_assert_ptr_null(g);
+	json_decref(res);
+}
+END_TEST
+
+/* In an audit: built from the results, reproduced by running the audit again. */
+START_TEST(audit_run_suggests_a_guard_that_replays)
+{
+	static const char *const methods[] = {"linear", "counterfactual", "adversarial"};
+	struct call c = {.x = X_SEP,
+	                 .methods = methods,
+	                 .n_methods = 2,
+	                 .seed = 5,
+	                 .review_below = 0.5,
+	                 .decision = "sell"};
+	json_t *doc = run_logit(&c), *g = jget(doc, "results.suggested_guard");
+
+	/* X_SEP: income (phi 1.6) dominates, the counterfactual along it */
+	ck_assert_ptr_nonnull(g);
+	ck_assert_str_eq(jstr(g, "source"), "counterfactual");
+	ck_assert_str_eq(jstr(g, "feature"), "income");
+	ck_assert_str_eq(jstr(g, "model"), "credit@v7");
+	ck_assert_str_eq(jstr(g, "name"), "incident-42");
+	ck_assert_str_eq(jstr(g, "when"), "decision == \"sell\" && feature.income > -0.1875");
+	/* the nearest income flip of the closed form: margin 0 at income = 0.8 - m / 2 */
+	double t = jnum(g, "threshold");
+	ck_assert_double_eq_tol(t, X_SEP[0] - margin_of(X_SEP) / COEF[0], 1e-9);
+	json_t *again = run_logit(&c);
+	ck_assert(json_equal(g, jget(again, "results.suggested_guard")));
+	json_decref(again);
+	json_decref(doc);
+
+	/* with the failure search, its region */
+	c.n_methods = 3;
+	doc = run_logit(&c);
+	g = jget(doc, "results.suggested_guard");
+	ck_assert_ptr_nonnull(g);
+	ck_assert_str_eq(jstr(g, "source"), "adversarial");
+	ck_assert_msg(strstr(jstr(g, "when"), "feature.income"), "%s", jstr(g, "when"));
+	again = run_logit(&c);
+	ck_assert(json_equal(g, jget(again, "results.suggested_guard")));
+	json_decref(again);
+	json_decref(doc);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ audit_status_name */
 
 START_TEST(audit_status_name_names)
@@ -1572,6 +1836,12 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("audit_results_as_recorded");
 	tcase_add_test(tc, audit_results_as_recorded_keeps_only_recorded_keys);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("audit_suggest_guard");
+	tcase_add_test(tc, audit_suggest_guard_counterfactual_threshold_of_the_dominant_feature);
+	tcase_add_test(tc, audit_suggest_guard_failure_region_box);
+	tcase_add_test(tc, audit_suggest_guard_decision_categorical_and_none);
+	tcase_add_test(tc, audit_run_suggests_a_guard_that_replays);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("audit_status_name");
 	tcase_add_test(tc, audit_status_name_names);
