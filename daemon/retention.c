@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "dispatch.h"
@@ -23,6 +24,9 @@
 #define NS_PER_S       1000000000ull
 #define FIRST_CYCLE_MS 100 /* after start */
 #define SCAN_PER_PRUNE 16  /* a batch looks at up to batch * this many entries */
+/* While other work waits for the writer (ingest), a batch is followed by a pause this many
+ * times as long as the batch took: pruning takes at most a fifth of the writer's time. */
+#define PACE           4
 #define CLOCK_VARIABLE "EVIDENTD_TEST_NOW_OFFSET_S"
 
 /* Entries of one type kept for one duration. */
@@ -46,6 +50,7 @@ struct rjob {
 	size_t cls;      /* the class being worked on */
 	uint64_t *saved; /* cursors before the batch (restored when it fails) */
 	uint64_t held;   /* held payloads skipped in this cycle */
+	uint64_t run_ns; /* the last batch's time on the writer thread */
 	struct prune_list list;
 };
 
@@ -61,6 +66,7 @@ struct retention {
 	size_t n_classes;
 	struct rjob job;
 	bool in_flight;
+	bool paused;      /* between two batches of a cycle, ingest first */
 	bool reconfigure; /* d->cfg changed while a batch was in flight */
 	int last_error;   /* logged once until a batch succeeds */
 	uint64_t total_pruned, cycles;
@@ -324,11 +330,19 @@ static int gather(struct rjob *j, struct vault_reader *r, struct rclass *c, uint
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
 static void batch_run(struct job *job, struct vault *v)
 {
 	struct rjob *j = (struct rjob *)job;
 	struct retention *rt = j->rt;
-	uint64_t budget = (uint64_t)j->batch * SCAN_PER_PRUNE;
+	uint64_t budget = (uint64_t)j->batch * SCAN_PER_PRUNE, t0 = mono_ns();
 	struct vault_reader *r;
 	int rc;
 
@@ -358,6 +372,7 @@ static void batch_run(struct job *job, struct vault *v)
 	if (rc < 0)
 		prune_list_deinit(&j->list);
 	job->rc = rc;
+	j->run_ns = mono_ns() - t0;
 }
 
 /* ------------------------------------------------------------------ cycles (loop) */
@@ -402,6 +417,16 @@ static void end_cycle(struct retention *rt)
 		               (uint64_t)rt->d->cfg.retention_interval_s * 1000, 0);
 }
 
+/* The pause after a batch is over: the next one. */
+static void on_pause(uv_timer_t *t)
+{
+	struct retention *rt = t->data;
+
+	rt->paused = false;
+	rt->in_flight = true;
+	writer_submit(&rt->d->writer, &rt->job.job);
+}
+
 static void batch_done(struct job *job)
 {
 	struct rjob *j = (struct rjob *)job;
@@ -427,6 +452,13 @@ static void batch_done(struct job *job)
 		j->cls = rt->n_classes; /* the new classes start with the next cycle */
 	}
 	if (j->cls < rt->n_classes && !rt->stopping) {
+		if (rt->d->writer.queued_jobs && rt->timer_open) {
+			/* records wait for the writer: they go first, for a while */
+			uint64_t ms = j->run_ns * PACE / 1000000;
+			rt->paused = true;
+			uv_timer_start(&rt->timer, on_pause, ms ? ms : 1, 0);
+			return;
+		}
 		rt->in_flight = true;
 		writer_submit(&rt->d->writer, job); /* behind what was queued meanwhile */
 		return;
@@ -490,8 +522,8 @@ void retention_reconfigure(struct daemon *d)
 
 	if (!rt)
 		return;
-	if (rt->in_flight)
-		rt->reconfigure = true;
+	if (rt->in_flight || rt->paused)
+		rt->reconfigure = true; /* at the end of the batch (or the pause) */
 	else
 		apply_config(rt);
 }
