@@ -468,7 +468,8 @@ static struct config_trigger *trigger_of(struct parse *p, const char *section)
 		return NULL;
 	c->triggers = nt;
 	nt = &c->triggers[c->n_triggers];
-	*nt = (struct config_trigger){.review_below = 0.8, .rate_per_second = 10, .burst = 20};
+	*nt = (struct config_trigger){
+	    .review_below = CONFIG_REVIEW_BELOW_DEFAULT, .rate_per_second = 10, .burst = 20};
 	if (!(nt->name = strdup(tname)))
 		return NULL;
 	c->n_triggers++;

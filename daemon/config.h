@@ -19,6 +19,9 @@ struct trig_expr;
 	"treeshap, treeshap-interventional, linear, kernelshap, permutation, lime, " \
 	"counterfactual, flip, adversarial"
 
+/* A trigger's review_below when none is given (and a guard's incidents'). */
+#define CONFIG_REVIEW_BELOW_DEFAULT 0.8
+
 /* [trigger NAME]: which records open an incident and what the audit runs. */
 struct config_trigger {
 	char *name;

@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident_version.h"
+#include "guards.h"
 #include "holds.h"
 #include "ingest.h"
 #include "log.h"
@@ -415,6 +416,23 @@ static void apply_overrides(struct daemon *d, struct config *c)
 	}
 }
 
+/* The guards in force, logged; those that cannot bind to a registered version are logged
+ * and recorded (after the config entry that deployed them). */
+static void log_guards(struct daemon *d)
+{
+	const struct registry *r = &d->models;
+
+	for (size_t i = 0; i < d->cfg.n_guards; i++) {
+		const struct config_guard *g = &d->cfg.guards[i];
+		log_info("guard %s in force: %s (%s%s%s): %s", g->name,
+		         config_guard_action_name(g->action), g->model ? "model " : "every model",
+		         g->model ? g->model : "", g->audit ? ", audited" : "", g->when);
+	}
+	for (size_t b = 0; d->guards && b < r->n_buckets; b++)
+		for (const struct model_info *mi = r->buckets[b]; mi; mi = mi->next)
+			registration_report_guards(d, mi);
+}
+
 static void on_hup(uv_signal_t *h, int sig)
 {
 	struct daemon *d = h->data;
@@ -442,6 +460,14 @@ static void on_hup(uv_signal_t *h, int sig)
 		notify_send("READY=1\nSTATUS=reload rejected");
 		return;
 	}
+	if (guards_check(&nc, &d->models, err, sizeof(err)) < 0) {
+		log_error("reload rejected: %s; the running configuration stays in effect", err);
+		submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD_REJECTED,
+		                 err, false);
+		config_deinit(&nc);
+		notify_send("READY=1\nSTATUS=reload rejected");
+		return;
+	}
 	apply_overrides(d, &nc);
 	if (!same_str(nc.vault_dir, d->cfg.vault_dir) ||
 	    !same_str(nc.socket_path, d->cfg.socket_path) ||
@@ -462,17 +488,23 @@ static void on_hup(uv_signal_t *h, int sig)
 	nc.max_frame = d->cfg.max_frame; /* sessions hold readers sized for it */
 	struct trigger_state *nt;
 	size_t n_nt;
-	if (triggers_new(&nc, &nt, &n_nt) < 0) {
-		log_error("reload rejected: out of memory for the triggers");
+	struct guards *ng = NULL;
+	if (triggers_new(&nc, &nt, &n_nt) < 0 || guards_new(&nc, &ng) < 0) {
+		if (n_nt)
+			triggers_free(nt, n_nt);
+		log_error("reload rejected: out of memory for the triggers and guards");
 		config_deinit(&nc);
 		notify_send("READY=1\nSTATUS=reload rejected");
 		return;
 	}
-	/* records in flight carry their firings as packed bytes: nothing points into the old
-	 * rules. Rate buckets start full under the new rules. */
+	/* records in flight carry their firings as packed bytes and their guards' verdicts as
+	 * copies: nothing points into the old rules. Rate buckets start full under the new
+	 * rules. */
 	triggers_free(d->triggers, d->n_triggers);
 	d->triggers = nt;
 	d->n_triggers = n_nt;
+	guards_free(d->guards);
+	d->guards = ng;
 	config_deinit(&d->cfg);
 	d->cfg = nc;
 	log_set_level(d->cfg.log_level);
@@ -482,6 +514,7 @@ static void on_hup(uv_signal_t *h, int sig)
 	writer_configure(&d->writer, &wp); /* handed over under the writer's lock */
 	retention_reconfigure(d);
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
+	log_guards(d);
 	log_notice("configuration reloaded from %s", d->cfg.path ? d->cfg.path : "defaults");
 	notify_send("READY=1\nSTATUS=configuration reloaded");
 }
@@ -748,7 +781,8 @@ static void record_test_clock(struct daemon *d, int64_t offset_ns)
 static int recover(struct daemon *d)
 {
 	long recovered =
-	    triggers_recover(d->triggers, d->n_triggers, d->vault, &d->models, realtime_ns());
+	    triggers_recover(d->triggers, d->n_triggers, d->vault, &d->models, realtime_ns(),
+	                     d->guards ? guards_firings : NULL, d->guards);
 	if (recovered < 0) {
 		log_error("vault \"%s\": recovering incidents after a crash: %s", d->cfg.vault_dir,
 		          strerror((int)-recovered));
@@ -847,11 +881,19 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	d->decode_arena.buf = malloc(d->decode_arena.cap);
 	d->read_buf = malloc(SESSION_READ_SIZE);
 	if (!d->decode_arena.buf || !d->read_buf || registry_init(&d->models) < 0 ||
-	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0)
+	    triggers_new(&d->cfg, &d->triggers, &d->n_triggers) < 0 ||
+	    guards_new(&d->cfg, &d->guards) < 0)
 		return -1;
 	d->session_ops = &session_ops;
 	int64_t clock_offset;
-	if (retention_clock_offset(&clock_offset) < 0 || open_vault(d) < 0 || recover(d) < 0)
+	if (retention_clock_offset(&clock_offset) < 0 || open_vault(d) < 0)
+		return -1;
+	/* a guard naming a feature its (registered) model lacks is a config error */
+	if (guards_check(&d->cfg, &d->models, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (recover(d) < 0)
 		return -1;
 	uint64_t audit_from, audit_to;
 	bool audits_clean;
@@ -878,6 +920,7 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	d->verdicts.after_timer = after_verdict_timer;
 	d->verdicts.after_timer_data = d;
 	record_test_clock(d, clock_offset);
+	log_guards(d);
 	if (retention_start(d, clock_offset) < 0) {
 		log_error("retention: out of memory");
 		return -1;
@@ -901,6 +944,11 @@ int daemon_finish(struct daemon *d)
 			           " over rate limits), %" PRIu64 " not recorded (out of memory)",
 			           d->stats.incidents, d->stats.incidents_rate_limited,
 			           d->stats.incidents_lost);
+		if (d->guards)
+			log_notice("guards: %" PRIu64 " records caught (%" PRIu64 " held, %" PRIu64
+			           " routed to review)",
+			           d->stats.guarded, d->stats.guarded_hold,
+			           d->stats.guarded - d->stats.guarded_hold);
 		if (retention_pruned(d) || d->stats.admin_refused)
 			log_notice("retention: %" PRIu64 " payloads pruned; %" PRIu64
 			           " admin request(s) refused",
@@ -910,6 +958,8 @@ int daemon_finish(struct daemon *d)
 	publish_stop(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
 	d->publisher = NULL;
 	triggers_free(d->triggers, d->n_triggers);
+	guards_free(d->guards);
+	d->guards = NULL;
 	registry_deinit(&d->models);
 	retention_free(d);
 	holds_free(d->holds);

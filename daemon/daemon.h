@@ -37,7 +37,8 @@ struct daemon_stats {
 	uint64_t records, duplicates, refused, registrations, reviews;
 	uint64_t overloaded, vault_full;
 	uint64_t incidents, incidents_rate_limited, incidents_lost;
-	uint64_t admin_refused; /* Hold, Release, Erase refused (each recorded) */
+	uint64_t guarded, guarded_hold; /* records a guard caught; of them, answered HOLD */
+	uint64_t admin_refused;         /* Hold, Release, Erase refused (each recorded) */
 };
 
 struct daemon {
@@ -56,6 +57,7 @@ struct daemon {
 	struct retention *retention;    /* [retention] applied on a timer (retention.h) */
 	struct trigger_state *triggers; /* the [trigger NAME] rules of cfg (triggers.h) */
 	size_t n_triggers;
+	struct guards *guards; /* the [guard NAME] constraints of cfg (guards.h); NULL: none */
 	char origin[VAULT_ORIGIN_MAX + 1];
 
 	uv_pipe_t listener;

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "entry_key.h"
+#include "guards.h"
 #include "holds.h"
 #include "incident.h"
 #include "log.h"
@@ -92,7 +93,7 @@ static void entry_done(struct job *j)
 	struct daemon *d = s->d;
 
 	session_discharge(s, j->cost);
-	if (j->rc == 0 && ej->type == VAULT_ENTRY_REVIEW)
+	if (j->rc == 0 && ej->type == VAULT_ENTRY_REVIEW && ej->incident_id)
 		holds_incident_reviewed(d->holds, ej->incident_id); /* durable (now or before) */
 	if (j->rc == 0 && j->res1.duplicate && !retry_confirmed(s, ej)) {
 		if (ej->vw)
@@ -107,7 +108,20 @@ static void entry_done(struct job *j)
 		struct verdict_wait *vw = ej->vw;
 		if (vw && !verdict_wait_durable(vw, j->res1.seq))
 			vw = NULL; /* answered PENDING at its deadline already */
-		if (j->res1.duplicate) {
+		if (vw && verdict_wait_guarded(vw)) {
+			/* A guard's action is at least REVIEW and an audit's at most REVIEW: the
+			 * guard's verdict is the stricter, so it is the one verdict, sent right
+			 * after the Ack. A retry gets it again (the constraint holds for it too,
+			 * and the first one may have been lost with the first Ack). A trigger's
+			 * incident (or the guard's own, audit = yes) is still written and
+			 * audited; its audit's verdict goes only to the vault. */
+			verdict_answer_guard(vw);
+			if (ej->fired && !j->res1.duplicate)
+				incident_submit(d, ej->fired, j->res1.seq, ej->mi, ej->subject,
+				                NULL);
+			if (!j->res1.duplicate)
+				ej->fired = NULL;
+		} else if (j->res1.duplicate) {
 			if (vw)
 				answer_now(
 				    vw, EVIDENT__V1__VERDICT__ACTION__PENDING,
@@ -239,23 +253,75 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 	if (slot >= 0 && (res_x = malloc((rec->n_features ? rec->n_features : 1) * sizeof(double))))
 		memcpy(res_x, rec->features, rec->n_features * sizeof(double));
 	struct firing *fired = NULL;
-	if (d->n_triggers) {
+	int64_t now = realtime_ns();
+	if (d->n_triggers)
 		fired = triggers_evaluate(d->triggers, d->n_triggers, mi, rec, s->client_name,
-		                          realtime_ns(), &d->stats.incidents_lost);
-		for (struct firing *f = fired; f; f = f->next)
-			d->stats.incidents++;
-	}
+		                          (uint64_t)now, &d->stats.incidents_lost);
+	struct guard_catch caught = {0};
+	if (d->guards)
+		guards_evaluate(d->guards, mi, rec, s->client_name, (uint64_t)now, &caught, &fired,
+		                &d->stats.incidents_lost);
+	for (struct firing *f = fired; f; f = f->next)
+		d->stats.incidents++;
 	struct record_extras x = {
-	    .mi = m,
-	    .res_slot = res_x ? slot : -1,
-	    .res_x = res_x,
-	    .subject = rec->subject,
-	    .vw =
-	        rec->verdict_deadline_ms
-	            ? verdict_wait_new(&d->verdicts, s, rec->request_id, rec->subject,
-	                               realtime_ns() + (int64_t)rec->verdict_deadline_ms * 1000000)
-	            : NULL};
+	    .mi = m, .res_slot = res_x ? slot : -1, .res_x = res_x, .subject = rec->subject};
+	/* a guard's verdict is always sent (it is a constraint), with or without a deadline */
+	if (rec->verdict_deadline_ms || caught.n)
+		x.vw = verdict_wait_new(&d->verdicts, s, rec->request_id, rec->subject,
+		                        rec->verdict_deadline_ms
+		                            ? now + (int64_t)rec->verdict_deadline_ms * 1000000
+		                            : 0);
+	if (caught.n) {
+		d->stats.guarded++;
+		d->stats.guarded_hold += caught.action == EVIDENT__V1__VERDICT__ACTION__HOLD;
+		if (!x.vw ||
+		    verdict_wait_guard(x.vw, caught.action, now, caught.guards, caught.n) < 0) {
+			/* never store a guarded record without its verdict: the client retries */
+			if (x.vw)
+				verdict_wait_drop(x.vw);
+			free(payload);
+			free(res_x);
+			triggers_firings_free(fired);
+			session_reply_error(s, E(INTERNAL), "out of memory", rec->request_id);
+			return;
+		}
+	}
 	submit_entry(s, VAULT_ENTRY_RECORD, payload, plen, rec->request_id, fired, &x);
+}
+
+/* A review by record_seq must name a record entry (a guarded record has no incident to
+ * name). Returns true, or answers BAD_MESSAGE itself. */
+static bool reviewed_record_exists(struct session *s, uint64_t seq, const char *request_id)
+{
+	struct vault_reader *r;
+	struct vault_entry e;
+	char why[160];
+	int rc = vault_reader_begin(s->d->vault, &r);
+
+	if (rc < 0) {
+		session_reply_error(s, dispatch_write_error(rc), strerror(-rc), request_id);
+		return false;
+	}
+	uint64_t size = vault_reader_size(r);
+	rc = seq < size ? vault_get(r, seq, &e) : -ENOENT;
+	if (rc == -ENOENT)
+		snprintf(why, sizeof(why),
+		         "review: no entry %" PRIu64 " (the vault holds %" PRIu64 " entries)", seq,
+		         size);
+	else if (rc < 0)
+		snprintf(why, sizeof(why), "review: reading entry %" PRIu64 ": %s", seq,
+		         strerror(-rc));
+	else if (e.leaf.type != VAULT_ENTRY_RECORD)
+		snprintf(why, sizeof(why),
+		         "review: entry %" PRIu64 " is not a record (it is a %s entry): review "
+		         "an incident by incident_id",
+		         seq, vault_entry_type_name(e.leaf.type));
+	vault_reader_end(r);
+	if (rc == 0 && e.leaf.type == VAULT_ENTRY_RECORD)
+		return true;
+	session_reply_error(s, rc < 0 && rc != -ENOENT ? E(INTERNAL) : E(BAD_MESSAGE), why,
+	                    request_id);
+	return false;
 }
 
 static void review(struct session *s, const Evident__V1__Review *rv)
@@ -265,17 +331,19 @@ static void review(struct session *s, const Evident__V1__Review *rv)
 	uint8_t *payload;
 	size_t plen;
 
-	if (!rv->has_incident_id || !rv->reviewer || !*rv->reviewer || !rv->outcome ||
-	    !*rv->outcome || strlen(rv->reviewer) > 128 || strlen(rv->outcome) > 64 ||
-	    (rv->note && strlen(rv->note) > 16384) ||
+	if (rv->has_incident_id == rv->has_record_seq || !rv->reviewer || !*rv->reviewer ||
+	    !rv->outcome || !*rv->outcome || strlen(rv->reviewer) > 128 ||
+	    strlen(rv->outcome) > 64 || (rv->note && strlen(rv->note) > 16384) ||
 	    (request_id && strlen(request_id) > DISPATCH_REQUEST_MAX)) {
 		session_reply_error(
 		    s, E(BAD_MESSAGE),
-		    "review needs incident_id, reviewer (<= 128 bytes) and outcome (<= 64 "
-		    "bytes); note <= 16 KiB",
+		    "review needs one of incident_id and record_seq (a guarded record), reviewer "
+		    "(<= 128 bytes) and outcome (<= 64 bytes); note <= 16 KiB",
 		    request_id);
 		return;
 	}
+	if (rv->has_record_seq && !reviewed_record_exists(s, rv->record_seq, request_id))
+		return;
 	request_id = entry_review_request_id(rv, rid);
 	if (dispatch_review_payload(rv, s->client_name, realtime_ns(), &payload, &plen) < 0) {
 		session_reply_error(s, E(INTERNAL), "out of memory", request_id);

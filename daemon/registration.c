@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "entry.pb-c.h"
+#include "guards.h"
 #include "log.h"
 #include "session.h"
 #include "workers.h"
@@ -181,6 +182,33 @@ static bool blob_present(struct daemon *d, const char *hex)
 	return present;
 }
 
+static void report_unbound(void *data, const struct config_guard *g, const char *why)
+{
+	struct daemon *d = data;
+	Evident__Entry__V1__NoticeEntry n = EVIDENT__ENTRY__V1__NOTICE_ENTRY__INIT;
+	char detail[1200];
+	uint8_t *buf;
+	size_t len;
+
+	snprintf(detail, sizeof(detail),
+	         "guard %s is not in force for this model version: %s; its records are not "
+	         "checked by it",
+	         g->name, why);
+	log_warning("%s", detail);
+	n.kind = "guard_unbound";
+	n.detail = detail;
+	if (dispatch_pack(&n.base, &buf, &len) < 0) {
+		log_error("recording a guard_unbound notice: out of memory");
+		return;
+	}
+	writer_append(&d->writer, VAULT_ENTRY_NOTICE, buf, len, true, NULL, NULL);
+}
+
+size_t registration_report_guards(struct daemon *d, const struct model_info *mi)
+{
+	return guards_unbound(d->guards, mi, report_unbound, d);
+}
+
 struct commit_job {
 	struct job job;
 	struct vault_entry_in in[3];
@@ -206,11 +234,17 @@ static void commit_done(struct job *j)
 		int rc = registry_add(&d->models, mf, mr->seq, mr->leaf_hash, reg->digest);
 		if (rc < 0 && rc != -EEXIST)
 			log_error("registry: cannot add %s: %s", reg->key, strerror(-rc));
+		/* the manifest is the registry's now (freed on -EEXIST) */
+		const struct model_info *mi =
+		    rc == 0 ? registry_find(&d->models, mf->model_id, mf->version) : NULL;
 		log_info("model %s registered by %s (entry %llu)", reg->key,
 		         s ? s->client_name : "?", (unsigned long long)mr->seq);
 		d->stats.registrations++;
 		if (s && !s->closing)
 			session_reply_ack(s, reg->key, mr);
+		/* the guards bind to the new version now: one that cannot is reported */
+		if (mi)
+			registration_report_guards(d, mi);
 		registration_unlink(reg);
 		reg->aborted = true; /* done: freed below */
 	} else if (j->rc < 0 && !reg->aborted) {

@@ -22,6 +22,7 @@
 #include "tlist.h"
 
 struct daemon;
+struct model_info;
 struct session;
 struct registration;
 
@@ -40,6 +41,12 @@ void registration_begin(struct session *s, const Evident__V1__RegisterModel *rm)
 void registration_chunk(struct session *s, const Evident__V1__ArtifactChunk *c);
 /* s is closing: its registration in progress, if any, is dropped. */
 void registration_cancel(struct session *s);
+
+/* The guards (d->guards) that apply to mi's model but cannot bind to mi (a feature their
+ * `when` names is not one of mi's) are logged and recorded, one guard_unbound notice each:
+ * they do not evaluate on mi's records. Called when mi registers, and by the daemon for the
+ * registered versions when guards are loaded. Returns how many. */
+size_t registration_report_guards(struct daemon *d, const struct model_info *mi);
 
 /* registration_timeout's timer: _start before the first connection, _reconfigure after a
  * reload, _stop when the loop winds down. */

@@ -81,17 +81,18 @@ static void bind(struct trigger_state *s, const struct model_info *mi)
 	s->bound_to = mi;
 }
 
-static struct firing *make_firing(const struct config_trigger *ct, bool open,
-                                  const Evident__V1__Record *rec, const char *client_name,
-                                  uint64_t now_ns)
+struct firing *triggers_firing_new(const char *rule, const char *when, char *const *methods,
+                                   size_t n_methods, double review_below, bool guard, bool open,
+                                   const Evident__V1__Record *rec, const char *client_name,
+                                   uint64_t now_ns)
 {
 	Evident__Entry__V1__IncidentEntry e = EVIDENT__ENTRY__V1__INCIDENT_ENTRY__INIT;
 	struct firing *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
-	e.trigger = ct->name;
-	e.when = ct->when;
+	e.trigger = (char *)rule;
+	e.when = (char *)when;
 	e.has_status = true;
 	e.status = open ? EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__OPEN
 	                : EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED;
@@ -99,12 +100,14 @@ static struct firing *make_firing(const struct config_trigger *ct, bool open,
 	e.model_version = rec->model_version;
 	e.client_name = (char *)client_name;
 	e.request_id = rec->request_id;
-	e.n_methods = ct->n_methods;
-	e.methods = ct->methods;
+	e.n_methods = n_methods;
+	e.methods = (char **)methods;
 	e.has_review_below = true;
-	e.review_below = ct->review_below;
+	e.review_below = review_below;
 	e.has_fired_unix_ns = true;
 	e.fired_unix_ns = (int64_t)now_ns;
+	e.has_guard = guard;
+	e.guard = guard;
 	f->len = evident__entry__v1__incident_entry__get_packed_size(&e);
 	/* room for record_seq (a tag and a 10-byte varint) and the recovered flag */
 	f->payload = malloc(f->len + 13);
@@ -137,7 +140,10 @@ struct firing *triggers_evaluate(struct trigger_state *t, size_t n, const struct
 		if (!trig_eval(s->t->expr, &r))
 			continue;
 		bool open = trig_rate_take(&s->rate, now_ns);
-		struct firing *f = make_firing(s->t, open, rec, client_name, now_ns);
+		const struct config_trigger *ct = s->t;
+		struct firing *f =
+		    triggers_firing_new(ct->name, ct->when, ct->methods, ct->n_methods,
+		                        ct->review_below, false, open, rec, client_name, now_ns);
 		if (!f) {
 			(*ret_lost)++;
 			continue;
@@ -249,7 +255,8 @@ static int append_all(struct vault *v, uint8_t **payloads, size_t *lens, char **
 }
 
 long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
-                      const struct registry *reg, uint64_t now_ns)
+                      const struct registry *reg, uint64_t now_ns, triggers_more_fn more,
+                      void *more_data)
 {
 	struct vault_reader *r;
 	uint64_t from, size, lost = 0;
@@ -259,7 +266,7 @@ long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
 	bool clean;
 	int rc;
 
-	if (!n)
+	if (!n && !more)
 		return 0;
 	rc = vault_reader_begin(v, &r);
 	if (rc < 0)
@@ -278,6 +285,12 @@ long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
 		    rec ? registry_find(reg, rec->model_id, rec->model_version) : NULL;
 		struct firing *f =
 		    mi ? triggers_evaluate(t, n, mi, rec, re->client_name, now_ns, &lost) : NULL;
+		if (mi && more) {
+			struct firing **tail = &f;
+			while (*tail)
+				tail = &(*tail)->next;
+			*tail = more(more_data, mi, rec, re->client_name, now_ns, &lost);
+		}
 		for (struct firing *x = f; x && rc >= 0; x = x->next) {
 			if (count == cap) {
 				cap = cap ? 2 * cap : 64;

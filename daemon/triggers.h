@@ -38,6 +38,14 @@ struct firing *triggers_evaluate(struct trigger_state *t, size_t n, const struct
                                  const Evident__V1__Record *rec, const char *client_name,
                                  uint64_t now_ns, uint64_t *ret_lost);
 
+/* A firing of rule `rule` (a [trigger NAME], or a [guard NAME] with audit = yes: guard) on rec:
+ * its IncidentEntry without record_seq, status OPEN (open) or RATE_LIMITED. NULL when out of
+ * memory. */
+struct firing *triggers_firing_new(const char *rule, const char *when, char *const *methods,
+                                   size_t n_methods, double review_below, bool guard, bool open,
+                                   const Evident__V1__Record *rec, const char *client_name,
+                                   uint64_t now_ns);
+
 /* The entry payload of a firing for record seq: the stored IncidentEntry bytes with
  * record_seq appended (protobuf fields may come in any order). The caller takes the buffer
  * (free()); f->payload becomes NULL. */
@@ -45,11 +53,18 @@ uint8_t *triggers_firing_payload(struct firing *f, uint64_t record_seq, size_t *
 /* Frees a list of firings. */
 void triggers_firings_free(struct firing *f);
 
+/* More firings of a record from other rules (the guards with audit = yes: guards.h), or NULL;
+ * allocation failures counted in *ret_lost. */
+typedef struct firing *(*triggers_more_fn)(void *data, const struct model_info *mi,
+                                           const Evident__V1__Record *rec, const char *client_name,
+                                           uint64_t now_ns, uint64_t *ret_lost);
+
 /* Crash recovery, at start before anything else is appended: when the vault's last run
  * ended without a STOP entry, the records after its last incident (or after its START) are
- * evaluated again and the incidents that never reached the vault are appended, marked
- * recovered (with their records' data subjects). A clean stop wrote every incident (the drain waits
- * for them), so nothing is done then. Returns the number of incidents appended, or a negative
- * errno. */
+ * evaluated again (the rules, then more(more_data, ...) when more is not NULL) and the
+ * incidents that never reached the vault are appended, marked recovered (with their
+ * records' data subjects). A clean stop wrote every incident (the drain waits for them), so
+ * nothing is done then. Returns the number of incidents appended, or a negative errno. */
 long triggers_recover(struct trigger_state *t, size_t n, struct vault *v,
-                      const struct registry *reg, uint64_t now_ns);
+                      const struct registry *reg, uint64_t now_ns, triggers_more_fn more,
+                      void *more_data);

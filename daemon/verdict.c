@@ -2,11 +2,14 @@
 /* Verdict waits (verdict.h). */
 #include "verdict.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident/invariant.h"
@@ -32,6 +35,11 @@ struct verdict_wait {
 	uv_timer_t timer;
 	uint8_t *deferred; /* the verdict entry without record_seq, until it is known */
 	size_t deferred_len;
+	/* a guard's verdict (verdict_wait_guard), decided when the record was read */
+	int guard_action; /* 0: none */
+	int64_t guard_decided_ns;
+	char **guard_names, **guard_reasons;
+	size_t n_guards;
 	const char *subject; /* the record's data subject (after request_id), or NULL */
 	char request_id[];
 };
@@ -50,6 +58,12 @@ static void maybe_free(struct verdict_wait *vw)
 {
 	if (vw->finished && vw->timer_closed) {
 		free(vw->deferred);
+		for (size_t i = 0; i < vw->n_guards; i++) {
+			free(vw->guard_names[i]);
+			free(vw->guard_reasons[i]);
+		}
+		free(vw->guard_names);
+		free(vw->guard_reasons);
 		free(vw);
 	}
 }
@@ -127,7 +141,13 @@ static void on_deadline(uv_timer_t *t)
 	const char *why = "no verdict within the deadline: the audit is still running (its result "
 	                  "will be in the vault)";
 
-	verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq, &why, 1);
+	/* a guard decided when the record was read: its verdict, not PENDING, before the
+	 * deadline even when the commit is slower (the Ack follows) */
+	if (vw->guard_action)
+		verdict_answer_guard(vw);
+	else
+		verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, vw->incident_seq,
+		               &why, 1);
 	if (v->after_timer)
 		v->after_timer(v->after_timer_data);
 }
@@ -151,10 +171,12 @@ struct verdict_wait *verdict_wait_new(struct verdicts *v, struct session *s, con
 	vw->deadline_ns = deadline_ns;
 	uv_timer_init(v->loop, &vw->timer);
 	vw->timer.data = vw;
-	int64_t left = deadline_ns - realtime_ns();
-	int64_t early = left / 10 < PENDING_EARLY_NS ? left / 10 : PENDING_EARLY_NS;
-	left -= early;
-	uv_timer_start(&vw->timer, on_deadline, left > 0 ? (uint64_t)left / 1000000 : 0, 0);
+	if (deadline_ns) {
+		int64_t left = deadline_ns - realtime_ns();
+		int64_t early = left / 10 < PENDING_EARLY_NS ? left / 10 : PENDING_EARLY_NS;
+		left -= early;
+		uv_timer_start(&vw->timer, on_deadline, left > 0 ? (uint64_t)left / 1000000 : 0, 0);
+	}
 	v->n_waits++;
 	return vw;
 }
@@ -197,12 +219,14 @@ void verdict_wait_audit(struct verdict_wait *vw, uint64_t incident_seq)
 	v->auditing = vw;
 }
 
-void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
-                    const char *const *reasons, size_t n_reasons)
+/* Sends the Verdict and records it: decided_ns is when the action was chosen; guards names the
+ * guards whose verdict it is (n_guards may be 0). */
+static void answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
+                   const char *const *reasons, size_t n_reasons, char *const *guards,
+                   size_t n_guards, int64_t decided_ns)
 {
 	Evident__V1__Verdict msg = EVIDENT__V1__VERDICT__INIT;
 	Evident__Entry__V1__VerdictEntry e = EVIDENT__ENTRY__V1__VERDICT_ENTRY__INIT;
-	int64_t now = realtime_ns();
 
 	if (vw->answered)
 		return;
@@ -210,14 +234,17 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	 * REVIEW, the client was promised an answer by then */
 	static const char *const late = "no verdict within the deadline: it was decided too late "
 	                                "(the audit's result is in the vault)";
-	if (action != EVIDENT__V1__VERDICT__ACTION__PENDING && now >= vw->deadline_ns) {
+	if (action != EVIDENT__V1__VERDICT__ACTION__PENDING && vw->deadline_ns &&
+	    decided_ns >= vw->deadline_ns) {
 		action = EVIDENT__V1__VERDICT__ACTION__PENDING;
 		confidence = NAN;
 		reasons = (const char *const *)&late;
 		n_reasons = 1;
+		n_guards = 0;
 	}
 	/* the promise of the deadline: after it, only PENDING */
-	INVARIANT(action == EVIDENT__V1__VERDICT__ACTION__PENDING || now < vw->deadline_ns);
+	INVARIANT(action == EVIDENT__V1__VERDICT__ACTION__PENDING || !vw->deadline_ns ||
+	          decided_ns < vw->deadline_ns);
 	vw->answered = true;
 	unlink_auditing(vw);
 	msg.request_id = vw->request_id;
@@ -235,18 +262,20 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 	}
 	msg.n_reasons = n_reasons;
 	msg.reasons = (char **)reasons;
+	msg.n_guards = n_guards;
+	msg.guards = (char **)guards;
 	bool delivered = session_send_verdict(vw->s, &msg);
 	e.has_incident_seq = true;
 	e.incident_seq = incident_seq;
 	e.client_name = vw->s->client_name;
 	e.verdict = &msg;
-	e.has_deadline_unix_ns = true;
+	e.has_deadline_unix_ns = vw->deadline_ns != 0;
 	e.deadline_unix_ns = vw->deadline_ns;
 	e.has_decided_unix_ns = true;
-	e.decided_unix_ns = now;
+	e.decided_unix_ns = decided_ns;
 	e.has_delivered = true;
 	e.delivered = delivered;
-	if (action >= 0 && action < 4)
+	if (action >= 0 && action < VERDICT_ACTIONS)
 		vw->v->answered[action]++;
 	stop_timer(vw);
 	if (!vw->durable) {
@@ -265,6 +294,47 @@ void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint
 		writer_append_subject(vw->v->writer, VAULT_ENTRY_VERDICT, buf, len, true,
 		                      vw->subject, NULL, NULL);
 	finish(vw);
+}
+
+void verdict_answer(struct verdict_wait *vw, int action, double confidence, uint64_t incident_seq,
+                    const char *const *reasons, size_t n_reasons)
+{
+	answer(vw, action, confidence, incident_seq, reasons, n_reasons, NULL, 0, realtime_ns());
+}
+
+int verdict_wait_guard(struct verdict_wait *vw, int action, int64_t decided_ns,
+                       const struct config_guard *const *guards, size_t n)
+{
+	INVARIANT(!vw->guard_action && n > 0);
+	vw->guard_names = calloc(n, sizeof(char *));
+	vw->guard_reasons = calloc(n, sizeof(char *));
+	if (!vw->guard_names || !vw->guard_reasons)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct config_guard *g = guards[i];
+		size_t len = strlen(g->name) + strlen(g->reason) + 16;
+		vw->guard_names[i] = strdup(g->name);
+		vw->guard_reasons[i] = malloc(len);
+		vw->n_guards++;
+		if (!vw->guard_names[i] || !vw->guard_reasons[i])
+			return -ENOMEM;
+		snprintf(vw->guard_reasons[i], len, "guard %s: %s", g->name, g->reason);
+	}
+	vw->guard_action = action;
+	vw->guard_decided_ns = decided_ns;
+	return 0;
+}
+
+bool verdict_wait_guarded(const struct verdict_wait *vw)
+{
+	return vw->guard_action != 0;
+}
+
+void verdict_answer_guard(struct verdict_wait *vw)
+{
+	INVARIANT(vw->guard_action);
+	answer(vw, vw->guard_action, NAN, 0, (const char *const *)vw->guard_reasons, vw->n_guards,
+	       vw->guard_names, vw->n_guards, vw->guard_decided_ns);
 }
 
 void verdict_audited(struct verdicts *v, uint64_t incident_seq, int action, double confidence,

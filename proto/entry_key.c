@@ -13,7 +13,10 @@ const char *entry_review_request_id(const Evident__V1__Review *rv, char buf[32])
 {
 	if (rv->request_id && *rv->request_id)
 		return rv->request_id;
-	snprintf(buf, 32, "review-%" PRIu64, rv->incident_id);
+	if (rv->has_record_seq && !rv->has_incident_id)
+		snprintf(buf, 32, "review-seq-%" PRIu64, rv->record_seq);
+	else
+		snprintf(buf, 32, "review-%" PRIu64, rv->incident_id);
 	return buf;
 }
 

@@ -34,7 +34,8 @@ enum entry_keyed_type {
 #define ENTRY_KEY_MAX       500
 
 /* The request id a review is deduplicated under: its own when it has one, else
- * "review-INCIDENT_ID" written into buf. Returns a pointer to rv's string or to buf. */
+ * "review-INCIDENT_ID" (or "review-seq-RECORD_SEQ" for a review of a guarded record by
+ * record_seq) written into buf. Returns a pointer to rv's string or to buf. */
 const char *entry_review_request_id(const Evident__V1__Review *rv, char buf[32]);
 
 /* Derives the dedup key of a payload of the given vault entry type into client and request
