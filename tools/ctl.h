@@ -421,6 +421,91 @@ json_t *ctl_payload_json(const struct ctl_payload *p, const struct ctl_models *m
 /* The decoded payload as readable text (the body of `show`). */
 void ctl_payload_print(FILE *f, const struct ctl_payload *p, const struct ctl_models *m);
 
+/* ------------------------------------------------------------------ backtests (cmd_backtest.c) */
+
+/* What a trigger expression would have caught among a vault's records, per model version:
+ * `evidentctl backtest`, a suggested guard's backtest in `report`, a deployed guard's firings
+ * in `guards`. */
+struct trig_expr;
+
+struct ctl_bt_review {
+	uint64_t seq; /* the review entry */
+	char *reviewer, *outcome;
+};
+/* An incident entry of the range naming a record of the filter's models. */
+struct ctl_bt_incident {
+	uint64_t seq, record_seq;
+	char *rule;                    /* its trigger's name, or its guard's (guard true) */
+	bool guard, rate_limited;      /* IncidentEntry.guard; status RATE_LIMITED */
+	size_t tally;                  /* its model version (index into the tallies) */
+	int caught;                    /* 1 or 0; -1: its record was not evaluated */
+	struct ctl_bt_review *reviews; /* the reviews naming it, in vault order */
+	size_t n_reviews;
+};
+/* A review naming a record instead of an incident (Review.record_seq: a guarded record). */
+struct ctl_bt_record_review {
+	uint64_t record_seq;
+	struct ctl_bt_review *review;
+	size_t tally; /* SIZE_MAX: the record was not among those evaluated */
+	int caught;
+};
+/* One model version. */
+struct ctl_bt_tally {
+	char *model_id, *model_version;
+	uint64_t records, caught;       /* records evaluated (payload present), caught */
+	uint64_t routine, routine_held; /* records no incident names, and those caught */
+	uint64_t incidents, incidents_caught, incidents_unknown;
+	uint64_t overturned, overturned_caught; /* incidents whose latest review is "overturned" */
+	uint64_t *first;                        /* the first caught seqs (up to show) */
+	size_t n_first;
+	/* false: the rule names a feature the version's manifest lacks (or the model is not
+	 * registered): its records are not evaluated, never read as true or false */
+	bool bound;
+	char *problem; /* why not bound (with the manifest's features), or NULL */
+	char *missing; /* the feature the manifest lacks, or NULL */
+};
+struct ctl_bt_watch {
+	uint64_t record_seq;
+	bool incident; /* else a record review */
+	size_t i;
+};
+struct ctl_backtest {
+	struct ctl_bt_tally *t; /* in the order the versions were met */
+	size_t n;
+	struct ctl_bt_incident *inc; /* in seq order */
+	size_t n_inc, inc_cap;
+	struct ctl_bt_record_review *rrev;
+	size_t n_rrev, rrev_cap;
+	uint64_t pruned; /* records of the range whose payload was pruned (any model) */
+	struct ctl_models *models;
+	/* the run's state */
+	const struct trig_expr *x;
+	const struct ctl_model_filter *filter;
+	uint64_t from, to, until_ns, stop_seq;
+	size_t show;
+	struct ctl_bt_watch *watch; /* incidents and record reviews by record seq */
+	size_t n_watch, watch_cap;
+	size_t *binding;
+	const Evident__V1__ModelManifest *bound_to;
+	bool bound_ok;
+	const char *missing;
+};
+/* Evaluates x (borrowed) on every record with from <= seq < to, appended at or before until_ns,
+ * whose model passes filter (NULL: every model), as evidentd would; the incident and review
+ * entries among [from, to) naming those records say what was judged. Fills *b (free with
+ * ctl_backtest_free either way). Returns 0 or a negative errno (-ENOMEM, the vault's). */
+int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
+                     const struct ctl_model_filter *filter, uint64_t from, uint64_t to,
+                     uint64_t until_ns, size_t show, struct ctl_backtest *b);
+void ctl_backtest_free(struct ctl_backtest *b);
+/* The tally of id@version, or NULL (borrowed from b). */
+const struct ctl_bt_tally *ctl_backtest_tally(const struct ctl_backtest *b, const char *id,
+                                              const char *version);
+/* {model_id, model_version, records, caught, share, first_seqs, routine, routine_held,
+ * routine_share, incidents, incidents_caught, incidents_unknown, overturned,
+ * overturned_caught, bound, unknown_features, problem}. New reference. */
+json_t *ctl_backtest_tally_json(const struct ctl_bt_tally *t);
+
 /* ------------------------------------------------------------------ retention (decode.c) */
 
 /* Why a payload was pruned, read from its prune entry's reason: evidentd's reasons begin with
