@@ -907,9 +907,9 @@ class Lifecycle(DaemonTest):
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(example) as f:
-            text = "".join(line[1:] if re.match(r";(\[trigger |\[model |\[witness |[a-z_]+ =)",
-                                                line) else line
-                           for line in f)
+            text = "".join(line[1:] if re.match(
+                r";(\[trigger |\[guard |\[model |\[witness |[a-z_]+ =)", line) else line
+                for line in f)
         text = text.replace("socket_group = evidentd", "socket_group = 0")
         # the example's witness key is a placeholder: a real one, made with Python's own
         # Ed25519 (C2SP tlog-cosignature key id: SHA-256(name || "\n" || 0x04 || key)[:4])
