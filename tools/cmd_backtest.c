@@ -308,7 +308,7 @@ static bool overturned(const struct ctl_bt_incident *in)
 
 int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
                      const struct ctl_model_filter *filter, uint64_t from, uint64_t to,
-                     uint64_t until_ns, size_t show, struct ctl_backtest *b)
+                     uint64_t reviews_to, uint64_t until_ns, size_t show, struct ctl_backtest *b)
 {
 	static const struct ctl_model_filter any = {0};
 	int rc;
@@ -329,7 +329,8 @@ int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
 	if (rc == 0)
 		rc = ctl_scan_type(r, VAULT_ENTRY_INCIDENT, from, to, incident_fn, b);
 	if (rc == 0)
-		rc = ctl_scan_type(r, VAULT_ENTRY_REVIEW, from, to, review_fn, b);
+		rc = ctl_scan_type(r, VAULT_ENTRY_REVIEW, from, reviews_to > to ? reviews_to : to,
+		                   review_fn, b);
 	if (rc < 0)
 		return rc;
 	qsort(b->watch, b->n_watch, sizeof(*b->watch), cmp_watch);
@@ -729,7 +730,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 			vrc = vault_seek_time(cv.r, arg_since, &start);
 		if (vrc == 0)
 			vrc = ctl_backtest_run(cv.r, x, &arg_model, start, vault_reader_size(cv.r),
-			                       arg_until, arg_show, &b);
+			                       0, arg_until, arg_show, &b);
 		rc =
 		    vrc < 0 ? ctl_vault_error(&cv, "cannot read entries", vrc) : print(c, &b, when);
 		if (rc == 0) {

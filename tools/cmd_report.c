@@ -17,6 +17,7 @@
 #include "entry.pb-c.h"
 #include "evident_version.h"
 #include "report_render.h"
+#include "trigger.h"
 
 enum { ARG_FORMAT = CTL_OPT_VERB, ARG_MODEL_VERSION, ARG_ORACLE };
 
@@ -964,6 +965,37 @@ static bool lime_sentence(const json_t *au, const json_t *feats, char *buf, size
 	return true;
 }
 
+/* The summary's sentence on the suggested guard (section 13) and its backtest. False without
+ * one. */
+static bool guard_sentence(const json_t *doc, char *buf, size_t size)
+{
+	const json_t *g = json_object_get(doc, "suggested_guard"),
+	             *bt = json_object_get(g, "backtest");
+	int at;
+
+	if (!g)
+		return false;
+	at = snprintf(buf, size, "Suggested guard (section 13, [guard %s]): review when %s.",
+	              json_string_value(json_object_get(g, "name")),
+	              json_string_value(json_object_get(g, "when")));
+	if (!json_is_true(json_object_get(bt, "bound")) || at < 0 || (size_t)at >= size)
+		return true;
+	json_int_t routine = json_integer_value(json_object_get(bt, "routine"));
+	snprintf(buf + at, size - (size_t)at,
+	         " On the vault when the audit was recorded it catches %" JSON_INTEGER_FORMAT
+	         " of the %" JSON_INTEGER_FORMAT " incidents of %s %s (%" JSON_INTEGER_FORMAT
+	         " of them overturned by a human) and would have held %" JSON_INTEGER_FORMAT
+	         " of %" JSON_INTEGER_FORMAT " routine decisions (%.3g%%).",
+	         json_integer_value(json_object_get(bt, "incidents_caught")),
+	         json_integer_value(json_object_get(bt, "incidents")),
+	         json_string_value(json_object_get(bt, "model_id")),
+	         json_string_value(json_object_get(bt, "model_version")),
+	         json_integer_value(json_object_get(bt, "overturned_caught")),
+	         json_integer_value(json_object_get(bt, "routine_held")), routine,
+	         100 * json_number_value(json_object_get(bt, "routine_share")));
+	return true;
+}
+
 static json_t *summary_json(const json_t *doc)
 {
 	json_t *s = json_array();
@@ -1116,10 +1148,144 @@ static json_t *summary_json(const json_t *doc)
 		snprintf(buf, sizeof(buf), "Lineage: %s.", json_string_value(o));
 		json_array_append_new(s, json_string(buf));
 	}
+	if (guard_sentence(doc, buf, sizeof(buf)))
+		json_array_append_new(s, json_string(buf));
 	if (retention_sentence(doc, buf, sizeof(buf)))
 		json_array_append_new(s, json_string(buf));
 	json_array_append_new(s, json_string(evidence_sentence(doc, buf, sizeof(buf))));
 	return s;
+}
+
+/* ------------------------------------------------------------------ the suggested guard */
+
+/* The guard the audit suggests (audit.h, "suggested guards"): as recorded in its results, or,
+ * for an audit recorded by an evidentd that did not suggest guards, built here from the
+ * recorded results with the same code. NULL when there is none. */
+static json_t *guard_of(const struct evidence *ev, bool *ret_recorded)
+{
+	const json_t *res = json_object_get(ev->audit_doc, "results");
+	json_t *g = json_object_get(res, "suggested_guard");
+
+	*ret_recorded = g != NULL;
+	if (g)
+		return json_deep_copy(g);
+	if (!res || !ev->re || !ev->mf || ev->re->record->n_features != ev->mf->n_features)
+		return NULL;
+	const Evident__V1__ModelManifest *mf = ev->mf;
+	const Evident__V1__Record *rec = ev->re->record;
+	const char **names = calloc(mf->n_features + 1, sizeof(char *));
+	bool *cat = calloc(mf->n_features + 1, sizeof(bool));
+	for (size_t j = 0; names && cat && j < mf->n_features; j++) {
+		names[j] = mf->features[j]->name ? mf->features[j]->name : "";
+		cat[j] = mf->features[j]->type == EVIDENT__V1__FEATURE__TYPE__CATEGORICAL;
+	}
+	struct audit_guard_input in = {.model_id = mf->model_id,
+	                               .version = mf->version,
+	                               .incident_id = ev->id,
+	                               .names = names,
+	                               .categorical = cat,
+	                               .M = mf->n_features,
+	                               .x = rec->features,
+	                               .scores = rec->scores,
+	                               .n_scores = rec->n_scores,
+	                               .decision = rec->decision};
+	if (!names || !cat || audit_suggest_guard(res, &in, &g) < 0)
+		g = NULL;
+	free(names);
+	free(cat);
+	return g;
+}
+
+/* The guard as a config file section, ready to paste. */
+static json_t *guard_section(const json_t *g)
+{
+	return json_sprintf("[guard %s]\nmodel = %s\nwhen = %s\naction = %s\nreason = %s\n",
+	                    json_string_value(json_object_get(g, "name")),
+	                    json_string_value(json_object_get(g, "model")),
+	                    json_string_value(json_object_get(g, "when")),
+	                    json_string_value(json_object_get(g, "action")),
+	                    json_string_value(json_object_get(g, "reason")));
+}
+
+/* The guard's backtest on the vault as it was when the audit entry was appended (the entries
+ * before it, as_of_seq): the incidents of the audited model version it would have caught,
+ * the share of routine decisions it would have held; and how many of those incidents a human
+ * overturned, by every review recorded so far (reviews_as_of_seq: reviews come after the
+ * audit, so those before it alone would almost always say none), as the report's reviews. */
+static int guard_backtest(struct ctl_vault *cv, const struct evidence *ev, const json_t *g,
+                          json_t **ret)
+{
+	struct trig_expr *x;
+	struct trig_error e;
+	struct ctl_backtest b;
+	const char *id = ev->ie->model_id ? ev->ie->model_id : "",
+	           *version = ev->ie->model_version ? ev->ie->model_version : "";
+	struct ctl_model_filter f = {.id = id, .id_len = strlen(id), .version = version};
+	int rc = trig_compile(json_string_value(json_object_get(g, "when")), &x, &e);
+
+	*ret = NULL;
+	if (rc == -EINVAL) /* a damaged document: the report says the rule does not compile */
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = ctl_backtest_run(cv->r, x, &f, 0, ev->audit_seq, vault_reader_size(cv->r), UINT64_MAX,
+	                      0, &b);
+	if (rc == 0) {
+		const struct ctl_bt_tally *t = ctl_backtest_tally(&b, id, version);
+		int audited = -1;
+		for (size_t i = 0; i < b.n_inc; i++)
+			if (b.inc[i].seq == ev->id)
+				audited = b.inc[i].caught;
+		json_t *o = json_object();
+		ctl_json_set(o, "as_of_seq", ctl_json_u64(ev->audit_seq));
+		ctl_json_set(o, "reviews_as_of_seq", ctl_json_u64(vault_reader_size(cv->r)));
+		ctl_json_set(o, "model_id", json_string(id));
+		ctl_json_set(o, "model_version", json_string(version));
+		ctl_json_set(o, "incidents", ctl_json_u64(t ? t->incidents : 0));
+		ctl_json_set(o, "incidents_caught", ctl_json_u64(t ? t->incidents_caught : 0));
+		ctl_json_set(o, "incidents_unknown", ctl_json_u64(t ? t->incidents_unknown : 0));
+		ctl_json_set(o, "overturned", ctl_json_u64(t ? t->overturned : 0));
+		ctl_json_set(o, "overturned_caught", ctl_json_u64(t ? t->overturned_caught : 0));
+		ctl_json_set(o, "records", ctl_json_u64(t ? t->records : 0));
+		ctl_json_set(o, "caught", ctl_json_u64(t ? t->caught : 0));
+		ctl_json_set(o, "routine", ctl_json_u64(t ? t->routine : 0));
+		ctl_json_set(o, "routine_held", ctl_json_u64(t ? t->routine_held : 0));
+		ctl_json_set(
+		    o, "routine_share",
+		    json_real(t && t->routine ? (double)t->routine_held / (double)t->routine : 0));
+		ctl_json_set(o, "records_pruned", ctl_json_u64(b.pruned));
+		ctl_json_set(o, "catches_audited_record",
+		             audited < 0 ? json_null() : json_boolean(audited == 1));
+		ctl_json_set(o, "bound", json_boolean(!t || t->bound));
+		ctl_json_set(o, "problem", ctl_json_string(t ? t->problem : NULL));
+		*ret = o;
+	}
+	ctl_backtest_free(&b);
+	trig_free(x);
+	return rc;
+}
+
+/* doc.suggested_guard: the guard, whether the audit recorded it, its [guard] section and its
+ * backtest (computed here: the audit has no vault access, audit.h). Absent without one. */
+static int suggested_guard_json(struct ctl_vault *cv, const struct evidence *ev, json_t *doc)
+{
+	bool recorded;
+	json_t *g = ev->have_audit ? guard_of(ev, &recorded) : NULL, *bt = NULL;
+	int rc;
+
+	if (!g)
+		return 0;
+	rc = guard_backtest(cv, ev, g, &bt);
+	if (rc < 0) {
+		json_decref(g);
+		return rc;
+	}
+	ctl_json_set(g, "recorded", json_boolean(recorded));
+	ctl_json_set(g, "section", guard_section(g));
+	ctl_json_set(g, "backtest", bt ? bt : json_null());
+	ctl_json_set(g, "backtest_by", json_string("evidentctl report"));
+	ctl_json_set(doc, "suggested_guard", g);
+	return 0;
 }
 
 /* The report's word for an incident's state (ctl_incident_state). */
@@ -1219,6 +1385,8 @@ static int build_doc(struct ctl_vault *cv, const struct evidence *ev, int64_t ge
 		                    &retention);
 	if (rc >= 0)
 		json_object_set_new(doc, "retention", retention);
+	if (rc >= 0)
+		rc = suggested_guard_json(cv, ev, doc);
 	json_decref(cited);
 	if (rc < 0) {
 		json_decref(doc);
@@ -1747,6 +1915,25 @@ const struct ctl_verb ctl_verb_report = {
         "prune_seq, pruned_unix_ns, holds}), holds ({hold_id, seq, placed_unix_ns,\n"
         "holder, reason, incident_id, covers}), open_incident_keeps and replay_missing\n"
         "(as 'replay --json' names them); a pruned record has \"pruned\": true.\n"
+        "Section 13 is the guard the audit suggests, when it found the cause (the failure\n"
+        "region of its adversarial search, else the counterfactual threshold of the\n"
+        "feature that drove the decision; daemon/audit/audit.h): a ready [guard NAME]\n"
+        "section of evidentd's config (model ID@VERSION, when, action = review, a reason\n"
+        "naming the incident) with its backtest. The backtest is computed here, not by the\n"
+        "audit (which has no vault access) nor by evidentd (a scan of the vault per\n"
+        "incident): on the vault as it was when the audit entry was appended (the entries\n"
+        "before it, as_of_seq), the incidents of the audited version the rule would have\n"
+        "caught, how many of those a human overturned (by every review so far,\n"
+        "reviews_as_of_seq) and the share of routine decisions (records no incident\n"
+        "names) it would have held. For an audit recorded before evidentd suggested\n"
+        "guards, the rule is built here from the recorded results with the same code\n"
+        "(\"recorded\": false). In JSON: \"suggested_guard\" {name, model, when, action,\n"
+        "reason, source, features, decision, catches_audited_record, feature and\n"
+        "threshold | left_out and precision, recorded, section (the config text),\n"
+        "backtest_by, backtest {as_of_seq, reviews_as_of_seq, model_id, model_version,\n"
+        "incidents, incidents_caught, incidents_unknown, overturned, overturned_caught,\n"
+        "records, caught, routine, routine_held, routine_share, records_pruned,\n"
+        "catches_audited_record, bound, problem}}, absent when the audit suggests none.\n"
         "The report says when it was generated (generated_unix_ns). Everything else in it\n"
         "comes from the vault, so with SOURCE_DATE_EPOCH=SECONDS in the environment (the\n"
         "reproducible-builds convention) as the generation time, the same vault gives the\n"

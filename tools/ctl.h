@@ -491,12 +491,13 @@ struct ctl_backtest {
 	const char *missing;
 };
 /* Evaluates x (borrowed) on every record with from <= seq < to, appended at or before until_ns,
- * whose model passes filter (NULL: every model), as evidentd would; the incident and review
- * entries among [from, to) naming those records say what was judged. Fills *b (free with
- * ctl_backtest_free either way). Returns 0 or a negative errno (-ENOMEM, the vault's). */
+ * whose model passes filter (NULL: every model), as evidentd would; the incident entries among
+ * [from, to) naming those records, and the review entries among [from, max(to, reviews_to)),
+ * say what was judged. Fills *b (free with ctl_backtest_free either way). Returns 0 or a
+ * negative errno (-ENOMEM, the vault's). */
 int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
                      const struct ctl_model_filter *filter, uint64_t from, uint64_t to,
-                     uint64_t until_ns, size_t show, struct ctl_backtest *b);
+                     uint64_t reviews_to, uint64_t until_ns, size_t show, struct ctl_backtest *b);
 void ctl_backtest_free(struct ctl_backtest *b);
 /* The tally of id@version, or NULL (borrowed from b). */
 const struct ctl_bt_tally *ctl_backtest_tally(const struct ctl_backtest *b, const char *id,

@@ -48,9 +48,10 @@
  * would have held) reads every record of the version: a scan of the vault, which the audit
  * library cannot do (no vault access) and which evidentd's workers should not do once per
  * incident in a flash crash (each audit would read the whole vault while ingest runs). The
- * document's "backtest" is therefore null, and `evidentctl report` computes it on demand
- * from the vault as it was when the audit entry was appended (the entries before it, which
- * never change; a record pruned since is counted apart), with `evidentctl backtest`'s code. */
+ * document's "backtest" is therefore null, and `evidentctl report` computes it on demand,
+ * with `evidentctl backtest`'s code, from the vault as it was when the audit entry was
+ * appended (the records and incidents before it, which never change; a record pruned since
+ * is counted apart) and every review recorded so far (a human reviews after the audit). */
 #pragma once
 
 #include <jansson.h>

@@ -7,7 +7,8 @@
  * characters, controls and bytes that are not UTF-8 shown as visible escapes, no script and no
  * network reference, audit null, every optional member deleted, nulled or mistyped, the required
  * parts, write errors; the retention of the cited entries, the legal holds on them and a record
- * whose payload was pruned. The fixture's renderings are left in the build folder
+ * whose payload was pruned; section 13, the suggested guard as a ready [guard] section with its
+ * backtest. The fixture's renderings are left in the build folder
  * (sample-report.html, .md) for tests/integration/chromium_check.py and for people. */
 #include <errno.h>
 #include <jansson.h>
@@ -552,7 +553,7 @@ START_TEST(test_html_fixture)
 {
 	static const char *const order[] = {
 	    "summary", "decision",   "input",  "why",     "change",   "fragility", "region",
-	    "unusual", "confidence", "review", "lineage", "evidence", "reproduce"};
+	    "unusual", "confidence", "review", "lineage", "evidence", "reproduce", "guard"};
 	json_t *doc = fixture();
 	char *s = render(report_render_html, doc);
 
@@ -1030,7 +1031,8 @@ START_TEST(test_md_fixture)
 	                                    "## 9. Human review",
 	                                    "## 10. Model lineage",
 	                                    "## 11. Evidence",
-	                                    "## 12. Reproduce"};
+	                                    "## 12. Reproduce",
+	                                    "## 13. Suggested guard"};
 	json_t *doc = fixture();
 	char *s = render(report_render_md, doc);
 
@@ -1343,6 +1345,146 @@ START_TEST(test_md_retention_members)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ section 13 */
+
+static json_t *guard_doc(const char *reason)
+{
+	static const char text[] =
+	    "{\"name\": \"incident-57\", \"model\": \"trading-bot@4.2.0\","
+	    " \"when\": \"decision == \\\"sell\\\" && feature.obscure_index_vol > 24.5\","
+	    " \"action\": \"review\", \"source\": \"counterfactual\","
+	    " \"features\": [\"obscure_index_vol\"], \"decision\": \"sell\","
+	    " \"catches_audited_record\": true, \"feature\": \"obscure_index_vol\","
+	    " \"threshold\": 24.5, \"recorded\": true, \"backtest_by\": \"evidentctl report\","
+	    " \"backtest\": {\"as_of_seq\": 99, \"reviews_as_of_seq\": 140,"
+	    "  \"model_id\": \"trading-bot\", \"model_version\": \"4.2.0\", \"incidents\": 40,"
+	    "  \"incidents_caught\": 39, \"incidents_unknown\": 0, \"overturned\": 2,"
+	    "  \"overturned_caught\": 1, \"records\": 1540, \"caught\": 40, \"routine\": 1500,"
+	    "  \"routine_held\": 1, \"routine_share\": 0.00066666666666666664,"
+	    "  \"records_pruned\": 3, \"catches_audited_record\": true, \"bound\": true,"
+	    "  \"problem\": null}}";
+	json_t *doc = fixture();
+	json_error_t e;
+	json_t *g = json_loads(text, 0, &e);
+	char section[1024];
+
+	ck_assert_msg(g, "guard_doc: %d: %s", e.column, e.text);
+	json_object_set_new(g, "reason", str(reason));
+	snprintf(section, sizeof(section),
+	         "[guard incident-57]\nmodel = trading-bot@4.2.0\n"
+	         "when = decision == \"sell\" && feature.obscure_index_vol > 24.5\n"
+	         "action = review\nreason = %s\n",
+	         reason);
+	json_object_set_new(g, "section", str(section));
+	json_object_set_new(doc, "suggested_guard", g);
+	return doc;
+}
+
+/* Section 13: the [guard] section as it would be pasted into the config, the backtest in
+ * words, the command that tests it again; the audit's absence of one said as such. */
+static void check_guard(render_fn fn, const char *hostile_escaped)
+{
+	bool md = fn == report_render_md;
+	json_t *doc = fixture();
+	char *s = render(fn, doc);
+	const char *g = strstr(s, md ? "## 13. Suggested guard" : "id=\"guard\"");
+
+	ck_assert_ptr_nonnull(g);
+	ck_assert(strstr(g, "The audit suggests no guard"));
+	free(s);
+	json_decref(doc);
+
+	doc = guard_doc("suggested by the audit of incident 57");
+	s = render(fn, doc);
+	g = strstr(s, md ? "## 13. Suggested guard" : "id=\"guard\"");
+	ck_assert_ptr_nonnull(g);
+	ck_assert(strstr(g, "counterfactual threshold of the feature that drove the decision"));
+	if (md)
+		ck_assert(strstr(g,
+		                 "```text\n[guard incident-57]\nmodel = trading-bot@4.2.0\n"
+		                 "when = decision == \"sell\" && feature.obscure_index_vol > 24.5\n"
+		                 "action = review\nreason = suggested by the audit of incident 57\n"
+		                 "```\n"));
+	else
+		ck_assert(strstr(g, "<pre>[guard incident-57]\nmodel = trading-bot@4.2.0\n"
+		                    "when = decision == &quot;sell&quot; &amp;&amp; "
+		                    "feature.obscure_index_vol &gt; 24.5\n"));
+	ck_assert(strstr(g, "the entries before seq 99"));
+	ck_assert(strstr(g, "39 of 40 incidents of this version"));
+	ck_assert(strstr(g, "1 of those (2 overturned in all, by the reviews before seq 140)"));
+	ck_assert(strstr(g, "0.0667% (1 of 1500 records no incident names)"));
+	ck_assert(strstr(g, "3 records whose payload was pruned"));
+	ck_assert(strstr(g, "evidentctl backtest --guard incident-57 --config FILE --incidents"));
+	ck_assert_ptr_null(strstr(g, "did not suggest guards"));
+	ck_assert_ptr_null(strstr(g, "NOT caught"));
+	if (md)
+		ck_assert_uint_gt(check_tables(s), 40);
+	free(s);
+
+	/* a hostile reason is escaped, in the section too */
+	json_decref(doc);
+	doc = guard_doc(hostile);
+	s = render(fn, doc);
+	ck_assert(utf8_valid(s));
+	ck_assert_uint_eq(unescaped(s, "<script"), 0);
+	ck_assert(strstr(s, hostile_escaped));
+	free(s);
+
+	/* built by the report, a version the rule cannot be evaluated on, no backtest */
+	json_t *gd = json_object_get(doc, "suggested_guard"), *bt = json_object_get(gd, "backtest");
+	json_object_set_new(gd, "recorded", json_false());
+	json_object_set_new(bt, "bound", json_false());
+	json_object_set_new(bt, "problem", str("feature.obscure_index_vol is not a feature"));
+	s = render(fn, doc);
+	ck_assert(strstr(s, "did not suggest guards"));
+	ck_assert(strstr(s, "Not evaluated:"));
+	ck_assert(strstr(s, "is not a feature"));
+	ck_assert_ptr_null(strstr(s, "Incidents caught"));
+	free(s);
+	json_object_set_new(gd, "backtest", json_null());
+	s = render(fn, doc);
+	ck_assert(strstr(s, "The rule does not compile: no backtest."));
+	free(s);
+	json_decref(doc);
+}
+
+START_TEST(test_html_guard)
+{
+	check_guard(report_render_html, hostile_html);
+}
+END_TEST
+
+START_TEST(test_md_guard)
+{
+	check_guard(report_render_md, "\\<script>alert(1)\\</script>");
+}
+END_TEST
+
+/* Every member of the suggested guard deleted, nulled or mistyped renders. */
+static void check_guard_mutations(render_fn fn)
+{
+	json_t *doc = guard_doc("suggested by the audit of incident 57"),
+	       *g = json_object_get(doc, "suggested_guard");
+	struct step path[16] = {{.key = "suggested_guard"}};
+
+	mutations_run = 0;
+	walk(fn, doc, g, path, 1);
+	ck_assert_uint_gt(mutations_run, 60);
+	json_decref(doc);
+}
+
+START_TEST(test_html_guard_members)
+{
+	check_guard_mutations(report_render_html);
+}
+END_TEST
+
+START_TEST(test_md_guard_members)
+{
+	check_guard_mutations(report_render_md);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report_render");
@@ -1359,6 +1501,8 @@ int main(void)
 	tcase_add_test(tc, test_html_witnesses);
 	tcase_add_test(tc, test_html_retention);
 	tcase_add_test(tc, test_html_retention_members);
+	tcase_add_test(tc, test_html_guard);
+	tcase_add_test(tc, test_html_guard_members);
 	tcase_add_test(tc, test_html_attribution_mismatch);
 	tcase_add_test(tc, test_html_missing_members);
 	tcase_add_test(tc, test_html_required);
@@ -1373,6 +1517,8 @@ int main(void)
 	tcase_add_test(tc, test_md_witnesses);
 	tcase_add_test(tc, test_md_retention);
 	tcase_add_test(tc, test_md_retention_members);
+	tcase_add_test(tc, test_md_guard);
+	tcase_add_test(tc, test_md_guard_members);
 	tcase_add_test(tc, test_md_missing_members);
 	tcase_add_test(tc, test_md_required);
 	tcase_add_test(tc, test_md_write_error);

@@ -13,6 +13,8 @@
  *   report_verdict.c  section_  8 Confidence and verdict, 9 Human review, 10 Model lineage
  *   report_evidence.c section_  11 Evidence (with the retention of the cited entries and
  *                               the legal holds on them), 12 Reproduce, the footer
+ *   report_guard.c    section_  13 Suggested guard (the audit's proposed [guard] section and
+ *                               its backtest)
  *   report_render.c             the page: the sections in order (report_render.h)
  * Nothing here logs or allocates beyond the call; a write that fails (-EIO, -ENOMEM) is kept
  * as the first error in struct rr and later writes carry on harmlessly. */
@@ -175,3 +177,5 @@ void section_lineage(struct rr *r, const struct report *rp);
 void section_evidence(struct rr *r, const struct report *rp);
 void section_reproduce(struct rr *r, const struct report *rp);
 void section_footer(struct rr *r, const struct report *rp);
+/* report_guard.c */
+void section_guard(struct rr *r, const struct report *rp);

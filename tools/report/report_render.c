@@ -161,6 +161,7 @@ static int render(const json_t *doc, FILE *out, bool as_md)
 	section_lineage(&r, &rp);
 	section_evidence(&r, &rp);
 	section_reproduce(&r, &rp);
+	section_guard(&r, &rp);
 	section_footer(&r, &rp);
 	rw_html(&r, "</main>\n</body>\n</html>\n");
 

@@ -24,6 +24,12 @@
  *   "stderr"[0] with one number per record.features entry (0: a feature LIME left out) and
  *   "lime" {r2, local_prediction, fx, samples, repeats, jaccard, vsi, csi, sign_flip (one per
  *   feature), stable}; audit.params.lime holds the parameters it ran with.
+ * - suggested_guard, when the audit suggests one (daemon/audit/audit.h), is the guard with
+ *   "section" (its [guard NAME] config text, shown as is), "recorded" (false: built by the
+ *   report from the recorded results) and "backtest" {as_of_seq, reviews_as_of_seq,
+ *   model_id, model_version, incidents, incidents_caught, incidents_unknown, overturned,
+ *   overturned_caught, routine, routine_held, routine_share, records_pruned,
+ *   catches_audited_record, bound, problem}; section 13 shows it.
  * - Times ("*_unix_ns") are integers, nanoseconds since the Unix epoch, shown in UTC. */
 #pragma once
 
