@@ -86,7 +86,7 @@ extern const struct ctl_verb ctl_verb_status, ctl_verb_verify, ctl_verb_log, ctl
     ctl_verb_show, ctl_verb_export, ctl_verb_checkpoint, ctl_verb_prove, ctl_verb_verify_proof,
     ctl_verb_consistency, ctl_verb_explain, ctl_verb_backtest, ctl_verb_incidents,
     ctl_verb_incident, ctl_verb_models, ctl_verb_lineage, ctl_verb_report, ctl_verb_replay,
-    ctl_verb_subject, ctl_verb_holds;
+    ctl_verb_subject, ctl_verb_holds, ctl_verb_guards;
 
 /* ------------------------------------------------------------------ errors */
 

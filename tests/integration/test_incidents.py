@@ -178,6 +178,23 @@ class Demo(unittest.TestCase):
         self.assertTrue(doc["results"]["flip"]["fragile"])
         self.assertLessEqual(doc["results"]["confidence"]["c"], 0.3)
 
+    def test_the_report_suggests_a_guard_on_the_planted_feature(self):
+        # the audit's suggested guard holds the crash sells on the planted feature and few
+        # routine decisions (its backtest, on the vault when the audit was recorded)
+        planted = self.summary["planted_feature"]
+        iid = self.summary["reviewed_incident_id"]
+        g = self.report(iid)["suggested_guard"]
+        self.assertEqual(g, dict(g, feature=planted, source="counterfactual", recorded=True))
+        self.assertTrue(g["when"].startswith('decision == "sell" && feature.%s > ' % planted),
+                        g["when"])
+        bt = g["backtest"]
+        self.assertEqual(bt["incidents"], self.summary["counts"]["crash_sells"])
+        self.assertGreaterEqual(bt["incidents_caught"], 0.9 * bt["incidents"])
+        self.assertEqual((bt["overturned"], bt["overturned_caught"]), (1, 1))
+        self.assertLess(bt["routine_share"], 0.05)
+        self.assertTrue(bt["catches_audited_record"])
+        self.assertEqual(self.audits[iid][1]["results"]["suggested_guard"]["when"], g["when"])
+
     def explain(self, iid, method, *extra):
         rep = self.report(iid)
         row = os.path.join(self.tmp, "row-%d.csv" % iid)
