@@ -1238,12 +1238,14 @@ static int retention_check(const struct config *c, const char *file, char *err, 
 	return 0;
 }
 
+static int parse_text(const char *file, struct config c, struct config *ret, char *err,
+                      size_t err_size);
+
 int config_load(const char *path, struct config *ret, char *err, size_t err_size)
 {
 	struct config c;
-	struct parse p = {0};
 	const char *file = path ? path : CONFIG_DEFAULT_PATH;
-	int rc, line;
+	int rc;
 
 	err[0] = '\0';
 	rc = config_defaults(&c);
@@ -1259,6 +1261,37 @@ int config_load(const char *path, struct config *ret, char *err, size_t err_size
 		config_deinit(&c);
 		return rc;
 	}
+	return parse_text(file, c, ret, err, err_size);
+}
+
+int config_load_text(const char *name, const char *text, size_t len, struct config *ret, char *err,
+                     size_t err_size)
+{
+	struct config c;
+	int rc;
+
+	err[0] = '\0';
+	rc = config_defaults(&c);
+	if (rc < 0)
+		return rc;
+	c.text = malloc(len + 1);
+	if (!c.text) {
+		config_deinit(&c);
+		return -ENOMEM;
+	}
+	memcpy(c.text, text, len);
+	c.text[len] = '\0';
+	c.text_len = len;
+	return parse_text(name, c, ret, err, err_size);
+}
+
+/* Parses c.text (c: the defaults and the text, taken) as the file `file`. */
+static int parse_text(const char *file, struct config c, struct config *ret, char *err,
+                      size_t err_size)
+{
+	struct parse p = {0};
+	int line;
+
 	if (memchr(c.text, '\0', c.text_len)) {
 		snprintf(err, err_size, "%s: contains a NUL byte, not a text file", file);
 		config_deinit(&c);

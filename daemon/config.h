@@ -208,4 +208,9 @@ int config_defaults(struct config *ret);
  * "file:line:column: message"), -errno when the file cannot be read, -ENOMEM. */
 int config_load(const char *path, struct config *ret, char *err, size_t err_size);
 
+/* As config_load, on text[0..len) (copied) named `name` in errors and in ret->path: a config
+ * entry's text read back from the vault, for instance. */
+int config_load_text(const char *name, const char *text, size_t len, struct config *ret, char *err,
+                     size_t err_size);
+
 void config_deinit(struct config *c);

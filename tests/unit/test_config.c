@@ -364,6 +364,29 @@ START_TEST(config_load_refuses_bad_guards)
 }
 END_TEST
 
+START_TEST(config_load_text_reads_a_config_entry)
+{
+	struct config c;
+	char err[600];
+	const char *text = "[guard g]\nwhen = true\naction = hold\nreason = r\n";
+
+	ck_assert_int_eq(
+	    config_load_text("config entry 42", text, strlen(text), &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.path, "config entry 42");
+	ck_assert_uint_eq(c.n_guards, 1);
+	ck_assert_str_eq(c.guards[0].name, "g");
+	ck_assert_uint_eq(c.text_len, strlen(text));
+	config_deinit(&c);
+	text = "[guard g]\nwhen = true\naction = hodl\nreason = r\n";
+	ck_assert_int_eq(
+	    config_load_text("config entry 42", text, strlen(text), &c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(!strncmp(err, "config entry 42:3:10: action: expected review", 45), "%s",
+	              err);
+	/* a NUL inside the text is not a config */
+	ck_assert_int_eq(config_load_text("e", "[daemon]\0x", 10, &c, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 START_TEST(config_load_reports_missing_file)
 {
 	struct config c;
@@ -643,6 +666,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_reads_triggers);
 	tcase_add_test(tc, config_load_reads_guards);
 	tcase_add_test(tc, config_load_refuses_bad_guards);
+	tcase_add_test(tc, config_load_text_reads_a_config_entry);
 	tcase_add_test(tc, config_load_reads_models);
 	tcase_add_test(tc, config_load_reads_witnesses);
 	tcase_add_test(tc, config_load_reads_retention);
