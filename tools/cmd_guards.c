@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "ctl.h"
 #include "trigger.h"
@@ -116,43 +114,15 @@ static int problem(struct guards *gs, const char *fmt, ...)
 	return 0;
 }
 
-/* A config entry's text through evidentd's parser: config_load reads a file, so the text is
- * handed to it as an anonymous one (memfd). Returns 0, -EINVAL with err (the entry's words
- * in place of the file's name), or another negative errno. */
+/* A config entry's text through evidentd's parser, named "config entry SEQ" in messages.
+ * Returns 0, -EINVAL with err, or another negative errno. */
 static int parse_text(const char *text, uint64_t seq, struct config *ret, char *err,
                       size_t err_size)
 {
-	char path[64], name[64], raw[1024];
-	int fd = memfd_create("evidentctl-config", MFD_CLOEXEC), rc;
-	size_t len = strlen(text), off = 0;
+	char name[64];
 
-	if (fd < 0)
-		return -errno;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0) {
-			rc = -errno;
-			close(fd);
-			return rc;
-		}
-		off += (size_t)w;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	snprintf(name, sizeof(name), "config entry %" PRIu64, seq);
-	rc = config_load(path, ret, raw, sizeof(raw));
-	close(fd);
-	if (rc < 0) {
-		const char *at = strstr(raw, path);
-		if (at)
-			snprintf(err, err_size, "%.*s%s%.900s", (int)(at - raw), raw, name,
-			         at + strlen(path));
-		else
-			snprintf(err, err_size, "%s: %.900s", name, raw);
-		return rc;
-	}
-	free(ret->path); /* messages name the entry, not the memfd */
-	ret->path = strdup(name);
-	return ret->path ? 0 : -ENOMEM;
+	return config_load_text(name, text, strlen(text), ret, err, err_size);
 }
 
 static bool same(const char *a, const char *b)
@@ -391,9 +361,14 @@ static void deployment_text(const struct deployment *d)
 	printf("  reason    %s\n", d->reason ? d->reason : "");
 	printf("  fired     %" PRIu64 " verdict%s name it", d->verdicts,
 	       d->verdicts == 1 ? "" : "s");
-	for (size_t a = 1; a < sizeof(actions) / sizeof(actions[0]); a++)
+	for (size_t a = 1, k = 0; a < sizeof(actions) / sizeof(actions[0]); a++)
 		if (d->by_action[a])
-			printf(" (%s %" PRIu64 ")", actions[a], d->by_action[a]);
+			printf("%s%s %" PRIu64, k++ ? ", " : " (", actions[a], d->by_action[a]);
+	for (size_t a = 1; a < sizeof(actions) / sizeof(actions[0]); a++)
+		if (d->by_action[a]) {
+			printf(")");
+			break;
+		}
 	if (d->problem) {
 		printf("; not evaluated again: %s\n", d->problem);
 		return;

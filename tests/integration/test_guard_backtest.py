@@ -310,12 +310,23 @@ class GuardBacktest(unittest.TestCase):
             self.assertEqual(d["records"], len(window))
             self.assertEqual(d["caught"], sum(1 for r in window if rule(r)), d)
             self.assertGreater(d["caught"], 0)
-            # evidentd's verdicts naming the guard, when it records them, are the same records
-            self.assertIn(d["verdicts"], (0, d["caught"]), d)
+            # evidentd's verdicts naming the guard are those records: one each, the
+            # stricter action when both guards catch a record
+            self.assertEqual(d["verdicts"], d["caught"], d)
+            self.assertEqual(sum(d["verdict_actions"].values()), d["verdicts"])
+        self.assertEqual(deps[2]["verdict_actions"], {"HOLD": deps[2]["caught"]})
+        both = sum(1 for r in self.records if r["seq"] >= c2 and rules[1](r) and rules[2](r))
+        self.assertGreater(both, 0)
+        self.assertEqual(deps[1]["verdict_actions"],
+                         {"REVIEW": deps[1]["caught"] - both, "HOLD": both})
         text = self.ctl("guards").stdout
         self.assertIn("guard a-high  model lin  action review\n", text)
         self.assertIn("until entry %d" % c2, text)
         self.assertIn("still in force", text)
+        self.assertIn("fired     %d verdicts name it (REVIEW %d, HOLD %d); evaluated again: it "
+                      "catches %d of the 120 records" % (deps[1]["verdicts"],
+                                                          deps[1]["caught"] - both, both,
+                                                          deps[1]["caught"]), text)
 
 
 if __name__ == "__main__":
