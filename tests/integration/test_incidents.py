@@ -577,7 +577,9 @@ class Pipeline(unittest.TestCase):
                "lineage": {"training_data_sha256": "ab" * 32, "code_commit": "c0ffee"}}
         man2 = dict(man, model_id="dead")
         config = ("[daemon]\nworkers = 1\n"
-                  "[model lr]\noracle = %s --output decision\n"
+                  # scikit-learn's import alone takes seconds on a loaded machine: the
+                  # test waits for events, never on the machine being fast
+                  "[model lr]\noracle = %s --output decision\noracle_timeout_ms = 120000\n"
                   "[model dead]\noracle = %s\n"
                   "[trigger all]\nwhen = true\nmethods = kernelshap, flip\n"
                   "burst = 100\n")

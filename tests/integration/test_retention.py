@@ -690,24 +690,32 @@ class Soak(RetentionTest):
             frames = [subject_record(i, rid="s%d" % i, pad=2000) for i in range(base, base + n)]
             return send_all(c, frames)
 
+        # Counted in records, not seconds, so that a slow machine measures the same thing:
+        # a warm-up whose first cycles free pages for reuse, then the measured part, each
+        # followed by retention catching up (everything but the last bursts pruned).
         base = 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # warm-up: the first cycles free pages for reuse
+        for _ in range(8):
             burst(base)
             base += 500
-        wait_for(lambda: len(self.d.pruned()) >= base - 1500, what="retention catching up")
+        wait_for(lambda: len(self.d.pruned()) >= base - 1500, timeout=120,
+                 what="retention catching up")
         size1, n1 = os.path.getsize(data), base
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        for _ in range(12):
             burst(base)
             base += 500
-        wait_for(lambda: len(self.d.pruned()) >= base - 1500, what="retention catching up")
+        wait_for(lambda: len(self.d.pruned()) >= base - 1500, timeout=120,
+                 what="retention catching up")
         size2, n2 = os.path.getsize(data), base
         per_entry = (size2 - size1) / (n2 - n1)
         sys.stderr.write("soak: %d records; data.mdb %d -> %d bytes: %.0f bytes per record "
                          "after the first cycles (payload ~2100)\n" % (n2, size1, size2,
                                                                        per_entry))
-        self.assertLess(per_entry, 1000, "the vault keeps growing by the payloads")
+        # Without retention each record costs about 2,300 bytes of file; with it the payload's
+        # pages are reused and what stays is the permanent part (about 600 bytes on a quiet
+        # machine). How soon LMDB can reuse a freed page depends on how far retention lags
+        # and on readers, so the bound is well above that and well below a whole record
+        # (1,190 was measured here with the machine loaded by parallel builds).
+        self.assertLess(per_entry, 1500, "the vault keeps growing by the payloads")
         self.d.stop()
         self.d.verify()
 
