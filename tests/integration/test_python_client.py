@@ -78,7 +78,7 @@ class FakeDaemon:
       refuse_reviews=True    answer BAD_MESSAGE to every Review
     A record whose (client_name, request_id) is stored is answered with the stored seq and
     duplicate=True when its bytes are the same, with CONFLICT when they differ (as the daemon;
-    counted in `conflicts`). Reviews are stored like records (dedup key: request_id, default "review-<incident_id>")
+    counted in `conflicts`). Reviews are stored like records (dedup key: request_id, default "review-<incident_id>" or "review-seq-<record_seq>")
     and kept in `reviews` as (client_name, request_id, seq, Review).
     """
 
@@ -335,7 +335,8 @@ class FakeDaemon:
         return seq, False
 
     def _on_review(self, conn, client, rv):
-        rid = rv.request_id or f"review-{rv.incident_id}"
+        rid = rv.request_id or (f"review-seq-{rv.record_seq}" if rv.HasField("record_seq")
+                                else f"review-{rv.incident_id}")
         if self.refuse_reviews:
             self._send(conn, error=pb.Error(code=pb.Error.BAD_MESSAGE, request_id=rid,
                                             message="reviews refused by the test"))
@@ -378,7 +379,8 @@ class FakeDaemon:
         if self.verdicts and r.verdict_deadline_ms:
             self._send(conn, verdict=pb.Verdict(request_id=r.request_id, seq=seq,
                                                 action=pb.Verdict.REVIEW, confidence=0.25,
-                                                incident_id=7, reasons=["amount high"]))
+                                                incident_id=7, reasons=["amount high"],
+                                                guards=["g-amount"]))
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -927,8 +929,8 @@ class RecordTests(FakeCase):
         rid = rec(c, verdict_deadline_ms=50)
         self.assertTrue(done.wait(TIMEOUT))
         v = got[0]
-        self.assertEqual((v.request_id, v.action, v.confidence, v.incident_id, v.reasons),
-                         (rid, "REVIEW", 0.25, 7, ("amount high",)))
+        self.assertEqual((v.request_id, v.action, v.confidence, v.incident_id, v.reasons,
+                          v.guards), (rid, "REVIEW", 0.25, 7, ("amount high",), ("g-amount",)))
         self.assertEqual(c.stats()["verdicts"], 1)
 
     def test_too_large(self):
@@ -1022,6 +1024,22 @@ class ReviewTests(FakeCase):
         self.assertEqual((s["acked"], s["reviews"], s["outstanding"], s["failed"]),
                          (1, 3, 0, 0))
         self.assertEqual(len(acks), 1)  # on_ack reports records only
+
+    def test_review_of_a_guarded_record(self):
+        fake = self.daemon()
+        c = self.client()
+        a = c.review(None, "desk-head@example.com", "released", record_seq=12,
+                     timeout=TIMEOUT)
+        self.assertEqual((a.request_id, a.duplicate), ("review-seq-12", False))
+        rv = fake.reviews[0][3]
+        self.assertEqual((rv.record_seq, rv.HasField("incident_id"), rv.outcome),
+                         (12, False, "released"))
+        with self.assertRaises(TypeError):
+            c.review(3, "a", "b", record_seq=4)  # one target, not both
+        with self.assertRaises(TypeError):
+            c.review(None, "a", "b")
+        with self.assertRaises(ValueError):
+            c.review(None, "a", "b", record_seq=-1)
 
     def test_review_refused(self):
         self.daemon(refuse_reviews=True)

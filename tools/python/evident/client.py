@@ -96,9 +96,13 @@ class Ack(NamedTuple):
 
 
 class Verdict(NamedTuple):
-    """The daemon's verdict on a record sent with ``verdict_deadline_ms > 0``.
+    """The daemon's verdict on a record sent with ``verdict_deadline_ms > 0``, or on any
+    record a guard caught (sent right after its Ack, asked for or not).
 
-    ``action`` is ``"PROCEED"``, ``"REVIEW"`` or ``"PENDING"``; ``reasons`` a tuple of str.
+    ``action`` is ``"PROCEED"``, ``"REVIEW"``, ``"HOLD"`` (a guard holds the decision until
+    a human's review of the record: ``review(record_seq=...)``) or ``"PENDING"`` (no answer
+    before the deadline); ``reasons`` a tuple of str; ``guards`` the names of the guards
+    that caught the record (empty for an audit's verdict).
     """
 
     request_id: str
@@ -107,6 +111,7 @@ class Verdict(NamedTuple):
     confidence: float
     incident_id: int
     reasons: Tuple[str, ...]
+    guards: Tuple[str, ...] = ()
 
 
 class EvidentError(Exception):
@@ -675,8 +680,13 @@ class Client:
                                f"(it stays queued)") from None
 
     def review(self, incident_id, reviewer, outcome, note=None, *, request_id=None,
-               timeout=10.0):
+               timeout=10.0, record_seq=None):
         """Record a human's review of an incident; wait for the daemon's ``Ack``; return it.
+
+        A record a guard caught (``Verdict.guards``) has no incident: review it with
+        ``incident_id=None, record_seq=SEQ`` (the seq of its Ack and Verdict), e.g. outcome
+        ``"released"`` or ``"confirmed"``; the default request id is then
+        ``"review-seq-<SEQ>"``.
 
         ``incident_id``: the incident's id (the seq of its incident entry, as in a
         ``Verdict`` and ``evidentctl incidents``); ``reviewer``: who reviewed (1-128 bytes
@@ -700,17 +710,26 @@ class Client:
         """
         self._no_wait_on_io_thread("review()")
         self._check_usable()
-        if isinstance(incident_id, bool) or not isinstance(incident_id, int):
-            raise TypeError(f"incident_id must be an int, not {type(incident_id).__name__}")
-        if not 0 <= incident_id < 1 << 64:
-            raise ValueError(f"incident_id must be from 0 to 2**64-1, not {incident_id}")
-        rv = pb.Review(incident_id=incident_id,
-                       reviewer=_check_text("reviewer", reviewer, 128, True),
+        if (incident_id is None) == (record_seq is None):
+            raise TypeError("review() takes an incident_id or a record_seq, not both or none")
+        name, target = ("incident_id", incident_id) if record_seq is None else \
+            ("record_seq", record_seq)
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise TypeError(f"{name} must be an int, not {type(target).__name__}")
+        if not 0 <= target < 1 << 64:
+            raise ValueError(f"{name} must be from 0 to 2**64-1, not {target}")
+        rv = pb.Review(reviewer=_check_text("reviewer", reviewer, 128, True),
                        outcome=_check_text("outcome", outcome, 64, True))
+        if record_seq is None:
+            rv.incident_id = incident_id
+        else:
+            rv.record_seq = record_seq
         if note is not None:
             rv.note = _check_text("note", note, 16384, False)
         if request_id is None:
-            request_id = f"review-{incident_id}"  # what the daemon answers with
+            # what the daemon answers with
+            request_id = f"review-{incident_id}" if record_seq is None else \
+                f"review-seq-{record_seq}"
         else:
             _check_text("request_id", request_id, 256, True)
             rv.request_id = request_id
@@ -1412,7 +1431,7 @@ class Client:
             self._callback(self.on_verdict, Verdict(
                 v.request_id, v.seq, pb.Verdict.Action.Name(v.action) if v.action in
                 pb.Verdict.Action.values() else str(v.action), v.confidence, v.incident_id,
-                tuple(v.reasons)))
+                tuple(v.reasons), tuple(v.guards)))
 
     def _note_error(self, code, message):
         with self._lock:
