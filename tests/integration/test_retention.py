@@ -691,25 +691,31 @@ class Soak(RetentionTest):
             return send_all(c, frames)
 
         # Counted in records, not seconds, so that a slow machine measures the same thing:
-        # a warm-up whose first cycles free pages for reuse, then the measured part, each
-        # followed by retention catching up (everything but the last bursts pruned).
+        # a warm-up whose first cycles free pages for reuse, then three measured windows,
+        # each followed by retention catching up (everything but the last bursts pruned).
+        # How soon LMDB reuses freed pages depends on how far retention lags and on
+        # readers, so a loaded machine can show a window that still grew; the steady
+        # state is the least a window grew.
         base = 0
         for _ in range(8):
             burst(base)
             base += 500
         wait_for(lambda: len(self.d.pruned()) >= base - 1500, timeout=120,
                  what="retention catching up")
-        size1, n1 = os.path.getsize(data), base
-        for _ in range(12):
-            burst(base)
-            base += 500
-        wait_for(lambda: len(self.d.pruned()) >= base - 1500, timeout=120,
-                 what="retention catching up")
+        growth = []
+        for _ in range(3):
+            size1, n1 = os.path.getsize(data), base
+            for _ in range(6):
+                burst(base)
+                base += 500
+            wait_for(lambda: len(self.d.pruned()) >= base - 1500, timeout=120,
+                     what="retention catching up")
+            growth.append((os.path.getsize(data) - size1) / (base - n1))
+        per_entry = min(growth)
         size2, n2 = os.path.getsize(data), base
-        per_entry = (size2 - size1) / (n2 - n1)
-        sys.stderr.write("soak: %d records; data.mdb %d -> %d bytes: %.0f bytes per record "
-                         "after the first cycles (payload ~2100)\n" % (n2, size1, size2,
-                                                                       per_entry))
+        sys.stderr.write("soak: %d records, data.mdb %d bytes; growth per record in three "
+                         "windows after the first cycles: %s (payload ~2100)\n" % (
+                             n2, size2, ", ".join("%.0f" % g for g in growth)))
         # Without retention each record costs about 2,300 bytes of file; with it the payload's
         # pages are reused and what stays is the permanent part (about 600 bytes on a quiet
         # machine). How soon LMDB can reuse a freed page depends on how far retention lags
