@@ -24,8 +24,8 @@
 #define NS_PER_S       1000000000ull
 #define FIRST_CYCLE_MS 100 /* after start */
 #define SCAN_PER_PRUNE 16  /* a batch looks at up to batch * this many entries */
-/* While other work waits for the writer (ingest), a batch is followed by a pause this many
- * times as long as the batch took: pruning takes at most a fifth of the writer's time. */
+/* While records arrive (ingest), a batch is followed by a pause this many times as long as the
+ * batch took: pruning takes at most a fifth of the writer's time. */
 #define PACE           4
 #define CLOCK_VARIABLE "EVIDENTD_TEST_NOW_OFFSET_S"
 
@@ -66,9 +66,10 @@ struct retention {
 	size_t n_classes;
 	struct rjob job;
 	bool in_flight;
-	bool paused;      /* between two batches of a cycle, ingest first */
-	bool reconfigure; /* d->cfg changed while a batch was in flight */
-	int last_error;   /* logged once until a batch succeeds */
+	bool paused;           /* between two batches of a cycle, ingest first */
+	uint64_t last_records; /* records received when the previous batch ended */
+	bool reconfigure;      /* d->cfg changed while a batch was in flight */
+	int last_error;        /* logged once until a batch succeeds */
 	uint64_t total_pruned, cycles;
 	uint64_t cycle_start_ms; /* uv_now at the cycle's start */
 };
@@ -452,8 +453,12 @@ static void batch_done(struct job *job)
 		j->cls = rt->n_classes; /* the new classes start with the next cycle */
 	}
 	if (j->cls < rt->n_classes && !rt->stopping) {
-		if (rt->d->writer.queued_jobs && rt->timer_open) {
-			/* records wait for the writer: they go first, for a while */
+		/* records arrived since the previous batch: they go first, for a while (the
+		 * writer's queue says little here: this runs as it hands back what it did, and
+		 * what came meanwhile may be committing right now) */
+		bool busy = rt->d->stats.records != rt->last_records;
+		rt->last_records = rt->d->stats.records;
+		if (busy && rt->timer_open) {
 			uint64_t ms = j->run_ns * PACE / 1000000;
 			rt->paused = true;
 			uv_timer_start(&rt->timer, on_pause, ms ? ms : 1, 0);

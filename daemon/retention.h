@@ -8,8 +8,8 @@
  * timestamp, which every proof carries) are pruned, oldest first, in batches of `batch`
  * prunes. Each batch is one writer job (one vault_prune_batch transaction, with the entries'
  * dedup keys) queued behind whatever the writer has queued, and the next batch is queued only
- * once the previous one is done, and, while other work waits for the writer, after a pause
- * four times as long as the batch took: ingest keeps priority. A held payload (holds.h) is skipped
+ * once the previous one is done, and, while records arrive, after a pause four times as long
+ * as the batch took: ingest keeps priority. A held payload (holds.h) is skipped
  * and looked at again once its hold is lifted. Each prune's reason names its rule, e.g.
  * "retention: record older than 400d (config [retention])".
  *
