@@ -225,6 +225,8 @@ static void tell(struct ctl_backtest *b, uint64_t seq, size_t tally, int caught,
 	struct ctl_bt_watch key = {.record_seq = seq}, *w;
 
 	*fired = false;
+	if (!b->n_watch)
+		return; /* bsearch's base may not be NULL either */
 	w = bsearch(&key, b->watch, b->n_watch, sizeof(*w), cmp_watch);
 	if (!w)
 		return;
@@ -333,7 +335,8 @@ int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
 		                   review_fn, b);
 	if (rc < 0)
 		return rc;
-	qsort(b->watch, b->n_watch, sizeof(*b->watch), cmp_watch);
+	if (b->n_watch) /* qsort's base may not be NULL, even for nothing */
+		qsort(b->watch, b->n_watch, sizeof(*b->watch), cmp_watch);
 	rc = ctl_scan(r, from, to, record_fn, b);
 	if (rc < 0)
 		return rc;

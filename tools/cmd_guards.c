@@ -177,7 +177,8 @@ static int timeline(struct guards *gs)
 	char err[1024];
 	int rc = 0;
 
-	qsort(gs->ev, gs->n_ev, sizeof(*gs->ev), cmp_event);
+	if (gs->n_ev) /* qsort's base may not be NULL, even for nothing */
+		qsort(gs->ev, gs->n_ev, sizeof(*gs->ev), cmp_event);
 	for (size_t i = 0; rc >= 0 && i < gs->n_ev; i++) {
 		const struct event *ev = &gs->ev[i];
 		if (ev->start_without_config) {
