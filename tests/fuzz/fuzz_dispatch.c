@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target: the daemon's dispatch path on untrusted socket bytes, frame -> decode ->
  * validate -> payload -> vault append, on a temporary vault holding one registered model. No
- * string in a stored payload may hold a NUL byte or invalid UTF-8 (proto/wirecheck.h). */
+ * string in a stored payload may hold a NUL byte or invalid UTF-8 (proto/wirecheck.h). The
+ * admin messages (Hold, Release, Erase): an accepted one's entry carries its dedup key. The
+ * payload field reader (dispatch_field_*) on the same bytes: a value it finds lies inside
+ * them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,7 @@
 
 #include "dispatch.h"
 #include "entry.pb-c.h"
+#include "entry_key.h"
 #include "frame.h"
 #include "registry.h"
 #include "vault.h"
@@ -67,6 +71,52 @@ static void init_once(void)
 	atexit(cleanup);
 }
 
+/* An accepted admin request's entry decodes to its dedup key (client, its request id). */
+static void admin_entry(const Evident__V1__Frame *f)
+{
+	static const uint64_t seqs[] = {1, 2};
+	struct peer peer = {.uid = 0, .known = true};
+	char client[ENTRY_KEY_MAX], request[ENTRY_KEY_MAX];
+	const char *rid;
+	uint16_t type;
+	uint8_t *p;
+	size_t len;
+	int rc;
+
+	if (f->body_case == EVIDENT__V1__FRAME__BODY_ERASE) {
+		struct dispatch_erasure what = {.entries = 1, .held_seqs = seqs, .n_held = 2};
+		rc = dispatch_erasure_payload(f->erase, "fuzz", &peer, &what, &p, &len);
+		type = VAULT_ENTRY_ERASURE;
+		rid = f->erase->request_id;
+	} else {
+		bool hold = f->body_case == EVIDENT__V1__FRAME__BODY_HOLD;
+		rc = dispatch_hold_payload(hold ? f->hold : NULL, hold ? NULL : f->release, "fuzz",
+		                           &peer, seqs, 2, &p, &len);
+		type = hold ? VAULT_ENTRY_HOLD : VAULT_ENTRY_RELEASE;
+		rid = hold ? f->hold->request_id : f->release->request_id;
+	}
+	if (rc < 0)
+		abort();
+	if (entry_dedup_key(type, p, len, client, request) != 1 || strcmp(client, "fuzz") ||
+	    strcmp(request, rid))
+		abort();
+	free(p);
+}
+
+/* Whatever dispatch_field_* find in buf lies inside it. */
+static void fields(const uint8_t *buf, size_t len)
+{
+	for (unsigned field = 1; field <= 16; field++) {
+		const uint8_t *b;
+		size_t bl;
+		uint64_t u;
+		if (dispatch_field_bytes(buf, len, field, &b, &bl) == 1 &&
+		    (b < buf || bl > len || (size_t)(b - buf) > len - bl))
+			abort();
+		(void)dispatch_field_u64(buf, len, field, &u);
+	}
+}
+
 static void one_frame(const uint8_t *body, size_t len)
 {
 	struct dispatch_msg msg;
@@ -77,10 +127,18 @@ static void one_frame(const uint8_t *body, size_t len)
 	static uint8_t scratch[4096];
 	struct dispatch_arena arena = {scratch, sizeof(scratch)};
 
+	fields(body, len);
 	if (dispatch_decode(body, len, &arena, &msg, err, sizeof(err)))
 		return;
 	f = msg.frame;
-	if (f->body_case == EVIDENT__V1__FRAME__BODY_HELLO) {
+	if ((f->body_case == EVIDENT__V1__FRAME__BODY_HOLD &&
+	     dispatch_check_hold(f->hold, err, sizeof(err)) == 0) ||
+	    (f->body_case == EVIDENT__V1__FRAME__BODY_RELEASE &&
+	     dispatch_check_release(f->release, err, sizeof(err)) == 0) ||
+	    (f->body_case == EVIDENT__V1__FRAME__BODY_ERASE &&
+	     dispatch_check_erase(f->erase, err, sizeof(err)) == 0)) {
+		admin_entry(f);
+	} else if (f->body_case == EVIDENT__V1__FRAME__BODY_HELLO) {
 		(void)dispatch_check_hello(f->hello, err, sizeof(err));
 	} else if (f->body_case == EVIDENT__V1__FRAME__BODY_REGISTER_MODEL &&
 	           f->register_model->manifest) {
