@@ -362,16 +362,20 @@ bool holds_covers(struct holds *h, uint64_t seq, uint16_t type, const uint8_t *p
 			snprintf(why, why_size, "%s", x->hold_id);
 	}
 	if (!held) {
-		uint64_t inc = HOLDS_NONE;
+		/* an open incident: the entry is one, names one, or is about its record */
+		uint64_t inc = HOLDS_NONE, rec = HOLDS_NONE;
 		if (a.inc != HOLDS_NONE && map_find(&h->open, a.inc))
 			inc = a.inc;
-		else if (open_record(h, a.rec))
-			inc = open_incident_of(h, a.rec);
-		else if (open_record(h, a.ent))
-			inc = open_incident_of(h, a.ent);
 		else if (a.ent != HOLDS_NONE && map_find(&h->open, a.ent))
 			inc = a.ent;
-		held = inc != HOLDS_NONE || open_record(h, a.rec) || open_record(h, a.ent);
+		else if (open_record(h, a.rec))
+			rec = a.rec;
+		else if (open_record(h, a.ent))
+			rec = a.ent;
+		held = inc != HOLDS_NONE || rec != HOLDS_NONE;
+		/* which incident (a walk over the open ones) only when asked */
+		if (held && why && inc == HOLDS_NONE)
+			inc = open_incident_of(h, rec);
 		if (held && why) {
 			if (inc != HOLDS_NONE)
 				snprintf(why, why_size, "open incident %" PRIu64, inc);
