@@ -81,20 +81,9 @@ static int print_checkpoint(const struct ctl *c, const struct ctl_vault *cv)
 	struct vault_checkpoint cp;
 	int rc;
 
-	rc = vault_checkpoint_latest(cv->r, &note, &cp);
-	if (rc == -ENOENT) {
-		ctl_error("%s: the vault has no signed checkpoint yet", cv->dir);
-		return CTL_EXIT_PROBLEM;
-	}
-	if (rc < 0)
-		return ctl_vault_error(cv, "cannot read the latest checkpoint", rc);
-	/* Never hand out a checkpoint the vault's own key does not vouch for. */
-	if (vault_checkpoint_parse(note, strlen(note), &cv->info.key, &cp) < 0) {
-		ctl_error("%s: the latest checkpoint is not validly signed by the vault's key "
-		          "(run evidentctl verify)",
-		          cv->dir);
-		return CTL_EXIT_PROBLEM;
-	}
+	rc = ctl_latest_signed_checkpoint(cv, "", &note, &cp);
+	if (rc)
+		return rc;
 	if (c->json) {
 		_cleanup_(json_decrefp) json_t *obj = checkpoint_json(cv, &cp, note);
 		return obj && ctl_json_print(stdout, obj, false) == 0 ? 0 : CTL_EXIT_UNREADABLE;

@@ -496,20 +496,9 @@ static int export_tiles(const struct ctl *c, struct ctl_vault *cv)
 	uint8_t root[VAULT_HASH_LEN];
 	int rc;
 
-	rc = vault_checkpoint_latest(cv->r, &note, &cp);
-	if (rc == -ENOENT) {
-		ctl_error("%s: the vault has no signed checkpoint yet: nothing to export", cv->dir);
-		return CTL_EXIT_PROBLEM;
-	}
-	if (rc < 0)
-		return ctl_vault_error(cv, "cannot read the latest checkpoint", rc);
-	/* Publish only what the vault's own key vouches for, and what the vault produces. */
-	if (vault_checkpoint_parse(note, strlen(note), &cv->info.key, &cp) < 0) {
-		ctl_error("%s: the latest checkpoint is not validly signed by the vault's key "
-		          "(run evidentctl verify)",
-		          cv->dir);
-		return CTL_EXIT_PROBLEM;
-	}
+	rc = ctl_latest_signed_checkpoint(cv, ": nothing to export", &note, &cp);
+	if (rc)
+		return rc;
 	rc = vault_root(cv->r, cp.size, root);
 	if (rc < 0)
 		return ctl_vault_error(cv, "cannot compute the root", rc);

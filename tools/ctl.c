@@ -1014,6 +1014,29 @@ void ctl_vault_close(struct ctl_vault *cv)
 	cv->v = NULL;
 }
 
+int ctl_latest_signed_checkpoint(const struct ctl_vault *cv, const char *none_yet, char **ret_note,
+                                 struct vault_checkpoint *ret_cp)
+{
+	char *note = NULL;
+	int rc = vault_checkpoint_latest(cv->r, &note, ret_cp);
+
+	if (rc == -ENOENT) {
+		ctl_error("%s: the vault has no signed checkpoint yet%s", cv->dir, none_yet);
+		return CTL_EXIT_PROBLEM;
+	}
+	if (rc < 0)
+		return ctl_vault_error(cv, "cannot read the latest checkpoint", rc);
+	if (vault_checkpoint_parse(note, strlen(note), &cv->info.key, ret_cp) < 0) {
+		ctl_error("%s: the latest checkpoint is not validly signed by the vault's key "
+		          "(run evidentctl verify)",
+		          cv->dir);
+		free(note);
+		return CTL_EXIT_PROBLEM;
+	}
+	*ret_note = note;
+	return 0;
+}
+
 int ctl_vault_error(const struct ctl_vault *cv, const char *what, int err)
 {
 	if (err == -EBADMSG)

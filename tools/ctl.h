@@ -278,6 +278,12 @@ void ctl_vault_close(struct ctl_vault *cv);
 /* Reports a failed read of the vault ("evidentctl: DIR: WHAT: problem"). Returns
  * CTL_EXIT_UNREADABLE. */
 int ctl_vault_error(const struct ctl_vault *cv, const char *what, int err);
+/* The latest stored checkpoint (with its cosignatures, *ret_note malloc'd) after checking that
+ * the vault's own key signed it: a verb never hands out or publishes one it does not vouch
+ * for. none_yet is appended to the message when there is no checkpoint (may be ""). Returns 0,
+ * or an exit status after printing why. */
+int ctl_latest_signed_checkpoint(const struct ctl_vault *cv, const char *none_yet, char **ret_note,
+                                 struct vault_checkpoint *ret_cp);
 
 /* Calls fn(userdata, entry) for each entry with from <= seq < to, in order. The reader is
  * renewed every CTL_SCAN_RENEW entries so that no snapshot pins the file for long: fn must
