@@ -8,10 +8,10 @@ set -eu
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev protobuf-c-compiler libprotobuf-c-dev
 liblmdb-dev libssl-dev openssl libjansson-dev libuv1-dev libinih-dev python3 python3-protobuf
-python3-numpy python3-xgboost libmicrohttpd-dev libcurl4-openssl-dev"
+python3-numpy python3-xgboost libmicrohttpd-dev libcurl4-openssl-dev libnats-dev"
 TEST_PKGS="check lmdb-utils valgrind clang-format protobuf-compiler strace systemd
 python3-numpy python3-sklearn python3-xgboost liblapacke-dev chromium
-golang-go golang-golang-x-mod-dev python3-cryptography"
+golang-go golang-golang-x-mod-dev python3-cryptography nats-server"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$want $TEST_PKGS"
