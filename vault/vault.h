@@ -267,7 +267,17 @@ enum vault_open_flags {
 	VAULT_OPEN_READ = 0,        /* read-only: never writes data, creates nothing */
 	VAULT_OPEN_WRITE = 1 << 0,  /* the one writer; takes an exclusive lock (-EBUSY if held) */
 	VAULT_OPEN_CREATE = 1 << 1, /* with WRITE: create the folder and vault when missing */
+	/* with WRITE: a mirror of another host's vault (vault_mirror_append; FORMAT.md §10) */
+	VAULT_OPEN_MIRROR = 1 << 2,
 };
+
+/* Derives the dedup key an entry was appended with (vault_entry_in.dedup_client and
+ * dedup_request) from its type and payload: the vault treats payloads as opaque, so the
+ * application that wrote them supplies this. Writes NUL-terminated strings into client and
+ * request (each VAULT_DEDUP_KEY_MAX bytes). Returns 1 when the entry carries a key, 0 when
+ * entries of its type carry none, -EBADMSG when the payload does not decode. */
+typedef int (*vault_dedup_key_fn)(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                                  char *client, char *request);
 
 struct vault_options {
 	/* Ed25519 signing key (PEM PKCS#8). NULL: DIR/signing.key. Writers only: created with
@@ -284,6 +294,16 @@ struct vault_options {
 	/* Leaf version of new entries: 0 = VAULT_LEAF_VERSION (2, blinded commitments); 1 writes
 	 * the original leaves (tests of vaults holding both). */
 	uint8_t leaf_version;
+	/* VAULT_OPEN_MIRROR: the origin's checkpoint verifier key (its name is the origin, which
+	 * opts->origin must then equal). Both are required at every open of a mirror: a new one
+	 * records them, an existing one must have recorded the same (-EKEYREJECTED otherwise). */
+	const struct vault_pubkey *mirror_key;
+	/* VAULT_OPEN_MIRROR: derives the dedup key of each mirrored entry from its payload, so
+	 * that the mirror's dedup index is the origin's (evidentctl verify rebuilds and compares
+	 * it); for a prune entry, of the payload it removes. NULL: the mirror keeps no dedup
+	 * keys. */
+	vault_dedup_key_fn mirror_dedup_key;
+	void *mirror_dedup_userdata;
 };
 
 /* Opens the vault in folder dir.
@@ -331,6 +351,7 @@ struct vault_info {
 	/* The root, the last entry or the latest checkpoint could not be read (a missing or
 	 * malformed node, leaf or note): those fields are zero; vault_verify names the problem. */
 	bool damaged;
+	bool mirror; /* a mirror of the origin's vault (VAULT_OPEN_MIRROR): holds no signing key */
 };
 
 /* Describes the vault at the moment of the call. Returns 0 (see damaged), or a negative errno
@@ -449,6 +470,70 @@ int vault_witness_quorum_set(struct vault *v, unsigned quorum);
 /* The writer's tree size: entries appended so far (call from the writing thread). For a
  * reader's view use vault_reader_size. */
 uint64_t vault_size(const struct vault *v);
+
+/* ------------------------------------------------------------------ mirrors (writer) */
+
+/* A mirror (VAULT_OPEN_WRITE | VAULT_OPEN_MIRROR, FORMAT.md §10) holds another host's entries
+ * with the same leaves, leaf hashes, tree, payloads, indexes and checkpoints as the origin's
+ * vault, so every reader works on it unchanged; it records the origin's name and verifier key
+ * and has no signing key (none is read or created). vault_append, vault_prune,
+ * vault_prune_batch and vault_checkpoint_sign refuse a mirror with -EPERM; blobs
+ * (vault_blob_*), cosignatures (vault_cosignature_add) and vault_witness_quorum_set work as
+ * on any vault. Opening a vault that is not a mirror with VAULT_OPEN_MIRROR, or a mirror
+ * without it, is -EPERM; a mirror of another origin or key is -EKEYREJECTED. */
+
+/* One origin entry to mirror. */
+struct vault_mirror_in {
+	const uint8_t *leaf;  /* the origin's VAULT_LEAF_LEN-byte leaf encoding */
+	const uint8_t *nonce; /* v2 leaves with a payload: VAULT_NONCE_LEN bytes; else NULL */
+	const void *payload;  /* NULL: pruned at the origin before it was sent */
+	size_t payload_len;
+	const char *subject; /* the entry's data subject (1..VAULT_SUBJECT_MAX bytes), or NULL */
+};
+
+struct vault_mirror_result {
+	/* Set on every return but -EINVAL: on error the index in `in` of the first entry
+	 * refused, on success n. */
+	size_t index;
+	uint64_t size; /* the mirror's size after the call */
+};
+
+/* Appends origin entries in one LMDB transaction with a full fsync, all or nothing. Each
+ * leaf must decode and continue the mirror: seq == the mirror's size, prev_hash == its last
+ * leaf hash, timestamp not below the last one, type not 0; a payload given must have the
+ * leaf's length and commitment (v1 SHA-256(payload), v2 with the nonce; a nonce exactly for
+ * v2 leaves with a payload); a prune entry (type 9) must carry its payload, which must decode
+ * and name an earlier entry with that entry's commitment and length. A prune entry removes
+ * the payload it names from the mirror (with its dedup key, as the origin did), so an erasure
+ * at the origin reaches the mirror. A payload NULL leaves the entry without payload, as the
+ * origin now holds it: the origin's prune entry naming it comes later in the log (verify on
+ * a mirror that has not received it yet reports the payload missing). Indexes (type, subject,
+ * dedup through opts->mirror_dedup_key) are maintained as vault_append maintains them.
+ * Returns 0; -ESTALE when a leaf's seq is below the mirror's size (already mirrored: compare
+ * with vault_mirror_leaf to tell a duplicate from a fork); -EAGAIN when above it (a gap);
+ * -EBADMSG when a leaf does not decode or chain, its time goes back, or a payload, nonce or
+ * prune does not match; -EINVAL (NULL leaf, payload over VAULT_PAYLOAD_MAX, bad subject);
+ * -EPERM (not a mirror); -ENOSPC; -EROFS. ret (may be NULL) says which entry failed. */
+int vault_mirror_append(struct vault *v, const struct vault_mirror_in *in, size_t n,
+                        struct vault_mirror_result *ret);
+
+/* The stored leaf encoding and leaf hash of entry seq (either out-param may be NULL), read in
+ * a transaction of its own: for a caller that got -ESTALE. Returns 0; -ENOENT (seq >= size);
+ * -EBADMSG (the stored leaf is malformed). Any vault. */
+int vault_mirror_leaf(struct vault *v, uint64_t seq, uint8_t ret_leaf[VAULT_LEAF_LEN],
+                      uint8_t ret_hash[VAULT_HASH_LEN]);
+
+/* Stores a checkpoint signed by the origin: the note must parse as a checkpoint of the
+ * mirror's origin signed by its recorded key, cover at most the mirror's entries, and have
+ * the root the mirror has at its size. It is stored as the origin stores its checkpoints
+ * (the body and the origin's signature line; other signature lines in note are not kept) and
+ * DIR/checkpoint is replaced by it, so checkpoint, prove and verify work on the mirror.
+ * Returns 0; -ESTALE when a checkpoint of this size or a larger one is stored already;
+ * -EBADMSG (not a checkpoint of this origin, signature missing or bad); -ERANGE (its size is
+ * above the mirror's: keep it until the entries arrive); -EXDEV (the mirror's root at its
+ * size differs: the origin forked, keep both as evidence); -EPERM (not a mirror); -ENOSPC;
+ * -EROFS; errors of writing DIR/checkpoint. */
+int vault_mirror_checkpoint(struct vault *v, const char *note, size_t len);
 
 /* Housekeeping for long-running writers: clears stale reader slots (mdb_reader_check).
  * Returns the number of slots cleared. */
@@ -616,14 +701,6 @@ enum vault_problem {
 const char *vault_problem_name(enum vault_problem p);
 
 typedef void (*vault_progress_fn)(void *userdata, uint64_t done, uint64_t total);
-
-/* Derives the dedup key an entry was appended with (vault_entry_in.dedup_client and
- * dedup_request) from its type and payload: the vault treats payloads as opaque, so the
- * application that wrote them supplies this. Writes NUL-terminated strings into client and
- * request (each VAULT_DEDUP_KEY_MAX bytes). Returns 1 when the entry carries a key, 0 when
- * entries of its type carry none, -EBADMSG when the payload does not decode. */
-typedef int (*vault_dedup_key_fn)(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
-                                  char *client, char *request);
 
 struct vault_verify_options {
 	/* Additional checkpoints held elsewhere (signed notes), checked for signature, size and
