@@ -7,6 +7,7 @@
  * witness's public key and the signature line it returned; every line is verified against the
  * stored checkpoint before it is kept, so a reader may count them without the witnesses' keys
  * (a verifier who does not trust the vault checks them itself: they travel in the note). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,16 +88,15 @@ int vault_cosignature_add(struct vault *v, uint64_t size, const struct vault_pub
 	return rc == VAULT__EMAPFULL ? -ENOSPC : rc;
 }
 
-int vault_witness_quorum_set(struct vault *v, unsigned quorum)
+/* Writes meta name = value in its own synced transaction (growing the map when full). */
+static int meta_put(struct vault *v, const char *name, const char *value)
 {
-	char buf[16];
-	MDB_val k = {strlen("witness_quorum"), "witness_quorum"}, d = {0, buf};
+	MDB_val k = {strlen(name), (void *)name}, d = {strlen(value), (void *)value};
 	MDB_txn *txn;
 	int rc;
 
 	if (!(v->flags & VAULT_OPEN_WRITE))
 		return -EROFS;
-	d.mv_size = (size_t)snprintf(buf, sizeof(buf), "%u", quorum);
 	for (;;) {
 		rc = vault__txn_begin(v, true, &txn);
 		if (rc < 0)
@@ -112,6 +112,50 @@ int vault_witness_quorum_set(struct vault *v, unsigned quorum)
 		if (rc < 0)
 			return rc;
 	}
+}
+
+/* Reads meta name as a decimal number <= max; *ret = 0 when absent. */
+static int meta_get_u64(struct vault_reader *r, const char *name, uint64_t max, uint64_t *ret)
+{
+	MDB_val k = {strlen(name), (void *)name}, d;
+	char buf[24];
+	unsigned long long q;
+	char *end;
+	int rc = mdb_get(r->txn, r->v->dbi[DB_META], &k, &d);
+
+	*ret = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (d.mv_size == 0 || d.mv_size >= sizeof(buf))
+		return -EBADMSG;
+	memcpy(buf, d.mv_data, d.mv_size);
+	buf[d.mv_size] = '\0';
+	if (buf[0] < '0' || buf[0] > '9')
+		return -EBADMSG;
+	errno = 0;
+	q = strtoull(buf, &end, 10);
+	if (*end || errno || q > max)
+		return -EBADMSG;
+	*ret = q;
+	return 0;
+}
+
+int vault_witness_quorum_set(struct vault *v, unsigned quorum)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", quorum);
+	return meta_put(v, "witness_quorum", buf);
+}
+
+int vault_forwarded_set(struct vault *v, uint64_t count)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, count);
+	return meta_put(v, "forwarded", buf);
 }
 
 /* ------------------------------------------------------------------ readers */
@@ -218,27 +262,16 @@ int vault_cosignature_count(struct vault_reader *r, uint64_t size, unsigned *ret
 
 int vault_witness_quorum(struct vault_reader *r, unsigned *ret_quorum)
 {
-	MDB_val k = {strlen("witness_quorum"), "witness_quorum"}, d;
-	char buf[16];
-	unsigned long q;
-	char *end;
-	int rc = mdb_get(r->txn, r->v->dbi[DB_META], &k, &d);
+	uint64_t q;
+	int rc = meta_get_u64(r, "witness_quorum", 255, &q);
 
-	if (rc == MDB_NOTFOUND) {
-		*ret_quorum = 0;
-		return 0;
-	}
-	if (rc)
-		return vault__err_from_mdb(rc);
-	if (d.mv_size == 0 || d.mv_size >= sizeof(buf))
-		return -EBADMSG;
-	memcpy(buf, d.mv_data, d.mv_size);
-	buf[d.mv_size] = '\0';
-	q = strtoul(buf, &end, 10);
-	if (*end || q > 255)
-		return -EBADMSG;
 	*ret_quorum = (unsigned)q;
-	return 0;
+	return rc;
+}
+
+int vault_forwarded(struct vault_reader *r, uint64_t *ret_count)
+{
+	return meta_get_u64(r, "forwarded", UINT64_MAX, ret_count);
 }
 
 int vault_checkpoint_get(struct vault_reader *r, uint64_t size, char **ret_note,

@@ -467,6 +467,12 @@ int vault_cosignature_add(struct vault *v, uint64_t size, const struct vault_pub
  * Returns 0; -ENOSPC; -EROFS. Writer thread. */
 int vault_witness_quorum_set(struct vault *v, unsigned quorum);
 
+/* Records how many entries (seq 0..count-1) a forwarder has handed on and had acknowledged
+ * (evidentd's [forward]: JetStream acknowledged them), so that after a restart it resumes at
+ * seq `count`. Side data (meta `forwarded`), never a log entry; its own synced transaction.
+ * May be called from any thread, beside the writer. Returns 0; -ENOSPC; -EROFS. */
+int vault_forwarded_set(struct vault *v, uint64_t count);
+
 /* The writer's tree size: entries appended so far (call from the writing thread). For a
  * reader's view use vault_reader_size. */
 uint64_t vault_size(const struct vault *v);
@@ -653,6 +659,9 @@ int vault_checkpoint_get(struct vault_reader *r, uint64_t size, char **ret_note,
 int vault_cosignature_count(struct vault_reader *r, uint64_t size, unsigned *ret_count);
 /* The witness quorum recorded by the writer (vault_witness_quorum_set; 0 when never set). */
 int vault_witness_quorum(struct vault_reader *r, unsigned *ret_quorum);
+/* The forwarder's position recorded by vault_forwarded_set (0 when never set). Returns 0;
+ * -EBADMSG when the stored value is not a number. */
+int vault_forwarded(struct vault_reader *r, uint64_t *ret_count);
 /* The newest checkpoint of size > covers (so that it covers entry `covers`) holding at least
  * quorum stored cosignatures (quorum 0: the newest signed one). Returns 0 with the note
  * (cosignatures included, caller frees) and body; -ENOENT when none. Either out-param may be
