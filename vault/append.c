@@ -15,15 +15,7 @@
 #include "evident/invariant.h"
 #include "internal.h"
 
-/* What a transaction changes in the writer's memory; installed only after commit. */
-struct head {
-	uint64_t size;
-	uint64_t last_ts;
-	uint8_t last_leaf_hash[32];
-	uint8_t frontier[64][32];
-};
-
-static void head_load(const struct vault *v, struct head *h)
+void vault__head_load(const struct vault *v, struct vault__head *h)
 {
 	unsigned top = v->size ? 64 - (unsigned)__builtin_clzll(v->size) : 0;
 
@@ -33,7 +25,7 @@ static void head_load(const struct vault *v, struct head *h)
 	memcpy(h->frontier, v->frontier, (size_t)top * 32);
 }
 
-static void head_store(struct vault *v, const struct head *h)
+void vault__head_store(struct vault *v, const struct vault__head *h)
 {
 	unsigned top = h->size ? 64 - (unsigned)__builtin_clzll(h->size) : 0;
 
@@ -101,18 +93,14 @@ static bool subject_valid(const char *s)
 }
 
 /* Appends one entry inside txn, advancing h. subject may be NULL. */
-static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t type,
+static int append_one(struct vault *v, MDB_txn *txn, struct vault__head *h, uint16_t type,
                       const void *payload, size_t len, const char *subject,
                       struct vault_append_result *res)
 {
 	struct vault_leaf leaf = {.version = v->leaf_version, .seq = h->size, .type = type};
-	uint8_t rec[VAULT_LEAF_LEN + 32], key[8], node[32], nonce[VAULT_NONCE_LEN];
-	MDB_val k = {8, key}, d;
-	uint64_t idx = h->size;
-	unsigned level = 0;
+	uint8_t nonce[VAULT_NONCE_LEN];
 	int rc;
 
-	INVARIANT(h->size >= v->size); /* the batch's head starts at the committed one */
 	INVARIANT(leaf.version == 1 || leaf.version == 2);
 	leaf.timestamp_ns = now_ns();
 	if (leaf.timestamp_ns < h->last_ts)
@@ -129,6 +117,25 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 	                       : vault__sha256(&v->hasher, payload, len, leaf.payload_hash);
 	if (rc < 0)
 		return rc;
+	/* an empty payload is stored (as nothing, or the nonce alone): NULL would mean pruned */
+	return vault__put_entry(v, txn, h, &leaf, leaf.version == 2 ? nonce : NULL,
+	                        payload ? payload : "", len, subject, res);
+}
+
+int vault__put_entry(struct vault *v, MDB_txn *txn, struct vault__head *h,
+                     const struct vault_leaf *leaf_in, const uint8_t *nonce, const void *payload,
+                     size_t len, const char *subject, struct vault_append_result *res)
+{
+	const struct vault_leaf leaf = *leaf_in;
+	uint8_t rec[VAULT_LEAF_LEN + 32], key[8], node[32];
+	MDB_val k = {8, key}, d;
+	uint64_t idx = h->size;
+	unsigned level = 0;
+	int rc;
+
+	INVARIANT(h->size >= v->size); /* the batch's head starts at the committed one */
+	INVARIANT(leaf.seq == h->size);
+	INVARIANT(!payload || (leaf.version == 2) == (nonce != NULL));
 	vault_leaf_encode(&leaf, rec);
 	rc = vault__hash_leaf(&v->hasher, rec, VAULT_LEAF_LEN, rec + VAULT_LEAF_LEN);
 	if (rc < 0)
@@ -139,16 +146,16 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 	rc = mdb_put(txn, v->dbi[DB_LEAVES], &k, &d, MDB_APPEND);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	if (leaf.version == 2) {
+	if (payload && nonce) {
 		/* stored as nonce || payload, written in place */
-		d = (MDB_val){sizeof(nonce) + len, NULL};
+		d = (MDB_val){VAULT_NONCE_LEN + len, NULL};
 		rc = mdb_put(txn, v->dbi[DB_PAYLOADS], &k, &d, MDB_APPEND | MDB_RESERVE);
 		if (rc == 0) {
-			memcpy(d.mv_data, nonce, sizeof(nonce));
+			memcpy(d.mv_data, nonce, VAULT_NONCE_LEN);
 			if (len)
-				memcpy((uint8_t *)d.mv_data + sizeof(nonce), payload, len);
+				memcpy((uint8_t *)d.mv_data + VAULT_NONCE_LEN, payload, len);
 		}
-	} else {
+	} else if (payload) {
 		d = (MDB_val){len, (void *)payload};
 		rc = mdb_put(txn, v->dbi[DB_PAYLOADS], &k, &d, MDB_APPEND);
 	}
@@ -185,11 +192,11 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 
 	/* Everything but the bulk type is indexed by type, so models, incidents and the like
 	 * are found without reading every record. */
-	if (type != VAULT_ENTRY_RECORD) {
+	if (leaf.type != VAULT_ENTRY_RECORD) {
 		uint8_t tk[10];
 		MDB_val tkey = {sizeof(tk), tk}, empty = {0, NULL};
-		tk[0] = (uint8_t)(type >> 8);
-		tk[1] = (uint8_t)type;
+		tk[0] = (uint8_t)(leaf.type >> 8);
+		tk[1] = (uint8_t)leaf.type;
 		vault__be64(tk + 2, leaf.seq);
 		rc = mdb_put(txn, v->dbi[DB_TYPES], &tkey, &empty, 0);
 		if (rc)
@@ -209,14 +216,14 @@ static int append_one(struct vault *v, MDB_txn *txn, struct head *h, uint16_t ty
 static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t n,
                         struct vault_append_result *ret)
 {
-	struct head h;
+	struct vault__head h;
 	MDB_txn *txn;
 	int rc;
 
 	rc = vault__txn_begin(v, true, &txn);
 	if (rc < 0)
 		return rc;
-	head_load(v, &h);
+	vault__head_load(v, &h);
 	for (size_t i = 0; i < n; i++) {
 		const struct vault_entry_in *e = &in[i];
 		uint8_t dk[VAULT_DEDUP_KEY_MAX + 1], seqbuf[8];
@@ -269,7 +276,7 @@ static int append_batch(struct vault *v, const struct vault_entry_in *in, size_t
 	}
 	rc = vault__txn_commit(v, txn);
 	if (rc == 0)
-		head_store(v, &h);
+		vault__head_store(v, &h);
 	return rc;
 fail:
 	vault__txn_abort(v, txn);
@@ -283,6 +290,8 @@ int vault_append(struct vault *v, const struct vault_entry_in *in, size_t n,
 
 	if (!(v->flags & VAULT_OPEN_WRITE))
 		return -EROFS;
+	if (v->flags & VAULT_OPEN_MIRROR)
+		return -EPERM; /* a mirror holds the origin's entries only */
 	if (n == 0)
 		return 0;
 	if (!in || !ret)
@@ -333,8 +342,8 @@ int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
 
 /* Prunes one entry inside txn: its payload (and nonce) and its dedup key go, a prune entry
  * comes. Returns 0; 1 when the payload was already gone (nothing changed); errors. */
-static int prune_one(struct vault *v, MDB_txn *txn, struct head *h, const struct vault_prune_in *p,
-                     struct vault_append_result *ret)
+static int prune_one(struct vault *v, MDB_txn *txn, struct vault__head *h,
+                     const struct vault_prune_in *p, struct vault_append_result *ret)
 {
 	uint8_t key[8], payload[VAULT__PRUNE_MAX], dk[VAULT_DEDUP_KEY_MAX + 1];
 	MDB_val k = {8, key}, d;
@@ -379,14 +388,14 @@ static int prune_one(struct vault *v, MDB_txn *txn, struct head *h, const struct
 static int prune_batch_once(struct vault *v, const struct vault_prune_in *in, size_t n,
                             struct vault_append_result *ret)
 {
-	struct head h;
+	struct vault__head h;
 	MDB_txn *txn;
 	int rc;
 
 	rc = vault__txn_begin(v, true, &txn);
 	if (rc < 0)
 		return rc;
-	head_load(v, &h);
+	vault__head_load(v, &h);
 	for (size_t i = 0; i < n; i++) {
 		rc = prune_one(v, txn, &h, &in[i], &ret[i]);
 		if (rc < 0)
@@ -394,7 +403,7 @@ static int prune_batch_once(struct vault *v, const struct vault_prune_in *in, si
 	}
 	rc = vault__txn_commit(v, txn);
 	if (rc == 0)
-		head_store(v, &h);
+		vault__head_store(v, &h);
 	return rc;
 fail:
 	vault__txn_abort(v, txn);
@@ -408,6 +417,8 @@ int vault_prune_batch(struct vault *v, const struct vault_prune_in *in, size_t n
 
 	if (!(v->flags & VAULT_OPEN_WRITE))
 		return -EROFS;
+	if (v->flags & VAULT_OPEN_MIRROR)
+		return -EPERM; /* a mirror prunes what the origin's prune entries name */
 	if (n == 0)
 		return 0;
 	if (!in || !ret)
@@ -443,8 +454,7 @@ int vault_prune(struct vault *v, uint64_t seq, const char *reason, struct vault_
 
 /* ------------------------------------------------------------------ checkpoints */
 
-/* Replaces DIR/checkpoint atomically and durably (write, fsync, rename, fsync folder). */
-static int write_checkpoint_file(struct vault *v, const char *note)
+int vault__write_checkpoint_file(struct vault *v, const char *note)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	size_t len = strlen(note), off = 0;
@@ -565,7 +575,7 @@ static int checkpoint_once(struct vault *v, char **ret_note)
 		free(note);
 		return rc;
 	}
-	rc = write_checkpoint_file(v, note);
+	rc = vault__write_checkpoint_file(v, note);
 	if (rc < 0 || !ret_note)
 		free(note);
 	else
@@ -588,6 +598,8 @@ int vault_checkpoint_sign(struct vault *v, char **ret_note)
 
 	if (!(v->flags & VAULT_OPEN_WRITE))
 		return -EROFS;
+	if (v->flags & VAULT_OPEN_MIRROR)
+		return -EPERM; /* no signing key: the origin signs (vault_mirror_checkpoint) */
 	while ((rc = checkpoint_once(v, ret_note)) == VAULT__EMAPFULL) {
 		int g = vault__grow_map(v);
 		if (g < 0)

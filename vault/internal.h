@@ -121,6 +121,26 @@ int vault__range_hash(struct vault *v, MDB_txn *txn, struct vault__hasher *h, ui
 int vault__frontier_root(struct vault__hasher *h, uint8_t frontier[64][32], uint64_t size,
                          uint8_t out[32]);
 
+/* append.c: what a write transaction changes in the writer's memory; installed (head_store)
+ * only after its commit. */
+struct vault__head {
+	uint64_t size;
+	uint64_t last_ts;
+	uint8_t last_leaf_hash[32];
+	uint8_t frontier[64][32];
+};
+void vault__head_load(const struct vault *v, struct vault__head *h);
+void vault__head_store(struct vault *v, const struct vault__head *h);
+/* Stores one entry whose leaf is made (leaf->seq == h->size) inside txn: the leaf and its
+ * hash, the payload (nonce || payload for a nonce; nothing when payload is NULL), the subject
+ * index, the Merkle nodes it completes and the type index; advances h and fills res. The one
+ * function that writes an entry: vault_append's and vault_mirror_append's. */
+int vault__put_entry(struct vault *v, MDB_txn *txn, struct vault__head *h,
+                     const struct vault_leaf *leaf, const uint8_t *nonce, const void *payload,
+                     size_t len, const char *subject, struct vault_append_result *res);
+/* Replaces DIR/checkpoint atomically and durably (write, fsync, rename, fsync folder). */
+int vault__write_checkpoint_file(struct vault *v, const char *note);
+
 /* read.c */
 int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *ret_size,
                      uint64_t *ret_id, uint32_t *ret_chunks);
