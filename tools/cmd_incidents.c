@@ -227,20 +227,25 @@ static json_t *incident_json(const struct vault_entry *e,
 	return o;
 }
 
-static int list(const struct ctl *c, struct ctl_vault *cv)
+int ctl_incidents_list(const struct ctl *c, struct ctl_vault *cv, const char *origin, int status,
+                       bool header, uint64_t *ret_shown)
 {
 	_cleanup_(ctl_reviewed_free) struct ctl_reviewed rv = {0};
 	uint64_t from = 0, seq, shown = 0;
 	int rc = 0;
+
+	if (status < 0)
+		status = arg_status;
 
 	if (arg_since && vault_seek_time(cv->r, arg_since, &from) < 0)
 		return ctl_vault_error(cv, "cannot read entries", -EIO);
 	rc = ctl_reviewed_load(cv->r, vault_reader_size(cv->r), &rv);
 	if (rc < 0)
 		return ctl_vault_error(cv, "cannot read reviews", rc);
-	if (!c->json)
-		printf("%-8s %-24s %-20s %-13s %-28s %s\n", "id", "time", "trigger", "status",
-		       "model", "record");
+	if (!c->json && header)
+		printf("%s%-8s %-24s %-20s %-13s %-28s %s\n",
+		       origin ? "origin                          " : "", "id", "time", "trigger",
+		       "status", "model", "record");
 	for (;; from = seq + 1) {
 		struct vault_entry e;
 		struct ctl_payload p;
@@ -257,12 +262,16 @@ static int list(const struct ctl *c, struct ctl_vault *cv)
 		bool reviewed = ctl_reviewed_has(&rv, seq);
 		if (ie && ctl_model_filter_match(&arg_model, ie->model_id, ie->model_version) &&
 		    (!arg_trigger || (ie->trigger && !strcmp(ie->trigger, arg_trigger))) &&
-		    (arg_status < 0 || (int)ctl_incident_state(ie, reviewed) == arg_status)) {
+		    (status < 0 || (int)ctl_incident_state(ie, reviewed) == status)) {
 			shown++;
 			if (c->json) {
 				_cleanup_(json_decrefp) json_t *o = incident_json(&e, ie, reviewed);
+				if (origin)
+					ctl_json_set(o, "origin", ctl_json_string(origin));
 				ctl_json_print(stdout, o, true);
 			} else {
+				if (origin)
+					printf("%-31s ", origin);
 				char t[CTL_TIME_MAX], model[200];
 				snprintf(model, sizeof(model), "%s@%s",
 				         ie->model_id ? ie->model_id : "",
@@ -278,7 +287,9 @@ static int list(const struct ctl *c, struct ctl_vault *cv)
 	}
 	if (rc < 0)
 		return ctl_vault_error(cv, "cannot read incidents", rc);
-	if (!c->json)
+	if (ret_shown)
+		*ret_shown = shown;
+	else if (!c->json)
 		printf("%" PRIu64 " incident(s)\n", shown);
 	return 0;
 }
@@ -293,7 +304,7 @@ static int run_list(const struct ctl *c, int argc, char **argv)
 	rc = ctl_vault_open(c, &cv);
 	if (rc)
 		return rc;
-	rc = list(c, &cv);
+	rc = ctl_incidents_list(c, &cv, NULL, -1, true, NULL);
 	ctl_vault_close(&cv);
 	return rc;
 }

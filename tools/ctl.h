@@ -86,7 +86,7 @@ extern const struct ctl_verb ctl_verb_status, ctl_verb_verify, ctl_verb_log, ctl
     ctl_verb_show, ctl_verb_export, ctl_verb_checkpoint, ctl_verb_prove, ctl_verb_verify_proof,
     ctl_verb_consistency, ctl_verb_explain, ctl_verb_backtest, ctl_verb_incidents,
     ctl_verb_incident, ctl_verb_models, ctl_verb_lineage, ctl_verb_report, ctl_verb_replay,
-    ctl_verb_subject, ctl_verb_holds, ctl_verb_guards;
+    ctl_verb_subject, ctl_verb_holds, ctl_verb_guards, ctl_verb_fleet;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -377,6 +377,13 @@ int ctl_open_incidents_load(struct vault_reader *r, uint64_t to, struct ctl_open
 const struct ctl_open_incident *ctl_open_incident_of(const struct ctl_open_incidents *o,
                                                      uint64_t record_seq);
 void ctl_open_incidents_free(struct ctl_open_incidents *o);
+/* Lists the incidents of cv (`incidents`: its filters; status, when >= 0, instead of
+ * --status), one line or JSON object each, with an "origin" column and key when origin is not
+ * NULL (`fleet incidents`), the header line when header is set (text). *ret_shown (may be
+ * NULL: then the count line is printed) receives how many were listed. Returns 0 or an exit
+ * status (printed). (cmd_incidents.c) */
+int ctl_incidents_list(const struct ctl *c, struct ctl_vault *cv, const char *origin, int status,
+                       bool header, uint64_t *ret_shown);
 /* Why a payload has no decoded form ("payload pruned", ...), or NULL. */
 const char *ctl_payload_problem(const struct ctl_payload *p);
 

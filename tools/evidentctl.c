@@ -14,7 +14,7 @@ static const struct ctl_verb *const verbs[] = {
     &ctl_verb_verify_proof, &ctl_verb_consistency, &ctl_verb_explain,    &ctl_verb_backtest,
     &ctl_verb_incidents,    &ctl_verb_incident,    &ctl_verb_models,     &ctl_verb_lineage,
     &ctl_verb_report,       &ctl_verb_replay,      &ctl_verb_subject,    &ctl_verb_holds,
-    &ctl_verb_guards,
+    &ctl_verb_guards,       &ctl_verb_fleet,
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -1,0 +1,1495 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* evident-auditor's engine. One thread fetches batches from a durable JetStream pull consumer
+ * over PREFIX.>, decodes every message with the fleet library, and per origin:
+ *
+ *  - entries: held in seq order until they continue the mirror, then appended in one synced
+ *    mirror transaction per origin and batch (vault_mirror_append); an entry below the
+ *    mirror's size is a duplicate when its leaf is the stored one, else a fork;
+ *  - blob chunks: streamed into the mirror's blob store in offset order; a chunk ahead of the
+ *    next offset is NAKed with a delay and comes back;
+ *  - checkpoints: after the batch's entries, vault_mirror_checkpoint checks signature, size
+ *    and root; one above the mirror's size is held until its entries arrive; a verified one is
+ *    cosigned (tlog-cosignature/v1), the cosignature stored in the mirror and published on
+ *    PREFIX.<tok>.cosig.<auditor tok>.
+ *
+ * A message is ACKed only once what it carried is durable (the mirror transaction committed,
+ * or the alert recording why it was refused), so a crash redelivers it and a duplicate is
+ * harmless. Acks and NAKs are published to the message's reply subject ("+ACK", "-NAK"),
+ * which is all natsMsg_Ack does, so that a held entry needs only its reply subject, not the
+ * message. Anomalies go to the state (auditor_state.h) and stderr, never into a mirror. */
+#include "auditor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <nats/nats.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auditor_state.h"
+#include "auditor_status.h"
+#include "entry_key.h"
+#include "evident/invariant.h"
+#include "fleet.h"
+#include "log.h"
+#include "witness.h"
+
+#define TRUST_MAX        (1 << 20)
+#define HELD_CP_MAX      8 /* checkpoints held per origin until their entries arrive */
+#define BLOBS_MAX        4 /* blobs assembled at once per origin */
+#define BLOB_STALL_NS    (120ull * 1000000000u)
+#define HELD_BYTES_MAX   (64u << 20) /* payload bytes held per origin */
+#define EVENTS_KEPT      4           /* recent messages of an event alert kept for the status */
+#define PERSIST_MAX      64 /* alerts of one kind and origin written to the state per run */
+#define NAK_DELAY_NS     (1000000000ll)
+#define LAG_BUCKET_MS    10
+#define LAG_BUCKETS      3000 /* 10 ms buckets up to 30 s; the last one holds the rest */
+#define STATUS_PERIOD_NS (1000000000ull)
+
+struct held_entry {
+	struct fleet_entry e;
+	char *reply;
+	uint64_t sseq; /* stream sequence */
+	uint64_t since_ns;
+};
+
+struct held_cp {
+	struct fleet_checkpoint c;
+	char *reply;
+	uint64_t sseq;
+};
+
+struct reply {
+	char *s;
+	uint64_t sseq;
+};
+
+struct blob_asm {
+	bool used;
+	uint8_t hash[VAULT_HASH_LEN];
+	uint64_t size;
+	struct vault_blob_writer *w;
+	uint64_t written;
+	struct reply *replies;
+	size_t n_replies, cap;
+	uint64_t progress_ns;
+};
+
+/* An event alert kind's open alerts of one origin: how many, and the last messages. */
+struct events {
+	uint64_t count;
+	char last[EVENTS_KEPT][200];
+	size_t n_last, next;
+};
+
+struct origin {
+	char *name; /* "" for messages naming no origin */
+	char tok[FLEET_TOKEN_MAX];
+	bool trusted, stopped;
+	const struct vault_pubkey *keys; /* into the trust's keys */
+	size_t n_keys;
+	struct vault *v;
+	uint64_t size;
+	char stop_msg[200];
+
+	struct held_entry *held; /* sorted by seq */
+	size_t n_held, cap_held, held_bytes;
+	struct held_cp cps[HELD_CP_MAX];
+	size_t n_cps;
+	struct blob_asm blobs[BLOBS_MAX];
+
+	uint64_t start_ns, last_seen_ns, last_cp_ns;
+	uint64_t received, mirrored, duplicates, refused;
+	uint64_t lag_ms;
+	uint32_t *lag_hist; /* LAG_BUCKETS, allocated with the first mirrored entry */
+	uint64_t lag_n;
+
+	uint64_t gap_since_ns;
+	bool gap_alerted, silent;
+	char mirror_error[200];
+	struct events events[_ALERT_KIND_MAX];
+	unsigned persisted[_ALERT_KIND_MAX];
+};
+
+struct auditor {
+	const struct auditor_config *cfg;
+	const struct vault_signer *signer;
+	struct auditor_flags *flags;
+	char vkey[VAULT_ORIGIN_MAX + 64];
+	struct witness_trust trust;
+	struct astate *state;
+	struct origin **origins;
+	size_t n_origins;
+	natsConnection *nc;
+	jsCtx *js;
+	natsSubscription *sub;
+	bool dirty;
+	uint64_t status_ns;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool is_event_kind(int kind)
+{
+	return kind != ALERT_GAP && kind != ALERT_SILENT && kind != ALERT_MIRROR;
+}
+
+/* ------------------------------------------------------------------ acks */
+
+static void ack(struct auditor *a, const char *reply)
+{
+	if (reply && *reply)
+		natsConnection_Publish(a->nc, reply, "+ACK", 4);
+}
+
+static void nak_later(struct auditor *a, const char *reply)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "-NAK {\"delay\": %lld}", NAK_DELAY_NS);
+
+	if (reply && *reply)
+		natsConnection_Publish(a->nc, reply, body, n);
+}
+
+/* ------------------------------------------------------------------ origins and alerts */
+
+static struct origin *origin_find(struct auditor *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_origins; i++)
+		if (strcmp(a->origins[i]->name, name) == 0)
+			return a->origins[i];
+	return NULL;
+}
+
+static void origin_trust(struct auditor *a, struct origin *o)
+{
+	o->n_keys = *o->name ? witness_trust_find(&a->trust, o->name, &o->keys) : 0;
+	o->trusted = o->n_keys > 0;
+}
+
+static struct origin *origin_get(struct auditor *a, const char *name)
+{
+	struct origin *o = origin_find(a, name), **v;
+	struct astate_origin so;
+
+	if (o)
+		return o;
+	v = realloc(a->origins, (a->n_origins + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	a->origins = v;
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->name = strdup(name))) {
+		free(o);
+		return NULL;
+	}
+	if (*name && fleet_subject_token(name, o->tok, sizeof(o->tok)) < 0)
+		snprintf(o->tok, sizeof(o->tok), "-");
+	o->start_ns = now_ns();
+	origin_trust(a, o);
+	if (*name && astate_origin_get(a->state, name, &so) == 0 && (so.flags & ASTATE_STOPPED)) {
+		o->stopped = true;
+		snprintf(o->stop_msg, sizeof(o->stop_msg), "see alert #%" PRIu64, so.stopped_by);
+	}
+	a->origins[a->n_origins++] = o;
+	a->dirty = true;
+	return o;
+}
+
+static void events_add(struct events *ev, const char *msg)
+{
+	ev->count++;
+	snprintf(ev->last[ev->next], sizeof(ev->last[0]), "%.199s", msg);
+	ev->next = (ev->next + 1) % EVENTS_KEPT;
+	if (ev->n_last < EVENTS_KEPT)
+		ev->n_last++;
+}
+
+/* Records an alert: stderr, the state (the first PERSIST_MAX of a kind and origin per run,
+ * with the evidence), and the origin's open alerts. */
+static void alert(struct auditor *a, struct origin *o, enum alert_kind kind, const void *evidence,
+                  size_t evidence_len, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void alert(struct auditor *a, struct origin *o, enum alert_kind kind, const void *evidence,
+                  size_t evidence_len, const char *fmt, ...)
+{
+	char msg[ASTATE_MSG_MAX];
+	va_list ap;
+	uint64_t seq = 0;
+	int rc = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_printf(kind == ALERT_FORK || kind == ALERT_ROLLBACK || kind == ALERT_BAD_SIGNATURE
+	               ? LOG_ERR
+	               : LOG_WARNING,
+	           "origin %s: %s: %s", *o->name ? o->name : "(none)", alert_kind_name(kind), msg);
+	if (o->persisted[kind] < PERSIST_MAX) {
+		struct astate_alert al = {
+		    .time_ns = now_ns(),
+		    .kind = kind,
+		    .origin = o->name,
+		    .msg = msg,
+		    .evidence = evidence,
+		    .evidence_len = evidence_len,
+		};
+		rc = astate_alert_add(a->state, &al, &seq);
+		if (rc < 0)
+			log_error("--state %s: cannot record the alert: %s", a->cfg->state_dir,
+			          strerror(-rc));
+		o->persisted[kind]++;
+		if (o->persisted[kind] == PERSIST_MAX)
+			log_warning("origin %s: %s: %d alerts recorded in this run; the next ones "
+			            "are counted only",
+			            o->name, alert_kind_name(kind), PERSIST_MAX);
+	}
+	if (is_event_kind(kind))
+		events_add(&o->events[kind], msg);
+	if (kind == ALERT_FORK || kind == ALERT_ROLLBACK) {
+		struct astate_origin so = {.flags = ASTATE_STOPPED, .stopped_by = seq};
+		struct astate_origin old;
+		if (astate_origin_get(a->state, o->name, &old) == 0)
+			so.open_from = old.open_from;
+		o->stopped = true;
+		snprintf(o->stop_msg, sizeof(o->stop_msg), "%.199s", msg);
+		rc = astate_origin_put(a->state, o->name, &so);
+		if (rc < 0)
+			log_error("--state %s: cannot record that the mirror of %s stopped: %s",
+			          a->cfg->state_dir, o->name, strerror(-rc));
+	}
+	a->dirty = true;
+}
+
+/* ------------------------------------------------------------------ mirrors */
+
+static int mirror_dedup_key(void *ud, uint16_t type, const uint8_t *payload, size_t len,
+                            char *client, char *request)
+{
+	(void)ud;
+	return entry_dedup_key(type, payload, len, client, request);
+}
+
+/* Opens the origin's mirror (created at the first entry). Returns 0 or -1 (alerted). */
+static int mirror_open(struct auditor *a, struct origin *o)
+{
+	char dir[4096], err[256] = "";
+	int rc = -EKEYREJECTED;
+
+	if (o->v)
+		return 0;
+	if (snprintf(dir, sizeof(dir), "%s/%s", a->cfg->mirror_dir, o->tok) >= (int)sizeof(dir))
+		return -1;
+	/* Several keys may name the origin (a rotation): the mirror records the one it was
+	 * created with. */
+	for (size_t i = 0; i < o->n_keys && rc == -EKEYREJECTED; i++) {
+		struct vault_options opts = {
+		    .origin = o->name,
+		    .mirror_key = &o->keys[i],
+		    .mirror_dedup_key = mirror_dedup_key,
+		};
+		rc =
+		    vault_open_detail(dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE | VAULT_OPEN_MIRROR,
+		                      &opts, &o->v, err, sizeof(err));
+	}
+	if (rc < 0) {
+		if (!*o->mirror_error)
+			alert(a, o, ALERT_MIRROR, NULL, 0, "mirror %s cannot be opened: %s%s%s",
+			      dir, strerror(-rc), *err ? ": " : "", err);
+		snprintf(o->mirror_error, sizeof(o->mirror_error), "mirror %.120s: %.60s", dir,
+		         strerror(-rc));
+		o->v = NULL;
+		return -1;
+	}
+	o->mirror_error[0] = '\0';
+	o->size = vault_size(o->v);
+	return 0;
+}
+
+static void mirror_close(struct origin *o)
+{
+	vault_close(o->v);
+	o->v = NULL;
+}
+
+/* The latest checkpoint size and cosigned size of a mirror (status). */
+static void lag_add(struct origin *o, uint64_t sent_ns, uint64_t now)
+{
+	uint64_t ms = sent_ns && now > sent_ns ? (now - sent_ns) / 1000000u : 0;
+	size_t b = ms / LAG_BUCKET_MS;
+
+	o->lag_ms = ms;
+	if (!o->lag_hist && !(o->lag_hist = calloc(LAG_BUCKETS, sizeof(*o->lag_hist))))
+		return;
+	o->lag_hist[b < LAG_BUCKETS ? b : LAG_BUCKETS - 1]++;
+	o->lag_n++;
+}
+
+static uint64_t lag_p99(const struct origin *o)
+{
+	uint64_t want, seen = 0;
+
+	if (!o->lag_n)
+		return 0;
+	want = o->lag_n - o->lag_n / 100;
+	for (size_t b = 0; b < LAG_BUCKETS; b++) {
+		seen += o->lag_hist[b];
+		if (seen >= want)
+			return (uint64_t)(b + 1) * LAG_BUCKET_MS;
+	}
+	return (uint64_t)LAG_BUCKETS * LAG_BUCKET_MS;
+}
+
+/* ------------------------------------------------------------------ entries */
+
+static void held_free(struct held_entry *h)
+{
+	fleet_entry_deinit(&h->e);
+	free(h->reply);
+}
+
+static void held_remove(struct origin *o, size_t from, size_t n)
+{
+	for (size_t i = from; i < from + n; i++) {
+		o->held_bytes -= o->held[i].e.payload_len;
+		held_free(&o->held[i]);
+	}
+	memmove(o->held + from, o->held + from + n, (o->n_held - from - n) * sizeof(*o->held));
+	o->n_held -= n;
+}
+
+/* Drops everything the origin holds (its mirror stopped): ACKed, they are refused. */
+static void origin_drop_held(struct auditor *a, struct origin *o)
+{
+	for (size_t i = 0; i < o->n_held; i++)
+		ack(a, o->held[i].reply);
+	o->refused += o->n_held;
+	held_remove(o, 0, o->n_held);
+	for (size_t i = 0; i < o->n_cps; i++) {
+		ack(a, o->cps[i].reply);
+		fleet_checkpoint_deinit(&o->cps[i].c);
+		free(o->cps[i].reply);
+	}
+	o->refused += o->n_cps;
+	o->n_cps = 0;
+}
+
+static void fork_entry(struct auditor *a, struct origin *o, const struct fleet_entry *e,
+                       const char *why)
+{
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+
+	if (fleet_entry_encode(e, &bytes, &len) < 0)
+		len = 0;
+	alert(a, o, ALERT_FORK, bytes, len,
+	      "entry %" PRIu64 " contradicts the mirror (%s); kept as evidence, not merged; the "
+	      "mirror takes nothing more from this origin until an operator clears it",
+	      e->decoded.seq, why);
+	free(bytes);
+	origin_drop_held(a, o);
+}
+
+/* Takes a decoded entry (ownership of e moves in). */
+static void entry_add(struct auditor *a, struct origin *o, struct fleet_entry *e, const char *reply,
+                      uint64_t sseq)
+{
+	uint64_t seq = e->decoded.seq;
+	size_t lo = 0, hi = o->n_held;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (o->held[mid].e.decoded.seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < o->n_held && o->held[lo].e.decoded.seq == seq) {
+		struct held_entry *h = &o->held[lo];
+		if (memcmp(h->e.leaf, e->leaf, VAULT_LEAF_LEN) != 0) {
+			ack(a, reply);
+			fork_entry(a, o, e, "two different entries of this seq arrived");
+			fleet_entry_deinit(e);
+			return;
+		}
+		if (h->sseq == sseq) { /* a redelivery of the message held: keep its newest reply */
+			char *r = strdup(reply ? reply : "");
+			if (r) {
+				free(h->reply);
+				h->reply = r;
+			}
+		} else { /* another copy: the one held lands it */
+			o->duplicates++;
+			ack(a, reply);
+		}
+		fleet_entry_deinit(e);
+		return;
+	}
+	if (o->n_held >= a->cfg->hold_max || o->held_bytes + e->payload_len > HELD_BYTES_MAX) {
+		/* Too far ahead: JetStream keeps it and delivers it again later. */
+		nak_later(a, reply);
+		fleet_entry_deinit(e);
+		return;
+	}
+	if (o->n_held == o->cap_held) {
+		size_t cap = o->cap_held ? 2 * o->cap_held : 256;
+		struct held_entry *v = realloc(o->held, cap * sizeof(*v));
+		if (!v) {
+			nak_later(a, reply);
+			fleet_entry_deinit(e);
+			return;
+		}
+		o->held = v;
+		o->cap_held = cap;
+	}
+	memmove(o->held + lo + 1, o->held + lo, (o->n_held - lo) * sizeof(*o->held));
+	o->held[lo] = (struct held_entry){.e = *e, .sseq = sseq, .since_ns = now_ns()};
+	o->held[lo].reply = strdup(reply ? reply : "");
+	o->n_held++;
+	o->held_bytes += e->payload_len;
+	*e = (struct fleet_entry){0};
+}
+
+/* Lands the held entries that continue the mirror, in one transaction. */
+static void entries_land(struct auditor *a, struct origin *o)
+{
+	struct vault_mirror_in *in;
+	struct vault_mirror_result res = {0};
+	uint8_t stored[VAULT_LEAF_LEN];
+	size_t n = 0;
+	int rc;
+
+	if (!o->n_held || o->stopped || mirror_open(a, o) < 0)
+		return;
+	/* Below the mirror's size: duplicates, or a fork. */
+	while (o->n_held && o->held[0].e.decoded.seq < o->size) {
+		struct held_entry *h = &o->held[0];
+		rc = vault_mirror_leaf(o->v, h->e.decoded.seq, stored, NULL);
+		if (rc == 0 && memcmp(stored, h->e.leaf, VAULT_LEAF_LEN) == 0) {
+			o->duplicates++;
+			ack(a, h->reply);
+			held_remove(o, 0, 1);
+			continue;
+		}
+		if (rc < 0 && rc != -EBADMSG) {
+			snprintf(o->mirror_error, sizeof(o->mirror_error),
+			         "reading entry %" PRIu64 ": %s", h->e.decoded.seq, strerror(-rc));
+			return;
+		}
+		ack(a, h->reply);
+		{
+			struct fleet_entry e = h->e;
+			h->e = (struct fleet_entry){0};
+			held_remove(o, 0, 1);
+			fork_entry(a, o, &e, "another leaf is stored at this seq");
+			fleet_entry_deinit(&e);
+		}
+		return;
+	}
+	while (n < o->n_held && o->held[n].e.decoded.seq == o->size + n)
+		n++;
+	if (!n)
+		return;
+	in = calloc(n, sizeof(*in));
+	if (!in)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct fleet_entry *e = &o->held[i].e;
+		in[i] = (struct vault_mirror_in){e->leaf, e->nonce, e->payload, e->payload_len,
+		                                 e->subject};
+	}
+	rc = vault_mirror_append(o->v, in, n, &res);
+	if (rc == -EBADMSG && res.index < n) {
+		/* The entries before the bad one continue the mirror. */
+		size_t good = res.index;
+		if (good)
+			rc = vault_mirror_append(o->v, in, good, &res);
+		if (rc == 0 || !good) {
+			struct fleet_entry e = o->held[good].e;
+			uint64_t now = now_ns();
+			for (size_t i = 0; i < good; i++) {
+				ack(a, o->held[i].reply);
+				lag_add(o, o->held[i].e.sent_ns, now);
+			}
+			o->mirrored += good;
+			o->size += good;
+			ack(a, o->held[good].reply);
+			o->held[good].e = (struct fleet_entry){0};
+			held_remove(o, 0, good + 1);
+			fork_entry(a, o, &e,
+			           "its previous-leaf hash, time or payload does not continue the "
+			           "mirror");
+			fleet_entry_deinit(&e);
+			free(in);
+			return;
+		}
+	}
+	free(in);
+	if (rc < 0) {
+		if (!*o->mirror_error)
+			alert(a, o, ALERT_MIRROR, NULL, 0,
+			      "cannot append %zu entries from %" PRIu64 ": %s (held; retried)", n,
+			      o->size, strerror(-rc));
+		snprintf(o->mirror_error, sizeof(o->mirror_error), "append at %" PRIu64 ": %s",
+		         o->size, strerror(-rc));
+		if (rc == -ESTALE || rc == -EAGAIN)
+			o->size = vault_size(o->v);
+		return;
+	}
+	o->mirror_error[0] = '\0';
+	{
+		uint64_t now = now_ns();
+		for (size_t i = 0; i < n; i++) {
+			ack(a, o->held[i].reply);
+			lag_add(o, o->held[i].e.sent_ns, now);
+		}
+	}
+	o->size += n;
+	o->mirrored += n;
+	held_remove(o, 0, n);
+	INVARIANT(o->size == vault_size(o->v));
+	a->dirty = true;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+static void cosig_publish(struct auditor *a, struct origin *o, uint64_t size, const char *line,
+                          size_t line_len)
+{
+	struct fleet_cosig c = {
+	    .origin = o->name,
+	    .size = size,
+	    .auditor = a->cfg->name,
+	    .line = line,
+	    .line_len = line_len,
+	    .vkey = a->vkey,
+	    .vkey_len = strlen(a->vkey),
+	};
+	char subject[FLEET_SUBJECT_MAX], id[FLEET_MSG_ID_MAX];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if (fleet_cosig_encode(&c, &buf, &len) < 0 ||
+	    fleet_subject(a->cfg->prefix, o->name, FLEET_COSIG, a->cfg->name, subject,
+	                  sizeof(subject)) < 0 ||
+	    fleet_msg_id(FLEET_COSIG, o->name, size, NULL, a->cfg->name, id, sizeof(id)) < 0) {
+		log_error("origin %s: cannot encode the cosignature of size %" PRIu64, o->name,
+		          size);
+		free(buf);
+		return;
+	}
+	s = natsMsg_Create(&m, subject, NULL, (const char *)buf, (int)len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(a->js, &m, NULL);
+	if (s != NATS_OK)
+		log_warning("origin %s: cosignature of size %" PRIu64 " not published: %s "
+		            "(stored in the mirror; the next checkpoint's is published)",
+		            o->name, size, natsStatus_GetText(s));
+	natsMsg_Destroy(m);
+	free(buf);
+}
+
+/* Cosigns the mirror's stored checkpoint note of cp (verified), stores and publishes it. */
+static void cosign(struct auditor *a, struct origin *o, const char *note, size_t len, uint64_t size)
+{
+	char line[VAULT_SIGLINE_MAX + 1];
+	size_t body_len;
+	int n, rc;
+
+	rc = vault_note_split(note, len, &body_len);
+	n = rc < 0 ? rc
+	           : vault_signer_cosign(a->signer, note, body_len, (uint64_t)time(NULL), line,
+	                                 sizeof(line));
+	rc = n < 0 ? n
+	           : vault_cosignature_add(o->v, size, vault_signer_pubkey(a->signer), line,
+	                                   (size_t)n);
+	if (rc < 0) {
+		log_error("origin %s: cannot cosign the checkpoint of size %" PRIu64 ": %s",
+		          o->name, size, strerror(-rc));
+		return;
+	}
+	cosig_publish(a, o, size, line, (size_t)n);
+}
+
+static void cp_free(struct held_cp *h)
+{
+	fleet_checkpoint_deinit(&h->c);
+	free(h->reply);
+}
+
+/* What a checkpoint that vault_mirror_checkpoint called stale is: the one stored (a
+ * duplicate), an older one agreeing with the mirror (late), or a contradiction. */
+static void cp_stale(struct auditor *a, struct origin *o, const struct fleet_checkpoint *c)
+{
+	struct vault_reader *r = NULL;
+	uint8_t root[VAULT_HASH_LEN];
+	struct vault_checkpoint stored;
+	char *note = NULL;
+	unsigned count = 0;
+	int rc = vault_reader_begin(o->v, &r);
+
+	if (rc == 0)
+		rc = vault_root(r, c->cp.size, root);
+	if (rc == 0 && memcmp(root, c->cp.root, VAULT_HASH_LEN) != 0) {
+		struct vault_checkpoint latest = {0};
+		vault_checkpoint_latest(r, NULL, &latest);
+		vault_reader_end(r);
+		alert(a, o, c->cp.size < latest.size ? ALERT_ROLLBACK : ALERT_FORK, c->note,
+		      c->note_len,
+		      "signed checkpoint of size %" PRIu64 " has another root than the mirror at "
+		      "that size (the mirror holds a checkpoint of size %" PRIu64 "); kept as "
+		      "evidence, not merged",
+		      c->cp.size, latest.size);
+		origin_drop_held(a, o);
+		return;
+	}
+	/* The same tree: a repeat. Cosign it when this auditor's cosignature is not stored yet
+	 * (a crash between storing the checkpoint and cosigning it). */
+	if (rc == 0 && vault_checkpoint_get(r, c->cp.size, &note, &stored) == 0 &&
+	    vault_cosignature_count(r, c->cp.size, &count) == 0 && count == 0) {
+		vault_reader_end(r);
+		r = NULL;
+		cosign(a, o, note, strlen(note), c->cp.size);
+	}
+	free(note);
+	vault_reader_end(r);
+	o->duplicates++;
+}
+
+static void cps_land(struct auditor *a, struct origin *o)
+{
+	size_t keep = 0;
+
+	if (!o->n_cps || o->stopped || mirror_open(a, o) < 0)
+		return;
+	for (size_t i = 0; i < o->n_cps; i++) {
+		struct held_cp *h = &o->cps[i];
+		int rc = o->stopped ? -ECANCELED
+		                    : vault_mirror_checkpoint(o->v, h->c.note, h->c.note_len);
+		switch (rc) {
+		case 0:
+			o->last_cp_ns = now_ns();
+			o->silent = false;
+			cosign(a, o, h->c.note, h->c.note_len, h->c.cp.size);
+			a->dirty = true;
+			break;
+		case -ESTALE:
+			o->last_cp_ns = now_ns();
+			o->silent = false;
+			cp_stale(a, o, &h->c);
+			break;
+		case -ERANGE:
+			o->cps[keep++] = *h;
+			continue;
+		case -EXDEV:
+			alert(a, o, ALERT_FORK, h->c.note, h->c.note_len,
+			      "signed checkpoint of size %" PRIu64 " has another root than the "
+			      "mirror's entries; kept as evidence, not merged",
+			      h->c.cp.size);
+			break;
+		case -EBADMSG:
+		case -ENOKEY:
+		case -EKEYREJECTED:
+			alert(a, o, ALERT_BAD_SIGNATURE, h->c.note, h->c.note_len,
+			      "checkpoint of size %" PRIu64 " is not signed by the origin's key",
+			      h->c.cp.size);
+			break;
+		case -ECANCELED:
+			o->refused++;
+			break;
+		default:
+			if (!*o->mirror_error)
+				alert(a, o, ALERT_MIRROR, NULL, 0,
+				      "cannot store the checkpoint of size %" PRIu64 ": %s",
+				      h->c.cp.size, strerror(-rc));
+			snprintf(o->mirror_error, sizeof(o->mirror_error),
+			         "checkpoint %" PRIu64 ": %s", h->c.cp.size, strerror(-rc));
+			o->cps[keep++] = *h;
+			continue;
+		}
+		ack(a, h->reply);
+		cp_free(h);
+	}
+	o->n_cps = keep;
+	if (o->stopped)
+		origin_drop_held(a, o);
+}
+
+static void cp_add(struct auditor *a, struct origin *o, struct fleet_checkpoint *c,
+                   const char *reply, uint64_t sseq)
+{
+	size_t i;
+
+	for (i = 0; i < o->n_cps; i++)
+		if (o->cps[i].c.cp.size == c->cp.size && o->cps[i].c.note_len == c->note_len &&
+		    memcmp(o->cps[i].c.note, c->note, c->note_len) == 0) {
+			if (o->cps[i].sseq == sseq) {
+				char *r = strdup(reply ? reply : "");
+				if (r) {
+					free(o->cps[i].reply);
+					o->cps[i].reply = r;
+				}
+			} else {
+				o->duplicates++;
+				ack(a, reply);
+			}
+			fleet_checkpoint_deinit(c);
+			return;
+		}
+	if (o->n_cps == HELD_CP_MAX) {
+		/* Keep the larger ones: each covers what a smaller one does. */
+		size_t smallest = 0;
+		for (i = 1; i < o->n_cps; i++)
+			if (o->cps[i].c.cp.size < o->cps[smallest].c.cp.size)
+				smallest = i;
+		if (o->cps[smallest].c.cp.size > c->cp.size) {
+			o->duplicates++;
+			ack(a, reply);
+			fleet_checkpoint_deinit(c);
+			return;
+		}
+		ack(a, o->cps[smallest].reply);
+		cp_free(&o->cps[smallest]);
+		o->cps[smallest] = o->cps[--o->n_cps];
+	}
+	/* In size order, so that the smaller lands first. */
+	for (i = o->n_cps; i > 0 && o->cps[i - 1].c.cp.size > c->cp.size; i--)
+		o->cps[i] = o->cps[i - 1];
+	o->cps[i] = (struct held_cp){.c = *c, .reply = strdup(reply ? reply : ""), .sseq = sseq};
+	o->n_cps++;
+	*c = (struct fleet_checkpoint){0};
+}
+
+/* ------------------------------------------------------------------ blobs */
+
+static void blob_reset(struct blob_asm *b)
+{
+	vault_blob_abort(b->w);
+	for (size_t i = 0; i < b->n_replies; i++)
+		free(b->replies[i].s);
+	free(b->replies);
+	*b = (struct blob_asm){0};
+}
+
+static bool blob_stored(struct origin *o, const uint8_t hash[VAULT_HASH_LEN])
+{
+	struct vault_reader *r;
+	uint64_t size;
+	bool found = false;
+
+	if (vault_reader_begin(o->v, &r) == 0) {
+		found = vault_blob_stat(r, hash, &size) == 0;
+		vault_reader_end(r);
+	}
+	return found;
+}
+
+static int blob_keep_reply(struct blob_asm *b, const char *reply, uint64_t sseq)
+{
+	if (b->n_replies == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 16;
+		struct reply *v = realloc(b->replies, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->replies = v;
+		b->cap = cap;
+	}
+	b->replies[b->n_replies].s = strdup(reply ? reply : "");
+	b->replies[b->n_replies++].sseq = sseq;
+	return 0;
+}
+
+static void blob_chunk(struct auditor *a, struct origin *o, const struct fleet_blob_chunk *c,
+                       const char *reply, uint64_t sseq)
+{
+	struct blob_asm *b = NULL, *free_slot = NULL;
+	char hex[2 * VAULT_HASH_LEN + 1];
+	int rc;
+
+	if (o->stopped) {
+		o->refused++;
+		ack(a, reply);
+		return;
+	}
+	if (mirror_open(a, o) < 0) {
+		nak_later(a, reply);
+		return;
+	}
+	for (size_t i = 0; i < BLOBS_MAX; i++) {
+		if (o->blobs[i].used && memcmp(o->blobs[i].hash, c->hash, VAULT_HASH_LEN) == 0)
+			b = &o->blobs[i];
+		else if (!o->blobs[i].used && !free_slot)
+			free_slot = &o->blobs[i];
+	}
+	if (!b && blob_stored(o, c->hash)) {
+		o->duplicates++;
+		ack(a, reply);
+		return;
+	}
+	if (!b) {
+		if (c->offset != 0 || !free_slot) {
+			nak_later(a, reply); /* its first chunk, or room, comes later */
+			return;
+		}
+		b = free_slot;
+		rc = vault_blob_begin(o->v, &b->w);
+		if (rc < 0) {
+			nak_later(a, reply);
+			return;
+		}
+		b->used = true;
+		memcpy(b->hash, c->hash, VAULT_HASH_LEN);
+		b->size = c->size;
+	}
+	if (c->size != b->size) {
+		alert(a, o, ALERT_MALFORMED, NULL, 0,
+		      "blob %s: a chunk says the blob has %" PRIu64
+		      " bytes, an earlier one %" PRIu64,
+		      vault_hex(c->hash, hex), c->size, b->size);
+		ack(a, reply);
+		return;
+	}
+	if (c->offset < b->written) {
+		for (size_t i = 0; i < b->n_replies; i++)
+			if (b->replies[i].sseq == sseq)
+				return; /* redelivered while held: the held reply acks it */
+		o->duplicates++;
+		ack(a, reply);
+		return;
+	}
+	if (c->offset > b->written) {
+		nak_later(a, reply);
+		return;
+	}
+	rc = vault_blob_write(b->w, c->data, c->len);
+	if (rc == 0)
+		rc = blob_keep_reply(b, reply, sseq);
+	if (rc < 0) {
+		log_warning("origin %s: blob %s: %s (it starts over)", o->name,
+		            vault_hex(c->hash, hex), strerror(-rc));
+		nak_later(a, reply);
+		blob_reset(b); /* the held chunks are redelivered: not ACKed */
+		return;
+	}
+	b->written += c->len;
+	b->progress_ns = now_ns();
+	if (b->written < b->size)
+		return;
+	rc = vault_blob_finish(b->w, b->hash, b->size, NULL);
+	b->w = NULL;
+	if (rc == -EBADMSG) {
+		alert(a, o, ALERT_BLOB, NULL, 0,
+		      "blob %s: its %" PRIu64 " bytes of chunks do not hash to its name; dropped",
+		      vault_hex(b->hash, hex), b->size);
+	} else if (rc < 0) {
+		log_warning("origin %s: blob %s: %s (it starts over)", o->name,
+		            vault_hex(b->hash, hex), strerror(-rc));
+		blob_reset(b);
+		return;
+	}
+	for (size_t i = 0; i < b->n_replies; i++)
+		ack(a, b->replies[i].s);
+	blob_reset(b);
+}
+
+/* ------------------------------------------------------------------ messages */
+
+static void refuse_untrusted(struct auditor *a, struct origin *o, const natsMsg *m,
+                             const char *reply)
+{
+	o->refused++;
+	if (!o->events[ALERT_UNKNOWN_ORIGIN].count || o->persisted[ALERT_UNKNOWN_ORIGIN] == 0)
+		alert(a, o, ALERT_UNKNOWN_ORIGIN, natsMsg_GetData(m),
+		      (size_t)natsMsg_GetDataLength(m),
+		      "messages of an origin the trust file does not list are refused (first on "
+		      "%s)",
+		      natsMsg_GetSubject(m));
+	else
+		o->events[ALERT_UNKNOWN_ORIGIN].count++;
+	ack(a, reply);
+}
+
+static void message(struct auditor *a, natsMsg *m)
+{
+	const char *subject = natsMsg_GetSubject(m), *reply = natsMsg_GetReply(m);
+	const uint8_t *data = (const uint8_t *)natsMsg_GetData(m);
+	size_t len = (size_t)natsMsg_GetDataLength(m);
+	char origin[VAULT_ORIGIN_MAX + 1], auditor[VAULT_ORIGIN_MAX + 1],
+	    reason[FLEET_REASON_MAX] = "";
+	jsMsgMetaData *meta = NULL;
+	enum fleet_kind kind;
+	struct origin *o;
+	uint64_t sseq = 0;
+	int rc;
+
+	if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+		sseq = meta->Sequence.Stream;
+		jsMsgMetaData_Destroy(meta);
+	}
+	rc = fleet_subject_parse(a->cfg->prefix, subject, &kind, origin, sizeof(origin), auditor,
+	                         sizeof(auditor));
+	if (rc < 0) {
+		o = origin_get(a, "");
+		if (o) {
+			o->received++;
+			o->last_seen_ns = now_ns();
+			alert(a, o, ALERT_MALFORMED, data, len,
+			      "subject %.200s names no origin and kind of this fleet; skipped",
+			      subject);
+		}
+		ack(a, reply);
+		return;
+	}
+	if (kind == FLEET_COSIG) { /* an auditor's (this one's among them) */
+		ack(a, reply);
+		return;
+	}
+	o = origin_get(a, origin);
+	if (!o) {
+		nak_later(a, reply);
+		return;
+	}
+	o->received++;
+	o->last_seen_ns = now_ns();
+	a->dirty = true;
+	if (!o->trusted) {
+		refuse_untrusted(a, o, m, reply);
+		return;
+	}
+	if (o->stopped) {
+		o->refused++;
+		ack(a, reply);
+		return;
+	}
+	switch (kind) {
+	case FLEET_ENTRY: {
+		struct fleet_entry e = {0};
+		rc = fleet_entry_decode(data, len, origin, &e, reason, sizeof(reason));
+		if (rc == 0) {
+			entry_add(a, o, &e, reply, sseq);
+			return;
+		}
+		break;
+	}
+	case FLEET_CHECKPOINT: {
+		struct fleet_checkpoint c = {0};
+		rc = fleet_checkpoint_decode(data, len, origin, &c, reason, sizeof(reason));
+		if (rc == 0) {
+			cp_add(a, o, &c, reply, sseq);
+			return;
+		}
+		break;
+	}
+	case FLEET_BLOB: {
+		struct fleet_blob_chunk c = {0};
+		rc = fleet_blob_chunk_decode(data, len, origin, &c, reason, sizeof(reason));
+		if (rc == 0) {
+			blob_chunk(a, o, &c, reply, sseq);
+			fleet_blob_chunk_deinit(&c);
+			return;
+		}
+		break;
+	}
+	case FLEET_COSIG:
+		break;
+	}
+	if (rc == -ENOMEM) {
+		nak_later(a, reply);
+		return;
+	}
+	alert(a, o, ALERT_MALFORMED, data, len, "%.200s: %s; skipped", subject,
+	      *reason ? reason : strerror(-rc));
+	ack(a, reply);
+}
+
+/* ------------------------------------------------------------------ periodic checks */
+
+static void checks(struct auditor *a)
+{
+	uint64_t now = now_ns();
+
+	for (size_t i = 0; i < a->n_origins; i++) {
+		struct origin *o = a->origins[i];
+		if (!o->trusted || o->stopped)
+			continue;
+		/* Something held ahead of a missing entry: a gap once it lasts. */
+		if (o->n_held && o->held[0].e.decoded.seq > o->size) {
+			if (!o->gap_since_ns)
+				o->gap_since_ns = o->held[0].since_ns;
+			if (!o->gap_alerted && now - o->gap_since_ns > a->cfg->gap_after_ns) {
+				alert(a, o, ALERT_GAP, NULL, 0,
+				      "entries %" PRIu64 "..%" PRIu64 " missing for %" PRIu64
+				      " s while %zu later ones wait",
+				      o->size, o->held[0].e.decoded.seq - 1,
+				      (now - o->gap_since_ns) / 1000000000u, o->n_held);
+				o->gap_alerted = true;
+			}
+		} else {
+			if (o->gap_alerted)
+				log_notice("origin %s: the gap is filled (size %" PRIu64 ")",
+				           o->name, o->size);
+			o->gap_since_ns = 0;
+			o->gap_alerted = false;
+		}
+		if (!o->silent &&
+		    now - (o->last_cp_ns ? o->last_cp_ns : o->start_ns) > a->cfg->silent_after_ns) {
+			alert(a, o, ALERT_SILENT, NULL, 0, "no checkpoint for %" PRIu64 " s",
+			      (now - (o->last_cp_ns ? o->last_cp_ns : o->start_ns)) / 1000000000u);
+			o->silent = true;
+		}
+		for (size_t j = 0; j < BLOBS_MAX; j++)
+			if (o->blobs[j].used && now - o->blobs[j].progress_ns > BLOB_STALL_NS) {
+				log_warning("origin %s: a blob stalled at %" PRIu64 " of %" PRIu64
+				            " bytes; it starts over",
+				            o->name, o->blobs[j].written, o->blobs[j].size);
+				blob_reset(&o->blobs[j]);
+			}
+		/* Held entries or checkpoints whose landing failed (a mirror error) retry. */
+		if (*o->mirror_error) {
+			mirror_close(o);
+			entries_land(a, o);
+			cps_land(a, o);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ status */
+
+static int origin_alerts(const struct origin *o, char ***ret)
+{
+	char **v = calloc(_ALERT_KIND_MAX + 4, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	if (o->stopped && asprintf(&v[n], "stopped: %s", o->stop_msg) >= 0)
+		n++;
+	if (o->gap_alerted &&
+	    asprintf(&v[n], "gap: entries from %" PRIu64 " missing", o->size) >= 0)
+		n++;
+	if (o->silent && asprintf(&v[n], "silent: no checkpoint received lately") >= 0)
+		n++;
+	if (*o->mirror_error && asprintf(&v[n], "mirror: %s", o->mirror_error) >= 0)
+		n++;
+	for (int k = 1; k < _ALERT_KIND_MAX; k++) {
+		const struct events *ev = &o->events[k];
+		if (!ev->count)
+			continue;
+		if (asprintf(&v[n], "%s: %" PRIu64 " (last: %s)", alert_kind_name(k), ev->count,
+		             ev->last[(ev->next + EVENTS_KEPT - 1) % EVENTS_KEPT]) >= 0)
+			n++;
+	}
+	*ret = v;
+	return (int)n;
+}
+
+static void status_write(struct auditor *a, bool force)
+{
+	struct auditor_status st = {.auditor = (char *)a->cfg->name, .vkey = a->vkey};
+	uint64_t now = now_ns();
+	int rc;
+
+	if (!force && !(a->dirty && now - a->status_ns >= STATUS_PERIOD_NS) &&
+	    now - a->status_ns < AUDITOR_STATUS_HEARTBEAT_S * 1000000000ull)
+		return;
+	st.updated_ns = now;
+	st.origins = calloc(a->n_origins + 1, sizeof(*st.origins));
+	if (!st.origins)
+		return;
+	for (size_t i = 0; i < a->n_origins; i++) {
+		const struct origin *o = a->origins[i];
+		struct auditor_status_origin *so = &st.origins[st.n++];
+		int n;
+		*so = (struct auditor_status_origin){
+		    .origin = *o->name ? o->name : NULL,
+		    .token = (char *)o->tok,
+		    .trusted = o->trusted,
+		    .stopped = o->stopped,
+		    .last_seen_ns = o->last_seen_ns,
+		    .last_checkpoint_ns = o->last_cp_ns,
+		    .lag_ms = o->lag_ms,
+		    .lag_p99_ms = lag_p99(o),
+		    .received = o->received,
+		    .mirrored = o->mirrored,
+		    .duplicates = o->duplicates,
+		    .refused = o->refused,
+		    .held = o->n_held,
+		};
+		n = origin_alerts(o, &so->alerts);
+		so->n_alerts = n > 0 ? (size_t)n : 0;
+	}
+	rc = auditor_status_write(a->cfg->mirror_dir, &st);
+	if (rc < 0)
+		log_warning("--mirror %s: cannot write " AUDITOR_STATUS_FILE ": %s",
+		            a->cfg->mirror_dir, strerror(-rc));
+	for (size_t i = 0; i < st.n; i++) {
+		for (size_t j = 0; j < st.origins[i].n_alerts; j++)
+			free(st.origins[i].alerts[j]);
+		free(st.origins[i].alerts);
+	}
+	free(st.origins);
+	a->status_ns = now;
+	a->dirty = false;
+}
+
+/* Rebuilds the open event alerts of each origin from the state (those an operator has not
+ * cleared), so that a restart does not hide them. */
+static int reload_alert(void *ud, const struct astate_alert *al)
+{
+	struct auditor *a = ud;
+	struct astate_origin so;
+	struct origin *o;
+
+	if (!is_event_kind(al->kind))
+		return 0;
+	if (astate_origin_get(a->state, al->origin, &so) == 0 && al->seq < so.open_from)
+		return 0;
+	o = origin_get(a, al->origin);
+	if (o)
+		events_add(&o->events[al->kind], al->msg);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ trust */
+
+static int trust_load(const char *path, struct witness_trust *ret)
+{
+	char *text = malloc(TRUST_MAX + 1), err[WITNESS_ERR_MAX + 4200];
+	FILE *f = fopen(path, "re");
+	size_t len;
+	int rc;
+
+	if (!text || !f) {
+		log_error("--trust %s: %s", path, strerror(f ? ENOMEM : errno));
+		free(text);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	len = fread(text, 1, TRUST_MAX + 1, f);
+	rc = ferror(f) ? -EIO : len > TRUST_MAX ? -EFBIG : 0;
+	fclose(f);
+	if (rc == 0)
+		rc = witness_trust_parse(text, len, path, ret, err, sizeof(err));
+	free(text);
+	if (rc == -EBADMSG)
+		log_error("%s", err);
+	else if (rc < 0)
+		log_error("--trust %s: %s", path, strerror(-rc));
+	return rc < 0 ? -1 : 0;
+}
+
+static void trust_reload(struct auditor *a)
+{
+	struct witness_trust t = {0};
+
+	if (trust_load(a->cfg->trust_path, &t) < 0) {
+		log_error("SIGHUP: the trust file is unchanged in use");
+		return;
+	}
+	/* The mirrors recorded their keys; closing them all lets each reopen with the new
+	 * trust's keys (a key no longer trusted cannot open its mirror). */
+	for (size_t i = 0; i < a->n_origins; i++)
+		mirror_close(a->origins[i]);
+	witness_trust_deinit(&a->trust);
+	a->trust = t;
+	for (size_t i = 0; i < a->n_origins; i++) {
+		struct origin *o = a->origins[i];
+		bool was = o->trusted;
+		origin_trust(a, o);
+		if (was && !o->trusted) {
+			log_notice(
+			    "origin %s: no longer in the trust file: its messages are refused",
+			    o->name);
+			origin_drop_held(a, o);
+		}
+	}
+	log_info("SIGHUP: trust file %s reloaded: %zu keys", a->cfg->trust_path, a->trust.n);
+	a->dirty = true;
+}
+
+/* ------------------------------------------------------------------ NATS */
+
+static void nats_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *ud)
+{
+	(void)nc;
+	(void)sub;
+	(void)ud;
+	log_warning("NATS: %s", natsStatus_GetText(err));
+}
+
+static void nats_disconnected(natsConnection *nc, void *ud)
+{
+	(void)nc;
+	(void)ud;
+	log_warning("NATS: disconnected; reconnecting");
+}
+
+static void nats_reconnected(natsConnection *nc, void *ud)
+{
+	char url[256] = "";
+	(void)ud;
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	log_notice("NATS: reconnected to %s", url);
+}
+
+static int nats_connect(struct auditor *a)
+{
+	const struct auditor_config *c = a->cfg;
+	natsOptions *opts = NULL;
+	natsStatus s = natsOptions_Create(&opts);
+	jsOptions jo;
+
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(opts, c->nats_url);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(opts, c->name);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(opts, 500);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(opts, nats_error, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(opts, nats_disconnected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(opts, nats_reconnected, NULL);
+	if (s == NATS_OK && c->creds)
+		s = natsOptions_SetUserCredentialsFromFiles(opts, c->creds, NULL);
+	if (s == NATS_OK && c->user)
+		s = natsOptions_SetUserInfo(opts, c->user, getenv("NATS_PASSWORD"));
+	if (s == NATS_OK && c->token_file) {
+		char tok[4096];
+		FILE *f = fopen(c->token_file, "re");
+		size_t n = f ? fread(tok, 1, sizeof(tok) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		tok[n] = '\0';
+		tok[strcspn(tok, "\r\n")] = '\0';
+		if (!f || !*tok) {
+			log_error("--token-file %s: %s", c->token_file,
+			          f ? "empty" : strerror(errno));
+			natsOptions_Destroy(opts);
+			return -1;
+		}
+		s = natsOptions_SetToken(opts, tok);
+	}
+	if (s == NATS_OK && (c->tls_ca || c->tls_cert))
+		s = natsOptions_SetSecure(opts, true);
+	if (s == NATS_OK && c->tls_ca)
+		s = natsOptions_LoadCATrustedCertificates(opts, c->tls_ca);
+	if (s == NATS_OK && c->tls_cert)
+		s = natsOptions_LoadCertificatesChain(opts, c->tls_cert, c->tls_key);
+	if (s != NATS_OK) {
+		log_error("NATS options: %s: %s", natsStatus_GetText(s), nats_GetLastError(NULL));
+		natsOptions_Destroy(opts);
+		return -1;
+	}
+	s = natsConnection_Connect(&a->nc, opts);
+	natsOptions_Destroy(opts);
+	if (s == NATS_NOT_YET_CONNECTED) {
+		log_warning("NATS %s: not reachable yet; retrying in the background", c->nats_url);
+		s = NATS_OK;
+	}
+	if (s != NATS_OK) {
+		log_error("NATS %s: %s: %s", c->nats_url, natsStatus_GetText(s),
+		          nats_GetLastError(NULL));
+		return -1;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = 5000;
+	s = natsConnection_JetStream(&a->js, a->nc, &jo);
+	if (s != NATS_OK) {
+		log_error("JetStream: %s", natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates or binds the durable consumer. Returns 0, 1 (not yet: retry) or -1 (fatal). */
+static int consumer_bind(struct auditor *a, char *durable, bool *warned)
+{
+	char filter[FLEET_PREFIX_MAX + 3];
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	snprintf(filter, sizeof(filter), "%s.>", a->cfg->prefix);
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = durable;
+	cc.Description = "evident-auditor";
+	cc.AckPolicy = js_AckExplicit;
+	cc.DeliverPolicy = js_DeliverAll;
+	cc.FilterSubject = filter;
+	cc.AckWait = (int64_t)a->cfg->ack_wait_ns;
+	cc.MaxDeliver = -1;
+	cc.MaxAckPending = 1000000;
+	s = js_AddConsumer(&ci, a->js, a->cfg->stream, &cc, NULL, &jerr);
+	jsConsumerInfo_Destroy(ci);
+	if (s != NATS_OK && jerr != JSConsumerNameExistErr) {
+		if (!*warned)
+			log_warning("JetStream: cannot create the consumer %s on stream %s: %s%s "
+			            "(retrying; evidentd's forwarders create the stream)",
+			            durable, a->cfg->stream, natsStatus_GetText(s),
+			            jerr == JSStreamNotFoundErr ? ": no such stream yet" : "");
+		*warned = true;
+		return 1;
+	}
+	jsSubOptions_Init(&so);
+	so.Stream = a->cfg->stream;
+	so.Consumer = durable;
+	s = js_PullSubscribe(&a->sub, a->js, filter, durable, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		if (!*warned)
+			log_warning("JetStream: cannot bind consumer %s: %s (retrying)", durable,
+			            natsStatus_GetText(s));
+		*warned = true;
+		return 1;
+	}
+	log_info("JetStream: consuming %s from stream %s as durable consumer %s", filter,
+	         a->cfg->stream, durable);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void batch(struct auditor *a, natsMsgList *list)
+{
+	for (int i = 0; i < list->Count; i++)
+		message(a, list->Msgs[i]);
+	for (size_t i = 0; i < a->n_origins; i++) {
+		struct origin *o = a->origins[i];
+		if (!o->trusted || o->stopped)
+			continue;
+		entries_land(a, o);
+		cps_land(a, o);
+	}
+	natsConnection_Flush(a->nc);
+}
+
+static void origin_free(struct origin *o)
+{
+	held_remove(o, 0, o->n_held);
+	free(o->held);
+	for (size_t i = 0; i < o->n_cps; i++)
+		cp_free(&o->cps[i]);
+	for (size_t i = 0; i < BLOBS_MAX; i++)
+		blob_reset(&o->blobs[i]);
+	mirror_close(o);
+	free(o->lag_hist);
+	free(o->name);
+	free(o);
+}
+
+int auditor_run(const struct auditor_config *cfg, const struct vault_signer *signer,
+                struct auditor_flags *flags)
+{
+	struct auditor a = {.cfg = cfg, .signer = signer, .flags = flags};
+	char durable[FLEET_TOKEN_MAX];
+	bool warned = false, bound = false;
+	uint64_t mirrored_before = 0;
+	int rc = 1;
+
+	vault_pubkey_format(vault_signer_pubkey(signer), a.vkey, sizeof(a.vkey));
+	if (fleet_subject_token(cfg->name, durable, sizeof(durable)) < 0) {
+		log_error("--name %s: not a name the fleet accepts", cfg->name);
+		return 1;
+	}
+	if (trust_load(cfg->trust_path, &a.trust) < 0)
+		return 1;
+	rc = astate_open(cfg->state_dir, false, &a.state);
+	if (rc < 0) {
+		log_error("--state %s: %s", cfg->state_dir,
+		          rc == -EBADMSG ? "holds something that is not an auditor state"
+		                         : strerror(-rc));
+		witness_trust_deinit(&a.trust);
+		return 1;
+	}
+	rc = astate_each_alert(a.state, 0, reload_alert, &a);
+	if (rc < 0)
+		log_warning("--state %s: cannot read the recorded alerts: %s", cfg->state_dir,
+		            strerror(-rc));
+	/* Every trusted origin is expected to speak: silence is an alert. */
+	for (size_t i = 0; i < a.trust.n; i++)
+		origin_get(&a, a.trust.keys[i].name);
+	if (nats_connect(&a) < 0) {
+		rc = 1;
+		goto out;
+	}
+	log_info("evident-auditor: mirrors in %s, %zu trusted keys, cosigner key %s",
+	         cfg->mirror_dir, a.trust.n, a.vkey);
+	status_write(&a, true);
+	rc = 0;
+	while (!atomic_load(&flags->stop)) {
+		natsMsgList list = {0};
+		natsStatus s;
+		if (atomic_exchange(&flags->reload, false))
+			trust_reload(&a);
+		if (!bound) {
+			int b = consumer_bind(&a, durable, &warned);
+			if (b < 0) {
+				rc = 1;
+				break;
+			}
+			bound = b == 0;
+			if (!bound) {
+				checks(&a);
+				status_write(&a, false);
+				/* The stream does not exist yet: ask again in a second. */
+				usleep(1000000);
+				continue;
+			}
+		}
+		s = natsSubscription_Fetch(&list, a.sub, (int)cfg->batch, 500, NULL);
+		if (s == NATS_OK) {
+			batch(&a, &list);
+			natsMsgList_Destroy(&list);
+		} else if (s != NATS_TIMEOUT) {
+			/* Disconnected: libnats reconnects; the next fetch waits for it. */
+			usleep(200000);
+		}
+		checks(&a);
+		status_write(&a, false);
+	}
+	for (size_t i = 0; i < a.n_origins; i++)
+		mirrored_before += a.origins[i]->mirrored;
+	log_info("stopping: %" PRIu64 " entries mirrored in this run", mirrored_before);
+	status_write(&a, true);
+out:
+	if (a.sub)
+		natsSubscription_Destroy(a.sub);
+	if (a.js) {
+		jsPubOptions po;
+		jsPubOptions_Init(&po);
+		po.MaxWait = 2000;
+		js_PublishAsyncComplete(a.js, &po);
+		jsCtx_Destroy(a.js);
+	}
+	if (a.nc) {
+		natsConnection_Flush(a.nc);
+		natsConnection_Destroy(a.nc);
+	}
+	for (size_t i = 0; i < a.n_origins; i++)
+		origin_free(a.origins[i]);
+	free(a.origins);
+	astate_close(a.state);
+	witness_trust_deinit(&a.trust);
+	return rc;
+}
