@@ -19,6 +19,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "trigger.h"
 #include "wirecheck.h"
 
@@ -131,6 +132,7 @@ void config_deinit(struct config *c)
 	}
 	free(c->witnesses);
 	free(c->tiles_dir);
+	free(c->metrics_listen);
 	free(c->admin_uids);
 	for (size_t i = 0; i < c->n_retention_models; i++)
 		free(c->retention_models[i].model);
@@ -994,6 +996,20 @@ const struct config_model *config_model_find(const struct config *c, const char 
 	return any;
 }
 
+/* [metrics] listen = ADDR:PORT: the address is resolved now, so a typo is an error at load. */
+static int metrics_key(struct parse *p, const char *name, const char *value)
+{
+	struct sockaddr_storage ss;
+	unsigned salen;
+	char why[300];
+
+	if (strcmp(name, "listen") != 0)
+		return fail(p, name, "unknown key in [metrics] (listen)");
+	if (metrics_parse_listen(value, &ss, &salen, why, sizeof(why)) < 0)
+		return fail(p, name, "expected ADDR:PORT, [IPv6]:PORT or HOST:PORT: %s", why);
+	return set_string(&p->c->metrics_listen, value) < 0 ? fail(p, name, "out of memory") : 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -1010,6 +1026,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return witness_key(p, section, name, value);
 	if (!strcmp(section, "retention"))
 		return retention_key(p, name, value);
+	if (!strcmp(section, "metrics"))
+		return metrics_key(p, name, value);
 	if (!strncmp(section, "retention ", 10))
 		return retention_model_key(p, section, name, value);
 	if (!section[0])
