@@ -367,10 +367,44 @@ static bool valid_origin(const char *s)
 	return true;
 }
 
+/* A mirror's meta records (FORMAT.md §10): `mirror` = "yes", and the origin and verifier key
+ * given at creation, which every later open must give again. Called by init_meta once the
+ * format is known; existing: the vault was there before this open. */
+static int init_mirror_meta(struct vault *v, MDB_txn *txn, const struct vault_options *opts,
+                            bool write, bool existing, const char *key_path)
+{
+	bool mirror_open = v->flags & VAULT_OPEN_MIRROR;
+	char mark[8];
+	int rc = meta_get_str(v, txn, "mirror", mark, sizeof(mark));
+
+	if (rc == 0)
+		v->mirror = true;
+	else if (rc != -ENOENT)
+		return rc;
+	if (write && existing && v->mirror != mirror_open)
+		return -EPERM; /* a mirror is never opened as an origin, nor the reverse */
+	if (write && !existing && mirror_open) {
+		char vkey[512];
+		int vlen = vault_pubkey_format(opts->mirror_key, vkey, sizeof(vkey));
+		if (vlen < 0)
+			return vlen;
+		if ((rc = meta_put(v, txn, "mirror", "yes", 3)) < 0 ||
+		    (rc = meta_put(v, txn, "vkey", vkey, (size_t)vlen)) < 0)
+			return rc;
+		v->mirror = true;
+	}
+	/* An origin's writer creates its signing key only once it knows the folder is no mirror */
+	if (write && !mirror_open && !v->sign_key)
+		return vault__key_load_or_create(key_path, true, &v->sign_key);
+	return 0;
+}
+
 /* Checks or initialises the meta records; loads origin and the recorded verifier key. */
-static int init_meta(struct vault *v, const struct vault_options *opts, bool write)
+static int init_meta(struct vault *v, const struct vault_options *opts, bool write,
+                     const char *key_path)
 {
 	char fmt[64], vkey[512];
+	bool existing = true;
 	MDB_txn *txn;
 	int rc;
 
@@ -382,6 +416,8 @@ static int init_meta(struct vault *v, const struct vault_options *opts, bool wri
 		char created[32];
 		const char *origin = opts ? opts->origin : NULL;
 		char gen[VAULT_ORIGIN_MAX + 1];
+
+		existing = false;
 
 		if (!origin) {
 			rc = generate_origin(gen, sizeof(gen));
@@ -414,6 +450,9 @@ static int init_meta(struct vault *v, const struct vault_options *opts, bool wri
 	rc = meta_get_str(v, txn, "origin", v->origin, sizeof(v->origin));
 	if (rc < 0)
 		goto fail;
+	rc = init_mirror_meta(v, txn, opts, write, existing, key_path);
+	if (rc < 0)
+		goto fail;
 
 	rc = meta_get_str(v, txn, "vkey", vkey, sizeof(vkey));
 	if (rc == 0) {
@@ -422,7 +461,16 @@ static int init_meta(struct vault *v, const struct vault_options *opts, bool wri
 			rc = -EBADMSG;
 			goto fail;
 		}
-		if (write) {
+		if (write && v->mirror) {
+			/* the origin and key this mirror was created for, and no other */
+			const struct vault_pubkey *want = opts->mirror_key;
+			if (strcmp(v->origin, opts->origin) != 0 ||
+			    memcmp(recorded.key, want->key, 32) != 0 ||
+			    strcmp(recorded.name, want->name) != 0) {
+				rc = -EKEYREJECTED;
+				goto fail;
+			}
+		} else if (write) {
 			struct vault_pubkey mine;
 			rc = vault__pubkey_from_pkey(v->sign_key, v->origin, &mine);
 			if (rc < 0)
@@ -686,7 +734,7 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
                       struct vault **ret, char *err, size_t err_size)
 {
 	struct vault *v;
-	char path[PATH_MAX], detail[256] = "";
+	char path[PATH_MAX], key_path[PATH_MAX] = "", detail[256] = "";
 	bool write = flags & VAULT_OPEN_WRITE, in_data = false;
 	int data_fd = -1;
 	struct stat st;
@@ -701,6 +749,12 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 		return -EINVAL;
 	if (opts && opts->leaf_version > VAULT_LEAF_VERSION)
 		return -EINVAL;
+	/* a mirror: a writer given the origin and its Ed25519 log key, named after the origin */
+	if ((flags & VAULT_OPEN_MIRROR) &&
+	    (!write || !opts || !opts->origin || !opts->mirror_key ||
+	     strcmp(opts->mirror_key->name, opts->origin) != 0 ||
+	     (opts->mirror_key->type != 0 && opts->mirror_key->type != VAULT_KEY_ED25519)))
+		return -EINVAL;
 
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -711,6 +765,8 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 	v->map_max = opts && opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
 	v->disk_reserve = opts ? opts->disk_reserve : 0;
 	v->leaf_version = opts && opts->leaf_version ? opts->leaf_version : VAULT_LEAF_VERSION;
+	v->mirror_dedup_key = opts ? opts->mirror_dedup_key : NULL;
+	v->mirror_dedup_userdata = opts ? opts->mirror_dedup_userdata : NULL;
 	if (v->map_size > v->map_max)
 		v->map_size = v->map_max;
 	if (pthread_rwlock_init(&v->map_lock, NULL) != 0) {
@@ -766,8 +822,15 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 				goto fail;
 			kp = path;
 		}
-		rc = vault__key_load_or_create(kp, true, &v->sign_key);
-		if (rc < 0)
+		if (strlen(kp) >= sizeof(key_path)) {
+			rc = -ENAMETOOLONG;
+			goto fail;
+		}
+		strcpy(key_path, kp);
+		/* created in init_meta, once the folder is known to be no mirror's */
+		rc = flags & VAULT_OPEN_MIRROR ? 0
+		                               : vault__key_load_or_create(kp, false, &v->sign_key);
+		if (rc < 0 && rc != -ENOENT)
 			goto fail;
 	}
 
@@ -800,7 +863,7 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 	rc = open_dbis(v, write, data_fd, detail, sizeof(detail));
 	if (rc < 0)
 		goto fail_data;
-	rc = init_meta(v, opts, write);
+	rc = init_meta(v, opts, write, key_path);
 	if (rc < 0)
 		goto fail;
 	if (write) {
@@ -879,6 +942,7 @@ int vault_info(struct vault *v, struct vault_info *ret)
 	info.format_version = VAULT_FORMAT_VERSION;
 	strcpy(info.origin, v->origin);
 	info.key = v->pubkey;
+	info.mirror = v->mirror;
 	/* A damaged vault is still described (verify has to open it to name the damage) */
 	rc = vault_root(r, r->size, info.root);
 	if (rc == -EBADMSG) {

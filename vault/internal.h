@@ -53,6 +53,9 @@ struct vault {
 	 * (vault__txn_begin), and env_err keeps why when that fails (env is then NULL). */
 	bool nolock;
 	int env_err;
+	bool mirror; /* meta `mirror`: the origin's entries, no signing key (FORMAT.md §10) */
+	vault_dedup_key_fn mirror_dedup_key; /* vault_options.mirror_dedup_key */
+	void *mirror_dedup_userdata;
 	bool no_cosigs;       /* a reader of a vault without the cosigs database (older writer) */
 	bool no_subjects;     /* ... without the subjects database */
 	uint8_t leaf_version; /* writers: the leaf version of new entries (1 or 2) */
