@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident_version.h"
+#include "forward.h"
 #include "guards.h"
 #include "holds.h"
 #include "ingest.h"
@@ -141,9 +142,13 @@ static void submit_lifecycle(struct daemon *d, Evident__Entry__V1__LifecycleEntr
 /* ------------------------------------------------------------------ checkpoints */
 
 /* What the writer needs from the configuration (writer.h). */
-static struct writer_policy writer_policy_of(const struct config *c)
+static struct writer_policy writer_policy_of(const struct daemon *d)
 {
-	return (struct writer_policy){.max_batch = c->max_batch,
+	const struct config *c = &d->cfg;
+
+	return (struct writer_policy){.commit_entries = d->ex.commit_entries,
+	                              .commit_seconds = d->ex.commit_seconds,
+	                              .max_batch = c->max_batch,
 	                              .commit_window_us = c->commit_window_us,
 	                              .sign_after_entries = c->checkpoint_max_unsigned,
 	                              .sign_after_ms = c->checkpoint_max_unsigned_ms,
@@ -197,7 +202,36 @@ static void on_publish_notice(void *data, const char *kind, const char *detail)
 static void on_signed(void *data, uint64_t size)
 {
 	struct daemon *d = data;
+	metric_set(d->ex.checkpoint_entries, (double)size);
+	metric_inc(d->ex.checkpoints);
 	publish_signed(d->publisher, size);
+	forward_committed(d->forwarder, size);
+}
+
+/* The writer committed a batch (writer thread): the forwarder may publish it now. */
+static void on_committed(void *data, uint64_t size)
+{
+	struct daemon *d = data;
+	forward_committed(d->forwarder, size);
+}
+
+static bool same_forward(const struct config_forward *a, const struct config_forward *b)
+{
+	const char *sa[] = {a->nats_url,       a->stream,   a->subject_prefix, a->creds_file,
+	                    a->user,           a->password, a->token,          a->nkey,
+	                    a->nkey_seed_file, a->tls_ca,   a->tls_cert,       a->tls_key,
+	                    a->tls_hostname};
+	const char *sb[] = {b->nats_url,       b->stream,   b->subject_prefix, b->creds_file,
+	                    b->user,           b->password, b->token,          b->nkey,
+	                    b->nkey_seed_file, b->tls_ca,   b->tls_cert,       b->tls_key,
+	                    b->tls_hostname};
+
+	for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
+		if (!same_str(sa[i], sb[i]))
+			return false;
+	return a->max_pending == b->max_pending && a->stop_wait_ms == b->stop_wait_ms &&
+	       a->max_age_s == b->max_age_s && a->max_bytes == b->max_bytes &&
+	       a->replicas == b->replicas && a->duplicate_window_s == b->duplicate_window_s;
 }
 
 static bool same_witnesses(const struct config *a, const struct config *b)
@@ -207,7 +241,8 @@ static bool same_witnesses(const struct config *a, const struct config *b)
 		return false;
 	for (size_t i = 0; i < a->n_witnesses; i++)
 		if (strcmp(a->witnesses[i].name, b->witnesses[i].name) ||
-		    strcmp(a->witnesses[i].url, b->witnesses[i].url) ||
+		    !same_str(a->witnesses[i].url, b->witnesses[i].url) ||
+		    a->witnesses[i].nats != b->witnesses[i].nats ||
 		    strcmp(a->witnesses[i].vkey, b->witnesses[i].vkey) ||
 		    a->witnesses[i].timeout_ms != b->witnesses[i].timeout_ms)
 			return false;
@@ -292,6 +327,7 @@ static void final_done(struct job *j)
 	close_handle((uv_handle_t *)&d->sig_int);
 	close_handle((uv_handle_t *)&d->sig_hup);
 	close_handle((uv_handle_t *)&d->watchdog_timer);
+	exporter_stop_timer(d);
 	session_limits_stop(d);
 	registration_timer_stop(d);
 	writer_stop(&d->writer);
@@ -478,6 +514,8 @@ static void on_hup(uv_signal_t *h, int sig)
 		log_warning(
 		    "reload: [witness] sections, witness_quorum and tiles_dir take effect at "
 		    "the next start");
+	if (!same_forward(&nc.forward, &d->cfg.forward))
+		log_warning("reload: [forward] changes take effect at the next start");
 	/* keep what only a restart may change */
 	free(nc.vault_dir);
 	nc.vault_dir = d->cfg.vault_dir;
@@ -510,7 +548,7 @@ static void on_hup(uv_signal_t *h, int sig)
 	log_set_level(d->cfg.log_level);
 	session_limits_reconfigure(d);
 	registration_timer_reconfigure(d);
-	struct writer_policy wp = writer_policy_of(&d->cfg);
+	struct writer_policy wp = writer_policy_of(d);
 	writer_configure(&d->writer, &wp); /* handed over under the writer's lock */
 	retention_reconfigure(d);
 	submit_lifecycle(d, EVIDENT__ENTRY__V1__LIFECYCLE_ENTRY__EVENT__RELOAD, d->cfg.path, true);
@@ -707,6 +745,7 @@ static int record_start(struct daemon *d)
  * drain once the writer has nothing left (whatever kind of job was last). */
 static void after_writer_batch(void *data)
 {
+	exporter_sample(data);
 	session_flush_dirty(data);
 	maybe_finish_drain(data);
 }
@@ -718,6 +757,12 @@ static void on_audit_verdict(void *data, uint64_t incident_seq, int action, doub
 {
 	struct daemon *d = data;
 	verdict_audited(&d->verdicts, incident_seq, action, confidence, reasons, n_reasons);
+}
+
+/* An audit finished (workers_hooks.audited): counted by status, timed. */
+static void on_audited(void *data, int status, double seconds)
+{
+	exporter_audited(data, status, seconds);
 }
 
 static void after_audit_events(void *data)
@@ -804,8 +849,10 @@ static int recover(struct daemon *d)
  * (exit code 1 at the end). */
 static void start_workers(struct daemon *d, uint64_t from, uint64_t to, bool clean)
 {
-	const struct workers_hooks hooks = {
-	    .verdict = on_audit_verdict, .after_events = after_audit_events, .data = d};
+	const struct workers_hooks hooks = {.verdict = on_audit_verdict,
+	                                    .after_events = after_audit_events,
+	                                    .audited = on_audited,
+	                                    .data = d};
 	int rc = workers_start(&d->workers, d->loop, d->vault, &d->writer, &d->cfg, &hooks);
 
 	if (rc < 0) {
@@ -893,6 +940,10 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 		log_error("%s", err);
 		return -1;
 	}
+	/* metrics before anything is written: a [metrics] listen that cannot be served fails
+	 * the start with nothing recorded */
+	if (exporter_start(d) < 0)
+		return -1;
 	if (recover(d) < 0)
 		return -1;
 	uint64_t audit_from, audit_to;
@@ -908,7 +959,7 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	uint64_t signed_size = sign_at_start(d);
 	if (publish_start(&d->publisher, loop, d->vault, &d->cfg, on_publish_notice, d) < 0)
 		return -1;
-	struct writer_policy wp = writer_policy_of(&d->cfg);
+	struct writer_policy wp = writer_policy_of(d);
 	rc = writer_start(&d->writer, loop, d->vault, signed_size, &wp, on_signed, d);
 	if (rc < 0) {
 		log_error("writer thread: %s", strerror(-rc));
@@ -916,6 +967,11 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	}
 	d->writer.after_done = after_writer_batch;
 	d->writer.after_done_data = d;
+	/* the forwarder starts after the writer; it reads the vault's size itself */
+	if (forward_start(&d->forwarder, d->vault, &d->cfg, d->publisher) < 0)
+		log_error("forward: not forwarding in this run (records are still committed and "
+		          "acknowledged)");
+	writer_on_commit(&d->writer, on_committed, d);
 	verdict_init(&d->verdicts, loop, &d->writer);
 	d->verdicts.after_timer = after_verdict_timer;
 	d->verdicts.after_timer_data = d;
@@ -955,7 +1011,12 @@ int daemon_finish(struct daemon *d)
 			           retention_pruned(d), d->stats.admin_refused);
 	}
 	publish_detach(d->publisher); /* a start that failed never drained */
+	/* the final checkpoint to JetStream first: auditors' cosignatures of it come back
+	 * through the forwarder while the publisher waits for the quorum */
+	forward_drain(d->forwarder, d->final_submitted ? d->cfg.forward.stop_wait_ms : 0);
 	publish_stop(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
+	forward_stop(d->forwarder);
+	d->forwarder = NULL;
 	d->publisher = NULL;
 	triggers_free(d->triggers, d->n_triggers);
 	guards_free(d->guards);
@@ -968,6 +1029,7 @@ int daemon_finish(struct daemon *d)
 	config_deinit(&d->cfg);
 	free(d->decode_arena.buf);
 	free(d->read_buf);
+	exporter_free(d); /* every thread that updates a series has stopped */
 	return d->exit_code;
 }
 

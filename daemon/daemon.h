@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "exporter.h"
 #include "publish.h"
 #include "registration.h"
 #include "registry.h"
@@ -96,6 +97,8 @@ struct daemon {
 	int exit_code;
 	struct daemon_stats stats;
 	struct publisher *publisher; /* witnesses and tiles (publish.h); NULL when none */
+	struct forwarder *forwarder; /* [forward] to NATS JetStream (forward.h); NULL when off */
+	struct exporter ex;          /* metrics (exporter.h) */
 };
 
 /* Runs the daemon until SIGTERM/SIGINT and a complete drain. Returns the exit code. */

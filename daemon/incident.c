@@ -55,8 +55,11 @@ static void incident_done(struct job *j)
 		if (ij->open[i])
 			holds_incident_written(d->holds, ij->record_seq,
 			                       j->rc < 0 ? 0 : j->res[i].seq, j->rc == 0);
+	if (j->rc == 0)
+		exporter_incidents(d, j->in, j->n);
 	if (j->rc < 0) {
 		d->stats.incidents_lost += j->n;
+		metric_add(d->ex.incidents_lost, j->n);
 		log_error("recording %zu incident(s) failed: %s", j->n, strerror(-j->rc));
 		if (vw)
 			pending(vw, 0, "the incident could not be recorded: no audit");

@@ -42,6 +42,7 @@ struct entry_job {
 	double *res_x;           /* ... and the features to put there */
 	struct verdict_wait *vw; /* records: a verdict is wanted */
 	uint64_t incident_id;    /* reviews: the incident it reviews */
+	uint64_t received_ns;    /* records: read (exporter_now_ns), for the ack latency */
 	const char *subject;     /* records: the data subject (in the same allocation), or NULL */
 	char request_id[];       /* the dedup key is (session's client name, request_id) */
 };
@@ -101,9 +102,13 @@ static void entry_done(struct job *j)
 	} else if (j->rc == 0) {
 		if (!s->closing)
 			session_reply_ack(s, ej->request_id, &j->res1);
-		if (j->res1.duplicate)
+		if (ej->received_ns)
+			metric_observe(d->ex.ack_latency,
+			               (double)(exporter_now_ns() - ej->received_ns) / 1e9);
+		if (j->res1.duplicate) {
 			d->stats.duplicates++;
-		else if (ej->res_x)
+			metric_inc(d->ex.duplicates);
+		} else if (ej->res_x)
 			registry_reservoir_fill(ej->mi, ej->res_slot, ej->res_x, j->res1.seq);
 		struct verdict_wait *vw = ej->vw;
 		if (vw && !verdict_wait_durable(vw, j->res1.seq))
@@ -161,6 +166,7 @@ struct record_extras {
 	struct verdict_wait *vw; /* taken */
 	const char *subject;     /* the record's data subject (copied), or NULL */
 	uint64_t incident_id;    /* a review's incident */
+	uint64_t received_ns;    /* a record's, for the ack latency */
 };
 
 /* Queues one entry with the (client, request id) dedup key. Takes payload, fired and the
@@ -193,6 +199,7 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 		ej->res_x = x->res_x;
 		ej->vw = x->vw;
 		ej->incident_id = x->incident_id;
+		ej->received_ns = x->received_ns;
 		if (slen) {
 			char *subject = ej->request_id + rlen + 1;
 			memcpy(subject, x->subject, slen);
@@ -226,6 +233,7 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 	uint8_t *payload;
 	size_t plen;
 	dispatch_code code;
+	uint64_t received_ns = exporter_now_ns();
 
 	if (d->queued_bytes > d->cfg.max_queue) {
 		d->stats.overloaded++;
@@ -247,6 +255,7 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 		return;
 	}
 	d->stats.records++;
+	metric_inc(d->ex.records);
 	struct model_info *m = (struct model_info *)mi; /* its reservoir changes */
 	long slot = registry_reservoir_pick(m);
 	double *res_x = NULL;
@@ -263,8 +272,11 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 		                &d->stats.incidents_lost);
 	for (struct firing *f = fired; f; f = f->next)
 		d->stats.incidents++;
-	struct record_extras x = {
-	    .mi = m, .res_slot = res_x ? slot : -1, .res_x = res_x, .subject = rec->subject};
+	struct record_extras x = {.mi = m,
+	                          .res_slot = res_x ? slot : -1,
+	                          .res_x = res_x,
+	                          .subject = rec->subject,
+	                          .received_ns = received_ns};
 	/* a guard's verdict is always sent (it is a constraint), with or without a deadline */
 	if (rec->verdict_deadline_ms || caught.n)
 		x.vw = verdict_wait_new(&d->verdicts, s, rec->request_id, rec->subject,
@@ -350,6 +362,7 @@ static void review(struct session *s, const Evident__V1__Review *rv)
 		return;
 	}
 	s->d->stats.reviews++;
+	metric_inc(s->d->ex.reviews);
 	struct record_extras x = {.res_slot = -1, .incident_id = rv->incident_id};
 	submit_entry(s, VAULT_ENTRY_REVIEW, payload, plen, request_id, NULL, &x);
 }

@@ -280,6 +280,7 @@ void session_flush_dirty(struct daemon *d)
 
 void session_reply_error(struct session *s, dispatch_code code, const char *msg, const char *rid)
 {
+	exporter_refusal(s->d, code);
 	if (dispatch_reply_error(&s->out, &s->out_len, &s->out_cap, code, msg, rid) == 0)
 		mark_dirty(s);
 }
@@ -578,6 +579,7 @@ static bool admit(struct daemon *d, struct session *s, uint32_t n_uid)
 	if (n_uid > d->cfg.max_connections_per_uid) {
 		if (!(o = oldest_without_hello(d, s, true))) {
 			d->stats.rejected_connections++;
+			metric_inc(d->ex.connections_rejected);
 			snprintf(
 			    msg, sizeof(msg),
 			    "too many connections from uid %u (max_connections_per_uid %u), all "
@@ -595,6 +597,7 @@ static bool admit(struct daemon *d, struct session *s, uint32_t n_uid)
 	if (d->n_sessions > d->cfg.max_connections) {
 		if (!(o = oldest_without_hello(d, s, false))) {
 			d->stats.rejected_connections++;
+			metric_inc(d->ex.connections_rejected);
 			snprintf(msg, sizeof(msg),
 			         "too many connections (max_connections %u), all past their Hello; "
 			         "retry later",
@@ -809,11 +812,13 @@ static void accept_one(struct daemon *d, uv_stream_t *listener)
 	list_push(&d->sessions, s);
 	d->n_sessions++;
 	d->stats.connections++;
+	metric_inc(d->ex.connections_total);
 	track(d, &d->hello_wait, &s->conn_node);
 	uint32_t n_uid = uid_count_add(s);
 
 	if (!peer_allowed(&d->cfg, &s->peer, fd)) {
 		d->stats.rejected_connections++;
+		metric_inc(d->ex.connections_rejected);
 		log_notice("connection from uid %u gid %u pid %u refused: not in allow_uids/"
 		           "allow_gids",
 		           s->peer.uid, s->peer.gid, s->peer.pid);

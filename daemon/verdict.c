@@ -234,8 +234,9 @@ static void answer(struct verdict_wait *vw, int action, double confidence, uint6
 	 * REVIEW, the client was promised an answer by then */
 	static const char *const late = "no verdict within the deadline: it was decided too late "
 	                                "(the audit's result is in the vault)";
-	if (action != EVIDENT__V1__VERDICT__ACTION__PENDING && vw->deadline_ns &&
-	    decided_ns >= vw->deadline_ns) {
+	bool too_late = action != EVIDENT__V1__VERDICT__ACTION__PENDING && vw->deadline_ns &&
+	                decided_ns >= vw->deadline_ns;
+	if (too_late) {
 		action = EVIDENT__V1__VERDICT__ACTION__PENDING;
 		confidence = NAN;
 		reasons = (const char *const *)&late;
@@ -265,6 +266,7 @@ static void answer(struct verdict_wait *vw, int action, double confidence, uint6
 	msg.n_guards = n_guards;
 	msg.guards = (char **)guards;
 	bool delivered = session_send_verdict(vw->s, &msg);
+	exporter_verdict(vw->s->d, action, too_late, delivered);
 	e.has_incident_seq = true;
 	e.incident_seq = incident_seq;
 	e.client_name = vw->s->client_name;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -268,8 +269,17 @@ struct worker_event {
 	size_t n_reasons;
 	uint8_t *payload; /* EV_DONE: AuditEntry bytes */
 	size_t len;
-	char *subject; /* EV_DONE: the record's data subject, or NULL */
+	char *subject;  /* EV_DONE: the record's data subject, or NULL */
+	int status;     /* EV_DONE: enum audit_status */
+	double seconds; /* EV_DONE: the audit's time on its worker */
 };
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void job_free(struct audit_job *j)
 {
@@ -373,6 +383,7 @@ static void run_job(struct workers *w, struct audit_job *j)
 	double *x = NULL, *scores = NULL;
 	size_t n_scores = 0;
 	char *subject = NULL, *decision = NULL;
+	double started = mono_s();
 	struct cached *c = model_for(w, j);
 
 	if (!c) {
@@ -421,6 +432,8 @@ static void run_job(struct workers *w, struct audit_job *j)
 	if (ev) {
 		ev->job = j;
 		ev->kind = EV_DONE;
+		ev->status = (int)status;
+		ev->seconds = mono_s() - started;
 		ev->subject = subject; /* the audit is about the record's subject too */
 		subject = NULL;
 		a.has_incident_seq = a.has_record_seq = a.has_status = true;
@@ -489,6 +502,8 @@ static void handle_event(struct workers *w, struct worker_event *ev)
 		h->verdict(h->data, j->incident_seq, EVIDENT__V1__VERDICT__ACTION__REVIEW, NAN,
 		           &why, 1);
 		w->audits++;
+		if (h->audited)
+			h->audited(h->data, ev->status, ev->seconds);
 		if (ev->payload) {
 			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, ev->subject, true);
 			ev->payload = NULL;

@@ -31,6 +31,9 @@ struct workers_hooks {
 	                const char *const *reasons, size_t n_reasons);
 	/* After the events of one wake-up are handled (may be NULL). */
 	void (*after_events)(void *data);
+	/* An audit ended with status (enum audit_status) after seconds on its worker, before its
+	 * entry is queued (may be NULL; the metrics). */
+	void (*audited)(void *data, int status, double seconds);
 	void *data;
 };
 

@@ -50,17 +50,26 @@ static void finish(struct writer *w, struct job *first, struct job *last)
 	uv_async_send(&w->done_async);
 }
 
+/* A commit of n entries that started at t0 (metrics.h; NULL histograms: nothing). */
+static void observe_commit(struct writer *w, size_t n, uint64_t t0)
+{
+	metric_observe(w->m_entries, (double)n);
+	metric_observe(w->m_seconds, (double)(mono_ns() - t0) / 1e9);
+}
+
 /* Appends the entries of jobs [first, end) in one transaction. */
 static void commit_batch(struct writer *w, struct job *first, struct job *end, size_t total)
 {
 	struct vault_entry_in *in;
 	struct vault_append_result *res;
 	size_t k = 0;
+	uint64_t t0 = mono_ns();
 	int rc;
 
 	if (first->next == end) {
 		/* one job: its own arrays */
 		first->rc = vault_append(w->vault, first->in, first->n, first->res);
+		observe_commit(w, first->n, t0);
 		atomic_fetch_add(&w->commits, 1);
 		if (first->rc == 0)
 			atomic_fetch_add(&w->entries, first->n);
@@ -81,6 +90,7 @@ static void commit_batch(struct writer *w, struct job *first, struct job *end, s
 	}
 	INVARIANT(k == total);
 	rc = vault_append(w->vault, in, total, res);
+	observe_commit(w, total, t0);
 	atomic_fetch_add(&w->commits, 1);
 	if (rc == -EINVAL) {
 		/* Should not happen (entries are validated first), but never let one bad
@@ -215,18 +225,32 @@ static void *writer_main(void *arg)
 				;
 		}
 		struct job *list = w->head, *last = w->tail;
+		void (*committed_fn)(void *, uint64_t) = w->committed_fn;
+		void *committed_data = w->committed_data;
 		w->head = w->tail = NULL;
 		pthread_mutex_unlock(&w->lock);
 
 		atomic_store(&w->busy_since_ns, mono_ns());
+		w->m_entries = p.commit_entries;
+		w->m_seconds = p.commit_seconds;
 		process(w, list, p.max_batch ? p.max_batch : 4096);
 		finish(w, list, last);
+		if (committed_fn)
+			committed_fn(committed_data, vault_size(w->vault));
 		maybe_sign(w, &p);
 		atomic_store(&w->busy_since_ns, 0);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+void writer_on_commit(struct writer *w, void (*fn)(void *, uint64_t), void *data)
+{
+	pthread_mutex_lock(&w->lock);
+	w->committed_fn = fn;
+	w->committed_data = data;
+	pthread_mutex_unlock(&w->lock);
 }
 
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
