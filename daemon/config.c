@@ -80,6 +80,10 @@ int config_defaults(struct config *ret)
 	    .witness_stop_wait_ms = 5000,
 	    .retention_interval_s = 60,
 	    .retention_batch = 1000,
+	    .forward = {.max_pending = 1024,
+	                .stop_wait_ms = 10000,
+	                .replicas = 1,
+	                .duplicate_window_s = 600},
 	};
 	int rc = default_paths(&c);
 	if (rc < 0) {
@@ -133,6 +137,13 @@ void config_deinit(struct config *c)
 	free(c->witnesses);
 	free(c->tiles_dir);
 	free(c->metrics_listen);
+	struct config_forward *f = &c->forward;
+	char **fs[] = {&f->nats_url,       &f->stream,   &f->subject_prefix, &f->creds_file,
+	               &f->user,           &f->password, &f->token,          &f->nkey,
+	               &f->nkey_seed_file, &f->tls_ca,   &f->tls_cert,       &f->tls_key,
+	               &f->tls_hostname};
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		free(*fs[i]);
 	free(c->admin_uids);
 	for (size_t i = 0; i < c->n_retention_models; i++)
 		free(c->retention_models[i].model);
@@ -773,7 +784,11 @@ static int witness_key(struct parse *p, const char *section, const char *name, c
 		           ? 1
 		           : fail(p, name, "expected milliseconds from 100 to 600000, not \"%s\"",
 		                  value);
-	return fail(p, name, "unknown key in [%s] (expected url, vkey, timeout_ms)", section);
+	if (!strcmp(name, "nats"))
+		return parse_bool(value, &w->nats)
+		           ? 1
+		           : fail(p, name, "expected yes or no, not \"%s\"", value);
+	return fail(p, name, "unknown key in [%s] (expected url, vkey, timeout_ms, nats)", section);
 }
 
 /* ------------------------------------------------------------------ [retention] */
@@ -996,6 +1011,136 @@ const struct config_model *config_model_find(const struct config *c, const char 
 	return any;
 }
 
+/* ------------------------------------------------------------------ [forward] */
+
+/* One or more NATS tokens of [A-Za-z0-9_-] separated by dots (no wildcards). */
+static bool nats_subject_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") == n;
+}
+
+static int forward_key(struct parse *p, const char *name, const char *value)
+{
+	struct config_forward *f = &p->c->forward;
+	const struct {
+		const char *name;
+		char **dst;
+	} files[] = {{"creds_file", &f->creds_file},
+	             {"nkey_seed_file", &f->nkey_seed_file},
+	             {"tls_ca", &f->tls_ca},
+	             {"tls_cert", &f->tls_cert},
+	             {"tls_key", &f->tls_key}},
+	  texts[] = {{"user", &f->user},
+	             {"password", &f->password},
+	             {"token", &f->token},
+	             {"tls_hostname", &f->tls_hostname}};
+	uint64_t u64;
+
+	if (!strcmp(name, "nats_url")) {
+		/* a comma-separated list of servers of one cluster, as libnats takes it */
+		for (const char *u = value; *u;) {
+			size_t n = strcspn(u, ",");
+			while (*u == ' ')
+				u++, n--;
+			if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6))
+				return fail(p, name,
+				            "expected nats://HOST:PORT or tls://HOST:PORT "
+				            "(comma-separated for a cluster), not \"%s\"",
+				            value);
+			u += n;
+			if (*u == ',')
+				u++;
+		}
+		if (!value[0])
+			return fail(p, name, "expected nats://HOST:PORT");
+		return set_string(&f->nats_url, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "stream")) {
+		size_t n = strlen(value);
+		if (n == 0 || n > 64 ||
+		    strspn(value,
+		           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+			return fail(p, name,
+			            "expected a JetStream stream name of 1-64 letters, digits, _ "
+			            "or -, not \"%s\"",
+			            value);
+		return set_string(&f->stream, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "subject_prefix")) {
+		if (!nats_subject_ok(value, 128))
+			return fail(
+			    p, name,
+			    "expected NATS subject tokens of letters, digits, _ or - "
+			    "separated by dots (no wildcards, at most 128 bytes), not \"%s\"",
+			    value);
+		return set_string(&f->subject_prefix, value) < 0 ? fail(p, name, "out of memory")
+		                                                 : 1;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (!strcmp(name, files[i].name)) {
+			if (value[0] != '/')
+				return fail(p, name, "expected an absolute path, not \"%s\"",
+				            value);
+			return set_string(files[i].dst, value) < 0 ? fail(p, name, "out of memory")
+			                                           : 1;
+		}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (!strcmp(name, texts[i].name)) {
+			if (!value[0])
+				return fail(p, name, "expected a value");
+			return set_string(texts[i].dst, value) < 0 ? fail(p, name, "out of memory")
+			                                           : 1;
+		}
+	if (!strcmp(name, "nkey")) {
+		if (value[0] != 'U' || strlen(value) != 56)
+			return fail(
+			    p, name,
+			    "expected the user's public nkey (56 characters starting with U)");
+		return set_string(&f->nkey, value) < 0 ? fail(p, name, "out of memory") : 1;
+	}
+	if (!strcmp(name, "max_pending"))
+		return parse_u32(value, 1, 65536, &f->max_pending)
+		           ? 1
+		           : fail(p, name, "expected a number from 1 to 65536, not \"%s\"", value);
+	if (!strcmp(name, "stop_wait_ms"))
+		return parse_u32(value, 0, 600000, &f->stop_wait_ms)
+		           ? 1
+		           : fail(p, name, "expected milliseconds from 0 to 600000, not \"%s\"",
+		                  value);
+	if (!strcmp(name, "replicas"))
+		return parse_u32(value, 1, 5, &f->replicas)
+		           ? 1
+		           : fail(p, name, "expected 1 to 5 (JetStream's limit), not \"%s\"",
+		                  value);
+	if (!strcmp(name, "max_bytes")) {
+		if (!parse_size(value, 1ull << 60, &u64) || (u64 && u64 < (1u << 20)))
+			return fail(p, name,
+			            "expected 0 (unlimited) or a size of at least 1M, not \"%s\"",
+			            value);
+		f->max_bytes = u64;
+		return 1;
+	}
+	if (!strcmp(name, "max_age") || !strcmp(name, "duplicate_window")) {
+		bool age = name[1] == 'a';
+		if (!parse_duration(value, &u64) || (!age && u64 == CONFIG_KEEP_FOREVER))
+			return fail(p, name, "expected %s, not \"%s\"",
+			            age ? DURATION_HELP : "a duration such as 10m, 1h or 1d",
+			            value);
+		*(age ? &f->max_age_s : &f->duplicate_window_s) =
+		    u64 == CONFIG_KEEP_FOREVER ? 0 : u64;
+		return 1;
+	}
+	return fail(p, name,
+	            "unknown key in [forward] (expected nats_url, stream, subject_prefix, "
+	            "creds_file, user, password, token, nkey, nkey_seed_file, tls_ca, tls_cert, "
+	            "tls_key, tls_hostname, max_pending, stop_wait_ms, max_age, max_bytes, "
+	            "replicas, duplicate_window)");
+}
+
 /* [metrics] listen = ADDR:PORT: the address is resolved now, so a typo is an error at load. */
 static int metrics_key(struct parse *p, const char *name, const char *value)
 {
@@ -1024,6 +1169,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return model_key(p, section, name, value);
 	if (!strncmp(section, "witness ", 8))
 		return witness_key(p, section, name, value);
+	if (!strcmp(section, "forward"))
+		return forward_key(p, name, value);
 	if (!strcmp(section, "retention"))
 		return retention_key(p, name, value);
 	if (!strcmp(section, "metrics"))
@@ -1084,6 +1231,64 @@ static int value_column(const char *text, int line)
 	while (*eq == ' ' || *eq == '\t')
 		eq++;
 	return (int)(eq - p) + 1;
+}
+
+/* What one key alone cannot check: pairs, and [witness] sections with nats = yes. */
+static int forward_check(struct config *c, const char *file, char *err, size_t err_size)
+{
+	struct config_forward *f = &c->forward;
+	const struct {
+		const char *a, *b;
+		bool has_a, has_b;
+	} pairs[] = {
+	    {"user", "password", f->user != NULL, f->password != NULL},
+	    {"password", "user", f->password != NULL, f->user != NULL},
+	    {"nkey", "nkey_seed_file", f->nkey != NULL, f->nkey_seed_file != NULL},
+	    {"nkey_seed_file", "nkey", f->nkey_seed_file != NULL, f->nkey != NULL},
+	    {"tls_cert", "tls_key", f->tls_cert != NULL, f->tls_key != NULL},
+	    {"tls_key", "tls_cert", f->tls_key != NULL, f->tls_cert != NULL},
+	};
+	int line;
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		if (pairs[i].has_a && !pairs[i].has_b) {
+			line = key_line(c->text, "forward", pairs[i].a);
+			snprintf(err, err_size, "%s:%d:%d: %s: needs %s in [forward] too", file,
+			         line, value_column(c->text, line), pairs[i].a, pairs[i].b);
+			return -EINVAL;
+		}
+	if (!f->nats_url && (line = key_line(c->text, "forward", "stream") |
+	                            key_line(c->text, "forward", "subject_prefix") |
+	                            key_line(c->text, "forward", "max_pending"))) {
+		snprintf(err, err_size,
+		         "%s: [forward] needs nats_url (forwarding is off without it)", file);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->n_witnesses; i++) {
+		const struct config_witness *w = &c->witnesses[i];
+		if (w->nats && w->url) {
+			snprintf(err, err_size,
+			         "%s: [witness %s] has both url and nats = yes: a witness answers "
+			         "over HTTP or through NATS, not both",
+			         file, w->name);
+			return -EINVAL;
+		}
+		if (w->nats && !f->nats_url) {
+			snprintf(
+			    err, err_size,
+			    "%s: [witness %s] has nats = yes but [forward] has no nats_url: its "
+			    "cosignatures could never arrive",
+			    file, w->name);
+			return -EINVAL;
+		}
+	}
+	if (f->nats_url &&
+	    ((!f->stream && !(f->stream = strdup(CONFIG_FORWARD_STREAM))) ||
+	     (!f->subject_prefix && !(f->subject_prefix = strdup(CONFIG_FORWARD_PREFIX))))) {
+		snprintf(err, err_size, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static int read_all(const char *path, char **ret, size_t *ret_len)
@@ -1351,9 +1556,14 @@ static int parse_text(const char *file, struct config c, struct config *ret, cha
 		config_deinit(&c);
 		return -EINVAL;
 	}
+	if (forward_check(&c, file, err, err_size) < 0) {
+		config_deinit(&c);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < c.n_witnesses; i++)
-		if (!c.witnesses[i].url || !c.witnesses[i].vkey) {
-			snprintf(err, err_size, "%s: [witness %s] needs both url and vkey", file,
+		if ((!c.witnesses[i].url && !c.witnesses[i].nats) || !c.witnesses[i].vkey) {
+			snprintf(err, err_size,
+			         "%s: [witness %s] needs vkey and either url or nats = yes", file,
 			         c.witnesses[i].name);
 			config_deinit(&c);
 			return -EINVAL;

@@ -89,6 +89,29 @@ struct config_witness {
 	char *vkey;              /* the witness's verifier key as written (text) */
 	struct vault_pubkey key; /* parsed: type VAULT_KEY_COSIGNATURE_V1 */
 	uint32_t timeout_ms;     /* per request (default 10000) */
+	bool nats; /* nats = yes: its cosignatures come back through [forward]'s JetStream (no url)
+	            */
+};
+
+/* [forward]: every committed entry, blob and signed checkpoint published to NATS JetStream
+ * (forward.h). Strings NULL when not given; nats_url NULL: forwarding off. */
+#define CONFIG_FORWARD_STREAM "EVIDENT"
+#define CONFIG_FORWARD_PREFIX "evident"
+struct config_forward {
+	char *nats_url;       /* nats:// or tls:// URL(s), comma-separated */
+	char *stream;         /* JetStream stream name (CONFIG_FORWARD_STREAM) */
+	char *subject_prefix; /* subjects P.<origin token>.entry, ... (CONFIG_FORWARD_PREFIX) */
+	char *creds_file;     /* NATS credentials file (user JWT + nkey seed) */
+	char *user, *password;
+	char *token;
+	char *nkey, *nkey_seed_file; /* the user's public nkey and its seed file */
+	char *tls_ca, *tls_cert, *tls_key, *tls_hostname;
+	uint32_t max_pending;        /* messages published and not yet acknowledged (1024) */
+	uint32_t stop_wait_ms;       /* a clean stop waits this long for the last acks (10000) */
+	uint64_t max_age_s;          /* stream created with it: 0 = unlimited */
+	uint64_t max_bytes;          /* stream created with it: 0 = unlimited */
+	uint32_t replicas;           /* stream created with it (1) */
+	uint64_t duplicate_window_s; /* stream created with it (600) */
 };
 
 struct config {
@@ -148,6 +171,7 @@ struct config {
 	uint32_t witness_stop_wait_ms; /* a clean stop waits this long for the final quorum */
 	char *tiles_dir; /* [daemon] tiles_dir: kept current as C2SP tlog-tiles; NULL: off */
 	char *metrics_listen; /* [metrics] listen: "ADDR:PORT" serving GET /metrics; NULL: off */
+	struct config_forward forward; /* [forward] */
 
 	/* [retention] */
 	uint64_t keep_s[_VAULT_ENTRY_TYPE_MAX]; /* by vault entry type; see CONFIG_KEEP_FOREVER */

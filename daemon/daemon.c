@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "entry.pb-c.h"
 #include "evident_version.h"
+#include "forward.h"
 #include "guards.h"
 #include "holds.h"
 #include "ingest.h"
@@ -204,6 +205,33 @@ static void on_signed(void *data, uint64_t size)
 	metric_set(d->ex.checkpoint_entries, (double)size);
 	metric_inc(d->ex.checkpoints);
 	publish_signed(d->publisher, size);
+	forward_committed(d->forwarder, size);
+}
+
+/* The writer committed a batch (writer thread): the forwarder may publish it now. */
+static void on_committed(void *data, uint64_t size)
+{
+	struct daemon *d = data;
+	forward_committed(d->forwarder, size);
+}
+
+static bool same_forward(const struct config_forward *a, const struct config_forward *b)
+{
+	const char *sa[] = {a->nats_url,       a->stream,   a->subject_prefix, a->creds_file,
+	                    a->user,           a->password, a->token,          a->nkey,
+	                    a->nkey_seed_file, a->tls_ca,   a->tls_cert,       a->tls_key,
+	                    a->tls_hostname};
+	const char *sb[] = {b->nats_url,       b->stream,   b->subject_prefix, b->creds_file,
+	                    b->user,           b->password, b->token,          b->nkey,
+	                    b->nkey_seed_file, b->tls_ca,   b->tls_cert,       b->tls_key,
+	                    b->tls_hostname};
+
+	for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
+		if (!same_str(sa[i], sb[i]))
+			return false;
+	return a->max_pending == b->max_pending && a->stop_wait_ms == b->stop_wait_ms &&
+	       a->max_age_s == b->max_age_s && a->max_bytes == b->max_bytes &&
+	       a->replicas == b->replicas && a->duplicate_window_s == b->duplicate_window_s;
 }
 
 static bool same_witnesses(const struct config *a, const struct config *b)
@@ -213,7 +241,8 @@ static bool same_witnesses(const struct config *a, const struct config *b)
 		return false;
 	for (size_t i = 0; i < a->n_witnesses; i++)
 		if (strcmp(a->witnesses[i].name, b->witnesses[i].name) ||
-		    strcmp(a->witnesses[i].url, b->witnesses[i].url) ||
+		    !same_str(a->witnesses[i].url, b->witnesses[i].url) ||
+		    a->witnesses[i].nats != b->witnesses[i].nats ||
 		    strcmp(a->witnesses[i].vkey, b->witnesses[i].vkey) ||
 		    a->witnesses[i].timeout_ms != b->witnesses[i].timeout_ms)
 			return false;
@@ -485,6 +514,8 @@ static void on_hup(uv_signal_t *h, int sig)
 		log_warning(
 		    "reload: [witness] sections, witness_quorum and tiles_dir take effect at "
 		    "the next start");
+	if (!same_forward(&nc.forward, &d->cfg.forward))
+		log_warning("reload: [forward] changes take effect at the next start");
 	/* keep what only a restart may change */
 	free(nc.vault_dir);
 	nc.vault_dir = d->cfg.vault_dir;
@@ -936,6 +967,11 @@ int daemon_start(struct daemon *d, uv_loop_t *loop)
 	}
 	d->writer.after_done = after_writer_batch;
 	d->writer.after_done_data = d;
+	/* the forwarder starts after the writer; it reads the vault's size itself */
+	if (forward_start(&d->forwarder, d->vault, &d->cfg, d->publisher) < 0)
+		log_error("forward: not forwarding in this run (records are still committed and "
+		          "acknowledged)");
+	writer_on_commit(&d->writer, on_committed, d);
 	verdict_init(&d->verdicts, loop, &d->writer);
 	d->verdicts.after_timer = after_verdict_timer;
 	d->verdicts.after_timer_data = d;
@@ -975,7 +1011,12 @@ int daemon_finish(struct daemon *d)
 			           retention_pruned(d), d->stats.admin_refused);
 	}
 	publish_detach(d->publisher); /* a start that failed never drained */
+	/* the final checkpoint to JetStream first: auditors' cosignatures of it come back
+	 * through the forwarder while the publisher waits for the quorum */
+	forward_drain(d->forwarder, d->final_submitted ? d->cfg.forward.stop_wait_ms : 0);
 	publish_stop(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
+	forward_stop(d->forwarder);
+	d->forwarder = NULL;
 	d->publisher = NULL;
 	triggers_free(d->triggers, d->n_triggers);
 	guards_free(d->guards);

@@ -97,6 +97,7 @@ struct daemon {
 	int exit_code;
 	struct daemon_stats stats;
 	struct publisher *publisher; /* witnesses and tiles (publish.h); NULL when none */
+	struct forwarder *forwarder; /* [forward] to NATS JetStream (forward.h); NULL when off */
 	struct exporter ex;          /* metrics (exporter.h) */
 };
 

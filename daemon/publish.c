@@ -56,11 +56,12 @@ struct witness {
 	size_t resp_len;
 	bool resp_overflow;
 	/* what we know of the witness */
-	uint64_t old_size;      /* the size it last cosigned, as far as we know (0: none) */
-	uint64_t cosigned_size; /* the newest size it cosigned in this run */
-	unsigned resyncs;       /* 409s in a row that named a new size */
-	unsigned failures;      /* attempts in a row without a cosignature */
-	uint64_t next_ns;       /* monotonic: not before (0: at once) */
+	uint64_t old_size; /* the size it last cosigned, as far as we know (0: none) */
+	atomic_uint_fast64_t cosigned_size; /* the newest size it cosigned in this run */
+	bool nats; /* nats = yes: cosignatures arrive through the forwarder (publish_cosignature) */
+	unsigned resyncs;  /* 409s in a row that named a new size */
+	unsigned failures; /* attempts in a row without a cosignature */
+	uint64_t next_ns;  /* monotonic: not before (0: at once) */
 	enum wstate state;
 };
 
@@ -300,17 +301,21 @@ static void submit(struct witness *w, uint64_t size, uint64_t signed_ns)
 
 /* ------------------------------------------------------------------ answers */
 
-static void record_quorum(struct publisher *p, struct witness *w)
+/* A cosignature of the checkpoint of size entries was stored: is it witnessed now? signed_ns
+ * (monotonic; 0: unknown) is when that checkpoint was signed, for the latency figures. */
+static void record_quorum(struct publisher *p, uint64_t size, uint64_t signed_ns)
 {
 	unsigned have = 0;
 	double ms;
 
 	for (size_t i = 0; i < p->n; i++)
-		have += p->w[i].cosigned_size >= w->req_size;
+		have += atomic_load(&p->w[i].cosigned_size) >= size;
 	pthread_mutex_lock(&p->lock);
-	if (have >= p->quorum && w->req_size > p->quorum_size) {
-		p->quorum_size = w->req_size;
-		ms = (double)(mono_ns() - w->req_signed_ns) / 1e6;
+	if (signed_ns == 0 && size == p->latest)
+		signed_ns = p->latest_ns;
+	if (have >= p->quorum && size > p->quorum_size) {
+		p->quorum_size = size;
+		ms = signed_ns ? (double)(mono_ns() - signed_ns) / 1e6 : 0;
 		if (!p->lat)
 			p->lat = calloc(LATENCY_KEEP, sizeof(*p->lat));
 		if (p->lat) {
@@ -325,49 +330,121 @@ static void record_quorum(struct publisher *p, struct witness *w)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static void on_cosigned(struct witness *w)
+#define NO_VALID_COSIG                                                                        \
+	"without a valid cosignature by its key (check vkey; a timestamp ahead of our clock " \
+	"does not count)"
+
+/* The witness's signature lines (lines[0..len), one or more, each ending in a newline) for the
+ * checkpoint body[0..body_len) of size entries: its cosignature among them is checked (by its
+ * key, its timestamp not ahead of our clock) and stored beside the checkpoint, and the
+ * quorum looked at. For both ways cosignatures come: HTTP answers and NATS messages.
+ * Returns 0; -EBADMSG (not signature lines); -EKEYREJECTED (none valid by the witness's key);
+ * vault_cosignature_add's errors (logged). Any thread, one at a time per witness. */
+static int store_cosignature(struct witness *w, const char *body, size_t body_len,
+                             const char *lines, size_t len, uint64_t size, uint64_t signed_ns)
 {
 	struct publisher *p = w->p;
 	struct vault_cosig_check chk;
-	size_t len = w->req_body_len + 1 + w->resp_len;
-	char *buf, detail[160];
+	char *buf;
 	int rc;
 
-	/* The answer is signature lines: appended to the checkpoint's body they must make a
-	 * note on which the witness's key has a valid cosignature. */
-	if (w->resp_len == 0 || w->resp[w->resp_len - 1] != '\n' || !(buf = malloc(len))) {
-		set_state(w, WIT_UNREACHABLE, "answered 200 without signature lines");
-		backoff(w);
-		return;
-	}
-	memcpy(buf, w->req_note, w->req_body_len);
-	buf[w->req_body_len] = '\n';
-	memcpy(buf + w->req_body_len + 1, w->resp, w->resp_len);
-	rc = vault_cosignatures_verify(buf, len, &w->key, 1, (uint64_t)time(NULL), &chk);
+	/* appended to the checkpoint's body they must make a note on which the witness's key
+	 * has a valid cosignature */
+	if (len == 0 || lines[len - 1] != '\n')
+		return -EBADMSG;
+	if (!(buf = malloc(body_len + 1 + len)))
+		return -ENOMEM;
+	memcpy(buf, body, body_len);
+	buf[body_len] = '\n';
+	memcpy(buf + body_len + 1, lines, len);
+	rc = vault_cosignatures_verify(buf, body_len + 1 + len, &w->key, 1, (uint64_t)time(NULL),
+	                               &chk);
 	if (rc != 1) {
 		free(buf);
-		set_state(w, WIT_UNREACHABLE,
-		          "answered 200 without a valid cosignature by its key (check vkey; a "
-		          "timestamp ahead of our clock does not count)");
-		backoff(w);
-		return;
+		return -EKEYREJECTED;
 	}
-	rc = vault_cosignature_add(p->v, w->req_size, &w->key, buf + chk.line_off, chk.line_len);
+	rc = vault_cosignature_add(p->v, size, &w->key, buf + chk.line_off, chk.line_len);
 	free(buf);
 	if (rc < 0) {
 		log_error("witness %s: storing its cosignature of %" PRIu64 " entries: %s", w->name,
-		          w->req_size, strerror(-rc));
+		          size, strerror(-rc));
+		return rc;
+	}
+	if (size > atomic_load(&w->cosigned_size))
+		atomic_store(&w->cosigned_size, size);
+	atomic_fetch_add(&p->cosigned, 1);
+	record_quorum(p, size, signed_ns);
+	return 0;
+}
+
+static void on_cosigned(struct witness *w)
+{
+	char detail[160];
+	int rc = store_cosignature(w, w->req_note, w->req_body_len, w->resp, w->resp_len,
+	                           w->req_size, w->req_signed_ns);
+
+	if (rc == -EBADMSG || rc == -EKEYREJECTED) {
+		set_state(w, WIT_UNREACHABLE,
+		          rc == -EBADMSG ? "answered 200 without signature lines"
+		                         : "answered 200 " NO_VALID_COSIG);
 		backoff(w);
 		return;
 	}
-	w->old_size = w->cosigned_size = w->req_size;
+	if (rc < 0) {
+		backoff(w);
+		return;
+	}
+	w->old_size = w->req_size;
 	w->resyncs = w->failures = 0;
 	w->next_ns = 0;
-	atomic_fetch_add(&p->cosigned, 1);
 	snprintf(detail, sizeof(detail), "cosigned the checkpoint of %" PRIu64 " entries",
 	         w->req_size);
 	set_state(w, WIT_OK, detail);
-	record_quorum(p, w);
+}
+
+int publish_cosignature(struct publisher *p, const char *name, uint64_t size, const char *line,
+                        size_t len, char *err, size_t err_size)
+{
+	struct witness *w = NULL;
+	struct vault_reader *r;
+	char *note = NULL, detail[200];
+	size_t body_len;
+	int rc;
+
+	for (size_t i = 0; p && i < p->n && !w; i++)
+		if (p->w[i].nats && !strcmp(p->w[i].key.name, name))
+			w = &p->w[i];
+	if (!w) {
+		snprintf(err, err_size,
+		         "no [witness] section with nats = yes has a vkey named \"%s\"", name);
+		return -ENOENT;
+	}
+	rc = vault_reader_begin(p->v, &r);
+	if (rc == 0) {
+		rc = vault_checkpoint_get(r, size, &note, NULL);
+		vault_reader_end(r);
+	}
+	if (rc == 0)
+		rc = vault_note_split(note, strlen(note), &body_len);
+	if (rc == 0)
+		rc = store_cosignature(w, note, body_len, line, len, size, 0);
+	free(note);
+	if (rc == -ENOENT)
+		snprintf(err, err_size, "this vault signed no checkpoint of %" PRIu64 " entries",
+		         size);
+	else if (rc == -EKEYREJECTED || rc == -EBADMSG)
+		snprintf(err, err_size, "witness %s: a line " NO_VALID_COSIG, w->name);
+	else if (rc < 0)
+		snprintf(err, err_size, "%s", strerror(-rc));
+	if (rc == -EKEYREJECTED || rc == -EBADMSG) {
+		atomic_fetch_add(&p->refused, 1);
+		set_state(w, WIT_REFUSED, err);
+	} else if (rc == 0) {
+		snprintf(detail, sizeof(detail), "cosigned the checkpoint of %" PRIu64 " entries",
+		         size);
+		set_state(w, WIT_OK, detail);
+	}
+	return rc;
 }
 
 /* A 409's body: the size the witness last cosigned, in decimal, and a newline. */
@@ -593,7 +670,8 @@ static void *publish_main(void *arg)
 		now = mono_ns();
 		for (size_t i = 0; i < p->n; i++) {
 			struct witness *w = &p->w[i];
-			if (w->busy || latest == 0 || w->cosigned_size >= latest)
+			if (w->nats || w->busy || latest == 0 ||
+			    atomic_load(&w->cosigned_size) >= latest)
 				continue;
 			if (now >= w->next_ns)
 				submit(w, latest, latest_ns);
@@ -659,6 +737,12 @@ static int witness_init(struct publisher *p, struct witness *w, const struct con
 	w->key = cw->key;
 	w->timeout_ms = cw->timeout_ms;
 	w->name = strdup(cw->name);
+	if (cw->nats) {
+		/* nothing to ask: its cosignatures come through the forwarder */
+		w->nats = true;
+		w->url = strdup("NATS");
+		return w->name && w->url ? 0 : -ENOMEM;
+	}
 	w->url = malloc(ul + sizeof("/add-checkpoint"));
 	w->easy = curl_easy_init();
 	if (!w->name || !w->url || !w->easy)

@@ -44,6 +44,15 @@ void publish_detach(struct publisher *p);
  * or from the loop thread (it blocks). */
 void publish_stop(struct publisher *p, uint32_t wait_ms);
 
+/* A cosignature line that came through NATS (the forwarder: [witness NAME] with nats = yes):
+ * name is the name of the witness's key, line[0..len) its tlog-cosignature/v1 line for the
+ * stored checkpoint of size entries. Checked and stored as an HTTP witness's answer is, and
+ * counted toward the quorum. Returns 0; -ENOENT (no such witness, or no checkpoint of that
+ * size); -EKEYREJECTED / -EBADMSG (not a valid cosignature by its key); -ENOSPC, -ENOMEM
+ * (worth asking again). err says which. Any thread but one at a time; p may be NULL. */
+int publish_cosignature(struct publisher *p, const char *name, uint64_t size, const char *line,
+                        size_t len, char *err, size_t err_size);
+
 /* Counters for status and benchmarks (read with atomics; any thread). */
 struct publish_stats {
 	uint64_t submitted, cosigned, refused, unreachable;

@@ -225,6 +225,8 @@ static void *writer_main(void *arg)
 				;
 		}
 		struct job *list = w->head, *last = w->tail;
+		void (*committed_fn)(void *, uint64_t) = w->committed_fn;
+		void *committed_data = w->committed_data;
 		w->head = w->tail = NULL;
 		pthread_mutex_unlock(&w->lock);
 
@@ -233,12 +235,22 @@ static void *writer_main(void *arg)
 		w->m_seconds = p.commit_seconds;
 		process(w, list, p.max_batch ? p.max_batch : 4096);
 		finish(w, list, last);
+		if (committed_fn)
+			committed_fn(committed_data, vault_size(w->vault));
 		maybe_sign(w, &p);
 		atomic_store(&w->busy_since_ns, 0);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+void writer_on_commit(struct writer *w, void (*fn)(void *, uint64_t), void *data)
+{
+	pthread_mutex_lock(&w->lock);
+	w->committed_fn = fn;
+	w->committed_data = data;
+	pthread_mutex_unlock(&w->lock);
 }
 
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,

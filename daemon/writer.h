@@ -77,6 +77,9 @@ struct writer {
 	/* writer thread: called after each checkpoint it signs, with the tree size */
 	void (*signed_fn)(void *data, uint64_t size);
 	void *signed_data;
+	/* writer thread: called after each batch it committed, with the vault's size (lock) */
+	void (*committed_fn)(void *data, uint64_t size);
+	void *committed_data;
 	struct metric *m_entries, *m_seconds; /* writer thread: its policy's histograms */
 };
 
@@ -86,6 +89,9 @@ struct writer {
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
                  const struct writer_policy *policy, void (*signed_fn)(void *, uint64_t),
                  void *signed_data);
+/* Installs fn (may be NULL), called on the writer thread after every batch it commits with the
+ * vault's size: it must not block (the forwarder only wakes up). Any thread. */
+void writer_on_commit(struct writer *w, void (*fn)(void *, uint64_t), void *data);
 /* Applies a new policy (loop thread; takes effect from the next batch). */
 void writer_configure(struct writer *w, const struct writer_policy *policy);
 /* Queues a job (loop thread). */

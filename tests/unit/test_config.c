@@ -494,7 +494,81 @@ START_TEST(config_load_reads_witnesses)
 	expect_error(text, "3:8:", "type 0x04");
 	/* a section without its vkey */
 	ck_assert_int_eq(load("[witness a]\nurl = http://x\n", &c, err), -EINVAL);
-	ck_assert_msg(strstr(err, "[witness a] needs both url and vkey"), "%s", err);
+	ck_assert_msg(strstr(err, "[witness a] needs vkey and either url or nats = yes"), "%s",
+	              err);
+}
+END_TEST
+
+START_TEST(config_load_reads_forward)
+{
+	struct config c;
+	char err[600], text[2048], k1[256];
+
+	/* off by default; the defaults once nats_url is given */
+	ck_assert_int_eq(load("[daemon]\n", &c, err), 0);
+	ck_assert_ptr_null(c.forward.nats_url);
+	config_deinit(&c);
+	ck_assert_int_eq(load("[forward]\nnats_url = nats://127.0.0.1:4222\n", &c, err), 0);
+	ck_assert_str_eq(c.forward.nats_url, "nats://127.0.0.1:4222");
+	ck_assert_str_eq(c.forward.stream, "EVIDENT");
+	ck_assert_str_eq(c.forward.subject_prefix, "evident");
+	ck_assert_uint_eq(c.forward.max_pending, 1024);
+	ck_assert_uint_eq(c.forward.stop_wait_ms, 10000);
+	ck_assert_uint_eq(c.forward.replicas, 1);
+	ck_assert_uint_eq(c.forward.duplicate_window_s, 600);
+	ck_assert_uint_eq(c.forward.max_age_s, 0);
+	config_deinit(&c);
+	/* every key; a witness whose cosignatures come through NATS */
+	witness_vkey("auditor.example", k1, sizeof(k1));
+	snprintf(text, sizeof(text),
+	         "[forward]\nnats_url = tls://a:4222, tls://b:4222\nstream = EV_1\n"
+	         "subject_prefix = fleet.prod\ncreds_file = /etc/n.creds\nuser = u\n"
+	         "password = p\ntoken = t\nnkey = U%055d\nnkey_seed_file = /etc/seed\n"
+	         "tls_ca = /etc/ca.pem\ntls_cert = /etc/c.pem\ntls_key = /etc/k.pem\n"
+	         "tls_hostname = nats.example\nmax_pending = 64\nstop_wait_ms = 0\n"
+	         "max_age = 30d\nmax_bytes = 10G\nreplicas = 3\nduplicate_window = 1h\n"
+	         "[witness aud]\nnats = yes\nvkey = %s\n",
+	         0, k1);
+	ck_assert_msg(load(text, &c, err) == 0, "%s", err);
+	ck_assert_str_eq(c.forward.subject_prefix, "fleet.prod");
+	ck_assert_str_eq(c.forward.stream, "EV_1");
+	ck_assert_uint_eq(c.forward.max_pending, 64);
+	ck_assert_uint_eq(c.forward.stop_wait_ms, 0);
+	ck_assert_uint_eq(c.forward.max_age_s, 30 * 86400);
+	ck_assert_uint_eq(c.forward.max_bytes, 10ull << 30);
+	ck_assert_uint_eq(c.forward.replicas, 3);
+	ck_assert_uint_eq(c.forward.duplicate_window_s, 3600);
+	ck_assert_str_eq(c.forward.tls_hostname, "nats.example");
+	ck_assert(c.witnesses[0].nats);
+	ck_assert_ptr_null(c.witnesses[0].url);
+	ck_assert_uint_eq(c.witness_quorum, 1);
+	config_deinit(&c);
+
+	/* errors name the line and what is wrong */
+	expect_error("[forward]\nnats_url = http://x\n", "2:12:", "nats://HOST:PORT");
+	expect_error("[forward]\nnats_url = nats://x\nstream = a.b\n", "3:10:", "stream name");
+	expect_error("[forward]\nnats_url = nats://x\nsubject_prefix = a.*\n",
+	             "3:18:", "no wildcards");
+	expect_error("[forward]\nnats_url = nats://x\ncreds_file = x.creds\n", "3:14:", "absolute");
+	expect_error("[forward]\nnats_url = nats://x\nmax_pending = 0\n", "3:15:", "1 to 65536");
+	expect_error("[forward]\nnats_url = nats://x\nmax_bytes = 10\n", "3:13:", "at least 1M");
+	expect_error("[forward]\nnats_url = nats://x\nreplicas = 9\n", "3:12:", "1 to 5");
+	expect_error("[forward]\nnats_url = nats://x\nduplicate_window = forever\n",
+	             "3:20:", "duration");
+	expect_error("[forward]\nnats_url = nats://x\nnkey = abc\n", "3:8:", "public nkey");
+	expect_error("[forward]\nnats_url = nats://x\nspeed = 3\n", "3:9:", "unknown key");
+	expect_error("[forward]\nnats_url = nats://x\nuser = u\n", "3:8:", "needs password");
+	snprintf(text, sizeof(text), "[witness aud]\nnats = yes\nvkey = %s\n", k1);
+	ck_assert_int_eq(load(text, &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "[forward] has no nats_url"), "%s", err);
+	snprintf(text, sizeof(text),
+	         "[forward]\nnats_url = nats://x\n[witness aud]\nnats = yes\nurl = http://w\n"
+	         "vkey = %s\n",
+	         k1);
+	ck_assert_int_eq(load(text, &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "both url and nats = yes"), "%s", err);
+	ck_assert_int_eq(load("[forward]\nstream = S\n", &c, err), -EINVAL);
+	ck_assert_msg(strstr(err, "[forward] needs nats_url"), "%s", err);
 }
 END_TEST
 
@@ -669,6 +743,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, config_load_text_reads_a_config_entry);
 	tcase_add_test(tc, config_load_reads_models);
 	tcase_add_test(tc, config_load_reads_witnesses);
+	tcase_add_test(tc, config_load_reads_forward);
 	tcase_add_test(tc, config_load_reads_retention);
 	tcase_add_test(tc, config_load_refuses_bad_retention);
 	tcase_add_test(tc, config_load_reads_admin_uids);
