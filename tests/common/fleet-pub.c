@@ -11,6 +11,9 @@
  *       JetStream's duplicate window does not catch); with BYTES, only its first BYTES bytes
  *       (a truncated message)
  *
+ *   fleet-pub --nats URL [--stream S] get SUBJECT
+ *       writes the data of the last message stored on SUBJECT to standard output
+ *
  * The stream (subjects PREFIX.>) is created when missing. Exit 0 when JetStream acknowledged
  * everything, 1 otherwise. */
 #include <errno.h>
@@ -148,6 +151,25 @@ static int pub_replay(const char *subject, size_t keep)
 	return rc;
 }
 
+static int get_last(const char *subject)
+{
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetLastMsg(&m, js, stream, subject, NULL, &jerr);
+	size_t len;
+
+	if (s != NATS_OK) {
+		fprintf(stderr, "fleet-pub: no message on %s: %s\n", subject,
+		        natsStatus_GetText(s));
+		return 1;
+	}
+	len = (size_t)natsMsg_GetDataLength(m);
+	if (fwrite(natsMsg_GetData(m), 1, len, stdout) != len)
+		len = 0;
+	natsMsg_Destroy(m);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL;
@@ -169,7 +191,7 @@ int main(int argc, char **argv)
 	if (!url || i >= argc) {
 		fputs(
 		    "usage: fleet-pub --nats URL [--stream S] [--prefix P] vault DIR [FROM [TO]] | "
-		    "raw SUBJECT [MSG-ID] | replay SUBJECT [BYTES]\n",
+		    "raw SUBJECT [MSG-ID] | replay SUBJECT [BYTES] | get SUBJECT\n",
 		    stderr);
 		return 2;
 	}
@@ -195,6 +217,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[i], "replay") && i + 1 < argc)
 		rc = pub_replay(argv[i + 1],
 		                i + 2 < argc ? strtoull(argv[i + 2], NULL, 10) : SIZE_MAX);
+	else if (!strcmp(argv[i], "get") && i + 1 < argc)
+		rc = get_last(argv[i + 1]);
 	else
 		rc = 2;
 	jsCtx_Destroy(js);

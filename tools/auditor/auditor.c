@@ -1233,9 +1233,11 @@ static void nats_error(natsConnection *nc, natsSubscription *sub, natsStatus err
 
 static void nats_disconnected(natsConnection *nc, void *ud)
 {
+	struct auditor_flags *flags = ud;
+
 	(void)nc;
-	(void)ud;
-	log_warning("NATS: disconnected; reconnecting");
+	if (!atomic_load(&flags->stop))
+		log_warning("NATS: disconnected; reconnecting");
 }
 
 static void nats_reconnected(natsConnection *nc, void *ud)
@@ -1266,7 +1268,7 @@ static int nats_connect(struct auditor *a)
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(opts, nats_error, NULL);
 	if (s == NATS_OK)
-		s = natsOptions_SetDisconnectedCB(opts, nats_disconnected, NULL);
+		s = natsOptions_SetDisconnectedCB(opts, nats_disconnected, a->flags);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(opts, nats_reconnected, NULL);
 	if (s == NATS_OK && c->creds)

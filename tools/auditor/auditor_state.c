@@ -122,7 +122,9 @@ int astate_open(const char *dir, bool read_only, struct astate **ret)
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, ASTATE_MAP_SIZE);
 	if (rc == 0)
-		rc = mdb_env_open(s->env, dir, read_only ? MDB_RDONLY : 0, 0600);
+		/* MDB_NOTLS: a reader's slot belongs to its transaction, so that a callback of
+		 * astate_each_alert may read the origins. */
+		rc = mdb_env_open(s->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0600);
 	if (rc == 0)
 		rc = mdb_txn_begin(s->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
 	if (rc) {
@@ -134,7 +136,8 @@ int astate_open(const char *dir, bool read_only, struct astate **ret)
 	rc = rc == MDB_NOTFOUND ? -EBADMSG : err_from_mdb(rc);
 	if (rc == 0)
 		rc = check_format(s, txn);
-	if (rc == 0 && !read_only)
+	/* Committed even read-only: the database handles of an aborted transaction close. */
+	if (rc == 0)
 		rc = err_from_mdb(mdb_txn_commit(txn));
 	else
 		mdb_txn_abort(txn);

@@ -1,0 +1,360 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Integration tests of the fleet's auditor: a real `nats-server -js` on a free local port and
+a temporary store, the real evident-auditor, real vaults (evident-sample) published as
+evidentd's forwarder publishes them (tests/common/fleet-pub: FleetEntry and FleetCheckpoint
+with their Nats-Msg-Id), and evidentctl reading the mirrors and `fleet status`.
+
+  - three origins mirrored exactly once, leaf by leaf and root by root, through a kill -9 of
+    the NATS server in the middle of the stream and a kill -9 of the auditor, with replays;
+    `evidentctl verify` passes on every mirror; each mirror's checkpoint carries the auditor's
+    cosignature, and the same line was published back on the cosig subject;
+  - a host restarting from an empty vault under the same origin and key is a fork: kept as
+    evidence, not merged, and its mirror stops; an origin not in the trust file, or removed
+    from it (SIGHUP), is refused; garbage, truncated and replayed messages are recorded and
+    skipped; `fleet status` exits 1 naming the alerts; `--clear` moves the forked mirror aside;
+  - entries arriving out of order are held and land once the missing ones come; missing ones
+    that stay missing are a gap alert, which closes when they arrive.
+
+    BUILD_DIR=build /usr/bin/python3 tests/integration/test_fleet.py [-v]
+
+Standard library only. No fixed sleeps: every wait polls a condition with a deadline.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.abspath(os.environ.get("BUILD_DIR") or os.path.join(ROOT, "build"))
+AUDITOR = os.path.join(BUILD, "tools", "auditor", "evident-auditor")
+FLEET_PUB = os.path.join(BUILD, "tests", "common", "fleet-pub")
+SAMPLE = os.path.join(BUILD, "tools", "evident-sample")
+EVIDENTCTL = os.path.join(BUILD, "tools", "evidentctl")
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+TIMEOUT = 30.0
+NAME = "auditor.test/a1"
+EMDASH = "\u2014"
+
+
+def wait_for(pred, timeout=TIMEOUT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def run(*args, check=True, stdin=None):
+    p = subprocess.run([str(a) for a in args], capture_output=True, timeout=120, input=stdin)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(map(str, args)), p.returncode,
+                                                    p.stderr.decode(errors="replace")))
+    return p
+
+
+def token(origin):
+    """The subject token of an origin (fleet/FLEET.md): bytes outside [A-Za-z0-9_-] as =XX."""
+    ok = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+    return "".join(chr(b) if b in ok else "=%02X" % b for b in origin.encode())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Nats:
+    """nats-server -js on a free port with a store folder; kill -9 and restart on the same."""
+
+    def __init__(self, tmp):
+        self.port = free_port()
+        self.store = os.path.join(tmp, "nats-store")
+        self.log = open(os.path.join(tmp, "nats.log"), "ab")
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return "nats://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc = subprocess.Popen([NATS_SERVER, "-js", "-a", "127.0.0.1", "-p",
+                                      str(self.port), "-sd", self.store],
+                                     stdout=self.log, stderr=self.log)
+        wait_for(lambda: port_open(self.port), what="nats-server on port %d" % self.port)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=TIMEOUT)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=TIMEOUT)
+        self.log.close()
+
+
+class Auditor:
+    def __init__(self, tmp, nats, trust, extra=()):
+        self.tmp, self.nats, self.trust, self.extra = tmp, nats, trust, list(extra)
+        self.mirror = os.path.join(tmp, "mirror")
+        self.state = os.path.join(tmp, "state")
+        self.logpath = os.path.join(tmp, "auditor.log")
+        self.proc = None
+        self.starts = 0
+        self.start()
+
+    def start(self):
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            [AUDITOR, "--nats", self.nats.url, "--mirror", self.mirror, "--trust", self.trust,
+             "--state", self.state, "--name", NAME, "--batch", "256"] + self.extra,
+            stdout=self.log, stderr=self.log)
+        # bound to its consumer, or waiting for the stream the first publisher creates
+        wait_for(lambda: self.text().count("consuming") + self.text().count("retrying") >
+                 self.starts or self.proc.poll() is not None, what="the auditor's consumer")
+        self.starts += 1
+        assert self.proc.poll() is None, self.text()
+
+    def text(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=TIMEOUT)
+        self.log.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            rc = self.proc.wait(timeout=TIMEOUT)
+            assert rc == 0, "auditor exit %d: %s" % (rc, self.text())
+        self.log.close()
+
+    def status(self):
+        p = run(EVIDENTCTL, "fleet", "status", "--mirror", self.mirror, "--json", check=False)
+        assert p.returncode in (0, 1), p.stderr
+        return {r["origin"]: r for r in map(json.loads, p.stdout.decode().splitlines())}
+
+    def mirror_of(self, origin):
+        return os.path.join(self.mirror, token(origin))
+
+
+def make_vault(tmp, name, origin, records, seed=1, key_from=None):
+    path = os.path.join(tmp, name)
+    if key_from:  # the same origin and signing key, an empty vault: a rewritten history
+        os.makedirs(path)
+        shutil.copy(os.path.join(key_from, "signing.key"), os.path.join(path, "signing.key"))
+    run(SAMPLE, "--vault", path, "--records", records, "--origin", origin, "--seed", seed)
+    return path
+
+
+def vkey(vault):
+    return run(EVIDENTCTL, "--vault", vault, "checkpoint", "--key").stdout.decode().strip()
+
+
+def leaves(vault):
+    p = run(EVIDENTCTL, "--vault", vault, "log", "--json")
+    return [json.loads(line)["leaf_hash"] for line in p.stdout.decode().splitlines()]
+
+
+def size_of(vault):
+    return len(leaves(vault))
+
+
+def root_of(vault):
+    return json.loads(run(EVIDENTCTL, "--vault", vault, "--json", "status").stdout)["root"]
+
+
+class FleetTest(unittest.TestCase):
+    def setUp(self):
+        for prog in (AUDITOR, FLEET_PUB, SAMPLE, EVIDENTCTL):
+            if not os.access(prog, os.X_OK):
+                self.skipTest("%s is not built" % prog)
+        if not os.access(NATS_SERVER, os.X_OK):
+            self.skipTest("nats-server is not installed (tools/install-deps.sh test)")
+        self.tmp = tempfile.mkdtemp(prefix="fleet-")
+        self.nats = Nats(self.tmp)
+        self.auditor = None
+
+    def tearDown(self):
+        if self.auditor:
+            self.auditor.stop()
+        self.nats.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def trust(self, *vaults):
+        path = os.path.join(self.tmp, "trust")
+        with open(path, "w") as f:
+            f.write("# the fleet\n" + "".join(vkey(v) + "\n" for v in vaults))
+        return path
+
+    def pub(self, *args, stdin=None, check=True):
+        return run(FLEET_PUB, "--nats", self.nats.url, *args, stdin=stdin, check=check)
+
+    def wait_mirrored(self, origin, size):
+        def done():
+            r = self.auditor.status().get(origin)
+            return r and r["entries"] == size and r["checkpoint_size"] == size and \
+                r["cosigned_size"] == size
+        wait_for(done, what="%s mirrored up to %d" % (origin, size))
+
+    def test_three_origins_exactly_once_through_kills(self):
+        origins = ["host%d.fleet.test/%d" % (i, i) for i in range(3)]
+        vaults = [make_vault(self.tmp, "v%d" % i, o, 400, seed=i + 1)
+                  for i, o in enumerate(origins)]
+        self.auditor = Auditor(self.tmp, self.nats, self.trust(*vaults))
+        self.pub("vault", vaults[0])
+        self.pub("vault", vaults[1], 0, 200)
+        # NATS dies in the middle of the stream and comes back on the same store
+        self.nats.kill9()
+        self.nats.start()
+        self.pub("vault", vaults[1], 150)  # overlaps: JetStream or the auditor drops repeats
+        # the auditor dies between fetches and resumes from its durable consumer
+        self.auditor.kill9()
+        self.pub("vault", vaults[2], 0, 300)
+        self.auditor.start()
+        self.pub("vault", vaults[2], 250)
+        # replays outside JetStream's duplicate window: counted, not mirrored twice
+        tok = token(origins[0])
+        self.pub("replay", "evident.%s.entry" % tok)
+        self.pub("replay", "evident.%s.checkpoint" % tok)
+        for o, v in zip(origins, vaults):
+            self.wait_mirrored(o, size_of(v))
+        status = self.auditor.status()
+        wait_for(lambda: self.auditor.status()[origins[0]]["duplicates"] >= 2,
+                 what="the replays counted as duplicates")
+        for o, v in zip(origins, vaults):
+            m = self.auditor.mirror_of(o)
+            self.assertEqual(leaves(m), leaves(v), o)  # every entry once, same leaf hashes
+            self.assertEqual(root_of(m), root_of(v), o)
+            run(EVIDENTCTL, "--vault", m, "verify")
+            self.assertEqual(status[o]["alerts"], [], o)
+            self.assertTrue(status[o]["trusted"])
+            # the auditor's cosignature is in the mirror and was published back
+            note = run(EVIDENTCTL, "--vault", m, "checkpoint").stdout.decode()
+            lines = [ln for ln in note.splitlines() if ln.startswith(EMDASH + " " + NAME + " ")]
+            self.assertEqual(len(lines), 1, note)
+            cosig = self.pub("get", "evident.%s.cosig.%s" % (token(o), token(NAME))).stdout
+            self.assertIn(lines[0].encode(), cosig)
+        # nothing open: fleet status exits 0
+        self.assertEqual(run(EVIDENTCTL, "fleet", "status", "--mirror", self.auditor.mirror,
+                             check=False).returncode, 0)
+
+    def test_fork_untrusted_and_garbage_are_alerts(self):
+        a = make_vault(self.tmp, "a", "a.fleet.test/x", 100)
+        c = make_vault(self.tmp, "c", "c.fleet.test/z", 50)
+        untrusted = make_vault(self.tmp, "b", "b.fleet.test/y", 20)
+        self.auditor = Auditor(self.tmp, self.nats, self.trust(a, c))
+        self.pub("vault", a)
+        self.pub("vault", c)
+        self.wait_mirrored("a.fleet.test/x", size_of(a))
+        self.wait_mirrored("c.fleet.test/z", size_of(c))
+        before = leaves(self.auditor.mirror_of("a.fleet.test/x"))
+        tok = token("a.fleet.test/x")
+        # a replay (skipped), a truncated message, garbage, a subject of no origin
+        self.pub("replay", "evident.%s.entry" % tok)
+        self.pub("replay", "evident.%s.entry" % tok, 20)
+        self.pub("raw", "evident.%s.entry" % tok, stdin=b"\xff\xfe not protobuf")
+        self.pub("raw", "evident.%s.checkpoint" % tok, stdin=b"")
+        self.pub("raw", "evident.bad=zz.entry", stdin=b"x")
+        self.pub("raw", "evident.nothing", stdin=b"x")
+        # a host restarted from an empty vault under the same origin and key
+        rewritten = make_vault(self.tmp, "a2", "a.fleet.test/x", 30, seed=9, key_from=a)
+        self.pub("vault", rewritten)
+        # an origin nobody trusts
+        self.pub("vault", untrusted)
+
+        def alerts():
+            return {o: r["alerts"] for o, r in self.auditor.status().items()}
+        wait_for(lambda: any(s.startswith("fork") for s in alerts().get("a.fleet.test/x", []))
+                 and alerts().get("b.fleet.test/y") and alerts().get(None),
+                 what="the fork, unknown-origin and no-origin alerts")
+        st = self.auditor.status()
+        ra = st["a.fleet.test/x"]
+        self.assertTrue(ra["stopped"])
+        text = " | ".join(ra["alerts"])
+        self.assertIn("fork: 1", text)
+        wait_for(lambda: "malformed: 3" in " | ".join(alerts()["a.fleet.test/x"]),
+                 what="three malformed messages of a.fleet.test/x")
+        self.assertGreaterEqual(ra["duplicates"], 1)
+        self.assertEqual(leaves(self.auditor.mirror_of("a.fleet.test/x")), before)  # not merged
+        run(EVIDENTCTL, "--vault", self.auditor.mirror_of("a.fleet.test/x"), "verify")
+        self.assertFalse(st["b.fleet.test/y"]["trusted"])
+        self.assertIsNone(st["b.fleet.test/y"]["path"])
+        self.assertFalse(os.path.exists(self.auditor.mirror_of("b.fleet.test/y")))
+        self.assertTrue(any("unknown-origin" in s for s in st["b.fleet.test/y"]["alerts"]))
+        self.assertTrue(any("names no origin" in s for s in st[None]["alerts"]))
+        # c removed from the trust file and SIGHUP: its new entries are refused
+        self.trust(a)
+        self.auditor.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in self.auditor.text(), what="the trust file reloaded")
+        c_before = size_of(self.auditor.mirror_of("c.fleet.test/z"))
+        run(SAMPLE, "--vault", c, "--records", 10, "--origin", "c.fleet.test/z")
+        self.pub("vault", c, c_before)
+        wait_for(lambda: any("unknown-origin" in s for s in alerts()["c.fleet.test/z"]),
+                 what="c.fleet.test/z refused")
+        self.assertEqual(size_of(self.auditor.mirror_of("c.fleet.test/z")), c_before)
+        # fleet status exits 1 and names the alerts; the evidence is in the state
+        p = run(EVIDENTCTL, "fleet", "status", "--mirror", self.auditor.mirror, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"fork", p.stdout)
+        self.assertIn(b"malformed", p.stdout)
+        p = run(AUDITOR, "--state", self.auditor.state, "--alerts")
+        kinds = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        forks = [k for k in kinds if k["kind"] == "fork"]
+        self.assertEqual(len(forks), 1)
+        self.assertTrue(forks[0]["evidence_base64"])  # the contradicting entry's bytes
+        # the operator clears the fork: the mirror is moved aside, the alerts closed
+        self.auditor.stop()
+        self.assertEqual(run(AUDITOR, "--state", self.auditor.state, "--mirror",
+                             self.auditor.mirror, "--clear", "a.fleet.test/x",
+                             check=False).returncode, 0)
+        self.assertFalse(os.path.exists(self.auditor.mirror_of("a.fleet.test/x")))
+        self.assertTrue([d for d in os.listdir(self.auditor.mirror)
+                         if d.startswith(tok + ".fork-")])
+        self.auditor.start()
+        try:
+            wait_for(lambda: not self.auditor.status().get("a.fleet.test/x", {"alerts": [1]})
+                     ["alerts"], timeout=10, what="a.fleet.test/x without alerts after --clear")
+        except AssertionError:
+            raise AssertionError("%s\n%s" % (self.auditor.status(), self.auditor.text()))
+
+    def test_out_of_order_entries_are_held_and_gaps_reported(self):
+        v = make_vault(self.tmp, "g", "g.fleet.test/q", 300)
+        n = size_of(v)
+        self.auditor = Auditor(self.tmp, self.nats, self.trust(v), ["--gap-after", "1s"])
+        self.pub("vault", v, 0, 100)
+        self.pub("vault", v, 150)  # 100..149 missing: held, then a gap
+        wait_for(lambda: any(s.startswith("gap") for s in
+                             self.auditor.status()["g.fleet.test/q"]["alerts"]),
+                 what="the gap alert")
+        self.assertEqual(self.auditor.status()["g.fleet.test/q"]["entries"], 100)
+        self.pub("vault", v, 100, 150)
+        self.wait_mirrored("g.fleet.test/q", n)
+        wait_for(lambda: self.auditor.status()["g.fleet.test/q"]["alerts"] == [],
+                 what="the gap closed")
+        self.assertEqual(leaves(self.auditor.mirror_of("g.fleet.test/q")), leaves(v))
+        run(EVIDENTCTL, "--vault", self.auditor.mirror_of("g.fleet.test/q"), "verify")
+
+
+if __name__ == "__main__":
+    unittest.main()
