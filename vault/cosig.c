@@ -114,7 +114,7 @@ static int meta_put(struct vault *v, const char *name, const char *value)
 	}
 }
 
-/* Reads meta name as a decimal number <= max; *ret = 0 when absent. */
+/* Reads meta name as a decimal number <= max. Returns 1; 0 with *ret = 0 when absent. */
 static int meta_get_u64(struct vault_reader *r, const char *name, uint64_t max, uint64_t *ret)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
@@ -139,7 +139,7 @@ static int meta_get_u64(struct vault_reader *r, const char *name, uint64_t max, 
 	if (*end || errno || q > max)
 		return -EBADMSG;
 	*ret = q;
-	return 0;
+	return 1;
 }
 
 int vault_witness_quorum_set(struct vault *v, unsigned quorum)
@@ -266,7 +266,7 @@ int vault_witness_quorum(struct vault_reader *r, unsigned *ret_quorum)
 	int rc = meta_get_u64(r, "witness_quorum", 255, &q);
 
 	*ret_quorum = (unsigned)q;
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 int vault_forwarded(struct vault_reader *r, uint64_t *ret_count)

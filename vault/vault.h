@@ -659,8 +659,9 @@ int vault_checkpoint_get(struct vault_reader *r, uint64_t size, char **ret_note,
 int vault_cosignature_count(struct vault_reader *r, uint64_t size, unsigned *ret_count);
 /* The witness quorum recorded by the writer (vault_witness_quorum_set; 0 when never set). */
 int vault_witness_quorum(struct vault_reader *r, unsigned *ret_quorum);
-/* The forwarder's position recorded by vault_forwarded_set (0 when never set). Returns 0;
- * -EBADMSG when the stored value is not a number. */
+/* The forwarder's position recorded by vault_forwarded_set. Returns 1; 0 with *ret_count 0
+ * when none was ever recorded (no forwarder ran); -EBADMSG when the stored value is not a
+ * number. */
 int vault_forwarded(struct vault_reader *r, uint64_t *ret_count);
 /* The newest checkpoint of size > covers (so that it covers entry `covers`) holding at least
  * quorum stored cosignatures (quorum 0: the newest signed one). Returns 0 with the note
