@@ -963,7 +963,7 @@ START_TEST(vault_cosignature_add_stores_beside_checkpoint)
 	ck_assert_int_eq(vault_forwarded_set(v, 18), 0);
 	ck_assert_int_eq(vault_forwarded_set(v, 20), 0);
 	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
-	ck_assert_int_eq(vault_forwarded(r, &forwarded), 0);
+	ck_assert_int_eq(vault_forwarded(r, &forwarded), 1);
 	ck_assert_uint_eq(forwarded, 20);
 	ck_assert_int_eq(vault_cosignature_count(r, 10, &count), 0);
 	ck_assert_uint_eq(count, 1);
