@@ -329,7 +329,7 @@ int vault_dedup_lookup(struct vault *v, const char *client, const char *request,
 	rc = vault__txn_begin(v, false, &txn);
 	if (rc < 0)
 		return rc;
-	rc = mdb_get(txn, v->dbi[DB_DEDUP], &k, &d);
+	rc = vault__get(v, txn, DB_DEDUP, &k, &d);
 	if (rc == 0 && d.mv_size == 8)
 		*ret_seq = vault__rd64(d.mv_data);
 	else if (rc == 0)

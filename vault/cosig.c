@@ -40,7 +40,7 @@ static int cosig_add_once(struct vault *v, uint64_t size, const struct vault_pub
 	if (rc < 0)
 		return rc;
 	vault__be64(ck, size);
-	rc = vault__err_from_mdb(mdb_get(txn, v->dbi[DB_CHECKPOINTS], &k, &d));
+	rc = vault__err_from_mdb(vault__get(v, txn, DB_CHECKPOINTS, &k, &d));
 	if (rc < 0)
 		goto out;
 	/* The checkpoint with this one line added must verify by key. */
@@ -121,7 +121,7 @@ static int meta_get_u64(struct vault_reader *r, const char *name, uint64_t max, 
 	char buf[24];
 	unsigned long long q;
 	char *end;
-	int rc = mdb_get(r->txn, r->v->dbi[DB_META], &k, &d);
+	int rc = vault__get(r->v, r->txn, DB_META, &k, &d);
 
 	*ret = 0;
 	if (rc == MDB_NOTFOUND)
@@ -161,13 +161,14 @@ int vault_forwarded_set(struct vault *v, uint64_t count)
 /* ------------------------------------------------------------------ readers */
 
 /* Positions cur on the first cosignature of size. Returns 0, or -ENOENT when there is none. */
-static int cosig_first(MDB_cursor *cur, uint64_t size, MDB_val *k, MDB_val *d, uint8_t key[8])
+static int cosig_first(struct vault *v, MDB_cursor *cur, uint64_t size, MDB_val *k, MDB_val *d,
+                       uint8_t key[8])
 {
 	int rc;
 
 	vault__be64(key, size);
 	*k = (MDB_val){8, key};
-	rc = mdb_cursor_get(cur, k, d, MDB_SET_RANGE);
+	rc = vault__cursor_get(v, cur, k, d, MDB_SET_RANGE);
 	if (rc)
 		return vault__err_from_mdb(rc);
 	if (k->mv_size < 8 || vault__rd64(k->mv_data) != size)
@@ -203,8 +204,8 @@ int vault__note_with_cosigs(struct vault_reader *r, uint64_t size, const MDB_val
 		free(out);
 		return vault__err_from_mdb(rc);
 	}
-	for (rc = cosig_first(cur, size, &k, &d, key); rc == 0;
-	     rc = vault__err_from_mdb(mdb_cursor_get(cur, &k, &d, MDB_NEXT))) {
+	for (rc = cosig_first(r->v, cur, size, &k, &d, key); rc == 0;
+	     rc = vault__err_from_mdb(vault__cursor_get(r->v, cur, &k, &d, MDB_NEXT))) {
 		if (k.mv_size < 8 || vault__rd64(k.mv_data) != size)
 			break;
 		if (!cosig_valid_value(&d))
@@ -247,8 +248,8 @@ int vault_cosignature_count(struct vault_reader *r, uint64_t size, unsigned *ret
 	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_COSIGS], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	for (rc = cosig_first(cur, size, &k, &d, key); rc == 0;
-	     rc = vault__err_from_mdb(mdb_cursor_get(cur, &k, &d, MDB_NEXT))) {
+	for (rc = cosig_first(r->v, cur, size, &k, &d, key); rc == 0;
+	     rc = vault__err_from_mdb(vault__cursor_get(r->v, cur, &k, &d, MDB_NEXT))) {
 		if (k.mv_size < 8 || vault__rd64(k.mv_data) != size)
 			break;
 		n += cosig_valid_value(&d);
@@ -284,7 +285,7 @@ int vault_checkpoint_get(struct vault_reader *r, uint64_t size, char **ret_note,
 	int rc;
 
 	vault__be64(key, size);
-	rc = vault__err_from_mdb(mdb_get(r->txn, r->v->dbi[DB_CHECKPOINTS], &k, &d));
+	rc = vault__err_from_mdb(vault__get(r->v, r->txn, DB_CHECKPOINTS, &k, &d));
 	if (rc < 0)
 		return rc;
 	rc = vault_checkpoint_parse(d.mv_data, d.mv_size, NULL, &cp);
@@ -326,8 +327,8 @@ int vault_checkpoint_witnessed(struct vault_reader *r, uint64_t covers, unsigned
 	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_COSIGS], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_LAST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &d, MDB_PREV)) {
+	for (rc = vault__cursor_get(r->v, cur, &k, &d, MDB_LAST); rc == 0;
+	     rc = vault__cursor_get(r->v, cur, &k, &d, MDB_PREV)) {
 		uint64_t s;
 		if (k.mv_size < 8)
 			continue;

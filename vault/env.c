@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evident/invariant.h"
 #include "internal.h"
 #include "lmdbcheck.h"
 
@@ -132,6 +133,180 @@ static int reader_relock(struct vault *v)
 	return rc;
 }
 
+/* ------------------------------------------------------------------ checked snapshots */
+
+static int check_metas(struct vault *v, int data_fd, struct vault__lmdb_metas *ret, char *err,
+                       size_t err_size);
+
+/* A reader's transaction txn begins: find or open the check of its snapshot (lmdbcheck.h),
+ * from the meta page it uses. Called with map_lock held shared. Returns 0; -ESTALE when a live
+ * writer replaced that meta page already (begin again); -EUCLEAN (v->damage says where);
+ * -EAGAIN when VAULT__SNAPS snapshots are in use. */
+static int snap_attach(struct vault *v, MDB_txn *txn)
+{
+	uint64_t id = mdb_txn_id(txn);
+	struct vault__lmdb_metas m;
+	struct vault__lmdb_snap *s;
+	unsigned meta, slot = VAULT__SNAPS;
+	int rc;
+
+	pthread_mutex_lock(&v->check_mutex);
+	for (unsigned i = 0; i < VAULT__SNAPS; i++) {
+		if (v->snaps[i] && vault__lmdb_snap_txnid(v->snaps[i]) == id) {
+			v->snap_refs[i]++;
+			pthread_mutex_unlock(&v->check_mutex);
+			return 0;
+		}
+		/* an empty slot, else one no transaction uses */
+		if (!v->snaps[i] ? slot == VAULT__SNAPS || v->snaps[slot]
+		                 : slot == VAULT__SNAPS && !v->snap_refs[i])
+			slot = i;
+	}
+	rc = slot == VAULT__SNAPS ? -EAGAIN
+	                          : check_metas(v, v->data_fd, &m, v->damage, sizeof(v->damage));
+	if (rc == 0) {
+		/* LMDB's choice: with locks the transaction id's parity (the lock file holds the
+		 * id); without, the newer meta page (the first on a tie). */
+		meta = v->nolock ? m.txnid[0] < m.txnid[1] : (unsigned)(id & 1);
+		rc = m.txnid[meta] != id ? -ESTALE
+		                         : vault__lmdb_snap_open(v->data_fd, &m, meta, id, &s,
+		                                                 v->damage, sizeof(v->damage));
+	}
+	if (rc == 0) {
+		vault__lmdb_snap_free(v->snaps[slot]);
+		v->snaps[slot] = s;
+		v->snap_refs[slot] = 1;
+	}
+	pthread_mutex_unlock(&v->check_mutex);
+	return rc;
+}
+
+/* The snapshot of txnid, with check_mutex held; NULL when none is open. */
+static struct vault__lmdb_snap *snap_find(struct vault *v, uint64_t id, unsigned *ret_slot)
+{
+	for (unsigned i = 0; i < VAULT__SNAPS; i++)
+		if (v->snaps[i] && vault__lmdb_snap_txnid(v->snaps[i]) == id) {
+			if (ret_slot)
+				*ret_slot = i;
+			return v->snaps[i];
+		}
+	return NULL;
+}
+
+static void snap_detach(struct vault *v, MDB_txn *txn)
+{
+	unsigned slot;
+
+	if (!v->check)
+		return;
+	pthread_mutex_lock(&v->check_mutex);
+	if (snap_find(v, mdb_txn_id(txn), &slot) && v->snap_refs[slot])
+		v->snap_refs[slot]--;
+	pthread_mutex_unlock(&v->check_mutex);
+}
+
+static int snap_check(struct vault *v, MDB_txn *txn, enum vault__db db, enum vault__lmdb_op op,
+                      const MDB_val *k)
+{
+	struct vault__lmdb_snap *s;
+	int rc;
+
+	pthread_mutex_lock(&v->check_mutex);
+	s = snap_find(v, mdb_txn_id(txn), NULL);
+	/* every reader transaction has one (vault__txn_begin) */
+	INVARIANT(s != NULL);
+	rc = vault__lmdb_snap_check(s, db_names[db], op, k ? k->mv_data : NULL, k ? k->mv_size : 0,
+	                            v->damage, sizeof(v->damage));
+	pthread_mutex_unlock(&v->check_mutex);
+	return rc;
+}
+
+int vault__get(struct vault *v, MDB_txn *txn, enum vault__db db, MDB_val *k, MDB_val *d)
+{
+	if (v->check) {
+		int rc = snap_check(v, txn, db, VAULT__LMDB_KEY, k);
+		if (rc < 0)
+			return rc;
+	}
+	return mdb_get(txn, v->dbi[db], k, d);
+}
+
+int vault__cursor_get(struct vault *v, MDB_cursor *c, MDB_val *k, MDB_val *d, MDB_cursor_op op)
+{
+	if (v->check && op != MDB_GET_CURRENT) {
+		MDB_val ck, cd, *key = k;
+		MDB_dbi dbi = mdb_cursor_dbi(c);
+		enum vault__lmdb_op o;
+		int db = 0, rc;
+
+		while (db < _DB_MAX && v->dbi[db] != dbi)
+			db++;
+		if (db == _DB_MAX)
+			return -EINVAL;
+		switch (op) {
+		case MDB_SET:
+		case MDB_SET_KEY:
+			o = VAULT__LMDB_KEY;
+			break;
+		case MDB_SET_RANGE:
+			o = VAULT__LMDB_RANGE;
+			break;
+		case MDB_FIRST:
+			o = VAULT__LMDB_FIRST;
+			break;
+		case MDB_LAST:
+			o = VAULT__LMDB_LAST;
+			break;
+		case MDB_NEXT:
+		case MDB_PREV:
+			/* from the cursor's key (its leaf is checked); unpositioned: first or last
+			 */
+			if (mdb_cursor_get(c, &ck, &cd, MDB_GET_CURRENT) == 0) {
+				o = op == MDB_NEXT ? VAULT__LMDB_NEXT : VAULT__LMDB_PREV;
+				key = &ck;
+			} else {
+				o = op == MDB_NEXT ? VAULT__LMDB_FIRST : VAULT__LMDB_LAST;
+			}
+			break;
+		default:
+			return -EINVAL; /* the vault uses no other operation on a reader */
+		}
+		rc = snap_check(v, mdb_cursor_txn(c), (enum vault__db)db, o, key);
+		if (rc < 0)
+			return rc;
+	}
+	return mdb_cursor_get(c, k, d, op);
+}
+
+int vault__check_all(struct vault *v, MDB_txn *txn)
+{
+	struct vault__lmdb_snap *s;
+	int rc;
+
+	if (!v->check)
+		return 0;
+	pthread_mutex_lock(&v->check_mutex);
+	s = snap_find(v, mdb_txn_id(txn), NULL);
+	INVARIANT(s != NULL);
+	rc = vault__lmdb_snap_check_all(s, v->damage, sizeof(v->damage));
+	pthread_mutex_unlock(&v->check_mutex);
+	return rc;
+}
+
+int vault_damage_detail(struct vault *v, char *buf, size_t size)
+{
+	int n = 0;
+
+	if (!buf || !size)
+		return 0;
+	buf[0] = '\0';
+	pthread_mutex_lock(&v->check_mutex);
+	if (v->damage[0])
+		n = snprintf(buf, size, "data.mdb: %s", v->damage);
+	pthread_mutex_unlock(&v->check_mutex);
+	return n < 0 ? 0 : n;
+}
+
 /* ------------------------------------------------------------------ transactions */
 
 int vault__txn_begin(struct vault *v, bool write, MDB_txn **ret)
@@ -158,6 +333,19 @@ int vault__txn_begin(struct vault *v, bool write, MDB_txn **ret)
 			}
 		}
 		rc = mdb_txn_begin(v->env, NULL, write ? 0 : MDB_RDONLY, ret);
+		if (rc == 0 && v->check) {
+			rc = snap_attach(v, *ret);
+			if (rc == 0)
+				return 0;
+			mdb_txn_abort(*ret);
+			if (v->nolock)
+				rlock_release(v);
+			pthread_rwlock_unlock(&v->map_lock);
+			/* A live writer committed twice in between: a newer snapshot. */
+			if (rc != -ESTALE || attempt > 20)
+				return rc == -ESTALE ? -EAGAIN : rc;
+			continue;
+		}
 		if (rc == 0)
 			return 0;
 		if (v->nolock)
@@ -184,6 +372,7 @@ void vault__txn_abort(struct vault *v, MDB_txn *txn)
 {
 	if (!txn)
 		return;
+	snap_detach(v, txn);
 	mdb_txn_abort(txn);
 	if (v->nolock)
 		rlock_release(v);
@@ -192,7 +381,10 @@ void vault__txn_abort(struct vault *v, MDB_txn *txn)
 
 int vault__txn_commit(struct vault *v, MDB_txn *txn)
 {
-	int rc = mdb_txn_commit(txn);
+	int rc;
+
+	snap_detach(v, txn);
+	rc = mdb_txn_commit(txn);
 	if (v->nolock)
 		rlock_release(v);
 	pthread_rwlock_unlock(&v->map_lock);
@@ -233,7 +425,7 @@ int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_le
 	int rc;
 
 	vault__be64(key, seq);
-	rc = mdb_get(txn, v->dbi[DB_LEAVES], &k, &val);
+	rc = vault__get(v, txn, DB_LEAVES, &k, &val);
 	if (rc)
 		return vault__err_from_mdb(rc);
 	if (val.mv_size != VAULT_LEAF_LEN + 32)
@@ -250,7 +442,7 @@ int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_le
 static int meta_get(struct vault *v, MDB_txn *txn, const char *key, MDB_val *ret)
 {
 	MDB_val k = {strlen(key), (void *)key};
-	return vault__err_from_mdb(mdb_get(txn, v->dbi[DB_META], &k, ret));
+	return vault__err_from_mdb(vault__get(v, txn, DB_META, &k, ret));
 }
 
 static int meta_put(struct vault *v, MDB_txn *txn, const char *key, const void *val, size_t len)
@@ -295,49 +487,20 @@ static int dbis_open(struct vault *v, MDB_txn *txn, bool write)
 	return 0;
 }
 
-/* Readers: before LMDB walks anything of the snapshot txn, check the structure it will walk
- * (lmdbcheck.h), from the meta page this transaction uses. */
-static int check_snapshot(struct vault *v, int data_fd, MDB_txn *txn, char *err, size_t size)
-{
-	struct vault__lmdb_metas m;
-	uint64_t id = mdb_txn_id(txn);
-	unsigned meta;
-	int rc;
-
-	rc = vault__lmdb_check_metas(data_fd, &m, err, size);
-	if (rc < 0)
-		return rc;
-	/* LMDB's choice: with locks the transaction id's parity (the lock file holds the id);
-	 * without, the newer meta page (the first on a tie). */
-	meta = v->nolock ? m.txnid[0] < m.txnid[1] : (unsigned)(id & 1);
-	if (m.txnid[meta] != id)
-		return -ESTALE;
-	return vault__lmdb_check_snapshot(data_fd, &m, meta, id, err, size);
-}
-
-static int open_dbis(struct vault *v, bool write, int data_fd, char *err, size_t err_size)
+/* Readers: the transaction's snapshot is checked as it is read (vault__txn_begin checks its
+ * main database, which mdb_dbi_open reads). */
+static int open_dbis(struct vault *v, bool write, char *err, size_t err_size)
 {
 	MDB_txn *txn;
 	int rc;
 
-	for (int attempt = 0;; attempt++) {
-		rc = vault__txn_begin(v, write, &txn);
-		if (rc < 0)
-			return rc;
-		if (write)
-			break;
-		rc = check_snapshot(v, data_fd, txn, err, err_size);
-		if (rc != -ESTALE)
-			break;
-		/* A live writer committed twice in between: check a newer snapshot. */
-		vault__txn_abort(v, txn);
-		if (attempt >= 20)
-			return -EAGAIN;
-	}
+	rc = vault__txn_begin(v, write, &txn);
 	if (rc == 0)
 		rc = dbis_open(v, txn, write);
+	else if (rc == -EUCLEAN && err && err_size)
+		snprintf(err, err_size, "%s", v->damage);
 	if (rc < 0) {
-		vault__txn_abort(v, txn);
+		vault__txn_abort(v, rc == 0 ? txn : NULL);
 		return rc;
 	}
 	/* Committing (even a read txn) keeps the handles open for the environment. */
@@ -710,14 +873,14 @@ static int reader_mode(struct vault *v, char *err, size_t err_size)
 
 /* Readers: the meta pages before LMDB reads them. A live writer may be writing one as it is
  * read: a failure is believed after a few tries only. */
-static int check_metas(struct vault *v, int data_fd, char *err, size_t err_size)
+static int check_metas(struct vault *v, int data_fd, struct vault__lmdb_metas *ret, char *err,
+                       size_t err_size)
 {
-	struct vault__lmdb_metas m;
 	int rc;
 
 	for (int attempt = 0;; attempt++) {
 		struct timespec pause = {0, 20 * 1000000L};
-		rc = vault__lmdb_check_metas(data_fd, &m, err, err_size);
+		rc = vault__lmdb_check_metas(data_fd, ret, err, err_size);
 		if (rc != -EUCLEAN || v->nolock || attempt >= 4)
 			return rc;
 		nanosleep(&pause, NULL);
@@ -773,7 +936,14 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 		free(v);
 		return -ENOMEM;
 	}
+	v->data_fd = -1;
+	if (pthread_mutex_init(&v->check_mutex, NULL) != 0) {
+		pthread_rwlock_destroy(&v->map_lock);
+		free(v);
+		return -ENOMEM;
+	}
 	if (pthread_mutex_init(&v->rlock_mutex, NULL) != 0) {
+		pthread_mutex_destroy(&v->check_mutex);
 		pthread_rwlock_destroy(&v->map_lock);
 		free(v);
 		return -ENOMEM;
@@ -853,14 +1023,18 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 		rc = reader_mode(v, detail, sizeof(detail));
 		if (rc < 0)
 			goto fail;
-		rc = check_metas(v, data_fd, detail, sizeof(detail));
+		struct vault__lmdb_metas m;
+		rc = check_metas(v, data_fd, &m, detail, sizeof(detail));
 		if (rc < 0)
 			goto fail_data;
 	}
 	rc = env_open(v, write, detail, sizeof(detail));
 	if (rc < 0)
 		goto fail;
-	rc = open_dbis(v, write, data_fd, detail, sizeof(detail));
+	v->data_fd = data_fd;
+	v->check = !write;
+	data_fd = -1; /* v's now */
+	rc = open_dbis(v, write, detail, sizeof(detail));
 	if (rc < 0)
 		goto fail_data;
 	rc = init_meta(v, opts, write, key_path);
@@ -873,7 +1047,6 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 		if (rc < 0)
 			goto fail;
 	} else {
-		close(data_fd);
 		/* the open's own hold: transactions take it from now on */
 		if (v->nolock)
 			rlock_release(v);
@@ -900,6 +1073,11 @@ void vault_close(struct vault *v)
 		mdb_env_close(v->env);
 	if (v->lock_fd >= 0)
 		close(v->lock_fd);
+	if (v->data_fd >= 0)
+		close(v->data_fd);
+	for (unsigned i = 0; i < VAULT__SNAPS; i++)
+		vault__lmdb_snap_free(v->snaps[i]);
+	pthread_mutex_destroy(&v->check_mutex);
 	EVP_PKEY_free(v->sign_key);
 	vault__hasher_deinit(&v->hasher);
 	EVP_MD_free(v->sha256);
@@ -968,7 +1146,7 @@ int vault_info(struct vault *v, struct vault_info *ret)
 		rc = vault__err_from_mdb(rc);
 		goto out;
 	}
-	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+	while ((rc = vault__cursor_get(v, cur, &k, &d, MDB_NEXT)) == 0) {
 		/* a malformed record is verify's to report; it counts for nothing here */
 		if (k.mv_size == VAULT_HASH_LEN && d.mv_size == 20) {
 			info.blob_count++;

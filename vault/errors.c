@@ -45,6 +45,8 @@ int vault__err_from_mdb(int rc)
 	default:
 		if (rc > 0)
 			return -rc;
+		if (rc > -4096) /* already a negative errno (vault__get's checks) */
+			return rc;
 		return -EIO;
 	}
 }

@@ -16,6 +16,9 @@
 #define VAULT_BLOB_CHUNK     (1u << 20)
 #define VAULT_MAX_DBS        16
 #define VAULT_MAX_READERS    254
+#define VAULT__SNAPS         8 /* read snapshots a reader process checks at once */
+
+struct vault__lmdb_snap;
 
 /* Named LMDB databases (FORMAT.md §2). */
 enum vault__db {
@@ -59,6 +62,16 @@ struct vault {
 	bool no_cosigs;       /* a reader of a vault without the cosigs database (older writer) */
 	bool no_subjects;     /* ... without the subjects database */
 	uint8_t leaf_version; /* writers: the leaf version of new entries (1 or 2) */
+	/* Readers: LMDB trusts data.mdb, so each read transaction's snapshot is checked as it is
+	 * read (lmdbcheck.h): the pages an operation reaches, just before LMDB reaches them
+	 * (vault__get, vault__cursor_get). The checks of the snapshots of open transactions, by
+	 * transaction id, under check_mutex; damage: the last problem found. */
+	bool check;
+	int data_fd; /* data.mdb, read-only; -1 for writers */
+	pthread_mutex_t check_mutex;
+	struct vault__lmdb_snap *snaps[VAULT__SNAPS];
+	unsigned snap_refs[VAULT__SNAPS];
+	char damage[256];
 	pthread_mutex_t rlock_mutex;
 	unsigned rlock_txns; /* read transactions open under the shared lock of writer.lock */
 	uint64_t map_size;
@@ -176,6 +189,15 @@ ssize_t vault__dedup_key(const char *client, const char *request, uint8_t *out);
 bool vault__disk_short(struct vault *v, uint64_t reserve, uint64_t need);
 int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_leaf *ret_leaf,
                     uint8_t ret_hash[32]);
+/* Every read of a reader goes through these two instead of mdb_get and mdb_cursor_get: they
+ * check the pages LMDB is about to reach first (FORMAT.md §1).
+ * Return LMDB's result, or a negative errno (-EUCLEAN: damage, named by vault_damage_detail)
+ * that vault__err_from_mdb passes on. Writers' reads go straight to LMDB. */
+int vault__get(struct vault *v, MDB_txn *txn, enum vault__db db, MDB_val *k, MDB_val *d);
+int vault__cursor_get(struct vault *v, MDB_cursor *c, MDB_val *k, MDB_val *d, MDB_cursor_op op);
+/* A reader that reads everything (verify) checks every page of its snapshot at once: one walk
+ * instead of a check before each read. Returns 0 or as vault__get. */
+int vault__check_all(struct vault *v, MDB_txn *txn);
 
 static inline void vault__be64(uint8_t *p, uint64_t v)
 {

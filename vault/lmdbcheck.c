@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@ _Static_assert(sizeof(size_t) == 8 || sizeof(size_t) == 4, "LMDB layout: 32 or 6
 #define DB_SIZE     (8 + 5 * W) /* MDB_db: pad u32, flags u16, depth u16, 3 page counts, ... */
 #define DB_FLAGS    4
 #define DB_DEPTH    6
+#define DB_BRANCH   8
+#define DB_LEAF     (8 + W)
 #define DB_ENTRIES  (8 + 3 * W)
 #define DB_ROOT     (8 + 4 * W)
 #define META_DBS    (8 + 2 * W) /* after magic u32, version u32, address, mapsize */
@@ -54,6 +57,7 @@ _Static_assert(sizeof(size_t) == 8 || sizeof(size_t) == 4, "LMDB layout: 32 or 6
 #define MAX_DEPTH         32           /* LMDB's cursor stack: deeper trees cannot be read */
 #define MAP_MAX           (1ull << 46) /* no map is larger: a bigger size is damage */
 #define NAME_MAX_SHOWN    40
+#define SMALL_TREE        64 /* pages of a database checked whole when a snapshot opens */
 
 static const uint64_t pgno_invalid = W == 8 ? UINT64_MAX : UINT32_MAX;
 
@@ -208,67 +212,6 @@ int vault__lmdb_check_metas(int fd, struct vault__lmdb_metas *ret, char *err, si
 
 /* ------------------------------------------------------------------ trees */
 
-struct subdb {
-	uint64_t page; /* the main database's leaf page holding the record */
-	char name[NAME_MAX_SHOWN + 1];
-	uint8_t rec[DB_SIZE];
-};
-
-struct ck {
-	int fd;
-	uint32_t psize;
-	uint64_t file_size;
-	uint64_t npages;     /* the snapshot's last page + 1 */
-	uint64_t file_pages; /* whole pages in the file */
-	uint8_t *seen;       /* one bit per file page: in a tree already */
-	uint8_t *bufs;       /* MAX_DEPTH + 1 page buffers, one per level */
-	char *err;
-	size_t err_size;
-	/* the tree being walked */
-	const char *db;
-	bool main;
-	unsigned leaf_depth;
-	uint64_t entries;
-	struct subdb *subs;
-	size_t n_subs, cap_subs;
-};
-
-/* Takes pages [pgno, pgno + n) for a tree, named by a node of page `from`. */
-static int claim(struct ck *c, uint64_t from, uint64_t pgno, uint64_t n, const char *what)
-{
-	if (pgno < 2)
-		return say(c->err, c->err_size, -EUCLEAN, from,
-		           "%s \"%s\" names page %" PRIu64 ", a meta page", what, c->db, pgno);
-	if (pgno >= c->npages || n > c->npages - pgno)
-		return say(c->err, c->err_size, -EUCLEAN, from,
-		           "%s \"%s\" names page %" PRIu64 "%s, beyond the last page %" PRIu64,
-		           what, c->db, pgno, n > 1 ? " and more" : "", c->npages - 1);
-	if (pgno >= c->file_pages || n > c->file_pages - pgno)
-		return say(c->err, c->err_size, -EUCLEAN, from,
-		           "%s \"%s\" names page %" PRIu64
-		           "%s, beyond the end of the file (%" PRIu64 " bytes)",
-		           what, c->db, pgno, n > 1 ? " and more" : "", c->file_size);
-	for (uint64_t p = pgno; p < pgno + n; p++)
-		if (c->seen[p / 8] & (1u << (p % 8)))
-			return say(c->err, c->err_size, -EUCLEAN, from,
-			           "%s \"%s\" names page %" PRIu64
-			           ", which is already part of a tree (a loop or a shared page)",
-			           what, c->db, p);
-	for (uint64_t p = pgno; p < pgno + n; p++)
-		c->seen[p / 8] |= (uint8_t)(1u << (p % 8));
-	return 0;
-}
-
-static int read_page(struct ck *c, uint64_t pgno, uint8_t *buf, size_t len)
-{
-	int rc = read_at(c->fd, buf, len, pgno * c->psize);
-
-	if (rc == -ENODATA)
-		return say(c->err, c->err_size, -EUCLEAN, pgno,
-		           "cannot be read: the file ends before it");
-	return rc;
-}
-
 static void show_name(const uint8_t *key, size_t len, char out[NAME_MAX_SHOWN + 1])
 {
 	size_t n = len < NAME_MAX_SHOWN ? len : NAME_MAX_SHOWN;
@@ -278,224 +221,420 @@ static void show_name(const uint8_t *key, size_t len, char out[NAME_MAX_SHOWN + 
 	out[n] = '\0';
 }
 
-/* An F_BIGDATA value of dsize bytes on the overflow pages starting at opg. */
-static int check_overflow(struct ck *c, uint64_t page, unsigned i, uint64_t opg, uint32_t dsize)
+/* A database of the snapshot: its record in the main database and what was checked of it. */
+struct tree {
+	char name[NAME_MAX_SHOWN + 1];
+	uint8_t rec[DB_SIZE];
+	uint64_t from; /* the main database's leaf page holding the record */
+	unsigned idx;  /* the record's node on that page */
+	bool all;      /* every page checked */
+	/* The leaf page the last descent ended on, with its first and last key: a key between
+	 * them lies on that page (the checked pages are ordered), so nothing new is read. */
+	bool memo;
+	uint16_t memo_n[2];
+	uint8_t memo_key[2][512];
+};
+
+struct vault__lmdb_snap {
+	const uint8_t *map; /* the file mapped (pages below file_pages only are read) */
+	uint32_t psize;
+	uint64_t file_size;
+	uint64_t npages;     /* the snapshot's last page + 1 */
+	uint64_t file_pages; /* whole pages in the file */
+	uint64_t txnid;
+	/* Per file page, who names it once it is checked: (page << 16 | node) + 1 of the node
+	 * that points to it; 0 while unchecked. A page named by two nodes is a loop or a shared
+	 * page. calloc'd: only the entries of pages touched cost memory. */
+	uint64_t *owner;
+	struct tree *trees;
+	size_t n_trees, cap_trees;
+	int broken; /* a problem found: every later check fails with it */
+	char broken_err[256];
+	/* the call being checked */
+	const char *db;
+	char *err;
+	size_t err_size;
+	uint64_t entries; /* leaf nodes counted by a whole walk */
+};
+
+static const uint8_t *page_at(const struct vault__lmdb_snap *s, uint64_t pgno)
 {
-	uint8_t hdr[PAGEHDRSZ];
+	return s->map + pgno * s->psize;
+}
+
+static uint64_t owner_of(uint64_t from, unsigned idx)
+{
+	return (from << 16 | idx) + 1;
+}
+
+/* Fails the snapshot for good: LMDB must never be let near the damage afterwards. */
+static int broken(struct vault__lmdb_snap *s, int rc)
+{
+	s->broken = rc;
+	if (s->err && s->err_size)
+		snprintf(s->broken_err, sizeof(s->broken_err), "%s", s->err);
+	return rc;
+}
+
+/* Pages [pgno, pgno + n) named by node idx of page `from`: inside the snapshot and the file.
+ * Returns 1 when already checked for this very node, 0 when to be checked, or an error. */
+static int locate(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint64_t pgno,
+                  uint64_t n, const char *what)
+{
+	if (pgno < 2)
+		return say(s->err, s->err_size, -EUCLEAN, from,
+		           "%s \"%s\" names page %" PRIu64 ", a meta page", what, s->db, pgno);
+	if (pgno >= s->npages || n > s->npages - pgno)
+		return say(s->err, s->err_size, -EUCLEAN, from,
+		           "%s \"%s\" names page %" PRIu64 "%s, beyond the last page %" PRIu64,
+		           what, s->db, pgno, n > 1 ? " and more" : "", s->npages - 1);
+	if (pgno >= s->file_pages || n > s->file_pages - pgno)
+		return say(s->err, s->err_size, -EUCLEAN, from,
+		           "%s \"%s\" names page %" PRIu64
+		           "%s, beyond the end of the file (%" PRIu64 " bytes)",
+		           what, s->db, pgno, n > 1 ? " and more" : "", s->file_size);
+	if (s->owner[pgno] == owner_of(from, idx))
+		return 1;
+	for (uint64_t p = pgno; p < pgno + n; p++)
+		if (s->owner[p])
+			return say(s->err, s->err_size, -EUCLEAN, from,
+			           "%s \"%s\" names page %" PRIu64
+			           ", which is already part of a tree (a loop or a shared page)",
+			           what, s->db, p);
+	return 0;
+}
+
+static void claim(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint64_t pgno,
+                  uint64_t n)
+{
+	for (uint64_t p = pgno; p < pgno + n; p++)
+		s->owner[p] = owner_of(from, idx);
+}
+
+/* LMDB's default key order (mdb_cmp_memn): bytes, then length. */
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	return c ? c : (al > bl) - (al < bl);
+}
+
+static unsigned nkeys(const uint8_t *p)
+{
+	return (unsigned)(rd16(p + PH_LOWER) - PAGEHDRSZ) / 2;
+}
+
+static const uint8_t *node_at(const uint8_t *p, unsigned i)
+{
+	return p + rd16(p + PAGEHDRSZ + 2 * i);
+}
+
+static const uint8_t *node_key(const uint8_t *node, size_t *len)
+{
+	*len = rd16(node + 6);
+	return node + NODESIZE;
+}
+
+static uint64_t node_child(const uint8_t *node)
+{
+	uint64_t child = (uint64_t)rd16(node) | (uint64_t)rd16(node + 2) << 16;
+	if (W == 8)
+		child |= (uint64_t)rd16(node + 4) << 32;
+	return child;
+}
+
+/* An F_BIGDATA value of dsize bytes on the overflow pages starting at opg, named by node i of
+ * leaf page `page`. */
+static int check_overflow(struct vault__lmdb_snap *s, uint64_t page, unsigned i, uint64_t opg,
+                          uint32_t dsize)
+{
+	const uint8_t *hdr;
 	uint64_t pages;
 	char what[48];
 	int rc;
 
 	snprintf(what, sizeof(what), "node %u's value in", i);
-	rc = claim(c, page, opg, 1, what);
-	if (rc < 0)
-		return rc;
-	rc = read_page(c, opg, hdr, sizeof(hdr));
-	if (rc < 0)
-		return rc;
+	rc = locate(s, page, i, opg, 1, what);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	hdr = page_at(s, opg);
 	if (rdw(hdr) != opg)
-		return say(c->err, c->err_size, -EUCLEAN, opg, "its header says page %" PRIu64,
+		return say(s->err, s->err_size, -EUCLEAN, opg, "its header says page %" PRIu64,
 		           rdw(hdr));
 	if (rd16(hdr + PH_FLAGS) != P_OVERFLOW)
-		return say(c->err, c->err_size, -EUCLEAN, opg,
+		return say(s->err, s->err_size, -EUCLEAN, opg,
 		           "flags %#x where page %" PRIu64 " puts an overflow value",
 		           rd16(hdr + PH_FLAGS), page);
 	pages = rd32(hdr + PH_PAGES);
-	if (pages > c->npages - opg || pages > c->file_pages - opg)
-		return say(c->err, c->err_size, -EUCLEAN, opg,
+	if (pages > s->npages - opg || pages > s->file_pages - opg)
+		return say(s->err, s->err_size, -EUCLEAN, opg,
 		           "an overflow value of %" PRIu64 " pages runs past the %s", pages,
-		           pages > c->npages - opg ? "last page" : "end of the file");
-	if (pages == 0 || (uint64_t)dsize + PAGEHDRSZ > pages * c->psize)
-		return say(c->err, c->err_size, -EUCLEAN, opg,
+		           pages > s->npages - opg ? "last page" : "end of the file");
+	if (pages == 0 || (uint64_t)dsize + PAGEHDRSZ > pages * s->psize)
+		return say(s->err, s->err_size, -EUCLEAN, opg,
 		           "%" PRIu64 " overflow pages cannot hold the %" PRIu32
 		           " bytes page %" PRIu64 " stores here",
 		           pages, dsize, page);
-	/* The first page is claimed: the rest must be free as well. */
 	snprintf(what, sizeof(what), "overflow value of");
-	return pages > 1 ? claim(c, opg, opg + 1, pages - 1, what) : 0;
-}
-
-static int add_subdb(struct ck *c, uint64_t page, const uint8_t *key, size_t klen,
-                     const uint8_t *rec)
-{
-	if (c->n_subs == c->cap_subs) {
-		size_t cap = c->cap_subs ? 2 * c->cap_subs : 16;
-		struct subdb *n = realloc(c->subs, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		c->subs = n;
-		c->cap_subs = cap;
-	}
-	struct subdb *s = &c->subs[c->n_subs++];
-	s->page = page;
-	show_name(key, klen, s->name);
-	memcpy(s->rec, rec, DB_SIZE);
+	rc = locate(s, page, i, opg, pages, what);
+	if (rc < 0)
+		return rc;
+	claim(s, page, i, opg, pages);
 	return 0;
 }
 
-static int check_leaf_node(struct ck *c, uint64_t pgno, unsigned i, const uint8_t *node,
-                           uint32_t off)
+static int check_leaf_node(struct vault__lmdb_snap *s, uint64_t pgno, unsigned i,
+                           const uint8_t *node, uint32_t off, bool main)
 {
 	uint16_t flags = rd16(node + 4), ksize = rd16(node + 6);
 	uint32_t dsize = (uint32_t)rd16(node) | (uint32_t)rd16(node + 2) << 16;
 	uint64_t end = (uint64_t)off + NODESIZE + ksize;
 
-	if (c->main) {
+	if (main) {
 		if (flags != F_SUBDATA || dsize != DB_SIZE)
-			return say(c->err, c->err_size, -EUCLEAN, pgno,
+			return say(s->err, s->err_size, -EUCLEAN, pgno,
 			           "node %u of the main database is not a database record (flags "
 			           "%#x, %" PRIu32 " bytes)",
 			           i, flags, dsize);
-		if (end + DB_SIZE > c->psize)
-			return say(c->err, c->err_size, -EUCLEAN, pgno,
+		if (end + DB_SIZE > s->psize)
+			return say(s->err, s->err_size, -EUCLEAN, pgno,
 			           "node %u runs past the end of the page", i);
-		return add_subdb(c, pgno, node + NODESIZE, ksize, node + NODESIZE + ksize);
+		return 0;
 	}
 	if (flags == F_BIGDATA) {
-		if (end + W > c->psize)
-			return say(c->err, c->err_size, -EUCLEAN, pgno,
+		if (end + W > s->psize)
+			return say(s->err, s->err_size, -EUCLEAN, pgno,
 			           "node %u (database \"%s\") runs past the end of the page", i,
-			           c->db);
-		return check_overflow(c, pgno, i, rdw(node + NODESIZE + ksize), dsize);
+			           s->db);
+		return check_overflow(s, pgno, i, rdw(node + NODESIZE + ksize), dsize);
 	}
 	if (flags != 0)
 		return say(
-		    c->err, c->err_size, -EUCLEAN, pgno,
+		    s->err, s->err_size, -EUCLEAN, pgno,
 		    "node %u (database \"%s\") has flags %#x (the vault stores plain values)", i,
-		    c->db, flags);
-	if (end + dsize > c->psize)
-		return say(c->err, c->err_size, -EUCLEAN, pgno,
+		    s->db, flags);
+	if (end + dsize > s->psize)
+		return say(s->err, s->err_size, -EUCLEAN, pgno,
 		           "node %u (database \"%s\", key %u bytes, value %" PRIu32
 		           " bytes) runs past the end of the page",
-		           i, c->db, ksize, dsize);
+		           i, s->db, ksize, dsize);
 	return 0;
 }
 
-/* Page pgno at depth (root: 1), named by a node of page `from`. */
-static int walk(struct ck *c, uint64_t from, uint64_t pgno, unsigned depth)
+/* The keys a page may hold: [lo, hi) (NULL: unbounded). */
+struct bounds {
+	const uint8_t *lo, *hi;
+	size_t lo_len, hi_len;
+};
+
+/* Checks page pgno at depth (root: 1) of a tree whose leaves are at leaf_depth, named by node
+ * idx of page `from`, before LMDB may read it: in the file and the snapshot, its own number,
+ * named once, a branch page above the leaves and a leaf page at their depth, its node table
+ * and every node inside it, branch pages with two nodes or more, overflow values that fit,
+ * keys in increasing order and inside the bounds its parent gives it (so that a cursor moving
+ * between checked pages is where a search for its key would put it). A page checked before
+ * for the same node is not read again. Returns 0 and *ret (the page); -EUCLEAN. */
+static int check_page(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint64_t pgno,
+                      unsigned depth, unsigned leaf_depth, bool main, const struct bounds *b,
+                      const uint8_t **ret)
 {
-	uint8_t *p = c->bufs + (size_t)depth * c->psize;
+	const uint8_t *p;
 	uint16_t flags, lower, upper;
 	unsigned n;
 	int rc;
 
 	if (depth > MAX_DEPTH)
-		return say(c->err, c->err_size, -EUCLEAN, from,
-		           "database \"%s\" is deeper than %d levels", c->db, MAX_DEPTH);
-	rc = claim(c, from, pgno, 1, depth == 1 ? "the root of" : "a branch node of");
+		return say(s->err, s->err_size, -EUCLEAN, from,
+		           "database \"%s\" is deeper than %d levels", s->db, MAX_DEPTH);
+	rc = locate(s, from, idx, pgno, 1, depth == 1 ? "the root of" : "a branch node of");
 	if (rc < 0)
 		return rc;
-	rc = read_page(c, pgno, p, c->psize);
-	if (rc < 0)
-		return rc;
+	p = page_at(s, pgno);
+	*ret = p;
+	if (rc == 1)
+		return 0;
 	if (rdw(p) != pgno)
-		return say(c->err, c->err_size, -EUCLEAN, pgno, "its header says page %" PRIu64,
+		return say(s->err, s->err_size, -EUCLEAN, pgno, "its header says page %" PRIu64,
 		           rdw(p));
 	flags = rd16(p + PH_FLAGS);
 	lower = rd16(p + PH_LOWER);
 	upper = rd16(p + PH_UPPER);
-	if (flags == P_LEAF) {
-		if (!c->leaf_depth)
-			c->leaf_depth = depth;
-		else if (depth != c->leaf_depth)
-			return say(
-			    c->err, c->err_size, -EUCLEAN, pgno,
-			    "leaf page at depth %u of database \"%s\", whose other leaves are "
-			    "at depth %u",
-			    depth, c->db, c->leaf_depth);
-	} else if (flags == P_BRANCH) {
-		if (c->leaf_depth && depth >= c->leaf_depth)
-			return say(
-			    c->err, c->err_size, -EUCLEAN, pgno,
-			    "branch page at depth %u of database \"%s\", whose leaves are at "
-			    "depth %u",
-			    depth, c->db, c->leaf_depth);
-	} else {
-		return say(c->err, c->err_size, -EUCLEAN, pgno,
+	if (flags == P_LEAF && depth != leaf_depth)
+		return say(s->err, s->err_size, -EUCLEAN, pgno,
+		           "leaf page at depth %u of database \"%s\", whose leaves are at "
+		           "depth %u",
+		           depth, s->db, leaf_depth);
+	if (flags == P_BRANCH && depth >= leaf_depth)
+		return say(s->err, s->err_size, -EUCLEAN, pgno,
+		           "branch page at depth %u of database \"%s\", whose leaves are at "
+		           "depth %u",
+		           depth, s->db, leaf_depth);
+	if (flags != P_LEAF && flags != P_BRANCH)
+		return say(s->err, s->err_size, -EUCLEAN, pgno,
 		           "flags %#x where database \"%s\" needs a branch or leaf page", flags,
-		           c->db);
-	}
-	if (lower < PAGEHDRSZ || lower > upper || upper > c->psize || (lower - PAGEHDRSZ) % 2 ||
+		           s->db);
+	if (lower < PAGEHDRSZ || lower > upper || upper > s->psize || (lower - PAGEHDRSZ) % 2 ||
 	    upper % 2)
-		return say(c->err, c->err_size, -EUCLEAN, pgno,
+		return say(s->err, s->err_size, -EUCLEAN, pgno,
 		           "free space from %u to %u is not inside the page", lower, upper);
 	n = (lower - PAGEHDRSZ) / 2;
 	if (n < (flags == P_BRANCH ? 2u : 1u))
-		return say(c->err, c->err_size, -EUCLEAN, pgno, "%s page with %u nodes",
+		return say(s->err, s->err_size, -EUCLEAN, pgno, "%s page with %u nodes",
 		           flags == P_BRANCH ? "branch" : "leaf", n);
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t off = rd16(p + PAGEHDRSZ + 2 * i);
 		const uint8_t *node = p + off;
 
-		if (off < upper || off % 2 || off > c->psize - NODESIZE)
-			return say(c->err, c->err_size, -EUCLEAN, pgno,
+		if (off < upper || off % 2 || off > s->psize - NODESIZE)
+			return say(s->err, s->err_size, -EUCLEAN, pgno,
 			           "node %u at offset %u is outside the page's nodes (%u..%" PRIu32
 			           ")",
-			           i, off, upper, c->psize);
+			           i, off, upper, s->psize);
+		if ((uint64_t)off + NODESIZE + rd16(node + 6) > s->psize)
+			return say(s->err, s->err_size, -EUCLEAN, pgno,
+			           "node %u's key runs past the end of the page", i);
 		if (flags == P_LEAF) {
-			rc = check_leaf_node(c, pgno, i, node, off);
+			rc = check_leaf_node(s, pgno, i, node, off, main);
 			if (rc < 0)
 				return rc;
-			c->entries++;
-			continue;
 		}
-		if ((uint64_t)off + NODESIZE + rd16(node + 6) > c->psize)
-			return say(c->err, c->err_size, -EUCLEAN, pgno,
-			           "node %u's key runs past the end of the page", i);
-		uint64_t child = (uint64_t)rd16(node) | (uint64_t)rd16(node + 2) << 16;
-		if (W == 8)
-			child |= (uint64_t)rd16(node + 4) << 32;
-		rc = walk(c, pgno, child, depth + 1);
+	}
+	/* Key order: LMDB's binary searches and cursor moves assume it; a branch page's first
+	 * key is never compared. */
+	size_t kl, pl = 0;
+	const uint8_t *k, *prev = NULL;
+	for (unsigned i = flags == P_BRANCH ? 1 : 0; i < n; i++) {
+		k = node_key(node_at(p, i), &kl);
+		if (prev ? keycmp(prev, pl, k, kl) >= 0
+		         : b->lo && keycmp(k, kl, b->lo, b->lo_len) < (flags == P_BRANCH ? 1 : 0))
+			return say(s->err, s->err_size, -EUCLEAN, pgno,
+			           "node %u's key is out of order (database \"%s\")", i, s->db);
+		prev = k;
+		pl = kl;
+	}
+	if (prev && b->hi && keycmp(prev, pl, b->hi, b->hi_len) >= 0)
+		return say(s->err, s->err_size, -EUCLEAN, pgno,
+		           "node %u's key is beyond what its parent page allows (database \"%s\")",
+		           n - 1, s->db);
+	claim(s, from, idx, pgno, 1);
+	return 0;
+}
+
+/* The bounds of child i of branch page p whose own bounds are b. */
+static struct bounds child_bounds(const uint8_t *p, unsigned i, const struct bounds *b)
+{
+	struct bounds c = *b;
+	if (i > 0)
+		c.lo = node_key(node_at(p, i), &c.lo_len);
+	if (i + 1 < nkeys(p))
+		c.hi = node_key(node_at(p, i + 1), &c.hi_len);
+	return c;
+}
+
+/* Every page of a tree below page pgno (checked or not): a whole walk. */
+static int walk(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint64_t pgno,
+                unsigned depth, unsigned leaf_depth, bool main, const struct bounds *b)
+{
+	const uint8_t *p;
+	int rc = check_page(s, from, idx, pgno, depth, leaf_depth, main, b, &p);
+
+	if (rc < 0)
+		return rc;
+	if (depth == leaf_depth) {
+		s->entries += nkeys(p);
+		return 0;
+	}
+	for (unsigned i = 0; i < nkeys(p); i++) {
+		struct bounds c = child_bounds(p, i, b);
+		rc = walk(s, pgno, i, node_child(node_at(p, i)), depth + 1, leaf_depth, main, &c);
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
 }
 
-/* Walks the tree of a database record (root, depth, entries) found on page `from`. */
-static int walk_db(struct ck *c, uint64_t from, const char *name, const uint8_t *rec, bool main)
+static int check_record(struct vault__lmdb_snap *s, uint64_t from, const uint8_t *rec)
 {
 	uint64_t root = rdw(rec + DB_ROOT), entries = rdw(rec + DB_ENTRIES);
 	uint16_t depth = rd16(rec + DB_DEPTH);
-	int rc;
 
-	c->db = name;
-	c->main = main;
-	c->leaf_depth = 0;
-	c->entries = 0;
 	if (rd16(rec + DB_FLAGS) != 0)
-		return say(c->err, c->err_size, -EUCLEAN, from,
-		           "database \"%s\" has flags %#x (the vault's databases have none)", name,
+		return say(s->err, s->err_size, -EUCLEAN, from,
+		           "database \"%s\" has flags %#x (the vault's databases have none)", s->db,
 		           rd16(rec + DB_FLAGS));
-	if (root == pgno_invalid) {
-		if (depth || entries)
-			return say(
-			    c->err, c->err_size, -EUCLEAN, from,
-			    "database \"%s\" is empty but its record says %u levels, %" PRIu64
-			    " entries",
-			    name, depth, entries);
-		return 0;
-	}
-	rc = walk(c, from, root, 1);
-	if (rc < 0)
-		return rc;
-	if (c->leaf_depth != depth || c->entries != entries)
-		return say(c->err, c->err_size, -EUCLEAN, root,
-		           "database \"%s\" has %u levels and %" PRIu64
-		           " entries, its record says %u and %" PRIu64,
-		           name, c->leaf_depth, c->entries, depth, entries);
+	if (root == pgno_invalid ? depth || entries : depth < 1 || depth > MAX_DEPTH)
+		return say(s->err, s->err_size, -EUCLEAN, from,
+		           "database \"%s\" has root page %" PRIu64 ", %u levels, %" PRIu64
+		           " entries: impossible",
+		           s->db, root, depth, entries);
 	return 0;
 }
 
-int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsigned meta,
-                               uint64_t txnid, char *err, size_t err_size)
+/* Every page of a database, with its entry count against its record. */
+static int walk_db(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, const uint8_t *rec,
+                   bool main)
+{
+	uint64_t root = rdw(rec + DB_ROOT), entries = rdw(rec + DB_ENTRIES);
+	struct bounds b = {0};
+	int rc;
+
+	rc = check_record(s, from, rec);
+	if (rc < 0 || root == pgno_invalid)
+		return rc;
+	s->entries = 0;
+	rc = walk(s, from, idx, root, 1, rd16(rec + DB_DEPTH), main, &b);
+	if (rc == 0 && s->entries != entries)
+		return say(s->err, s->err_size, -EUCLEAN, root,
+		           "database \"%s\" has %" PRIu64 " entries, its record says %" PRIu64,
+		           s->db, s->entries, entries);
+	return rc;
+}
+
+/* The named databases recorded in the main database's leaves below page pgno (all checked). */
+static int collect(struct vault__lmdb_snap *s, uint64_t pgno, unsigned depth, unsigned leaf_depth)
+{
+	const uint8_t *p = page_at(s, pgno);
+
+	for (unsigned i = 0; i < nkeys(p); i++) {
+		const uint8_t *node = node_at(p, i);
+		size_t kl;
+		const uint8_t *k = node_key(node, &kl);
+		int rc;
+
+		if (depth < leaf_depth) {
+			rc = collect(s, node_child(node), depth + 1, leaf_depth);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (s->n_trees == s->cap_trees) {
+			size_t cap = s->cap_trees ? 2 * s->cap_trees : 16;
+			struct tree *t = realloc(s->trees, cap * sizeof(*t));
+			if (!t)
+				return -ENOMEM;
+			s->trees = t;
+			s->cap_trees = cap;
+		}
+		struct tree *t = &s->trees[s->n_trees++];
+		memset(t, 0, sizeof(*t));
+		show_name(k, kl, t->name);
+		memcpy(t->rec, k + kl, DB_SIZE);
+		t->from = pgno;
+		t->idx = i;
+		s->db = t->name;
+		rc = check_record(s, pgno, t->rec);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int vault__lmdb_snap_open(int fd, const struct vault__lmdb_metas *m, unsigned meta, uint64_t txnid,
+                          struct vault__lmdb_snap **ret, char *err, size_t err_size)
 {
 	uint8_t pg[PAGEHDRSZ + META_SIZE];
-	struct ck c = {.fd = fd,
-	               .psize = m->psize,
-	               .file_size = m->file_size,
-	               .err = err,
-	               .err_size = err_size};
+	struct vault__lmdb_snap *s;
+	const uint8_t *main;
+	struct stat st;
 	int rc;
 
 	if (meta > 1)
@@ -510,23 +649,286 @@ int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsign
 		return rc;
 	if (rdw(pg + PAGEHDRSZ + META_TXNID) != txnid)
 		return -ESTALE;
-	c.npages = rdw(pg + PAGEHDRSZ + META_LASTPG) + 1;
-	c.file_pages = m->file_size / m->psize;
-	c.seen = calloc(c.file_pages / 8 + 1, 1);
-	/* pread, not a map of the file: copying each page into a buffer that stays in cache was 3
-	 * times faster than touching its nodes through a map (0.3 s against 1 s of CPU for a
-	 * vault of a million entries), and can never fault */
-	c.bufs = malloc((size_t)(MAX_DEPTH + 1) * m->psize);
-	if (!c.seen || !c.bufs) {
-		rc = -ENOMEM;
-		goto out;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->psize = m->psize;
+	/* the file as it is now (a live writer grows it), mapped: only what is read costs */
+	s->file_size = (uint64_t)st.st_size;
+	s->file_pages = s->file_size / m->psize;
+	if (s->file_size < 2ull * m->psize || s->file_size > SIZE_MAX) {
+		free(s);
+		return say(err, err_size, -EUCLEAN, 1, "the file ends at %" PRIu64 " bytes",
+		           (uint64_t)st.st_size);
 	}
-	rc = walk_db(&c, meta, "(main)", pg + PAGEHDRSZ + META_DBS + MAIN_DB * DB_SIZE, true);
-	for (size_t i = 0; rc == 0 && i < c.n_subs; i++)
-		rc = walk_db(&c, c.subs[i].page, c.subs[i].name, c.subs[i].rec, false);
-out:
-	free(c.seen);
-	free(c.bufs);
-	free(c.subs);
+	void *map = mmap(NULL, (size_t)s->file_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		rc = -errno;
+		free(s);
+		return rc;
+	}
+	s->map = map;
+	s->npages = rdw(pg + PAGEHDRSZ + META_LASTPG) + 1;
+	s->txnid = txnid;
+	s->err = err;
+	s->err_size = err_size;
+	s->owner = calloc(s->file_pages + 1, sizeof(*s->owner));
+	if (!s->owner) {
+		free(s);
+		return -ENOMEM;
+	}
+	/* The main database is small (a record per named database): checked whole. */
+	main = pg + PAGEHDRSZ + META_DBS + MAIN_DB * DB_SIZE;
+	s->db = "(main)";
+	rc = walk_db(s, meta, 0, main, true);
+	if (rc == 0 && rdw(main + DB_ROOT) != pgno_invalid)
+		rc = collect(s, rdw(main + DB_ROOT), 1, rd16(main + DB_DEPTH));
+	/* Small databases (settings, blobs' index, cosignatures) are checked whole now: a few
+	 * pages, and every later read of them is free. */
+	for (size_t i = 0; rc == 0 && i < s->n_trees; i++) {
+		struct tree *t = &s->trees[i];
+		if (rdw(t->rec + DB_BRANCH) + rdw(t->rec + DB_LEAF) > SMALL_TREE)
+			continue;
+		s->db = t->name;
+		rc = walk_db(s, t->from, t->idx, t->rec, false);
+		t->all = rc == 0;
+	}
+	s->err = NULL;
+	s->err_size = 0;
+	if (rc < 0) {
+		vault__lmdb_snap_free(s);
+		return rc;
+	}
+	*ret = s;
+	return 0;
+}
+
+void vault__lmdb_snap_free(struct vault__lmdb_snap *s)
+{
+	if (!s)
+		return;
+	if (s->map)
+		munmap((void *)s->map, (size_t)s->file_size);
+	free(s->owner);
+	free(s->trees);
+	free(s);
+}
+
+uint64_t vault__lmdb_snap_txnid(const struct vault__lmdb_snap *s)
+{
+	return s->txnid;
+}
+
+static struct tree *find_tree(struct vault__lmdb_snap *s, const char *db)
+{
+	for (size_t i = 0; i < s->n_trees; i++)
+		if (strncmp(s->trees[i].name, db, NAME_MAX_SHOWN) == 0)
+			return &s->trees[i];
+	return NULL;
+}
+
+/* One level of a descent: the page, its bounds and the node taken. */
+struct level {
+	const uint8_t *p;
+	uint64_t pgno;
+	unsigned idx;
+	struct bounds b;
+};
+
+/* Descends from page pgno at depth to a leaf, as LMDB's search would for key (or along the
+ * first or last child), checking each page, into lv[depth - 1 ..]. On the leaf, lv's idx is
+ * the first node whose key is >= key (FIRST: 0; LAST: the last; may be nkeys). */
+static int descend(struct vault__lmdb_snap *s, struct tree *t, struct level *lv, uint64_t from,
+                   unsigned fidx, uint64_t pgno, unsigned depth, const struct bounds *b,
+                   enum vault__lmdb_op op, const uint8_t *key, size_t klen)
+{
+	unsigned leaf_depth = rd16(t->rec + DB_DEPTH);
+	struct bounds cb = *b;
+
+	for (;; depth++) {
+		struct level *l = &lv[depth - 1];
+		unsigned n, lo, hi;
+		int rc = check_page(s, from, fidx, pgno, depth, leaf_depth, false, &cb, &l->p);
+
+		if (rc < 0)
+			return rc;
+		l->pgno = pgno;
+		l->b = cb;
+		n = nkeys(l->p);
+		if (op == VAULT__LMDB_FIRST)
+			l->idx = 0;
+		else if (op == VAULT__LMDB_LAST)
+			l->idx = n - 1;
+		else if (depth < leaf_depth) {
+			/* the last child whose key is <= key (node 0's key is not compared) */
+			for (lo = 1, hi = n; lo < hi;) {
+				unsigned mid = (lo + hi) / 2;
+				size_t ml;
+				const uint8_t *mk = node_key(node_at(l->p, mid), &ml);
+				if (keycmp(mk, ml, key, klen) <= 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			l->idx = lo - 1;
+		} else {
+			/* the first node whose key is >= key */
+			for (lo = 0, hi = n; lo < hi;) {
+				unsigned mid = (lo + hi) / 2;
+				size_t ml;
+				const uint8_t *mk = node_key(node_at(l->p, mid), &ml);
+				if (keycmp(mk, ml, key, klen) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			l->idx = lo;
+		}
+		if (depth == leaf_depth)
+			break;
+		cb = child_bounds(l->p, l->idx, &l->b);
+		from = pgno;
+		fidx = l->idx;
+		pgno = node_child(node_at(l->p, l->idx));
+	}
+	/* remember the leaf */
+	const uint8_t *leaf = lv[leaf_depth - 1].p;
+	unsigned n = nkeys(leaf);
+	size_t fl, ll;
+	const uint8_t *fk = node_key(node_at(leaf, 0), &fl),
+	              *lk = node_key(node_at(leaf, n - 1), &ll);
+	if (fl <= sizeof(t->memo_key[0]) && ll <= sizeof(t->memo_key[1])) {
+		memcpy(t->memo_key[0], fk, fl);
+		memcpy(t->memo_key[1], lk, ll);
+		t->memo_n[0] = (uint16_t)fl;
+		t->memo_n[1] = (uint16_t)ll;
+		t->memo = true;
+	}
+	return 0;
+}
+
+/* Checks the leaf LMDB moves to from the leaf of lv (right or left), as mdb_cursor_sibling does:
+ * up to the nearest level with a next (previous) node, then down its first (last) children. */
+static int sibling(struct vault__lmdb_snap *s, struct tree *t, struct level *lv, bool right)
+{
+	unsigned leaf_depth = rd16(t->rec + DB_DEPTH);
+
+	for (unsigned d = leaf_depth - 1; d >= 1; d--) {
+		struct level *l = &lv[d - 1];
+		if (right ? l->idx + 1 >= nkeys(l->p) : l->idx == 0)
+			continue;
+		unsigned i = right ? l->idx + 1 : l->idx - 1;
+		struct bounds cb = child_bounds(l->p, i, &l->b);
+		return descend(s, t, lv, l->pgno, i, node_child(node_at(l->p, i)), d + 1, &cb,
+		               right ? VAULT__LMDB_FIRST : VAULT__LMDB_LAST, NULL, 0);
+	}
+	return 0; /* the first or last leaf: LMDB stops there */
+}
+
+/* Whether the memorised leaf answers the operation without a descent. */
+static bool memo_covers(const struct tree *t, enum vault__lmdb_op op, const uint8_t *key,
+                        size_t klen)
+{
+	int lo, hi;
+
+	if (!t->memo || op == VAULT__LMDB_FIRST || op == VAULT__LMDB_LAST)
+		return false;
+	lo = keycmp(key, klen, t->memo_key[0], t->memo_n[0]);
+	hi = keycmp(key, klen, t->memo_key[1], t->memo_n[1]);
+	switch (op) {
+	case VAULT__LMDB_NEXT:
+		return lo >= 0 && hi < 0;
+	case VAULT__LMDB_PREV:
+		return lo > 0 && hi <= 0;
+	default:
+		return lo >= 0 && hi <= 0;
+	}
+}
+
+int vault__lmdb_snap_check(struct vault__lmdb_snap *s, const char *db, enum vault__lmdb_op op,
+                           const void *key, size_t klen, char *err, size_t err_size)
+{
+	struct level lv[MAX_DEPTH];
+	struct bounds b = {0};
+	struct tree *t;
+	uint64_t root;
+	unsigned leaf_depth;
+	int rc;
+
+	if (s->broken) {
+		if (err && err_size)
+			snprintf(err, err_size, "%s", s->broken_err);
+		return s->broken;
+	}
+	t = find_tree(s, db);
+	if (!t)
+		return 0; /* not in this snapshot: LMDB reads nothing of it */
+	root = rdw(t->rec + DB_ROOT);
+	if (t->all || root == pgno_invalid || memo_covers(t, op, key, klen))
+		return 0;
+	leaf_depth = rd16(t->rec + DB_DEPTH);
+	s->db = t->name;
+	s->err = err;
+	s->err_size = err_size;
+	rc = descend(s, t, lv, t->from, t->idx, root, 1, &b, op, key, klen);
+	if (rc == 0) {
+		const struct level *l = &lv[leaf_depth - 1];
+		unsigned n = nkeys(l->p);
+		bool found = false;
+		if (l->idx < n) {
+			size_t fl;
+			const uint8_t *fk = node_key(node_at(l->p, l->idx), &fl);
+			found = keycmp(fk, fl, key, klen) == 0;
+		}
+		if ((op == VAULT__LMDB_RANGE && l->idx >= n) ||
+		    (op == VAULT__LMDB_NEXT && l->idx + found >= n))
+			rc = sibling(s, t, lv, true);
+		else if (op == VAULT__LMDB_PREV && l->idx == 0)
+			rc = sibling(s, t, lv, false);
+	}
+	if (rc < 0 && rc != -ENOMEM)
+		broken(s, rc);
+	s->err = NULL;
+	s->err_size = 0;
+	return rc;
+}
+
+int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, char *err, size_t err_size)
+{
+	int rc = 0;
+
+	if (s->broken) {
+		if (err && err_size)
+			snprintf(err, err_size, "%s", s->broken_err);
+		return s->broken;
+	}
+	s->err = err;
+	s->err_size = err_size;
+	for (size_t i = 0; rc == 0 && i < s->n_trees; i++) {
+		struct tree *t = &s->trees[i];
+		if (t->all)
+			continue;
+		s->db = t->name;
+		rc = walk_db(s, t->from, t->idx, t->rec, false);
+		t->all = rc == 0;
+	}
+	if (rc < 0 && rc != -ENOMEM)
+		broken(s, rc);
+	s->err = NULL;
+	s->err_size = 0;
+	return rc;
+}
+
+int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsigned meta,
+                               uint64_t txnid, char *err, size_t err_size)
+{
+	struct vault__lmdb_snap *s = NULL;
+	int rc = vault__lmdb_snap_open(fd, m, meta, txnid, &s, err, err_size);
+
+	if (rc == 0)
+		rc = vault__lmdb_snap_check_all(s, err, err_size);
+	vault__lmdb_snap_free(s);
 	return rc;
 }

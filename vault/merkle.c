@@ -156,7 +156,7 @@ int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsig
 	(void)h;
 	if (level == 0) {
 		vault__be64(key, index);
-		rc = mdb_get(txn, v->dbi[DB_LEAVES], &k, &val);
+		rc = vault__get(v, txn, DB_LEAVES, &k, &val);
 		if (rc) /* inside the tree's size: damage, not "no such entry" */
 			return rc == MDB_NOTFOUND ? -EBADMSG : vault__err_from_mdb(rc);
 		if (val.mv_size != VAULT_LEAF_LEN + 32)
@@ -165,7 +165,7 @@ int vault__subtree(struct vault *v, MDB_txn *txn, struct vault__hasher *h, unsig
 		return 0;
 	}
 	vault__be64(key, vault__node_pos(level, index));
-	rc = mdb_get(txn, v->dbi[DB_NODES], &k, &val);
+	rc = vault__get(v, txn, DB_NODES, &k, &val);
 	if (rc)
 		return rc == MDB_NOTFOUND ? -EBADMSG : vault__err_from_mdb(rc);
 	if (val.mv_size != 32)

@@ -16,7 +16,7 @@ static int snapshot_size(struct vault_reader *r)
 	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_LEAVES], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+	rc = vault__cursor_get(r->v, cur, &k, &d, MDB_LAST);
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND) {
 		r->size = 0;
@@ -109,10 +109,10 @@ int vault_get(struct vault_reader *r, uint64_t seq, struct vault_entry *ret)
 	if (seq >= r->size)
 		return -ENOENT;
 	vault__be64(key, seq);
-	rc = mdb_get(r->txn, r->v->dbi[DB_LEAVES], &k, &leaf);
+	rc = vault__get(r->v, r->txn, DB_LEAVES, &k, &leaf);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	rc = mdb_get(r->txn, r->v->dbi[DB_PAYLOADS], &k, &pay);
+	rc = vault__get(r->v, r->txn, DB_PAYLOADS, &k, &pay);
 	if (rc && rc != MDB_NOTFOUND)
 		return vault__err_from_mdb(rc);
 	return fill_entry(&leaf, rc == 0 ? &pay : NULL, ret);
@@ -148,14 +148,14 @@ void vault_iter_deinit(struct vault_iter *it)
 
 /* Positions cursor c at key seq using NEXT when it is adjacent (the common case while
  * iterating), a seek otherwise. Returns 1 found, 0 absent, <0 error. */
-static int cursor_at(MDB_cursor *c, uint64_t seq, bool *positioned, MDB_val *val)
+static int cursor_at(struct vault *v, MDB_cursor *c, uint64_t seq, bool *positioned, MDB_val *val)
 {
 	uint8_t key[8];
 	MDB_val k, d;
 	int rc;
 
 	if (*positioned) {
-		rc = mdb_cursor_get(c, &k, &d, MDB_GET_CURRENT);
+		rc = vault__cursor_get(v, c, &k, &d, MDB_GET_CURRENT);
 		if (rc == 0 && k.mv_size == 8) {
 			uint64_t cur = vault__rd64(k.mv_data);
 			if (cur == seq) {
@@ -165,7 +165,7 @@ static int cursor_at(MDB_cursor *c, uint64_t seq, bool *positioned, MDB_val *val
 			if (cur > seq)
 				goto seek;
 			if (cur + 1 == seq) {
-				rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+				rc = vault__cursor_get(v, c, &k, &d, MDB_NEXT);
 				if (rc == MDB_NOTFOUND)
 					return 0;
 				if (rc)
@@ -181,7 +181,7 @@ static int cursor_at(MDB_cursor *c, uint64_t seq, bool *positioned, MDB_val *val
 seek:
 	vault__be64(key, seq);
 	k = (MDB_val){8, key};
-	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+	rc = vault__cursor_get(v, c, &k, &d, MDB_SET_RANGE);
 	if (rc == MDB_NOTFOUND) {
 		*positioned = false;
 		return 0;
@@ -203,12 +203,12 @@ int vault_iter_next(struct vault_iter *it, struct vault_entry *ret)
 
 	if (it->next >= it->r->size)
 		return 0;
-	rc = cursor_at(it->cur_leaf, it->next, &it->leaf_positioned, &leaf);
+	rc = cursor_at(it->r->v, it->cur_leaf, it->next, &it->leaf_positioned, &leaf);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
 		return -EBADMSG; /* a hole in the leaves: vault_verify names it */
-	rc = cursor_at(it->cur_payload, it->next, &it->payload_positioned, &pay);
+	rc = cursor_at(it->r->v, it->cur_payload, it->next, &it->payload_positioned, &pay);
 	if (rc < 0)
 		return rc;
 	rc = fill_entry(&leaf, rc ? &pay : NULL, ret);
@@ -237,7 +237,7 @@ int vault_subject_next(struct vault_reader *r, const char *subject, uint64_t fro
 	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_SUBJECTS], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
-	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE);
 	if (rc == 0 && (k.mv_size != sl + 1 + 8 || memcmp(k.mv_data, sk, sl + 1) != 0))
 		rc = MDB_NOTFOUND; /* the next key is another subject's */
 	if (rc == 0) {
@@ -284,14 +284,14 @@ int vault_checkpoint_at_most(struct vault_reader *r, uint64_t max_size, char **r
 	if (rc)
 		return vault__err_from_mdb(rc);
 	if (max_size == UINT64_MAX) {
-		rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+		rc = vault__cursor_get(r->v, cur, &k, &d, MDB_LAST);
 	} else {
 		vault__be64(key, max_size + 1);
-		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE);
 		if (rc == 0)
-			rc = mdb_cursor_get(cur, &k, &d, MDB_PREV);
+			rc = vault__cursor_get(r->v, cur, &k, &d, MDB_PREV);
 		else if (rc == MDB_NOTFOUND)
-			rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+			rc = vault__cursor_get(r->v, cur, &k, &d, MDB_LAST);
 	}
 	if (rc) {
 		mdb_cursor_close(cur);
@@ -318,7 +318,7 @@ int vault__blob_meta(struct vault_reader *r, const uint8_t hash[32], uint64_t *r
                      uint64_t *ret_id, uint32_t *ret_chunks)
 {
 	MDB_val k = {32, (void *)hash}, d;
-	int rc = mdb_get(r->txn, r->v->dbi[DB_BLOBS], &k, &d);
+	int rc = vault__get(r->v, r->txn, DB_BLOBS, &k, &d);
 
 	if (rc)
 		return vault__err_from_mdb(rc);
@@ -367,7 +367,7 @@ ssize_t vault_blob_read(struct vault_reader *r, const uint8_t hash[VAULT_HASH_LE
 
 		vault__be64(key, id);
 		vault__be32(key + 8, idx);
-		rc = mdb_get(r->txn, r->v->dbi[DB_CHUNKS], &k, &d);
+		rc = vault__get(r->v, r->txn, DB_CHUNKS, &k, &d);
 		if (rc)
 			return rc == MDB_NOTFOUND ? -EIO : vault__err_from_mdb(rc);
 		/* chunk idx holds bytes [idx * CHUNK, min(size, (idx + 1) * CHUNK)) */
@@ -450,7 +450,7 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 	if (rc)
 		return vault__err_from_mdb(rc);
 	type_key(key, type, from);
-	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE);
 	if (rc == 0 && k.mv_size == 10 && memcmp(k.mv_data, key, 10) < 0) {
 		/* keys out of order (a damaged page): callers loop on from = seq + 1 */
 		rc = -EBADMSG;
@@ -482,9 +482,9 @@ int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count)
 		return vault__err_from_mdb(rc);
 	if (type != VAULT_ENTRY_RECORD)
 		type_key(key, type, 0);
-	for (rc = type == VAULT_ENTRY_RECORD ? mdb_cursor_get(cur, &k, &d, MDB_FIRST)
-	                                     : mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-	     rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+	for (rc = type == VAULT_ENTRY_RECORD ? vault__cursor_get(r->v, cur, &k, &d, MDB_FIRST)
+	                                     : vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE);
+	     rc == 0; rc = vault__cursor_get(r->v, cur, &k, &d, MDB_NEXT)) {
 		const uint8_t *kk = k.mv_data;
 		if (k.mv_size != 10 || vault__rd64(kk + 2) >= r->size)
 			continue;

@@ -306,7 +306,7 @@ static int read_leaves(struct tiles *t, MDB_cursor *cur, uint64_t start, unsigne
 		const uint8_t *val;
 		uint8_t *e = t->bundle + (size_t)i * ENTRY_LEN;
 
-		rc = mdb_cursor_get(cur, &k, &d, i == 0 ? MDB_SET_KEY : MDB_NEXT);
+		rc = vault__cursor_get(t->r->v, cur, &k, &d, i == 0 ? MDB_SET_KEY : MDB_NEXT);
 		if (rc == MDB_NOTFOUND)
 			return -EBADMSG; /* a hole inside the checkpoint's tree */
 		if (rc)

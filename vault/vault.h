@@ -331,6 +331,12 @@ int vault_open(const char *dir, unsigned flags, const struct vault_options *opts
  * to the error number. */
 int vault_open_detail(const char *dir, unsigned flags, const struct vault_options *opts,
                       struct vault **ret, char *err, size_t err_size);
+/* A reader checks the LMDB structure of data.mdb as it reads it (FORMAT.md §1): only the pages
+ * each read reaches, just before LMDB reaches them, so that opening and reading a few entries
+ * costs the same on any size of vault. Any read function may therefore return -EUCLEAN when
+ * the pages it needs are damaged; this writes the reason, "data.mdb: page N: what", into buf
+ * (NUL-terminated, truncated to size). Returns its length; 0 ("") when no damage was found. */
+int vault_damage_detail(struct vault *v, char *buf, size_t size);
 /* Closes the vault; takes NULL. Readers still open must be ended first. */
 void vault_close(struct vault *v);
 

@@ -128,7 +128,7 @@ static int dedup_entry_check(struct vault *v, MDB_txn *txn, const struct vault_v
 		return 0;
 	}
 	k = (MDB_val){(size_t)kl, dk};
-	rc = mdb_get(txn, v->dbi[DB_DEDUP], &k, &d);
+	rc = vault__get(v, txn, DB_DEDUP, &k, &d);
 	if (rc == MDB_NOTFOUND) {
 		found(f, VAULT_PROBLEM_DEDUP, seq,
 		      "entry %" PRIu64 ": its dedup key (client \"%.60s\", request \"%.60s\") is "
@@ -176,7 +176,8 @@ static void *payload_worker(void *arg)
 
 	if ((w->err = vault__hasher_init(&h, v->sha256)) < 0)
 		return NULL;
-	if ((w->err = vault__txn_begin(v, false, &txn)) < 0)
+	if ((w->err = vault__txn_begin(v, false, &txn)) < 0 ||
+	    (w->err = vault__check_all(v, txn)) < 0)
 		goto out;
 	if ((rc = mdb_cursor_open(txn, v->dbi[DB_LEAVES], &cl)) ||
 	    (rc = mdb_cursor_open(txn, v->dbi[DB_PAYLOADS], &cp))) {
@@ -414,7 +415,7 @@ static int check_prune(struct walk *w, uint64_t seq, const struct vault_leaf *le
 	int rc;
 
 	vault__be64(key, seq);
-	rc = mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &k, &d);
+	rc = vault__get(w->v, w->txn, DB_PAYLOADS, &k, &d);
 	if (rc == MDB_NOTFOUND) {
 		found(&w->f, VAULT_PROBLEM_PAYLOAD_MISSING, seq,
 		      "prune entry %" PRIu64 " has lost its own payload", seq);
@@ -480,7 +481,7 @@ static int collect_later_prunes(struct walk *w, uint64_t from)
 		    leaf.type != VAULT_ENTRY_PRUNE)
 			continue;
 		uint8_t commit[32];
-		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) == 0 &&
+		if (vault__get(w->v, w->txn, DB_PAYLOADS, &pk, &pd) == 0 &&
 		    payload_commit(&w->h, &leaf, &pd, commit) == 0 &&
 		    vault_prune_decode(pd.mv_data, pd.mv_size, &pi) == 0 &&
 		    u64vec_push(&w->pruned, pi.target_seq) < 0) {
@@ -569,7 +570,7 @@ static int check_indexed(struct walk *w, uint64_t seq, const struct vault_leaf *
 	tk[0] = (uint8_t)(leaf->type >> 8);
 	tk[1] = (uint8_t)leaf->type;
 	vault__be64(tk + 2, seq);
-	rc = mdb_get(w->txn, w->v->dbi[DB_TYPES], &tkey, &td);
+	rc = vault__get(w->v, w->txn, DB_TYPES, &tkey, &td);
 	if (rc == MDB_NOTFOUND) {
 		found(&w->f, VAULT_PROBLEM_INDEX, seq,
 		      "entry %" PRIu64 " (%s) is missing from the type index", seq,
@@ -745,7 +746,7 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 			    bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp))
 				continue;
 			vault__be64(key, seq);
-			rc = mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &k, &d);
+			rc = vault__get(w->v, w->txn, DB_PAYLOADS, &k, &d);
 			if (rc == MDB_NOTFOUND) {
 				found(&w->f, VAULT_PROBLEM_PAYLOAD_MISSING, seq,
 				      "entry %" PRIu64 ": payload is missing and no prune entry "
@@ -924,7 +925,7 @@ static int check_dedup(struct walk *w)
 
 		vault__be64(key, seq);
 		uint8_t commit[32];
-		if (mdb_get(w->txn, w->v->dbi[DB_PAYLOADS], &pk, &pd) != 0 ||
+		if (vault__get(w->v, w->txn, DB_PAYLOADS, &pk, &pd) != 0 ||
 		    vault__leaf_get(w->v, w->txn, seq, &leaf, NULL) < 0 ||
 		    payload_commit(&w->h, &leaf, &pd, commit) != 0)
 			continue; /* pruned (or damaged: reported by the payload check) */
@@ -989,7 +990,7 @@ static int check_blobs(struct walk *w, uint64_t *ret_count)
 			MDB_val kk = {12, ck}, cd;
 			vault__be64(ck, id);
 			vault__be32(ck + 8, i);
-			rc = mdb_get(w->txn, w->v->dbi[DB_CHUNKS], &kk, &cd);
+			rc = vault__get(w->v, w->txn, DB_CHUNKS, &kk, &cd);
 			if (rc == MDB_NOTFOUND)
 				break;
 			if (rc) {
@@ -1069,7 +1070,7 @@ static int check_cosigs(struct walk *w, uint64_t *ret_count)
 			break;
 		}
 		vault__be64(ck, size);
-		rc = mdb_get(w->txn, w->v->dbi[DB_CHECKPOINTS], &kk, &note);
+		rc = vault__get(w->v, w->txn, DB_CHECKPOINTS, &kk, &note);
 		if (rc == MDB_NOTFOUND) {
 			found(&w->f, VAULT_PROBLEM_CHECKPOINT_SIG, w->n,
 			      "a cosignature by %s is stored for a checkpoint of size %" PRIu64
@@ -1130,6 +1131,10 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 	rc = vault__txn_begin(v, false, &w.txn);
 	if (rc < 0)
 		goto out_hasher;
+	/* verify reads every page: one walk checks them all (FORMAT.md §1) */
+	rc = vault__check_all(v, w.txn);
+	if (rc < 0)
+		goto out;
 	{
 		MDB_cursor *c;
 		MDB_val k, d;
