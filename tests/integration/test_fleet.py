@@ -23,12 +23,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from natsfixture import NATS_SERVER, NatsServer  # noqa: E402
+from test_daemon import ART, EVIDENTD, Daemon, manifest, record, register  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -37,7 +41,6 @@ AUDITOR = os.path.join(BUILD, "tools", "auditor", "evident-auditor")
 FLEET_PUB = os.path.join(BUILD, "tests", "common", "fleet-pub")
 SAMPLE = os.path.join(BUILD, "tools", "evident-sample")
 EVIDENTCTL = os.path.join(BUILD, "tools", "evidentctl")
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TIMEOUT = 30.0
 NAME = "auditor.test/a1"
 EMDASH = "\u2014"
@@ -64,51 +67,6 @@ def token(origin):
     """The subject token of an origin (fleet/FLEET.md): bytes outside [A-Za-z0-9_-] as =XX."""
     ok = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
     return "".join(chr(b) if b in ok else "=%02X" % b for b in origin.encode())
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class Nats:
-    """nats-server -js on a free port with a store folder; kill -9 and restart on the same."""
-
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.store = os.path.join(tmp, "nats-store")
-        self.log = open(os.path.join(tmp, "nats.log"), "ab")
-        self.proc = None
-        self.start()
-
-    @property
-    def url(self):
-        return "nats://127.0.0.1:%d" % self.port
-
-    def start(self):
-        self.proc = subprocess.Popen([NATS_SERVER, "-js", "-a", "127.0.0.1", "-p",
-                                      str(self.port), "-sd", self.store],
-                                     stdout=self.log, stderr=self.log)
-        wait_for(lambda: port_open(self.port), what="nats-server on port %d" % self.port)
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=TIMEOUT)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=TIMEOUT)
-        self.log.close()
 
 
 class Auditor:
@@ -192,7 +150,7 @@ class FleetTest(unittest.TestCase):
         if not os.access(NATS_SERVER, os.X_OK):
             self.skipTest("nats-server is not installed (tools/install-deps.sh test)")
         self.tmp = tempfile.mkdtemp(prefix="fleet-")
-        self.nats = Nats(self.tmp)
+        self.nats = NatsServer(self.tmp).start()
         self.auditor = None
 
     def tearDown(self):
@@ -225,7 +183,7 @@ class FleetTest(unittest.TestCase):
         self.pub("vault", vaults[0])
         self.pub("vault", vaults[1], 0, 200)
         # NATS dies in the middle of the stream and comes back on the same store
-        self.nats.kill9()
+        self.nats.kill()
         self.nats.start()
         self.pub("vault", vaults[1], 150)  # overlaps: JetStream or the auditor drops repeats
         # the auditor dies between fetches and resumes from its durable consumer
@@ -354,6 +312,139 @@ class FleetTest(unittest.TestCase):
                  what="the gap closed")
         self.assertEqual(leaves(self.auditor.mirror_of("g.fleet.test/q")), leaves(v))
         run(EVIDENTCTL, "--vault", self.auditor.mirror_of("g.fleet.test/q"), "verify")
+
+
+class Host:
+    """An evidentd with [forward] to the test's NATS server, its records acknowledged so far,
+    and a [witness] section for the auditor's cosignatures coming back through JetStream."""
+
+    def __init__(self, tmp, i, nats_url, auditor_vkey):
+        self.i = i
+        self.origin = "host%d.fleet.test/evidentd" % i
+        self.dir = os.path.join(tmp, "host%d" % i)
+        os.makedirs(self.dir)
+        self.config = ("[daemon]\norigin = %s\n\n[forward]\nnats_url = %s\n\n"
+                       "[witness %s]\nnats = yes\nvkey = %s\n" % (self.origin, nats_url, NAME,
+                                                               auditor_vkey))
+        self.d = Daemon(self.dir, config=self.config)
+        self.acked = set()
+        self.n = 0
+
+    def start(self):
+        self.d.start()
+        c = self.d.conn("load")
+        f = register(c, manifest(n=3, artifact=ART), ART)
+        assert f.HasField("ack"), f
+        return c
+
+    def load(self, c, count, batch=100):
+        """Sends count records in pipelined batches; keeps the request ids acknowledged."""
+        for start in range(0, count, batch):
+            rids = ["h%d-r%d" % (self.i, self.n + k) for k in range(min(batch, count - start))]
+            for k, rid in enumerate(rids):
+                c.send(record(self.n + k, rid=rid))
+            for rid in rids:
+                f = c.recv()
+                assert f.HasField("ack"), f
+                self.acked.add(rid)
+            self.n += len(rids)
+
+
+class FleetOfEvidentd(unittest.TestCase):
+    """Three evidentd hosts forwarding under load, a NATS server and a host killed -9."""
+
+    def setUp(self):
+        for prog in (AUDITOR, EVIDENTD, EVIDENTCTL):
+            if not os.access(prog, os.X_OK):
+                self.skipTest("%s is not built" % prog)
+        if not os.access(NATS_SERVER, os.X_OK):
+            self.skipTest("nats-server is not installed (tools/install-deps.sh test)")
+        self.tmp = tempfile.mkdtemp(prefix="fleet-hosts-")
+        self.nats = NatsServer(self.tmp).start()
+        self.auditor = None
+        self.hosts = []
+
+    def tearDown(self):
+        for h in self.hosts:
+            if h.d.proc and h.d.proc.poll() is None:
+                h.d.proc.kill()
+                h.d.proc.wait()
+        if self.auditor:
+            self.auditor.stop()
+        self.nats.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def load_all(self, conns, count):
+        threads = [threading.Thread(target=h.load, args=(c, count))
+                   for h, c in zip(self.hosts, conns)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def test_acknowledged_records_reach_the_mirrors_exactly_once(self):
+        state = os.path.join(self.tmp, "state")
+        vk = run(AUDITOR, "--state", state, "--name", NAME, "--vkey").stdout.decode().strip()
+        self.hosts = [Host(self.tmp, i, self.nats.url, vk) for i in range(3)]
+        conns = [h.start() for h in self.hosts]
+        trust = os.path.join(self.tmp, "trust")
+        with open(trust, "w") as f:
+            f.write("".join(vkey(h.d.vault) + "\n" for h in self.hosts))
+        self.auditor = Auditor(self.tmp, self.nats, trust)
+        self.load_all(conns, 1500)
+        # the NATS server dies while the hosts forward; ingest goes on meanwhile
+        self.nats.kill()
+        self.load_all(conns, 500)
+        self.nats.start()
+        # a host dies mid-stream and comes back on its vault
+        victim = self.hosts[1]
+        victim.d.kill()
+        conns[1] = victim.start()
+        self.load_all(conns, 1000)
+        for h in self.hosts:
+            h.d.stop()  # a clean stop waits for JetStream's acks up to the final checkpoint
+        for h in self.hosts:
+            n = size_of(h.d.vault)
+            self.wait_mirrored(h.origin, n)
+            m = self.auditor.mirror_of(h.origin)
+            self.assertEqual(leaves(m), leaves(h.d.vault), h.origin)
+            self.assertEqual(root_of(m), root_of(h.d.vault), h.origin)
+            run(EVIDENTCTL, "--vault", m, "verify")
+            seen = {}
+            out = run(EVIDENTCTL, "--vault", m, "export", "--format", "jsonl").stdout.decode()
+            for line in out.splitlines():
+                o = json.loads(line)
+                seen.setdefault(o["request_id"], []).append(o["seq"])
+            for rid in h.acked:
+                self.assertEqual(len(seen.get(rid, [])), 1, "%s: %s" % (h.origin, rid))
+        st = self.auditor.status()
+        for h in self.hosts:
+            self.assertEqual(st[h.origin]["alerts"], [], h.origin)
+        # the auditor's cosignatures came back to the hosts through JetStream
+        for h in self.hosts:
+            rep = json.loads(run(EVIDENTCTL, "--vault", h.d.vault, "verify", "--json").stdout)
+            self.assertGreaterEqual(rep["cosignatures"], 1, h.origin)
+        # a host that restarts from an empty vault under the same origin and key: a fork,
+        # kept as evidence and not merged
+        fork = self.hosts[2]
+        before = leaves(self.auditor.mirror_of(fork.origin))
+        key = os.path.join(self.tmp, "fork.key")
+        shutil.copy(os.path.join(fork.d.vault, "signing.key"), key)
+        shutil.rmtree(fork.d.vault)
+        os.makedirs(fork.d.vault)
+        shutil.copy(key, os.path.join(fork.d.vault, "signing.key"))
+        c = fork.start()
+        fork.load(c, 200)
+        fork.d.stop()
+        wait_for(lambda: any(a.startswith("fork") for a in
+                             self.auditor.status()[fork.origin]["alerts"]),
+                 what="the fork of %s" % fork.origin)
+        self.assertTrue(self.auditor.status()[fork.origin]["stopped"])
+        self.assertEqual(leaves(self.auditor.mirror_of(fork.origin)), before)
+        p = run(EVIDENTCTL, "fleet", "status", "--mirror", self.auditor.mirror, check=False)
+        self.assertEqual(p.returncode, 1)
+
+    wait_mirrored = FleetTest.wait_mirrored
 
 
 if __name__ == "__main__":
