@@ -1043,7 +1043,7 @@ int forward_start(struct forwarder **ret, struct vault *v, const struct config *
 	rc = vault_reader_begin(v, &r);
 	if (rc == 0) {
 		rc = vault_forwarded(r, &pos);
-		if (pos > vault_reader_size(r)) {
+		if (rc >= 0 && pos > vault_reader_size(r)) {
 			log_warning("forward: the stored position (%" PRIu64
 			            " entries) is past the vault's end (%" PRIu64
 			            "): forwarding from the start",
@@ -1057,7 +1057,10 @@ int forward_start(struct forwarder **ret, struct vault *v, const struct config *
 		log_error("forward: reading the stored position: %s", strerror(-rc));
 		goto fail;
 	}
-	f->acked = f->next = f->stored = pos;
+	f->acked = f->next = pos;
+	/* never recorded: the thread records 0 at once, so that status shows a forwarder that
+	 * has not reached NATS yet */
+	f->stored = rc == 1 ? pos : UINT64_MAX;
 	rc = -pthread_create(&f->thread, NULL, forward_main, f);
 	if (rc < 0) {
 		log_error("forward: starting the thread: %s", strerror(-rc));

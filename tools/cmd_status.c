@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "entry.pb-c.h"
@@ -15,6 +16,9 @@ struct census {
 	bool witnessed;          /* a checkpoint holds quorum cosignatures */
 	uint64_t witnessed_size; /* ... the newest of them */
 	unsigned cosignatures;   /* cosignatures of the latest checkpoint */
+	bool forwarding;         /* a forwarder recorded its position ([forward]) */
+	uint64_t forwarded;      /* entries JetStream acknowledged in order */
+	uint64_t forward_lag_ns; /* age of the oldest entry not acknowledged (0: none) */
 	struct ctl_models *models;
 	/* incidents by ctl_incident_state (open: no human review recorded yet) */
 	uint64_t incidents[CTL_INCIDENT_RATE_LIMITED + 1];
@@ -65,6 +69,28 @@ static int witnesses_take(struct census *cs, struct vault_reader *r, const struc
 	cs->witnessed = rc == 0;
 	cs->witnessed_size = cp.size;
 	return rc;
+}
+
+/* The forwarder's position ([forward]) and how far behind it is: entries, and the age of the
+ * oldest entry JetStream has not acknowledged (by the entries' own timestamps). */
+static int forward_take(struct census *cs, struct vault_reader *r)
+{
+	struct vault_entry e;
+	struct timespec ts;
+	int rc = vault_forwarded(r, &cs->forwarded);
+
+	if (rc <= 0)
+		return rc;
+	cs->forwarding = true;
+	if (cs->forwarded >= vault_reader_size(r))
+		return 0;
+	rc = vault_get(r, cs->forwarded, &e);
+	if (rc < 0)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	cs->forward_lag_ns = now > e.leaf.timestamp_ns ? now - e.leaf.timestamp_ns : 0;
+	return 0;
 }
 
 static int census_take(struct census *cs, struct vault_reader *r, uint64_t size)
@@ -129,6 +155,13 @@ static json_t *status_json(const struct ctl_vault *cv, const struct census *cs)
 	ctl_json_set(obj, "unwitnessed_entries",
 	             cs->quorum ? ctl_json_u64(in->size - (cs->witnessed ? cs->witnessed_size : 0))
 	                        : json_null());
+	ctl_json_set(obj, "forwarded_entries",
+	             cs->forwarding ? ctl_json_u64(cs->forwarded) : json_null());
+	ctl_json_set(obj, "forward_lag_entries",
+	             cs->forwarding ? ctl_json_u64(vault_reader_size(cv->r) - cs->forwarded)
+	                            : json_null());
+	ctl_json_set(obj, "forward_lag_seconds",
+	             cs->forwarding ? json_real((double)cs->forward_lag_ns / 1e9) : json_null());
 	ctl_json_set(obj, "blob_count", ctl_json_u64(in->blob_count));
 	ctl_json_set(obj, "blob_bytes", ctl_json_u64(in->blob_bytes));
 	ctl_json_set(obj, "models", json_integer((json_int_t)ctl_models_count(cs->models)));
@@ -187,6 +220,14 @@ static void print_status(const struct ctl_vault *cv, const struct census *cs)
 	else
 		printf("%-22s none yet (quorum %u cosignatures)\n",
 		       "witnessed checkpoint:", cs->quorum);
+	if (cs->forwarding && cs->forwarded >= vault_reader_size(cv->r))
+		printf("%-22s all %" PRIu64 " entries acknowledged by JetStream\n",
+		       "forwarded:", cs->forwarded);
+	else if (cs->forwarding)
+		printf("%-22s %" PRIu64 " entries acknowledged by JetStream; lag %" PRIu64
+		       " entries, the oldest %.1f s old\n",
+		       "forwarded:", cs->forwarded, vault_reader_size(cv->r) - cs->forwarded,
+		       (double)cs->forward_lag_ns / 1e9);
 	printf("%-22s %s (map %s)\n", "data file:", ctl_bytes_format(in->file_bytes, b1),
 	       ctl_bytes_format(in->map_bytes, b2));
 	printf("%-22s %" PRIu64 " (%s)\n", "blobs:", in->blob_count,
@@ -223,6 +264,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 	rc = cs.models ? census_take(&cs, cv.r, vault_reader_size(cv.r)) : -ENOMEM;
 	if (rc >= 0)
 		rc = witnesses_take(&cs, cv.r, &cv.info);
+	if (rc >= 0)
+		rc = forward_take(&cs, cv.r);
 	if (rc < 0) {
 		rc = ctl_vault_error(&cv, "cannot read entries", rc);
 	} else if (c->json) {
@@ -250,11 +293,15 @@ const struct ctl_verb ctl_verb_status = {
                    "prove' cites), the stored blobs, the models registered (distinct\n"
                    "ID@VERSION among the model entries), the open incidents (no human review\n"
                    "recorded yet, not rate-limited: evidentctl incidents --status open lists\n"
-                   "the same ones) beside the reviewed and rate-limited ones, and the number of\n"
-                   "entries of each type.\n"
+                   "the same ones) beside the reviewed and rate-limited ones, the number of\n"
+                   "entries of each type, and, once evidentd's [forward] has run, how many\n"
+                   "entries NATS JetStream acknowledged and how far it is behind (entries, and\n"
+                   "the age of the oldest one not acknowledged, by its timestamp; the position\n"
+                   "is stored every 100 ms or so).\n"
                    "With --json the same as keys (checkpoint_size, checkpoint_cosignatures,\n"
                    "witness_quorum (0: none), witnessed_size (null: none yet),\n"
-                   "unwitnessed_entries, open_incidents, reviewed_incidents,\n"
+                   "unwitnessed_entries, forwarded_entries, forward_lag_entries,\n"
+                   "forward_lag_seconds (null: no forwarder), open_incidents, reviewed_incidents,\n"
                    "rate_limited_incidents, entries_by_type, ...).\n"
                    "Uses the vault's type index, so it is quick on any size of vault; the vault\n"
                    "is opened read-only.",
