@@ -60,7 +60,8 @@ static void create(struct exporter *x)
 	metrics_exponential_buckets(50e-6, 2, 16, commit);
 	metrics_exponential_buckets(1e-3, 2, 14, audit);
 	x->records = metrics_counter(m, "evidentd_records_total",
-	                             "Records accepted and queued for the vault.");
+	                             "Records stored in the vault and acknowledged (a retry of a "
+	                             "stored one is a duplicate).");
 	x->duplicates = metrics_counter(
 	    m, "evidentd_duplicates_total",
 	    "Retries acknowledged as duplicates of a stored entry (not stored again).");

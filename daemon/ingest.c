@@ -105,6 +105,8 @@ static void entry_done(struct job *j)
 		if (ej->received_ns)
 			metric_observe(d->ex.ack_latency,
 			               (double)(exporter_now_ns() - ej->received_ns) / 1e9);
+		if (!j->res1.duplicate && ej->type == VAULT_ENTRY_RECORD)
+			metric_inc(d->ex.records);
 		if (j->res1.duplicate) {
 			d->stats.duplicates++;
 			metric_inc(d->ex.duplicates);
@@ -255,7 +257,6 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 		return;
 	}
 	d->stats.records++;
-	metric_inc(d->ex.records);
 	struct model_info *m = (struct model_info *)mi; /* its reservoir changes */
 	long slot = registry_reservoir_pick(m);
 	double *res_x = NULL;
