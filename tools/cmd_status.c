@@ -132,6 +132,7 @@ static json_t *status_json(const struct ctl_vault *cv, const struct census *cs)
 	ctl_json_set(obj, "vault", ctl_json_string(cv->dir));
 	ctl_json_set(obj, "format_version", json_integer(in->format_version));
 	ctl_json_set(obj, "origin", ctl_json_string(in->origin));
+	ctl_json_set(obj, "mirror", json_boolean(in->mirror));
 	if (vault_pubkey_format(&in->key, key, sizeof(key)) >= 0)
 		ctl_json_set(obj, "key", json_string(key));
 	ctl_json_set(obj, "entries", ctl_json_u64(in->size));
@@ -197,6 +198,9 @@ static void print_status(const struct ctl_vault *cv, const struct census *cs)
 
 	printf("%-22s %s\n", "vault:", cv->dir);
 	printf("%-22s %s\n", "origin:", in->origin);
+	if (in->mirror)
+		printf("%-22s %s\n",
+		       "mirror:", "yes (the origin's entries and checkpoints; no signing key)");
 	if (vault_pubkey_format(&in->key, key, sizeof(key)) >= 0)
 		printf("%-22s %s\n", "verifier key:", key);
 	printf("%-22s %" PRIu64 "\n", "entries:", in->size);
@@ -286,18 +290,19 @@ const struct ctl_verb ctl_verb_status = {
     .summary = "summarize a vault",
     .synopsis = "status",
     .description = "Shows the number of entries, the data file and map sizes, the checkpoint\n"
-                   "origin and verifier key (C2SP form), the time of the last entry, the Merkle\n"
-                   "root, the latest signed checkpoint, how many entries it does not cover yet\n"
-                   "and how many witness cosignatures it holds, the witnessed checkpoint (the\n"
-                   "newest holding the witness quorum evidentd works to: the one 'evidentctl\n"
-                   "prove' cites), the stored blobs, the models registered (distinct\n"
-                   "ID@VERSION among the model entries), the open incidents (no human review\n"
-                   "recorded yet, not rate-limited: evidentctl incidents --status open lists\n"
-                   "the same ones) beside the reviewed and rate-limited ones, the number of\n"
-                   "entries of each type, and, once evidentd's [forward] has run, how many\n"
-                   "entries NATS JetStream acknowledged and how far it is behind (entries, and\n"
-                   "the age of the oldest one not acknowledged, by its timestamp; the position\n"
-                   "is stored every 100 ms or so).\n"
+                   "origin and verifier key (C2SP form), whether the vault is a mirror of that\n"
+                   "origin's vault (written by evident-auditor; mirror in --json), the time of\n"
+                   "the last entry, the Merkle root, the latest signed checkpoint, how many\n"
+                   "entries it does not cover yet and how many witness cosignatures it holds,\n"
+                   "the witnessed checkpoint (the newest holding the witness quorum evidentd\n"
+                   "works to: the one 'evidentctl prove' cites), the stored blobs, the models\n"
+                   "registered (distinct ID@VERSION among the model entries), the open incidents\n"
+                   "(no human review recorded yet, not rate-limited: evidentctl incidents\n"
+                   "--status open lists the same ones) beside the reviewed and rate-limited\n"
+                   "ones, the number of entries of each type, and, once evidentd's [forward] has\n"
+                   "run, how many entries NATS JetStream acknowledged and how far it is behind\n"
+                   "(entries, and the age of the oldest one not acknowledged, by its timestamp;\n"
+                   "the position is stored every 100 ms or so).\n"
                    "With --json the same as keys (checkpoint_size, checkpoint_cosignatures,\n"
                    "witness_quorum (0: none), witnessed_size (null: none yet),\n"
                    "unwitnessed_entries, forwarded_entries, forward_lag_entries,\n"
