@@ -11,7 +11,7 @@ liblmdb-dev libssl-dev openssl libjansson-dev libuv1-dev libinih-dev python3 pyt
 python3-numpy python3-xgboost libmicrohttpd-dev libcurl4-openssl-dev libnats-dev"
 TEST_PKGS="check lmdb-utils valgrind clang-format protobuf-compiler strace systemd
 python3-numpy python3-sklearn python3-xgboost liblapacke-dev chromium
-golang-go golang-golang-x-mod-dev python3-cryptography nats-server"
+golang-go golang-golang-x-mod-dev python3-cryptography nats-server prometheus"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$want $TEST_PKGS"
