@@ -28,6 +28,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_daemon import TIMEOUT, Daemon, DaemonTest, record, wait_for  # noqa: E402
 
+WITNESS = os.path.join(os.path.dirname(os.path.dirname(__import__("test_daemon").EVIDENTD)),
+                       "tools", "witness", "evident-witness")
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 
@@ -360,6 +362,62 @@ class Metrics(DaemonTest):
               "or cut by the connection limit), largest response %d bytes"
               % (n, ingest_s, counts["ok"], counts["failed"], counts["max_len"]))
         self.d.stop()
+
+
+class WitnessMetrics(DaemonTest):
+    @unittest.skipUnless(os.path.exists(WITNESS), "evident-witness is not built")
+    def test_witness_metrics(self):
+        self.start()
+        self.d.stop()
+        trust = os.path.join(self.tmp, "trust")
+        with open(trust, "w") as f:
+            f.write(self.d.ctl("checkpoint", "--key").stdout)
+        port, mport = free_port(), free_port()
+        log = open(os.path.join(self.tmp, "witness.log"), "w")
+        args = [WITNESS, "--listen", "127.0.0.1:%d" % port, "--state",
+                os.path.join(self.tmp, "w"), "--name", "w.example/w1", "--trust", trust]
+        w = subprocess.Popen(args + ["--metrics", "127.0.0.1:%d" % mport], stdout=log,
+                             stderr=log)
+        try:
+            url = "http://127.0.0.1:%d/metrics" % mport
+
+            def up():
+                try:
+                    return scrape(url)[0] == 200
+                except OSError:
+                    return False
+            wait_for(up, what="the witness's metrics")
+            base = "http://127.0.0.1:%d/add-checkpoint" % port
+            for method, data, code in (("POST", b"garbage", 400), ("GET", None, 405),
+                                       ("POST", b"garbage", 400)):
+                with self.assertRaises(urllib.error.HTTPError) as e:
+                    urllib.request.urlopen(urllib.request.Request(base, data=data,
+                                                                  method=method), timeout=10)
+                self.assertEqual(e.exception.code, code)
+            _, _, text = scrape(url)
+            s = parse(text)
+            self.assertEqual(s['evident_witness_requests_total{code="400"}'], 2)
+            self.assertEqual(s['evident_witness_requests_total{code="405"}'], 1)
+            self.assertEqual(s["evident_witness_cosignatures_total"], 0)
+            self.assertEqual(s["evident_witness_commit_batch_requests_count"], 0)
+            if PROMTOOL:
+                r = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+            # the metrics port in use: a clear error, exit 1
+            with socket.socket() as busy:
+                busy.bind(("127.0.0.1", 0))
+                busy.listen(1)
+                r = subprocess.run(args[:2] + ["127.0.0.1:%d" % free_port()] + args[3:] +
+                                   ["--metrics", "127.0.0.1:%d" % busy.getsockname()[1]],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("--metrics 127.0.0.1:%d: " % busy.getsockname()[1], r.stderr)
+                self.assertIn("the port is in use", r.stderr)
+        finally:
+            w.terminate()
+            w.wait(timeout=TIMEOUT)
+            log.close()
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@
 
 #include "evident/invariant.h"
 #include "log.h"
+#include "metrics.h"
 
 struct committer {
 	struct state *state;
 	unsigned max_batch;
+	struct metric *batch_hist; /* metrics.h; NULL: none */
 	pthread_t thread;
 
 	pthread_mutex_t lock; /* guards the queue, stopping and stats */
@@ -82,6 +84,7 @@ static void run_batch(struct committer *c, struct commit_job *batch, unsigned n)
 	if (n > c->stats.max_batch_seen)
 		c->stats.max_batch_seen = n;
 	pthread_mutex_unlock(&c->lock);
+	metric_observe(c->batch_hist, n);
 	for (job = batch; job; job = next) {
 		next = job->next; /* done() may free the job */
 		job->rc = rc;
@@ -121,7 +124,8 @@ static void *committer_main(void *arg)
 	}
 }
 
-int committer_start(struct state *s, unsigned max_batch, struct committer **ret)
+int committer_start(struct state *s, unsigned max_batch, struct metric *batch_hist,
+                    struct committer **ret)
 {
 	struct committer *c = calloc(1, sizeof(*c));
 	int rc;
@@ -131,6 +135,7 @@ int committer_start(struct state *s, unsigned max_batch, struct committer **ret)
 	INVARIANT(max_batch >= 1);
 	c->state = s;
 	c->max_batch = max_batch;
+	c->batch_hist = batch_hist;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
 	rc = pthread_create(&c->thread, NULL, committer_main, c);

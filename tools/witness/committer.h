@@ -49,7 +49,10 @@ struct committer_stats {
 /* Starts the thread on state s (which it uses alone until committer_stop). max_batch >= 1 jobs
  * share a transaction at most (1: one synced commit per request, the naive design).
  * Returns 0 and *ret; -ENOMEM; errors of pthread_create. */
-int committer_start(struct state *s, unsigned max_batch, struct committer **ret);
+struct metric;
+/* batch_hist (may be NULL) is a histogram (metrics.h) observing each batch's size. */
+int committer_start(struct state *s, unsigned max_batch, struct metric *batch_hist,
+                    struct committer **ret);
 /* Queues job. Any thread. job->done will be called on the committer thread after the batch
  * holding it committed or failed; from then on the committer does not touch job.
  * Returns 0, or -ESHUTDOWN once committer_stop began (done is not called). */

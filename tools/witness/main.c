@@ -24,6 +24,7 @@
 #include "committer.h"
 #include "evident_version.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "state.h"
 #include "witness.h"
@@ -127,6 +128,11 @@ static const char help_text[] =
     "    --body-timeout SECONDS\n"
     "        A request body must arrive whole within this after its headers, or the\n"
     "        connection is closed. Default 10.\n"
+    "    --metrics ADDR:PORT\n"
+    "        Serve GET /metrics there in the Prometheus text format: requests by status\n"
+    "        code (evident_witness_requests_total), cosignatures, the committer's batch\n"
+    "        sizes, the process. ADDR is an IPv4 address, [IPv6] or a host name. Default:\n"
+    "        off.\n"
     "    --log-level err|warning|notice|info|debug\n"
     "        Default info. Logs go to stderr with syslog priority prefixes (<3>, <4>, ...).\n"
     "    -h, --help\n"
@@ -177,6 +183,7 @@ enum {
 	ARG_IDLE_TIMEOUT,
 	ARG_BODY_TIMEOUT,
 	ARG_LOG_LEVEL,
+	ARG_METRICS,
 	ARG_VERSION,
 };
 
@@ -185,6 +192,7 @@ enum mode { MODE_SERVE, MODE_VKEY, MODE_LOGS, MODE_EVIDENCE };
 struct options {
 	enum mode mode;
 	const char *listen, *state, *name, *trust, *prefix;
+	const char *metrics; /* --metrics ADDR:PORT, or NULL */
 	unsigned threads, max_batch, max_connections, max_per_ip, idle_timeout_s, body_timeout_s;
 };
 
@@ -251,6 +259,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
 	    {"body-timeout", required_argument, NULL, ARG_BODY_TIMEOUT},
 	    {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+	    {"metrics", required_argument, NULL, ARG_METRICS},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, ARG_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -319,6 +328,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case ARG_BODY_TIMEOUT:
 			rc = parse_unsigned("--body-timeout", optarg, 1, 3600, &o->body_timeout_s);
+			break;
+		case ARG_METRICS:
+			o->metrics = optarg;
 			break;
 		case ARG_LOG_LEVEL:
 			level = log_level_from_name(optarg);
@@ -674,6 +686,39 @@ static void notify(const char *msg)
 	close(fd);
 }
 
+/* --metrics ADDR:PORT: the registry and its server (the series are created by their users:
+ * server.c, the committer's histogram here). Returns 0, or -1 (printed). */
+static int start_metrics(const char *listen_addr, struct metrics **ret_m,
+                         struct metrics_server **ret_srv, struct metric **ret_batch)
+{
+	char err[400];
+	double bounds[12];
+	struct metrics *m = metrics_new();
+	const char *labels[] = {"version", NULL}, *values[] = {EVIDENT_VERSION};
+
+	if (!m) {
+		fprintf(stderr, PROG ": --metrics: out of memory\n");
+		return -1;
+	}
+	metrics_exponential_buckets(1, 2, 12, bounds);
+	*ret_batch = metrics_histogram(m, "evident_witness_commit_batch_requests",
+	                               "Requests decided in one synced transaction.", bounds, 12);
+	metric_set(
+	    metric_family_get(metrics_family(m, METRIC_GAUGE, "evident_witness_build_info",
+	                                     "The version, as a label; always 1.", labels, NULL, 0),
+	                      values),
+	    1);
+	metrics_add_process(m);
+	if (metrics_server_start(m, listen_addr, NULL, ret_srv, err, sizeof(err)) < 0) {
+		fprintf(stderr, PROG ": --metrics %s: %s\n", listen_addr, err);
+		metrics_free(m);
+		return -1;
+	}
+	log_info("metrics served at http://%s/metrics", metrics_server_address(*ret_srv));
+	*ret_m = m;
+	return 0;
+}
+
 static int serve(const struct options *o, const struct vault_signer *signer, const sigset_t *sigs)
 {
 	struct witness_trust trust = {0};
@@ -682,6 +727,9 @@ static int serve(const struct options *o, const struct vault_signer *signer, con
 	struct committer *committer = NULL;
 	struct committer_stats stats;
 	struct server *server = NULL;
+	struct metrics *metrics = NULL;
+	struct metrics_server *metrics_server = NULL;
+	struct metric *batch_hist = NULL;
 	struct server_config cfg = {
 	    .prefix = o->prefix,
 	    .threads = o->threads,
@@ -718,7 +766,15 @@ static int serve(const struct options *o, const struct vault_signer *signer, con
 		witness_trust_deinit(&trust);
 		return 1;
 	}
-	rc = committer_start(state, o->max_batch, &committer);
+	if (o->metrics &&
+	    (rc = start_metrics(o->metrics, &metrics, &metrics_server, &batch_hist)) < 0) {
+		close(cfg.listen_fd);
+		state_close(state);
+		witness_trust_deinit(&trust);
+		return 1;
+	}
+	cfg.metrics = metrics;
+	rc = committer_start(state, o->max_batch, batch_hist, &committer);
 	if (rc == 0)
 		rc = server_start(&cfg, &trust, signer, committer, &server);
 	if (rc < 0) {
@@ -727,6 +783,8 @@ static int serve(const struct options *o, const struct vault_signer *signer, con
 		close(cfg.listen_fd);
 		state_close(state);
 		witness_trust_deinit(&trust);
+		metrics_server_stop(metrics_server);
+		metrics_free(metrics);
 		return 1;
 	}
 	vault_pubkey_format(vault_signer_pubkey(signer), vkey, sizeof(vkey));
@@ -758,6 +816,8 @@ static int serve(const struct options *o, const struct vault_signer *signer, con
 	         stats.max_batch_seen, stats.failed ? "; some commits failed" : "");
 	state_close(state);
 	witness_trust_deinit(&trust);
+	metrics_server_stop(metrics_server);
+	metrics_free(metrics);
 	return 0;
 }
 

@@ -38,6 +38,7 @@
 
 #include "evident/invariant.h"
 #include "log.h"
+#include "metrics.h"
 
 #define CT_TEXT       "text/plain; charset=utf-8"
 #define CT_TLOG_SIZE  "text/x.tlog.size"
@@ -74,6 +75,24 @@ struct request {
 	struct commit_job job;
 };
 
+/* ------------------------------------------------------------------ metrics */
+
+/* Requests answered, by HTTP status, and cosignatures (server_config.metrics). Set by
+ * server_start before the HTTP threads exist and only read after: one server a process. */
+static struct metric_family *requests_total;
+static struct metric *cosignatures_total;
+
+static void count_response(unsigned status)
+{
+	char code[8];
+	const char *values[] = {code};
+
+	if (!requests_total)
+		return;
+	snprintf(code, sizeof(code), "%u", status);
+	metric_inc(metric_family_get(requests_total, values));
+}
+
 /* ------------------------------------------------------------------ responses */
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
@@ -93,6 +112,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 	}
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
+	if (ret == MHD_YES)
+		count_response(status);
 	return ret;
 }
 
@@ -173,6 +194,7 @@ static enum MHD_Result answer_cosign(struct request *r)
 		          q->cp.size, strerror(-n));
 		return respond_str(r->conn, 500, "cosigning failed\n");
 	}
+	metric_inc(cosignatures_total);
 	log_debug("cosigned %s: origin \"%s\", size %" PRIu64 " (old %" PRIu64 ")", r->peer,
 	          q->cp.origin, q->cp.size, q->old_size);
 	return respond(r->conn, 200, CT_TEXT, line, (size_t)n, false);
@@ -436,6 +458,15 @@ int server_start(const struct server_config *cfg, const struct witness_trust *tr
 	if (asprintf(&s->path, "%s" ENDPOINT, cfg->prefix) < 0) {
 		free(s);
 		return -ENOMEM;
+	}
+	if (cfg->metrics) {
+		const char *labels[] = {"code", NULL};
+		requests_total =
+		    metrics_family(cfg->metrics, METRIC_COUNTER, "evident_witness_requests_total",
+		                   "Requests answered, by HTTP status code.", labels, NULL, 0);
+		cosignatures_total =
+		    metrics_counter(cfg->metrics, "evident_witness_cosignatures_total",
+		                    "Checkpoints cosigned (200 answers with a cosignature).");
 	}
 	s->mhd = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |

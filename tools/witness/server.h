@@ -16,6 +16,7 @@ struct server_config {
 	unsigned max_per_ip;     /* 0: no limit */
 	unsigned idle_timeout_s; /* a connection with nothing to do is closed after this */
 	unsigned body_timeout_s; /* a request body must arrive whole within this */
+	struct metrics *metrics; /* evident_witness_requests_total, _cosignatures_total; NULL */
 };
 
 struct server;
