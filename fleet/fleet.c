@@ -307,28 +307,6 @@ static int pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len)
 	return 0;
 }
 
-/* The steps every decoder takes first: the strings on the wire (protobuf-c would cut a string
- * at a NUL and checks no UTF-8), the unpack, the origin. */
-static int unpack(const char *what, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
-                  size_t len, ProtobufCMessage **ret, char *reason, size_t reason_size)
-{
-	char err[160];
-	int rc;
-
-	if (!buf && len)
-		return bad(reason, reason_size, "%s: no bytes", what);
-	rc = wire_check_strings(desc, buf, len, err, sizeof(err));
-	if (rc < 0)
-		return bad(reason, reason_size, "%s: %s", what, err);
-	*ret = protobuf_c_message_unpack(desc, NULL, len, buf);
-	if (!*ret)
-		/* wire_check_strings accepted the framing: what remains is a wrong wire type, a
-		 * bad varint or an allocation failure; protobuf-c does not tell them apart */
-		return bad(reason, reason_size, "%s: not a %s protobuf message", what,
-		           desc->short_name);
-	return 0;
-}
-
 static int origin_check(const char *what, const char *origin, const char *expect, char *reason,
                         size_t reason_size)
 {
@@ -343,6 +321,36 @@ static int origin_check(const char *what, const char *origin, const char *expect
 		           "%s: origin \"%s\" is not the subject's origin \"%s\"", what, origin,
 		           expect);
 	return 0;
+}
+
+/* The steps every decoder takes first: the strings on the wire (protobuf-c would cut a string
+ * at a NUL and checks no UTF-8), the unpack, and the origin (field "origin" of every fleet
+ * message), equal to expect when that is not NULL. On error nothing is left allocated. */
+static int unpack(const char *what, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                  size_t len, const char *expect, ProtobufCMessage **ret, char *reason,
+                  size_t reason_size)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(desc, "origin");
+	char err[160];
+	int rc;
+
+	INVARIANT(f && f->type == PROTOBUF_C_TYPE_STRING);
+	if (!buf && len)
+		return bad(reason, reason_size, "%s: no bytes", what);
+	rc = wire_check_strings(desc, buf, len, err, sizeof(err));
+	if (rc < 0)
+		return bad(reason, reason_size, "%s: %s", what, err);
+	*ret = protobuf_c_message_unpack(desc, NULL, len, buf);
+	if (!*ret)
+		/* wire_check_strings accepted the framing: what remains is a wrong wire type, a
+		 * bad varint or an allocation failure; protobuf-c does not tell them apart */
+		return bad(reason, reason_size, "%s: not a %s protobuf message", what,
+		           desc->short_name);
+	rc = origin_check(what, *(char **)((char *)*ret + f->offset), expect, reason, reason_size);
+	if (rc < 0)
+		protobuf_c_message_free_unpacked(*ret, NULL);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ entries */
@@ -466,13 +474,10 @@ int fleet_entry_decode(const uint8_t *buf, size_t len, const char *expect_origin
 	int rc;
 
 	clear_reason(reason, reason_size);
-	rc = unpack("entry", &evident__fleet__fleet_entry__descriptor, buf, len,
+	rc = unpack("entry", &evident__fleet__fleet_entry__descriptor, buf, len, expect_origin,
 	            (ProtobufCMessage **)&m, reason, reason_size);
 	if (rc < 0)
 		return rc;
-	rc = origin_check("entry", m->origin, expect_origin, reason, reason_size);
-	if (rc < 0)
-		goto fail;
 	if (!m->has_leaf) {
 		rc = bad(reason, reason_size, "entry: no leaf");
 		goto fail;
@@ -610,13 +615,10 @@ int fleet_blob_chunk_decode(const uint8_t *buf, size_t len, const char *expect_o
 	int rc;
 
 	clear_reason(reason, reason_size);
-	rc = unpack("blob", &evident__fleet__fleet_blob_chunk__descriptor, buf, len,
+	rc = unpack("blob", &evident__fleet__fleet_blob_chunk__descriptor, buf, len, expect_origin,
 	            (ProtobufCMessage **)&m, reason, reason_size);
 	if (rc < 0)
 		return rc;
-	rc = origin_check("blob", m->origin, expect_origin, reason, reason_size);
-	if (rc < 0)
-		goto fail;
 	if (!m->has_hash || m->hash.len != VAULT_HASH_LEN) {
 		rc = bad(reason, reason_size, "blob: hash is %zu bytes, not %d",
 		         m->has_hash ? m->hash.len : 0, VAULT_HASH_LEN);
@@ -676,12 +678,9 @@ int fleet_checkpoint_decode(const uint8_t *buf, size_t len, const char *expect_o
 
 	clear_reason(reason, reason_size);
 	rc = unpack("checkpoint", &evident__fleet__fleet_checkpoint__descriptor, buf, len,
-	            (ProtobufCMessage **)&m, reason, reason_size);
+	            expect_origin, (ProtobufCMessage **)&m, reason, reason_size);
 	if (rc < 0)
 		return rc;
-	rc = origin_check("checkpoint", m->origin, expect_origin, reason, reason_size);
-	if (rc < 0)
-		goto fail;
 	if (!m->has_note || m->note.len == 0) {
 		rc = bad(reason, reason_size, "checkpoint: no note");
 		goto fail;
@@ -790,13 +789,10 @@ int fleet_cosig_decode(const uint8_t *buf, size_t len, const char *expect_origin
 	int rc;
 
 	clear_reason(reason, reason_size);
-	rc = unpack("cosig", &evident__fleet__fleet_cosig__descriptor, buf, len,
+	rc = unpack("cosig", &evident__fleet__fleet_cosig__descriptor, buf, len, expect_origin,
 	            (ProtobufCMessage **)&m, reason, reason_size);
 	if (rc < 0)
 		return rc;
-	rc = origin_check("cosig", m->origin, expect_origin, reason, reason_size);
-	if (rc < 0)
-		goto fail;
 	if (!m->auditor || !m->has_line) {
 		rc = bad(reason, reason_size, "cosig: no %s", m->auditor ? "line" : "auditor");
 		goto fail;
