@@ -64,11 +64,13 @@ struct forwarder {
 	uint32_t *ring;          /* messages in flight by seq % window (lock) */
 	uint64_t inflight;       /* messages in flight (lock) */
 	uint64_t blobs_inflight; /* of them blob chunks (lock) */
-	uint64_t cp_sent, cp_acked; /* newest checkpoint size published / acknowledged (lock) */
-	bool connected;             /* (lock) */
-	bool stop;                  /* (lock) */
-	bool closing;               /* we close the connection: no "lost" (lock) */
-	char err[300];              /* the last failure (lock) */
+	uint64_t cp_sent, cp_acked;   /* newest checkpoint size published / acknowledged (lock) */
+	uint64_t fail_at, cp_fail_at; /* acked, cp_acked when publishing last failed (lock) */
+	bool connected;               /* (lock) */
+	bool stop;                    /* (lock) */
+	bool closing;                 /* we close the connection: no "lost" (lock) */
+	bool down;                    /* not publishing: unreachable, refused (lock) */
+	char err[300];                /* the last failure (lock) */
 	/* forwarder thread only */
 	enum fstate state;
 	uint64_t stored;         /* position last written to the vault */
@@ -109,7 +111,12 @@ static void wait_ms(struct forwarder *f, pthread_cond_t *cond, uint64_t ms)
 static const char *nats_text(natsStatus s)
 {
 	const char *last = nats_GetLastError(NULL);
-	return last && *last ? last : natsStatus_GetText(s);
+
+	if (!last || !*last)
+		return natsStatus_GetText(s);
+	if (last[0] == '(' && strstr(last, "): "))
+		last = strstr(last, "): ") + 3; /* libnats's "(file.c:123): " */
+	return last;
 }
 
 /* ------------------------------------------------------------------ acks (libnats threads) */
@@ -290,6 +297,11 @@ static void set_state(struct forwarder *f, enum fstate s, const char *what)
 	else if (s == FS_OK)
 		log_info("forward: %s", what);
 	f->state = s;
+	pthread_mutex_lock(&f->lock);
+	f->down = s != FS_OK;
+	f->fail_at = f->acked;
+	f->cp_fail_at = f->cp_acked;
+	pthread_mutex_unlock(&f->lock);
 }
 
 static void backoff(struct forwarder *f, uint64_t max_ms)
@@ -322,7 +334,6 @@ static void disconnect(struct forwarder *f)
 	}
 	pthread_mutex_lock(&f->lock);
 	f->connected = false;
-	f->closing = false;
 	pthread_mutex_unlock(&f->lock);
 	f->stream_ok = false;
 }
@@ -338,7 +349,12 @@ static void try_connect(struct forwarder *f)
 {
 	jsOptions jo;
 	char what[1400];
-	natsStatus s = natsConnection_Connect(&f->nc, f->opts);
+	natsStatus s;
+
+	pthread_mutex_lock(&f->lock);
+	f->closing = false; /* the callbacks of a closed connection are behind us */
+	pthread_mutex_unlock(&f->lock);
+	s = natsConnection_Connect(&f->nc, f->opts);
 
 	if (s != NATS_OK) {
 		f->nc = NULL;
@@ -583,6 +599,17 @@ static int send_blob(struct forwarder *f, uint64_t seq, const struct fleet_blob_
 		if (fleet_blob_chunk_encode(&c, &enc, &elen) < 0 ||
 		    fleet_msg_id(FLEET_BLOB, f->origin, off, b->hash, NULL, id, sizeof(id)) < 0) {
 			rc = -1;
+			break;
+		}
+		if (f->max_payload > 0 && elen + 512 > (size_t)f->max_payload) {
+			char hex[2 * VAULT_HASH_LEN + 1];
+			log_error("forward: blob %s (named by entry %" PRIu64
+			          ") is sent in chunks of %zu bytes, over the NATS server's "
+			          "max_payload (%" PRId32 "): not forwarded (the vault keeps it; "
+			          "raise max_payload on the server)",
+			          vault_hex(b->hash, hex), seq, elen, f->max_payload);
+			atomic_fetch_add(&f->oversized, 1);
+			free(enc);
 			break;
 		}
 		rc = send_msg(f, FLEET_BLOB, seq, f->subj_blob, id, enc, elen);
@@ -895,7 +922,10 @@ static void *forward_main(void *arg)
 		}
 		if (connected) {
 			worked = publish_some(f);
-			if (worked && f->state != FS_OK) {
+			pthread_mutex_lock(&f->lock);
+			bool moved = f->acked > f->fail_at || f->cp_acked > f->cp_fail_at;
+			pthread_mutex_unlock(&f->lock);
+			if (moved && f->state != FS_OK) {
 				f->failures = 0;
 				set_state(f, FS_OK, "publishing again");
 			}
@@ -1122,20 +1152,23 @@ void forward_drain(struct forwarder *f, uint32_t wait_ms_)
 	if (size > f->committed)
 		f->committed = size;
 	pthread_cond_broadcast(&f->wake);
-	while ((f->acked < size || f->cp_acked < cp.size) && mono_ns() < until) {
+	/* not while NATS is unreachable or refusing: that does not end in a few seconds */
+	while ((f->acked < size || f->cp_acked < cp.size) && !f->down && mono_ns() < until) {
 		uint64_t left = (until - mono_ns()) / 1000000 + 1;
 		wait_ms(f, &f->moved, left < 100 ? left : 100);
 	}
 	acked = f->acked;
 	cp_acked = f->cp_acked;
+	bool down = f->down;
 	pthread_mutex_unlock(&f->lock);
 	if (acked < size || cp_acked < cp.size)
-		log_warning("forward: stopping with %" PRIu64 " of %" PRIu64
-		            " entries not acknowledged by JetStream%s (waited %" PRIu32
-		            " ms; they are sent at the next start, from the vault)",
-		            size - acked, size,
-		            cp_acked < cp.size ? " and the final checkpoint not acknowledged" : "",
-		            wait_ms_);
+		log_warning(
+		    "forward: stopping with %" PRIu64 " of %" PRIu64
+		    " entries not acknowledged by JetStream%s (%s; they are sent at the next "
+		    "start, from the vault)",
+		    size - acked, size,
+		    cp_acked < cp.size ? " and the final checkpoint not acknowledged" : "",
+		    down ? "not forwarding now: see above" : "waited stop_wait_ms");
 	else
 		log_info("forward: JetStream acknowledged all %" PRIu64
 		         " entries and the final checkpoint",
