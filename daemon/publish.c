@@ -731,7 +731,7 @@ static void publisher_free(struct publisher *p)
 
 static int witness_init(struct publisher *p, struct witness *w, const struct config_witness *cw)
 {
-	size_t ul = strlen(cw->url);
+	size_t ul;
 
 	w->p = p;
 	w->key = cw->key;
@@ -743,6 +743,7 @@ static int witness_init(struct publisher *p, struct witness *w, const struct con
 		w->url = strdup("NATS");
 		return w->name && w->url ? 0 : -ENOMEM;
 	}
+	ul = strlen(cw->url);
 	w->url = malloc(ul + sizeof("/add-checkpoint"));
 	w->easy = curl_easy_init();
 	if (!w->name || !w->url || !w->easy)

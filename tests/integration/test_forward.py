@@ -18,11 +18,14 @@ and the vault.
 
 No fixed sleeps: every wait polls a condition with a deadline.
 """
+import base64
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +34,51 @@ from test_daemon import (BUILD, TIMEOUT, Daemon, DaemonTest, pb, record,  # noqa
                          wait_for)
 
 FLEET_DUMP = os.path.join(BUILD, "tests", "common", "fleet-dump")
+FLEET_PUB = os.path.join(BUILD, "tests", "common", "fleet-pub")
+EMDASH = "\u2014"
+
+
+def token(origin):
+    """The subject token of an origin (fleet/FLEET.md), written here without our code."""
+    ok = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+    return "".join(chr(b) if b in ok else "=%02X" % b for b in origin.encode())
+
+
+def pb_field(num, value):
+    """One protobuf field (strings, bytes: length-delimited; ints: varint), by hand."""
+    def varint(n):
+        out = b""
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            out += bytes([b | (0x80 if n else 0)])
+            if not n:
+                return out
+    if isinstance(value, int):
+        return varint(num << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(num << 3 | 2) + varint(len(value)) + value
+
+
+class Cosigner:
+    """An auditor's tlog-cosignature/v1 key, with Python's own Ed25519."""
+    def __init__(self, name):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        self.name = name
+        self.key = Ed25519PrivateKey.generate()
+        pub = self.key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                 serialization.PublicFormat.Raw)
+        self.kid = hashlib.sha256(name.encode() + b"\n\x04" + pub).digest()[:4]
+        self.vkey = "%s+%s+%s" % (name, self.kid.hex(),
+                                  base64.b64encode(b"\x04" + pub).decode())
+
+    def line(self, body, ts=None):
+        ts = ts or int(time.time())
+        sig = self.key.sign(b"cosignature/v1\ntime %d\n" % ts + body.encode())
+        return "%s %s %s\n" % (EMDASH, self.name, base64.b64encode(
+            self.kid + ts.to_bytes(8, "big") + sig).decode())
 
 
 def forward_conf(url, extra=""):
@@ -234,6 +282,44 @@ class Forward(DaemonTest):
         log = self.d.read_log()
         self.assertIn("not acknowledged by JetStream", log)
         self.assertIn("over the NATS server's max_payload (8192): not forwarded", log)
+
+    def test_cosignatures_come_back_through_nats(self):
+        ns = self.nats().start()
+        aud, other = Cosigner("auditor.test"), Cosigner("auditor.test")
+        self.start(config=forward_conf(ns.url) +
+                   "[witness aud]\nnats = yes\nvkey = %s\n" % aud.vkey)
+        c = self.registered()
+        self.send(c, 0, 100)
+        self.wait_forwarded()
+        cp = json.loads(self.d.ctl("checkpoint", "--json").stdout)
+        body = cp["note"].split("\n\n")[0] + "\n"
+        subject = "evident.%s.cosig.%s" % (token(cp["origin"]), token(aud.name))
+
+        def publish(line, size, name=aud.name):
+            msg = (pb_field(1, cp["origin"]) + pb_field(2, size) + pb_field(3, name) +
+                   pb_field(4, line))
+            r = subprocess.run([FLEET_PUB, "--nats", ns.url, "raw", subject,
+                                "%s/s/%s/%d/%d" % (cp["origin"], name, size, time.time_ns())],
+                               input=msg, capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        # a line by another key under the auditor's name, an unknown auditor, garbage: each
+        # an error line, nothing stored
+        publish(other.line(body), cp["size"])
+        publish(Cosigner("stranger").line(body), cp["size"], name="stranger")
+        wait_for(lambda: "no [witness] section with nats = yes has a vkey named \"stranger\""
+                 in self.d.read_log(), what="the unknown auditor's line")
+        wait_for(lambda: "refused: witness aud: a line without a valid cosignature"
+                 in self.d.read_log(), what="the bad signature's line")
+        self.assertIsNone(self.status()["witnessed_size"])
+        # the auditor's cosignature: stored, counted toward the quorum
+        publish(aud.line(body), cp["size"])
+        wait_for(lambda: self.status()["witnessed_size"] == cp["size"], what="witnessed")
+        self.d.stop()
+        # the refusal and the recovery are notice entries, as for an HTTP witness
+        kinds = [json.loads(self.d.ctl("show", str(n["seq"]), "--json").stdout)["payload"]
+                 .get("kind") for n in self.d.notices()]
+        self.assertIn("witness_refused", kinds)
+        self.assertIn("witness_ok", kinds)
 
 
 if __name__ == "__main__":
