@@ -19,6 +19,7 @@
 
 #include "dispatch.h"
 #include "entry.pb-c.h"
+#include "entry_key.h"
 #include "evident_version.h"
 #include "forward.h"
 #include "guards.h"
@@ -698,7 +699,8 @@ static int open_vault(struct daemon *d)
 	                          .origin = d->cfg.origin,
 	                          .map_size = d->cfg.map_size,
 	                          .map_max = d->cfg.map_max,
-	                          .disk_reserve = d->cfg.disk_reserve};
+	                          .disk_reserve = d->cfg.disk_reserve,
+	                          .model_key = entry_model_key_fn};
 	struct vault_info info;
 	size_t bad = 0;
 	int rc;

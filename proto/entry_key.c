@@ -30,6 +30,45 @@ static int put(char *dst, const char *src)
 	return 0;
 }
 
+int entry_model_key(uint16_t type, const uint8_t *payload, size_t len, char *model)
+{
+	const char *id = NULL, *ver = NULL;
+	int rc = 0;
+
+	if (type == ENTRY_KEYED_RECORD) {
+		Evident__Entry__V1__RecordEntry *e =
+		    evident__entry__v1__record_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		if (e->record)
+			id = e->record->model_id, ver = e->record->model_version;
+		if (id && *id && ver && *ver && strlen(id) + 1 + strlen(ver) <= ENTRY_MODEL_MAX)
+			rc = snprintf(model, ENTRY_MODEL_MAX + 1, "%s@%s", id, ver) > 0;
+		evident__entry__v1__record_entry__free_unpacked(e, NULL);
+		return rc;
+	}
+	if (type == ENTRY_KEYED_MODEL) {
+		Evident__Entry__V1__ModelEntry *e =
+		    evident__entry__v1__model_entry__unpack(NULL, len, payload);
+		if (!e)
+			return -EBADMSG;
+		if (e->manifest)
+			id = e->manifest->model_id, ver = e->manifest->version;
+		if (id && *id && ver && *ver && strlen(id) + 1 + strlen(ver) <= ENTRY_MODEL_MAX)
+			rc = snprintf(model, ENTRY_MODEL_MAX + 1, "%s@%s", id, ver) > 0;
+		evident__entry__v1__model_entry__free_unpacked(e, NULL);
+		return rc;
+	}
+	return 0;
+}
+
+int entry_model_key_fn(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                       char *model)
+{
+	(void)userdata;
+	return entry_model_key(type, payload, len, model);
+}
+
 int entry_dedup_key(uint16_t type, const uint8_t *payload, size_t len, char *client, char *request)
 {
 	char buf[32];

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,8 +111,16 @@ static int append_one(struct vault *v, MDB_txn *txn, struct vault__head *h, uint
 	/* v2: a blinded commitment, SHA-256(nonce || payload), the nonce from OpenSSL's CSPRNG
 	 * (a DRBG seeded by the kernel): once the payload and its nonce are pruned, hashing
 	 * guessed payloads can no longer confirm one. */
-	if (leaf.version == 2 && RAND_bytes(nonce, sizeof(nonce)) != 1)
-		return -EIO;
+	if (leaf.version == 2) {
+		if (v->nonce_used == 0 || v->nonce_used >= sizeof(v->nonce_pool)) {
+			if (RAND_bytes(v->nonce_pool, sizeof(v->nonce_pool)) != 1)
+				return -EIO;
+			v->nonce_used = 0;
+		}
+		memcpy(nonce, v->nonce_pool + v->nonce_used, sizeof(nonce));
+		OPENSSL_cleanse(v->nonce_pool + v->nonce_used, sizeof(nonce));
+		v->nonce_used += sizeof(nonce);
+	}
 	rc = leaf.version == 2 ? vault__sha256_2(&v->hasher, nonce, sizeof(nonce), payload, len,
 	                                         leaf.payload_hash)
 	                       : vault__sha256(&v->hasher, payload, len, leaf.payload_hash);
@@ -120,6 +129,29 @@ static int append_one(struct vault *v, MDB_txn *txn, struct vault__head *h, uint
 	/* an empty payload is stored (as nothing, or the nonce alone): NULL would mean pruned */
 	return vault__put_entry(v, txn, h, &leaf, leaf.version == 2 ? nonce : NULL,
 	                        payload ? payload : "", len, subject, res);
+}
+
+int vault__model_put(struct vault *v, MDB_txn *txn, uint16_t type, const void *payload, size_t len,
+                     uint64_t seq)
+{
+	char model[VAULT_MODEL_MAX + 1];
+	uint8_t mk[VAULT_MODEL_MAX + 1 + 8];
+	MDB_val k = {0, mk}, empty = {0, NULL};
+	size_t ml;
+
+	if (!v->model_key || (type != VAULT_ENTRY_RECORD && type != VAULT_ENTRY_MODEL))
+		return 0;
+	model[0] = '\0';
+	if (v->model_key(v->model_userdata, type, payload, len, model) <= 0)
+		return 0; /* about no model, or a payload the application cannot read */
+	ml = strnlen(model, sizeof(model));
+	if (ml == 0 || ml > VAULT_MODEL_MAX)
+		return 0;
+	memcpy(mk, model, ml);
+	mk[ml] = 0;
+	vault__be64(mk + ml + 1, seq);
+	k.mv_size = ml + 1 + 8;
+	return vault__err_from_mdb(mdb_put(txn, v->dbi[DB_MODELS], &k, &empty, 0));
 }
 
 int vault__put_entry(struct vault *v, MDB_txn *txn, struct vault__head *h,
@@ -172,6 +204,10 @@ int vault__put_entry(struct vault *v, MDB_txn *txn, struct vault__head *h,
 		if (rc)
 			return vault__err_from_mdb(rc);
 	}
+
+	rc = payload ? vault__model_put(v, txn, leaf.type, payload, len, leaf.seq) : 0;
+	if (rc < 0)
+		return rc;
 
 	/* Complete every perfect subtree this leaf closes (RFC 6962 shape). */
 	memcpy(node, rec + VAULT_LEAF_LEN, 32);

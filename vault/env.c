@@ -2,6 +2,7 @@
 /* Opening and closing a vault, LMDB environment and transaction lifecycle, map growth. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -24,10 +25,11 @@
 #define WRITER_WAIT_STEP_MS 20
 
 static const char *const db_names[_DB_MAX] = {
-    [DB_META] = "meta",   [DB_LEAVES] = "leaves", [DB_PAYLOADS] = "payloads",
-    [DB_NODES] = "nodes", [DB_DEDUP] = "dedup",   [DB_CHECKPOINTS] = "checkpoints",
-    [DB_BLOBS] = "blobs", [DB_CHUNKS] = "chunks", [DB_STAGING] = "staging",
-    [DB_TYPES] = "types", [DB_COSIGS] = "cosigs", [DB_SUBJECTS] = "subjects",
+    [DB_META] = "meta",     [DB_LEAVES] = "leaves", [DB_PAYLOADS] = "payloads",
+    [DB_NODES] = "nodes",   [DB_DEDUP] = "dedup",   [DB_CHECKPOINTS] = "checkpoints",
+    [DB_BLOBS] = "blobs",   [DB_CHUNKS] = "chunks", [DB_STAGING] = "staging",
+    [DB_TYPES] = "types",   [DB_COSIGS] = "cosigs", [DB_SUBJECTS] = "subjects",
+    [DB_MODELS] = "models",
 };
 
 /* ------------------------------------------------------------------ reader locks */
@@ -271,6 +273,9 @@ int vault__cursor_get(struct vault *v, MDB_cursor *c, MDB_val *k, MDB_val *d, MD
 		default:
 			return -EINVAL; /* the vault uses no other operation on a reader */
 		}
+		/* FIRST and LAST read no key (the caller's may be unset) */
+		if (o == VAULT__LMDB_FIRST || o == VAULT__LMDB_LAST)
+			key = NULL;
 		rc = snap_check(v, mdb_cursor_txn(c), (enum vault__db)db, o, key);
 		if (rc < 0)
 			return rc;
@@ -480,6 +485,10 @@ static int dbis_open(struct vault *v, MDB_txn *txn, bool write)
 			v->no_subjects = true;
 			continue;
 		}
+		if (rc == MDB_NOTFOUND && i == DB_MODELS) {
+			v->no_models = true; /* format 1 */
+			continue;
+		}
 		if (rc)
 			/* A reader that finds no such database: not a vault (or an empty LMDB). */
 			return rc == MDB_NOTFOUND ? -EBADMSG : vault__err_from_mdb(rc);
@@ -594,7 +603,10 @@ static int init_meta(struct vault *v, const struct vault_options *opts, bool wri
 		}
 		snprintf(fmt, sizeof(fmt), "%s %d", VAULT_FORMAT_TAG, VAULT_FORMAT_VERSION);
 		snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
+		/* a new vault's model index is complete when every append maintains it */
+		const char *mi = opts && opts->model_key ? "complete" : "0";
 		if ((rc = meta_put(v, txn, "format", fmt, strlen(fmt))) < 0 ||
+		    (rc = meta_put(v, txn, "model_index", mi, strlen(mi))) < 0 ||
 		    (rc = meta_put(v, txn, "origin", origin, strlen(origin))) < 0 ||
 		    (rc = meta_put(v, txn, "created", created, strlen(created))) < 0)
 			goto fail;
@@ -603,12 +615,20 @@ static int init_meta(struct vault *v, const struct vault_options *opts, bool wri
 			rc = -EBADMSG;
 		goto fail;
 	} else {
-		char want[64];
+		char want[64], old[64];
+		/* format 1 lacks the models database: readers scan, a writer migrates */
 		snprintf(want, sizeof(want), "%s %d", VAULT_FORMAT_TAG, VAULT_FORMAT_VERSION);
-		if (strcmp(fmt, want) != 0) {
+		snprintf(old, sizeof(old), "%s %d", VAULT_FORMAT_TAG, 1);
+		if (strcmp(fmt, want) != 0 && strcmp(fmt, old) != 0) {
 			rc = -EBADMSG;
 			goto fail;
 		}
+	}
+	{
+		char mi[32];
+		v->models_complete = !v->no_models &&
+		                     meta_get_str(v, txn, "model_index", mi, sizeof(mi)) == 0 &&
+		                     strcmp(mi, "complete") == 0;
 	}
 	rc = meta_get_str(v, txn, "origin", v->origin, sizeof(v->origin));
 	if (rc < 0)
@@ -806,6 +826,112 @@ static int env_open(struct vault *v, bool write, char *err, size_t err_size)
 	return 0;
 }
 
+/* One transaction of the model index's migration: indexes entries [from, to) (their payloads,
+ * when not pruned), records meta model_index (to, or "complete" at the end) and the format. */
+static int models_migrate_step(struct vault *v, uint64_t from, uint64_t to)
+{
+	char mark[32], fmt[64];
+	MDB_txn *txn;
+	int rc = vault__txn_begin(v, true, &txn);
+
+	if (rc < 0)
+		return rc;
+	for (uint64_t seq = from; rc == 0 && seq < to; seq++) {
+		struct vault_leaf leaf;
+		uint8_t key[8];
+		MDB_val k = {8, key}, d;
+
+		rc = vault__leaf_get(v, txn, seq, &leaf, NULL);
+		if (rc < 0 || (leaf.type != VAULT_ENTRY_RECORD && leaf.type != VAULT_ENTRY_MODEL))
+			continue;
+		vault__be64(key, seq);
+		rc = mdb_get(txn, v->dbi[DB_PAYLOADS], &k, &d);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0; /* pruned: its model can no longer be read */
+			continue;
+		}
+		if (rc == 0 && leaf.version == 2 && d.mv_size < VAULT_NONCE_LEN)
+			continue; /* malformed: verify reports it */
+		if (rc == 0 && leaf.version == 2)
+			rc = vault__model_put(v, txn, leaf.type,
+			                      (uint8_t *)d.mv_data + VAULT_NONCE_LEN,
+			                      d.mv_size - VAULT_NONCE_LEN, seq);
+		else if (rc == 0)
+			rc = vault__model_put(v, txn, leaf.type, d.mv_data, d.mv_size, seq);
+		else
+			rc = vault__err_from_mdb(rc);
+	}
+	if (to == v->size)
+		snprintf(mark, sizeof(mark), "complete");
+	else
+		snprintf(mark, sizeof(mark), "%" PRIu64, to);
+	snprintf(fmt, sizeof(fmt), "%s %d", VAULT_FORMAT_TAG, VAULT_FORMAT_VERSION);
+	if (rc == 0 && (rc = meta_put(v, txn, "model_index", mark, strlen(mark))) == 0)
+		rc = meta_put(v, txn, "format", fmt, strlen(fmt));
+	if (rc < 0) {
+		vault__txn_abort(v, txn);
+		return rc;
+	}
+	return vault__txn_commit(v, txn);
+}
+
+/* Writers: brings the model index up to date (FORMAT.md §2). meta model_index is "complete"
+ * when every entry is indexed, else N: entries below N are (a vault of format 1 has none:
+ * N = 0). With a model_key, entries [N, size) are indexed in transactions of
+ * VAULT_MODEL_BATCH entries, each recording how far it got (a crash resumes there); without
+ * one, appends are not indexed, so a complete index becomes N = size. */
+static int models_migrate(struct vault *v)
+{
+	char mark[32];
+	uint64_t from = 0;
+	MDB_txn *txn;
+	int rc = vault__txn_begin(v, false, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_get_str(v, txn, "model_index", mark, sizeof(mark));
+	vault__txn_abort(v, txn);
+	if (rc == 0 && strcmp(mark, "complete") == 0) {
+		if (v->model_key)
+			return 0;
+		snprintf(mark, sizeof(mark), "%" PRIu64, v->size);
+		for (;;) {
+			rc = vault__txn_begin(v, true, &txn);
+			if (rc < 0)
+				return rc;
+			rc = meta_put(v, txn, "model_index", mark, strlen(mark));
+			rc = rc < 0 ? (vault__txn_abort(v, txn), rc) : vault__txn_commit(v, txn);
+			if (rc != VAULT__EMAPFULL || (rc = vault__grow_map(v)) < 0)
+				break;
+		}
+		v->models_complete = false;
+		return rc;
+	}
+	if (rc == 0) {
+		char *end;
+		errno = 0;
+		from = strtoull(mark, &end, 10);
+		if (*end || errno || from > v->size)
+			from = 0; /* unreadable: index everything again (puts are idempotent) */
+	} else if (rc != -ENOENT) {
+		return rc;
+	}
+	if (!v->model_key)
+		return 0;
+	do {
+		uint64_t to =
+		    v->size - from > VAULT_MODEL_BATCH ? from + VAULT_MODEL_BATCH : v->size;
+		rc = models_migrate_step(v, from, to);
+		if (rc == VAULT__EMAPFULL) {
+			rc = vault__grow_map(v);
+			continue;
+		}
+		from = to;
+	} while (rc == 0 && from < v->size);
+	v->models_complete = rc == 0;
+	return rc;
+}
+
 /* Takes DIR/writer.lock exclusively. Readers of a stopped vault hold it shared for the length
  * of a transaction: wait for them, up to WRITER_WAIT_MS. */
 static int writer_lock(struct vault *v)
@@ -928,6 +1054,8 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 	v->map_max = opts && opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
 	v->disk_reserve = opts ? opts->disk_reserve : 0;
 	v->leaf_version = opts && opts->leaf_version ? opts->leaf_version : VAULT_LEAF_VERSION;
+	v->model_key = opts && write ? opts->model_key : NULL;
+	v->model_userdata = opts ? opts->model_userdata : NULL;
 	v->mirror_dedup_key = opts ? opts->mirror_dedup_key : NULL;
 	v->mirror_dedup_userdata = opts ? opts->mirror_dedup_userdata : NULL;
 	if (v->map_size > v->map_max)
@@ -1044,6 +1172,8 @@ int vault_open_detail(const char *dir, unsigned flags, const struct vault_option
 		int dead;
 		mdb_reader_check(v->env, &dead);
 		rc = load_writer_state(v);
+		if (rc == 0)
+			rc = models_migrate(v);
 		if (rc < 0)
 			goto fail;
 	} else {

@@ -9,7 +9,10 @@
 
 #include "vault.h"
 
-#define VAULT_FORMAT_VERSION 1
+/* 2: the models database (FORMAT.md §2); a writer migrates a vault of format 1 on open, and
+ * readers read both. */
+#define VAULT_FORMAT_VERSION 2
+#define VAULT_MODEL_BATCH    65536 /* entries indexed per transaction when an open migrates */
 #define VAULT_FORMAT_TAG     "evidentd-vault"
 /* Blobs are stored in chunks of this size (each an LMDB overflow value): big enough that the
  * per-chunk overhead is negligible, small enough to stream without holding a whole artifact. */
@@ -34,6 +37,7 @@ enum vault__db {
 	DB_TYPES,       /* u16be type || u64be seq -> empty, for every type but record */
 	DB_COSIGS,      /* u64be tree size || key id || name -> pubkey || signature line */
 	DB_SUBJECTS,    /* subject || 0x00 || u64be seq -> empty */
+	DB_MODELS,      /* model_id@version || 0x00 || u64be seq -> empty (records, models) */
 	_DB_MAX,
 };
 
@@ -61,7 +65,16 @@ struct vault {
 	void *mirror_dedup_userdata;
 	bool no_cosigs;       /* a reader of a vault without the cosigs database (older writer) */
 	bool no_subjects;     /* ... without the subjects database */
+	bool no_models;       /* ... without the models database (format 1) */
+	bool models_complete; /* meta model_index is "complete": vault_model_next may answer */
+	vault_model_key_fn model_key; /* writers: vault_options.model_key */
+	void *model_userdata;
 	uint8_t leaf_version; /* writers: the leaf version of new entries (1 or 2) */
+	/* Writers: nonces of v2 leaves drawn from OpenSSL's CSPRNG 256 at a time (one RAND_bytes
+	 * call costs a getpid system call: a tenth of an append on a VM); nonce_used bytes of the
+	 * pool are spent (and wiped). */
+	uint8_t nonce_pool[256 * VAULT_NONCE_LEN];
+	size_t nonce_used;
 	/* Readers: LMDB trusts data.mdb, so each read transaction's snapshot is checked as it is
 	 * read (lmdbcheck.h): the pages an operation reaches, just before LMDB reaches them
 	 * (vault__get, vault__cursor_get). The checks of the snapshots of open transactions, by
@@ -154,6 +167,10 @@ void vault__head_store(struct vault *v, const struct vault__head *h);
 int vault__put_entry(struct vault *v, MDB_txn *txn, struct vault__head *h,
                      const struct vault_leaf *leaf, const uint8_t *nonce, const void *payload,
                      size_t len, const char *subject, struct vault_append_result *res);
+/* Indexes entry seq of type by its model (v->model_key) when it has one. Returns 0 or an LMDB
+ * error as a negative errno. */
+int vault__model_put(struct vault *v, MDB_txn *txn, uint16_t type, const void *payload, size_t len,
+                     uint64_t seq);
 /* Replaces DIR/checkpoint atomically and durably (write, fsync, rename, fsync folder). */
 int vault__write_checkpoint_file(struct vault *v, const char *note);
 

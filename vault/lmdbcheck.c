@@ -877,7 +877,7 @@ int vault__lmdb_snap_check(struct vault__lmdb_snap *s, const char *db, enum vaul
 		const struct level *l = &lv[leaf_depth - 1];
 		unsigned n = nkeys(l->p);
 		bool found = false;
-		if (l->idx < n) {
+		if (op == VAULT__LMDB_NEXT && l->idx < n) {
 			size_t fl;
 			const uint8_t *fk = node_key(node_at(l->p, l->idx), &fl);
 			found = keycmp(fk, fl, key, klen) == 0;

@@ -251,6 +251,85 @@ int vault_subject_next(struct vault_reader *r, const char *subject, uint64_t fro
 	return vault__err_from_mdb(rc);
 }
 
+/* The first seq >= from under key prefix mk[0..ml) || 0x00 in the models index, or -ENOENT. */
+static int model_first(struct vault_reader *r, MDB_cursor *cur, const uint8_t *mk, size_t ml,
+                       uint64_t from, uint64_t *ret_seq)
+{
+	uint8_t key[VAULT_MODEL_MAX + 1 + 8];
+	MDB_val k = {ml + 1 + 8, key}, d;
+	int rc;
+
+	memcpy(key, mk, ml);
+	key[ml] = 0;
+	vault__be64(key + ml + 1, from);
+	rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (k.mv_size != ml + 1 + 8 || memcmp(k.mv_data, key, ml + 1) != 0)
+		return -ENOENT; /* the next key is another model's */
+	*ret_seq = vault__rd64((const uint8_t *)k.mv_data + ml + 1);
+	return *ret_seq < r->size ? 0 : -ENOENT;
+}
+
+int vault_model_next(struct vault_reader *r, const char *model, uint64_t from, uint64_t *ret_seq)
+{
+	size_t ml = model ? strlen(model) : 0;
+	uint8_t key[VAULT_MODEL_MAX + 2];
+	uint64_t best = UINT64_MAX, seq;
+	MDB_cursor *cur;
+	int rc;
+
+	if (ml == 0 || ml >= VAULT_MODEL_MAX)
+		return -EINVAL;
+	if (r->v->no_models || !r->v->models_complete)
+		return -ENOTSUP;
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_MODELS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	if (strchr(model, '@')) {
+		rc = model_first(r, cur, (const uint8_t *)model, ml, from, &seq);
+		if (rc == 0)
+			best = seq;
+	} else {
+		/* any version: the earliest of each version's first entry from `from` on */
+		MDB_val k = {ml + 1, key}, d;
+		memcpy(key, model, ml);
+		key[ml] = '@';
+		for (rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE); rc == 0;
+		     rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE)) {
+			const uint8_t *kk = k.mv_data, *nul = memchr(kk, 0, k.mv_size);
+			size_t vl;
+			if (k.mv_size < ml + 1 || memcmp(kk, model, ml) != 0 || kk[ml] != '@' ||
+			    !nul)
+				break;
+			vl = (size_t)(nul - kk); /* "ID@VERSION" */
+			if (vl > VAULT_MODEL_MAX)
+				break;
+			uint8_t ver[VAULT_MODEL_MAX + 2];
+			memcpy(ver, kk, vl);
+			int r2 = model_first(r, cur, ver, vl, from, &seq);
+			if (r2 == 0 && seq < best)
+				best = seq;
+			else if (r2 < 0 && r2 != -ENOENT) {
+				rc = r2;
+				break;
+			}
+			/* past every key of this version: "ID@VERSION" || 0x01 */
+			memcpy(key, ver, vl);
+			key[vl] = 1;
+			k = (MDB_val){vl + 1, key};
+		}
+		rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : vault__err_from_mdb(rc);
+	}
+	mdb_cursor_close(cur);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (best == UINT64_MAX)
+		return -ENOENT;
+	*ret_seq = best;
+	return 0;
+}
+
 int vault_seek_time(struct vault_reader *r, uint64_t ts, uint64_t *ret_seq)
 {
 	uint64_t lo = 0, hi = r->size;

@@ -276,6 +276,13 @@ enum vault_open_flags {
  * application that wrote them supplies this. Writes NUL-terminated strings into client and
  * request (each VAULT_DEDUP_KEY_MAX bytes). Returns 1 when the entry carries a key, 0 when
  * entries of its type carry none, -EBADMSG when the payload does not decode. */
+/* Derives the model of an entry ("MODEL_ID@VERSION", NUL-terminated, at most VAULT_MODEL_MAX
+ * bytes) from its type and payload, for the model index (vault_model_next): the vault treats
+ * payloads as opaque, so the application supplies this. Returns 1 when the entry is about a
+ * model, 0 when not, a negative errno when the payload does not decode (not indexed). */
+#define VAULT_MODEL_MAX 255
+typedef int (*vault_model_key_fn)(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                                  char model[VAULT_MODEL_MAX + 1]);
 typedef int (*vault_dedup_key_fn)(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
                                   char *client, char *request);
 
@@ -304,6 +311,14 @@ struct vault_options {
 	 * keys. */
 	vault_dedup_key_fn mirror_dedup_key;
 	void *mirror_dedup_userdata;
+	/* Writers: derives the model of record and model entries for the model index, which every
+	 * append (vault_append, vault_mirror_append) maintains with it, and which an open fills in
+	 * for entries appended without it (a vault of format 1, or a writer that gave none), in
+	 * transactions of 65,536 entries (FORMAT.md §2). NULL: appends are not indexed
+	 * and readers scan until a writer with one opens the vault. Called on the writing thread.
+	 */
+	vault_model_key_fn model_key;
+	void *model_userdata;
 };
 
 /* Opens the vault in folder dir.
@@ -626,6 +641,14 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 /* Counts the entries of a type in the snapshot, from the index (records: the rest).
  * Returns 0 and *ret_count; -EINVAL. */
 int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count);
+
+/* Finds the first record or model entry of a model with seq >= from: model is "ID@VERSION"
+ * (that version) or "ID" (any version). Uses the model index (vault_options.model_key), so its
+ * cost does not grow with the vault. The index names candidates: an application that needs
+ * certainty checks the payload. Returns 0 and *ret_seq; -ENOENT when there is none;
+ * -ENOTSUP when the vault's index is not complete (a vault of format 1, or one a writer without
+ * model_key appended to: scan instead); -EINVAL for an empty or too long model. */
+int vault_model_next(struct vault_reader *r, const char *model, uint64_t from, uint64_t *ret_seq);
 
 /* Finds the first entry of a data subject (vault_entry_in.subject) with seq >= from.
  * Returns 0 and *ret_seq; -ENOENT when there is none; -EINVAL for a bad subject. */
