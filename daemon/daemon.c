@@ -19,7 +19,6 @@
 
 #include "dispatch.h"
 #include "entry.pb-c.h"
-#include "entry_key.h"
 #include "evident_version.h"
 #include "forward.h"
 #include "guards.h"
@@ -699,8 +698,7 @@ static int open_vault(struct daemon *d)
 	                          .origin = d->cfg.origin,
 	                          .map_size = d->cfg.map_size,
 	                          .map_max = d->cfg.map_max,
-	                          .disk_reserve = d->cfg.disk_reserve,
-	                          .model_key = entry_model_key_fn};
+	                          .disk_reserve = d->cfg.disk_reserve};
 	struct vault_info info;
 	size_t bad = 0;
 	int rc;
@@ -762,9 +760,14 @@ static void on_audit_verdict(void *data, uint64_t incident_seq, int action, doub
 }
 
 /* An audit finished (workers_hooks.audited): counted by status, timed. */
-static void on_audited(void *data, int status, double seconds)
+static void on_audited(void *data, uint64_t incident_seq, int status, double seconds)
 {
+	static const char *const names[] = {"complete", "partial", "failed"};
+
 	exporter_audited(data, status, seconds);
+	log_at(status == 0 ? LOG_INFO : LOG_WARNING, LOG_INCIDENT(incident_seq),
+	       "incident %" PRIu64 ": audit %s in %.0f ms", incident_seq,
+	       status >= 0 && status <= 2 ? names[status] : "ended", seconds * 1e3);
 }
 
 static void after_audit_events(void *data)

@@ -189,24 +189,12 @@ void exporter_refusal(struct daemon *d, int code)
 		metric_inc(d->ex.refusals[code]);
 }
 
-void exporter_incidents(struct daemon *d, const struct vault_entry_in *in, size_t n)
+void exporter_incident(struct daemon *d, const char *trigger, const char *status)
 {
-	if (!d->ex.incidents)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		Evident__Entry__V1__IncidentEntry *e = evident__entry__v1__incident_entry__unpack(
-		    NULL, in[i].payload_len, in[i].payload);
-		if (!e)
-			continue;
-		const char *values[] = {
-		    e->trigger ? e->trigger : "",
-		    e->recovered ? "recovered"
-		    : e->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED
-		        ? "rate_limited"
-		        : "open"};
+	const char *values[] = {trigger, status};
+
+	if (d->ex.incidents)
 		metric_inc(metric_family_get(d->ex.incidents, values));
-		evident__entry__v1__incident_entry__free_unpacked(e, NULL);
-	}
 }
 
 void exporter_audited(struct daemon *d, int status, double seconds)

@@ -64,7 +64,9 @@ void exporter_free(struct daemon *d);
 uint64_t exporter_now_ns(void);
 /* Counted where they happen (any NULL series is a no-op). */
 void exporter_refusal(struct daemon *d, int code);
-void exporter_incidents(struct daemon *d, const struct vault_entry_in *in, size_t n);
+/* An incident entry written: its trigger (or guard) and status ("open", "rate_limited",
+ * "recovered"). */
+void exporter_incident(struct daemon *d, const char *trigger, const char *status);
 void exporter_audited(struct daemon *d, int status, double seconds);
 void exporter_verdict(struct daemon *d, int action, bool late, bool delivered);
 /* Samples the loop's gauges now (queue depths, connections; after a writer batch). */

@@ -3,12 +3,14 @@
 #include "incident.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
+#include "entry.pb-c.h"
 #include "holds.h"
 #include "log.h"
 #include "triggers.h"
@@ -44,6 +46,29 @@ static void pending(struct verdict_wait *vw, uint64_t incident_seq, const char *
 	verdict_answer(vw, EVIDENT__V1__VERDICT__ACTION__PENDING, NAN, incident_seq, &why, 1);
 }
 
+/* An incident entry is durable: counted by trigger and status, and logged with its seq, its
+ * record's and its model (journal fields: journalctl EVIDENT_INCIDENT=SEQ). */
+static void incident_written(struct daemon *d, const struct vault_entry_in *in,
+                             const struct vault_append_result *res, uint64_t record_seq)
+{
+	Evident__Entry__V1__IncidentEntry *e =
+	    evident__entry__v1__incident_entry__unpack(NULL, in->payload_len, in->payload);
+	char model[300];
+
+	if (!e)
+		return;
+	bool limited = e->status == EVIDENT__ENTRY__V1__INCIDENT_ENTRY__STATUS__RATE_LIMITED;
+	const char *status = e->recovered ? "recovered" : limited ? "rate_limited" : "open";
+	exporter_incident(d, e->trigger ? e->trigger : "", status);
+	snprintf(model, sizeof(model), "%s@%s", e->model_id ? e->model_id : "",
+	         e->model_version ? e->model_version : "");
+	log_at(limited ? LOG_DEBUG : LOG_NOTICE, LOG_ABOUT(record_seq, res->seq, model),
+	       "incident %" PRIu64 ": %s %s fired on record %" PRIu64 " of %s (%s)", res->seq,
+	       e->guard ? "guard" : "trigger", e->trigger ? e->trigger : "", record_seq, model,
+	       status);
+	evident__entry__v1__incident_entry__free_unpacked(e, NULL);
+}
+
 /* The incidents are durable: the OPEN ones are audited. */
 static void incident_done(struct job *j)
 {
@@ -55,8 +80,8 @@ static void incident_done(struct job *j)
 		if (ij->open[i])
 			holds_incident_written(d->holds, ij->record_seq,
 			                       j->rc < 0 ? 0 : j->res[i].seq, j->rc == 0);
-	if (j->rc == 0)
-		exporter_incidents(d, j->in, j->n);
+	for (size_t i = 0; j->rc == 0 && i < j->n; i++)
+		incident_written(d, &j->in[i], &ij->job.res[i], ij->record_seq);
 	if (j->rc < 0) {
 		d->stats.incidents_lost += j->n;
 		metric_add(d->ex.incidents_lost, j->n);

@@ -267,6 +267,13 @@ static void answer(struct verdict_wait *vw, int action, double confidence, uint6
 	msg.guards = (char **)guards;
 	bool delivered = session_send_verdict(vw->s, &msg);
 	exporter_verdict(vw->s->d, action, too_late, delivered);
+	if (action == EVIDENT__V1__VERDICT__ACTION__REVIEW ||
+	    action == EVIDENT__V1__VERDICT__ACTION__HOLD)
+		log_at(LOG_INFO, LOG_ABOUT(vw->durable ? vw->record_seq : 0, incident_seq, NULL),
+		       "record %s of %s: verdict %s%s: %s", vw->request_id, vw->s->client_name,
+		       action == EVIDENT__V1__VERDICT__ACTION__HOLD ? "HOLD" : "REVIEW",
+		       delivered ? "" : " (not delivered: the connection is gone)",
+		       n_reasons ? reasons[0] : "");
 	e.has_incident_seq = true;
 	e.incident_seq = incident_seq;
 	e.client_name = vw->s->client_name;

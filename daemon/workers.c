@@ -58,7 +58,8 @@ static void notice(struct workers *w, uint64_t incident_seq, const char *detail)
 	n.incident_seq = incident_seq;
 	n.detail = (char *)detail;
 	w->skipped++;
-	log_warning("incident %" PRIu64 ": %s", incident_seq, detail);
+	log_at(LOG_WARNING, LOG_INCIDENT(incident_seq), "incident %" PRIu64 ": %s", incident_seq,
+	       detail);
 	if (dispatch_pack(&n.base, &buf, &len) < 0)
 		log_error("recording a notice entry: out of memory");
 	else
@@ -452,8 +453,8 @@ static void run_job(struct workers *w, struct audit_job *j)
 	if (ev)
 		post(w, ev);
 	else
-		log_error("incident %" PRIu64 ": audit result lost: out of memory",
-		          j->incident_seq);
+		log_at(LOG_ERR, LOG_INCIDENT(j->incident_seq),
+		       "incident %" PRIu64 ": audit result lost: out of memory", j->incident_seq);
 }
 
 static void *worker_main(void *arg)
@@ -503,14 +504,15 @@ static void handle_event(struct workers *w, struct worker_event *ev)
 		           &why, 1);
 		w->audits++;
 		if (h->audited)
-			h->audited(h->data, ev->status, ev->seconds);
+			h->audited(h->data, j->incident_seq, ev->status, ev->seconds);
 		if (ev->payload) {
 			append(w, VAULT_ENTRY_AUDIT, ev->payload, ev->len, ev->subject, true);
 			ev->payload = NULL;
 		} else {
 			w->in_flight--;
-			log_error("incident %" PRIu64 ": audit result lost: out of memory",
-			          j->incident_seq);
+			log_at(LOG_ERR, LOG_INCIDENT(j->incident_seq),
+			       "incident %" PRIu64 ": audit result lost: out of memory",
+			       j->incident_seq);
 		}
 		job_free(j);
 	}

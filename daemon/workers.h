@@ -33,7 +33,7 @@ struct workers_hooks {
 	void (*after_events)(void *data);
 	/* An audit ended with status (enum audit_status) after seconds on its worker, before its
 	 * entry is queued (may be NULL; the metrics). */
-	void (*audited)(void *data, int status, double seconds);
+	void (*audited)(void *data, uint64_t incident_seq, int status, double seconds);
 	void *data;
 };
 

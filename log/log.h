@@ -39,6 +39,14 @@ struct log_fields {
 #define LOG_SEQ(s)      (&(const struct log_fields){.has_seq = true, .seq = (s)})
 #define LOG_INCIDENT(i) (&(const struct log_fields){.has_incident = true, .incident = (i)})
 #define LOG_MODEL(m)    (&(const struct log_fields){.model = (m)})
+/* Several at once; 0 (never an incident's or a record's seq: entry 0 is the vault's first
+ * START) and NULL leave a field out. */
+#define LOG_ABOUT(seq_, incident_, model_)                            \
+	(&(const struct log_fields){.has_seq = (seq_) != 0,           \
+	                            .seq = (seq_),                    \
+	                            .has_incident = (incident_) != 0, \
+	                            .incident = (incident_),          \
+	                            .model = (model_)})
 
 /* f may be NULL. */
 void log_fields_printf(int level, const struct log_fields *f, const char *fmt, ...)
