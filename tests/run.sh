@@ -23,6 +23,15 @@ run_build() {
     meson test -C "$dir" --print-errorlogs --num-processes 2 $tests
 }
 
+# The Debian package, built once for test_deb.sh (root only: the test installs it; skipped
+# otherwise). It is built from HEAD: commit before testing the packaging.
+if [ "$(id -u)" -eq 0 ]; then
+    echo "== Debian package (build-deb/)"
+    tools/build-deb.sh build-deb
+    EVIDENT_DEB=$(pwd)/$(ls build-deb/evidentd_*.deb)
+    export EVIDENT_DEB
+fi
+
 echo "== plain build (build/)"
 run_build build ""
 [ "${1:-}" = --quick ] && exit 0
