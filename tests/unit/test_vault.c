@@ -1318,6 +1318,216 @@ START_TEST(vault_compact_removes_pruned_bytes)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the model index */
+
+/* The test's payloads: "m=ID@VERSION;..." names a model, anything else none. */
+static int test_model_key(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                          char model[VAULT_MODEL_MAX + 1])
+{
+	const uint8_t *end = len > 2 ? memchr(payload, ';', len) : NULL;
+
+	(void)type;
+	if (userdata)
+		(*(int *)userdata)++;
+	if (!end || memcmp(payload, "m=", 2) != 0 || end - payload - 2 > VAULT_MODEL_MAX)
+		return 0;
+	memcpy(model, payload + 2, (size_t)(end - payload - 2));
+	model[end - payload - 2] = '\0';
+	return 1;
+}
+
+static struct vault *open_models(const char *dir, bool with_key)
+{
+	struct vault_options o = {.model_key = with_key ? test_model_key : NULL};
+	struct vault *v = NULL;
+	int rc = vault_open(dir, W, &o, &v);
+	ck_assert_msg(rc == 0, "vault_open(%s): %s", dir, strerror(-rc));
+	return v;
+}
+
+/* Appends n entries of type type whose payloads name model (NULL: none). */
+static void append_model(struct vault *v, uint16_t type, const char *model, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char buf[300];
+		struct vault_entry_in in = {.type = type, .payload = buf};
+		struct vault_append_result res;
+		in.payload_len = model ? (size_t)snprintf(buf, sizeof(buf), "m=%s;%d", model, i)
+		                       : (size_t)snprintf(buf, sizeof(buf), "none;%d", i);
+		ck_assert_int_eq(vault_append(v, &in, 1, &res), 0);
+	}
+}
+
+/* The seqs vault_model_next finds for model from 0, into seqs; returns how many, or -errno. */
+static int model_seqs(const char *dir, const char *model, uint64_t *seqs, int max)
+{
+	struct vault *v;
+	struct vault_reader *r;
+	uint64_t from = 0, seq;
+	int n = 0, rc;
+
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	while ((rc = vault_model_next(r, model, from, &seq)) == 0 && n < max) {
+		ck_assert_uint_ge(seq, from);
+		seqs[n++] = seq;
+		from = seq + 1;
+	}
+	vault_reader_end(r);
+	vault_close(v);
+	return rc == -ENOENT ? n : rc;
+}
+
+START_TEST(vault_model_next_follows_every_append)
+{
+	char *dir = test_tmpdir("models");
+	struct vault *v = open_models(dir, true);
+	uint64_t seqs[64], want_a1[] = {0, 1, 6, 7}, want_a[] = {0, 1, 2, 6, 7, 10};
+	struct vault_reader *r;
+	uint64_t seq;
+
+	append_model(v, VAULT_ENTRY_RECORD, "a@1", 2);   /* 0, 1 */
+	append_model(v, VAULT_ENTRY_MODEL, "a@2", 1);    /* 2: a model entry */
+	append_model(v, VAULT_ENTRY_RECORD, "b@1", 1);   /* 3 */
+	append_model(v, VAULT_ENTRY_AUDIT, "a@1", 1);    /* 4: other types are not indexed */
+	append_model(v, VAULT_ENTRY_RECORD, NULL, 1);    /* 5: no model */
+	append_model(v, VAULT_ENTRY_RECORD, "a@1", 2);   /* 6, 7 */
+	append_model(v, VAULT_ENTRY_RECORD, "ab@1", 1);  /* 8: another model, same prefix */
+	append_model(v, VAULT_ENTRY_RECORD, "a@1.0", 1); /* 9: a version with a longer name */
+	ck_assert_int_eq(vault_prune(v, 9, "retention", NULL), 0); /* 10: prune entry */
+	append_model(v, VAULT_ENTRY_RECORD, "a@10", 1);            /* 11 */
+	vault_close(v);
+
+	ck_assert_int_eq(model_seqs(dir, "a@1", seqs, 64), 4);
+	ck_assert_mem_eq(seqs, want_a1, sizeof(want_a1));
+	/* any version: a@1, a@2, a@1.0 (pruned: the index says which entries were its) and a@10 */
+	ck_assert_int_eq(model_seqs(dir, "a", seqs, 64), 7);
+	want_a[5] = 9;
+	ck_assert_mem_eq(seqs, want_a, sizeof(want_a));
+	ck_assert_uint_eq(seqs[6], 11);
+	ck_assert_int_eq(model_seqs(dir, "b@1", seqs, 64), 1);
+	ck_assert_uint_eq(seqs[0], 3);
+	ck_assert_int_eq(model_seqs(dir, "ab", seqs, 64), 1);
+	ck_assert_int_eq(model_seqs(dir, "c", seqs, 64), 0);
+
+	/* input errors, and the snapshot's end */
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	ck_assert_int_eq(vault_model_next(r, "", 0, &seq), -EINVAL);
+	ck_assert_int_eq(vault_model_next(r, NULL, 0, &seq), -EINVAL);
+	ck_assert_int_eq(vault_model_next(r, "a@1", 8, &seq), -ENOENT);
+	vault_reader_end(r);
+	vault_close(v);
+
+	/* compacting keeps the index */
+	ck_assert_int_eq(vault_compact(dir, NULL, NULL), 0);
+	ck_assert_int_eq(model_seqs(dir, "a", seqs, 64), 7);
+
+	/* a writer without model_key: its appends are not indexed, so readers are told to scan
+	 * until a writer with one catches up */
+	v = open_models(dir, false);
+	append_model(v, VAULT_ENTRY_RECORD, "a@1", 2); /* 12, 13 */
+	vault_close(v);
+	ck_assert_int_eq(model_seqs(dir, "a@1", seqs, 64), -ENOTSUP);
+	v = open_models(dir, true);
+	vault_close(v);
+	ck_assert_int_eq(model_seqs(dir, "a@1", seqs, 64), 6);
+	ck_assert_uint_eq(seqs[4], 12);
+	ck_assert_uint_eq(seqs[5], 13);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* Makes dir a vault of format 1: no models database, no model_index, format "... 1". */
+static void make_format1(const char *dir)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, models;
+	MDB_val k = {strlen("format"), "format"},
+	        d = {strlen("evidentd-vault 1"), "evidentd-vault 1"};
+	MDB_val mi = {strlen("model_index"), "model_index"};
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_set_mapsize(env, 1ull << 30), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "models", 0, &models), 0);
+	ck_assert_int_eq(mdb_drop(txn, models, 1), 0);
+	ck_assert_int_eq(mdb_put(txn, meta, &k, &d, 0), 0);
+	ck_assert_int_eq(mdb_del(txn, meta, &mi, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(vault_open_migrates_format_1)
+{
+	char *dir = test_tmpdir("models-v1"), *fresh = test_tmpdir("models-v2");
+	enum { N = 70000 }; /* more than one migration transaction (65,536 entries) */
+	static uint64_t got[N + 8], want[N + 8];
+	struct vault_entry_in *in = calloc(N, sizeof(*in));
+	struct vault_append_result *res = calloc(N, sizeof(*res));
+	char(*buf)[32] = calloc(N, 32);
+	int calls = 0, n_want, n_got;
+
+	for (int i = 0; i < N; i++) {
+		in[i].type = VAULT_ENTRY_RECORD;
+		in[i].payload = buf[i];
+		in[i].payload_len =
+		    (size_t)snprintf(buf[i], 32, "m=%s;%d", i % 3 ? "x@1" : "y@2", i);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		struct vault *v = open_models(pass ? fresh : dir, pass == 1);
+		ck_assert_int_eq(vault_append(v, in, N, res), 0);
+		ck_assert_int_eq(vault_prune(v, 5, "retention", NULL), 0);
+		ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+		vault_close(v);
+	}
+	make_format1(dir);
+	/* readers of format 1 are told to scan */
+	ck_assert_int_eq(model_seqs(dir, "x@1", got, N), -ENOTSUP);
+	/* a writer migrates it: every entry but the pruned one, and new appends */
+	struct vault_options o = {.model_key = test_model_key, .model_userdata = &calls};
+	struct vault *v;
+	ck_assert_int_eq(vault_open(dir, W, &o, &v), 0);
+	ck_assert_int_ge(calls, N - 1);
+	append_model(v, VAULT_ENTRY_RECORD, "x@1", 1);
+	vault_close(v);
+	v = open_models(fresh, true);
+	append_model(v, VAULT_ENTRY_RECORD, "x@1", 1);
+	vault_close(v);
+	for (int m = 0; m < 3; m++) {
+		const char *model = m == 0 ? "x@1" : m == 1 ? "y" : "x";
+		n_want = model_seqs(fresh, model, want, N + 8);
+		n_got = model_seqs(dir, model, got, N + 8);
+		ck_assert_int_gt(n_want, 20000);
+		/* the fresh vault indexed entry 5 (x@1) before it was pruned: the migration
+		 * cannot read its model any more */
+		ck_assert_int_eq(n_got, n_want - (m != 1));
+		for (int i = 0, j = 0; i < n_want; i++) {
+			if (m != 1 && want[i] == 5)
+				continue;
+			ck_assert_uint_eq(got[j++], want[i]);
+		}
+	}
+	/* reopening a migrated vault does no work */
+	calls = 0;
+	ck_assert_int_eq(vault_open(dir, W, &o, &v), 0);
+	ck_assert_int_eq(calls, 0);
+	vault_close(v);
+	free(in);
+	free(res);
+	free(buf);
+	test_rmrf(dir);
+	test_rmrf(fresh);
+	free(dir);
+	free(fresh);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ blobs */
 
 START_TEST(vault_blob_finish_stores_by_hash)
@@ -1833,6 +2043,11 @@ static Suite *vault_suite(void)
 	tcase_add_test(tc, vault_prune_batch_removes_payloads_and_dedup_keys);
 	tcase_add_test(tc, vault_subject_next_walks_a_subjects_entries);
 	tcase_add_test(tc, vault_compact_removes_pruned_bytes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vault_model_next");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, vault_model_next_follows_every_append);
+	tcase_add_test(tc, vault_open_migrates_format_1);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vault_blob_finish");
 	tcase_add_test(tc, vault_blob_finish_stores_by_hash);
