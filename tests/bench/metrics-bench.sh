@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Ingest with [metrics] served and scraped every second beside ingest without [metrics], in the
+# same run: evidentd under evident-load (4 clients, ~1 KiB records), alternating for ROUNDS
+# rounds; with metrics a scraper GETs /metrics once a second for the whole run (as Prometheus
+# with scrape_interval 1s would). Prints the median of each, the ratio of the medians and the
+# median of the ratios within a round (steadier on a shared machine), and the scrapes made.
+#   tests/bench/metrics-bench.sh [BUILD_DIR] [DATA_DIR]
+set -eu
+build=${1:-build}
+data=${2:-$build/bench-data}
+records=${RECORDS:-500000}
+rounds=${ROUNDS:-5}
+port=${PORT:-19190}
+mkdir -p "$data"
+echo "# command: $0 $*   (RECORDS=$records ROUNDS=$rounds PORT=$port)"
+printf '[daemon]\n' > "$data/metrics-off.conf"
+printf '[daemon]\n[metrics]\nlisten = 127.0.0.1:%s\n' "$port" > "$data/metrics-on.conf"
+
+# scrape sizes, one line each, over all runs (run() runs in a subshell: a file, not a variable)
+: > "$data/metrics-scrapes"
+run() { # $1: config file, $2: scrape or not; prints acked records/s
+    rm -rf "$data/mb"
+    mkdir -p "$data/mb"
+    "$build/daemon/evidentd" --vault "$data/mb/vault" --socket "$data/mb/s.sock" \
+        --config "$1" --log-level warning &
+    pid=$!
+    i=0
+    while [ ! -S "$data/mb/s.sock" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
+    spid=""
+    if [ "$2" = scrape ]; then
+        # once a second until killed; each scrape's size is appended to a file
+        (while :; do
+            curl -sf "http://127.0.0.1:$port/metrics" | wc -c >> "$data/metrics-scrapes"
+            sleep 1
+        done) &
+        spid=$!
+    fi
+    "$build/tools/evident-load" --socket "$data/mb/s.sock" --clients 4 --records "$records" \
+        --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["throughput_rps"])'
+    if [ -n "$spid" ]; then
+        kill $spid
+        wait $spid 2>/dev/null || true
+    fi
+    kill -TERM $pid
+    wait $pid || true
+}
+
+off="" on=""
+r=0
+while [ $r -lt "$rounds" ]; do
+    off="$off $(run "$data/metrics-off.conf" none)"
+    on="$on $(run "$data/metrics-on.conf" scrape)"
+    r=$((r + 1))
+done
+/usr/bin/python3 - "$off" "$on" "$data/metrics-scrapes" <<'PY'
+import statistics, sys
+off, on = ([float(x) for x in a.split()] for a in sys.argv[1:3])
+a, b = statistics.median(off), statistics.median(on)
+print("%-38s %12s" % ("", "acked rec/s (median)"))
+print("%-38s %12.0f   rounds: %s" % ("no [metrics]", a, " ".join("%.0f" % x for x in off)))
+print("%-38s %12.0f   rounds: %s" % ("[metrics], scraped every second", b,
+                                      " ".join("%.0f" % x for x in on)))
+print("scraped / none, medians: %.1f%%" % (100 * b / a))
+print("scraped / none, median of per-round ratios: %.1f%%"
+      % (100 * statistics.median([y / x for x, y in zip(off, on)])))
+sizes = [int(x) for x in open(sys.argv[3]).read().split()]
+print("scrapes during the runs: %d (%d answered, %d to %d bytes)"
+      % (len(sizes), sum(1 for x in sizes if x), min(sizes or [0]), max(sizes or [0])))
+PY
+rm -rf "$data/mb" "$data/metrics-scrapes"
