@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -61,12 +62,13 @@ enum {
 	ARG_CATEGORICAL,
 	ARG_CONFIDENCE,
 	ARG_MANIFEST,
+	ARG_TIMINGS,
 };
 
 static const char *arg_model, *arg_rows, *arg_background;
 static int arg_method = -1;
 static unsigned arg_threads = 1;
-static bool arg_probability;
+static bool arg_probability, arg_timings;
 static enum ex_format arg_format = EX_FORMAT_AUTO;
 static struct explain_args audit = {.seed = 1};
 
@@ -151,6 +153,9 @@ static int option(struct ctl *c, int opt, const char *arg)
 		return 0;
 	case ARG_MANIFEST:
 		audit.manifest_path = arg;
+		return 0;
+	case ARG_TIMINGS:
+		arg_timings = true;
 		return 0;
 	case ARG_THREADS:
 		if (ctl_parse_u64("--threads", arg, &v))
@@ -381,6 +386,29 @@ static void print_text_row(const struct job *j, size_t i)
 
 /* ------------------------------------------------------------------ run */
 
+/* --timings: wall and CPU milliseconds of each phase of an exact method, on stderr. */
+struct phase_clock {
+	double wall, cpu;
+};
+
+static struct phase_clock phase_now(void)
+{
+	struct timespec w, c;
+	clock_gettime(CLOCK_MONOTONIC, &w);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+	return (struct phase_clock){(double)w.tv_sec * 1e3 + (double)w.tv_nsec * 1e-6,
+	                            (double)c.tv_sec * 1e3 + (double)c.tv_nsec * 1e-6};
+}
+
+static void phase_report(const char *what, struct phase_clock *since)
+{
+	struct phase_clock now = phase_now();
+	if (arg_timings)
+		fprintf(stderr, "timings: %-12s wall %9.2f ms   cpu %9.2f ms\n", what,
+		        now.wall - since->wall, now.cpu - since->cpu);
+	*since = now;
+}
+
 static int load_rows(const char *path, const char *what, const struct ex_model *m,
                      struct ex_rows *r)
 {
@@ -432,6 +460,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 	struct job j = {0};
 	char err[EX_ERR_MAX];
 	int rc, status = 0;
+	struct phase_clock clk = phase_now();
 
 	(void)argc;
 	(void)argv;
@@ -474,6 +503,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 			ctl_file_error(arg_model, rc);
 		return CTL_EXIT_UNREADABLE;
 	}
+	phase_report("load model", &clk);
 	if (arg_method == M_LINEAR && ex_model_is_trees(m))
 		status = ctl_usage_error("--method linear needs a linear-json model; %s is a tree "
 		                         "ensemble (use treeshap)",
@@ -514,7 +544,9 @@ static int run(const struct ctl *c, int argc, char **argv)
 		status = CTL_EXIT_UNREADABLE;
 		goto out;
 	}
+	phase_report("read rows", &clk);
 	run_all(&j);
+	phase_report("explain", &clk);
 	for (size_t i = 0; i < rows.n_rows; i++) {
 		if (j.rc[i] < 0) {
 			ctl_error("%s: row %zu: %s", arg_rows, i, row_error(j.rc[i]));
@@ -526,6 +558,8 @@ static int run(const struct ctl *c, int argc, char **argv)
 		else
 			print_text_row(&j, i);
 	}
+	fflush(stdout);
+	phase_report("write", &clk);
 out:
 	free(j.pred);
 	free(j.base);
@@ -556,6 +590,7 @@ static const struct option options[] = {
     {"categorical", required_argument, NULL, ARG_CATEGORICAL},
     {"confidence", no_argument, NULL, ARG_CONFIDENCE},
     {"manifest", required_argument, NULL, ARG_MANIFEST},
+    {"timings", no_argument, NULL, ARG_TIMINGS},
     CTL_GLOBAL_OPTIONS,
 };
 
@@ -566,7 +601,7 @@ const struct ctl_verb ctl_verb_explain = {
                 "[--background FILE] [--manifest FILE] [--seed N] [--budget N] [--threshold T]\n"
                 "[--threads N] [--output margin|probability] [--format F] [--confidence]\n"
                 "[--immutable NAMES] [--categorical NAMES] [--timeout MS] [--oracle-procs N]\n"
-                "[--background-size K]",
+                "[--background-size K] [--timings]",
     .description =
         "Explains each input row of a model without a daemon or a vault: which features\n"
         "drove this output and by how much, what would have changed the decision, whether a\n"
@@ -682,7 +717,10 @@ const struct ctl_verb ctl_verb_explain = {
         "    The space of \"prediction\" for model files (default margin). Attributions stay\n"
         "    in margin space, where they add up.\n"
         "--format auto|xgboost-json|lightgbm-text|linear-json\n"
-        "    The model's format (default: from its content).",
+        "    The model's format (default: from its content).\n"
+        "--timings\n"
+        "    Exact methods: the wall and CPU milliseconds of loading the model, reading the\n"
+        "    rows, explaining them and writing the output, on standard error.",
     .exit_status =
         "0 every row explained; 1 a row was refused (efficiency check, missing\n"
         "value for a linear model) or a method failed on it (an oracle crashed, timed out\n"

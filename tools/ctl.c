@@ -320,22 +320,6 @@ char *ctl_base64(const uint8_t *data, size_t len)
 	return out;
 }
 
-char *ctl_double_format(double v, char buf[CTL_DOUBLE_MAX])
-{
-	if (!isfinite(v)) {
-		snprintf(buf, CTL_DOUBLE_MAX, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
-		return buf;
-	}
-	/* %g drops trailing zeros, and every decimal of up to DBL_DIG (15) digits survives a
-	 * round trip: %.15g is the shortest form unless the value needs 16 or 17 digits. */
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, CTL_DOUBLE_MAX, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	return buf;
-}
-
 char *ctl_bytes_format(uint64_t n, char buf[32])
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -446,15 +430,6 @@ void ctl_json_set(json_t *obj, const char *key, json_t *value)
 {
 	if (value)
 		json_object_set_new(obj, key, value);
-}
-
-int ctl_json_print(FILE *f, const json_t *v, bool lines)
-{
-	size_t flags = lines ? JSON_COMPACT : JSON_INDENT(2);
-
-	if (json_dumpf(v, f, flags | JSON_ENCODE_ANY) < 0 || fputc('\n', f) == EOF)
-		return -EIO;
-	return 0;
 }
 
 void ctl_csv_field(FILE *f, const char *s)
