@@ -32,7 +32,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from natsfixture import NATS_SERVER, NatsServer  # noqa: E402
-from test_daemon import ART, EVIDENTD, Daemon, manifest, record, register  # noqa: E402
+from test_daemon import (ART, EVIDENTD, Daemon, manifest, record, register,  # noqa: E402
+                         wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -44,15 +45,6 @@ EVIDENTCTL = os.path.join(BUILD, "tools", "evidentctl")
 TIMEOUT = 30.0
 NAME = "auditor.test/a1"
 EMDASH = "\u2014"
-
-
-def wait_for(pred, timeout=TIMEOUT, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def run(*args, check=True, stdin=None):
@@ -401,6 +393,12 @@ class FleetOfEvidentd(unittest.TestCase):
         victim.d.kill()
         conns[1] = victim.start()
         self.load_all(conns, 1000)
+        # idle hosts: the auditor's cosignature of each one's latest checkpoint comes back
+        # through JetStream and is stored beside it ([witness NAME] nats = yes)
+        for h in self.hosts:
+            wait_for(lambda: json.loads(run(EVIDENTCTL, "--vault", h.d.vault, "--json",
+                                            "status").stdout)["checkpoint_cosignatures"] >= 1,
+                     what="the auditor's cosignature stored by %s" % h.origin)
         for h in self.hosts:
             h.d.stop()  # a clean stop waits for JetStream's acks up to the final checkpoint
         for h in self.hosts:
@@ -420,10 +418,6 @@ class FleetOfEvidentd(unittest.TestCase):
         st = self.auditor.status()
         for h in self.hosts:
             self.assertEqual(st[h.origin]["alerts"], [], h.origin)
-        # the auditor's cosignatures came back to the hosts through JetStream
-        for h in self.hosts:
-            rep = json.loads(run(EVIDENTCTL, "--vault", h.d.vault, "verify", "--json").stdout)
-            self.assertGreaterEqual(rep["cosignatures"], 1, h.origin)
         # a host that restarts from an empty vault under the same origin and key: a fork,
         # kept as evidence and not merged
         fork = self.hosts[2]

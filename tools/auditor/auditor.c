@@ -39,17 +39,19 @@
 #include "log.h"
 #include "witness.h"
 
-#define TRUST_MAX        (1 << 20)
-#define HELD_CP_MAX      8 /* checkpoints held per origin until their entries arrive */
-#define BLOBS_MAX        4 /* blobs assembled at once per origin */
-#define BLOB_STALL_NS    (120ull * 1000000000u)
-#define HELD_BYTES_MAX   (64u << 20) /* payload bytes held per origin */
-#define EVENTS_KEPT      4           /* recent messages of an event alert kept for the status */
-#define PERSIST_MAX      64 /* alerts of one kind and origin written to the state per run */
-#define NAK_DELAY_NS     (1000000000ll)
-#define LAG_BUCKET_MS    10
-#define LAG_BUCKETS      3000 /* 10 ms buckets up to 30 s; the last one holds the rest */
-#define STATUS_PERIOD_NS (1000000000ull)
+#define TRUST_MAX             (1 << 20)
+#define HELD_CP_MAX           8 /* checkpoints held per origin until their entries arrive */
+#define BLOBS_MAX             4 /* blobs assembled at once per origin */
+#define BLOB_STALL_NS         (120ull * 1000000000u)
+#define HELD_BYTES_MAX        (64u << 20) /* payload bytes held per origin */
+#define EVENTS_KEPT           4  /* recent messages of an event alert kept for the status */
+#define PERSIST_MAX           64 /* alerts of one kind and origin written to the state per run */
+#define NAK_DELAY_NS          (1000000000ll)
+#define LAG_BUCKET_MS         10
+#define LAG_BUCKETS           3000 /* 10 ms buckets up to 30 s; the last one holds the rest */
+#define STATUS_PERIOD_NS      (1000000000ull)
+#define FETCH_WAIT_MS         50
+#define FETCH_BACKLOG_WAIT_MS 500
 
 struct held_entry {
 	struct fleet_entry e;
@@ -321,10 +323,11 @@ static void mirror_close(struct origin *o)
 	o->v = NULL;
 }
 
-/* The latest checkpoint size and cosigned size of a mirror (status). */
-static void lag_add(struct origin *o, uint64_t sent_ns, uint64_t now)
+/* The mirror lag of an entry: from its commit at the origin (the leaf's timestamp, the
+ * origin's clock) to its commit in the mirror. */
+static void lag_add(struct origin *o, uint64_t committed_ns, uint64_t now)
 {
-	uint64_t ms = sent_ns && now > sent_ns ? (now - sent_ns) / 1000000u : 0;
+	uint64_t ms = committed_ns && now > committed_ns ? (now - committed_ns) / 1000000u : 0;
 	size_t b = ms / LAG_BUCKET_MS;
 
 	o->lag_ms = ms;
@@ -518,7 +521,7 @@ static void entries_land(struct auditor *a, struct origin *o)
 			uint64_t now = now_ns();
 			for (size_t i = 0; i < good; i++) {
 				ack(a, o->held[i].reply);
-				lag_add(o, o->held[i].e.sent_ns, now);
+				lag_add(o, o->held[i].e.decoded.timestamp_ns, now);
 			}
 			o->mirrored += good;
 			o->size += good;
@@ -550,7 +553,7 @@ static void entries_land(struct auditor *a, struct origin *o)
 		uint64_t now = now_ns();
 		for (size_t i = 0; i < n; i++) {
 			ack(a, o->held[i].reply);
-			lag_add(o, o->held[i].e.sent_ns, now);
+			lag_add(o, o->held[i].e.decoded.timestamp_ns, now);
 		}
 	}
 	o->size += n;
@@ -1405,7 +1408,7 @@ int auditor_run(const struct auditor_config *cfg, const struct vault_signer *sig
 {
 	struct auditor a = {.cfg = cfg, .signer = signer, .flags = flags};
 	char durable[FLEET_TOKEN_MAX];
-	bool warned = false, bound = false;
+	bool warned = false, bound = false, busy = false;
 	uint64_t mirrored_before = 0;
 	int rc = 1;
 
@@ -1459,7 +1462,21 @@ int auditor_run(const struct auditor_config *cfg, const struct vault_signer *sig
 				continue;
 			}
 		}
-		s = natsSubscription_Fetch(&list, a.sub, (int)cfg->batch, 500, NULL);
+		/* While messages come, take what is there (up to a batch) without waiting: the
+		 * batches size themselves to the time a batch takes to write. Idle, wait for the
+		 * next message (returned as soon as it arrives). A fetch shorter than the server's
+		 * round trip would lose its messages until AckWait: the waits stay long. */
+		if (busy) {
+			jsFetchRequest req;
+			jsFetchRequest_Init(&req);
+			req.Batch = (int)cfg->batch;
+			req.NoWait = true;
+			req.Expires = FETCH_WAIT_MS * 1000000ll;
+			s = natsSubscription_FetchRequest(&list, a.sub, &req);
+		} else {
+			s = natsSubscription_Fetch(&list, a.sub, 1, FETCH_WAIT_MS, NULL);
+		}
+		busy = s == NATS_OK && list.Count > 0;
 		if (s == NATS_OK) {
 			batch(&a, &list);
 			natsMsgList_Destroy(&list);

@@ -129,7 +129,7 @@ static const char help_text[] =
     "        Entries held per origin ahead of a missing one (more are redelivered later by\n"
     "        JetStream). Default 100000.\n"
     "    --batch N\n"
-    "        Messages fetched at once. Default 1024.\n"
+    "        Messages fetched at once. Default 4096.\n"
     "    --ack-wait DURATION\n"
     "        The consumer's AckWait: a message not acknowledged within it is delivered\n"
     "        again. Default 30s.\n"
@@ -302,7 +302,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    .name = o->default_name,
 	    .silent_after_ns = 300ull * 1000000000u,
 	    .gap_after_ns = 60ull * 1000000000u,
-	    .batch = 1024,
+	    .batch = 4096,
 	    .hold_max = 100000,
 	    .ack_wait_ns = 30ull * 1000000000u,
 	};
