@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # Ingest with [metrics] served and scraped every second beside ingest without [metrics], in the
 # same run: evidentd under evident-load (4 clients, ~1 KiB records), alternating for ROUNDS
-# rounds; with metrics a scraper GETs /metrics once a second for the whole run (as Prometheus
-# with scrape_interval 1s would). Prints the median of each, the ratio of the medians and the
-# median of the ratios within a round (steadier on a shared machine), and the scrapes made.
+# rounds (ABBA: the order flips every round, so a drift of the machine's load favours neither);
+# with metrics a scraper GETs /metrics once a second for the whole run (as Prometheus with
+# scrape_interval 1s would). Prints the median of each, the ratio of the medians and the median
+# of the ratios within a round (steadier on a shared machine), the daemon's CPU time per record
+# in each (user + system, from /proc: less sensitive to other processes than throughput), and
+# the scrapes made.
 #   tests/bench/metrics-bench.sh [BUILD_DIR] [DATA_DIR]
 set -eu
 build=${1:-build}
@@ -19,7 +22,7 @@ printf '[daemon]\n[metrics]\nlisten = 127.0.0.1:%s\n' "$port" > "$data/metrics-o
 
 # scrape sizes, one line each, over all runs (run() runs in a subshell: a file, not a variable)
 : > "$data/metrics-scrapes"
-run() { # $1: config file, $2: scrape or not; prints acked records/s
+run() { # $1: config file, $2: scrape or not; prints acked records/s and CPU us per record
     rm -rf "$data/mb"
     mkdir -p "$data/mb"
     "$build/daemon/evidentd" --vault "$data/mb/vault" --socket "$data/mb/s.sock" \
@@ -36,8 +39,12 @@ run() { # $1: config file, $2: scrape or not; prints acked records/s
         done) &
         spid=$!
     fi
-    "$build/tools/evident-load" --socket "$data/mb/s.sock" --clients 4 --records "$records" \
-        --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["throughput_rps"])'
+    rps=$("$build/tools/evident-load" --socket "$data/mb/s.sock" --clients 4 \
+        --records "$records" --json |
+        /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["throughput_rps"])')
+    # the daemon's utime + stime (fields 14 and 15, clock ticks) per record, in us
+    cpu=$(/usr/bin/python3 -c 'import os, sys; f = open("/proc/%s/stat" % sys.argv[1]).read().split(")")[1].split(); print((int(f[11]) + int(f[12])) * 1e6 / os.sysconf("SC_CLK_TCK") / int(sys.argv[2]))' "$pid" "$records")
+    echo "$rps $cpu"
     if [ -n "$spid" ]; then
         kill $spid
         wait $spid 2>/dev/null || true
@@ -49,13 +56,20 @@ run() { # $1: config file, $2: scrape or not; prints acked records/s
 off="" on=""
 r=0
 while [ $r -lt "$rounds" ]; do
-    off="$off $(run "$data/metrics-off.conf" none)"
-    on="$on $(run "$data/metrics-on.conf" scrape)"
+    if [ $((r % 2)) -eq 0 ]; then
+        off="$off $(run "$data/metrics-off.conf" none)"
+        on="$on $(run "$data/metrics-on.conf" scrape)"
+    else
+        on="$on $(run "$data/metrics-on.conf" scrape)"
+        off="$off $(run "$data/metrics-off.conf" none)"
+    fi
     r=$((r + 1))
 done
 /usr/bin/python3 - "$off" "$on" "$data/metrics-scrapes" <<'PY'
 import statistics, sys
-off, on = ([float(x) for x in a.split()] for a in sys.argv[1:3])
+offc, onc = ([float(x) for x in a.split()] for a in sys.argv[1:3])
+off, on = offc[0::2], onc[0::2]
+cpu_off, cpu_on = statistics.median(offc[1::2]), statistics.median(onc[1::2])
 a, b = statistics.median(off), statistics.median(on)
 print("%-38s %12s" % ("", "acked rec/s (median)"))
 print("%-38s %12.0f   rounds: %s" % ("no [metrics]", a, " ".join("%.0f" % x for x in off)))
@@ -64,6 +78,8 @@ print("%-38s %12.0f   rounds: %s" % ("[metrics], scraped every second", b,
 print("scraped / none, medians: %.1f%%" % (100 * b / a))
 print("scraped / none, median of per-round ratios: %.1f%%"
       % (100 * statistics.median([y / x for x, y in zip(off, on)])))
+print("daemon CPU per record (median): %.2f us without, %.2f us scraped (%+.1f%%)"
+      % (cpu_off, cpu_on, 100 * (cpu_on / cpu_off - 1)))
 sizes = [int(x) for x in open(sys.argv[3]).read().split()]
 print("scrapes during the runs: %d (%d answered, %d to %d bytes)"
       % (len(sizes), sum(1 for x in sizes if x), min(sizes or [0]), max(sizes or [0])))
