@@ -46,6 +46,21 @@ static struct metric *labelled(struct metrics *m, enum metric_type type, const c
 	return f ? metric_family_get(f, values) : NULL;
 }
 
+/* A counter family with one series per value 1..n-1 of a protobuf enum (its name in lower
+ * case as the label): out[value]. */
+static void by_enum(struct metrics *m, const ProtobufCEnumDescriptor *e, const char *name,
+                    const char *help, const char *label, struct metric **out, int n)
+{
+	for (unsigned i = 0; i < e->n_values; i++) {
+		char value[64];
+		int v = e->values[i].value;
+		if (v <= 0 || v >= n)
+			continue;
+		label_of(e->values[i].name, value, sizeof(value));
+		out[v] = labelled(m, METRIC_COUNTER, name, help, label, value);
+	}
+}
+
 /* The series of exporter.h; a NULL left by a failure only turns its updates off. */
 static void create(struct exporter *x)
 {
@@ -68,17 +83,9 @@ static void create(struct exporter *x)
 	x->reviews = metrics_counter(m, "evidentd_reviews_total", "Reviews received.");
 	x->registrations =
 	    metrics_counter(m, "evidentd_registrations_total", "Model versions registered.");
-	const ProtobufCEnumDescriptor *codes = &evident__v1__error__code__descriptor;
-	for (unsigned i = 0; i < codes->n_values; i++) {
-		char label[64];
-		int v = codes->values[i].value;
-		if (v <= 0 || v >= EXPORTER_CODES)
-			continue;
-		label_of(codes->values[i].name, label, sizeof(label));
-		x->refusals[v] =
-		    labelled(m, METRIC_COUNTER, "evidentd_refusals_total",
-		             "Requests answered with an Error, by its code.", "code", label);
-	}
+	by_enum(m, &evident__v1__error__code__descriptor, "evidentd_refusals_total",
+	        "Requests answered with an Error, by its code.", "code", x->refusals,
+	        EXPORTER_CODES);
 	x->ack_latency = metrics_histogram(
 	    m, "evidentd_ack_latency_seconds",
 	    "From a record's frame read to its Ack queued for the client, durable in between.",
@@ -128,16 +135,8 @@ static void create(struct exporter *x)
 	                      "One audit on a worker, from its start to its document.", audit, 14);
 	x->audit_jobs = metrics_gauge(m, "evidentd_audit_queue_jobs",
 	                              "Audits queued, running or waiting to be recorded.");
-	const ProtobufCEnumDescriptor *actions = &evident__v1__verdict__action__descriptor;
-	for (unsigned i = 0; i < actions->n_values; i++) {
-		char label[64];
-		int v = actions->values[i].value;
-		if (v <= 0 || v >= EXPORTER_ACTIONS)
-			continue;
-		label_of(actions->values[i].name, label, sizeof(label));
-		x->verdicts[v] = labelled(m, METRIC_COUNTER, "evidentd_verdicts_total",
-		                          "Verdicts sent, by action.", "action", label);
-	}
+	by_enum(m, &evident__v1__verdict__action__descriptor, "evidentd_verdicts_total",
+	        "Verdicts sent, by action.", "action", x->verdicts, EXPORTER_ACTIONS);
 	x->verdicts_late = metrics_counter(
 	    m, "evidentd_verdicts_late_total",
 	    "Verdicts decided after their deadline (sent as PENDING; the audit is recorded).");
