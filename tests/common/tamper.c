@@ -548,3 +548,22 @@ int tamper_rewrite_resign(const char *dir, uint64_t seq)
 	vault_close(v);
 	return rc;
 }
+
+int tamper_format1(const char *dir)
+{
+	MDB_val k = {6, "format"}, d = {16, "evidentd-vault 1"}, mi = {11, "model_index"};
+	struct tenv t;
+	int rc = t_open(dir, &t);
+
+	if (rc)
+		return rc;
+	MDB_dbi meta = t_db(&t, "meta"), models;
+	rc = mdb_dbi_open(t.txn, "models", 0, &models);
+	if (rc == 0)
+		rc = mdb_drop(t.txn, models, 1);
+	if (rc == 0)
+		rc = mdb_put(t.txn, meta, &k, &d, 0);
+	if (rc == 0)
+		rc = mdb_del(t.txn, meta, &mi, NULL);
+	return t_close(&t, rc ? -EIO : 0);
+}

@@ -40,3 +40,6 @@ int tamper_rewrite_resign(const char *dir, uint64_t seq);
 int tamper_dedup_put(const char *dir, const char *client, const char *request, uint64_t seq);
 /* Removes a dedup key (-ENOENT when absent). */
 int tamper_dedup_del(const char *dir, const char *client, const char *request);
+/* Makes a vault what format 1 wrote: no models database, no model_index, format
+ * "evidentd-vault 1" (for the model index's migration). */
+int tamper_format1(const char *dir);

@@ -5,7 +5,7 @@
  *                    blob OFFSET |
  *                    uncheckpoint - | rewrite SEQ | resign SEQ |
  *                    dedup-put CLIENT REQUEST SEQ |
- *                    dedup-del CLIENT REQUEST */
+ *                    dedup-del CLIENT REQUEST | format1 - */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +52,8 @@ int main(int argc, char **argv)
 		rc = tamper_rewrite_resign(dir, a);
 	else if (!strcmp(act, "dedup-put") && argc > 5)
 		rc = tamper_dedup_put(dir, argv[3], argv[4], strtoull(argv[5], NULL, 0));
+	else if (!strcmp(act, "format1"))
+		rc = tamper_format1(dir);
 	else if (!strcmp(act, "dedup-del") && argc > 4)
 		rc = tamper_dedup_del(dir, argv[3], argv[4]);
 	else {

@@ -1439,30 +1439,6 @@ START_TEST(vault_model_next_follows_every_append)
 }
 END_TEST
 
-/* Makes dir a vault of format 1: no models database, no model_index, format "... 1". */
-static void make_format1(const char *dir)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi meta, models;
-	MDB_val k = {strlen("format"), "format"},
-	        d = {strlen("evidentd-vault 1"), "evidentd-vault 1"};
-	MDB_val mi = {strlen("model_index"), "model_index"};
-
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
-	ck_assert_int_eq(mdb_env_set_mapsize(env, 1ull << 30), 0);
-	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "models", 0, &models), 0);
-	ck_assert_int_eq(mdb_drop(txn, models, 1), 0);
-	ck_assert_int_eq(mdb_put(txn, meta, &k, &d, 0), 0);
-	ck_assert_int_eq(mdb_del(txn, meta, &mi, NULL), 0);
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
-
 START_TEST(vault_open_migrates_format_1)
 {
 	char *dir = test_tmpdir("models-v1"), *fresh = test_tmpdir("models-v2");
@@ -1486,7 +1462,7 @@ START_TEST(vault_open_migrates_format_1)
 		ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
 		vault_close(v);
 	}
-	make_format1(dir);
+	ck_assert_int_eq(tamper_format1(dir), 0);
 	/* readers of format 1 are told to scan */
 	ck_assert_int_eq(model_seqs(dir, "x@1", got, N), -ENOTSUP);
 	/* a writer migrates it: every entry but the pruned one, and new appends */
