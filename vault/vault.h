@@ -329,8 +329,9 @@ struct vault_options {
  * MDB_NOLOCK, holding writer.lock shared while it has a transaction open so that no writer
  * starts under it, and lock.mdb is neither created nor written; when a writer runs (or starts
  * later) it registers its transactions in lock.mdb's reader table, as LMDB requires. Before
- * LMDB reads data.mdb, a reader checks the LMDB structure of its snapshot (every page and node
- * LMDB's read paths follow), so that a damaged file is an error, never a crash.
+ * LMDB reads a page of data.mdb, a reader checks it (the meta pages and small databases at
+ * open, then the pages each read reaches: vault_damage_detail), so that a damaged file is an
+ * error, never a crash, and opening costs the same on any size of vault.
  * Returns 0 and *ret (free with vault_close); -ENOENT when there is no vault (or no folder)
  * and CREATE was not given; -EBUSY when another writer holds the vault; -EAGAIN when readers
  * of the stopped vault kept a writer out for 10 s; -EACCES/-EPERM for permissions (including
