@@ -8,7 +8,8 @@
  *   vault-mirror ORIGIN MIRROR [--subject ID]... [--batch N]
  *       continues MIRROR (created when missing, for ORIGIN's origin and verifier key) from
  *       its size up to ORIGIN's: entries in batches of N (default 7) through
- *       vault_mirror_append with their payloads, nonces and dedup keys (proto/entry_key.h),
+ *       vault_mirror_append with their payloads, nonces, dedup keys and models
+ *       (proto/entry_key.h, for the dedup and model indexes),
  *       each stored checkpoint once the mirror covers it (vault_mirror_checkpoint), and the
  *       blobs of the artifact entries mirrored, in FLEET_BLOB_CHUNK chunks. An entry's data
  *       subject is mirrored when it is one of the IDs given (the vault has no lookup from an
@@ -223,8 +224,10 @@ int main(int argc, char **argv)
 	rc = vault_info(o, &info);
 	if (rc < 0)
 		return fail("vault_info", rc);
-	struct vault_options mo = {
-	    .origin = info.origin, .mirror_key = &info.key, .mirror_dedup_key = dedup_key};
+	struct vault_options mo = {.origin = info.origin,
+	                           .mirror_key = &info.key,
+	                           .mirror_dedup_key = dedup_key,
+	                           .model_key = entry_model_key_fn};
 	rc = vault_open(argv[optind + 1], VAULT_OPEN_WRITE | VAULT_OPEN_CREATE | VAULT_OPEN_MIRROR,
 	                &mo, &m);
 	if (rc < 0)

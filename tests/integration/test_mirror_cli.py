@@ -91,6 +91,8 @@ class MirrorCliTest(unittest.TestCase):
         self.assertEqual([e["seq"] for e in leaves], list(range(self.size)))
         self.both("log", "--limit", "1000000")
         self.both("--json", "log", "--type", "incident")
+        self.both("--json", "log", "--model", "credit-risk@1.0.0", "--limit", "1000000")
+        self.both("--json", "log", "--model", "credit-risk", "--since", "2000-01-01")
 
     def test_show_every_entry(self):
         for seq in range(self.size):
