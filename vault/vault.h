@@ -536,7 +536,8 @@ struct vault_mirror_result {
  * at the origin reaches the mirror. A payload NULL leaves the entry without payload, as the
  * origin now holds it: the origin's prune entry naming it comes later in the log (verify on
  * a mirror that has not received it yet reports the payload missing). Indexes (type, subject,
- * dedup through opts->mirror_dedup_key) are maintained as vault_append maintains them.
+ * dedup through opts->mirror_dedup_key, model through opts->model_key) are maintained as
+ * vault_append maintains them.
  * Returns 0; -ESTALE when a leaf's seq is below the mirror's size (already mirrored: compare
  * with vault_mirror_leaf to tell a duplicate from a fork); -EAGAIN when above it (a gap);
  * -EBADMSG when a leaf does not decode or chain, its time goes back, or a payload, nonce or
