@@ -253,6 +253,7 @@ class FleetTest(unittest.TestCase):
         self.assertTrue(ra["stopped"])
         text = " | ".join(ra["alerts"])
         self.assertIn("fork: 1", text)
+        self.assertIn("entry 0 contradicts the mirror", text)  # found by its first entry
         wait_for(lambda: "malformed: 3" in " | ".join(alerts()["a.fleet.test/x"]),
                  what="three malformed messages of a.fleet.test/x")
         self.assertGreaterEqual(ra["duplicates"], 1)
