@@ -110,12 +110,13 @@ class Auditor:
         return os.path.join(self.mirror, token(origin))
 
 
-def make_vault(tmp, name, origin, records, seed=1, key_from=None):
+def make_vault(tmp, name, origin, records, seed=1, key_from=None, extra=()):
     path = os.path.join(tmp, name)
     if key_from:  # the same origin and signing key, an empty vault: a rewritten history
         os.makedirs(path)
         shutil.copy(os.path.join(key_from, "signing.key"), os.path.join(path, "signing.key"))
-    run(SAMPLE, "--vault", path, "--records", records, "--origin", origin, "--seed", seed)
+    run(SAMPLE, "--vault", path, "--records", records, "--origin", origin, "--seed", seed,
+        *extra)
     return path
 
 
@@ -175,7 +176,9 @@ class FleetTest(unittest.TestCase):
 
     def test_three_origins_exactly_once_through_kills(self):
         origins = ["host%d.fleet.test/%d" % (i, i) for i in range(3)]
-        vaults = [make_vault(self.tmp, "v%d" % i, o, 400, seed=i + 1)
+        # host 2 has an open incident (on record 100, with its audit)
+        vaults = [make_vault(self.tmp, "v%d" % i, o, 400, seed=i + 1,
+                             extra=("--incident", 100) if i == 2 else ())
                   for i, o in enumerate(origins)]
         self.auditor = Auditor(self.tmp, self.nats, self.trust(*vaults))
         self.pub("vault", vaults[0])
@@ -218,6 +221,26 @@ class FleetTest(unittest.TestCase):
         # nothing open: fleet status exits 0
         self.assertEqual(run(EVIDENTCTL, "fleet", "status", "--mirror", self.auditor.mirror,
                              check=False).returncode, 0)
+        # the open incidents across the fleet: host 2's, with its origin
+        p = run(EVIDENTCTL, "fleet", "incidents", "--mirror", self.auditor.mirror, "--json")
+        inc = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        self.assertEqual([(i["origin"], i["record_seq"], i["status"]) for i in inc],
+                         [(origins[2], 100, "open")])
+        p = run(EVIDENTCTL, "fleet", "incidents", "--mirror", self.auditor.mirror)
+        self.assertIn(origins[2].encode(), p.stdout)
+        self.assertIn(b"1 open incident(s) in 3 mirror(s)", p.stdout)
+        # a second auditor (its own name, key, state and mirrors) gets every message too
+        other = os.path.join(self.tmp, "second")
+        os.makedirs(other)
+        second = Auditor(other, self.nats, os.path.join(self.tmp, "trust"),
+                         ["--name", "auditor.test/a2"])
+        try:
+            for o, v in zip(origins, vaults):
+                wait_for(lambda: (second.status().get(o) or {}).get("cosigned_size") ==
+                         size_of(v), what="the second auditor's mirror of " + o)
+                self.assertEqual(leaves(second.mirror_of(o)), leaves(v))
+        finally:
+            second.stop()
 
     def test_fork_untrusted_and_garbage_are_alerts(self):
         a = make_vault(self.tmp, "a", "a.fleet.test/x", 100)
