@@ -110,7 +110,16 @@ class Fleet:
         except (OSError, ValueError):
             return []
 
+    def check_hosts(self):
+        """A host that died (a bug) ends the benchmark with its last log line."""
+        for h, _, v in self.hosts:
+            if h.poll() is not None:
+                with open(os.path.join(os.path.dirname(v), "evidentd.log")) as f:
+                    last = f.read().splitlines()[-1:]
+                raise SystemExit("evidentd %s died (exit %s): %s" % (v, h.returncode, last))
+
     def mirrored(self):
+        self.check_hosts()
         return sum(o["mirrored"] for o in self.status())
 
     def entries(self):
@@ -125,14 +134,7 @@ class Fleet:
         STARTED.extend(procs)
         # a host that dies (a bug) ends the benchmark with its last log line, never a hang
         while any(p.poll() is None for p in procs):
-            for (h, _, v), lp in zip(self.hosts, procs):
-                if h.poll() is not None:
-                    for q in procs:
-                        q.kill()
-                    with open(os.path.join(os.path.dirname(v), "evidentd.log")) as f:
-                        last = f.read().splitlines()[-1:]
-                    raise SystemExit("evidentd %s died (exit %s): %s"
-                                     % (v, h.returncode, last))
+            self.check_hosts()
             time.sleep(0.1)
         return [json.loads(p.communicate()[0]) for p in procs]
 
