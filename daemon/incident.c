@@ -155,5 +155,6 @@ void incident_submit(struct daemon *d, struct firing *f, uint64_t record_seq,
 	}
 	triggers_firings_free(f);
 	ij->job.done = incident_done;
+	ij->job.off_loop = vw != NULL; /* its verdict's deadline timer stays free to fire */
 	writer_submit(&d->writer, &ij->job);
 }

@@ -169,6 +169,7 @@ struct record_extras {
 	const char *subject;     /* the record's data subject (copied), or NULL */
 	uint64_t incident_id;    /* a review's incident */
 	uint64_t received_ns;    /* a record's, for the ack latency */
+	bool deadline;           /* a verdict is due by a deadline: commit off the loop */
 };
 
 /* Queues one entry with the (client, request id) dedup key. Takes payload, fired and the
@@ -202,6 +203,7 @@ static void submit_entry(struct session *s, int type, uint8_t *payload, size_t l
 		ej->vw = x->vw;
 		ej->incident_id = x->incident_id;
 		ej->received_ns = x->received_ns;
+		ej->job.off_loop = x->deadline; /* the deadline's timer must be free to fire */
 		if (slen) {
 			char *subject = ej->request_id + rlen + 1;
 			memcpy(subject, x->subject, slen);
@@ -277,7 +279,8 @@ static void record(struct session *s, const uint8_t *body, size_t len,
 	                          .res_slot = res_x ? slot : -1,
 	                          .res_x = res_x,
 	                          .subject = rec->subject,
-	                          .received_ns = received_ns};
+	                          .received_ns = received_ns,
+	                          .deadline = rec->verdict_deadline_ms != 0};
 	/* a guard's verdict is always sent (it is a constraint), with or without a deadline */
 	if (rec->verdict_deadline_ms || caught.n)
 		x.vw = verdict_wait_new(&d->verdicts, s, rec->request_id, rec->subject,

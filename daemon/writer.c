@@ -18,15 +18,9 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void on_done(uv_async_t *a)
+/* Runs the done callbacks of a finished list (loop thread). */
+static void run_done(struct writer *w, struct job *j)
 {
-	struct writer *w = a->data;
-	struct job *j;
-
-	pthread_mutex_lock(&w->lock);
-	j = w->done_head;
-	w->done_head = w->done_tail = NULL;
-	pthread_mutex_unlock(&w->lock);
 	while (j) {
 		struct job *next = j->next;
 		INVARIANT(w->queued_jobs > 0);
@@ -34,6 +28,25 @@ static void on_done(uv_async_t *a)
 		j->done(j);
 		j = next;
 	}
+}
+
+/* What the writer thread finished (loop thread). */
+static void take_done(struct writer *w)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&w->lock);
+	j = w->done_head;
+	w->done_head = w->done_tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+	run_done(w, j);
+}
+
+static void on_done(uv_async_t *a)
+{
+	struct writer *w = a->data;
+
+	take_done(w);
 	if (w->after_done)
 		w->after_done(w->after_done_data);
 }
@@ -196,25 +209,33 @@ static void *writer_main(void *arg)
 		struct writer_policy p = w->policy;
 		struct timespec until;
 
-		while (!w->head && !w->stop) {
+		while ((!w->head || w->loop_owns) && !w->stop) {
 			p = w->policy;
-			if (!w->sign_due_ns) {
+			if (!w->loop_owns && vault_size(w->vault) > w->signed_size) {
+				/* an unsigned tail (the loop's commits, a failed signature): sign
+				 * it when due, else schedule its deadline */
+				w->working = true;
+				pthread_mutex_unlock(&w->lock);
+				maybe_sign(w, &p);
+				pthread_mutex_lock(&w->lock);
+				w->working = false;
+				if (w->head || w->stop)
+					continue;
+			}
+			if (!w->sign_due_ns || w->loop_owns) {
+				w->sleeping = true; /* the loop wakes us after its commits */
 				pthread_cond_wait(&w->wake, &w->lock);
+				w->sleeping = false;
 				continue;
 			}
 			/* idle with an unsigned tail: wake up for its deadline */
 			until.tv_sec = (time_t)(w->sign_due_ns / 1000000000);
 			until.tv_nsec = (long)(w->sign_due_ns % 1000000000);
-			if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT &&
-			    !w->head) {
-				pthread_mutex_unlock(&w->lock);
-				sign(w);
-				maybe_sign(w, &p); /* after a failure: schedule the retry */
-				pthread_mutex_lock(&w->lock);
-			}
+			pthread_cond_timedwait(&w->wake, &w->lock, &until);
 		}
 		if (!w->head && w->stop)
 			break;
+		INVARIANT(!w->loop_owns); /* the loop commits only while the thread is idle */
 		if (p.commit_window_us) {
 			/* Optional: let a few more records join this commit. */
 			uint64_t t = mono_ns() + (uint64_t)p.commit_window_us * 1000;
@@ -228,6 +249,7 @@ static void *writer_main(void *arg)
 		void (*committed_fn)(void *, uint64_t) = w->committed_fn;
 		void *committed_data = w->committed_data;
 		w->head = w->tail = NULL;
+		w->working = true;
 		pthread_mutex_unlock(&w->lock);
 
 		atomic_store(&w->busy_since_ns, mono_ns());
@@ -240,6 +262,7 @@ static void *writer_main(void *arg)
 		maybe_sign(w, &p);
 		atomic_store(&w->busy_since_ns, 0);
 		pthread_mutex_lock(&w->lock);
+		w->working = false;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -251,6 +274,86 @@ void writer_on_commit(struct writer *w, void (*fn)(void *, uint64_t), void *data
 	w->committed_fn = fn;
 	w->committed_data = data;
 	pthread_mutex_unlock(&w->lock);
+}
+
+static bool inline_fits(const struct job *j)
+{
+	size_t n = 0;
+
+	for (; j; j = j->next) {
+		if (j->run || j->off_loop)
+			return false;
+		n += j->n;
+		if (n > WRITER_INLINE_MAX)
+			return false;
+	}
+	return true;
+}
+
+/* After the loop's callbacks queued jobs: commit them here when the writer thread is idle and
+ * they are few (no thread hop at low load), else wake the writer (group commit). */
+static void kick(struct writer *w)
+{
+	void (*committed_fn)(void *, uint64_t);
+	void *committed_data;
+	struct job *list;
+	uint32_t max_batch;
+	uint64_t size;
+	bool wake;
+
+	uv_idle_stop(&w->kick_idle);
+	if (!w->kick_pending)
+		return;
+	w->kick_pending = false;
+	pthread_mutex_lock(&w->lock);
+	if (!w->head) {
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
+	if (w->working || w->stop || w->policy.commit_window_us || !inline_fits(w->head)) {
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
+	list = w->head;
+	w->head = w->tail = NULL;
+	w->loop_owns = true;
+	max_batch = w->policy.max_batch ? w->policy.max_batch : 4096;
+	w->m_entries = w->policy.commit_entries; /* the thread's while loop_owns */
+	w->m_seconds = w->policy.commit_seconds;
+	committed_fn = w->committed_fn;
+	committed_data = w->committed_data;
+	pthread_mutex_unlock(&w->lock);
+
+	take_done(w); /* what the thread finished goes first: a connection's acks stay in order */
+	atomic_store(&w->busy_since_ns, mono_ns());
+	process(w, list, max_batch);
+	atomic_store(&w->busy_since_ns, 0);
+
+	pthread_mutex_lock(&w->lock);
+	size = vault_size(w->vault);
+	w->loop_owns = false;
+	/* the thread schedules the new tail's signature; a sleeping thread must hear of it */
+	wake = w->head || (w->sleeping && size > w->signed_size) ||
+	       size - w->signed_size >= w->policy.sign_after_entries;
+	if (wake)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	run_done(w, list);
+	if (w->after_done)
+		w->after_done(w->after_done_data); /* the acks are written here */
+	if (committed_fn)
+		committed_fn(committed_data, size);
+}
+
+static void on_check(uv_check_t *h)
+{
+	kick(h->data);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	kick(h->data);
 }
 
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
@@ -275,9 +378,20 @@ int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t si
 	if (rc < 0)
 		return rc;
 	w->done_async.data = w;
+	/* jobs queued by I/O callbacks are looked at right after them (check); the others by an
+	 * idle handle started with the queueing, which also keeps the loop from sleeping until
+	 * it ran; neither handle keeps the loop alive */
+	uv_check_init(loop, &w->kick_check);
+	uv_idle_init(loop, &w->kick_idle);
+	w->kick_check.data = w->kick_idle.data = w;
+	uv_check_start(&w->kick_check, on_check);
+	uv_unref((uv_handle_t *)&w->kick_check);
+	uv_unref((uv_handle_t *)&w->kick_idle);
 	rc = -pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc < 0) {
 		uv_close((uv_handle_t *)&w->done_async, NULL);
+		uv_close((uv_handle_t *)&w->kick_check, NULL);
+		uv_close((uv_handle_t *)&w->kick_idle, NULL);
 		return rc;
 	}
 	w->started = true;
@@ -294,8 +408,11 @@ void writer_submit(struct writer *w, struct job *j)
 	else
 		w->head = j;
 	w->tail = j;
-	pthread_cond_signal(&w->wake);
+	if (j->run || j->off_loop) /* never the loop's to commit: the thread, now */
+		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	w->kick_pending = true; /* the loop's check or idle handle commits or wakes */
+	uv_idle_start(&w->kick_idle, on_idle);
 }
 
 struct append_job {
@@ -388,7 +505,9 @@ void writer_stop(struct writer *w)
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
 	w->started = false;
-	/* run what finished last, then the handle can go */
+	/* run what finished last, then the handles can go */
 	on_done(&w->done_async);
 	uv_close((uv_handle_t *)&w->done_async, NULL);
+	uv_close((uv_handle_t *)&w->kick_check, NULL);
+	uv_close((uv_handle_t *)&w->kick_idle, NULL);
 }

@@ -4,6 +4,19 @@
  * costs one fsync per batch, not per record. Other jobs (blob chunks, registrations) run in
  * queue order between batches. Finished jobs go back to the event loop through a uv_async.
  *
+ * At low load there is no thread hop: jobs are queued by the loop's callbacks and looked at
+ * once they have run (a uv_check handle right after the I/O callbacks; a uv_idle handle,
+ * started as they are queued, in the next iteration before the loop can sleep). When the writer
+ * thread is idle and the queue is a few appends (at most WRITER_INLINE_MAX entries, none off_loop,
+ * no commit_window_us), the loop commits them, in one synced transaction as the thread would, and
+ * runs their done callbacks at once: the Ack is written by the thread that read the record, right
+ * after the commit. Otherwise the thread is woken and group-commits as before; while it works,
+ * everything queued meanwhile waits for its next batch. Jobs the loop never commits (run jobs,
+ * off_loop) wake the thread as they are queued. The vault has one writer at a time: the loop
+ * commits only while the thread is idle (not working, under the lock) and the thread takes no job
+ * and signs nothing while the loop does (loop_owns); the thread signs the tail the loop appended
+ * (the loop wakes it when it sleeps without a deadline).
+ *
  * The writer also keeps the unsigned tail short: after a batch's jobs are handed back to the
  * loop (their acks go out meanwhile), it signs a checkpoint when the entries appended since
  * the last one reach sign_after_entries, or when the first of them has waited sign_after_ms
@@ -21,6 +34,9 @@
 #include "metrics.h"
 #include "vault.h"
 
+/* The most entries the loop thread commits itself (above: the writer thread's batch). */
+#define WRITER_INLINE_MAX 16
+
 struct job;
 typedef void (*job_fn)(struct job *j);
 typedef void (*job_run_fn)(struct job *j, struct vault *v);
@@ -35,6 +51,9 @@ struct job {
 	struct vault_append_result res1;
 	/* Other jobs: run on the writer thread instead of appending. */
 	job_run_fn run;
+	/* Never committed on the loop thread: the loop must stay free while it commits (a record
+	 * whose verdict deadline timer must be able to fire meanwhile). */
+	bool off_loop;
 	/* Called on the loop thread once the job is done (rc set); frees the job. */
 	job_fn done;
 	int rc;
@@ -62,12 +81,19 @@ struct writer {
 	struct job *head, *tail; /* queued */
 	struct job *done_head, *done_tail;
 	uv_async_t done_async;          /* wakes the loop to run done callbacks */
+	uv_check_t kick_check;          /* after the I/O callbacks: commit or wake (writer.c) */
+	uv_idle_t kick_idle;            /* ... or at the next iteration, without sleeping */
+	bool kick_pending;              /* loop thread: jobs queued since the last look */
 	void (*after_done)(void *data); /* once per wake-up, after the done callbacks */
 	void *after_done_data;
 	bool stop;
 	bool started;
+	bool working;   /* under lock: the thread is processing a batch or signing */
+	bool loop_owns; /* under lock: the loop thread is committing (the thread keeps off) */
+	bool sleeping;  /* under lock: the thread waits without a deadline */
 	struct writer_policy policy; /* under lock; the thread works on a copy */
-	/* writer thread only: the signed head and when the tail must be signed */
+	/* the writer thread's (read by the loop while loop_owns): the signed head and when the
+	 * tail must be signed */
 	uint64_t signed_size;
 	uint64_t sign_due_ns;               /* monotonic; 0: nothing unsigned */
 	int sign_failed;                    /* the last signing error (logged once), 0 */
@@ -77,10 +103,11 @@ struct writer {
 	/* writer thread: called after each checkpoint it signs, with the tree size */
 	void (*signed_fn)(void *data, uint64_t size);
 	void *signed_data;
-	/* writer thread: called after each batch it committed, with the vault's size (lock) */
+	/* called after each batch committed (by the thread, or by the loop for its own commits),
+	 * with the vault's size (lock) */
 	void (*committed_fn)(void *data, uint64_t size);
 	void *committed_data;
-	struct metric *m_entries, *m_seconds; /* writer thread: its policy's histograms */
+	struct metric *m_entries, *m_seconds; /* the committing thread's: the policy's histograms */
 };
 
 /* Starts the thread on a vault whose head is signed up to signed_size entries. signed_fn (may
@@ -89,8 +116,9 @@ struct writer {
 int writer_start(struct writer *w, uv_loop_t *loop, struct vault *v, uint64_t signed_size,
                  const struct writer_policy *policy, void (*signed_fn)(void *, uint64_t),
                  void *signed_data);
-/* Installs fn (may be NULL), called on the writer thread after every batch it commits with the
- * vault's size: it must not block (the forwarder only wakes up). Any thread. */
+/* Installs fn (may be NULL), called after every batch committed with the vault's size, on the
+ * thread that committed it (the writer thread, or the loop thread for the few appends it commits
+ * itself, after their acks): it must not block (the forwarder only wakes up). Any thread. */
 void writer_on_commit(struct writer *w, void (*fn)(void *, uint64_t), void *data);
 /* Applies a new policy (loop thread; takes effect from the next batch). */
 void writer_configure(struct writer *w, const struct writer_policy *policy);

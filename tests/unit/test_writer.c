@@ -5,6 +5,7 @@
  * iterations and a watchdog timer: no sleeps (tests/common/looptest.h). A gate job holds the
  * writer thread so that what a batch holds is decided by the test, not by timing. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #include "vault.h"
 #include "writer.h"
 
-#define N_JOBS 16
+#define N_JOBS 20 /* more than WRITER_INLINE_MAX */
 
 static uv_loop_t loop;
 static char *dir;
@@ -126,7 +127,7 @@ START_TEST(writer_submit_batches_what_waits)
 }
 END_TEST
 
-/* max_batch bounds the entries of one commit: 16 jobs at 5 a commit are 4 commits. */
+/* max_batch bounds the entries of one commit: 20 jobs at 5 a commit are 4 commits. */
 START_TEST(writer_submit_splits_at_max_batch)
 {
 	struct writer_policy p = {
@@ -168,6 +169,132 @@ START_TEST(writer_submit_isolates_a_bad_entry)
 		ck_assert_int_eq(jobs[i].job.rc, 0);
 		ck_assert_uint_eq(jobs[i].job.res1.seq, seq++);
 	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ commits on the loop */
+
+/* Where each commit ran (writer_on_commit calls back on the committing thread), and the
+ * checkpoints signed; the thread reports after handing its jobs back, so the test waits for
+ * these with a condition variable (bounded: a lost wake-up fails the test, never hangs it). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned commits, signs;
+	uint64_t signed_size;
+	pthread_t last;
+} seen = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_committed(void *data, uint64_t size)
+{
+	(void)data;
+	(void)size;
+	pthread_mutex_lock(&seen.lock);
+	seen.commits++;
+	seen.last = pthread_self();
+	pthread_cond_broadcast(&seen.cond);
+	pthread_mutex_unlock(&seen.lock);
+}
+
+static void on_signed(void *data, uint64_t size)
+{
+	(void)data;
+	pthread_mutex_lock(&seen.lock);
+	seen.signs++;
+	seen.signed_size = size;
+	pthread_cond_broadcast(&seen.cond);
+	pthread_mutex_unlock(&seen.lock);
+}
+
+/* Waits until *count reaches want (60 s at most); returns the thread of the last commit. */
+static pthread_t wait_seen(const unsigned *count, unsigned want)
+{
+	struct timespec until;
+	pthread_t t;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&seen.lock);
+	while (*count < want && pthread_cond_timedwait(&seen.cond, &seen.lock, &until) == 0)
+		;
+	ck_assert_uint_ge(*count, want);
+	t = seen.last;
+	pthread_mutex_unlock(&seen.lock);
+	return t;
+}
+
+static void setup_seen(void)
+{
+	setup();
+	seen.commits = seen.signs = 0;
+	writer_on_commit(&w, on_committed, NULL);
+}
+
+/* The writer thread idle, one append is committed by the loop thread within the loop
+ * iteration that follows its submit (no wake-up of the thread, no uv_async back): its done
+ * callback and after_done have run when that iteration returns. */
+START_TEST(writer_commits_a_lone_append_on_the_loop)
+{
+	uint64_t c0 = commits(), size0 = vault_size(vault);
+
+	writer_submit(&w, tjob(0, VAULT_ENTRY_NOTICE));
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(done_cb_called, 1);
+	ck_assert_uint_eq(after_done_cb_called, 1);
+	ck_assert_int_eq(jobs[0].job.rc, 0);
+	ck_assert_uint_eq(jobs[0].job.res1.seq, size0);
+	ck_assert_uint_eq(commits() - c0, 1);
+	ck_assert(pthread_equal(wait_seen(&seen.commits, 1), pthread_self()));
+	ck_assert(writer_idle(&w));
+}
+END_TEST
+
+/* More than WRITER_INLINE_MAX entries queued at once (load) go to the writer thread, in one
+ * commit; so does an off_loop job, even alone. */
+START_TEST(writer_hands_load_and_off_loop_jobs_to_the_thread)
+{
+	uint64_t c0 = commits();
+
+	for (size_t i = 0; i < WRITER_INLINE_MAX + 1; i++)
+		writer_submit(&w, tjob(i, VAULT_ENTRY_NOTICE));
+	ck_assert(run_until(&done_cb_called, WRITER_INLINE_MAX + 1));
+	ck_assert_uint_eq(commits() - c0, 1);
+	ck_assert(!pthread_equal(wait_seen(&seen.commits, 1), pthread_self()));
+
+	struct job *j = tjob(WRITER_INLINE_MAX + 1, VAULT_ENTRY_NOTICE);
+	j->off_loop = true;
+	writer_submit(&w, j);
+	ck_assert(run_until(&done_cb_called, WRITER_INLINE_MAX + 2));
+	ck_assert_int_eq(j->rc, 0);
+	ck_assert(!pthread_equal(wait_seen(&seen.commits, 2), pthread_self()));
+}
+END_TEST
+
+static void setup_signing(void)
+{
+	struct writer_policy p = {.sign_after_entries = UINT32_MAX, .sign_after_ms = 1};
+
+	done_cb_called = after_done_cb_called = append_cb_called = 0;
+	seen.commits = seen.signs = 0;
+	looptest_init(&loop);
+	dir = test_tmpdir("writer");
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE, NULL, &vault), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(vault, NULL), 0);
+	ck_assert_int_eq(writer_start(&w, &loop, vault, vault_size(vault), &p, on_signed, NULL), 0);
+	w.after_done = on_after_done;
+}
+
+/* An entry the loop committed is signed by the thread within sign_after_ms although the
+ * thread was asleep without a deadline when it was appended. */
+START_TEST(writer_signs_what_the_loop_committed)
+{
+	writer_submit(&w, tjob(0, VAULT_ENTRY_NOTICE));
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(done_cb_called, 1);
+	wait_seen(&seen.signs, 1);
+	pthread_mutex_lock(&seen.lock);
+	ck_assert_uint_eq(seen.signed_size, 1);
+	pthread_mutex_unlock(&seen.lock);
 }
 END_TEST
 
@@ -229,6 +356,15 @@ static Suite *writer_suite(void)
 	tcase_add_test(tc, writer_submit_batches_what_waits);
 	tcase_add_test(tc, writer_submit_splits_at_max_batch);
 	tcase_add_test(tc, writer_submit_isolates_a_bad_entry);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("writer_kick");
+	tcase_add_checked_fixture(tc, setup_seen, teardown);
+	tcase_add_test(tc, writer_commits_a_lone_append_on_the_loop);
+	tcase_add_test(tc, writer_hands_load_and_off_loop_jobs_to_the_thread);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("writer_signs");
+	tcase_add_checked_fixture(tc, setup_signing, teardown);
+	tcase_add_test(tc, writer_signs_what_the_loop_committed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("writer_append");
 	tcase_add_checked_fixture(tc, setup, teardown);
