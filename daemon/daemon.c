@@ -510,6 +510,8 @@ static void on_hup(uv_signal_t *h, int sig)
 	    !same_str(nc.signing_key, d->cfg.signing_key) || !same_str(nc.origin, d->cfg.origin))
 		log_warning("reload: vault, socket, signing_key and origin changes take effect at "
 		            "the next start");
+	if (!same_str(nc.metrics_listen, d->cfg.metrics_listen))
+		log_warning("reload: [metrics] listen takes effect at the next start");
 	if (!same_witnesses(&nc, &d->cfg))
 		log_warning(
 		    "reload: [witness] sections, witness_quorum and tiles_dir take effect at "
