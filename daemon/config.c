@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "frame.h"
@@ -1141,16 +1140,15 @@ static int forward_key(struct parse *p, const char *name, const char *value)
 	            "replicas, duplicate_window)");
 }
 
-/* [metrics] listen = ADDR:PORT: the address is resolved now, so a typo is an error at load. */
+/* [metrics] listen = ADDR:PORT: its syntax now (a typo is an error at load); the name is
+ * resolved when the server starts (no DNS lookup in a reload on the loop). */
 static int metrics_key(struct parse *p, const char *name, const char *value)
 {
-	struct sockaddr_storage ss;
-	unsigned salen;
 	char why[300];
 
 	if (strcmp(name, "listen") != 0)
 		return fail(p, name, "unknown key in [metrics] (listen)");
-	if (metrics_parse_listen(value, &ss, &salen, why, sizeof(why)) < 0)
+	if (metrics_parse_listen(value, NULL, NULL, why, sizeof(why)) < 0)
 		return fail(p, name, "expected ADDR:PORT, [IPv6]:PORT or HOST:PORT: %s", why);
 	return set_string(&p->c->metrics_listen, value) < 0 ? fail(p, name, "out of memory") : 1;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* metrics_parse_listen (metrics.h): an object of its own, so that a config parser links it
  * without the HTTP server. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -64,6 +65,21 @@ int metrics_parse_listen(const char *text, void *sa, unsigned *salen, char *err,
 		snprintf(err, err_size, "\"%s\": the port \"%s\" is not a number in 1..65535", text,
 		         port_s);
 		return -EINVAL;
+	}
+	if (!sa) {
+		/* the syntax only: a bracketed address must be IPv6, a host name or IPv4 address
+		 * is made of letters, digits, '-', '.' and '_' (resolved when served) */
+		struct in6_addr a6;
+		bool ok = hints.ai_family == AF_INET6
+		              ? inet_pton(AF_INET6, host, &a6) == 1
+		              : strspn(host, "abcdefghijklmnopqrstuvwxyz"
+		                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                             "0123456789-._") == strlen(host);
+		if (!ok)
+			snprintf(err, err_size, "\"%s\": \"%s\" is not %s", text, host,
+			         hints.ai_family == AF_INET6 ? "an IPv6 address"
+			                                     : "a host name or an IPv4 address");
+		return ok ? 0 : -EINVAL;
 	}
 	rc = getaddrinfo(host, port_s, &hints, &res);
 	if (rc != 0 || !res) {

@@ -113,7 +113,9 @@ struct metrics_server_options {
 };
 
 /* Parses "ADDR:PORT": an IPv4 address, "[IPv6]" or a host name, and a port 1..65535.
- * Resolves it (getaddrinfo; may block) into *sa / *salen (sa is a struct sockaddr_storage).
+ * Resolves it (getaddrinfo; may block) into *sa / *salen (sa is a struct sockaddr_storage);
+ * with sa NULL checks the syntax only, without resolving (a config parser: no DNS lookup at
+ * load or at a reload; metrics_server_start resolves and says when a name does not).
  * Returns 0, or -EINVAL with err saying what is wrong ("no port", "port 0 is not 1..65535",
  * "host \"x\" does not resolve: ..."). */
 int metrics_parse_listen(const char *text, void *sa, unsigned *salen, char *err, size_t err_size);

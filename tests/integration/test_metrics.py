@@ -261,8 +261,8 @@ class Metrics(DaemonTest):
                          ("127.0.0.1:70000", "not a number in 1..65535"),
                          ("::1:9100", "IPv6 address is written [ADDR]:PORT"),
                          ("[::1:9100", "IPv6 address is written [ADDR]:PORT"),
-                         ("999.1.1.1:9100", "does not resolve"),
-                         ("no-such-host.invalid:9100", "does not resolve"),
+                         ("[127.0.0.1]:9100", "is not an IPv6 address"),
+                         ("host name:9100", "is not a host name or an IPv4 address"),
                          (":9100", "has no address")):
             d = Daemon(self.tmp, config=metrics_config(bad))
             with self.assertRaises(AssertionError):
@@ -273,6 +273,17 @@ class Metrics(DaemonTest):
             self.assertIn("evidentd.conf:4:", log, bad)  # file:line of the key
             self.assertIn("listen", log, bad)
             self.assertIn(why, log, bad)
+            os.unlink(d.log)
+        # names are resolved when the server starts: one that does not is a start error
+        for bad in ("999.1.1.1:9100", "no-such-host.invalid:9100"):
+            d = Daemon(self.tmp, config=metrics_config(bad))
+            with self.assertRaises(AssertionError):
+                d.start()
+            self.assertEqual(d.proc.wait(timeout=TIMEOUT), 1, bad)
+            d.logf.close()
+            log = d.read_log()
+            self.assertIn("%s: [metrics] listen = %s: " % (d.config, bad), log)
+            self.assertIn("does not resolve", log)
             os.unlink(d.log)
 
     def test_scrapes_during_shutdown(self):

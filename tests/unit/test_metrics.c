@@ -267,6 +267,15 @@ START_TEST(test_parse_listen)
 	    {":80", "has no address"},
 	    {"256.0.0.1:80", "does not resolve"},
 	};
+	/* the syntax alone: names are not resolved */
+	ck_assert_int_eq(
+	    metrics_parse_listen("no-such-host.invalid:80", NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(metrics_parse_listen("[::1]:80", NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(metrics_parse_listen("[10.0.0.1]:80", NULL, NULL, err, sizeof(err)),
+	                 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "is not an IPv6 address"));
+	ck_assert_int_eq(metrics_parse_listen("a b:80", NULL, NULL, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(metrics_parse_listen("h:0", NULL, NULL, err, sizeof(err)), -EINVAL);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		ck_assert_int_eq(metrics_parse_listen(bad[i].in, &ss, &len, err, sizeof(err)),
