@@ -322,6 +322,21 @@ class FleetTest(unittest.TestCase):
         except AssertionError:
             raise AssertionError("%s\n%s" % (self.auditor.status(), self.auditor.text()))
 
+    def test_a_fork_in_the_same_fetch_keeps_what_came_first(self):
+        # the origin's log and a rewritten history are both in the stream before the
+        # auditor reads: the log (first in the stream) is mirrored whole, its checkpoint
+        # cosigned, and the rewrite is the fork
+        v = make_vault(self.tmp, "f", "f.fleet.test/w", 200)
+        rewritten = make_vault(self.tmp, "f2", "f.fleet.test/w", 20, seed=4, key_from=v)
+        self.pub("vault", v)
+        self.pub("vault", rewritten)
+        self.auditor = Auditor(self.tmp, self.nats, self.trust(v))
+        wait_for(lambda: self.auditor.status()["f.fleet.test/w"]["stopped"], what="the fork")
+        self.wait_mirrored("f.fleet.test/w", size_of(v))
+        self.assertEqual(leaves(self.auditor.mirror_of("f.fleet.test/w")), leaves(v))
+        self.assertTrue(any(a.startswith("fork") for a in
+                            self.auditor.status()["f.fleet.test/w"]["alerts"]))
+
     def test_out_of_order_entries_are_held_and_gaps_reported(self):
         v = make_vault(self.tmp, "g", "g.fleet.test/q", 300)
         n = size_of(v)

@@ -41,6 +41,7 @@
 
 #define TRUST_MAX             (1 << 20)
 #define HELD_CP_MAX           8 /* checkpoints held per origin until their entries arrive */
+#define CONFLICTS_MAX         8 /* entries contradicting a held one, kept until it lands */
 #define BLOBS_MAX             4 /* blobs assembled at once per origin */
 #define BLOB_STALL_NS         (120ull * 1000000000u)
 #define HELD_BYTES_MAX        (64u << 20) /* payload bytes held per origin */
@@ -103,6 +104,8 @@ struct origin {
 	size_t n_held, cap_held, held_bytes;
 	struct held_cp cps[HELD_CP_MAX];
 	size_t n_cps;
+	struct held_entry conflicts[CONFLICTS_MAX]; /* another leaf than a held entry's */
+	size_t n_conflicts;
 	struct blob_asm blobs[BLOBS_MAX];
 
 	uint64_t start_ns, last_seen_ns, last_cp_ns;
@@ -384,6 +387,12 @@ static void origin_drop_held(struct auditor *a, struct origin *o)
 	}
 	o->refused += o->n_cps;
 	o->n_cps = 0;
+	for (size_t i = 0; i < o->n_conflicts; i++) {
+		ack(a, o->conflicts[i].reply);
+		held_free(&o->conflicts[i]);
+	}
+	o->refused += o->n_conflicts;
+	o->n_conflicts = 0;
 }
 
 static void fork_entry(struct auditor *a, struct origin *o, const struct fleet_entry *e,
@@ -419,9 +428,17 @@ static void entry_add(struct auditor *a, struct origin *o, struct fleet_entry *e
 	if (lo < o->n_held && o->held[lo].e.decoded.seq == seq) {
 		struct held_entry *h = &o->held[lo];
 		if (memcmp(h->e.leaf, e->leaf, VAULT_LEAF_LEN) != 0) {
-			ack(a, reply);
-			fork_entry(a, o, e, "two different entries of this seq arrived");
-			fleet_entry_deinit(e);
+			/* A contradiction: judged after the batch's entries that continue the
+			 * mirror have landed (origin_land), so that they are kept. */
+			if (o->n_conflicts < CONFLICTS_MAX) {
+				o->conflicts[o->n_conflicts++] = (struct held_entry){
+				    .e = *e, .reply = strdup(reply ? reply : ""), .sseq = sseq};
+				*e = (struct fleet_entry){0};
+			} else {
+				o->refused++;
+				ack(a, reply);
+				fleet_entry_deinit(e);
+			}
 			return;
 		}
 		if (h->sseq == sseq) { /* a redelivery of the message held: keep its newest reply */
@@ -463,19 +480,16 @@ static void entry_add(struct auditor *a, struct origin *o, struct fleet_entry *e
 }
 
 /* Lands the held entries that continue the mirror, in one transaction. */
-static void entries_land(struct auditor *a, struct origin *o)
+/* Held entries below the mirror's size (they sort first): a duplicate when the stored leaf is
+ * theirs, else a fork. Returns false when the origin stopped or the mirror failed. */
+static bool entries_below(struct auditor *a, struct origin *o)
 {
-	struct vault_mirror_in *in;
-	struct vault_mirror_result res = {0};
 	uint8_t stored[VAULT_LEAF_LEN];
-	size_t n = 0;
 	int rc;
 
-	if (!o->n_held || o->stopped || mirror_open(a, o) < 0)
-		return;
-	/* Below the mirror's size: duplicates, or a fork. */
 	while (o->n_held && o->held[0].e.decoded.seq < o->size) {
 		struct held_entry *h = &o->held[0];
+		struct fleet_entry e;
 		rc = vault_mirror_leaf(o->v, h->e.decoded.seq, stored, NULL);
 		if (rc == 0 && memcmp(stored, h->e.leaf, VAULT_LEAF_LEN) == 0) {
 			o->duplicates++;
@@ -486,19 +500,32 @@ static void entries_land(struct auditor *a, struct origin *o)
 		if (rc < 0 && rc != -EBADMSG) {
 			snprintf(o->mirror_error, sizeof(o->mirror_error),
 			         "reading entry %" PRIu64 ": %s", h->e.decoded.seq, strerror(-rc));
-			return;
+			return false;
 		}
 		ack(a, h->reply);
-		{
-			struct fleet_entry e = h->e;
-			h->e = (struct fleet_entry){0};
-			held_remove(o, 0, 1);
-			fork_entry(a, o, &e, "another leaf is stored at this seq");
-			fleet_entry_deinit(&e);
-		}
-		return;
+		e = h->e;
+		h->e = (struct fleet_entry){0};
+		held_remove(o, 0, 1);
+		fork_entry(a, o, &e, "another leaf is stored at this seq");
+		fleet_entry_deinit(&e);
+		return false;
 	}
-	while (n < o->n_held && o->held[n].e.decoded.seq == o->size + n)
+	return true;
+}
+
+/* Appends the held entries that continue the mirror, in one synced transaction, then ACKs
+ * them. Those below the mirror's size (k of them, first) are left for entries_below. */
+static void entries_append(struct auditor *a, struct origin *o)
+{
+	struct vault_mirror_in *in;
+	struct vault_mirror_result res = {0};
+	size_t k = 0, n = 0, good;
+	uint64_t now;
+	int rc;
+
+	while (k < o->n_held && o->held[k].e.decoded.seq < o->size)
+		k++;
+	while (k + n < o->n_held && o->held[k + n].e.decoded.seq == o->size + n)
 		n++;
 	if (!n)
 		return;
@@ -506,35 +533,17 @@ static void entries_land(struct auditor *a, struct origin *o)
 	if (!in)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		const struct fleet_entry *e = &o->held[i].e;
+		const struct fleet_entry *e = &o->held[k + i].e;
 		in[i] = (struct vault_mirror_in){e->leaf, e->nonce, e->payload, e->payload_len,
 		                                 e->subject};
 	}
 	rc = vault_mirror_append(o->v, in, n, &res);
+	good = n;
 	if (rc == -EBADMSG && res.index < n) {
-		/* The entries before the bad one continue the mirror. */
-		size_t good = res.index;
-		if (good)
-			rc = vault_mirror_append(o->v, in, good, &res);
-		if (rc == 0 || !good) {
-			struct fleet_entry e = o->held[good].e;
-			uint64_t now = now_ns();
-			for (size_t i = 0; i < good; i++) {
-				ack(a, o->held[i].reply);
-				lag_add(o, o->held[i].e.decoded.timestamp_ns, now);
-			}
-			o->mirrored += good;
-			o->size += good;
-			ack(a, o->held[good].reply);
-			o->held[good].e = (struct fleet_entry){0};
-			held_remove(o, 0, good + 1);
-			fork_entry(a, o, &e,
-			           "its previous-leaf hash, time or payload does not continue the "
-			           "mirror");
-			fleet_entry_deinit(&e);
-			free(in);
-			return;
-		}
+		/* The entries before the bad one continue the mirror; the bad one contradicts
+		 * it (its previous-leaf hash, time or prune). */
+		good = res.index;
+		rc = good ? vault_mirror_append(o->v, in, good, &res) : 0;
 	}
 	free(in);
 	if (rc < 0) {
@@ -549,18 +558,25 @@ static void entries_land(struct auditor *a, struct origin *o)
 		return;
 	}
 	o->mirror_error[0] = '\0';
-	{
-		uint64_t now = now_ns();
-		for (size_t i = 0; i < n; i++) {
-			ack(a, o->held[i].reply);
-			lag_add(o, o->held[i].e.decoded.timestamp_ns, now);
-		}
+	now = now_ns();
+	for (size_t i = k; i < k + good; i++) {
+		ack(a, o->held[i].reply);
+		lag_add(o, o->held[i].e.decoded.timestamp_ns, now);
 	}
-	o->size += n;
-	o->mirrored += n;
-	held_remove(o, 0, n);
+	o->size += good;
+	o->mirrored += good;
+	held_remove(o, k, good);
 	INVARIANT(o->size == vault_size(o->v));
 	a->dirty = true;
+	if (good < n) {
+		struct fleet_entry e = o->held[k].e;
+		ack(a, o->held[k].reply);
+		o->held[k].e = (struct fleet_entry){0};
+		held_remove(o, k, 1);
+		fork_entry(a, o, &e,
+		           "its previous-leaf hash, time or payload does not continue the mirror");
+		fleet_entry_deinit(&e);
+	}
 }
 
 /* ------------------------------------------------------------------ checkpoints */
@@ -674,6 +690,7 @@ static void cp_stale(struct auditor *a, struct origin *o, const struct fleet_che
 
 static void cps_land(struct auditor *a, struct origin *o)
 {
+	struct held_cp forked = {0};
 	size_t keep = 0;
 
 	if (!o->n_cps || o->stopped || mirror_open(a, o) < 0)
@@ -698,10 +715,13 @@ static void cps_land(struct auditor *a, struct origin *o)
 			o->cps[keep++] = *h;
 			continue;
 		case -EXDEV:
-			alert(a, o, ALERT_FORK, h->c.note, h->c.note_len,
-			      "signed checkpoint of size %" PRIu64 " has another root than the "
-			      "mirror's entries; kept as evidence, not merged",
-			      h->c.cp.size);
+			/* Judged after the others, so that the origin's own checkpoints of this
+			 * fetch are stored before the contradiction stops the mirror. */
+			if (!forked.c.note) {
+				forked = *h;
+				continue;
+			}
+			o->refused++;
 			break;
 		case -EBADMSG:
 		case -ENOKEY:
@@ -727,6 +747,14 @@ static void cps_land(struct auditor *a, struct origin *o)
 		cp_free(h);
 	}
 	o->n_cps = keep;
+	if (forked.c.note) {
+		alert(a, o, ALERT_FORK, forked.c.note, forked.c.note_len,
+		      "signed checkpoint of size %" PRIu64 " has another root than the mirror's "
+		      "entries; kept as evidence, not merged",
+		      forked.c.cp.size);
+		ack(a, forked.reply);
+		cp_free(&forked);
+	}
 	if (o->stopped)
 		origin_drop_held(a, o);
 }
@@ -774,6 +802,27 @@ static void cp_add(struct auditor *a, struct origin *o, struct fleet_checkpoint 
 	o->cps[i] = (struct held_cp){.c = *c, .reply = strdup(reply ? reply : ""), .sseq = sseq};
 	o->n_cps++;
 	*c = (struct fleet_checkpoint){0};
+}
+
+/* Lands what the origin holds: first the entries that continue the mirror and the
+ * checkpoints they complete (so that the part of the origin's log that came with a
+ * contradicting message is kept), then the contradictions and what lies below the mirror. */
+static void origin_land(struct auditor *a, struct origin *o)
+{
+	if (o->stopped || (!o->n_held && !o->n_cps && !o->n_conflicts) || mirror_open(a, o) < 0)
+		return;
+	entries_append(a, o);
+	cps_land(a, o);
+	if (!o->stopped && o->n_conflicts) {
+		struct fleet_entry e = o->conflicts[0].e;
+		ack(a, o->conflicts[0].reply);
+		free(o->conflicts[0].reply);
+		memmove(o->conflicts, o->conflicts + 1, --o->n_conflicts * sizeof(*o->conflicts));
+		fork_entry(a, o, &e, "two different entries of this seq arrived");
+		fleet_entry_deinit(&e);
+	}
+	if (!o->stopped)
+		entries_below(a, o);
 }
 
 /* ------------------------------------------------------------------ blobs */
@@ -1063,8 +1112,7 @@ static void checks(struct auditor *a)
 		/* Held entries or checkpoints whose landing failed (a mirror error) retry. */
 		if (*o->mirror_error) {
 			mirror_close(o);
-			entries_land(a, o);
-			cps_land(a, o);
+			origin_land(a, o);
 		}
 	}
 }
@@ -1383,8 +1431,7 @@ static void batch(struct auditor *a, natsMsgList *list)
 		struct origin *o = a->origins[i];
 		if (!o->trusted || o->stopped)
 			continue;
-		entries_land(a, o);
-		cps_land(a, o);
+		origin_land(a, o);
 	}
 	natsConnection_Flush(a->nc);
 }
@@ -1395,6 +1442,8 @@ static void origin_free(struct origin *o)
 	free(o->held);
 	for (size_t i = 0; i < o->n_cps; i++)
 		cp_free(&o->cps[i]);
+	for (size_t i = 0; i < o->n_conflicts; i++)
+		held_free(&o->conflicts[i]);
 	for (size_t i = 0; i < BLOBS_MAX; i++)
 		blob_reset(&o->blobs[i]);
 	mirror_close(o);
