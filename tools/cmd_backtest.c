@@ -8,6 +8,7 @@
  * backtest) and `guards` (how often a deployed guard fired). */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +309,131 @@ static bool overturned(const struct ctl_bt_incident *in)
 	return in->n_reviews && !strcmp(in->reviews[in->n_reviews - 1].outcome, "overturned");
 }
 
+/* Records per half below which the scan stays on one thread. */
+#define BACKTEST_SPLIT_MIN 100000
+
+/* The second half of a parallel scan: its own reader, tallies, models and binding; the watch
+ * list is shared read-only, and the incidents and record reviews it tells about are those of
+ * its own records (distinct elements from the first half's). */
+struct half {
+	struct ctl_backtest w;
+	struct vault_reader *r;
+	int rc;
+};
+
+static void *half_run(void *arg)
+{
+	struct half *h = arg;
+
+	h->rc = ctl_scan(h->r, h->w.from, h->w.to, record_fn, &h->w);
+	return NULL;
+}
+
+/* Adds the second half's tallies into b's (met in seq order: b's first, then the second's new
+ * ones, as one scan would meet them), and points its record reviews at the merged ones. */
+static int merge_half(struct ctl_backtest *b, struct half *h)
+{
+	size_t *to = calloc(h->w.n + 1, sizeof(*to));
+
+	if (!to)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->w.n; i++) {
+		struct ctl_bt_tally *s = &h->w.t[i], *t;
+		size_t n = b->n;
+		t = tally_for(b, s->model_id, s->model_version);
+		if (!t) {
+			free(to);
+			return -ENOMEM;
+		}
+		to[i] = (size_t)(t - b->t);
+		if (b->n > n) { /* new: take it whole */
+			free(t->model_id);
+			free(t->model_version);
+			free(t->first);
+			*t = *s;
+			*s = (struct ctl_bt_tally){0};
+			continue;
+		}
+		t->records += s->records;
+		t->caught += s->caught;
+		t->routine += s->routine;
+		t->routine_held += s->routine_held;
+		for (size_t k = 0; k < s->n_first && t->n_first < b->show; k++)
+			t->first[t->n_first++] = s->first[k];
+		if (t->bound && !s->bound) {
+			t->bound = false;
+			t->problem = s->problem;
+			t->missing = s->missing;
+			s->problem = s->missing = NULL;
+		}
+	}
+	for (size_t i = 0; i < b->n_rrev; i++)
+		if (b->rrev[i].record_seq >= h->w.from && b->rrev[i].tally != SIZE_MAX &&
+		    b->rrev[i].tally < h->w.n)
+			b->rrev[i].tally = to[b->rrev[i].tally];
+	b->pruned += h->w.pruned;
+	b->stop_seq = h->w.stop_seq;
+	free(to);
+	return 0;
+}
+
+/* The records of [from, to): on two threads when there are many (each half on its own reader,
+ * merged in seq order, so the answer is the one a single scan gives). */
+static int scan_records(struct vault_reader *r, struct ctl_backtest *b, uint64_t from, uint64_t to)
+{
+	struct half h = {0};
+	pthread_t th;
+	uint64_t mid = from + (to - from) / 2;
+	int rc;
+
+	if (to - from < 2 * BACKTEST_SPLIT_MIN)
+		return ctl_scan(r, from, to, record_fn, b);
+	h.w = *b;
+	h.w.t = NULL;
+	h.w.n = 0;
+	h.w.pruned = 0;
+	h.w.from = mid;
+	h.w.to = to;
+	h.w.stop_seq = to;
+	h.w.bound_to = NULL;
+	h.w.bound_ok = false;
+	h.w.models = ctl_models_new();
+	h.w.binding = malloc((trig_n_features(b->x) + 1) * sizeof(size_t));
+	rc = h.w.models && h.w.binding ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = vault_reader_begin(vault_reader_vault(r), &h.r);
+	if (rc == 0 && (rc = ctl_models_load(h.w.models, h.r, 0, mid)) == 0) {
+		rc = -pthread_create(&th, NULL, half_run, &h);
+		if (rc == 0) {
+			b->stop_seq = mid;
+			rc = ctl_scan(r, from, mid, record_fn, b);
+			pthread_join(th, NULL);
+			if (rc == 0)
+				rc = h.rc;
+			/* --until: when the first half stopped early, the second is past it */
+			if (rc == 0 && b->stop_seq == mid)
+				rc = merge_half(b, &h);
+			else if (rc == 0)
+				for (size_t i = 0; i < b->n_rrev; i++)
+					if (b->rrev[i].record_seq >= mid)
+						b->rrev[i].caught = -1, b->rrev[i].tally = SIZE_MAX;
+		}
+	}
+	vault_reader_end(h.r);
+	/* the models registered up to `to`, as one scan leaves them */
+	if (rc == 0 && b->stop_seq == h.w.stop_seq) {
+		struct ctl_models *m = b->models;
+		b->models = h.w.models;
+		h.w.models = m;
+	}
+	h.w.watch = NULL; /* b's */
+	h.w.inc = NULL;
+	h.w.rrev = NULL;
+	h.w.n_inc = h.w.n_rrev = 0;
+	ctl_backtest_free(&h.w);
+	return rc;
+}
+
 int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
                      const struct ctl_model_filter *filter, uint64_t from, uint64_t to,
                      uint64_t reviews_to, uint64_t until_ns, size_t show, struct ctl_backtest *b)
@@ -337,7 +463,7 @@ int ctl_backtest_run(struct vault_reader *r, const struct trig_expr *x,
 		return rc;
 	if (b->n_watch) /* qsort's base may not be NULL, even for nothing */
 		qsort(b->watch, b->n_watch, sizeof(*b->watch), cmp_watch);
-	rc = ctl_scan(r, from, to, record_fn, b);
+	rc = scan_records(r, b, from, to);
 	if (rc < 0)
 		return rc;
 	/* --until: incidents of records after it are not part of the answer */

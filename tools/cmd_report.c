@@ -1207,11 +1207,16 @@ static json_t *guard_section(const json_t *g)
 	                    json_string_value(json_object_get(g, "reason")));
 }
 
-/* The guard's backtest on the vault as it was when the audit entry was appended (the entries
- * before it, as_of_seq): the incidents of the audited model version it would have caught,
- * the share of routine decisions it would have held; and how many of those incidents a human
- * overturned, by every review recorded so far (reviews_as_of_seq: reviews come after the
- * audit, so those before it alone would almost always say none), as the report's reviews. */
+/* Entries before the audit the suggested guard's backtest reads at most: a report answers at
+ * once on any vault (evidentctl backtest covers the whole of it). */
+#define GUARD_BACKTEST_WINDOW 100000
+
+/* The guard's backtest on the vault as it was when the audit entry was appended (the
+ * GUARD_BACKTEST_WINDOW entries before it, from_seq to as_of_seq): the incidents of the audited
+ * model version it would have caught, the share of routine decisions it would have held; and how
+ * many of those incidents a human overturned, by every review recorded so far (reviews_as_of_seq:
+ * reviews come after the audit, so those before it alone would almost always say none), as the
+ * report's reviews. */
 static int guard_backtest(struct ctl_vault *cv, const struct evidence *ev, const json_t *g,
                           json_t **ret)
 {
@@ -1228,8 +1233,10 @@ static int guard_backtest(struct ctl_vault *cv, const struct evidence *ev, const
 		return 0;
 	if (rc < 0)
 		return rc;
-	rc = ctl_backtest_run(cv->r, x, &f, 0, ev->audit_seq, vault_reader_size(cv->r), UINT64_MAX,
-	                      0, &b);
+	uint64_t from =
+	    ev->audit_seq > GUARD_BACKTEST_WINDOW ? ev->audit_seq - GUARD_BACKTEST_WINDOW : 0;
+	rc = ctl_backtest_run(cv->r, x, &f, from, ev->audit_seq, vault_reader_size(cv->r),
+	                      UINT64_MAX, 0, &b);
 	if (rc == 0) {
 		const struct ctl_bt_tally *t = ctl_backtest_tally(&b, id, version);
 		int audited = -1;
@@ -1237,6 +1244,7 @@ static int guard_backtest(struct ctl_vault *cv, const struct evidence *ev, const
 			if (b.inc[i].seq == ev->id)
 				audited = b.inc[i].caught;
 		json_t *o = json_object();
+		ctl_json_set(o, "from_seq", ctl_json_u64(from));
 		ctl_json_set(o, "as_of_seq", ctl_json_u64(ev->audit_seq));
 		ctl_json_set(o, "reviews_as_of_seq", ctl_json_u64(vault_reader_size(cv->r)));
 		ctl_json_set(o, "model_id", json_string(id));
@@ -1921,8 +1929,10 @@ const struct ctl_verb ctl_verb_report = {
         "section of evidentd's config (model ID@VERSION, when, action = review, a reason\n"
         "naming the incident) with its backtest. The backtest is computed here, not by the\n"
         "audit (which has no vault access) nor by evidentd (a scan of the vault per\n"
-        "incident): on the vault as it was when the audit entry was appended (the entries\n"
-        "before it, as_of_seq), the incidents of the audited version the rule would have\n"
+        "incident): on the vault as it was when the audit entry was appended (the 100,000\n"
+        "entries before it at most, from_seq to as_of_seq, so that a report answers at\n"
+        "once on any vault; evidentctl backtest reads all of it), the incidents of the\n"
+        "audited version the rule would have\n"
         "caught, how many of those a human overturned (by every review so far,\n"
         "reviews_as_of_seq) and the share of routine decisions (records no incident\n"
         "names) it would have held. For an audit recorded before evidentd suggested\n"
@@ -1930,8 +1940,9 @@ const struct ctl_verb ctl_verb_report = {
         "(\"recorded\": false). In JSON: \"suggested_guard\" {name, model, when, action,\n"
         "reason, source, features, decision, catches_audited_record, feature and\n"
         "threshold | left_out and precision, recorded, section (the config text),\n"
-        "backtest_by, backtest {as_of_seq, reviews_as_of_seq, model_id, model_version,\n"
-        "incidents, incidents_caught, incidents_unknown, overturned, overturned_caught,\n"
+        "backtest_by, backtest {from_seq, as_of_seq, reviews_as_of_seq, model_id,\n"
+        "model_version, incidents, incidents_caught, incidents_unknown, overturned,\n"
+        "overturned_caught,\n"
         "records, caught, routine, routine_held, routine_share, records_pruned,\n"
         "catches_audited_record, bound, problem}}, absent when the audit suggests none.\n"
         "The report says when it was generated (generated_unix_ns). Everything else in it\n"

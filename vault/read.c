@@ -77,6 +77,11 @@ uint64_t vault_reader_size(const struct vault_reader *r)
 	return r->size;
 }
 
+struct vault *vault_reader_vault(const struct vault_reader *r)
+{
+	return r->v;
+}
+
 static int fill_entry(const MDB_val *leafval, const MDB_val *payload, struct vault_entry *ret)
 {
 	struct vault_entry e = {0};

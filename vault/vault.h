@@ -605,6 +605,8 @@ void vault_reader_end(struct vault_reader *r);
 int vault_reader_renew(struct vault_reader *r);
 /* Entries in the snapshot. */
 uint64_t vault_reader_size(const struct vault_reader *r);
+/* The vault the reader reads (to begin another reader on it, for another thread). */
+struct vault *vault_reader_vault(const struct vault_reader *r);
 
 struct vault_entry {
 	struct vault_leaf leaf;

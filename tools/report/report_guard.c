@@ -21,13 +21,16 @@ static void count(struct rr *r, const json_t *bt, const char *key)
 
 static void backtest(struct rr *r, const json_t *bt)
 {
-	int64_t n, as_of, reviews_as_of;
+	int64_t n, as_of, from = 0, reviews_as_of;
 	double sh;
 	bool b;
 
 	rw_p_begin(r, NULL);
 	rw_text(r, "Backtest on the vault as it was when the audit was recorded");
-	if (doc_get_int(bt, "as_of_seq", &as_of))
+	doc_get_int(bt, "from_seq", &from);
+	if (doc_get_int(bt, "as_of_seq", &as_of) && from > 0)
+		rw_textf(r, " (the entries from seq %" PRId64 " to %" PRId64 ")", from, as_of - 1);
+	else if (doc_get_int(bt, "as_of_seq", &as_of))
 		rw_textf(r, " (the entries before seq %" PRId64 ")", as_of);
 	rw_text(r, ", with the daemon's own rule code, on the records of ");
 	rw_text(r, rw_or_dash(doc_get_str(bt, "model_id")));
