@@ -456,7 +456,10 @@ class FleetOfEvidentd(unittest.TestCase):
             m = self.auditor.mirror_of(h.origin)
             self.assertEqual(leaves(m), leaves(h.d.vault), h.origin)
             self.assertEqual(root_of(m), root_of(h.d.vault), h.origin)
-            run(EVIDENTCTL, "--vault", m, "verify")
+            rep = json.loads(run(EVIDENTCTL, "--vault", m, "verify", "--json").stdout)
+            self.assertTrue(rep["ok"], rep)
+            # the model's artifact came in chunks and was assembled under its hash
+            self.assertGreaterEqual(rep["blobs"], 1, h.origin)
             seen = {}
             out = run(EVIDENTCTL, "--vault", m, "export", "--format", "jsonl").stdout.decode()
             for line in out.splitlines():
