@@ -368,6 +368,24 @@ struct shared_iv {
 	double *phi; /* M x G */
 };
 
+/* The flip test, run by the second thread once the fast phase's attribution is written, while
+ * this one computes the confidence's noise check; merged here (flip_join) before the
+ * confidence is combined, in the place the sequential order gives it in the document. */
+struct shared_flip {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int phi_state; /* 0 not yet, 1 r->phi written, -1 no attribution (no flip test) */
+	bool done;
+	bool decided;      /* the fast phase is over: the other methods may take the CPU */
+	const double *phi; /* the fast phase's attribution (read-only once phi_state is 1) */
+	int rc;
+	char err[AUDIT_ERR_MAX];
+	json_t *fo; /* the result on success */
+	double ms;
+	bool fragile;
+	json_t *fragile_names;
+};
+
 struct run {
 	const struct audit_model *am;
 	const struct audit_background *bg;
@@ -384,8 +402,10 @@ struct run {
 	/* the sampled methods' background: a k-means summary (computed before the threads) */
 	double *sbg, *sw;
 	size_t n_sbg;
-	double *se;           /* oracle: M standard errors of phi */
-	struct shared_iv *iv; /* trees: A_method's attribution, from the second thread */
+	double *se;             /* oracle: M standard errors of phi */
+	struct shared_iv *iv;   /* trees: A_method's attribution, from the second thread */
+	struct shared_flip *fl; /* the flip test on the second thread (NULL: in place) */
+	bool fl_joined;
 };
 
 /* The reported treeshap result: path-dependent TreeSHAP of one row through the batched entry
@@ -440,6 +460,21 @@ static int exact_explain(void *ud, const double *x, size_t output, double *phi, 
 	return rc;
 }
 
+struct half {
+	const struct ex_model *m;
+	const double *X;
+	size_t n;
+	double *phi, *base;
+	int *rcs, rc;
+};
+
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	h->rc = ex_treeshap_rows(h->m, h->X, h->n, h->phi, h->base, h->rcs);
+	return NULL;
+}
+
 /* Exact attributions of n rows at once (the noise check's neighbours): batched TreeSHAP for
  * trees, the closed form row by row for linear models. */
 static int exact_explain_rows(void *ud, const double *X, size_t n, size_t output, double *phi,
@@ -454,7 +489,21 @@ static int exact_explain_rows(void *ud, const double *X, size_t n, size_t output
 	if (!all || !base || !rcs) {
 		rc = -ENOMEM;
 	} else if (ex_model_is_trees(am->m)) {
-		rc = ex_treeshap_rows(am->m, X, n, all, base, rcs);
+		/* the second half on a thread of its own: the verdict waits for these rows */
+		struct half h = {.m = am->m,
+		                 .X = X + n / 2 * M,
+		                 .n = n - n / 2,
+		                 .phi = all + n / 2 * M * G,
+		                 .base = base + n / 2 * G,
+		                 .rcs = rcs + n / 2};
+		pthread_t th;
+		bool split = n >= 8 && pthread_create(&th, NULL, half_main, &h) == 0;
+		rc = ex_treeshap_rows(am->m, X, split ? n / 2 : n, all, base, rcs);
+		if (split) {
+			pthread_join(th, NULL);
+			if (rc >= 0)
+				rc = h.rc;
+		}
 		for (size_t i = 0; rc >= 0 && i < n; i++)
 			rc = rcs[i];
 	} else {
@@ -665,6 +714,96 @@ static int do_adversarial(struct run *r, json_t *o, char *err, size_t err_size)
 
 /* ------------------------------------------------------------------ fast phase */
 
+static bool wants(const struct audit_request *rq, const char *m);
+
+/* The flip test's result recorded in r: its timing, the result or the failure, and a reason
+ * for review when a low-importance feature flips the decision (r->fragile set by do_flip). */
+static void flip_record(struct run *r, json_t *vreasons, int rc, const char *err, json_t *fo,
+                        double ms)
+{
+	json_object_set_new(r->timings, "flip", json_real(ms));
+	if (rc < 0) {
+		method_failed(r, "flip", rc, err);
+		json_decref(fo);
+		return;
+	}
+	json_object_set_new(r->results, "flip", fo);
+	r->ran_any |= wants(r->rq, "flip");
+	if (!r->fragile)
+		return;
+	char buf[512] = "a low-importance feature flips the decision with a plausible change:";
+	size_t idx;
+	json_t *v;
+	json_array_foreach(r->fragile_names, idx, v)
+	{
+		size_t l = strlen(buf);
+		snprintf(buf + l, sizeof(buf) - l, "%s %s", idx ? "," : "", json_string_value(v));
+	}
+	json_array_append_new(vreasons, json_string(buf));
+}
+
+/* The second thread's flip test (r is its copy of the run): waits for the fast phase's
+ * attribution, runs the test into r->fl and signals it done. */
+static void flip_on_second_thread(struct run *r)
+{
+	struct shared_flip *fl = r->fl;
+	int state;
+
+	pthread_mutex_lock(&fl->lock);
+	while (fl->phi_state == 0)
+		pthread_cond_wait(&fl->cond, &fl->lock);
+	state = fl->phi_state;
+	pthread_mutex_unlock(&fl->lock);
+	if (state > 0) {
+		double t0 = now_ms();
+		r->phi = (double *)fl->phi;
+		fl->fo = json_object();
+		fl->rc = fl->fo ? do_flip(r, fl->fo, fl->err, sizeof(fl->err)) : -ENOMEM;
+		fl->ms = now_ms() - t0;
+		fl->fragile = r->fragile;
+		fl->fragile_names = r->fragile_names;
+		r->fragile_names = NULL;
+		r->phi = NULL;
+	}
+	pthread_mutex_lock(&fl->lock);
+	fl->done = true;
+	pthread_cond_signal(&fl->cond);
+	pthread_mutex_unlock(&fl->lock);
+}
+
+/* The fast phase: the attribution is written (ok) or will not be (the second thread skips the
+ * flip test). */
+static void flip_release(struct run *r, bool ok)
+{
+	if (!r->fl)
+		return;
+	pthread_mutex_lock(&r->fl->lock);
+	r->fl->phi_state = ok ? 1 : -1;
+	pthread_cond_signal(&r->fl->cond);
+	pthread_mutex_unlock(&r->fl->lock);
+}
+
+/* The fast phase: waits for the second thread's flip test and records it in r (once). */
+static void flip_join(struct run *r, json_t *vreasons)
+{
+	struct shared_flip *fl = r->fl;
+
+	if (!fl || r->fl_joined)
+		return;
+	pthread_mutex_lock(&fl->lock);
+	while (!fl->done)
+		pthread_cond_wait(&fl->cond, &fl->lock);
+	pthread_mutex_unlock(&fl->lock);
+	r->fl_joined = true;
+	if (fl->phi_state < 0)
+		return;
+	r->fragile = fl->fragile;
+	r->fragile_names = fl->fragile_names;
+	fl->fragile_names = NULL;
+	flip_record(r, vreasons, fl->rc, fl->err, fl->fo, fl->ms);
+	fl->fo = NULL;
+}
+
 /* Mean |phi_j| of the baseline rows (the first rows of the background, up to
  * BASELINE_ROWS_MAX), cached per model and background digest. */
 static int baseline_usual(struct run *r, const char *digest, double *usual, size_t *ret_n,
@@ -782,8 +921,8 @@ static int interventional(const struct run *r, double *phi)
  * TreeSHAP on a systematic sample of A_METHOD_ROWS background rows for trees (a different
  * game: disagreement means the explanation depends on how features are removed) and 1 for
  * linear models (the closed form is both games). */
-static int confidence(struct run *r, double base, struct ex_confidence *ret, char *err,
-                      size_t err_size)
+static int confidence(struct run *r, double base, struct ex_confidence *ret, json_t *vreasons,
+                      char *err, size_t err_size)
 {
 	const struct audit_model *am = r->am;
 	size_t M = am->M, used = 0;
@@ -845,6 +984,8 @@ static int confidence(struct run *r, double base, struct ex_confidence *ret, cha
 		return rc;
 	p.deterministic = !memcmp(fx2, r->fx, am->G * sizeof(double));
 	p.score_matches = json_is_true(json_object_get(r->results, "score_matches"));
+	flip_join(r, vreasons); /* the cap needs the flip test */
+	p.fragile = r->fragile;
 	ex_confidence_combine(&p, ret);
 	json_object_set_new(r->results, "confidence",
 	                    audit_json_confidence(ret, used,
@@ -1020,6 +1161,14 @@ static void *slow_main(void *arg)
 		pthread_cond_signal(&r->iv->cond);
 		pthread_mutex_unlock(&r->iv->lock);
 	}
+	if (r->fl) {
+		flip_on_second_thread(r);
+		/* the verdict first: a production system may be waiting for it */
+		pthread_mutex_lock(&r->fl->lock);
+		while (!r->fl->decided)
+			pthread_cond_wait(&r->fl->cond, &r->fl->lock);
+		pthread_mutex_unlock(&r->fl->lock);
+	}
 	for (size_t i = 0; i < r->rq->n_methods; i++) {
 		const char *m = r->rq->methods[i];
 		if (!strcmp(m, "flip") || json_object_get(r->results, m) ||
@@ -1106,7 +1255,8 @@ static int on_record(struct run *r, json_t *vreasons)
  * not depend on which finished first). Prepares that: the sampled methods' background
  * summary, shared read-only by both threads; the slot of the interventional attribution
  * (trees); and slow, r's copy with results of its own. Returns 0 or -ENOMEM. */
-static int prepare_slow(struct run *r, struct run *slow, struct shared_iv *iv)
+static int prepare_slow(struct run *r, struct run *slow, struct shared_iv *iv,
+                        struct shared_flip *fl)
 {
 	const struct audit_model *am = r->am;
 	const struct audit_background *bg = r->bg;
@@ -1128,6 +1278,8 @@ static int prepare_slow(struct run *r, struct run *slow, struct shared_iv *iv)
 			return -ENOMEM;
 		r->iv = iv;
 	}
+	fl->phi = r->phi;
+	r->fl = fl;
 	*slow = *r;
 	slow->phi = NULL; /* the fast phase's, being written */
 	slow->results = json_object();
@@ -1178,33 +1330,16 @@ static int attribute(struct run *r, double *base)
 	return rc < 0 ? rc : 0;
 }
 
-/* The flip test; a decision a low-importance feature flips is a reason for review. */
+/* The flip test in place (no second thread); a decision a low-importance feature flips is
+ * a reason for review. */
 static void flip_phase(struct run *r, json_t *vreasons)
 {
 	char err[AUDIT_ERR_MAX] = "";
 	json_t *fo = json_object();
 	double t0 = now_ms();
-	int rc = do_flip(r, fo, err, sizeof(err));
+	int rc = fo ? do_flip(r, fo, err, sizeof(err)) : -ENOMEM;
 
-	timed(r, "flip", t0);
-	if (rc < 0) {
-		method_failed(r, "flip", rc, err);
-		json_decref(fo);
-		return;
-	}
-	json_object_set_new(r->results, "flip", fo);
-	r->ran_any |= wants(r->rq, "flip");
-	if (!r->fragile)
-		return;
-	char buf[512] = "a low-importance feature flips the decision with a plausible change:";
-	size_t idx;
-	json_t *v;
-	json_array_foreach(r->fragile_names, idx, v)
-	{
-		size_t l = strlen(buf);
-		snprintf(buf + l, sizeof(buf) - l, "%s %s", idx ? "," : "", json_string_value(v));
-	}
-	json_array_append_new(vreasons, json_string(buf));
+	flip_record(r, vreasons, rc, err, fo, now_ms() - t0);
 }
 
 /* The fast phase's verdict: REVIEW with the reasons gathered (the confidence below the rule's
@@ -1252,11 +1387,17 @@ static void fast_phase(struct run *r, const char *digest, json_t *vreasons, doub
 	double base[1024], t0; /* audit_run checks G <= 1024 */
 	int rc;
 
-	if (attribute(r, base) < 0)
+	if (attribute(r, base) < 0) {
+		flip_release(r, false);
 		return;
-	flip_phase(r, vreasons);
+	}
+	if (r->fl)
+		flip_release(r, true); /* the second thread runs it meanwhile */
+	else
+		flip_phase(r, vreasons);
 	t0 = now_ms();
-	rc = confidence(r, base[r->out], &conf, err, sizeof(err));
+	rc = confidence(r, base[r->out], &conf, vreasons, err, sizeof(err));
+	flip_join(r, vreasons);
 	timed(r, "confidence", t0);
 	if (rc < 0)
 		method_failed(r, "confidence", rc, err);
@@ -1324,6 +1465,8 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	char digest[65];
 	double t_all = now_ms();
 	struct shared_iv iv = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct shared_flip fl = {.lock = PTHREAD_MUTEX_INITIALIZER,
+	                         .cond = PTHREAD_COND_INITIALIZER};
 	pthread_t slow_thread;
 	int rc;
 
@@ -1346,12 +1489,18 @@ int audit_run(const struct audit_model *am, const struct audit_background *bg,
 	json_object_set_new(doc, "model_version", json_string(am->version));
 	json_object_set_new(doc, "params", params_json(&r, digest));
 	if (on_record(&r, vreasons) == 0) {
-		if ((rc = prepare_slow(&r, &slow, &iv)) < 0)
+		if ((rc = prepare_slow(&r, &slow, &iv, &fl)) < 0)
 			goto out;
 		bool started = pthread_create(&slow_thread, NULL, slow_main, &slow) == 0;
 		if (!started)
-			r.iv = slow.iv = NULL; /* computed in place then */
+			r.iv = slow.iv = NULL, r.fl = slow.fl = NULL; /* computed in place then */
 		fast_phase(&r, digest, vreasons, t_all);
+		if (r.fl) {
+			pthread_mutex_lock(&fl.lock);
+			fl.decided = true;
+			pthread_cond_broadcast(&fl.cond);
+			pthread_mutex_unlock(&fl.lock);
+		}
 		join_slow(&r, &slow, started ? &slow_thread : NULL);
 		if ((rc = suggest_guard(&r)) < 0)
 			goto out;
@@ -1370,6 +1519,8 @@ out:
 	json_decref(r.reasons);
 	json_decref(r.timings);
 	json_decref(r.fragile_names);
+	json_decref(fl.fo);
+	json_decref(fl.fragile_names);
 	free(r.sbg);
 	free(r.sw);
 	free(r.se);

@@ -2,7 +2,7 @@
 """Trigger-to-audit latency and verdict latency of evidentd's incident pipeline.
 
     /usr/bin/python3 tests/bench/audit_latency_bench.py [BUILD_DIR] [--incidents N]
-        [--trees 500] [--features 50] [--workers 2] [--gap-ms 50]
+        [--trees 500] [--features 50] [--workers 2] [--gap-ms 50] [--model-cache DIR]
 
 An XGBoost model (500 trees of depth 6 over 50 features by default) is trained, registered
 with 200 reference rows, and evidentd runs one rule that fires on every record marked
@@ -15,7 +15,8 @@ routine records that do not fire. Measured, all on the daemon's clock from the v
 and on the client's clock, send -> Verdict received. The same-run baseline is XGBoost's
 own TreeSHAP (Booster.predict(pred_contribs=True)) on one row of the same model: the floor
 of any exact attribution, i.e. what the audit costs beyond the attribution itself. The
-audit documents' own phase timings are summarised too.
+audit documents' own phase timings are summarised too. --model-cache DIR keeps the trained
+model (same data and parameters) for the next run, e.g. to run two builds one after the other.
 """
 import argparse
 import json
@@ -53,6 +54,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--gap-ms", type=float, default=50)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--model-cache")
     a = ap.parse_args()
     print("# command: %s" % " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]))
     import numpy as np
@@ -67,8 +69,16 @@ def main():
     y = ((X[:, 0] + 0.8 * X[:, 1] * X[:, 2] - 0.6 * X[:, 3] + 0.3 * X[:, 4:10].sum(1)
           + rng.normal(scale=0.5, size=len(X))) > 0).astype(int)
     t0 = time.time()
-    b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.1, "nthread": 2,
-                   "seed": 0}, xgb.DMatrix(X, label=y, feature_names=names), a.trees)
+    cached = a.model_cache and os.path.join(a.model_cache, "audit-%d-%d.json" % (a.trees, M))
+    if cached and os.path.exists(cached):
+        b = xgb.Booster(model_file=cached)
+    else:
+        b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.1,
+                       "nthread": 2, "seed": 0},
+                      xgb.DMatrix(X, label=y, feature_names=names), a.trees)
+        if cached:
+            os.makedirs(a.model_cache, exist_ok=True)
+            b.save_model(cached)
     model = os.path.join(tmp, "model.json")
     b.save_model(model)
     ref = os.path.join(tmp, "reference.csv")
