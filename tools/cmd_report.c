@@ -1209,7 +1209,7 @@ static json_t *guard_section(const json_t *g)
 
 /* Entries before the audit the suggested guard's backtest reads at most: a report answers at
  * once on any vault (evidentctl backtest covers the whole of it). */
-#define GUARD_BACKTEST_WINDOW 100000
+#define GUARD_BACKTEST_WINDOW 20000
 
 /* The guard's backtest on the vault as it was when the audit entry was appended (the
  * GUARD_BACKTEST_WINDOW entries before it, from_seq to as_of_seq): the incidents of the audited
@@ -1929,7 +1929,7 @@ const struct ctl_verb ctl_verb_report = {
         "section of evidentd's config (model ID@VERSION, when, action = review, a reason\n"
         "naming the incident) with its backtest. The backtest is computed here, not by the\n"
         "audit (which has no vault access) nor by evidentd (a scan of the vault per\n"
-        "incident): on the vault as it was when the audit entry was appended (the 100,000\n"
+        "incident): on the vault as it was when the audit entry was appended (the 20,000\n"
         "entries before it at most, from_seq to as_of_seq, so that a report answers at\n"
         "once on any vault; evidentctl backtest reads all of it), the incidents of the\n"
         "audited version the rule would have\n"
