@@ -85,6 +85,11 @@ class Auditor:
         self.starts += 1
         assert self.proc.poll() is None, self.text()
 
+    def __del__(self):  # a test that failed before its tearDown knew the auditor
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def text(self):
         with open(self.logpath, errors="replace") as f:
             return f.read()
