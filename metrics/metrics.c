@@ -206,7 +206,8 @@ struct metric_family *metrics_family(struct metrics *m, enum metric_type type, c
 		family_free(f);
 		goto nomem;
 	}
-	memcpy(f->bounds, bounds, n_bounds * sizeof(*bounds));
+	if (n_bounds)
+		memcpy(f->bounds, bounds, n_bounds * sizeof(*bounds));
 	f->n_bounds = n_bounds;
 	if (m->tail)
 		atomic_store_explicit(&m->tail->next, f, memory_order_release);
