@@ -138,7 +138,9 @@ double ctl_monotonic(void);
 char *ctl_hex(const uint8_t *data, size_t len, char *out);
 /* Standard padded base64 into a malloc'd string; NULL on ENOMEM. */
 char *ctl_base64(const uint8_t *data, size_t len);
-/* Shortest "%g" form of v that reads back as v ("nan", "inf" for those). Returns buf. */
+/* v in printf's "%g" layout with the fewest digits (15, 16 or 17; 17 when 16 would need more
+ * than 2^53 to check) that read back as v ("nan", "inf" for those); tools/ctl_json.c.
+ * Returns buf. */
 #define CTL_DOUBLE_MAX 32
 char *ctl_double_format(double v, char buf[CTL_DOUBLE_MAX]);
 /* "1.5 MiB" style sizes. Returns buf. */
@@ -156,8 +158,9 @@ json_t *ctl_json_hex(const uint8_t *data, size_t len);
 json_t *ctl_json_time(uint64_t ns);
 /* Sets key to value, stealing value (ignores NULL values). */
 void ctl_json_set(json_t *obj, const char *key, json_t *value);
-/* Prints one JSON value: compact on one line for JSON Lines (lines), else indented by 2.
- * Returns 0 or -EIO. */
+/* Prints one JSON value: compact on one line for JSON Lines (lines; reals as
+ * ctl_double_format writes them, with ".0" added to an integral one), else indented by 2
+ * (jansson's json_dumpf). Returns 0 or -EIO. */
 int ctl_json_print(FILE *f, const json_t *v, bool lines);
 
 /* One RFC 4180 field (quoted when it holds a comma, quote, CR or LF). */
