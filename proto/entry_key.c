@@ -30,20 +30,30 @@ static int put(char *dst, const char *src)
 	return 0;
 }
 
+/* "ID@VERSION" into model when both are set and fit: 1, else 0. */
+static int model_name(const char *id, const char *ver, char *model)
+{
+	size_t il = id ? strlen(id) : 0, vl = ver ? strlen(ver) : 0;
+
+	if (!il || !vl || il + 1 + vl > ENTRY_MODEL_MAX)
+		return 0;
+	memcpy(model, id, il);
+	model[il] = '@';
+	memcpy(model + il + 1, ver, vl + 1);
+	return 1;
+}
+
 int entry_model_key(uint16_t type, const uint8_t *payload, size_t len, char *model)
 {
-	const char *id = NULL, *ver = NULL;
-	int rc = 0;
+	int rc;
 
 	if (type == ENTRY_KEYED_RECORD) {
 		Evident__Entry__V1__RecordEntry *e =
 		    evident__entry__v1__record_entry__unpack(NULL, len, payload);
 		if (!e)
 			return -EBADMSG;
-		if (e->record)
-			id = e->record->model_id, ver = e->record->model_version;
-		if (id && *id && ver && *ver && strlen(id) + 1 + strlen(ver) <= ENTRY_MODEL_MAX)
-			rc = snprintf(model, ENTRY_MODEL_MAX + 1, "%s@%s", id, ver) > 0;
+		rc = e->record ? model_name(e->record->model_id, e->record->model_version, model)
+		               : 0;
 		evident__entry__v1__record_entry__free_unpacked(e, NULL);
 		return rc;
 	}
@@ -52,10 +62,8 @@ int entry_model_key(uint16_t type, const uint8_t *payload, size_t len, char *mod
 		    evident__entry__v1__model_entry__unpack(NULL, len, payload);
 		if (!e)
 			return -EBADMSG;
-		if (e->manifest)
-			id = e->manifest->model_id, ver = e->manifest->version;
-		if (id && *id && ver && *ver && strlen(id) + 1 + strlen(ver) <= ENTRY_MODEL_MAX)
-			rc = snprintf(model, ENTRY_MODEL_MAX + 1, "%s@%s", id, ver) > 0;
+		rc = e->manifest ? model_name(e->manifest->model_id, e->manifest->version, model)
+		                 : 0;
 		evident__entry__v1__model_entry__free_unpacked(e, NULL);
 		return rc;
 	}

@@ -135,39 +135,31 @@ static int listing_fn(void *userdata, const struct vault_entry *e)
 	return rc;
 }
 
-/* --type of an indexed type (every type but record): the vault's type index names the
- * entries, so only they are read, whatever the vault's size. */
-static int list_indexed(struct vault_reader *r, uint64_t from, uint64_t to, struct listing *l)
-{
-	int rc = 0;
+/* The next entry an index names at or after from: of --type, or of --model (its "ID[@VER]" in
+ * index_model). -ENOENT when none; -ENOTSUP when the vault has no complete model index. */
+typedef int (*index_next_fn)(struct vault_reader *r, uint64_t from, uint64_t *ret_seq);
+static char index_model[VAULT_MODEL_MAX + 1];
 
-	for (uint64_t seq; rc == 0 && from < to; from = seq + 1) {
-		struct vault_entry e;
-		rc = vault_next_of_type(r, arg_type, from, &seq);
-		if (rc == -ENOENT || (rc == 0 && seq >= to))
-			return 0;
-		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
-			return rc;
-		rc = listing_fn(l, &e);
-	}
-	return rc < 0 ? rc : 0;
+static int next_of_type(struct vault_reader *r, uint64_t from, uint64_t *ret_seq)
+{
+	return vault_next_of_type(r, arg_type, from, ret_seq);
 }
 
-/* --model: the vault's model index names the model's records and model entries (-ENOTSUP
- * when the vault has no complete index: the caller scans). */
-static int list_model(struct vault_reader *r, uint64_t from, uint64_t to, struct listing *l)
+static int next_of_model(struct vault_reader *r, uint64_t from, uint64_t *ret_seq)
 {
-	char model[VAULT_MODEL_MAX + 1];
+	return vault_model_next(r, index_model, from, ret_seq);
+}
+
+/* Lists the entries an index names (the type index for every type but record, the model
+ * index), so that only they are read, whatever the vault's size. */
+static int list_indexed(struct vault_reader *r, uint64_t from, uint64_t to, struct listing *l,
+                        index_next_fn next)
+{
 	int rc = 0;
 
-	if (arg_model.version)
-		snprintf(model, sizeof(model), "%.*s@%s", (int)arg_model.id_len, arg_model.id,
-		         arg_model.version);
-	else
-		snprintf(model, sizeof(model), "%.*s", (int)arg_model.id_len, arg_model.id);
 	for (uint64_t seq; rc == 0 && from < to; from = seq + 1) {
 		struct vault_entry e;
-		rc = vault_model_next(r, model, from, &seq);
+		rc = next(r, from, &seq);
 		if (rc == -ENOENT || (rc == 0 && seq >= to))
 			return 0;
 		if (rc < 0 || (rc = vault_get(r, seq, &e)) < 0)
@@ -196,9 +188,16 @@ static int run_log(const struct ctl *c, int argc, char **argv)
 		if (rc == 0 && seq > start)
 			start = seq;
 	}
+	if (arg_model.version)
+		snprintf(index_model, sizeof(index_model), "%.*s@%s", (int)arg_model.id_len,
+		         arg_model.id, arg_model.version);
+	else if (arg_model.id)
+		snprintf(index_model, sizeof(index_model), "%.*s", (int)arg_model.id_len,
+		         arg_model.id);
 	if (rc == 0 && arg_type && arg_type != VAULT_ENTRY_RECORD)
-		rc = list_indexed(cv.r, start, size, &l);
-	else if (rc == 0 && arg_model.id && (rc = list_model(cv.r, start, size, &l)) != -ENOTSUP)
+		rc = list_indexed(cv.r, start, size, &l, next_of_type);
+	else if (rc == 0 && arg_model.id &&
+	         (rc = list_indexed(cv.r, start, size, &l, next_of_model)) != -ENOTSUP)
 		; /* listed from the model index */
 	else if (rc == 0 || rc == -ENOTSUP)
 		rc = ctl_scan(cv.r, start, size, listing_fn, &l);
