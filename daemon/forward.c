@@ -29,6 +29,7 @@
 #define STREAM_RETRY_MS 30000           /* a stream with conflicting settings is looked at again */
 #define BLOB_WINDOW     16              /* blob chunks (256 KiB each) in flight at most */
 #define HDR_ENTRY       "Evident-Entry" /* blob chunks: the seq of the entry naming the blob */
+#define HDR_GEN         "Evident-Gen"   /* the resend generation a message belongs to */
 
 enum fstate { FS_START, FS_DOWN, FS_REFUSED, FS_OK };
 
@@ -54,16 +55,20 @@ struct forwarder {
 	bool thread_started;
 
 	pthread_mutex_t lock;
-	pthread_cond_t wake;     /* to the thread: committed, an ack, stop (monotonic clock) */
-	pthread_cond_t moved;    /* to forward_stop: the acknowledged position moved */
-	uint64_t committed;      /* entries in the vault (lock) */
-	uint64_t acked;          /* entries acknowledged in order: the position (lock) */
-	uint64_t next;           /* entries published (lock) */
-	uint64_t fail_from;      /* lowest seq whose publication failed; UINT64_MAX: none (lock) */
-	bool cp_failed;          /* a checkpoint's publication failed (lock) */
-	uint32_t *ring;          /* messages in flight by seq % window (lock) */
-	uint64_t inflight;       /* messages in flight (lock) */
-	uint64_t blobs_inflight; /* of them blob chunks (lock) */
+	pthread_cond_t wake;  /* to the thread: committed, an ack, stop (monotonic clock) */
+	pthread_cond_t moved; /* to forward_stop: the acknowledged position moved */
+	uint64_t committed;   /* entries in the vault (lock) */
+	uint64_t acked;       /* entries acknowledged in order: the position (lock) */
+	uint64_t next;        /* entries published (lock) */
+	uint64_t fail_from;   /* lowest seq whose publication failed; UINT64_MAX: none (lock) */
+	bool cp_failed;       /* a checkpoint's publication failed (lock) */
+	uint32_t *ring;       /* messages in flight by seq % window (lock) */
+	uint64_t inflight;    /* messages in flight (lock) */
+	uint64_t cp_inflight; /* of them checkpoints (lock) */
+	uint64_t gen;         /* resend generation: bumped when resending after a failure (lock) */
+	uint64_t stale;       /* answers of an earlier generation or answered twice (lock) */
+	uint64_t answered_ns; /* the last answer to a message in flight came (lock) */
+	uint64_t blobs_inflight;      /* of them blob chunks (lock) */
 	uint64_t cp_sent, cp_acked;   /* newest checkpoint size published / acknowledged (lock) */
 	uint64_t fail_at, cp_fail_at; /* acked, cp_acked when publishing last failed (lock) */
 	bool connected;               /* (lock) */
@@ -146,12 +151,22 @@ static enum fleet_kind msg_place(struct forwarder *f, natsMsg *m, uint64_t *seq)
 	return s[1] == 'e' ? FLEET_ENTRY : s[1] == 'c' ? FLEET_CHECKPOINT : 0;
 }
 
-/* (lock held) One message resolved: ok or failed (with why). */
+/* (lock held) One message resolved: ok or failed (with why). An answer that matches no message
+ * in flight (an ack after its own timeout) is counted and dropped: JetStream dropped or
+ * stored that copy, and its resend decides. */
 static void resolved(struct forwarder *f, enum fleet_kind kind, uint64_t seq, bool ok,
                      const char *why)
 {
+	if (kind == FLEET_CHECKPOINT
+	        ? f->cp_inflight == 0
+	        : seq < f->acked || seq >= f->acked + f->window || f->ring[seq % f->window] == 0) {
+		f->stale++;
+		return;
+	}
 	INVARIANT(f->inflight > 0);
 	f->inflight--;
+	if (kind == FLEET_CHECKPOINT)
+		f->cp_inflight--;
 	if (kind == FLEET_BLOB)
 		f->blobs_inflight--;
 	if (kind == FLEET_CHECKPOINT) {
@@ -160,8 +175,6 @@ static void resolved(struct forwarder *f, enum fleet_kind kind, uint64_t seq, bo
 		if (!ok)
 			f->cp_failed = true;
 	} else {
-		INVARIANT(seq >= f->acked && seq < f->acked + f->window);
-		INVARIANT(f->ring[seq % f->window] > 0);
 		f->ring[seq % f->window]--;
 		if (!ok && seq < f->fail_from)
 			f->fail_from = seq;
@@ -173,6 +186,7 @@ static void resolved(struct forwarder *f, enum fleet_kind kind, uint64_t seq, bo
 		snprintf(f->err, sizeof(f->err), "%s", why);
 	pthread_cond_broadcast(&f->wake);
 	pthread_cond_broadcast(&f->moved);
+	f->answered_ns = mono_ns();
 }
 
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -199,8 +213,14 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		atomic_fetch_add(&f->acked_msgs, 1);
 	}
 	INVARIANT(kind != 0); /* we wrote every id */
+	const char *g = NULL;
+	uint64_t gen = natsMsgHeader_Get(msg, HDR_GEN, &g) == NATS_OK && g ? strtoull(g, NULL, 10)
+	                                                                   : UINT64_MAX;
 	pthread_mutex_lock(&f->lock);
-	resolved(f, kind, seq, pa != NULL, why);
+	if (gen == f->gen)
+		resolved(f, kind, seq, pa != NULL, why);
+	else
+		f->stale++; /* sent before the last resend */
 	pthread_mutex_unlock(&f->lock);
 	natsMsg_Destroy(msg);
 }
@@ -432,12 +452,14 @@ static int ensure_stream(struct forwarder *f, char *what, size_t size)
 		je = 0;
 		s = js_AddStream(&si, f->js, &sc, NULL, &je);
 		if (s != NATS_OK) {
-			snprintf(what, size,
-			         "creating JetStream stream %s (subjects %s) failed: %s%s",
-			         f->stream, f->subj_all, nats_text(s),
-			         je == JSNotEnabledErr || je == JSNotEnabledForAccountErr
-			             ? " (is JetStream enabled on the server: nats-server -js?)"
-			             : "");
+			snprintf(
+			    what, size, "creating JetStream stream %s (subjects %s) %s: %s%s",
+			    f->stream, f->subj_all, je ? "refused" : "failed", nats_text(s),
+			    je == JSNotEnabledErr || je == JSNotEnabledForAccountErr
+			        ? " (is JetStream enabled on the server: nats-server -js?)"
+			    : je ? " (another stream over these subjects? set [forward] stream to "
+			           "its name, or subject_prefix to other subjects)"
+			         : "");
 			return -1;
 		}
 		log_notice("forward: created JetStream stream %s (subjects %s, file storage)",
@@ -509,10 +531,15 @@ static int send_msg(struct forwarder *f, enum fleet_kind kind, uint64_t seq, con
 	jsPubOptions po;
 	natsMsg *m = NULL;
 	natsStatus s;
-	char seqs[24];
+	char seqs[24], gens[24];
 
 	pthread_mutex_lock(&f->lock);
+	snprintf(gens, sizeof(gens), "%" PRIu64, f->gen);
+	if (f->inflight == 0)
+		f->answered_ns = mono_ns(); /* the wait for an answer starts */
 	f->inflight++;
+	if (kind == FLEET_CHECKPOINT)
+		f->cp_inflight++;
 	if (kind == FLEET_BLOB)
 		f->blobs_inflight++;
 	if (kind != FLEET_CHECKPOINT)
@@ -521,6 +548,8 @@ static int send_msg(struct forwarder *f, enum fleet_kind kind, uint64_t seq, con
 	s = natsMsg_Create(&m, subj, NULL, (const char *)data, (int)len);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, HDR_GEN, gens);
 	if (s == NATS_OK && kind == FLEET_BLOB) {
 		snprintf(seqs, sizeof(seqs), "%" PRIu64, seq);
 		s = natsMsgHeader_Set(m, HDR_ENTRY, seqs);
@@ -835,13 +864,18 @@ static void watch_lag(struct forwarder *f, uint64_t acked)
 	vault_reader_end(r);
 	if (acked < size && age_s >= LAG_WARN_S) {
 		char err[300];
+		uint64_t inflight, next;
 		pthread_mutex_lock(&f->lock);
 		snprintf(err, sizeof(err), "%s", f->err);
+		inflight = f->inflight;
+		next = f->next;
 		pthread_mutex_unlock(&f->lock);
 		log_warning("forward: lagging: %" PRIu64
-		            " entries not acknowledged by JetStream, the "
-		            "oldest %" PRIu64 " s old%s%s",
-		            size - acked, age_s, err[0] ? "; last failure: " : "", err);
+		            " entries not acknowledged by JetStream, the oldest %" PRIu64
+		            " s old (%" PRIu64 " messages awaiting their ack, entries published up "
+		            "to %" PRIu64 ")%s%s",
+		            size - acked, age_s, inflight, next, err[0] ? "; last failure: " : "",
+		            err);
 		f->lag_logged_ns = now;
 	} else if (f->lag_logged_ns && acked >= size) {
 		log_notice("forward: caught up (%" PRIu64 " entries acknowledged)", acked);
@@ -853,6 +887,7 @@ static void *forward_main(void *arg)
 {
 	struct forwarder *f = arg;
 	char what[1600];
+	uint64_t settle_ns = 0; /* settling after a failure since (0: not settling) */
 
 	for (;;) {
 		uint64_t now = mono_ns(), acked, inflight;
@@ -862,6 +897,14 @@ static void *forward_main(void *arg)
 		stop = f->stop;
 		acked = f->acked;
 		inflight = f->inflight;
+		/* libnats answers every message (an ack, a refusal, a timeout after ACK_WAIT_MS);
+		 * should one go unanswered, it must not hold the position for ever */
+		if (inflight > 0 && f->fail_from == UINT64_MAX && !f->cp_failed &&
+		    now > f->answered_ns + 3ull * ACK_WAIT_MS * 1000000) {
+			f->fail_from = f->acked;
+			snprintf(f->err, sizeof(f->err),
+			         "no acknowledgement from JetStream in time");
+		}
 		failed = f->fail_from != UINT64_MAX || f->cp_failed;
 		connected = f->connected;
 		pthread_mutex_unlock(&f->lock);
@@ -882,8 +925,9 @@ static void *forward_main(void *arg)
 		}
 		if (!f->stream_ok) {
 			if (ensure_stream(f, what, sizeof(what)) < 0) {
-				set_state(f, strstr(what, "conflicting") ? FS_REFUSED : FS_DOWN,
-				          what);
+				bool refused =
+				    strstr(what, "conflicting") || strstr(what, "refused");
+				set_state(f, refused ? FS_REFUSED : FS_DOWN, what);
 				backoff(f, STREAM_RETRY_MS);
 				continue;
 			}
@@ -899,17 +943,26 @@ static void *forward_main(void *arg)
 		if (failed) {
 			/* settle: every message in flight resolves (acked, refused or timed out),
 			 * then resend from the first entry not acknowledged */
-			if (inflight > 0) {
+			if (!settle_ns)
+				settle_ns = now;
+			if (inflight > 0 && now < settle_ns + 2ull * ACK_WAIT_MS * 1000000) {
 				pthread_mutex_lock(&f->lock);
 				if (f->inflight > 0 && !f->stop)
 					wait_ms(f, &f->wake, 1000);
 				pthread_mutex_unlock(&f->lock);
 				continue;
 			}
+			settle_ns = 0;
 			pthread_mutex_lock(&f->lock);
+			if (f->inflight > 0) {
+				/* answers still missing: the generation below makes them stale */
+				memset(f->ring, 0, f->window * sizeof(*f->ring));
+				f->inflight = f->cp_inflight = f->blobs_inflight = 0;
+			}
 			snprintf(what, sizeof(what), "publishing entry %" PRIu64 " failed: %s",
 			         f->acked, f->err);
 			f->next = f->acked;
+			f->gen++; /* what still answers from before is stale */
 			f->fail_from = UINT64_MAX;
 			f->cp_failed = false;
 			f->cp_sent = f->cp_acked;
@@ -1192,13 +1245,16 @@ void forward_stop(struct forwarder *f)
 	disconnect(f);
 	pthread_mutex_lock(&f->lock);
 	acked = f->acked;
+	uint64_t stale = f->stale;
 	pthread_mutex_unlock(&f->lock);
 	store_position(f, acked, true);
 	struct forward_stats st;
 	forward_get_stats(f, &st);
 	log_notice("forward: %" PRIu64 " messages published, %" PRIu64 " acknowledged, %" PRIu64
-	           " failed and resent, %" PRIu64 " entries without their payload (too large), "
-	           "%" PRIu64 " cosignatures stored; position %" PRIu64,
-	           st.published, st.acked, st.failed, st.oversized, st.cosignatures, st.position);
+	           " failed and resent, %" PRIu64 " late answers dropped, %" PRIu64
+	           " entries without their payload (too large), %" PRIu64
+	           " cosignatures stored; position %" PRIu64,
+	           st.published, st.acked, st.failed, stale, st.oversized, st.cosignatures,
+	           st.position);
 	forwarder_free(f);
 }

@@ -111,7 +111,7 @@ class Forward(DaemonTest):
     def status(self):
         return json.loads(self.d.ctl("status", "--json").stdout)
 
-    def wait_forwarded(self, what="every entry acknowledged by JetStream", timeout=TIMEOUT):
+    def wait_forwarded(self, what="every entry acknowledged by JetStream", timeout=120):
         def done():
             st = self.status()
             return st["forwarded_entries"] is not None and st["forward_lag_entries"] == 0
