@@ -106,8 +106,6 @@ static void create(struct exporter *x)
 	x->commit_seconds =
 	    metrics_histogram(m, "evidentd_commit_duration_seconds",
 	                      "One group commit: the LMDB transaction with its fsync.", commit, 16);
-	x->commits_failed =
-	    metrics_counter(m, "evidentd_commits_failed_total", "Group commits that failed.");
 	x->vault_entries = metrics_gauge(m, "evidentd_vault_entries", "Entries in the vault.");
 	x->vault_bytes = metrics_gauge(m, "evidentd_vault_bytes", "Size of the vault's data.mdb.");
 	x->map_bytes = metrics_gauge(m, "evidentd_vault_map_bytes",

@@ -34,7 +34,7 @@ struct exporter {
 	struct metric *connections, *connections_total, *connections_rejected;
 	struct metric *queue_bytes, *writer_jobs;
 	/* the writer (read by the writer thread from its policy: writer.h) */
-	struct metric *commit_entries, *commit_seconds, *commits_failed;
+	struct metric *commit_entries, *commit_seconds;
 	/* the vault (sampled once a second) */
 	struct metric *vault_entries, *vault_bytes, *map_bytes, *map_used, *map_max;
 	struct metric *checkpoint_entries, *checkpoints; /* the newest signed checkpoint */
