@@ -74,6 +74,7 @@ struct forwarder {
 	bool connected;               /* (lock) */
 	bool stop;                    /* (lock) */
 	bool closing;                 /* we close the connection: no "lost" (lock) */
+	bool closed;                  /* libnats's last callback of the connection ran (lock) */
 	bool down;                    /* not publishing: unreachable, refused (lock) */
 	char err[300];                /* the last failure (lock) */
 	/* forwarder thread only */
@@ -252,6 +253,17 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	log_notice("forward: reconnected to NATS (%s)", f->url);
 }
 
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct forwarder *f = closure;
+
+	(void)nc;
+	pthread_mutex_lock(&f->lock);
+	f->closed = true;
+	pthread_cond_broadcast(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
 static void on_nats_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
 {
 	struct forwarder *f = closure;
@@ -349,6 +361,13 @@ static void disconnect(struct forwarder *f)
 	f->js = NULL;
 	if (f->nc) {
 		natsConnection_Close(f->nc);
+		/* libnats runs the connection's callbacks on a thread of its own, after Close
+		 * returns: the closed callback is the last of them (f must outlive them) */
+		uint64_t until = mono_ns() + 5000000000ull;
+		pthread_mutex_lock(&f->lock);
+		while (!f->closed && mono_ns() < until)
+			wait_ms(f, &f->wake, 100);
+		pthread_mutex_unlock(&f->lock);
 		natsConnection_Destroy(f->nc);
 		f->nc = NULL;
 	}
@@ -373,6 +392,7 @@ static void try_connect(struct forwarder *f)
 
 	pthread_mutex_lock(&f->lock);
 	f->closing = false; /* the callbacks of a closed connection are behind us */
+	f->closed = false;
 	pthread_mutex_unlock(&f->lock);
 	s = natsConnection_Connect(&f->nc, f->opts);
 
@@ -1033,6 +1053,8 @@ static int make_options(struct forwarder *f, const struct config_forward *c)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, f);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_reconnected, f);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, f);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(o, on_nats_error, f);
 	if (s == NATS_OK && c->creds_file)
