@@ -48,10 +48,11 @@ run_build build-asan "" -Db_sanitize=address,undefined -Db_lundef=false \
 # tests (writer thread, audit workers, verdict timers), and evident-witness (its HTTP thread
 # pool and committer), the metrics (the library's unit test: four updating threads and a
 # rendering one; evidentd and evident-witness scraped while they ingest and stop), and the
-# publisher thread under `witnessing` (vault/tiles.c opens its
+# publisher thread under `witnessing`, the forwarder under `forward` (its thread beside libnats's
+# callback threads, a real nats-server killed and restarted) (vault/tiles.c opens its
 # files through open() in TSan builds: GCC 12's libtsan does not intercept openat()). The
 # single-threaded numeric tests are left out: they would only run ten times slower. A report fails the run (halt_on_error).
 echo "== ThreadSanitizer build (build-tsan/)"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-run_build build-tsan "vault libevident explain_oracle audit writer session daemon limits witness witnessing metrics" \
+run_build build-tsan "vault libevident explain_oracle audit writer session daemon limits witness witnessing metrics forward" \
     -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
