@@ -169,7 +169,7 @@ struct config {
 	size_t n_witnesses;
 	uint32_t witness_quorum;       /* cosignatures that make a checkpoint witnessed */
 	uint32_t witness_stop_wait_ms; /* a clean stop waits this long for the final quorum */
-	char *tiles_dir; /* [daemon] tiles_dir: kept current as C2SP tlog-tiles; NULL: off */
+	char *tiles_dir;      /* [daemon] tiles_dir: kept current as C2SP tlog-tiles; NULL: off */
 	char *metrics_listen; /* [metrics] listen: "ADDR:PORT" serving GET /metrics; NULL: off */
 	struct config_forward forward; /* [forward] */
 
