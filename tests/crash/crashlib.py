@@ -241,12 +241,11 @@ class Daemon:
         return rep
 
 
-def dump_payloads(vault, wanted):
-    """The payloads of the seqs in `wanted` (a set), read with mdb_dump from the vault's
-    `payloads` database (vault/FORMAT.md §2: key = big-endian u64 seq). Independent of
-    evidentctl; safe while the daemon writes (a read transaction)."""
-    r = subprocess.run(["mdb_dump", "-s", "payloads", vault], capture_output=True,
-                       timeout=600)
+def mdb_dump_db(vault, db, wanted):
+    """The values of the keys (big-endian u64 seqs) in `wanted` (a set) of LMDB database `db`
+    of the vault, read with mdb_dump. Independent of evidentctl; safe while the daemon writes
+    (a read transaction)."""
+    r = subprocess.run(["mdb_dump", "-s", db, vault], capture_output=True, timeout=600)
     if r.returncode:
         raise Violation("mdb_dump %s: %s" % (vault, r.stderr.decode(errors="replace")))
     lines = r.stdout.split(b"\n")
@@ -257,6 +256,24 @@ def dump_payloads(vault, wanted):
         if seq in wanted:
             out[seq] = bytes.fromhex(lines[i + 1].strip().decode())
         i += 2
+    return out
+
+
+NONCE_LEN = 16  # vault/FORMAT.md §3: a version-2 leaf's payload is stored as nonce || payload
+
+
+def dump_payloads(vault, wanted):
+    """The payloads of the seqs in `wanted` (a set), from the vault's `payloads` database
+    (vault/FORMAT.md §2), without the nonce a version-2 entry stores before its payload (the
+    version is the first byte of the entry's leaf, in `leaves`)."""
+    raw = mdb_dump_db(vault, "payloads", wanted)
+    leaves = mdb_dump_db(vault, "leaves", set(raw))
+    out = {}
+    for seq, value in raw.items():
+        version = leaves[seq][0]
+        if version not in (1, 2):
+            raise Violation("entry %d: leaf version %d" % (seq, version))
+        out[seq] = value[NONCE_LEN:] if version == 2 else value
     return out
 
 
