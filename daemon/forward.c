@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dispatch.h"
 #include "evident/invariant.h"
@@ -27,6 +30,7 @@
 #define BACKOFF_MAX_MS  5000
 #define CONNECT_MAX_MS  10000           /* between connection attempts at most */
 #define STREAM_RETRY_MS 30000           /* a stream with conflicting settings is looked at again */
+#define FORWARD_NICE    10              /* the thread's nice value: ingest first */
 #define BLOB_WINDOW     16              /* blob chunks (256 KiB each) in flight at most */
 #define HDR_ENTRY       "Evident-Entry" /* blob chunks: the seq of the entry naming the blob */
 #define HDR_GEN         "Evident-Gen"   /* the resend generation a message belongs to */
@@ -908,6 +912,11 @@ static void *forward_main(void *arg)
 	struct forwarder *f = arg;
 	char what[1600];
 	uint64_t settle_ns = 0; /* settling after a failure since (0: not settling) */
+
+	/* Forwarding is background work: on a busy host the writer and the connections come
+	 * first (Linux: a thread's own nice value); the lag shows what it costs. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FORWARD_NICE) < 0)
+		log_debug("forward: setpriority: %s", strerror(errno));
 
 	for (;;) {
 		uint64_t now = mono_ns(), acked, inflight;
