@@ -193,8 +193,18 @@ static int recovery_start(struct vault_reader *r, uint64_t size, uint64_t *ret_f
 {
 	*clean = false;
 	*ret_from = 0;
-	for (uint64_t seq = size; seq-- > 0;) {
+	/* back over the incident and lifecycle entries only, through the type index: a vault of
+	 * millions of records costs what a small one does */
+	for (uint64_t seq = size;;) {
 		struct vault_entry e;
+		uint64_t inc, life;
+		int ri = vault_prev_of_type(r, VAULT_ENTRY_INCIDENT, seq, &inc);
+		int rl = vault_prev_of_type(r, VAULT_ENTRY_LIFECYCLE, seq, &life);
+		if ((ri < 0 && ri != -ENOENT) || (rl < 0 && rl != -ENOENT))
+			return ri < 0 && ri != -ENOENT ? ri : rl;
+		if (ri == -ENOENT && rl == -ENOENT)
+			return 0;
+		seq = ri == -ENOENT ? life : rl == -ENOENT ? inc : inc > life ? inc : life;
 		int rc = vault_get(r, seq, &e);
 		if (rc < 0)
 			return rc;

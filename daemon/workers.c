@@ -698,12 +698,15 @@ int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to
 	if (rc < 0)
 		return rc;
 	uint64_t size = vault_reader_size(r);
-	for (uint64_t seq = size; seq-- > 0;) {
+	/* the lifecycle entries only, newest first, through the type index: a vault of millions
+	 * of records costs what a small one does */
+	for (uint64_t seq = size;
+	     (rc = vault_prev_of_type(r, VAULT_ENTRY_LIFECYCLE, seq, &seq)) == 0;) {
 		struct vault_entry e;
 		rc = vault_get(r, seq, &e);
 		if (rc < 0)
 			break;
-		if (e.leaf.type != VAULT_ENTRY_LIFECYCLE || !e.payload)
+		if (!e.payload)
 			continue;
 		Evident__Entry__V1__LifecycleEntry *le =
 		    evident__entry__v1__lifecycle_entry__unpack(NULL, e.payload_len, e.payload);
@@ -723,7 +726,7 @@ int workers_recovery_range(struct vault *v, uint64_t *ret_from, uint64_t *ret_to
 		}
 	}
 	vault_reader_end(r);
-	return rc < 0 ? rc : 0;
+	return rc < 0 && rc != -ENOENT ? rc : 0;
 }
 
 /* Adds the incident seqs that entries of type (audit or notice) in [from, to) name. */

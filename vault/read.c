@@ -551,6 +551,52 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 	return rc;
 }
 
+int vault_prev_of_type(struct vault_reader *r, int type, uint64_t before, uint64_t *ret_seq)
+{
+	uint8_t key[10];
+	MDB_val k = {10, key}, d;
+	MDB_cursor *cur;
+	int rc;
+
+	if (type <= 0 || type >= _VAULT_ENTRY_TYPE_MAX)
+		return -EINVAL;
+	if (before > r->size)
+		before = r->size;
+	if (type == VAULT_ENTRY_RECORD) {
+		for (uint64_t s = before; s-- > 0;) {
+			struct vault_leaf leaf;
+			rc = vault__leaf_get(r->v, r->txn, s, &leaf, NULL);
+			if (rc < 0)
+				return rc;
+			if (leaf.type == VAULT_ENTRY_RECORD) {
+				*ret_seq = s;
+				return 0;
+			}
+		}
+		return -ENOENT;
+	}
+	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_TYPES], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	type_key(key, type, before);
+	/* the key before the first one at or after (type, before) */
+	rc = vault__cursor_get(r->v, cur, &k, &d, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = vault__cursor_get(r->v, cur, &k, &d, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = vault__cursor_get(r->v, cur, &k, &d, MDB_LAST);
+	if (rc == 0 && k.mv_size == 10 && ((const uint8_t *)k.mv_data)[0] == (uint8_t)(type >> 8) &&
+	    ((const uint8_t *)k.mv_data)[1] == (uint8_t)type &&
+	    vault__rd64((const uint8_t *)k.mv_data + 2) < before) {
+		*ret_seq = vault__rd64((const uint8_t *)k.mv_data + 2);
+		rc = 0;
+	} else {
+		rc = rc == 0 || rc == MDB_NOTFOUND ? -ENOENT : vault__err_from_mdb(rc);
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
 int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count)
 {
 	uint8_t key[10];

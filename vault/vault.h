@@ -642,6 +642,10 @@ void vault_iter_deinit(struct vault_iter *it);
  * records are found by scanning leaves. Returns 0 and *ret_seq; -ENOENT when there is none in
  * the snapshot; -EINVAL for an unknown type. */
 int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t *ret_seq);
+/* Finds the last entry of a type with seq < before (the snapshot's size when larger), from the
+ * type index as vault_next_of_type (records: by scanning leaves back). Returns 0 and *ret_seq;
+ * -ENOENT when there is none; -EINVAL for an unknown type. */
+int vault_prev_of_type(struct vault_reader *r, int type, uint64_t before, uint64_t *ret_seq);
 /* Counts the entries of a type in the snapshot, from the index (records: the rest).
  * Returns 0 and *ret_count; -EINVAL. */
 int vault_count_type(struct vault_reader *r, int type, uint64_t *ret_count);

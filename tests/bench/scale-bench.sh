@@ -78,7 +78,7 @@ make "$records" "$big"
 make "$base_records" "$small"
 printf 'small file\n' > "$data/small.txt"
 
-exec /usr/bin/python3 - "$build" "$big" "$small" "$data" "$runs" <<'EOF'
+/usr/bin/python3 - "$build" "$big" "$small" "$data" "$runs" <<'EOF'
 import os, re, signal, subprocess, sys, tempfile, time
 
 build, big, small, data, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])

@@ -751,6 +751,19 @@ START_TEST(vault_next_of_type_uses_index)
 	ck_assert_uint_eq(count, 3);
 	ck_assert_int_eq(vault_count_type(r, VAULT_ENTRY_LIFECYCLE, &count), 0);
 	ck_assert_uint_eq(count, 1);
+	/* backwards: the last of a type before a seq (a lifecycle entry precedes the models in
+	 * the index: its neighbour key is of another type) */
+	ck_assert_int_eq(vault_prev_of_type(r, VAULT_ENTRY_MODEL, 6, &seq), 0);
+	ck_assert_uint_eq(seq, 4);
+	ck_assert_int_eq(vault_prev_of_type(r, VAULT_ENTRY_MODEL, 4, &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(vault_prev_of_type(r, VAULT_ENTRY_MODEL, 1, &seq), -ENOENT);
+	ck_assert_int_eq(vault_prev_of_type(r, VAULT_ENTRY_LIFECYCLE, UINT64_MAX, &seq), 0);
+	ck_assert_uint_eq(seq, 0);
+	ck_assert_int_eq(vault_prev_of_type(r, VAULT_ENTRY_RECORD, 5, &seq), 0);
+	ck_assert_uint_eq(seq, 3);
+	ck_assert_int_eq(vault_prev_of_type(r, VAULT_ENTRY_AUDIT, 6, &seq), -ENOENT);
+	ck_assert_int_eq(vault_prev_of_type(r, 99, 6, &seq), -EINVAL);
 	vault_reader_end(r);
 	vault_close(v);
 	test_rmrf(dir);
