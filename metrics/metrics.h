@@ -93,6 +93,11 @@ void metrics_exponential_buckets(double start, double factor, size_t n, double *
  * getrusage and /proc when scraped. Returns 0 or -ENOMEM. */
 int metrics_add_process(struct metrics *m);
 
+/* NAME (e.g. "evident_witness_build_info"), a gauge of value 1 with the label version=VERSION
+ * (the Prometheus convention for a program's version). Returns 0, -EINVAL (a bad name) or
+ * -ENOMEM. */
+int metrics_add_build_info(struct metrics *m, const char *name, const char *version);
+
 /* Writes the registry in the text exposition format 0.0.4 (families in the order they were
  * registered; # HELP and # TYPE lines; label values and help escaped; histograms as
  * _bucket{le=...} cumulative, _sum, _count) into a new buffer of at most max bytes.

@@ -266,3 +266,16 @@ int metrics_add_process(struct metrics *m)
 	}
 	return 0;
 }
+
+int metrics_add_build_info(struct metrics *m, const char *name, const char *version)
+{
+	const char *labels[] = {"version", NULL}, *values[] = {version};
+	struct metric_family *f = metrics_family(
+	    m, METRIC_GAUGE, name, "The version, as a label; always 1.", labels, NULL, 0);
+	struct metric *s = f ? metric_family_get(f, values) : NULL;
+
+	if (!s)
+		return errno == EINVAL ? -EINVAL : -ENOMEM;
+	metric_set(s, 1);
+	return 0;
+}

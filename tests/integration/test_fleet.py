@@ -359,6 +359,65 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(leaves(self.auditor.mirror_of("g.fleet.test/q")), leaves(v))
         run(EVIDENTCTL, "--vault", self.auditor.mirror_of("g.fleet.test/q"), "verify")
 
+    def test_metrics(self):
+        """--metrics: one scrape that promtool accepts, whose values are what was published;
+        the metrics port in use fails the start with a clear error."""
+        from test_metrics import PROMTOOL, free_port, parse, scrape
+        v = make_vault(self.tmp, "m", "m.fleet.test/m", 120)
+        untrusted = make_vault(self.tmp, "u", "u.fleet.test/u", 5)
+        n = size_of(v)
+        mport = free_port()
+        url = "http://127.0.0.1:%d/metrics" % mport
+        self.auditor = Auditor(self.tmp, self.nats, self.trust(v),
+                               ["--metrics", "127.0.0.1:%d" % mport])
+        self.pub("vault", v)
+        self.pub("raw", "evident.%s.entry" % token("m.fleet.test/m"), stdin=b"garbage")
+        self.pub("raw", "evident.nothing", stdin=b"x")
+        self.pub("vault", untrusted)
+        self.wait_mirrored("m.fleet.test/m", n)
+
+        def series():
+            return parse(scrape(url)[2])
+        origin = 'evident_auditor_entries_mirrored_total{origin="m.fleet.test/m"}'
+        # the counters follow the status file (written within a second of a change)
+        wait_for(lambda: series().get(origin) == n and
+                 series().get('evident_auditor_alerts_open{kind="unknown-origin"}', 0) > 0,
+                 what="the metrics of what was published")
+        text = scrape(url)[2]
+        s = parse(text)
+        self.assertEqual(s[origin], n)
+        self.assertEqual(s['evident_auditor_messages_total{outcome="mirrored"}'], n)
+        self.assertEqual(s["evident_auditor_mirror_lag_seconds_count"], n)
+        self.assertGreaterEqual(s['evident_auditor_messages_received_total{kind="entry"}'],
+                                n + 1 + size_of(untrusted))
+        self.assertGreaterEqual(s['evident_auditor_messages_received_total{kind="other"}'], 1)
+        self.assertGreaterEqual(s['evident_auditor_messages_total{outcome="refused"}'],
+                                size_of(untrusted))
+        self.assertEqual(s['evident_auditor_alerts_open{kind="malformed"}'], 2)
+        self.assertEqual(s['evident_auditor_alerts_open{kind="fork"}'], 0)
+        self.assertEqual(s['evident_auditor_messages_held{kind="entry"}'], 0)
+        self.assertGreaterEqual(s["evident_auditor_checkpoints_verified_total"], 1)
+        self.assertEqual(s["evident_auditor_checkpoints_cosigned_total"],
+                         s["evident_auditor_checkpoints_verified_total"])
+        self.assertGreaterEqual(s["evident_auditor_fetch_messages_sum"], n)
+        self.assertGreaterEqual(s["evident_auditor_mirror_commit_seconds_count"], 1)
+        self.assertIn("evident_auditor_build_info{version=", text)
+        self.assertIn("process_resident_memory_bytes", text)
+        if PROMTOOL:
+            r = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        # the metrics port in use (this auditor's): a clear error, exit 1, before anything
+        other = os.path.join(self.tmp, "second")
+        os.makedirs(other)
+        p = run(AUDITOR, "--nats", self.nats.url, "--mirror", os.path.join(other, "mirror"),
+                "--trust", os.path.join(self.tmp, "trust"), "--state",
+                os.path.join(other, "state"), "--name", "auditor.test/a2", "--metrics",
+                "127.0.0.1:%d" % mport, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"--metrics 127.0.0.1:%d: " % mport, p.stderr)
+        self.assertIn(b"the port is in use", p.stderr)
+
 
 class Host:
     """An evidentd with [forward] to the test's NATS server, its records acknowledged so far,

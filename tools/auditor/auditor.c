@@ -37,6 +37,7 @@
 #include "evident/invariant.h"
 #include "fleet.h"
 #include "log.h"
+#include "metrics.h"
 #include "witness.h"
 
 #define TRUST_MAX             (1 << 20)
@@ -114,11 +115,33 @@ struct origin {
 	uint32_t *lag_hist; /* LAG_BUCKETS, allocated with the first mirrored entry */
 	uint64_t lag_n;
 
+	struct metric *m_mirrored; /* evident_auditor_entries_mirrored_total{origin}; NULL: none */
+
 	uint64_t gap_since_ns;
 	bool gap_alerted, silent;
 	char mirror_error[200];
 	struct events events[_ALERT_KIND_MAX];
 	unsigned persisted[_ALERT_KIND_MAX];
+};
+
+/* The kinds of messages of the metrics' kind label: the fleet's four, and OTHER for a subject
+ * naming none. */
+enum { MK_ENTRY, MK_BLOB, MK_CHECKPOINT, MK_COSIG, MK_OTHER, MK_N };
+static const char *const mk_names[MK_N] = {"entry", "blob", "checkpoint", "cosig", "other"};
+/* What became of the messages (the per-origin counters of the status file, summed). */
+enum { MO_MIRRORED, MO_DUPLICATE, MO_REFUSED, MO_N };
+static const char *const mo_names[MO_N] = {"mirrored", "duplicate", "refused"};
+
+/* The series (cfg->metrics; all NULL without it: every update is then a no-op). Updated by
+ * the auditor's thread only; read by the metrics server's thread through the atomics. */
+struct auditor_metrics {
+	struct metric *received[MK_N];
+	struct metric *outcome[MO_N];
+	uint64_t outcome_seen[MO_N]; /* the sums already added to outcome */
+	struct metric *held[MK_N];
+	struct metric *alerts_open[_ALERT_KIND_MAX];
+	struct metric_family *mirrored;
+	struct metric *lag, *fetch, *commit, *verified, *cosigned;
 };
 
 struct auditor {
@@ -135,12 +158,86 @@ struct auditor {
 	natsSubscription *sub;
 	bool dirty;
 	uint64_t status_ns;
+	struct auditor_metrics m;
 };
+
+/* ------------------------------------------------------------------ metrics */
+
+static struct metric *labelled(struct metrics *m, enum metric_type type, const char *name,
+                               const char *help, const char *label, const char *value)
+{
+	const char *labels[] = {label, NULL}, *values[] = {value};
+	struct metric_family *f = metrics_family(m, type, name, help, labels, NULL, 0);
+	return f ? metric_family_get(f, values) : NULL;
+}
+
+static void metrics_init(struct auditor_metrics *am, struct metrics *m)
+{
+	const char *origin[] = {"origin", NULL};
+	double lag[16], fetch[17], commit[16];
+
+	*am = (struct auditor_metrics){0};
+	if (!m)
+		return;
+	for (int k = 0; k < MK_N; k++) {
+		am->received[k] =
+		    labelled(m, METRIC_COUNTER, "evident_auditor_messages_received_total",
+		             "Messages fetched from the stream, by kind (other: a subject "
+		             "of no origin and kind of this fleet).",
+		             "kind", mk_names[k]);
+		am->held[k] =
+		    labelled(m, METRIC_GAUGE, "evident_auditor_messages_held",
+		             "Messages waiting for earlier ones (entries ahead of a missing "
+		             "one, checkpoints ahead of the mirror, chunks of a blob).",
+		             "kind", mk_names[k]);
+	}
+	for (int k = 0; k < MO_N; k++)
+		am->outcome[k] =
+		    labelled(m, METRIC_COUNTER, "evident_auditor_messages_total",
+		             "Messages of trusted and untrusted origins acknowledged, by outcome: "
+		             "mirrored (entries appended), duplicate (already mirrored or held), "
+		             "refused (an untrusted origin, a stopped mirror, a contradiction).",
+		             "outcome", mo_names[k]);
+	for (int k = 1; k < _ALERT_KIND_MAX; k++)
+		am->alerts_open[k] =
+		    labelled(m, METRIC_GAUGE, "evident_auditor_alerts_open",
+		             "Alerts not cleared by an operator, by kind, over all origins (gap, "
+		             "silent, mirror: origins in that state).",
+		             "kind", alert_kind_name(k));
+	am->mirrored = metrics_family(m, METRIC_COUNTER, "evident_auditor_entries_mirrored_total",
+	                              "Entries appended to the mirror of each trusted origin.",
+	                              origin, NULL, 0);
+	metrics_exponential_buckets(0.001, 2, 16, lag);
+	am->lag = metrics_histogram(m, "evident_auditor_mirror_lag_seconds",
+	                            "From an entry's commit at its origin (the origin's clock) to "
+	                            "its commit in the mirror.",
+	                            lag, 16);
+	metrics_exponential_buckets(1, 2, 17, fetch);
+	am->fetch = metrics_histogram(m, "evident_auditor_fetch_messages",
+	                              "Messages of one fetch from the stream.", fetch, 17);
+	metrics_exponential_buckets(0.0001, 2, 16, commit);
+	am->commit = metrics_histogram(m, "evident_auditor_mirror_commit_seconds",
+	                               "Time to append a run of entries to a mirror in one synced "
+	                               "transaction.",
+	                               commit, 16);
+	am->verified =
+	    metrics_counter(m, "evident_auditor_checkpoints_verified_total",
+	                    "Signed checkpoints verified against the mirror and stored.");
+	am->cosigned = metrics_counter(m, "evident_auditor_checkpoints_cosigned_total",
+	                               "Checkpoints cosigned and published.");
+}
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -328,12 +425,13 @@ static void mirror_close(struct origin *o)
 
 /* The mirror lag of an entry: from its commit at the origin (the leaf's timestamp, the
  * origin's clock) to its commit in the mirror. */
-static void lag_add(struct origin *o, uint64_t committed_ns, uint64_t now)
+static void lag_add(struct auditor *a, struct origin *o, uint64_t committed_ns, uint64_t now)
 {
 	uint64_t ms = committed_ns && now > committed_ns ? (now - committed_ns) / 1000000u : 0;
 	size_t b = ms / LAG_BUCKET_MS;
 
 	o->lag_ms = ms;
+	metric_observe(a->m.lag, (double)(now > committed_ns ? now - committed_ns : 0) / 1e9);
 	if (!o->lag_hist && !(o->lag_hist = calloc(LAG_BUCKETS, sizeof(*o->lag_hist))))
 		return;
 	o->lag_hist[b < LAG_BUCKETS ? b : LAG_BUCKETS - 1]++;
@@ -520,7 +618,7 @@ static void entries_append(struct auditor *a, struct origin *o)
 	struct vault_mirror_in *in;
 	struct vault_mirror_result res = {0};
 	size_t k = 0, n = 0, good;
-	uint64_t now;
+	uint64_t now, t0;
 	int rc;
 
 	while (k < o->n_held && o->held[k].e.decoded.seq < o->size)
@@ -537,6 +635,7 @@ static void entries_append(struct auditor *a, struct origin *o)
 		in[i] = (struct vault_mirror_in){e->leaf, e->nonce, e->payload, e->payload_len,
 		                                 e->subject};
 	}
+	t0 = mono_ns();
 	rc = vault_mirror_append(o->v, in, n, &res);
 	good = n;
 	if (rc == -EBADMSG && res.index < n) {
@@ -546,6 +645,8 @@ static void entries_append(struct auditor *a, struct origin *o)
 		rc = good ? vault_mirror_append(o->v, in, good, &res) : 0;
 	}
 	free(in);
+	if (rc == 0 && good)
+		metric_observe(a->m.commit, (double)(mono_ns() - t0) / 1e9);
 	if (rc < 0) {
 		if (!*o->mirror_error)
 			alert(a, o, ALERT_MIRROR, NULL, 0,
@@ -561,10 +662,15 @@ static void entries_append(struct auditor *a, struct origin *o)
 	now = now_ns();
 	for (size_t i = k; i < k + good; i++) {
 		ack(a, o->held[i].reply);
-		lag_add(o, o->held[i].e.decoded.timestamp_ns, now);
+		lag_add(a, o, o->held[i].e.decoded.timestamp_ns, now);
 	}
 	o->size += good;
 	o->mirrored += good;
+	if (a->m.mirrored && !o->m_mirrored) {
+		const char *values[] = {o->name};
+		o->m_mirrored = metric_family_get(a->m.mirrored, values);
+	}
+	metric_add(o->m_mirrored, good);
 	held_remove(o, k, good);
 	INVARIANT(o->size == vault_size(o->v));
 	a->dirty = true;
@@ -640,6 +746,7 @@ static void cosign(struct auditor *a, struct origin *o, const char *note, size_t
 		          o->name, size, strerror(-rc));
 		return;
 	}
+	metric_inc(a->m.cosigned);
 	cosig_publish(a, o, size, line, (size_t)n);
 }
 
@@ -703,6 +810,7 @@ static void cps_land(struct auditor *a, struct origin *o)
 		case 0:
 			o->last_cp_ns = now_ns();
 			o->silent = false;
+			metric_inc(a->m.verified);
 			cosign(a, o, h->c.note, h->c.note_len, h->c.cp.size);
 			a->dirty = true;
 			break;
@@ -993,6 +1101,11 @@ static void message(struct auditor *a, natsMsg *m)
 	}
 	rc = fleet_subject_parse(a->cfg->prefix, subject, &kind, origin, sizeof(origin), auditor,
 	                         sizeof(auditor));
+	metric_inc(a->m.received[rc < 0                     ? MK_OTHER
+	                         : kind == FLEET_ENTRY      ? MK_ENTRY
+	                         : kind == FLEET_BLOB       ? MK_BLOB
+	                         : kind == FLEET_CHECKPOINT ? MK_CHECKPOINT
+	                                                    : MK_COSIG]);
 	if (rc < 0) {
 		o = origin_get(a, "");
 		if (o) {
@@ -1147,6 +1260,39 @@ static int origin_alerts(const struct origin *o, char ***ret)
 	return (int)n;
 }
 
+/* The gauges and the outcome counters, from the origins' state (with the status file). */
+static void metrics_update(struct auditor *a)
+{
+	uint64_t sum[MO_N] = {0}, held[MK_N] = {0}, open[_ALERT_KIND_MAX] = {0};
+
+	if (!a->cfg->metrics)
+		return;
+	for (size_t i = 0; i < a->n_origins; i++) {
+		const struct origin *o = a->origins[i];
+		sum[MO_MIRRORED] += o->mirrored;
+		sum[MO_DUPLICATE] += o->duplicates;
+		sum[MO_REFUSED] += o->refused;
+		held[MK_ENTRY] += o->n_held + o->n_conflicts;
+		held[MK_CHECKPOINT] += o->n_cps;
+		for (size_t b = 0; b < BLOBS_MAX; b++)
+			held[MK_BLOB] += o->blobs[b].n_replies;
+		for (int k = 1; k < _ALERT_KIND_MAX; k++)
+			open[k] += o->events[k].count;
+		open[ALERT_GAP] += o->gap_alerted;
+		open[ALERT_SILENT] += o->silent;
+		open[ALERT_MIRROR] += *o->mirror_error != '\0';
+	}
+	for (int k = 0; k < MO_N; k++) {
+		INVARIANT(sum[k] >= a->m.outcome_seen[k]);
+		metric_add(a->m.outcome[k], sum[k] - a->m.outcome_seen[k]);
+		a->m.outcome_seen[k] = sum[k];
+	}
+	for (int k = 0; k < MK_N; k++)
+		metric_set(a->m.held[k], (double)held[k]);
+	for (int k = 1; k < _ALERT_KIND_MAX; k++)
+		metric_set(a->m.alerts_open[k], (double)open[k]);
+}
+
 static void status_write(struct auditor *a, bool force)
 {
 	struct auditor_status st = {.auditor = (char *)a->cfg->name, .vkey = a->vkey};
@@ -1157,6 +1303,7 @@ static void status_write(struct auditor *a, bool force)
 	    now - a->status_ns < AUDITOR_STATUS_HEARTBEAT_S * 1000000000ull)
 		return;
 	st.updated_ns = now;
+	metrics_update(a);
 	st.origins = calloc(a->n_origins + 1, sizeof(*st.origins));
 	if (!st.origins)
 		return;
@@ -1425,6 +1572,7 @@ static int consumer_bind(struct auditor *a, char *durable, bool *warned)
 
 static void batch(struct auditor *a, natsMsgList *list)
 {
+	metric_observe(a->m.fetch, list->Count);
 	for (int i = 0; i < list->Count; i++)
 		message(a, list->Msgs[i]);
 	for (size_t i = 0; i < a->n_origins; i++) {
@@ -1461,6 +1609,7 @@ int auditor_run(const struct auditor_config *cfg, const struct vault_signer *sig
 	uint64_t mirrored_before = 0;
 	int rc = 1;
 
+	metrics_init(&a.m, cfg->metrics);
 	vault_pubkey_format(vault_signer_pubkey(signer), a.vkey, sizeof(a.vkey));
 	if (fleet_subject_token(cfg->name, durable, sizeof(durable)) < 0) {
 		log_error("--name %s: not a name the fleet accepts", cfg->name);

@@ -10,6 +10,8 @@
 
 #include "vault.h"
 
+struct metrics;
+
 struct auditor_config {
 	const char *nats_url;
 	const char *creds;      /* --creds FILE: a NATS credentials file (JWT + NKey seed) */
@@ -27,6 +29,9 @@ struct auditor_config {
 	unsigned batch;       /* messages fetched at once */
 	unsigned hold_max;    /* entries held per origin ahead of a missing one */
 	uint64_t ack_wait_ns; /* the consumer's AckWait */
+	/* --metrics: the registry the auditor creates its evident_auditor_* series in (main.c
+	 * serves it); NULL: no metrics. */
+	struct metrics *metrics;
 };
 
 struct auditor_flags {

@@ -25,6 +25,7 @@
 #include "evident_version.h"
 #include "fleet.h"
 #include "log.h"
+#include "metrics.h"
 
 #define PROG      "evident-auditor"
 #define KEY_FILE  "auditor.key"
@@ -145,6 +146,13 @@ static const char help_text[] =
     "        recorded so far are closed, and when its mirror was stopped by a fork or\n"
     "        rollback, the mirror folder is moved aside to DIR/<token>.fork-<UTC time> (kept\n"
     "        as evidence) so that the next run starts a new mirror.\n"
+    "    --metrics ADDR:PORT\n"
+    "        Serve GET /metrics there in the Prometheus text format: messages received by\n"
+    "        kind and what became of them, messages held, open alerts by kind, entries\n"
+    "        mirrored per origin, mirror lag, fetch sizes, mirror commit durations,\n"
+    "        checkpoints verified and cosigned, the process (evident_auditor_*). ADDR is an\n"
+    "        IPv4 address, [IPv6] or a host name; a port in use fails the start. Default:\n"
+    "        off.\n"
     "    --log-level err|warning|notice|info|debug\n"
     "        Default info. Logs go to stderr with syslog priority prefixes.\n"
     "    -h, --help\n"
@@ -197,6 +205,7 @@ enum {
 	ARG_VKEY,
 	ARG_ALERTS,
 	ARG_CLEAR,
+	ARG_METRICS,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 };
@@ -257,6 +266,7 @@ struct options {
 	enum mode mode;
 	struct auditor_config cfg;
 	const char *clear;
+	const char *metrics; /* --metrics ADDR:PORT, or NULL */
 	char default_name[300];
 };
 
@@ -285,6 +295,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"vkey", no_argument, NULL, ARG_VKEY},
 	    {"alerts", no_argument, NULL, ARG_ALERTS},
 	    {"clear", required_argument, NULL, ARG_CLEAR},
+	    {"metrics", required_argument, NULL, ARG_METRICS},
 	    {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, ARG_VERSION},
@@ -377,6 +388,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->clear = optarg;
 			modes++;
 			break;
+		case ARG_METRICS: {
+			char err[200];
+			o->metrics = optarg;
+			if (metrics_parse_listen(optarg, NULL, NULL, err, sizeof(err)) < 0)
+				rc = usage_error("--metrics \"%s\": %s", optarg, err);
+			break;
+		}
 		case ARG_LOG_LEVEL:
 			level = log_level_from_name(optarg);
 			if (level < 0)
@@ -608,10 +626,35 @@ static void *run_thread(void *p)
 	return NULL;
 }
 
-static int run(const struct options *o, const struct vault_signer *signer)
+/* --metrics ADDR:PORT: the registry and its server (auditor.c creates its series in it).
+ * Returns 0, or -1 (printed). */
+static int start_metrics(const char *listen_addr, struct metrics **ret_m,
+                         struct metrics_server **ret_srv)
+{
+	char err[400];
+	struct metrics *m = metrics_new();
+
+	if (!m || metrics_add_build_info(m, "evident_auditor_build_info", EVIDENT_VERSION) < 0 ||
+	    metrics_add_process(m) < 0) {
+		fprintf(stderr, PROG ": --metrics: out of memory\n");
+		metrics_free(m);
+		return -1;
+	}
+	if (metrics_server_start(m, listen_addr, NULL, ret_srv, err, sizeof(err)) < 0) {
+		fprintf(stderr, PROG ": --metrics %s: %s\n", listen_addr, err);
+		metrics_free(m);
+		return -1;
+	}
+	log_info("metrics served at http://%s/metrics", metrics_server_address(*ret_srv));
+	*ret_m = m;
+	return 0;
+}
+
+static int run(struct options *o, const struct vault_signer *signer)
 {
 	struct auditor_flags flags;
 	struct runner r = {.cfg = &o->cfg, .signer = signer, .flags = &flags};
+	struct metrics_server *metrics_server = NULL;
 	sigset_t sigs;
 	pthread_t th;
 	int sig, lock_fd, rc;
@@ -629,9 +672,16 @@ static int run(const struct options *o, const struct vault_signer *signer)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* After the mask: the server's thread inherits it, so that the signals come here. */
+	if (o->metrics && start_metrics(o->metrics, &o->cfg.metrics, &metrics_server) < 0) {
+		close(lock_fd);
+		return 1;
+	}
 	rc = pthread_create(&th, NULL, run_thread, &r);
 	if (rc) {
 		fprintf(stderr, PROG ": cannot start a thread: %s\n", strerror(rc));
+		metrics_server_stop(metrics_server);
+		metrics_free(o->cfg.metrics);
 		close(lock_fd);
 		return 1;
 	}
@@ -648,6 +698,9 @@ static int run(const struct options *o, const struct vault_signer *signer)
 		log_info("stopping (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	atomic_store(&flags.stop, true);
 	pthread_join(th, NULL);
+	metrics_server_stop(metrics_server);
+	metrics_free(o->cfg.metrics);
+	o->cfg.metrics = NULL;
 	close(lock_fd);
 	return r.rc;
 }

@@ -694,7 +694,6 @@ static int start_metrics(const char *listen_addr, struct metrics **ret_m,
 	char err[400];
 	double bounds[12];
 	struct metrics *m = metrics_new();
-	const char *labels[] = {"version", NULL}, *values[] = {EVIDENT_VERSION};
 
 	if (!m) {
 		fprintf(stderr, PROG ": --metrics: out of memory\n");
@@ -703,11 +702,7 @@ static int start_metrics(const char *listen_addr, struct metrics **ret_m,
 	metrics_exponential_buckets(1, 2, 12, bounds);
 	*ret_batch = metrics_histogram(m, "evident_witness_commit_batch_requests",
 	                               "Requests decided in one synced transaction.", bounds, 12);
-	metric_set(
-	    metric_family_get(metrics_family(m, METRIC_GAUGE, "evident_witness_build_info",
-	                                     "The version, as a label; always 1.", labels, NULL, 0),
-	                      values),
-	    1);
+	metrics_add_build_info(m, "evident_witness_build_info", EVIDENT_VERSION);
 	metrics_add_process(m);
 	if (metrics_server_start(m, listen_addr, NULL, ret_srv, err, sizeof(err)) < 0) {
 		fprintf(stderr, PROG ": --metrics %s: %s\n", listen_addr, err);
