@@ -14,6 +14,8 @@ with their Nats-Msg-Id), and evidentctl reading the mirrors and `fleet status`.
     skipped; `fleet status` exits 1 naming the alerts; `--clear` moves the forked mirror aside;
   - entries arriving out of order are held and land once the missing ones come; missing ones
     that stay missing are a gap alert, which closes when they arrive.
+  - --metrics: a scrape `promtool check metrics` accepts, whose counts are what was published
+    (entries mirrored, malformed and untrusted messages); its port in use fails the start.
 
     BUILD_DIR=build /usr/bin/python3 tests/integration/test_fleet.py [-v]
 

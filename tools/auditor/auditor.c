@@ -227,18 +227,16 @@ static void metrics_init(struct auditor_metrics *am, struct metrics *m)
 	                               "Checkpoints cosigned and published.");
 }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mono_ns(void)
+static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_ns(CLOCK_REALTIME);
 }
 
 static bool is_event_kind(int kind)
@@ -635,7 +633,7 @@ static void entries_append(struct auditor *a, struct origin *o)
 		in[i] = (struct vault_mirror_in){e->leaf, e->nonce, e->payload, e->payload_len,
 		                                 e->subject};
 	}
-	t0 = mono_ns();
+	t0 = clock_ns(CLOCK_MONOTONIC);
 	rc = vault_mirror_append(o->v, in, n, &res);
 	good = n;
 	if (rc == -EBADMSG && res.index < n) {
@@ -646,7 +644,7 @@ static void entries_append(struct auditor *a, struct origin *o)
 	}
 	free(in);
 	if (rc == 0 && good)
-		metric_observe(a->m.commit, (double)(mono_ns() - t0) / 1e9);
+		metric_observe(a->m.commit, (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	if (rc < 0) {
 		if (!*o->mirror_error)
 			alert(a, o, ALERT_MIRROR, NULL, 0,
