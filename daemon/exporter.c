@@ -38,14 +38,6 @@ static void label_of(const char *name, char *out, size_t size)
 	out[i] = '\0';
 }
 
-static struct metric *labelled(struct metrics *m, enum metric_type type, const char *name,
-                               const char *help, const char *label, const char *value)
-{
-	const char *labels[] = {label, NULL}, *values[] = {value};
-	struct metric_family *f = metrics_family(m, type, name, help, labels, NULL, 0);
-	return f ? metric_family_get(f, values) : NULL;
-}
-
 /* A counter family with one series per value 1..n-1 of a protobuf enum (its name in lower
  * case as the label): out[value]. */
 static void by_enum(struct metrics *m, const ProtobufCEnumDescriptor *e, const char *name,
@@ -57,7 +49,7 @@ static void by_enum(struct metrics *m, const ProtobufCEnumDescriptor *e, const c
 		if (v <= 0 || v >= n)
 			continue;
 		label_of(e->values[i].name, value, sizeof(value));
-		out[v] = labelled(m, METRIC_COUNTER, name, help, label, value);
+		out[v] = metrics_labelled(m, METRIC_COUNTER, name, help, label, value);
 	}
 }
 
@@ -152,10 +144,7 @@ static void create(struct exporter *x)
 	x->witness_refusals = metrics_counter(
 	    m, "evidentd_witness_refusals_total",
 	    "Submissions a witness refused (409, 422) or could not be reached for.");
-	struct metric *info =
-	    labelled(m, METRIC_GAUGE, "evidentd_build_info",
-	             "The version of evidentd, as a label; always 1.", "version", EVIDENT_VERSION);
-	metric_set(info, 1);
+	metrics_add_build_info(m, "evidentd_build_info", EVIDENT_VERSION);
 	metrics_add_process(m);
 }
 

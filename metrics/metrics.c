@@ -310,6 +310,14 @@ static struct metric *single(struct metrics *m, enum metric_type type, const cha
 	return f ? metric_family_get(f, NULL) : NULL;
 }
 
+struct metric *metrics_labelled(struct metrics *m, enum metric_type type, const char *name,
+                                const char *help, const char *label, const char *value)
+{
+	const char *labels[] = {label, NULL}, *values[] = {value};
+	struct metric_family *f = metrics_family(m, type, name, help, labels, NULL, 0);
+	return f ? metric_family_get(f, values) : NULL;
+}
+
 struct metric *metrics_counter(struct metrics *m, const char *name, const char *help)
 {
 	return single(m, METRIC_COUNTER, name, help, NULL, 0);

@@ -61,6 +61,12 @@ struct metric_family *metrics_family(struct metrics *m, enum metric_type type, c
  * Returns it, or NULL with errno ENOMEM, EINVAL (a NULL value), ENOSPC (METRICS_SERIES_MAX). */
 struct metric *metric_family_get(struct metric_family *f, const char *const *values);
 
+/* The series label=value of the counter or gauge family name with that one label (created
+ * with help on first use). Returns it, or NULL with errno as metrics_family and
+ * metric_family_get. */
+struct metric *metrics_labelled(struct metrics *m, enum metric_type type, const char *name,
+                                const char *help, const char *label, const char *value);
+
 /* Shortcuts for a family without labels and its one series (NULL with errno as above). */
 struct metric *metrics_counter(struct metrics *m, const char *name, const char *help);
 struct metric *metrics_gauge(struct metrics *m, const char *name, const char *help);

@@ -269,10 +269,8 @@ int metrics_add_process(struct metrics *m)
 
 int metrics_add_build_info(struct metrics *m, const char *name, const char *version)
 {
-	const char *labels[] = {"version", NULL}, *values[] = {version};
-	struct metric_family *f = metrics_family(
-	    m, METRIC_GAUGE, name, "The version, as a label; always 1.", labels, NULL, 0);
-	struct metric *s = f ? metric_family_get(f, values) : NULL;
+	struct metric *s = metrics_labelled(
+	    m, METRIC_GAUGE, name, "The version, as a label; always 1.", "version", version);
 
 	if (!s)
 		return errno == EINVAL ? -EINVAL : -ENOMEM;

@@ -163,14 +163,6 @@ struct auditor {
 
 /* ------------------------------------------------------------------ metrics */
 
-static struct metric *labelled(struct metrics *m, enum metric_type type, const char *name,
-                               const char *help, const char *label, const char *value)
-{
-	const char *labels[] = {label, NULL}, *values[] = {value};
-	struct metric_family *f = metrics_family(m, type, name, help, labels, NULL, 0);
-	return f ? metric_family_get(f, values) : NULL;
-}
-
 static void metrics_init(struct auditor_metrics *am, struct metrics *m)
 {
 	const char *origin[] = {"origin", NULL};
@@ -181,29 +173,29 @@ static void metrics_init(struct auditor_metrics *am, struct metrics *m)
 		return;
 	for (int k = 0; k < MK_N; k++) {
 		am->received[k] =
-		    labelled(m, METRIC_COUNTER, "evident_auditor_messages_received_total",
-		             "Messages fetched from the stream, by kind (other: a subject "
-		             "of no origin and kind of this fleet).",
-		             "kind", mk_names[k]);
-		am->held[k] =
-		    labelled(m, METRIC_GAUGE, "evident_auditor_messages_held",
-		             "Messages waiting for earlier ones (entries ahead of a missing "
-		             "one, checkpoints ahead of the mirror, chunks of a blob).",
-		             "kind", mk_names[k]);
+		    metrics_labelled(m, METRIC_COUNTER, "evident_auditor_messages_received_total",
+		                     "Messages fetched from the stream, by kind (other: a subject "
+		                     "of no origin and kind of this fleet).",
+		                     "kind", mk_names[k]);
+		am->held[k] = metrics_labelled(
+		    m, METRIC_GAUGE, "evident_auditor_messages_held",
+		    "Messages waiting for earlier ones (entries ahead of a missing "
+		    "one, checkpoints ahead of the mirror, chunks of a blob).",
+		    "kind", mk_names[k]);
 	}
 	for (int k = 0; k < MO_N; k++)
-		am->outcome[k] =
-		    labelled(m, METRIC_COUNTER, "evident_auditor_messages_total",
-		             "Messages of trusted and untrusted origins acknowledged, by outcome: "
-		             "mirrored (entries appended), duplicate (already mirrored or held), "
-		             "refused (an untrusted origin, a stopped mirror, a contradiction).",
-		             "outcome", mo_names[k]);
+		am->outcome[k] = metrics_labelled(
+		    m, METRIC_COUNTER, "evident_auditor_messages_total",
+		    "Messages of trusted and untrusted origins acknowledged, by outcome: "
+		    "mirrored (entries appended), duplicate (already mirrored or held), "
+		    "refused (an untrusted origin, a stopped mirror, a contradiction).",
+		    "outcome", mo_names[k]);
 	for (int k = 1; k < _ALERT_KIND_MAX; k++)
-		am->alerts_open[k] =
-		    labelled(m, METRIC_GAUGE, "evident_auditor_alerts_open",
-		             "Alerts not cleared by an operator, by kind, over all origins (gap, "
-		             "silent, mirror: origins in that state).",
-		             "kind", alert_kind_name(k));
+		am->alerts_open[k] = metrics_labelled(
+		    m, METRIC_GAUGE, "evident_auditor_alerts_open",
+		    "Alerts not cleared by an operator, by kind, over all origins (gap, "
+		    "silent, mirror: origins in that state).",
+		    "kind", alert_kind_name(k));
 	am->mirrored = metrics_family(m, METRIC_COUNTER, "evident_auditor_entries_mirrored_total",
 	                              "Entries appended to the mirror of each trusted origin.",
 	                              origin, NULL, 0);
