@@ -308,6 +308,9 @@ struct ex_sampled_config {
 	/* KernelSHAP: shap's scheme, every sampled coalition against every background row (no
 	 * stratification); kept as the benchmark's baseline */
 	bool shared_coalitions;
+	/* KernelSHAP: draw the sizes of sampled coalitions by kernel weight, as shap does and as
+	 * evidentd did before it drew them uniformly (by leverage score, the default) */
+	bool kernel_weight_sizes;
 };
 
 struct ex_sampled_result {

@@ -212,13 +212,16 @@ struct kernel_state {
 	double *mu;    /* mu[s] = (P-1) / (s (P-s)): the total kernel weight of size s */
 	bool *sampled; /* size s is sampled (not enumerated) */
 	double w_rem;  /* total weight of the sampled sizes */
-	double *cum;   /* cumulative mu over the sampled sizes, for drawing a size */
+	bool leverage; /* draw sampled sizes uniformly (leverage scores), else by kernel weight */
+	double d_rem;  /* total drawing weight of the sampled sizes */
+	double *cum;   /* cumulative drawing weight over the sampled sizes, for drawing a size */
 	size_t *sizes, n_sizes;
 
 	double *A_enum, *b_enum; /* P x P, P x G */
 	double *A_samp, *b_samp; /* sums over sampled pairs of z z^T + zc zc^T and z y + zc yc */
 	uint64_t *pair_masks;    /* n x 2 x W: each sampled coalition and its complement */
 	double *pair_y;          /* n x 2 x G: v(S) - v(empty) */
+	double *pair_t; /* n: importance weight, kernel share / drawing share of its size */
 	size_t n_pairs, cap_pairs;
 };
 
@@ -353,12 +356,14 @@ static int plan_and_enumerate(struct sampled_run *run, struct kernel_state *k, s
 		spent += count;
 	}
 	k->w_rem = 0;
+	k->d_rem = 0;
 	k->n_sizes = 0;
 	for (size_t s = 1; s < P; s++)
 		if (k->sampled[s]) {
 			k->w_rem += k->mu[s];
+			k->d_rem += k->leverage ? 1 : k->mu[s];
 			k->sizes[k->n_sizes] = s;
-			k->cum[k->n_sizes++] = k->w_rem;
+			k->cum[k->n_sizes++] = k->d_rem;
 		}
 	*ret_spent = spent;
 out:
@@ -372,8 +377,9 @@ out_err:
 	return rc;
 }
 
-/* Draws n more complementary pairs (size by kernel weight, then a uniform subset), evaluates
- * them and adds them to the sums. */
+/* Draws n more complementary pairs (a size uniformly over the sampled sizes, whose leverage
+ * scores are equal, or by kernel weight; then a uniform subset), evaluates them and adds them
+ * to the sums, each weighted by its size's kernel share over its drawing share. */
 static int sample_pairs(struct sampled_run *run, struct kernel_state *k, struct ex_rng *rng,
                         size_t n, size_t *members, size_t *perm, char *err, size_t err_size)
 {
@@ -387,7 +393,10 @@ static int sample_pairs(struct sampled_run *run, struct kernel_state *k, struct 
 		double *py = realloc(k->pair_y, total * 2 * G * sizeof(double));
 		if (py)
 			k->pair_y = py;
-		if (!pm || !py)
+		double *pt = realloc(k->pair_t, total * sizeof(double));
+		if (pt)
+			k->pair_t = pt;
+		if (!pm || !py || !pt)
 			return ex__fail(err, err_size, -ENOMEM, "out of memory for %zu pairs",
 			                total);
 		k->cap_pairs = total;
@@ -395,11 +404,13 @@ static int sample_pairs(struct sampled_run *run, struct kernel_state *k, struct 
 	uint64_t *masks = k->pair_masks + k->n_pairs * 2 * W;
 	memset(masks, 0, n * 2 * W * sizeof(uint64_t));
 	for (size_t i = 0; i < n; i++) {
-		double u = ex_rng_uniform(rng) * k->w_rem;
+		double u = ex_rng_uniform(rng) * k->d_rem;
 		size_t si = 0;
 		while (si + 1 < k->n_sizes && k->cum[si] <= u)
 			si++;
 		size_t s = k->sizes[si];
+		k->pair_t[k->n_pairs + i] =
+		    k->leverage ? k->mu[s] / k->w_rem * k->d_rem : 1.0; /* 1 for kernel weight */
 		/* partial Fisher-Yates: the first s entries of a fresh shuffle */
 		for (size_t p = 0; p < P; p++)
 			perm[p] = p;
@@ -417,8 +428,9 @@ static int sample_pairs(struct sampled_run *run, struct kernel_state *k, struct 
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < 2 * n; i++) {
-		add_outer(k->A_samp, P, masks + i * W, W, 1.0, members);
-		add_rhs(k->b_samp, G, masks + i * W, W, 1.0, y + i * G);
+		double t = k->pair_t[k->n_pairs + i / 2];
+		add_outer(k->A_samp, P, masks + i * W, W, t, members);
+		add_rhs(k->b_samp, G, masks + i * W, W, t, y + i * G);
 	}
 	k->n_pairs = total;
 	return 0;
@@ -492,6 +504,7 @@ static int kernel_solve(struct sampled_run *run, struct kernel_state *k,
 				for (size_t p = 0; p < P; p++)
 					if (mask_has(m, p))
 						res -= phi[p];
+				res *= k->pair_t[i];
 				for (size_t p = 0; p < P; p++)
 					if (mask_has(m, p))
 						hi[p] += res;
@@ -546,6 +559,7 @@ static void kernel_state_free(struct kernel_state *k)
 	free(k->b_samp);
 	free(k->pair_masks);
 	free(k->pair_y);
+	free(k->pair_t);
 }
 
 /* One game's sampling state: the plan, the sums and the sampled pairs. */
@@ -575,7 +589,8 @@ static int sampler_init(struct sampler *s, struct sampled_run *run,
 	int rc;
 
 	*s = (struct sampler){.run = run, .min_pairs = P + 16};
-	*k = (struct kernel_state){.P = P, .W = game_mask_words(run->game), .G = G};
+	*k = (struct kernel_state){
+	    .P = P, .W = game_mask_words(run->game), .G = G, .leverage = !cfg->kernel_weight_sizes};
 	ex_rng_seed(&s->rng, cfg->seed);
 	s->members = malloc(P * sizeof(size_t));
 	s->perm = malloc(P * sizeof(size_t));

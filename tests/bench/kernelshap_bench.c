@@ -7,11 +7,14 @@
  *
  * For every row and seed: the exact values (ex_treeshap_interventional), then
  *   shap 100%     shap's KernelExplainer scheme and default budget: 2M + 2048 coalitions,
- *                 each against every background row, in one round (ex_kernelshap with
- *                 shared_coalitions and fixed): the baseline,
+ *                 each against every background row, sizes drawn by kernel weight, in one
+ *                 round (ex_kernelshap with shared_coalitions, kernel_weight_sizes and
+ *                 fixed): the baseline,
  *   evidentd N%   evidentd's ex_kernelshap (coalitions stratified by background row) with
  *                 N% of that budget in model rows, N = 100, 50, 25,
  *   perm 100%     ex_permutation_shap with the whole budget (the cross-check),
+ *   kernel-w N%   ex_kernelshap drawing sampled sizes by kernel weight (kernel_weight_sizes,
+ *                 the estimator before leverage-score size sampling), N = 100, 50,
  *   to-target     (with --to-target) ex_kernelshap in its adaptive mode, stopping at max
  *                 stderr <= target / 3, within 500 budgets,
  * and prints mean model rows, coalitions, max |phi - exact| and time per method. Driven by
@@ -144,10 +147,11 @@ int main(int argc, char **argv)
 	struct ex_fn f;
 	ex_fn_from_model(m, &f);
 	double *exact = malloc(M * sizeof(double)), base;
-	struct tally t[6] = {{.name = "shap 100%"},    {.name = "evidentd 100%"},
+	struct tally t[8] = {{.name = "shap 100%"},    {.name = "evidentd 100%"},
 	                     {.name = "evidentd 50%"}, {.name = "evidentd 25%"},
-	                     {.name = "perm 100%"},    {.name = "to-target"}};
-	int n_methods = to_target ? 6 : 5;
+	                     {.name = "perm 100%"},    {.name = "kernel-w 100%"},
+	                     {.name = "kernel-w 50%"}, {.name = "to-target"}};
+	int n_methods = to_target ? 8 : 7;
 	size_t n_bg = bg.n_rows;
 
 	for (size_t i = 0; i < rows.n_rows; i++) {
@@ -156,12 +160,20 @@ int main(int argc, char **argv)
 			return 3;
 		for (unsigned s = 1; s <= seeds; s++) {
 			uint64_t full = ex_sampled_default_budget(M, n_bg);
-			struct ex_sampled_config cfgs[6] = {
-			    {.seed = s, .fixed = true, .shared_coalitions = true},
+			struct ex_sampled_config cfgs[8] = {
+			    {.seed = s,
+			     .fixed = true,
+			     .shared_coalitions = true,
+			     .kernel_weight_sizes = true},
 			    {.seed = s, .fixed = true, .budget = full},
 			    {.seed = s, .fixed = true, .budget = full / 2},
 			    {.seed = s, .fixed = true, .budget = full / 4},
 			    {.seed = s, .fixed = true, .budget = full},
+			    {.seed = s, .fixed = true, .budget = full, .kernel_weight_sizes = true},
+			    {.seed = s,
+			     .fixed = true,
+			     .budget = full / 2,
+			     .kernel_weight_sizes = true},
 			    {.seed = s, .tolerance = target / 3, .budget = 500 * full},
 			};
 			for (int k = 0; k < n_methods; k++) {
@@ -193,6 +205,8 @@ int main(int argc, char **argv)
 		       1e3 * t[k].seconds / t[k].n);
 	printf("evidentd 50%% / shap 100%%: %.2f of the model rows at %.2f of the max error\n",
 	       t[2].rows / t[0].rows, t[2].err / t[0].err);
+	printf("kernel-w 50%% / shap 100%%: %.2f of the model rows at %.2f of the max error\n",
+	       t[6].rows / t[0].rows, t[6].err / t[0].err);
 	free(exact);
 	ex_rows_free(&rows);
 	ex_rows_free(&bg);

@@ -199,36 +199,50 @@ START_TEST(test_kernelshap_non_players_get_zero)
 }
 END_TEST
 
+/* One seed of a coverage test: runs cfg, checks the budget and the efficiency constraint,
+ * counts the features whose 95% interval holds the truth (requiring a positive standard
+ * error when se_positive) and returns the max error. */
+static double coverage_seed(struct counted *c, const double *x, const double *bg, size_t n_bg,
+                            const struct ex_sampled_config *cfg, const double *truth,
+                            bool se_positive, size_t *inside, size_t *total)
+{
+	struct ex_fn f = as_fn(c);
+	struct ex_sampled_result r;
+	char err[256];
+	double e;
+
+	c->rows = 0;
+	ck_assert_int_eq(ex_kernelshap(&f, x, bg, NULL, n_bg, cfg, &r, err, sizeof(err)), 0);
+	ck_assert(!r.exact);
+	ck_assert_uint_le(c->rows, cfg->budget);
+	ck_assert_double_le(r.residual, 1e-9);
+	for (size_t j = 0; j < c->M; j++) {
+		if (se_positive)
+			ck_assert_double_gt(r.se[j], 0);
+		*inside += fabs(r.phi[j] - truth[j]) <= 1.959964 * r.se[j] + 1e-9;
+		(*total)++;
+	}
+	e = max_abs_diff(r.phi, truth, c->M);
+	ex_sampled_result_free(&r);
+	return e;
+}
+
 /* Sampling regime: over many seeds the true values lie within the reported 95% intervals
  * about 95% of the time, the efficiency constraint holds exactly and the budget is kept. */
 static void coverage(bool fixed, double lo, double hi)
 {
 	enum { M = 12, NBG = 4, SEEDS = 150 };
 	struct counted c = {.fn = nonlinear12, .M = M, .G = 1, .fail_after = -1};
-	struct ex_fn f = as_fn(&c);
 	double x[M], bg[NBG * M], truth[M];
 	size_t inside = 0, total = 0;
-	char err[256];
 
 	random_rows(x, 1, M);
 	random_rows(bg, NBG, M);
 	brute(nonlinear12, M, 1, x, bg, NULL, NBG, truth);
 	for (uint64_t seed = 1; seed <= SEEDS; seed++) {
-		struct ex_sampled_result r;
 		struct ex_sampled_config cfg = {
 		    .seed = seed, .budget = 700 * NBG, .fixed = fixed, .rel_tolerance = 0.02};
-		c.rows = 0;
-		ck_assert_int_eq(ex_kernelshap(&f, x, bg, NULL, NBG, &cfg, &r, err, sizeof(err)),
-		                 0);
-		ck_assert(!r.exact);
-		ck_assert_uint_le(c.rows, cfg.budget);
-		ck_assert_double_le(r.residual, 1e-9);
-		for (size_t j = 0; j < M; j++) {
-			ck_assert_double_gt(r.se[j], 0);
-			inside += fabs(r.phi[j] - truth[j]) <= 1.959964 * r.se[j] + 1e-9;
-			total++;
-		}
-		ex_sampled_result_free(&r);
+		coverage_seed(&c, x, bg, NBG, &cfg, truth, true, &inside, &total);
 	}
 	double rate = (double)inside / (double)total;
 	ck_assert_msg(rate >= lo && rate <= hi, "95%% intervals covered the truth %.3f of the time",
@@ -239,6 +253,112 @@ START_TEST(test_kernelshap_interval_coverage)
 {
 	coverage(true, 0.90, 0.99);
 	coverage(false, 0.87, 1.0);
+}
+END_TEST
+
+/* 50 features: a sum of terms over at most three features each (pairs, triples, a maximum
+ * of three), whose interventional Shapley values follow from each term's own small game. */
+enum { M50 = 50 };
+
+static double term50(size_t k, const double *x)
+{
+	size_t a = k % M50, b = (k * 7 + 3) % M50, c = (k * 13 + 11) % M50;
+
+	switch (k % 4) {
+	case 0:
+		return x[a] * x[b] * x[c];
+	case 1:
+		return fmax(x[a], fmax(x[b], 0.5 * x[c]));
+	case 2:
+		return sin(x[a]) * x[b] + 0.3 * x[c];
+	default:
+		return x[a] * x[b];
+	}
+}
+
+static double sum50(const double *x, size_t o)
+{
+	double s = 0;
+	(void)o;
+	for (size_t k = 0; k < 40; k++)
+		s += term50(k, x);
+	return s;
+}
+
+/* Exact values: each term's features form a game of at most 3 players per background row;
+ * enumerate it, credit its players, average over the background. */
+static void truth50(const double *x, const double *bg, size_t n_bg, double *phi)
+{
+	double row[M50];
+
+	memset(phi, 0, M50 * sizeof(double));
+	for (size_t k = 0; k < 40; k++) {
+		size_t idx[3] = {k % M50, (k * 7 + 3) % M50, (k * 13 + 11) % M50}, n = 0, pl[3];
+		for (size_t i = 0; i < 3; i++) {
+			bool seen = false;
+			for (size_t t = 0; t < n; t++)
+				seen |= pl[t] == idx[i];
+			if (!seen)
+				pl[n++] = idx[i];
+		}
+		for (size_t b = 0; b < n_bg; b++) {
+			double v[8];
+			for (size_t S = 0; S < ((size_t)1 << n); S++) {
+				memcpy(row, bg + b * M50, sizeof(row));
+				for (size_t t = 0; t < n; t++)
+					if ((S >> t) & 1)
+						row[pl[t]] = x[pl[t]];
+				v[S] = term50(k, row);
+			}
+			for (size_t t = 0; t < n; t++)
+				for (size_t S = 0; S < ((size_t)1 << n); S++) {
+					if ((S >> t) & 1)
+						continue;
+					size_t s = (size_t)__builtin_popcountll(S);
+					double wt =
+					    exp(lgamma((double)s + 1) + lgamma((double)(n - s)) -
+					        lgamma((double)n + 1));
+					phi[pl[t]] +=
+					    wt * (v[S | ((size_t)1 << t)] - v[S]) / (double)n_bg;
+				}
+		}
+	}
+}
+
+/* At M = 50 and half of shap's default budget, over seeds: the 95% intervals of both size
+ * samplers (leverage scores, the default, and kernel weight) cover the exact values at their
+ * stated rate, and leverage sampling's mean max error is no larger. */
+static double coverage50(bool kernel_weight_sizes, double *mean_err)
+{
+	enum { NBG = 4, SEEDS = 60 };
+	struct counted c = {.fn = sum50, .M = M50, .G = 1, .fail_after = -1};
+	double x[M50], bg[NBG * M50], truth[M50], err_sum = 0;
+	size_t inside = 0, total = 0;
+
+	rs = 50;
+	random_rows(x, 1, M50);
+	random_rows(bg, NBG, M50);
+	truth50(x, bg, NBG, truth);
+	for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+		struct ex_sampled_config cfg = {.seed = seed,
+		                                .budget = ex_sampled_default_budget(M50, NBG) / 2,
+		                                .fixed = true,
+		                                .kernel_weight_sizes = kernel_weight_sizes};
+		err_sum += coverage_seed(&c, x, bg, NBG, &cfg, truth, false, &inside, &total);
+	}
+	*mean_err = err_sum / SEEDS;
+	return (double)inside / (double)total;
+}
+
+START_TEST(test_kernelshap_coverage_m50)
+{
+	double e_lev, e_kw;
+	double lev = coverage50(false, &e_lev), kw = coverage50(true, &e_kw);
+
+	ck_assert_msg(lev >= 0.91 && lev <= 0.985, "leverage: 95%% intervals covered %.3f", lev);
+	ck_assert_msg(kw >= 0.91 && kw <= 0.985, "kernel weight: 95%% intervals covered %.3f", kw);
+	ck_assert_msg(e_lev <= e_kw, "mean max error: leverage %.3g, kernel weight %.3g", e_lev,
+	              e_kw);
 }
 END_TEST
 
@@ -447,6 +567,7 @@ int main(void)
 	tcase_add_test(tc, test_kernelshap_enumeration_equals_brute_force);
 	tcase_add_test(tc, test_kernelshap_non_players_get_zero);
 	tcase_add_test(tc, test_kernelshap_interval_coverage);
+	tcase_add_test(tc, test_kernelshap_coverage_m50);
 	tcase_add_test(tc, test_kernelshap_paired_exact_for_pairwise_games);
 	tcase_add_test(tc, test_kernelshap_same_seed_bit_identical);
 	tcase_add_test(tc, test_kernelshap_errors);
