@@ -77,6 +77,13 @@ int entry_model_key_fn(void *userdata, uint16_t type, const uint8_t *payload, si
 	return entry_model_key(type, payload, len, model);
 }
 
+int entry_dedup_key_fn(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                       char *client, char *request)
+{
+	(void)userdata;
+	return entry_dedup_key(type, payload, len, client, request);
+}
+
 int entry_dedup_key(uint16_t type, const uint8_t *payload, size_t len, char *client, char *request)
 {
 	char buf[32];

@@ -43,6 +43,10 @@ const char *entry_review_request_id(const Evident__V1__Review *rv, char buf[32])
  * 0 when they carry none, -EBADMSG when the payload does not decode or lacks the key's
  * fields, -ENOMEM. */
 int entry_dedup_key(uint16_t type, const uint8_t *payload, size_t len, char *client, char *request);
+/* entry_dedup_key in the form of the vault's dedup callbacks (vault_options.dedup_key,
+ * vault_mirror_options.mirror_dedup_key; userdata unused). */
+int entry_dedup_key_fn(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
+                       char *client, char *request);
 
 /* The model an entry is about, "MODEL_ID@VERSION" into model (ENTRY_MODEL_MAX + 1 bytes): a
  * record's model_id and model_version, a model entry's manifest. Returns 1 when the entry

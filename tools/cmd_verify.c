@@ -67,19 +67,13 @@ bad:
 	                       s);
 }
 
-/* The daemon's dedup keys, derived from the payloads (entry_key.h), so that verify rebuilds the
- * dedup index instead of trusting it. */
-static int dedup_key(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
-                     char *client, char *request)
-{
-	_Static_assert(ENTRY_KEY_MAX == VAULT_DEDUP_KEY_MAX, "one key size");
-	_Static_assert((int)ENTRY_KEYED_RECORD == (int)VAULT_ENTRY_RECORD &&
-	                   (int)ENTRY_KEYED_MODEL == (int)VAULT_ENTRY_MODEL &&
-	                   (int)ENTRY_KEYED_REVIEW == (int)VAULT_ENTRY_REVIEW,
-	               "entry_key.h numbers types as the vault does");
-	(void)userdata;
-	return entry_dedup_key(type, payload, len, client, request);
-}
+/* verify rebuilds the dedup index from the daemon's dedup keys, derived from the payloads
+ * (entry_dedup_key_fn), instead of trusting it: the two headers must agree on them. */
+_Static_assert(ENTRY_KEY_MAX == VAULT_DEDUP_KEY_MAX, "one key size");
+_Static_assert((int)ENTRY_KEYED_RECORD == (int)VAULT_ENTRY_RECORD &&
+                   (int)ENTRY_KEYED_MODEL == (int)VAULT_ENTRY_MODEL &&
+                   (int)ENTRY_KEYED_REVIEW == (int)VAULT_ENTRY_REVIEW,
+               "entry_key.h numbers types as the vault does");
 
 static int option(struct ctl *c, int opt, const char *arg)
 {
@@ -553,7 +547,7 @@ static int verify(const struct ctl *c, struct ctl_vault *cv, const struct notes 
 	    .skip_blobs = arg_skip_blobs,
 	    .threads = arg_threads,
 	    .progress = progress_fn,
-	    .dedup_key = dedup_key,
+	    .dedup_key = entry_dedup_key_fn,
 	};
 	_cleanup_(freep) struct given *gs = calloc(ns->n ? ns->n : 1, sizeof(*gs));
 	struct vault_verify_report rep;

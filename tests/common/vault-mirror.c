@@ -38,13 +38,6 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
-static int dedup_key(void *userdata, uint16_t type, const uint8_t *payload, size_t len,
-                     char *client, char *request)
-{
-	(void)userdata;
-	return entry_dedup_key(type, payload, len, client, request);
-}
-
 /* The subject of entry seq among the IDs given, or NULL. */
 static const char *subject_of(struct vault_reader *r, const char *const *ids, size_t n,
                               uint64_t seq)
@@ -226,7 +219,7 @@ int main(int argc, char **argv)
 		return fail("vault_info", rc);
 	struct vault_options mo = {.origin = info.origin,
 	                           .mirror_key = &info.key,
-	                           .mirror_dedup_key = dedup_key,
+	                           .mirror_dedup_key = entry_dedup_key_fn,
 	                           .model_key = entry_model_key_fn};
 	rc = vault_open(argv[optind + 1], VAULT_OPEN_WRITE | VAULT_OPEN_CREATE | VAULT_OPEN_MIRROR,
 	                &mo, &m);

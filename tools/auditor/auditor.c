@@ -364,13 +364,6 @@ static void alert(struct auditor *a, struct origin *o, enum alert_kind kind, con
 
 /* ------------------------------------------------------------------ mirrors */
 
-static int mirror_dedup_key(void *ud, uint16_t type, const uint8_t *payload, size_t len,
-                            char *client, char *request)
-{
-	(void)ud;
-	return entry_dedup_key(type, payload, len, client, request);
-}
-
 /* Opens the origin's mirror (created at the first entry). Returns 0 or -1 (alerted). */
 static int mirror_open(struct auditor *a, struct origin *o)
 {
@@ -387,7 +380,7 @@ static int mirror_open(struct auditor *a, struct origin *o)
 		struct vault_options opts = {
 		    .origin = o->name,
 		    .mirror_key = &o->keys[i],
-		    .mirror_dedup_key = mirror_dedup_key,
+		    .mirror_dedup_key = entry_dedup_key_fn,
 		};
 		rc =
 		    vault_open_detail(dir, VAULT_OPEN_WRITE | VAULT_OPEN_CREATE | VAULT_OPEN_MIRROR,
