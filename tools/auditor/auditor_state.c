@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tool_state.h"
+
 #define ALERT_VALUE_MIN (1 + 8 + 1 + 1 + 2)
 #define ORIGIN_VALUE    (1 + 1 + 8 + 8)
 #define META_NEXT       "alerts.next"
@@ -39,116 +41,33 @@ const char *alert_kind_name(int kind)
 	return kind > 0 && kind < _ALERT_KIND_MAX ? names[kind] : NULL;
 }
 
-static int err_from_mdb(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_MAP_FULL:
-	case MDB_TXN_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-	case MDB_PANIC:
-	case MDB_BAD_TXN:
-		return -EIO;
-	}
-	return rc > 0 ? -rc : -EIO;
-}
-
-static void be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int check_format(struct astate *s, MDB_txn *txn)
-{
-	MDB_val k = {strlen("format"), "format"}, d;
-	MDB_stat st;
-	int rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
-
-	if (rc == MDB_SUCCESS)
-		return d.mv_size == strlen(ASTATE_FORMAT) &&
-		               memcmp(d.mv_data, ASTATE_FORMAT, d.mv_size) == 0
-		           ? 0
-		           : -EBADMSG;
-	if (rc != MDB_NOTFOUND)
-		return err_from_mdb(rc);
-	rc = mdb_stat(txn, s->dbi[DB_ALERTS], &st);
-	if (rc)
-		return err_from_mdb(rc);
-	if (st.ms_entries != 0 || s->read_only)
-		return -EBADMSG;
-	d = (MDB_val){strlen(ASTATE_FORMAT), ASTATE_FORMAT};
-	return err_from_mdb(mdb_put(txn, s->dbi[DB_META], &k, &d, 0));
-}
-
 int astate_open(const char *dir, bool read_only, struct astate **ret)
 {
+	static const struct tool_state_spec spec = {
+	    .db_names = db_names,
+	    .n_dbs = DB_COUNT,
+	    .meta_db = DB_META,
+	    .first_db = DB_ALERTS,
+	    .format = ASTATE_FORMAT,
+	    .map_size = ASTATE_MAP_SIZE,
+	    /* MDB_NOTLS: a reader's slot belongs to its transaction, so that a callback of
+	     * astate_each_alert may read the origins. */
+	    .env_flags = MDB_NOTLS,
+	    .mode = 0600,
+	};
 	struct astate *s = calloc(1, sizeof(*s));
-	char path[4096];
-	struct stat st;
-	MDB_txn *txn;
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	s->read_only = read_only;
-	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path)) {
-		free(s);
-		return -ENAMETOOLONG;
-	}
-	if (read_only && stat(path, &st) < 0) {
-		rc = -errno;
+	rc = tool_state_open(dir, read_only, &spec, &s->env, s->dbi);
+	if (rc) {
 		free(s);
 		return rc;
 	}
-	rc = mdb_env_create(&s->env);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(s->env, DB_COUNT);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->env, ASTATE_MAP_SIZE);
-	if (rc == 0)
-		/* MDB_NOTLS: a reader's slot belongs to its transaction, so that a callback of
-		 * astate_each_alert may read the origins. */
-		rc = mdb_env_open(s->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0600);
-	if (rc == 0)
-		rc = mdb_txn_begin(s->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
-	if (rc) {
-		rc = err_from_mdb(rc);
-		goto fail;
-	}
-	for (int i = 0; i < DB_COUNT && rc == 0; i++)
-		rc = mdb_dbi_open(txn, db_names[i], read_only ? 0 : MDB_CREATE, &s->dbi[i]);
-	rc = rc == MDB_NOTFOUND ? -EBADMSG : err_from_mdb(rc);
-	if (rc == 0)
-		rc = check_format(s, txn);
-	/* Committed even read-only: the database handles of an aborted transaction close. */
-	if (rc == 0)
-		rc = err_from_mdb(mdb_txn_commit(txn));
-	else
-		mdb_txn_abort(txn);
-	if (rc)
-		goto fail;
 	*ret = s;
 	return 0;
-fail:
-	mdb_env_close(s->env);
-	free(s);
-	return rc;
 }
 
 void astate_close(struct astate *s)
@@ -181,7 +100,7 @@ int astate_alert_add(struct astate *s, const struct astate_alert *a, uint64_t *r
 	if (!val)
 		return -ENOMEM;
 	val[off++] = 1;
-	be64(val + off, a->time_ns);
+	tool_state_be64(val + off, a->time_ns);
 	off += 8;
 	val[off++] = (uint8_t)a->kind;
 	val[off++] = (uint8_t)olen;
@@ -196,32 +115,32 @@ int astate_alert_add(struct astate *s, const struct astate_alert *a, uint64_t *r
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc) {
 		free(val);
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	}
 	rc = mdb_get(txn, s->dbi[DB_META], &mk, &d);
 	if (rc == MDB_SUCCESS && d.mv_size == 8)
-		seq = rd64(d.mv_data);
+		seq = tool_state_rd64(d.mv_data);
 	else if (rc != MDB_NOTFOUND)
 		rc = rc ? rc : MDB_CORRUPTED;
 	else
 		rc = 0;
 	if (rc == 0) {
-		be64(key, seq);
+		tool_state_be64(key, seq);
 		k = (MDB_val){8, key};
 		d = (MDB_val){len, val};
 		rc = mdb_put(txn, s->dbi[DB_ALERTS], &k, &d, MDB_APPEND);
 	}
 	if (rc == 0) {
-		be64(next_buf, seq + 1);
+		tool_state_be64(next_buf, seq + 1);
 		d = (MDB_val){8, next_buf};
 		rc = mdb_put(txn, s->dbi[DB_META], &mk, &d, 0);
 	}
 	free(val);
 	if (rc) {
 		mdb_txn_abort(txn);
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	}
-	rc = err_from_mdb(mdb_txn_commit(txn));
+	rc = tool_state_err(mdb_txn_commit(txn));
 	if (rc == 0 && ret_seq)
 		*ret_seq = seq;
 	return rc;
@@ -236,7 +155,7 @@ int astate_alert_decode(const uint8_t *val, size_t len, uint64_t seq, struct ast
 		return -EBADMSG;
 	off = 1;
 	ret->seq = seq;
-	ret->time_ns = rd64(val + off);
+	ret->time_ns = tool_state_rd64(val + off);
 	off += 8;
 	ret->kind = val[off++];
 	if (!alert_kind_name(ret->kind))
@@ -277,13 +196,13 @@ int astate_each_alert(struct astate *s, uint64_t from,
 
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	rc = mdb_cursor_open(txn, s->dbi[DB_ALERTS], &cur);
 	if (rc) {
 		mdb_txn_abort(txn);
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	}
-	be64(key, from);
+	tool_state_be64(key, from);
 	k = (MDB_val){8, key};
 	for (;;) {
 		struct astate_alert a;
@@ -294,14 +213,15 @@ int astate_each_alert(struct astate *s, uint64_t from,
 			break;
 		}
 		if (rc) {
-			rc = err_from_mdb(rc);
+			rc = tool_state_err(rc);
 			break;
 		}
 		if (k.mv_size != 8) {
 			rc = -EBADMSG;
 			break;
 		}
-		rc = astate_alert_decode(d.mv_data, d.mv_size, rd64(k.mv_data), &a, origin, msg);
+		rc = astate_alert_decode(d.mv_data, d.mv_size, tool_state_rd64(k.mv_data), &a,
+		                         origin, msg);
 		if (rc == 0)
 			rc = fn(ud, &a);
 		if (rc)
@@ -319,8 +239,8 @@ static int origin_decode(const MDB_val *d, struct astate_origin *ret)
 	if (d->mv_size != ORIGIN_VALUE || p[0] != 1)
 		return -EBADMSG;
 	ret->flags = p[1];
-	ret->stopped_by = rd64(p + 2);
-	ret->open_from = rd64(p + 10);
+	ret->stopped_by = tool_state_rd64(p + 2);
+	ret->open_from = tool_state_rd64(p + 10);
 	return 0;
 }
 
@@ -334,9 +254,9 @@ int astate_origin_get(struct astate *s, const char *origin, struct astate_origin
 		return -ENOENT;
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	rc = mdb_get(txn, s->dbi[DB_ORIGINS], &k, &d);
-	rc = rc ? err_from_mdb(rc) : origin_decode(&d, ret);
+	rc = rc ? tool_state_err(rc) : origin_decode(&d, ret);
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -354,18 +274,18 @@ int astate_origin_put(struct astate *s, const char *origin, const struct astate_
 		return -EINVAL;
 	val[0] = 1;
 	val[1] = (uint8_t)o->flags;
-	be64(val + 2, o->stopped_by);
-	be64(val + 10, o->open_from);
+	tool_state_be64(val + 2, o->stopped_by);
+	tool_state_be64(val + 10, o->open_from);
 	d = (MDB_val){sizeof(val), val};
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	rc = mdb_put(txn, s->dbi[DB_ORIGINS], &k, &d, 0);
 	if (rc) {
 		mdb_txn_abort(txn);
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	}
-	return err_from_mdb(mdb_txn_commit(txn));
+	return tool_state_err(mdb_txn_commit(txn));
 }
 
 int astate_each_origin(struct astate *s,
@@ -379,11 +299,11 @@ int astate_each_origin(struct astate *s,
 
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	rc = mdb_cursor_open(txn, s->dbi[DB_ORIGINS], &cur);
 	if (rc) {
 		mdb_txn_abort(txn);
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	}
 	for (;;) {
 		struct astate_origin o;
@@ -395,7 +315,7 @@ int astate_each_origin(struct astate *s,
 			break;
 		}
 		if (rc) {
-			rc = err_from_mdb(rc);
+			rc = tool_state_err(rc);
 			break;
 		}
 		if (k.mv_size == 0 || k.mv_size > 255 || memchr(k.mv_data, '\0', k.mv_size)) {

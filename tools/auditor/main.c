@@ -22,6 +22,7 @@
 
 #include "auditor.h"
 #include "auditor_state.h"
+#include "cli.h"
 #include "evident_version.h"
 #include "fleet.h"
 #include "log.h"
@@ -30,6 +31,10 @@
 #define PROG      "evident-auditor"
 #define KEY_FILE  "auditor.key"
 #define LOCK_FILE "auditor.lock"
+
+#define usage_error(...)    cli_usage_error(PROG, __VA_ARGS__)
+#define parse_unsigned(...) cli_parse_unsigned(PROG, __VA_ARGS__)
+#define parse_duration(...) cli_parse_duration(PROG, __VA_ARGS__)
 
 static const char help_text[] =
     "NAME\n"
@@ -211,56 +216,6 @@ enum {
 };
 
 enum mode { MODE_RUN, MODE_VKEY, MODE_ALERTS, MODE_CLEAR };
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" PROG " --help'.\n", stderr);
-	return 2;
-}
-
-/* "90s", "5m", "1h", "2d", or seconds alone. */
-static int parse_duration(const char *opt, const char *s, uint64_t *ret_ns)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t unit = 1;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end[0] && !end[1])
-		unit = end[0] == 's'   ? 1
-		       : end[0] == 'm' ? 60
-		       : end[0] == 'h' ? 3600
-		       : end[0] == 'd' ? 86400
-		                       : 0;
-	else if (end[0])
-		unit = 0;
-	if (errno || end == s || s[0] == '-' || !unit || v == 0 || v > 365ull * 86400 / unit)
-		return usage_error("%s: \"%s\": a duration such as 90s, 5m or 1h expected", opt, s);
-	*ret_ns = v * unit * 1000000000ull;
-	return 0;
-}
-
-static int parse_unsigned(const char *opt, const char *s, unsigned min, unsigned max, unsigned *ret)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		return usage_error("%s: \"%s\": an integer from %u to %u expected", opt, s, min,
-		                   max);
-	*ret = (unsigned)v;
-	return 0;
-}
 
 struct options {
 	enum mode mode;
@@ -451,37 +406,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ------------------------------------------------------------------ the key and the lock */
 
-static int make_dir(const char *opt, const char *dir)
-{
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		fprintf(stderr, PROG ": %s %s: cannot create the folder: %s\n", opt, dir,
-		        strerror(errno));
-		return 1;
-	}
-	return 0;
-}
-
-static int load_signer(const struct options *o, struct vault_signer **ret)
-{
-	char path[4096];
-	int rc;
-
-	if (make_dir("--state", o->cfg.state_dir))
-		return 1;
-	if (snprintf(path, sizeof(path), "%s/" KEY_FILE, o->cfg.state_dir) >= (int)sizeof(path)) {
-		fprintf(stderr, PROG ": --state %s: path too long\n", o->cfg.state_dir);
-		return 1;
-	}
-	rc = vault_signer_load(path, true, o->cfg.name, VAULT_KEY_COSIGNATURE_V1, ret);
-	if (rc == -EPERM)
-		fprintf(stderr, PROG ": %s: readable by group or others; chmod 600 it\n", path);
-	else if (rc == -EBADMSG)
-		fprintf(stderr, PROG ": %s: not an Ed25519 private key (PEM PKCS#8)\n", path);
-	else if (rc < 0)
-		fprintf(stderr, PROG ": %s: %s\n", path, strerror(-rc));
-	return rc < 0 ? 1 : 0;
-}
-
 /* Takes STATE/auditor.lock: one auditor (or --clear) at a time. Returns the fd or -1. */
 static int lock_state(const char *dir)
 {
@@ -626,30 +550,6 @@ static void *run_thread(void *p)
 	return NULL;
 }
 
-/* --metrics ADDR:PORT: the registry and its server (auditor.c creates its series in it).
- * Returns 0, or -1 (printed). */
-static int start_metrics(const char *listen_addr, struct metrics **ret_m,
-                         struct metrics_server **ret_srv)
-{
-	char err[400];
-	struct metrics *m = metrics_new();
-
-	if (!m || metrics_add_build_info(m, "evident_auditor_build_info", EVIDENT_VERSION) < 0 ||
-	    metrics_add_process(m) < 0) {
-		fprintf(stderr, PROG ": --metrics: out of memory\n");
-		metrics_free(m);
-		return -1;
-	}
-	if (metrics_server_start(m, listen_addr, NULL, ret_srv, err, sizeof(err)) < 0) {
-		fprintf(stderr, PROG ": --metrics %s: %s\n", listen_addr, err);
-		metrics_free(m);
-		return -1;
-	}
-	log_info("metrics served at http://%s/metrics", metrics_server_address(*ret_srv));
-	*ret_m = m;
-	return 0;
-}
-
 static int run(struct options *o, const struct vault_signer *signer)
 {
 	struct auditor_flags flags;
@@ -661,7 +561,7 @@ static int run(struct options *o, const struct vault_signer *signer)
 
 	atomic_init(&flags.stop, false);
 	atomic_init(&flags.reload, false);
-	if (make_dir("--mirror", o->cfg.mirror_dir))
+	if (cli_make_dir(PROG, "--mirror", o->cfg.mirror_dir))
 		return 1;
 	lock_fd = lock_state(o->cfg.state_dir);
 	if (lock_fd < 0)
@@ -673,9 +573,15 @@ static int run(struct options *o, const struct vault_signer *signer)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* After the mask: the server's thread inherits it, so that the signals come here. */
-	if (o->metrics && start_metrics(o->metrics, &o->cfg.metrics, &metrics_server) < 0) {
-		close(lock_fd);
-		return 1;
+	/* --metrics: the registry and its server (auditor.c creates its series in it). */
+	if (o->metrics) {
+		o->cfg.metrics = metrics_new();
+		if (cli_serve_metrics(PROG, o->cfg.metrics, "evident_auditor_build_info",
+		                      o->metrics, &metrics_server) < 0) {
+			o->cfg.metrics = NULL; /* freed */
+			close(lock_fd);
+			return 1;
+		}
 	}
 	rc = pthread_create(&th, NULL, run_thread, &r);
 	if (rc) {
@@ -717,7 +623,7 @@ int main(int argc, char **argv)
 		return show_alerts(&o);
 	if (o.mode == MODE_CLEAR)
 		return clear_origin(&o);
-	if (load_signer(&o, &signer))
+	if (cli_load_signer(PROG, o.cfg.state_dir, KEY_FILE, o.cfg.name, true, &signer))
 		return 1;
 	if (o.mode == MODE_VKEY) {
 		char vkey[VAULT_ORIGIN_MAX + 64];

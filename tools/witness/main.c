@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "committer.h"
 #include "evident_version.h"
 #include "log.h"
@@ -33,6 +34,9 @@
 #define KEY_FILE       "witness.key"
 #define TRUST_MAX      (1 << 20) /* bytes of a trust file */
 #define STOP_ANSWER_MS 5000      /* at a stop, time left to send the decided answers */
+
+#define usage_error(...)    cli_usage_error(PROG, __VA_ARGS__)
+#define parse_unsigned(...) cli_parse_unsigned(PROG, __VA_ARGS__)
 
 static const char help_text[] =
     "NAME\n"
@@ -196,33 +200,6 @@ struct options {
 	unsigned threads, max_batch, max_connections, max_per_ip, idle_timeout_s, body_timeout_s;
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" PROG " --help'.\n", stderr);
-	return 2;
-}
-
-static int parse_unsigned(const char *opt, const char *s, unsigned min, unsigned max, unsigned *ret)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v < min || v > max)
-		return usage_error("%s: \"%s\": an integer from %u to %u expected", opt, s, min,
-		                   max);
-	*ret = (unsigned)v;
-	return 0;
-}
-
 static int check_prefix(const char *p)
 {
 	size_t len = strlen(p);
@@ -375,35 +352,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 }
 
 /* ------------------------------------------------------------------ the key */
-
-static int load_signer(const struct options *o, bool create, struct vault_signer **ret)
-{
-	char path[4096];
-	int rc;
-
-	if (create && mkdir(o->state, 0750) < 0 && errno != EEXIST) {
-		fprintf(stderr, PROG ": --state %s: cannot create the folder: %s\n", o->state,
-		        strerror(errno));
-		return 1;
-	}
-	if (snprintf(path, sizeof(path), "%s/" KEY_FILE, o->state) >= (int)sizeof(path)) {
-		fprintf(stderr, PROG ": --state %s: path too long\n", o->state);
-		return 1;
-	}
-	rc = vault_signer_load(path, create, o->name, VAULT_KEY_COSIGNATURE_V1, ret);
-	if (rc == -EINVAL)
-		fprintf(stderr,
-		        PROG ": --name \"%s\": a key name is 1 to %d bytes without spaces, control "
-		             "characters or '+'\n",
-		        o->name, VAULT_ORIGIN_MAX);
-	else if (rc == -EPERM)
-		fprintf(stderr, PROG ": %s: readable by group or others; chmod 600 it\n", path);
-	else if (rc == -EBADMSG)
-		fprintf(stderr, PROG ": %s: not an Ed25519 private key (PEM PKCS#8)\n", path);
-	else if (rc < 0)
-		fprintf(stderr, PROG ": %s: %s\n", path, strerror(-rc));
-	return rc < 0 ? 1 : 0;
-}
 
 static int print_vkey(const struct vault_signer *s)
 {
@@ -686,34 +634,6 @@ static void notify(const char *msg)
 	close(fd);
 }
 
-/* --metrics ADDR:PORT: the registry and its server (the series are created by their users:
- * server.c, the committer's histogram here). Returns 0, or -1 (printed). */
-static int start_metrics(const char *listen_addr, struct metrics **ret_m,
-                         struct metrics_server **ret_srv, struct metric **ret_batch)
-{
-	char err[400];
-	double bounds[12];
-	struct metrics *m = metrics_new();
-
-	if (!m) {
-		fprintf(stderr, PROG ": --metrics: out of memory\n");
-		return -1;
-	}
-	metrics_exponential_buckets(1, 2, 12, bounds);
-	*ret_batch = metrics_histogram(m, "evident_witness_commit_batch_requests",
-	                               "Requests decided in one synced transaction.", bounds, 12);
-	metrics_add_build_info(m, "evident_witness_build_info", EVIDENT_VERSION);
-	metrics_add_process(m);
-	if (metrics_server_start(m, listen_addr, NULL, ret_srv, err, sizeof(err)) < 0) {
-		fprintf(stderr, PROG ": --metrics %s: %s\n", listen_addr, err);
-		metrics_free(m);
-		return -1;
-	}
-	log_info("metrics served at http://%s/metrics", metrics_server_address(*ret_srv));
-	*ret_m = m;
-	return 0;
-}
-
 static int serve(const struct options *o, const struct vault_signer *signer, const sigset_t *sigs)
 {
 	struct witness_trust trust = {0};
@@ -761,12 +681,25 @@ static int serve(const struct options *o, const struct vault_signer *signer, con
 		witness_trust_deinit(&trust);
 		return 1;
 	}
-	if (o->metrics &&
-	    (rc = start_metrics(o->metrics, &metrics, &metrics_server, &batch_hist)) < 0) {
-		close(cfg.listen_fd);
-		state_close(state);
-		witness_trust_deinit(&trust);
-		return 1;
+	/* --metrics: the registry and its server (the series are created by their users:
+	 * server.c, the committer's histogram here). */
+	if (o->metrics) {
+		double bounds[12];
+
+		metrics = metrics_new();
+		if (metrics) {
+			metrics_exponential_buckets(1, 2, 12, bounds);
+			batch_hist = metrics_histogram(
+			    metrics, "evident_witness_commit_batch_requests",
+			    "Requests decided in one synced transaction.", bounds, 12);
+		}
+		if (cli_serve_metrics(PROG, metrics, "evident_witness_build_info", o->metrics,
+		                      &metrics_server) < 0) {
+			close(cfg.listen_fd);
+			state_close(state);
+			witness_trust_deinit(&trust);
+			return 1;
+		}
 	}
 	cfg.metrics = metrics;
 	rc = committer_start(state, o->max_batch, batch_hist, &committer);
@@ -827,7 +760,7 @@ int main(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (o.mode == MODE_LOGS || o.mode == MODE_EVIDENCE)
 		return show_state(&o);
-	if (load_signer(&o, true, &signer))
+	if (cli_load_signer(PROG, o.state, KEY_FILE, o.name, true, &signer))
 		return 1;
 	if (o.mode == MODE_VKEY) {
 		rc = print_vkey(signer);

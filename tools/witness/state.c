@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "evident/invariant.h"
+#include "tool_state.h"
 
 #define LOG_VALUE_MIN (1 + 8 + VAULT_HASH_LEN + 8)
 #define EV_KEY_LEN    9
@@ -31,41 +32,6 @@ struct state_txn {
 	MDB_txn *txn;
 };
 
-static int err_from_mdb(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_MAP_FULL:
-	case MDB_TXN_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-	case MDB_PANIC:
-	case MDB_BAD_TXN:
-		return -EIO;
-	}
-	return rc > 0 ? -rc : -EIO;
-}
-
-static void be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -73,82 +39,26 @@ static uint32_t rd32(const uint8_t *p)
 
 /* ------------------------------------------------------------------ opening */
 
-static int check_format(struct state *s, MDB_txn *txn)
-{
-	MDB_val k = {strlen("format"), "format"}, d;
-	MDB_stat st;
-	int rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
-
-	if (rc == MDB_SUCCESS)
-		return d.mv_size == strlen(STATE_FORMAT) &&
-		               memcmp(d.mv_data, STATE_FORMAT, d.mv_size) == 0
-		           ? 0
-		           : -EBADMSG;
-	if (rc != MDB_NOTFOUND)
-		return err_from_mdb(rc);
-	/* A new state: nothing in it yet. A state without its format line is not ours. */
-	rc = mdb_stat(txn, s->dbi[DB_LOGS], &st);
-	if (rc)
-		return err_from_mdb(rc);
-	if (st.ms_entries != 0 || s->read_only)
-		return -EBADMSG;
-	d = (MDB_val){strlen(STATE_FORMAT), STATE_FORMAT};
-	return err_from_mdb(mdb_put(txn, s->dbi[DB_META], &k, &d, 0));
-}
-
 int state_open(const char *dir, bool read_only, struct state **ret)
 {
+	static const struct tool_state_spec spec = {
+	    .db_names = db_names,
+	    .n_dbs = DB_COUNT,
+	    .meta_db = DB_META,
+	    .first_db = DB_LOGS,
+	    .format = STATE_FORMAT,
+	    .map_size = STATE_MAP_SIZE,
+	    .env_flags = 0, /* every commit is synced (data and meta page) */
+	    .mode = 0640,
+	};
 	struct state *s = calloc(1, sizeof(*s));
-	char path[4096];
-	struct stat st;
-	MDB_txn *txn;
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	s->read_only = read_only;
-	if (read_only) {
-		if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path)) {
-			free(s);
-			return -ENAMETOOLONG;
-		}
-		if (stat(path, &st) < 0) {
-			rc = -errno;
-			free(s);
-			return rc;
-		}
-	}
-	rc = err_from_mdb(mdb_env_create(&s->env));
+	rc = tool_state_open(dir, read_only, &spec, &s->env, s->dbi);
 	if (rc < 0) {
-		free(s);
-		return rc;
-	}
-	rc = err_from_mdb(mdb_env_set_maxdbs(s->env, DB_COUNT));
-	if (rc == 0)
-		rc = err_from_mdb(mdb_env_set_mapsize(s->env, STATE_MAP_SIZE));
-	/* Default flags: every commit is synced (data and meta page). */
-	if (rc == 0)
-		rc = err_from_mdb(mdb_env_open(s->env, dir, read_only ? MDB_RDONLY : 0, 0640));
-	if (rc == 0)
-		rc = err_from_mdb(mdb_txn_begin(s->env, NULL, read_only ? MDB_RDONLY : 0, &txn));
-	if (rc < 0) {
-		mdb_env_close(s->env);
-		free(s);
-		return rc;
-	}
-	for (int i = 0; i < DB_COUNT && rc == 0; i++)
-		rc = err_from_mdb(
-		    mdb_dbi_open(txn, db_names[i], read_only ? 0 : MDB_CREATE, &s->dbi[i]));
-	if (rc == -ENOENT)
-		rc = -EBADMSG; /* read-only, and a database is missing: not a witness state */
-	if (rc == 0)
-		rc = check_format(s, txn);
-	if (rc == 0)
-		rc = err_from_mdb(mdb_txn_commit(txn));
-	else
-		mdb_txn_abort(txn);
-	if (rc < 0) {
-		mdb_env_close(s->env);
 		free(s);
 		return rc;
 	}
@@ -176,7 +86,7 @@ int state_begin(struct state *s, struct state_txn **ret)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	rc = err_from_mdb(mdb_txn_begin(s->env, NULL, 0, &t->txn));
+	rc = tool_state_err(mdb_txn_begin(s->env, NULL, 0, &t->txn));
 	if (rc < 0) {
 		free(t);
 		return rc;
@@ -188,7 +98,7 @@ int state_begin(struct state *s, struct state_txn **ret)
 
 int state_commit(struct state_txn *t)
 {
-	int rc = err_from_mdb(mdb_txn_commit(t->txn));
+	int rc = tool_state_err(mdb_txn_commit(t->txn));
 
 	free(t);
 	return rc;
@@ -208,9 +118,9 @@ static int decode_log(const MDB_val *d, struct state_log *ret)
 
 	if (d->mv_size < LOG_VALUE_MIN || p[0] != 1)
 		return -EBADMSG;
-	ret->size = rd64(p + 1);
+	ret->size = tool_state_rd64(p + 1);
 	memcpy(ret->root, p + 9, VAULT_HASH_LEN);
-	ret->time_s = rd64(p + 9 + VAULT_HASH_LEN);
+	ret->time_s = tool_state_rd64(p + 9 + VAULT_HASH_LEN);
 	ret->note = (const char *)p + LOG_VALUE_MIN;
 	ret->note_len = d->mv_size - LOG_VALUE_MIN;
 	return 0;
@@ -227,7 +137,7 @@ int state_get_log(struct state_txn *t, const char *origin, struct witness_log_st
 		return 0;
 	}
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	rc = decode_log(&d, &l);
 	if (rc < 0)
 		return rc;
@@ -248,14 +158,14 @@ int state_put_log(struct state_txn *t, const struct vault_checkpoint *cp, const 
 	if (olen == 0 || olen > VAULT_ORIGIN_MAX || note_len > VAULT_NOTE_MAX)
 		return -EINVAL;
 	/* MDB_RESERVE: LMDB hands out the room, the value is written in place. */
-	rc = err_from_mdb(mdb_put(t->txn, t->s->dbi[DB_LOGS], &k, &d, MDB_RESERVE));
+	rc = tool_state_err(mdb_put(t->txn, t->s->dbi[DB_LOGS], &k, &d, MDB_RESERVE));
 	if (rc < 0)
 		return rc;
 	p = d.mv_data;
 	p[0] = 1;
-	be64(p + 1, cp->size);
+	tool_state_be64(p + 1, cp->size);
 	memcpy(p + 9, cp->root, VAULT_HASH_LEN);
-	be64(p + 9 + VAULT_HASH_LEN, time_s);
+	tool_state_be64(p + 9 + VAULT_HASH_LEN, time_s);
 	memcpy(p + LOG_VALUE_MIN, note, note_len);
 	return 0;
 }
@@ -271,10 +181,10 @@ static int meta_get(MDB_txn *txn, struct state *s, const char *key, uint64_t *re
 		return 0;
 	}
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	if (d.mv_size != 8)
 		return -EBADMSG;
-	*ret = rd64(d.mv_data);
+	*ret = tool_state_rd64(d.mv_data);
 	return 0;
 }
 
@@ -283,8 +193,8 @@ static int meta_put(MDB_txn *txn, struct state *s, const char *key, uint64_t v)
 	uint8_t buf[8];
 	MDB_val k = {strlen(key), (void *)key}, d = {8, buf};
 
-	be64(buf, v);
-	return err_from_mdb(mdb_put(txn, s->dbi[DB_META], &k, &d, 0));
+	tool_state_be64(buf, v);
+	return tool_state_err(mdb_put(txn, s->dbi[DB_META], &k, &d, 0));
 }
 
 static void counter_key(char *buf, size_t size, const char *what, enum witness_verdict kind)
@@ -301,14 +211,14 @@ static int drop_oldest(MDB_txn *txn, struct state *s, enum witness_verdict kind)
 	int rc = mdb_cursor_open(txn, s->dbi[DB_EVIDENCE], &cur);
 
 	if (rc)
-		return err_from_mdb(rc);
+		return tool_state_err(rc);
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 	if (rc == 0 && (k.mv_size != EV_KEY_LEN || ((const uint8_t *)k.mv_data)[0] != kind))
 		rc = MDB_NOTFOUND; /* the counter says there is one: the state is damaged */
 	if (rc == 0)
 		rc = mdb_cursor_del(cur, 0);
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? -EBADMSG : err_from_mdb(rc);
+	return rc == MDB_NOTFOUND ? -EBADMSG : tool_state_err(rc);
 }
 
 int state_put_evidence(struct state_txn *t, enum witness_verdict kind, const char *origin,
@@ -351,22 +261,22 @@ int state_put_evidence(struct state_txn *t, enum witness_verdict kind, const cha
 		return rc;
 	ld = (MDB_val){strlen(origin), (void *)origin};
 	if (latest.known) {
-		rc = err_from_mdb(mdb_get(t->txn, s->dbi[DB_LOGS], &ld, &ld));
+		rc = tool_state_err(mdb_get(t->txn, s->dbi[DB_LOGS], &ld, &ld));
 		if (rc == 0)
 			rc = decode_log(&ld, &l);
 		if (rc < 0)
 			return rc;
 	}
 	key[0] = (uint8_t)kind;
-	be64(key + 1, seq);
+	tool_state_be64(key + 1, seq);
 	d.mv_size = EV_VALUE_MIN + olen + l.note_len + body_len;
-	rc = err_from_mdb(mdb_put(t->txn, s->dbi[DB_EVIDENCE], &k, &d, MDB_RESERVE));
+	rc = tool_state_err(mdb_put(t->txn, s->dbi[DB_EVIDENCE], &k, &d, MDB_RESERVE));
 	if (rc < 0)
 		return rc;
 	p = d.mv_data;
 	p[0] = 1;
-	be64(p + 1, time_s);
-	be64(p + 9, latest.known ? latest.size : 0);
+	tool_state_be64(p + 1, time_s);
+	tool_state_be64(p + 9, latest.known ? latest.size : 0);
 	p[17] = (uint8_t)olen;
 	memcpy(p + 18, origin, olen);
 	p += 18 + olen;
@@ -405,11 +315,11 @@ static int decode_evidence(const MDB_val *k, const MDB_val *d, char origin[VAULT
 	memcpy(origin, p + 18, olen);
 	origin[olen] = '\0';
 	*ret = (struct state_evidence){
-	    .seq = rd64(key + 1),
+	    .seq = tool_state_rd64(key + 1),
 	    .kind = key[0],
-	    .time_s = rd64(p + 1),
+	    .time_s = tool_state_rd64(p + 1),
 	    .origin = origin,
-	    .latest_size = rd64(p + 9),
+	    .latest_size = tool_state_rd64(p + 9),
 	    .note = (const char *)p + 22 + olen,
 	    .note_len = nlen,
 	    .body = (const char *)p + 22 + olen + nlen,
@@ -424,11 +334,11 @@ static int each(struct state *s, int db, int (*fn)(void *ud, const MDB_val *k, c
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, d;
-	int rc = err_from_mdb(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
+	int rc = tool_state_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
 
 	if (rc < 0)
 		return rc;
-	rc = err_from_mdb(mdb_cursor_open(txn, s->dbi[db], &cur));
+	rc = tool_state_err(mdb_cursor_open(txn, s->dbi[db], &cur));
 	if (rc < 0) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -437,7 +347,7 @@ static int each(struct state *s, int db, int (*fn)(void *ud, const MDB_val *k, c
 	     m = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		if (m == MDB_NOTFOUND)
 			break;
-		rc = m ? err_from_mdb(m) : fn(ud, &k, &d);
+		rc = m ? tool_state_err(m) : fn(ud, &k, &d);
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -496,11 +406,11 @@ int state_counts(struct state *s, struct state_counts *ret)
 	struct state_counts c = {0};
 	MDB_txn *txn;
 	MDB_stat st;
-	int rc = err_from_mdb(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
+	int rc = tool_state_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
 
 	if (rc < 0)
 		return rc;
-	rc = err_from_mdb(mdb_stat(txn, s->dbi[DB_LOGS], &st));
+	rc = tool_state_err(mdb_stat(txn, s->dbi[DB_LOGS], &st));
 	if (rc == 0)
 		c.logs = st.ms_entries;
 	for (int v = 0; v < _WITNESS_VERDICT_MAX && rc == 0; v++) {
