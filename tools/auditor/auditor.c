@@ -40,7 +40,6 @@
 #include "metrics.h"
 #include "witness.h"
 
-#define TRUST_MAX             (1 << 20)
 #define HELD_CP_MAX           8 /* checkpoints held per origin until their entries arrive */
 #define CONFLICTS_MAX         8 /* entries contradicting a held one, kept until it lands */
 #define BLOBS_MAX             4 /* blobs assembled at once per origin */
@@ -1348,24 +1347,9 @@ static int reload_alert(void *ud, const struct astate_alert *al)
 
 static int trust_load(const char *path, struct witness_trust *ret)
 {
-	char *text = malloc(TRUST_MAX + 1), err[WITNESS_ERR_MAX + 4200];
-	FILE *f = fopen(path, "re");
-	size_t len;
-	int rc;
+	char err[WITNESS_ERR_MAX + 4200];
+	int rc = witness_trust_load(path, ret, err, sizeof(err));
 
-	if (!text || !f) {
-		log_error("--trust %s: %s", path, strerror(f ? ENOMEM : errno));
-		free(text);
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	len = fread(text, 1, TRUST_MAX + 1, f);
-	rc = ferror(f) ? -EIO : len > TRUST_MAX ? -EFBIG : 0;
-	fclose(f);
-	if (rc == 0)
-		rc = witness_trust_parse(text, len, path, ret, err, sizeof(err));
-	free(text);
 	if (rc == -EBADMSG)
 		log_error("%s", err);
 	else if (rc < 0)

@@ -258,7 +258,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	struct auditor_config *c = &o->cfg;
 	char host[256] = "localhost";
-	int modes = 0, ch, rc = 0, level;
+	int modes = 0, ch, rc = 0;
 
 	gethostname(host, sizeof(host) - 1);
 	host[strcspn(host, " +")] = '\0';
@@ -351,14 +351,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case ARG_LOG_LEVEL:
-			level = log_level_from_name(optarg);
-			if (level < 0)
-				rc = usage_error(
-				    "--log-level: \"%s\": err, warning, notice, info or "
-				    "debug expected",
-				    optarg);
-			else
-				log_set_level(level);
+			rc = cli_log_level(PROG, optarg);
 			break;
 		case 'h':
 			fputs(help_text, stdout);
@@ -366,11 +359,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case ARG_VERSION:
 			puts(PROG " " EVIDENT_VERSION);
 			return -1;
-		case ':':
-			rc = usage_error("option %s needs a value", argv[optind - 1]);
-			break;
-		default:
-			rc = usage_error("unknown option %s", argv[optind - 1]);
+		default: /* ':' or unknown */
+			rc = cli_getopt_error(PROG, ch, argv[optind - 1]);
 			break;
 		}
 	}

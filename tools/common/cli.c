@@ -26,6 +26,26 @@ int cli_usage_error(const char *prog, const char *fmt, ...)
 	return 2;
 }
 
+int cli_log_level(const char *prog, const char *name)
+{
+	int level = log_level_from_name(name);
+
+	if (level < 0)
+		return cli_usage_error(prog,
+		                       "--log-level: \"%s\": err, warning, notice, info or debug "
+		                       "expected",
+		                       name);
+	log_set_level(level);
+	return 0;
+}
+
+int cli_getopt_error(const char *prog, int opt, const char *opt_text)
+{
+	if (opt == ':')
+		return cli_usage_error(prog, "option %s needs a value", opt_text);
+	return cli_usage_error(prog, "unknown option %s", opt_text);
+}
+
 int cli_parse_unsigned(const char *prog, const char *opt, const char *s, unsigned min, unsigned max,
                        unsigned *ret)
 {

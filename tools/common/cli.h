@@ -16,6 +16,15 @@ struct vault_signer;
 /* Prints "PROG: MESSAGE\nTry 'PROG --help'.\n" to stderr. Returns 2, the usage exit code. */
 int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* --log-level NAME: sets the log library's level (log_set_level). Returns 0, or 2 after a
+ * usage error naming the levels. */
+int cli_log_level(const char *prog, const char *name);
+
+/* getopt_long's answer ':' (opt_text, the option, lacks its value) or anything else it
+ * returned that the program does not handle (an unknown option). Returns 2 after the usage
+ * error. */
+int cli_getopt_error(const char *prog, int opt, const char *opt_text);
+
 /* Parses the value s of option opt as a decimal integer from min to max (no sign) into *ret.
  * Returns 0, or 2 after a usage error naming opt and s. */
 int cli_parse_unsigned(const char *prog, const char *opt, const char *s, unsigned min, unsigned max,

@@ -32,8 +32,7 @@
 
 #define PROG           "evident-witness"
 #define KEY_FILE       "witness.key"
-#define TRUST_MAX      (1 << 20) /* bytes of a trust file */
-#define STOP_ANSWER_MS 5000      /* at a stop, time left to send the decided answers */
+#define STOP_ANSWER_MS 5000 /* at a stop, time left to send the decided answers */
 
 #define usage_error(...)    cli_usage_error(PROG, __VA_ARGS__)
 #define parse_unsigned(...) cli_parse_unsigned(PROG, __VA_ARGS__)
@@ -242,7 +241,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {NULL, 0, NULL, 0},
 	};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int modes = 0, c, rc = 0, level;
+	int modes = 0, c, rc = 0;
 
 	*o = (struct options){
 	    .prefix = "",
@@ -310,14 +309,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->metrics = optarg;
 			break;
 		case ARG_LOG_LEVEL:
-			level = log_level_from_name(optarg);
-			if (level < 0)
-				rc = usage_error(
-				    "--log-level: \"%s\": err, warning, notice, info or "
-				    "debug expected",
-				    optarg);
-			else
-				log_set_level(level);
+			rc = cli_log_level(PROG, optarg);
 			break;
 		case 'h':
 			fputs(help_text, stdout);
@@ -325,11 +317,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case ARG_VERSION:
 			puts(PROG " " EVIDENT_VERSION);
 			return -1;
-		case ':':
-			rc = usage_error("option %s needs a value", argv[optind - 1]);
-			break;
-		default:
-			rc = usage_error("unknown option %s", argv[optind - 1]);
+		default: /* ':' or unknown */
+			rc = cli_getopt_error(PROG, c, argv[optind - 1]);
 			break;
 		}
 	}
@@ -477,28 +466,13 @@ static int show_state(const struct options *o)
 
 static int load_trust(const char *path, struct witness_trust *ret)
 {
-	char *text = malloc(TRUST_MAX + 1), err[WITNESS_ERR_MAX + 4200];
-	FILE *f = fopen(path, "re");
-	size_t len = 0;
-	int rc;
+	char err[WITNESS_ERR_MAX + 4200];
+	int rc = witness_trust_load(path, ret, err, sizeof(err));
 
-	if (!text || !f) {
-		fprintf(stderr, PROG ": --trust %s: %s\n", path, strerror(f ? ENOMEM : errno));
-		free(text);
-		if (f)
-			fclose(f);
-		return 1;
-	}
-	len = fread(text, 1, TRUST_MAX + 1, f);
-	rc = ferror(f) ? -EIO : len > TRUST_MAX ? -EFBIG : 0;
-	fclose(f);
-	if (rc == 0)
-		rc = witness_trust_parse(text, len, path, ret, err, sizeof(err));
-	free(text);
 	if (rc == -EBADMSG)
 		fprintf(stderr, PROG ": %s\n", err);
 	else if (rc == -EFBIG)
-		fprintf(stderr, PROG ": --trust %s: over %d bytes\n", path, TRUST_MAX);
+		fprintf(stderr, PROG ": --trust %s: over %d bytes\n", path, WITNESS_TRUST_MAX);
 	else if (rc < 0)
 		fprintf(stderr, PROG ": --trust %s: %s\n", path, strerror(-rc));
 	if (rc == 0 && ret->n == 0) {

@@ -196,3 +196,27 @@ size_t witness_trust_find(const struct witness_trust *t, const char *origin,
 	*ret_first = &t->keys[first];
 	return hi - first;
 }
+
+int witness_trust_load(const char *path, struct witness_trust *ret, char *err, size_t err_size)
+{
+	char *text = malloc(WITNESS_TRUST_MAX + 1);
+	FILE *f;
+	size_t len;
+	int rc;
+
+	if (!text)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (!f) {
+		rc = -errno;
+		free(text);
+		return rc;
+	}
+	len = fread(text, 1, WITNESS_TRUST_MAX + 1, f);
+	rc = ferror(f) ? -EIO : len > WITNESS_TRUST_MAX ? -EFBIG : 0;
+	fclose(f);
+	if (rc == 0)
+		rc = witness_trust_parse(text, len, path, ret, err, err_size);
+	free(text);
+	return rc;
+}

@@ -131,6 +131,13 @@ struct witness_trust {
  * "FILE:LINE:COLUMN: what is wrong"; -ENOMEM. */
 int witness_trust_parse(const char *text, size_t len, const char *filename,
                         struct witness_trust *ret, char *err, size_t err_size);
+/* Bytes a trust file may have. */
+#define WITNESS_TRUST_MAX (1 << 20)
+/* Reads the trust file at path (at most WITNESS_TRUST_MAX bytes) and parses it with
+ * witness_trust_parse (the same *ret and err; room for path in err: WITNESS_ERR_MAX plus its
+ * length). Returns 0; -EFBIG (too large); -EBADMSG (err says where); -ENOMEM; the negative
+ * errno of opening or reading it. */
+int witness_trust_load(const char *path, struct witness_trust *ret, char *err, size_t err_size);
 /* Frees the keys; takes a zeroed struct. */
 void witness_trust_deinit(struct witness_trust *t);
 /* The keys trusted for origin: returns how many (0 when none) and, when there are, *ret_first
