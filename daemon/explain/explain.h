@@ -288,13 +288,14 @@ int ex_oracle_parse_response(const uint8_t *buf, size_t len, size_t max_bytes, u
  * coalitions per row have a smaller variance than shared ones at the same cost; after a pilot
  * round the pairs are allocated across rows in proportion to weight times spread, Neyman's
  * allocation); per row the sizes whose subsets fit are enumerated (shap's scheme) and the rest
- * is sampled in
- * complementary pairs; the efficiency constraint is solved exactly (constrained weighted least
- * squares by Cholesky, METHODS.md §3.3), so sum phi + base = f(x) to rounding. With paired
- * sampling the estimate is exact for games without interactions of order 3 or more. The standard
- * error is the sandwich (linearisation) estimate over the sampled pairs. Rounds grow the sample
- * until the stopping rule holds or the budget is spent: max stderr <= tolerance when
- * tolerance > 0, else Covert and Lee's ratio max stderr / (max phi - min phi) <= rel_tolerance.
+ * is sampled in complementary pairs, a size drawn uniformly (by leverage score, METHODS.md
+ * §3.2; by kernel weight with kernel_weight_sizes) and importance-weighted; the efficiency
+ * constraint is solved exactly (constrained weighted least squares by Cholesky, METHODS.md §3.3),
+ * so sum phi + base = f(x) to rounding. With paired sampling the estimate is exact for games
+ * without interactions of order 3 or more. The standard error is the sandwich (linearisation)
+ * estimate over the sampled pairs. Rounds grow the sample until the stopping rule holds or the
+ * budget is spent: max stderr <= tolerance when tolerance > 0, else Covert and Lee's ratio max
+ * stderr / (max phi - min phi) <= rel_tolerance.
  *
  * Permutation: antithetic pairs of random permutations (Castro et al. 2009); stderr from the
  * per-pair averages; the same stopping rule. Efficiency holds exactly for every permutation. */
