@@ -211,8 +211,6 @@ enum {
 	ARG_ALERTS,
 	ARG_CLEAR,
 	ARG_METRICS,
-	ARG_LOG_LEVEL,
-	ARG_VERSION,
 };
 
 enum mode { MODE_RUN, MODE_VKEY, MODE_ALERTS, MODE_CLEAR };
@@ -251,10 +249,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"alerts", no_argument, NULL, ARG_ALERTS},
 	    {"clear", required_argument, NULL, ARG_CLEAR},
 	    {"metrics", required_argument, NULL, ARG_METRICS},
-	    {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, ARG_VERSION},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_OPTIONS,
 	};
 	struct auditor_config *c = &o->cfg;
 	char host[256] = "localhost";
@@ -350,17 +345,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				rc = usage_error("--metrics \"%s\": %s", optarg, err);
 			break;
 		}
-		case ARG_LOG_LEVEL:
-			rc = cli_log_level(PROG, optarg);
-			break;
-		case 'h':
-			fputs(help_text, stdout);
-			return -1;
-		case ARG_VERSION:
-			puts(PROG " " EVIDENT_VERSION);
-			return -1;
-		default: /* ':' or unknown */
-			rc = cli_getopt_error(PROG, ch, argv[optind - 1]);
+		default: /* --log-level, --help, --version, ':' or unknown */
+			rc = cli_common_option(PROG, ch, optarg, argv[optind - 1], help_text);
+			if (rc < 0)
+				return -1;
 			break;
 		}
 	}
@@ -556,12 +544,7 @@ static int run(struct options *o, const struct vault_signer *signer)
 	lock_fd = lock_state(o->cfg.state_dir);
 	if (lock_fd < 0)
 		return 1;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_block_signals(&sigs);
 	/* After the mask: the server's thread inherits it, so that the signals come here. */
 	/* --metrics: the registry and its server (auditor.c creates its series in it). */
 	if (o->metrics) {

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,33 @@ int cli_getopt_error(const char *prog, int opt, const char *opt_text)
 	if (opt == ':')
 		return cli_usage_error(prog, "option %s needs a value", opt_text);
 	return cli_usage_error(prog, "unknown option %s", opt_text);
+}
+
+int cli_common_option(const char *prog, int opt, const char *arg, const char *opt_text,
+                      const char *help_text)
+{
+	switch (opt) {
+	case CLI_OPT_LOG_LEVEL:
+		return cli_log_level(prog, arg);
+	case 'h':
+		fputs(help_text, stdout);
+		return -1;
+	case CLI_OPT_VERSION:
+		printf("%s %s\n", prog, EVIDENT_VERSION);
+		return -1;
+	default:
+		return cli_getopt_error(prog, opt, opt_text);
+	}
+}
+
+void cli_block_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 int cli_parse_unsigned(const char *prog, const char *opt, const char *s, unsigned min, unsigned max,

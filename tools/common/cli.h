@@ -6,6 +6,8 @@
 #ifndef EVIDENT_TOOLS_CLI_H
 #define EVIDENT_TOOLS_CLI_H
 
+#include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +17,28 @@ struct vault_signer;
 
 /* Prints "PROG: MESSAGE\nTry 'PROG --help'.\n" to stderr. Returns 2, the usage exit code. */
 int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* getopt_long values of the options both programs take (above their own, which start at
+ * 0x100), and their entries, the end of the table included: put last in a program's table. */
+enum { CLI_OPT_LOG_LEVEL = 0x1000, CLI_OPT_VERSION };
+/* clang-format off */
+#define CLI_COMMON_OPTIONS                                        \
+	{"log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL}, \
+	{"help", no_argument, NULL, 'h'},                          \
+	{"version", no_argument, NULL, CLI_OPT_VERSION},           \
+	{NULL, 0, NULL, 0}
+/* clang-format on */
+
+/* Handles what getopt_long returned that the program's own options are not: --log-level arg
+ * (cli_log_level), -h/--help (help_text to stdout), --version ("PROG VERSION" to stdout),
+ * ':' and unknown options (cli_getopt_error; opt_text is argv[optind - 1]). Returns 0 (level
+ * set), -1 (help or version printed) or 2 (usage error printed). */
+int cli_common_option(const char *prog, int opt, const char *arg, const char *opt_text,
+                      const char *help_text);
+
+/* Blocks SIGTERM, SIGINT and SIGHUP in this thread (and so in every thread it starts after)
+ * into *sigs, for sigwait, and ignores SIGPIPE. */
+void cli_block_signals(sigset_t *sigs);
 
 /* --log-level NAME: sets the log library's level (log_set_level). Returns 0, or 2 after a
  * usage error naming the levels. */

@@ -185,9 +185,7 @@ enum {
 	ARG_MAX_PER_IP,
 	ARG_IDLE_TIMEOUT,
 	ARG_BODY_TIMEOUT,
-	ARG_LOG_LEVEL,
 	ARG_METRICS,
-	ARG_VERSION,
 };
 
 enum mode { MODE_SERVE, MODE_VKEY, MODE_LOGS, MODE_EVIDENCE };
@@ -234,11 +232,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"max-connections-per-ip", required_argument, NULL, ARG_MAX_PER_IP},
 	    {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
 	    {"body-timeout", required_argument, NULL, ARG_BODY_TIMEOUT},
-	    {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
 	    {"metrics", required_argument, NULL, ARG_METRICS},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, ARG_VERSION},
-	    {NULL, 0, NULL, 0},
+	    CLI_COMMON_OPTIONS,
 	};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int modes = 0, c, rc = 0;
@@ -308,17 +303,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case ARG_METRICS:
 			o->metrics = optarg;
 			break;
-		case ARG_LOG_LEVEL:
-			rc = cli_log_level(PROG, optarg);
-			break;
-		case 'h':
-			fputs(help_text, stdout);
-			return -1;
-		case ARG_VERSION:
-			puts(PROG " " EVIDENT_VERSION);
-			return -1;
-		default: /* ':' or unknown */
-			rc = cli_getopt_error(PROG, c, argv[optind - 1]);
+		default: /* --log-level, --help, --version, ':' or unknown */
+			rc = cli_common_option(PROG, c, optarg, argv[optind - 1], help_text);
+			if (rc < 0)
+				return -1;
 			break;
 		}
 	}
@@ -742,12 +730,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	/* Every thread started from here inherits the mask: the signals come to sigwait. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_block_signals(&sigs);
 	rc = serve(&o, signer, &sigs);
 	vault_signer_free(signer);
 	return rc;
