@@ -194,14 +194,9 @@ int astate_each_alert(struct astate *s, uint64_t from,
 	char origin[256], msg[ASTATE_MSG_MAX];
 	int rc, op = MDB_SET_RANGE;
 
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	rc = tool_state_read_cursor(s->env, s->dbi[DB_ALERTS], &txn, &cur);
 	if (rc)
-		return tool_state_err(rc);
-	rc = mdb_cursor_open(txn, s->dbi[DB_ALERTS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return tool_state_err(rc);
-	}
+		return rc;
 	tool_state_be64(key, from);
 	k = (MDB_val){8, key};
 	for (;;) {
@@ -297,14 +292,9 @@ int astate_each_origin(struct astate *s,
 	MDB_val k, d;
 	int rc, op = MDB_FIRST;
 
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	rc = tool_state_read_cursor(s->env, s->dbi[DB_ORIGINS], &txn, &cur);
 	if (rc)
-		return tool_state_err(rc);
-	rc = mdb_cursor_open(txn, s->dbi[DB_ORIGINS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return tool_state_err(rc);
-	}
+		return rc;
 	for (;;) {
 		struct astate_origin o;
 		char name[256];

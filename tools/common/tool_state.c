@@ -42,6 +42,20 @@ uint64_t tool_state_rd64(const uint8_t *p)
 	return v;
 }
 
+int tool_state_read_cursor(MDB_env *env, MDB_dbi dbi, MDB_txn **ret_txn, MDB_cursor **ret_cur)
+{
+	int rc = mdb_txn_begin(env, NULL, MDB_RDONLY, ret_txn);
+
+	if (rc)
+		return tool_state_err(rc);
+	rc = mdb_cursor_open(*ret_txn, dbi, ret_cur);
+	if (rc) {
+		mdb_txn_abort(*ret_txn);
+		return tool_state_err(rc);
+	}
+	return 0;
+}
+
 static int check_format(MDB_txn *txn, bool read_only, const struct tool_state_spec *spec,
                         const MDB_dbi *dbi)
 {

@@ -31,6 +31,11 @@ struct tool_state_spec {
 int tool_state_open(const char *dir, bool read_only, const struct tool_state_spec *spec,
                     MDB_env **ret_env, MDB_dbi *ret_dbi);
 
+/* Begins a read-only transaction on env and opens a cursor on dbi in it, for a walk. On
+ * success *ret_txn and *ret_cur are the caller's (mdb_cursor_close, then mdb_txn_abort).
+ * Returns 0 or a negative errno as tool_state_err. */
+int tool_state_read_cursor(MDB_env *env, MDB_dbi dbi, MDB_txn **ret_txn, MDB_cursor **ret_cur);
+
 /* An LMDB return code as 0 or a negative errno: MDB_NOTFOUND -ENOENT, map or transaction
  * full -ENOSPC, LMDB's own failures -EIO, system errors as themselves. */
 int tool_state_err(int mdb_rc);

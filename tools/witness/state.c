@@ -334,15 +334,10 @@ static int each(struct state *s, int db, int (*fn)(void *ud, const MDB_val *k, c
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, d;
-	int rc = tool_state_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
+	int rc = tool_state_read_cursor(s->env, s->dbi[db], &txn, &cur);
 
 	if (rc < 0)
 		return rc;
-	rc = tool_state_err(mdb_cursor_open(txn, s->dbi[db], &cur));
-	if (rc < 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
 	for (int m = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	     m = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		if (m == MDB_NOTFOUND)
