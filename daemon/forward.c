@@ -39,7 +39,11 @@ enum fstate { FS_START, FS_DOWN, FS_REFUSED, FS_OK };
 
 struct forwarder {
 	struct vault *v;
+	/* Where cosignatures go (NULL once forward_cosignatures_stop ran). Read and used by the
+	 * subscription's callback, on a libnats thread, only under pub_lock, so that the
+	 * publisher is never freed while a callback uses it. */
 	struct publisher *pub;
+	pthread_mutex_t pub_lock;
 	char origin[VAULT_ORIGIN_MAX + 1];
 	char stream[80];
 	char subj_entry[FLEET_SUBJECT_MAX], subj_blob[FLEET_SUBJECT_MAX],
@@ -298,8 +302,15 @@ static void on_cosig(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 		natsMsg_Destroy(msg);
 		return;
 	}
-	rc = publish_cosignature(f->pub, c.auditor, c.size, c.line, c.line_len, err, sizeof(err));
-	if (rc == -ENOSPC || rc == -ENOMEM) {
+	pthread_mutex_lock(&f->pub_lock);
+	rc = f->pub ? publish_cosignature(f->pub, c.auditor, c.size, c.line, c.line_len, err,
+	                                  sizeof(err))
+	            : -ESHUTDOWN;
+	pthread_mutex_unlock(&f->pub_lock);
+	if (rc == -ESHUTDOWN) {
+		natsMsg_Nak(msg,
+		            NULL); /* stopping: JetStream delivers it again at the next start */
+	} else if (rc == -ENOSPC || rc == -ENOMEM) {
 		log_warning("forward: cosignature of %s for %" PRIu64 " entries: %s; asked again",
 		            c.auditor, c.size, err);
 		natsMsg_Nak(msg, NULL);
@@ -1034,6 +1045,7 @@ static void forwarder_free(struct forwarder *f)
 	pthread_cond_destroy(&f->wake);
 	pthread_cond_destroy(&f->moved);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->pub_lock);
 	free(f);
 }
 
@@ -1111,6 +1123,7 @@ int forward_start(struct forwarder **ret, struct vault *v, const struct config *
 	if (!f)
 		return -ENOMEM;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->pub_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->wake, &ca);
@@ -1257,6 +1270,15 @@ void forward_drain(struct forwarder *f, uint32_t wait_ms_)
 		log_info("forward: JetStream acknowledged all %" PRIu64
 		         " entries and the final checkpoint",
 		         size);
+}
+
+void forward_cosignatures_stop(struct forwarder *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->pub_lock); /* waits for a callback using the publisher */
+	f->pub = NULL;
+	pthread_mutex_unlock(&f->pub_lock);
 }
 
 void forward_stop(struct forwarder *f)

@@ -37,6 +37,10 @@ void forward_committed(struct forwarder *f, uint64_t size);
  * checkpoint, and logs what remained. The thread goes on (cosignatures still arrive). Call
  * after the writer stopped (the vault no longer grows); f may be NULL. */
 void forward_drain(struct forwarder *f, uint32_t wait_ms);
+/* Cosignatures that arrive from now on are left in JetStream for the next start (Nak), and
+ * none is being handed to the publisher when this returns: call it before the publisher
+ * given to forward_start is freed. Any thread; f may be NULL. */
+void forward_cosignatures_stop(struct forwarder *f);
 /* Stops the thread, closes the connection, stores the position and frees f (takes NULL). */
 void forward_stop(struct forwarder *f);
 

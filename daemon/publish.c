@@ -89,6 +89,7 @@ struct publisher {
 	uint64_t tiles_size;     /* newest size exported to tiles_dir (lock) */
 	bool stop;               /* (lock) */
 	bool stopping;           /* publish_stop waits: publish the final checkpoint now (lock) */
+	bool waited;             /* publish_wait ran (the stopping thread only) */
 	/* publisher thread only: the tiles export */
 	uint64_t tiles_done;    /* size of the checkpoint in tiles_dir */
 	size_t tiles_note_len;  /* its length there (grows with cosignatures) */
@@ -914,13 +915,14 @@ void publish_get_stats(struct publisher *p, struct publish_stats *ret)
 	free(s);
 }
 
-void publish_stop(struct publisher *p, uint32_t wait_ms)
+void publish_wait(struct publisher *p, uint32_t wait_ms)
 {
 	struct timespec until;
 	uint64_t latest, quorum_size;
 
-	if (!p)
+	if (!p || p->waited)
 		return;
+	p->waited = true;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += wait_ms / 1000;
 	until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
@@ -943,6 +945,15 @@ void publish_stop(struct publisher *p, uint32_t wait_ms)
 		            " entries) was witnessed: the newest witnessed one covers %" PRIu64
 		            " (waited %" PRIu32 " ms for %u cosignature(s))",
 		            latest, quorum_size, wait_ms, p->quorum);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void publish_stop(struct publisher *p, uint32_t wait_ms)
+{
+	if (!p)
+		return;
+	publish_wait(p, wait_ms);
+	pthread_mutex_lock(&p->lock);
 	p->stop = true;
 	pthread_mutex_unlock(&p->lock);
 	if (p->thread_started) {

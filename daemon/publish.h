@@ -39,9 +39,13 @@ void publish_signed(struct publisher *p, uint64_t size);
 /* Closes the loop-side handle (before the loop ends); later state changes are only logged.
  * Loop thread; p may be NULL. */
 void publish_detach(struct publisher *p);
-/* Waits up to wait_ms for the quorum of cosignatures on the newest checkpoint, then stops the
- * thread and frees p (takes NULL). Logs when the quorum was not reached. After the loop ended
- * or from the loop thread (it blocks). */
+/* Waits up to wait_ms for the quorum of cosignatures on the newest checkpoint (the final one
+ * is published at once) and logs when it was not reached; the thread goes on. Once per p (a
+ * second call returns at once); takes NULL. After the loop ended or from the loop thread (it
+ * blocks). */
+void publish_wait(struct publisher *p, uint32_t wait_ms);
+/* publish_wait (unless it ran), then stops the thread and frees p (takes NULL). Whatever hands
+ * cosignatures to p (the forwarder: forward_cosignatures_stop) must have stopped first. */
 void publish_stop(struct publisher *p, uint32_t wait_ms);
 
 /* A cosignature line that came through NATS (the forwarder: [witness NAME] with nats = yes):

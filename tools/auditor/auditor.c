@@ -445,6 +445,9 @@ static void held_free(struct held_entry *h)
 
 static void held_remove(struct origin *o, size_t from, size_t n)
 {
+	INVARIANT(from + n <= o->n_held);
+	if (n == 0)
+		return; /* o->held may be NULL: nothing was ever held */
 	for (size_t i = from; i < from + n; i++) {
 		o->held_bytes -= o->held[i].e.payload_len;
 		held_free(&o->held[i]);
