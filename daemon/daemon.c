@@ -19,6 +19,7 @@
 
 #include "dispatch.h"
 #include "entry.pb-c.h"
+#include "entry_key.h"
 #include "evident_version.h"
 #include "forward.h"
 #include "guards.h"
@@ -700,7 +701,8 @@ static int open_vault(struct daemon *d)
 	                          .origin = d->cfg.origin,
 	                          .map_size = d->cfg.map_size,
 	                          .map_max = d->cfg.map_max,
-	                          .disk_reserve = d->cfg.disk_reserve};
+	                          .disk_reserve = d->cfg.disk_reserve,
+	                          .model_key = entry_model_key_fn};
 	struct vault_info info;
 	size_t bad = 0;
 	int rc;
@@ -1021,7 +1023,9 @@ int daemon_finish(struct daemon *d)
 	/* the final checkpoint to JetStream first: auditors' cosignatures of it come back
 	 * through the forwarder while the publisher waits for the quorum */
 	forward_drain(d->forwarder, d->final_submitted ? d->cfg.forward.stop_wait_ms : 0);
-	publish_stop(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
+	publish_wait(d->publisher, d->final_submitted ? d->cfg.witness_stop_wait_ms : 0);
+	forward_cosignatures_stop(d->forwarder); /* before the publisher it hands them to goes */
+	publish_stop(d->publisher, 0);
 	forward_stop(d->forwarder);
 	d->forwarder = NULL;
 	d->publisher = NULL;
