@@ -96,7 +96,7 @@ START_TEST(test_json_lines_equal_jansson)
 {
 	json_t *o = json_pack("{s:i,s:[f,f,f,f],s:s,s:{s:b,s:n,s:[]},s:s}", "row", 7, "phi", 0.1,
 	                      -2.0, 1e-7, 123456.789, "name", "a\"b\\c\n\x01/é", "inner", "ok", 1,
-	                      "none", "empty", "");
+	                      "none", "empty", "tail", "");
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
