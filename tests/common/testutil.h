@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Creates a fresh folder under $TMPDIR (or /tmp); returns a malloc'd path. Aborts the test on
  * failure. */
@@ -17,3 +18,28 @@ char *test_read_file(const char *path, size_t *ret_len);
 int test_run_suite(Suite *s);
 /* Deterministic xorshift64* generator for test data. */
 uint64_t test_rand(uint64_t *state);
+
+/* Assertions for loops of many thousand checks. A passing ck_assert* is not free: Check sends
+ * its file and line to the runner (a write() per assertion, the test's "last checkpoint"), and
+ * test_merkle's loops of hundreds of thousands of them were most of its time under ASan. These
+ * check the same and fail with Check's message; only a failure reaches Check. Each argument is
+ * evaluated once. */
+#define TEST_ASSERT(EXPR)                                             \
+	do {                                                          \
+		if (!(EXPR))                                          \
+			ck_abort_msg("Assertion '%s' failed", #EXPR); \
+	} while (0)
+#define TEST_ASSERT_INT(X, OP, Y)                                                   \
+	do {                                                                        \
+		intmax_t test_x_ = (X), test_y_ = (Y);                              \
+		if (!(test_x_ OP test_y_))                                          \
+			ck_abort_msg("Assertion '%s' failed: %s == %jd, %s == %jd", \
+			             #X " " #OP " " #Y, #X, test_x_, #Y, test_y_);  \
+	} while (0)
+#define TEST_ASSERT_MEM_EQ(X, Y, L)                                  \
+	do {                                                         \
+		const void *test_x_ = (X), *test_y_ = (Y);           \
+		size_t test_l_ = (L);                                \
+		if (memcmp(test_x_, test_y_, test_l_) != 0)          \
+			ck_assert_mem_eq(test_x_, test_y_, test_l_); \
+	} while (0)

@@ -4,6 +4,7 @@
  * and the public RFC 6962 vectors (tests/data/merkle, from transparency-dev/merkle). */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,13 @@
 
 typedef uint8_t hash_t[VAULT_HASH_LEN];
 
+static hash_t leaf_hashes[N_MAX];
+/* MTH of leaf_hashes[start, start + n), memoised: the probes below ask for the same subtrees
+ * millions of times, and each vault_hash_children is a heap allocation (slow under ASan).
+ * Cleared whenever leaf_hashes changes. */
+static hash_t mth_memo[N_MAX][N_MAX + 1];
+static bool mth_known[N_MAX][N_MAX + 1];
+
 static void ref_mth(const hash_t *leaves, size_t n, uint8_t out[32])
 {
 	if (n == 0) {
@@ -27,13 +35,23 @@ static void ref_mth(const hash_t *leaves, size_t n, uint8_t out[32])
 		memcpy(out, leaves[0], 32);
 		return;
 	}
+	bool ours = leaves >= leaf_hashes && leaves + n <= leaf_hashes + N_MAX;
+	size_t start = ours ? (size_t)(leaves - leaf_hashes) : 0;
+	if (ours && mth_known[start][n]) {
+		memcpy(out, mth_memo[start][n], 32);
+		return;
+	}
 	size_t k = 1;
 	while (k * 2 < n)
 		k *= 2;
 	uint8_t l[32], r[32];
 	ref_mth(leaves, k, l);
 	ref_mth(leaves + k, n - k, r);
-	ck_assert_int_eq(vault_hash_children(l, r, out), 0);
+	TEST_ASSERT_INT(vault_hash_children(l, r, out), ==, 0);
+	if (ours) {
+		memcpy(mth_memo[start][n], out, 32);
+		mth_known[start][n] = true;
+	}
 }
 
 static void ref_path(size_t m, const hash_t *leaves, size_t n, hash_t *out, size_t *len)
@@ -76,7 +94,6 @@ static void ref_subproof(size_t m, const hash_t *leaves, size_t n, int flag, has
 
 static char *dir;
 static struct vault *v;
-static hash_t leaf_hashes[N_MAX];
 static hash_t roots[N_MAX + 1];
 
 static void setup(void)
@@ -93,6 +110,7 @@ static void setup(void)
 		ck_assert_uint_eq(res.seq, (uint64_t)i);
 		memcpy(leaf_hashes[i], res.leaf_hash, 32);
 	}
+	memset(mth_known, 0, sizeof(mth_known));
 	for (size_t n = 0; n <= N_MAX; n++)
 		ref_mth((const hash_t *)leaf_hashes, n, roots[n]);
 }
@@ -123,24 +141,24 @@ END_TEST
 START_TEST(vault_prove_inclusion_matches_reference)
 {
 	struct vault_reader *r;
-	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	TEST_ASSERT_INT(vault_reader_begin(v, &r), ==, 0);
 	for (size_t n = 1; n <= N_MAX; n++) {
 		for (size_t m = 0; m < n; m++) {
 			hash_t got[VAULT_PROOF_MAX], want[VAULT_PROOF_MAX];
 			size_t wl = 0;
 			int gl = vault_prove_inclusion(r, m, n, got);
 			ref_path(m, (const hash_t *)leaf_hashes, n, want, &wl);
-			ck_assert_int_eq(gl, (int)wl);
-			ck_assert(wl == 0 || memcmp(got, want, wl * 32) == 0);
-			ck_assert_int_eq(vault_merkle_verify_inclusion(m, n, leaf_hashes[m],
-			                                               (const hash_t *)got, wl,
-			                                               roots[n]),
-			                 0);
+			TEST_ASSERT_INT(gl, ==, (int)wl);
+			TEST_ASSERT(wl == 0 || memcmp(got, want, wl * 32) == 0);
+			TEST_ASSERT_INT(vault_merkle_verify_inclusion(m, n, leaf_hashes[m],
+			                                              (const hash_t *)got, wl,
+			                                              roots[n]),
+			                ==, 0);
 		}
 	}
 	hash_t p[VAULT_PROOF_MAX];
-	ck_assert_int_eq(vault_prove_inclusion(r, 5, 5, p), -ERANGE);
-	ck_assert_int_eq(vault_prove_inclusion(r, 0, N_MAX + 1, p), -ERANGE);
+	TEST_ASSERT_INT(vault_prove_inclusion(r, 5, 5, p), ==, -ERANGE);
+	TEST_ASSERT_INT(vault_prove_inclusion(r, 0, N_MAX + 1, p), ==, -ERANGE);
 	vault_reader_end(r);
 }
 END_TEST
@@ -148,23 +166,23 @@ END_TEST
 START_TEST(vault_prove_consistency_matches_reference)
 {
 	struct vault_reader *r;
-	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	TEST_ASSERT_INT(vault_reader_begin(v, &r), ==, 0);
 	for (size_t n = 1; n <= N_MAX; n++) {
 		for (size_t m = 1; m <= n; m++) {
 			hash_t got[VAULT_PROOF_MAX], want[VAULT_PROOF_MAX];
 			size_t wl = 0;
 			int gl = vault_prove_consistency(r, m, n, got);
 			ref_subproof(m, (const hash_t *)leaf_hashes, n, 1, want, &wl);
-			ck_assert_int_eq(gl, (int)wl);
-			ck_assert(wl == 0 || memcmp(got, want, wl * 32) == 0);
-			ck_assert_int_eq(vault_merkle_verify_consistency(m, n, roots[m], roots[n],
-			                                                 (const hash_t *)got, wl),
-			                 0);
+			TEST_ASSERT_INT(gl, ==, (int)wl);
+			TEST_ASSERT(wl == 0 || memcmp(got, want, wl * 32) == 0);
+			TEST_ASSERT_INT(vault_merkle_verify_consistency(m, n, roots[m], roots[n],
+			                                                (const hash_t *)got, wl),
+			                ==, 0);
 		}
 	}
 	hash_t p[VAULT_PROOF_MAX];
-	ck_assert_int_eq(vault_prove_consistency(r, 0, 3, p), -ERANGE);
-	ck_assert_int_eq(vault_prove_consistency(r, 4, 3, p), -ERANGE);
+	TEST_ASSERT_INT(vault_prove_consistency(r, 0, 3, p), ==, -ERANGE);
+	TEST_ASSERT_INT(vault_prove_consistency(r, 4, 3, p), ==, -ERANGE);
 	vault_reader_end(r);
 }
 END_TEST
@@ -190,43 +208,44 @@ static void inclusion_probes(size_t m, size_t n, const hash_t *proof, size_t len
 		ref_path(am, (const hash_t *)leaf_hashes, an, real, &rl);
 		if (rl == len && (len == 0 || memcmp(real, proof, len * 32) == 0))
 			continue;
-		ck_assert_int_ne(
+		TEST_ASSERT_INT(
 		    vault_merkle_verify_inclusion(am, an, leaf_hashes[am], proof, len, roots[an]),
-		    0);
+		    !=, 0);
 	}
 	/* the same proof and root claimed for a neighbouring index */
 	if (m + 1 < n)
-		ck_assert_int_ne(vault_merkle_verify_inclusion(m + 1, n, leaf, proof, len, root),
-		                 0);
+		TEST_ASSERT_INT(vault_merkle_verify_inclusion(m + 1, n, leaf, proof, len, root), !=,
+		                0);
 	/* wrong leaf (the root is the leaf itself in a one-leaf tree), wrong root */
 	if (n > 1)
-		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, roots[n], proof, len, root),
-		                 0);
+		TEST_ASSERT_INT(vault_merkle_verify_inclusion(m, n, roots[n], proof, len, root), !=,
+		                0);
 	if (n > 1)
-		ck_assert_int_ne(
-		    vault_merkle_verify_inclusion(m, n, leaf, proof, len, roots[n - 1]), 0);
+		TEST_ASSERT_INT(vault_merkle_verify_inclusion(m, n, leaf, proof, len, roots[n - 1]),
+		                !=, 0);
 	/* a flipped bit in every node */
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, proof, len * 32);
 		bad[i][(i * 7) % 32] ^= (uint8_t)(1u << (i % 8));
-		ck_assert_int_ne(
-		    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len, root), 0);
+		TEST_ASSERT_INT(
+		    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len, root), !=,
+		    0);
 	}
 	/* a missing node, an extra node (at the end and at the front) */
 	if (len > 0) {
-		ck_assert_int_ne(vault_merkle_verify_inclusion(m, n, leaf, proof, len - 1, root),
-		                 0);
-		ck_assert_int_ne(
-		    vault_merkle_verify_inclusion(m, n, leaf, proof + 1, len - 1, root), 0);
+		TEST_ASSERT_INT(vault_merkle_verify_inclusion(m, n, leaf, proof, len - 1, root), !=,
+		                0);
+		TEST_ASSERT_INT(vault_merkle_verify_inclusion(m, n, leaf, proof + 1, len - 1, root),
+		                !=, 0);
 	}
 	memcpy(bad, proof, len * 32);
 	memcpy(bad[len], leaf, 32);
-	ck_assert_int_ne(
-	    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1, root), 0);
+	TEST_ASSERT_INT(
+	    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1, root), !=, 0);
 	memcpy(bad[0], root, 32);
 	memcpy(bad + 1, proof, len * 32);
-	ck_assert_int_ne(
-	    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1, root), 0);
+	TEST_ASSERT_INT(
+	    vault_merkle_verify_inclusion(m, n, leaf, (const hash_t *)bad, len + 1, root), !=, 0);
 }
 
 static void consistency_probes(size_t m, size_t n, const hash_t *proof, size_t len)
@@ -236,7 +255,7 @@ static void consistency_probes(size_t m, size_t n, const hash_t *proof, size_t l
 
 	/* swapped roots (when they differ) */
 	if (m != n)
-		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r2, r1, proof, len), 0);
+		TEST_ASSERT_INT(vault_merkle_verify_consistency(m, n, r2, r1, proof, len), !=, 0);
 	/* Wrong sizes, each with that size's real root: the proof for (m, n) must not prove
 	 * another pair of this log's heads unless it is that pair's proof too. (With the
 	 * original roots a changed size can be accepted: the proof then describes some other
@@ -251,45 +270,48 @@ static void consistency_probes(size_t m, size_t n, const hash_t *proof, size_t l
 		ref_subproof(am, (const hash_t *)leaf_hashes, an, 1, real, &rl);
 		if (rl == len && (len == 0 || memcmp(real, proof, len * 32) == 0))
 			continue;
-		ck_assert_int_ne(
-		    vault_merkle_verify_consistency(am, an, roots[am], roots[an], proof, len), 0);
+		TEST_ASSERT_INT(
+		    vault_merkle_verify_consistency(am, an, roots[am], roots[an], proof, len), !=,
+		    0);
 	}
 	/* from size 0: never a proof, whatever it carries */
-	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, NULL, 0), -EBADMSG);
-	ck_assert_int_eq(vault_merkle_verify_consistency(0, n, roots[0], r2, proof, len), -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(0, n, roots[0], r2, NULL, 0), ==, -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(0, n, roots[0], r2, proof, len), ==,
+	                -EBADMSG);
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, proof, len * 32);
 		bad[i][(i * 5) % 32] ^= (uint8_t)(0x80u >> (i % 8));
-		ck_assert_int_ne(
-		    vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len), 0);
+		TEST_ASSERT_INT(
+		    vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len), !=, 0);
 	}
 	if (len > 0) {
-		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r1, r2, proof, len - 1), 0);
-		ck_assert_int_ne(vault_merkle_verify_consistency(m, n, r1, r2, proof + 1, len - 1),
-		                 0);
+		TEST_ASSERT_INT(vault_merkle_verify_consistency(m, n, r1, r2, proof, len - 1), !=,
+		                0);
+		TEST_ASSERT_INT(vault_merkle_verify_consistency(m, n, r1, r2, proof + 1, len - 1),
+		                !=, 0);
 	}
 	memcpy(bad, proof, len * 32);
 	memcpy(bad[len], r1, 32);
-	ck_assert_int_ne(
-	    vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len + 1), 0);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(m, n, r1, r2, (const hash_t *)bad, len + 1),
+	                !=, 0);
 }
 
 START_TEST(vault_merkle_verify_inclusion_rejects_corruption)
 {
 	struct vault_reader *r;
-	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	TEST_ASSERT_INT(vault_reader_begin(v, &r), ==, 0);
 	for (size_t n = 1; n <= N_MAX; n++)
 		for (size_t m = 0; m < n; m++) {
 			hash_t p[VAULT_PROOF_MAX];
 			int len = vault_prove_inclusion(r, m, n, p);
-			ck_assert_int_ge(len, 0);
+			TEST_ASSERT_INT(len, >=, 0);
 			inclusion_probes(m, n, (const hash_t *)p, (size_t)len);
 		}
 	/* index beyond size, and size 0 */
-	ck_assert_int_eq(vault_merkle_verify_inclusion(3, 3, leaf_hashes[0], NULL, 0, roots[3]),
-	                 -EBADMSG);
-	ck_assert_int_eq(vault_merkle_verify_inclusion(0, 0, leaf_hashes[0], NULL, 0, roots[0]),
-	                 -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_inclusion(3, 3, leaf_hashes[0], NULL, 0, roots[3]), ==,
+	                -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_inclusion(0, 0, leaf_hashes[0], NULL, 0, roots[0]), ==,
+	                -EBADMSG);
 	vault_reader_end(r);
 }
 END_TEST
@@ -297,24 +319,24 @@ END_TEST
 START_TEST(vault_merkle_verify_consistency_rejects_corruption)
 {
 	struct vault_reader *r;
-	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	TEST_ASSERT_INT(vault_reader_begin(v, &r), ==, 0);
 	for (size_t n = 1; n <= N_MAX; n++)
 		for (size_t m = 1; m <= n; m++) {
 			hash_t p[VAULT_PROOF_MAX];
 			int len = vault_prove_consistency(r, m, n, p);
-			ck_assert_int_ge(len, 0);
+			TEST_ASSERT_INT(len, >=, 0);
 			consistency_probes(m, n, (const hash_t *)p, (size_t)len);
 		}
 	/* equal sizes: only the empty proof with equal roots */
-	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[7], NULL, 0), 0);
-	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[6], NULL, 0),
-	                 -EBADMSG);
-	ck_assert_int_eq(vault_merkle_verify_consistency(7, 7, roots[7], roots[7],
-	                                                 (const hash_t *)leaf_hashes, 1),
-	                 -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(7, 7, roots[7], roots[7], NULL, 0), ==, 0);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(7, 7, roots[7], roots[6], NULL, 0), ==,
+	                -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(7, 7, roots[7], roots[7],
+	                                                (const hash_t *)leaf_hashes, 1),
+	                ==, -EBADMSG);
 	/* shrinking */
-	ck_assert_int_eq(vault_merkle_verify_consistency(8, 7, roots[8], roots[7], NULL, 0),
-	                 -EBADMSG);
+	TEST_ASSERT_INT(vault_merkle_verify_consistency(8, 7, roots[8], roots[7], NULL, 0), ==,
+	                -EBADMSG);
 	vault_reader_end(r);
 }
 END_TEST
