@@ -87,8 +87,9 @@ void ex_link_apply(const struct ex_model *m, double *values);
 int ex_treeshap(const struct ex_model *m, const double *x, double *phi, double *base);
 
 /* ex_treeshap for n_rows rows of X (row-major) at once: phi n_rows x n_outputs x n_features,
- * base n_rows x n_outputs; the fastest way to explain many rows (the tree is read once per
- * block of rows and the arithmetic is vectorised). Each row is checked for efficiency: with
+ * base n_rows x n_outputs; the fastest way to explain many rows (per tree a table of its
+ * edges' constants, then vectorised lanes of rows without divisions; METHODS.md §1.6). A
+ * row's numbers do not depend on the rows beside it. Each row is checked for efficiency: with
  * ret_rc (n_rows ints) each row's 0 / -EDOM is reported there and the call returns 0;
  * without it the first failure is returned. Returns 0, -EINVAL, -ENOTSUP, -ENOMEM. */
 int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, double *phi,

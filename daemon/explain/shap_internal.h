@@ -13,3 +13,6 @@ double ex__tree_expectation(const struct ex_tree *t);
  * ex_efficiency_tolerance); -ENOMEM. */
 int ex__check_efficiency(const struct ex_model *m, const double *x, const double *phi,
                          const double *base);
+/* The same check against margins already computed (n_outputs values): 0 or -EDOM. */
+int ex__check_sum(const struct ex_model *m, const double *margin, const double *phi,
+                  const double *base);

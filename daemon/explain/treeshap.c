@@ -311,10 +311,69 @@ out:
 
 /* ------------------------------------------------------------------ batches of rows */
 
-/* The same walk for RB rows at once: the tree is read once per block, and the arithmetic runs
- * over (quadrature point, row) lanes without branches (a cold edge is the general formula with
- * o = 0; a lane whose subtree weighs nothing gets 1/g = 0), which the compiler vectorises. */
-#define RB 8
+/* Many rows at once. What a row changes in the walk is only o, and o is 0 or 1: z (the cover
+ * ratios of a path) belongs to the tree. So every edge has three cases, each with constants
+ * that belong to the tree alone, with f the edge's feature and zo its z above the edge:
+ *   A, o of f above is 1 and x takes the edge: g goes from zo + t (1 - zo) to zn + t (1 - zn);
+ *   B, o of f above is 1 and x does not take it: g goes to zn (1 - t), r to -1 / (1 - t);
+ *   C, o of f above is 0: g = z (1 - t) before and after, so C(t) scales by the edge's cover
+ *      ratio and r does not change (nothing is added to f).
+ * edge_table() computes, once per tree and call, the factor C(t) is multiplied by and
+ * w (r_new - r_old) for A and B at every edge; the walk then only multiplies, selects and
+ * adds, over (quadrature point, row) lanes the compiler vectorises, with no division.
+ * A row's numbers do not depend on the rows beside it (lanes never mix), so a row explained
+ * alone gets the same bits as in any batch. */
+#define RB      8             /* rows walked together */
+#define SB      256           /* rows that share one computation of a tree's edge table */
+#define EDGE(Q) (4 * (Q) + 1) /* doubles per edge: mult_A, wdr_A, mult_B, wdr_B (Q each), frac */
+
+struct btab {
+	const struct ex_tree *tree;
+	unsigned Q;
+	const double *t, *w;
+	double *z;   /* per feature: z above the current node (1 off the path) */
+	double *tab; /* EDGE(Q) doubles per node, by the node's index (the root's unused) */
+};
+
+static void edge_table(struct btab *e, int32_t n)
+{
+	const struct ex_node *nodes = e->tree->nodes, *node = &nodes[n];
+	const unsigned Q = e->Q;
+	int f = node->feature;
+	double zo = e->z[f], r_old[Q_MAX], g_old[Q_MAX];
+
+	for (unsigned k = 0; k < Q; k++) {
+		g_old[k] = zo + e->t[k] * (1 - zo);
+		r_old[k] = (1 - zo) / g_old[k];
+	}
+	for (int side = 0; side < 2; side++) {
+		int32_t c = side ? node->right : node->left;
+		const struct ex_node *child = &nodes[c];
+		double zn = zo * child->frac, *d = e->tab + (size_t)c * EDGE(Q);
+
+		for (unsigned k = 0; k < Q; k++) {
+			double g = zn + e->t[k] * (1 - zn);
+			d[k] = g / g_old[k];
+			d[Q + k] = e->w[k] * ((1 - zn) / g - r_old[k]);
+			d[2 * Q + k] = zn * (1 - e->t[k]) / g_old[k];
+			d[3 * Q + k] = e->w[k] * (-1 / (1 - e->t[k]) - r_old[k]);
+		}
+		d[4 * Q] = child->frac;
+		if (child->cmp != EX_CMP_LEAF) {
+			e->z[f] = zn;
+			edge_table(e, c);
+			e->z[f] = zo;
+		}
+	}
+}
+
+/* The lanes: GNU C vectors of two doubles (one SSE2 register on baseline x86-64, as wide as
+ * the build's target guarantees), NV of them per block of rows; the operations are
+ * element-wise, so no lane sees another's numbers. */
+typedef double vec __attribute__((vector_size(16)));
+typedef int64_t veci __attribute__((vector_size(16)));
+#define VL 2         /* doubles in a vec */
+#define NV (RB / VL) /* vecs per block of rows */
 
 struct bwalk {
 	const struct ex_model *m;
@@ -322,92 +381,106 @@ struct bwalk {
 	unsigned Q;
 	size_t nr; /* rows in this block */
 	const double *x[RB];
-	const double *t, *w;
-	double *z, *o; /* [feature][RB] */
-	double *ig;    /* [feature][Q_MAX][RB] */
-	double *phi[RB];
+	const double *tab;
+	vec *o;   /* per feature, NV vecs: 1 while the row has taken every edge on f so far */
+	vec *phi; /* per feature, NV vecs: this block's attributions to the tree's output */
 };
 
+/* The child each row goes to at node, as a double (XGBoost's numeric split inline, the others
+ * through ex_node_next); rows past nr get -1. */
+static inline void next_rows(const struct bwalk *b, const struct ex_node *node, vec *hot)
+{
+	double h[RB];
+
+	if (node->cmp == EX_CMP_XGB_LT) {
+		int32_t dflt = node->default_left ? node->left : node->right;
+		for (size_t r = 0; r < RB; r++) {
+			double v = r < b->nr ? b->x[r][node->feature] : 0.0;
+			h[r] = isnan(v)                       ? dflt
+			       : (float)v < node->threshold_f ? node->left
+			                                      : node->right;
+		}
+	} else {
+		for (size_t r = 0; r < RB; r++)
+			h[r] = r < b->nr ? ex_node_next(b->m, node, b->x[r]) : -1;
+	}
+	for (size_t r = b->nr; r < RB; r++)
+		h[r] = -1;
+	memcpy(hot, h, sizeof(h));
+}
+
+/* H (Q x NV vecs) of the subtree at the internal node n given C; frame: this depth's
+ * scratch. */
 static inline __attribute__((always_inline)) void
-brec_body(struct bwalk *b, int32_t n, const double *C, double *H, double *frame, const unsigned Q,
-          void (*self)(struct bwalk *, int32_t, const double *, double *, double *))
+brec_body(struct bwalk *b, int32_t n, const vec *restrict C, vec *restrict H, vec *restrict frame,
+          const unsigned Q, void (*self)(struct bwalk *, int32_t, const vec *, vec *, vec *))
 {
 	const struct ex_node *nodes = b->tree->nodes, *node = &nodes[n];
-	const size_t L = (size_t)Q * RB;
-	double *C2 = frame, *Hc = frame + L, *dr = frame + 2 * L, *saved = frame + 3 * L;
-	double *next_frame = frame + 4 * L;
-	double r_old[Q_MAX * RB], zo[RB], oo[RB], zn[RB], on[RB];
-	int32_t hot[RB];
+	const size_t L = (size_t)Q * NV;
+	vec *restrict C2 = frame, *restrict Hc = frame + L;
+	vec *next_frame = frame + 2 * L;
 	int f = node->feature;
-	double *zf = b->z + (size_t)f * RB, *of = b->o + (size_t)f * RB;
-	double *igf = b->ig + (size_t)f * Q_MAX * RB;
+	vec *of = b->o + (size_t)f * NV, oo[NV], hot[NV];
 
-	for (size_t r = 0; r < RB; r++) {
-		hot[r] = r < b->nr ? ex_node_next(b->m, node, b->x[r]) : -1;
-		zo[r] = zf[r];
-		oo[r] = of[r];
-	}
-	for (size_t l = 0; l < L; l++) {
-		saved[l] = igf[l];
-		r_old[l] = (oo[l % RB] - zo[l % RB]) * saved[l];
-		H[l] = 0;
-	}
+	next_rows(b, node, hot);
+	for (size_t j = 0; j < NV; j++)
+		oo[j] = of[j];
+	for (size_t l = 0; l < L; l++)
+		H[l] = (vec){0};
 	for (int side = 0; side < 2; side++) {
 		int32_t c = side ? node->right : node->left;
 		const struct ex_node *child = &nodes[c];
-		bool leaf = child->cmp == EX_CMP_LEAF, alive = false;
+		const double *d = b->tab + (size_t)c * EDGE(Q);
+		const double fr = d[4 * Q], cd = c;
+		vec on[NV], pb[NV], pc[NV], sA[NV], sB[NV];
+		veci any = {0};
 
-		for (size_t r = 0; r < RB; r++) {
-			zn[r] = zo[r] * child->frac;
-			on[r] = c == hot[r] ? oo[r] : 0.0;
-			alive |= zn[r] != 0 || on[r] != 0;
+		/* one of on (case A), pb (B) and pc (C) is 1 and the others 0 in each lane, so the
+		 * sums below select one constant exactly, without branches */
+		for (size_t j = 0; j < NV; j++) {
+			on[j] = (vec)((veci)oo[j] & (hot[j] == cd));
+			pb[j] = oo[j] - on[j];
+			pc[j] = 1.0 - oo[j];
+			sA[j] = sB[j] = (vec){0};
+			any |= (veci)on[j];
 		}
-		if (!alive)
-			continue;
+		if (fr == 0 && !(any[0] | any[1]))
+			continue; /* zero in every lane: contributes to no coalition */
 		for (unsigned k = 0; k < Q; k++) {
-			double tk = b->t[k];
-			for (size_t r = 0; r < RB; r++) {
-				size_t l = (size_t)k * RB + r;
-				double g = zn[r] + tk * (on[r] - zn[r]);
-				double ig = g != 0 ? 1.0 / g : 0.0;
-				C2[l] = C[l] * g * saved[l];
-				dr[l] = (on[r] - zn[r]) * ig - r_old[l];
-				igf[l] = ig;
+			double mA = d[k], mB = d[2 * Q + k];
+			for (size_t j = 0; j < NV; j++) {
+				C2[k * NV + j] =
+				    C[k * NV + j] * (on[j] * mA + pb[j] * mB + pc[j] * fr);
 			}
 		}
-		if (leaf) {
+		if (child->cmp == EX_CMP_LEAF) {
 			for (size_t l = 0; l < L; l++)
 				Hc[l] = child->value * C2[l];
 		} else {
-			for (size_t r = 0; r < RB; r++) {
-				zf[r] = zn[r];
-				of[r] = on[r];
-			}
+			for (size_t j = 0; j < NV; j++)
+				of[j] = on[j];
 			self(b, c, C2, Hc, next_frame);
-			for (size_t r = 0; r < RB; r++) {
-				zf[r] = zo[r];
-				of[r] = oo[r];
+			for (size_t j = 0; j < NV; j++)
+				of[j] = oo[j];
+		}
+		/* sum_k w (r_new - r_old) Hc for case A and for case B; on and pb pick one */
+		for (unsigned k = 0; k < Q; k++) {
+			double wA = d[Q + k], wB = d[3 * Q + k];
+			for (size_t j = 0; j < NV; j++) {
+				sA[j] += wA * Hc[k * NV + j];
+				sB[j] += wB * Hc[k * NV + j];
+				H[k * NV + j] += Hc[k * NV + j];
 			}
 		}
-		double acc[RB] = {0};
-		for (unsigned k = 0; k < Q; k++)
-			for (size_t r = 0; r < RB; r++) {
-				size_t l = (size_t)k * RB + r;
-				acc[r] += b->w[k] * Hc[l] * dr[l];
-				H[l] += Hc[l];
-			}
-		for (size_t r = 0; r < b->nr; r++)
-			b->phi[r][f] += acc[r];
+		for (size_t j = 0; j < NV; j++)
+			b->phi[(size_t)f * NV + j] += on[j] * sA[j] + pb[j] * sB[j];
 	}
-	for (size_t l = 0; l < L; l++)
-		igf[l] = saved[l];
 }
 
-#define BREC_FIXED(NQ)                                                                \
-	static void brec_##NQ(struct bwalk *b, int32_t n, const double *C, double *H, \
-	                      double *frame)                                          \
-	{                                                                             \
-		brec_body(b, n, C, H, frame, NQ, brec_##NQ);                          \
+#define BREC_FIXED(NQ)                                                                      \
+	static void brec_##NQ(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame) \
+	{                                                                                   \
+		brec_body(b, n, C, H, frame, NQ, brec_##NQ);                                \
 	}
 BREC_FIXED(1)
 BREC_FIXED(2)
@@ -418,16 +491,15 @@ BREC_FIXED(6)
 BREC_FIXED(7)
 BREC_FIXED(8)
 
-static void brec_any(struct bwalk *b, int32_t n, const double *C, double *H, double *frame)
+static void brec_any(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame)
 {
 	brec_body(b, n, C, H, frame, b->Q, brec_any);
 }
 
-static void brec(struct bwalk *b, int32_t n, const double *C, double *H, double *frame)
+static void brec(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame)
 {
-	static void (*const fixed[])(struct bwalk *, int32_t, const double *, double *,
-	                             double *) = {NULL,   brec_1, brec_2, brec_3, brec_4,
-	                                          brec_5, brec_6, brec_7, brec_8};
+	static void (*const fixed[])(struct bwalk *, int32_t, const vec *, vec *, vec *) = {
+	    NULL, brec_1, brec_2, brec_3, brec_4, brec_5, brec_6, brec_7, brec_8};
 
 	if (b->Q < sizeof(fixed) / sizeof(fixed[0]))
 		fixed[b->Q](b, n, C, H, frame);
@@ -438,11 +510,13 @@ static void brec(struct bwalk *b, int32_t n, const double *C, double *H, double 
 int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
                      double *base, int *ret_rc)
 {
-	size_t M, K;
+	size_t M, K, max_nodes = 1;
 	double gl_t[Q_MAX + 1][Q_MAX], gl_w[Q_MAX + 1][Q_MAX];
 	bool have_q[Q_MAX + 1] = {false};
 	struct bwalk b = {.m = m};
-	double *scratch;
+	struct btab e = {0};
+	vec *scratch = NULL, *phit = NULL;
+	double *margin = NULL;
 	int rc = 0;
 
 	if (!m || !ex_model_is_trees(m) || (n_rows && (!X || !phi || !base)))
@@ -451,31 +525,38 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 		return -ENOTSUP;
 	M = m->n_features;
 	K = m->n_outputs;
-	b.z = malloc(2 * M * RB * sizeof(double));
-	b.ig = malloc(M * Q_MAX * RB * sizeof(double));
-	scratch = malloc(((size_t)(m->max_depth + 2) * 4 + 2) * Q_MAX * RB * sizeof(double));
-	if (!b.z || !b.ig || !scratch) {
+	for (size_t ti = 0; ti < m->n_trees; ti++)
+		if ((size_t)m->trees[ti].n_nodes > max_nodes)
+			max_nodes = (size_t)m->trees[ti].n_nodes;
+	b.o = malloc(M * NV * sizeof(vec));
+	e.z = malloc(M * sizeof(double));
+	e.tab = malloc(max_nodes * EDGE(Q_MAX) * sizeof(double));
+	scratch = malloc(((size_t)(m->max_depth + 2) * 2 + 2) * Q_MAX * NV * sizeof(vec));
+	margin = malloc((n_rows < SB ? n_rows : SB) * K * sizeof(double) + 1);
+	/* the superblock's attributions, lane-major ([block][output][feature] vectors); a
+	 * row's sums are added in the same order as into its own row, so the same bits */
+	phit = malloc((SB / RB) * K * M * NV * sizeof(vec));
+	if (!b.o || !e.z || !e.tab || !scratch || !margin || !phit) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	b.o = b.z + M * RB;
-	for (size_t i = 0; i < 2 * M * RB; i++)
-		b.z[i] = 1.0;
-	for (size_t i = 0; i < M * Q_MAX * RB; i++)
-		b.ig[i] = 1.0;
-	memset(phi, 0, n_rows * K * M * sizeof(double));
+	for (size_t i = 0; i < M * NV; i++)
+		b.o[i] = (vec){0} + 1.0;
+	for (size_t i = 0; i < M; i++)
+		e.z[i] = 1.0;
 	for (size_t i = 0; i < n_rows; i++)
 		for (size_t g = 0; g < K; g++)
 			base[i * K + g] = m->base_margin ? m->base_margin[g] : 0.0;
 
-	for (size_t first = 0; first < n_rows; first += RB) {
-		b.nr = n_rows - first < RB ? n_rows - first : RB;
-		for (size_t r = 0; r < RB; r++)
-			b.x[r] = X + (first + (r < b.nr ? r : 0)) * M;
+	for (size_t sb = 0; sb < n_rows; sb += SB) {
+		size_t ns = n_rows - sb < SB ? n_rows - sb : SB;
+
+		memset(phit, 0, (ns + RB - 1) / RB * K * M * NV * sizeof(vec));
+
 		for (size_t ti = 0; ti < m->n_trees; ti++) {
 			const struct ex_tree *tree = &m->trees[ti];
 			unsigned Q = (tree->path_features + 1) / 2;
-			double *ones = scratch, *H = scratch + Q_MAX * RB;
+			vec *ones = scratch, *H = scratch + Q_MAX * NV;
 
 			if (Q < 1)
 				Q = 1;
@@ -483,34 +564,54 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 				ex__gauss_legendre(Q, gl_t[Q], gl_w[Q]);
 				have_q[Q] = true;
 			}
-			b.tree = tree;
-			b.Q = Q;
-			b.t = gl_t[Q];
-			b.w = gl_w[Q];
-			for (size_t r = 0; r < b.nr; r++) {
-				b.phi[r] = phi + (first + r) * K * M + (size_t)tree->group * M;
-				base[(first + r) * K + (size_t)tree->group] +=
+			for (size_t i = sb; i < sb + ns; i++)
+				base[i * K + (size_t)tree->group] +=
 				    tree->expectation * m->output_scale;
-			}
 			if (tree->n_nodes <= 1)
 				continue;
-			for (size_t l = 0; l < (size_t)Q * RB; l++)
-				ones[l] = m->output_scale;
-			brec(&b, 0, ones, H, scratch + 2 * Q_MAX * RB);
+			e.tree = tree;
+			e.Q = Q;
+			e.t = gl_t[Q];
+			e.w = gl_w[Q];
+			edge_table(&e, 0);
+			b.tree = tree;
+			b.Q = Q;
+			b.tab = e.tab;
+			for (size_t l = 0; l < (size_t)Q * NV; l++)
+				ones[l] = (vec){0} + m->output_scale;
+			for (size_t first = sb; first < sb + ns; first += RB) {
+				b.nr = sb + ns - first < RB ? sb + ns - first : RB;
+				for (size_t r = 0; r < RB; r++)
+					b.x[r] = X + (first + (r < b.nr ? r : 0)) * M;
+				b.phi =
+				    phit + ((first - sb) / RB * K + (size_t)tree->group) * M * NV;
+				brec(&b, 0, ones, H, scratch + 2 * Q_MAX * NV);
+			}
+		}
+		for (size_t i = sb; i < sb + ns; i++) {
+			const double *pt = (const double *)(phit + (i - sb) / RB * K * M * NV);
+			for (size_t j = 0; j < K * M; j++)
+				phi[i * K * M + j] = pt[j * RB + (i - sb) % RB];
+		}
+		/* every row is checked; a failing row is reported, the others stay valid */
+		int mrc = ex__predict_margin_rows(m, X + sb * M, ns, margin);
+		for (size_t i = sb; i < sb + ns; i++) {
+			int r = mrc < 0 ? mrc
+			                : ex__check_sum(m, margin + (i - sb) * K, phi + i * K * M,
+			                                base + i * K);
+			if (ret_rc)
+				ret_rc[i] = r;
+			else if (r < 0 && rc == 0)
+				rc = r;
 		}
 	}
-	/* every row is checked; a failing row is reported, the others stay valid */
-	for (size_t i = 0; i < n_rows; i++) {
-		int r = ex__check_efficiency(m, X + i * M, phi + i * K * M, base + i * K);
-		if (ret_rc)
-			ret_rc[i] = r;
-		else if (r < 0 && rc == 0)
-			rc = r;
-	}
 out:
-	free(b.z);
-	free(b.ig);
+	free(b.o);
+	free(e.z);
+	free(e.tab);
 	free(scratch);
+	free(margin);
+	free(phit);
 	return rc;
 }
 
@@ -534,6 +635,19 @@ int ex_interactions(const struct ex_model *m, const double *x, double *inter, do
 	return rc;
 }
 
+int ex__check_sum(const struct ex_model *m, const double *margin, const double *phi,
+                  const double *base)
+{
+	for (size_t g = 0; g < m->n_outputs; g++) {
+		double sum = base[g];
+		for (size_t i = 0; i < m->n_features; i++)
+			sum += phi[g * m->n_features + i];
+		if (!(fabs(sum - margin[g]) <= ex_efficiency_tolerance(margin[g])))
+			return -EDOM;
+	}
+	return 0;
+}
+
 int ex__check_efficiency(const struct ex_model *m, const double *x, const double *phi,
                          const double *base)
 {
@@ -543,13 +657,8 @@ int ex__check_efficiency(const struct ex_model *m, const double *x, const double
 	if (!f)
 		return -ENOMEM;
 	rc = ex_predict_margin(m, x, NULL, f);
-	for (size_t g = 0; rc == 0 && g < m->n_outputs; g++) {
-		double sum = base[g];
-		for (size_t i = 0; i < m->n_features; i++)
-			sum += phi[g * m->n_features + i];
-		if (!(fabs(sum - f[g]) <= ex_efficiency_tolerance(f[g])))
-			rc = -EDOM;
-	}
+	if (rc == 0)
+		rc = ex__check_sum(m, f, phi, base);
 	free(f);
 	return rc;
 }

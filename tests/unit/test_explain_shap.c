@@ -179,6 +179,38 @@ START_TEST(ex_treeshap_rows_equals_one_by_one)
 }
 END_TEST
 
+/* A row's attributions do not depend on the rows beside it: alone, or at any position of a
+ * block (the audit explains one row, `evidentctl explain` many, and they agree to the bit). */
+START_TEST(ex_treeshap_rows_alone_same_bits)
+{
+	for (int trial = 0; trial < 8; trial++) {
+		size_t M = 4 + (size_t)trial, K = trial % 4 == 3 ? 2 : 1, n = 21;
+		struct ex_model *m = random_model(M, 6, 4 + (unsigned)(trial % 4), K, trial % 2,
+		                                  trial % 2 ? 0.3 : 0.0);
+		double *X = malloc(n * M * sizeof(double)),
+		       *phi = malloc(n * K * M * sizeof(double));
+		double *base = malloc(n * K * sizeof(double)), one[2 * 16], b1[2];
+		int *rcs = malloc(n * sizeof(int)), rc1;
+
+		for (size_t i = 0; i < n; i++)
+			random_row(m, X + i * M, true);
+		ck_assert_int_eq(ex_treeshap_rows(m, X, n, phi, base, rcs), 0);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_int_eq(ex_treeshap_rows(m, X + i * M, 1, one, b1, &rc1), 0);
+			ck_assert_int_eq(rc1, rcs[i]);
+			ck_assert_msg(memcmp(one, phi + i * K * M, K * M * sizeof(double)) == 0,
+			              "trial %d row %zu: phi differs alone", trial, i);
+			ck_assert(memcmp(b1, base + i * K, K * sizeof(double)) == 0);
+		}
+		free(X);
+		free(phi);
+		free(base);
+		free(rcs);
+		ex_model_free(m);
+	}
+}
+END_TEST
+
 START_TEST(ex_treeshap_classic_agrees)
 {
 	for (int trial = 0; trial < 40; trial++) {
@@ -361,6 +393,7 @@ static Suite *shap_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_treeshap_rows");
 	tcase_add_test(tc, ex_treeshap_rows_equals_one_by_one);
+	tcase_add_test(tc, ex_treeshap_rows_alone_same_bits);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_treeshap_classic");
 	tcase_add_test(tc, ex_treeshap_classic_agrees);
