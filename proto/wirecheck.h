@@ -2,7 +2,8 @@
 /* Checks the string fields of a protobuf message as bytes, on its encoding. protobuf-c hands
  * strings to C as NUL-terminated char *, so a string holding a NUL byte silently becomes its
  * prefix ("x\0one" reads as "x"), and it does not check UTF-8 at all. Whoever reads untrusted
- * bytes runs wire_check_strings() on them first. Pure code: no allocation, no I/O, no logging.
+ * bytes runs wire_check_strings() on them first. wire_next_field() reads an encoding one field
+ * at a time. Pure code: no allocation, no I/O, no logging.
  */
 #pragma once
 
@@ -32,3 +33,20 @@ size_t wire_text_check(const uint8_t *s, size_t n, bool *ret_nul);
  * NULL) is always NUL-terminated when err_size > 0. */
 int wire_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                        char *err, size_t err_size);
+
+/* One field of an encoding as wire_next_field() reads it: its number, its wire type (0
+ * varint, 1 fixed64, 2 length-delimited, 5 fixed32) and its value's bytes (for wire type 2 the
+ * bytes after the length; for the others the value's encoding). value points into the buffer
+ * read. */
+struct wire_field {
+	uint32_t id;
+	unsigned wire_type;
+	const uint8_t *value;
+	size_t len;
+};
+
+/* Reads the field at buf[*off..len) into *f and moves *off past it: for readers that want a
+ * few fields of a message without unpacking all of it. Returns 1, 0 when *off is at len (the
+ * end), -EBADMSG when the field is malformed (as wire_check_strings() defines it; *off is then
+ * unspecified). */
+int wire_next_field(const uint8_t *buf, size_t len, size_t *off, struct wire_field *f);
