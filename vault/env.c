@@ -283,7 +283,7 @@ int vault__cursor_get(struct vault *v, MDB_cursor *c, MDB_val *k, MDB_val *d, MD
 	return mdb_cursor_get(c, k, d, op);
 }
 
-int vault__check_all(struct vault *v, MDB_txn *txn)
+int vault__check_all(struct vault *v, MDB_txn *txn, unsigned threads)
 {
 	struct vault__lmdb_snap *s;
 	int rc;
@@ -293,7 +293,7 @@ int vault__check_all(struct vault *v, MDB_txn *txn)
 	pthread_mutex_lock(&v->check_mutex);
 	s = snap_find(v, mdb_txn_id(txn), NULL);
 	INVARIANT(s != NULL);
-	rc = vault__lmdb_snap_check_all(s, v->damage, sizeof(v->damage));
+	rc = vault__lmdb_snap_check_all(s, threads, v->damage, sizeof(v->damage));
 	pthread_mutex_unlock(&v->check_mutex);
 	return rc;
 }
@@ -504,12 +504,11 @@ static int open_dbis(struct vault *v, bool write, char *err, size_t err_size)
 	int rc;
 
 	rc = vault__txn_begin(v, write, &txn);
-	if (rc == 0)
-		rc = dbis_open(v, txn, write);
-	else if (rc == -EUCLEAN && err && err_size)
-		snprintf(err, err_size, "%s", v->damage);
+	if (rc == 0 && (rc = dbis_open(v, txn, write)) < 0)
+		vault__txn_abort(v, txn); /* a database's record refused by the page check, say */
 	if (rc < 0) {
-		vault__txn_abort(v, rc == 0 ? txn : NULL);
+		if (rc == -EUCLEAN && err && err_size)
+			snprintf(err, err_size, "%s", v->damage);
 		return rc;
 	}
 	/* Committing (even a read txn) keeps the handles open for the environment. */
