@@ -5,7 +5,6 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 /* Creates a fresh folder under $TMPDIR (or /tmp); returns a malloc'd path. Aborts the test on
  * failure. */
@@ -29,6 +28,11 @@ uint64_t test_rand(uint64_t *state);
 		if (!(EXPR))                                          \
 			ck_abort_msg("Assertion '%s' failed", #EXPR); \
 	} while (0)
+#define TEST_ASSERT_MSG(EXPR, ...)                 \
+	do {                                       \
+		if (!(EXPR))                       \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
 #define TEST_ASSERT_INT(X, OP, Y)                                                   \
 	do {                                                                        \
 		intmax_t test_x_ = (X), test_y_ = (Y);                              \
@@ -36,10 +40,22 @@ uint64_t test_rand(uint64_t *state);
 			ck_abort_msg("Assertion '%s' failed: %s == %jd, %s == %jd", \
 			             #X " " #OP " " #Y, #X, test_x_, #Y, test_y_);  \
 	} while (0)
-#define TEST_ASSERT_MEM_EQ(X, Y, L)                                  \
-	do {                                                         \
-		const void *test_x_ = (X), *test_y_ = (Y);           \
-		size_t test_l_ = (L);                                \
-		if (memcmp(test_x_, test_y_, test_l_) != 0)          \
-			ck_assert_mem_eq(test_x_, test_y_, test_l_); \
+#define TEST_ASSERT_UINT(X, OP, Y)                                                  \
+	do {                                                                        \
+		uintmax_t test_x_ = (X), test_y_ = (Y);                             \
+		if (!(test_x_ OP test_y_))                                          \
+			ck_abort_msg("Assertion '%s' failed: %s == %ju, %s == %ju", \
+			             #X " " #OP " " #Y, #X, test_x_, #Y, test_y_);  \
+	} while (0)
+#define TEST_ASSERT_MEM_EQ(X, Y, L)                                                             \
+	do {                                                                                    \
+		const uint8_t *test_x_ = (const uint8_t *)(X), *test_y_ = (const uint8_t *)(Y); \
+		size_t test_l_ = (L), test_i_ = 0;                                              \
+		while (test_i_ < test_l_ && test_x_[test_i_] == test_y_[test_i_])               \
+			test_i_++;                                                              \
+		if (test_i_ < test_l_)                                                          \
+			ck_abort_msg("Assertion '%s == %s' failed: byte %zu of %zu differs "    \
+			             "(%02x, %02x)",                                            \
+			             #X, #Y, test_i_, test_l_, test_x_[test_i_],                \
+			             test_y_[test_i_]);                                         \
 	} while (0)

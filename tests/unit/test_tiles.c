@@ -115,10 +115,10 @@ static void tile_hash(const struct folder *f, unsigned l, uint64_t i, uint8_t ou
 	size_t len;
 	char *p = path_of(f->dir, (int)l, n, w), *data;
 
-	ck_assert_uint_lt(i, count);
+	TEST_ASSERT_UINT(i, <, count);
 	data = test_read_file(p, &len);
-	ck_assert_msg(data, "%s missing", p);
-	ck_assert_uint_eq(len, (size_t)w * 32);
+	TEST_ASSERT_MSG(data, "%s missing", p);
+	TEST_ASSERT_UINT(len, ==, (size_t)w * 32);
 	memcpy(out, data + (i % 256) * 32, 32);
 	free(data);
 	free(p);
@@ -144,7 +144,7 @@ static void files_mth(const struct folder *f, uint64_t lo, uint64_t hi, uint8_t 
 		k *= 2;
 	files_mth(f, lo, lo + k, l);
 	files_mth(f, lo + k, hi, r);
-	ck_assert_int_eq(vault_hash_children(l, r, out), 0);
+	TEST_ASSERT_INT(vault_hash_children(l, r, out), ==, 0);
 }
 
 static void perfect(const uint8_t *hashes, size_t n, uint8_t out[32])
@@ -157,7 +157,7 @@ static void perfect(const uint8_t *hashes, size_t n, uint8_t out[32])
 	}
 	perfect(hashes, n / 2, l);
 	perfect(hashes + n / 2 * 32, n / 2, r);
-	ck_assert_int_eq(vault_hash_children(l, r, out), 0);
+	TEST_ASSERT_INT(vault_hash_children(l, r, out), ==, 0);
 }
 
 static uint64_t walk_count;
@@ -165,7 +165,7 @@ static int count_file(const char *p, const struct stat *st, int flag, struct FTW
 {
 	(void)st;
 	(void)ftw;
-	ck_assert_msg(strstr(p, "/.") == NULL, "temporary file left: %s", p);
+	TEST_ASSERT_MSG(strstr(p, "/.") == NULL, "temporary file left: %s", p);
 	if (flag == FTW_F)
 		walk_count++;
 	return 0;
@@ -190,13 +190,13 @@ static void check_folder(struct vault *v, const char *note, const char *dir, uin
 	size_t len;
 	char *cpfile;
 
-	ck_assert_int_eq(vault_checkpoint_parse(note, strlen(note), NULL, &cp), 0);
+	TEST_ASSERT_INT(vault_checkpoint_parse(note, strlen(note), NULL, &cp), ==, 0);
 	struct folder f = {dir, cp.size};
 	cpfile = read_at(dir, "checkpoint", &len);
 	ck_assert_ptr_nonnull(cpfile);
 	ck_assert_str_eq(cpfile, note);
 	free(cpfile);
-	ck_assert_int_eq(vault_reader_begin(v, &r), 0);
+	TEST_ASSERT_INT(vault_reader_begin(v, &r), ==, 0);
 	/* level 0 and the bundles */
 	for (uint64_t n = 0; n * 256 < cp.size; n++) {
 		unsigned w = cp.size - n * 256 >= 256 ? 256 : (unsigned)(cp.size - n * 256);
@@ -204,19 +204,19 @@ static void check_folder(struct vault *v, const char *note, const char *dir, uin
 		size_t tlen, blen;
 		uint8_t *tile = (uint8_t *)test_read_file(tp, &tlen);
 		uint8_t *bundle = (uint8_t *)test_read_file(bp, &blen);
-		ck_assert_msg(tile && bundle, "%s or %s missing", tp, bp);
-		ck_assert_uint_eq(tlen, (size_t)w * 32);
-		ck_assert_uint_eq(blen, (size_t)w * (2 + VAULT_LEAF_LEN));
+		TEST_ASSERT_MSG(tile && bundle, "%s or %s missing", tp, bp);
+		TEST_ASSERT_UINT(tlen, ==, (size_t)w * 32);
+		TEST_ASSERT_UINT(blen, ==, (size_t)w * (2 + VAULT_LEAF_LEN));
 		for (unsigned i = 0; i < w; i++) {
 			const uint8_t *entry = bundle + (size_t)i * (2 + VAULT_LEAF_LEN);
 			uint8_t enc[VAULT_LEAF_LEN];
-			ck_assert_int_eq(vault_get(r, n * 256 + i, &e), 0);
-			ck_assert_mem_eq(tile + (size_t)i * 32, e.leaf_hash, 32);
-			ck_assert_uint_eq(entry[0] << 8 | entry[1], VAULT_LEAF_LEN);
+			TEST_ASSERT_INT(vault_get(r, n * 256 + i, &e), ==, 0);
+			TEST_ASSERT_MEM_EQ(tile + (size_t)i * 32, e.leaf_hash, 32);
+			TEST_ASSERT_UINT(entry[0] << 8 | entry[1], ==, VAULT_LEAF_LEN);
 			vault_leaf_encode(&e.leaf, enc);
-			ck_assert_mem_eq(entry + 2, enc, VAULT_LEAF_LEN);
-			ck_assert_int_eq(vault_hash_leaf(entry + 2, VAULT_LEAF_LEN, h), 0);
-			ck_assert_mem_eq(h, tile + (size_t)i * 32, 32);
+			TEST_ASSERT_MEM_EQ(entry + 2, enc, VAULT_LEAF_LEN);
+			TEST_ASSERT_INT(vault_hash_leaf(entry + 2, VAULT_LEAF_LEN, h), ==, 0);
+			TEST_ASSERT_MEM_EQ(h, tile + (size_t)i * 32, 32);
 		}
 		free(tile);
 		free(bundle);
@@ -228,19 +228,19 @@ static void check_folder(struct vault *v, const char *note, const char *dir, uin
 		for (uint64_t i = 0; i < cp.size >> (8 * l); i++) {
 			char *cp_path = path_of(dir, (int)l - 1, i, 256);
 			uint8_t *child = (uint8_t *)test_read_file(cp_path, &len);
-			ck_assert_msg(child && len == 256 * 32, "%s", cp_path);
+			TEST_ASSERT_MSG(child && len == 256 * 32, "%s", cp_path);
 			perfect(child, 256, root);
 			tile_hash(&f, l, i, h);
-			ck_assert_mem_eq(h, root, 32);
+			TEST_ASSERT_MEM_EQ(h, root, 32);
 			free(child);
 			free(cp_path);
 		}
 	files_mth(&f, 0, cp.size, root);
-	ck_assert_mem_eq(root, cp.root, 32);
-	ck_assert_int_eq(vault_root(r, cp.size, h), 0);
-	ck_assert_mem_eq(root, h, 32);
+	TEST_ASSERT_MEM_EQ(root, cp.root, 32);
+	TEST_ASSERT_INT(vault_root(r, cp.size, h), ==, 0);
+	TEST_ASSERT_MEM_EQ(root, h, 32);
 	vault_reader_end(r);
-	ck_assert_uint_eq(count_files(dir), files_for(0, cp.size) + extra);
+	TEST_ASSERT_UINT(count_files(dir), ==, files_for(0, cp.size) + extra);
 }
 
 /* ------------------------------------------------------------------ vault_tile_path */
