@@ -213,8 +213,9 @@ int vault__leaf_get(struct vault *v, MDB_txn *txn, uint64_t seq, struct vault_le
 int vault__get(struct vault *v, MDB_txn *txn, enum vault__db db, MDB_val *k, MDB_val *d);
 int vault__cursor_get(struct vault *v, MDB_cursor *c, MDB_val *k, MDB_val *d, MDB_cursor_op op);
 /* A reader that reads everything (verify) checks every page of its snapshot at once: one walk
- * instead of a check before each read. Returns 0 or as vault__get. */
-int vault__check_all(struct vault *v, MDB_txn *txn);
+ * instead of a check before each read, its databases on up to `threads` threads. Returns 0 or
+ * as vault__get (-EAGAIN: no thread could be started). */
+int vault__check_all(struct vault *v, MDB_txn *txn, unsigned threads);
 
 static inline void vault__be64(uint8_t *p, uint64_t v)
 {

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -275,6 +276,13 @@ static uint64_t owner_of(uint64_t from, unsigned idx)
 	return (from << 16 | idx) + 1;
 }
 
+/* Who names page p (0: nobody yet). The owner array is shared by the threads of a parallel
+ * whole walk, so it is read and written with atomic operations. */
+static uint64_t owner_get(const struct vault__lmdb_snap *s, uint64_t p)
+{
+	return __atomic_load_n(&s->owner[p], __ATOMIC_RELAXED);
+}
+
 /* Fails the snapshot for good: LMDB must never be let near the damage afterwards. */
 static int broken(struct vault__lmdb_snap *s, int rc)
 {
@@ -301,10 +309,10 @@ static int locate(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint6
 		           "%s \"%s\" names page %" PRIu64
 		           "%s, beyond the end of the file (%" PRIu64 " bytes)",
 		           what, s->db, pgno, n > 1 ? " and more" : "", s->file_size);
-	if (s->owner[pgno] == owner_of(from, idx))
+	if (owner_get(s, pgno) == owner_of(from, idx))
 		return 1;
 	for (uint64_t p = pgno; p < pgno + n; p++)
-		if (s->owner[p])
+		if (owner_get(s, p))
 			return say(s->err, s->err_size, -EUCLEAN, from,
 			           "%s \"%s\" names page %" PRIu64
 			           ", which is already part of a tree (a loop or a shared page)",
@@ -312,11 +320,24 @@ static int locate(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint6
 	return 0;
 }
 
-static void claim(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint64_t pgno,
-                  uint64_t n)
+/* Marks pages [pgno, pgno + n), checked, as named by node idx of page `from`. Trees walked at
+ * once (vault__lmdb_snap_check_all with threads) may both have found a shared page free in
+ * locate(): whichever claims it second is told here. Returns 0 or -EUCLEAN. */
+static int claim(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, uint64_t pgno, uint64_t n)
 {
-	for (uint64_t p = pgno; p < pgno + n; p++)
-		s->owner[p] = owner_of(from, idx);
+	uint64_t mine = owner_of(from, idx);
+
+	for (uint64_t p = pgno; p < pgno + n; p++) {
+		uint64_t seen = 0;
+		if (!__atomic_compare_exchange_n(&s->owner[p], &seen, mine, false, __ATOMIC_RELAXED,
+		                                 __ATOMIC_RELAXED) &&
+		    seen != mine)
+			return say(s->err, s->err_size, -EUCLEAN, from,
+			           "database \"%s\" names page %" PRIu64
+			           ", which another tree also uses (a shared page)",
+			           s->db, p);
+	}
+	return 0;
 }
 
 /* LMDB's default key order (mdb_cmp_memn): bytes, then length. */
@@ -396,8 +417,7 @@ static int check_overflow(struct vault__lmdb_snap *s, uint64_t page, unsigned i,
 	rc = locate(s, page, i, opg, pages, what);
 	if (rc < 0)
 		return rc;
-	claim(s, page, i, opg, pages);
-	return 0;
+	return claim(s, page, i, opg, pages);
 }
 
 static int check_leaf_node(struct vault__lmdb_snap *s, uint64_t pgno, unsigned i,
@@ -528,10 +548,8 @@ static int check_page(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, u
 	}
 	/* Key order: LMDB's binary searches and cursor moves assume it; a branch page's first
 	 * key is never compared. A whole walk checks every page wherever a cursor goes. */
-	if (s->whole) {
-		claim(s, from, idx, pgno, 1);
-		return 0;
-	}
+	if (s->whole)
+		return claim(s, from, idx, pgno, 1);
 	size_t kl, pl = 0;
 	const uint8_t *k, *prev = NULL;
 	for (unsigned i = flags == P_BRANCH ? 1 : 0; i < n; i++) {
@@ -547,8 +565,7 @@ static int check_page(struct vault__lmdb_snap *s, uint64_t from, unsigned idx, u
 		return say(s->err, s->err_size, -EUCLEAN, pgno,
 		           "node %u's key is beyond what its parent page allows (database \"%s\")",
 		           n - 1, s->db);
-	claim(s, from, idx, pgno, 1);
-	return 0;
+	return claim(s, from, idx, pgno, 1);
 }
 
 /* The bounds of child i of branch page p whose own bounds are b. */
@@ -933,8 +950,130 @@ int vault__lmdb_snap_check(struct vault__lmdb_snap *s, const char *db, enum vaul
 	return rc;
 }
 
-int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, char *err, size_t err_size)
+/* The whole walk of some trees on a thread of its own: a copy of the snapshot sharing its
+ * file, map, trees and owner array (claimed atomically), with its own buffers and error. */
+struct part {
+	struct vault__lmdb_snap s;
+	size_t *trees; /* indexes into s.trees, ascending */
+	size_t n;
+	uint64_t pages;
+	size_t failed; /* the tree it stopped at (rc < 0) */
+	int rc;
+	char err[256];
+	pthread_t thread;
+};
+
+static void *part_walk(void *arg)
 {
+	struct part *pt = arg;
+
+	pt->rc = 0;
+	for (size_t j = 0; pt->rc == 0 && j < pt->n; j++) {
+		struct tree *t = &pt->s.trees[pt->trees[j]];
+		pt->s.db = t->name;
+		pt->rc = walk_db(&pt->s, t->from, t->idx, t->rec, false);
+		pt->failed = pt->trees[j];
+	}
+	return NULL;
+}
+
+static uint64_t tree_pages(const struct tree *t)
+{
+	return rdw(t->rec + DB_BRANCH) + rdw(t->rec + DB_LEAF) + rdw(t->rec + DB_LEAF + W);
+}
+
+/* The trees not yet checked walked on up to `threads` threads, each tree whole on one: the
+ * biggest first, each onto the least loaded thread. The problem reported is the one the walk
+ * in tree order would meet first: that of the lowest tree that failed. */
+static int check_parallel(struct vault__lmdb_snap *s, unsigned threads)
+{
+	struct part *pts = calloc(threads, sizeof(*pts));
+	size_t *order = calloc(s->n_trees, sizeof(*order));
+	unsigned *assign = calloc(s->n_trees, sizeof(*assign));
+	size_t n = 0;
+	unsigned started = 0;
+	int rc = -ENOMEM;
+
+	if (!pts || !order || !assign)
+		goto out;
+	for (unsigned k = 0; k < threads; k++) {
+		pts[k].s = *s;
+		pts[k].s.bufs = NULL;
+		pts[k].s.err = pts[k].err;
+		pts[k].s.err_size = sizeof(pts[k].err);
+		if (!(pts[k].trees = calloc(s->n_trees, sizeof(*pts[k].trees))))
+			goto out;
+	}
+	for (size_t i = 0; i < s->n_trees; i++)
+		if (!s->trees[i].all)
+			order[n++] = i;
+	for (size_t i = 1; i < n; i++) /* biggest first; a few trees: insertion sort */
+		for (size_t j = i;
+		     j > 0 && tree_pages(&s->trees[order[j]]) > tree_pages(&s->trees[order[j - 1]]);
+		     j--) {
+			size_t x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	for (size_t j = 0; j < n; j++) {
+		unsigned least = 0;
+		for (unsigned k = 1; k < threads; k++)
+			if (pts[k].pages < pts[least].pages)
+				least = k;
+		pts[least].pages += tree_pages(&s->trees[order[j]]) + 1;
+		assign[order[j]] = least + 1;
+	}
+	/* in tree order within a part, so that each stops where the ordered walk would */
+	for (size_t i = 0; i < s->n_trees; i++)
+		if (assign[i]) {
+			struct part *pt = &pts[assign[i] - 1];
+			pt->trees[pt->n++] = i;
+		}
+	rc = 0;
+	for (; started < threads; started++)
+		if (pts[started].n &&
+		    pthread_create(&pts[started].thread, NULL, part_walk, &pts[started]) != 0) {
+			rc = -EAGAIN;
+			break;
+		}
+	for (unsigned k = 0; k < started; k++)
+		if (pts[k].n)
+			pthread_join(pts[k].thread, NULL);
+	if (rc < 0)
+		goto out;
+	struct part *worst = NULL;
+	for (unsigned k = 0; k < threads; k++) {
+		struct part *pt = &pts[k];
+		for (size_t j = 0; j < pt->n; j++) {
+			if (pt->rc < 0 && pt->trees[j] == pt->failed) {
+				if (!worst || pt->failed < worst->failed)
+					worst = pt;
+				break;
+			}
+			s->trees[pt->trees[j]].all = true;
+		}
+	}
+	if (worst) {
+		rc = worst->rc;
+		s->db = s->trees[worst->failed].name;
+		if (s->err && s->err_size)
+			snprintf(s->err, s->err_size, "%s", worst->err);
+	}
+out:
+	for (unsigned k = 0; pts && k < threads; k++) {
+		free(pts[k].s.bufs);
+		free(pts[k].trees);
+	}
+	free(pts);
+	free(order);
+	free(assign);
+	return rc;
+}
+
+int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, unsigned threads, char *err,
+                               size_t err_size)
+{
+	size_t left = 0;
 	int rc = 0;
 
 	if (s->broken) {
@@ -944,15 +1083,21 @@ int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, char *err, size_t err
 	}
 	s->err = err;
 	s->err_size = err_size;
-	for (size_t i = 0; rc == 0 && i < s->n_trees; i++) {
-		struct tree *t = &s->trees[i];
-		if (t->all)
-			continue;
-		s->db = t->name;
-		rc = walk_db(s, t->from, t->idx, t->rec, false);
-		t->all = rc == 0;
+	for (size_t i = 0; i < s->n_trees; i++)
+		left += !s->trees[i].all;
+	if (threads > 1 && left > 1) {
+		rc = check_parallel(s, threads < left ? threads : (unsigned)left);
+	} else {
+		for (size_t i = 0; rc == 0 && i < s->n_trees; i++) {
+			struct tree *t = &s->trees[i];
+			if (t->all)
+				continue;
+			s->db = t->name;
+			rc = walk_db(s, t->from, t->idx, t->rec, false);
+			t->all = rc == 0;
+		}
 	}
-	if (rc < 0 && rc != -ENOMEM)
+	if (rc < 0 && rc != -ENOMEM && rc != -EAGAIN)
 		broken(s, rc);
 	s->err = NULL;
 	s->err_size = 0;
@@ -960,13 +1105,13 @@ int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, char *err, size_t err
 }
 
 int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsigned meta,
-                               uint64_t txnid, char *err, size_t err_size)
+                               uint64_t txnid, unsigned threads, char *err, size_t err_size)
 {
 	struct vault__lmdb_snap *s = NULL;
 	int rc = vault__lmdb_snap_open(fd, m, meta, txnid, &s, err, err_size);
 
 	if (rc == 0)
-		rc = vault__lmdb_snap_check_all(s, err, err_size);
+		rc = vault__lmdb_snap_check_all(s, threads, err, err_size);
 	vault__lmdb_snap_free(s);
 	return rc;
 }

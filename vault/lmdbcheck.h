@@ -72,16 +72,19 @@ enum vault__lmdb_op {
 int vault__lmdb_snap_check(struct vault__lmdb_snap *s, const char *db, enum vault__lmdb_op op,
                            const void *key, size_t klen, char *err, size_t err_size);
 /* Checks every page of every named database and their entry counts (a whole walk: what a
- * reader that reads everything pays once). Returns as vault__lmdb_snap_check. */
-int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, char *err, size_t err_size);
+ * reader that reads everything pays once), the databases on up to `threads` threads at once
+ * (each whole on one; 0 or 1: on the caller's). Returns as vault__lmdb_snap_check; also
+ * -EAGAIN when a thread cannot be started (nothing is then known about the pages). */
+int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, unsigned threads, char *err,
+                               size_t err_size);
 
 /* Walks every B-tree of the snapshot of transaction txnid, which meta page `meta` (0 or 1)
  * starts, as read from fd now: every page is in the file, is the page its parent names, is visited
  * once, has the type its depth requires, and every node lies inside its page; overflow values fit
  * their pages; the named databases are plain (no duplicates) and their records' depth and entry
- * counts are right: vault__lmdb_snap_open and vault__lmdb_snap_check_all (8 bytes of memory per
- * page of the file). Returns 0; -ESTALE when the meta page no longer holds txnid (a live writer
+ * counts are right: vault__lmdb_snap_open and vault__lmdb_snap_check_all on up to `threads`
+ * threads (8 bytes of memory per page of the file). Returns 0; -ESTALE when the meta page no longer holds txnid (a live writer
  * committed twice since: begin a newer snapshot); -EUCLEAN with "page N: problem" in err;
  * -EIO, -ENOMEM. */
 int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsigned meta,
-                               uint64_t txnid, char *err, size_t err_size);
+                               uint64_t txnid, unsigned threads, char *err, size_t err_size);

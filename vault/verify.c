@@ -177,7 +177,7 @@ static void *payload_worker(void *arg)
 	if ((w->err = vault__hasher_init(&h, v->sha256)) < 0)
 		return NULL;
 	if ((w->err = vault__txn_begin(v, false, &txn)) < 0 ||
-	    (w->err = vault__check_all(v, txn)) < 0)
+	    (w->err = vault__check_all(v, txn, 1)) < 0)
 		goto out;
 	if ((rc = mdb_cursor_open(txn, v->dbi[DB_LEAVES], &cl)) ||
 	    (rc = mdb_cursor_open(txn, v->dbi[DB_PAYLOADS], &cp))) {
@@ -1131,8 +1131,12 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 	rc = vault__txn_begin(v, false, &w.txn);
 	if (rc < 0)
 		goto out_hasher;
-	/* verify reads every page: one walk checks them all (FORMAT.md §1) */
-	rc = vault__check_all(v, w.txn);
+	threads = o && o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 1)
+		threads = 1;
+	/* verify reads every page: one walk checks them all (FORMAT.md §1), a database per
+	 * thread */
+	rc = vault__check_all(v, w.txn, threads < MAX_WORKERS ? threads : MAX_WORKERS);
 	if (rc < 0)
 		goto out;
 	{
@@ -1156,10 +1160,9 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 	if (rc < 0)
 		goto out;
 
-	threads = o && o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (threads < 1)
-		threads = 1;
-	nworkers = threads > 1 ? threads - 1 : 1;
+	/* as many payload workers as threads, beside the walker: the walker does about a third
+	 * of the work, so with one worker fewer the workers finished last and a core idled */
+	nworkers = threads;
 	if (nworkers > MAX_WORKERS)
 		nworkers = MAX_WORKERS;
 	if (w.n < 4096)

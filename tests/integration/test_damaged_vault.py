@@ -270,6 +270,65 @@ class DamagedVaultTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p)
         self.assertIn(f"entry {self.entries - 1} is missing", p.stdout)
 
+    def test_page_shared_by_two_databases(self):
+        """A branch node of the leaves database pointed at a leaf page of the payloads
+        database: both walks reach that page. verify checks the databases one after another
+        (--threads 1) and two at a time (--threads 2); either way it refuses the file and
+        names the page, and never lets LMDB read it."""
+        copy = os.path.join(self.tmp, "shared")
+        subprocess.run([SAMPLE, "--vault", copy, "--records", "3000", "--seed", "5"],
+                       check=True, capture_output=True, timeout=120)
+        path = os.path.join(copy, "data.mdb")
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+
+            def page(n):
+                return data[n * PSIZE:(n + 1) * PSIZE]
+
+            def nodes(pg):
+                lower = struct.unpack_from("<H", pg, 12)[0]
+                return [struct.unpack_from("<H", pg, 16 + 2 * i)[0]
+                        for i in range((lower - 16) // 2)]
+
+            def child(pg, off):  # a branch node's page number: lo, hi and flags, 48 bits
+                lo, hi, fl = struct.unpack_from("<HHH", pg, off)
+                return lo | hi << 16 | fl << 32
+
+            metas = [bytes(page(i)[16:16 + 136]) for i in range(2)]
+            meta = max(metas, key=lambda m: struct.unpack_from("<Q", m, 128)[0])
+            main_root = struct.unpack_from("<Q", meta, 24 + 48 + 40)[0]
+            dbs = {}  # name -> (depth, root, offset of its record) from the main database
+            mp = page(main_root)
+            self.assertEqual(struct.unpack_from("<H", mp, 10)[0], 2, "main db: one leaf")
+            for off in nodes(mp):
+                ksize = struct.unpack_from("<H", mp, off + 6)[0]
+                name = bytes(mp[off + 8:off + 8 + ksize]).decode()
+                rec = off + 8 + ksize
+                dbs[name] = (struct.unpack_from("<H", mp, rec + 6)[0],
+                             struct.unpack_from("<Q", mp, rec + 40)[0],
+                             main_root * PSIZE + rec)
+            self.assertEqual(dbs["leaves"][0], 2, dbs)
+            self.assertEqual(dbs["payloads"][0], 2, dbs)
+            lroot, proot = dbs["leaves"][1], dbs["payloads"][1]
+            target = child(page(proot), nodes(page(proot))[1])
+            off = lroot * PSIZE + nodes(page(lroot))[1]
+            replaced = child(data, off)
+            struct.pack_into("<HHH", data, off, target & 0xffff, target >> 16 & 0xffff,
+                             target >> 32)
+            # the leaves' entry count fixed to match, so that only the sharing is wrong
+            entries = dbs["leaves"][2] + 32
+            count = struct.unpack_from("<Q", data, entries)[0]
+            count += len(nodes(page(target))) - len(nodes(page(replaced)))
+            struct.pack_into("<Q", data, entries, count)
+            f.seek(0)
+            f.write(data)
+        for threads in ("1", "2"):
+            p = ctl(copy, "verify", "--threads", threads)
+            self.assertEqual(p.returncode, 3, (threads, p))
+            self.assertRegex(p.stderr.strip(),
+                             rf"^evidentctl: {copy}/data\.mdb: page \d+: .*names page "
+                             rf"{target}, which .*shared page\)$", threads)
+
     def test_readers_change_nothing(self):
         """No daemon: every verb leaves every file alone, lock.mdb included, and creates
         nothing (not even lock.mdb in a copy that lacks it)."""
