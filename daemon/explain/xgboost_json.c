@@ -3,15 +3,18 @@
  * (METHODS.md §2.2). Values are floats in XGBoost; they are kept as the exact float
  * values (as doubles), so margins differ from XGBoost's only by its float32 summation. */
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+#include "xjson.h"
+
+typedef struct xj_tok jv; /* a value in the document */
 
 struct xctx {
+	struct xj_doc doc;
 	struct ex_model *m;
 	const char *name;
 	char *err;
@@ -21,11 +24,12 @@ struct xctx {
 
 #define FAIL(x, rc, ...) ex__fail((x)->err, (x)->err_size, rc, __VA_ARGS__)
 
-static json_t *get(struct xctx *x, json_t *obj, const char *key, json_type type, const char *where)
+static const jv *get(struct xctx *x, const jv *obj, const char *key, enum xj_type type,
+                     const char *where)
 {
-	json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	const jv *v = xj_get(&x->doc, obj, key);
 
-	if (!v || json_typeof(v) != type) {
+	if (!v || v->type != type) {
 		FAIL(x, -EBADMSG, "%s: %s.%s: %s", x->name, where, key,
 		     v ? "has the wrong type" : "missing");
 		return NULL;
@@ -34,34 +38,34 @@ static json_t *get(struct xctx *x, json_t *obj, const char *key, json_type type,
 }
 
 /* A number stored as a JSON string ("5E-1"), or a JSON number. */
-static int number_field(struct xctx *x, json_t *obj, const char *key, const char *where,
+static int number_field(struct xctx *x, const jv *obj, const char *key, const char *where,
                         double *ret)
 {
-	json_t *v = json_object_get(obj, key);
+	const jv *v = xj_get(&x->doc, obj, key);
 	char *end;
 
-	if (json_is_number(v)) {
-		*ret = json_number_value(v);
+	if (xj_is_number(v)) {
+		*ret = xj_number(v);
 		return 0;
 	}
-	if (json_is_string(v)) {
-		*ret = strtod(json_string_value(v), &end);
-		if (end != json_string_value(v) && *end == '\0' && isfinite(*ret))
+	if (xj_string(v)) {
+		*ret = strtod(xj_string(v), &end);
+		if (end != xj_string(v) && *end == '\0' && isfinite(*ret))
 			return 0;
 	}
 	return FAIL(x, -EBADMSG, "%s: %s.%s: missing or not a number", x->name, where, key);
 }
 
 /* base_score: "5E-1" (1.x, 2.x) or "[2.0719469E0]" / "[a,b,c]" (3.1+, one per target). */
-static int parse_base_score(struct xctx *x, json_t *lmp, double *vals, size_t n)
+static int parse_base_score(struct xctx *x, const jv *lmp, double *vals, size_t n)
 {
-	json_t *v = json_object_get(lmp, "base_score");
-	const char *s = json_string_value(v);
+	const jv *v = xj_get(&x->doc, lmp, "base_score");
+	const char *s = xj_string(v);
 	char *end;
 
-	if (json_is_number(v)) {
+	if (xj_is_number(v)) {
 		for (size_t i = 0; i < n; i++)
-			vals[i] = json_number_value(v);
+			vals[i] = xj_number(v);
 		return 0;
 	}
 	if (!s)
@@ -114,7 +118,7 @@ bad:
 	return FAIL(x, -EBADMSG,
 	            "%s: learner.learner_model_param.base_score: \"%s\" is not a "
 	            "number or [numbers]",
-	            x->name, json_string_value(v));
+	            x->name, xj_string(v));
 }
 
 struct objective {
@@ -171,45 +175,124 @@ static int to_margin(struct xctx *x, enum ex_link map, double b, double *ret)
 	}
 }
 
-/* An integer array field of length n. */
-static json_t *int_array(struct xctx *x, json_t *tree, const char *key, size_t n, size_t ti)
+/* An array field of length n (its first element, or the array itself when empty, in *first).
+ */
+static const jv *node_array(struct xctx *x, const jv *tree, const char *key, size_t n, size_t ti)
 {
 	char where[128];
 	snprintf(where, sizeof(where), "%s[%zu]", x->tpath, ti);
-	json_t *a = get(x, tree, key, JSON_ARRAY, where);
+	const jv *a = get(x, tree, key, XJ_ARRAY, where);
 	if (!a)
 		return NULL;
-	if (json_array_size(a) != n) {
-		FAIL(x, -EBADMSG, "%s: %s[%zu].%s: %zu values for %zu nodes", x->name, x->tpath, ti,
-		     key, json_array_size(a), n);
+	if (a->size != n) {
+		FAIL(x, -EBADMSG, "%s: %s[%zu].%s: %u values for %zu nodes", x->name, x->tpath, ti,
+		     key, a->size, n);
 		return NULL;
 	}
 	return a;
 }
 
-static bool as_int(json_t *v, long long *ret)
+static bool as_int(const jv *v, long long *ret)
 {
-	if (json_is_integer(v)) {
-		*ret = json_integer_value(v);
+	if (v->type == XJ_INT) {
+		*ret = v->v.i;
 		return true;
 	}
-	if (json_is_true(v) || json_is_false(v)) {
-		*ret = json_is_true(v);
+	if (v->type == XJ_TRUE || v->type == XJ_FALSE) {
+		*ret = v->type == XJ_TRUE;
 		return true;
 	}
 	return false;
 }
 
-static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *out, double weight)
+/* The elements of an array, for random access (NULL when it has none or on ENOMEM). */
+static const jv **elements(struct xctx *x, const jv *a)
+{
+	const jv **e = a->size ? malloc(a->size * sizeof(*e)) : NULL;
+	const jv *t = a + 1;
+
+	for (uint32_t i = 0; e && i < a->size; i++, t = xj_skip(&x->doc, t))
+		e[i] = t;
+	return e;
+}
+
+/* categorical splits: CSR of category sets per categorical node (the set goes right) */
+static int load_categories(struct xctx *x, const jv *tree, size_t ti, struct ex_tree *out)
 {
 	struct ex_model *m = x->m;
-	json_t *tp = json_object_get(tree, "tree_param");
-	json_t *left, *right, *idx, *cond, *defl, *stype, *hess;
+	size_t n = (size_t)out->n_nodes;
+	const jv *cn = xj_get(&x->doc, tree, "categories_nodes"),
+	         *cs = xj_get(&x->doc, tree, "categories_segments"),
+	         *cz = xj_get(&x->doc, tree, "categories_sizes"),
+	         *cv = xj_get(&x->doc, tree, "categories");
+	size_t ncat = xj_size(cn, XJ_ARRAY);
+	const jv **cats = NULL;
+	int rc = 0;
+
+	if (!ncat)
+		return 0;
+	if (xj_size(cs, XJ_ARRAY) != ncat || xj_size(cz, XJ_ARRAY) != ncat || !cv ||
+	    cv->type != XJ_ARRAY)
+		return FAIL(x, -EBADMSG, "%s: %s[%zu].categories_*: inconsistent arrays", x->name,
+		            x->tpath, ti);
+	if (cv->size && !(cats = elements(x, cv)))
+		return -ENOMEM;
+	const jv *pn = cn + 1, *ps = cs + 1, *pz = cz + 1;
+	for (size_t c = 0; c < ncat;
+	     c++, pn = xj_skip(&x->doc, pn), ps = xj_skip(&x->doc, ps), pz = xj_skip(&x->doc, pz)) {
+		long long node, seg, size;
+		uint32_t maxcat = 0;
+		if (!as_int(pn, &node) || !as_int(ps, &seg) || !as_int(pz, &size) || node < 0 ||
+		    node >= (long long)n || seg < 0 || size < 0 || (size_t)seg > cv->size ||
+		    (size_t)size > cv->size - (size_t)seg ||
+		    out->nodes[node].cmp != EX_CMP_XGB_CAT) {
+			rc = FAIL(x, -EBADMSG, "%s: %s[%zu].categories_nodes[%zu]: invalid entry",
+			          x->name, x->tpath, ti, c);
+			goto out;
+		}
+		for (long long k = 0; k < size; k++) {
+			long long cat;
+			if (!as_int(cats[seg + k], &cat) || cat < 0 || cat >= (1 << 24)) {
+				rc = FAIL(x, -EBADMSG,
+				          "%s: %s[%zu].categories[%lld]: not a category 0..2^24",
+				          x->name, x->tpath, ti, seg + k);
+				goto out;
+			}
+			if ((uint32_t)cat > maxcat)
+				maxcat = (uint32_t)cat;
+		}
+		size_t words = maxcat / 32 + 1;
+		uint32_t *nw = realloc(m->cat_words, (m->n_cat_words + words) * sizeof(uint32_t));
+		if (!nw) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		m->cat_words = nw;
+		memset(m->cat_words + m->n_cat_words, 0, words * sizeof(uint32_t));
+		for (long long k = 0; k < size; k++) {
+			long long cat = 0;
+			as_int(cats[seg + k], &cat);
+			m->cat_words[m->n_cat_words + (size_t)cat / 32] |= 1u << (cat % 32);
+		}
+		out->nodes[node].cat_off = (uint32_t)m->n_cat_words;
+		out->nodes[node].cat_len = (uint32_t)words;
+		m->n_cat_words += words;
+	}
+out:
+	free(cats);
+	return rc;
+}
+
+static int load_tree(struct xctx *x, const jv *tree, size_t ti, struct ex_tree *out, double weight)
+{
+	struct ex_model *m = x->m;
+	const jv *tp = xj_get(&x->doc, tree, "tree_param");
+	const jv *left, *right, *idx, *cond, *defl, *stype, *hess;
 	size_t n;
 
-	if (json_is_object(tp)) {
+	if (tp && tp->type == XJ_OBJECT) {
 		double slv = 0;
-		json_t *v = json_object_get(tp, "size_leaf_vector");
+		const jv *v = xj_get(&x->doc, tp, "size_leaf_vector");
 		char where[128];
 		snprintf(where, sizeof(where), "%s[%zu].tree_param", x->tpath, ti);
 		if (v && number_field(x, tp, "size_leaf_vector", where, &slv) < 0)
@@ -220,46 +303,57 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 			            "(multi-output trees) are not supported",
 			            x->name, x->tpath, ti, slv);
 	}
-	left = json_object_get(tree, "left_children");
-	if (!json_is_array(left))
+	left = xj_get(&x->doc, tree, "left_children");
+	if (!left || left->type != XJ_ARRAY)
 		return FAIL(x, -EBADMSG, "%s: %s[%zu].left_children: missing", x->name, x->tpath,
 		            ti);
-	n = json_array_size(left);
+	n = left->size;
 	if (n == 0 || n > (1u << 28))
 		return FAIL(x, -EBADMSG, "%s: %s[%zu]: %zu nodes", x->name, x->tpath, ti, n);
-	if (!(right = int_array(x, tree, "right_children", n, ti)) ||
-	    !(idx = int_array(x, tree, "split_indices", n, ti)) ||
-	    !(cond = int_array(x, tree, "split_conditions", n, ti)) ||
-	    !(defl = int_array(x, tree, "default_left", n, ti)) ||
-	    !(hess = int_array(x, tree, "sum_hessian", n, ti)))
+	if (!(right = node_array(x, tree, "right_children", n, ti)) ||
+	    !(idx = node_array(x, tree, "split_indices", n, ti)) ||
+	    !(cond = node_array(x, tree, "split_conditions", n, ti)) ||
+	    !(defl = node_array(x, tree, "default_left", n, ti)) ||
+	    !(hess = node_array(x, tree, "sum_hessian", n, ti)))
 		return -EBADMSG;
-	stype = json_object_get(tree, "split_type");
-	if (stype && (!json_is_array(stype) || json_array_size(stype) != n))
+	stype = xj_get(&x->doc, tree, "split_type");
+	if (stype && (stype->type != XJ_ARRAY || stype->size != n))
 		return FAIL(x, -EBADMSG, "%s: %s[%zu].split_type: not %zu values", x->name,
 		            x->tpath, ti, n);
 	out->nodes = calloc(n, sizeof(*out->nodes));
 	if (!out->nodes)
 		return -ENOMEM;
 	out->n_nodes = (int32_t)n;
+	/* the arrays side by side, one element of each per node */
+	const jv *pl = left + 1, *pr = right + 1, *pi = idx + 1, *pc = cond + 1, *pd = defl + 1,
+	         *ph = hess + 1, *pt = stype ? stype + 1 : NULL;
 	for (size_t k = 0; k < n; k++) {
 		struct ex_node *node = &out->nodes[k];
 		long long l, r, f, d, st = 0;
-		json_t *c = json_array_get(cond, k), *h = json_array_get(hess, k);
+		const jv *c = pc, *h = ph;
 
-		const char *bad = !as_int(json_array_get(left, k), &l)    ? "left_children"
-		                  : !as_int(json_array_get(right, k), &r) ? "right_children"
-		                  : !as_int(json_array_get(idx, k), &f)   ? "split_indices"
-		                  : !as_int(json_array_get(defl, k), &d)  ? "default_left"
-		                  : stype && !as_int(json_array_get(stype, k), &st) ? "split_type"
-		                  : !json_is_number(h)                              ? "sum_hessian"
-		                                                                    : NULL;
-		/* a categorical split's condition is NaN in 1.7 (null after clean_nonfinite) */
-		if (!bad && !json_is_number(c) && !(json_is_null(c) && st == 1 && l != -1))
+		const char *bad = !as_int(pl, &l)          ? "left_children"
+		                  : !as_int(pr, &r)        ? "right_children"
+		                  : !as_int(pi, &f)        ? "split_indices"
+		                  : !as_int(pd, &d)        ? "default_left"
+		                  : pt && !as_int(pt, &st) ? "split_type"
+		                  : !xj_is_number(h)       ? "sum_hessian"
+		                                           : NULL;
+		/* a categorical split's condition is NaN in 1.7 (read as null) */
+		if (!bad && !xj_is_number(c) && !(c->type == XJ_NULL && st == 1 && l != -1))
 			bad = "split_conditions";
 		if (bad)
 			return FAIL(x, -EBADMSG, "%s: %s[%zu].%s[%zu]: not a number", x->name,
 			            x->tpath, ti, bad, k);
-		node->cover = (double)(float)json_number_value(h);
+		pl = xj_skip(&x->doc, pl);
+		pr = xj_skip(&x->doc, pr);
+		pi = xj_skip(&x->doc, pi);
+		pc = xj_skip(&x->doc, pc);
+		pd = xj_skip(&x->doc, pd);
+		ph = xj_skip(&x->doc, ph);
+		if (pt)
+			pt = xj_skip(&x->doc, pt);
+		node->cover = (double)(float)xj_number(h);
 		if (l == -1) {
 			if (r != -1)
 				return FAIL(
@@ -268,7 +362,7 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 				    x->name, x->tpath, ti, k);
 			node->cmp = EX_CMP_LEAF;
 			node->left = node->right = node->feature = -1;
-			node->value = (double)(float)json_number_value(c) * weight;
+			node->value = (double)(float)xj_number(c) * weight;
 			continue;
 		}
 		if (l < 0 || l >= (long long)n || r < 0 || r >= (long long)n)
@@ -287,7 +381,7 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 		node->right = (int32_t)r;
 		node->feature = (int32_t)f;
 		node->default_left = d != 0;
-		node->threshold_f = json_is_number(c) ? (float)json_number_value(c) : 0.0f;
+		node->threshold_f = xj_is_number(c) ? (float)xj_number(c) : 0.0f;
 		node->threshold = node->threshold_f;
 		if (st == 1) {
 			node->cmp = EX_CMP_XGB_CAT; /* the set is filled below */
@@ -298,52 +392,9 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 			            x->name, x->tpath, ti, k, st);
 		}
 	}
-
-	/* categorical splits: CSR of category sets per categorical node (the set goes right) */
-	json_t *cn = json_object_get(tree, "categories_nodes"),
-	       *cs = json_object_get(tree, "categories_segments"),
-	       *cz = json_object_get(tree, "categories_sizes"),
-	       *cv = json_object_get(tree, "categories");
-	size_t ncat = json_is_array(cn) ? json_array_size(cn) : 0;
-	if (ncat && (!json_is_array(cs) || !json_is_array(cz) || !json_is_array(cv) ||
-	             json_array_size(cs) != ncat || json_array_size(cz) != ncat))
-		return FAIL(x, -EBADMSG, "%s: %s[%zu].categories_*: inconsistent arrays", x->name,
-		            x->tpath, ti);
-	for (size_t c = 0; c < ncat; c++) {
-		long long node, seg, size;
-		uint32_t maxcat = 0;
-		if (!as_int(json_array_get(cn, c), &node) || !as_int(json_array_get(cs, c), &seg) ||
-		    !as_int(json_array_get(cz, c), &size) || node < 0 || node >= (long long)n ||
-		    seg < 0 || size < 0 || (size_t)seg > json_array_size(cv) ||
-		    (size_t)size > json_array_size(cv) - (size_t)seg ||
-		    out->nodes[node].cmp != EX_CMP_XGB_CAT)
-			return FAIL(x, -EBADMSG, "%s: %s[%zu].categories_nodes[%zu]: invalid entry",
-			            x->name, x->tpath, ti, c);
-		for (long long k = 0; k < size; k++) {
-			long long cat;
-			if (!as_int(json_array_get(cv, (size_t)(seg + k)), &cat) || cat < 0 ||
-			    cat >= (1 << 24))
-				return FAIL(x, -EBADMSG,
-				            "%s: %s[%zu].categories[%lld]: not a category 0..2^24",
-				            x->name, x->tpath, ti, seg + k);
-			if ((uint32_t)cat > maxcat)
-				maxcat = (uint32_t)cat;
-		}
-		size_t words = maxcat / 32 + 1;
-		uint32_t *nw = realloc(m->cat_words, (m->n_cat_words + words) * sizeof(uint32_t));
-		if (!nw)
-			return -ENOMEM;
-		m->cat_words = nw;
-		memset(m->cat_words + m->n_cat_words, 0, words * sizeof(uint32_t));
-		for (long long k = 0; k < size; k++) {
-			long long cat = 0;
-			as_int(json_array_get(cv, (size_t)(seg + k)), &cat);
-			m->cat_words[m->n_cat_words + (size_t)cat / 32] |= 1u << (cat % 32);
-		}
-		out->nodes[node].cat_off = (uint32_t)m->n_cat_words;
-		out->nodes[node].cat_len = (uint32_t)words;
-		m->n_cat_words += words;
-	}
+	int rc = load_categories(x, tree, ti, out);
+	if (rc < 0)
+		return rc;
 	for (size_t k = 0; k < n; k++)
 		if (out->nodes[k].cmp == EX_CMP_XGB_CAT && out->nodes[k].cat_len == 0) {
 			/* a categorical split with an empty set: nothing goes right */
@@ -352,74 +403,34 @@ static int load_tree(struct xctx *x, json_t *tree, size_t ti, struct ex_tree *ou
 	return 0;
 }
 
-static int load_names(struct xctx *x, json_t *learner)
+static int load_names(struct xctx *x, const jv *learner)
 {
 	struct ex_model *m = x->m;
-	json_t *names = json_object_get(learner, "feature_names");
-	json_t *types = json_object_get(learner, "feature_types");
+	const jv *names = xj_get(&x->doc, learner, "feature_names");
+	const jv *types = xj_get(&x->doc, learner, "feature_types");
 
-	if (json_is_array(names) && json_array_size(names) == m->n_features && m->n_features) {
+	if (xj_size(names, XJ_ARRAY) == m->n_features && m->n_features) {
+		const jv *t = names + 1;
 		m->feature_names = calloc(m->n_features, sizeof(char *));
 		if (!m->feature_names)
 			return -ENOMEM;
-		for (size_t i = 0; i < m->n_features; i++) {
-			const char *s = json_string_value(json_array_get(names, i));
+		for (size_t i = 0; i < m->n_features; i++, t = xj_skip(&x->doc, t)) {
+			const char *s = xj_string(t);
 			if (s && !(m->feature_names[i] = strdup(s)))
 				return -ENOMEM;
 		}
 	}
-	if (json_is_array(types) && json_array_size(types) == m->n_features && m->n_features) {
+	if (xj_size(types, XJ_ARRAY) == m->n_features && m->n_features) {
+		const jv *t = types + 1;
 		m->categorical = calloc(m->n_features, sizeof(bool));
 		if (!m->categorical)
 			return -ENOMEM;
-		for (size_t i = 0; i < m->n_features; i++) {
-			const char *s = json_string_value(json_array_get(types, i));
+		for (size_t i = 0; i < m->n_features; i++, t = xj_skip(&x->doc, t)) {
+			const char *s = xj_string(t);
 			m->categorical[i] = s && !strcmp(s, "c");
 		}
 	}
 	return 0;
-}
-
-/* XGBoost writes non-finite floats as bare NaN, Infinity and -Infinity (in split_conditions
- * of categorical nodes, for one), which JSON and jansson do not allow. Outside strings they
- * become null here; where a number is required the loader then reports the field. Returns a
- * malloc'd NUL-terminated copy, or NULL. */
-static char *clean_nonfinite(const char *data, size_t len, size_t *ret_len)
-{
-	static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
-	char *s = malloc(len + len / 2 + 8);
-	size_t o = 0;
-	bool in_str = false;
-
-	if (!s)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		char c = data[i];
-		if (in_str) {
-			s[o++] = c;
-			if (c == '\\' && i + 1 < len)
-				s[o++] = data[++i];
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"')
-			in_str = true;
-		for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-			size_t wl = strlen(words[w]);
-			if (len - i >= wl && !memcmp(data + i, words[w], wl)) {
-				memcpy(s + o, "null", 4);
-				o += 4;
-				i += wl - 1;
-				goto next;
-			}
-		}
-		s[o++] = c;
-	next:;
-	}
-	s[o] = '\0';
-	*ret_len = o;
-	return s;
 }
 
 int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const char *name,
@@ -430,28 +441,26 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 	                 .err = err,
 	                 .err_size = err_size,
 	                 .tpath = "learner.gradient_booster.model.trees"};
-	json_error_t je;
-	json_t *root, *learner, *lmp, *obj, *gb, *model, *trees, *info, *drop = NULL;
+	char perr[128];
+	const jv *root, *learner, *lmp, *obj, *gb, *model, *trees, *info, *drop = NULL;
 	const struct objective *o = NULL;
 	const char *oname, *gbname;
 	double nf = 0, nc = 0, nt = 1;
-	int rc = -EBADMSG;
+	int rc;
 
-	size_t clen;
-	char *clean = clean_nonfinite(data, len, &clen);
-	if (!clean)
-		return -ENOMEM;
-	root = json_loadb(clean, clen, 0, &je);
-	free(clean);
-	if (!root)
-		return FAIL(&x, -EBADMSG, "%s: line %d, column %d: %s", name, je.line, je.column,
-		            je.text);
-	if (!(learner = get(&x, root, "learner", JSON_OBJECT, "model")) ||
-	    !(lmp = get(&x, learner, "learner_model_param", JSON_OBJECT, "learner")) ||
-	    !(obj = get(&x, learner, "objective", JSON_OBJECT, "learner")) ||
-	    !(gb = get(&x, learner, "gradient_booster", JSON_OBJECT, "learner")))
+	rc = xj_parse(&x.doc, data, len, perr, sizeof(perr));
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
+		return FAIL(&x, -EBADMSG, "%s: %s", name, perr);
+	rc = -EBADMSG;
+	root = x.doc.tok;
+	if (!(learner = get(&x, root, "learner", XJ_OBJECT, "model")) ||
+	    !(lmp = get(&x, learner, "learner_model_param", XJ_OBJECT, "learner")) ||
+	    !(obj = get(&x, learner, "objective", XJ_OBJECT, "learner")) ||
+	    !(gb = get(&x, learner, "gradient_booster", XJ_OBJECT, "learner")))
 		goto out;
-	oname = json_string_value(json_object_get(obj, "name"));
+	oname = xj_string(xj_get(&x.doc, obj, "name"));
 	for (size_t i = 0; oname && i < sizeof(objectives) / sizeof(objectives[0]); i++)
 		if (!strcmp(oname, objectives[i].name))
 			o = &objectives[i];
@@ -466,9 +475,9 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 		          name);
 		goto out;
 	}
-	if (json_object_get(lmp, "num_class"))
+	if (xj_get(&x.doc, lmp, "num_class"))
 		number_field(&x, lmp, "num_class", "learner.learner_model_param", &nc);
-	if (json_object_get(lmp, "num_target"))
+	if (xj_get(&x.doc, lmp, "num_target"))
 		number_field(&x, lmp, "num_target", "learner.learner_model_param", &nt);
 	if (nt > 1) {
 		rc =
@@ -505,10 +514,10 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 		goto out;
 
 	/* gbtree, or dart (gbtree inside plus per-tree weights) */
-	gbname = json_string_value(json_object_get(gb, "name"));
+	gbname = xj_string(xj_get(&x.doc, gb, "name"));
 	if (gbname && !strcmp(gbname, "dart")) {
-		json_t *inner = get(&x, gb, "gbtree", JSON_OBJECT, "learner.gradient_booster");
-		drop = get(&x, gb, "weight_drop", JSON_ARRAY, "learner.gradient_booster");
+		const jv *inner = get(&x, gb, "gbtree", XJ_OBJECT, "learner.gradient_booster");
+		drop = get(&x, gb, "weight_drop", XJ_ARRAY, "learner.gradient_booster");
 		if (!inner || !drop) {
 			rc = -EBADMSG;
 			goto out;
@@ -525,20 +534,18 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 	rc = -EBADMSG;
 	const char *mpath =
 	    drop ? "learner.gradient_booster.gbtree.model" : "learner.gradient_booster.model";
-	if (!(model = get(&x, gb, "model", JSON_OBJECT,
+	if (!(model = get(&x, gb, "model", XJ_OBJECT,
 	                  drop ? "learner.gradient_booster.gbtree" : "learner.gradient_booster")) ||
-	    !(trees = get(&x, model, "trees", JSON_ARRAY, mpath)) ||
-	    !(info = get(&x, model, "tree_info", JSON_ARRAY, mpath)))
+	    !(trees = get(&x, model, "trees", XJ_ARRAY, mpath)) ||
+	    !(info = get(&x, model, "tree_info", XJ_ARRAY, mpath)))
 		goto out;
-	m->n_trees = json_array_size(trees);
-	if (json_array_size(info) != m->n_trees || (drop && json_array_size(drop) != m->n_trees)) {
-		rc = FAIL(&x, -EBADMSG, "%s: %s.%s: %zu entries for %zu trees", name,
-		          drop && json_array_size(drop) != m->n_trees ? "learner.gradient_booster"
-		                                                      : mpath,
-		          drop && json_array_size(drop) != m->n_trees ? "weight_drop" : "tree_info",
-		          drop && json_array_size(drop) != m->n_trees ? json_array_size(drop)
-		                                                      : json_array_size(info),
-		          m->n_trees);
+	m->n_trees = trees->size;
+	if (info->size != m->n_trees || (drop && drop->size != m->n_trees)) {
+		bool bad_drop = drop && drop->size != m->n_trees;
+		rc = FAIL(&x, -EBADMSG, "%s: %s.%s: %u entries for %zu trees", name,
+		          bad_drop ? "learner.gradient_booster" : mpath,
+		          bad_drop ? "weight_drop" : "tree_info",
+		          bad_drop ? drop->size : info->size, m->n_trees);
 		goto out;
 	}
 	m->trees = calloc(m->n_trees ? m->n_trees : 1, sizeof(*m->trees));
@@ -546,32 +553,34 @@ int ex_load_xgboost_json(struct ex_model *m, const char *data, size_t len, const
 		rc = -ENOMEM;
 		goto out;
 	}
+	const jv *pt = trees + 1, *pi = info + 1, *pw = drop ? drop + 1 : NULL;
 	for (size_t t = 0; t < m->n_trees; t++) {
 		long long group;
-		double weight = drop ? json_number_value(json_array_get(drop, t)) : 1.0;
-		if (drop && (!json_is_number(json_array_get(drop, t)) || !isfinite(weight))) {
+		double weight = drop ? xj_number(pw) : 1.0;
+		if (drop && (!xj_is_number(pw) || !isfinite(weight))) {
 			rc = FAIL(
 			    &x, -EBADMSG,
 			    "%s: learner.gradient_booster.weight_drop[%zu]: not a finite number",
 			    name, t);
 			goto out;
 		}
-		if (!as_int(json_array_get(info, t), &group) || group < 0 ||
-		    (size_t)group >= m->n_outputs) {
+		if (!as_int(pi, &group) || group < 0 || (size_t)group >= m->n_outputs) {
 			rc = FAIL(&x, -EBADMSG,
 			          "%s: %s.tree_info[%zu]: class %lld out of range (%zu outputs)",
-			          name, mpath, t,
-			          as_int(json_array_get(info, t), &group) ? group : -1LL,
-			          m->n_outputs);
+			          name, mpath, t, as_int(pi, &group) ? group : -1LL, m->n_outputs);
 			goto out;
 		}
 		m->trees[t].group = (int32_t)group;
-		rc = load_tree(&x, json_array_get(trees, t), t, &m->trees[t], weight);
+		rc = load_tree(&x, pt, t, &m->trees[t], weight);
 		if (rc < 0)
 			goto out;
+		pt = xj_skip(&x.doc, pt);
+		pi = xj_skip(&x.doc, pi);
+		if (pw)
+			pw = xj_skip(&x.doc, pw);
 	}
 	rc = 0;
 out:
-	json_decref(root);
+	xj_free(&x.doc);
 	return rc;
 }

@@ -2,7 +2,9 @@
 /* Unit tests for the model loaders and evaluators: hand-made LightGBM models that exercise
  * every decision_type bit and hand-made XGBoost JSON (categorical splits, default directions,
  * base_score forms), each checked against hand-computed predictions and brute-force Shapley
- * values; malformed files refused with the file and field named; linear-json; links. */
+ * values; malformed files refused with the file and field named; linear-json; links; the JSON
+ * reader the XGBoost loader uses (xjson.h): its refusals with line and column, numbers to the
+ * bit of strtod's, strings decoded. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "model.h"
 #include "shap_brute.h"
 #include "testutil.h"
+#include "xjson.h"
 
 static struct ex_model *load(const char *text, enum ex_format fmt)
 {
@@ -666,6 +669,151 @@ START_TEST(ex_predict_margin_linear_base_margin)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ xjson */
+
+static int xj_refuses(const char *text, char *err, size_t err_size)
+{
+	struct xj_doc d;
+	int rc = xj_parse(&d, text, strlen(text), err, err_size);
+	if (rc == 0)
+		xj_free(&d);
+	return rc;
+}
+
+START_TEST(xj_parse_refusals_say_where)
+{
+	static const struct {
+		const char *text, *what;
+	} cases[] = {
+	    {"{\n  \"a\": [1, 2,, 3]}", "line 2, column 14: invalid token"},
+	    {"{\"a\": [1, 2]", "line 1, column 13: premature end of input ('}' expected)"},
+	    {"{\"a\" 1}", "line 1, column 6: ':' expected"},
+	    {"{\"a\": 1,}", "line 1, column 9: string or '}' expected"},
+	    {"[1 2]", "line 1, column 4: ',' or ']' expected"},
+	    {"[1] x", "line 1, column 5: end of file expected"},
+	    {"3", "line 1, column 1: '[' or '{' expected"},
+	    {"", "line 1, column 1: '[' or '{' expected"},
+	    {"[\"abc", "premature end of input in a string"},
+	    {"[\"a\tb\"]", "line 1, column 4: control character 0x9 in a string"},
+	    {"[\"a\\qb\"]", "line 1, column 4: invalid escape"},
+	    {"[\"\\u12G4\"]", "invalid escape"},
+	    {"[\"\\ud800x\"]", "invalid Unicode escape '\\uD800'"},
+	    {"[\"\\udc00\"]", "invalid Unicode escape '\\uDC00'"},
+	    {"[\"\\u0000\"]", "\\u0000 is not allowed"},
+	    {"[\"\xc3\x28\"]", "line 1, column 3: invalid UTF-8"},
+	    {"[\"\xed\xa0\x80\"]", "invalid UTF-8"}, /* a surrogate in UTF-8 */
+	    {"[\"\xc0\xaf\"]", "invalid UTF-8"},     /* overlong */
+	    {"[01]", "line 1, column 2: invalid number (a leading zero)"},
+	    {"[1.]", "invalid number"},
+	    {"[1e+]", "invalid number"},
+	    {"[-]", "invalid number"},
+	    {"[9223372036854775808]", "too big integer"},
+	    {"[1e400]", "real number overflow"},
+	    {"[-1.5e99999999999]", "real number overflow"},
+	    {"[tru]", "invalid token"},
+	    {"[Nan]", "invalid token"},
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		ck_assert_int_eq(xj_refuses(cases[i].text, err, sizeof(err)), -EBADMSG);
+		ck_assert_msg(strstr(err, cases[i].what), "case %zu: \"%s\" lacks \"%s\"", i, err,
+		              cases[i].what);
+		ck_assert_msg(!strncmp(err, "line ", 5), "case %zu: %s", i, err);
+	}
+	/* 2048 levels are read, 2049 are not */
+	char *deep = malloc(2 * 2049 + 1);
+	memset(deep, '[', 2048);
+	memset(deep + 2048, ']', 2048);
+	deep[4096] = '\0';
+	ck_assert_int_eq(xj_refuses(deep, err, sizeof(err)), 0);
+	memset(deep, '[', 2049);
+	memset(deep + 2049, ']', 2049);
+	deep[4098] = '\0';
+	ck_assert_int_eq(xj_refuses(deep, err, sizeof(err)), -EBADMSG);
+	ck_assert(strstr(err, "nested more than 2048 levels"));
+	free(deep);
+}
+END_TEST
+
+START_TEST(xj_parse_numbers_as_strtod)
+{
+	static const char *const reals[] = {
+	    "0.1",
+	    "-0.0",
+	    "1.5E-1",
+	    "-1.5390218E-1",
+	    "1e22",
+	    "1e23",
+	    "123456789012345678.0",
+	    "9007199254740993.0",
+	    "9007199254740992.5e0",
+	    "1234567890123456789012345.5",
+	    "0.000000000000000000000000000001234",
+	    "1.7976931348623157e308",
+	    "4.9e-324",
+	    "2.2250738585072011e-308",
+	    "1e-400",
+	    "7.0064923216240861E-46",
+	    "3.4028234663852886e38",
+	    "0.30000000000000004",
+	    "1.00000000000000011102230246251565404236316680908203125",
+	};
+	char text[160], err[128];
+	struct xj_doc d;
+
+	for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++) {
+		snprintf(text, sizeof(text), "[%s]", reals[i]);
+		ck_assert_int_eq(xj_parse(&d, text, strlen(text), err, sizeof(err)), 0);
+		ck_assert_int_eq(d.tok[1].type, XJ_REAL);
+		double want = strtod(reals[i], NULL);
+		ck_assert_msg(memcmp(&want, &d.tok[1].v.d, sizeof(want)) == 0, "%s: %a vs %a",
+		              reals[i], d.tok[1].v.d, want);
+		xj_free(&d);
+	}
+	const char *ints = "[0, -0, 42, -9223372036854775808, 9223372036854775807, true, null]";
+	ck_assert_int_eq(xj_parse(&d, ints, strlen(ints), err, sizeof(err)), 0);
+	ck_assert_int_eq(d.tok[0].size, 7);
+	ck_assert_int_eq(d.tok[3].v.i, 42);
+	ck_assert(d.tok[4].v.i == INT64_MIN);
+	ck_assert(d.tok[5].v.i == INT64_MAX);
+	ck_assert_int_eq(d.tok[6].type, XJ_TRUE);
+	ck_assert_int_eq(d.tok[7].type, XJ_NULL);
+	xj_free(&d);
+}
+END_TEST
+
+START_TEST(xj_parse_strings_objects_and_nonfinite)
+{
+	const char *text = "{\"k\": \"a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\xc3\xa9\", "
+	                   "\"x\": {\"deep\": [1, [2, 3], {\"y\": 4}]}, \"k\": [NaN, Infinity, "
+	                   "-Infinity], \"\": 5}";
+	char err[128];
+	struct xj_doc d;
+
+	ck_assert_int_eq(xj_parse(&d, text, strlen(text), err, sizeof(err)), 0);
+	ck_assert_int_eq(d.tok[0].size, 4);
+	/* the repeated key: the last value counts, as in jansson */
+	const struct xj_tok *k = xj_get(&d, d.tok, "k");
+	ck_assert_int_eq(k->type, XJ_ARRAY);
+	ck_assert_int_eq(k->size, 3);
+	for (const struct xj_tok *e = k + 1; e < xj_skip(&d, k); e = xj_skip(&d, e))
+		ck_assert_int_eq(e->type, XJ_NULL); /* XGBoost's non-finite floats */
+	ck_assert_str_eq(xj_string(d.tok + 2), "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\xc3\xa9");
+	ck_assert_int_eq(d.tok[2].size, 15);
+	const struct xj_tok *x = xj_get(&d, d.tok, "x"), *deep = xj_get(&d, x, "deep");
+	ck_assert_int_eq(xj_size(deep, XJ_ARRAY), 3);
+	const struct xj_tok *third = xj_skip(&d, xj_skip(&d, deep + 1));
+	ck_assert_double_eq(xj_number(xj_get(&d, third, "y")), 4);
+	ck_assert_ptr_eq(xj_skip(&d, x), k - 1); /* the key after x's subtree */
+	ck_assert_double_eq(xj_number(xj_get(&d, d.tok, "")), 5);
+	ck_assert_ptr_null(xj_get(&d, d.tok, "missing"));
+	ck_assert_ptr_null(xj_get(&d, k, "k")); /* not an object */
+	xj_free(&d);
+}
+END_TEST
+
 static Suite *models_suite(void)
 {
 	Suite *s = suite_create("explain_models");
@@ -679,6 +827,11 @@ static Suite *models_suite(void)
 	tc = tcase_create("ex_load_xgboost_json");
 	tcase_add_test(tc, ex_load_xgboost_json_categorical_and_base_score);
 	tcase_add_test(tc, ex_load_xgboost_json_variants);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("xj_parse");
+	tcase_add_test(tc, xj_parse_refusals_say_where);
+	tcase_add_test(tc, xj_parse_numbers_as_strtod);
+	tcase_add_test(tc, xj_parse_strings_objects_and_nonfinite);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_model_load_buffer");
 	tcase_add_test(tc, ex_model_load_buffer_names_file_and_field);
