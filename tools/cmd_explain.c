@@ -3,6 +3,7 @@
  * vault (the verb's --help, below, is its manual). The exact methods for tree ensembles and
  * linear models; rows are spread over --threads workers and printed in order. */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -240,17 +241,12 @@ static void *work(void *arg)
 	size_t n = j->rows->n_rows;
 
 	if (j->method == M_TREESHAP) {
-		/* the batched entry point over a contiguous share of the rows */
+		/* the batched entry point over a contiguous share of the rows; the walk gives the
+		 * rows' margins too */
 		size_t from = n * w->id / j->threads, to = n * (w->id + 1) / j->threads;
-		for (size_t i = from; i < to; i++) {
-			int rc = ex_predict_margin(j->m, j->rows->values + i * j->M, NULL,
-			                           j->pred + i * j->K);
-			if (rc < 0)
-				j->rc[i] = rc;
-		}
-		int rc = ex_treeshap_rows(j->m, j->rows->values + from * j->M, to - from,
-		                          j->phi + from * phi_len(j), j->base + from * j->K,
-		                          j->rc + from);
+		int rc = ex_treeshap_rows_margins(j->m, j->rows->values + from * j->M, to - from,
+		                                  j->phi + from * phi_len(j), j->base + from * j->K,
+		                                  j->pred + from * j->K, j->rc + from);
 		for (size_t i = from; rc < 0 && i < to; i++)
 			j->rc[i] = rc;
 		return NULL;
@@ -464,6 +460,11 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	/* The model's text and its parse, then the rows' text, come and go in blocks of
+	 * megabytes: keep freed memory in the heap for the next phase (a fresh page costs a
+	 * fault, about as much as parsing a kilobyte) instead of unmapping it. */
+	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	if (!arg_model == !audit.oracle)
 		return ctl_usage_error(
 		    "explain needs --model FILE or --oracle 'COMMAND' (one of them)");

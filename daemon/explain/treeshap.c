@@ -382,8 +382,10 @@ struct bwalk {
 	size_t nr; /* rows in this block */
 	const double *x[RB];
 	const double *tab;
-	vec *o;   /* per feature, NV vecs: 1 while the row has taken every edge on f so far */
-	vec *phi; /* per feature, NV vecs: this block's attributions to the tree's output */
+	vec *o;        /* per feature, NV vecs: 1 while the row has taken every edge on f so far */
+	vec *phi;      /* per feature, NV vecs: this block's attributions to the tree's output */
+	veci path[NV]; /* all ones while the row has taken every edge so far */
+	veci leaf[NV]; /* the value of the leaf the row reaches (its bits; 0 until then) */
 };
 
 /* The child each row goes to at node, as a double (XGBoost's numeric split inline, the others
@@ -421,7 +423,9 @@ brec_body(struct bwalk *b, int32_t n, const vec *restrict C, vec *restrict H, ve
 	vec *next_frame = frame + 2 * L;
 	int f = node->feature;
 	vec *of = b->o + (size_t)f * NV, oo[NV], hot[NV];
+	veci path[NV];
 
+	memcpy(path, b->path, sizeof(path));
 	next_rows(b, node, hot);
 	for (size_t j = 0; j < NV; j++)
 		oo[j] = of[j];
@@ -454,14 +458,21 @@ brec_body(struct bwalk *b, int32_t n, const vec *restrict C, vec *restrict H, ve
 			}
 		}
 		if (child->cmp == EX_CMP_LEAF) {
+			vec v = (vec){0} + child->value;
 			for (size_t l = 0; l < L; l++)
 				Hc[l] = child->value * C2[l];
+			for (size_t j = 0; j < NV; j++)
+				b->leaf[j] |= (veci)v & path[j] & (hot[j] == cd);
 		} else {
-			for (size_t j = 0; j < NV; j++)
+			for (size_t j = 0; j < NV; j++) {
 				of[j] = on[j];
+				b->path[j] = path[j] & (hot[j] == cd);
+			}
 			self(b, c, C2, Hc, next_frame);
-			for (size_t j = 0; j < NV; j++)
+			for (size_t j = 0; j < NV; j++) {
 				of[j] = oo[j];
+				b->path[j] = path[j];
+			}
 		}
 		/* sum_k w (r_new - r_old) Hc for case A and for case B; on and pb pick one */
 		for (unsigned k = 0; k < Q; k++) {
@@ -507,8 +518,8 @@ static void brec(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame)
 		brec_any(b, n, C, H, frame);
 }
 
-int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
-                     double *base, int *ret_rc)
+int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
+                             double *base, double *margins, int *ret_rc)
 {
 	size_t M, K, max_nodes = 1;
 	double gl_t[Q_MAX + 1][Q_MAX], gl_w[Q_MAX + 1][Q_MAX];
@@ -532,11 +543,12 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 	e.z = malloc(M * sizeof(double));
 	e.tab = malloc(max_nodes * EDGE(Q_MAX) * sizeof(double));
 	scratch = malloc(((size_t)(m->max_depth + 2) * 2 + 2) * Q_MAX * NV * sizeof(vec));
-	margin = malloc((n_rows < SB ? n_rows : SB) * K * sizeof(double) + 1);
+	if (!margins)
+		margin = malloc((n_rows < SB ? n_rows : SB) * K * sizeof(double) + 1);
 	/* the superblock's attributions, lane-major ([block][output][feature] vectors); a
 	 * row's sums are added in the same order as into its own row, so the same bits */
 	phit = malloc((SB / RB) * K * M * NV * sizeof(vec));
-	if (!b.o || !e.z || !e.tab || !scratch || !margin || !phit) {
+	if (!b.o || !e.z || !e.tab || !scratch || (!margins && !margin) || !phit) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -550,8 +562,14 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 
 	for (size_t sb = 0; sb < n_rows; sb += SB) {
 		size_t ns = n_rows - sb < SB ? n_rows - sb : SB;
+		/* the margins as ex_predict_margin sums them: from the base margin, each tree's
+		 * leaf in tree order (then scaled, when the model averages) */
+		double *mg = margins ? margins + sb * K : margin;
+		bool scaled = m->output_scale != 1.0;
 
 		memset(phit, 0, (ns + RB - 1) / RB * K * M * NV * sizeof(vec));
+		for (size_t i = 0; i < ns * K; i++)
+			mg[i] = scaled || !m->base_margin ? 0.0 : m->base_margin[i % K];
 
 		for (size_t ti = 0; ti < m->n_trees; ti++) {
 			const struct ex_tree *tree = &m->trees[ti];
@@ -567,8 +585,11 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 			for (size_t i = sb; i < sb + ns; i++)
 				base[i * K + (size_t)tree->group] +=
 				    tree->expectation * m->output_scale;
-			if (tree->n_nodes <= 1)
+			if (tree->n_nodes <= 1) {
+				for (size_t i = 0; i < ns; i++)
+					mg[i * K + (size_t)tree->group] += tree->nodes[0].value;
 				continue;
+			}
 			e.tree = tree;
 			e.Q = Q;
 			e.t = gl_t[Q];
@@ -585,7 +606,12 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 					b.x[r] = X + (first + (r < b.nr ? r : 0)) * M;
 				b.phi =
 				    phit + ((first - sb) / RB * K + (size_t)tree->group) * M * NV;
+				memset(b.path, 0xff, sizeof(b.path));
+				memset(b.leaf, 0, sizeof(b.leaf));
 				brec(&b, 0, ones, H, scratch + 2 * Q_MAX * NV);
+				for (size_t r = 0; r < b.nr; r++)
+					mg[(first - sb + r) * K + (size_t)tree->group] +=
+					    ((const double *)b.leaf)[r];
 			}
 		}
 		for (size_t i = sb; i < sb + ns; i++) {
@@ -593,12 +619,13 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
 			for (size_t j = 0; j < K * M; j++)
 				phi[i * K * M + j] = pt[j * RB + (i - sb) % RB];
 		}
+		if (scaled)
+			for (size_t i = 0; i < ns * K; i++)
+				mg[i] = (m->base_margin ? m->base_margin[i % K] : 0.0) +
+				        mg[i] * m->output_scale;
 		/* every row is checked; a failing row is reported, the others stay valid */
-		int mrc = ex__predict_margin_rows(m, X + sb * M, ns, margin);
 		for (size_t i = sb; i < sb + ns; i++) {
-			int r = mrc < 0 ? mrc
-			                : ex__check_sum(m, margin + (i - sb) * K, phi + i * K * M,
-			                                base + i * K);
+			int r = ex__check_sum(m, mg + (i - sb) * K, phi + i * K * M, base + i * K);
 			if (ret_rc)
 				ret_rc[i] = r;
 			else if (r < 0 && rc == 0)
@@ -613,6 +640,12 @@ out:
 	free(margin);
 	free(phit);
 	return rc;
+}
+
+int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
+                     double *base, int *ret_rc)
+{
+	return ex_treeshap_rows_margins(m, X, n_rows, phi, base, NULL, ret_rc);
 }
 
 int ex_treeshap(const struct ex_model *m, const double *x, double *phi, double *base)

@@ -211,6 +211,43 @@ START_TEST(ex_treeshap_rows_alone_same_bits)
 }
 END_TEST
 
+/* The margins the batched walk gives are ex_predict_margin's, to the bit, with and without an
+ * averaging scale (LightGBM's average_output), and still pass the efficiency check. */
+START_TEST(ex_treeshap_rows_margins_are_predict_margin)
+{
+	for (int trial = 0; trial < 12; trial++) {
+		size_t M = 3 + (size_t)(trial % 5), K = trial % 3 == 2 ? 3 : 1, n = 19;
+		struct ex_model *m =
+		    random_model(M, 1 + (size_t)trial % 7, 2 + (unsigned)(trial % 5), K, trial % 2,
+		                 trial % 4 == 1 ? 0.3 : 0.0);
+		double *X = malloc(n * M * sizeof(double)),
+		       *phi = malloc(n * K * M * sizeof(double));
+		double *base = malloc(n * K * sizeof(double)), *mg = malloc(n * K * sizeof(double));
+		double want[3];
+		int *rcs = malloc(n * sizeof(int));
+
+		if (trial % 4 == 3)
+			m->output_scale = 1.0 / 3;
+		for (size_t i = 0; i < n; i++)
+			random_row(m, X + i * M, trial % 2);
+		ck_assert_int_eq(ex_treeshap_rows_margins(m, X, n, phi, base, mg, rcs), 0);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_int_eq(rcs[i], 0);
+			ck_assert_int_eq(ex_predict_margin(m, X + i * M, NULL, want), 0);
+			ck_assert_msg(memcmp(want, mg + i * K, K * sizeof(double)) == 0,
+			              "trial %d row %zu: margin %.17g, ex_predict_margin %.17g",
+			              trial, i, mg[i * K], want[0]);
+		}
+		free(X);
+		free(phi);
+		free(base);
+		free(mg);
+		free(rcs);
+		ex_model_free(m);
+	}
+}
+END_TEST
+
 START_TEST(ex_treeshap_classic_agrees)
 {
 	for (int trial = 0; trial < 40; trial++) {
@@ -394,6 +431,7 @@ static Suite *shap_suite(void)
 	tc = tcase_create("ex_treeshap_rows");
 	tcase_add_test(tc, ex_treeshap_rows_equals_one_by_one);
 	tcase_add_test(tc, ex_treeshap_rows_alone_same_bits);
+	tcase_add_test(tc, ex_treeshap_rows_margins_are_predict_margin);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ex_treeshap_classic");
 	tcase_add_test(tc, ex_treeshap_classic_agrees);
