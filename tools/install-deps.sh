@@ -7,7 +7,7 @@
 set -eu
 
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev protobuf-c-compiler libprotobuf-c-dev
-liblmdb-dev libssl-dev openssl libjansson-dev libuv1-dev libinih-dev python3 python3-protobuf
+liblmdb-dev libssl-dev libsodium-dev openssl libjansson-dev libuv1-dev libinih-dev python3 python3-protobuf
 python3-numpy python3-xgboost libmicrohttpd-dev libcurl4-openssl-dev libnats-dev"
 TEST_PKGS="check lmdb-utils valgrind clang-format protobuf-compiler strace systemd
 python3-numpy python3-sklearn python3-xgboost liblapacke-dev chromium

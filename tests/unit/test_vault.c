@@ -2031,6 +2031,18 @@ START_TEST(vault_verify_rebuilds_the_dedup_index)
 	ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && rep.bad_seq == 20, "%s at %llu",
 	              rep.detail, (unsigned long long)rep.bad_seq);
 	ck_assert_int_eq(tamper_dedup_put(dir, "c", "r20", 20), 0);
+	/* two keys swapped: as many keys as keyed entries, every key there, each naming the
+	 * other's entry (the comparison of the two multisets sees it; counts alone would not) */
+	ck_assert_int_eq(tamper_dedup_put(dir, "c", "r20", 21), 0);
+	ck_assert_int_eq(tamper_dedup_put(dir, "c", "r21", 20), 0);
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		rep = verify_dedup(dir, threads);
+		ck_assert_msg(rep.problem == VAULT_PROBLEM_DEDUP && rep.bad_seq == 20 &&
+		                  strstr(rep.detail, "names entry 21"),
+		              "%s at %llu", rep.detail, (unsigned long long)rep.bad_seq);
+	}
+	ck_assert_int_eq(tamper_dedup_put(dir, "c", "r20", 20), 0);
+	ck_assert_int_eq(tamper_dedup_put(dir, "c", "r21", 21), 0);
 	/* a forged key naming another client's entry: a real record would be swallowed */
 	ck_assert_int_eq(tamper_dedup_put(dir, "victim", "x", 40), 0);
 	rep = verify_dedup(dir, 2);
