@@ -367,155 +367,68 @@ static void edge_table(struct btab *e, int32_t n)
 	}
 }
 
-/* The lanes: GNU C vectors of two doubles (one SSE2 register on baseline x86-64, as wide as
- * the build's target guarantees), NV of them per block of rows; the operations are
- * element-wise, so no lane sees another's numbers. */
-typedef double vec __attribute__((vector_size(16)));
-typedef int64_t veci __attribute__((vector_size(16)));
-#define VL 2         /* doubles in a vec */
-#define NV (RB / VL) /* vecs per block of rows */
-
-struct bwalk {
+/* What a walk of one block of rows through one tree reads and writes. */
+struct walk_args {
 	const struct ex_model *m;
 	const struct ex_tree *tree;
 	unsigned Q;
-	size_t nr; /* rows in this block */
+	size_t nr; /* rows in the block, up to RB */
 	const double *x[RB];
-	const double *tab;
-	vec *o;        /* per feature, NV vecs: 1 while the row has taken every edge on f so far */
-	vec *phi;      /* per feature, NV vecs: this block's attributions to the tree's output */
-	veci path[NV]; /* all ones while the row has taken every edge so far */
-	veci leaf[NV]; /* the value of the leaf the row reaches (its bits; 0 until then) */
+	const double *tab; /* the tree's edge table */
+	double scale;      /* the model's output scale: C(t) at the root */
+	double *o;         /* M x RB: 1 while the row has taken every edge on the feature */
+	double *phi;       /* M x RB: the block's attributions to the tree's output (added to) */
+	double *scratch;   /* ((max_depth + 2) * 2 + 2) * Q_MAX * RB */
+	double leaf[RB];   /* out: the value of the leaf each row reaches */
 };
 
-/* The child each row goes to at node, as a double (XGBoost's numeric split inline, the others
- * through ex_node_next); rows past nr get -1. */
-static inline void next_rows(const struct bwalk *b, const struct ex_node *node, vec *hot)
+/* The walk for baseline vectors of two doubles (SSE2 on x86-64) and, where the compiler can
+ * target them, for AVX2's four and AVX-512's eight, picked at run time. The same bits either
+ * way: the library is built with -ffp-contract=off, so AVX-512 (which has FMA) multiplies and
+ * adds as the others do. */
+#define WALK_BYTES  16
+#define WALK_SUFFIX base
+#include "treeshap_walk.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WALK_AVX2 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+#define WALK_BYTES  32
+#define WALK_SUFFIX avx2
+#include "treeshap_walk.h"
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq")
+#endif
+#define WALK_BYTES  64
+#define WALK_SUFFIX avx512
+#include "treeshap_walk.h"
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+typedef void walk_fn(struct walk_args *);
+
+static walk_fn *pick_walk(void)
 {
-	double h[RB];
-
-	if (node->cmp == EX_CMP_XGB_LT) {
-		int32_t dflt = node->default_left ? node->left : node->right;
-		for (size_t r = 0; r < RB; r++) {
-			double v = r < b->nr ? b->x[r][node->feature] : 0.0;
-			h[r] = isnan(v)                       ? dflt
-			       : (float)v < node->threshold_f ? node->left
-			                                      : node->right;
-		}
-	} else {
-		for (size_t r = 0; r < RB; r++)
-			h[r] = r < b->nr ? ex_node_next(b->m, node, b->x[r]) : -1;
-	}
-	for (size_t r = b->nr; r < RB; r++)
-		h[r] = -1;
-	memcpy(hot, h, sizeof(h));
-}
-
-/* H (Q x NV vecs) of the subtree at the internal node n given C; frame: this depth's
- * scratch. */
-static inline __attribute__((always_inline)) void
-brec_body(struct bwalk *b, int32_t n, const vec *restrict C, vec *restrict H, vec *restrict frame,
-          const unsigned Q, void (*self)(struct bwalk *, int32_t, const vec *, vec *, vec *))
-{
-	const struct ex_node *nodes = b->tree->nodes, *node = &nodes[n];
-	const size_t L = (size_t)Q * NV;
-	vec *restrict C2 = frame, *restrict Hc = frame + L;
-	vec *next_frame = frame + 2 * L;
-	int f = node->feature;
-	vec *of = b->o + (size_t)f * NV, oo[NV], hot[NV];
-	veci path[NV];
-
-	memcpy(path, b->path, sizeof(path));
-	next_rows(b, node, hot);
-	for (size_t j = 0; j < NV; j++)
-		oo[j] = of[j];
-	for (size_t l = 0; l < L; l++)
-		H[l] = (vec){0};
-	for (int side = 0; side < 2; side++) {
-		int32_t c = side ? node->right : node->left;
-		const struct ex_node *child = &nodes[c];
-		const double *d = b->tab + (size_t)c * EDGE(Q);
-		const double fr = d[4 * Q], cd = c;
-		vec on[NV], pb[NV], pc[NV], sA[NV], sB[NV];
-		veci any = {0};
-
-		/* one of on (case A), pb (B) and pc (C) is 1 and the others 0 in each lane, so the
-		 * sums below select one constant exactly, without branches */
-		for (size_t j = 0; j < NV; j++) {
-			on[j] = (vec)((veci)oo[j] & (hot[j] == cd));
-			pb[j] = oo[j] - on[j];
-			pc[j] = 1.0 - oo[j];
-			sA[j] = sB[j] = (vec){0};
-			any |= (veci)on[j];
-		}
-		if (fr == 0 && !(any[0] | any[1]))
-			continue; /* zero in every lane: contributes to no coalition */
-		for (unsigned k = 0; k < Q; k++) {
-			double mA = d[k], mB = d[2 * Q + k];
-			for (size_t j = 0; j < NV; j++) {
-				C2[k * NV + j] =
-				    C[k * NV + j] * (on[j] * mA + pb[j] * mB + pc[j] * fr);
-			}
-		}
-		if (child->cmp == EX_CMP_LEAF) {
-			vec v = (vec){0} + child->value;
-			for (size_t l = 0; l < L; l++)
-				Hc[l] = child->value * C2[l];
-			for (size_t j = 0; j < NV; j++)
-				b->leaf[j] |= (veci)v & path[j] & (hot[j] == cd);
-		} else {
-			for (size_t j = 0; j < NV; j++) {
-				of[j] = on[j];
-				b->path[j] = path[j] & (hot[j] == cd);
-			}
-			self(b, c, C2, Hc, next_frame);
-			for (size_t j = 0; j < NV; j++) {
-				of[j] = oo[j];
-				b->path[j] = path[j];
-			}
-		}
-		/* sum_k w (r_new - r_old) Hc for case A and for case B; on and pb pick one */
-		for (unsigned k = 0; k < Q; k++) {
-			double wA = d[Q + k], wB = d[3 * Q + k];
-			for (size_t j = 0; j < NV; j++) {
-				sA[j] += wA * Hc[k * NV + j];
-				sB[j] += wB * Hc[k * NV + j];
-				H[k * NV + j] += Hc[k * NV + j];
-			}
-		}
-		for (size_t j = 0; j < NV; j++)
-			b->phi[(size_t)f * NV + j] += on[j] * sA[j] + pb[j] * sB[j];
-	}
-}
-
-#define BREC_FIXED(NQ)                                                                      \
-	static void brec_##NQ(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame) \
-	{                                                                                   \
-		brec_body(b, n, C, H, frame, NQ, brec_##NQ);                                \
-	}
-BREC_FIXED(1)
-BREC_FIXED(2)
-BREC_FIXED(3)
-BREC_FIXED(4)
-BREC_FIXED(5)
-BREC_FIXED(6)
-BREC_FIXED(7)
-BREC_FIXED(8)
-
-static void brec_any(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame)
-{
-	brec_body(b, n, C, H, frame, b->Q, brec_any);
-}
-
-static void brec(struct bwalk *b, int32_t n, const vec *C, vec *H, vec *frame)
-{
-	static void (*const fixed[])(struct bwalk *, int32_t, const vec *, vec *, vec *) = {
-	    NULL, brec_1, brec_2, brec_3, brec_4, brec_5, brec_6, brec_7, brec_8};
-
-	if (b->Q < sizeof(fixed) / sizeof(fixed[0]))
-		fixed[b->Q](b, n, C, H, frame);
-	else
-		brec_any(b, n, C, H, frame);
+#ifdef WALK_AVX2
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+		return walk_block_avx512;
+	if (__builtin_cpu_supports("avx2"))
+		return walk_block_avx2;
+#endif
+	return walk_block_base;
 }
 
 int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
@@ -524,10 +437,10 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 	size_t M, K, max_nodes = 1;
 	double gl_t[Q_MAX + 1][Q_MAX], gl_w[Q_MAX + 1][Q_MAX];
 	bool have_q[Q_MAX + 1] = {false};
-	struct bwalk b = {.m = m};
+	struct walk_args b = {.m = m, .scale = m ? m->output_scale : 1.0};
 	struct btab e = {0};
-	vec *scratch = NULL, *phit = NULL;
-	double *margin = NULL;
+	double *phit = NULL, *margin = NULL;
+	walk_fn *walk = pick_walk();
 	int rc = 0;
 
 	if (!m || !ex_model_is_trees(m) || (n_rows && (!X || !phi || !base)))
@@ -539,21 +452,23 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 	for (size_t ti = 0; ti < m->n_trees; ti++)
 		if ((size_t)m->trees[ti].n_nodes > max_nodes)
 			max_nodes = (size_t)m->trees[ti].n_nodes;
-	b.o = malloc(M * NV * sizeof(vec));
+	/* the walk's arrays hold whole vectors of any width */
+	b.o = aligned_alloc(64, M * RB * sizeof(double));
 	e.z = malloc(M * sizeof(double));
 	e.tab = malloc(max_nodes * EDGE(Q_MAX) * sizeof(double));
-	scratch = malloc(((size_t)(m->max_depth + 2) * 2 + 2) * Q_MAX * NV * sizeof(vec));
+	b.scratch =
+	    aligned_alloc(64, ((size_t)(m->max_depth + 2) * 2 + 2) * Q_MAX * RB * sizeof(double));
 	if (!margins)
 		margin = malloc((n_rows < SB ? n_rows : SB) * K * sizeof(double) + 1);
 	/* the superblock's attributions, lane-major ([block][output][feature] vectors); a
 	 * row's sums are added in the same order as into its own row, so the same bits */
-	phit = malloc((SB / RB) * K * M * NV * sizeof(vec));
-	if (!b.o || !e.z || !e.tab || !scratch || (!margins && !margin) || !phit) {
+	phit = aligned_alloc(64, (SB / RB) * K * M * RB * sizeof(double));
+	if (!b.o || !e.z || !e.tab || !b.scratch || (!margins && !margin) || !phit) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < M * NV; i++)
-		b.o[i] = (vec){0} + 1.0;
+	for (size_t i = 0; i < M * RB; i++)
+		b.o[i] = 1.0;
 	for (size_t i = 0; i < M; i++)
 		e.z[i] = 1.0;
 	for (size_t i = 0; i < n_rows; i++)
@@ -567,14 +482,13 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 		double *mg = margins ? margins + sb * K : margin;
 		bool scaled = m->output_scale != 1.0;
 
-		memset(phit, 0, (ns + RB - 1) / RB * K * M * NV * sizeof(vec));
+		memset(phit, 0, (ns + RB - 1) / RB * K * M * RB * sizeof(double));
 		for (size_t i = 0; i < ns * K; i++)
 			mg[i] = scaled || !m->base_margin ? 0.0 : m->base_margin[i % K];
 
 		for (size_t ti = 0; ti < m->n_trees; ti++) {
 			const struct ex_tree *tree = &m->trees[ti];
 			unsigned Q = (tree->path_features + 1) / 2;
-			vec *ones = scratch, *H = scratch + Q_MAX * NV;
 
 			if (Q < 1)
 				Q = 1;
@@ -598,24 +512,19 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 			b.tree = tree;
 			b.Q = Q;
 			b.tab = e.tab;
-			for (size_t l = 0; l < (size_t)Q * NV; l++)
-				ones[l] = (vec){0} + m->output_scale;
 			for (size_t first = sb; first < sb + ns; first += RB) {
 				b.nr = sb + ns - first < RB ? sb + ns - first : RB;
 				for (size_t r = 0; r < RB; r++)
 					b.x[r] = X + (first + (r < b.nr ? r : 0)) * M;
 				b.phi =
-				    phit + ((first - sb) / RB * K + (size_t)tree->group) * M * NV;
-				memset(b.path, 0xff, sizeof(b.path));
-				memset(b.leaf, 0, sizeof(b.leaf));
-				brec(&b, 0, ones, H, scratch + 2 * Q_MAX * NV);
+				    phit + ((first - sb) / RB * K + (size_t)tree->group) * M * RB;
+				walk(&b);
 				for (size_t r = 0; r < b.nr; r++)
-					mg[(first - sb + r) * K + (size_t)tree->group] +=
-					    ((const double *)b.leaf)[r];
+					mg[(first - sb + r) * K + (size_t)tree->group] += b.leaf[r];
 			}
 		}
 		for (size_t i = sb; i < sb + ns; i++) {
-			const double *pt = (const double *)(phit + (i - sb) / RB * K * M * NV);
+			const double *pt = phit + (i - sb) / RB * K * M * RB;
 			for (size_t j = 0; j < K * M; j++)
 				phi[i * K * M + j] = pt[j * RB + (i - sb) % RB];
 		}
@@ -636,7 +545,7 @@ out:
 	free(b.o);
 	free(e.z);
 	free(e.tab);
-	free(scratch);
+	free(b.scratch);
 	free(margin);
 	free(phit);
 	return rc;
