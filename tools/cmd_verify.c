@@ -495,6 +495,7 @@ static json_t *report_json(const struct vault_verify_report *rep, double seconds
 	             rep->unsigned_entries ? json_real((double)tail_age_ns(rep) / 1e9)
 	                                   : json_null());
 	ctl_json_set(obj, "dedup_keys", ctl_json_u64(rep->dedup_keys));
+	ctl_json_set(obj, "model_keys", ctl_json_u64(rep->model_keys));
 	ctl_json_set(obj, "checkpoints", ctl_json_u64(rep->checkpoints));
 	ctl_json_set(obj, "pruned", ctl_json_u64(rep->pruned));
 	ctl_json_set(obj, "blobs", ctl_json_u64(rep->blobs));
@@ -548,6 +549,7 @@ static int verify(const struct ctl *c, struct ctl_vault *cv, const struct notes 
 	    .threads = arg_threads,
 	    .progress = progress_fn,
 	    .dedup_key = entry_dedup_key_fn,
+	    .model_key = entry_model_key_fn,
 	};
 	_cleanup_(freep) struct given *gs = calloc(ns->n ? ns->n : 1, sizeof(*gs));
 	struct vault_verify_report rep;
@@ -642,7 +644,9 @@ const struct ctl_verb ctl_verb_verify = {
         "checkpoint stored in the vault (signature and root), the prune entries, the\n"
         "type and subject indexes, the dedup index (rebuilt from the entries: every\n"
         "record, review, model, hold, release and erasure carries its key, and no other\n"
-        "key exists) and, unless --skip-blobs, every blob's content.\n"
+        "key exists), the model index (every record and model entry is listed under its\n"
+        "model, and no entry under another) and, unless --skip-blobs, every blob's\n"
+        "content.\n"
         "A vault holding entries of which no checkpoint signed by the key covers any\n"
         "fails: without a signature the whole log could have been rewritten. The\n"
         "unsigned tail (entries after the last signed checkpoint, and the age of the\n"

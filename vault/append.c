@@ -131,26 +131,39 @@ static int append_one(struct vault *v, MDB_txn *txn, struct vault__head *h, uint
 	                        payload ? payload : "", len, subject, res);
 }
 
-int vault__model_put(struct vault *v, MDB_txn *txn, uint16_t type, const void *payload, size_t len,
-                     uint64_t seq)
+size_t vault__model_index_key(vault_model_key_fn fn, void *userdata, uint16_t type,
+                              const uint8_t *payload, size_t len, uint64_t seq,
+                              uint8_t out[VAULT_MODEL_MAX + 1 + 8])
 {
 	char model[VAULT_MODEL_MAX + 1];
-	uint8_t mk[VAULT_MODEL_MAX + 1 + 8];
-	MDB_val k = {0, mk}, empty = {0, NULL};
 	size_t ml;
 
-	if (!v->model_key || (type != VAULT_ENTRY_RECORD && type != VAULT_ENTRY_MODEL))
+	if (type != VAULT_ENTRY_RECORD && type != VAULT_ENTRY_MODEL)
 		return 0;
 	model[0] = '\0';
-	if (v->model_key(v->model_userdata, type, payload, len, model) <= 0)
+	if (fn(userdata, type, payload, len, model) <= 0)
 		return 0; /* about no model, or a payload the application cannot read */
 	ml = strnlen(model, sizeof(model));
 	if (ml == 0 || ml > VAULT_MODEL_MAX)
 		return 0;
-	memcpy(mk, model, ml);
-	mk[ml] = 0;
-	vault__be64(mk + ml + 1, seq);
-	k.mv_size = ml + 1 + 8;
+	memcpy(out, model, ml);
+	out[ml] = 0;
+	vault__be64(out + ml + 1, seq);
+	return ml + 1 + 8;
+}
+
+int vault__model_put(struct vault *v, MDB_txn *txn, uint16_t type, const void *payload, size_t len,
+                     uint64_t seq)
+{
+	uint8_t mk[VAULT_MODEL_MAX + 1 + 8];
+	MDB_val k = {0, mk}, empty = {0, NULL};
+
+	if (!v->model_key)
+		return 0;
+	k.mv_size =
+	    vault__model_index_key(v->model_key, v->model_userdata, type, payload, len, seq, mk);
+	if (k.mv_size == 0)
+		return 0;
 	return vault__err_from_mdb(mdb_put(txn, v->dbi[DB_MODELS], &k, &empty, 0));
 }
 

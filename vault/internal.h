@@ -167,6 +167,12 @@ void vault__head_store(struct vault *v, const struct vault__head *h);
 int vault__put_entry(struct vault *v, MDB_txn *txn, struct vault__head *h,
                      const struct vault_leaf *leaf, const uint8_t *nonce, const void *payload,
                      size_t len, const char *subject, struct vault_append_result *res);
+/* The model index's key of entry seq (FORMAT.md §2: MODEL || 0x00 || u64be seq) into out, as
+ * fn (an application's vault_model_key_fn) names the entry's model. Returns the key's length,
+ * or 0 when the entry names none (another type, no model, a payload fn cannot read). */
+size_t vault__model_index_key(vault_model_key_fn fn, void *userdata, uint16_t type,
+                              const uint8_t *payload, size_t len, uint64_t seq,
+                              uint8_t out[VAULT_MODEL_MAX + 1 + 8]);
 /* Indexes entry seq of type by its model (v->model_key) when it has one. Returns 0 or an LMDB
  * error as a negative errno. */
 int vault__model_put(struct vault *v, MDB_txn *txn, uint16_t type, const void *payload, size_t len,

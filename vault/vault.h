@@ -741,6 +741,7 @@ enum vault_problem {
 	VAULT_PROBLEM_DEDUP,           /* the dedup index disagrees with the entries' keys */
 	VAULT_PROBLEM_INDEX,           /* the type index disagrees with the leaves */
 	VAULT_PROBLEM_UNSIGNED,        /* entries, but no checkpoint signed by the key */
+	VAULT_PROBLEM_MODEL_INDEX,     /* the model index disagrees with the entries' models */
 	_VAULT_PROBLEM_MAX,
 };
 
@@ -767,6 +768,13 @@ struct vault_verify_options {
 	 * threads at once; NULL: the index is only checked to name existing entries. */
 	vault_dedup_key_fn dedup_key;
 	void *dedup_userdata;
+	/* With model_key (the writers' vault_options.model_key) and a complete model index
+	 * (FORMAT.md §2), the model index is rebuilt from the entries and compared: every entry
+	 * with a model is indexed under it, and no other key names an entry with a payload (a
+	 * pruned entry's model cannot be re-derived; its key stays, as the index outlives
+	 * pruning). Called from several threads at once; NULL: not checked. */
+	vault_model_key_fn model_key;
+	void *model_userdata;
 };
 
 struct vault_verify_report {
@@ -783,6 +791,7 @@ struct vault_verify_report {
 	uint64_t blobs;         /* blobs rehashed */
 	uint64_t cosignatures;  /* stored witness cosignatures checked against their checkpoint */
 	uint64_t dedup_keys;    /* dedup keys checked against their entries (with dedup_key) */
+	uint64_t model_keys;    /* model index keys checked against their entries (model_key) */
 	uint8_t root[VAULT_HASH_LEN];
 	/* The signed head: the largest tree size a checkpoint (stored or given) signed by the key
 	 * covers, and what lies beyond it. An unsigned tail can be rewritten by anyone with

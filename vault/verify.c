@@ -46,6 +46,7 @@ static const char *const problem_names[_VAULT_PROBLEM_MAX] = {
     [VAULT_PROBLEM_DEDUP] = "dedup index disagrees with the entries",
     [VAULT_PROBLEM_INDEX] = "type index disagrees with the entries",
     [VAULT_PROBLEM_UNSIGNED] = "no signed checkpoint covers the entries",
+    [VAULT_PROBLEM_MODEL_INDEX] = "model index disagrees with the entries",
 };
 
 const char *vault_problem_name(enum vault_problem p)
@@ -106,20 +107,24 @@ static int u64vec_push(struct u64vec *a, uint64_t x)
  * an unknown PRF: 2^-128); anything else sends verify back over the entries, looking each
  * key up, to name the first entry whose key is missing or wrong (dedup_exact). Looking every
  * key up is what verify did before: one random descent of a 730 MB B-tree an entry on ten
- * million, a third of verify's time there. */
-struct dedup_sum {
+ * million, a third of verify's time there. The model index is compared the same way, as
+ * (model key, seq) pairs. */
+#define PAIR_KEY_MAX                                                             \
+	(VAULT_DEDUP_KEY_MAX + 1 > VAULT_MODEL_MAX + 9 ? VAULT_DEDUP_KEY_MAX + 1 \
+	                                               : VAULT_MODEL_MAX + 9)
+struct pair_sum {
 	uint64_t lo, hi, n;
 	bool odd; /* a key that cannot be an entry's (too long): never equal */
 };
 
-static void dedup_sum_add(struct dedup_sum *a, const uint8_t prf_key[16], const void *dk,
-                          size_t dkl, uint64_t seq)
+static void pair_sum_add(struct pair_sum *a, const uint8_t prf_key[16], const void *dk, size_t dkl,
+                         uint64_t seq)
 {
-	uint8_t in[VAULT_DEDUP_KEY_MAX + 1 + 8], out[16];
+	uint8_t in[PAIR_KEY_MAX + 8], out[16];
 	uint64_t x, y;
 
 	a->n++;
-	if (dkl > VAULT_DEDUP_KEY_MAX + 1) {
+	if (dkl > PAIR_KEY_MAX) {
 		a->odd = true;
 		return;
 	}
@@ -132,12 +137,12 @@ static void dedup_sum_add(struct dedup_sum *a, const uint8_t prf_key[16], const 
 	a->hi += y + (a->lo < x);
 }
 
-static bool dedup_sum_equal(const struct dedup_sum *a, const struct dedup_sum *b)
+static bool pair_sum_equal(const struct pair_sum *a, const struct pair_sum *b)
 {
 	return !a->odd && !b->odd && a->n == b->n && a->lo == b->lo && a->hi == b->hi;
 }
 
-static void dedup_sum_merge(struct dedup_sum *into, const struct dedup_sum *a)
+static void pair_sum_merge(struct pair_sum *into, const struct pair_sum *a)
 {
 	into->lo += a->lo;
 	into->hi += a->hi + (into->lo < a->lo);
@@ -145,12 +150,30 @@ static void dedup_sum_merge(struct dedup_sum *into, const struct dedup_sum *a)
 	into->odd |= a->odd;
 }
 
+/* With a model_key callback and a complete model index: the entry's model index key is added
+ * to *sum and counted in *modeled. */
+static void model_entry_add(const struct vault *v, const struct vault_verify_options *o,
+                            uint64_t seq, uint16_t type, const uint8_t *payload, size_t len,
+                            struct pair_sum *sum, uint64_t *modeled, const uint8_t prf_key[16])
+{
+	uint8_t mk[VAULT_MODEL_MAX + 1 + 8];
+	size_t ml;
+
+	if (!o || !o->model_key || !v->models_complete)
+		return;
+	ml = vault__model_index_key(o->model_key, o->model_userdata, type, payload, len, seq, mk);
+	if (ml) {
+		pair_sum_add(sum, prf_key, mk, ml, seq);
+		(*modeled)++;
+	}
+}
+
 /* With a dedup_key callback: the entry's key (client, request, seq) is added to *sum; without
  * a sum (dedup_exact) it is looked up instead and must be in the index and name the entry.
  * Counts the keyed entries in *keyed (the index may hold no others: check_dedup). */
 static int dedup_entry_check(struct vault *v, MDB_txn *txn, const struct vault_verify_options *o,
                              uint64_t seq, uint16_t type, const uint8_t *payload, size_t len,
-                             struct finding *f, uint64_t *keyed, struct dedup_sum *sum,
+                             struct finding *f, uint64_t *keyed, struct pair_sum *sum,
                              const uint8_t prf_key[16])
 {
 	char client[VAULT_DEDUP_KEY_MAX], request[VAULT_DEDUP_KEY_MAX];
@@ -179,7 +202,7 @@ static int dedup_entry_check(struct vault *v, MDB_txn *txn, const struct vault_v
 		return 0;
 	}
 	if (sum) {
-		dedup_sum_add(sum, prf_key, dk, (size_t)kl, seq);
+		pair_sum_add(sum, prf_key, dk, (size_t)kl, seq);
 		(*keyed)++;
 		return 0;
 	}
@@ -209,7 +232,9 @@ struct worker {
 	struct vault *v;
 	const struct vault_verify_options *o;
 	uint64_t keyed; /* entries carrying a dedup key, checked against the index */
-	struct dedup_sum sum;
+	struct pair_sum sum;
+	uint64_t modeled; /* entries with a model, their keys in msum */
+	struct pair_sum msum;
 	const uint8_t *prf_key;
 	pthread_t thread;
 	uint64_t from, to;
@@ -305,6 +330,8 @@ static void *payload_worker(void *arg)
 		}
 		w->err = dedup_entry_check(v, txn, w->o, seq, leaf.type, pdata, plen, &w->f,
 		                           &w->keyed, &w->sum, w->prf_key);
+		model_entry_add(v, w->o, seq, leaf.type, pdata, plen, &w->msum, &w->modeled,
+		                w->prf_key);
 		if (w->err < 0 || w->f.problem != VAULT_OK)
 			break;
 	next:
@@ -439,8 +466,10 @@ struct walk {
 	uint64_t prune_entries;
 	uint64_t indexed; /* non-record entries, each of which must be in the type index */
 	const struct vault_verify_options *o;
-	uint64_t keyed; /* entries whose dedup key was found naming them (workers + missing) */
-	struct dedup_sum sum; /* their (key, seq) pairs */
+	uint64_t keyed;      /* entries whose dedup key was found naming them (workers + missing) */
+	struct pair_sum sum; /* their (key, seq) pairs */
+	uint64_t modeled;    /* entries with a model (workers + missing) */
+	struct pair_sum msum; /* their model index keys */
 	uint8_t prf_key[16];
 };
 
@@ -831,6 +860,8 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 			}
 			rc = dedup_entry_check(w->v, w->txn, w->o, seq, leaf.type, d.mv_data,
 			                       d.mv_size, &w->f, &w->keyed, &w->sum, w->prf_key);
+			model_entry_add(w->v, w->o, seq, leaf.type, d.mv_data, d.mv_size, &w->msum,
+			                &w->modeled, w->prf_key);
 			if (rc < 0)
 				return rc;
 		}
@@ -839,6 +870,7 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 }
 
 static int check_dedup(struct walk *w);
+static int check_models(struct walk *w);
 
 static int check_tail(struct walk *w)
 {
@@ -903,7 +935,10 @@ static int check_tail(struct walk *w)
 		if (rc && rc != MDB_NOTFOUND)
 			return vault__err_from_mdb(rc);
 	}
-	return check_dedup(w);
+	rc = check_dedup(w);
+	if (rc < 0 || w->f.problem != VAULT_OK)
+		return rc;
+	return check_models(w);
 }
 
 /* Prints a dedup key (client ‖ 0 ‖ request) as "client \"C\", request \"R\"". */
@@ -922,13 +957,14 @@ static void key_text(const MDB_val *k, char *buf, size_t size)
  * index may hold no other key naming a present entry, and at most one per pruned entry
  * (whose key can no longer be derived). A forged key would make the daemon answer a new
  * record "duplicate" and drop it; a deleted one would store a retry twice. */
-/* Every entry with a payload in the walker's snapshot, its key looked up in the index: the
- * first entry whose key is missing or names another entry is the finding. */
-static int dedup_exact(struct walk *w)
+/* Calls fn on every entry with a payload in the walker's snapshot that matches its leaf, in
+ * seq order, until fn fails or finds something (in w->f). Returns 0 or a negative errno. */
+static int each_payload(struct walk *w,
+                        int (*fn)(struct walk *w, uint64_t seq, const struct vault_leaf *leaf,
+                                  const uint8_t *payload, size_t len))
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
-	uint64_t keyed = 0;
 	int rc;
 
 	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_PAYLOADS], &cur);
@@ -942,8 +978,7 @@ static int dedup_exact(struct walk *w)
 		    payload_commit(&w->h, &leaf, &d, commit) != 0 ||
 		    memcmp(commit, leaf.payload_hash, 32) != 0)
 			continue; /* damage the payload checks report */
-		rc = dedup_entry_check(w->v, w->txn, w->o, seq, leaf.type, d.mv_data, d.mv_size,
-		                       &w->f, &keyed, NULL, NULL);
+		rc = fn(w, seq, &leaf, d.mv_data, d.mv_size);
 		if (rc < 0 || w->f.problem != VAULT_OK)
 			break;
 	}
@@ -951,11 +986,132 @@ static int dedup_exact(struct walk *w)
 	return rc == MDB_NOTFOUND ? 0 : rc < 0 ? rc : rc ? vault__err_from_mdb(rc) : 0;
 }
 
+static int dedup_lookup(struct walk *w, uint64_t seq, const struct vault_leaf *leaf,
+                        const uint8_t *payload, size_t len)
+{
+	uint64_t keyed = 0;
+	return dedup_entry_check(w->v, w->txn, w->o, seq, leaf->type, payload, len, &w->f, &keyed,
+	                         NULL, NULL);
+}
+
+/* Every entry's dedup key looked up in the index: the first entry whose key is missing or
+ * names another entry is the finding. */
+static int dedup_exact(struct walk *w)
+{
+	return each_payload(w, dedup_lookup);
+}
+
+/* An entry with a model must be in the model index under it. */
+static int model_lookup(struct walk *w, uint64_t seq, const struct vault_leaf *leaf,
+                        const uint8_t *payload, size_t len)
+{
+	uint8_t mk[VAULT_MODEL_MAX + 1 + 8];
+	size_t ml = vault__model_index_key(w->o->model_key, w->o->model_userdata, leaf->type,
+	                                   payload, len, seq, mk);
+	MDB_val k = {ml, mk}, d;
+	int rc;
+
+	if (!ml)
+		return 0;
+	rc = vault__get(w->v, w->txn, DB_MODELS, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		found(&w->f, VAULT_PROBLEM_MODEL_INDEX, seq,
+		      "entry %" PRIu64
+		      " (model %s) is missing from the model index: evidentctl log "
+		      "--model would not list it",
+		      seq, (const char *)mk);
+	return rc == MDB_NOTFOUND ? 0 : rc ? vault__err_from_mdb(rc) : 0;
+}
+
+/* The model index (when complete) against the entries: every key names an entry of the log;
+ * the keys naming entries with a payload are, as a multiset, those the entries give. */
+static int check_models(struct walk *w)
+{
+	const struct vault_verify_options *o = w->o;
+	struct pair_sum index_sum = {0};
+	uint64_t present = 0;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	if (!o || !o->model_key || !w->v->models_complete)
+		return 0;
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_MODELS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	/* the keys' own form, and the multiset of those naming entries with a payload */
+	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+		const uint8_t *key = k.mv_data;
+		uint64_t seq;
+		if (k.mv_size < 10 || k.mv_size > VAULT_MODEL_MAX + 9 || key[k.mv_size - 9] != 0) {
+			found(&w->f, VAULT_PROBLEM_MODEL_INDEX, w->n,
+			      "a model index key of %zu bytes is not MODEL, 0, seq", k.mv_size);
+			break;
+		}
+		seq = vault__rd64(key + k.mv_size - 8);
+		if (seq >= w->n) {
+			found(&w->f, VAULT_PROBLEM_MODEL_INDEX, w->n,
+			      "the model index names entry %" PRIu64 ", beyond the log", seq);
+			break;
+		}
+		if (w->pruned.n &&
+		    bsearch(&seq, w->pruned.v, w->pruned.n, sizeof(uint64_t), u64cmp))
+			continue; /* its model cannot be read again; the key outlives the payload */
+		present++;
+		pair_sum_add(&index_sum, w->prf_key, key, k.mv_size, seq);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return vault__err_from_mdb(rc);
+	if (w->f.problem != VAULT_OK ||
+	    (present == w->modeled && pair_sum_equal(&index_sum, &w->msum)))
+		return 0;
+	/* They differ: an entry missing from the index, or a key naming an entry under a
+	 * model that is not its own (found by deriving the named entry's key). */
+	rc = each_payload(w, model_lookup);
+	if (rc < 0 || w->f.problem != VAULT_OK)
+		return rc;
+	rc = mdb_cursor_open(w->txn, w->v->dbi[DB_MODELS], &cur);
+	if (rc)
+		return vault__err_from_mdb(rc);
+	while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+		uint64_t seq = vault__rd64((const uint8_t *)k.mv_data + k.mv_size - 8);
+		uint8_t pkey[8], mk[VAULT_MODEL_MAX + 1 + 8], commit[32];
+		MDB_val pk = {8, pkey}, pd;
+		struct vault_leaf leaf;
+		size_t ml;
+
+		vault__be64(pkey, seq);
+		if (vault__get(w->v, w->txn, DB_PAYLOADS, &pk, &pd) != 0 ||
+		    vault__leaf_get(w->v, w->txn, seq, &leaf, NULL) < 0 ||
+		    payload_commit(&w->h, &leaf, &pd, commit) != 0)
+			continue; /* pruned (or damaged: reported by the payload check) */
+		ml = vault__model_index_key(o->model_key, o->model_userdata, leaf.type, pd.mv_data,
+		                            pd.mv_size, seq, mk);
+		if (ml != k.mv_size || memcmp(mk, k.mv_data, ml) != 0) {
+			found(&w->f, VAULT_PROBLEM_MODEL_INDEX, seq,
+			      "the model index lists entry %" PRIu64 " under model %.*s, %s", seq,
+			      (int)(k.mv_size - 9), (const char *)k.mv_data,
+			      ml ? "not its own" : "but it names no model");
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return vault__err_from_mdb(rc);
+	if (w->f.problem == VAULT_OK)
+		found(&w->f, VAULT_PROBLEM_MODEL_INDEX, w->n,
+		      "the model index holds %" PRIu64 " keys of entries with a payload, the "
+		      "entries give %" PRIu64,
+		      present, w->modeled);
+	return 0;
+}
+
 static int check_dedup(struct walk *w)
 {
 	const struct vault_verify_options *o = w->o;
 	struct u64vec at_pruned = {0};
-	struct dedup_sum index_sum = {0};
+	struct pair_sum index_sum = {0};
 	uint64_t present = 0;
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -982,7 +1138,7 @@ static int check_dedup(struct walk *w)
 			}
 		} else {
 			present++;
-			dedup_sum_add(&index_sum, w->prf_key, k.mv_data, k.mv_size, seq);
+			pair_sum_add(&index_sum, w->prf_key, k.mv_data, k.mv_size, seq);
 		}
 	}
 	if (rc != MDB_NOTFOUND) {
@@ -1002,7 +1158,7 @@ static int check_dedup(struct walk *w)
 				goto out;
 			}
 	}
-	if (present == w->keyed && dedup_sum_equal(&index_sum, &w->sum))
+	if (present == w->keyed && pair_sum_equal(&index_sum, &w->sum))
 		goto out;
 	/* The multisets differ: an entry whose key is missing or names another entry, found by
 	 * looking every key up, or else a key that no entry carries, found to name it. */
@@ -1314,7 +1470,9 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 			      workers[i].f.detail);
 		bytes += workers[i].bytes;
 		w.keyed += workers[i].keyed;
-		dedup_sum_merge(&w.sum, &workers[i].sum);
+		pair_sum_merge(&w.sum, &workers[i].sum);
+		w.modeled += workers[i].modeled;
+		pair_sum_merge(&w.msum, &workers[i].msum);
 	}
 	rc = check_missing(&w, workers, nworkers, &bytes);
 	if (rc < 0)
@@ -1349,6 +1507,7 @@ int vault_verify(struct vault *v, const struct vault_verify_options *o,
 			rep.unsigned_since_ns = leaf.timestamp_ns;
 	}
 	rep.dedup_keys = w.keyed;
+	rep.model_keys = w.modeled;
 	if (o && o->progress)
 		o->progress(o->progress_userdata, w.n, w.n);
 

@@ -533,6 +533,27 @@ int tamper_dedup_del(const char *dir, const char *client, const char *request)
 	return t_close(&t, mdb_del(t.txn, t_db(&t, "dedup"), &k, NULL) ? -ENOENT : 0);
 }
 
+int tamper_model_index(const char *dir, const char *model, uint64_t seq, bool add)
+{
+	uint8_t key[VAULT_MODEL_MAX + 1 + 8], empty = 0;
+	size_t ml = strlen(model);
+	struct tenv t;
+	int rc;
+
+	if (ml == 0 || ml > VAULT_MODEL_MAX)
+		return -EINVAL;
+	memcpy(key, model, ml);
+	key[ml] = 0;
+	be64(key + ml + 1, seq);
+	rc = t_open(dir, &t);
+	if (rc)
+		return rc;
+	MDB_val k = {ml + 1 + 8, key}, d = {0, &empty};
+	MDB_dbi db = t_db(&t, "models");
+	return t_close(&t, add ? (mdb_put(t.txn, db, &k, &d, 0) ? -EIO : 0)
+	                       : (mdb_del(t.txn, db, &k, NULL) ? -ENOENT : 0));
+}
+
 int tamper_rewrite_resign(const char *dir, uint64_t seq)
 {
 	struct vault *v;

@@ -3,6 +3,7 @@
  * attacker with write access to the files could do. Each returns 0 or a negative errno. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 int tamper_payload_byte(const char *dir, uint64_t seq, uint32_t offset);
@@ -38,6 +39,8 @@ int tamper_rewrite(const char *dir, uint64_t seq);
 int tamper_rewrite_resign(const char *dir, uint64_t seq);
 /* Adds (or points elsewhere) the dedup key client ‖ 0 ‖ request -> seq. */
 int tamper_dedup_put(const char *dir, const char *client, const char *request, uint64_t seq);
+/* Adds (add) or removes (-ENOENT when absent) the model index key MODEL || 0 || seq. */
+int tamper_model_index(const char *dir, const char *model, uint64_t seq, bool add);
 /* Removes a dedup key (-ENOENT when absent). */
 int tamper_dedup_del(const char *dir, const char *client, const char *request);
 /* Makes a vault what format 1 wrote: no models database, no model_index, format

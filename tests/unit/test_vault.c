@@ -2073,6 +2073,87 @@ START_TEST(vault_verify_rebuilds_the_dedup_index)
 }
 END_TEST
 
+static struct vault_verify_report verify_models(const char *dir, unsigned threads)
+{
+	struct vault *v;
+	struct vault_verify_report rep;
+	struct vault_verify_options o = {.threads = threads, .model_key = test_model_key};
+
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
+	vault_close(v);
+	return rep;
+}
+
+/* verify rebuilds the model index from the entries: a key removed, a key naming an entry
+ * under another model or under none, a key beyond the log; a pruned entry's key stays. */
+START_TEST(vault_verify_rebuilds_the_model_index)
+{
+	char *dir = test_tmpdir("models-verify");
+	struct vault *v = open_models(dir, true);
+	struct vault_append_result res;
+	struct vault_verify_report rep;
+
+	struct vault_entry_in in[1000];
+	struct vault_append_result *rs = calloc(1000, sizeof(*rs));
+	char(*buf)[32] = calloc(1000, 32);
+	for (int i = 0; i < 1000; i++) { /* seq i: alpha@1 when i % 3 == 0, beta@2 when 1 */
+		const char *m = i % 3 == 0 ? "m=alpha@1" : i % 3 == 1 ? "m=beta@2" : "none";
+		in[i] = (struct vault_entry_in){.type = VAULT_ENTRY_RECORD, .payload = buf[i]};
+		in[i].payload_len = (size_t)snprintf(buf[i], 32, "%s;%d", m, i);
+	}
+	ck_assert_int_eq(vault_append(v, in, 1000, rs), 0);
+	free(rs);
+	free(buf);
+	ck_assert_int_eq(vault_prune(v, 30, "retention", &res), 0);
+	ck_assert_int_eq(vault_checkpoint_sign(v, NULL), 0);
+	vault_close(v);
+
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		rep = verify_models(dir, threads);
+		ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+		ck_assert_uint_eq(rep.model_keys, 667 - 1); /* the pruned entry's cannot be read */
+	}
+	/* an entry missing from the index: log --model would not list it */
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 33, false), 0);
+	rep = verify_models(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_MODEL_INDEX && rep.bad_seq == 33 &&
+	                  strstr(rep.detail, "missing"),
+	              "%s at %llu", rep.detail, (unsigned long long)rep.bad_seq);
+	/* ... moved to another model: as many keys as before */
+	ck_assert_int_eq(tamper_model_index(dir, "beta@2", 33, true), 0);
+	rep = verify_models(dir, 1);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_MODEL_INDEX && rep.bad_seq == 33, "%s at %llu",
+	              rep.detail, (unsigned long long)rep.bad_seq);
+	ck_assert_int_eq(tamper_model_index(dir, "beta@2", 33, false), 0);
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 33, true), 0);
+	/* an entry listed under a model it does not name, or naming none */
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 34, true), 0);
+	rep = verify_models(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_MODEL_INDEX && rep.bad_seq == 34 &&
+	                  strstr(rep.detail, "not its own"),
+	              "%s at %llu", rep.detail, (unsigned long long)rep.bad_seq);
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 34, false), 0);
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 35, true), 0);
+	rep = verify_models(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_MODEL_INDEX && rep.bad_seq == 35 &&
+	                  strstr(rep.detail, "names no model"),
+	              "%s at %llu", rep.detail, (unsigned long long)rep.bad_seq);
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 35, false), 0);
+	/* a key beyond the log */
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 5000, true), 0);
+	rep = verify_models(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_PROBLEM_MODEL_INDEX && strstr(rep.detail, "beyond"),
+	              "%s", rep.detail);
+	ck_assert_int_eq(tamper_model_index(dir, "alpha@1", 5000, false), 0);
+	/* restored: intact again; without model_key the index is not checked at all */
+	rep = verify_models(dir, 2);
+	ck_assert_msg(rep.problem == VAULT_OK, "%s", rep.detail);
+	test_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(vault_verify_rejects_foreign_checkpoint)
 {
 	char *other = test_tmpdir("other");
@@ -2154,6 +2235,7 @@ static Suite *vault_suite(void)
 	tcase_add_unchecked_fixture(tc, verify_setup, verify_teardown);
 	tcase_add_test(tc, vault_verify_passes_intact_vault);
 	tcase_add_test(tc, vault_verify_big_databases_on_threads);
+	tcase_add_test(tc, vault_verify_rebuilds_the_model_index);
 	tcase_add_test(tc, vault_verify_detects_changed_payload);
 	tcase_add_test(tc, vault_verify_detects_changed_leaf);
 	tcase_add_test(tc, vault_verify_detects_deleted_and_swapped);
