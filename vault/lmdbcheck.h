@@ -83,8 +83,8 @@ int vault__lmdb_snap_check_all(struct vault__lmdb_snap *s, unsigned threads, cha
  * once, has the type its depth requires, and every node lies inside its page; overflow values fit
  * their pages; the named databases are plain (no duplicates) and their records' depth and entry
  * counts are right: vault__lmdb_snap_open and vault__lmdb_snap_check_all on up to `threads`
- * threads (8 bytes of memory per page of the file). Returns 0; -ESTALE when the meta page no longer holds txnid (a live writer
- * committed twice since: begin a newer snapshot); -EUCLEAN with "page N: problem" in err;
- * -EIO, -ENOMEM. */
+ * threads (8 bytes of memory per page of the file). Returns 0; -ESTALE when the meta page no longer
+ * holds txnid (a live writer committed twice since: begin a newer snapshot); -EUCLEAN with "page N:
+ * problem" in err; -EIO, -ENOMEM. */
 int vault__lmdb_check_snapshot(int fd, const struct vault__lmdb_metas *m, unsigned meta,
                                uint64_t txnid, unsigned threads, char *err, size_t err_size);
