@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "explain.h"
 
 static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -163,7 +164,7 @@ static int parse_csv(char *text, const char *name, struct ex_rows *r, char *err,
 			}
 			if (missing_token(f, fl)) {
 				v = NAN;
-			} else {
+			} else if (!ex__decimal(f, fl, &v)) {
 				char *end;
 				v = strtod(f, &end);
 				if (end != f + fl) {

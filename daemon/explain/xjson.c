@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
+
 #define MAX_DEPTH  2048
 #define MAX_TOKENS 0xfffffff0u
 
@@ -217,22 +219,16 @@ static int read_string(struct reader *r, struct xj_tok *t)
 	return 0;
 }
 
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* A number at r->p (RFC 8259's grammar). An integer (no fraction, no exponent) must fit a long
- * long. A real is converted as strtod does: when its significant digits fit 2^53 and its power
- * of ten is at most 22 in size, one multiplication or division of two exact doubles rounds
- * correctly (Clinger's fast path), else strtod itself on a copy of the token. */
+ * long. A real gets strtod's bits: by ex__decimal where that is exact, else strtod itself on a
+ * copy of the token. */
 static int read_number(struct reader *r, struct xj_tok *t)
 {
 	const char *d = r->data;
 	size_t p = r->p, start = p;
 	bool neg = false, integer = true;
 	uint64_t w = 0;
-	int sig = 0, frac = 0;
-	long exp = 0;
+	int sig = 0;
 
 #define DIGIT(i) ((i) < r->len && d[i] >= '0' && d[i] <= '9')
 	if (d[p] == '-') {
@@ -247,65 +243,41 @@ static int read_number(struct reader *r, struct xj_tok *t)
 			return fail(r, start, "invalid number (a leading zero)");
 	}
 	for (; DIGIT(p); p++) {
-		if (sig < 19) {
+		if (sig < 20)
 			w = w * 10 + (uint64_t)(d[p] - '0');
-			sig += w != 0;
-		} else {
-			sig++;
-		}
+		sig += w != 0;
 	}
-	int int_digits_dropped = sig > 19 ? sig - 19 : 0;
 	if (p < r->len && d[p] == '.') {
 		integer = false;
 		p++;
 		if (!DIGIT(p))
 			return fail(r, start, "invalid number");
-		for (; DIGIT(p); p++) {
-			if (sig < 19) {
-				w = w * 10 + (uint64_t)(d[p] - '0');
-				sig += w != 0;
-				frac++;
-			} else {
-				sig++;
-			}
-		}
+		while (DIGIT(p))
+			p++;
 	}
 	if (p < r->len && (d[p] == 'e' || d[p] == 'E')) {
-		bool eneg = false;
 		integer = false;
 		p++;
 		if (p < r->len && (d[p] == '+' || d[p] == '-'))
-			eneg = d[p++] == '-';
+			p++;
 		if (!DIGIT(p))
 			return fail(r, start, "invalid number");
-		for (; DIGIT(p); p++)
-			if (exp < 100000)
-				exp = exp * 10 + (d[p] - '0');
-		if (eneg)
-			exp = -exp;
+		while (DIGIT(p))
+			p++;
 	}
 #undef DIGIT
 	r->p = p;
 	if (integer) {
-		/* at most 19 digits kept: more overflows a long long anyway */
-		if (sig > 19 || int_digits_dropped || w > (uint64_t)INT64_MAX + neg)
+		/* 19 digits at most, and within a long long */
+		if (sig > 19 || w > (uint64_t)INT64_MAX + neg)
 			return fail(r, start, "too big integer");
 		t->type = XJ_INT;
 		t->v.i = neg ? (long long)(0 - w) : (long long)w;
 		return 0;
 	}
 	t->type = XJ_REAL;
-	long e10 = exp - frac + int_digits_dropped;
-	if (sig <= 19 && w == 0) {
-		t->v.d = neg ? -0.0 : 0.0;
+	if (ex__decimal(d + start, p - start, &t->v.d))
 		return 0;
-	}
-	if (sig <= 19 && w <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
-		double v = (double)w;
-		v = e10 < 0 ? v / pow10_exact[-e10] : v * pow10_exact[e10];
-		t->v.d = neg ? -v : v;
-		return 0;
-	}
 	char buf[128], *copy = buf;
 	size_t n = p - start;
 	if (n >= sizeof(buf) && !(copy = malloc(n + 1)))

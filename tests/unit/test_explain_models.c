@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "model.h"
 #include "shap_brute.h"
 #include "testutil.h"
@@ -669,6 +670,95 @@ START_TEST(ex_predict_margin_linear_base_margin)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ ex__decimal */
+
+static uint64_t dec_rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t dec_next(void)
+{
+	dec_rng ^= dec_rng << 13;
+	dec_rng ^= dec_rng >> 7;
+	dec_rng ^= dec_rng << 17;
+	return dec_rng;
+}
+
+/* Whenever ex__decimal converts, it has strtod's bits: random doubles printed as the rows'
+ * writers print them (17, 16, 15 and 7 digits), random digit strings, and ties between two
+ * doubles (which it must leave to strtod). Most short forms take the fast way. */
+START_TEST(ex__decimal_equals_strtod)
+{
+	static const char *const ties[] = {"18014398509481986",     "18014398509481990",
+	                                   "9007199254740993",      "9007199254740993e0",
+	                                   "1.8014398509481986e16", "4503599627370497.5"};
+	char text[64];
+	size_t fast = 0, total = 0;
+
+	for (int i = 0; i < 30000; i++) {
+		uint64_t bits = dec_next();
+		double x;
+		memcpy(&x, &bits, sizeof(x));
+		if (i % 2) /* values of the usual sizes */
+			x = ldexp((double)(bits >> 11) / 9007199254740992.0,
+			          (int)(bits % 60) - 30) *
+			    (bits & 1 ? -1 : 1);
+		if (!isfinite(x))
+			continue;
+		for (int f = 0; f < (i % 2 ? 5 : 3); f++) {
+			double got, want;
+			switch (f) {
+			case 0:
+				snprintf(text, sizeof(text), "%.17g", x);
+				break;
+			case 1:
+				snprintf(text, sizeof(text), "%.16g", x);
+				break;
+			case 2:
+				snprintf(text, sizeof(text), "%.15g", x);
+				break;
+			case 3:
+				snprintf(text, sizeof(text), "%.7e", x);
+				break;
+			default:
+				snprintf(text, sizeof(text), "%.3f", x);
+			}
+			want = strtod(text, NULL);
+			total++;
+			if (ex__decimal(text, strlen(text), &got)) {
+				fast++;
+				ck_assert_msg(memcmp(&got, &want, sizeof(got)) == 0, "%s: %a vs %a",
+				              text, got, want);
+			}
+		}
+		/* up to 19 random digits, a point somewhere, an exponent */
+		int nd = 1 + (int)(dec_next() % 19), pt = (int)(dec_next() % (unsigned)(nd + 1));
+		char *o = text;
+		for (int k = 0; k < nd; k++) {
+			if (k == pt && k)
+				*o++ = '.';
+			*o++ = (char)('0' + dec_next() % 10);
+		}
+		snprintf(o, 16, "e%d", (int)(dec_next() % 70) - 35);
+		double got, want = strtod(text, NULL);
+		if (ex__decimal(text, strlen(text), &got))
+			ck_assert_msg(memcmp(&got, &want, sizeof(got)) == 0, "%s: %a vs %a", text,
+			              got, want);
+	}
+	ck_assert_msg(fast > total / 2, "fast path for %zu of %zu", fast, total);
+	for (size_t i = 0; i < sizeof(ties) / sizeof(ties[0]); i++) {
+		double got = 0;
+		ck_assert_msg(!ex__decimal(ties[i], strlen(ties[i]), &got), "%s: %a", ties[i], got);
+	}
+	/* forms strtod reads its own way, or not whole */
+	static const char *const other[] = {"",    "-",    ".",     "1e",
+	                                    "1e+", "0x10", "inf",   "nan",
+	                                    " 1",  "1 ",   "1.5.2", "12345678901234567890"};
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		double got;
+		ck_assert_msg(!ex__decimal(other[i], strlen(other[i]), &got), "\"%s\"", other[i]);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------------ xjson */
 
 static int xj_refuses(const char *text, char *err, size_t err_size)
@@ -827,6 +917,9 @@ static Suite *models_suite(void)
 	tc = tcase_create("ex_load_xgboost_json");
 	tcase_add_test(tc, ex_load_xgboost_json_categorical_and_base_score);
 	tcase_add_test(tc, ex_load_xgboost_json_variants);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ex__decimal");
+	tcase_add_test(tc, ex__decimal_equals_strtod);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("xj_parse");
 	tcase_add_test(tc, xj_parse_refusals_say_where);
