@@ -202,9 +202,9 @@ class Guards(DaemonTest):
         # the trigger's incidents are still opened and audited for the guarded records; the
         # audits' verdicts go to the vault only (the record had its one verdict)
         self.d.stop()
-        inc = self.entries("incident")
-        self.assertEqual(len(inc), sum(1 for i in range(n) if f0(i) >= 50))
-        self.assertEqual(len(self.entries("audit")), len(inc))
+        n_inc = self.count("incident")
+        self.assertEqual(n_inc, sum(1 for i in range(n) if f0(i) >= 50))
+        self.assertEqual(self.count("audit"), n_inc)
         per_record = {}
         for e in self.entries("verdict"):
             per_record.setdefault(int(e["payload"]["record_seq"]), []).append(e)
@@ -383,7 +383,7 @@ class Guards(DaemonTest):
         self.assertEqual(len(reviews), 1)
         self.assertEqual((int(reviews[0]["review"]["record_seq"]), reviews[0]["review"]["outcome"]),
                          (a.seq, "released"))
-        self.assertEqual(len(self.entries("verdict")), 2)  # the first delivery and the retry's
+        self.assertEqual(self.count("verdict"), 2)  # the first delivery and the retry's
 
     def test_a_guard_with_audit_opens_an_incident_and_its_verdict_is_still_the_guards(self):
         self.start(config="[daemon]\n" + HOLD_VOL + "audit = yes\n")
@@ -399,8 +399,8 @@ class Guards(DaemonTest):
         p = inc[0]["payload"]
         self.assertEqual((p["trigger"], p["guard"], int(p["record_seq"]), p["when"]),
                          ("vol", True, a.seq, "feature.f0 >= 90"))
-        self.assertEqual(len(self.entries("audit")), 1)
-        self.assertEqual(len(self.entries("verdict")), 1)
+        self.assertEqual(self.count("audit"), 1)
+        self.assertEqual(self.count("verdict"), 1)
 
     def test_guard_incidents_survive_a_crash(self):
         self.start(config="[daemon]\nworkers = 0\n" + HOLD_VOL + "audit = yes\n")
@@ -415,7 +415,7 @@ class Guards(DaemonTest):
         self.d.kill()
         self.d.start()
         self.d.stop()
-        got = sorted(int(e["payload"]["record_seq"]) for e in self.entries("incident"))
+        got = sorted(e["record_seq"] for e in self.incidents())
         self.assertEqual(got, sorted(acks["r%d" % i] for i in range(1000) if f0(i) >= 90))
 
 
