@@ -869,8 +869,7 @@ static int check_missing(struct walk *w, struct worker *workers, size_t nworkers
 	return 0;
 }
 
-static int check_dedup(struct walk *w);
-static int check_models(struct walk *w);
+static int check_indexes(struct walk *w);
 
 static int check_tail(struct walk *w)
 {
@@ -935,10 +934,7 @@ static int check_tail(struct walk *w)
 		if (rc && rc != MDB_NOTFOUND)
 			return vault__err_from_mdb(rc);
 	}
-	rc = check_dedup(w);
-	if (rc < 0 || w->f.problem != VAULT_OK)
-		return rc;
-	return check_models(w);
+	return check_indexes(w);
 }
 
 /* Prints a dedup key (client ‖ 0 ‖ request) as "client \"C\", request \"R\"". */
@@ -1205,6 +1201,65 @@ out:
 	mdb_cursor_close(cur);
 	free(at_pruned.v);
 	return rc;
+}
+
+struct models_job {
+	struct walk w; /* the walker's, with its own transaction, hasher and finding */
+	pthread_t thread;
+	int rc;
+};
+
+static void *models_thread(void *arg)
+{
+	struct models_job *j = arg;
+	j->rc = check_models(&j->w);
+	return NULL;
+}
+
+/* The dedup index, then the model index: each is one walk of its database in key order
+ * (ten million keys each on a vault of ten million records). When nothing was committed
+ * since the walker's snapshot, a second transaction sees the very same snapshot, and the
+ * model index is walked in it on a thread of its own beside the dedup index; otherwise (a
+ * live writer) one after the other in the walker's. */
+static int check_indexes(struct walk *w)
+{
+	struct models_job *j = NULL;
+	MDB_txn *t2 = NULL;
+	int rc;
+
+	if (w->o && w->o->model_key && w->v->models_complete && w->o->threads != 1 &&
+	    vault__txn_begin(w->v, false, &t2) == 0) {
+		if (mdb_txn_id(t2) == mdb_txn_id(w->txn) && (j = calloc(1, sizeof(*j)))) {
+			j->w = *w;
+			j->w.txn = t2;
+			memset(&j->w.f, 0, sizeof(j->w.f));
+			if (vault__hasher_init(&j->w.h, w->v->sha256) < 0 ||
+			    pthread_create(&j->thread, NULL, models_thread, j) != 0) {
+				vault__hasher_deinit(&j->w.h);
+				free(j);
+				j = NULL;
+			}
+		}
+		if (!j) {
+			vault__txn_abort(w->v, t2);
+			t2 = NULL;
+		}
+	}
+	rc = check_dedup(w);
+	if (j) {
+		pthread_join(j->thread, NULL);
+		if (rc == 0)
+			rc = j->rc;
+		if (j->w.f.problem != VAULT_OK)
+			found(&w->f, j->w.f.problem, j->w.f.seq, "%s", j->w.f.detail);
+		vault__hasher_deinit(&j->w.h);
+		vault__txn_abort(w->v, t2);
+		free(j);
+		return rc;
+	}
+	if (rc < 0 || w->f.problem != VAULT_OK)
+		return rc;
+	return check_models(w);
 }
 
 static int check_blobs(struct walk *w, uint64_t *ret_count)
