@@ -60,8 +60,9 @@ int auditor_status_write(const char *dir, const struct auditor_status *st)
 	gmtime_r(&secs, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_object_set_new(root, "format", json_string(AUDITOR_STATUS_FORMAT));
-	json_object_set_new(root, "auditor", json_string(st->auditor ? st->auditor : ""));
-	json_object_set_new(root, "vkey", json_string(st->vkey ? st->vkey : ""));
+	/* null for an unknown name or key, as the reader gives back NULL for it */
+	json_object_set_new(root, "auditor", st->auditor ? json_string(st->auditor) : json_null());
+	json_object_set_new(root, "vkey", st->vkey ? json_string(st->vkey) : json_null());
 	json_object_set_new(root, "updated", json_string(when));
 	json_object_set_new(root, "updated_ns", u64(st->updated_ns));
 	for (size_t i = 0; i < st->n; i++)
