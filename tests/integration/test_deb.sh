@@ -83,8 +83,8 @@ for unit in multi-user.target.wants/evidentd.service sockets.target.wants/eviden
 done
 
 # libevident: SONAME, pkg-config, a program linked against it
-soname=$(objdump -p /usr/lib/*/libevident.so.0 | awk '/SONAME/ {print $2}')
-[ "$soname" = libevident.so.0 ] || fail "libevident's SONAME is '$soname'"
+soname=$(objdump -p /usr/lib/*/libevident.so.1 | awk '/SONAME/ {print $2}')
+[ "$soname" = libevident.so.1 ] || fail "libevident's SONAME is '$soname'"
 printf '#include <stddef.h>\n#include <evident.h>\nint main(void) { evident_client_free(NULL); return 0; }\n' > "$tmp/c.c"
 # shellcheck disable=SC2046
 cc -o "$tmp/c" "$tmp/c.c" $(pkg-config --cflags --libs evident) ||
