@@ -948,11 +948,6 @@ static void key_text(const MDB_val *k, char *buf, size_t size)
 	         rl > 60 ? 60 : rl, nul ? nul + 1 : "");
 }
 
-/* The dedup index is derived data: every key names an entry of the log; with a dedup_key
- * callback, the entries' own keys were checked to be present (dedup_entry_check), so the
- * index may hold no other key naming a present entry, and at most one per pruned entry
- * (whose key can no longer be derived). A forged key would make the daemon answer a new
- * record "duplicate" and drop it; a deleted one would store a retry twice. */
 /* Calls fn on every entry with a payload in the walker's snapshot that matches its leaf, in
  * seq order, until fn fails or finds something (in w->f). Returns 0 or a negative errno. */
 static int each_payload(struct walk *w,
@@ -1103,6 +1098,11 @@ static int check_models(struct walk *w)
 	return 0;
 }
 
+/* The dedup index is derived data: every key names an entry of the log; with a dedup_key
+ * callback, the keys naming present entries are, as a multiset of (key, seq), those the
+ * entries carry (summed by the payload workers: struct pair_sum), and at most one key names
+ * each pruned entry (whose key can no longer be derived). A forged key would make the daemon
+ * answer a new record "duplicate" and drop it; a deleted one would store a retry twice. */
 static int check_dedup(struct walk *w)
 {
 	const struct vault_verify_options *o = w->o;
