@@ -1842,6 +1842,18 @@ static int t_leaf_of_prune(const char *d)
 	return tamper_payload_byte(d, 299, 55); /* the prune entry's own payload (reason) */
 }
 
+/* vault_verify of the vault at dir, opened for reading, with options o. */
+static struct vault_verify_report verify_with(const char *dir, struct vault_verify_options o)
+{
+	struct vault *v;
+	struct vault_verify_report rep;
+
+	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
+	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
+	vault_close(v);
+	return rep;
+}
+
 /* Databases of more than 64 pages are checked by a whole walk when verify starts, a database
  * per thread: 6,000 entries make three (leaves, payloads, nodes). Every thread count gives the
  * same answer, on the intact vault and on one with an altered leaf. */
@@ -1856,11 +1868,8 @@ START_TEST(vault_verify_big_databases_on_threads)
 		if (damaged)
 			ck_assert_int_eq(tamper_leaf_byte(dir, 4321, 20), 0);
 		for (unsigned threads = 1; threads <= 3; threads++) {
-			struct vault_verify_report rep;
-			struct vault_verify_options o = {.threads = threads};
-			ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
-			ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
-			vault_close(v);
+			struct vault_verify_report rep =
+			    verify_with(dir, (struct vault_verify_options){.threads = threads});
 			if (!damaged)
 				ck_assert_uint_eq(rep.entries, 6000);
 			ck_assert_msg(rep.problem == (damaged ? VAULT_PROBLEM_LEAF_HASH : VAULT_OK),
@@ -1986,14 +1995,8 @@ static int test_dedup_key(void *userdata, uint16_t type, const uint8_t *payload,
 
 static struct vault_verify_report verify_dedup(const char *dir, unsigned threads)
 {
-	struct vault *v;
-	struct vault_verify_report rep;
-	struct vault_verify_options o = {.threads = threads, .dedup_key = test_dedup_key};
-
-	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
-	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
-	vault_close(v);
-	return rep;
+	return verify_with(
+	    dir, (struct vault_verify_options){.threads = threads, .dedup_key = test_dedup_key});
 }
 
 START_TEST(vault_verify_rebuilds_the_dedup_index)
@@ -2075,14 +2078,8 @@ END_TEST
 
 static struct vault_verify_report verify_models(const char *dir, unsigned threads)
 {
-	struct vault *v;
-	struct vault_verify_report rep;
-	struct vault_verify_options o = {.threads = threads, .model_key = test_model_key};
-
-	ck_assert_int_eq(vault_open(dir, VAULT_OPEN_READ, NULL, &v), 0);
-	ck_assert_int_eq(vault_verify(v, &o, &rep), 0);
-	vault_close(v);
-	return rep;
+	return verify_with(
+	    dir, (struct vault_verify_options){.threads = threads, .model_key = test_model_key});
 }
 
 /* verify rebuilds the model index from the entries: a key removed, a key naming an entry
