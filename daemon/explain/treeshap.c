@@ -374,6 +374,7 @@ struct walk_args {
 	unsigned Q;
 	size_t nr; /* rows in the block, up to RB */
 	const double *x[RB];
+	const double *xt;  /* M x RB: the rows transposed (0 past nr) */
 	const double *tab; /* the tree's edge table */
 	double scale;      /* the model's output scale: C(t) at the root */
 	double *o;         /* M x RB: 1 while the row has taken every edge on the feature */
@@ -439,7 +440,7 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 	bool have_q[Q_MAX + 1] = {false};
 	struct walk_args b = {.m = m, .scale = m ? m->output_scale : 1.0};
 	struct btab e = {0};
-	double *phit = NULL, *margin = NULL;
+	double *phit = NULL, *margin = NULL, *xt = NULL;
 	walk_fn *walk = pick_walk();
 	int rc = 0;
 
@@ -463,7 +464,8 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 	/* the superblock's attributions, lane-major ([block][output][feature] vectors); a
 	 * row's sums are added in the same order as into its own row, so the same bits */
 	phit = aligned_alloc(64, (SB / RB) * K * M * RB * sizeof(double));
-	if (!b.o || !e.z || !e.tab || !b.scratch || (!margins && !margin) || !phit) {
+	xt = aligned_alloc(64, (SB / RB) * M * RB * sizeof(double));
+	if (!b.o || !e.z || !e.tab || !b.scratch || (!margins && !margin) || !phit || !xt) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -483,6 +485,10 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 		bool scaled = m->output_scale != 1.0;
 
 		memset(phit, 0, (ns + RB - 1) / RB * K * M * RB * sizeof(double));
+		for (size_t i = 0; i < (ns + RB - 1) / RB * RB; i++)
+			for (size_t f = 0; f < M; f++)
+				xt[(i / RB * M + f) * RB + i % RB] =
+				    i < ns ? X[(sb + i) * M + f] : 0.0;
 		for (size_t i = 0; i < ns * K; i++)
 			mg[i] = scaled || !m->base_margin ? 0.0 : m->base_margin[i % K];
 
@@ -518,6 +524,7 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 					b.x[r] = X + (first + (r < b.nr ? r : 0)) * M;
 				b.phi =
 				    phit + ((first - sb) / RB * K + (size_t)tree->group) * M * RB;
+				b.xt = xt + (first - sb) / RB * M * RB;
 				walk(&b);
 				for (size_t r = 0; r < b.nr; r++)
 					mg[(first - sb + r) * K + (size_t)tree->group] += b.leaf[r];
@@ -548,6 +555,7 @@ out:
 	free(b.scratch);
 	free(margin);
 	free(phit);
+	free(xt);
 	return rc;
 }
 

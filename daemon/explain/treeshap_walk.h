@@ -10,11 +10,13 @@
 #define W(name)         WALK_CAT(name, WALK_SUFFIX)
 #define vec             W(vec)
 #define veci            W(veci)
+#define vecf            W(vecf)
 #define VL              (WALK_BYTES / 8) /* doubles in a vec */
 #define NV              (RB / VL)        /* vecs per block of rows */
 
 typedef double vec __attribute__((vector_size(WALK_BYTES)));
 typedef int64_t veci __attribute__((vector_size(WALK_BYTES)));
+typedef float vecf __attribute__((vector_size(WALK_BYTES / 2)));
 
 struct W(bwalk) {
 	const struct ex_model *m;
@@ -22,6 +24,8 @@ struct W(bwalk) {
 	unsigned Q;
 	size_t nr; /* rows in this block */
 	const double *x[RB];
+	const double *xt; /* the rows transposed: per feature, NV vecs */
+	veci valid[NV];   /* all ones in the lanes of rows (r < nr) */
 	const double *tab;
 	vec *o;        /* per feature, NV vecs: 1 while the row has taken every edge on f so far */
 	vec *phi;      /* per feature, NV vecs: this block's attributions to the tree's output */
@@ -29,26 +33,32 @@ struct W(bwalk) {
 	veci leaf[NV]; /* the value of the leaf the row reaches (its bits; 0 until then) */
 };
 
-/* The child each row goes to at node, as a double (XGBoost's numeric split inline, the others
- * through ex_node_next); rows past nr get -1. */
+/* The child each row goes to at node, as a double; rows past nr get -1. XGBoost's numeric
+ * split in the lanes (ex_node_next's rule: NaN to the default child, else left when
+ * (float)x < threshold, the conversion rounding as the scalar cast does), the others through
+ * ex_node_next row by row. */
 static inline void W(next_rows)(const struct W(bwalk) * b, const struct ex_node *node, vec *hot)
 {
 	double h[RB];
 
 	if (node->cmp == EX_CMP_XGB_LT) {
-		int32_t dflt = node->default_left ? node->left : node->right;
-		for (size_t r = 0; r < RB; r++) {
-			double v = r < b->nr ? b->x[r][node->feature] : 0.0;
-			h[r] = isnan(v)                       ? dflt
-			       : (float)v < node->threshold_f ? node->left
-			                                      : node->right;
+		const vec *x = (const vec *)(b->xt + (size_t)node->feature * RB);
+		const veci left = (veci)((vec){0} + (double)node->left),
+		           right = (veci)((vec){0} + (double)node->right),
+		           dflt = node->default_left ? left : right, none = (veci)((vec){0} - 1.0);
+		const vecf t = (vecf){0} + node->threshold_f;
+		for (size_t j = 0; j < NV; j++) {
+			veci lt =
+			    __builtin_convertvector(__builtin_convertvector(x[j], vecf) < t, veci);
+			veci nan = x[j] != x[j];
+			veci c = (lt & left) | (~lt & right);
+			c = (nan & dflt) | (~nan & c);
+			hot[j] = (vec)((b->valid[j] & c) | (~b->valid[j] & none));
 		}
-	} else {
-		for (size_t r = 0; r < RB; r++)
-			h[r] = r < b->nr ? ex_node_next(b->m, node, b->x[r]) : -1;
+		return;
 	}
-	for (size_t r = b->nr; r < RB; r++)
-		h[r] = -1;
+	for (size_t r = 0; r < RB; r++)
+		h[r] = r < b->nr ? ex_node_next(b->m, node, b->x[r]) : -1;
 	memcpy(hot, h, sizeof(h));
 }
 
@@ -179,6 +189,9 @@ static void W(walk_block)(struct walk_args *a)
 	vec *ones = (vec *)a->scratch, *H = ones + Q_MAX * NV;
 
 	memcpy(b.x, a->x, sizeof(b.x));
+	b.xt = a->xt;
+	for (size_t r = 0; r < RB; r++)
+		((int64_t *)b.valid)[r] = r < a->nr ? -1 : 0;
 	for (size_t l = 0; l < (size_t)a->Q * NV; l++)
 		ones[l] = (vec){0} + a->scale;
 	memset(b.path, 0xff, sizeof(b.path));
@@ -189,6 +202,7 @@ static void W(walk_block)(struct walk_args *a)
 #undef BREC_FIXED
 #undef NV
 #undef VL
+#undef vecf
 #undef veci
 #undef vec
 #undef W
