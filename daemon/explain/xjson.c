@@ -212,6 +212,8 @@ static int read_string(struct reader *r, struct xj_tok *t)
 		o = put_utf8(o, cp);
 		p += 6;
 	}
+	if ((size_t)(o - r->str) > XJ_MAX_SIZE)
+		return fail(r, r->p, "a string of more than %u bytes", XJ_MAX_SIZE);
 	t->size = (uint32_t)(o - r->str);
 	*o++ = '\0';
 	r->str = o;
@@ -372,6 +374,11 @@ int xj_parse(struct xj_doc *doc, const char *data, size_t len, char *err, size_t
 				rc = fail(&r, r.p, "string or '}' expected");
 				goto out;
 			}
+			if (doc->tok[stack[depth - 1]].size == XJ_MAX_SIZE) {
+				rc =
+				    fail(&r, r.p, "an object of more than %u members", XJ_MAX_SIZE);
+				goto out;
+			}
 			doc->tok[stack[depth - 1]].size++;
 			if (!(t = new_tok(&r, XJ_STRING))) {
 				rc = -ENOMEM;
@@ -393,8 +400,14 @@ int xj_parse(struct xj_doc *doc, const char *data, size_t len, char *err, size_t
 			rc = fail(&r, r.p, "premature end of input");
 			goto out;
 		}
-		if (depth && doc->tok[stack[depth - 1]].type == XJ_ARRAY)
+		if (depth && doc->tok[stack[depth - 1]].type == XJ_ARRAY) {
+			if (doc->tok[stack[depth - 1]].size == XJ_MAX_SIZE) {
+				rc =
+				    fail(&r, r.p, "an array of more than %u elements", XJ_MAX_SIZE);
+				goto out;
+			}
 			doc->tok[stack[depth - 1]].size++;
+		}
 		char c = data[r.p];
 		struct xj_tok *t = new_tok(&r, XJ_NULL);
 		if (!t) {

@@ -3,7 +3,8 @@
  * flat array of tokens in document order, with numbers converted and strings decoded, and no
  * allocation per value. A container's members follow it; `next` skips its whole subtree.
  * Grammar as RFC 8259 (the top level an object or an array, at most 2048 levels deep), strings
- * valid UTF-8 without NUL; an integer must fit a long long and a real must not overflow.
+ * valid UTF-8 without NUL; an integer must fit a long long and a real must not overflow; a
+ * string, array or object of more than 2^29 - 1 bytes, elements or members is refused.
  * XGBoost's bare NaN, Infinity and -Infinity (outside strings) read as null. Not installed; for
  * the explain library's loaders. */
 #pragma once
@@ -22,10 +23,15 @@ enum xj_type {
 	XJ_OBJECT,
 };
 
+/* Sixteen bytes: the model's token array is the reader's memory, and fresh pages cost. */
+#define XJ_MAX_SIZE ((1u << 29) - 1)
+
 struct xj_tok {
-	uint8_t type;  /* enum xj_type */
-	uint32_t next; /* index of the first token after this one's subtree */
-	uint32_t size; /* array: elements; object: members (key, value pairs); string: bytes */
+	uint32_t next;     /* index of the first token after this one's subtree */
+	uint32_t type : 3; /* enum xj_type */
+	/* array: elements; object: members (key, value pairs); string: bytes; at most
+	 * XJ_MAX_SIZE */
+	uint32_t size : 29;
 	union {
 		long long i;   /* XJ_INT */
 		double d;      /* XJ_REAL */
