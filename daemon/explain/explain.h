@@ -96,8 +96,8 @@ int ex_treeshap_rows(const struct ex_model *m, const double *X, size_t n_rows, d
                      double *base, int *ret_rc);
 /* ex_treeshap_rows that also gives each row's margin (n_rows x n_outputs, the bits
  * ex_predict_margin gives) in margins: the walk finds each row's leaves anyway. */
-int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n_rows,
-                             double *phi, double *base, double *margins, int *ret_rc);
+int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n_rows, double *phi,
+                             double *base, double *margins, int *ret_rc);
 
 /* The classic recursion (EXTEND/UNWIND), kept as the reference the tests compare against. */
 int ex_treeshap_classic(const struct ex_model *m, const double *x, double *phi, double *base);
