@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evident/invariant.h"
 #include "model.h"
 #include "shap_internal.h"
 
@@ -505,6 +506,9 @@ int ex_treeshap_rows_margins(const struct ex_model *m, const double *X, size_t n
 			for (size_t i = sb; i < sb + ns; i++)
 				base[i * K + (size_t)tree->group] +=
 				    tree->expectation * m->output_scale;
+			/* the scratch frames and Q_MAX were sized by the model's maxima */
+			INVARIANT(tree->depth <= m->max_depth &&
+			          tree->path_features <= m->max_path_features);
 			if (tree->n_nodes <= 1) {
 				for (size_t i = 0; i < ns; i++)
 					mg[i * K + (size_t)tree->group] += tree->nodes[0].value;

@@ -188,6 +188,8 @@ static void W(walk_block)(struct walk_args *a)
 	                     .phi = (vec *)a->phi};
 	vec *ones = (vec *)a->scratch, *H = ones + Q_MAX * NV;
 
+	INVARIANT(a->nr >= 1 && a->nr <= RB && a->Q >= 1 && a->Q <= Q_MAX);
+
 	memcpy(b.x, a->x, sizeof(b.x));
 	b.xt = a->xt;
 	for (size_t r = 0; r < RB; r++)
