@@ -814,6 +814,7 @@ START_TEST(xj_parse_refusals_say_where)
 	}
 	/* 2048 levels are read, 2049 are not */
 	char *deep = malloc(2 * 2049 + 1);
+	ck_assert_ptr_nonnull(deep);
 	memset(deep, '[', 2048);
 	memset(deep + 2048, ']', 2048);
 	deep[4096] = '\0';
