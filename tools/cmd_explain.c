@@ -6,7 +6,9 @@
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -449,6 +451,26 @@ static const char *row_error(int rc)
 	}
 }
 
+/* The verb's working memory (the model's text and its tokens, the rows, the results:
+ * megabytes, each touched once) comes from the heap, in 2 MB pages where the kernel gives them
+ * on request (transparent huge pages): a fresh 4 KB page costs a fault, about 12 us of CPU on
+ * a VM, as much as parsing a few kilobytes, and a 2 MB page costs one. Freed memory stays in
+ * the heap for the next phase (the rows reuse the model text's pages). Without huge pages
+ * the madvise does nothing. */
+static void heap_for_explain(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+	mallopt(M_TOP_PAD, 64 << 20);
+	void *grow = malloc(1 << 20); /* the heap grows by the pad */
+	char *top = sbrk(0);
+	uintptr_t lo = ((uintptr_t)grow + 4095) & ~(uintptr_t)4095;
+
+	if (grow && top != (char *)-1 && (uintptr_t)top > lo)
+		(void)madvise((void *)lo, (uintptr_t)top - lo, MADV_HUGEPAGE);
+	free(grow);
+}
+
 static int run(const struct ctl *c, int argc, char **argv)
 {
 	struct ex_model *m = NULL;
@@ -460,11 +482,7 @@ static int run(const struct ctl *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	/* The model's text and its parse, then the rows' text, come and go in blocks of
-	 * megabytes: keep freed memory in the heap for the next phase (a fresh page costs a
-	 * fault, about as much as parsing a kilobyte) instead of unmapping it. */
-	mallopt(M_MMAP_THRESHOLD, 256 << 20);
-	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+	heap_for_explain();
 	if (!arg_model == !audit.oracle)
 		return ctl_usage_error(
 		    "explain needs --model FILE or --oracle 'COMMAND' (one of them)");
