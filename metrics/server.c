@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -218,12 +219,19 @@ static double process_rss(void *data)
 
 static double process_fds(void *data)
 {
-	DIR *dir = opendir("/proc/self/fd");
+	/* open() and fdopendir() rather than opendir(): GCC 12's libtsan does not intercept the
+	 * openat() inside opendir(), so under ThreadSanitizer a descriptor number the loop had
+	 * closed and this thread got again looked shared between the two threads */
+	int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	double n = 0;
 
 	(void)data;
-	if (!dir)
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
 	while (readdir(dir))
 		n++;
 	closedir(dir);
