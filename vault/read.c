@@ -508,8 +508,40 @@ static void type_key(uint8_t k[10], int type, uint64_t seq)
 	vault__be64(k + 2, seq);
 }
 
+/* A type index key k of type's entries: its seq into *ret_seq. */
+static bool type_key_seq(const MDB_val *k, int type, uint64_t *ret_seq)
+{
+	const uint8_t *p = k->mv_data;
+
+	if (k->mv_size != 10 || p[0] != (uint8_t)(type >> 8) || p[1] != (uint8_t)type)
+		return false;
+	*ret_seq = vault__rd64(p + 2);
+	return true;
+}
+
+/* Records are not in the type index: the first record at or after from (backward: the last
+ * one before from), its leaves read one by one. Returns 0, -ENOENT or a read's error. */
+static int record_near(struct vault_reader *r, uint64_t from, bool backward, uint64_t *ret_seq)
+{
+	uint64_t s = from;
+
+	while (backward ? s > 0 : s < r->size) {
+		uint64_t at = backward ? --s : s++;
+		struct vault_leaf leaf;
+		int rc = vault__leaf_get(r->v, r->txn, at, &leaf, NULL);
+		if (rc < 0)
+			return rc;
+		if (leaf.type == VAULT_ENTRY_RECORD) {
+			*ret_seq = at;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t *ret_seq)
 {
+	uint64_t seq;
 	uint8_t key[10];
 	MDB_val k = {10, key}, d;
 	MDB_cursor *cur;
@@ -517,19 +549,8 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 
 	if (type <= 0 || type >= _VAULT_ENTRY_TYPE_MAX)
 		return -EINVAL;
-	if (type == VAULT_ENTRY_RECORD) {
-		for (uint64_t s = from; s < r->size; s++) {
-			struct vault_leaf leaf;
-			rc = vault__leaf_get(r->v, r->txn, s, &leaf, NULL);
-			if (rc < 0)
-				return rc;
-			if (leaf.type == VAULT_ENTRY_RECORD) {
-				*ret_seq = s;
-				return 0;
-			}
-		}
-		return -ENOENT;
-	}
+	if (type == VAULT_ENTRY_RECORD)
+		return record_near(r, from, false, ret_seq);
 	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_TYPES], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
@@ -538,11 +559,8 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 	if (rc == 0 && k.mv_size == 10 && memcmp(k.mv_data, key, 10) < 0) {
 		/* keys out of order (a damaged page): callers loop on from = seq + 1 */
 		rc = -EBADMSG;
-	} else if (rc == 0 && k.mv_size == 10 &&
-	           ((const uint8_t *)k.mv_data)[0] == (uint8_t)(type >> 8) &&
-	           ((const uint8_t *)k.mv_data)[1] == (uint8_t)type &&
-	           vault__rd64((const uint8_t *)k.mv_data + 2) < r->size) {
-		*ret_seq = vault__rd64((const uint8_t *)k.mv_data + 2);
+	} else if (rc == 0 && type_key_seq(&k, type, &seq) && seq < r->size) {
+		*ret_seq = seq;
 		rc = 0;
 	} else {
 		rc = rc == 0 || rc == MDB_NOTFOUND ? -ENOENT : vault__err_from_mdb(rc);
@@ -553,6 +571,7 @@ int vault_next_of_type(struct vault_reader *r, int type, uint64_t from, uint64_t
 
 int vault_prev_of_type(struct vault_reader *r, int type, uint64_t before, uint64_t *ret_seq)
 {
+	uint64_t seq;
 	uint8_t key[10];
 	MDB_val k = {10, key}, d;
 	MDB_cursor *cur;
@@ -562,19 +581,8 @@ int vault_prev_of_type(struct vault_reader *r, int type, uint64_t before, uint64
 		return -EINVAL;
 	if (before > r->size)
 		before = r->size;
-	if (type == VAULT_ENTRY_RECORD) {
-		for (uint64_t s = before; s-- > 0;) {
-			struct vault_leaf leaf;
-			rc = vault__leaf_get(r->v, r->txn, s, &leaf, NULL);
-			if (rc < 0)
-				return rc;
-			if (leaf.type == VAULT_ENTRY_RECORD) {
-				*ret_seq = s;
-				return 0;
-			}
-		}
-		return -ENOENT;
-	}
+	if (type == VAULT_ENTRY_RECORD)
+		return record_near(r, before, true, ret_seq);
 	rc = mdb_cursor_open(r->txn, r->v->dbi[DB_TYPES], &cur);
 	if (rc)
 		return vault__err_from_mdb(rc);
@@ -585,10 +593,8 @@ int vault_prev_of_type(struct vault_reader *r, int type, uint64_t before, uint64
 		rc = vault__cursor_get(r->v, cur, &k, &d, MDB_PREV);
 	else if (rc == MDB_NOTFOUND)
 		rc = vault__cursor_get(r->v, cur, &k, &d, MDB_LAST);
-	if (rc == 0 && k.mv_size == 10 && ((const uint8_t *)k.mv_data)[0] == (uint8_t)(type >> 8) &&
-	    ((const uint8_t *)k.mv_data)[1] == (uint8_t)type &&
-	    vault__rd64((const uint8_t *)k.mv_data + 2) < before) {
-		*ret_seq = vault__rd64((const uint8_t *)k.mv_data + 2);
+	if (rc == 0 && type_key_seq(&k, type, &seq) && seq < before) {
+		*ret_seq = seq;
 		rc = 0;
 	} else {
 		rc = rc == 0 || rc == MDB_NOTFOUND ? -ENOENT : vault__err_from_mdb(rc);
